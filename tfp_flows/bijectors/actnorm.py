@@ -1,0 +1,106 @@
+"""ActNorm: per-channel affine map with data-dependent initialisation (Glow)."""
+
+import tensorflow as tf
+
+from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.bijectors.shapes import check_float
+
+__all__ = ['ActNorm']
+
+
+class ActNorm(FlowBijector):
+    """Per-channel affine map with a learned shift and log-scale.
+
+    Acts on the last axis of size C (channels of an image [H, W, C], or a vector [C]);
+    `shift` and `log_scale` have shape [C]. The scale `exp(log_scale)` can never reach 0.
+      forward (latent -> data):  y = x * exp(log_scale) + shift
+      inverse (data -> latent):  x = (y - shift) * exp(-log_scale)
+      log|det dy/dx| = sum(log_scale) per vector; for an [H, W, C] event TFP reduces it to
+                       H * W * sum(log_scale).
+
+    Data-dependent initialisation: `initialize(y)` sets `shift` and `log_scale` so that the
+    inverse maps the data batch `y` to zero mean and unit variance per channel:
+      shift = mean(y),  log_scale = log(max(std(y), min_std)).
+    It runs once: `initialized` is a saved variable, and later calls change nothing, so a model
+    restored from a checkpoint is never initialised again. Call it on a whole flow through
+    `tfp_flows.initialize`, which feeds each ActNorm the data that reaches it.
+
+    Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
+    """
+
+    def __init__(
+        self, num_channels, min_std=1e-3, dtype=tf.float32, validate_args=False, name='act_norm'
+    ):
+        """Creates an ActNorm over `num_channels` channels, initially the identity.
+
+        Args:
+          num_channels: size C of the last axis.
+          min_std: floor of the standard deviation in `initialize`, so a constant channel
+            gives a finite log-scale instead of NaN.
+          dtype: float dtype of the variables.
+          validate_args: check that inputs are finite.
+          name: name scope.
+        """
+        if not isinstance(num_channels, int) or num_channels < 1:
+            raise ValueError(f'`num_channels` must be a positive int; got {num_channels!r}.')
+        if not min_std > 0:
+            raise ValueError(f'`min_std` must be > 0; got {min_std!r}.')
+        parameters = dict(locals())
+        self._num_channels = num_channels
+        self._min_std = min_std
+        with tf.name_scope(name) as name:
+            self.shift = tf.Variable(tf.zeros([num_channels], dtype), name='shift')
+            self.log_scale = tf.Variable(tf.zeros([num_channels], dtype), name='log_scale')
+            self.initialized = tf.Variable(
+                False,
+                trainable=False,
+                name='initialized',
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+            super().__init__(
+                forward_min_event_ndims=1,
+                is_constant_jacobian=True,
+                dtype=dtype,
+                validate_args=validate_args,
+                parameters=parameters,
+                name=name,
+            )
+
+    @property
+    def num_channels(self):
+        return self._num_channels
+
+    def _check(self, x):
+        check_float(x, type(self).__name__)
+        if x.shape.rank is not None and x.shape[-1] not in (None, self._num_channels):
+            raise ValueError(
+                f'{type(self).__name__} has {self._num_channels} channels (last axis); got a '
+                f'tensor of shape {x.shape.as_list()}.'
+            )
+        if self.validate_args:
+            x = tf.debugging.assert_all_finite(x, f'{type(self).__name__} input has NaN or inf.')
+        return x
+
+    def _forward_and_log_det(self, x):
+        x = self._check(x)
+        return x * tf.exp(self.log_scale) + self.shift, tf.reduce_sum(self.log_scale)
+
+    def _inverse_and_log_det(self, y):
+        y = self._check(y)
+        return (y - self.shift) * tf.exp(-self.log_scale), -tf.reduce_sum(self.log_scale)
+
+    def initialize(self, y):
+        """Sets shift and log-scale from data `y` [..., C] unless already initialised.
+
+        Works eagerly and inside `tf.function`. Under a `tf.distribute` strategy call it in
+        cross-replica context with the global batch: the assignment then writes the same
+        values to every replica.
+        """
+        y = self._check(tf.convert_to_tensor(y, self.dtype))
+        axes = list(range(y.shape.rank - 1))
+        mean, variance = tf.nn.moments(y, axes=axes)
+        std = tf.maximum(tf.sqrt(variance), tf.cast(self._min_std, y.dtype))
+        done = self.initialized
+        self.shift.assign(tf.where(done, self.shift, mean))
+        self.log_scale.assign(tf.where(done, self.log_scale, tf.math.log(std)))
+        self.initialized.assign(True)

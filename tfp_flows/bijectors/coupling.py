@@ -1,0 +1,238 @@
+"""Affine and additive coupling layers (Real NVP, Glow) with checkerboard and channel masks."""
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_flows import networks
+from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.bijectors.shapes import check_event_shape
+
+__all__ = ['AdditiveCoupling', 'AffineCoupling']
+
+_MASKS = ('channel', 'checkerboard')
+
+
+class _Coupling(FlowBijector):
+    """Splits the event into a kept part x1 and a changed part x2; x2 is mapped given x1.
+
+    Masks, for an event [H, W, C] (image) or [C] (vector):
+      'channel':      x1 = the first C // 2 channels, x2 = the rest (`flip=True` swaps them);
+                      for vectors these are the two halves of the vector.
+      'checkerboard': x1 = the pixels with (row + column + flip) even, all channels; the
+                      conditioner sees the image with x2 set to zero (images only).
+    The conditioner sees only x1: it is built by `conditioner_fn(input_size, output_size)`
+    with input_size = the channels of x1, output_size = `num_params` per channel of x2.
+    """
+
+    num_params = None  # Conditioner outputs per changed value.
+
+    def __init__(
+        self,
+        event_shape,
+        mask,
+        flip,
+        conditioner_fn,
+        hidden_channels,
+        seed,
+        dtype,
+        validate_args,
+        parameters,
+        name,
+    ):
+        event_shape = tuple(event_shape)
+        if len(event_shape) not in (1, 3) or not all(
+            isinstance(d, int) and d > 0 for d in event_shape
+        ):
+            raise ValueError(
+                '`event_shape` must be [H, W, C] for images or [C] for vectors, with positive '
+                f'ints; got {event_shape!r}.'
+            )
+        if mask not in _MASKS:
+            raise ValueError(f'`mask` must be one of {_MASKS}; got {mask!r}.')
+        if mask == 'checkerboard' and len(event_shape) != 3:
+            raise ValueError(
+                f"mask='checkerboard' needs an image event [H, W, C]; got {event_shape!r}."
+            )
+        channels = event_shape[-1]
+        if mask == 'channel' and channels < 2:
+            raise ValueError(
+                "mask='channel' needs at least 2 channels on the last axis; got event shape "
+                f'{event_shape!r}. Squeeze the image first or use the checkerboard mask.'
+            )
+        self._event_shape = event_shape
+        self._mask = mask
+        self._flip = bool(flip)
+        if mask == 'channel':
+            split = channels // 2
+            kept, changed = (channels - split, split) if self._flip else (split, channels - split)
+            self._split = split
+        else:
+            kept = changed = channels
+            rows, cols = np.meshgrid(
+                np.arange(event_shape[0]), np.arange(event_shape[1]), indexing='ij'
+            )
+            keep = ((rows + cols + int(self._flip)) % 2 == 0).astype(np.float64)
+            self._keep = tf.constant(keep[..., np.newaxis], dtype)
+        if conditioner_fn is None:
+            network = networks.ConvNet if len(event_shape) == 3 else networks.DenseNet
+            size_arg = 'hidden_channels' if len(event_shape) == 3 else 'hidden_units'
+            conditioner_fn = functools.partial(
+                network, **{size_arg: hidden_channels}, seed=seed, dtype=dtype
+            )
+        with tf.name_scope(name) as name:
+            self.conditioner = conditioner_fn(kept, self.num_params * changed)
+            super().__init__(
+                forward_min_event_ndims=len(event_shape),
+                is_constant_jacobian=self.num_params == 1,
+                dtype=dtype,
+                validate_args=validate_args,
+                parameters=parameters,
+                name=name,
+            )
+
+    @property
+    def event_shape(self):
+        return self._event_shape
+
+    @property
+    def mask(self):
+        return self._mask
+
+    def _reduce_event(self, values):
+        return tf.reduce_sum(values, axis=list(range(-len(self._event_shape), 0)))
+
+    def _transform(self, x, inverse):
+        owner = type(self).__name__
+        check_event_shape(x, self._event_shape, owner)
+        if self.validate_args:
+            x = tf.debugging.assert_all_finite(x, f'{owner} input has NaN or inf.')
+        if self._mask == 'channel':
+            first, second = x[..., : self._split], x[..., self._split :]
+            kept, changed = (second, first) if self._flip else (first, second)
+            params = self.conditioner(kept)
+            changed, log_det = self._map(changed, params, inverse)
+            parts = [changed, kept] if self._flip else [kept, changed]
+            return tf.concat(parts, axis=-1), log_det
+        params = self.conditioner(x * self._keep)
+        return self._map(x, params, inverse, changed_mask=1.0 - self._keep)
+
+    def _forward_and_log_det(self, x):
+        return self._transform(x, inverse=False)
+
+    def _inverse_and_log_det(self, y):
+        return self._transform(y, inverse=True)
+
+
+class AffineCoupling(_Coupling):
+    """Affine coupling: the changed part x2 is scaled and shifted given the kept part x1.
+
+    Event [H, W, C] or [C], split by `mask` (see below). With (shift, raw) = NN(x1) and the
+    scale bounded by a soft clamp, log_scale = bound * tanh(raw / bound) in (-bound, bound):
+      forward (latent -> data):  y1 = x1,  y2 = x2 * exp(log_scale) + shift
+      inverse (data -> latent):  x1 = y1,  x2 = (y2 - shift) * exp(-log_scale)
+      log|det dy/dx| = sum of log_scale over x2
+    The bound keeps one bad batch from overflowing the inverse; the zero-initialised last
+    layer of the conditioner makes a fresh layer the identity.
+
+    Args:
+      event_shape: [H, W, C] (conv conditioner) or [C] (dense conditioner).
+      mask: 'channel' or 'checkerboard' (images only); `flip` swaps kept and changed parts.
+      conditioner_fn: builds the network, `conditioner_fn(input_size, output_size)` returning a
+        callable on [..., H, W, input_size] (or [..., input_size]); default: Glow's `ConvNet`
+        for images, `DenseNet` for vectors, with `hidden_channels` units.
+      log_scale_bound: the clamp of the log-scale.
+
+    References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
+    Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
+    """
+
+    num_params = 2
+
+    def __init__(
+        self,
+        event_shape,
+        mask='channel',
+        flip=False,
+        conditioner_fn=None,
+        hidden_channels=512,
+        log_scale_bound=2.0,
+        seed=0,
+        dtype=tf.float32,
+        validate_args=False,
+        name='affine_coupling',
+    ):
+        parameters = dict(locals())
+        if not log_scale_bound > 0:
+            raise ValueError(f'`log_scale_bound` must be > 0; got {log_scale_bound!r}.')
+        self._log_scale_bound = log_scale_bound
+        super().__init__(
+            event_shape,
+            mask,
+            flip,
+            conditioner_fn,
+            hidden_channels,
+            seed,
+            dtype,
+            validate_args,
+            parameters,
+            name,
+        )
+
+    def _map(self, x, params, inverse, changed_mask=None):
+        shift, raw = tf.split(params, 2, axis=-1)
+        bound = tf.cast(self._log_scale_bound, x.dtype)
+        log_scale = bound * tf.tanh(raw / bound)
+        if changed_mask is not None:
+            shift, log_scale = shift * changed_mask, log_scale * changed_mask
+        if inverse:
+            return (x - shift) * tf.exp(-log_scale), -self._reduce_event(log_scale)
+        return x * tf.exp(log_scale) + shift, self._reduce_event(log_scale)
+
+
+class AdditiveCoupling(_Coupling):
+    """Additive coupling (NICE): the changed part x2 is shifted given the kept part x1.
+
+    Event [H, W, C] or [C], split by `mask` as in `AffineCoupling`. With shift = NN(x1):
+      forward (latent -> data):  y1 = x1,  y2 = x2 + shift
+      inverse (data -> latent):  x1 = y1,  x2 = y2 - shift
+      log|det dy/dx| = 0  (volume preserving)
+
+    References: Dinh et al. (2015), NICE, https://arxiv.org/abs/1410.8516; Kingma and
+    Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
+    """
+
+    num_params = 1
+
+    def __init__(
+        self,
+        event_shape,
+        mask='channel',
+        flip=False,
+        conditioner_fn=None,
+        hidden_channels=512,
+        seed=0,
+        dtype=tf.float32,
+        validate_args=False,
+        name='additive_coupling',
+    ):
+        parameters = dict(locals())
+        super().__init__(
+            event_shape,
+            mask,
+            flip,
+            conditioner_fn,
+            hidden_channels,
+            seed,
+            dtype,
+            validate_args,
+            parameters,
+            name,
+        )
+
+    def _map(self, x, params, inverse, changed_mask=None):
+        if changed_mask is not None:
+            params = params * changed_mask
+        zero = tf.zeros([], x.dtype)
+        return (x - params, zero) if inverse else (x + params, zero)

@@ -1,0 +1,38 @@
+"""Static checks of the tensors a bijector receives, with messages that name the value."""
+
+import tensorflow as tf
+
+__all__ = ['check_event_shape', 'check_float']
+
+
+def check_float(x, owner):
+    """Raises `TypeError` unless `x` has a floating dtype."""
+    if not x.dtype.is_floating:
+        raise TypeError(
+            f'{owner} expects a floating-point tensor (dequantize integer images first, e.g. '
+            f'with `tfp_flows.uniform_dequantize`); got dtype {x.dtype.name}.'
+        )
+
+
+def check_event_shape(x, event_shape, owner):
+    """Raises `ValueError` unless the static trailing dims of `x` equal `event_shape`.
+
+    Dims unknown at trace time are not checked.
+    """
+    check_float(x, owner)
+    event_shape = tuple(event_shape)
+    shape = x.shape
+    if shape.rank is None:
+        return
+    expected = '[..., ' + ', '.join(str(d) for d in event_shape) + ']'
+    if shape.rank < len(event_shape):
+        raise ValueError(
+            f'{owner} expects a tensor of shape {expected} (batch dims, then an event of rank '
+            f'{len(event_shape)}); got rank {shape.rank}, shape {shape.as_list()}.'
+        )
+    trailing = shape[shape.rank - len(event_shape) :]
+    if not trailing.is_compatible_with(tf.TensorShape(event_shape)):
+        raise ValueError(
+            f'{owner} expects a tensor of shape {expected}; got shape {shape.as_list()}, whose '
+            f'event part is {trailing.as_list()}.'
+        )

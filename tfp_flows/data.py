@@ -1,0 +1,356 @@
+"""Datasets for training flows, as `tf.data.Dataset`s of dequantized images or 2-D points.
+
+Three sources, chosen by name in `make_dataset`:
+
+- 'digits': the 1,797 8x8 grey-scale digits that ship with scikit-learn (values 0..16, so
+  `num_bins` = 17). No download. A fixed permutation (`numpy.random.RandomState(0)`) splits them
+  into 'train' (1,257 images), 'validation' (180) and 'test' (360).
+- 'moons', 'eight_gaussians', 'checkerboard', 'rings': continuous 2-D toy densities sampled with
+  numpy. 'train' has 20,000 points, 'validation' 2,000 and 'test' 5,000, each split drawn with
+  its own fixed seed.
+- any other name: a TFDS image dataset read from `data_dir` (8-bit, so `num_bins` = 256). Nothing
+  is downloaded; build it first with `tfds build NAME` on a machine with internet access.
+
+Images come out as float32 in [0, 1): `uniform_dequantize` adds fresh uniform noise to every
+batch, so the noise differs from epoch to epoch.
+"""
+
+import dataclasses
+import difflib
+
+import numpy as np
+import sklearn.datasets
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from tfp_flows.dequantization import uniform_dequantize
+
+__all__ = ['DatasetInfo', 'augment_flip', 'load_digits', 'load_images', 'make_dataset', 'toy_2d']
+
+_SPLITS = ('train', 'validation', 'test')
+_TOY_NAMES = ('checkerboard', 'eight_gaussians', 'moons', 'rings')
+
+_DIGITS_NUM_BINS = 17
+_DIGITS_SPLIT_SIZES = {'train': 1257, 'validation': 180, 'test': 360}
+_TOY_SPLIT_SIZES = {'train': 20_000, 'validation': 2_000, 'test': 5_000}
+_TOY_SPLIT_SEEDS = {'train': 0, 'validation': 1, 'test': 2}
+_IMAGE_NUM_BINS = 256
+_CELEB_A_CROP_SIZE = 148
+_CELEB_A_IMAGE_SIZE = 64
+_MAX_SHUFFLE_BUFFER = 10_000
+_AUGMENTATIONS = (None, 'flip')
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a dataset made by `make_dataset`.
+
+    Attributes:
+      name: the dataset name passed to `make_dataset`.
+      event_shape: shape of one example: (H, W, C) for images, (2,) for the 2-D toys.
+      num_bins: number of discrete levels the images were dequantized from (17 for 'digits',
+        256 for TFDS images), or None for the continuous 2-D toys.
+      num_examples: number of examples per split, e.g. {'train': 1257, ...}. For TFDS datasets
+        only the split that was loaded is listed.
+    """
+
+    name: str
+    event_shape: tuple
+    num_bins: int | None
+    num_examples: dict
+
+
+def load_digits(split):
+    """Returns the scikit-learn 8x8 digits of one split: uint8 array [N, 8, 8, 1], values 0..16.
+
+    The 1,797 images are permuted with `numpy.random.RandomState(0)`; the first 1,257 are 'train',
+    the next 180 'validation' and the last 360 'test'. The split is the same on every call.
+    """
+    _check_split(split, 'digits')
+    images = sklearn.datasets.load_digits().images.astype(np.uint8)[..., np.newaxis]
+    permutation = np.random.RandomState(0).permutation(len(images))
+    end = np.cumsum([_DIGITS_SPLIT_SIZES[name] for name in _SPLITS])
+    start = end - _DIGITS_SPLIT_SIZES[split]
+    index = _SPLITS.index(split)
+    return images[permutation[start[index] : end[index]]]
+
+
+def _moons(rng, num_samples):
+    """Two interleaved half circles (the scikit-learn moons, with uniform random angles)."""
+    angle = rng.uniform(0.0, np.pi, num_samples)
+    upper = rng.random(num_samples) < 0.5
+    x = np.where(upper, np.cos(angle), 1.0 - np.cos(angle))
+    y = np.where(upper, np.sin(angle), 0.5 - np.sin(angle))
+    return np.stack([x, y], axis=-1) + 0.05 * rng.standard_normal((num_samples, 2))
+
+
+def _eight_gaussians(rng, num_samples):
+    """Eight Gaussians (std 0.1) centred on the unit circle at angles k * pi / 4."""
+    angle = rng.integers(0, 8, num_samples) * np.pi / 4
+    centres = np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+    return centres + 0.1 * rng.standard_normal((num_samples, 2))
+
+
+def _checkerboard(rng, num_samples):
+    """Uniform on the 8 dark cells of a 4x4 checkerboard of unit cells covering [-2, 2]^2."""
+    column = rng.integers(0, 4, num_samples)
+    row = 2 * rng.integers(0, 2, num_samples) + column % 2
+    cells = np.stack([column, row], axis=-1)
+    return cells + rng.random((num_samples, 2)) - 2.0
+
+
+def _rings(rng, num_samples):
+    """Four concentric rings of radius 0.25, 0.5, 0.75 and 1, with radial noise of std 0.04."""
+    radius = 0.25 * rng.integers(1, 5, num_samples) + 0.04 * rng.standard_normal(num_samples)
+    angle = rng.uniform(0.0, 2 * np.pi, num_samples)
+    return radius[:, np.newaxis] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+
+
+# Sampler, and the exact mean and standard deviation of each coordinate of its distribution.
+_TOYS = {
+    'moons': (_moons, (0.5, 0.25), np.sqrt([0.75 + 0.05**2, 0.5625 - 1 / np.pi + 0.05**2])),
+    'eight_gaussians': (_eight_gaussians, (0.0, 0.0), np.sqrt([0.5 + 0.1**2] * 2)),
+    'checkerboard': (_checkerboard, (0.0, 0.0), np.sqrt([4 / 3] * 2)),
+    'rings': (_rings, (0.0, 0.0), np.sqrt([(30 / 64 + 0.04**2) / 2] * 2)),
+}
+
+
+def toy_2d(name, num_samples, seed):
+    """Returns `num_samples` points of a 2-D toy density: float32 array [num_samples, 2].
+
+    `name` is one of 'moons', 'eight_gaussians', 'checkerboard' or 'rings'. The points are
+    standardised with the exact mean and standard deviation of each coordinate under the
+    generating distribution (not of the sample), so every split and seed goes through the same
+    affine map and each coordinate has mean 0 and variance 1 in expectation.
+
+    Args:
+      name: which toy density.
+      num_samples: number of points, a positive int.
+      seed: int seed of the `numpy.random.default_rng` that draws the points.
+    """
+    if name not in _TOYS:
+        raise ValueError(f'`name` must be one of {", ".join(_TOY_NAMES)}; got {name!r}.')
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f'`num_samples` must be a positive int; got {num_samples!r}.')
+    sample, mean, std = _TOYS[name]
+    points = sample(np.random.default_rng(seed), num_samples)
+    return ((points - mean) / std).astype(np.float32)
+
+
+def augment_flip(images, seed=None):
+    """Flips each image left-right with probability 0.5; the values stay the same integers.
+
+    Apply it before dequantization. Not for 'digits', which are not mirror-symmetric.
+
+    Args:
+      images: `Tensor` [H, W, C] or a batch [B, H, W, C]; each image of a batch is flipped or not
+        independently.
+      seed: optional stateless seed (shape [2] int); without it the flips are stateful random.
+    """
+    if seed is None:
+        return tf.image.random_flip_left_right(images)
+    return tf.image.stateless_random_flip_left_right(images, seed)
+
+
+def _check_split(split, name):
+    if split not in _SPLITS:
+        raise ValueError(
+            f'Unknown split {split!r} for dataset {name!r}; expected one of {", ".join(_SPLITS)}.'
+        )
+
+
+def _check_image_size(image_size):
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+        raise ValueError(f'`image_size` must be None or a positive int; got {image_size!r}.')
+
+
+def _resize(images, image_size):
+    """Area-resizes [..., H, W, C] integer images to image_size x image_size, rounding to ints."""
+    resized = tf.image.resize(images, [image_size, image_size], method='area')
+    return tf.cast(tf.round(resized), images.dtype)
+
+
+def _center_crop(image, size):
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    return tf.image.crop_to_bounding_box(
+        image, (height - size) // 2, (width - size) // 2, size, size
+    )
+
+
+def _not_found_message(name, data_dir):
+    where = data_dir if data_dir is not None else tfds.core.constants.DATA_DIR
+    return (
+        f'TFDS dataset {name!r} could not be found in data_dir {str(where)!r}, and nothing is '
+        'downloaded here. On a machine with internet access run `tfds build '
+        f'{name} --data_dir=DIR` (or tfds.load({name!r}, data_dir=DIR)), copy DIR here and pass '
+        "it as data_dir; or use the 'digits' dataset, which ships with scikit-learn."
+    )
+
+
+def load_images(name, split, data_dir=None, image_size=None):
+    """Returns a TFDS image dataset without labels: a `tf.data.Dataset` of uint8 [H, W, C].
+
+    The data must already be prepared in `data_dir`: this never downloads (`download=False`).
+    'celeb_a' images (218x178) are center-cropped to 148x148 and area-resized to `image_size`
+    (64 if None), the preprocessing of Real NVP (https://arxiv.org/abs/1605.08803). For other
+    datasets, an `image_size` area-resizes the images to image_size x image_size. Resized values
+    are rounded back to integers, so the images stay 8-bit.
+
+    Args:
+      name: TFDS name, e.g. 'mnist', 'cifar10' or 'celeb_a'.
+      split: TFDS split, e.g. 'train' or 'train[:90%]'.
+      data_dir: TFDS data directory; None means the TFDS default (~/tensorflow_datasets or
+        $TFDS_DATA_DIR).
+      image_size: optional side length of the square images returned.
+
+    Raises:
+      ValueError: `name` is not a TFDS dataset, or has no uint8 'image' feature, or its images
+        vary in size and `image_size` is None.
+      FileNotFoundError: the dataset is not prepared in `data_dir`.
+    """
+    _check_image_size(image_size)
+    try:
+        dataset = tfds.load(name, split=split, data_dir=data_dir, download=False)
+    except tfds.core.DatasetNotFoundError as error:
+        close = difflib.get_close_matches(
+            name, tfds.list_builders(with_community_datasets=False), n=3
+        )
+        hint = f' Close names: {", ".join(close)}.' if close else ''
+        raise ValueError(
+            f'Unknown dataset {name!r}: it is not digits, a 2-D toy ({", ".join(_TOY_NAMES)}) '
+            f'or a TFDS dataset.{hint}'
+        ) from error
+    except AssertionError as error:  # What TFDS raises when the data is not in data_dir.
+        raise FileNotFoundError(_not_found_message(name, data_dir)) from error
+    spec = dataset.element_spec
+    if not isinstance(spec, dict) or 'image' not in spec or spec['image'].dtype != tf.uint8:
+        features = ', '.join(sorted(spec)) if isinstance(spec, dict) else str(spec)
+        raise ValueError(
+            f'TFDS dataset {name!r} is not an 8-bit image dataset: expected a uint8 feature '
+            f"'image'; got features {features}."
+        )
+    if name == 'celeb_a':
+        size = image_size or _CELEB_A_IMAGE_SIZE
+        return dataset.map(
+            lambda example: _resize(_center_crop(example['image'], _CELEB_A_CROP_SIZE), size),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    if image_size is not None:
+        return dataset.map(
+            lambda example: _resize(example['image'], image_size),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    if not spec['image'].shape.is_fully_defined():
+        raise ValueError(
+            f'Images of TFDS dataset {name!r} vary in size (shape {spec["image"].shape}); pass '
+            '`image_size` to resize them to one size.'
+        )
+    return dataset.map(lambda example: example['image'], num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _num_examples(dataset):
+    count = int(dataset.cardinality())
+    if count >= 0:
+        return count
+    return int(dataset.reduce(0, lambda count, _: count + 1))
+
+
+def make_dataset(
+    name,
+    split,
+    batch_size,
+    *,
+    shuffle,
+    seed=None,
+    data_dir=None,
+    image_size=None,
+    augment=None,
+    repeat=False,
+    drop_remainder=False,
+):
+    """Returns a batched training or evaluation dataset and its `DatasetInfo`.
+
+    Images come out as float32 [batch_size, H, W, C] in [0, 1), dequantized with fresh uniform
+    noise in every batch of every epoch; 2-D toys as float32 [batch_size, 2]. The pipeline is:
+    load, cache the integer data, shuffle (buffer = split size, at most 10,000), repeat, batch,
+    flip (if `augment='flip'`), dequantize, prefetch.
+
+    Args:
+      name: 'digits', one of the 2-D toys ('moons', 'eight_gaussians', 'checkerboard', 'rings'),
+        or a TFDS image dataset (see `load_images`).
+      split: 'train', 'validation' or 'test' for digits and toys; any TFDS split otherwise.
+      batch_size: examples per batch, a positive int.
+      shuffle: whether to shuffle the examples (again every epoch).
+      seed: optional int; with it the order, flips and noise are the same on every run (and
+        still differ from epoch to epoch).
+      data_dir: TFDS data directory (TFDS datasets only).
+      image_size: optional side length to area-resize images to (not for 2-D toys).
+      augment: None, or 'flip' for random left-right flips (TFDS images only).
+      repeat: whether to repeat the data forever.
+      drop_remainder: whether to drop the last, smaller batch.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f'`batch_size` must be a positive int; got {batch_size!r}.')
+    if augment not in _AUGMENTATIONS:
+        raise ValueError(f"`augment` must be None or 'flip'; got {augment!r}.")
+    _check_image_size(image_size)
+    if name in _TOY_NAMES:
+        _check_split(split, name)
+        if augment is not None or image_size is not None:
+            raise ValueError(
+                f'2-D toy dataset {name!r} is not images: `augment` and `image_size` must be '
+                f'None; got augment={augment!r}, image_size={image_size!r}.'
+            )
+        points = toy_2d(name, _TOY_SPLIT_SIZES[split], seed=_TOY_SPLIT_SEEDS[split])
+        dataset = tf.data.Dataset.from_tensor_slices(points)
+        info = DatasetInfo(name, (2,), None, dict(_TOY_SPLIT_SIZES))
+    elif name == 'digits':
+        if augment is not None:
+            raise ValueError(
+                f"`augment` must be None for 'digits', which are not mirror-symmetric; "
+                f'got {augment!r}.'
+            )
+        images = load_digits(split)
+        if image_size is not None:
+            images = _resize(images, image_size).numpy()
+        dataset = tf.data.Dataset.from_tensor_slices(images)
+        info = DatasetInfo(name, images.shape[1:], _DIGITS_NUM_BINS, dict(_DIGITS_SPLIT_SIZES))
+    else:
+        dataset = load_images(name, split, data_dir=data_dir, image_size=image_size)
+        event_shape = tuple(dataset.element_spec.shape.as_list())
+        info = DatasetInfo(name, event_shape, _IMAGE_NUM_BINS, {split: _num_examples(dataset)})
+
+    num_examples = info.num_examples[split]
+    if num_examples == 0:
+        raise ValueError(f'Split {split!r} of dataset {name!r} has no examples.')
+    if drop_remainder and batch_size > num_examples:
+        raise ValueError(
+            f'`batch_size` ({batch_size}) is larger than the {num_examples} examples of split '
+            f'{split!r} of {name!r}, so drop_remainder=True would leave no batch; use a smaller '
+            'batch_size or drop_remainder=False.'
+        )
+    if seed is None:
+        shuffle_seed = noise_seed = None
+    else:
+        shuffle_seed, noise_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+
+    dataset = dataset.cache()
+    if shuffle:
+        buffer_size = min(num_examples, _MAX_SHUFFLE_BUFFER)
+        dataset = dataset.shuffle(buffer_size, seed=shuffle_seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if info.num_bins is not None:
+        # One stateless seed per batch, drawn anew each time the dataset is iterated (each epoch).
+        batch_seeds = tf.data.Dataset.random(seed=noise_seed, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip(dataset, batch_seeds.batch(2))
+
+        def dequantize(images, batch_seed):
+            flip_seed, dequantize_seed = tf.unstack(tf.random.split(batch_seed, 2))
+            if augment == 'flip':
+                images = augment_flip(images, flip_seed)
+            return uniform_dequantize(images, info.num_bins, seed=dequantize_seed)
+
+        dataset = dataset.map(dequantize, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE), info

@@ -1,0 +1,172 @@
+"""Conditioner networks of the coupling layers, as `tf.Module`s built from TF ops.
+
+A conditioner maps the kept part of a coupling's input to the parameters of the map applied to
+the other part. Its last layer starts at zero, so a fresh coupling is the identity. Keras is
+kept out on purpose: these modules are tracked by `tf.Module`, so every variable is listed in
+the flow's `trainable_variables` and saved by `tf.train.Checkpoint` and `tf.saved_model`.
+"""
+
+import math
+
+import tensorflow as tf
+
+__all__ = ['ConvNet', 'DenseNet', 'ZeroConv']
+
+
+def _he_normal(shape, fan_in, seed, dtype):
+    stddev = math.sqrt(2.0 / fan_in)
+    return tf.random.stateless_normal(shape, seed=seed, stddev=stddev, dtype=dtype)
+
+
+def _check_sizes(**sizes):
+    for name, size in sizes.items():
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f'`{name}` must be a positive int; got {size!r}.')
+
+
+def _map_images(fn, x, output_channels):
+    """Applies `fn` on [N, H, W, C] to `x` of shape [..., H, W, C] (any batch rank)."""
+    event_shape = x.shape[-3:]
+    batch_shape = tf.shape(x)[:-3]
+    h = fn(tf.reshape(x, tf.concat([[-1], event_shape], axis=0)))
+    out_shape = tf.concat([batch_shape, event_shape[:2], [output_channels]], axis=0)
+    return tf.reshape(h, out_shape)
+
+
+class ConvNet(tf.Module):
+    """Glow's coupling network: conv3x3 -> ReLU -> conv1x1 -> ReLU -> conv3x3 (zero init).
+
+    Maps [..., H, W, input_channels] to [..., H, W, output_channels] with 'SAME' padding.
+    Per position it costs 9 * input_channels * hidden_channels + hidden_channels^2
+    + 9 * hidden_channels * output_channels multiply-adds.
+    """
+
+    def __init__(
+        self,
+        input_channels,
+        output_channels,
+        hidden_channels=512,
+        seed=0,
+        dtype=tf.float32,
+        name='conv_net',
+    ):
+        _check_sizes(
+            input_channels=input_channels,
+            output_channels=output_channels,
+            hidden_channels=hidden_channels,
+        )
+        super().__init__(name=name)
+        self.input_channels = input_channels
+        self.output_channels = output_channels
+        with self.name_scope:
+            self.kernel_in = tf.Variable(
+                _he_normal(
+                    [3, 3, input_channels, hidden_channels], 9 * input_channels, [seed, 1], dtype
+                ),
+                name='kernel_in',
+            )
+            self.bias_in = tf.Variable(tf.zeros([hidden_channels], dtype), name='bias_in')
+            self.kernel_hidden = tf.Variable(
+                _he_normal(
+                    [1, 1, hidden_channels, hidden_channels], hidden_channels, [seed, 2], dtype
+                ),
+                name='kernel_hidden',
+            )
+            self.bias_hidden = tf.Variable(tf.zeros([hidden_channels], dtype), name='bias_hidden')
+            self.kernel_out = tf.Variable(
+                tf.zeros([3, 3, hidden_channels, output_channels], dtype), name='kernel_out'
+            )
+            self.bias_out = tf.Variable(tf.zeros([output_channels], dtype), name='bias_out')
+
+    def __call__(self, x):
+        """Applies the network to `x` of shape [..., H, W, input_channels]."""
+        if x.shape[-1] != self.input_channels:
+            raise ValueError(
+                f'{self.name} expects {self.input_channels} input channels; got shape '
+                f'{x.shape.as_list()}.'
+            )
+        return _map_images(self._apply, x, self.output_channels)
+
+    def _apply(self, x):
+        h = tf.nn.relu(tf.nn.conv2d(x, self.kernel_in, 1, 'SAME') + self.bias_in)
+        h = tf.nn.relu(tf.nn.conv2d(h, self.kernel_hidden, 1, 'SAME') + self.bias_hidden)
+        return tf.nn.conv2d(h, self.kernel_out, 1, 'SAME') + self.bias_out
+
+
+class DenseNet(tf.Module):
+    """A ReLU multilayer perceptron whose last layer starts at zero.
+
+    Maps [..., input_size] to [..., output_size] through `num_hidden_layers` hidden layers of
+    `hidden_units` units.
+    """
+
+    def __init__(
+        self,
+        input_size,
+        output_size,
+        hidden_units=64,
+        num_hidden_layers=2,
+        seed=0,
+        dtype=tf.float32,
+        name='dense_net',
+    ):
+        _check_sizes(
+            input_size=input_size,
+            output_size=output_size,
+            hidden_units=hidden_units,
+            num_hidden_layers=num_hidden_layers,
+        )
+        super().__init__(name=name)
+        self.input_size = input_size
+        self.output_size = output_size
+        sizes = [input_size] + [hidden_units] * num_hidden_layers
+        with self.name_scope:
+            self.kernels = [
+                tf.Variable(_he_normal([m, n], m, [seed, i], dtype), name=f'kernel_{i}')
+                for i, (m, n) in enumerate(zip(sizes[:-1], sizes[1:], strict=True))
+            ]
+            self.biases = [
+                tf.Variable(tf.zeros([n], dtype), name=f'bias_{i}') for i, n in enumerate(sizes[1:])
+            ]
+            self.kernel_out = tf.Variable(
+                tf.zeros([sizes[-1], output_size], dtype), name='kernel_out'
+            )
+            self.bias_out = tf.Variable(tf.zeros([output_size], dtype), name='bias_out')
+
+    def __call__(self, x):
+        """Applies the network to `x` of shape [..., input_size]."""
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f'{self.name} expects {self.input_size} inputs on the last axis; got shape '
+                f'{x.shape.as_list()}.'
+            )
+        batch_shape = tf.shape(x)[:-1]
+        h = tf.reshape(x, [-1, self.input_size])
+        for kernel, bias in zip(self.kernels, self.biases, strict=True):
+            h = tf.nn.relu(tf.matmul(h, kernel) + bias)
+        h = tf.matmul(h, self.kernel_out) + self.bias_out
+        return tf.reshape(h, tf.concat([batch_shape, [self.output_size]], axis=0))
+
+
+class ZeroConv(tf.Module):
+    """A 3x3 convolution whose kernel and bias start at zero (Glow's `conv2d_zeros`).
+
+    Maps [..., H, W, input_channels] to [..., H, W, output_channels]; it outputs zeros until
+    trained.
+    """
+
+    def __init__(self, input_channels, output_channels, dtype=tf.float32, name='zero_conv'):
+        _check_sizes(input_channels=input_channels, output_channels=output_channels)
+        super().__init__(name=name)
+        self.output_channels = output_channels
+        with self.name_scope:
+            self.kernel = tf.Variable(
+                tf.zeros([3, 3, input_channels, output_channels], dtype), name='kernel'
+            )
+            self.bias = tf.Variable(tf.zeros([output_channels], dtype), name='bias')
+
+    def __call__(self, x):
+        return _map_images(self._apply, x, self.output_channels)
+
+    def _apply(self, x):
+        return tf.nn.conv2d(x, self.kernel, 1, 'SAME') + self.bias
