@@ -287,7 +287,8 @@ def make_dataset(
       image_size: optional side length to area-resize images to (not for 2-D toys).
       augment: None, or 'flip' for random left-right flips (TFDS images only).
       repeat: whether to repeat the data forever.
-      drop_remainder: whether to drop the last, smaller batch.
+      drop_remainder: whether to drop the last, smaller batch. Without `repeat`, `batch_size`
+        must then be at most the number of examples of the split.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f'`batch_size` must be a positive int; got {batch_size!r}.')
@@ -323,7 +324,7 @@ def make_dataset(
     num_examples = info.num_examples[split]
     if num_examples == 0:
         raise ValueError(f'Split {split!r} of dataset {name!r} has no examples.')
-    if drop_remainder and batch_size > num_examples:
+    if drop_remainder and not repeat and batch_size > num_examples:
         raise ValueError(
             f'`batch_size` ({batch_size}) is larger than the {num_examples} examples of split '
             f'{split!r} of {name!r}, so drop_remainder=True would leave no batch; use a smaller '

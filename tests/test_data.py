@@ -1,0 +1,254 @@
+"""Tests of tfp_flows/data.py: packaged digits, 2-D toys, TFDS images and the batched pipeline."""
+
+import numpy as np
+import pytest
+import sklearn.datasets
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from tfp_flows.data import (
+    DatasetInfo,
+    augment_flip,
+    load_digits,
+    load_images,
+    make_dataset,
+    toy_2d,
+)
+
+TOYS = ['checkerboard', 'eight_gaussians', 'moons', 'rings']
+
+
+def as_array(dataset):
+    """All batches of one pass over `dataset`, concatenated into one numpy array."""
+    return np.concatenate(list(dataset.as_numpy_iterator()))
+
+
+def to_pixels(x, num_bins):
+    """The integer k of the cell [k, k + 1) / num_bins that each dequantized value lies in."""
+    return np.floor(x.astype(np.float64) * num_bins)
+
+
+def assert_dequantized(x, pixels, num_bins):
+    """`x` is float32 in [0, 1) and lies in the cell [k, k + 1) / num_bins of each pixel k."""
+    assert x.dtype == np.float32
+    assert x.min() >= 0.0 and x.max() < 1.0
+    noise = x * num_bins - pixels
+    assert noise.min() >= -1e-4 and noise.max() <= 1.0 + 1e-4
+
+
+def test_load_digits_splits_are_fixed_disjoint_and_complete():
+    splits = {split: load_digits(split) for split in ('train', 'validation', 'test')}
+    assert {split: len(images) for split, images in splits.items()} == {
+        'train': 1257,
+        'validation': 180,
+        'test': 360,
+    }
+    for images in splits.values():
+        assert images.dtype == np.uint8 and images.shape[1:] == (8, 8, 1)
+        assert images.min() == 0 and images.max() == 16
+    everything = sklearn.datasets.load_digits().images[..., np.newaxis]
+    permuted = everything[np.random.RandomState(0).permutation(1797)]
+    np.testing.assert_array_equal(np.concatenate(list(splits.values())), permuted)
+    np.testing.assert_array_equal(load_digits('test'), splits['test'])
+
+
+def test_make_dataset_digits_shapes_values_and_info():
+    dataset, info = make_dataset('digits', 'validation', 64, shuffle=False, seed=0)
+    assert info == DatasetInfo(
+        'digits', (8, 8, 1), 17, {'train': 1257, 'validation': 180, 'test': 360}
+    )
+    batches = list(dataset.as_numpy_iterator())
+    assert [batch.shape for batch in batches] == [(64, 8, 8, 1), (64, 8, 8, 1), (52, 8, 8, 1)]
+    assert_dequantized(np.concatenate(batches), load_digits('validation'), num_bins=17)
+
+
+def test_make_dataset_noise_is_fresh_every_epoch():
+    dataset, _ = make_dataset('digits', 'validation', 64, shuffle=False, seed=0)
+    first, second = as_array(dataset), as_array(dataset)
+    assert not np.array_equal(first, second)
+    assert_dequantized(second, load_digits('validation'), num_bins=17)
+
+
+def test_make_dataset_seed_fixes_order_and_noise_of_every_epoch():
+    dataset, _ = make_dataset('digits', 'validation', 32, shuffle=True, seed=1)
+    first, second = as_array(dataset), as_array(dataset)
+    pixels = to_pixels(first, 17).reshape(180, -1)
+    assert not np.array_equal(pixels, to_pixels(second, 17).reshape(180, -1))
+    assert sorted(map(tuple, pixels)) == sorted(
+        map(tuple, load_digits('validation').reshape(180, -1))
+    )
+    again, _ = make_dataset('digits', 'validation', 32, shuffle=True, seed=1)
+    np.testing.assert_array_equal(as_array(again), first)
+    np.testing.assert_array_equal(as_array(again), second)
+    other, _ = make_dataset('digits', 'validation', 32, shuffle=True, seed=2)
+    assert not np.array_equal(as_array(other), first)
+
+
+def test_make_dataset_drop_remainder_repeat_and_image_size():
+    dataset, _ = make_dataset('digits', 'validation', 64, shuffle=False, drop_remainder=True)
+    assert len(list(dataset)) == 2
+    dataset, info = make_dataset(
+        'digits', 'test', 100, shuffle=True, seed=0, repeat=True, image_size=16
+    )
+    batches = list(dataset.take(5).as_numpy_iterator())
+    assert info.event_shape == (16, 16, 1)
+    assert all(batch.shape == (100, 16, 16, 1) for batch in batches)
+    assert_dequantized(batches[0], to_pixels(batches[0], 17), num_bins=17)
+
+
+@pytest.mark.parametrize('name', TOYS)
+def test_toy_2d_is_seeded_finite_and_standardised(name):
+    points = toy_2d(name, 20_000, seed=0)
+    assert points.dtype == np.float32 and points.shape == (20_000, 2)
+    assert np.isfinite(points).all()
+    np.testing.assert_allclose(points.mean(axis=0), [0.0, 0.0], atol=0.05)
+    np.testing.assert_allclose(points.std(axis=0), [1.0, 1.0], atol=0.05)
+    np.testing.assert_array_equal(toy_2d(name, 10, seed=3), toy_2d(name, 10, seed=3))
+    assert not np.array_equal(toy_2d(name, 10, seed=3), toy_2d(name, 10, seed=4))
+
+
+def test_make_dataset_toy_splits():
+    dataset, info = make_dataset('moons', 'validation', 500, shuffle=True, seed=0)
+    assert info == DatasetInfo(
+        'moons', (2,), None, {'train': 20_000, 'validation': 2_000, 'test': 5_000}
+    )
+    points = as_array(dataset)
+    assert points.dtype == np.float32 and points.shape == (2_000, 2)
+    validation = np.sort(points, axis=0)
+    np.testing.assert_array_equal(validation, np.sort(toy_2d('moons', 2_000, seed=1), axis=0))
+    test, _ = make_dataset('moons', 'test', 5_000, shuffle=False)
+    assert not set(map(tuple, as_array(test))) & set(map(tuple, points))
+
+
+def test_augment_flip_flips_whole_images_independently():
+    images = tf.reshape(tf.range(64 * 4 * 5, dtype=tf.int32), [64, 4, 5, 1])
+    images = tf.cast(images % 251, tf.uint8)
+    flipped = augment_flip(images, seed=[0, 1]).numpy()
+    assert flipped.dtype == np.uint8
+    np.testing.assert_array_equal(flipped, augment_flip(images, seed=[0, 1]))
+    same = (flipped == images.numpy()).all(axis=(1, 2, 3))
+    mirrored = (flipped == images.numpy()[:, :, ::-1]).all(axis=(1, 2, 3))
+    assert (same ^ mirrored).all()
+    assert 10 < mirrored.sum() < 54
+    assert augment_flip(images[0]).shape == (4, 5, 1)
+
+
+def test_load_images_under_mock_data(tmp_path):
+    with tfds.testing.mock_data(num_examples=6):
+        dataset = load_images('mnist', 'train', data_dir=tmp_path)
+        assert dataset.element_spec == tf.TensorSpec([28, 28, 1], tf.uint8)
+        assert len(list(dataset)) == 6
+        resized = load_images('mnist', 'train', data_dir=tmp_path, image_size=14)
+        assert resized.element_spec == tf.TensorSpec([14, 14, 1], tf.uint8)
+        celeb_a = load_images('celeb_a', 'train', data_dir=tmp_path)
+        assert celeb_a.element_spec == tf.TensorSpec([64, 64, 3], tf.uint8)
+        small = load_images('celeb_a', 'train', data_dir=tmp_path, image_size=32)
+        assert small.element_spec == tf.TensorSpec([32, 32, 3], tf.uint8)
+        assert next(iter(small)).shape == (32, 32, 3)
+
+
+def test_make_dataset_tfds_under_mock_data(tmp_path):
+    with tfds.testing.mock_data(num_examples=10):
+        pixels = as_array(load_images('mnist', 'train', data_dir=tmp_path).batch(10))
+        dataset, info = make_dataset('mnist', 'train', 4, shuffle=False, seed=0, data_dir=tmp_path)
+        flipped, _ = make_dataset(
+            'mnist', 'train', 4, shuffle=True, seed=0, data_dir=tmp_path, augment='flip'
+        )
+        assert info == DatasetInfo('mnist', (28, 28, 1), 256, {'train': 10})
+        batches = list(dataset.as_numpy_iterator())
+        assert [batch.shape for batch in batches] == [(4, 28, 28, 1)] * 2 + [(2, 28, 28, 1)]
+        assert_dequantized(np.concatenate(batches), pixels, num_bins=256)
+        assert as_array(flipped).shape == (10, 28, 28, 1)
+
+
+@pytest.mark.parametrize('batch_size', [0, -1, 2.0])
+def test_make_dataset_rejects_bad_batch_size(batch_size):
+    with pytest.raises(ValueError, match=r'`batch_size` must be a positive int; got '):
+        make_dataset('digits', 'train', batch_size, shuffle=False)
+
+
+def test_make_dataset_rejects_batch_larger_than_split_when_dropping_remainder():
+    with pytest.raises(ValueError, match=r'`batch_size` \(200\) is larger than the 180 examples'):
+        make_dataset('digits', 'validation', 200, shuffle=False, drop_remainder=True)
+    repeated, _ = make_dataset(
+        'digits', 'validation', 200, shuffle=False, repeat=True, drop_remainder=True
+    )
+    assert next(iter(repeated)).shape == (200, 8, 8, 1)
+
+
+def test_make_dataset_rejects_empty_split(tmp_path):
+    with tfds.testing.mock_data(num_examples=0):
+        with pytest.raises(ValueError, match=r"Split 'train' of dataset 'mnist' has no examples"):
+            make_dataset('mnist', 'train', 4, shuffle=False, data_dir=tmp_path)
+
+
+@pytest.mark.parametrize('name', ['digits', 'rings'])
+def test_make_dataset_rejects_unknown_split(name):
+    with pytest.raises(
+        ValueError, match=rf"Unknown split 'valid' for dataset '{name}'; expected one of train, "
+    ):
+        make_dataset(name, 'valid', 8, shuffle=False)
+
+
+def test_make_dataset_rejects_unknown_augment():
+    with pytest.raises(ValueError, match=r"`augment` must be None or 'flip'; got 'rotate'"):
+        make_dataset('digits', 'train', 8, shuffle=False, augment='rotate')
+
+
+def test_make_dataset_rejects_flipping_digits():
+    with pytest.raises(
+        ValueError, match=r"for 'digits', which are not mirror-symmetric; got 'flip'"
+    ):
+        make_dataset('digits', 'train', 8, shuffle=False, augment='flip')
+
+
+@pytest.mark.parametrize('options', [dict(augment='flip'), dict(image_size=16)])
+def test_make_dataset_rejects_image_options_for_toys(options):
+    with pytest.raises(ValueError, match=r"2-D toy dataset 'moons' is not images"):
+        make_dataset('moons', 'train', 8, shuffle=False, **options)
+
+
+@pytest.mark.parametrize('image_size', [0, 16.0])
+def test_rejects_bad_image_size(image_size):
+    with pytest.raises(ValueError, match=r'`image_size` must be None or a positive int; got '):
+        make_dataset('digits', 'train', 8, shuffle=False, image_size=image_size)
+    with pytest.raises(ValueError, match=r'`image_size` must be None or a positive int; got '):
+        load_images('mnist', 'train', image_size=image_size)
+
+
+def test_toy_2d_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"`name` must be one of checkerboard, .*; got 'spiral'"):
+        toy_2d('spiral', 10, seed=0)
+    with pytest.raises(ValueError, match=r'`num_samples` must be a positive int; got 0'):
+        toy_2d('moons', 0, seed=0)
+
+
+def test_load_images_explains_missing_data(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        load_images('mnist', 'train', data_dir=tmp_path)
+    message = str(error.value)
+    assert f"TFDS dataset 'mnist' could not be found in data_dir '{tmp_path}'" in message
+    assert '`tfds build mnist --data_dir=DIR`' in message
+    assert "use the 'digits' dataset, which ships with scikit-learn" in message
+
+
+def test_load_images_rejects_unknown_name_with_close_names(tmp_path):
+    with pytest.raises(ValueError, match=r"Unknown dataset 'mnistt'.* Close names: mnist"):
+        make_dataset('mnistt', 'train', 8, shuffle=False, data_dir=tmp_path)
+
+
+def test_load_images_rejects_datasets_without_images(tmp_path):
+    with tfds.testing.mock_data(num_examples=2):
+        with pytest.raises(
+            ValueError,
+            match=r"'imdb_reviews' is not an 8-bit image dataset: .*got features label, text",
+        ):
+            load_images('imdb_reviews', 'train', data_dir=tmp_path)
+
+
+def test_load_images_rejects_images_of_varying_size(tmp_path):
+    with tfds.testing.mock_data(num_examples=2):
+        with pytest.raises(ValueError, match=r"'oxford_flowers102' vary in size .*`image_size`"):
+            load_images('oxford_flowers102', 'train', data_dir=tmp_path)
+        resized = load_images('oxford_flowers102', 'train', data_dir=tmp_path, image_size=8)
+        assert resized.element_spec == tf.TensorSpec([8, 8, 3], tf.uint8)
