@@ -135,11 +135,16 @@ def glow(
                 )
             )
         # Listed data -> latent: squeeze, steps, factor-out, then back to this level's shape.
-        return Chain([tfb.Invert(Squeeze()), *steps, Squeeze()], validate_args=validate_args)
+        return Chain(
+            [tfb.Invert(Squeeze()), *steps, Squeeze()],
+            validate_args=validate_args,
+            name=f'level_{num_levels - levels_left + 1}',
+        )
 
     bijector = Chain(
         [Centre(event_shape, **options), level(event_shape, num_levels)],
         validate_args=validate_args,
+        name=f'{name}_bijector',
     )
     return tfd.TransformedDistribution(_standard_normal(event_shape, dtype), bijector, name=name)
 
@@ -211,7 +216,7 @@ def real_nvp(
         steps = []
         for i in range(num_steps):
             steps += coupling_pair(event_shape, 'channel', flip=i % 2 == 1)
-        bijector = Chain(steps, validate_args=validate_args)
+        bijector = Chain(steps, validate_args=validate_args, name=f'{name}_bijector')
         return tfd.TransformedDistribution(
             _standard_normal(event_shape, dtype), bijector, name=name
         )
@@ -224,7 +229,7 @@ def real_nvp(
             steps = []
             for i in range(num_steps + 1):
                 steps += coupling_pair(shape, 'checkerboard', flip=i % 2 == 1)
-            return Chain(steps, validate_args=validate_args)
+            return Chain(steps, validate_args=validate_args, name=f'level_{num_levels}')
         squeezed = (height // 2, width // 2, 4 * channels)
         steps = []
         for i in range(num_steps):
@@ -243,11 +248,16 @@ def real_nvp(
                 **options,
             )
         )
-        return Chain([*steps, Squeeze()], validate_args=validate_args)
+        return Chain(
+            [*steps, Squeeze()],
+            validate_args=validate_args,
+            name=f'level_{num_levels - levels_left + 1}',
+        )
 
     bijector = Chain(
         [LogitTransform(event_shape, alpha=alpha, **options), level(event_shape, num_levels)],
         validate_args=validate_args,
+        name=f'{name}_bijector',
     )
     return tfd.TransformedDistribution(_standard_normal(event_shape, dtype), bijector, name=name)
 
@@ -258,7 +268,7 @@ def sample(flow, sample_shape=(), temperature=1.0, seed=None):
     x = flow.bijector.forward(temperature * z),  z ~ flow.distribution. Temperature 1 is
     `flow.sample`; lower temperatures (Glow uses 0.7) trade diversity for quality.
     """
-    if not temperature > 0:
+    if isinstance(temperature, (int, float)) and not temperature > 0:
         raise ValueError(f'`temperature` must be > 0; got {temperature!r}.')
     latent = flow.distribution.sample(sample_shape, seed=seed)
     return flow.bijector.forward(latent * tf.cast(temperature, latent.dtype))

@@ -26,10 +26,11 @@ def _check_sizes(**sizes):
 
 def _map_images(fn, x, output_channels):
     """Applies `fn` on [N, H, W, C] to `x` of shape [..., H, W, C] (any batch rank)."""
-    event_shape = x.shape[-3:]
-    batch_shape = tf.shape(x)[:-3]
-    h = fn(tf.reshape(x, tf.concat([[-1], event_shape], axis=0)))
-    out_shape = tf.concat([batch_shape, event_shape[:2], [output_channels]], axis=0)
+    shape = tf.shape(x)
+    static = x.shape[-3:].as_list()
+    event_shape = [shape[i - 3] if d is None else d for i, d in enumerate(static)]
+    h = fn(tf.reshape(x, tf.stack([-1, *event_shape])))
+    out_shape = tf.concat([shape[:-3], tf.stack([*event_shape[:2], output_channels])], axis=0)
     return tf.reshape(h, out_shape)
 
 

@@ -87,25 +87,31 @@ class Squeeze(tfb.Bijector):
 
     def _forward(self, x):
         check_float(x, 'Squeeze')
-        self._squeezed_shape(x.shape)
+        x_shape = x.shape
+        self._squeezed_shape(x_shape)
         shape = tf.shape(x)
         batch, (height, width, channels) = shape[:-3], tf.unstack(shape[-3:])
         x = tf.reshape(x, tf.concat([batch, [height // 2, 2, width // 2, 2, channels]], axis=0))
         rank = tf.rank(x)
         perm = tf.concat([tf.range(rank - 5), rank - 5 + tf.constant([0, 2, 1, 3, 4])], axis=0)
         x = tf.transpose(x, perm)
-        return tf.reshape(x, tf.concat([batch, [height // 2, width // 2, 4 * channels]], axis=0))
+        y = tf.reshape(x, tf.concat([batch, [height // 2, width // 2, 4 * channels]], axis=0))
+        y.set_shape(self._squeezed_shape(x_shape))
+        return y
 
     def _inverse(self, y):
         check_float(y, 'Squeeze')
-        self._unsqueezed_shape(y.shape)
+        y_shape = y.shape
+        self._unsqueezed_shape(y_shape)
         shape = tf.shape(y)
         batch, (height, width, channels) = shape[:-3], tf.unstack(shape[-3:])
         y = tf.reshape(y, tf.concat([batch, [height, width, 2, 2, channels // 4]], axis=0))
         rank = tf.rank(y)
         perm = tf.concat([tf.range(rank - 5), rank - 5 + tf.constant([0, 2, 1, 3, 4])], axis=0)
         y = tf.transpose(y, perm)
-        return tf.reshape(y, tf.concat([batch, [2 * height, 2 * width, channels // 4]], axis=0))
+        x = tf.reshape(y, tf.concat([batch, [2 * height, 2 * width, channels // 4]], axis=0))
+        x.set_shape(self._unsqueezed_shape(y_shape))
+        return x
 
     def _forward_log_det_jacobian(self, x):
         return tf.zeros([], x.dtype)

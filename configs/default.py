@@ -1,0 +1,50 @@
+"""The default recipe: a small Glow on scikit-learn's 8x8 digits (ships with the package).
+
+Sized to train on 2 CPU cores in a few minutes. Digits has 1,257 training images, so the
+model is small, regularised with weight decay, and the best epoch by validation bits/dim is
+the one kept and tested.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config():
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+
+    config.data = ml_collections.ConfigDict()
+    config.data.name = 'digits'  # 'digits', a 2-D toy ('moons', ...) or a TFDS image dataset.
+    config.data.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None: TFDS default.
+    config.data.image_size = config_dict.placeholder(int)  # Area-resize images to this side.
+    config.data.splits = ml_collections.ConfigDict(
+        dict(train='train', validation='validation', test='test')
+    )
+
+    config.model = ml_collections.ConfigDict()
+    config.model.family = 'glow'  # 'glow' or 'real_nvp'.
+    config.model.num_levels = 2
+    config.model.num_steps = 4  # Flow steps per level.
+    config.model.hidden_channels = 64  # Width of each coupling network.
+    config.model.coupling = 'affine'  # 'affine' or 'additive'.
+    config.model.permutation = 'lu'  # 'lu', 'plain', 'reverse' or 'shuffle'.
+    config.model.split_prior = True  # Learned prior of the factored-out channels.
+    config.model.log_scale_bound = 2.0  # Soft clamp of every log-scale.
+    config.model.dtype = 'float32'
+
+    config.train = ml_collections.ConfigDict()
+    config.train.strategy = 'auto'  # 'auto', 'one_device', 'mirrored' or 'multi_worker'.
+    config.train.batch_size = 64  # Global batch, split over the replicas.
+    config.train.epochs = 60
+    config.train.optimizer = 'adamax'  # 'adam' or 'adamax'.
+    config.train.learning_rate = 3e-3
+    config.train.warmup_steps = 100
+    config.train.cosine_decay = True  # Decay to 10% of the rate over the epochs.
+    config.train.weight_decay = config_dict.placeholder(float)  # Decoupled, as in AdamW.
+    config.train.clip_norm = 50.0  # Global gradient-norm clipping.
+    config.train.jit_compile = False  # XLA for the train step.
+    config.train.max_seconds = config_dict.placeholder(float)  # Stop training after this.
+    config.train.early_stopping_patience = config_dict.placeholder(int)  # Epochs.
+    config.train.sample_temperatures = (0.7, 1.0)
+    config.train.sample_every_epochs = 10
+    return config

@@ -1,0 +1,27 @@
+"""Choosing a `tf.distribute` strategy by name."""
+
+import tensorflow as tf
+
+__all__ = ['STRATEGIES', 'make_strategy']
+
+STRATEGIES = ('auto', 'one_device', 'mirrored', 'multi_worker')
+
+
+def make_strategy(name='auto'):
+    """Returns the strategy called `name`.
+
+    'auto':         `MirroredStrategy` over all GPUs when there are several, else one device.
+    'one_device':   the first GPU, or the CPU.
+    'mirrored':     `MirroredStrategy` over all GPUs; without GPUs, over all logical CPUs
+                    (two logical CPUs stand in for two GPUs in the tests).
+    'multi_worker': `MultiWorkerMirroredStrategy`; the cluster comes from `TF_CONFIG`.
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f'strategy must be one of {STRATEGIES}; got {name!r}.')
+    gpus = tf.config.list_logical_devices('GPU')
+    if name == 'multi_worker':
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == 'mirrored' or (name == 'auto' and len(gpus) > 1):
+        devices = gpus or tf.config.list_logical_devices('CPU')
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else '/cpu:0')

@@ -1,0 +1,274 @@
+"""A whole training run from a config: data, flow, init, `fit`, test bits/dim, outputs.
+
+Everything a run writes goes to `workdir`:
+  config.json          the resolved config, to rebuild the flow (`restore_flow`)
+  checkpoints/latest   the last epochs (resume), checkpoints/best  the best by validation
+  logs/                TensorBoard: loss, bits/dim, gradient norm, sample grids
+  samples/             PNG sample grids at a few temperatures (images); density.png (2-D)
+  metrics.json         test bits/dim (or nats/dim) of the best checkpoint, and more
+  saved_model/         the exported best model (`tfp_flows.export`)
+"""
+
+import json
+import math
+import os
+import time
+
+import keras
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from tfp_flows import callbacks, data, images, models
+from tfp_flows.distribute import STRATEGIES, make_strategy
+from tfp_flows.export import export_saved_model
+from tfp_flows.initialization import initialize
+from tfp_flows.training import FlowTrainer, make_optimizer
+
+__all__ = ['TrainingDiverged', 'build_flow', 'check_config', 'restore_flow', 'train_and_evaluate']
+
+_DTYPES = {'float32': tf.float32, 'float64': tf.float64}
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def _positive(config, *paths):
+    for path in paths:
+        section, key = path.split('.')
+        value = config[section][key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f'config.{path} must be a positive number; got {value!r}.')
+
+
+def check_config(config):
+    """Raises `ValueError` naming the first config value that cannot work."""
+    if config.model.family not in ('glow', 'real_nvp'):
+        raise ValueError(
+            f"config.model.family must be 'glow' or 'real_nvp'; got {config.model.family!r}."
+        )
+    if config.model.dtype not in _DTYPES:
+        raise ValueError(
+            f'config.model.dtype must be one of {tuple(_DTYPES)}; got {config.model.dtype!r}.'
+        )
+    if config.train.strategy not in STRATEGIES:
+        raise ValueError(
+            f'config.train.strategy must be one of {STRATEGIES}; got {config.train.strategy!r}.'
+        )
+    _positive(
+        config,
+        'model.num_levels',
+        'model.num_steps',
+        'model.hidden_channels',
+        'train.batch_size',
+        'train.epochs',
+        'train.learning_rate',
+        'train.sample_every_epochs',
+    )
+    if config.train.warmup_steps < 0:
+        raise ValueError(
+            f'config.train.warmup_steps must be >= 0; got {config.train.warmup_steps!r}.'
+        )
+
+
+def build_flow(model_config, event_shape):
+    """The flow described by `config.model` for data of `event_shape`."""
+    kwargs = dict(model_config)
+    family = kwargs.pop('family')
+    kwargs['dtype'] = _DTYPES[kwargs['dtype']]
+    builder = models.glow if family == 'glow' else models.real_nvp
+    if len(event_shape) == 1:
+        kwargs.pop('coupling', None), kwargs.pop('permutation', None)
+    return builder(event_shape, **kwargs)
+
+
+def _restore(checkpoint, path):
+    try:
+        checkpoint.restore(path).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise ValueError(
+            f'Checkpoint {path} does not match the model built from the config: {error} '
+            'Use the config the checkpoint was trained with, or a new --workdir.'
+        ) from error
+
+
+def restore_flow(workdir, which='best'):
+    """Rebuilds the flow of a finished or interrupted run and loads its `which` checkpoint.
+
+    `which` is 'best' or 'latest'. Works in a fresh process: the architecture comes from
+    `workdir/config.json`, the variables from `workdir/checkpoints/<which>`.
+    """
+    config_path = os.path.join(workdir, 'config.json')
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f'No config.json in workdir {workdir!r}: not a tfp_flows run.')
+    with open(config_path) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    path = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', which))
+    if path is None:
+        raise FileNotFoundError(f'No {which!r} checkpoint under {workdir!r}/checkpoints.')
+    flow = build_flow(config.model, tuple(config.data.event_shape))
+    _restore(tf.train.Checkpoint(flow=flow), path)
+    return flow
+
+
+def _prepare_workdir(workdir, config):
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, '.write_test')
+        with open(probe, 'w') as f:
+            f.write('ok')
+        os.remove(probe)
+    except OSError as error:
+        raise ValueError(f'Cannot write to workdir {workdir!r}: {error}') from error
+    path = os.path.join(workdir, 'config.json')
+    if os.path.exists(path):
+        with open(path) as f:
+            previous = json.load(f)
+        if previous['model'] != json.loads(config.to_json())['model']:
+            raise ValueError(
+                f'workdir {workdir!r} holds a run of another model ({previous["model"]}); '
+                f'this config asks for {config.model.to_dict()}. Use a new --workdir.'
+            )
+    with open(path + '.tmp', 'w') as f:
+        f.write(config.to_json(indent=2))
+    os.replace(path + '.tmp', path)
+
+
+def train_and_evaluate(config, workdir, strategy=None, verbose='auto'):
+    """Trains the flow of `config`, keeps the best by validation, returns test metrics.
+
+    Resumes from `workdir/checkpoints/latest` when it exists (ActNorm is then not initialised
+    again). Raises `TrainingDiverged` if the loss becomes NaN or infinite.
+    """
+    check_config(config)
+    keras.utils.set_random_seed(config.seed)
+    strategy = strategy or make_strategy(config.train.strategy)
+    batch_size = config.train.batch_size
+    splits = config.data.splits
+    common = dict(data_dir=config.data.data_dir, image_size=config.data.image_size)
+    train_ds, info = data.make_dataset(
+        config.data.name,
+        splits.train,
+        batch_size,
+        shuffle=True,
+        seed=config.seed,
+        drop_remainder=True,
+        **common,
+    )
+    validation_ds, _ = data.make_dataset(
+        config.data.name, splits.validation, batch_size, shuffle=False, **common
+    )
+    test_ds, _ = data.make_dataset(
+        config.data.name, splits.test, batch_size, shuffle=False, **common
+    )
+    with config.unlocked():
+        config.data.event_shape = list(info.event_shape)
+        config.data.num_bins = info.num_bins
+    _prepare_workdir(workdir, config)
+
+    steps_per_epoch = int(train_ds.cardinality())
+    with strategy.scope():
+        flow = build_flow(config.model, info.event_shape)
+        trainer = FlowTrainer(flow, info.num_bins, clip_norm=config.train.clip_norm)
+        optimizer = make_optimizer(
+            config.train.optimizer,
+            config.train.learning_rate,
+            warmup_steps=config.train.warmup_steps,
+            decay_steps=config.train.epochs * steps_per_epoch
+            if config.train.cosine_decay
+            else None,
+            weight_decay=config.train.weight_decay,
+        )
+        trainer.compile(optimizer, jit_compile=config.train.jit_compile)
+        epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name='epoch')
+        best_value = tf.Variable(math.inf, trainable=False, dtype=tf.float64, name='best_value')
+    checkpoint = tf.train.Checkpoint(
+        flow=flow, optimizer=optimizer, epoch=epoch, best_value=best_value
+    )
+    directory = os.path.join(workdir, 'checkpoints')
+    latest = tf.train.CheckpointManager(
+        checkpoint, os.path.join(directory, 'latest'), max_to_keep=2
+    )
+    best = tf.train.CheckpointManager(checkpoint, os.path.join(directory, 'best'), max_to_keep=1)
+    if latest.latest_checkpoint:
+        _restore(checkpoint, latest.latest_checkpoint)
+        print(f'Resuming from {latest.latest_checkpoint} (epoch {int(epoch)}).')
+    else:
+        initialize(flow, next(iter(train_ds)))  # Cross-replica: same values on every replica.
+
+    nan_stop = callbacks.StopOnNonFinite()
+    log_dir = os.path.join(workdir, 'logs')
+    run_callbacks = [
+        nan_stop,
+        callbacks.CheckpointCallback(latest, best, epoch, best_value),
+        keras.callbacks.TensorBoard(log_dir=log_dir),
+    ]
+    is_image = len(info.event_shape) == 3
+    pictures = callbacks.SamplePictures(
+        flow,
+        os.path.join(workdir, 'samples'),
+        info.num_bins,
+        tuple(config.train.sample_temperatures),
+        every_epochs=config.train.sample_every_epochs,
+        log_dir=log_dir,
+        seed=config.seed,
+    )
+    if is_image:
+        run_callbacks.append(pictures)
+    if config.train.max_seconds:
+        run_callbacks.append(callbacks.TimeLimit(config.train.max_seconds))
+    if config.train.early_stopping_patience:
+        run_callbacks.append(
+            keras.callbacks.EarlyStopping(patience=config.train.early_stopping_patience)
+        )
+    start = time.monotonic()
+    trainer.fit(
+        train_ds,
+        validation_data=validation_ds,
+        epochs=config.train.epochs,
+        initial_epoch=int(epoch),
+        callbacks=run_callbacks,
+        shuffle=False,  # The dataset shuffles itself.
+        verbose=verbose,
+    )
+    train_seconds = time.monotonic() - start
+    if nan_stop.failed_at is not None:
+        at_epoch, at_batch = nan_stop.failed_at
+        raise TrainingDiverged(
+            f'The loss became NaN or infinite at epoch {at_epoch}, batch {at_batch}. The last '
+            f'good checkpoint is {latest.latest_checkpoint}; rerunning the same command resumes '
+            'from it. Try a lower config.train.learning_rate, more config.train.warmup_steps, a '
+            'smaller config.train.clip_norm or config.model.log_scale_bound.'
+        )
+
+    if best.latest_checkpoint:
+        _restore(checkpoint, best.latest_checkpoint)
+    metric = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
+    metrics = {
+        f'test_{metric}': _evaluate(trainer, test_ds),
+        f'validation_{metric}': _evaluate(trainer, validation_ds),
+        'epochs_trained': int(epoch),
+        'train_seconds_this_session': round(train_seconds, 1),
+        'best_checkpoint': best.latest_checkpoint,
+        'num_parameters': int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
+    }
+    if is_image:
+        pictures.write(int(epoch))
+    else:
+        points = np.concatenate([batch.numpy() for batch in test_ds])
+        images.write_png(
+            os.path.join(workdir, 'density.png'),
+            images.density_picture(flow.log_prob, points),
+        )
+    export_saved_model(
+        flow, os.path.join(workdir, 'saved_model'), num_bins=info.num_bins, overwrite=True
+    )
+    with open(os.path.join(workdir, 'metrics.json'), 'w') as f:
+        json.dump(metrics, f, indent=2)
+    return metrics
+
+
+def _evaluate(trainer, dataset):
+    value = trainer.evaluate(dataset, verbose=0, return_dict=True)['loss']
+    return float(value) if math.isfinite(value) else math.inf
