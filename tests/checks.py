@@ -1,0 +1,106 @@
+"""Checks shared by the bijector and model tests: log-det, round trip, random parameters."""
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_flows.bijectors import ActNorm
+
+__all__ = [
+    'DTYPES',
+    'assert_inverse_pair',
+    'assert_log_det_matches_autodiff',
+    'assert_round_trip',
+    'randomize_variables',
+    'tolerance',
+]
+
+DTYPES = [tf.float32, tf.float64]
+
+# Log-dets sum many terms, so float32 needs a looser bound than the outputs themselves.
+_TOLERANCES = {
+    tf.float32: {'rtol': 1e-4, 'atol': 1e-4, 'log_det_rtol': 1e-3, 'log_det_atol': 2e-3},
+    tf.float64: {'rtol': 1e-10, 'atol': 1e-10, 'log_det_rtol': 1e-9, 'log_det_atol': 1e-9},
+}
+
+
+def tolerance(dtype, log_det=False):
+    """`dict(rtol=..., atol=...)` for values (or, with `log_det`, log-dets) in `dtype`."""
+    values = _TOLERANCES[tf.as_dtype(dtype)]
+    if log_det:
+        return {'rtol': values['log_det_rtol'], 'atol': values['log_det_atol']}
+    return {'rtol': values['rtol'], 'atol': values['atol']}
+
+
+def assert_log_det_matches_autodiff(fn, log_det_fn, x, event_ndims, rtol, atol):
+    """`fn` is `bijector.forward` or `.inverse`; `log_det_fn` is its log-det method.
+
+    The Jacobian of the flattened map [N, D] -> [N, D'] comes from autodiff in `x`'s dtype;
+    its log|det| is taken in float64 and must match `log_det_fn(x, event_ndims)` per example.
+    """
+    x = tf.convert_to_tensor(x)
+    flat_x = tf.reshape(x, [x.shape[0], -1])
+    with tf.GradientTape() as tape:
+        tape.watch(flat_x)
+        flat_y = tf.reshape(fn(tf.reshape(flat_x, x.shape)), [x.shape[0], -1])
+    jacobian = tape.batch_jacobian(flat_y, flat_x)
+    assert jacobian.shape[1] == jacobian.shape[2], f'not a square Jacobian: {jacobian.shape}'
+    sign, expected = tf.linalg.slogdet(tf.cast(jacobian, tf.float64))
+    assert np.all(sign.numpy() != 0), 'the autodiff Jacobian is singular'
+    actual = log_det_fn(x, event_ndims=event_ndims) + tf.zeros_like(expected, x.dtype)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+def _fresh(tensor):
+    """A new tensor with the same values, so no cache keyed by the tensor can answer."""
+    return tf.constant(np.array(tensor))
+
+
+def assert_round_trip(bijector, x, y, event_ndims, dtype):
+    """inverse(forward(x)) == x, forward(inverse(y)) == y, and ildj == -fldj at both pairs.
+
+    Every second call gets a copy of the first call's output, so no cache can answer it.
+    """
+    x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    values = tolerance(dtype)
+    forward_x = bijector.forward(x)
+    np.testing.assert_allclose(bijector.inverse(_fresh(forward_x)), x, **values)
+    inverse_y = bijector.inverse(y)
+    np.testing.assert_allclose(bijector.forward(_fresh(inverse_y)), y, **values)
+    assert_inverse_pair(bijector, x, forward_x, event_ndims, dtype)
+    assert_inverse_pair(bijector, inverse_y, y, event_ndims, dtype)
+
+
+def assert_inverse_pair(bijector, x, y, event_ndims, dtype):
+    """ildj(y) == -fldj(x) for y = forward(x), each computed on its own tensor."""
+    fldj = bijector.forward_log_det_jacobian(_fresh(x), event_ndims=event_ndims)
+    ildj = bijector.inverse_log_det_jacobian(_fresh(y), event_ndims=event_ndims)
+    np.testing.assert_allclose(ildj, -fldj, **tolerance(dtype, log_det=True))
+
+
+def _modules(module):
+    return [module, *module.submodules]
+
+
+def randomize_variables(module, seed=0, scale=0.2):
+    """Moves every trainable variable of `module` to random, well-conditioned values.
+
+    Each variable gets `scale * normal / sqrt(fan_in)` added (fan_in = product of all but the
+    last dim, 1 for vectors and scalars), so zero-initialised last layers of conditioners and
+    split priors become non-zero and no coupling stays the identity, while a perturbed 1x1
+    conv stays far from singular. Every ActNorm log-scale is drawn from U(-0.3, 0.3).
+    Non-trainable state (the LU permutation and sign, the ActNorm flag) is left alone.
+    Returns `module`.
+    """
+    rng = np.random.default_rng(seed)
+    act_norm_scales = {m.log_scale.ref() for m in _modules(module) if isinstance(m, ActNorm)}
+    for variable in module.trainable_variables:
+        shape = variable.shape.as_list()
+        if variable.ref() in act_norm_scales:
+            value = rng.uniform(-0.3, 0.3, size=shape)
+        else:
+            fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+            noise = rng.standard_normal(size=shape) * scale / np.sqrt(fan_in)
+            value = variable.numpy() + noise
+        variable.assign(value.astype(variable.dtype.as_numpy_dtype))
+    return module

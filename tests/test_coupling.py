@@ -1,0 +1,235 @@
+"""Tests of tfp_flows/bijectors/coupling.py: affine and additive couplings and their masks."""
+
+import checks
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_flows import networks
+from tfp_flows.bijectors import AdditiveCoupling, AffineCoupling
+
+COUPLINGS = [AffineCoupling, AdditiveCoupling]
+# (event_shape, mask, flip): images with both masks, odd channel counts, and vectors.
+CASES = [
+    ((4, 4, 1), 'checkerboard', False),
+    ((4, 4, 2), 'checkerboard', True),
+    ((4, 4, 3), 'channel', False),
+    ((4, 4, 3), 'channel', True),
+    ((5,), 'channel', False),
+    ((5,), 'channel', True),
+]
+
+
+def _random_coupling(coupling, event_shape, mask, flip, dtype, seed=0, **kwargs):
+    bijector = coupling(
+        event_shape, mask=mask, flip=flip, hidden_channels=8, seed=seed, dtype=dtype, **kwargs
+    )
+    return checks.randomize_variables(bijector, seed=seed)
+
+
+def _kept_mask(event_shape, mask, flip):
+    """Boolean array of `event_shape`: True where the coupling passes the value through."""
+    if mask == 'checkerboard':
+        rows, cols = np.meshgrid(range(event_shape[0]), range(event_shape[1]), indexing='ij')
+        keep = (rows + cols + int(flip)) % 2 == 0
+        return np.broadcast_to(keep[..., np.newaxis], event_shape)
+    channels = event_shape[-1]
+    keep = np.arange(channels) >= channels // 2 if flip else np.arange(channels) < channels // 2
+    return np.broadcast_to(keep, event_shape)
+
+
+class RecordingConditioner(tf.Module):
+    """A small conditioner network that records its sizes and every input it sees."""
+
+    def __init__(self, input_size, output_size, image):
+        super().__init__()
+        self.sizes = (input_size, output_size)
+        self.inputs = []
+        network = networks.ConvNet if image else networks.DenseNet
+        self.network = network(input_size, output_size, 8, seed=5, dtype=tf.float64)
+
+    def __call__(self, x):
+        self.inputs.append(x)
+        return self.network(x)
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_log_det_matches_autodiff_both_ways(coupling, event_shape, mask, flip, dtype):
+    bijector = _random_coupling(coupling, event_shape, mask, flip, dtype)
+    x = tf.random.stateless_normal([2, *event_shape], [2, 1], dtype=dtype)
+    tol = checks.tolerance(dtype, log_det=True)
+    ndims = len(event_shape)
+    checks.assert_log_det_matches_autodiff(
+        bijector.forward, bijector.forward_log_det_jacobian, x, ndims, **tol
+    )
+    checks.assert_log_det_matches_autodiff(
+        bijector.inverse, bijector.inverse_log_det_jacobian, x, ndims, **tol
+    )
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_round_trip(coupling, event_shape, mask, flip, dtype):
+    bijector = _random_coupling(coupling, event_shape, mask, flip, dtype)
+    x = tf.random.stateless_normal([2, *event_shape], [2, 2], dtype=dtype)
+    y = tf.random.stateless_normal([2, *event_shape], [2, 3], dtype=dtype)
+    checks.assert_round_trip(bijector, x, y, len(event_shape), dtype)
+
+
+@pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_random_coupling_keeps_x1_and_changes_x2(coupling, event_shape, mask, flip):
+    bijector = _random_coupling(coupling, event_shape, mask, flip, tf.float64)
+    keep = _kept_mask(event_shape, mask, flip)
+    x = tf.random.stateless_normal([2, *event_shape], [2, 4], dtype=tf.float64)
+    for y in (bijector.forward(x).numpy(), bijector.inverse(x).numpy()):
+        np.testing.assert_array_equal(y[:, keep], x.numpy()[:, keep])
+        assert np.all(np.abs(y[:, ~keep] - x.numpy()[:, ~keep]) > 1e-6)
+
+
+@pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_conditioner_sees_only_the_kept_part(coupling, event_shape, mask, flip):
+    image = len(event_shape) == 3
+    conditioners = []
+
+    def conditioner_fn(input_size, output_size):
+        conditioners.append(RecordingConditioner(input_size, output_size, image))
+        return conditioners[-1]
+
+    bijector = coupling(
+        event_shape, mask=mask, flip=flip, conditioner_fn=conditioner_fn, dtype=tf.float64
+    )
+    (conditioner,) = conditioners
+    checks.randomize_variables(bijector, seed=1)
+    keep = _kept_mask(event_shape, mask, flip)
+    channels = event_shape[-1]
+    if mask == 'channel':
+        kept = channels // 2 if not flip else channels - channels // 2
+        changed = channels - kept
+    else:
+        kept = changed = channels
+    assert conditioner.sizes == (kept, coupling.num_params * changed)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal([2, *event_shape])
+    x_new_changed = np.where(keep, x, rng.standard_normal(x.shape))
+    x_new_kept = np.where(keep, rng.standard_normal(x.shape), x)
+    y, y_new_changed, y_new_kept = (
+        bijector.forward(tf.constant(v)).numpy() for v in (x, x_new_changed, x_new_kept)
+    )
+    seen, seen_new_changed, seen_new_kept = (t.numpy() for t in conditioner.inputs)
+    assert seen.shape[-1] == kept
+    np.testing.assert_array_equal(seen_new_changed, seen)
+    np.testing.assert_array_equal(y_new_changed[:, keep], y[:, keep])
+    assert not np.allclose(seen_new_kept, seen)
+    assert np.all(np.abs(y_new_kept[:, ~keep] - (x_new_kept + y - x)[:, ~keep]) > 1e-6)
+
+
+@pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_fresh_coupling_is_the_identity(coupling, event_shape, mask, flip):
+    bijector = coupling(event_shape, mask=mask, flip=flip, hidden_channels=8)
+    x = tf.random.stateless_normal([2, *event_shape], [2, 5])
+    np.testing.assert_array_equal(bijector.forward(x), x)
+    np.testing.assert_array_equal(
+        bijector.forward_log_det_jacobian(x, event_ndims=len(event_shape)), [0.0, 0.0]
+    )
+
+
+def test_affine_log_scale_is_clamped_to_the_bound():
+    bijector = AffineCoupling(
+        (4, 4, 2), mask='checkerboard', hidden_channels=8, log_scale_bound=1.5
+    )
+    bijector.conditioner.bias_out.assign([0.0, 0.0, 1e3, -1e3])
+    x = tf.random.stateless_normal([2, 4, 4, 2], [2, 6])
+    fldj = bijector.forward_log_det_jacobian(x, event_ndims=3)
+    np.testing.assert_allclose(fldj, [0.0, 0.0], atol=1e-4)
+    bijector.conditioner.bias_out.assign([0.0, 0.0, 1e3, 1e3])
+    fldj = bijector.forward_log_det_jacobian(x, event_ndims=3)
+    np.testing.assert_allclose(fldj, [1.5 * 16, 1.5 * 16], rtol=1e-6)
+    assert np.all(np.isfinite(bijector.inverse(1e3 * x)))
+
+
+def test_additive_coupling_shifts_only():
+    bijector = AdditiveCoupling((4,), hidden_channels=8)
+    bijector.conditioner.bias_out.assign([1.0, -2.0])
+    x = tf.constant([[0.5, 1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(bijector.forward(x), [[0.5, 1.0, 3.0, 1.0]])
+
+
+def test_conditioner_variables_are_tracked():
+    bijector = AffineCoupling((4, 4, 2), hidden_channels=8)
+    conditioner = bijector.conditioner
+    assert isinstance(conditioner, networks.ConvNet)
+    assert {v.ref() for v in bijector.trainable_variables} == {
+        v.ref() for v in conditioner.trainable_variables
+    }
+    assert len(bijector.trainable_variables) == 6
+    assert isinstance(AffineCoupling((4,), hidden_channels=8).conditioner, networks.DenseNet)
+
+
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_rejects_unknown_mask(coupling):
+    with pytest.raises(
+        ValueError,
+        match=r"`mask` must be one of \('channel', 'checkerboard'\); "
+        r"got 'diagonal'",
+    ):
+        coupling((4, 4, 2), mask='diagonal')
+
+
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_rejects_checkerboard_on_vectors(coupling):
+    with pytest.raises(ValueError, match=r"mask='checkerboard' needs an image event .*got \(4,\)"):
+        coupling((4,), mask='checkerboard')
+
+
+@pytest.mark.parametrize('coupling', COUPLINGS)
+@pytest.mark.parametrize('event_shape', [(4, 4, 1), (1,)])
+def test_rejects_channel_mask_with_one_channel(coupling, event_shape):
+    with pytest.raises(
+        ValueError,
+        match=r"mask='channel' needs at least 2 channels .*got event "
+        rf'shape {event_shape!r}'.replace('(', r'\(').replace(')', r'\)'),
+    ):
+        coupling(event_shape, mask='channel')
+
+
+@pytest.mark.parametrize('event_shape', [(4, 4), (4, 0, 2), (4.0, 4, 2), ()])
+def test_rejects_bad_event_shape(event_shape):
+    with pytest.raises(ValueError, match=r'`event_shape` must be \[H, W, C\] .*; got '):
+        AffineCoupling(event_shape)
+
+
+@pytest.mark.parametrize('bound', [0.0, -1.0])
+def test_rejects_bad_log_scale_bound(bound):
+    with pytest.raises(ValueError, match=rf'`log_scale_bound` must be > 0; got {bound}'):
+        AffineCoupling((4,), log_scale_bound=bound)
+
+
+@pytest.mark.parametrize(
+    ('shape', 'message'),
+    [
+        ([2, 4, 4, 3], r'expects a tensor of shape \[\.\.\., 4, 4, 2\]; got shape \[2, 4, 4, 3\]'),
+        ([2, 2, 4, 2], r'expects a tensor of shape \[\.\.\., 4, 4, 2\]; got shape \[2, 2, 4, 2\]'),
+        ([4, 2], r'expects a tensor of shape \[\.\.\., 4, 4, 2\] .*got rank 2, shape \[4, 2\]'),
+    ],
+)
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_rejects_input_of_the_wrong_shape(coupling, shape, message):
+    bijector = coupling((4, 4, 2), hidden_channels=8)
+    with pytest.raises(ValueError, match=f'{coupling.__name__} {message}'):
+        bijector.forward(tf.zeros(shape))
+    with pytest.raises(ValueError, match=f'{coupling.__name__} {message}'):
+        bijector.inverse(tf.zeros(shape))
+
+
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_rejects_integer_input(coupling):
+    bijector = coupling((4,), hidden_channels=8)
+    with pytest.raises(ValueError, match=r'requested dtype float32 for Tensor with dtype int32'):
+        bijector.inverse(tf.zeros([2, 4], tf.int32))

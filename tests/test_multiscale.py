@@ -1,0 +1,124 @@
+"""Tests of tfp_flows/bijectors/multiscale.py: FactorOut with and without a split prior."""
+
+import checks
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_flows import networks
+from tfp_flows.bijectors import ActNorm, AffineCoupling, Chain, FactorOut
+
+# (split_prior, hidden_channels): no prior, Glow's zero conv, a ConvNet prior.
+PRIORS = [(False, None), (True, None), (True, 8)]
+
+
+def _inner(height, width, channels, dtype):
+    return Chain(
+        [
+            ActNorm(channels, dtype=dtype),
+            AffineCoupling(
+                (height, width, channels), mask='checkerboard', hidden_channels=8, dtype=dtype
+            ),
+        ]
+    )
+
+
+def _random_factor_out(event_shape, split_prior, hidden_channels, dtype, seed=0):
+    height, width, channels = event_shape
+    bijector = FactorOut(
+        event_shape,
+        _inner(height, width, channels // 2, dtype),
+        split_prior=split_prior,
+        hidden_channels=hidden_channels,
+        dtype=dtype,
+    )
+    return checks.randomize_variables(bijector, seed=seed)
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize(('split_prior', 'hidden_channels'), PRIORS)
+@pytest.mark.parametrize('event_shape', [(4, 4, 4), (2, 4, 3)])
+def test_log_det_matches_autodiff_both_ways(event_shape, split_prior, hidden_channels, dtype):
+    bijector = _random_factor_out(event_shape, split_prior, hidden_channels, dtype)
+    x = tf.random.stateless_normal([2, *event_shape], [4, 1], dtype=dtype)
+    tol = checks.tolerance(dtype, log_det=True)
+    checks.assert_log_det_matches_autodiff(
+        bijector.forward, bijector.forward_log_det_jacobian, x, 3, **tol
+    )
+    checks.assert_log_det_matches_autodiff(
+        bijector.inverse, bijector.inverse_log_det_jacobian, x, 3, **tol
+    )
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize(('split_prior', 'hidden_channels'), PRIORS)
+def test_round_trip(split_prior, hidden_channels, dtype):
+    bijector = _random_factor_out((4, 4, 4), split_prior, hidden_channels, dtype)
+    x = tf.random.stateless_normal([2, 4, 4, 4], [4, 2], dtype=dtype)
+    y = tf.random.stateless_normal([2, 4, 4, 4], [4, 3], dtype=dtype)
+    checks.assert_round_trip(bijector, x, y, 3, dtype)
+
+
+def test_without_prior_the_factored_half_passes_through():
+    bijector = _random_factor_out((4, 4, 3), False, None, tf.float64)
+    assert bijector.prior is None
+    y = tf.random.stateless_normal([2, 4, 4, 3], [4, 4], dtype=tf.float64)
+    z = bijector.inverse(y).numpy()
+    np.testing.assert_array_equal(z[..., 1:], y[..., 1:])
+    np.testing.assert_allclose(z[..., :1], bijector.inner.inverse(y[..., :1]))
+    np.testing.assert_allclose(
+        bijector.inverse_log_det_jacobian(y, event_ndims=3),
+        bijector.inner.inverse_log_det_jacobian(y[..., :1], event_ndims=3),
+    )
+
+
+@pytest.mark.parametrize('hidden_channels', [None, 8])
+def test_prior_scales_the_factored_half_given_the_kept_half(hidden_channels):
+    bijector = _random_factor_out((4, 4, 4), True, hidden_channels, tf.float64)
+    expected_prior = networks.ZeroConv if hidden_channels is None else networks.ConvNet
+    assert isinstance(bijector.prior, expected_prior)
+    y = tf.random.stateless_normal([2, 4, 4, 4], [4, 5], dtype=tf.float64)
+    mean, raw = np.split(bijector.prior(y[..., :2]).numpy(), 2, axis=-1)
+    log_scale = 2.0 * np.tanh(raw / 2.0)
+    z = bijector.inverse(y).numpy()
+    np.testing.assert_allclose(z[..., 2:], (y[..., 2:] - mean) * np.exp(-log_scale))
+    np.testing.assert_allclose(
+        bijector.inverse_log_det_jacobian(y, event_ndims=3),
+        bijector.inner.inverse_log_det_jacobian(y[..., :2], event_ndims=3)
+        - log_scale.sum(axis=(1, 2, 3)),
+    )
+    y_other_kept = tf.concat([y[..., :2] + 1.0, y[..., 2:]], axis=-1)
+    assert np.all(np.abs(bijector.inverse(y_other_kept)[..., 2:] - z[..., 2:]) > 1e-9)
+
+
+@pytest.mark.parametrize('hidden_channels', [None, 8])
+def test_fresh_prior_is_the_standard_normal(hidden_channels):
+    bijector = FactorOut((4, 4, 4), ActNorm(2), hidden_channels=hidden_channels)
+    y = tf.random.stateless_normal([2, 4, 4, 4], [4, 6])
+    np.testing.assert_array_equal(bijector.inverse(y), y)
+    np.testing.assert_array_equal(bijector.forward_log_det_jacobian(y, event_ndims=3), [0, 0])
+
+
+def test_variables_of_inner_and_prior_are_tracked():
+    bijector = _random_factor_out((4, 4, 4), True, 8, tf.float32)
+    expected = {
+        v.ref() for v in [*bijector.inner.trainable_variables, *bijector.prior.trainable_variables]
+    }
+    assert {v.ref() for v in bijector.trainable_variables} == expected
+    assert len(expected) == 2 + 6 + 6
+
+
+@pytest.mark.parametrize('event_shape', [(4, 4, 1), (4, 4), (16,)])
+def test_rejects_bad_event_shape(event_shape):
+    pattern = rf'`event_shape` must be \[H, W, C\] with C >= 2; got {event_shape!r}'
+    with pytest.raises(ValueError, match=pattern.replace('(', r'\(').replace(')', r'\)')):
+        FactorOut(event_shape, ActNorm(1))
+
+
+def test_rejects_input_of_the_wrong_shape():
+    bijector = FactorOut((4, 4, 4), ActNorm(2))
+    message = r'FactorOut expects a tensor of shape \[\.\.\., 4, 4, 4\]; got shape \[2, 4, 4, 2\]'
+    with pytest.raises(ValueError, match=message):
+        bijector.inverse(tf.zeros([2, 4, 4, 2]))
+    with pytest.raises(ValueError, match=message):
+        bijector.forward(tf.zeros([2, 4, 4, 2]))
