@@ -77,10 +77,15 @@ def build_flow(model_config, event_shape):
     kwargs = dict(model_config)
     family = kwargs.pop('family')
     kwargs['dtype'] = _DTYPES[kwargs['dtype']]
-    builder = models.glow if family == 'glow' else models.real_nvp
-    if len(event_shape) == 1:
-        kwargs.pop('coupling', None), kwargs.pop('permutation', None)
-    return builder(event_shape, **kwargs)
+    if family == 'glow':
+        return models.glow(event_shape, **kwargs)
+    for key, glow_only in (('coupling', 'affine'), ('permutation', 'lu')):
+        if kwargs.pop(key) != glow_only:
+            raise ValueError(
+                f'config.model.{key} applies to Glow only; real_nvp uses {glow_only!r}, got '
+                f'{model_config[key]!r}.'
+            )
+    return models.real_nvp(event_shape, **kwargs)
 
 
 def _restore(checkpoint, path):

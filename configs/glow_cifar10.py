@@ -1,0 +1,25 @@
+"""Glow on CIFAR-10 as in the paper: L=3, K=32, width 512, affine coupling, Adamax 1e-3.
+
+The paper trains with batch 64 per GPU on 8 GPUs for ~1,000 epochs (3.35 bits/dim);
+`train.batch_size` is the global batch over all replicas. Validation is the last 5,000
+images of the TFDS train split.
+"""
+
+from configs import default
+
+
+def get_config():
+    config = default.get_config()
+    config.data.name = 'cifar10'
+    config.data.splits.train = 'train[:45000]'
+    config.data.splits.validation = 'train[45000:]'
+    config.model.num_levels = 3
+    config.model.num_steps = 32
+    config.model.hidden_channels = 512
+    config.train.batch_size = 64
+    config.train.epochs = 1000
+    config.train.optimizer = 'adamax'
+    config.train.learning_rate = 1e-3
+    config.train.warmup_steps = 5000  # Glow warms up over its first epochs.
+    config.train.sample_every_epochs = 1
+    return config

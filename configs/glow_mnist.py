@@ -1,0 +1,21 @@
+"""Glow on MNIST (TFDS 'mnist', 28x28x1: 2 levels, as 28 = 4 * 7), scaled to one machine.
+
+Validation is the last 10% of the TFDS train split.
+"""
+
+from configs import default
+
+
+def get_config():
+    config = default.get_config()
+    config.data.name = 'mnist'
+    config.data.splits.train = 'train[:90%]'
+    config.data.splits.validation = 'train[90%:]'
+    config.model.num_levels = 2
+    config.model.num_steps = 16
+    config.model.hidden_channels = 256
+    config.train.epochs = 100
+    config.train.learning_rate = 1e-3
+    config.train.warmup_steps = 1000
+    config.train.sample_every_epochs = 1
+    return config

@@ -1,0 +1,24 @@
+"""Real NVP on MNIST (TFDS 'mnist', 28x28x1: 3 scales, 28 -> 14 -> 7).
+
+Validation is the last 10% of the TFDS train split.
+"""
+
+from configs import default
+
+
+def get_config():
+    config = default.get_config()
+    config.data.name = 'mnist'
+    config.data.splits.train = 'train[:90%]'
+    config.data.splits.validation = 'train[90%:]'
+    config.model.family = 'real_nvp'
+    config.model.num_levels = 3
+    config.model.num_steps = 3
+    config.model.hidden_channels = 64
+    config.model.split_prior = False
+    config.train.epochs = 100
+    config.train.optimizer = 'adam'
+    config.train.learning_rate = 1e-3
+    config.train.warmup_steps = 1000
+    config.train.sample_every_epochs = 1
+    return config

@@ -1,0 +1,17 @@
+"""Real NVP on the two-moons 2-D toy; writes density.png beside the data."""
+
+from configs import default
+
+
+def get_config():
+    config = default.get_config()
+    config.data.name = 'moons'
+    config.model.family = 'real_nvp'
+    config.model.num_steps = 8  # Affine couplings alternating between the two coordinates.
+    config.model.hidden_channels = 64  # Units of each of the two hidden layers of the MLPs.
+    config.model.split_prior = False
+    config.train.batch_size = 256
+    config.train.epochs = 15
+    config.train.optimizer = 'adam'
+    config.train.learning_rate = 2e-3
+    return config
