@@ -36,10 +36,6 @@ def test_uniform_dequantize_seed_is_reproducible():
     assert not np.array_equal(uniform_dequantize(pixels, 256), uniform_dequantize(pixels, 256))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='float32 rounding: 255 + u rounds up to 256.0 when u > 1 - 2**-17, so x == 1.0',
-)
 def test_uniform_dequantize_top_bin_stays_below_one_in_float32():
     x = uniform_dequantize(tf.fill([2_000_000], 255), 256, seed=[1, 2])
     assert float(tf.reduce_max(x)) < 1.0
@@ -82,3 +78,8 @@ def test_bits_per_dim_rejects_bad_num_dims(num_dims):
 def test_bits_per_dim_rejects_bad_num_bins(num_bins):
     with pytest.raises(ValueError, match=r'`num_bins` must be an int >= 2; got '):
         bits_per_dim(0.0, 784, num_bins)
+
+
+def test_bits_per_dim_takes_numpy_integers():
+    value = bits_per_dim(tf.zeros([1]), np.prod((8, 8, 1)), np.int64(17))
+    np.testing.assert_allclose(value, [math.log2(17)], rtol=1e-6)

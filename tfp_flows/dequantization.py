@@ -20,7 +20,9 @@ the flow (logit, centring) is already part of that log-density.
 """
 
 import math
+import numbers
 
+import numpy as np
 import tensorflow as tf
 
 __all__ = ['bits_per_dim', 'uniform_dequantize']
@@ -28,6 +30,8 @@ __all__ = ['bits_per_dim', 'uniform_dequantize']
 
 def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
     """Returns `(pixels + u) / num_bins` with `u ~ Uniform[0, 1)`, a float in [0, 1).
+
+    The result is clipped to the largest float below 1, which float rounding could reach.
 
     Args:
       pixels: integer-valued `Tensor` (any integer dtype, or a float dtype holding integers) with
@@ -37,8 +41,7 @@ def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
       seed: optional stateless seed (shape [2] int); without it the noise is stateful random.
       dtype: float dtype of the result.
     """
-    if not isinstance(num_bins, int) or num_bins < 2:
-        raise ValueError(f'`num_bins` must be an int >= 2; got {num_bins!r}.')
+    _check_num_bins(num_bins)
     pixels = tf.convert_to_tensor(pixels)
     if pixels.dtype == tf.string or pixels.dtype == tf.bool:
         raise TypeError(f'`pixels` must be integer-valued numbers; got dtype {pixels.dtype.name}.')
@@ -48,7 +51,14 @@ def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
         noise = tf.random.uniform(shape, dtype=dtype)
     else:
         noise = tf.random.stateless_uniform(shape, seed=seed, dtype=dtype)
-    return (pixels + noise) / num_bins
+    # In float32, 255 + u rounds up to 256 for u > 1 - 2**-17: keep x inside its cell, < 1.
+    below_one = np.nextafter(np.array(1, dtype.as_numpy_dtype), 0)
+    return tf.minimum((pixels + noise) / num_bins, below_one)
+
+
+def _check_num_bins(num_bins):
+    if not isinstance(num_bins, numbers.Integral) or isinstance(num_bins, bool) or num_bins < 2:
+        raise ValueError(f'`num_bins` must be an int >= 2; got {num_bins!r}.')
 
 
 def bits_per_dim(log_prob, num_dims, num_bins):
@@ -61,9 +71,8 @@ def bits_per_dim(log_prob, num_dims, num_bins):
       num_dims: D, the number of values per example (H * W * C for an image).
       num_bins: number of discrete levels the data was dequantized from.
     """
-    if not isinstance(num_dims, int) or num_dims < 1:
+    if not isinstance(num_dims, numbers.Integral) or isinstance(num_dims, bool) or num_dims < 1:
         raise ValueError(f'`num_dims` must be a positive int; got {num_dims!r}.')
-    if not isinstance(num_bins, int) or num_bins < 2:
-        raise ValueError(f'`num_bins` must be an int >= 2; got {num_bins!r}.')
+    _check_num_bins(num_bins)
     log_prob = tf.convert_to_tensor(log_prob)
     return (-log_prob + num_dims * math.log(num_bins)) / (num_dims * math.log(2.0))
