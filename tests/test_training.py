@@ -1,5 +1,7 @@
 """The Keras bridge trains every variable, on one device and on two replicas alike."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -103,3 +105,34 @@ def test_warmup_starts_at_zero_and_reaches_the_peak():
     assert float(schedule(0)) == pytest.approx(0.0)
     assert float(schedule(10)) == pytest.approx(1e-3)
     assert float(schedule(110)) == pytest.approx(1e-4, rel=1e-3)
+
+
+def _resident_megabytes():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+class _MemoryProbe(keras.callbacks.Callback):
+    """Resident memory at the end of chosen training batches."""
+
+    def __init__(self, at_batches):
+        super().__init__()
+        self.at_batches, self.megabytes = at_batches, {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch in self.at_batches:
+            self.megabytes[batch] = _resident_megabytes()
+
+
+def test_memory_stays_flat_over_a_long_run():
+    x = _data('glow', 16)
+    flow = _build('glow')
+    tfp_flows.initialize(flow, x)
+    trainer = FlowTrainer(flow, 17, clip_norm=50.0)
+    trainer.compile(make_optimizer('adam', 1e-3))
+    probe = _MemoryProbe(at_batches=(100, 1100))
+    trainer.fit(
+        _one_batch_dataset(x).repeat(), steps_per_epoch=1101, epochs=1, verbose=0, callbacks=[probe]
+    )
+    # Retracing or a growing bijector cache would add far more over 1,000 steps.
+    assert probe.megabytes[1100] - probe.megabytes[100] < 15
