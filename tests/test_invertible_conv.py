@@ -81,10 +81,16 @@ def test_lu_weights_stay_invertible_for_any_parameters():
 
 
 def test_plain_conv_validate_args_rejects_singular_weights():
-    bijector = InvertibleConv1x1(2, validate_args=True)
-    bijector.weights.assign([[1.0, 2.0], [2.0, 4.0]])
+    bijector = InvertibleConv1x1(3, validate_args=True)
+    checks.randomize_variables(bijector, seed=2)
+    np.testing.assert_allclose(
+        bijector.forward_log_det_jacobian(tf.ones([1, 3]), event_ndims=1),
+        [np.linalg.slogdet(bijector.weights.numpy().astype(np.float64))[1]],
+        rtol=1e-6,
+    )
+    bijector.weights.assign([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [0.0, 0.0, 1.0]])
     with pytest.raises(tf.errors.InvalidArgumentError, match='weights are singular'):
-        bijector.forward_log_det_jacobian(tf.ones([1, 2]), event_ndims=1)
+        bijector.forward_log_det_jacobian(tf.ones([1, 3]), event_ndims=1)
 
 
 @pytest.mark.parametrize('conv', CONVS)

@@ -78,7 +78,7 @@ def glow(
       num_steps: K, flow steps per level.
       hidden_channels: width of the coupling networks.
       coupling: 'affine' or 'additive'.
-      permutation: 'lu' (LU-decomposed 1x1 conv), 'plain' (1x1 conv with slogdet), or the
+      permutation: 'lu' (LU-decomposed 1x1 conv), 'plain' (unconstrained 1x1 conv), or the
         fixed channel permutations 'reverse' and 'shuffle' of Glow's ablations.
       split_prior: learn the factored-out halves' prior from the kept halves.
       log_scale_bound: soft clamp of every log-scale (coupling and split prior).
