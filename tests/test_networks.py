@@ -1,0 +1,102 @@
+"""Tests of tfp_flows/networks.py: the conditioner networks of couplings and split priors."""
+
+import checks
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_flows import networks
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize('batch_shape', [[2], [2, 3], []])
+def test_conv_net_maps_any_batch_of_images(batch_shape, dtype):
+    net = checks.randomize_variables(networks.ConvNet(3, 5, hidden_channels=8, dtype=dtype))
+    x = tf.random.stateless_normal([*batch_shape, 4, 6, 3], [6, 1], dtype=dtype)
+    y = net(x)
+    assert y.shape == [*batch_shape, 4, 6, 5]
+    assert y.dtype == dtype
+    flat = net(tf.reshape(x, [-1, 4, 6, 3]))
+    np.testing.assert_allclose(tf.reshape(y, [-1, 4, 6, 5]), flat, **checks.tolerance(dtype))
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize('batch_shape', [[2], [2, 3], []])
+def test_dense_net_maps_any_batch_of_vectors(batch_shape, dtype):
+    net = checks.randomize_variables(networks.DenseNet(3, 4, hidden_units=8, dtype=dtype))
+    x = tf.random.stateless_normal([*batch_shape, 3], [6, 2], dtype=dtype)
+    y = net(x)
+    assert y.shape == [*batch_shape, 4]
+    assert y.dtype == dtype
+    np.testing.assert_allclose(
+        tf.reshape(y, [-1, 4]), net(tf.reshape(x, [-1, 3])), **checks.tolerance(dtype)
+    )
+
+
+def test_conv_net_is_glows_three_layers():
+    net = checks.randomize_variables(networks.ConvNet(2, 4, hidden_channels=8, dtype=tf.float64))
+    x = tf.random.stateless_normal([2, 4, 4, 2], [6, 3], dtype=tf.float64)
+    h = tf.nn.relu(tf.nn.conv2d(x, net.kernel_in, 1, 'SAME') + net.bias_in)
+    h = tf.nn.relu(tf.nn.conv2d(h, net.kernel_hidden, 1, 'SAME') + net.bias_hidden)
+    expected = tf.nn.conv2d(h, net.kernel_out, 1, 'SAME') + net.bias_out
+    np.testing.assert_allclose(net(x), expected)
+    assert net.kernel_in.shape == [3, 3, 2, 8]
+    assert net.kernel_hidden.shape == [1, 1, 8, 8]
+    assert net.kernel_out.shape == [3, 3, 8, 4]
+
+
+def test_dense_net_layers():
+    net = networks.DenseNet(3, 4, hidden_units=8, num_hidden_layers=3)
+    assert [k.shape.as_list() for k in net.kernels] == [[3, 8], [8, 8], [8, 8]]
+    assert net.kernel_out.shape == [8, 4]
+    assert len(net.trainable_variables) == 2 * 3 + 2
+
+
+@pytest.mark.parametrize(
+    'make',
+    [
+        lambda: networks.ConvNet(2, 4, hidden_channels=8),
+        lambda: networks.DenseNet(2, 4, hidden_units=8),
+        lambda: networks.ZeroConv(2, 4),
+    ],
+    ids=['conv_net', 'dense_net', 'zero_conv'],
+)
+def test_fresh_network_outputs_zeros(make):
+    net = make()
+    shape = [2, 4, 4, 2] if not isinstance(net, networks.DenseNet) else [2, 2]
+    x = tf.random.stateless_normal(shape, [6, 4])
+    np.testing.assert_array_equal(net(x), np.zeros([*shape[:-1], 4]))
+
+
+def test_seed_fixes_the_initial_weights():
+    first, same, other = (networks.ConvNet(2, 4, 8, seed=s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(first.kernel_in, same.kernel_in)
+    assert not np.allclose(first.kernel_in, other.kernel_in)
+
+
+def test_variables_are_tracked():
+    assert len(networks.ConvNet(2, 4, 8).trainable_variables) == 6
+    assert len(networks.ZeroConv(2, 4).trainable_variables) == 2
+
+
+@pytest.mark.parametrize(
+    ('make', 'name', 'value'),
+    [
+        (lambda: networks.ConvNet(0, 4), 'input_channels', 0),
+        (lambda: networks.ConvNet(2, 4, hidden_channels=0), 'hidden_channels', 0),
+        (lambda: networks.ConvNet(2, -1), 'output_channels', -1),
+        (lambda: networks.DenseNet(2, 4, hidden_units=2.5), 'hidden_units', 2.5),
+        (lambda: networks.DenseNet(2, 4, num_hidden_layers=0), 'num_hidden_layers', 0),
+        (lambda: networks.ZeroConv(2, 0), 'output_channels', 0),
+    ],
+)
+def test_rejects_bad_sizes(make, name, value):
+    with pytest.raises(ValueError, match=rf'`{name}` must be a positive int; got {value}'):
+        make()
+
+
+def test_rejects_wrong_input_size():
+    with pytest.raises(ValueError, match=r'expects 2 input channels; got shape \[1, 4, 4, 3\]'):
+        networks.ConvNet(2, 4, 8)(tf.zeros([1, 4, 4, 3]))
+    with pytest.raises(ValueError, match=r'expects 2 inputs on the last axis; got shape \[1, 3\]'):
+        networks.DenseNet(2, 4, 8)(tf.zeros([1, 3]))
