@@ -21,7 +21,6 @@ def _tiny(config, epochs=1):
     config.train.epochs = epochs
     config.train.warmup_steps = 5
     config.train.sample_every_epochs = 1
-    config.train.strategy = 'one_device'
     return config
 
 
