@@ -1,0 +1,167 @@
+"""Loads exported flows in a process that imports only TensorFlow, and checks their numbers.
+
+Run by tests/test_export.py as `python export_loader.py`, with one directory per line on stdin,
+sent as soon as each is written (this process imports TensorFlow meanwhile). Each directory
+holds a SavedModel `saved_model/` written by `tfp_flows.export.export_saved_model`, and
+`expected.npz`, the in-memory model's numbers: `x` (a data batch), `log_prob` and `z`
+(`flow.log_prob(x)` and `flow.bijector.inverse(x)`), `bits_per_dim` when exported with
+`num_bins`, `sample` (the in-memory `FlowModule.sample` for `num_samples`, `temperature` and
+`seed`), and `bad_x` (a batch of the wrong event shape). At the end of stdin it prints one JSON
+line,
+
+    {"models": {DIRECTORY: "ok" or the failure's traceback},
+     "modules": {"tfp_flows": imported?, "tensorflow_probability": imported?}}
+
+and exits with status 1 if a check failed.
+"""
+
+import json
+import os
+import sys
+import traceback
+
+import numpy as np
+import tensorflow as tf
+
+_INPUT_ERRORS = (ValueError, TypeError, tf.errors.InvalidArgumentError)
+_TOLERANCES = {  # dtype: (rtol, atol) of numbers that the loaded and in-memory model compute.
+    np.dtype('float32'): (1e-5, 1e-4),
+    np.dtype('float64'): (1e-10, 1e-9),
+}
+
+
+def _fails(call, what):
+    """Asserts that `call()` raises TensorFlow's shape or dtype error."""
+    try:
+        result = call()
+    except _INPUT_ERRORS:
+        return
+    raise AssertionError(f'{what} did not fail; it returned {result!r}.')
+
+
+def _check_signatures(loaded, x, has_bits_per_dim):
+    dtype = tf.as_dtype(x.dtype)
+    names = {'log_prob', 'sample', 'encode', 'decode', 'serving_default'}
+    if has_bits_per_dim:
+        names.add('bits_per_dim')
+    assert set(loaded.signatures) == names, sorted(loaded.signatures)
+    data_spec = [None, *x.shape[1:]]
+    for name in names - {'sample'}:
+        _, inputs = loaded.signatures[name].structured_input_signature
+        (spec,) = inputs.values()
+        assert spec.shape.as_list() == data_spec and spec.dtype == dtype, (name, spec)
+    _, inputs = loaded.signatures['sample'].structured_input_signature
+    shapes = {key: (spec.shape.as_list(), spec.dtype) for key, spec in inputs.items()}
+    expected = {'num_samples': ([], tf.int32), 'temperature': ([], dtype), 'seed': ([2], tf.int64)}
+    assert shapes == expected, shapes
+    for name in ('log_prob', 'serving_default'):
+        outputs = loaded.signatures[name].structured_outputs
+        assert list(outputs) == ['log_prob'], (name, outputs)
+
+
+def _check_numbers(loaded, expected):
+    # Each function runs once, through its signature or its restored `tf.function` (their first
+    # calls build and optimise a graph, ~1 s each for Glow); 'serving_default' is `log_prob`.
+    x = expected['x']
+    rtol, atol = _TOLERANCES[x.dtype]
+    signatures = loaded.signatures
+    tensor = tf.constant(x)
+    for log_prob in (loaded.log_prob(x)['log_prob'], signatures['log_prob'](x=tensor)['log_prob']):
+        assert log_prob.shape == [len(x)], log_prob.shape
+        np.testing.assert_allclose(log_prob, expected['log_prob'], rtol=rtol, atol=atol)
+    if 'bits_per_dim' in expected:
+        bits = signatures['bits_per_dim'](x=tensor)['bits_per_dim']
+        np.testing.assert_allclose(bits, expected['bits_per_dim'], rtol=rtol, atol=atol)
+    z = signatures['encode'](x=tensor)['z']
+    assert z.shape == x.shape, z.shape
+    np.testing.assert_allclose(z, expected['z'], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(loaded.decode(z)['x'], x, rtol=rtol, atol=atol)
+
+
+def _check_sample(loaded, expected):
+    num_samples, temperature = int(expected['num_samples']), float(expected['temperature'])
+    seed = expected['seed']
+    first = loaded.sample(num_samples, temperature, seed)['x']
+    second = loaded.signatures['sample'](
+        num_samples=tf.constant(num_samples, tf.int32),
+        temperature=tf.constant(temperature, first.dtype),
+        seed=tf.constant(seed, tf.int64),
+    )['x']
+    assert first.shape == expected['sample'].shape, first.shape
+    assert np.all(np.isfinite(first))
+    np.testing.assert_array_equal(first, second)  # Reproducible in this process.
+    rtol, atol = _TOLERANCES[expected['x'].dtype]
+    np.testing.assert_allclose(first, expected['sample'], rtol=rtol, atol=atol)
+    other = loaded.sample(num_samples, temperature, seed + 1)['x']
+    assert not np.allclose(first, other), 'another seed gave the same samples'
+
+
+def _check_bad_inputs(loaded, expected):
+    x = expected['x']
+    signatures = loaded.signatures
+    other_float = np.float64 if x.dtype == np.float32 else np.float32
+    cases = {
+        'event shape': tf.constant(expected['bad_x']),
+        'missing batch axis': tf.constant(x[0]),
+        'other float dtype': tf.constant(x.astype(other_float)),
+        'int32': tf.zeros(x.shape, tf.int32),
+    }
+    for case, value in cases.items():  # Through the functions `_check_numbers` ran.
+        _fails(lambda v=value: loaded.log_prob(v), f'log_prob with a bad {case}')
+        _fails(lambda v=value: signatures['log_prob'](x=v), f'log_prob signature, bad {case}')
+        _fails(lambda v=value: signatures['encode'](x=v), f'encode signature, bad {case}')
+        _fails(lambda v=value: loaded.decode(v), f'decode with a bad {case}')
+        if 'bits_per_dim' in signatures:
+            _fails(lambda v=value: signatures['bits_per_dim'](x=v), f'bits_per_dim, bad {case}')
+    _fails(lambda: loaded.log_prob(expected['bad_x']), 'log_prob of a NumPy batch of bad shape')
+    if 'bits_per_dim' in signatures:  # Data in [0, 1]: raw pixels and NaN are caught.
+        _fails(lambda: loaded.log_prob(x * 255.0), 'log_prob of pixels in [0, 255]')
+        _fails(lambda: loaded.encode(np.full_like(x, np.nan)), 'encode of NaN')
+    seed, dtype = expected['seed'], tf.as_dtype(x.dtype)
+    sample = signatures['sample']
+    good = dict(
+        num_samples=tf.constant(2), temperature=tf.constant(1.0, dtype), seed=tf.constant(seed)
+    )
+    bad = {
+        'seed of shape [3]': dict(seed=tf.constant([1, 2, 3], tf.int64)),
+        'int32 seed': dict(seed=tf.constant([1, 2], tf.int32)),
+        'float num_samples': dict(num_samples=tf.constant(2.0)),
+        'num_samples of shape [1]': dict(num_samples=tf.constant([2])),
+        'temperature 0': dict(temperature=tf.constant(0.0, dtype)),
+        'temperature of another dtype': dict(temperature=tf.constant(1.0, tf.float16)),
+    }
+    for case, change in bad.items():
+        _fails(lambda c=change: sample(**{**good, **c}), f'sample signature with {case}')
+    _fails(lambda: loaded.sample(2, -1.0, seed), 'sample at temperature -1')
+    _fails(lambda: loaded.sample(2, 1.0, [1, 2, 3]), 'sample with a seed of shape [3]')
+
+
+def check_model(directory):
+    """Runs every check on the export in `directory`; raises AssertionError on a mismatch."""
+    with np.load(os.path.join(directory, 'expected.npz')) as archive:
+        expected = dict(archive)
+    loaded = tf.saved_model.load(os.path.join(directory, 'saved_model'))
+    _check_signatures(loaded, expected['x'], 'bits_per_dim' in expected)
+    _check_numbers(loaded, expected)
+    _check_sample(loaded, expected)
+    _check_bad_inputs(loaded, expected)
+
+
+def main():
+    report = {'models': {}}
+    while directory := sys.stdin.readline().strip():
+        try:
+            check_model(directory)
+            report['models'][directory] = 'ok'
+        except Exception:  # Each model's failure goes into the report.
+            report['models'][directory] = traceback.format_exc()
+    report['modules'] = {
+        module: module in sys.modules for module in ('tfp_flows', 'tensorflow_probability')
+    }
+    print(json.dumps(report))
+    ok = all(result == 'ok' for result in report['models'].values())
+    return 0 if ok and not any(report['modules'].values()) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""SavedModel export of a flow: plain TensorFlow signatures that load without tfp_flows.
+
+`export_saved_model(flow, path)` writes a SavedModel of a `FlowModule`: a `tf.Module` holding
+the flow's bijector, hence every variable (each ActNorm's `initialized` flag too, so nothing is
+initialised again), and `tf.function`s with fixed input signatures that return dicts of
+tensors. No Distribution object is saved. A process that imports only TensorFlow reads it:
+
+    loaded = tf.saved_model.load(path)
+    loaded.log_prob(x)['log_prob']              # [N]; N is any batch size
+    loaded.signatures['log_prob'](x=x)          # the same dict; also 'serving_default'
+    loaded.sample(16, 0.7, [1, 2])['x']         # [16, *E]; the same seed, the same samples
+
+Signatures, with E the flow's event shape and `dtype` its float dtype (float32 or float64);
+each output is a dict entry of that name:
+
+    name            inputs                                   outputs
+    log_prob        x: [None, *E] dtype                      log_prob: [None] dtype
+    bits_per_dim    x: [None, *E] dtype                      bits_per_dim: [None] dtype
+    sample          num_samples: [] int32,                   x: [None, *E] dtype
+                    temperature: [] dtype, seed: [2] int64
+    encode          x: [None, *E] dtype                      z: [None, *E] dtype
+    decode          z: [None, *E] dtype                      x: [None, *E] dtype
+
+`serving_default` is `log_prob`; `bits_per_dim` exists only when the export got `num_bins`
+(then x must lie in [0, 1]). A tensor of another shape or dtype fails with TensorFlow's
+ValueError, TypeError or InvalidArgumentError; NumPy arrays and Python numbers are converted
+to the input's dtype first, as for any `tf.function`. See `FlowModule` for each function.
+
+From the shell, `saved_model_cli show --all --dir PATH` lists the signatures, and
+
+    saved_model_cli run --dir PATH --tag_set serve --signature_def log_prob \\
+        --input_exprs 'x=np.random.uniform(size=(2,8,8,1)).astype("float32")'
+
+evaluates one (here for an 8x8x1 float32 image flow).
+"""
+
+import math
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_flows.dequantization import bits_per_dim
+
+tfb = tfp.bijectors
+tfd = tfp.distributions
+
+__all__ = ['FlowModule', 'export_saved_model']
+
+_SAVED_MODEL_DIR = 'saved_model'  # Inside the temporary directory, see `export_saved_model`.
+
+
+def _standard_normal_log_prob(z, event_ndims):
+    """log N(z; 0, I), summed over the last `event_ndims` axes."""
+    log_density = -0.5 * tf.square(z) - 0.5 * math.log(2.0 * math.pi)
+    return tf.reduce_sum(log_density, axis=list(range(-event_ndims, 0)))
+
+
+def _check_flow(flow):
+    """Returns (event_shape, dtype) of `flow` after checking it is a flow over N(0, I)."""
+    if not isinstance(flow, tfd.Distribution) or not isinstance(
+        getattr(flow, 'bijector', None), tfb.Bijector
+    ):
+        raise TypeError(
+            '`flow` must be a `tfd.TransformedDistribution` (as built by `tfp_flows.glow` or '
+            f'`tfp_flows.real_nvp`); got {type(flow).__name__}.'
+        )
+    event_shape = flow.event_shape
+    if not event_shape.is_fully_defined() or not flow.batch_shape.is_fully_defined():
+        raise ValueError(
+            '`flow` must have a static event shape and batch shape; got event shape '
+            f'{event_shape} and batch shape {flow.batch_shape}.'
+        )
+    if flow.batch_shape.rank != 0:
+        raise ValueError(f'`flow` must have batch shape []; got {flow.batch_shape}.')
+    dtype = tf.as_dtype(flow.dtype)
+    if dtype not in (tf.float32, tf.float64):
+        raise TypeError(f'`flow` must have dtype float32 or float64; got {dtype.name}.')
+    base = flow.distribution
+    z = tf.random.stateless_normal([3, *event_shape], seed=[0, 0], dtype=dtype)
+    expected = _standard_normal_log_prob(z, event_shape.rank)
+    if base.event_shape != event_shape or not np.allclose(
+        base.log_prob(z), expected, rtol=1e-4, atol=1e-4
+    ):
+        raise ValueError(
+            "`flow` must transform a standard Normal latent of the data's shape (as "
+            '`tfp_flows.glow` and `tfp_flows.real_nvp` do); its base distribution is '
+            f'{base.name!r} with event shape {base.event_shape}.'
+        )
+    return event_shape, dtype
+
+
+class FlowModule(tf.Module):
+    """A flow's bijector with `tf.function`s of fixed input signature returning tensors.
+
+    This is what `export_saved_model` saves; build one to get in memory the very numbers the
+    SavedModel gives. E is the flow's event shape and `dtype` its dtype. Each function returns
+    a dict with one entry, named as below; inputs have any batch size N (a single example
+    needs a batch axis of size 1).
+
+      log_prob(x: [N, *E] dtype) -> {'log_prob': [N]}
+          `flow.log_prob(x)` = log N(encode(x); 0, I) + log|det d encode(x) / dx|. For image
+          flows x is dequantized data in [0, 1].
+      bits_per_dim(x: [N, *E] dtype) -> {'bits_per_dim': [N]}
+          `tfp_flows.bits_per_dim(log_prob(x), prod(E), num_bins)`: bits/dim on the discrete
+          data that x dequantizes. Only with `num_bins`.
+      sample(num_samples: [] int32, temperature: [] dtype, seed: [2] int64)
+              -> {'x': [num_samples, *E]}
+          decode(temperature * eps), eps = tf.random.stateless_normal([num_samples, *E], seed):
+          a fixed seed gives the same samples in every process. temperature > 0 (checked);
+          1 samples the flow, lower values (Glow uses 0.7) trade diversity for quality.
+      encode(x: [N, *E] dtype) -> {'z': [N, *E]}
+          The latent `flow.bijector.inverse(x)`, of the data's shape. A multi-scale image
+          latent is not a concatenation of levels: each level's latent is put back by that
+          level's inverse squeeze (depth-to-space). For this package's flows on [H, W, C] the
+          first level's factored-out half z1 [H/2, W/2, 2C] fills the odd rows,
+            z[2i + 1, 2j + b, c] = z1[i, j, b * C + c]      (b in {0, 1}),
+          and the even rows hold the deeper levels' latent [H/2, W/2, 2C] the same way,
+            z[2i, 2j + b, c] = inner[i, j, b * C + c],
+          laid out recursively; the last level's latent is what remains.
+      decode(z: [N, *E] dtype) -> {'x': [N, *E]}
+          The data `flow.bijector.forward(z)`; decode(encode(x)) = x up to rounding.
+
+    With `num_bins` the functions taking x check at run time that it lies in [0, 1]
+    (InvalidArgumentError otherwise), which catches raw integer pixels. Every function checks
+    the shapes of its inputs at run time as well, since a SavedModel signature called with a
+    tensor does not. `signatures()` lists the functions for `tf.saved_model.save`. The five
+    share two passes through the flow, `_encode_pass` and `_decode_pass`, which are saved too
+    (`saved_model_cli show --all` lists them among the concrete functions).
+    """
+
+    def __init__(self, flow, num_bins=None, name='flow_module'):
+        """Wraps `flow`, a `tfd.TransformedDistribution` over a standard Normal latent.
+
+        Args:
+          flow: e.g. from `tfp_flows.glow` or `tfp_flows.real_nvp`; its variables are shared,
+            not copied.
+          num_bins: the number of discrete levels the data was dequantized from (256 for 8-bit
+            images), which enables `bits_per_dim`; None for continuous data.
+          name: name of the module.
+        """
+        event_shape, dtype = _check_flow(flow)
+        if num_bins is not None and (
+            not isinstance(num_bins, int) or isinstance(num_bins, bool) or num_bins < 2
+        ):
+            raise ValueError(f'`num_bins` must be None or an int >= 2; got {num_bins!r}.')
+        super().__init__(name=name)
+        self.bijector = flow.bijector
+        self._event_shape = tuple(event_shape.as_list())
+        self._dtype = dtype
+        self._num_bins = num_bins
+        data = tf.TensorSpec([None, *self._event_shape], dtype, name='x')
+        latent = tf.TensorSpec([None, *self._event_shape], dtype, name='z')
+        sample_specs = [
+            tf.TensorSpec([], tf.int32, name='num_samples'),
+            tf.TensorSpec([], dtype, name='temperature'),
+            tf.TensorSpec([2], tf.int64, name='seed'),
+        ]
+
+        # The five functions share two passes through the flow, each traced once when saved:
+        # tracing a flow is slow (TFP's bijector bookkeeping), running it is not. No autograph:
+        # there is no Python control flow on tensors to convert.
+        def function(fn, *specs):
+            return tf.function(fn, input_signature=list(specs), autograph=False)
+
+        self._encode_pass = function(self._latent_and_log_density, data)
+        self._decode_pass = function(self._data, latent)
+        self.log_prob = function(self._log_prob, data)
+        self.sample = function(self._sample, *sample_specs)
+        self.encode = function(self._encode, data)
+        self.decode = function(self._decode, latent)
+        if num_bins is not None:
+            self.bits_per_dim = function(self._bits_per_dim, data)
+
+    @property
+    def event_shape(self):
+        """The flow's event shape E, a tuple of ints."""
+        return self._event_shape
+
+    @property
+    def num_bins(self):
+        """The number of discrete levels of the data, or None."""
+        return self._num_bins
+
+    def _checked(self, tensor):
+        """`tensor`, checked at run time to be [N, *E]: signatures skip the static check."""
+        return tf.ensure_shape(tensor, [None, *self._event_shape])
+
+    def _latent_and_log_density(self, x):
+        x = self._checked(x)
+        if self._num_bins is not None:  # Dequantized data; fails on NaN too.
+            message = '`x` must lie in [0, 1] (dequantized data).'
+            checks = [
+                tf.debugging.assert_greater_equal(x, tf.zeros([], x.dtype), message=message),
+                tf.debugging.assert_less_equal(x, tf.ones([], x.dtype), message=message),
+            ]
+            with tf.control_dependencies(checks):
+                x = tf.identity(x)
+        event_ndims = len(self._event_shape)
+        z = self.bijector.inverse(x)
+        log_det = self.bijector.inverse_log_det_jacobian(x, event_ndims=event_ndims)
+        return z, _standard_normal_log_prob(z, event_ndims) + log_det
+
+    def _data(self, z):
+        return self.bijector.forward(self._checked(z))
+
+    def _log_prob(self, x):
+        return {'log_prob': self._encode_pass(x)[1]}
+
+    def _bits_per_dim(self, x):
+        num_dims = math.prod(self._event_shape)
+        log_prob = self._encode_pass(x)[1]
+        return {'bits_per_dim': bits_per_dim(log_prob, num_dims, self._num_bins)}
+
+    def _sample(self, num_samples, temperature, seed):
+        num_samples = tf.ensure_shape(num_samples, [])
+        seed = tf.ensure_shape(seed, [2])
+        temperature = tf.ensure_shape(temperature, [])
+        check = tf.debugging.assert_positive(temperature, message='`temperature` must be > 0.')
+        with tf.control_dependencies([check]):
+            shape = tf.concat([[num_samples], self._event_shape], axis=0)
+            noise = tf.random.stateless_normal(shape, seed, dtype=self._dtype)
+        return {'x': self._decode_pass(noise * temperature)}
+
+    def _encode(self, x):
+        return {'z': self._encode_pass(x)[0]}
+
+    def _decode(self, z):
+        return {'x': self._decode_pass(z)}
+
+    def signatures(self):
+        """The SavedModel signatures: {name: `tf.function`}, with 'serving_default'.
+
+        The functions, not their concrete functions: `tf.saved_model.save` traces each one once
+        in its save context, and would trace a concrete function made outside it again.
+        """
+        names = ['log_prob', 'sample', 'encode', 'decode']
+        if self._num_bins is not None:
+            names.append('bits_per_dim')
+        signatures = {name: getattr(self, name) for name in names}
+        signatures['serving_default'] = self.log_prob
+        return signatures
+
+
+def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
+    """Writes `flow` as a SavedModel at directory `path`, atomically; returns the path.
+
+    The SavedModel holds a `FlowModule(flow, num_bins)`: every variable of the flow (with the
+    ActNorm `initialized` flags, so it is never initialised again) and the functions and
+    signatures `log_prob`, `bits_per_dim` (with `num_bins` only), `sample`, `encode`, `decode`
+    and `serving_default` (= `log_prob`) described in `FlowModule` and this module's docstring.
+    `tf.saved_model.load(path)` reads it back without tfp_flows or TensorFlow Probability.
+    Works inside a `tf.distribute` strategy scope.
+
+    The model is saved into a new temporary directory `.tmp-export-*` next to `path` and
+    renamed into place, so `path` never holds a partial export; on failure the temporary
+    directory is removed and an existing `path` is left as it was.
+
+    Args:
+      flow: a `tfd.TransformedDistribution` over a standard Normal latent of the data's shape,
+        e.g. from `tfp_flows.glow` or `tfp_flows.real_nvp`.
+      path: directory to create (str or path-like); its parent is created if needed.
+      num_bins: number of discrete levels the data was dequantized from (256 for 8-bit
+        images); adds the `bits_per_dim` signature. None for continuous data.
+      overwrite: replace an existing directory at `path`. Otherwise an existing `path` raises
+        `FileExistsError`.
+
+    Returns:
+      The absolute path of the SavedModel, a str.
+    """
+    module = FlowModule(flow, num_bins=num_bins)
+    path = os.path.abspath(os.fspath(path))
+    exists = os.path.lexists(path)
+    if exists and not overwrite:
+        raise FileExistsError(
+            f'{path} already exists; export to a new path, or pass overwrite=True to replace it.'
+        )
+    if exists and not os.path.isdir(path):
+        raise FileExistsError(f'{path} exists and is not a directory; refusing to replace it.')
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    # mkdtemp makes a private (mode 0700) directory; saving into a subdirectory of it gives the
+    # SavedModel the usual permissions, and the replaced export can be moved into it as well.
+    temp_dir = tempfile.mkdtemp(dir=parent, prefix='.tmp-export-')
+    try:
+        saved = os.path.join(temp_dir, _SAVED_MODEL_DIR)
+        tf.saved_model.save(module, saved, signatures=module.signatures())
+        if exists:
+            replaced = os.path.join(temp_dir, 'replaced')
+            os.replace(path, replaced)
+            try:
+                os.replace(saved, path)
+            except BaseException:
+                os.replace(replaced, path)
+                raise
+        else:
+            os.replace(saved, path)
+    finally:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    return path
