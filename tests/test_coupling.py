@@ -126,7 +126,7 @@ def test_conditioner_sees_only_the_kept_part(coupling, event_shape, mask, flip):
     np.testing.assert_array_equal(seen_new_changed, seen)
     np.testing.assert_array_equal(y_new_changed[:, keep], y[:, keep])
     assert not np.allclose(seen_new_kept, seen)
-    assert np.all(np.abs(y_new_kept[:, ~keep] - (x_new_kept + y - x)[:, ~keep]) > 1e-6)
+    assert np.all(np.abs(y_new_kept[:, ~keep] - y[:, ~keep]) > 1e-6)
 
 
 @pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)

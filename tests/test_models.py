@@ -1,0 +1,434 @@
+"""Tests of tfp_flows/models.py: Glow and Real NVP as TransformedDistributions."""
+
+import checks
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_flows
+from tfp_flows import networks
+from tfp_flows.bijectors import (
+    ActNorm,
+    AdditiveCoupling,
+    AffineCoupling,
+    Centre,
+    FactorOut,
+    InvertibleConv1x1,
+    LUInvertibleConv1x1,
+    Squeeze,
+)
+
+tfb = tfp.bijectors
+tfd = tfp.distributions
+
+IMAGE = (8, 8, 1)
+SMALL = dict(num_levels=2, num_steps=1, hidden_channels=8)
+MODELS = {
+    'glow': lambda dtype: tfp_flows.glow(IMAGE, **SMALL, dtype=dtype),
+    'glow_plain': lambda dtype: tfp_flows.glow(IMAGE, **SMALL, permutation='plain', dtype=dtype),
+    'glow_reverse': lambda dtype: tfp_flows.glow(
+        IMAGE, **SMALL, permutation='reverse', dtype=dtype
+    ),
+    'glow_shuffle': lambda dtype: tfp_flows.glow(
+        IMAGE, **SMALL, permutation='shuffle', dtype=dtype
+    ),
+    'glow_additive': lambda dtype: tfp_flows.glow(IMAGE, **SMALL, coupling='additive', dtype=dtype),
+    'glow_no_split_prior': lambda dtype: tfp_flows.glow(
+        IMAGE, **SMALL, split_prior=False, dtype=dtype
+    ),
+    'real_nvp': lambda dtype: tfp_flows.real_nvp(IMAGE, **SMALL, dtype=dtype),
+    'real_nvp_split_prior': lambda dtype: tfp_flows.real_nvp(
+        IMAGE, **SMALL, split_prior=True, dtype=dtype
+    ),
+    'real_nvp_vector': lambda dtype: tfp_flows.real_nvp(
+        (2,), num_steps=4, hidden_channels=16, dtype=dtype
+    ),
+}
+
+
+def _random_flow(name, dtype=tf.float32, seed=0):
+    return checks.randomize_variables(MODELS[name](dtype), seed=seed)
+
+
+def _data_and_latent(flow, batch_shape, seed, dtype=tf.float32):
+    """Data (in (0, 1) for images, any reals for vectors) and a standard Normal latent."""
+    shape = [*batch_shape, *flow.event_shape]
+    latent = tf.random.stateless_normal(shape, [7, seed], dtype=dtype)
+    if len(flow.event_shape) == 1:
+        return tf.random.stateless_normal(shape, [7, seed + 1], dtype=dtype), latent
+    return tf.random.stateless_uniform(shape, [7, seed + 1], 0.02, 0.98, dtype=dtype), latent
+
+
+# Each model in float32 and float64; the variants of Glow's options in float64 only.
+DTYPE_CASES = [
+    *(
+        (name, dtype)
+        for name in ('glow', 'glow_plain', 'real_nvp', 'real_nvp_vector')
+        for dtype in checks.DTYPES
+    ),
+    *(
+        (name, tf.float64)
+        for name in (
+            'glow_reverse',
+            'glow_shuffle',
+            'glow_additive',
+            'glow_no_split_prior',
+            'real_nvp_split_prior',
+        )
+    ),
+]
+
+
+@pytest.mark.parametrize(('name', 'dtype'), DTYPE_CASES)
+def test_log_det_matches_autodiff_both_ways(name, dtype):
+    flow = _random_flow(name, dtype)
+    data, latent = _data_and_latent(flow, [2], seed=0, dtype=dtype)
+    bijector, ndims = flow.bijector, len(flow.event_shape)
+    tol = checks.tolerance(dtype, log_det=True)
+    checks.assert_log_det_matches_autodiff(
+        bijector.forward, bijector.forward_log_det_jacobian, latent, ndims, **tol
+    )
+    checks.assert_log_det_matches_autodiff(
+        bijector.inverse, bijector.inverse_log_det_jacobian, data, ndims, **tol
+    )
+    checks.assert_round_trip(bijector, latent, data, ndims, dtype)
+
+
+def test_log_prob_is_the_base_density_of_the_latent_plus_the_log_det():
+    flow = _random_flow('glow', tf.float64)
+    data, _ = _data_and_latent(flow, [2], seed=1, dtype=tf.float64)
+    latent = flow.bijector.inverse(data)
+    expected = tfd.Normal(np.float64(0), 1).log_prob(latent).numpy().sum(axis=(1, 2, 3))
+    expected += flow.bijector.inverse_log_det_jacobian(data, event_ndims=3)
+    np.testing.assert_allclose(flow.log_prob(data), expected, rtol=1e-12)
+    assert flow.event_shape == IMAGE and flow.batch_shape == []
+    assert latent.shape == [2, *IMAGE]
+
+
+@pytest.mark.parametrize('name', ['glow', 'real_nvp', 'real_nvp_vector'])
+def test_extra_batch_dims(name):
+    flow = _random_flow(name)
+    data, latent = _data_and_latent(flow, [2, 3], seed=2)
+    event_shape = flow.event_shape.as_list()
+    log_prob = flow.log_prob(data)
+    assert log_prob.shape == [2, 3]
+    flat = flow.log_prob(tf.reshape(data, [6, *event_shape]))
+    np.testing.assert_allclose(tf.reshape(log_prob, [6]), flat, rtol=1e-5)
+    assert flow.bijector.forward(latent).shape == [2, 3, *event_shape]
+    samples = tfp_flows.sample(flow, [2, 3], seed=[1, 2])
+    assert samples.shape == [2, 3, *event_shape]
+    assert flow.sample([2, 3], seed=[1, 2]).shape == [2, 3, *event_shape]
+
+
+@pytest.mark.parametrize('name', ['glow', 'real_nvp', 'real_nvp_vector'])
+def test_tf_function_with_unknown_batch_traces_once(name):
+    flow = _random_flow(name)
+    spec = tf.TensorSpec([None, *flow.event_shape], tf.float32)
+    log_prob = tf.function(flow.log_prob, input_signature=[spec])
+    data, _ = _data_and_latent(flow, [3], seed=3)
+    np.testing.assert_allclose(log_prob(data), flow.log_prob(data), rtol=1e-5)
+    np.testing.assert_allclose(log_prob(data[:2]), log_prob(data)[:2], rtol=1e-6)
+    assert log_prob.experimental_get_tracing_count() == 1
+
+
+def test_tf_function_does_not_retrace_for_a_new_batch_of_the_same_shape():
+    flow = _random_flow('glow')
+    log_prob = tf.function(flow.log_prob)
+    forward = tf.function(flow.bijector.forward)
+    for seed in (6, 7):
+        data, latent = _data_and_latent(flow, [2], seed=seed)
+        log_prob(data)
+        forward(latent)
+    assert log_prob.experimental_get_tracing_count() == 1
+    assert forward.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize('name', ['glow', 'glow_plain', 'real_nvp', 'real_nvp_vector'])
+def test_jit_compiled_log_prob_and_sample_match_eager(name):
+    flow = _random_flow(name)
+    data, _ = _data_and_latent(flow, [3], seed=8)
+    log_prob = tf.function(flow.log_prob, jit_compile=True)
+    np.testing.assert_allclose(log_prob(data), flow.log_prob(data), rtol=1e-4, atol=1e-4)
+
+    @tf.function(jit_compile=True)
+    def sample(seed):
+        samples = tfp_flows.sample(flow, 2, temperature=0.7, seed=seed)
+        return samples, flow.distribution.sample(2, seed=seed)
+
+    # XLA draws other random numbers for the seed than eager, so compare at its latent.
+    samples, latent = sample(tf.constant([3, 4]))
+    np.testing.assert_allclose(samples, flow.bijector.forward(0.7 * latent), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(samples, sample(tf.constant([3, 4]))[0])
+    assert sample.experimental_get_tracing_count() == 1
+
+
+def test_vector_density_integrates_to_one():
+    flow = _random_flow('real_nvp_vector', tf.float64, seed=3)
+    num_points, low, high = 400, -8.0, 8.0
+    width = (high - low) / num_points
+    centres = low + (np.arange(num_points) + 0.5) * width
+    grid = np.stack(np.meshgrid(centres, centres, indexing='ij'), axis=-1).reshape([-1, 2])
+    mass = np.exp(flow.log_prob(grid)).sum() * width**2
+    np.testing.assert_allclose(mass, 1.0, atol=1e-2)
+    assert not np.allclose(
+        flow.log_prob(grid[:5]), tfd.MultivariateNormalDiag([0.0, 0.0]).log_prob(grid[:5])
+    )
+
+
+def test_deep_glow_round_trips_to_float32_precision():
+    """48 steps at random parameters, small enough that the map stays well-conditioned.
+
+    (At `scale=0.2` the random couplings compound: values grow to ~1e20 through the stack,
+    and no float32 round trip survives that.)
+    """
+    flow = checks.randomize_variables(
+        tfp_flows.glow((16, 16, 1), num_levels=3, num_steps=16, hidden_channels=8),
+        seed=5,
+        scale=0.03,
+    )
+    bijector = flow.bijector
+    data, _ = _data_and_latent(flow, [2], seed=9)
+    data_again = bijector.forward(tf.identity(bijector.inverse(data)))
+    assert np.abs(data_again - data).max() < 5e-5
+    samples = tfp_flows.sample(flow, 8, temperature=1.0, seed=[5, 6])
+    assert samples.shape == [8, 16, 16, 1]
+    assert np.all(np.isfinite(samples))
+    latent = flow.distribution.sample(8, seed=[5, 6])
+    latent_again = bijector.inverse(tf.identity(samples))
+    assert (np.abs(latent_again - latent) / (1 + np.abs(latent))).max() < 5e-5
+
+
+def test_steps_compose_inside_tfb_chain():
+    dtype = tf.float64
+    chain = tfb.Chain(
+        [
+            Centre((4, 4, 1), dtype=dtype),
+            tfb.Invert(Squeeze()),
+            AffineCoupling((2, 2, 4), hidden_channels=8, dtype=dtype),
+            LUInvertibleConv1x1(4, dtype=dtype),
+            AdditiveCoupling((2, 2, 4), flip=True, hidden_channels=8, dtype=dtype),
+            InvertibleConv1x1(4, dtype=dtype),
+            ActNorm(4, dtype=dtype),
+            FactorOut((2, 2, 4), ActNorm(2, dtype=dtype), dtype=dtype),
+            Squeeze(),
+        ]
+    )
+    checks.randomize_variables(chain, seed=6)
+    assert len(chain.trainable_variables) == 6 + 3 + 6 + 1 + 2 + 2 + 2
+    data = tf.random.stateless_uniform([2, 4, 4, 1], [7, 20], dtype=dtype)
+    latent = tf.random.stateless_normal([2, 4, 4, 1], [7, 21], dtype=dtype)
+    tol = checks.tolerance(dtype, log_det=True)
+    checks.assert_log_det_matches_autodiff(
+        chain.forward, chain.forward_log_det_jacobian, latent, 3, **tol
+    )
+    checks.assert_log_det_matches_autodiff(
+        chain.inverse, chain.inverse_log_det_jacobian, data, 3, **tol
+    )
+    checks.assert_round_trip(chain, latent, data, 3, dtype)
+
+
+def test_flow_bijector_over_another_base():
+    flow = _random_flow('glow', tf.float64)
+    other = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(np.float64(0), 2.0), IMAGE), flow.bijector
+    )
+    data, _ = _data_and_latent(flow, [2], seed=22, dtype=tf.float64)
+    latent = flow.bijector.inverse(data)
+    expected = tfd.Normal(np.float64(0), 2.0).log_prob(latent).numpy().sum(axis=(1, 2, 3))
+    expected += flow.bijector.inverse_log_det_jacobian(data, event_ndims=3)
+    np.testing.assert_allclose(other.log_prob(data), expected, rtol=1e-12)
+    assert other.sample(3, seed=[1, 2]).shape == [3, *IMAGE]
+
+
+def test_flow_bijector_over_an_independent_base_with_a_batch_shape():
+    flow = _random_flow('real_nvp', tf.float64)
+    independent = tfd.TransformedDistribution(
+        tfd.Independent(tfd.Normal(tf.zeros(IMAGE, tf.float64), 1.0), 3), flow.bijector
+    )
+    data, _ = _data_and_latent(flow, [2], seed=23, dtype=tf.float64)
+    np.testing.assert_allclose(independent.log_prob(data), flow.log_prob(data), rtol=1e-12)
+
+    locs = tf.reshape(tf.constant([-1.0, 0.0, 2.0], tf.float64), [3, 1, 1, 1]) + tf.zeros(
+        IMAGE, tf.float64
+    )
+    batched = tfd.TransformedDistribution(tfd.Independent(tfd.Normal(locs, 1.0), 3), flow.bijector)
+    assert batched.batch_shape == [3] and batched.event_shape == IMAGE
+    log_prob = batched.log_prob(data[:, tf.newaxis])
+    assert log_prob.shape == [2, 3]
+    for i, loc in enumerate([-1.0, 0.0, 2.0]):
+        shifted = tfd.TransformedDistribution(
+            tfd.Sample(tfd.Normal(np.float64(loc), 1.0), IMAGE), flow.bijector
+        )
+        np.testing.assert_allclose(log_prob[:, i], shifted.log_prob(data), rtol=1e-12)
+    assert batched.sample(2, seed=[1, 2]).shape == [2, 3, *IMAGE]
+
+
+def _expected_variables(bijector):
+    """Every trainable variable of a flow's bijector, found by walking its architecture."""
+    if isinstance(bijector, tfb.Invert):
+        return _expected_variables(bijector.bijector)
+    if hasattr(bijector, 'bijectors'):
+        return [v for step in bijector.bijectors for v in _expected_variables(step)]
+    if isinstance(bijector, FactorOut):
+        prior = [] if bijector.prior is None else _network_variables(bijector.prior)
+        return _expected_variables(bijector.inner) + prior
+    if isinstance(bijector, (AffineCoupling, AdditiveCoupling)):
+        return _network_variables(bijector.conditioner)
+    if isinstance(bijector, ActNorm):
+        return [bijector.shift, bijector.log_scale]
+    if isinstance(bijector, LUInvertibleConv1x1):
+        return [bijector.log_scale, bijector.lower, bijector.upper]
+    if isinstance(bijector, InvertibleConv1x1):
+        return [bijector.weights]
+    return []
+
+
+def _network_variables(network):
+    if isinstance(network, networks.ConvNet):
+        names = ['kernel_in', 'bias_in', 'kernel_hidden', 'bias_hidden', 'kernel_out', 'bias_out']
+        return [getattr(network, name) for name in names]
+    if isinstance(network, networks.DenseNet):
+        return [*network.kernels, *network.biases, network.kernel_out, network.bias_out]
+    return [network.kernel, network.bias]
+
+
+@pytest.mark.parametrize(
+    ('make', 'count'),
+    [
+        # Glow, per step: ActNorm 2 + LU conv 3 + ConvNet 6; per factor-out: zero conv 2.
+        (
+            lambda: tfp_flows.glow(IMAGE, num_levels=2, num_steps=2, hidden_channels=8),
+            2 * 2 * 11 + 2,
+        ),
+        (
+            lambda: tfp_flows.glow(
+                IMAGE,
+                num_levels=3,
+                num_steps=1,
+                hidden_channels=8,
+                permutation='plain',
+                coupling='additive',
+                split_prior=False,
+            ),
+            3 * (2 + 1 + 6),
+        ),
+        (lambda: tfp_flows.glow(IMAGE, **SMALL, permutation='shuffle'), 2 * (2 + 6) + 2),
+        # Real NVP: (2K + (K + 1)) couplings of 6 and as many ActNorms of 2, K = 1.
+        (lambda: tfp_flows.real_nvp(IMAGE, **SMALL), 4 * 8),
+        (lambda: tfp_flows.real_nvp(IMAGE, **SMALL, split_prior=True), 4 * 8 + 2),
+        (lambda: tfp_flows.real_nvp((2,), num_steps=4, hidden_channels=16), 4 * 8),
+    ],
+    ids=[
+        'glow',
+        'glow_plain_additive',
+        'glow_shuffle',
+        'real_nvp',
+        'real_nvp_split_prior',
+        'real_nvp_vector',
+    ],
+)
+def test_trainable_variables_list_every_variable_of_every_step(make, count):
+    flow = make()
+    listed = [v.ref() for v in flow.trainable_variables]
+    expected = [v.ref() for v in _expected_variables(flow.bijector)]
+    assert len(expected) == count
+    assert len(set(listed)) == len(listed) == count
+    assert set(listed) == set(expected)
+    assert {v.ref() for v in flow.bijector.trainable_variables} == set(expected)
+
+
+@pytest.mark.parametrize('model', [tfp_flows.glow, tfp_flows.real_nvp])
+@pytest.mark.parametrize(
+    ('name', 'value'),
+    [
+        ('num_levels', 0),
+        ('num_steps', -1),
+        ('hidden_channels', 0),
+        ('num_steps', 1.5),
+        ('num_levels', True),
+    ],
+)
+def test_rejects_bad_sizes(model, name, value):
+    with pytest.raises(ValueError, match=rf'`{name}` must be a positive int; got {value!r}\.'):
+        model(IMAGE, **{**SMALL, name: value})
+
+
+def test_glow_rejects_unknown_options():
+    with pytest.raises(
+        ValueError, match=r"`coupling` must be one of \('affine', 'additive'\); got 'spline'"
+    ):
+        tfp_flows.glow(IMAGE, **SMALL, coupling='spline')
+    with pytest.raises(
+        ValueError,
+        match=r"`permutation` must be one of \('lu', 'plain', 'reverse', 'shuffle'\); got 'random'",
+    ):
+        tfp_flows.glow(IMAGE, **SMALL, permutation='random')
+
+
+@pytest.mark.parametrize(
+    ('model', 'event_shape', 'num_levels', 'message'),
+    [
+        (tfp_flows.glow, (7, 8, 1), 1, r'divisible by 2; got event_shape \(7, 8, 1\)'),
+        (
+            tfp_flows.glow,
+            (12, 12, 1),
+            3,
+            r'squeezes 3 times, .*divisible by 8; got event_shape \(12, 12, 1\)',
+        ),
+        (
+            tfp_flows.glow,
+            (8, 8),
+            2,
+            r'glow on images needs `event_shape` \[H, W, C\] .*got \(8, 8\)',
+        ),
+        (tfp_flows.glow, (2,), 1, r'glow on images needs `event_shape` \[H, W, C\] .*got \(2,\)'),
+        (
+            tfp_flows.real_nvp,
+            (6, 6, 1),
+            3,
+            r'squeezes 2 times, .*divisible by 4; got event_shape \(6, 6, 1\)',
+        ),
+        (
+            tfp_flows.real_nvp,
+            (8, 8),
+            2,
+            r'real_nvp on images needs `event_shape` \[H, W, C\] .*got \(8, 8\)',
+        ),
+        (
+            tfp_flows.real_nvp,
+            (1,),
+            2,
+            r'A vector real_nvp needs event_shape \[D\], D >= 2; got \(1,\)',
+        ),
+    ],
+)
+def test_rejects_bad_event_shape(model, event_shape, num_levels, message):
+    with pytest.raises(ValueError, match=message):
+        model(event_shape, num_levels=num_levels, num_steps=1, hidden_channels=8)
+
+
+@pytest.mark.parametrize('name', ['glow', 'real_nvp'])
+def test_log_prob_rejects_bad_data(name):
+    flow = MODELS[name](tf.float32)
+    owner = 'Centre' if name == 'glow' else 'LogitTransform'
+    with pytest.raises(
+        ValueError, match=rf'{owner} expects .*\[\.\.\., 8, 8, 1\] .*got rank 2, shape \[8, 8\]'
+    ):
+        flow.log_prob(tf.zeros([8, 8]))
+    with pytest.raises(
+        ValueError, match=rf'{owner} expects .*\[\.\.\., 8, 8, 1\]; got shape \[2, 8, 8, 3\]'
+    ):
+        flow.log_prob(tf.zeros([2, 8, 8, 3]))
+    with pytest.raises(
+        ValueError, match=rf'{owner} expects .*\[\.\.\., 8, 8, 1\]; got shape \[2, 4, 4, 1\]'
+    ):
+        flow.log_prob(tf.zeros([2, 4, 4, 1]))
+    with pytest.raises(ValueError, match=r'requested dtype float32 for Tensor with dtype int32'):
+        flow.log_prob(tf.zeros([2, 8, 8, 1], tf.int32))
+
+
+@pytest.mark.parametrize('temperature', [0.0, -1.0])
+def test_sample_rejects_bad_temperature(temperature):
+    with pytest.raises(ValueError, match=rf'`temperature` must be > 0; got {temperature}'):
+        tfp_flows.sample(MODELS['real_nvp_vector'](tf.float32), 2, temperature=temperature)
