@@ -1,0 +1,139 @@
+"""Tests of tfp_flows/initialization.py: data-dependent ActNorm init of whole flows."""
+
+import checks
+import numpy as np
+import pytest
+import sklearn.datasets
+import tensorflow as tf
+
+import tfp_flows
+from tfp_flows.bijectors import ActNorm
+
+IMAGE = (8, 8, 1)
+MODELS = {
+    'glow': lambda seed=0: tfp_flows.glow(
+        IMAGE, num_levels=2, num_steps=2, hidden_channels=8, seed=seed
+    ),
+    'real_nvp': lambda seed=0: tfp_flows.real_nvp(
+        IMAGE, num_levels=2, num_steps=1, hidden_channels=8, seed=seed
+    ),
+    'real_nvp_vector': lambda seed=0: tfp_flows.real_nvp(
+        (2,), num_steps=2, hidden_channels=8, seed=seed
+    ),
+}
+
+
+def _act_norms(flow):
+    return [m for m in flow.submodules if isinstance(m, ActNorm)]
+
+
+def _data(name, batch_size, seed):
+    rng = np.random.default_rng(seed)
+    if name == 'real_nvp_vector':
+        return rng.normal([3.0, -1.0], [0.2, 4.0], size=[batch_size, 2]).astype(np.float32)
+    return rng.beta(2.0, 5.0, size=[batch_size, *IMAGE]).astype(np.float32)
+
+
+@pytest.fixture
+def act_norm_outputs(monkeypatch):
+    """Records, per ActNorm, the output of its last eager inverse."""
+    outputs = {}
+    inverse_and_log_det = ActNorm._inverse_and_log_det
+
+    def recording(self, y):
+        x, log_det = inverse_and_log_det(self, y)
+        outputs[id(self)] = x
+        return x, log_det
+
+    monkeypatch.setattr(ActNorm, '_inverse_and_log_det', recording)
+    return outputs
+
+
+@pytest.mark.parametrize('in_tf_function', [False, True])
+@pytest.mark.parametrize('name', list(MODELS))
+def test_every_act_norm_standardizes_the_data_reaching_it(name, in_tf_function, act_norm_outputs):
+    flow = MODELS[name]()
+    data = _data(name, 64, seed=0)
+    if in_tf_function:
+        tf.function(lambda data: tfp_flows.initialize(flow, data))(data)
+    else:
+        tfp_flows.initialize(flow, data)
+    act_norm_outputs.clear()
+    flow.bijector.inverse(data)
+    act_norms = _act_norms(flow)
+    assert len(act_norms) == {'glow': 4, 'real_nvp': 4, 'real_nvp_vector': 2}[name]
+    assert {id(a) for a in act_norms} == set(act_norm_outputs)
+    for act_norm in act_norms:
+        assert act_norm.initialized.numpy()
+        x = act_norm_outputs[id(act_norm)].numpy().reshape([-1, act_norm.num_channels])
+        np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-4)
+        np.testing.assert_allclose(x.std(axis=0), 1.0, rtol=1e-3)
+
+
+def test_initialize_returns_the_latent():
+    flow = MODELS['glow']()
+    data = _data('glow', 16, seed=1)
+    latent = tfp_flows.initialize(flow, data)
+    np.testing.assert_allclose(latent, flow.bijector.inverse(data), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        tfp_flows.initialize(flow.bijector, data), latent, rtol=1e-6, atol=1e-6
+    )
+
+
+def test_initialize_is_idempotent():
+    flow = MODELS['glow']()
+    tfp_flows.initialize(flow, _data('glow', 16, seed=2))
+    before = [v.numpy() for v in flow.variables]
+    tfp_flows.initialize(flow, 2.0 * _data('glow', 16, seed=3))
+    for old, variable in zip(before, flow.variables, strict=True):
+        np.testing.assert_array_equal(variable, old)
+
+
+def test_initialized_flag_is_saved_and_restored(tmp_path):
+    flow = MODELS['glow']()
+    tfp_flows.initialize(flow, _data('glow', 16, seed=4))
+    path = tf.train.Checkpoint(flow=flow).save(str(tmp_path / 'ckpt'))
+    saved_names = [name for name, _ in tf.train.list_variables(path)]
+    assert sum('initialized' in name for name in saved_names) == len(_act_norms(flow))
+
+    restored = checks.randomize_variables(MODELS['glow'](seed=1), seed=1)
+    assert not np.allclose(restored.trainable_variables[0], flow.trainable_variables[0])
+    tf.train.Checkpoint(flow=restored).restore(path).assert_consumed()
+    assert all(a.initialized.numpy() for a in _act_norms(restored))
+    tfp_flows.initialize(restored, _data('glow', 16, seed=5))
+    for expected, variable in zip(flow.variables, restored.variables, strict=True):
+        np.testing.assert_array_equal(variable, expected)
+
+
+def test_constant_data_gives_finite_values():
+    flow = MODELS['glow']()
+    data = np.full([8, *IMAGE], 0.5, np.float32)
+    tfp_flows.initialize(flow, data)
+    assert all(np.all(np.isfinite(v)) for v in flow.variables)
+    first = _act_norms(flow)[0]
+    np.testing.assert_allclose(first.log_scale, np.log(1e-3), rtol=1e-6)
+    assert np.all(np.isfinite(flow.log_prob(data)))
+
+
+@pytest.fixture(scope='module')
+def digits():
+    """The 8x8 scikit-learn digits (values 0..16), shipped with scikit-learn, as [N, 8, 8, 1]."""
+    return sklearn.datasets.load_digits().images[..., np.newaxis].astype(np.int32)
+
+
+@pytest.mark.parametrize(
+    'make',
+    [
+        lambda: tfp_flows.glow(IMAGE, num_levels=2, num_steps=4, hidden_channels=32),
+        lambda: tfp_flows.real_nvp(IMAGE, num_levels=2, num_steps=2, hidden_channels=32),
+    ],
+    ids=['glow', 'real_nvp'],
+)
+def test_first_loss_on_digits_is_a_few_bits_per_dim(make, digits):
+    flow = make()
+    init_batch = tfp_flows.uniform_dequantize(digits[:256], 17, seed=[0, 1])
+    tfp_flows.initialize(flow, init_batch)
+    batch = tfp_flows.uniform_dequantize(digits[256:512], 17, seed=[0, 2])
+    bits = tfp_flows.bits_per_dim(flow.log_prob(batch), 64, 17).numpy()
+    assert np.all(np.isfinite(bits))
+    assert 0.5 < bits.mean() < 6.0, bits.mean()
