@@ -170,7 +170,7 @@ def test_vector_density_integrates_to_one():
     centres = low + (np.arange(num_points) + 0.5) * width
     grid = np.stack(np.meshgrid(centres, centres, indexing='ij'), axis=-1).reshape([-1, 2])
     mass = np.exp(flow.log_prob(grid)).sum() * width**2
-    np.testing.assert_allclose(mass, 1.0, atol=1e-2)
+    np.testing.assert_allclose(mass, 1.0, atol=1e-3)
     assert not np.allclose(
         flow.log_prob(grid[:5]), tfd.MultivariateNormalDiag([0.0, 0.0]).log_prob(grid[:5])
     )
