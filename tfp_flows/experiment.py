@@ -200,7 +200,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto'):
         _restore(checkpoint, latest.latest_checkpoint)
         print(f'Resuming from {latest.latest_checkpoint} (epoch {int(epoch)}).')
     else:
-        initialize(flow, next(iter(train_ds)))  # Cross-replica: same values on every replica.
+        # Cross-replica: the same values on every replica.
+        initialize(flow, tf.cast(next(iter(train_ds)), flow.dtype))
 
     nan_stop = callbacks.StopOnNonFinite()
     log_dir = os.path.join(workdir, 'logs')
@@ -264,7 +265,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto'):
         points = np.concatenate([batch.numpy() for batch in test_ds])
         images.write_png(
             os.path.join(workdir, 'density.png'),
-            images.density_picture(flow.log_prob, points),
+            images.density_picture(lambda x: flow.log_prob(tf.cast(x, flow.dtype)), points),
         )
     export_saved_model(
         flow, os.path.join(workdir, 'saved_model'), num_bins=info.num_bins, overwrite=True

@@ -11,7 +11,9 @@ in nats per dimension for continuous data. Under a `tf.distribute` strategy the 
 loss is the replica's summed loss divided by the global batch size, and the optimizer sums
 gradients over replicas, so one step equals one step on a single device with the same global
 batch. Gradient-norm clipping is applied to that global gradient (Keras' own `global_clipnorm`
-would clip each replica's part before the sum).
+would clip each replica's part before the sum). Floating-point batches are cast to the flow's
+dtype, so a float64 flow trains on the float32 batches of `tfp_flows.data`; other dtypes
+raise `TypeError`.
 """
 
 import math
@@ -91,7 +93,14 @@ class FlowTrainer(keras.Model):
 
     def per_example_loss(self, x):
         """bits/dim of each example (nats/dim if `num_bins` is None), shape [batch]."""
-        log_prob = self.flow.log_prob(x)
+        x = tf.convert_to_tensor(x)
+        if not x.dtype.is_floating:
+            raise TypeError(
+                'FlowTrainer expects batches of floating-point data (dequantized images in '
+                f'[0, 1], or points); got dtype {x.dtype.name}. Dequantize integer images '
+                'first, e.g. with `tfp_flows.uniform_dequantize`.'
+            )
+        log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype))
         if self.num_bins is None:
             return -log_prob / self.num_dims
         return bits_per_dim(log_prob, self.num_dims, self.num_bins)
@@ -123,5 +132,5 @@ class FlowTrainer(keras.Model):
         global_norm = tf.linalg.global_norm(summed)
         if self.clip_norm is None:
             return gradients, global_norm
-        scale = tf.minimum(1.0, self.clip_norm / tf.maximum(global_norm, math.ulp(1.0)))
+        scale = tf.minimum(self.clip_norm / tf.maximum(global_norm, math.ulp(1.0)), 1.0)
         return [g * tf.cast(scale, g.dtype) for g in gradients], global_norm
