@@ -27,12 +27,11 @@ def main(argv):
         raise app.UsageError(
             f'--export_dir {_EXPORT_DIR.value!r} already exists; choose a new path or remove it.'
         )
-    from tfp_flows import experiment, export  # After flag parsing: importing TF is slow.
+    from tfp_flows import experiment  # After flag parsing: importing TF is slow.
 
-    metrics = experiment.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-    if _EXPORT_DIR.value:
-        flow = experiment.restore_flow(_WORKDIR.value)
-        export.export_saved_model(flow, _EXPORT_DIR.value, num_bins=_CONFIG.value.data.num_bins)
+    metrics = experiment.train_and_evaluate(
+        _CONFIG.value, _WORKDIR.value, export_dir=_EXPORT_DIR.value
+    )
     print(json.dumps(metrics, indent=2))
     for key, value in metrics.items():
         if key.startswith('test_'):

@@ -70,6 +70,12 @@ def check_config(config):
         raise ValueError(
             f'config.train.warmup_steps must be >= 0; got {config.train.warmup_steps!r}.'
         )
+    if config.train.strategy == 'multi_worker' and config.train.max_seconds:
+        raise ValueError(
+            "config.train.max_seconds cannot be used with strategy 'multi_worker': each worker "
+            'would stop after a different batch and the others would wait forever; got '
+            f'max_seconds={config.train.max_seconds!r}.'
+        )
 
 
 def build_flow(model_config, event_shape):
@@ -89,13 +95,18 @@ def build_flow(model_config, event_shape):
 
 
 def _restore(checkpoint, path):
+    """Restores checkpoint `path`; `ValueError` if it is damaged or holds another model."""
+    if not tf.io.gfile.exists(path + '.index'):
+        raise ValueError(f'Checkpoint {path} is incomplete: {path}.index does not exist.')
     try:
         checkpoint.restore(path).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
+    except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
         raise ValueError(
             f'Checkpoint {path} does not match the model built from the config: {error} '
             'Use the config the checkpoint was trained with, or a new --workdir.'
         ) from error
+    except (IndexError, tf.errors.OpError) as error:  # IndexError: a truncated data file.
+        raise ValueError(f'Checkpoint {path} is damaged or incomplete: {error}') from error
 
 
 def restore_flow(workdir, which='best'):
@@ -140,13 +151,16 @@ def _prepare_workdir(workdir, config):
     os.replace(path + '.tmp', path)
 
 
-def train_and_evaluate(config, workdir, strategy=None, verbose='auto'):
+def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_dir=None):
     """Trains the flow of `config`, keeps the best by validation, returns test metrics.
 
     Resumes from `workdir/checkpoints/latest` when it exists (ActNorm is then not initialised
-    again). Raises `TrainingDiverged` if the loss becomes NaN or infinite.
+    again). Raises `TrainingDiverged` if the loss becomes NaN or infinite. With `export_dir`
+    (which must not exist; checked before training) the best model is also exported there.
     """
     check_config(config)
+    if export_dir is not None and os.path.lexists(export_dir):
+        raise FileExistsError(f'export_dir {export_dir!r} already exists; choose a new path.')
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or make_strategy(config.train.strategy)
     batch_size = config.train.batch_size
@@ -170,7 +184,6 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto'):
     with config.unlocked():
         config.data.event_shape = list(info.event_shape)
         config.data.num_bins = info.num_bins
-    _prepare_workdir(workdir, config)
 
     steps_per_epoch = int(train_ds.cardinality())
     with strategy.scope():
@@ -191,6 +204,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto'):
     checkpoint = tf.train.Checkpoint(
         flow=flow, optimizer=optimizer, epoch=epoch, best_value=best_value
     )
+    _prepare_workdir(workdir, config)  # Once the flow builds: no empty runs.
     directory = os.path.join(workdir, 'checkpoints')
     latest = tf.train.CheckpointManager(
         checkpoint, os.path.join(directory, 'latest'), max_to_keep=2
@@ -270,6 +284,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto'):
     export_saved_model(
         flow, os.path.join(workdir, 'saved_model'), num_bins=info.num_bins, overwrite=True
     )
+    if export_dir is not None:
+        export_saved_model(flow, export_dir, num_bins=info.num_bins)
     with open(os.path.join(workdir, 'metrics.json'), 'w') as f:
         json.dump(metrics, f, indent=2)
     return metrics
