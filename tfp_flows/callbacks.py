@@ -20,10 +20,9 @@ class CheckpointCallback(keras.callbacks.Callback):
     `latest` (a `tf.train.CheckpointManager`) resumes an interrupted run; `best` keeps the
     checkpoint of the lowest `monitor` value (validation bits/dim), recorded in the saved
     variable `best_value`. `epoch` is the checkpoint's epoch counter, so a resumed `fit`
-    starts at `initial_epoch=int(epoch)`. TF writes each
-    checkpoint's files before it points the `checkpoint` state file at them, so a kill during
-    a save leaves the previous checkpoint loadable. An epoch with a NaN or infinite loss is
-    never saved.
+    starts at `initial_epoch=int(epoch.numpy())`. TF writes each checkpoint's files before it
+    points the `checkpoint` state file at them, so a kill during a save leaves the previous
+    checkpoint loadable. An epoch with a NaN or infinite loss is never saved.
     """
 
     def __init__(self, latest, best, epoch, best_value, monitor='val_loss'):
@@ -37,7 +36,7 @@ class CheckpointCallback(keras.callbacks.Callback):
             return
         self.epoch.assign(epoch + 1)
         value = float(logs.get(self.monitor, logs.get('loss')))
-        improved = value < float(self.best_value)
+        improved = value < self.best_value.numpy()  # A multi-worker variable has no float().
         if improved:
             self.best_value.assign(value)
         self.latest.save(checkpoint_number=epoch + 1)

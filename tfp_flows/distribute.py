@@ -16,13 +16,15 @@ def make_strategy(name='auto'):
     'one_device':   `OneDeviceStrategy` on the first GPU, or the CPU.
     'mirrored':     `MirroredStrategy` over all GPUs; without GPUs, over all logical CPUs
                     (two logical CPUs stand in for two GPUs in the tests).
-    'multi_worker': `MultiWorkerMirroredStrategy`; the cluster comes from `TF_CONFIG`.
+    'multi_worker': `MultiWorkerMirroredStrategy`; the cluster comes from `TF_CONFIG`. Make it
+                    before TensorFlow runs anything (even listing devices or setting a seed):
+                    it configures the collective ops, which fails once TF has started.
     """
     if name not in STRATEGIES:
         raise ValueError(f'strategy must be one of {STRATEGIES}; got {name!r}.')
-    gpus = tf.config.list_logical_devices('GPU')
     if name == 'multi_worker':
         return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices('GPU')
     if name == 'mirrored' or (name == 'auto' and len(gpus) > 1):
         devices = gpus or tf.config.list_logical_devices('CPU')
         return tf.distribute.MirroredStrategy([d.name for d in devices])

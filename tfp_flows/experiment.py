@@ -7,11 +7,18 @@ Everything a run writes goes to `workdir`:
   samples/             PNG sample grids at a few temperatures (images); density.png (2-D)
   metrics.json         test bits/dim (or nats/dim) of the best checkpoint, and more
   saved_model/         the exported best model (`tfp_flows.export`)
+
+In a multi-worker run (`MultiWorkerMirroredStrategy`) only the chief writes these. Every worker
+saves checkpoints, as the strategy requires, but the others write theirs to a temporary
+directory that is removed at the end; every worker resumes from the chief's checkpoints, so
+`workdir` must be on a file system that all workers see.
 """
 
+import contextlib
 import json
 import math
 import os
+import tempfile
 import time
 
 import keras
@@ -128,15 +135,8 @@ def restore_flow(workdir, which='best'):
     return flow
 
 
-def _prepare_workdir(workdir, config):
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, '.write_test')
-        with open(probe, 'w') as f:
-            f.write('ok')
-        os.remove(probe)
-    except OSError as error:
-        raise ValueError(f'Cannot write to workdir {workdir!r}: {error}') from error
+def _prepare_workdir(workdir, config, write):
+    """Checks that `workdir` holds no run of another model; with `write`, writes the config."""
     path = os.path.join(workdir, 'config.json')
     if os.path.exists(path):
         with open(path) as f:
@@ -146,9 +146,29 @@ def _prepare_workdir(workdir, config):
                 f'workdir {workdir!r} holds a run of another model ({previous["model"]}); '
                 f'this config asks for {config.model.to_dict()}. Use a new --workdir.'
             )
+    if not write:
+        return
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, '.write_test')
+        with open(probe, 'w') as f:
+            f.write('ok')
+        os.remove(probe)
+    except OSError as error:
+        raise ValueError(f'Cannot write to workdir {workdir!r}: {error}') from error
     with open(path + '.tmp', 'w') as f:
         f.write(config.to_json(indent=2))
     os.replace(path + '.tmp', path)
+
+
+@contextlib.contextmanager
+def _save_directory(directory, is_chief):
+    """Yields `directory` on the chief; on other workers a temporary one, removed on exit."""
+    if is_chief:
+        yield directory
+    else:
+        with tempfile.TemporaryDirectory(prefix='tfp_flows_worker_') as temporary:
+            yield temporary
 
 
 def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_dir=None):
@@ -161,8 +181,9 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     check_config(config)
     if export_dir is not None and os.path.lexists(export_dir):
         raise FileExistsError(f'export_dir {export_dir!r} already exists; choose a new path.')
+    strategy = strategy or make_strategy(config.train.strategy)  # Before TF runs anything.
     keras.utils.set_random_seed(config.seed)
-    strategy = strategy or make_strategy(config.train.strategy)
+    is_chief = strategy.extended.should_checkpoint  # False on the other workers only.
     batch_size = config.train.batch_size
     splits = config.data.splits
     common = dict(data_dir=config.data.data_dir, image_size=config.data.image_size)
@@ -204,77 +225,89 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     checkpoint = tf.train.Checkpoint(
         flow=flow, optimizer=optimizer, epoch=epoch, best_value=best_value
     )
-    _prepare_workdir(workdir, config)  # Once the flow builds: no empty runs.
+    _prepare_workdir(workdir, config, write=is_chief)  # Once the flow builds: no empty runs.
     directory = os.path.join(workdir, 'checkpoints')
-    latest = tf.train.CheckpointManager(
-        checkpoint, os.path.join(directory, 'latest'), max_to_keep=2
-    )
-    best = tf.train.CheckpointManager(checkpoint, os.path.join(directory, 'best'), max_to_keep=1)
-    if latest.latest_checkpoint:
-        _restore(checkpoint, latest.latest_checkpoint)
-        print(f'Resuming from {latest.latest_checkpoint} (epoch {int(epoch)}).')
+    resumed_from = tf.train.latest_checkpoint(os.path.join(directory, 'latest'))
+    if resumed_from:
+        _restore(checkpoint, resumed_from)
+        print(f'Resuming from {resumed_from} (epoch {int(epoch.numpy())}).')
     else:
-        # Cross-replica: the same values on every replica.
+        # The same first batch on every worker (the dataset is seeded), so every replica gets
+        # the same values; cross-replica context.
+        print(f'Initialising ActNorm on the first training batch ({batch_size} examples).')
         initialize(flow, tf.cast(next(iter(train_ds)), flow.dtype))
 
-    nan_stop = callbacks.StopOnNonFinite()
-    log_dir = os.path.join(workdir, 'logs')
-    run_callbacks = [
-        nan_stop,
-        callbacks.CheckpointCallback(latest, best, epoch, best_value),
-        keras.callbacks.TensorBoard(log_dir=log_dir),
-    ]
-    is_image = len(info.event_shape) == 3
-    pictures = callbacks.SamplePictures(
-        flow,
-        os.path.join(workdir, 'samples'),
-        info.num_bins,
-        tuple(config.train.sample_temperatures),
-        every_epochs=config.train.sample_every_epochs,
-        log_dir=log_dir,
-        seed=config.seed,
-    )
-    if is_image:
-        run_callbacks.append(pictures)
-    if config.train.max_seconds:
-        run_callbacks.append(callbacks.TimeLimit(config.train.max_seconds))
-    if config.train.early_stopping_patience:
-        run_callbacks.append(
-            keras.callbacks.EarlyStopping(patience=config.train.early_stopping_patience)
+    with _save_directory(directory, is_chief) as save_directory:
+        latest = tf.train.CheckpointManager(
+            checkpoint, os.path.join(save_directory, 'latest'), max_to_keep=2
         )
-    start = time.monotonic()
-    trainer.fit(
-        train_ds,
-        validation_data=validation_ds,
-        epochs=config.train.epochs,
-        initial_epoch=int(epoch),
-        callbacks=run_callbacks,
-        shuffle=False,  # The dataset shuffles itself.
-        verbose=verbose,
-    )
-    train_seconds = time.monotonic() - start
-    if nan_stop.failed_at is not None:
-        at_epoch, at_batch = nan_stop.failed_at
-        raise TrainingDiverged(
-            f'The loss became NaN or infinite at epoch {at_epoch}, batch {at_batch}. The last '
-            f'good checkpoint is {latest.latest_checkpoint}; rerunning the same command resumes '
-            'from it. Try a lower config.train.learning_rate, more config.train.warmup_steps, a '
-            'smaller config.train.clip_norm or config.model.log_scale_bound.'
+        best = tf.train.CheckpointManager(
+            checkpoint, os.path.join(save_directory, 'best'), max_to_keep=1
         )
-
-    if best.latest_checkpoint:
-        _restore(checkpoint, best.latest_checkpoint)
-    metric = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
-    metrics = {
-        f'test_{metric}': _evaluate(trainer, test_ds),
-        f'validation_{metric}': _evaluate(trainer, validation_ds),
-        'epochs_trained': int(epoch),
-        'train_seconds_this_session': round(train_seconds, 1),
-        'best_checkpoint': best.latest_checkpoint,
-        'num_parameters': int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
-    }
+        nan_stop = callbacks.StopOnNonFinite()
+        log_dir = os.path.join(workdir, 'logs')
+        run_callbacks = [nan_stop, callbacks.CheckpointCallback(latest, best, epoch, best_value)]
+        is_image = len(info.event_shape) == 3
+        if is_chief:
+            run_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
+        if is_chief and is_image:
+            pictures = callbacks.SamplePictures(
+                flow,
+                os.path.join(workdir, 'samples'),
+                info.num_bins,
+                tuple(config.train.sample_temperatures),
+                every_epochs=config.train.sample_every_epochs,
+                log_dir=log_dir,
+                seed=config.seed,
+            )
+            run_callbacks.append(pictures)
+        if config.train.max_seconds:
+            run_callbacks.append(callbacks.TimeLimit(config.train.max_seconds))
+        if config.train.early_stopping_patience:
+            run_callbacks.append(
+                keras.callbacks.EarlyStopping(patience=config.train.early_stopping_patience)
+            )
+        start = time.monotonic()
+        trainer.fit(
+            train_ds,
+            validation_data=validation_ds,
+            epochs=config.train.epochs,
+            initial_epoch=int(epoch.numpy()),
+            callbacks=run_callbacks,
+            shuffle=False,  # The dataset shuffles itself.
+            verbose=verbose,
+        )
+        train_seconds = time.monotonic() - start
+        if nan_stop.failed_at is not None:
+            at_epoch, at_batch = nan_stop.failed_at
+            raise TrainingDiverged(
+                f'The loss became NaN or infinite at epoch {at_epoch}, batch {at_batch}. The '
+                f'last good checkpoint is {latest.latest_checkpoint}; rerunning the same command '
+                'resumes from it. Try a lower config.train.learning_rate, more '
+                'config.train.warmup_steps, a smaller config.train.clip_norm or '
+                'config.model.log_scale_bound.'
+            )
+        # Every worker decides alike when to save the best (from the same reduced loss), so
+        # a worker that saved none this session finds it among the chief's, written earlier.
+        best_path = best.latest_checkpoint or tf.train.latest_checkpoint(
+            os.path.join(directory, 'best')
+        )
+        if best_path:
+            _restore(checkpoint, best_path)
+            best_path = os.path.join(directory, 'best', os.path.basename(best_path))  # Chief's.
+        metric = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
+        metrics = {  # Evaluated by every worker together.
+            f'test_{metric}': _evaluate(trainer, test_ds),
+            f'validation_{metric}': _evaluate(trainer, validation_ds),
+            'epochs_trained': int(epoch.numpy()),
+            'train_seconds_this_session': round(train_seconds, 1),
+            'best_checkpoint': best_path,
+            'num_parameters': int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
+        }
+    if not is_chief:
+        return metrics
     if is_image:
-        pictures.write(int(epoch))
+        pictures.write(int(epoch.numpy()))
     else:
         points = np.concatenate([batch.numpy() for batch in test_ds])
         images.write_png(

@@ -118,11 +118,11 @@ class FlowTrainer(keras.Model):
         self.optimizer.apply(gradients, variables)
         self.loss_tracker.update_state(per_example)
         self.grad_norm_tracker.update_state(global_norm)
-        return {m.name: m.result() for m in self.metrics}
+        return _step_logs(self.metrics)
 
     def test_step(self, data):
         self.loss_tracker.update_state(self.per_example_loss(data))
-        return {'loss': self.loss_tracker.result()}
+        return _step_logs([self.loss_tracker])
 
     def _clip(self, gradients):
         """Scales each replica's gradients so the summed gradient has norm <= clip_norm."""
@@ -134,3 +134,19 @@ class FlowTrainer(keras.Model):
             return gradients, global_norm
         scale = tf.minimum(self.clip_norm / tf.maximum(global_norm, math.ulp(1.0)), 1.0)
         return [g * tf.cast(scale, g.dtype) for g in gradients], global_norm
+
+
+def _step_logs(metrics):
+    """{name: result} of `metrics`, as a step returns them to Keras.
+
+    Keras 3 reduces step results across the workers of a multi-worker
+    `MultiWorkerMirroredStrategy` with a mean along axis 0, which fails on scalars
+    (tensorflow/tensorflow#72388); there each result gets that axis, of size 1.
+    """
+    logs = {m.name: m.result() for m in metrics}
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode()  # noqa: SLF001 (the test Keras makes)
+    ):
+        logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
