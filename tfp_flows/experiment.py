@@ -116,6 +116,32 @@ def _restore(checkpoint, path):
         raise ValueError(f'Checkpoint {path} is damaged or incomplete: {error}') from error
 
 
+def _restore_newest_readable(checkpoint, directory):
+    """Restores the newest checkpoint in `directory` that loads; returns its path, or None.
+
+    TF writes a checkpoint's files before it points the `checkpoint` state file at them, so a
+    run killed while saving resumes from the previous checkpoint. A checkpoint damaged later
+    (a lost or truncated file) is skipped, with a message, for the older one kept beside it.
+    """
+    state = tf.train.get_checkpoint_state(directory)
+    if state is None:
+        return None
+    paths = list(state.all_model_checkpoint_paths)
+    if state.model_checkpoint_path not in paths:
+        paths.append(state.model_checkpoint_path)
+    newest_error = None
+    for path in reversed(paths):
+        try:
+            _restore(checkpoint, path)
+        except ValueError as error:
+            newest_error = newest_error or error
+            continue
+        if newest_error:
+            print(f'{newest_error} Skipping it for the older {path}.')
+        return path
+    raise newest_error
+
+
 def restore_flow(workdir, which='best'):
     """Rebuilds the flow of a finished or interrupted run and loads its `which` checkpoint.
 
@@ -227,9 +253,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     )
     _prepare_workdir(workdir, config, write=is_chief)  # Once the flow builds: no empty runs.
     directory = os.path.join(workdir, 'checkpoints')
-    resumed_from = tf.train.latest_checkpoint(os.path.join(directory, 'latest'))
+    resumed_from = _restore_newest_readable(checkpoint, os.path.join(directory, 'latest'))
     if resumed_from:
-        _restore(checkpoint, resumed_from)
         print(f'Resuming from {resumed_from} (epoch {int(epoch.numpy())}).')
     else:
         # The same first batch on every worker (the dataset is seeded), so every replica gets
