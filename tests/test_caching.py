@@ -143,3 +143,12 @@ def test_eager_log_prob_recomputes_each_network(network_calls):
     flow = tfp_flows.glow((8, 8, 1), num_levels=2, num_steps=1, hidden_channels=8)
     flow.log_prob(tf.random.stateless_uniform([2, 8, 8, 1], [9, 5], 0.1, 0.9))
     assert all(network_calls[id(n)] >= 2 for n in _networks(flow))
+
+
+def test_eager_cost_grows_linearly_with_the_number_of_levels(network_calls):
+    # Each FactorOut walks its inner flow once; calling the inner flow's output and log-det
+    # separately would double the work at every level (2^levels).
+    flow = tfp_flows.glow((16, 16, 1), num_levels=4, num_steps=1, hidden_channels=4)
+    flow.log_prob(tf.random.stateless_uniform([2, 16, 16, 1], [9, 6], 0.1, 0.9))
+    deepest = max(network_calls[id(n)] for n in _networks(flow))
+    assert deepest <= 8

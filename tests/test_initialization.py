@@ -137,3 +137,9 @@ def test_first_loss_on_digits_is_a_few_bits_per_dim(make, digits):
     bits = tfp_flows.bits_per_dim(flow.log_prob(batch), 64, 17).numpy()
     assert np.all(np.isfinite(bits))
     assert 0.5 < bits.mean() < 6.0, bits.mean()
+
+
+def test_initialize_refuses_integer_images():
+    flow = MODELS['glow']()
+    with pytest.raises(TypeError, match='dequantize integer images.*got dtype int64'):
+        tfp_flows.initialize(flow, np.zeros([4, 8, 8, 1], np.int64))

@@ -29,6 +29,12 @@ def initialize(flow, data):
       data: a batch [N, *event_shape] in the flow's data range.
     """
     bijector = flow.bijector if isinstance(flow, tfd.Distribution) else flow
+    dtype = tf.as_dtype(getattr(data, 'dtype', tf.float32))
+    if not dtype.is_floating:
+        raise TypeError(
+            "`initialize` needs data in the flow's range as floats (dequantize integer images "
+            f'with `tfp_flows.uniform_dequantize`); got dtype {dtype.name}.'
+        )
     return _initialize_inverse(bijector, tf.convert_to_tensor(data, bijector.dtype))
 
 

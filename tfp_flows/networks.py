@@ -24,6 +24,14 @@ def _check_sizes(**sizes):
             raise ValueError(f'`{name}` must be a positive int; got {size!r}.')
 
 
+def _check_input_channels(network, x, input_channels):
+    if x.shape[-1] != input_channels:
+        raise ValueError(
+            f'{network.name} expects {input_channels} input channels; got shape '
+            f'{x.shape.as_list()}.'
+        )
+
+
 def _map_images(fn, x, output_channels):
     """Applies `fn` on [N, H, W, C] to `x` of shape [..., H, W, C] (any batch rank)."""
     shape = tf.shape(x)
@@ -81,11 +89,7 @@ class ConvNet(tf.Module):
 
     def __call__(self, x):
         """Applies the network to `x` of shape [..., H, W, input_channels]."""
-        if x.shape[-1] != self.input_channels:
-            raise ValueError(
-                f'{self.name} expects {self.input_channels} input channels; got shape '
-                f'{x.shape.as_list()}.'
-            )
+        _check_input_channels(self, x, self.input_channels)
         return _map_images(self._apply, x, self.output_channels)
 
     def _apply(self, x):
@@ -167,6 +171,7 @@ class ZeroConv(tf.Module):
             self.bias = tf.Variable(tf.zeros([output_channels], dtype), name='bias')
 
     def __call__(self, x):
+        _check_input_channels(self, x, self.kernel.shape[2])
         return _map_images(self._apply, x, self.output_channels)
 
     def _apply(self, x):

@@ -6,6 +6,10 @@ outlives a variable update: while `z = b.inverse(x)` is alive, `b.inverse(x)` re
 computing anything). Inside `tf.function` every trace makes new tensors, so a cache hit always
 belongs to the current variable values.
 
+Within one traced function, TFP's memo still holds: `inverse(x)`, a variable assignment, then
+`inverse(x)` of the same tensor returns the first result. Compute after the update from a new
+tensor, or in a separate call of the function.
+
 `GraphOnlyCache` therefore computes every call in eager mode and memoises only in graph mode,
 where it also lets a bijector return its log-det together with its output
 (`BijectorCacheWithGreedyAttrs`), so `log_prob` runs each coupling network once per step.

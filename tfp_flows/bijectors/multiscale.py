@@ -1,6 +1,7 @@
 """Multi-scale factor-out: half the channels leave for the latent, optionally through a prior."""
 
 import tensorflow as tf
+from tensorflow_probability.python.bijectors import chain as tfp_chain
 
 from tfp_flows import networks
 from tfp_flows.bijectors.base import FlowBijector
@@ -101,8 +102,7 @@ class FactorOut(FlowBijector):
 
     def _forward_and_log_det(self, z):
         z_kept, z_factored = self.split(z)
-        kept = self.inner.forward(z_kept)
-        log_det = self.inner.forward_log_det_jacobian(z_kept, event_ndims=3)
+        kept, log_det = _forward_and_log_det(self.inner, z_kept)
         mean, log_scale = self._prior_params(kept)
         if mean is None:
             return tf.concat([kept, z_factored], axis=-1), log_det
@@ -113,6 +113,37 @@ class FactorOut(FlowBijector):
     def _inverse_and_log_det(self, y):
         kept, factored = self.split(y)
         z_factored, log_det = self.factored_inverse(kept, factored)
-        z_kept = self.inner.inverse(kept)
-        log_det += self.inner.inverse_log_det_jacobian(kept, event_ndims=3)
-        return tf.concat([z_kept, z_factored], axis=-1), log_det
+        z_kept, inner_log_det = _inverse_and_log_det(self.inner, kept)
+        return tf.concat([z_kept, z_factored], axis=-1), log_det + inner_log_det
+
+
+# Eagerly nothing is cached (see `GraphOnlyCache`), so `inner.forward(z)` followed by
+# `inner.forward_log_det_jacobian(z)` would run the inner flow twice, and each nested
+# FactorOut twice again: 2^levels passes. Walking the chain runs each step once per call (a
+# leaf step's public output and log-det are two passes eagerly, one inside `tf.function`).
+
+
+def _forward_and_log_det(bijector, x):
+    """(y, log|det dy/dx|) of a shape-preserving `bijector` on [H, W, C] events."""
+    if isinstance(bijector, FactorOut):
+        return bijector._forward_and_log_det(x)
+    if isinstance(bijector, tfp_chain._Chain):  # noqa: SLF001 (`tfb.Chain` of non-CT bijectors)
+        log_det = tf.zeros([], x.dtype)
+        for step in reversed(bijector.bijectors):  # A Chain's forward runs its list back to front.
+            x, step_log_det = _forward_and_log_det(step, x)
+            log_det += step_log_det
+        return x, log_det
+    return bijector.forward(x), bijector.forward_log_det_jacobian(x, event_ndims=3)
+
+
+def _inverse_and_log_det(bijector, y):
+    """(x, log|det dx/dy|) of a shape-preserving `bijector` on [H, W, C] events."""
+    if isinstance(bijector, FactorOut):
+        return bijector._inverse_and_log_det(y)
+    if isinstance(bijector, tfp_chain._Chain):  # noqa: SLF001
+        log_det = tf.zeros([], y.dtype)
+        for step in bijector.bijectors:
+            y, step_log_det = _inverse_and_log_det(step, y)
+            log_det += step_log_det
+        return y, log_det
+    return bijector.inverse(y), bijector.inverse_log_det_jacobian(y, event_ndims=3)

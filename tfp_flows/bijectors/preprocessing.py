@@ -83,8 +83,11 @@ class LogitTransform(_Preprocessing):
       inverse (data -> latent):  z = logit(alpha + (1 - 2 alpha) x)
       forward (latent -> data):  x = (sigmoid(z) - alpha) / (1 - 2 alpha)
       log|det dx/dz| = log sigmoid(z) + log sigmoid(-z) - log(1 - 2 alpha)   per element
-    The log-det makes `log_prob` a density of x on [0, 1], so bits/dim on the discrete data
-    comes out right.
+    The log-det makes `log_prob` a density of x, so bits/dim on the discrete data comes out
+    right. Its support is the interval the forward map reaches, (-alpha, 1 + alpha) / (1 - 2
+    alpha) per element, slightly wider than [0, 1]: the mass on [0, 1] is below 1, so the
+    bits/dim on [0, 1] data is an upper bound (as in the paper), and samples can fall
+    slightly outside [0, 1].
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """
