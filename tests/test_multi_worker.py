@@ -4,11 +4,13 @@ The workers run on 127.0.0.1, each with its own `TF_CONFIG`, started as subproce
 process can hold only one such strategy, made before TensorFlow runs anything).
 """
 
+import functools
 import json
 import os
 
 import keras
 import numpy as np
+import pytest
 from scripts import fit_worker, processes
 
 from tfp_flows import data
@@ -25,6 +27,7 @@ def _start_workers(started, name, command_of, **env):
     ]
 
 
+@pytest.mark.usefixtures('train_py_on_two_workers')  # Starts it, to run alongside.
 def test_two_workers_hold_the_variables_of_one_device(tmp_path):
     paths = [str(tmp_path / f'worker{i}.npz') for i in range(2)]
     with processes.Processes(tmp_path) as started:
@@ -61,8 +64,13 @@ def test_every_worker_initialises_from_the_same_batch():
     np.testing.assert_array_equal(*batches)
 
 
-def test_train_py_on_two_workers_writes_outputs_on_the_chief_only(tmp_path):
-    workdirs = [tmp_path / 'chief', tmp_path / 'other']
+@pytest.fixture(scope='module')
+def train_py_on_two_workers(tmp_path_factory):
+    """Starts `train.py` for an epoch on two workers; yields `finish()` -> (tmp_path, outputs).
+
+    Started once for the module, so it runs alongside the first test's workers.
+    """
+    tmp_path = tmp_path_factory.mktemp('train_py')
     temp_dir = tmp_path / 'temp'  # Where the other worker saves its checkpoints.
     temp_dir.mkdir()
     flags = (
@@ -74,11 +82,16 @@ def test_train_py_on_two_workers_writes_outputs_on_the_chief_only(tmp_path):
         runs = _start_workers(
             started,
             'train',
-            lambda i: processes.train_command(f'--workdir={workdirs[i]}', *flags),
+            lambda i: processes.train_command(f'--workdir={tmp_path / f"worker{i}"}', *flags),
             TMPDIR=str(temp_dir),
         )
-        outputs = processes.check_all(runs, TIMEOUT)
-    assert sorted(os.listdir(workdirs[0])) == [
+        yield functools.cache(lambda: (tmp_path, processes.check_all(runs, TIMEOUT)))
+
+
+def test_train_py_on_two_workers_writes_outputs_on_the_chief_only(train_py_on_two_workers):
+    tmp_path, outputs = train_py_on_two_workers()
+    chief = tmp_path / 'worker0'
+    assert sorted(os.listdir(chief)) == [
         'checkpoints',
         'config.json',
         'logs',
@@ -86,9 +99,9 @@ def test_train_py_on_two_workers_writes_outputs_on_the_chief_only(tmp_path):
         'samples',
         'saved_model',
     ]
-    assert not workdirs[1].exists()
-    assert not os.listdir(temp_dir)
-    with open(workdirs[0] / 'metrics.json') as f:
+    assert not (tmp_path / 'worker1').exists()
+    assert not os.listdir(tmp_path / 'temp')
+    with open(chief / 'metrics.json') as f:
         metrics = json.load(f)
     assert metrics['epochs_trained'] == 1
     for output in outputs:  # Evaluated together: every worker reports the chief's numbers.

@@ -50,16 +50,24 @@ def run(command, timeout):
     return result.stdout
 
 
+_PORTS_GIVEN = set()
+
+
 def free_ports(count):
-    """`count` TCP ports on 127.0.0.1 that were free a moment ago."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(('127.0.0.1', 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    """`count` TCP ports on 127.0.0.1 that were free a moment ago, each given out once.
+
+    A started worker binds its port only after importing TensorFlow, so a port given to one
+    cluster could look free to the next; this process never gives out the same port twice.
+    """
+    ports = []
+    while len(ports) < count:
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            port = probe.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            ports.append(port)
+    return ports
 
 
 def tf_config(ports, index):
