@@ -1,7 +1,8 @@
 """Trains a tiny Glow a few SGD steps under the strategy of this process; saves its variables.
 
 Run by `tests/test_multi_worker.py`: with `TF_CONFIG` set, as one worker of a
-`MultiWorkerMirroredStrategy`; without it, on one device. Every process builds the same flow
+`MultiWorkerMirroredStrategy`; without it, on one device (the test calls `main` in its own
+process for that). Every process builds the same flow
 (same seed), initialises ActNorm on the same global batch, fits on the same global batches and
 writes `OUT.npz` holding the variables after initialisation (`init_0`, ...) and after training
 (`final_0`, ...), in the order of `flow.variables`.
