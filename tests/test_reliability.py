@@ -283,20 +283,12 @@ BAD_INPUTS = [
         tf.errors.InvalidArgumentError,
         r'NaN',
         id='NaN: validate_args',
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="Centre's range check runs first and says 'a value is < 0' (preprocessing.py)",
-        ),
     ),
     pytest.param(
         _call(lambda: _flow(validate_args=True).log_prob(_with_value(np.inf))),
         tf.errors.InvalidArgumentError,
         r'inf',
         id='inf: validate_args',
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="Centre's range check runs first and says 'a value is > 1' (preprocessing.py)",
-        ),
     ),
     pytest.param(
         _call(lambda: _flow(validate_args=True).log_prob(_images() * 3)),
@@ -321,11 +313,6 @@ BAD_INPUTS = [
         ValueError,
         r'empty',
         id='empty initialisation batch',
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason='ActNorm.initialize takes moments of no data and sets NaN parameters',
-            raises=pytest.fail.Exception,
-        ),
     ),
     pytest.param(
         _make_dataset('mnist', 8, num_examples=3, drop_remainder=True),

@@ -35,7 +35,12 @@ def initialize(flow, data):
             "`initialize` needs data in the flow's range as floats (dequantize integer images "
             f'with `tfp_flows.uniform_dequantize`); got dtype {dtype.name}.'
         )
-    return _initialize_inverse(bijector, tf.convert_to_tensor(data, bijector.dtype))
+    data = tf.convert_to_tensor(data, bijector.dtype)
+    if data.shape.rank is not None and data.shape.rank > 0 and data.shape[0] == 0:
+        raise ValueError(
+            f'`initialize` needs a non-empty batch; got an empty one of shape {data.shape}.'
+        )
+    return _initialize_inverse(bijector, data)
 
 
 def _initialize_inverse(bijector, y):

@@ -36,6 +36,7 @@ class _Preprocessing(FlowBijector):
     def _check_data(self, x):
         check_event_shape(x, self._event_shape, type(self).__name__)
         if self.validate_args:
+            x = tf.debugging.assert_all_finite(x, 'Data has NaN or inf values.')
             checks = [
                 tf.debugging.assert_greater_equal(
                     x, tf.zeros([], x.dtype), message='Data must lie in [0, 1]; a value is < 0.'
