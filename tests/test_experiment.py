@@ -158,3 +158,17 @@ def test_an_unwritable_workdir_is_named(tmp_path):
     blocker.write_text('not a directory')
     with pytest.raises(ValueError, match='Cannot write to workdir'):
         experiment.train_and_evaluate(_tiny(default.get_config()), str(blocker / 'run'), verbose=0)
+
+
+def test_a_trained_model_round_trips_and_its_log_det_matches_autodiff(finished_run):
+    flow = experiment.restore_flow(finished_run[0])
+    x = tf.random.stateless_uniform([4, 8, 8, 1], seed=[3, 4])
+    z = flow.bijector.inverse(x)
+    np.testing.assert_allclose(flow.bijector.forward(tf.identity(z)), x, atol=1e-5)
+    flat = tf.reshape(x, [4, -1])
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        latent = tf.reshape(flow.bijector.inverse(tf.reshape(flat, x.shape)), [4, -1])
+    _, expected = tf.linalg.slogdet(tf.cast(tape.batch_jacobian(latent, flat), tf.float64))
+    actual = flow.bijector.inverse_log_det_jacobian(x, event_ndims=3)
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-3)
