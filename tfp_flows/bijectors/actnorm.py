@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.shapes import check_float
+from tfp_flows.bijectors.shapes import check_channels
 
 __all__ = ['ActNorm']
 
@@ -71,12 +71,7 @@ class ActNorm(FlowBijector):
         return self._num_channels
 
     def _check(self, x):
-        check_float(x, type(self).__name__)
-        if x.shape.rank is not None and x.shape[-1] not in (None, self._num_channels):
-            raise ValueError(
-                f'{type(self).__name__} has {self._num_channels} channels (last axis); got a '
-                f'tensor of shape {x.shape.as_list()}.'
-            )
+        check_channels(x, self._num_channels, type(self).__name__)
         if self.validate_args:
             x = tf.debugging.assert_all_finite(x, f'{type(self).__name__} input has NaN or inf.')
         return x

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.shapes import check_float
+from tfp_flows.bijectors.shapes import check_channels
 
 __all__ = ['InvertibleConv1x1', 'LUInvertibleConv1x1', 'random_rotation']
 
@@ -46,12 +46,7 @@ class _Conv1x1(FlowBijector):
         return self._num_channels
 
     def _check(self, x):
-        check_float(x, type(self).__name__)
-        if x.shape.rank is not None and x.shape[-1] not in (None, self._num_channels):
-            raise ValueError(
-                f'{type(self).__name__} has {self._num_channels} channels (last axis); got a '
-                f'tensor of shape {x.shape.as_list()}.'
-            )
+        check_channels(x, self._num_channels, type(self).__name__)
         return x
 
     def _forward_and_log_det(self, x):

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-__all__ = ['check_event_shape', 'check_float']
+__all__ = ['check_channels', 'check_event_shape', 'check_float']
 
 
 def check_float(x, owner):
@@ -35,4 +35,14 @@ def check_event_shape(x, event_shape, owner):
         raise ValueError(
             f'{owner} expects a tensor of shape {expected}; got shape {shape.as_list()}, whose '
             f'event part is {trailing.as_list()}.'
+        )
+
+
+def check_channels(x, num_channels, owner):
+    """Raises unless `x` is floating with `num_channels` on its last axis (when known)."""
+    check_float(x, owner)
+    if x.shape.rank is not None and x.shape[-1] not in (None, num_channels):
+        raise ValueError(
+            f'{owner} has {num_channels} channels (last axis); got a tensor of shape '
+            f'{x.shape.as_list()}.'
         )
