@@ -18,3 +18,8 @@ class Chain(tfp_chain._Chain):  # noqa: SLF001 (tfb.Chain's non-CompositeTensor 
     """
 
     _cache = GraphOnlyCache()
+
+    # Identity, not TFP's recursive hash of every nested bijector's parameters (see
+    # `FlowBijector`).
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
