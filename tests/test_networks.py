@@ -100,3 +100,30 @@ def test_rejects_wrong_input_size():
         networks.ConvNet(2, 4, 8)(tf.zeros([1, 4, 4, 3]))
     with pytest.raises(ValueError, match=r'expects 2 inputs on the last axis; got shape \[1, 3\]'):
         networks.DenseNet(2, 4, 8)(tf.zeros([1, 3]))
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize(
+    'height, width, channels_in, channels_out',
+    [(4, 4, 2, 8), (2, 2, 8, 3), (1, 3, 2, 2), (4, 5, 3, 4), (8, 8, 2, 4), (4, 4, 600, 600)],
+)
+def test_conv3x3_equals_conv2d_on_small_and_large_maps(
+    height, width, channels_in, channels_out, dtype
+):
+    # Small maps take the dense-matrix path, larger ones tf.nn.conv2d; values and gradients
+    # must be those of the convolution either way.
+    x = tf.random.stateless_normal([3, height, width, channels_in], [6, 4], dtype=dtype)
+    kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [6, 5], dtype=dtype)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, kernel])
+        y = networks._conv3x3(x, kernel)
+        expected = tf.nn.conv2d(x, kernel, 1, 'SAME')
+        weights = tf.random.stateless_normal(expected.shape, [6, 6], dtype=dtype)
+        loss, expected_loss = tf.reduce_sum(y * weights), tf.reduce_sum(expected * weights)
+    tol = checks.tolerance(dtype)
+    scale = {'atol': tol['atol'] * channels_in * 9, 'rtol': tol['rtol']}
+    np.testing.assert_allclose(y, expected, **scale)
+    for got, want in zip(
+        tape.gradient(loss, [x, kernel]), tape.gradient(expected_loss, [x, kernel]), strict=True
+    ):
+        np.testing.assert_allclose(got, want, **scale)
