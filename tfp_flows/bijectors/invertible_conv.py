@@ -143,21 +143,32 @@ class LUInvertibleConv1x1(_Conv1x1):
             tf.cast(tf.linalg.band_part(lower_upper, 0, -1), dtype), name='upper'
         )  # Only the strictly upper part is used; the diagonal is sign * exp(log_scale).
 
-    def _lower_upper(self):
-        """L and U packed into one matrix, as `tf.linalg.lu` returns them."""
-        strictly_lower = tf.linalg.band_part(self.lower, -1, 0) - tf.linalg.band_part(
-            self.lower, 0, 0
-        )
-        strictly_upper = tf.linalg.band_part(self.upper, 0, -1) - tf.linalg.band_part(
-            self.upper, 0, 0
-        )
+    def _factors(self):
+        """L (unit lower triangular) and U (upper, diagonal sign * exp(log_scale)), [C, C].
+
+        Built with constant masks: a handful of ops, so the graph stays small to trace.
+        """
+        channels, dtype = self._num_channels, self.dtype
+        strictly_lower = tf.constant(np.tril(np.ones((channels, channels)), -1), dtype)
+        identity = tf.constant(np.eye(channels), dtype)
+        lower = self.lower * strictly_lower + identity
         diagonal = self.sign * tf.exp(self.log_scale)
-        return strictly_lower + strictly_upper + tf.linalg.diag(diagonal)
+        upper = self.upper * tf.transpose(strictly_lower) + identity * diagonal
+        return lower, upper
 
     def weights_and_log_det(self):
-        weights = tf.linalg.lu_reconstruct(self._lower_upper(), self.permutation)
+        # tf.linalg.lu's convention: W's rows are those of L U in the order of the inverse of
+        # `permutation` (what `tf.linalg.lu_reconstruct` computes).
+        lower, upper = self._factors()
+        weights = tf.gather(tf.matmul(lower, upper), tf.math.invert_permutation(self.permutation))
         return weights, tf.reduce_sum(self.log_scale)
 
     def inverse_weights_and_log_det(self):
-        inverse = tf.linalg.lu_matrix_inverse(self._lower_upper(), self.permutation)
+        # W^-1 = U^-1 L^-1 P, with P the identity's rows in the order of `permutation`: two
+        # triangular solves of a [C, C] matrix, once per call.
+        lower, upper = self._factors()
+        permuted = tf.gather(tf.constant(np.eye(self._num_channels), self.dtype), self.permutation)
+        inverse = tf.linalg.triangular_solve(
+            upper, tf.linalg.triangular_solve(lower, permuted, lower=True), lower=False
+        )
         return inverse, tf.reduce_sum(self.log_scale)
