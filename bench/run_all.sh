@@ -3,14 +3,16 @@
 # own fresh process, strictly one after another (parallel runs on 2 cores corrupt each other's
 # timings), then one side-by-side table (bench/summarize.py) written to $OUT/summary.md.
 #
-#   bash bench/run_all.sh                         # everything (~45 min plus idle waits)
+#   bash bench/run_all.sh                         # everything (~70 min plus idle waits)
 #   ONLY=throughput bash bench/run_all.sh         # only the throughput figures
+#   ONLY=extras bash bench/run_all.sh             # only scaling, FLOPs and graph sizes
 #   ENTRIES="tfp_flows_glow_graph tfp_glow_graph" bash bench/run_all.sh
 #
 # Env: OUT (default bench/results), BUDGET_S (quality budget, default 120), REPEATS (5), WARMUP
 # (2), WAIT_IDLE_S (each run first waits up to this long for other processes to leave the CPU
 # idle, default 300; the CPU share other processes took during each measurement is recorded in
-# its JSON either way), ENTRIES (subset of the names below), ONLY (all|throughput|quality).
+# its JSON either way), ENTRIES (subset of the names below), ONLY (all|throughput|quality|
+# extras). The extras are bench/scaling.py, bench/flops.py and bench/graph_report.py.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results}
@@ -54,6 +56,15 @@ fi
 if [[ $ONLY == all || $ONLY == quality ]]; then
   for e in $ENTRIES; do
     run "${e}_quality" ${CMD[$e]} --figure=quality --budget_s="$BUDGET_S"
+  done
+fi
+
+if [[ $ONLY == all || $ONLY == extras ]]; then
+  for x in scaling flops graph_report; do
+    echo "== $(date -u +%FT%TZ) $x: $PY bench/$x.py --out=$OUT/$x.json"
+    if ! $PY "bench/$x.py" --out="$OUT/$x.json" >"$OUT/$x.log" 2>"$OUT/$x.stderr.log"; then
+      echo "FAILED: $x (see $OUT/$x.stderr.log)"; failed=1
+    fi
   done
 fi
 

@@ -201,6 +201,75 @@ def machine(runs: dict) -> str:
     )
 
 
+def extras(root: str) -> list[str]:
+    """Tables of the scaling, FLOPs and graph-size results, when present."""
+    out = []
+    path = os.path.join(root, 'scaling.json')
+    if os.path.exists(path):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from scaling import table as scaling_table
+
+        with open(path) as f:
+            r = json.load(f)
+        out += [f'Scaling ({_date(r)} UTC), training images/s, batch 64:', '']
+        out += [scaling_table(r['results']), '']
+    path = os.path.join(root, 'flops.json')
+    if os.path.exists(path):
+        with open(path) as f:
+            r = json.load(f)
+        m = r['metrics']
+        peak = m['matmul']['peak_gflops']
+        out += [
+            f'FLOPs ({_date(r)} UTC); measured float32 matmul peak {peak:.1f} GFLOP/s '
+            f'(n x n, n = {", ".join(str(k) for k in m["matmul"]["gflops_by_size"])}):',
+            '',
+            '| model | batch | MFLOP/image fwd (formula) | train img/s | train GFLOP/s (% peak) '
+            '| log_prob img/s | log_prob GFLOP/s (% peak) |',
+            '|---|---|---|---|---|---|---|',
+        ]
+        for name, x in m['models'].items():
+            mod = x['model']
+            fwd, formula = x['flops_per_image_fwd'] / 1e6, x['flops_per_image_fwd_formula'] / 1e6
+            train_pct, lp_pct = (
+                100 * x['train_fraction_of_peak'],
+                100 * x['log_prob_fraction_of_peak'],
+            )
+            out.append(
+                f'| {name}: {"x".join(map(str, mod["shape"]))}, L={mod["levels"]}, '
+                f'K={mod["steps"]}, h={mod["hidden"]} | {mod["batch"]} | {fwd:.2f} ({formula:.2f}) '
+                f'| {x["train_images_per_s"]:.0f} | {x["train_gflops_achieved"]:.1f} '
+                f'({train_pct:.0f}%) | {x["log_prob_images_per_s"]:.0f} | '
+                f'{x["log_prob_gflops_achieved"]:.1f} ({lp_pct:.0f}%) |'
+            )
+        out.append('')
+    path = os.path.join(root, 'graph_report.json')
+    if os.path.exists(path):
+        with open(path) as f:
+            r = json.load(f)
+        out += [
+            'Traced graphs (digits model; trace only, no run):',
+            '',
+            '| library | function | trace s | graph ops | calls per coupling net |',
+            '|---|---|---|---|---|',
+        ]
+        for lib, x in r['metrics'].items():
+            for fn in ('train_step', 'log_prob', 'sample'):
+                g = x[fn]
+                out.append(
+                    f'| {lib} | {fn} | {g["trace_s"]:.2f} | {g["n_ops"]} | '
+                    f'{", ".join(map(str, g["calls_per_coupling_net"]))} |'
+                )
+        ours = r['metrics'].get('tfp_flows', {})
+        if 'fused_adam_apply' in ours:
+            keras_adam, fused = ours['keras_adam_apply'], ours['fused_adam_apply']
+            out.append(
+                f'\nOptimizer update of the {ours["n_trainable_variables"]} variables: Keras Adam '
+                f'{keras_adam["n_ops"]} ops ({keras_adam["trace_s"]:.2f} s to trace), fused Adam '
+                f'{fused["n_ops"]} ops ({fused["trace_s"]:.2f} s).'
+            )
+    return out
+
+
 def main() -> None:
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), 'results')
     runs = load(root)
@@ -212,6 +281,10 @@ def main() -> None:
     print('\n'.join(targets(runs)))
     print()
     print(machine(runs))
+    more = extras(root)
+    if more:
+        print()
+        print('\n'.join(more))
 
 
 if __name__ == '__main__':
