@@ -24,4 +24,5 @@ def get_config():
     config.train.warmup_steps = 1000
     config.train.weight_decay = 5e-5  # The paper's L2 of 5e-5, here decoupled.
     config.train.sample_every_epochs = 1
+    config.train.intra_op_threads = 0  # Large convolutions want every core per op.
     return config

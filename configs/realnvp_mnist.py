@@ -21,4 +21,5 @@ def get_config():
     config.train.learning_rate = 1e-3
     config.train.warmup_steps = 1000
     config.train.sample_every_epochs = 1
+    config.train.intra_op_threads = 0  # Large convolutions want every core per op.
     return config

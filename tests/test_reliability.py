@@ -357,6 +357,18 @@ BAD_INPUTS = [
         id='hidden width 0',
     ),
     pytest.param(
+        _check_config(train__steps_per_execution=0),
+        ValueError,
+        r'config\.train\.steps_per_execution must be a positive number; got 0',
+        id='zero steps per execution',
+    ),
+    pytest.param(
+        _check_config(train__intra_op_threads=-2),
+        ValueError,
+        r'config\.train\.intra_op_threads must be an int >= 0 \(0: TF default\); got -2',
+        id='negative thread count',
+    ),
+    pytest.param(
         _check_config(train__strategy='multi_worker', train__max_seconds=60.0),
         ValueError,
         r"max_seconds cannot be used with strategy 'multi_worker'.*got max_seconds=60\.0",

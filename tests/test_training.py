@@ -92,6 +92,32 @@ def test_two_replica_step_equals_one_device_step(family, mirrored_strategy):
         np.testing.assert_allclose(mirrored, single, rtol=2e-4, atol=2e-6)
 
 
+@pytest.mark.parametrize('mirrored', [False, True])
+def test_several_steps_per_execution_equal_one_step_per_call(mirrored, mirrored_strategy, caplog):
+    # 19 batches with 8 steps per call: two full calls and a short one, as in a digits epoch.
+    # On two replicas Keras 3 cannot loop (keras-team/keras#19246): one step per call, warned.
+    batches = tf.data.Dataset.from_tensor_slices(_data('glow', 19 * 4, seed=7)).batch(4)
+    results = []
+    for strategy, steps_per_execution in (
+        (tf.distribute.get_strategy(), 1),
+        (mirrored_strategy if mirrored else tf.distribute.get_strategy(), 8),
+    ):
+        with strategy.scope():
+            flow = _build('glow', seed=2)
+            tfp_flows.initialize(flow, next(iter(batches)))
+            trainer = FlowTrainer(flow, 17, clip_norm=10.0)
+            trainer.compile(make_optimizer('adam', 3e-3), steps_per_execution=steps_per_execution)
+        history = trainer.fit(batches, epochs=2, verbose=0)
+        assert int(trainer.optimizer.iterations.numpy()) == 2 * 19
+        results.append((history.history['loss'], [v.numpy() for v in flow.trainable_variables]))
+    assert trainer.steps_per_execution == (1 if mirrored else 8)
+    assert ('keras-team/keras#19246' in caplog.text) == mirrored
+    (loss_1, single), (loss_8, several) = results
+    np.testing.assert_allclose(loss_8, loss_1, rtol=1e-4)
+    for a, b in zip(single, several, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+
+
 def test_make_optimizer_rejects_unknown_names_and_rates():
     with pytest.raises(ValueError, match="one of .*'adam'.*got 'sgd'"):
         make_optimizer('sgd')

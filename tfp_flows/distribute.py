@@ -1,8 +1,9 @@
-"""Choosing a `tf.distribute` strategy by name."""
+"""Choosing a `tf.distribute` strategy by name, and TensorFlow's CPU thread pools."""
 
 import tensorflow as tf
+from absl import logging
 
-__all__ = ['STRATEGIES', 'make_strategy']
+__all__ = ['STRATEGIES', 'configure_threads', 'make_strategy']
 
 STRATEGIES = ('auto', 'one_device', 'mirrored', 'multi_worker')
 
@@ -31,3 +32,47 @@ def make_strategy(name='auto'):
     if name == 'auto':
         return tf.distribute.get_strategy()
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else '/cpu:0')
+
+
+def configure_threads(intra_op_threads=0, inter_op_threads=0):
+    """Sizes TensorFlow's thread pools; 0 keeps TF's default (one thread per core).
+
+    `intra_op_threads` is how many threads one op may split its work over, `inter_op_threads`
+    how many ops may run side by side. A small flow is hundreds of small ops: with one thread
+    per op and independent ops (the coupling nets' gradients, the optimizer's updates) run
+    side by side, the default digits Glow trains ~1.6x faster on 2 CPU cores than with TF's
+    default (bench/README.md). Large convolutions want several threads per op.
+
+    The pools can only be sized before TensorFlow runs its first op. Called later, a setting
+    equal to the current one is accepted silently; a different one is not applied and a
+    warning names both.
+    """
+    for name, value, getter, setter in (
+        (
+            'intra_op_threads',
+            intra_op_threads,
+            tf.config.threading.get_intra_op_parallelism_threads,
+            tf.config.threading.set_intra_op_parallelism_threads,
+        ),
+        (
+            'inter_op_threads',
+            inter_op_threads,
+            tf.config.threading.get_inter_op_parallelism_threads,
+            tf.config.threading.set_inter_op_parallelism_threads,
+        ),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f'{name} must be an int >= 0 (0: TF default); got {value!r}.')
+        if value == 0 or value == getter():
+            continue
+        try:
+            setter(value)
+        except RuntimeError:
+            logging.warning(
+                '%s=%d not applied: TensorFlow already runs with %s=%d (0: its default). Set '
+                'it before TensorFlow runs any op, as train.py does.',
+                name,
+                value,
+                name,
+                getter(),
+            )

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows import callbacks, data, images, models
-from tfp_flows.distribute import STRATEGIES, make_strategy
+from tfp_flows.distribute import STRATEGIES, configure_threads, make_strategy
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
 from tfp_flows.training import FlowTrainer, make_optimizer
@@ -72,7 +72,14 @@ def check_config(config):
         'train.epochs',
         'train.learning_rate',
         'train.sample_every_epochs',
+        'train.steps_per_execution',
     )
+    for key in ('intra_op_threads', 'inter_op_threads'):
+        value = config.train[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(
+                f'config.train.{key} must be an int >= 0 (0: TF default); got {value!r}.'
+            )
     if config.train.warmup_steps < 0:
         raise ValueError(
             f'config.train.warmup_steps must be >= 0; got {config.train.warmup_steps!r}.'
@@ -207,7 +214,9 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     check_config(config)
     if export_dir is not None and os.path.lexists(export_dir):
         raise FileExistsError(f'export_dir {export_dir!r} already exists; choose a new path.')
-    strategy = strategy or make_strategy(config.train.strategy)  # Before TF runs anything.
+    # Both before TF runs anything: thread pools and collective ops are fixed from then on.
+    configure_threads(config.train.intra_op_threads, config.train.inter_op_threads)
+    strategy = strategy or make_strategy(config.train.strategy)
     keras.utils.set_random_seed(config.seed)
     is_chief = strategy.extended.should_checkpoint  # False on the other workers only.
     batch_size = config.train.batch_size
@@ -245,7 +254,11 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
             else None,
             weight_decay=config.train.weight_decay,
         )
-        trainer.compile(optimizer, jit_compile=config.train.jit_compile)
+        trainer.compile(
+            optimizer,
+            jit_compile=config.train.jit_compile,
+            steps_per_execution=config.train.steps_per_execution,
+        )
         epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name='epoch')
         best_value = tf.Variable(math.inf, trainable=False, dtype=tf.float64, name='best_value')
     checkpoint = tf.train.Checkpoint(

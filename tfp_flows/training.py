@@ -21,6 +21,7 @@ import math
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from tfp_flows.dequantization import bits_per_dim
 
@@ -44,9 +45,12 @@ class _FusedUpdate:
             self._step_scalars = None
 
     def _scalars(self, dtype, learning_rate):
+        # Keyed by graph too: a strategy may run some updates in a nested function graph,
+        # where a tensor of another graph cannot be used.
         cache = getattr(self, '_step_scalars', None)
-        if cache is not None and dtype in cache:
-            return cache[dtype]
+        key = (dtype, tf.compat.v1.get_default_graph())
+        if cache is not None and key in cache:
+            return cache[key]
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         scalars = dict(
@@ -58,7 +62,7 @@ class _FusedUpdate:
             epsilon=tf.cast(self.epsilon, dtype),
         )
         if cache is not None:
-            cache[dtype] = scalars
+            cache[key] = scalars
         return scalars
 
     def update_step(self, gradient, variable, learning_rate):
@@ -168,9 +172,24 @@ class FlowTrainer(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.grad_norm_tracker]
 
-    def compile(self, optimizer, **kwargs):
-        """Compiles and builds `optimizer` on the flow's variables (inside the strategy scope)."""
-        super().compile(optimizer=optimizer, **kwargs)
+    def compile(self, optimizer, steps_per_execution=1, **kwargs):
+        """Compiles and builds `optimizer` on the flow's variables (inside the strategy scope).
+
+        `steps_per_execution` > 1 runs that many train steps per call into TensorFlow (less
+        per-step overhead for small models). Keras 3 cannot do that on several replicas
+        (keras-team/keras#19246: its multi-step loop fails with "You must feed a value for
+        placeholder tensor"), so there one step per call is used and a warning says so.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if steps_per_execution > 1 and replicas > 1:
+            logging.warning(
+                'steps_per_execution=%d falls back to 1 on %d replicas: Keras 3 cannot run '
+                'several steps per call under a multi-replica strategy (keras-team/keras#19246).',
+                steps_per_execution,
+                replicas,
+            )
+            steps_per_execution = 1
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
         self.optimizer.build(self.flow.trainable_variables)
 
     def per_example_loss(self, x):
