@@ -22,21 +22,31 @@ WARMUP=${WARMUP:-2}
 WAIT_IDLE_S=${WAIT_IDLE_S:-300}
 ONLY=${ONLY:-all}
 PY=${PYTHON:-python}
-ENTRIES=${ENTRIES:-tfp_flows_glow_graph tfp_flows_glow_xla tfp_glow_graph tfp_glow_xla \
-normflows_glow normflows_glow_t1 tfp_flows_glow_graph_default}
+ENTRIES=${ENTRIES:-tfp_flows_glow_graph tfp_flows_glow_xla tfp_flows_glow_graph_tf_defaults \
+tfp_glow_graph tfp_glow_xla tfp_glow_graph_intra1 tfp_glow_xla_intra1 normflows_glow \
+normflows_glow_t1 tfp_flows_glow_graph_default}
 mkdir -p "$OUT"
 
-# entry -> command; quality-only entries are marked by a trailing "quality-only".
+# entry -> command. tfp_flows runs with its default recipe's runtime settings (configs/
+# default.py: 8 steps per call into TF, one thread per op) unless the entry says otherwise;
+# TFP is run with TF's default thread pools and with the same one-thread-per-op setting, so
+# each library is judged at its best.
+OURS="--steps_per_execution=8"
 declare -A CMD=(
-  [tfp_flows_glow_graph]="bench/tfp_flows_glow.py --mode=graph"
-  [tfp_flows_glow_xla]="bench/tfp_flows_glow.py --mode=xla"
-  [tfp_flows_glow_graph_default]="bench/tfp_flows_glow.py --mode=graph --recipe=default"
+  [tfp_flows_glow_graph]="bench/tfp_flows_glow.py --mode=graph $OURS --intra_op_threads=1"
+  [tfp_flows_glow_xla]="bench/tfp_flows_glow.py --mode=xla $OURS"
+  [tfp_flows_glow_graph_tf_defaults]="bench/tfp_flows_glow.py --mode=graph"
+  [tfp_flows_glow_graph_default]="bench/tfp_flows_glow.py --mode=graph --recipe=default $OURS \
+--intra_op_threads=1"
   [tfp_glow_graph]="bench/peers/tfp_glow.py --mode=graph"
   [tfp_glow_xla]="bench/peers/tfp_glow.py --mode=xla"
+  [tfp_glow_graph_intra1]="bench/peers/tfp_glow.py --mode=graph --intra_op_threads=1"
+  [tfp_glow_xla_intra1]="bench/peers/tfp_glow.py --mode=xla --intra_op_threads=1"
   [normflows_glow]="bench/peers/normflows_glow.py"
   [normflows_glow_t1]="bench/peers/normflows_glow.py --threads=1"
 )
 QUALITY_ONLY=" tfp_flows_glow_graph_default "
+THROUGHPUT_ONLY=" tfp_flows_glow_graph_tf_defaults tfp_glow_xla_intra1 "
 
 failed=0
 run() {  # run NAME ARGS...
@@ -55,15 +65,17 @@ if [[ $ONLY == all || $ONLY == throughput ]]; then
 fi
 if [[ $ONLY == all || $ONLY == quality ]]; then
   for e in $ENTRIES; do
+    [[ $THROUGHPUT_ONLY == *" $e "* ]] && continue
     run "${e}_quality" ${CMD[$e]} --figure=quality --budget_s="$BUDGET_S"
   done
 fi
 
 if [[ $ONLY == all || $ONLY == extras ]]; then
-  for x in scaling flops graph_report; do
-    echo "== $(date -u +%FT%TZ) $x: $PY bench/$x.py --out=$OUT/$x.json"
-    if ! $PY "bench/$x.py" --out="$OUT/$x.json" >"$OUT/$x.log" 2>"$OUT/$x.stderr.log"; then
-      echo "FAILED: $x (see $OUT/$x.stderr.log)"; failed=1
+  for x in scaling flops graph_report peers/tfp_glow_pitfalls; do
+    n=$(basename "$x")
+    echo "== $(date -u +%FT%TZ) $n: $PY bench/$x.py --out=$OUT/$n.json"
+    if ! $PY "bench/$x.py" --out="$OUT/$n.json" >"$OUT/$n.log" 2>"$OUT/$n.stderr.log"; then
+      echo "FAILED: $n (see $OUT/$n.stderr.log)"; failed=1
     fi
   done
 fi

@@ -61,8 +61,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--recipe', choices=['protocol', 'default'], default='protocol')
     parser.add_argument('--permutation', choices=['lu', 'plain'], default='lu')
     parser.add_argument(
-        '--threads', type=int, default=0, help='TF intra- and inter-op threads (0: TF default)'
+        '--steps_per_execution',
+        type=int,
+        default=1,
+        help="train steps per call into TF in fit (Keras' option; configs/default.py uses 8)",
     )
+    P.add_tf_thread_args(parser)
     parser.add_argument('--name', default=None, help='peer name in the JSON (default: derived)')
     args = parser.parse_args()
     if args.driver is None:
@@ -106,7 +110,9 @@ class Bench:
             decay_steps=recipe['decay_steps'],
             weight_decay=recipe['weight_decay'],
         )
-        self.trainer.compile(self.optimizer, jit_compile=jit)
+        self.trainer.compile(
+            self.optimizer, jit_compile=jit, steps_per_execution=args.steps_per_execution
+        )
         self.trainer.make_train_function()
         self.tvars = self.flow.trainable_variables
 
@@ -198,8 +204,10 @@ class Bench:
             info={
                 'n_trainable_variables': len(self.tvars),
                 'latent_event_shape': [int(d) for d in self.flow.event_shape],
-                'tf_intra_op_threads': tf.config.threading.get_intra_op_parallelism_threads(),
-                'tf_inter_op_threads': tf.config.threading.get_inter_op_parallelism_threads(),
+                'tf_threads': {
+                    'intra_op_threads': tf.config.threading.get_intra_op_parallelism_threads(),
+                    'inter_op_threads': tf.config.threading.get_inter_op_parallelism_threads(),
+                },
             },
         )
 
@@ -306,6 +314,11 @@ def measure_quality_fit(make_bench, data, *, budget_s: float, keep_best: bool = 
     is one protocol epoch (19 batches). A callback keeps the budget clock (started before model
     construction, paused while validating), validates after every epoch with the protocol's
     fixed-noise validation set, keeps the best weights and stops fit when the budget is spent.
+
+    With ``--steps_per_execution`` k > 1, Keras calls the callback after every k steps (the
+    budget is then checked every k steps, ~0.1 s here); the steps come from the optimizer's
+    counter and each step of a call is logged with that call's mean loss. The first-step loss
+    is the loss of the first batch at the initial weights, computed before fit (clock paused).
     """
     import keras
 
@@ -327,7 +340,12 @@ def measure_quality_fit(make_bench, data, *, budget_s: float, keep_best: bool = 
         stream, output_signature=tf.TensorSpec([P.TRAIN_BATCH, *P.IMAGE_SHAPE], tf.float32)
     ).prefetch(2)
     # ActNorm's data-dependent init on the first batch of the stream (which fit then trains on).
-    bench.maybe_initialize(tf.constant(next(stream())))
+    first_batch = tf.constant(next(stream()))
+    bench.maybe_initialize(first_batch)
+    clock.pause()
+    first_loss = -float(tf.reduce_mean(bench.flow.log_prob(first_batch)))
+    clock.resume()
+    iterations = bench.optimizer.iterations
 
     def log_prob_fn(x):
         return bench.log_prob(bench.to_native(x))
@@ -370,17 +388,22 @@ def measure_quality_fit(make_bench, data, *, budget_s: float, keep_best: bool = 
 
         def on_train_batch_end(self, batch, logs=None):
             # logs['loss'] is the running mean (bits/dim) over this epoch's batches, all of
-            # 64 images: batch k's own mean is k * m_k - (k - 1) * m_(k-1).
-            k = batch + 1
+            # 64 images: with j steps done before this call and k after it, the mean of this
+            # call's k - j steps is (k * m_k - j * m_j) / (k - j).
+            steps = int(iterations.numpy())
+            j = len(state['epoch_losses'])
+            n = steps - state['steps']
+            k = j + n
             mean = float(logs['loss'])
-            loss = bpd_to_nats(k * mean - (k - 1) * state['prev_mean'])
+            loss = bpd_to_nats((k * mean - j * state['prev_mean']) / n)
             state['prev_mean'] = mean
-            state['steps'] += 1
+            state['steps'] = steps
             if state['first_loss'] is None:
-                state['first_loss'] = loss
+                state['first_loss'] = first_loss
                 state['ttfs'] = clock.elapsed()
-            state['losses'].append(loss)
-            state['epoch_losses'].append(loss)
+                state['first_call_steps'] = n
+            state['losses'] += [loss] * n
+            state['epoch_losses'] += [loss] * n
             if not math.isfinite(loss):
                 state['n_nonfinite'] += 1
                 state['diverged'] = True
@@ -430,7 +453,8 @@ def measure_quality_fit(make_bench, data, *, budget_s: float, keep_best: bool = 
         'steps': state['steps'],
         'epochs_completed': state['epochs_done'],
         'images_seen': state['steps'] * P.TRAIN_BATCH,
-        'time_to_first_step_s': state['ttfs'],
+        'time_to_first_step_s': state['ttfs'],  # To the end of the first call into TF.
+        'first_call_steps': state.get('first_call_steps'),
         'ddi_s': bench.ddi_s,
         'first_step_loss_nats': first,
         'first_step_loss_bpd': float(P.bits_per_dim(first)) if first is not None else None,
@@ -463,16 +487,14 @@ def main() -> None:
     import tfp_flows
 
     import_s = time.perf_counter() - t0
-    if args.threads > 0:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    threads = P.configure_tf_threads(tf, args)
     name = args.name or '_'.join(
         ['tfp_flows_glow', args.mode]
         + ([args.recipe] if args.recipe != 'protocol' else [])
         + ([args.permutation] if args.permutation != 'lu' else [])
         + ([f'{args.driver}'] if args.driver not in ('keras', 'fit') else [])
-        + ([f't{args.threads}'] if args.threads > 0 else [])
-    )
+        + ([f'spe{args.steps_per_execution}'] if args.steps_per_execution > 1 else [])
+    ) + P.thread_suffix(args)
     holder = {}
 
     def make_bench() -> Bench:
@@ -490,7 +512,8 @@ def main() -> None:
         'recipe': args.recipe,
         'optimizer': recipe_settings(args.recipe),
         'permutation': args.permutation,
-        'threads_arg': args.threads,
+        'steps_per_execution': args.steps_per_execution,
+        'tf_threads': threads,
         'coupling': 'affine, ConvNet 3x3 -> 1x1 -> 3x3 (width 64), log-scale bound*tanh(raw/bound)',
         'base': 'standard Normal on the latent [8, 8, 1]',
     }

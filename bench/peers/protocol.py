@@ -627,6 +627,34 @@ def add_common_args(parser: Any) -> None:
     parser.add_argument('--idle_threshold', type=float, default=0.1)
 
 
+def add_tf_thread_args(parser: Any) -> None:
+    """TensorFlow's thread pools, for the TF entries (0 keeps TF's default: one per core)."""
+    parser.add_argument('--intra_op_threads', type=int, default=0, help='threads inside one op')
+    parser.add_argument('--inter_op_threads', type=int, default=0, help='ops run side by side')
+
+
+def thread_suffix(args: Any) -> str:
+    """'' for TF's default pools, else e.g. '_intra1_inter2' (part of the entry's name)."""
+    parts = [
+        f'{k}{n}'
+        for k, n in (('intra', args.intra_op_threads), ('inter', args.inter_op_threads))
+        if n
+    ]
+    return ''.join('_' + p for p in parts)
+
+
+def configure_tf_threads(tf: Any, args: Any) -> dict[str, int]:
+    """Applies ``add_tf_thread_args``' flags (before TF runs any op); returns the setting."""
+    if args.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+    if args.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+    return {
+        'intra_op_threads': tf.config.threading.get_intra_op_parallelism_threads(),
+        'inter_op_threads': tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
 def run_figure(
     args: Any,
     *,

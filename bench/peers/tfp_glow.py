@@ -7,7 +7,8 @@ LU-parameterised 1x1 convolution (``OneByOneConv``), data-initialised ActNorm, a
 exit (split-prior) network ``tfb.GlowDefaultExitNetwork`` with ``grab_after_block=(0.5, 0.)``.
 Optimizer: ``tf_keras.optimizers.Adam(1e-3)``; the train step is a ``tf.function`` (``--mode
 graph``) or ``tf.function(jit_compile=True)`` (``--mode xla``); log_prob and sample use the same
-kind of function.
+kind of function. ``--intra_op_threads``/``--inter_op_threads`` set TF's thread pools (as for
+tfp_flows' entries, so each library is also measured with the pools that suit small ops).
 
     python bench/peers/tfp_glow.py --mode=graph --figure=throughput --out=r.json
     python bench/peers/tfp_glow.py --mode=xla --figure=quality --budget_s=120 --out=q.json
@@ -31,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     P.add_common_args(parser)
     parser.add_argument('--mode', choices=['graph', 'xla'], default='graph')
+    P.add_tf_thread_args(parser)
     args = parser.parse_args()
 
     t0 = time.perf_counter()
@@ -39,6 +41,7 @@ def main() -> None:
     import tf_keras
 
     import_s = time.perf_counter() - t0
+    threads = P.configure_tf_threads(tf, args)
     tfb, tfd = tfp.bijectors, tfp.distributions
     jit = args.mode == 'xla'
     image_shape = list(P.IMAGE_SHAPE)
@@ -98,19 +101,19 @@ def main() -> None:
                 'blockwise_splits': [list(map(int, b)) for b in glow.blockwise_splits],
                 'latent_event_shape': [int(d) for d in z_shape],
                 'n_trainable_variables': len(tvars),
-                'tf_intra_op_threads': tf.config.threading.get_intra_op_parallelism_threads(),
-                'tf_inter_op_threads': tf.config.threading.get_inter_op_parallelism_threads(),
+                'tf_threads': threads,
             },
         )
 
     P.run_figure(
         args,
-        peer=f'tfp_glow_{args.mode}',
+        peer=f'tfp_glow_{args.mode}' + P.thread_suffix(args),
         build=build,
         config={
             'library': 'tensorflow_probability.bijectors.Glow',
             'mode': args.mode,
             'jit_compile': jit,
+            'tf_threads': threads,
             'optimizer': 'tf_keras.optimizers.Adam',
             'coupling': 'GlowDefaultNetwork(num_hidden=64), affine, sigmoid(h+2) scale',
             'exit': 'GlowDefaultExitNetwork (3x3 conv, exp(h+2) scale), grab_after_block=(0.5, 0)',
