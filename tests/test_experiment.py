@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from configs import default, glow_mnist, realnvp_moons
-from tfp_flows import experiment
+from tfp_flows import callbacks, experiment
 
 
 def _tiny(config, epochs=1):
@@ -62,6 +62,20 @@ def test_a_run_writes_its_outputs_and_resumes_without_reinitialising(
     )
     assert resumed['epochs_trained'] == 2
     assert os.path.exists(os.path.join(workdir, 'samples', 'epoch_0002_t1.0.png'))
+
+
+def test_metrics_tell_the_epochs_trained_from_the_best_epoch(tmp_path, monkeypatch):
+    class WorseEveryEpoch(callbacks.CheckpointCallback):
+        def on_epoch_end(self, epoch, logs=None):  # Validation gets worse after epoch 1.
+            super().on_epoch_end(epoch, {**(logs or {}), 'val_loss': float(epoch)})
+
+    monkeypatch.setattr(callbacks, 'CheckpointCallback', WorseEveryEpoch)
+    workdir = str(tmp_path / 'run')
+    metrics = experiment.train_and_evaluate(
+        _tiny(default.get_config(), epochs=2), workdir, verbose=0
+    )
+    assert (metrics['epochs_trained'], metrics['best_epoch']) == (2, 1)
+    assert metrics['best_checkpoint'].endswith('ckpt-1')
 
 
 def test_restore_flow_rebuilds_the_trained_model(finished_run, tmp_path):

@@ -330,6 +330,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         best_path = best.latest_checkpoint or tf.train.latest_checkpoint(
             os.path.join(directory, 'best')
         )
+        epochs_trained = int(epoch.numpy())  # Restoring the best sets `epoch` to its epoch.
         if best_path:
             _restore(checkpoint, best_path)
             best_path = os.path.join(directory, 'best', os.path.basename(best_path))  # Chief's.
@@ -337,7 +338,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         metrics = {  # Evaluated by every worker together.
             f'test_{metric}': _evaluate(trainer, test_ds),
             f'validation_{metric}': _evaluate(trainer, validation_ds),
-            'epochs_trained': int(epoch.numpy()),
+            'epochs_trained': epochs_trained,
+            'best_epoch': int(epoch.numpy()),
             'train_seconds_this_session': round(train_seconds, 1),
             'best_checkpoint': best_path,
             'num_parameters': int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
