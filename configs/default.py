@@ -5,7 +5,7 @@ model is small, regularised with weight decay, and the best epoch by validation 
 the one kept and tested. Measured on this machine (loaded by other jobs), test bits/dim after
 the 60 epochs: 2.49 with weight decay 0.01, 2.50 with 0.001, 2.55 with width 32 and 1e-4.
 A model this small is hundreds of small ops: one thread per op, independent ops side by side
-and 8 steps per call into TF train it ~1.6x faster on 2 CPU cores than TF's defaults
+and 8 steps per call into TF train it 1.46x faster on 2 CPU cores than TF's defaults
 (bench/README.md); the larger recipes give each op every core again.
 """
 

@@ -40,8 +40,8 @@ def configure_threads(intra_op_threads=0, inter_op_threads=0):
     `intra_op_threads` is how many threads one op may split its work over, `inter_op_threads`
     how many ops may run side by side. A small flow is hundreds of small ops: with one thread
     per op and independent ops (the coupling nets' gradients, the optimizer's updates) run
-    side by side, the default digits Glow trains ~1.6x faster on 2 CPU cores than with TF's
-    default (bench/README.md). Large convolutions want several threads per op.
+    side by side, the default digits Glow trains 1.36x faster on 2 CPU cores than with TF's
+    default (one step per call; bench/README.md). Large convolutions want several threads.
 
     The pools can only be sized before TensorFlow runs its first op. Called later, a setting
     equal to the current one is accepted silently; a different one is not applied and a
