@@ -66,6 +66,12 @@ def parse_args() -> argparse.Namespace:
         default=1,
         help="train steps per call into TF in fit (Keras' option; configs/default.py uses 8)",
     )
+    parser.add_argument(
+        '--fit_steps_per_epoch',
+        type=int,
+        default=160,
+        help='steps per epoch of the fit throughput figure (steady state: long epochs)',
+    )
     P.add_tf_thread_args(parser)
     parser.add_argument('--name', default=None, help='peer name in the JSON (default: derived)')
     args = parser.parse_args()
@@ -565,7 +571,7 @@ def main() -> None:
     )
     bench = holder['bench']
     kw = dict(repeats=args.repeats, warmup=args.warmup, steps=args.train_steps_per_repeat)
-    extra = fit_throughput(bench, data, **kw)
+    extra = fit_throughput(bench, data, **{**kw, 'steps': args.fit_steps_per_epoch})
     other = 'raw' if args.driver == 'keras' else 'keras'
     o = step_throughput(getattr(bench, f'{other}_step'), bench, data, **kw)
     extra.update({f'{other}_step_{k}': v for k, v in o.items()})
@@ -587,6 +593,7 @@ def main() -> None:
         warmup=args.warmup,
         train_steps_per_repeat=args.train_steps_per_repeat,
         eval_calls_per_repeat=args.eval_calls_per_repeat,
+        fit_steps_per_epoch=args.fit_steps_per_epoch,
     )
     P.write_result(args.out, peer=name, figure='throughput', config=config, metrics=m)
     print(
