@@ -323,7 +323,9 @@ def measure_quality_fit(make_bench, data, *, budget_s: float, keep_best: bool = 
 
     With ``--steps_per_execution`` k > 1, Keras calls the callback after every k steps (the
     budget is then checked every k steps, ~0.1 s here); the steps come from the optimizer's
-    counter and each step of a call is logged with that call's mean loss. The first-step loss
+    counter and each step of a call is logged with that call's mean loss. On this endless
+    stream Keras rounds an epoch up to whole calls (19 -> 24 steps for k = 8), so validation
+    runs every 24 steps. The first-step loss
     is the loss of the first batch at the initial weights, computed before fit (clock paused).
     """
     import keras
