@@ -45,12 +45,9 @@ class _FusedUpdate:
             self._step_scalars = None
 
     def _scalars(self, dtype, learning_rate):
-        # Keyed by graph too: a strategy may run some updates in a nested function graph,
-        # where a tensor of another graph cannot be used.
         cache = getattr(self, '_step_scalars', None)
-        key = (dtype, tf.compat.v1.get_default_graph())
-        if cache is not None and key in cache:
-            return cache[key]
+        if cache is not None and dtype in cache:
+            return cache[dtype]
         step = tf.cast(self.iterations + 1, dtype)
         beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         scalars = dict(
@@ -62,7 +59,7 @@ class _FusedUpdate:
             epsilon=tf.cast(self.epsilon, dtype),
         )
         if cache is not None:
-            cache[key] = scalars
+            cache[dtype] = scalars
         return scalars
 
     def update_step(self, gradient, variable, learning_rate):
