@@ -3,7 +3,7 @@
 import tensorflow as tf
 from absl import logging
 
-__all__ = ['STRATEGIES', 'configure_threads', 'make_strategy']
+__all__ = ['STRATEGIES', 'check_thread_count', 'configure_threads', 'make_strategy']
 
 STRATEGIES = ('auto', 'one_device', 'mirrored', 'multi_worker')
 
@@ -34,6 +34,12 @@ def make_strategy(name='auto'):
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else '/cpu:0')
 
 
+def check_thread_count(name, value):
+    """Raises `ValueError` naming `name` unless `value` is a thread count (an int >= 0)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f'{name} must be an int >= 0 (0: TF default); got {value!r}.')
+
+
 def configure_threads(intra_op_threads=0, inter_op_threads=0):
     """Sizes TensorFlow's thread pools; 0 keeps TF's default (one thread per core).
 
@@ -61,8 +67,7 @@ def configure_threads(intra_op_threads=0, inter_op_threads=0):
             tf.config.threading.set_inter_op_parallelism_threads,
         ),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f'{name} must be an int >= 0 (0: TF default); got {value!r}.')
+        check_thread_count(name, value)
         if value == 0 or value == getter():
             continue
         try:

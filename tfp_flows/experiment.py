@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows import callbacks, data, images, models
-from tfp_flows.distribute import STRATEGIES, configure_threads, make_strategy
+from tfp_flows.distribute import STRATEGIES, check_thread_count, configure_threads, make_strategy
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
 from tfp_flows.training import FlowTrainer, make_optimizer
@@ -75,11 +75,7 @@ def check_config(config):
         'train.steps_per_execution',
     )
     for key in ('intra_op_threads', 'inter_op_threads'):
-        value = config.train[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(
-                f'config.train.{key} must be an int >= 0 (0: TF default); got {value!r}.'
-            )
+        check_thread_count(f'config.train.{key}', config.train[key])
     if config.train.warmup_steps < 0:
         raise ValueError(
             f'config.train.warmup_steps must be >= 0; got {config.train.warmup_steps!r}.'
