@@ -524,22 +524,23 @@ def main() -> None:
         'tf_threads': threads,
         'coupling': 'affine, ConvNet 3x3 -> 1x1 -> 3x3 (width 64), log-scale bound*tanh(raw/bound)',
         'base': 'standard Normal on the latent [8, 8, 1]',
+        'train_batch': P.TRAIN_BATCH,
+        'eval_batch': P.EVAL_BATCH,
+        'levels': P.GLOW_LEVELS,
+        'steps_per_level': P.GLOW_STEPS_PER_LEVEL,
+        'hidden': P.GLOW_HIDDEN,
+        'seed': args.seed,
+        'import_s': import_s,
     }
-    if args.figure == 'quality' and args.driver == 'fit':
-        data = P.load_digits_split()
-        idle = P.wait_for_idle(args.wait_idle_s, args.idle_threshold) if args.wait_idle_s else None
-        config.update(
-            train_batch=P.TRAIN_BATCH,
-            eval_batch=P.EVAL_BATCH,
-            levels=P.GLOW_LEVELS,
-            steps_per_level=P.GLOW_STEPS_PER_LEVEL,
-            hidden=P.GLOW_HIDDEN,
-            seed=args.seed,
-            import_s=import_s,
-            wait_for_idle=idle,
-            budget_s=args.budget_s,
-            keep_best=not args.no_keep_best,
-        )
+    if args.figure == 'quality' and args.driver != 'fit':
+        P.run_figure(args, peer=name, build=build, config=config, import_s=import_s)
+        return
+
+    data = P.load_digits_split()
+    idle = P.wait_for_idle(args.wait_idle_s, args.idle_threshold) if args.wait_idle_s else None
+    config['wait_for_idle'] = idle
+    if args.figure == 'quality':
+        config.update(budget_s=args.budget_s, keep_best=not args.no_keep_best)
         m = measure_quality_fit(
             make_bench, data, budget_s=args.budget_s, keep_best=not args.no_keep_best
         )
@@ -556,13 +557,7 @@ def main() -> None:
         )
         return
 
-    if args.figure == 'quality':
-        P.run_figure(args, peer=name, build=build, config=config, import_s=import_s)
-        return
-
     # Throughput: the protocol's figures, then fit and the other step on the same model.
-    data = P.load_digits_split()
-    idle = P.wait_for_idle(args.wait_idle_s, args.idle_threshold) if args.wait_idle_s else None
     m = P.measure_throughput(
         build,
         data,
@@ -582,15 +577,7 @@ def main() -> None:
     m.update(extra)
     m['peak_rss_mib_after_extras'] = P.peak_rss_mib()
     config.update(
-        train_batch=P.TRAIN_BATCH,
-        eval_batch=P.EVAL_BATCH,
         learning_rate=P.LEARNING_RATE,
-        levels=P.GLOW_LEVELS,
-        steps_per_level=P.GLOW_STEPS_PER_LEVEL,
-        hidden=P.GLOW_HIDDEN,
-        seed=args.seed,
-        import_s=import_s,
-        wait_for_idle=idle,
         repeats=args.repeats,
         warmup=args.warmup,
         train_steps_per_repeat=args.train_steps_per_repeat,
