@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(HERE, 'peers'))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import protocol as P  # noqa: E402
+from tfp_glow import glow_distribution  # noqa: E402
 
 OPS = ('Conv2D', 'MatMul', 'BatchMatMulV2', 'Einsum', 'MatrixTriangularSolve', 'ReadVariableOp')
 
@@ -80,6 +81,18 @@ def report(tf, name, dist, nets, method, optimizer, x_train, x_eval, shift):
     return out
 
 
+def apply_graph(tf, optimizer, variables) -> dict:
+    """Time to trace `optimizer.apply` on `variables` and the ops in its graph."""
+    optimizer.build(variables)
+    t = time.perf_counter()
+    graph = (
+        tf.function(lambda g: optimizer.apply(g, variables) or tf.constant(0))
+        .get_concrete_function([tf.zeros_like(v) for v in variables])
+        .graph
+    )
+    return {'trace_s': time.perf_counter() - t, 'n_ops': len(graph.get_operations())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', default=None)
@@ -93,7 +106,7 @@ def main() -> None:
     from tfp_flows import networks
     from tfp_flows.training import make_optimizer
 
-    tfb, tfd = tfp.bijectors, tfp.distributions
+    tfb = tfp.bijectors
     shape = list(P.IMAGE_SHAPE)
     x_train = tf.random.uniform([P.TRAIN_BATCH, *shape])
     x_eval = tf.random.uniform([P.EVAL_BATCH, *shape])
@@ -110,45 +123,18 @@ def main() -> None:
     results['tfp_flows'] = report(
         tf, 'tfp_flows', flow, nets, '_apply', make_optimizer('adam', 1e-3), x_train, x_eval, 0.0
     )
-    optimizer = make_optimizer('adam', 1e-3)
-    optimizer.build(flow.trainable_variables)
-    t = time.perf_counter()
-    n_ops = len(
-        tf.function(lambda g: optimizer.apply(g, flow.trainable_variables) or tf.constant(0))
-        .get_concrete_function([tf.zeros_like(v) for v in flow.trainable_variables])
-        .graph.get_operations()
-    )
-    results['tfp_flows']['fused_adam_apply'] = {'trace_s': time.perf_counter() - t, 'n_ops': n_ops}
-    plain = keras.optimizers.Adam(1e-3)
-    plain.build(flow.trainable_variables)
-    t = time.perf_counter()
-    n_ops_plain = len(
-        tf.function(lambda g: plain.apply(g, flow.trainable_variables) or tf.constant(0))
-        .get_concrete_function([tf.zeros_like(v) for v in flow.trainable_variables])
-        .graph.get_operations()
-    )
-    results['tfp_flows']['keras_adam_apply'] = {
-        'trace_s': time.perf_counter() - t,
-        'n_ops': n_ops_plain,
-    }
+    fused = apply_graph(tf, make_optimizer('adam', 1e-3), flow.trainable_variables)
+    plain = apply_graph(tf, keras.optimizers.Adam(1e-3), flow.trainable_variables)
+    results['tfp_flows']['fused_adam_apply'] = fused
+    results['tfp_flows']['keras_adam_apply'] = plain
     print(
         f'optimizer apply on {len(flow.trainable_variables)} variables: keras Adam '
-        f'{n_ops_plain} ops ({results["tfp_flows"]["keras_adam_apply"]["trace_s"]:.2f}s), '
-        f'fused {n_ops} ops ({results["tfp_flows"]["fused_adam_apply"]["trace_s"]:.2f}s)',
+        f'{plain["n_ops"]} ops ({plain["trace_s"]:.2f}s), '
+        f'fused {fused["n_ops"]} ops ({fused["trace_s"]:.2f}s)',
         flush=True,
     )
 
-    glow = tfb.Glow(
-        output_shape=shape,
-        num_glow_blocks=P.GLOW_LEVELS,
-        num_steps_per_block=P.GLOW_STEPS_PER_LEVEL,
-        coupling_bijector_fn=lambda s: tfb.GlowDefaultNetwork(s, num_hidden=P.GLOW_HIDDEN),
-        exit_bijector_fn=tfb.GlowDefaultExitNetwork,
-        seed=0,
-    )
-    px = tfd.TransformedDistribution(
-        tfd.Sample(tfd.Normal(0.0, 1.0), glow.inverse_event_shape(shape)), glow
-    )
+    px, _ = glow_distribution(tfp, seed=0)
     px.log_prob(x_train - 0.5)  # builds the Keras networks (and runs TFP's data init)
     tfp_nets = [m for m in px.submodules if isinstance(m, tfb.GlowDefaultNetwork)]
     results['tfp_glow'] = report(

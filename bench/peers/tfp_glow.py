@@ -28,6 +28,21 @@ import numpy as np  # noqa: E402
 import protocol as P  # noqa: E402
 
 
+def glow_distribution(tfp, seed: int):
+    """(px, glow): TFP's ``tfb.Glow`` of the protocol's architecture over a standard Normal."""
+    tfb, tfd = tfp.bijectors, tfp.distributions
+    glow = tfb.Glow(
+        output_shape=list(P.IMAGE_SHAPE),
+        num_glow_blocks=P.GLOW_LEVELS,
+        num_steps_per_block=P.GLOW_STEPS_PER_LEVEL,
+        coupling_bijector_fn=lambda s: tfb.GlowDefaultNetwork(s, num_hidden=P.GLOW_HIDDEN),
+        exit_bijector_fn=tfb.GlowDefaultExitNetwork,
+        seed=seed,
+    )
+    z_shape = glow.inverse_event_shape(list(P.IMAGE_SHAPE))
+    return tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0.0, 1.0), z_shape), glow), glow
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     P.add_common_args(parser)
@@ -42,22 +57,13 @@ def main() -> None:
 
     import_s = time.perf_counter() - t0
     threads = P.configure_tf_threads(tf, args)
-    tfb, tfd = tfp.bijectors, tfp.distributions
     jit = args.mode == 'xla'
     image_shape = list(P.IMAGE_SHAPE)
 
     def build() -> P.PeerModel:
         tf.random.set_seed(args.seed)
-        glow = tfb.Glow(
-            output_shape=image_shape,
-            num_glow_blocks=P.GLOW_LEVELS,
-            num_steps_per_block=P.GLOW_STEPS_PER_LEVEL,
-            coupling_bijector_fn=lambda s: tfb.GlowDefaultNetwork(s, num_hidden=P.GLOW_HIDDEN),
-            exit_bijector_fn=tfb.GlowDefaultExitNetwork,
-            seed=args.seed,
-        )
+        px, glow = glow_distribution(tfp, args.seed)
         z_shape = glow.inverse_event_shape(image_shape)
-        px = tfd.TransformedDistribution(tfd.Sample(tfd.Normal(0.0, 1.0), z_shape), glow)
         tvars = px.trainable_variables
         opt = tf_keras.optimizers.Adam(learning_rate=P.LEARNING_RATE)
         opt.build(tvars)
