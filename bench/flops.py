@@ -56,26 +56,14 @@ def matmul_peak(tf, sizes=(1024, 2048, 3072), seconds=2.0) -> dict:
     return {'gflops_by_size': out, 'peak_gflops': max(out.values())}
 
 
-def _leaves(bijector):
-    """The flow's bijectors in data -> latent order, nested chains and factor-outs unrolled."""
-    import tensorflow_probability as tfp
-
-    from tfp_flows.bijectors import Chain, FactorOut
-
-    if isinstance(bijector, Chain):
-        for b in bijector.bijectors:
-            yield from _leaves(b)
-    elif isinstance(bijector, tfp.bijectors.Invert):
-        yield from _leaves(bijector.bijector)
-    elif isinstance(bijector, FactorOut):
-        yield bijector
-        yield from _leaves(bijector.inner)
-    else:
-        yield bijector
-
-
 def count_macs(flow) -> dict:
-    """Forward multiply-adds per image, by kind, from the shapes of the model's layers."""
+    """Forward multiply-adds per image, by kind, from the shapes each step sees.
+
+    Walks the flow once from data to latent with `Chain.inverse_and_log_det`'s step hook,
+    which hands every step (nested levels and factor-outs included) its input.
+    """
+    import tensorflow as tf
+
     from tfp_flows import networks
     from tfp_flows.bijectors import (
         AdditiveCoupling,
@@ -86,33 +74,28 @@ def count_macs(flow) -> dict:
     )
 
     macs = {'coupling_conv3x3': 0, 'coupling_conv1x1': 0, 'invertible_1x1': 0, 'split_prior': 0}
-    pending = []  # 1x1 convolutions wait for the next coupling, which has their map size
-    for b in _leaves(flow.bijector):
-        if isinstance(b, (LUInvertibleConv1x1, InvertibleConv1x1)):
-            pending.append(b)
-        elif isinstance(b, (AffineCoupling, AdditiveCoupling)):
-            h, w, c = b.event_shape
-            positions = h * w
-            net = b.conditioner
+
+    def count(step, x, inverse):
+        positions = int(np.prod(x.shape[1:-1]))
+        if isinstance(step, (LUInvertibleConv1x1, InvertibleConv1x1)):
+            macs['invertible_1x1'] += positions * step.num_channels**2
+        elif isinstance(step, (AffineCoupling, AdditiveCoupling)):
+            net = step.conditioner
             for kernel in (net.kernel_in, net.kernel_out):
-                kh, kw, ci, co = kernel.shape
-                macs['coupling_conv3x3'] += positions * kh * kw * ci * co
+                macs['coupling_conv3x3'] += positions * int(np.prod(kernel.shape))
             macs['coupling_conv1x1'] += positions * int(np.prod(net.kernel_hidden.shape))
-            for conv in pending:
-                assert conv.num_channels == c
-                macs['invertible_1x1'] += positions * c * c
-            pending = []
-        elif isinstance(b, FactorOut) and b.prior is not None:
-            h, w, _ = b.event_shape
-            prior = b.prior
+        elif isinstance(step, FactorOut) and step.prior is not None:
+            prior = step.prior
             kernels = (
                 [prior.kernel]
                 if isinstance(prior, networks.ZeroConv)
                 else [prior.kernel_in, prior.kernel_hidden, prior.kernel_out]
             )
             for kernel in kernels:
-                macs['split_prior'] += h * w * int(np.prod(kernel.shape))
-    assert not pending
+                macs['split_prior'] += positions * int(np.prod(kernel.shape))
+
+    batch = tf.fill([1, *flow.event_shape], tf.constant(0.5, flow.dtype))
+    flow.bijector.inverse_and_log_det(batch, step_hook=count)
     macs['total'] = sum(macs.values())
     return macs
 

@@ -205,10 +205,18 @@ def test_rejects_bad_event_shape(event_shape):
         AffineCoupling(event_shape)
 
 
-@pytest.mark.parametrize('bound', [0.0, -1.0])
+@pytest.mark.parametrize('bound', [0.0, -1.0, float('inf'), float('nan'), '2', True])
 def test_rejects_bad_log_scale_bound(bound):
-    with pytest.raises(ValueError, match=rf'`log_scale_bound` must be > 0; got {bound}'):
+    with pytest.raises(
+        ValueError, match=rf'`log_scale_bound` must be a finite number > 0; got {bound!r}'
+    ):
         AffineCoupling((4,), log_scale_bound=bound)
+
+
+@pytest.mark.parametrize('scale', ['exp', None, 'Sigmoid'])
+def test_rejects_unknown_scale(scale):
+    with pytest.raises(ValueError, match=r"`scale` must be one of \('tanh', 'sigmoid'\); got"):
+        AffineCoupling((4,), scale=scale)
 
 
 @pytest.mark.parametrize(

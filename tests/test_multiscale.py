@@ -108,9 +108,11 @@ def test_variables_of_inner_and_prior_are_tracked():
     assert len(expected) == 2 + 6 + 6
 
 
-@pytest.mark.parametrize('event_shape', [(4, 4, 1), (4, 4), (16,)])
+@pytest.mark.parametrize('event_shape', [(4, 4, 1), (4, 4), (16,), (4, 0, 2), (4.0, 4, 2)])
 def test_rejects_bad_event_shape(event_shape):
-    pattern = rf'`event_shape` must be \[H, W, C\] with C >= 2; got {event_shape!r}'
+    pattern = (
+        rf'`event_shape` must be \[H, W, C\] of positive ints with C >= 2; got {event_shape!r}'
+    )
     with pytest.raises(ValueError, match=pattern.replace('(', r'\(').replace(')', r'\)')):
         FactorOut(event_shape, ActNorm(1))
 

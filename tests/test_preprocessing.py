@@ -8,6 +8,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows.bijectors import Centre, LogitTransform
 
+tfb = tfp.bijectors
 tfd = tfp.distributions
 
 PREPROCESSING = [Centre, LogitTransform]
@@ -52,11 +53,10 @@ def test_centre_shifts_by_one_half():
 
 @pytest.mark.parametrize('alpha', [0.0, 0.05])
 def test_logit_is_the_documented_map(alpha):
-    x = np.array([[0.0, 0.3, 0.5]])
+    x = np.array([[0.01, 0.3, 0.5]])
     z = LogitTransform((3,), alpha=alpha, dtype=tf.float64).inverse(x).numpy()
     p = alpha + (1 - 2 * alpha) * x
-    with np.errstate(divide='ignore'):
-        np.testing.assert_allclose(z, np.log(p) - np.log1p(-p))
+    np.testing.assert_allclose(z, np.log(p) - np.log1p(-p))
     z = np.array([[-3.0, 0.0, 2.0]])
     sigmoid = 1 / (1 + np.exp(-z))
     bijector = LogitTransform((3,), alpha=alpha, dtype=tf.float64)
@@ -82,9 +82,69 @@ def test_logit_density_integrates_to_one_over_its_support(alpha):
     np.testing.assert_allclose(mass, 1.0, atol=1e-4)
 
 
-@pytest.mark.parametrize('alpha', [0.5, -0.1, 1.0])
+@pytest.mark.parametrize('alpha', [0.05, 0.0, 0.2])
+def test_logit_equals_tfp_sigmoid_with_low_and_high(alpha):
+    low, high = -alpha / (1 - 2 * alpha), (1 - alpha) / (1 - 2 * alpha)
+    sigmoid = tfb.Sigmoid(low=np.float64(low), high=np.float64(high))
+    bijector = LogitTransform((3,), alpha=alpha, dtype=tf.float64)
+    assert bijector.support == pytest.approx((low, high))
+    x = np.array([[0.01, 0.3, 0.99], [0.5, 0.7, 0.2]])
+    z = np.array([[-3.0, 0.0, 2.0], [1.0, -1.0, 0.5]])
+    np.testing.assert_allclose(bijector.inverse(x), sigmoid.inverse(x), rtol=1e-14)
+    np.testing.assert_allclose(bijector.forward(z), sigmoid.forward(z), rtol=1e-14)
+    np.testing.assert_allclose(
+        bijector.forward_log_det_jacobian(z, 1), sigmoid.forward_log_det_jacobian(z, 1)
+    )
+    np.testing.assert_allclose(
+        bijector.inverse_log_det_jacobian(x, 1), sigmoid.inverse_log_det_jacobian(x, 1)
+    )
+
+
+def test_centre_equals_tfp_shift():
+    x = np.random.default_rng(0).uniform(size=[2, 4, 4, 1])
+    shift = tfb.Shift(np.float64(0.5))
+    centre = Centre((4, 4, 1), dtype=tf.float64)
+    np.testing.assert_array_equal(centre.inverse(x), shift.inverse(x))
+    np.testing.assert_array_equal(centre.forward(x), shift.forward(x))
+
+
+@pytest.mark.parametrize('function', [False, True])
+@pytest.mark.parametrize('pixel', [0.0, 1.0, -0.2, 1.5, np.nan])
+def test_logit_log_prob_is_minus_inf_outside_its_support_never_nan(pixel, function):
+    # With alpha = 0 the support is (0, 1): a pixel of exactly 0 or 1 is outside it.
+    flow = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(0.0, 1.0), [3]), LogitTransform((3,), alpha=0.0)
+    )
+    log_prob = tf.function(flow.log_prob) if function else flow.log_prob
+    values = log_prob(tf.constant([[0.5, 0.2, 0.7], [0.5, pixel, 0.7]])).numpy()
+    assert np.isfinite(values[0])
+    assert values[1] == -np.inf
+
+
+@pytest.mark.parametrize('pixel', [0.0, 1.0])
+def test_logit_validate_args_names_the_value_and_the_support(pixel):
+    bijector = LogitTransform((3,), alpha=0.0, validate_args=True)
+    message = (
+        r'LogitTransform .* takes data in \(0.0, 1.0\) \(the open support of alpha=0.0; NaN is '
+        rf'outside\); got 1 value\(s\) outside it, the first: \[{pixel:g}\]'
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        bijector.inverse(tf.constant([[0.5, pixel, 0.7]]))
+
+
+def test_logit_samples_score_finite_where_the_sigmoid_saturates():
+    bijector = LogitTransform((3,), alpha=0.05)
+    z = tf.constant([[40.0, -40.0, 200.0]])  # sigmoid(40) rounds to 1 in float32.
+    x = bijector.forward(z)
+    low, high = bijector.support
+    assert np.all((x.numpy() > low) & (x.numpy() < high))
+    assert np.all(np.isfinite(bijector.inverse(x)))
+    assert np.all(np.isfinite(bijector.inverse_log_det_jacobian(x, 1)))
+
+
+@pytest.mark.parametrize('alpha', [0.5, -0.1, 1.0, float('nan'), '0.1', True])
 def test_logit_rejects_bad_alpha(alpha):
-    with pytest.raises(ValueError, match=rf'`alpha` must be in \[0, 0.5\); got {alpha}'):
+    with pytest.raises(ValueError, match=rf'`alpha` must be a number in \[0, 0.5\); got {alpha!r}'):
         LogitTransform((3,), alpha=alpha)
 
 
@@ -114,11 +174,15 @@ def test_rejects_integer_input(preprocessing):
         preprocessing((3,)).inverse(tf.zeros([2, 3], tf.int32))
 
 
-@pytest.mark.parametrize(
-    ('value', 'message'), [(1.5, r'a value is > 1'), (-0.1, r'a value is < 0')]
-)
+@pytest.mark.parametrize('value', [1.5, -0.1, np.nan, np.inf])
 @pytest.mark.parametrize('preprocessing', PREPROCESSING)
-def test_validate_args_rejects_data_outside_the_unit_interval(preprocessing, value, message):
+def test_validate_args_rejects_data_outside_the_unit_interval(preprocessing, value):
     bijector = preprocessing((2,), validate_args=True)
+    message = (
+        rf'{preprocessing.__name__} .* takes data in \[0.0, 1.0\] \(dequantized images; NaN '
+        rf'is outside\); got 1 value\(s\) outside it, the first: \[{value:g}\]'
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         bijector.inverse(tf.constant([[0.5, value]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        tf.function(bijector.inverse)(tf.constant([[0.5, value]]))

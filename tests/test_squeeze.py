@@ -1,4 +1,4 @@
-"""Tests of tfp_flows/bijectors/squeeze.py: 2x2 space-to-depth and its inverse."""
+"""Tests of tfp_flows/bijectors/squeeze.py: inverse = 2x2 space-to-depth, forward its undoing."""
 
 import checks
 import numpy as np
@@ -26,18 +26,25 @@ def _numpy_squeeze(x):
 
 
 @pytest.mark.parametrize('batch_shape', [[2], [2, 3], []])
-def test_forward_is_the_documented_space_to_depth(batch_shape):
+def test_inverse_is_the_documented_space_to_depth(batch_shape):
     x = np.random.default_rng(0).standard_normal([*batch_shape, 4, 6, 3]).astype(np.float32)
-    y = Squeeze().forward(x)
-    np.testing.assert_array_equal(y, _numpy_squeeze(x))
-    np.testing.assert_array_equal(Squeeze().inverse(tf.constant(y.numpy())), x)
+    z = Squeeze().inverse(x)
+    np.testing.assert_array_equal(z, _numpy_squeeze(x))
+    np.testing.assert_array_equal(Squeeze().forward(tf.constant(z.numpy())), x)
+
+
+def test_equals_tf_space_to_depth_and_depth_to_space():
+    x = np.random.default_rng(3).standard_normal([2, 8, 4, 5]).astype(np.float32)
+    np.testing.assert_array_equal(Squeeze().inverse(x), tf.nn.space_to_depth(x, 2))
+    z = np.random.default_rng(4).standard_normal([2, 4, 2, 20]).astype(np.float32)
+    np.testing.assert_array_equal(Squeeze().forward(z), tf.nn.depth_to_space(z, 2))
 
 
 @pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize('inverted', [False, True])
 def test_log_det_matches_autodiff_both_ways(inverted, dtype):
     bijector = tfb.Invert(Squeeze()) if inverted else Squeeze()
-    x_shape, y_shape = [2, 4, 4, 2], [2, 2, 2, 8]
+    x_shape, y_shape = [2, 2, 2, 8], [2, 4, 4, 2]
     if inverted:
         x_shape, y_shape = y_shape, x_shape
     x = tf.random.stateless_normal(x_shape, [3, 1], dtype=dtype)
@@ -54,20 +61,22 @@ def test_log_det_matches_autodiff_both_ways(inverted, dtype):
 
 def test_event_shapes():
     bijector = Squeeze()
-    assert bijector.forward_event_shape([5, 8, 6, 3]) == [5, 4, 3, 12]
-    assert bijector.inverse_event_shape([4, 3, 12]) == [8, 6, 3]
-    assert bijector.forward_event_shape([None, 8, None, 3]).as_list() == [None, 4, None, 12]
-    np.testing.assert_array_equal(bijector.forward_event_shape_tensor([5, 8, 6, 3]), [5, 4, 3, 12])
-    np.testing.assert_array_equal(bijector.inverse_event_shape_tensor([4, 3, 12]), [8, 6, 3])
+    assert bijector.inverse_event_shape([5, 8, 6, 3]) == [5, 4, 3, 12]
+    assert bijector.forward_event_shape([4, 3, 12]) == [8, 6, 3]
+    assert bijector.inverse_event_shape([None, 8, None, 3]).as_list() == [None, 4, None, 12]
+    np.testing.assert_array_equal(bijector.inverse_event_shape_tensor([5, 8, 6, 3]), [5, 4, 3, 12])
+    np.testing.assert_array_equal(bijector.forward_event_shape_tensor([4, 3, 12]), [8, 6, 3])
 
 
 def test_unknown_batch_and_spatial_dims_inside_tf_function():
     bijector = Squeeze()
-    forward = tf.function(
-        bijector.forward, input_signature=[tf.TensorSpec([None, None, None, 2], tf.float32)]
+    inverse = tf.function(
+        bijector.inverse, input_signature=[tf.TensorSpec([None, None, None, 2], tf.float32)]
     )
     x = np.random.default_rng(1).standard_normal([3, 4, 6, 2]).astype(np.float32)
-    np.testing.assert_array_equal(forward(x), _numpy_squeeze(x))
+    np.testing.assert_array_equal(inverse(x), _numpy_squeeze(x))
+    inverse = tf.function(bijector.inverse, input_signature=[tf.TensorSpec(None, tf.float32)])
+    np.testing.assert_array_equal(inverse(x[None]), _numpy_squeeze(x)[None])
 
 
 @pytest.mark.parametrize(
@@ -75,23 +84,7 @@ def test_unknown_batch_and_spatial_dims_inside_tf_function():
     [
         ([2, 7, 8, 1], r'Squeeze needs an even height; got height 7 in shape \[2, 7, 8, 1\]'),
         ([2, 8, 5, 1], r'Squeeze needs an even width; got width 5 in shape \[2, 8, 5, 1\]'),
-        ([8, 8], r'Squeeze expects a tensor of shape \[\.\.\., H, W, C\]; got shape \[8, 8\]'),
-    ],
-)
-def test_forward_rejects_bad_shapes(shape, message):
-    with pytest.raises(ValueError, match=message):
-        Squeeze().forward(tf.zeros(shape))
-    with pytest.raises(ValueError, match=message):
-        tfb.Invert(Squeeze()).inverse(tf.zeros(shape))
-    with pytest.raises(ValueError, match=message):
-        Squeeze().forward_event_shape(shape)
-
-
-@pytest.mark.parametrize(
-    ('shape', 'message'),
-    [
-        ([2, 4, 4, 6], r'needs channels divisible by 4; got 6 in shape \[2, 4, 4, 6\]'),
-        ([4, 4], r'Squeeze.inverse expects a tensor of shape \[\.\.\., H, W, 4C\]; got shape'),
+        ([8, 8], r'Squeeze expects images of shape \[\.\.\., H, W, C\]; got shape \[8, 8\]'),
     ],
 )
 def test_inverse_rejects_bad_shapes(shape, message):
@@ -99,10 +92,26 @@ def test_inverse_rejects_bad_shapes(shape, message):
         Squeeze().inverse(tf.zeros(shape))
     with pytest.raises(ValueError, match=message):
         tfb.Invert(Squeeze()).forward(tf.zeros(shape))
+    with pytest.raises(ValueError, match=message):
+        Squeeze().inverse_event_shape(shape)
+
+
+@pytest.mark.parametrize(
+    ('shape', 'message'),
+    [
+        ([2, 4, 4, 6], r'needs channels divisible by 4; got 6 in shape \[2, 4, 4, 6\]'),
+        ([4, 4], r'Squeeze.forward expects latents of shape \[\.\.\., H, W, 4C\]; got shape'),
+    ],
+)
+def test_forward_rejects_bad_shapes(shape, message):
+    with pytest.raises(ValueError, match=message):
+        Squeeze().forward(tf.zeros(shape))
+    with pytest.raises(ValueError, match=message):
+        tfb.Invert(Squeeze()).inverse(tf.zeros(shape))
 
 
 def test_rejects_integer_input():
     with pytest.raises(TypeError, match=r'Squeeze expects a floating-point .*got dtype int32'):
-        Squeeze().forward(tf.zeros([2, 4, 4, 1], tf.int32))
+        Squeeze().inverse(tf.zeros([2, 4, 4, 1], tf.int32))
     with pytest.raises(TypeError, match=r'Squeeze expects a floating-point .*got dtype int32'):
-        tfb.Invert(Squeeze()).forward(tf.zeros([2, 4, 4, 4], tf.int32))
+        tfb.Invert(Squeeze()).inverse(tf.zeros([2, 4, 4, 4], tf.int32))

@@ -39,10 +39,11 @@ import os
 import shutil
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows import models
+from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.dequantization import bits_per_dim
 
 tfb = tfp.bijectors
@@ -53,14 +54,8 @@ __all__ = ['FlowModule', 'export_saved_model']
 _SAVED_MODEL_DIR = 'saved_model'  # Inside the temporary directory, see `export_saved_model`.
 
 
-def _standard_normal_log_prob(z, event_ndims):
-    """log N(z; 0, I), summed over the last `event_ndims` axes."""
-    log_density = -0.5 * tf.square(z) - 0.5 * math.log(2.0 * math.pi)
-    return tf.reduce_sum(log_density, axis=list(range(-event_ndims, 0)))
-
-
 def _check_flow(flow):
-    """Returns (event_shape, dtype) of `flow` after checking it is a flow over N(0, I)."""
+    """Returns (event_shape, latent_shape, dtype) of `flow` after checking what export needs."""
     if not isinstance(flow, tfd.Distribution) or not isinstance(
         getattr(flow, 'bijector', None), tfb.Bijector
     ):
@@ -79,18 +74,12 @@ def _check_flow(flow):
     dtype = tf.as_dtype(flow.dtype)
     if dtype not in (tf.float32, tf.float64):
         raise TypeError(f'`flow` must have dtype float32 or float64; got {dtype.name}.')
-    base = flow.distribution
-    z = tf.random.stateless_normal([3, *event_shape], seed=[0, 0], dtype=dtype)
-    expected = _standard_normal_log_prob(z, event_shape.rank)
-    if base.event_shape != event_shape or not np.allclose(
-        base.log_prob(z), expected, rtol=1e-4, atol=1e-4
-    ):
+    latent_shape = flow.distribution.event_shape
+    if not latent_shape.is_fully_defined():
         raise ValueError(
-            "`flow` must transform a standard Normal latent of the data's shape (as "
-            '`tfp_flows.glow` and `tfp_flows.real_nvp` do); its base distribution is '
-            f'{base.name!r} with event shape {base.event_shape}.'
+            f"`flow`'s base distribution needs a static event shape; got {latent_shape}."
         )
-    return event_shape, dtype
+    return event_shape, latent_shape, dtype
 
 
 class FlowModule(tf.Module):
@@ -102,17 +91,19 @@ class FlowModule(tf.Module):
     needs a batch axis of size 1).
 
       log_prob(x: [N, *E] dtype) -> {'log_prob': [N]}
-          `flow.log_prob(x)` = log N(encode(x); 0, I) + log|det d encode(x) / dx|. For image
-          flows x is dequantized data in [0, 1].
+          `flow.log_prob(x)` = base.log_prob(encode(x)) + log|det d encode(x) / dx|, in nats,
+          from the flow's own base distribution (`flow.distribution`). For image flows x is
+          dequantized data in [0, 1].
       bits_per_dim(x: [N, *E] dtype) -> {'bits_per_dim': [N]}
           `tfp_flows.bits_per_dim(log_prob(x), prod(E), num_bins)`: bits/dim on the discrete
           data that x dequantizes. Only with `num_bins`.
       sample(num_samples: [] int32, temperature: [] dtype, seed: [2] int64)
               -> {'x': [num_samples, *E]}
-          decode(temperature * eps), eps = tf.random.stateless_normal([num_samples, *E], seed):
-          a fixed seed gives the same samples in every process. temperature > 0 (checked);
-          1 samples the flow, lower values (Glow uses 0.7) trade diversity for quality.
-      encode(x: [N, *E] dtype) -> {'z': [N, *E]}
+          `tfp_flows.sample(flow, num_samples, temperature, seed)`: decode(temperature * z),
+          z drawn from the base with the stateless `seed`, so a fixed seed gives the same
+          samples in every process. temperature must be finite and > 0 (checked); 1 samples
+          the flow, lower values (Glow uses 0.7) trade diversity for quality.
+      encode(x: [N, *E] dtype) -> {'z': [N, *Z]}
           The latent `flow.bijector.inverse(x)`, of the data's shape. A multi-scale image
           latent is not a concatenation of levels: each level's latent is put back by that
           level's inverse squeeze (depth-to-space). For this package's flows on [H, W, C] the
@@ -121,7 +112,8 @@ class FlowModule(tf.Module):
           and the even rows hold the deeper levels' latent [H/2, W/2, 2C] the same way,
             z[2i, 2j + b, c] = inner[i, j, b * C + c],
           laid out recursively; the last level's latent is what remains.
-      decode(z: [N, *E] dtype) -> {'x': [N, *E]}
+          Z is the base's event shape (E for this package's flows).
+      decode(z: [N, *Z] dtype) -> {'x': [N, *E]}
           The data `flow.bijector.forward(z)`; decode(encode(x)) = x up to rounding.
 
     With `num_bins` the functions taking x check at run time that it lies in [0, 1]
@@ -133,7 +125,7 @@ class FlowModule(tf.Module):
     """
 
     def __init__(self, flow, num_bins=None, name='flow_module'):
-        """Wraps `flow`, a `tfd.TransformedDistribution` over a standard Normal latent.
+        """Wraps `flow`, a `tfd.TransformedDistribution` with static event shapes.
 
         Args:
           flow: e.g. from `tfp_flows.glow` or `tfp_flows.real_nvp`; its variables are shared,
@@ -142,18 +134,21 @@ class FlowModule(tf.Module):
             images), which enables `bits_per_dim`; None for continuous data.
           name: name of the module.
         """
-        event_shape, dtype = _check_flow(flow)
+        event_shape, latent_shape, dtype = _check_flow(flow)
         if num_bins is not None and (
             not isinstance(num_bins, int) or isinstance(num_bins, bool) or num_bins < 2
         ):
             raise ValueError(f'`num_bins` must be None or an int >= 2; got {num_bins!r}.')
         super().__init__(name=name)
         self.bijector = flow.bijector
+        self.base = flow.distribution
+        self._flow = flow
         self._event_shape = tuple(event_shape.as_list())
+        self._latent_shape = tuple(latent_shape.as_list())
         self._dtype = dtype
         self._num_bins = num_bins
         data = tf.TensorSpec([None, *self._event_shape], dtype, name='x')
-        latent = tf.TensorSpec([None, *self._event_shape], dtype, name='z')
+        latent = tf.TensorSpec([None, *self._latent_shape], dtype, name='z')
         sample_specs = [
             tf.TensorSpec([], tf.int32, name='num_samples'),
             tf.TensorSpec([], dtype, name='temperature'),
@@ -185,12 +180,12 @@ class FlowModule(tf.Module):
         """The number of discrete levels of the data, or None."""
         return self._num_bins
 
-    def _checked(self, tensor):
-        """`tensor`, checked at run time to be [N, *E]: signatures skip the static check."""
-        return tf.ensure_shape(tensor, [None, *self._event_shape])
+    def _checked(self, tensor, shape):
+        """`tensor`, checked at run time to be [N, *shape]: signatures skip the static check."""
+        return tf.ensure_shape(tensor, [None, *shape])
 
     def _latent_and_log_density(self, x):
-        x = self._checked(x)
+        x = self._checked(x, self._event_shape)
         if self._num_bins is not None:  # Dequantized data; fails on NaN too.
             message = '`x` must lie in [0, 1] (dequantized data).'
             checks = [
@@ -200,12 +195,15 @@ class FlowModule(tf.Module):
             with tf.control_dependencies(checks):
                 x = tf.identity(x)
         event_ndims = len(self._event_shape)
-        z = self.bijector.inverse(x)
-        log_det = self.bijector.inverse_log_det_jacobian(x, event_ndims=event_ndims)
-        return z, _standard_normal_log_prob(z, event_ndims) + log_det
+        if isinstance(self.bijector, FlowBijector):  # One pass for the latent and its log-det.
+            z, log_det = self.bijector.inverse_and_log_det(x, event_ndims)
+        else:
+            z = self.bijector.inverse(x)
+            log_det = self.bijector.inverse_log_det_jacobian(x, event_ndims=event_ndims)
+        return z, self.base.log_prob(z) + log_det
 
     def _data(self, z):
-        return self.bijector.forward(self._checked(z))
+        return self.bijector.forward(self._checked(z, self._latent_shape))
 
     def _log_prob(self, x):
         return {'log_prob': self._encode_pass(x)[1]}
@@ -219,11 +217,8 @@ class FlowModule(tf.Module):
         num_samples = tf.ensure_shape(num_samples, [])
         seed = tf.ensure_shape(seed, [2])
         temperature = tf.ensure_shape(temperature, [])
-        check = tf.debugging.assert_positive(temperature, message='`temperature` must be > 0.')
-        with tf.control_dependencies([check]):
-            shape = tf.concat([[num_samples], self._event_shape], axis=0)
-            noise = tf.random.stateless_normal(shape, seed, dtype=self._dtype)
-        return {'x': self._decode_pass(noise * temperature)}
+        latent = models.sample_latent(self._flow, num_samples, temperature, seed)
+        return {'x': self._decode_pass(latent)}
 
     def _encode(self, x):
         return {'z': self._encode_pass(x)[0]}

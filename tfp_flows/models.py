@@ -1,6 +1,8 @@
 """Real NVP and Glow as `tfd.TransformedDistribution`s over a standard Normal latent."""
 
 import itertools
+import math
+import numbers
 
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -11,41 +13,78 @@ from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
 from tfp_flows.bijectors.multiscale import FactorOut
 from tfp_flows.bijectors.preprocessing import Centre, LogitTransform
+from tfp_flows.bijectors.scale import SCALES, check_scale
 from tfp_flows.bijectors.squeeze import Squeeze
+from tfp_flows.validation import (
+    assert_op,
+    check_image_event_shape,
+    check_one_of,
+    check_positive_int,
+    format_message,
+)
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
-__all__ = ['glow', 'real_nvp', 'sample']
+__all__ = ['check_temperature', 'glow', 'real_nvp', 'sample', 'sample_latent']
 
 _COUPLINGS = {'affine': AffineCoupling, 'additive': AdditiveCoupling}
 _PERMUTATIONS = ('lu', 'plain', 'reverse', 'shuffle')
+_PREPROCESSINGS = ('centre', 'logit')
+_DTYPES = (tf.float32, tf.float64)
 
 
-def _check_positive_int(**values):
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f'`{name}` must be a positive int; got {value!r}.')
+def _check_common(dtype, seed, alpha, preprocessing):
+    """Checks the arguments both model builders share; returns the dtype as a `tf.DType`."""
+    try:
+        dtype = tf.as_dtype(dtype)
+    except TypeError:
+        dtype = None
+    if dtype not in _DTYPES:
+        raise ValueError(f'`dtype` must be tf.float32 or tf.float64; got {dtype!r}.')
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f'`seed` must be an int >= 0; got {seed!r}.')
+    if preprocessing is not None:
+        check_one_of('preprocessing', preprocessing, _PREPROCESSINGS)
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < 0.5:
+        raise ValueError(f'`alpha` must be a number in [0, 0.5); got {alpha!r}.')
+    return dtype
 
 
-def _check_image_shape(event_shape, num_squeezes, model):
-    event_shape = tuple(event_shape)
-    if len(event_shape) != 3 or not all(isinstance(d, int) and d > 0 for d in event_shape):
-        raise ValueError(
-            f'{model} on images needs `event_shape` [H, W, C] of positive ints; got '
-            f'{event_shape!r}.'
-        )
+def _check_divisible(event_shape, num_squeezes, model):
     factor = 2**num_squeezes
     if event_shape[0] % factor or event_shape[1] % factor:
         raise ValueError(
             f'{model} with these levels squeezes {num_squeezes} times, so height and width must '
             f'be divisible by {factor}; got event_shape {event_shape!r}.'
         )
-    return event_shape
 
 
 def _standard_normal(event_shape, dtype):
     return tfd.Sample(tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype)), event_shape)
+
+
+def _preprocessing_step(preprocessing, event_shape, alpha, options):
+    if preprocessing == 'logit':
+        return LogitTransform(event_shape, alpha=alpha, **options)
+    return Centre(event_shape, **options)
+
+
+def _saved_permutation(permutation, name):
+    """`tfb.Permute` with its permutation as a saved, non-trainable variable."""
+    variable = tf.Variable(permutation, trainable=False, dtype=tf.int32, name='permutation')
+    return tfb.Permute(variable, name=name)
+
+
+def _factor_out(shape, inner, split_prior, log_scale_bound, seed, options):
+    return FactorOut(
+        shape,
+        inner,
+        split_prior=split_prior,
+        log_scale_bound=log_scale_bound,
+        seed=seed,
+        **options,
+    )
 
 
 def glow(
@@ -57,6 +96,9 @@ def glow(
     permutation='lu',
     split_prior=True,
     log_scale_bound=2.0,
+    scale='tanh',
+    preprocessing='centre',
+    alpha=0.05,
     seed=0,
     dtype=tf.float32,
     validate_args=False,
@@ -64,13 +106,20 @@ def glow(
 ):
     """Glow (Kingma and Dhariwal 2018) on images in [0, 1]: a `tfd.TransformedDistribution`.
 
-    Data x [H, W, C] in [0, 1] (dequantized), centred to x - 1/2. Each of `num_levels` levels
-    squeezes (2x2 space-to-depth), runs `num_steps` steps of
-        ActNorm -> invertible 1x1 conv (or channel permutation) -> coupling (channel mask),
+    Data x [H, W, C] in [0, 1] (dequantized) goes through the preprocessing (centred to
+    x - 1/2, or the logit transform), then each of `num_levels` levels squeezes (2x2
+    space-to-depth), runs `num_steps` steps of
+        ActNorm -> invertible 1x1 conv (or channel permutation) -> coupling (channel mask)
     and, except the last, factors out half its channels (through a learned split prior when
-    `split_prior`). The latent z has the data's shape [H, W, C]: each level's latent, placed
-    back by the inverse squeezes; the base is a standard Normal on it.
-    `log_prob(x)` is the density of x on [0, 1]^(H W C).
+    `split_prior`). That is the data -> latent direction; `forward` runs it backwards. The
+    latent z has the data's shape [H, W, C]: each level's latent, placed back by the inverse
+    squeezes; the base is a standard Normal on it. `log_prob(x)` is the density of x on
+    [0, 1]^(H W C) in nats; with preprocessing='logit' it is -inf outside the logit's support.
+
+    The bijector is a `tfp_flows.bijectors.Chain`, listed in TFP's order (data side first):
+      Chain([preprocessing, level_1]),
+      level_l = Chain([Squeeze(), step_1, ..., step_K, FactorOut(level_{l+1}), Invert(Squeeze())])
+      step_k  = ActNorm, 1x1 conv, coupling (as three entries of the level's list)
 
     Args:
       event_shape: [H, W, C]; H and W divisible by 2 ** num_levels.
@@ -79,20 +128,35 @@ def glow(
       hidden_channels: width of the coupling networks.
       coupling: 'affine' or 'additive'.
       permutation: 'lu' (LU-decomposed 1x1 conv), 'plain' (unconstrained 1x1 conv), or the
-        fixed channel permutations 'reverse' and 'shuffle' of Glow's ablations.
+        fixed channel permutations 'reverse' and 'shuffle' of Glow's ablations (saved with the
+        flow's variables, so a checkpoint restores the same shuffle whatever `seed` built it).
       split_prior: learn the factored-out halves' prior from the kept halves.
-      log_scale_bound: soft clamp of every log-scale (coupling and split prior).
-      seed: Python int; fixes the initial parameters.
+      log_scale_bound: soft clamp of every log-scale (couplings with scale='tanh' and the split
+        priors).
+      scale: the affine couplings' scale, 'tanh' (the soft clamp) or 'sigmoid' (Glow's
+        sigmoid(h + 2)); see `tfp_flows.bijectors.scale`.
+      preprocessing: 'centre' (Glow's x - 1/2) or 'logit' (Real NVP's logit transform).
+      alpha: margin of the logit transform, in [0, 0.5).
+      seed: int >= 0; fixes the initial parameters and the 'shuffle' permutations.
       dtype: tf.float32 or tf.float64.
-      validate_args: add runtime checks of the inputs (range, finiteness, invertibility).
+      validate_args: add run-time checks of the inputs (range, finiteness, invertibility).
       name: name of the distribution.
+
+    Raises:
+      ValueError: for any argument outside its domain, naming it and its value.
+
+    Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
-    _check_positive_int(num_levels=num_levels, num_steps=num_steps, hidden_channels=hidden_channels)
-    event_shape = _check_image_shape(event_shape, num_levels, 'glow')
-    if coupling not in _COUPLINGS:
-        raise ValueError(f'`coupling` must be one of {tuple(_COUPLINGS)}; got {coupling!r}.')
-    if permutation not in _PERMUTATIONS:
-        raise ValueError(f'`permutation` must be one of {_PERMUTATIONS}; got {permutation!r}.')
+    check_positive_int('num_levels', num_levels)
+    check_positive_int('num_steps', num_steps)
+    check_positive_int('hidden_channels', hidden_channels)
+    dtype = _check_common(dtype, seed, alpha, preprocessing)
+    event_shape = check_image_event_shape(event_shape, 'glow')
+    _check_divisible(event_shape, num_levels, 'glow')
+    check_one_of('coupling', coupling, tuple(_COUPLINGS))
+    check_one_of('permutation', permutation, _PERMUTATIONS)
+    check_one_of('scale', scale, SCALES)
+    check_scale(scale, log_scale_bound)
     seeds = itertools.count(seed * 100_003)
     options = dict(dtype=dtype, validate_args=validate_args)
 
@@ -102,17 +166,17 @@ def glow(
         if permutation == 'plain':
             return InvertibleConv1x1(channels, seed=next(seeds), **options)
         if permutation == 'reverse':
-            return tfb.Permute(list(reversed(range(channels))), validate_args=validate_args)
+            return _saved_permutation(list(reversed(range(channels))), 'reverse')
         shuffled = tf.random.experimental.stateless_shuffle(tf.range(channels), [next(seeds), 0])
-        return tfb.Permute(shuffled, validate_args=validate_args)
+        return _saved_permutation(shuffled, 'shuffle')
 
     def coupling_layer(shape):
         kwargs = dict(hidden_channels=hidden_channels, seed=next(seeds), **options)
         if coupling == 'affine':
-            kwargs['log_scale_bound'] = log_scale_bound
+            kwargs.update(log_scale_bound=log_scale_bound, scale=scale)
         return _COUPLINGS[coupling](shape, mask='channel', **kwargs)
 
-    def level(shape, levels_left):
+    def level(shape, number):
         height, width, channels = shape
         squeezed = (height // 2, width // 2, 4 * channels)
         steps = []
@@ -122,27 +186,19 @@ def glow(
                 mixing(squeezed[-1]),
                 coupling_layer(squeezed),
             ]
-        if levels_left > 1:
-            inner = level((height // 2, width // 2, 2 * channels), levels_left - 1)
+        if number < num_levels:
+            inner = level((height // 2, width // 2, 2 * channels), number + 1)
             steps.append(
-                FactorOut(
-                    squeezed,
-                    inner,
-                    split_prior=split_prior,
-                    log_scale_bound=log_scale_bound,
-                    seed=next(seeds),
-                    **options,
-                )
+                _factor_out(squeezed, inner, split_prior, log_scale_bound, next(seeds), options)
             )
-        # Listed data -> latent: squeeze, steps, factor-out, then back to this level's shape.
         return Chain(
-            [tfb.Invert(Squeeze()), *steps, Squeeze()],
+            [Squeeze(), *steps, tfb.Invert(Squeeze())],
             validate_args=validate_args,
-            name=f'level_{num_levels - levels_left + 1}',
+            name=f'level_{number}',
         )
 
     bijector = Chain(
-        [Centre(event_shape, **options), level(event_shape, num_levels)],
+        [_preprocessing_step(preprocessing, event_shape, alpha, options), level(event_shape, 1)],
         validate_args=validate_args,
         name=f'{name}_bijector',
     )
@@ -156,6 +212,8 @@ def real_nvp(
     hidden_channels=64,
     split_prior=False,
     log_scale_bound=2.0,
+    scale='tanh',
+    preprocessing=None,
     alpha=0.05,
     seed=0,
     dtype=tf.float32,
@@ -164,17 +222,19 @@ def real_nvp(
 ):
     """Real NVP (Dinh et al. 2017) as a `tfd.TransformedDistribution`.
 
-    Images, `event_shape` [H, W, C], data in [0, 1]: the logit transform, then per level
-    `num_steps` affine couplings with alternating checkerboard masks, a squeeze, `num_steps`
-    with alternating channel masks, and a factor-out of half the channels; the last level has
-    `num_steps + 1` checkerboard couplings (the paper: 3 and 4). ActNorm follows each coupling
-    in place of the paper's batch normalisation, and the couplings use Glow's conv network
-    (`hidden_channels` wide) in place of the paper's ResNet. The latent has the data's shape.
+    Images, `event_shape` [H, W, C], data in [0, 1]: the preprocessing (the logit transform by
+    default), then per level `num_steps` affine couplings with alternating checkerboard masks,
+    a squeeze, `num_steps` with alternating channel masks, and a factor-out of half the
+    channels; the last level has `num_steps + 1` checkerboard couplings (the paper: 3 and 4).
+    ActNorm follows each coupling in place of the paper's batch normalisation, and the
+    couplings use Glow's conv network (`hidden_channels` wide) in place of the paper's ResNet.
+    The latent has the data's shape. That is the data -> latent direction; `forward` runs it
+    backwards, and the chains are listed data side first, as in TFP.
 
     Vectors, `event_shape` [D] (D >= 2, e.g. 2-D toy data, any real values): `num_steps`
     affine couplings alternating between the two halves of the vector, each followed by an
     ActNorm; the conditioners are MLPs with two hidden layers of `hidden_channels` units.
-    `num_levels` and `alpha` do not apply.
+    `num_levels`, `preprocessing` and `alpha` do not apply (`preprocessing` must be None).
 
     Args:
       event_shape: [H, W, C] with H, W divisible by 2 ** (num_levels - 1), or [D].
@@ -183,13 +243,25 @@ def real_nvp(
       hidden_channels: width of the coupling networks.
       split_prior: learn the factored-out halves' prior (off in the paper).
       log_scale_bound: soft clamp of every log-scale.
-      alpha: the logit transform's margin (images).
-      seed: Python int; fixes the initial parameters.
+      scale: the couplings' scale, 'tanh' or 'sigmoid' (see `glow`).
+      preprocessing: None (the family's default: 'logit' for images), 'logit' or 'centre'.
+      alpha: the logit transform's margin (images), in [0, 0.5).
+      seed: int >= 0; fixes the initial parameters.
       dtype: tf.float32 or tf.float64.
-      validate_args: add runtime checks of the inputs.
+      validate_args: add run-time checks of the inputs.
       name: name of the distribution.
+
+    Raises:
+      ValueError: for any argument outside its domain, naming it and its value.
+
+    Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """
-    _check_positive_int(num_levels=num_levels, num_steps=num_steps, hidden_channels=hidden_channels)
+    check_positive_int('num_levels', num_levels)
+    check_positive_int('num_steps', num_steps)
+    check_positive_int('hidden_channels', hidden_channels)
+    dtype = _check_common(dtype, seed, alpha, preprocessing)
+    check_one_of('scale', scale, SCALES)
+    check_scale(scale, log_scale_bound)
     seeds = itertools.count(seed * 100_003)
     options = dict(dtype=dtype, validate_args=validate_args)
 
@@ -201,74 +273,142 @@ def real_nvp(
                 flip=flip,
                 hidden_channels=hidden_channels,
                 log_scale_bound=log_scale_bound,
+                scale=scale,
                 seed=next(seeds),
                 **options,
             ),
             ActNorm(shape[-1], **options),
         ]
 
-    event_shape = tuple(event_shape)
-    if len(event_shape) == 1:
-        if not isinstance(event_shape[0], int) or event_shape[0] < 2:
+    try:
+        rank = len(event_shape)
+    except TypeError:
+        rank = None
+    if rank == 1:
+        if preprocessing is not None:
             raise ValueError(
-                f'A vector real_nvp needs event_shape [D], D >= 2; got {event_shape!r}.'
+                'A vector real_nvp takes any real values and no preprocessing; got '
+                f'preprocessing={preprocessing!r}.'
             )
+        size = event_shape[0]
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 2:
+            raise ValueError(
+                f'A vector real_nvp needs event_shape [D], D >= 2; got {tuple(event_shape)!r}.'
+            )
+        event_shape = (int(size),)
         steps = []
         for i in range(num_steps):
             steps += coupling_pair(event_shape, 'channel', flip=i % 2 == 1)
-        bijector = Chain(steps, validate_args=validate_args, name=f'{name}_bijector')
+        bijector = Chain(steps, event_ndims=1, validate_args=validate_args, name=f'{name}_bijector')
         return tfd.TransformedDistribution(
             _standard_normal(event_shape, dtype), bijector, name=name
         )
 
-    event_shape = _check_image_shape(event_shape, num_levels - 1, 'real_nvp')
+    event_shape = check_image_event_shape(event_shape, 'real_nvp')
+    _check_divisible(event_shape, num_levels - 1, 'real_nvp')
 
-    def level(shape, levels_left):
+    def level(shape, number):
         height, width, channels = shape
-        if levels_left == 1:
-            steps = []
+        steps = []
+        if number == num_levels:
             for i in range(num_steps + 1):
                 steps += coupling_pair(shape, 'checkerboard', flip=i % 2 == 1)
-            return Chain(steps, validate_args=validate_args, name=f'level_{num_levels}')
+            return Chain(steps, validate_args=validate_args, name=f'level_{number}')
         squeezed = (height // 2, width // 2, 4 * channels)
-        steps = []
         for i in range(num_steps):
             steps += coupling_pair(shape, 'checkerboard', flip=i % 2 == 1)
-        steps.append(tfb.Invert(Squeeze()))
+        steps.append(Squeeze())
         for i in range(num_steps):
             steps += coupling_pair(squeezed, 'channel', flip=i % 2 == 1)
-        inner = level((height // 2, width // 2, 2 * channels), levels_left - 1)
+        inner = level((height // 2, width // 2, 2 * channels), number + 1)
         steps.append(
-            FactorOut(
-                squeezed,
-                inner,
-                split_prior=split_prior,
-                log_scale_bound=log_scale_bound,
-                seed=next(seeds),
-                **options,
-            )
+            _factor_out(squeezed, inner, split_prior, log_scale_bound, next(seeds), options)
         )
         return Chain(
-            [*steps, Squeeze()],
-            validate_args=validate_args,
-            name=f'level_{num_levels - levels_left + 1}',
+            [*steps, tfb.Invert(Squeeze())], validate_args=validate_args, name=f'level_{number}'
         )
 
     bijector = Chain(
-        [LogitTransform(event_shape, alpha=alpha, **options), level(event_shape, num_levels)],
+        [
+            _preprocessing_step(preprocessing or 'logit', event_shape, alpha, options),
+            level(event_shape, 1),
+        ],
         validate_args=validate_args,
         name=f'{name}_bijector',
     )
     return tfd.TransformedDistribution(_standard_normal(event_shape, dtype), bijector, name=name)
 
 
+def _stateless_seed(seed):
+    """A stateless seed, int32 [2] as TFP takes it, from an int (the same samples on every
+    call), an int tensor [2] (taken modulo 2**32), or None (fresh samples each call)."""
+    if seed is None:
+        return None
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        if not 0 <= seed < 2**62:
+            raise ValueError(
+                f'`seed` must be an int in [0, 2**62), an int tensor [2] or None; got {seed!r}.'
+            )
+        return tf.constant([int(seed) >> 31, int(seed) & (2**31 - 1)], tf.int32)
+    seed = tf.convert_to_tensor(seed)
+    if not seed.dtype.is_integer or seed.shape.rank != 1 or seed.shape[0] not in (None, 2):
+        raise ValueError(
+            '`seed` must be an int, a stateless seed (an int tensor of shape [2]) or None; got '
+            f'a {seed.dtype.name} tensor of shape {seed.shape}.'
+        )
+    return tf.cast(seed, tf.int32)
+
+
+def check_temperature(temperature, dtype):
+    """`temperature` as a `dtype` tensor, checked to be finite and > 0.
+
+    A Python number is checked now (`ValueError`); a tensor at run time, eagerly and inside
+    `tf.function` alike (`InvalidArgumentError`), with the same message.
+    """
+    template = '`temperature` must be a finite number > 0; got {}.'
+    if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(format_message(template, float(temperature)))
+        return tf.constant(temperature, dtype)
+    temperature = tf.convert_to_tensor(temperature)
+    if not temperature.dtype.is_floating and not temperature.dtype.is_integer:
+        raise TypeError(
+            f'`temperature` must be a number; got a tensor of dtype {temperature.dtype.name}.'
+        )
+    temperature = tf.cast(temperature, dtype)
+    valid = tf.reduce_all(tf.math.is_finite(temperature) & (temperature > 0))
+    with tf.control_dependencies([assert_op(valid, template, temperature)]):
+        return tf.identity(temperature)
+
+
 def sample(flow, sample_shape=(), temperature=1.0, seed=None):
-    """Samples `flow` with its standard Normal latent scaled by `temperature`.
+    """Samples `flow` with its base noise scaled by `temperature`.
 
     x = flow.bijector.forward(temperature * z),  z ~ flow.distribution. Temperature 1 is
-    `flow.sample`; lower temperatures (Glow uses 0.7) trade diversity for quality.
+    `flow.sample`; lower temperatures (Glow uses 0.7) trade diversity for quality. For a base
+    other than a zero-mean one, scaling z is still what this does.
+
+    Args:
+      flow: a `tfd.TransformedDistribution`, e.g. from `glow` or `real_nvp`.
+      sample_shape: shape of the batch of samples (an int or a shape).
+      temperature: finite number > 0, or a scalar tensor (checked at run time).
+      seed: an int in [0, 2**62) (the same samples on every call), a stateless seed (an int
+        tensor [2]), or None (new samples each call).
+
+    Returns:
+      A tensor [*sample_shape, *event_shape] in the flow's dtype.
+
+    Raises:
+      ValueError: for a temperature that is not finite and > 0, or a bad seed;
+      `tf.errors.InvalidArgumentError` for such a temperature tensor.
     """
-    if isinstance(temperature, (int, float)) and not temperature > 0:
-        raise ValueError(f'`temperature` must be > 0; got {temperature!r}.')
-    latent = flow.distribution.sample(sample_shape, seed=seed)
-    return flow.bijector.forward(latent * tf.cast(temperature, latent.dtype))
+    return flow.bijector.forward(sample_latent(flow, sample_shape, temperature, seed))
+
+
+def sample_latent(flow, sample_shape=(), temperature=1.0, seed=None):
+    """temperature * z with z ~ flow.distribution: the latent `sample` decodes.
+
+    Arguments and errors as for `sample`; returns [*sample_shape, *latent event shape].
+    """
+    temperature = check_temperature(temperature, flow.dtype)
+    return flow.distribution.sample(sample_shape, seed=_stateless_seed(seed)) * temperature

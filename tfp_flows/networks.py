@@ -12,6 +12,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.validation import check_positive_int
+
 __all__ = ['ConvNet', 'DenseNet', 'ZeroConv']
 
 
@@ -22,8 +24,7 @@ def _he_normal(shape, fan_in, seed, dtype):
 
 def _check_sizes(**sizes):
     for name, size in sizes.items():
-        if not isinstance(size, int) or size < 1:
-            raise ValueError(f'`{name}` must be a positive int; got {size!r}.')
+        check_positive_int(name, size)
 
 
 def _check_input_channels(network, x, input_channels):

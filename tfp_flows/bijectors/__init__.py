@@ -1,6 +1,7 @@
 """Flow steps as `tfp.bijectors.Bijector`s: forward maps latent to data."""
 
 from tfp_flows.bijectors.actnorm import ActNorm
+from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
@@ -15,6 +16,7 @@ __all__ = [
     'Centre',
     'Chain',
     'FactorOut',
+    'FlowBijector',
     'InvertibleConv1x1',
     'LUInvertibleConv1x1',
     'LogitTransform',

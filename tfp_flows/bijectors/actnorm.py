@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_channels
+from tfp_flows.validation import check_positive_int
 
 __all__ = ['ActNorm']
 
@@ -41,8 +42,7 @@ class ActNorm(FlowBijector):
           validate_args: check that inputs are finite.
           name: name scope.
         """
-        if not isinstance(num_channels, int) or num_channels < 1:
-            raise ValueError(f'`num_channels` must be a positive int; got {num_channels!r}.')
+        num_channels = check_positive_int('num_channels', num_channels)
         if not min_std > 0:
             raise ValueError(f'`min_std` must be > 0; got {min_std!r}.')
         parameters = dict(locals())

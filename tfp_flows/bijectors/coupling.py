@@ -6,7 +6,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows import networks
+from tfp_flows.bijectors import scale as scale_lib
 from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.bijectors.scale import check_scale
 from tfp_flows.bijectors.shapes import check_event_shape
 
 __all__ = ['AdditiveCoupling', 'AffineCoupling']
@@ -30,6 +32,7 @@ class _Coupling(FlowBijector):
 
     def __init__(
         self,
+        *,
         event_shape,
         mask,
         flip,
@@ -43,7 +46,7 @@ class _Coupling(FlowBijector):
     ):
         event_shape = tuple(event_shape)
         if len(event_shape) not in (1, 3) or not all(
-            isinstance(d, int) and d > 0 for d in event_shape
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in event_shape
         ):
             raise ValueError(
                 '`event_shape` must be [H, W, C] for images or [C] for vectors, with positive '
@@ -100,6 +103,18 @@ class _Coupling(FlowBijector):
     def mask(self):
         return self._mask
 
+    @property
+    def flip(self):
+        return self._flip
+
+    def structure(self):
+        return {
+            'class': type(self).__name__,
+            'event_shape': list(self._event_shape),
+            'mask': self._mask,
+            'flip': self._flip,
+        }
+
     def _reduce_event(self, values):
         return tf.reduce_sum(values, axis=list(range(-len(self._event_shape), 0)))
 
@@ -134,7 +149,8 @@ class AffineCoupling(_Coupling):
       inverse (data -> latent):  x1 = y1,  x2 = (y2 - shift) * exp(-log_scale)
       log|det dy/dx| = sum of log_scale over x2
     The bound keeps one bad batch from overflowing the inverse; the zero-initialised last
-    layer of the conditioner makes a fresh layer the identity.
+    layer of the conditioner makes a fresh layer the identity. With scale='sigmoid' the
+    log-scale is Glow's -log sigmoid(raw + 2) instead (`tfp_flows.bijectors.scale`).
 
     Args:
       event_shape: [H, W, C] (conv conditioner) or [C] (dense conditioner).
@@ -142,7 +158,9 @@ class AffineCoupling(_Coupling):
       conditioner_fn: builds the network, `conditioner_fn(input_size, output_size)` returning a
         callable on [..., H, W, input_size] (or [..., input_size]); default: Glow's `ConvNet`
         for images, `DenseNet` for vectors, with `hidden_channels` units.
-      log_scale_bound: the clamp of the log-scale.
+      log_scale_bound: the clamp of the log-scale (scale='tanh').
+      scale: 'tanh' (the soft clamp) or 'sigmoid' (Glow's: the inverse multiplies by
+        sigmoid(raw + 2)).
 
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
@@ -158,32 +176,39 @@ class AffineCoupling(_Coupling):
         conditioner_fn=None,
         hidden_channels=512,
         log_scale_bound=2.0,
+        scale='tanh',
         seed=0,
         dtype=tf.float32,
         validate_args=False,
         name='affine_coupling',
     ):
         parameters = dict(locals())
-        if not log_scale_bound > 0:
-            raise ValueError(f'`log_scale_bound` must be > 0; got {log_scale_bound!r}.')
+        check_scale(scale, log_scale_bound)
         self._log_scale_bound = log_scale_bound
+        self._scale = scale
         super().__init__(
-            event_shape,
-            mask,
-            flip,
-            conditioner_fn,
-            hidden_channels,
-            seed,
-            dtype,
-            validate_args,
-            parameters,
-            name,
+            event_shape=event_shape,
+            mask=mask,
+            flip=flip,
+            conditioner_fn=conditioner_fn,
+            hidden_channels=hidden_channels,
+            seed=seed,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=name,
         )
+
+    def structure(self):
+        return {
+            **super().structure(),
+            'scale': self._scale,
+            'log_scale_bound': self._log_scale_bound,
+        }
 
     def _map(self, x, params, inverse, changed_mask=None):
         shift, raw = tf.split(params, 2, axis=-1)
-        bound = tf.cast(self._log_scale_bound, x.dtype)
-        log_scale = bound * tf.tanh(raw / bound)
+        log_scale = scale_lib.log_scale(raw, self._scale, self._log_scale_bound)
         if changed_mask is not None:
             shift, log_scale = shift * changed_mask, log_scale * changed_mask
         if inverse:
@@ -219,16 +244,16 @@ class AdditiveCoupling(_Coupling):
     ):
         parameters = dict(locals())
         super().__init__(
-            event_shape,
-            mask,
-            flip,
-            conditioner_fn,
-            hidden_channels,
-            seed,
-            dtype,
-            validate_args,
-            parameters,
-            name,
+            event_shape=event_shape,
+            mask=mask,
+            flip=flip,
+            conditioner_fn=conditioner_fn,
+            hidden_channels=hidden_channels,
+            seed=seed,
+            dtype=dtype,
+            validate_args=validate_args,
+            parameters=parameters,
+            name=name,
         )
 
     def _map(self, x, params, inverse, changed_mask=None):

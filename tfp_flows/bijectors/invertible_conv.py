@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_channels
+from tfp_flows.validation import check_positive_int
 
 __all__ = ['InvertibleConv1x1', 'LUInvertibleConv1x1', 'random_rotation']
 
@@ -27,8 +28,7 @@ class _Conv1x1(FlowBijector):
     """Shared checks of the 1x1 convolutions; subclasses define `weights()` and the inverse."""
 
     def __init__(self, num_channels, seed, dtype, validate_args, parameters, name):
-        if not isinstance(num_channels, int) or num_channels < 1:
-            raise ValueError(f'`num_channels` must be a positive int; got {num_channels!r}.')
+        num_channels = check_positive_int('num_channels', num_channels)
         self._num_channels = num_channels
         with tf.name_scope(name) as name:
             self._make_variables(random_rotation(num_channels, seed, tf.float64), dtype)

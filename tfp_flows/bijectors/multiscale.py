@@ -1,10 +1,11 @@
 """Multi-scale factor-out: half the channels leave for the latent, optionally through a prior."""
 
 import tensorflow as tf
-from tensorflow_probability.python.bijectors import chain as tfp_chain
 
 from tfp_flows import networks
 from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.bijectors.chain import apply_step
+from tfp_flows.bijectors.scale import check_scale, log_scale
 from tfp_flows.bijectors.shapes import check_event_shape
 
 __all__ = ['FactorOut']
@@ -28,6 +29,8 @@ class FactorOut(FlowBijector):
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
     """
 
+    kwarg_names = ('conditional_input', 'training', 'step_hook')
+
     def __init__(
         self,
         event_shape,
@@ -49,11 +52,24 @@ class FactorOut(FlowBijector):
           hidden_channels: width of the prior's conv net; None for Glow's single zero-init
             3x3 conv from the kept half (`ConvNet` is used when a width is given).
           log_scale_bound: clamp of the prior's log-scale.
+
+        Raises:
+          ValueError: for a bad `event_shape` or `log_scale_bound`.
         """
         parameters = dict(locals())
         event_shape = tuple(event_shape)
-        if len(event_shape) != 3 or event_shape[-1] < 2:
-            raise ValueError(f'`event_shape` must be [H, W, C] with C >= 2; got {event_shape!r}.')
+        if (
+            len(event_shape) != 3
+            or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in event_shape
+            )
+            or event_shape[-1] < 2
+        ):
+            raise ValueError(
+                '`event_shape` must be [H, W, C] of positive ints with C >= 2; got '
+                f'{event_shape!r}.'
+            )
+        check_scale('tanh', log_scale_bound)
         self._event_shape = event_shape
         self._split = event_shape[-1] // 2
         self._log_scale_bound = log_scale_bound
@@ -80,6 +96,14 @@ class FactorOut(FlowBijector):
     def event_shape(self):
         return self._event_shape
 
+    def structure(self):
+        return {
+            'class': 'FactorOut',
+            'event_shape': list(self._event_shape),
+            'split_prior': self.prior is not None,
+            'log_scale_bound': self._log_scale_bound,
+        }
+
     def split(self, y):
         """Returns (kept, factored): the first C // 2 channels and the rest."""
         check_event_shape(y, self._event_shape, 'FactorOut')
@@ -89,61 +113,28 @@ class FactorOut(FlowBijector):
         if self.prior is None:
             return None, None
         mean, raw = tf.split(self.prior(kept), 2, axis=-1)
-        bound = tf.cast(self._log_scale_bound, kept.dtype)
-        return mean, bound * tf.tanh(raw / bound)
+        return mean, log_scale(raw, 'tanh', self._log_scale_bound)
 
-    def factored_inverse(self, kept, factored):
-        """z2 and its log-det log|det dz2/dy2| given the kept data half y1 and y2."""
-        mean, log_scale = self._prior_params(kept)
-        if mean is None:
-            return factored, tf.zeros([], factored.dtype)
-        z = (factored - mean) * tf.exp(-log_scale)
-        return z, -tf.reduce_sum(log_scale, axis=[-3, -2, -1])
-
-    def _forward_and_log_det(self, z):
+    def _forward_and_log_det(self, z, step_hook=None, **kwargs):
+        if step_hook is not None:
+            step_hook(self, z, False)
         z_kept, z_factored = self.split(z)
-        kept, log_det = _forward_and_log_det(self.inner, z_kept)
-        mean, log_scale = self._prior_params(kept)
+        kept, log_det = apply_step(self.inner, z_kept, False, 3, kwargs, step_hook)
+        mean, scale = self._prior_params(kept)
         if mean is None:
             return tf.concat([kept, z_factored], axis=-1), log_det
-        factored = z_factored * tf.exp(log_scale) + mean
-        log_det += tf.reduce_sum(log_scale, axis=[-3, -2, -1])
+        factored = z_factored * tf.exp(scale) + mean
+        log_det += tf.reduce_sum(scale, axis=[-3, -2, -1])
         return tf.concat([kept, factored], axis=-1), log_det
 
-    def _inverse_and_log_det(self, y):
+    def _inverse_and_log_det(self, y, step_hook=None, **kwargs):
+        if step_hook is not None:
+            step_hook(self, y, True)
         kept, factored = self.split(y)
-        z_factored, log_det = self.factored_inverse(kept, factored)
-        z_kept, inner_log_det = _inverse_and_log_det(self.inner, kept)
-        return tf.concat([z_kept, z_factored], axis=-1), log_det + inner_log_det
-
-
-# Eagerly nothing is cached (see `GraphOnlyCache`), so `inner.forward(z)` followed by
-# `inner.forward_log_det_jacobian(z)` would run the inner flow twice, and each nested
-# FactorOut twice again: 2^levels passes. Walking the chain runs each step once per call (a
-# leaf step's public output and log-det are two passes eagerly, one inside `tf.function`).
-
-
-def _forward_and_log_det(bijector, x):
-    """(y, log|det dy/dx|) of a shape-preserving `bijector` on [H, W, C] events."""
-    if isinstance(bijector, FactorOut):
-        return bijector._forward_and_log_det(x)
-    if isinstance(bijector, tfp_chain._Chain):  # noqa: SLF001 (`tfb.Chain` of non-CT bijectors)
-        log_det = tf.zeros([], x.dtype)
-        for step in reversed(bijector.bijectors):  # A Chain's forward runs its list back to front.
-            x, step_log_det = _forward_and_log_det(step, x)
-            log_det += step_log_det
-        return x, log_det
-    return bijector.forward(x), bijector.forward_log_det_jacobian(x, event_ndims=3)
-
-
-def _inverse_and_log_det(bijector, y):
-    """(x, log|det dx/dy|) of a shape-preserving `bijector` on [H, W, C] events."""
-    if isinstance(bijector, FactorOut):
-        return bijector._inverse_and_log_det(y)
-    if isinstance(bijector, tfp_chain._Chain):  # noqa: SLF001
-        log_det = tf.zeros([], y.dtype)
-        for step in bijector.bijectors:
-            y, step_log_det = _inverse_and_log_det(step, y)
-            log_det += step_log_det
-        return y, log_det
-    return bijector.inverse(y), bijector.inverse_log_det_jacobian(y, event_ndims=3)
+        z_kept, log_det = apply_step(self.inner, kept, True, 3, kwargs, step_hook)
+        mean, scale = self._prior_params(kept)
+        if mean is None:
+            return tf.concat([z_kept, factored], axis=-1), log_det
+        z_factored = (factored - mean) * tf.exp(-scale)
+        log_det -= tf.reduce_sum(scale, axis=[-3, -2, -1])
+        return tf.concat([z_kept, z_factored], axis=-1), log_det

@@ -1,25 +1,36 @@
-"""Preprocessing bijectors between dequantized data in [0, 1] and a flow's latent side."""
+"""Preprocessing steps between dequantized data in [0, 1] and the rest of a flow.
 
-import math
+Both are elementwise TFP bijectors (`tfb.Shift`, `tfb.Sigmoid`) with the checks a flow's data
+side needs: the event shape and dtype always; with `validate_args`, finite values in the
+step's data range, named with the offending values.
+"""
 
+import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_event_shape
+
+tfb = tfp.bijectors
 
 __all__ = ['Centre', 'LogitTransform']
 
 
 class _Preprocessing(FlowBijector):
-    """Checks that data has the event shape (and, with `validate_args`, lies in [0, 1])."""
+    """Applies the elementwise TFP bijector `transform` (forward: latent -> data) to events
+    of `event_shape`, checking data on the way in."""
 
-    def __init__(self, event_shape, dtype, validate_args, parameters, name):
+    def __init__(self, event_shape, transform, dtype, validate_args, parameters, name):
         event_shape = tuple(event_shape)
-        if not event_shape or not all(isinstance(d, int) and d > 0 for d in event_shape):
+        if not event_shape or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in event_shape
+        ):
             raise ValueError(
                 f'`event_shape` must be a tuple of positive ints; got {event_shape!r}.'
             )
         self._event_shape = event_shape
+        self.transform = transform
         with tf.name_scope(name) as name:
             super().__init__(
                 forward_min_event_ndims=0,
@@ -33,62 +44,81 @@ class _Preprocessing(FlowBijector):
     def event_shape(self):
         return self._event_shape
 
+    def structure(self):
+        return {'class': type(self).__name__, 'event_shape': list(self._event_shape)}
+
+    def _data_range(self):
+        """(low, high, closed): data must lie in [low, high] (closed) or (low, high)."""
+        return 0.0, 1.0, True
+
     def _check_data(self, x):
         check_event_shape(x, self._event_shape, type(self).__name__)
-        if self.validate_args:
-            x = tf.debugging.assert_all_finite(x, 'Data has NaN or inf values.')
-            checks = [
-                tf.debugging.assert_greater_equal(
-                    x, tf.zeros([], x.dtype), message='Data must lie in [0, 1]; a value is < 0.'
-                ),
-                tf.debugging.assert_less_equal(
-                    x, tf.ones([], x.dtype), message='Data must lie in [0, 1]; a value is > 1.'
-                ),
-            ]
-            with tf.control_dependencies(checks):
-                x = tf.identity(x)
-        return x
+        if not self.validate_args:
+            return x
+        low, high, closed = self._data_range()
+        low_t, high_t = tf.constant(low, x.dtype), tf.constant(high, x.dtype)
+        inside = (x >= low_t) & (x <= high_t) if closed else (x > low_t) & (x < high_t)
+        interval = f'[{low}, {high}]' if closed else f'({low}, {high})'
+        outside = tf.boolean_mask(x, ~inside)
+        message = tf.strings.format(
+            f'{type(self).__name__} {self.name!r} takes data in {interval}{self._range_note()}; '
+            'got {} value(s) outside it, the first: {}',
+            (tf.size(outside), outside[:5]),
+        )
+        check = tf.debugging.Assert(tf.reduce_all(inside), [message])
+        with tf.control_dependencies([check]):
+            return tf.identity(x)
 
-    def _check_latent(self, z):
+    def _range_note(self):
+        return ' (dequantized images; NaN is outside)'
+
+    def _forward_and_log_det(self, z):
         check_event_shape(z, self._event_shape, type(self).__name__)
-        return z
+        return self.transform.forward(z), self.transform.forward_log_det_jacobian(z, 0)
+
+    def _inverse_and_log_det(self, x):
+        x = self._check_data(x)
+        return self.transform.inverse(x), self.transform.inverse_log_det_jacobian(x, 0)
 
 
 class Centre(_Preprocessing):
-    """Glow's preprocessing: data x in [0, 1] is centred to z = x - 1/2.
+    """Glow's preprocessing: data x in [0, 1] is centred to z = x - 1/2 (`tfb.Shift(0.5)`).
 
     Elementwise on an event of `event_shape`:
       forward (latent -> data):  x = z + 1/2
       inverse (data -> latent):  z = x - 1/2
       log|det dx/dz| = 0
-    It also checks the data's shape and dtype at the model's input.
+    The density is defined on all reals; with `validate_args` data outside [0, 1] (or NaN)
+    raises `InvalidArgumentError` naming the values.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
 
     def __init__(self, event_shape, dtype=tf.float32, validate_args=False, name='centre'):
         parameters = dict(locals())
-        super().__init__(event_shape, dtype, validate_args, parameters, name)
-
-    def _forward_and_log_det(self, z):
-        return self._check_latent(z) + 0.5, tf.zeros([], z.dtype)
-
-    def _inverse_and_log_det(self, x):
-        return self._check_data(x) - 0.5, tf.zeros([], x.dtype)
+        shift = tfb.Shift(tf.constant(0.5, dtype), name='shift')
+        super().__init__(event_shape, shift, dtype, validate_args, parameters, name)
 
 
 class LogitTransform(_Preprocessing):
     """Real NVP's preprocessing: data x in [0, 1] to logit space, away from the edges.
 
-    Elementwise on an event of `event_shape`, with 0 <= alpha < 1/2 (the paper's 0.05):
-      inverse (data -> latent):  z = logit(alpha + (1 - 2 alpha) x)
-      forward (latent -> data):  x = (sigmoid(z) - alpha) / (1 - 2 alpha)
-      log|det dx/dz| = log sigmoid(z) + log sigmoid(-z) - log(1 - 2 alpha)   per element
+    Elementwise on an event of `event_shape`, with 0 <= alpha < 1/2 (the paper's 0.05), as
+    `tfb.Sigmoid(low, high)` with low = -alpha / (1 - 2 alpha), high = (1 - alpha) / (1 - 2
+    alpha):
+      inverse (data -> latent):  z = logit(alpha + (1 - 2 alpha) x) = log(x - low) - log(high - x)
+      forward (latent -> data):  x = low + (high - low) sigmoid(z)
+      log|det dx/dz| = log(high - low) - softplus(-z) - softplus(z)   per element
     The log-det makes `log_prob` a density of x, so bits/dim on the discrete data comes out
-    right. Its support is the interval the forward map reaches, (-alpha, 1 + alpha) / (1 - 2
-    alpha) per element, slightly wider than [0, 1]: the mass on [0, 1] is below 1, so the
-    bits/dim on [0, 1] data is an upper bound (as in the paper), and samples can fall
-    slightly outside [0, 1].
+    right. The support is the open interval (low, high), slightly wider than [0, 1] for
+    alpha > 0 (the mass on [0, 1] is below 1, so bits/dim on [0, 1] data is an upper bound, as
+    in the paper) and (0, 1) for alpha = 0.
+
+    Never NaN: outside the support (with alpha = 0, a pixel of exactly 0 or 1) `log_prob` is
+    -inf, and with `validate_args` such data raises `InvalidArgumentError` naming the values
+    and the support. `forward` keeps its output strictly inside the support, so a sample
+    drawn in float32 maps back to a finite latent and scores finite, even where the sigmoid
+    saturates.
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """
@@ -97,21 +127,50 @@ class LogitTransform(_Preprocessing):
         self, event_shape, alpha=0.05, dtype=tf.float32, validate_args=False, name='logit'
     ):
         parameters = dict(locals())
-        if not 0 <= alpha < 0.5:
-            raise ValueError(f'`alpha` must be in [0, 0.5); got {alpha!r}.')
-        self._alpha = alpha
-        super().__init__(event_shape, dtype, validate_args, parameters, name)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 0.5:
+            raise ValueError(f'`alpha` must be a number in [0, 0.5); got {alpha!r}.')
+        self._alpha = float(alpha)
+        width = 1.0 - 2.0 * self._alpha
+        self._low, self._high = -self._alpha / width, (1.0 - self._alpha) / width
+        sigmoid = tfb.Sigmoid(
+            low=tf.constant(self._low, dtype), high=tf.constant(self._high, dtype), name='sigmoid'
+        )
+        super().__init__(event_shape, sigmoid, dtype, validate_args, parameters, name)
 
-    def _log_det(self, z):
-        return tf.math.log_sigmoid(z) + tf.math.log_sigmoid(-z) - math.log1p(-2 * self._alpha)
+    @property
+    def alpha(self):
+        return self._alpha
+
+    @property
+    def support(self):
+        """(low, high): `log_prob` is finite on this open interval and -inf outside it."""
+        return self._low, self._high
+
+    def structure(self):
+        return {**super().structure(), 'alpha': self._alpha}
+
+    def _data_range(self):
+        if self._alpha > 0:
+            return 0.0, 1.0, True
+        return 0.0, 1.0, False
+
+    def _range_note(self):
+        if self._alpha > 0:
+            return ' (dequantized images; NaN is outside)'
+        return f' (the open support of alpha={self._alpha}; NaN is outside)'
 
     def _forward_and_log_det(self, z):
-        z = self._check_latent(z)
-        x = (tf.sigmoid(z) - self._alpha) / (1 - 2 * self._alpha)
-        return x, self._log_det(z)
+        x, log_det = super()._forward_and_log_det(z)
+        dtype = x.dtype.as_numpy_dtype
+        low = np.nextafter(np.array(self._low, dtype), np.array(self._high, dtype))
+        high = np.nextafter(np.array(self._high, dtype), np.array(self._low, dtype))
+        return tf.clip_by_value(x, low, high), log_det
 
     def _inverse_and_log_det(self, x):
         x = self._check_data(x)
-        p = self._alpha + (1 - 2 * self._alpha) * x
-        z = tf.math.log(p) - tf.math.log1p(-p)
-        return z, -self._log_det(z)
+        low, high = tf.constant(self._low, x.dtype), tf.constant(self._high, x.dtype)
+        inside = (x > low) & (x < high)
+        safe = tf.where(inside, x, tf.constant((self._low + self._high) / 2, x.dtype))
+        z = self.transform.inverse(safe)
+        log_det = self.transform.inverse_log_det_jacobian(safe, 0)
+        return z, tf.where(inside, log_det, tf.constant(-np.inf, x.dtype))

@@ -1,28 +1,43 @@
 """Squeeze: the 2x2 space-to-depth reshaping of the multi-scale architecture."""
 
 import tensorflow as tf
-import tensorflow_probability as tfp
 
+from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_float
-
-tfb = tfp.bijectors
 
 __all__ = ['Squeeze']
 
 
-class Squeeze(tfb.Bijector):
-    """2x2 space-to-depth: [H, W, C] -> [H/2, W/2, 4C]; a permutation, so log-det 0.
+def _images_op(op, x, shape):
+    """Applies a [N, H, W, C] op (`tf.nn.space_to_depth`...) to `x` of any batch rank."""
+    if x.shape.rank == 4:
+        return op(x, 2)
+    dynamic = tf.shape(x)
+    batch, event = dynamic[:-3], dynamic[-3:]
+    out = op(tf.reshape(x, tf.concat([[-1], event], axis=0)), 2)
+    out = tf.reshape(out, tf.concat([batch, tf.shape(out)[1:]], axis=0))
+    out.set_shape(shape)
+    return out
 
-      forward:  y[i, j, (2a + b) * C + c] = x[2i + a, 2j + b, c]   for a, b in {0, 1}
-      inverse:  the depth-to-space map back to [H, W, C]
-      log|det dy/dx| = 0
-    H and W must be even. Unlike the other steps this is written data -> latent; a flow uses
-    `tfb.Invert(Squeeze())` where its forward direction goes from latent to data.
+
+class Squeeze(FlowBijector):
+    """2x2 squeeze between an image [H, W, C] and its latent side [H/2, W/2, 4C].
+
+    A permutation of the values, so its log-det is 0. As for every step here, `forward` maps
+    latent to data (TFP's `tfb.Glow` calls this direction `Expand`):
+      forward (latent -> data):  tf.nn.depth_to_space, [H/2, W/2, 4C] -> [H, W, C]
+      inverse (data -> latent):  tf.nn.space_to_depth, the squeeze, [H, W, C] -> [H/2, W/2, 4C]
+        z[i, j, (2a + b) * C + c] = x[2i + a, 2j + b, c]   for a, b in {0, 1}
+      log|det| = 0
+    H and W must be even. A level of a multi-scale flow lists `Squeeze()` on its data side
+    and `tfb.Invert(Squeeze())` on its latent side, so its latent keeps the data's shape.
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """
 
     def __init__(self, validate_args=False, name='squeeze'):
+        """Creates the squeeze. Raises `ValueError` for an odd H or W, or C not divisible by 4
+        on the latent side, when the tensors' shapes are known."""
         parameters = dict(locals())
         with tf.name_scope(name) as name:
             super().__init__(
@@ -33,19 +48,15 @@ class Squeeze(tfb.Bijector):
                 name=name,
             )
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return dict()
-
     @staticmethod
-    def _squeezed_shape(shape):
-        """Static [H, W, C] -> [H/2, W/2, 4C], with a clear error for odd H or W."""
-        if shape.rank is not None and shape.rank < 3:
-            raise ValueError(
-                f'Squeeze expects a tensor of shape [..., H, W, C]; got shape {shape.as_list()}.'
-            )
+    def _latent_shape(shape):
+        """Static [..., H, W, C] -> [..., H/2, W/2, 4C], with a clear error for odd H or W."""
         if shape.rank is None:
             return tf.TensorShape(None)
+        if shape.rank < 3:
+            raise ValueError(
+                f'Squeeze expects images of shape [..., H, W, C]; got shape {shape.as_list()}.'
+            )
         height, width, channels = shape[-3:]
         for name, size in (('height', height), ('width', width)):
             if size is not None and size % 2:
@@ -62,19 +73,20 @@ class Squeeze(tfb.Bijector):
         )
 
     @staticmethod
-    def _unsqueezed_shape(shape):
-        """Static [H, W, 4C] -> [2H, 2W, C], with a clear error if channels % 4 != 0."""
-        if shape.rank is not None and shape.rank < 3:
-            raise ValueError(
-                f'Squeeze.inverse expects a tensor of shape [..., H, W, 4C]; got shape '
-                f'{shape.as_list()}.'
-            )
+    def _data_shape(shape):
+        """Static [..., H, W, 4C] -> [..., 2H, 2W, C], with a clear error if 4 does not divide
+        the channels."""
         if shape.rank is None:
             return tf.TensorShape(None)
+        if shape.rank < 3:
+            raise ValueError(
+                f'Squeeze.forward expects latents of shape [..., H, W, 4C]; got shape '
+                f'{shape.as_list()}.'
+            )
         height, width, channels = shape[-3:]
         if channels is not None and channels % 4:
             raise ValueError(
-                f'Squeeze.inverse needs channels divisible by 4; got {channels} in shape '
+                f'Squeeze.forward needs channels divisible by 4; got {channels} in shape '
                 f'{shape.as_list()}.'
             )
         return shape[:-3].concatenate(
@@ -85,45 +97,24 @@ class Squeeze(tfb.Bijector):
             ]
         )
 
-    def _forward(self, x):
+    def _forward_and_log_det(self, z):
+        check_float(z, 'Squeeze')
+        x = _images_op(tf.nn.depth_to_space, z, self._data_shape(z.shape))
+        return x, tf.zeros([], z.dtype)
+
+    def _inverse_and_log_det(self, x):
         check_float(x, 'Squeeze')
-        x_shape = x.shape
-        self._squeezed_shape(x_shape)
-        shape = tf.shape(x)
-        batch, (height, width, channels) = shape[:-3], tf.unstack(shape[-3:])
-        x = tf.reshape(x, tf.concat([batch, [height // 2, 2, width // 2, 2, channels]], axis=0))
-        rank = tf.rank(x)
-        perm = tf.concat([tf.range(rank - 5), rank - 5 + tf.constant([0, 2, 1, 3, 4])], axis=0)
-        x = tf.transpose(x, perm)
-        y = tf.reshape(x, tf.concat([batch, [height // 2, width // 2, 4 * channels]], axis=0))
-        y.set_shape(self._squeezed_shape(x_shape))
-        return y
-
-    def _inverse(self, y):
-        check_float(y, 'Squeeze')
-        y_shape = y.shape
-        self._unsqueezed_shape(y_shape)
-        shape = tf.shape(y)
-        batch, (height, width, channels) = shape[:-3], tf.unstack(shape[-3:])
-        y = tf.reshape(y, tf.concat([batch, [height, width, 2, 2, channels // 4]], axis=0))
-        rank = tf.rank(y)
-        perm = tf.concat([tf.range(rank - 5), rank - 5 + tf.constant([0, 2, 1, 3, 4])], axis=0)
-        y = tf.transpose(y, perm)
-        x = tf.reshape(y, tf.concat([batch, [2 * height, 2 * width, channels // 4]], axis=0))
-        x.set_shape(self._unsqueezed_shape(y_shape))
-        return x
-
-    def _forward_log_det_jacobian(self, x):
-        return tf.zeros([], x.dtype)
+        z = _images_op(tf.nn.space_to_depth, x, self._latent_shape(x.shape))
+        return z, tf.zeros([], x.dtype)
 
     def _forward_event_shape(self, input_shape):
-        return self._squeezed_shape(input_shape)
+        return self._data_shape(input_shape)
 
     def _inverse_event_shape(self, output_shape):
-        return self._unsqueezed_shape(output_shape)
+        return self._latent_shape(output_shape)
 
     def _forward_event_shape_tensor(self, input_shape):
-        return tf.concat([input_shape[:-3], input_shape[-3:-1] // 2, input_shape[-1:] * 4], 0)
+        return tf.concat([input_shape[:-3], input_shape[-3:-1] * 2, input_shape[-1:] // 4], 0)
 
     def _inverse_event_shape_tensor(self, output_shape):
-        return tf.concat([output_shape[:-3], output_shape[-3:-1] * 2, output_shape[-1:] // 4], 0)
+        return tf.concat([output_shape[:-3], output_shape[-3:-1] // 2, output_shape[-1:] * 4], 0)
