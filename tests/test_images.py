@@ -1,9 +1,11 @@
-"""Image grids: upscaling, separators, quantization, PNG files."""
+"""Pictures: upscaled grids, labelled sample figures, the 2-D density figure, PNG files."""
 
+import checks
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfp_flows
 from tfp_flows import images
 
 
@@ -78,3 +80,70 @@ def test_write_png_round_trips_and_leaves_no_temporary_file(tmp_path):
     images.write_png(str(path), picture)
     np.testing.assert_array_equal(tf.io.decode_png(tf.io.read_file(str(path))), picture)
     assert [p.name for p in path.parent.iterdir()] == ['grid.png']
+
+
+def test_labelled_panels_places_each_picture_unchanged_under_its_title():
+    rng = np.random.default_rng(4)
+    grey = rng.integers(0, 256, size=(40, 200, 1)).astype(np.uint8)
+    colour = rng.integers(0, 256, size=(50, 180, 3)).astype(np.uint8)
+    figure = images.labelled_panels([grey, colour], ['temperature 0.7', 'temperature 1.0'])
+    margin, gap, title_height = 12, 24, 32
+    assert figure.shape == (2 * margin + title_height + 50, 2 * margin + 200 + gap + 180, 3)
+    assert figure.dtype == np.uint8
+    top, left = margin + title_height, margin + 200 + gap
+    np.testing.assert_array_equal(
+        figure[top : top + 40, margin : margin + 200], np.broadcast_to(grey, (40, 200, 3))
+    )
+    np.testing.assert_array_equal(figure[top : top + 50, left : left + 180], colour)
+    # Each title is drawn in the band above its own panel, centred on it.
+    columns = np.nonzero((figure[margin:top].min(axis=-1) < 128).any(axis=0))[0]
+    first, second = columns[columns < left - gap / 2], columns[columns > left - gap / 2]
+    assert first.min() > margin and second.max() < left + 180
+    for drawn, centre in ((first, margin + 100), (second, left + 90)):
+        assert abs((drawn.min() + drawn.max()) / 2 - centre) < 3
+
+
+def test_labelled_panels_needs_one_title_per_picture():
+    with pytest.raises(ValueError, match='one title per picture .* got 2 pictures and 1 titles'):
+        images.labelled_panels([np.zeros((4, 4, 1), np.uint8)] * 2, ['only one'])
+
+
+@pytest.fixture(scope='module')
+def digits_flow():
+    flow = tfp_flows.glow(event_shape=(8, 8, 1), num_levels=1, num_steps=1, hidden_channels=8)
+    tfp_flows.initialize(flow, tf.random.stateless_uniform([32, 8, 8, 1], seed=[0, 1]))
+    checks.randomize_variables(flow, seed=2)
+    return flow
+
+
+def test_sample_figure_shows_each_temperature_as_a_labelled_upscaled_panel(digits_flow):
+    figure, grids = images.sample_figure(digits_flow, 17, (0.5, 1.0), seed=3)
+    assert [grid.shape for grid in grids] == [(398, 398, 1)] * 2
+    assert figure.shape == (12 + 32 + 398 + 12, 12 + 398 + 24 + 398 + 12, 3)
+    for grid, left in zip(grids, (12, 12 + 398 + 24), strict=True):
+        np.testing.assert_array_equal(
+            figure[44 : 44 + 398, left : left + 398], np.broadcast_to(grid, (398, 398, 3))
+        )
+    assert not np.array_equal(grids[0], grids[1])
+    again, _ = images.sample_figure(digits_flow, 17, (0.5, 1.0), seed=3)
+    np.testing.assert_array_equal(figure, again)  # A seed gives the same figure every time.
+
+
+def test_density_figure_draws_the_density_the_right_way_up():
+    def log_prob(x):  # A narrow bump at (1.5, -1.5): the lower right of the left panel.
+        return -tf.reduce_sum((x - [1.5, -1.5]) ** 2, axis=-1) / (2 * 0.3**2)
+
+    points = np.random.default_rng(5).normal(size=(500, 2)).astype(np.float32)
+    picture = images.density_figure(log_prob, points, extent=3.0)
+    assert picture.shape == (420, 1000, 3)
+    red, green, blue = np.moveaxis(picture[:, :440].astype(int), -1, 0)  # Left of the bar.
+    rows, columns = np.nonzero((red > 200) & (green > 200) & (blue < 100))  # viridis' top.
+    assert rows.size and rows.min() > 210 and columns.min() > 250  # Lower right.
+    dark = picture.max(axis=-1) < 100
+    assert dark[:, 600:].sum() > 200  # The scatter of the points in the right panel.
+
+
+def test_image_grid_shows_nan_as_black():
+    drawn = np.full((1, 2, 2, 1), np.nan)
+    grid = images.image_grid(drawn, num_bins=17, scale=1, separator=1)
+    np.testing.assert_array_equal(grid[1:3, 1:3, 0], 0)

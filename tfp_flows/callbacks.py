@@ -1,4 +1,4 @@
-"""Keras callbacks of a training run: checkpoints, sample pictures, time limit, NaN stop."""
+"""Keras callbacks of a training run: checkpoints, pictures, TensorBoard scalars, stops."""
 
 import math
 import os
@@ -9,9 +9,14 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows import images
-from tfp_flows.models import sample
 
-__all__ = ['CheckpointCallback', 'SamplePictures', 'StopOnNonFinite', 'TimeLimit']
+__all__ = [
+    'CheckpointCallback',
+    'DensityPictures',
+    'SamplePictures',
+    'StopOnNonFinite',
+    'TimeLimit',
+]
 
 
 class CheckpointCallback(keras.callbacks.Callback):
@@ -44,38 +49,75 @@ class CheckpointCallback(keras.callbacks.Callback):
             self.best.save(checkpoint_number=epoch + 1)
 
 
-class SamplePictures(keras.callbacks.Callback):
-    """Every `every_epochs` epochs: a PNG grid of samples per temperature, and TensorBoard.
+class _Pictures(keras.callbacks.Callback):
+    """Calls `write(epochs_trained)` after every `every_epochs` epochs with a finite loss."""
 
-    Files: `directory/epoch_EEEE_t0.7.png`; images go to TensorBoard under `samples/t0.7`.
+    def __init__(self, every_epochs, log_dir):
+        super().__init__()
+        self.every_epochs = every_epochs
+        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        finite = all(math.isfinite(float(v)) for v in (logs or {}).values())
+        if finite and (epoch + 1) % self.every_epochs == 0:
+            self.write(epoch + 1)
+
+    def _log_image(self, tag, picture, step):
+        if self.writer:
+            with self.writer.as_default():
+                tf.summary.image(tag, picture[np.newaxis], step=step)
+            self.writer.flush()
+
+
+class SamplePictures(_Pictures):
+    """Every `every_epochs` epochs: samples at each temperature, to a PNG and to TensorBoard.
+
+    File: `directory/epoch_EEEE.png` (EEEE = epochs trained), the temperatures side by side,
+    each panel labelled (`images.sample_figure`). TensorBoard (with `log_dir`): each
+    temperature's grid as an image under `samples/temperature_0.7`, at step = epochs trained.
+    The base noise is the same in every epoch (from `seed`), so successive pictures show how
+    the samples of the same latents change as the flow trains.
     """
 
     def __init__(
         self, flow, directory, num_bins, temperatures, every_epochs=1, log_dir=None, seed=0
     ):
-        super().__init__()
+        super().__init__(every_epochs, log_dir)
         self.flow, self.directory, self.num_bins = flow, directory, num_bins
-        self.temperatures, self.every_epochs, self.seed = temperatures, every_epochs, seed
-        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
-        self._sample = tf.function(
-            lambda temperature, seed: sample(self.flow, 36, temperature=temperature, seed=seed)
-        )
+        self.temperatures, self.seed = temperatures, seed
 
     def write(self, epoch):
-        for temperature in self.temperatures:
-            drawn = self._sample(
-                tf.constant(temperature, self.flow.dtype), tf.constant([self.seed, epoch])
-            )
-            picture = images.image_grid(drawn.numpy(), self.num_bins, num_columns=6)
-            path = os.path.join(self.directory, f'epoch_{epoch:04d}_t{temperature}.png')
-            images.write_png(path, picture)
-            if self.writer:
-                with self.writer.as_default():
-                    tf.summary.image(f'samples/t{temperature}', picture[np.newaxis], step=epoch)
+        """Writes the pictures of `epoch` (epochs trained); returns the PNG's path."""
+        figure, grids = images.sample_figure(self.flow, self.num_bins, self.temperatures, self.seed)
+        path = os.path.join(self.directory, f'epoch_{epoch:04d}.png')
+        images.write_png(path, figure)
+        for temperature, grid in zip(self.temperatures, grids, strict=True):
+            self._log_image(f'samples/temperature_{temperature}', grid, epoch)
+        return path
 
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_epochs == 0:
-            self.write(epoch + 1)
+
+class DensityPictures(_Pictures):
+    """Every `every_epochs` epochs: a 2-D flow's learned density beside the data.
+
+    Writes `images.density_figure` to `path` (replacing the previous one) and, with `log_dir`,
+    to TensorBoard under `density`, at step = epochs trained.
+    """
+
+    def __init__(self, flow, points, path, every_epochs=1, log_dir=None, points_label='data'):
+        super().__init__(every_epochs, log_dir)
+        self.flow, self.points, self.path = flow, points, path
+        self.points_label = points_label
+
+    def write(self, epoch):
+        """Writes the picture of `epoch` (epochs trained); returns its path."""
+        picture = images.density_figure(
+            lambda x: self.flow.log_prob(tf.cast(x, self.flow.dtype)),
+            self.points,
+            points_label=self.points_label,
+        )
+        images.write_png(self.path, picture)
+        self._log_image('density', picture, epoch)
+        return self.path
 
 
 class TimeLimit(keras.callbacks.Callback):

@@ -3,8 +3,10 @@
 Everything a run writes goes to `workdir`:
   config.json          the resolved config, to rebuild the flow (`restore_flow`)
   checkpoints/latest   the last epochs (resume), checkpoints/best  the best by validation
-  logs/                TensorBoard: loss, bits/dim, gradient norm, sample grids
-  samples/             PNG sample grids at a few temperatures (images); density.png (2-D)
+  logs/                TensorBoard: loss, gradient norm, learning rate, sample grids (images)
+                       or the learned density (2-D)
+  samples/             PNGs of samples, the temperatures side by side (images)
+  density.png          the learned density beside the test data (2-D)
   metrics.json         test bits/dim (or nats/dim) of the best checkpoint, and more
   saved_model/         the exported best model (`tfp_flows.export`)
 
@@ -26,7 +28,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows import callbacks, data, images, models
+from tfp_flows import callbacks, data, models
 from tfp_flows.distribute import STRATEGIES, check_thread_count, configure_threads, make_strategy
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
@@ -282,6 +284,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         log_dir = os.path.join(workdir, 'logs')
         run_callbacks = [nan_stop, callbacks.CheckpointCallback(latest, best, epoch, best_value)]
         is_image = len(info.event_shape) == 3
+        metric = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
         if is_chief:
             run_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
         if is_chief and is_image:
@@ -293,6 +296,16 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
                 every_epochs=config.train.sample_every_epochs,
                 log_dir=log_dir,
                 seed=config.seed,
+            )
+            run_callbacks.append(pictures)
+        elif is_chief:
+            pictures = callbacks.DensityPictures(
+                flow,
+                np.concatenate([batch.numpy() for batch in test_ds]),
+                os.path.join(workdir, 'density.png'),
+                every_epochs=config.train.sample_every_epochs,
+                log_dir=log_dir,
+                points_label='test data',
             )
             run_callbacks.append(pictures)
         if config.train.max_seconds:
@@ -330,7 +343,6 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         if best_path:
             _restore(checkpoint, best_path)
             best_path = os.path.join(directory, 'best', os.path.basename(best_path))  # Chief's.
-        metric = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
         metrics = {  # Evaluated by every worker together.
             f'test_{metric}': _evaluate(trainer, test_ds),
             f'validation_{metric}': _evaluate(trainer, validation_ds),
@@ -342,14 +354,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         }
     if not is_chief:
         return metrics
-    if is_image:
-        pictures.write(int(epoch.numpy()))
-    else:
-        points = np.concatenate([batch.numpy() for batch in test_ds])
-        images.write_png(
-            os.path.join(workdir, 'density.png'),
-            images.density_picture(lambda x: flow.log_prob(tf.cast(x, flow.dtype)), points),
-        )
+    pictures.write(metrics['best_epoch'])
     export_saved_model(
         flow, os.path.join(workdir, 'saved_model'), num_bins=info.num_bins, overwrite=True
     )

@@ -1,0 +1,48 @@
+"""Callbacks: sample and density pictures, and their TensorBoard images."""
+
+import os
+
+import checks
+import numpy as np
+import tensorflow as tf
+
+import tfp_flows
+from tfp_flows import callbacks, images
+
+
+def _read_png(path):
+    return tf.io.decode_png(tf.io.read_file(path)).numpy()
+
+
+def test_sample_pictures_write_one_labelled_figure_and_a_grid_per_temperature(tmp_path):
+    flow = tfp_flows.glow(event_shape=(8, 8, 1), num_levels=1, num_steps=1, hidden_channels=8)
+    tfp_flows.initialize(flow, tf.random.stateless_uniform([32, 8, 8, 1], seed=[0, 1]))
+    log_dir = str(tmp_path / 'logs')
+    pictures = callbacks.SamplePictures(
+        flow, str(tmp_path / 'samples'), 17, (0.7, 1.0), every_epochs=2, log_dir=log_dir, seed=3
+    )
+    for epoch in range(6):
+        pictures.on_epoch_end(epoch, dict(loss=np.nan if epoch == 5 else 2.0))
+    # Every second epoch, and none of an epoch whose loss is NaN (nothing is saved of it).
+    assert sorted(os.listdir(tmp_path / 'samples')) == ['epoch_0002.png', 'epoch_0004.png']
+    figure, grids = images.sample_figure(flow, 17, (0.7, 1.0), seed=3)
+    np.testing.assert_array_equal(_read_png(str(tmp_path / 'samples' / 'epoch_0004.png')), figure)
+    logged = checks.read_tensorboard(log_dir)
+    assert sorted(logged) == ['samples/temperature_0.7', 'samples/temperature_1.0']
+    for grid, tag in zip(grids, sorted(logged), strict=True):
+        assert sorted(logged[tag]) == [2, 4]
+        np.testing.assert_array_equal(logged[tag][4], grid)
+        assert grid.shape == (398, 398, 1)
+
+
+def test_density_pictures_write_the_png_and_a_tensorboard_image(tmp_path):
+    flow = tfp_flows.real_nvp(event_shape=(2,), num_steps=2, hidden_channels=8)
+    points = np.random.default_rng(0).normal(size=(300, 2)).astype(np.float32)
+    path, log_dir = str(tmp_path / 'density.png'), str(tmp_path / 'logs')
+    pictures = callbacks.DensityPictures(flow, points, path, log_dir=log_dir)
+    pictures.on_epoch_end(0)
+    picture = _read_png(path)
+    assert picture.shape == (420, 1000, 3)
+    logged = checks.read_tensorboard(log_dir)
+    assert list(logged) == ['density']
+    np.testing.assert_array_equal(logged['density'][1], picture)
