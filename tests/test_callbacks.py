@@ -1,9 +1,10 @@
-"""Callbacks: sample and density pictures, and their TensorBoard images."""
+"""Callbacks: sample and density pictures, and their TensorBoard images and scalars."""
 
 import os
 
 import checks
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import tfp_flows
@@ -46,3 +47,31 @@ def test_density_pictures_write_the_png_and_a_tensorboard_image(tmp_path):
     logged = checks.read_tensorboard(log_dir)
     assert list(logged) == ['density']
     np.testing.assert_array_equal(logged['density'][1], picture)
+
+
+@pytest.mark.parametrize(
+    'metric_name, logs',
+    [
+        ('loss', dict(loss=3.0, val_loss=3.5, grad_norm=9.0)),  # Today's FlowTrainer.
+        (None, dict(bits_per_dim=3.0, val_bits_per_dim=3.5, grad_norm=9.0)),  # Named by unit.
+    ],
+)
+def test_bits_per_dim_are_logged_per_epoch_under_their_unit(tmp_path, metric_name, logs):
+    log_dir = str(tmp_path / 'logs')
+    scalars = callbacks.MetricScalars(log_dir, 'bits_per_dim', metric_name=metric_name)
+    scalars.on_epoch_end(0, logs)
+    scalars.on_epoch_end(1, {key: value - 1 for key, value in logs.items()})
+    callbacks.log_test_metrics(log_dir, 'bits_per_dim', 2.25, step=2)
+    assert checks.read_tensorboard(log_dir) == {
+        'bits_per_dim/train': {1: 3.0, 2: 2.0},
+        'bits_per_dim/validation': {1: 3.5, 2: 2.5},
+        'bits_per_dim/test': {2: 2.25},
+    }
+
+
+def test_metric_scalars_skip_a_missing_validation(tmp_path):
+    log_dir = str(tmp_path / 'logs')
+    callbacks.MetricScalars(log_dir, 'nats_per_dim', metric_name='loss').on_epoch_end(
+        0, dict(loss=1.5)
+    )
+    assert checks.read_tensorboard(log_dir) == {'nats_per_dim/train': {1: 1.5}}

@@ -5,6 +5,7 @@ import math
 import os
 import shutil
 
+import checks
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -59,6 +60,22 @@ def test_a_run_writes_its_outputs_and_resumes_without_reinitialising(
     )
     assert resumed['epochs_trained'] == 2
     assert os.path.exists(os.path.join(workdir, 'samples', 'epoch_0002.png'))
+
+
+def test_tensorboard_has_bits_per_dim_and_samples(finished_run):
+    logged = checks.read_tensorboard(os.path.join(finished_run[0], 'logs'))
+    assert sorted(logged) == [
+        'bits_per_dim/test',
+        'bits_per_dim/train',
+        'bits_per_dim/validation',
+        'samples/temperature_0.7',
+        'samples/temperature_1.0',
+    ]
+    assert logged['bits_per_dim/test'] == {1: pytest.approx(finished_run[1]['test_bits_per_dim'])}
+    assert set(logged['bits_per_dim/validation']) == {1}
+    assert logged['samples/temperature_0.7'][1].shape == (398, 398, 1)
+    keras_tags = checks.read_tensorboard(os.path.join(finished_run[0], 'logs', 'train'))
+    assert {'epoch_loss', 'epoch_grad_norm', 'epoch_learning_rate'} <= set(keras_tags)
 
 
 def test_metrics_tell_the_epochs_trained_from_the_best_epoch(tmp_path, monkeypatch):

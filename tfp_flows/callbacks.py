@@ -13,9 +13,11 @@ from tfp_flows import images
 __all__ = [
     'CheckpointCallback',
     'DensityPictures',
+    'MetricScalars',
     'SamplePictures',
     'StopOnNonFinite',
     'TimeLimit',
+    'log_test_metrics',
 ]
 
 
@@ -118,6 +120,49 @@ class DensityPictures(_Pictures):
         images.write_png(self.path, picture)
         self._log_image('density', picture, epoch)
         return self.path
+
+
+class MetricScalars(keras.callbacks.Callback):
+    """Logs the training and validation loss of every epoch to TensorBoard under its unit.
+
+    Tags `{unit}/train` and `{unit}/validation` (e.g. `bits_per_dim/validation`), at step =
+    epochs trained, in `log_dir` itself (Keras' `TensorBoard` callback writes its
+    `epoch_<metric>` curves to `log_dir/train` and `log_dir/validation`). `log_test_metrics`
+    adds `{unit}/test`.
+
+    Args:
+      log_dir: the TensorBoard directory.
+      unit: 'bits_per_dim' or 'nats_per_dim', the tags' prefix.
+      metric_name: the key of the loss in Keras' logs (validation: 'val_' + it); default `unit`.
+    """
+
+    def __init__(self, log_dir, unit, metric_name=None):
+        super().__init__()
+        self.unit, self.metric_name = unit, metric_name or unit
+        self.writer = tf.summary.create_file_writer(log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        with self.writer.as_default():
+            for split, key in (
+                ('train', self.metric_name),
+                ('validation', 'val_' + self.metric_name),
+            ):
+                if key in logs:
+                    tf.summary.scalar(f'{self.unit}/{split}', float(logs[key]), step=epoch + 1)
+        self.writer.flush()
+
+
+def log_test_metrics(log_dir, unit, value, step):
+    """Logs the test loss `value` to TensorBoard as `{unit}/test` (e.g. `bits_per_dim/test`).
+
+    `step` is the epoch of the tested checkpoint (the best by validation), so the point sits on
+    `MetricScalars`' validation curve where that checkpoint was chosen.
+    """
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+        tf.summary.scalar(f'{unit}/test', float(value), step=step)
+    writer.close()
 
 
 class TimeLimit(keras.callbacks.Callback):

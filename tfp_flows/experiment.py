@@ -3,8 +3,8 @@
 Everything a run writes goes to `workdir`:
   config.json          the resolved config, to rebuild the flow (`restore_flow`)
   checkpoints/latest   the last epochs (resume), checkpoints/best  the best by validation
-  logs/                TensorBoard: loss, gradient norm, learning rate, sample grids (images)
-                       or the learned density (2-D)
+  logs/                TensorBoard: loss, bits/dim (train, validation, test), gradient norm,
+                       learning rate, sample grids (images) or the learned density (2-D)
   samples/             PNGs of samples, the temperatures side by side (images)
   density.png          the learned density beside the test data (2-D)
   metrics.json         test bits/dim (or nats/dim) of the best checkpoint, and more
@@ -287,6 +287,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         metric = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
         if is_chief:
             run_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
+            run_callbacks.append(callbacks.MetricScalars(log_dir, metric, metric_name='loss'))
         if is_chief and is_image:
             pictures = callbacks.SamplePictures(
                 flow,
@@ -355,6 +356,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     if not is_chief:
         return metrics
     pictures.write(metrics['best_epoch'])
+    callbacks.log_test_metrics(log_dir, metric, metrics[f'test_{metric}'], metrics['best_epoch'])
     export_saved_model(
         flow, os.path.join(workdir, 'saved_model'), num_bins=info.num_bins, overwrite=True
     )
