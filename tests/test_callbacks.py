@@ -1,6 +1,7 @@
 """Callbacks: sample and density pictures, and their TensorBoard images and scalars."""
 
 import os
+import types
 
 import checks
 import numpy as np
@@ -75,3 +76,30 @@ def test_metric_scalars_skip_a_missing_validation(tmp_path):
         0, dict(loss=1.5)
     )
     assert checks.read_tensorboard(log_dir) == {'nats_per_dim/train': {1: 1.5}}
+
+
+def test_checkpoints_keep_the_best_by_the_named_validation_metric(tmp_path):
+    epoch = tf.Variable(0, dtype=tf.int64)
+    best_value = tf.Variable(np.inf, dtype=tf.float64)
+    checkpoint = tf.train.Checkpoint(epoch=epoch, best_value=best_value)
+    latest = tf.train.CheckpointManager(checkpoint, str(tmp_path / 'latest'), max_to_keep=3)
+    best = tf.train.CheckpointManager(checkpoint, str(tmp_path / 'best'), max_to_keep=1)
+    saver = callbacks.CheckpointCallback(
+        latest, best, epoch, best_value, metric_name='bits_per_dim'
+    )
+    for i, (train, validation) in enumerate([(3.0, 2.0), (1.0, 2.5), (np.nan, 1.0)]):
+        saver.on_epoch_end(i, dict(bits_per_dim=train, val_bits_per_dim=validation))
+    assert float(best_value.numpy()) == 2.0  # Not 1.0 (training), not 1.0 (a NaN epoch).
+    assert best.latest_checkpoint.endswith('ckpt-1')
+    assert latest.latest_checkpoint.endswith('ckpt-2')
+
+
+def test_stop_on_non_finite_reads_the_named_metric():
+    stop = callbacks.StopOnNonFinite(metric_name='bits_per_dim')
+    stop.set_model(types.SimpleNamespace(stop_training=False))
+    stop.on_epoch_begin(1)
+    stop.on_train_batch_end(3, dict(bits_per_dim=2.0, loss=np.nan))  # Not the named metric.
+    assert not stop.model.stop_training and stop.failed_at is None
+    stop.on_train_batch_end(4, dict(bits_per_dim=np.inf))
+    stop.on_train_batch_end(5, dict(bits_per_dim=np.nan))
+    assert stop.model.stop_training and stop.failed_at == (2, 5)
