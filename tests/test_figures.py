@@ -44,6 +44,7 @@ def test_the_command_draws_the_runs_last_samples_again(digits_run, tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
+    assert 'could not be found in the restored object' not in result.stderr  # The optimizer.
     assert f'Wrote {out} (844x454 pixels).' in result.stdout
     np.testing.assert_array_equal(_read_png(out), _read_png(digits_run / 'samples/epoch_0001.png'))
 

@@ -111,7 +111,9 @@ def _restore(checkpoint, path):
     if not tf.io.gfile.exists(path + '.index'):
         raise ValueError(f'Checkpoint {path} is incomplete: {path}.index does not exist.')
     try:
-        checkpoint.restore(path).assert_existing_objects_matched()
+        # expect_partial: `restore_flow` loads the flow alone from a checkpoint that also holds
+        # the optimizer; without it TF logs one warning per optimizer variable at exit.
+        checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
         raise ValueError(
             f'Checkpoint {path} does not match the model built from the config: {error} '
