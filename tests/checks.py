@@ -131,7 +131,8 @@ def read_tensorboard(log_dir):
     """
     values, plugins = {}, {}
     for path in sorted(tf.io.gfile.glob(os.path.join(log_dir, 'events.out.tfevents.*'))):
-        for event in tf.compat.v1.train.summary_iterator(path):
+        for record in tf.data.TFRecordDataset(path):  # TF's own summary_iterator, undeprecated.
+            event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
                 if value.metadata.plugin_data.plugin_name:
                     plugins[value.tag] = value.metadata.plugin_data.plugin_name
