@@ -1,4 +1,6 @@
-"""Checks shared by the bijector and model tests: log-det, round trip, random parameters."""
+"""Checks shared by the tests: log-det, round trip, random parameters, TensorBoard logs."""
+
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -12,6 +14,7 @@ __all__ = [
     'assert_round_trip',
     'batch_jacobian',
     'randomize_variables',
+    'read_tensorboard',
     'tolerance',
 ]
 
@@ -118,3 +121,25 @@ def randomize_variables(module, seed=0, scale=0.2):
             value = variable.numpy() + noise
         variable.assign(value.astype(variable.dtype.as_numpy_dtype))
     return module
+
+
+def read_tensorboard(log_dir):
+    """{tag: {step: value}} of the summaries in the event files directly in `log_dir`.
+
+    Scalars come back as floats, images (`tf.summary.image`) as decoded uint8 [H, W, C].
+    TF writes a tag's plugin name with its first summary only, so it is kept per tag.
+    """
+    values, plugins = {}, {}
+    for path in sorted(tf.io.gfile.glob(os.path.join(log_dir, 'events.out.tfevents.*'))):
+        for record in tf.data.TFRecordDataset(path):  # TF's own summary_iterator, undeprecated.
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name:
+                    plugins[value.tag] = value.metadata.plugin_data.plugin_name
+                array = tf.make_ndarray(value.tensor)
+                if plugins[value.tag] == 'images':  # [width, height, PNG, ...] as strings.
+                    array = tf.io.decode_png(array[2]).numpy()
+                else:
+                    array = float(array)
+                values.setdefault(value.tag, {})[event.step] = array
+    return values

@@ -5,6 +5,7 @@ import math
 import os
 import shutil
 
+import checks
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -46,10 +47,7 @@ def test_a_run_writes_its_outputs_and_resumes_without_reinitialising(
         assert os.path.exists(os.path.join(workdir, name)), name
     assert tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'latest'))
     assert tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'best'))
-    assert sorted(os.listdir(os.path.join(workdir, 'samples'))) == [
-        'epoch_0001_t0.7.png',
-        'epoch_0001_t1.0.png',
-    ]
+    assert os.listdir(os.path.join(workdir, 'samples')) == ['epoch_0001.png']
     with open(os.path.join(workdir, 'config.json')) as f:
         assert json.load(f)['data']['event_shape'] == [8, 8, 1]
 
@@ -61,7 +59,23 @@ def test_a_run_writes_its_outputs_and_resumes_without_reinitialising(
         _tiny(default.get_config(), epochs=2), workdir, verbose=0
     )
     assert resumed['epochs_trained'] == 2
-    assert os.path.exists(os.path.join(workdir, 'samples', 'epoch_0002_t1.0.png'))
+    assert os.path.exists(os.path.join(workdir, 'samples', 'epoch_0002.png'))
+
+
+def test_tensorboard_has_bits_per_dim_and_samples(finished_run):
+    logged = checks.read_tensorboard(os.path.join(finished_run[0], 'logs'))
+    assert sorted(logged) == [
+        'bits_per_dim/test',
+        'bits_per_dim/train',
+        'bits_per_dim/validation',
+        'samples/temperature_0.7',
+        'samples/temperature_1.0',
+    ]
+    assert logged['bits_per_dim/test'] == {1: pytest.approx(finished_run[1]['test_bits_per_dim'])}
+    assert set(logged['bits_per_dim/validation']) == {1}
+    assert logged['samples/temperature_0.7'][1].shape == (398, 398, 1)
+    keras_tags = checks.read_tensorboard(os.path.join(finished_run[0], 'logs', 'train'))
+    assert {'epoch_loss', 'epoch_grad_norm', 'epoch_learning_rate'} <= set(keras_tags)
 
 
 def test_metrics_tell_the_epochs_trained_from_the_best_epoch(tmp_path, monkeypatch):
@@ -110,7 +124,7 @@ def test_moons_run_writes_the_density_picture(tmp_path):
     metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
     assert math.isfinite(metrics['test_nats_per_dim'])
     picture = tf.io.decode_png(tf.io.read_file(os.path.join(workdir, 'density.png')))
-    assert picture.shape == (200, 404, 1)
+    assert picture.shape == (420, 1000, 3)
 
 
 def test_tfds_recipe_runs_on_mock_data(tmp_path):

@@ -1,4 +1,4 @@
-"""Keras callbacks of a training run: checkpoints, sample pictures, time limit, NaN stop."""
+"""Keras callbacks of a training run: checkpoints, pictures, TensorBoard scalars, stops."""
 
 import math
 import os
@@ -9,25 +9,33 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows import images
-from tfp_flows.models import sample
 
-__all__ = ['CheckpointCallback', 'SamplePictures', 'StopOnNonFinite', 'TimeLimit']
+__all__ = [
+    'CheckpointCallback',
+    'DensityPictures',
+    'MetricScalars',
+    'SamplePictures',
+    'StopOnNonFinite',
+    'TimeLimit',
+    'log_test_metrics',
+]
 
 
 class CheckpointCallback(keras.callbacks.Callback):
     """Saves the flow and optimizer after every epoch with a finite loss.
 
     `latest` (a `tf.train.CheckpointManager`) resumes an interrupted run; `best` keeps the
-    checkpoint of the lowest `monitor` value (validation bits/dim), recorded in the saved
-    variable `best_value`. `epoch` is the checkpoint's epoch counter, so a resumed `fit`
+    checkpoint of the lowest validation loss (`'val_' + metric_name` in Keras' logs; the
+    training loss `metric_name` when there is no validation), recorded in the saved variable
+    `best_value`. `epoch` is the checkpoint's epoch counter, so a resumed `fit`
     starts at `initial_epoch=int(epoch.numpy())`. TF writes each checkpoint's files before it
     points the `checkpoint` state file at them, so a kill during a save leaves the previous
     checkpoint loadable. An epoch with a NaN or infinite loss is never saved.
     """
 
-    def __init__(self, latest, best, epoch, best_value, monitor='val_loss'):
+    def __init__(self, latest, best, epoch, best_value, metric_name='loss'):
         super().__init__()
-        self.latest, self.best, self.monitor = latest, best, monitor
+        self.latest, self.best, self.metric_name = latest, best, metric_name
         self.epoch, self.best_value = epoch, best_value
 
     def on_epoch_end(self, epoch, logs=None):
@@ -35,7 +43,7 @@ class CheckpointCallback(keras.callbacks.Callback):
         if not all(math.isfinite(float(v)) for v in logs.values()):
             return
         self.epoch.assign(epoch + 1)
-        value = float(logs.get(self.monitor, logs.get('loss')))
+        value = float(logs.get('val_' + self.metric_name, logs.get(self.metric_name)))
         improved = value < self.best_value.numpy()  # A multi-worker variable has no float().
         if improved:
             self.best_value.assign(value)
@@ -44,38 +52,118 @@ class CheckpointCallback(keras.callbacks.Callback):
             self.best.save(checkpoint_number=epoch + 1)
 
 
-class SamplePictures(keras.callbacks.Callback):
-    """Every `every_epochs` epochs: a PNG grid of samples per temperature, and TensorBoard.
+class _Pictures(keras.callbacks.Callback):
+    """Calls `write(epochs_trained)` after every `every_epochs` epochs with a finite loss."""
 
-    Files: `directory/epoch_EEEE_t0.7.png`; images go to TensorBoard under `samples/t0.7`.
+    def __init__(self, every_epochs, log_dir):
+        super().__init__()
+        self.every_epochs = every_epochs
+        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        finite = all(math.isfinite(float(v)) for v in (logs or {}).values())
+        if finite and (epoch + 1) % self.every_epochs == 0:
+            self.write(epoch + 1)
+
+    def _log_image(self, tag, picture, step):
+        if self.writer:
+            with self.writer.as_default():
+                tf.summary.image(tag, picture[np.newaxis], step=step)
+            self.writer.flush()
+
+
+class SamplePictures(_Pictures):
+    """Every `every_epochs` epochs: samples at each temperature, to a PNG and to TensorBoard.
+
+    File: `directory/epoch_EEEE.png` (EEEE = epochs trained), the temperatures side by side,
+    each panel labelled (`images.sample_figure`). TensorBoard (with `log_dir`): each
+    temperature's grid as an image under `samples/temperature_0.7`, at step = epochs trained.
+    The base noise is the same in every epoch (from `seed`), so successive pictures show how
+    the samples of the same latents change as the flow trains.
     """
 
     def __init__(
         self, flow, directory, num_bins, temperatures, every_epochs=1, log_dir=None, seed=0
     ):
-        super().__init__()
+        super().__init__(every_epochs, log_dir)
         self.flow, self.directory, self.num_bins = flow, directory, num_bins
-        self.temperatures, self.every_epochs, self.seed = temperatures, every_epochs, seed
-        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
-        self._sample = tf.function(
-            lambda temperature, seed: sample(self.flow, 36, temperature=temperature, seed=seed)
-        )
+        self.temperatures, self.seed = temperatures, seed
 
     def write(self, epoch):
-        for temperature in self.temperatures:
-            drawn = self._sample(
-                tf.constant(temperature, self.flow.dtype), tf.constant([self.seed, epoch])
-            )
-            picture = images.image_grid(drawn.numpy(), self.num_bins, num_columns=6)
-            path = os.path.join(self.directory, f'epoch_{epoch:04d}_t{temperature}.png')
-            images.write_png(path, picture)
-            if self.writer:
-                with self.writer.as_default():
-                    tf.summary.image(f'samples/t{temperature}', picture[np.newaxis], step=epoch)
+        """Writes the pictures of `epoch` (epochs trained); returns the PNG's path."""
+        figure, grids = images.sample_figure(self.flow, self.num_bins, self.temperatures, self.seed)
+        path = os.path.join(self.directory, f'epoch_{epoch:04d}.png')
+        images.write_png(path, figure)
+        for temperature, grid in zip(self.temperatures, grids, strict=True):
+            self._log_image(f'samples/temperature_{temperature}', grid, epoch)
+        return path
+
+
+class DensityPictures(_Pictures):
+    """Every `every_epochs` epochs: a 2-D flow's learned density beside the data.
+
+    Writes `images.density_figure` to `path` (replacing the previous one) and, with `log_dir`,
+    to TensorBoard under `density`, at step = epochs trained.
+    """
+
+    def __init__(self, flow, points, path, every_epochs=1, log_dir=None, points_label='data'):
+        super().__init__(every_epochs, log_dir)
+        self.flow, self.points, self.path = flow, points, path
+        self.points_label = points_label
+
+    def write(self, epoch):
+        """Writes the picture of `epoch` (epochs trained); returns its path."""
+        picture = images.density_figure(
+            lambda x: self.flow.log_prob(tf.cast(x, self.flow.dtype)),
+            self.points,
+            points_label=self.points_label,
+        )
+        images.write_png(self.path, picture)
+        self._log_image('density', picture, epoch)
+        return self.path
+
+
+class MetricScalars(keras.callbacks.Callback):
+    """Logs the training and validation loss of every epoch to TensorBoard under its unit.
+
+    Tags `{unit}/train` and `{unit}/validation` (e.g. `bits_per_dim/validation`), at step =
+    epochs trained, in `log_dir` itself (Keras' `TensorBoard` callback writes its
+    `epoch_<metric>` curves to `log_dir/train` and `log_dir/validation`). `log_test_metrics`
+    adds `{unit}/test`.
+
+    Args:
+      log_dir: the TensorBoard directory.
+      unit: 'bits_per_dim' or 'nats_per_dim', the tags' prefix.
+      metric_name: the key of the loss in Keras' logs (validation: 'val_' + it); default `unit`.
+    """
+
+    def __init__(self, log_dir, unit, metric_name=None):
+        super().__init__()
+        self.unit, self.metric_name = unit, metric_name or unit
+        self.writer = tf.summary.create_file_writer(log_dir)
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_epochs == 0:
-            self.write(epoch + 1)
+        logs = logs or {}
+        with self.writer.as_default():
+            for split, key in (
+                ('train', self.metric_name),
+                ('validation', 'val_' + self.metric_name),
+            ):
+                if key in logs:
+                    tf.summary.scalar(f'{self.unit}/{split}', float(logs[key]), step=epoch + 1)
+        self.writer.flush()
+
+
+def log_test_metrics(log_dir, unit, value, step):
+    """Logs the test loss `value` to TensorBoard as `{unit}/test` (e.g. `bits_per_dim/test`).
+
+    `step` is the epoch of the tested checkpoint (the best by validation), so the point sits on
+    `MetricScalars`' validation curve where that checkpoint was chosen.
+    """
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+        tf.summary.scalar(f'{unit}/test', float(value), step=step)
+    writer.close()
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -93,19 +181,26 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class StopOnNonFinite(keras.callbacks.TerminateOnNaN):
-    """Keras' `TerminateOnNaN` that also records where the loss first became NaN or inf."""
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops `fit` after the first batch whose loss is NaN or inf, and records where.
 
-    def __init__(self):
+    Keras' `TerminateOnNaN` does the same but reads only the logs key 'loss'; this one reads
+    `metric_name` ('loss', or the trainer's `metric_name` such as 'bits_per_dim').
+    `failed_at` is then (epoch, batch), both counted from 1.
+    """
+
+    def __init__(self, metric_name='loss'):
         super().__init__()
+        self.metric_name = metric_name
         self.epoch = 0
         self.failed_at = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
-    def on_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get('loss')
-        if self.failed_at is None and loss is not None and not math.isfinite(float(loss)):
-            self.failed_at = (self.epoch + 1, batch + 1)
-        super().on_batch_end(batch, logs)
+    def on_train_batch_end(self, batch, logs=None):
+        value = (logs or {}).get(self.metric_name)
+        if value is not None and not math.isfinite(float(value)):
+            if self.failed_at is None:
+                self.failed_at = (self.epoch + 1, batch + 1)
+            self.model.stop_training = True

@@ -3,8 +3,10 @@
 Everything a run writes goes to `workdir`:
   config.json          the resolved config, to rebuild the flow (`restore_flow`)
   checkpoints/latest   the last epochs (resume), checkpoints/best  the best by validation
-  logs/                TensorBoard: loss, bits/dim, gradient norm, sample grids
-  samples/             PNG sample grids at a few temperatures (images); density.png (2-D)
+  logs/                TensorBoard: loss, bits/dim (train, validation, test), gradient norm,
+                       learning rate, sample grids (images) or the learned density (2-D)
+  samples/             PNGs of samples, the temperatures side by side (images)
+  density.png          the learned density beside the test data (2-D)
   metrics.json         test bits/dim (or nats/dim) of the best checkpoint, and more
   saved_model/         the exported best model (`tfp_flows.export`)
 
@@ -26,7 +28,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows import callbacks, data, images, models
+from tfp_flows import callbacks, data, models
 from tfp_flows.distribute import STRATEGIES, check_thread_count, configure_threads, make_strategy
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
@@ -109,7 +111,9 @@ def _restore(checkpoint, path):
     if not tf.io.gfile.exists(path + '.index'):
         raise ValueError(f'Checkpoint {path} is incomplete: {path}.index does not exist.')
     try:
-        checkpoint.restore(path).assert_existing_objects_matched()
+        # expect_partial: `restore_flow` loads the flow alone from a checkpoint that also holds
+        # the optimizer; without it TF logs one warning per optimizer variable at exit.
+        checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
         raise ValueError(
             f'Checkpoint {path} does not match the model built from the config: {error} '
@@ -282,8 +286,10 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         log_dir = os.path.join(workdir, 'logs')
         run_callbacks = [nan_stop, callbacks.CheckpointCallback(latest, best, epoch, best_value)]
         is_image = len(info.event_shape) == 3
+        metric = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
         if is_chief:
             run_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
+            run_callbacks.append(callbacks.MetricScalars(log_dir, metric, metric_name='loss'))
         if is_chief and is_image:
             pictures = callbacks.SamplePictures(
                 flow,
@@ -293,6 +299,16 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
                 every_epochs=config.train.sample_every_epochs,
                 log_dir=log_dir,
                 seed=config.seed,
+            )
+            run_callbacks.append(pictures)
+        elif is_chief:
+            pictures = callbacks.DensityPictures(
+                flow,
+                np.concatenate([batch.numpy() for batch in test_ds]),
+                os.path.join(workdir, 'density.png'),
+                every_epochs=config.train.sample_every_epochs,
+                log_dir=log_dir,
+                points_label='test data',
             )
             run_callbacks.append(pictures)
         if config.train.max_seconds:
@@ -330,7 +346,6 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         if best_path:
             _restore(checkpoint, best_path)
             best_path = os.path.join(directory, 'best', os.path.basename(best_path))  # Chief's.
-        metric = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
         metrics = {  # Evaluated by every worker together.
             f'test_{metric}': _evaluate(trainer, test_ds),
             f'validation_{metric}': _evaluate(trainer, validation_ds),
@@ -342,14 +357,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         }
     if not is_chief:
         return metrics
-    if is_image:
-        pictures.write(int(epoch.numpy()))
-    else:
-        points = np.concatenate([batch.numpy() for batch in test_ds])
-        images.write_png(
-            os.path.join(workdir, 'density.png'),
-            images.density_picture(lambda x: flow.log_prob(tf.cast(x, flow.dtype)), points),
-        )
+    pictures.write(metrics['best_epoch'])
+    callbacks.log_test_metrics(log_dir, metric, metrics[f'test_{metric}'], metrics['best_epoch'])
     export_saved_model(
         flow, os.path.join(workdir, 'saved_model'), num_bins=info.num_bins, overwrite=True
     )

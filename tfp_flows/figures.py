@@ -1,0 +1,102 @@
+"""The figure of a finished run, from its workdir alone (the README's pictures are made so).
+
+    python -m tfp_flows.figures --workdir=/tmp/glow_digits --out=docs/glow_digits_samples.png
+
+Image data: samples of the run's best checkpoint at each temperature, side by side and
+labelled (`images.sample_figure`), from the run's seed and `config.train.sample_temperatures`
+unless `--seed` or `--temperatures` is given: with neither, the same picture as the run's
+last `samples/epoch_EEEE.png`. 2-D data: the learned density beside the test data, the same
+picture as the run's `density.png`.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from tfp_flows import data, images
+from tfp_flows.experiment import restore_flow
+
+__all__ = ['main', 'run_figure']
+
+
+def run_figure(workdir, temperatures=None, seed=None):
+    """The figure of the run in `workdir`, as uint8 RGB [H, W, 3].
+
+    Args:
+      workdir: a run's directory (`config.json` and `checkpoints/best` are read).
+      temperatures: sample temperatures (image data); default the run's.
+      seed: int seed of the samples (image data); default the run's `config.seed`.
+
+    Raises:
+      FileNotFoundError: `workdir` holds no run or no best checkpoint.
+      ValueError: the checkpoint does not match the config, a temperature is not > 0, or
+        the data is neither images nor 2-D points.
+    """
+    flow = restore_flow(workdir)
+    with open(os.path.join(workdir, 'config.json')) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    event_shape = tuple(config.data.event_shape)
+    if len(event_shape) == 3:
+        temperatures = temperatures or tuple(config.train.sample_temperatures)
+        seed = config.seed if seed is None else seed
+        figure, _ = images.sample_figure(flow, config.data.num_bins, temperatures, seed)
+        return figure
+    if event_shape != (2,):
+        raise ValueError(
+            f'A figure needs image data [H, W, C] or 2-D points; the run in {workdir!r} has '
+            f'event_shape {list(event_shape)}.'
+        )
+    test_ds, _ = data.make_dataset(
+        config.data.name,
+        config.data.splits.test,
+        1024,
+        shuffle=False,
+        data_dir=config.data.data_dir,
+        image_size=config.data.image_size,
+    )
+    points = np.concatenate([batch.numpy() for batch in test_ds])
+    return images.density_figure(
+        lambda x: flow.log_prob(tf.cast(x, flow.dtype)), points, points_label='test data'
+    )
+
+
+def main(argv=None):
+    """The command line; returns the exit status (0, or 1 with a one-line error)."""
+    parser = argparse.ArgumentParser(
+        prog='python -m tfp_flows.figures',
+        description='Writes the figure of a finished run (samples at each temperature, or the '
+        "learned 2-D density) as a PNG, from the run's workdir.",
+    )
+    parser.add_argument('--workdir', required=True, help="The run's --workdir.")
+    parser.add_argument('--out', required=True, help='The PNG file to write.')
+    parser.add_argument(
+        '--temperatures',
+        type=float,
+        nargs='+',
+        help="Sample temperatures, one panel each (default: the run's).",
+    )
+    parser.add_argument('--seed', type=int, help="Seed of the samples (default: the run's).")
+    parser.add_argument('--overwrite', action='store_true', help='Replace --out if it exists.')
+    args = parser.parse_args(argv)
+    if os.path.exists(args.out) and not args.overwrite:
+        print(
+            f'--out {args.out!r} already exists; pass --overwrite to replace it.', file=sys.stderr
+        )
+        return 1
+    try:
+        figure = run_figure(args.workdir, args.temperatures, args.seed)
+    except (FileNotFoundError, ValueError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    images.write_png(args.out, figure)
+    print(f'Wrote {args.out} ({figure.shape[1]}x{figure.shape[0]} pixels).')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
