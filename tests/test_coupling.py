@@ -53,11 +53,11 @@ class RecordingConditioner(tf.Module):
         return self.network(x)
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
 @pytest.mark.parametrize('coupling', COUPLINGS)
-def test_log_det_matches_autodiff_both_ways(coupling, event_shape, mask, flip, dtype):
-    bijector = _random_coupling(coupling, event_shape, mask, flip, dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_log_det_matches_autodiff_both_ways(coupling, event_shape, mask, flip, dtype, regime):
+    bijector = checks.in_regime(_random_coupling(coupling, event_shape, mask, flip, dtype), regime)
     x = tf.random.stateless_normal([2, *event_shape], [2, 1], dtype=dtype)
     tol = checks.tolerance(dtype, log_det=True)
     ndims = len(event_shape)
@@ -69,11 +69,11 @@ def test_log_det_matches_autodiff_both_ways(coupling, event_shape, mask, flip, d
     )
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
 @pytest.mark.parametrize('coupling', COUPLINGS)
-def test_round_trip(coupling, event_shape, mask, flip, dtype):
-    bijector = _random_coupling(coupling, event_shape, mask, flip, dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_round_trip(coupling, event_shape, mask, flip, dtype, regime):
+    bijector = checks.in_regime(_random_coupling(coupling, event_shape, mask, flip, dtype), regime)
     x = tf.random.stateless_normal([2, *event_shape], [2, 2], dtype=dtype)
     y = tf.random.stateless_normal([2, *event_shape], [2, 3], dtype=dtype)
     checks.assert_round_trip(bijector, x, y, len(event_shape), dtype)
@@ -241,3 +241,12 @@ def test_rejects_integer_input(coupling):
     bijector = coupling((4,), hidden_channels=8)
     with pytest.raises(ValueError, match=r'requested dtype float32 for Tensor with dtype int32'):
         bijector.inverse(tf.zeros([2, 4], tf.int32))
+
+
+@pytest.mark.parametrize(('event_shape', 'mask'), [((4, 4, 2), 'checkerboard'), ((5,), 'channel')])
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_xla_matches_eager(coupling, event_shape, mask):
+    bijector = _random_coupling(coupling, event_shape, mask, True, tf.float32)
+    x = tf.random.stateless_normal([2, *event_shape], [2, 9])
+    y = tf.random.stateless_normal([2, *event_shape], [2, 10])
+    checks.assert_xla_matches_eager(bijector, x, y, len(event_shape))

@@ -35,11 +35,15 @@ def _random_factor_out(event_shape, split_prior, hidden_channels, dtype, seed=0)
     return checks.randomize_variables(bijector, seed=seed)
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('split_prior', 'hidden_channels'), PRIORS)
 @pytest.mark.parametrize('event_shape', [(4, 4, 4), (2, 4, 3)])
-def test_log_det_matches_autodiff_both_ways(event_shape, split_prior, hidden_channels, dtype):
-    bijector = _random_factor_out(event_shape, split_prior, hidden_channels, dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_log_det_matches_autodiff_both_ways(
+    event_shape, split_prior, hidden_channels, dtype, regime
+):
+    bijector = checks.in_regime(
+        _random_factor_out(event_shape, split_prior, hidden_channels, dtype), regime
+    )
     x = tf.random.stateless_normal([2, *event_shape], [4, 1], dtype=dtype)
     tol = checks.tolerance(dtype, log_det=True)
     checks.assert_log_det_matches_autodiff(
@@ -50,10 +54,12 @@ def test_log_det_matches_autodiff_both_ways(event_shape, split_prior, hidden_cha
     )
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('split_prior', 'hidden_channels'), PRIORS)
-def test_round_trip(split_prior, hidden_channels, dtype):
-    bijector = _random_factor_out((4, 4, 4), split_prior, hidden_channels, dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_round_trip(split_prior, hidden_channels, dtype, regime):
+    bijector = checks.in_regime(
+        _random_factor_out((4, 4, 4), split_prior, hidden_channels, dtype), regime
+    )
     x = tf.random.stateless_normal([2, 4, 4, 4], [4, 2], dtype=dtype)
     y = tf.random.stateless_normal([2, 4, 4, 4], [4, 3], dtype=dtype)
     checks.assert_round_trip(bijector, x, y, 3, dtype)
@@ -124,3 +130,10 @@ def test_rejects_input_of_the_wrong_shape():
         bijector.inverse(tf.zeros([2, 4, 4, 2]))
     with pytest.raises(ValueError, match=message):
         bijector.forward(tf.zeros([2, 4, 4, 2]))
+
+
+def test_xla_matches_eager():
+    bijector = _random_factor_out((4, 4, 4), True, None, tf.float32)
+    x = tf.random.stateless_normal([2, 4, 4, 4], [4, 9])
+    y = tf.random.stateless_normal([2, 4, 4, 4], [4, 10])
+    checks.assert_xla_matches_eager(bijector, x, y, 3)
