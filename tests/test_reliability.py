@@ -408,7 +408,8 @@ BAD_INPUTS = [
     pytest.param(
         _workdir_of_another_model,
         ValueError,
-        r"workdir '.*run' holds a run of another model .*'hidden_channels': 16",
+        r"workdir '.*run' holds a run of another model or data \(model\.hidden_channels: 16 "
+        r'in the workdir, 8 now\)\. .* nothing was changed',
         id='workdir of another model',
     ),
     pytest.param(
