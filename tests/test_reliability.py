@@ -329,13 +329,15 @@ BAD_INPUTS = [
     pytest.param(
         _cli('--config.train.no_such_key=1'),
         processes.CommandFailed,
-        r"AttributeError: \"'no_such_key'\"",
+        r'^exit code 2: Error: --config\.train\.no_such_key: the config has no field '
+        r"'no_such_key'\. See the fields: --print_config\.\n$",
         id='unknown config key: CLI',
     ),
     pytest.param(
         _cli('--config.train.epoch=3'),
         processes.CommandFailed,
-        r'Did you mean "epochs" instead of "epoch"',
+        r"^exit code 2: Error: --config\.train\.epoch: the config has no field 'epoch'\. Did "
+        r'you mean "epochs" instead of "epoch"\? See the fields: --print_config\.\n$',
         id='misspelt config key: CLI',
     ),
     pytest.param(
@@ -377,13 +379,15 @@ BAD_INPUTS = [
     pytest.param(
         _cli('--config.model.num_levels=0'),
         processes.CommandFailed,
-        r'ValueError: config\.model\.num_levels must be a positive number; got 0',
+        r'^exit code 1: (?:.*\n)*Error: config\.model\.num_levels must be a positive number; '
+        r'got 0\.\n$',
         id='zero levels: CLI',
     ),
     pytest.param(
         _cli('--config.model.num_levels=two'),
         processes.CommandFailed,
-        r'flag --config\.model\.num_levels=two: invalid literal for int\(\)',
+        r'^exit code 2: Error: flag --config\.model\.num_levels=two: invalid literal for '
+        r"int\(\) with base 10: 'two'\n$",
         id='a word for a number: CLI',
     ),
     pytest.param(
@@ -439,7 +443,8 @@ BAD_INPUTS = [
     pytest.param(
         _cli_export_to_existing,
         processes.CommandFailed,
-        r"--export_dir '.*export' already exists; choose a new path or remove it",
+        r"^exit code 1: Error: export_dir '.*export' already exists; choose a new path or "
+        r'remove it\.\n$',
         id='export path exists: CLI',
     ),
 ]
