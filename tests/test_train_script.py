@@ -240,3 +240,19 @@ def test_the_default_workdir_cannot_shadow_the_package(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_plain_pytest_collects_the_tests_that_import_configs():
+    """`pytest` (not `python -m pytest`) has no repository root on sys.path of its own."""
+    env = {key: value for key, value in _env().items() if key != 'PYTHONPATH'}
+    result = subprocess.run(
+        [sys.executable, '-P', '-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider']
+        + ['tests/test_experiment.py', 'tests/test_kill_resume.py'],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r'\d+ tests collected', result.stdout)
