@@ -99,7 +99,7 @@ def test_a_finished_run_is_returned_as_it_is_and_nothing_changes(finished_run, t
     assert experiment.train_and_evaluate(config, workdir, verbose=0) == finished_run[1]
     assert _files(workdir) == before
     assert re.search(
-        r'holds a finished run: it trained 1 epochs of 1; test bits per dim \d\.\d{4}, '
+        r'holds a finished run: it reached epoch 1 of 1; test bits per dim \d\.\d{4}, '
         r'validation bits per dim \d\.\d{4}, best epoch 1 \(metrics\.json\)\. Nothing was '
         r'trained or changed\.\n  To train it on, rerun with --config\.train\.epochs=N, N > 1\.'
         r'\n  For a new run, pass a new --workdir\.\n  The changed settings '

@@ -179,7 +179,7 @@ def test_the_finished_message_says_how_to_go_on(tmp_path):
     config.train.learning_rate = 1e-3
     message = workdirs.finished_message(workdirs.check_rerun(workdir, config), 3)
     assert message == (
-        f'{workdir} holds a finished run: it trained 3 epochs of 3; test bits per dim 2.5000, '
+        f'{workdir} holds a finished run: it reached epoch 3 of 3; test bits per dim 2.5000, '
         'validation bits per dim 2.4000, best epoch 2 (metrics.json). Nothing was trained or '
         'changed.\n'
         '  To train it on, rerun with --config.train.epochs=N, N > 3.\n'

@@ -252,7 +252,7 @@ def finished_message(rerun, epochs):
         if key.startswith(('test_', 'validation_')) and isinstance(value, float)
     )
     if epoch >= epochs:
-        why = f'it trained {epoch} epochs of {epochs}'
+        why = f'it reached epoch {epoch} of {epochs}'
         more = f'--config.train.epochs=N, N > {epoch}'
     else:
         why = f'early stopping ended it after epoch {epoch}'
