@@ -27,7 +27,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
+
+from tfp_flows import temporaries
 
 __all__ = [
     'DEFINES_RUN',
@@ -315,7 +316,8 @@ def copy_export(workdir, export_dir):
     export_dir = os.path.abspath(export_dir)
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(dir=parent, prefix='.tmp-export-')
+    temporaries.remove_stale_temporaries(parent)
+    temporary = temporaries.temporary_directory(parent)
     try:
         copy = os.path.join(temporary, 'saved_model')
         shutil.copytree(os.path.join(workdir, 'saved_model'), copy)
