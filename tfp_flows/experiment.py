@@ -37,7 +37,8 @@ from absl import logging
 
 from tfp_flows import callbacks, checkpoints, data, images, models
 from tfp_flows import workdir as workdirs
-from tfp_flows.distribute import STRATEGIES, check_thread_count, configure_threads, make_strategy
+from tfp_flows.config_checks import check_config
+from tfp_flows.distribute import configure_threads, make_strategy
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
 from tfp_flows.training import FlowTrainer, make_optimizer
@@ -51,53 +52,6 @@ _EVALUATION_SEED = 0  # Fixed dequantization noise of validation and test, the s
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def _positive(config, *paths):
-    for path in paths:
-        section, key = path.split('.')
-        value = config[section][key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f'config.{path} must be a positive number; got {value!r}.')
-
-
-def check_config(config):
-    """Raises `ValueError` naming the first config value that cannot work."""
-    if config.model.family not in ('glow', 'real_nvp'):
-        raise ValueError(
-            f"config.model.family must be 'glow' or 'real_nvp'; got {config.model.family!r}."
-        )
-    if config.model.dtype not in _DTYPES:
-        raise ValueError(
-            f'config.model.dtype must be one of {tuple(_DTYPES)}; got {config.model.dtype!r}.'
-        )
-    if config.train.strategy not in STRATEGIES:
-        raise ValueError(
-            f'config.train.strategy must be one of {STRATEGIES}; got {config.train.strategy!r}.'
-        )
-    _positive(
-        config,
-        'model.num_levels',
-        'model.num_steps',
-        'model.hidden_channels',
-        'train.batch_size',
-        'train.epochs',
-        'train.learning_rate',
-        'train.sample_every_epochs',
-        'train.steps_per_execution',
-    )
-    for key in ('intra_op_threads', 'inter_op_threads'):
-        check_thread_count(f'config.train.{key}', config.train[key])
-    if config.train.warmup_steps < 0:
-        raise ValueError(
-            f'config.train.warmup_steps must be >= 0; got {config.train.warmup_steps!r}.'
-        )
-    if config.train.strategy == 'multi_worker' and config.train.max_seconds:
-        raise ValueError(
-            "config.train.max_seconds cannot be used with strategy 'multi_worker': each worker "
-            'would stop after a different batch and the others would wait forever; got '
-            f'max_seconds={config.train.max_seconds!r}.'
-        )
 
 
 def build_flow(model_config, event_shape):
