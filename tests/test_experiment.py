@@ -16,6 +16,7 @@ import tensorflow_datasets as tfds
 import tfp_flows
 from configs import default, glow_mnist, realnvp_moons
 from tfp_flows import callbacks, experiment
+from tfp_flows import workdir as workdirs
 
 
 def _tiny(config, epochs=1):
@@ -179,6 +180,16 @@ def test_moons_run_writes_the_density_picture(tmp_path):
     assert math.isfinite(metrics['test_nats_per_dim'])
     picture = tf.io.decode_png(tf.io.read_file(os.path.join(workdir, 'density.png')))
     assert picture.shape == (200, 404, 1)
+    listed = [os.path.relpath(path, workdir) for path, _ in workdirs.written_outputs(workdir)]
+    assert listed == [  # What train.py prints at the end: no samples folder for 2-D data.
+        'config.json',
+        'metrics.json',
+        os.path.join('checkpoints', 'latest'),
+        os.path.join('checkpoints', 'best'),
+        'density.png',
+        'saved_model',
+        'logs',
+    ]
 
 
 def test_tfds_recipe_runs_on_mock_data(tmp_path):
