@@ -91,8 +91,9 @@ def test_a_run_prints_its_figures_and_each_output_on_a_line(tiny_run):
 
 
 def test_tensorflows_start_up_chatter_is_not_shown(tiny_run):
+    if glob.glob('/dev/nvidia[0-9]*'):
+        pytest.skip('a machine with an NVIDIA device: its CUDA lines are not chatter')
     stderr = tiny_run[1].stderr
-    assert not glob.glob('/dev/nvidia[0-9]*'), 'this test expects a machine without a GPU'
     for chatter in ('cuInit', 'oneDNN custom operations', 'absl::InitializeLog', 'cuda drivers'):
         assert chatter not in stderr, stderr
     assert 'Traceback' not in stderr

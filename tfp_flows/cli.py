@@ -33,6 +33,7 @@ __all__ = [
     'import_experiment',
     'interrupted_message',
     'make_flags_parser',
+    'recipes',
     'result_lines',
     'use_terminal_logging',
 ]
