@@ -11,12 +11,16 @@ Three sources, chosen by name in `make_dataset`:
 - any other name: a TFDS image dataset read from `data_dir` (8-bit, so `num_bins` = 256). Nothing
   is downloaded; build it first with `tfds build NAME` on a machine with internet access.
 
-Images come out as float32 in [0, 1): `uniform_dequantize` adds fresh uniform noise to every
-batch, so the noise differs from epoch to epoch.
+Images come out as float32 in [0, 1): `uniform_dequantize` adds uniform noise to every batch.
+By default order and noise differ from pass to pass; with a `seed` and an `epoch`, each pass is
+a pure function of the two (`make_dataset`), so a resumed run sees the data of an unbroken one
+and evaluation sees the same noise every time.
 """
 
 import dataclasses
 import difflib
+import functools
+import math
 
 import numpy as np
 import sklearn.datasets
@@ -262,6 +266,7 @@ def make_dataset(
     *,
     shuffle,
     seed=None,
+    epoch=None,
     data_dir=None,
     image_size=None,
     augment=None,
@@ -270,19 +275,28 @@ def make_dataset(
 ):
     """Returns a batched training or evaluation dataset and its `DatasetInfo`.
 
-    Images come out as float32 [batch_size, H, W, C] in [0, 1), dequantized with fresh uniform
-    noise in every batch of every epoch; 2-D toys as float32 [batch_size, 2]. The pipeline is:
-    load, cache the integer data, shuffle (buffer = split size, at most 10,000), repeat, batch,
-    flip (if `augment='flip'`), dequantize, prefetch.
+    Images come out as float32 [batch_size, H, W, C] in [0, 1), dequantized with uniform noise
+    in every batch; 2-D toys as float32 [batch_size, 2]. The pipeline is: load, cache the
+    integer data, shuffle (buffer = split size, at most 10,000), repeat, batch, flip (if
+    `augment='flip'`), dequantize, prefetch.
 
     Args:
       name: 'digits', one of the 2-D toys ('moons', 'eight_gaussians', 'checkerboard', 'rings'),
         or a TFDS image dataset (see `load_images`).
       split: 'train', 'validation' or 'test' for digits and toys; any TFDS split otherwise.
       batch_size: examples per batch, a positive int.
-      shuffle: whether to shuffle the examples (again every epoch).
+      shuffle: whether to shuffle the examples (again every pass).
       seed: optional int; with it the order, flips and noise are the same on every run (and
-        still differ from epoch to epoch).
+        still differ from pass to pass, unless `epoch` says otherwise).
+      epoch: optional int >= 0, or a scalar int64 `tf.Variable` that the caller sets before
+        each pass (`train_and_evaluate` sets it at the start of every epoch); needs `seed`.
+        Each pass is then a pure function of (seed, epoch): epoch e's order, flips and noise
+        are the same in every process, whatever passes came before, so a resumed run sees the
+        data of an unbroken one; an int epoch gives the same data on every pass (fixed noise
+        for evaluation). The examples are shuffled in windows, each window by a permutation
+        drawn from (seed, epoch): one window of the whole split for digits and the 2-D toys,
+        windows of 10,000 consecutive examples for TFDS data. With `repeat`, every repetition
+        is the data of the epoch the variable holds when the repetition starts.
       data_dir: TFDS data directory (TFDS datasets only).
       image_size: optional side length to area-resize images to (not for 2-D toys).
       augment: None, or 'flip' for random left-right flips (TFDS images only).
@@ -295,6 +309,7 @@ def make_dataset(
     if augment not in _AUGMENTATIONS:
         raise ValueError(f"`augment` must be None or 'flip'; got {augment!r}.")
     _check_image_size(image_size)
+    _check_epoch(epoch, seed)
     if name in _TOY_NAMES:
         _check_split(split, name)
         if augment is not None or image_size is not None:
@@ -330,12 +345,32 @@ def make_dataset(
             f'{split!r} of {name!r}, so drop_remainder=True would leave no batch; use a smaller '
             'batch_size or drop_remainder=False.'
         )
-    if seed is None:
-        shuffle_seed = noise_seed = None
-    else:
-        shuffle_seed, noise_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
-
     dataset = dataset.cache()
+    dequantize = functools.partial(_flip_and_dequantize, num_bins=info.num_bins, augment=augment)
+    if epoch is not None:
+        in_memory = name in _TOY_NAMES or name == 'digits'
+        window = num_examples if in_memory else min(num_examples, _MAX_SHUFFLE_BUFFER)
+        one_pass = functools.partial(
+            _one_pass,
+            dataset,
+            key=tf.constant(_seed_pair(seed), tf.int64),
+            window=window if shuffle else None,
+            batch_size=batch_size,
+            drop_remainder=drop_remainder,
+            dequantize=dequantize if info.num_bins is not None else None,
+        )
+        if isinstance(epoch, tf.Variable):  # Read once per pass, when the pass starts.
+            dataset = tf.data.Dataset.from_tensors(0).flat_map(lambda _: one_pass(epoch.value()))
+        else:
+            dataset = one_pass(tf.constant(epoch, tf.int64))
+        rounding = math.floor if drop_remainder else math.ceil
+        num_batches = rounding(num_examples / batch_size)
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
+        if repeat:
+            dataset = dataset.repeat()
+        return dataset.prefetch(tf.data.AUTOTUNE), info
+
+    shuffle_seed, noise_seed = (None, None) if seed is None else _seed_pair(seed)
     if shuffle:
         buffer_size = min(num_examples, _MAX_SHUFFLE_BUFFER)
         dataset = dataset.shuffle(buffer_size, seed=shuffle_seed, reshuffle_each_iteration=True)
@@ -346,12 +381,65 @@ def make_dataset(
         # One stateless seed per batch, drawn anew each time the dataset is iterated (each epoch).
         batch_seeds = tf.data.Dataset.random(seed=noise_seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip(dataset, batch_seeds.batch(2))
-
-        def dequantize(images, batch_seed):
-            flip_seed, dequantize_seed = tf.unstack(tf.random.split(batch_seed, 2))
-            if augment == 'flip':
-                images = augment_flip(images, flip_seed)
-            return uniform_dequantize(images, info.num_bins, seed=dequantize_seed)
-
         dataset = dataset.map(dequantize, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE), info
+
+
+def _seed_pair(seed):
+    """Two independent int seeds drawn from the int `seed`."""
+    return tuple(int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+
+
+def _check_epoch(epoch, seed):
+    if epoch is None:
+        return
+    if isinstance(epoch, tf.Variable):
+        if epoch.dtype != tf.int64 or epoch.shape.rank != 0:
+            raise ValueError(
+                '`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got a variable of '
+                f'dtype {epoch.dtype.name} and shape {epoch.shape}.'
+            )
+    elif isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(
+            f'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got {epoch!r}.'
+        )
+    if seed is None:
+        raise ValueError(
+            '`epoch` needs a `seed`: each pass is drawn from (seed, epoch); got seed=None.'
+        )
+
+
+def _flip_and_dequantize(images, batch_seed, num_bins, augment):
+    """Flips (with `augment='flip'`) and dequantizes a batch; `batch_seed` is a [2] int seed."""
+    flip_seed, dequantize_seed = tf.unstack(tf.random.split(batch_seed, 2))
+    if augment == 'flip':
+        images = augment_flip(images, flip_seed)
+    return uniform_dequantize(images, num_bins, seed=dequantize_seed)
+
+
+def _one_pass(examples, epoch, key, window, batch_size, drop_remainder, dequantize):
+    """One pass over the cached `examples`, a function of ([2] int64 `key`, int64 `epoch`).
+
+    With `window`, each window of that many consecutive examples is permuted by sorting
+    stateless uniform keys; batch i gets the stateless seed fold_in(noise key, i) for its flips
+    and noise (`dequantize`, None for continuous data).
+    """
+    epoch_key = tf.random.experimental.stateless_fold_in(key, epoch)
+    shuffle_key, noise_key = tf.unstack(tf.random.experimental.stateless_split(epoch_key, 2))
+    if window is not None:
+
+        def permute(index, window_examples):
+            seed = tf.random.experimental.stateless_fold_in(shuffle_key, index)
+            order = tf.argsort(tf.random.stateless_uniform(tf.shape(window_examples)[:1], seed))
+            return tf.gather(window_examples, order)
+
+        examples = examples.batch(window).enumerate().map(permute).unbatch()
+    batches = examples.batch(batch_size, drop_remainder=drop_remainder)
+    if dequantize is None:
+        return batches
+    return batches.enumerate().map(
+        lambda index, images: dequantize(
+            images, tf.random.experimental.stateless_fold_in(noise_key, index)
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )

@@ -37,7 +37,6 @@ evaluates one (here for an 8x8x1 float32 image flow).
 import math
 import os
 import shutil
-import tempfile
 
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -45,6 +44,7 @@ import tensorflow_probability as tfp
 from tfp_flows import models
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.dequantization import bits_per_dim
+from tfp_flows.temporaries import remove_stale_temporaries, temporary_directory
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -252,7 +252,8 @@ def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
 
     The model is saved into a new temporary directory `.tmp-export-*` next to `path` and
     renamed into place, so `path` never holds a partial export; on failure the temporary
-    directory is removed and an existing `path` is left as it was.
+    directory is removed and an existing `path` is left as it was. The temporary directories
+    of killed exports into the same parent are removed first (`tfp_flows.temporaries`).
 
     Args:
       flow: a `tfd.TransformedDistribution` over a standard Normal latent of the data's shape,
@@ -277,9 +278,10 @@ def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
         raise FileExistsError(f'{path} exists and is not a directory; refusing to replace it.')
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    # mkdtemp makes a private (mode 0700) directory; saving into a subdirectory of it gives the
-    # SavedModel the usual permissions, and the replaced export can be moved into it as well.
-    temp_dir = tempfile.mkdtemp(dir=parent, prefix='.tmp-export-')
+    remove_stale_temporaries(parent)  # Left by killed exports; never one still written.
+    # A private (mode 0700) directory; saving into a subdirectory of it gives the SavedModel
+    # the usual permissions, and the replaced export can be moved into it as well.
+    temp_dir = temporary_directory(parent)
     try:
         saved = os.path.join(temp_dir, _SAVED_MODEL_DIR)
         tf.saved_model.save(module, saved, signatures=module.signatures())
