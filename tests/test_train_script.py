@@ -87,7 +87,7 @@ def test_a_run_prints_its_figures_and_each_output_on_a_line(tiny_run):
         'logs',
     ]
     assert all(os.path.exists(line.split()[0]) for line in held)
-    assert re.search(rf'^  {workdir}/samples +2 PNG sample grids$', result.stdout, re.M)
+    assert re.search(rf'^  {workdir}/samples +1 PNG sample figure$', result.stdout, re.M)
 
 
 def test_tensorflows_start_up_chatter_is_not_shown(tiny_run):

@@ -363,7 +363,7 @@ def written_outputs(workdir, export_dir=None):
             f'newest epochs, to resume (ckpt-{checkpoint[1] if checkpoint else "?"})',
         ),
         ('checkpoints/best', 'the epoch with the best validation figure'),
-        ('samples', f'{num_pictures} PNG sample grids'),
+        ('samples', f'{num_pictures} PNG sample figure{"" if num_pictures == 1 else "s"}'),
         ('density.png', 'the learned density beside the data'),
         ('saved_model', 'the best model as a SavedModel (tf.saved_model.load)'),
         ('logs', f'TensorBoard logs: tensorboard --logdir {os.path.join(workdir, "logs")}'),
