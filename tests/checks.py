@@ -16,6 +16,7 @@ __all__ = [
     'randomize_variables',
     'read_tensorboard',
     'tolerance',
+    'with_context',
 ]
 
 DTYPES = [tf.float32, tf.float64]
@@ -66,6 +67,20 @@ def assert_log_det_matches_autodiff(fn, log_det_fn, x, event_ndims, rtol, atol):
     actual = log_det_fn(x, event_ndims=event_ndims) + tf.zeros_like(expected, x.dtype)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+def with_context(fn, context):
+    """`fn` with `conditional_input=` the context of each example, also for `batch_jacobian`.
+
+    `context` is [N, *conditional_shape] for inputs x [N, ...]; `batch_jacobian` calls `fn` on
+    D copies of each example in turn, [N * D, ...], which get each example's context D times.
+    """
+
+    def call(x, **kwargs):
+        repeats = x.shape[0] // context.shape[0]
+        return fn(x, conditional_input=tf.repeat(context, repeats, axis=0), **kwargs)
+
+    return call
 
 
 def _fresh(tensor):

@@ -127,3 +127,14 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
         tape.gradient(loss, [x, kernel]), tape.gradient(expected_loss, [x, kernel]), strict=True
     ):
         np.testing.assert_allclose(got, want, **scale)
+
+
+def test_zero_dense_starts_at_zero_and_is_linear():
+    net = networks.ZeroDense(3, 4, dtype=tf.float64)
+    x = tf.random.stateless_normal([2, 5, 3], [6, 7], dtype=tf.float64)
+    np.testing.assert_array_equal(net(x), np.zeros([2, 5, 4]))
+    checks.randomize_variables(net, seed=1)
+    np.testing.assert_allclose(net(x), x.numpy() @ net.kernel.numpy() + net.bias.numpy())
+    assert len(net.trainable_variables) == 2
+    with pytest.raises(ValueError, match=r'expects 3 inputs on the last axis; got shape \[2, 2\]'):
+        net(tf.zeros([2, 2], tf.float64))
