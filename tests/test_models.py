@@ -837,3 +837,86 @@ def test_initialize_takes_the_context_of_a_conditional_flow():
     np.testing.assert_allclose(
         latent, flow.bijector.inverse(data, conditional_input=context), rtol=1e-5, atol=1e-5
     )
+
+
+# Dropout in the coupling networks: only with training=True.
+DROPOUT_MODELS = {
+    'glow': lambda rate: tfp_flows.glow(
+        (4, 4, 2),
+        num_levels=2,
+        num_steps=1,
+        hidden_channels=16,
+        dropout_rate=rate,
+        dtype=tf.float64,
+    ),
+    'real_nvp_vector_conditional': lambda rate: tfp_flows.real_nvp(
+        (3,),
+        num_steps=3,
+        hidden_channels=16,
+        conditional_shape=(2,),
+        dropout_rate=rate,
+        dtype=tf.float64,
+    ),
+}
+
+
+def _dropout_pair(name, directory):
+    """A model with dropout 0.3 at random weights, and the same weights in a rate-0 model.
+
+    The rate-0 model reads a checkpoint of the first: dropout is no saved structure, so the
+    restored density is the same, as an evaluation or export model built without it.
+    """
+    flow = checks.randomize_variables(DROPOUT_MODELS[name](0.3), seed=7)
+    plain = DROPOUT_MODELS[name](0.0)
+    checkpoint = tf.train.Checkpoint(flow=flow)
+    path = checkpoint.write(str(directory / 'ckpt'))
+    tf.train.Checkpoint(flow=plain).read(path).assert_existing_objects_matched()
+    shape = tfp_flows.conditional_shape_of(flow)
+    data = tf.random.stateless_uniform(
+        [3, *flow.event_shape], [8, 50], 0.05, 0.95, dtype=tf.float64
+    )
+    kwargs = {}
+    if shape is not None:
+        kwargs['conditional_input'] = tf.random.stateless_normal(
+            [3, *shape], [8, 51], dtype=tf.float64
+        )
+    return flow, plain, data, kwargs
+
+
+@pytest.mark.parametrize('name', list(DROPOUT_MODELS))
+def test_dropout_is_off_at_evaluation_and_on_when_training(name, tmp_path):
+    flow, plain, data, kwargs = _dropout_pair(name, tmp_path)
+    expected = plain.log_prob(data, bijector_kwargs=kwargs)
+    np.testing.assert_array_equal(flow.log_prob(data, bijector_kwargs=kwargs), expected)
+    np.testing.assert_array_equal(
+        flow.log_prob(data, bijector_kwargs={**kwargs, 'training': False}), expected
+    )
+    log_prob = tf.function(flow.log_prob)
+    np.testing.assert_allclose(log_prob(data, bijector_kwargs=kwargs), expected, rtol=1e-12)
+    training = {**kwargs, 'training': True}
+    first = flow.log_prob(data, bijector_kwargs=training)
+    second = log_prob(data, bijector_kwargs=training)
+    assert np.all(np.abs(first - expected) > 1e-6) and np.all(np.abs(first - second) > 1e-6)
+    # The rate-0 model ignores training=True.
+    np.testing.assert_array_equal(plain.log_prob(data, bijector_kwargs=training), expected)
+
+
+@pytest.mark.parametrize('name', list(DROPOUT_MODELS))
+def test_dropout_with_a_fixed_mask_is_an_exact_bijection(name, tmp_path):
+    flow, _, data, kwargs = _dropout_pair(name, tmp_path)
+    bijector, ndims = flow.bijector, len(flow.event_shape)
+    seeded = {**kwargs, 'training': True, 'dropout_seed': tf.constant([3, 4])}
+    latent, ildj = bijector.inverse_and_log_det(data, ndims, **seeded)
+    np.testing.assert_allclose(bijector.forward(latent, **seeded), data, rtol=1e-10)
+    other = bijector.inverse(data, **{**seeded, 'dropout_seed': tf.constant([3, 5])})
+    assert not np.allclose(other, latent)
+    # tf.GradientTape.batch_jacobian keeps the batch, so every example keeps its mask.
+    flat = tf.reshape(data, [3, -1])
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        out = tf.reshape(bijector.inverse(tf.reshape(flat, data.shape), **seeded), [3, -1])
+    _, expected = tf.linalg.slogdet(tape.batch_jacobian(out, flat))
+    np.testing.assert_allclose(ildj, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        bijector.forward_log_det_jacobian(latent, ndims, **seeded), -ildj, rtol=1e-9, atol=1e-9
+    )
