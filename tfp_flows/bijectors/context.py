@@ -12,7 +12,15 @@ import numbers
 
 import tensorflow as tf
 
-__all__ = ['check_conditional_shape', 'conditional_shape_of', 'context_features']
+from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.bijectors.chain import apply_step
+
+__all__ = [
+    'StandardizedContext',
+    'check_conditional_shape',
+    'conditional_shape_of',
+    'context_features',
+]
 
 
 def check_conditional_shape(conditional_shape):
@@ -153,3 +161,75 @@ def conditional_shape_of(flow):
     if len(found) > 1:
         raise ValueError(f'The steps of this flow have different conditional shapes: {found}.')
     return found.pop() if found else None
+
+
+class StandardizedContext(FlowBijector):
+    """`bijector`, given its context standardised: c -> (c - mean) / scale, then `bijector`.
+
+    For a conditional flow trained on standardised contexts whose users pass contexts in
+    their own units (a CSV table's columns, `tfp_flows.own_data.standardize_flow`). The map
+    of x and its log-det are `bijector`'s at the standardised context:
+      forward(x, conditional_input=c) = bijector.forward(x, conditional_input=(c - mean) / scale)
+    `mean` and `scale` are [K] (conditional_shape (K,)), e.g. non-trainable variables so
+    checkpoints keep them. Other kwargs (`training`, ...) pass through unchanged.
+    """
+
+    kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'step_hook')
+
+    def __init__(self, bijector, mean, scale, validate_args=False, name='standardized_context'):
+        parameters = dict(locals())
+        if mean.shape.rank != 1 or mean.shape != scale.shape:
+            raise ValueError(
+                f'`mean` and `scale` must both have shape [K]; got {mean.shape} and {scale.shape}.'
+            )
+        self.bijector = bijector
+        self.mean = mean
+        self.scale = scale
+        with tf.name_scope(name) as name:
+            super().__init__(
+                forward_min_event_ndims=bijector.forward_min_event_ndims,
+                dtype=bijector.dtype,
+                validate_args=validate_args,
+                parameters=parameters,
+                name=name,
+            )
+
+    @property
+    def conditional_shape(self):
+        return (int(self.mean.shape[0]),)
+
+    def structure(self):
+        return {'class': 'StandardizedContext', 'conditional_shape': list(self.conditional_shape)}
+
+    def _kwargs(self, x, conditional_input, kwargs):
+        features = context_features(
+            conditional_input,
+            self.conditional_shape,
+            x,
+            self.forward_min_event_ndims,
+            f'StandardizedContext {self.name!r}',
+        )
+        standardized = (features - tf.cast(self.mean, x.dtype)) / tf.cast(self.scale, x.dtype)
+        return {**kwargs, 'conditional_input': standardized}
+
+    def _forward_and_log_det(self, x, conditional_input=None, step_hook=None, **kwargs):
+        kwargs = self._kwargs(x, conditional_input, kwargs)
+        ndims = self.forward_min_event_ndims
+        return apply_step(self.bijector, x, False, ndims, kwargs, step_hook)
+
+    def _inverse_and_log_det(self, y, conditional_input=None, step_hook=None, **kwargs):
+        kwargs = self._kwargs(y, conditional_input, kwargs)
+        ndims = self.forward_min_event_ndims
+        return apply_step(self.bijector, y, True, ndims, kwargs, step_hook)
+
+    def _forward_event_shape(self, input_shape):
+        return self.bijector.forward_event_shape(input_shape)
+
+    def _inverse_event_shape(self, output_shape):
+        return self.bijector.inverse_event_shape(output_shape)
+
+    def _forward_event_shape_tensor(self, input_shape):
+        return self.bijector.forward_event_shape_tensor(input_shape)
+
+    def _inverse_event_shape_tensor(self, output_shape):
+        return self.bijector.inverse_event_shape_tensor(output_shape)
