@@ -21,6 +21,7 @@ __all__ = [
     'randomize_variables',
     'read_tensorboard',
     'tolerance',
+    'with_context',
 ]
 
 DTYPES = [tf.float32, tf.float64]
@@ -140,6 +141,20 @@ def assert_xla_matches_eager(bijector, x, y, event_ndims):
     eager = everything(_fresh(x), _fresh(y))
     for name, a, b in zip(['forward', 'inverse', 'fldj', 'ildj'], compiled, eager, strict=True):
         np.testing.assert_allclose(a, b, **tolerance(x.dtype, log_det=True), err_msg=name)
+
+
+def with_context(fn, context):
+    """`fn` with `conditional_input=` the context of each example, also for `batch_jacobian`.
+
+    `context` is [N, *conditional_shape] for inputs x [N, ...]; `batch_jacobian` calls `fn` on
+    D copies of each example in turn, [N * D, ...], which get each example's context D times.
+    """
+
+    def call(x, **kwargs):
+        repeats = x.shape[0] // context.shape[0]
+        return fn(x, conditional_input=tf.repeat(context, repeats, axis=0), **kwargs)
+
+    return call
 
 
 def _fresh(tensor):

@@ -308,3 +308,44 @@ def test_load_images_rejects_images_of_varying_size(tmp_path):
             load_images('oxford_flowers102', 'train', data_dir=tmp_path)
         resized = load_images('oxford_flowers102', 'train', data_dir=tmp_path, image_size=8)
         assert resized.element_spec == tf.TensorSpec([8, 8, 3], tf.uint8)
+
+
+def test_conditional_digits_give_one_hot_labels():
+    images, labels = load_digits('validation', labels=True)
+    np.testing.assert_array_equal(images, load_digits('validation'))
+    everything = sklearn.datasets.load_digits()
+    permuted = everything.target[np.random.RandomState(0).permutation(1797)]
+    np.testing.assert_array_equal(labels, permuted[1257 : 1257 + 180])
+    dataset, info = make_dataset('digits', 'validation', 64, shuffle=True, seed=0, conditional=True)
+    assert info.conditional_shape == (10,) and info.class_names == tuple('0123456789')
+    batches = list(dataset.as_numpy_iterator())
+    x = np.concatenate([b[0] for b in batches])
+    c = np.concatenate([b[1] for b in batches])
+    assert c.dtype == np.float32 and c.shape == (180, 10) and np.all(c.sum(axis=1) == 1)
+    pixels = to_pixels(x, 17).reshape(180, -1)
+    by_image = {tuple(p): label for p, label in zip(images.reshape(180, -1), labels, strict=True)}
+    assert [by_image[tuple(p)] for p in pixels] == list(c.argmax(axis=1))
+
+
+def test_conditional_tfds_images_under_mock_data(tmp_path):
+    with tfds.testing.mock_data(num_examples=6):
+        labelled, names = load_images('mnist', 'train', data_dir=tmp_path, labels=True)
+        assert names == tuple(str(i) for i in range(10))
+        assert labelled.element_spec[1].dtype == tf.int64
+        dataset, info = make_dataset(
+            'mnist', 'train', 4, shuffle=False, data_dir=tmp_path, conditional=True
+        )
+        assert info.conditional_shape == (10,) and info.event_shape == (28, 28, 1)
+        x, c = next(iter(dataset))
+        assert x.shape == (4, 28, 28, 1) and c.shape == (4, 10)
+        expected = [label.numpy() for _, label in labelled.take(4)]
+        np.testing.assert_array_equal(np.argmax(c, axis=1), expected)
+        with pytest.raises(ValueError, match=r"'celeb_a' has no class label feature 'label'"):
+            make_dataset('celeb_a', 'train', 4, shuffle=False, data_dir=tmp_path, conditional=True)
+
+
+def test_conditional_needs_labels():
+    with pytest.raises(ValueError, match=r"2-D toy dataset 'moons' has no labels"):
+        make_dataset('moons', 'train', 4, shuffle=False, conditional=True)
+    with pytest.raises(ValueError, match=r'`conditional` must be True or False; got 1'):
+        make_dataset('digits', 'train', 4, shuffle=False, conditional=1)

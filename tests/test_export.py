@@ -78,18 +78,58 @@ MODELS = {
         None,
         True,
     ),
+    # Conditional flows: every signature takes `conditional_input`.
+    'glow_conditional': (
+        lambda: tfp_flows.glow(
+            event_shape=(8, 8, 1),
+            num_levels=2,
+            num_steps=1,
+            hidden_channels=8,
+            conditional_shape=(3,),
+            learn_top_prior=True,
+        ),
+        _image_data,
+        NUM_BINS,
+        False,
+    ),
+    'vector_conditional_float64': (
+        lambda: tfp_flows.real_nvp(
+            event_shape=(3,),
+            num_steps=2,
+            hidden_channels=16,
+            conditional_shape=(2, 2),
+            dtype=tf.float64,
+        ),
+        _vector_data,
+        None,
+        False,
+    ),
 }
 
 
+def _contexts(flow, num, seed):
+    """`num` random contexts for a conditional `flow`, or None for an unconditional one."""
+    shape = tfp_flows.conditional_shape_of(flow)
+    if shape is None:
+        return None
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=[num, *shape]).astype(flow.dtype.as_numpy_dtype)
+
+
 def _trained_looking(flow, make_data, seed=0):
-    """Runs ActNorm's data-dependent init, then moves every trainable variable at random."""
+    """Runs ActNorm's data-dependent init, then moves every trainable variable at random.
+
+    Returns the data and, for a conditional flow, its contexts (else None).
+    """
     data = make_data(flow.event_shape, flow.dtype.as_numpy_dtype, seed)
-    tfp_flows.initialize(flow, data)
+    contexts = _contexts(flow, len(data), seed + 2)
+    tfp_flows.initialize(flow, data, conditional_input=contexts)
     rng = np.random.default_rng(seed + 1)
     for variable in flow.trainable_variables:
-        noise = 0.05 * rng.standard_normal(variable.shape)
+        scale = 0.5 if 'context_prior' in variable.name else 0.05  # Let the context matter.
+        noise = scale * rng.standard_normal(variable.shape)
         variable.assign_add(noise.astype(variable.dtype.as_numpy_dtype))
-    return data
+    return data, contexts
 
 
 def _bad_shape(x):
@@ -103,12 +143,15 @@ def _bad_shape(x):
     return x[:, :1]
 
 
-def _in_memory_sample(flow):
+def _in_memory_sample(flow, context=None):
     """`FlowModule(flow).sample` run eagerly: the same code, without a slow trace."""
     tf.config.run_functions_eagerly(True)
     try:
         temperature = tf.constant(SAMPLE['temperature'], flow.dtype)  # Eager: no casting.
-        samples = FlowModule(flow).sample(SAMPLE['num_samples'], temperature, SAMPLE['seed'])
+        context = () if context is None else (context,)
+        samples = FlowModule(flow).sample(
+            SAMPLE['num_samples'], temperature, SAMPLE['seed'], *context
+        )
         return samples['x'].numpy()
     finally:
         tf.config.run_functions_eagerly(False)
@@ -120,16 +163,28 @@ def _export_with_expected_numbers(name, directory):
     strategy = tf.distribute.MirroredStrategy() if mirrored else tf.distribute.get_strategy()
     with strategy.scope():
         flow = build()
-        data = _trained_looking(flow, make_data)
+        data, contexts = _trained_looking(flow, make_data)
         path = export_saved_model(flow, directory / 'saved_model', num_bins=num_bins)
         x = data[:4]
+        kwargs, sample_context, conditional = {}, None, {}
+        if contexts is not None:
+            kwargs = {'conditional_input': contexts[:4]}
+            sample_context = _contexts(flow, SAMPLE['num_samples'], seed=5)
+            conditional = dict(
+                conditional_input=contexts[:4],
+                sample_conditional_input=sample_context,
+                log_prob_one_context=flow.log_prob(
+                    x, bijector_kwargs={'conditional_input': contexts[0]}
+                ).numpy(),
+            )
         expected = dict(
             x=x,
-            log_prob=flow.log_prob(x).numpy(),
-            z=flow.bijector.inverse(x).numpy(),
-            sample=_in_memory_sample(flow),
+            log_prob=flow.log_prob(x, bijector_kwargs=kwargs).numpy(),
+            z=flow.bijector.inverse(x, **kwargs).numpy(),
+            sample=_in_memory_sample(flow, sample_context),
             bad_x=_bad_shape(x),
             **SAMPLE,
+            **conditional,
         )
     if num_bins is not None:
         num_dims = int(np.prod(flow.event_shape))
@@ -257,6 +312,19 @@ def vector_flow():
     flow = tfp_flows.real_nvp(event_shape=(2,), num_steps=2, hidden_channels=8)
     _trained_looking(flow, _vector_data)
     return flow
+
+
+def test_a_conditional_module_decodes_what_it_encodes_given_the_context(exported):
+    flow = exported.flows['vector_conditional_float64']
+    module = FlowModule(flow)
+    assert module.conditional_shape == (2, 2)
+    x = _vector_data((3,), np.float64, 3)[:4]
+    contexts = _contexts(flow, 4, seed=6)
+    z = module.encode(x, contexts)['z']
+    np.testing.assert_allclose(z, flow.bijector.inverse(x, conditional_input=contexts))
+    np.testing.assert_allclose(module.decode(z, contexts)['x'], x, rtol=1e-10)
+    other = module.log_prob(x, contexts[::-1])['log_prob']
+    assert not np.allclose(other, module.log_prob(x, contexts)['log_prob'])
 
 
 def _entries(directory):

@@ -127,3 +127,70 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
         tape.gradient(loss, [x, kernel]), tape.gradient(expected_loss, [x, kernel]), strict=True
     ):
         np.testing.assert_allclose(got, want, **scale)
+
+
+def test_zero_dense_starts_at_zero_and_is_linear():
+    net = networks.ZeroDense(3, 4, dtype=tf.float64)
+    x = tf.random.stateless_normal([2, 5, 3], [6, 7], dtype=tf.float64)
+    np.testing.assert_array_equal(net(x), np.zeros([2, 5, 4]))
+    checks.randomize_variables(net, seed=1)
+    np.testing.assert_allclose(net(x), x.numpy() @ net.kernel.numpy() + net.bias.numpy())
+    assert len(net.trainable_variables) == 2
+    with pytest.raises(ValueError, match=r'expects 3 inputs on the last axis; got shape \[2, 2\]'):
+        net(tf.zeros([2, 2], tf.float64))
+
+
+DROPOUT_NETWORKS = {
+    'conv_net': (lambda rate: networks.ConvNet(3, 4, 16, seed=2, dropout_rate=rate), [2, 4, 4, 3]),
+    'dense_net': (lambda rate: networks.DenseNet(3, 4, 16, seed=2, dropout_rate=rate), [2, 3]),
+}
+
+
+@pytest.mark.parametrize('name', list(DROPOUT_NETWORKS))
+def test_dropout_is_off_unless_training(name):
+    make, shape = DROPOUT_NETWORKS[name]
+    net, plain = make(0.5), make(0.0)
+    checks.randomize_variables(net, seed=3)
+    for a, b in zip(net.trainable_variables, plain.trainable_variables, strict=True):
+        b.assign(a)
+    x = tf.random.stateless_normal(shape, [6, 8])
+    expected = plain(x)
+    for training in (False, None, tf.constant(False)):
+        np.testing.assert_array_equal(net(x, training=training), expected)
+    np.testing.assert_array_equal(net(x), expected)
+    first, second = net(x, training=True), net(x, training=tf.constant(True))
+    assert not np.allclose(first, expected) and not np.allclose(first, second)
+    # A stateless seed fixes the masks; another seed gives others.
+    seeded = net(x, training=True, seed=[1, 2])
+    np.testing.assert_array_equal(seeded, net(x, training=True, seed=tf.constant([1, 2])))
+    assert not np.allclose(seeded, net(x, training=True, seed=[1, 3]))
+    # The rate-0 network ignores `training`.
+    np.testing.assert_array_equal(plain(x, training=True), expected)
+
+
+def test_dropout_inside_tf_function_with_a_training_tensor():
+    net = checks.randomize_variables(networks.DenseNet(3, 4, 16, dropout_rate=0.5), seed=4)
+    x = tf.random.stateless_normal([8, 3], [6, 9])
+    fn = tf.function(lambda x, training: net(x, training=training, seed=[4, 5]))
+    np.testing.assert_array_equal(fn(x, tf.constant(False)), net(x))
+    np.testing.assert_allclose(fn(x, tf.constant(True)), net(x, training=True, seed=[4, 5]))
+
+
+@pytest.mark.parametrize('rate', [-0.1, 1.0, '0.1', True])
+def test_rejects_bad_dropout_rates(rate):
+    with pytest.raises(ValueError, match=r'`dropout_rate` must be a number in \[0, 1\); got'):
+        networks.ConvNet(2, 4, 8, dropout_rate=rate)
+
+
+def test_rejects_bad_training_and_seed_values():
+    net = networks.DenseNet(3, 4, 8, dropout_rate=0.1)
+    with pytest.raises(
+        TypeError, match=r"`training` must be a bool or a scalar bool tensor; got 'yes'"
+    ):
+        net(tf.zeros([1, 3]), training='yes')
+    with pytest.raises(TypeError, match=r'`training` must be a scalar; got a tensor of shape'):
+        net(tf.zeros([1, 3]), training=tf.constant([True, False]))
+    with pytest.raises(
+        ValueError, match=r'`dropout_seed` must be a stateless seed, .*shape \(3,\)'
+    ):
+        net(tf.zeros([1, 3]), training=True, seed=[1, 2, 3])

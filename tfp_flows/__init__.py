@@ -29,6 +29,7 @@ __version__ = _version()
 _PUBLIC = {
     'bijectors': 'tfp_flows.bijectors',
     'bits_per_dim': 'tfp_flows.dequantization',
+    'conditional_shape_of': 'tfp_flows.bijectors.context',
     'experiment': 'tfp_flows.experiment',
     'export': 'tfp_flows.export',
     'glow': 'tfp_flows.models',

@@ -22,9 +22,17 @@ each output is a dict entry of that name:
     decode          z: [None, *E] dtype                      x: [None, *E] dtype
 
 `serving_default` is `log_prob`; `bits_per_dim` exists only when the export got `num_bins`
-(then x must lie in [0, 1]). A tensor of another shape or dtype fails with TensorFlow's
-ValueError, TypeError or InvalidArgumentError; NumPy arrays and Python numbers are converted
-to the input's dtype first, as for any `tf.function`. See `FlowModule` for each function.
+(then x must lie in [0, 1]). A conditional flow (built with `conditional_shape` K) takes its
+context in every signature, as one more input after the others,
+
+    conditional_input: [None, *K] dtype     one context per example, or [1, *K] for all
+
+(`sample` takes one per sample, or one row for all samples), and its density, latent and
+samples are those of p(x | conditional_input).
+
+A tensor of another shape or dtype fails with TensorFlow's ValueError, TypeError or
+InvalidArgumentError; NumPy arrays and Python numbers are converted to the input's dtype first,
+as for any `tf.function`. See `FlowModule` for each function.
 
 From the shell, `saved_model_cli show --all --dir PATH` lists the signatures, and
 
@@ -43,6 +51,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows import models
 from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.dequantization import bits_per_dim
 from tfp_flows.temporaries import remove_stale_temporaries, temporary_directory
 
@@ -116,6 +125,10 @@ class FlowModule(tf.Module):
       decode(z: [N, *Z] dtype) -> {'x': [N, *E]}
           The data `flow.bijector.forward(z)`; decode(encode(x)) = x up to rounding.
 
+    A conditional flow's functions all take `conditional_input: [N or 1, *K] dtype` as their
+    last input (K its conditional shape; for `sample`, N = num_samples): the context of each
+    example, or one context for the whole batch.
+
     With `num_bins` the functions taking x check at run time that it lies in [0, 1]
     (InvalidArgumentError otherwise), which catches raw integer pixels. Every function checks
     the shapes of its inputs at run time as well, since a SavedModel signature called with a
@@ -147,6 +160,7 @@ class FlowModule(tf.Module):
         self._latent_shape = tuple(latent_shape.as_list())
         self._dtype = dtype
         self._num_bins = num_bins
+        self._conditional_shape = conditional_shape_of(flow)
         data = tf.TensorSpec([None, *self._event_shape], dtype, name='x')
         latent = tf.TensorSpec([None, *self._latent_shape], dtype, name='z')
         sample_specs = [
@@ -154,6 +168,11 @@ class FlowModule(tf.Module):
             tf.TensorSpec([], dtype, name='temperature'),
             tf.TensorSpec([2], tf.int64, name='seed'),
         ]
+        context = []  # The context spec of a conditional flow: each function's last input.
+        if self._conditional_shape is not None:
+            context = [
+                tf.TensorSpec([None, *self._conditional_shape], dtype, name='conditional_input')
+            ]
 
         # The five functions share two passes through the flow, each traced once when saved:
         # tracing a flow is slow (TFP's bijector bookkeeping), running it is not. No autograph:
@@ -161,14 +180,14 @@ class FlowModule(tf.Module):
         def function(fn, *specs):
             return tf.function(fn, input_signature=list(specs), autograph=False)
 
-        self._encode_pass = function(self._latent_and_log_density, data)
-        self._decode_pass = function(self._data, latent)
-        self.log_prob = function(self._log_prob, data)
-        self.sample = function(self._sample, *sample_specs)
-        self.encode = function(self._encode, data)
-        self.decode = function(self._decode, latent)
+        self._encode_pass = function(self._latent_and_log_density, data, *context)
+        self._decode_pass = function(self._data, latent, *context)
+        self.log_prob = function(self._log_prob, data, *context)
+        self.sample = function(self._sample, *sample_specs, *context)
+        self.encode = function(self._encode, data, *context)
+        self.decode = function(self._decode, latent, *context)
         if num_bins is not None:
-            self.bits_per_dim = function(self._bits_per_dim, data)
+            self.bits_per_dim = function(self._bits_per_dim, data, *context)
 
     @property
     def event_shape(self):
@@ -180,11 +199,24 @@ class FlowModule(tf.Module):
         """The number of discrete levels of the data, or None."""
         return self._num_bins
 
+    @property
+    def conditional_shape(self):
+        """The shape K of one context of a conditional flow (a tuple), or None."""
+        return self._conditional_shape
+
     def _checked(self, tensor, shape):
         """`tensor`, checked at run time to be [N, *shape]: signatures skip the static check."""
         return tf.ensure_shape(tensor, [None, *shape])
 
-    def _latent_and_log_density(self, x):
+    def _context_kwargs(self, context):
+        """The bijector kwargs of the optional context input (`()` or `(c,)`)."""
+        if not context:
+            return {}
+        (conditional_input,) = context
+        return {'conditional_input': self._checked(conditional_input, self._conditional_shape)}
+
+    def _latent_and_log_density(self, x, *context):
+        kwargs = self._context_kwargs(context)
         x = self._checked(x, self._event_shape)
         if self._num_bins is not None:  # Dequantized data; fails on NaN too.
             message = '`x` must lie in [0, 1] (dequantized data).'
@@ -196,35 +228,36 @@ class FlowModule(tf.Module):
                 x = tf.identity(x)
         event_ndims = len(self._event_shape)
         if isinstance(self.bijector, FlowBijector):  # One pass for the latent and its log-det.
-            z, log_det = self.bijector.inverse_and_log_det(x, event_ndims)
+            z, log_det = self.bijector.inverse_and_log_det(x, event_ndims, **kwargs)
         else:
-            z = self.bijector.inverse(x)
-            log_det = self.bijector.inverse_log_det_jacobian(x, event_ndims=event_ndims)
+            z = self.bijector.inverse(x, **kwargs)
+            log_det = self.bijector.inverse_log_det_jacobian(x, event_ndims=event_ndims, **kwargs)
         return z, self.base.log_prob(z) + log_det
 
-    def _data(self, z):
-        return self.bijector.forward(self._checked(z, self._latent_shape))
+    def _data(self, z, *context):
+        kwargs = self._context_kwargs(context)
+        return self.bijector.forward(self._checked(z, self._latent_shape), **kwargs)
 
-    def _log_prob(self, x):
-        return {'log_prob': self._encode_pass(x)[1]}
+    def _log_prob(self, x, *context):
+        return {'log_prob': self._encode_pass(x, *context)[1]}
 
-    def _bits_per_dim(self, x):
+    def _bits_per_dim(self, x, *context):
         num_dims = math.prod(self._event_shape)
-        log_prob = self._encode_pass(x)[1]
+        log_prob = self._encode_pass(x, *context)[1]
         return {'bits_per_dim': bits_per_dim(log_prob, num_dims, self._num_bins)}
 
-    def _sample(self, num_samples, temperature, seed):
+    def _sample(self, num_samples, temperature, seed, *context):
         num_samples = tf.ensure_shape(num_samples, [])
         seed = tf.ensure_shape(seed, [2])
         temperature = tf.ensure_shape(temperature, [])
         latent = models.sample_latent(self._flow, num_samples, temperature, seed)
-        return {'x': self._decode_pass(latent)}
+        return {'x': self._decode_pass(latent, *context)}
 
-    def _encode(self, x):
-        return {'z': self._encode_pass(x)[0]}
+    def _encode(self, x, *context):
+        return {'z': self._encode_pass(x, *context)[0]}
 
-    def _decode(self, z):
-        return {'x': self._decode_pass(z)}
+    def _decode(self, z, *context):
+        return {'x': self._decode_pass(z, *context)}
 
     def signatures(self):
         """The SavedModel signatures: {name: `tf.function`}, with 'serving_default'.

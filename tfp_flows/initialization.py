@@ -13,7 +13,7 @@ tfd = tfp.distributions
 __all__ = ['initialize']
 
 
-def initialize(flow, data):
+def initialize(flow, data, conditional_input=None):
     """Initialises every `ActNorm` of `flow` from a batch of `data`; returns the latent.
 
     Walks the flow once from data to latent (`inverse_and_log_det` with a step hook): each
@@ -31,6 +31,8 @@ def initialize(flow, data):
         `FlowBijector`, e.g. a `tfp_flows.bijectors.Chain`).
       data: a batch [N, *event_shape] of floats in the flow's data range (a tensor or a NumPy
         array of any float dtype; it is cast to the flow's dtype), N >= 1.
+      conditional_input: the contexts [N, *conditional_shape] of `data` for a conditional
+        flow (see `tfp_flows.glow`); None for an unconditional one.
 
     Returns:
       The latent of `data`, [N, *event_shape].
@@ -66,5 +68,6 @@ def initialize(flow, data):
             step.initialize(y)
 
     event_ndims = bijector.inverse_min_event_ndims
-    latent, _ = apply_step(bijector, data, True, event_ndims, {}, initialize_act_norm)
+    kwargs = {} if conditional_input is None else {'conditional_input': conditional_input}
+    latent, _ = apply_step(bijector, data, True, event_ndims, kwargs, initialize_act_norm)
     return latent

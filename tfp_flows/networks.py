@@ -8,13 +8,73 @@ the flow's `trainable_variables` and saved by `tf.train.Checkpoint` and `tf.save
 
 import functools
 import math
+import numbers
 
 import numpy as np
 import tensorflow as tf
 
 from tfp_flows.validation import check_positive_int
 
-__all__ = ['ConvNet', 'DenseNet', 'ZeroConv']
+__all__ = ['ConvNet', 'DenseNet', 'ZeroConv', 'ZeroDense', 'check_dropout_rate', 'check_training']
+
+
+def check_dropout_rate(dropout_rate):
+    """Returns `dropout_rate` as a float in [0, 1), or raises `ValueError` naming it."""
+    if (
+        isinstance(dropout_rate, bool)
+        or not isinstance(dropout_rate, numbers.Real)
+        or not 0 <= dropout_rate < 1
+    ):
+        raise ValueError(f'`dropout_rate` must be a number in [0, 1); got {dropout_rate!r}.')
+    return float(dropout_rate)
+
+
+def check_training(training):
+    """`training` as a Python bool or a scalar bool tensor; None (Keras' default) is False.
+
+    Raises:
+      TypeError: for anything else, naming the value.
+    """
+    if training is None or isinstance(training, bool):
+        return bool(training)
+    if isinstance(training, tf.Tensor | tf.Variable) and training.dtype == tf.bool:
+        if training.shape.rank not in (None, 0):
+            raise TypeError(f'`training` must be a scalar; got a tensor of shape {training.shape}.')
+        return training
+    raise TypeError(f'`training` must be a bool or a scalar bool tensor; got {training!r}.')
+
+
+def _check_dropout_seed(seed):
+    """`seed` as an int32 stateless seed [2], or None."""
+    if seed is None:
+        return None
+    seed = tf.convert_to_tensor(seed)
+    if not seed.dtype.is_integer or seed.shape.rank != 1 or seed.shape[0] not in (None, 2):
+        raise ValueError(
+            '`dropout_seed` must be a stateless seed, an int tensor of shape [2], or None; got '
+            f'a {seed.dtype.name} tensor of shape {seed.shape}.'
+        )
+    return tf.cast(seed, tf.int32)
+
+
+def _dropout(h, rate, training, seed, layer):
+    """Dropout of the hidden activations `h` (inverted: kept values scaled by 1 / (1 - rate)).
+
+    Active only when `training` is True; with a stateless `seed` [2] the mask is a function of
+    (seed, layer) alone, so a pass can be repeated with the very same masks.
+    """
+    if not rate or training is False:
+        return h
+
+    def drop():
+        if seed is None:
+            return tf.nn.dropout(h, rate)
+        layer_seed = tf.random.experimental.stateless_fold_in(seed, layer)
+        return tf.nn.experimental.stateless_dropout(h, rate, layer_seed)
+
+    if training is True:
+        return drop()
+    return tf.cond(training, drop, lambda: h)
 
 
 def _he_normal(shape, fan_in, seed, dtype):
@@ -53,6 +113,10 @@ class ConvNet(tf.Module):
     Maps [..., H, W, input_channels] to [..., H, W, output_channels] with 'SAME' padding.
     Per position it costs 9 * input_channels * hidden_channels + hidden_channels^2
     + 9 * hidden_channels * output_channels multiply-adds.
+
+    With `dropout_rate` > 0, each hidden ReLU output is dropped with that probability when
+    called with `training=True` (Flow++ regularised its coupling networks so on CIFAR-10;
+    Ho et al. 2019, https://arxiv.org/abs/1902.00275); otherwise the network is deterministic.
     """
 
     def __init__(
@@ -63,6 +127,7 @@ class ConvNet(tf.Module):
         seed=0,
         dtype=tf.float32,
         name='conv_net',
+        dropout_rate=0.0,
     ):
         _check_sizes(
             input_channels=input_channels,
@@ -72,6 +137,7 @@ class ConvNet(tf.Module):
         super().__init__(name=name)
         self.input_channels = input_channels
         self.output_channels = output_channels
+        self.dropout_rate = check_dropout_rate(dropout_rate)
         with self.name_scope:
             self.kernel_in = tf.Variable(
                 _he_normal(
@@ -92,14 +158,24 @@ class ConvNet(tf.Module):
             )
             self.bias_out = tf.Variable(tf.zeros([output_channels], dtype), name='bias_out')
 
-    def __call__(self, x):
-        """Applies the network to `x` of shape [..., H, W, input_channels]."""
-        _check_input_channels(self, x, self.input_channels)
-        return _map_images(self._apply, x, self.output_channels)
+    def __call__(self, x, training=False, seed=None):
+        """Applies the network to `x` of shape [..., H, W, input_channels].
 
-    def _apply(self, x):
+        `training` (a bool or a scalar bool tensor) turns dropout on; `seed`, an optional
+        stateless seed [2], fixes its masks (stateful random masks without it).
+        """
+        _check_input_channels(self, x, self.input_channels)
+        training, seed = check_training(training), _check_dropout_seed(seed)
+        return _map_images(
+            functools.partial(self._apply, training=training, seed=seed), x, self.output_channels
+        )
+
+    def _apply(self, x, training=False, seed=None):
+        rate = self.dropout_rate
         h = tf.nn.relu(_conv3x3(x, self.kernel_in) + self.bias_in)
+        h = _dropout(h, rate, training, seed, 0)
         h = tf.nn.relu(_conv1x1(h, self.kernel_hidden) + self.bias_hidden)
+        h = _dropout(h, rate, training, seed, 1)
         return _conv3x3(h, self.kernel_out) + self.bias_out
 
 
@@ -175,7 +251,8 @@ class DenseNet(tf.Module):
     """A ReLU multilayer perceptron whose last layer starts at zero.
 
     Maps [..., input_size] to [..., output_size] through `num_hidden_layers` hidden layers of
-    `hidden_units` units.
+    `hidden_units` units. With `dropout_rate` > 0 each hidden layer's output is dropped with
+    that probability when called with `training=True` (as `ConvNet`).
     """
 
     def __init__(
@@ -187,6 +264,7 @@ class DenseNet(tf.Module):
         seed=0,
         dtype=tf.float32,
         name='dense_net',
+        dropout_rate=0.0,
     ):
         _check_sizes(
             input_size=input_size,
@@ -197,6 +275,7 @@ class DenseNet(tf.Module):
         super().__init__(name=name)
         self.input_size = input_size
         self.output_size = output_size
+        self.dropout_rate = check_dropout_rate(dropout_rate)
         sizes = [input_size] + [hidden_units] * num_hidden_layers
         with self.name_scope:
             self.kernels = [
@@ -211,17 +290,22 @@ class DenseNet(tf.Module):
             )
             self.bias_out = tf.Variable(tf.zeros([output_size], dtype), name='bias_out')
 
-    def __call__(self, x):
-        """Applies the network to `x` of shape [..., input_size]."""
+    def __call__(self, x, training=False, seed=None):
+        """Applies the network to `x` of shape [..., input_size].
+
+        `training` and `seed` control dropout as in `ConvNet.__call__`.
+        """
         if x.shape[-1] != self.input_size:
             raise ValueError(
                 f'{self.name} expects {self.input_size} inputs on the last axis; got shape '
                 f'{x.shape.as_list()}.'
             )
+        training, seed = check_training(training), _check_dropout_seed(seed)
         batch_shape = tf.shape(x)[:-1]
         h = tf.reshape(x, [-1, self.input_size])
-        for kernel, bias in zip(self.kernels, self.biases, strict=True):
+        for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
             h = tf.nn.relu(tf.matmul(h, kernel) + bias)
+            h = _dropout(h, self.dropout_rate, training, seed, layer)
         h = tf.matmul(h, self.kernel_out) + self.bias_out
         return tf.reshape(h, tf.concat([batch_shape, [self.output_size]], axis=0))
 
@@ -249,3 +333,30 @@ class ZeroConv(tf.Module):
 
     def _apply(self, x):
         return _conv3x3(x, self.kernel) + self.bias
+
+
+class ZeroDense(tf.Module):
+    """A linear map whose kernel and bias start at zero (Glow's `linear_zeros`).
+
+    Maps [..., input_size] to [..., output_size]; it outputs zeros until trained. Glow's
+    class-conditional prior (`ycond`) maps a one-hot label through it to the mean and
+    log-scale of a latent (Kingma and Dhariwal 2018, https://arxiv.org/abs/1807.03039).
+    """
+
+    def __init__(self, input_size, output_size, dtype=tf.float32, name='zero_dense'):
+        _check_sizes(input_size=input_size, output_size=output_size)
+        super().__init__(name=name)
+        self.input_size = input_size
+        self.output_size = output_size
+        with self.name_scope:
+            self.kernel = tf.Variable(tf.zeros([input_size, output_size], dtype), name='kernel')
+            self.bias = tf.Variable(tf.zeros([output_size], dtype), name='bias')
+
+    def __call__(self, x):
+        """Applies the map to `x` of shape [..., input_size]."""
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f'{self.name} expects {self.input_size} inputs on the last axis; got shape '
+                f'{x.shape.as_list()}.'
+            )
+        return tf.tensordot(x, self.kernel, axes=1) + self.bias

@@ -68,7 +68,7 @@ class Chain(FlowBijector):
 
     Unlike `tfb.Chain`, each call walks the steps once, taking output and log-det of each
     step together, and a result is never stale after a variable update (see `FlowBijector`).
-    Bijector kwargs (`conditional_input=`, `training=`, as accepted by TFP's
+    Bijector kwargs (`conditional_input=`, `training=`, `dropout_seed=`, as accepted by TFP's
     `TransformedDistribution` through `bijector_kwargs`) go to every step whose `kwarg_names`
     lists them. Steps may be any TFP bijectors that keep the event rank; ours also inside
     `tfb.Invert`.
@@ -78,7 +78,7 @@ class Chain(FlowBijector):
     which is how `tfp_flows.initialize` initialises every ActNorm in one walk.
     """
 
-    kwarg_names = ('conditional_input', 'training', 'step_hook')
+    kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'step_hook')
 
     def __init__(self, steps, event_ndims=3, validate_args=False, name='chain'):
         """Creates the chain.

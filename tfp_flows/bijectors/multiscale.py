@@ -1,10 +1,13 @@
 """Multi-scale factor-out: half the channels leave for the latent, optionally through a prior."""
 
+import math
+
 import tensorflow as tf
 
 from tfp_flows import networks
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.chain import apply_step
+from tfp_flows.bijectors.context import check_conditional_shape, context_features
 from tfp_flows.bijectors.scale import check_scale, log_scale
 from tfp_flows.bijectors.shapes import check_event_shape
 
@@ -25,11 +28,17 @@ class FactorOut(FlowBijector):
     the whole multi-scale model stays one `TransformedDistribution` with exact `log_prob` and
     `sample`. A fresh prior is N(0, 1): the model starts near the identity.
 
+    Conditional (`conditional_shape` given; Glow's `ycond`): a zero-initialised linear map of
+    the flattened context c (bijector kwarg `conditional_input`, [*batch, *conditional_shape])
+    adds a per-channel term to (mean, raw), the same at every position:
+      (mean, raw) = NN(y1) + Linear(c)      (NN(y1) = 0 without `split_prior`)
+    The context also goes on to `inner`.
+
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
     """
 
-    kwarg_names = ('conditional_input', 'training', 'step_hook')
+    kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'step_hook')
 
     def __init__(
         self,
@@ -42,6 +51,7 @@ class FactorOut(FlowBijector):
         dtype=tf.float32,
         validate_args=False,
         name='factor_out',
+        conditional_shape=None,
     ):
         """Creates the factor-out.
 
@@ -52,9 +62,11 @@ class FactorOut(FlowBijector):
           hidden_channels: width of the prior's conv net; None for Glow's single zero-init
             3x3 conv from the kept half (`ConvNet` is used when a width is given).
           log_scale_bound: clamp of the prior's log-scale.
+          conditional_shape: None, or the shape of one context: adds the context's term to
+            the prior (see above).
 
         Raises:
-          ValueError: for a bad `event_shape` or `log_scale_bound`.
+          ValueError: for a bad `event_shape`, `log_scale_bound` or `conditional_shape`.
         """
         parameters = dict(locals())
         event_shape = tuple(event_shape)
@@ -73,6 +85,7 @@ class FactorOut(FlowBijector):
         self._event_shape = event_shape
         self._split = event_shape[-1] // 2
         self._log_scale_bound = log_scale_bound
+        self._conditional_shape = check_conditional_shape(conditional_shape)
         self.inner = inner
         factored = event_shape[-1] - self._split
         with tf.name_scope(name) as name:
@@ -83,6 +96,12 @@ class FactorOut(FlowBijector):
             else:
                 self.prior = networks.ConvNet(
                     self._split, 2 * factored, hidden_channels, seed=seed, dtype=dtype
+                )
+            if self._conditional_shape is None:
+                self.context_prior = None
+            else:
+                self.context_prior = networks.ZeroDense(
+                    math.prod(self._conditional_shape), 2 * factored, dtype, name='context_prior'
                 )
             super().__init__(
                 forward_min_event_ndims=3,
@@ -96,23 +115,42 @@ class FactorOut(FlowBijector):
     def event_shape(self):
         return self._event_shape
 
+    @property
+    def conditional_shape(self):
+        """The shape of one context (a tuple), or None."""
+        return self._conditional_shape
+
     def structure(self):
-        return {
+        structure = {
             'class': 'FactorOut',
             'event_shape': list(self._event_shape),
             'split_prior': self.prior is not None,
             'log_scale_bound': self._log_scale_bound,
         }
+        if self._conditional_shape is not None:  # Absent key: unconditional, as before.
+            structure['conditional_shape'] = list(self._conditional_shape)
+        return structure
 
     def split(self, y):
         """Returns (kept, factored): the first C // 2 channels and the rest."""
         check_event_shape(y, self._event_shape, 'FactorOut')
         return y[..., : self._split], y[..., self._split :]
 
-    def _prior_params(self, kept):
-        if self.prior is None:
-            return None, None
-        mean, raw = tf.split(self.prior(kept), 2, axis=-1)
+    def _prior_params(self, kept, conditional_input):
+        if self._conditional_shape is None:
+            if self.prior is None:
+                return None, None
+            params = self.prior(kept)
+        else:
+            context = context_features(
+                conditional_input, self._conditional_shape, kept, 3, f'FactorOut {self.name!r}'
+            )
+            params = self.context_prior(context)[..., tf.newaxis, tf.newaxis, :]
+            if self.prior is not None:
+                params = params + self.prior(kept)
+            else:
+                params = params + tf.zeros_like(kept[..., :1])
+        mean, raw = tf.split(params, 2, axis=-1)
         return mean, log_scale(raw, 'tanh', self._log_scale_bound)
 
     def _forward_and_log_det(self, z, step_hook=None, **kwargs):
@@ -120,7 +158,7 @@ class FactorOut(FlowBijector):
             step_hook(self, z, False)
         z_kept, z_factored = self.split(z)
         kept, log_det = apply_step(self.inner, z_kept, False, 3, kwargs, step_hook)
-        mean, scale = self._prior_params(kept)
+        mean, scale = self._prior_params(kept, kwargs.get('conditional_input'))
         if mean is None:
             return tf.concat([kept, z_factored], axis=-1), log_det
         factored = z_factored * tf.exp(scale) + mean
@@ -132,7 +170,7 @@ class FactorOut(FlowBijector):
             step_hook(self, y, True)
         kept, factored = self.split(y)
         z_kept, log_det = apply_step(self.inner, kept, True, 3, kwargs, step_hook)
-        mean, scale = self._prior_params(kept)
+        mean, scale = self._prior_params(kept, kwargs.get('conditional_input'))
         if mean is None:
             return tf.concat([z_kept, factored], axis=-1), log_det
         z_factored = (factored - mean) * tf.exp(-scale)
