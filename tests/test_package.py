@@ -8,6 +8,7 @@ import sys
 
 import tfp_flows
 from tfp_flows import dequantization, initialization, models
+from tfp_flows.bijectors import context
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -15,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_every_public_name_resolves_to_its_definition():
     expected = {
         'bits_per_dim': dequantization.bits_per_dim,
+        'conditional_shape_of': context.conditional_shape_of,
         'glow': models.glow,
         'initialize': initialization.initialize,
         'real_nvp': models.real_nvp,
