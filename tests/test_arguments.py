@@ -21,11 +21,16 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
+from tfp_flows import bijectors, networks
 from tfp_flows.validation import format_value
 
 tfb = tfp.bijectors
 
-SURFACE = ('tfp_flows.models',)
+SURFACE = (
+    'tfp_flows.bijectors',
+    'tfp_flows.models',
+    'tfp_flows.networks',
+)
 INF, NAN = float('inf'), float('nan')
 
 
@@ -224,6 +229,84 @@ BAD = {
     'tfp_flows.models.sample': SAMPLE,
     'tfp_flows.models.sample_latent': SAMPLE,
     'tfp_flows.models.check_temperature': {'temperature': TEMPERATURE, 'dtype': FLOAT_DTYPE},
+    'tfp_flows.bijectors.actnorm.ActNorm': {
+        'num_channels': POSITIVE_INT,
+        'min_std': Domain('a finite number > 0', [0.0, -1.0, INF, NAN, '1e-3', None]),
+        'dtype': FLOAT_DTYPE,
+        'validate_args': BOOL,
+        'name': NAME,
+    },
+    'tfp_flows.bijectors.actnorm.ActNorm.initialize': {},  # `y`: see TENSOR.
+    'tfp_flows.bijectors.coupling.AffineCoupling': {
+        **COUPLING,
+        'log_scale_bound': LOG_SCALE_BOUND,
+        'scale': Domain("one of ('tanh', 'sigmoid')", ['exp']),
+    },
+    'tfp_flows.bijectors.coupling.AdditiveCoupling': COUPLING,
+    'tfp_flows.bijectors.preprocessing.Centre': PREPROCESSING,
+    'tfp_flows.bijectors.preprocessing.LogitTransform': {**PREPROCESSING, 'alpha': ALPHA},
+    'tfp_flows.bijectors.chain.Chain': {
+        'steps': Messages(
+            ([], r'`steps` must list at least one bijector; got an empty list\.'),
+            (None, r'`steps` must be a list of bijectors; got None\.'),
+            ([3], r'Step 0 of the chain is not a tfb.Bijector; got 3\.'),
+        ),
+        'event_ndims': Domain('a positive int', [0, 1.5, None]),
+        'validate_args': BOOL,
+        'name': NAME,
+    },
+    'tfp_flows.bijectors.multiscale.FactorOut': {
+        'event_shape': Messages(
+            (
+                (2, 2, 1),
+                r'`event_shape` must be \[H, W, C\] of positive ints with C >= 2; got \(2, 2, 1\)',
+            ),
+            (None, r'`event_shape` must be \[H, W, C\] .*; got None\.'),
+        ),
+        'inner': Messages((None, r'`inner` must be a tfb.Bijector; got None\.')),
+        'split_prior': BOOL,
+        'hidden_channels': Domain('a positive int', [0, 2.5]),
+        'log_scale_bound': LOG_SCALE_BOUND,
+        'seed': SEED_63,
+        'dtype': FLOAT_DTYPE,
+        'validate_args': BOOL,
+        'name': NAME,
+    },
+    'tfp_flows.bijectors.multiscale.FactorOut.split': {'y': DATA},
+    'tfp_flows.bijectors.base.FlowBijector.forward_and_log_det': {
+        'x': DATA,
+        'event_ndims': Domain('a positive int', [0, -1, 1.5, '1']),
+    },
+    'tfp_flows.bijectors.base.FlowBijector.inverse_and_log_det': {
+        'y': DATA,
+        'event_ndims': Domain('a positive int', [0, -1, 1.5, '1']),
+    },
+    'tfp_flows.bijectors.invertible_conv.InvertibleConv1x1': CONV_1X1,
+    'tfp_flows.bijectors.invertible_conv.LUInvertibleConv1x1': CONV_1X1,
+    'tfp_flows.bijectors.squeeze.Squeeze': {'validate_args': BOOL, 'name': NAME},
+    'tfp_flows.networks.ConvNet': {
+        'input_channels': POSITIVE_INT,
+        'output_channels': POSITIVE_INT,
+        'hidden_channels': POSITIVE_INT,
+        'seed': SEED_63,
+        'dtype': FLOAT_DTYPE,
+        'name': NAME,
+    },
+    'tfp_flows.networks.DenseNet': {
+        'input_size': POSITIVE_INT,
+        'output_size': POSITIVE_INT,
+        'hidden_units': POSITIVE_INT,
+        'num_hidden_layers': POSITIVE_INT,
+        'seed': SEED_63,
+        'dtype': FLOAT_DTYPE,
+        'name': NAME,
+    },
+    'tfp_flows.networks.ZeroConv': {
+        'input_channels': POSITIVE_INT,
+        'output_channels': POSITIVE_INT,
+        'dtype': FLOAT_DTYPE,
+        'name': NAME,
+    },
 }
 
 
@@ -244,7 +327,9 @@ _EXPORT_DIR = tempfile.mkdtemp(prefix='tfp_flows_test_arguments_')
 def _defaults():
     """Key: (callable, valid arguments), built once, when a test first needs them (only
     refused calls use them, so they keep their state)."""
+    act_norm = bijectors.ActNorm(2)
     sample = dict(flow=_vector_flow(), sample_shape=2, temperature=1.0, seed=1)
+    coupling = dict(event_shape=(4,), hidden_channels=4)
     return {
         'tfp_flows.models.glow': (
             tfp_flows.glow,
@@ -259,6 +344,52 @@ def _defaults():
         'tfp_flows.models.check_temperature': (
             tfp_flows.models.check_temperature,
             dict(temperature=1.0, dtype=tf.float32),
+        ),
+        'tfp_flows.bijectors.actnorm.ActNorm': (bijectors.ActNorm, dict(num_channels=2)),
+        'tfp_flows.bijectors.actnorm.ActNorm.initialize': (
+            act_norm.initialize,
+            dict(y=np.ones([2, 2], np.float32)),
+        ),
+        'tfp_flows.bijectors.coupling.AffineCoupling': (bijectors.AffineCoupling, coupling),
+        'tfp_flows.bijectors.coupling.AdditiveCoupling': (bijectors.AdditiveCoupling, coupling),
+        'tfp_flows.bijectors.preprocessing.Centre': (bijectors.Centre, dict(event_shape=(4,))),
+        'tfp_flows.bijectors.preprocessing.LogitTransform': (
+            bijectors.LogitTransform,
+            dict(event_shape=(4,)),
+        ),
+        'tfp_flows.bijectors.chain.Chain': (
+            bijectors.Chain,
+            dict(steps=[act_norm], event_ndims=1),
+        ),
+        'tfp_flows.bijectors.multiscale.FactorOut': (
+            bijectors.FactorOut,
+            dict(event_shape=(2, 2, 2), inner=tfb.Identity()),
+        ),
+        'tfp_flows.bijectors.base.FlowBijector.forward_and_log_det': (
+            act_norm.forward_and_log_det,
+            dict(x=tf.zeros([3, 2])),
+        ),
+        'tfp_flows.bijectors.base.FlowBijector.inverse_and_log_det': (
+            act_norm.inverse_and_log_det,
+            dict(y=tf.zeros([3, 2])),
+        ),
+        'tfp_flows.bijectors.invertible_conv.InvertibleConv1x1': (
+            bijectors.InvertibleConv1x1,
+            dict(num_channels=2),
+        ),
+        'tfp_flows.bijectors.invertible_conv.LUInvertibleConv1x1': (
+            bijectors.LUInvertibleConv1x1,
+            dict(num_channels=2),
+        ),
+        'tfp_flows.bijectors.squeeze.Squeeze': (bijectors.Squeeze, {}),
+        'tfp_flows.networks.ConvNet': (
+            networks.ConvNet,
+            dict(input_channels=1, output_channels=2, hidden_channels=4),
+        ),
+        'tfp_flows.networks.DenseNet': (networks.DenseNet, dict(input_size=1, output_size=2)),
+        'tfp_flows.networks.ZeroConv': (
+            networks.ZeroConv,
+            dict(input_channels=1, output_channels=2),
         ),
     }
 
@@ -319,6 +450,9 @@ TENSOR = {
         'sample_shape': SAMPLE_SHAPE_TENSORS,
     },
     'tfp_flows.models.check_temperature': {'temperature': TEMPERATURE_TENSORS},
+    'tfp_flows.bijectors.actnorm.ActNorm.initialize': {
+        'y': _values('y', 'finite values', [(np.array([[NAN, 0.0]], np.float32), 1, '[nan]')])
+    },
 }
 
 

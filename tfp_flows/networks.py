@@ -12,7 +12,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.validation import check_positive_int
+from tfp_flows.validation import check_float_dtype, check_int, check_positive_int
 
 __all__ = ['ConvNet', 'DenseNet', 'ZeroConv']
 
@@ -22,9 +22,15 @@ def _he_normal(shape, fan_in, seed, dtype):
     return tf.random.stateless_normal(shape, seed=seed, stddev=stddev, dtype=dtype)
 
 
-def _check_sizes(**sizes):
+def _check_arguments(dtype, seed=0, **sizes):
+    """Checks a network's sizes (positive ints), seed and dtype; returns the dtype.
+
+    Raises `ValueError` naming the first argument outside its domain.
+    """
     for name, size in sizes.items():
         check_positive_int(name, size)
+    check_int('seed', seed, low=0, high=2**63)
+    return check_float_dtype('dtype', dtype)
 
 
 def _check_input_channels(network, x, input_channels):
@@ -52,7 +58,8 @@ class ConvNet(tf.Module):
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels] with 'SAME' padding.
     Per position it costs 9 * input_channels * hidden_channels + hidden_channels^2
-    + 9 * hidden_channels * output_channels multiply-adds.
+    + 9 * hidden_channels * output_channels multiply-adds. The sizes are positive ints, `seed`
+    an int in [0, 2**63) (the initial weights), `dtype` floating; `ValueError` otherwise.
     """
 
     def __init__(
@@ -64,7 +71,9 @@ class ConvNet(tf.Module):
         dtype=tf.float32,
         name='conv_net',
     ):
-        _check_sizes(
+        dtype = _check_arguments(
+            dtype,
+            seed,
             input_channels=input_channels,
             output_channels=output_channels,
             hidden_channels=hidden_channels,
@@ -175,7 +184,7 @@ class DenseNet(tf.Module):
     """A ReLU multilayer perceptron whose last layer starts at zero.
 
     Maps [..., input_size] to [..., output_size] through `num_hidden_layers` hidden layers of
-    `hidden_units` units.
+    `hidden_units` units. Arguments are checked as for `ConvNet`.
     """
 
     def __init__(
@@ -188,7 +197,9 @@ class DenseNet(tf.Module):
         dtype=tf.float32,
         name='dense_net',
     ):
-        _check_sizes(
+        dtype = _check_arguments(
+            dtype,
+            seed,
             input_size=input_size,
             output_size=output_size,
             hidden_units=hidden_units,
@@ -230,11 +241,13 @@ class ZeroConv(tf.Module):
     """A 3x3 convolution whose kernel and bias start at zero (Glow's `conv2d_zeros`).
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels]; it outputs zeros until
-    trained.
+    trained. Arguments are checked as for `ConvNet`.
     """
 
     def __init__(self, input_channels, output_channels, dtype=tf.float32, name='zero_conv'):
-        _check_sizes(input_channels=input_channels, output_channels=output_channels)
+        dtype = _check_arguments(
+            dtype, input_channels=input_channels, output_channels=output_channels
+        )
         super().__init__(name=name)
         self.output_channels = output_channels
         with self.name_scope:

@@ -10,6 +10,14 @@ from tfp_flows.bijectors import scale as scale_lib
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.scale import check_scale
 from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.validation import (
+    check_bool,
+    check_callable,
+    check_float_dtype,
+    check_int,
+    check_positive_int,
+    shape_tuple,
+)
 
 __all__ = ['AdditiveCoupling', 'AffineCoupling']
 
@@ -44,16 +52,25 @@ class _Coupling(FlowBijector):
         parameters,
         name,
     ):
-        event_shape = tuple(event_shape)
-        if len(event_shape) not in (1, 3) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in event_shape
+        shape = shape_tuple(event_shape)
+        if (
+            shape is None
+            or len(shape) not in (1, 3)
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
         ):
             raise ValueError(
                 '`event_shape` must be [H, W, C] for images or [C] for vectors, with positive '
                 f'ints; got {event_shape!r}.'
             )
+        event_shape = shape
         if mask not in _MASKS:
             raise ValueError(f'`mask` must be one of {_MASKS}; got {mask!r}.')
+        check_bool('flip', flip)
+        check_callable('conditioner_fn', conditioner_fn, allow_none=True)
+        check_positive_int('hidden_channels', hidden_channels)
+        check_int('seed', seed, low=0, high=2**63)
+        dtype = check_float_dtype('dtype', dtype)
+        check_bool('validate_args', validate_args)
         if mask == 'checkerboard' and len(event_shape) != 3:
             raise ValueError(
                 f"mask='checkerboard' needs an image event [H, W, C]; got {event_shape!r}."
@@ -161,6 +178,13 @@ class AffineCoupling(_Coupling):
       log_scale_bound: the clamp of the log-scale (scale='tanh').
       scale: 'tanh' (the soft clamp) or 'sigmoid' (Glow's: the inverse multiplies by
         sigmoid(raw + 2)).
+      hidden_channels: width of the default conditioner, a positive int.
+      seed: int in [0, 2**63); fixes the default conditioner's initial weights.
+
+    Raises (at construction):
+      ValueError: for an argument outside its domain, naming it and its value (also a
+        non-bool `flip` or `validate_args`, a `conditioner_fn` that is not callable, a
+        non-floating `dtype`).
 
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
@@ -223,6 +247,8 @@ class AdditiveCoupling(_Coupling):
       forward (latent -> data):  y1 = x1,  y2 = x2 + shift
       inverse (data -> latent):  x1 = y1,  x2 = y2 - shift
       log|det dy/dx| = 0  (volume preserving)
+
+    Arguments and errors as for `AffineCoupling` (without `log_scale_bound` and `scale`).
 
     References: Dinh et al. (2015), NICE, https://arxiv.org/abs/1410.8516; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
