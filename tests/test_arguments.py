@@ -21,13 +21,16 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
-from tfp_flows import bijectors, networks
+from tfp_flows import bijectors, initialization, networks
 from tfp_flows.validation import format_value
 
 tfb = tfp.bijectors
 
 SURFACE = (
+    'tfp_flows',
     'tfp_flows.bijectors',
+    'tfp_flows.dequantization',
+    'tfp_flows.initialization',
     'tfp_flows.models',
     'tfp_flows.networks',
 )
@@ -229,6 +232,27 @@ BAD = {
     'tfp_flows.models.sample': SAMPLE,
     'tfp_flows.models.sample_latent': SAMPLE,
     'tfp_flows.models.check_temperature': {'temperature': TEMPERATURE, 'dtype': FLOAT_DTYPE},
+    'tfp_flows.dequantization.bits_per_dim': {
+        'log_prob': 'log-densities: a NaN passes on, so that training stops on it by name',
+        'num_dims': Domain('a positive int', [0, -3, 784.0, True]),
+        'num_bins': Domain('an int >= 2', [1, 256.0, True, None]),
+    },
+    'tfp_flows.dequantization.uniform_dequantize': {
+        'pixels': Messages(
+            (['a', 'b'], '`pixels` must be integer-valued numbers; got dtype string'),
+            ([True], '`pixels` must be integer-valued numbers; got dtype bool'),
+        ),
+        'num_bins': Domain('an int >= 2', [1, 2.0, None, True]),
+        'seed': STATELESS_SEED,
+        'dtype': FLOAT_DTYPE,
+    },
+    'tfp_flows.initialization.initialize': {
+        'flow': Messages((None, r'`initialize` takes a flow built by tfp_flows .*got NoneType')),
+        'data': Messages(
+            (np.zeros([2, 2], np.int64), r'dequantize integer images .*got dtype int64'),
+            (np.zeros([0, 2], np.float32), r'needs a non-empty batch'),
+        ),
+    },
     'tfp_flows.bijectors.actnorm.ActNorm': {
         'num_channels': POSITIVE_INT,
         'min_std': Domain('a finite number > 0', [0.0, -1.0, INF, NAN, '1e-3', None]),
@@ -345,6 +369,18 @@ def _defaults():
             tfp_flows.models.check_temperature,
             dict(temperature=1.0, dtype=tf.float32),
         ),
+        'tfp_flows.dequantization.bits_per_dim': (
+            tfp_flows.bits_per_dim,
+            dict(log_prob=0.0, num_dims=4, num_bins=17),
+        ),
+        'tfp_flows.dequantization.uniform_dequantize': (
+            tfp_flows.uniform_dequantize,
+            dict(pixels=[[0, 16]], num_bins=17),
+        ),
+        'tfp_flows.initialization.initialize': (
+            initialization.initialize,
+            dict(flow=_vector_flow(), data=np.zeros([2, 2], np.float32)),
+        ),
         'tfp_flows.bijectors.actnorm.ActNorm': (bijectors.ActNorm, dict(num_channels=2)),
         'tfp_flows.bijectors.actnorm.ActNorm.initialize': (
             act_norm.initialize,
@@ -450,6 +486,24 @@ TENSOR = {
         'sample_shape': SAMPLE_SHAPE_TENSORS,
     },
     'tfp_flows.models.check_temperature': {'temperature': TEMPERATURE_TENSORS},
+    'tfp_flows.dequantization.uniform_dequantize': {
+        'pixels': _values(
+            'pixels',
+            'integers in [0, 16]',
+            [
+                (np.array([[0, 17, -1]]), 2, '[17 -1]'),
+                (np.array([[0.5, 1.0]], np.float32), 1, '[0.5]'),
+                (np.array([[NAN, 1.0]], np.float32), 1, '[nan]'),
+            ],
+        )
+    },
+    'tfp_flows.initialization.initialize': {
+        'data': _values(
+            'data',
+            'finite values',
+            [(np.array([[NAN, 0.0], [0.0, INF]], np.float32), 2, '[nan inf]')],
+        )
+    },
     'tfp_flows.bijectors.actnorm.ActNorm.initialize': {
         'y': _values('y', 'finite values', [(np.array([[NAN, 0.0]], np.float32), 1, '[nan]')])
     },
@@ -519,6 +573,18 @@ def test_a_python_number_and_a_tensor_of_it_get_the_same_message(name, value):
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
         traced(tf.constant(value))
     assert f'[{errors[0]}]' in str(error.value)
+
+
+def test_a_refused_initialize_leaves_every_actnorm_uninitialised():
+    flow = tfp_flows.real_nvp((2,), num_steps=2, hidden_channels=4)
+    bad = tf.constant([[NAN, 0.0], [1.0, 2.0]])
+    with pytest.raises(tf.errors.InvalidArgumentError, match='`data` must be finite values'):
+        tfp_flows.initialize(flow, bad)
+    with pytest.raises(tf.errors.InvalidArgumentError, match='`data` must be finite values'):
+        tf.function(lambda x: tfp_flows.initialize(flow, x))(bad)
+    flags = [v for v in flow.variables if 'initialized' in v.name]
+    assert len(flags) == 2 and not any(bool(v.numpy()) for v in flags)
+    assert all(np.all(v.numpy() == 0) for v in flow.trainable_variables if 'act_norm' in v.name)
 
 
 def test_handed_cases_of_issue_10_are_refused():
