@@ -21,7 +21,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
-from tfp_flows import bijectors, initialization, networks
+from tfp_flows import bijectors, data, initialization, networks
 from tfp_flows.validation import format_value
 
 tfb = tfp.bijectors
@@ -29,6 +29,7 @@ tfb = tfp.bijectors
 SURFACE = (
     'tfp_flows',
     'tfp_flows.bijectors',
+    'tfp_flows.data',
     'tfp_flows.dequantization',
     'tfp_flows.initialization',
     'tfp_flows.models',
@@ -331,6 +332,50 @@ BAD = {
         'dtype': FLOAT_DTYPE,
         'name': NAME,
     },
+    'tfp_flows.data.DatasetInfo': {
+        name: 'a record that make_dataset fills with the values it checked'
+        for name in ('name', 'event_shape', 'num_bins', 'num_examples')
+    },
+    'tfp_flows.data.augment_flip': {
+        'images': 'a tensor; tf.image checks its rank and dtype',
+        'seed': STATELESS_SEED,
+    },
+    'tfp_flows.data.load_digits': {
+        'split': Messages(
+            *[
+                (value, rf"Unknown split {re.escape(repr(value))} for dataset 'digits'; expected")
+                for value in ('valid', None, 0)
+            ]
+        )
+    },
+    'tfp_flows.data.load_images': {
+        'name': Domain('a non-empty str', ['', None, 3]),
+        'split': Domain('a non-empty str', ['', None]),
+        'data_dir': Domain('None, a str or a path', [3, ['dir']]),
+        'image_size': Domain('None or a positive int', [0, 8.0, True]),
+    },
+    'tfp_flows.data.make_dataset': {
+        'name': Domain('a non-empty str', ['', None, 3]),
+        'split': Domain('a non-empty str', ['', None]),
+        'batch_size': POSITIVE_INT,
+        'shuffle': BOOL,
+        'seed': Domain('None or an int >= 0', [-1, 1.5, '0']),
+        'data_dir': Domain('None, a str or a path', [3]),
+        'image_size': Domain('None or a positive int', [0, True]),
+        'augment': Messages(('rotate', r"`augment` must be None or 'flip'; got 'rotate'\.")),
+        'repeat': BOOL,
+        'drop_remainder': BOOL,
+    },
+    'tfp_flows.data.toy_2d': {
+        'name': Messages(
+            *[
+                (value, rf'`name` must be one of checkerboard, .*; got {re.escape(repr(value))}')
+                for value in ('spiral', ['moons'], None)
+            ]
+        ),
+        'num_samples': POSITIVE_INT,
+        'seed': Domain('an int >= 0', [-1, None, 1.5]),
+    },
 }
 
 
@@ -427,6 +472,14 @@ def _defaults():
             networks.ZeroConv,
             dict(input_channels=1, output_channels=2),
         ),
+        'tfp_flows.data.augment_flip': (data.augment_flip, dict(images=tf.zeros([4, 4, 1]))),
+        'tfp_flows.data.load_digits': (data.load_digits, dict(split='train')),
+        'tfp_flows.data.load_images': (data.load_images, dict(name='mnist', split='train')),
+        'tfp_flows.data.make_dataset': (
+            data.make_dataset,
+            dict(name='moons', split='test', batch_size=8, shuffle=False),
+        ),
+        'tfp_flows.data.toy_2d': (data.toy_2d, dict(name='moons', num_samples=4, seed=0)),
     }
 
 
