@@ -21,7 +21,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
-from tfp_flows import bijectors, data, initialization, networks
+from tfp_flows import bijectors, data, export, initialization, networks
 from tfp_flows.validation import format_value
 
 tfb = tfp.bijectors
@@ -31,6 +31,7 @@ SURFACE = (
     'tfp_flows.bijectors',
     'tfp_flows.data',
     'tfp_flows.dequantization',
+    'tfp_flows.export',
     'tfp_flows.initialization',
     'tfp_flows.models',
     'tfp_flows.networks',
@@ -376,6 +377,20 @@ BAD = {
         'num_samples': POSITIVE_INT,
         'seed': Domain('an int >= 0', [-1, None, 1.5]),
     },
+    'tfp_flows.export.FlowModule': {
+        'flow': NOT_A_FLOW,
+        'num_bins': Domain('None or an int >= 2', [1, 2.0, True, '256']),
+        'name': NAME,
+    },
+    'tfp_flows.export.export_saved_model': {
+        'flow': NOT_A_FLOW,
+        'path': Messages(
+            (3, r'`path` must be a str or a path; got 3\.'),
+            (None, r'`path` must be a str or a path; got None\.'),
+        ),
+        'num_bins': Domain('None or an int >= 2', [1, 2.0]),
+        'overwrite': BOOL,
+    },
 }
 
 
@@ -480,6 +495,11 @@ def _defaults():
             dict(name='moons', split='test', batch_size=8, shuffle=False),
         ),
         'tfp_flows.data.toy_2d': (data.toy_2d, dict(name='moons', num_samples=4, seed=0)),
+        'tfp_flows.export.FlowModule': (export.FlowModule, dict(flow=_vector_flow())),
+        'tfp_flows.export.export_saved_model': (
+            export.export_saved_model,
+            dict(flow=_vector_flow(), path=os.path.join(_EXPORT_DIR, 'model')),
+        ),
     }
 
 
