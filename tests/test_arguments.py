@@ -21,7 +21,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
-from tfp_flows import bijectors, data, export, initialization, networks
+from tfp_flows import bijectors, data, export, figures, images, initialization, networks
 from tfp_flows.validation import format_value
 
 tfb = tfp.bijectors
@@ -32,6 +32,8 @@ SURFACE = (
     'tfp_flows.data',
     'tfp_flows.dequantization',
     'tfp_flows.export',
+    'tfp_flows.figures',
+    'tfp_flows.images',
     'tfp_flows.initialization',
     'tfp_flows.models',
     'tfp_flows.networks',
@@ -391,6 +393,75 @@ BAD = {
         'num_bins': Domain('None or an int >= 2', [1, 2.0]),
         'overwrite': BOOL,
     },
+    'tfp_flows.images.check_temperatures': {'temperatures': TEMPERATURES},
+    'tfp_flows.images.density_figure': {
+        'log_prob_fn': Domain('a callable', [None, 3]),
+        'points': Messages(
+            (np.zeros([4, 3]), r'`points` must have shape \[N, 2\], N >= 1; got \(4, 3\)\.'),
+            ([[NAN, 0.0]], r'`points` must be finite numbers; got 1 that are not\.'),
+            ('abc', r"`points` must be finite numbers of shape \[N, 2\], N >= 1; got 'abc'\."),
+        ),
+        'points_label': Messages((3, r'`points_label` must be a str; got 3\.')),
+        'extent': Domain('None or a finite number > 0', [0.0, -1.0, INF, '2']),
+        'resolution': Domain('a positive int', [0, 2.5]),
+    },
+    'tfp_flows.images.image_grid': {
+        'images': Messages(
+            (np.zeros([4, 4, 1]), r'`images` must have shape \[N, H, W, C\], N >= 1; got '),
+            ('abc', r"`images` must be numbers of shape \[N, H, W, C\], N >= 1; got 'abc'\."),
+        ),
+        'num_bins': Domain('an int >= 2', [1, 256.0]),
+        'num_columns': Domain('a positive int', [0, -3, 2.5]),
+        'scale': Domain('a positive int', [0, -1, 1.5]),
+        'separator': Domain('an int >= 0', [-2, 1.5]),
+    },
+    'tfp_flows.images.labelled_panels': {
+        'pictures': Messages(
+            ([], r'at least one picture; got 0 pictures and 1 titles\.'),
+            (None, r'at least one picture; got 0 pictures and 1 titles\.'),
+            ([np.zeros([4, 4, 3])], r'`pictures` must be uint8 arrays \[H, W, C\], C = 1 or 3'),
+        ),
+        'titles': Messages(
+            (['a', 'b'], r'got 1 pictures and 2 titles\.'),
+            ([3], r'`titles` must be strs; got 3\.'),
+        ),
+        'margin': Domain('an int >= 0', [-1, 2.5]),
+        'gap': Domain('an int >= 0', [-1]),
+        'title_height': Domain('an int >= 0', [-1]),
+    },
+    'tfp_flows.images.sample_figure': {
+        'flow': NOT_A_FLOW,
+        'num_bins': Domain('an int >= 2', [1, 17.0]),
+        'temperatures': TEMPERATURES,
+        'seed': Domain('an int in [0, 2**31)', [-1, 2**31, 1.5]),
+        'num_samples': Domain('a positive int', [0, 2.5]),
+        'num_columns': Domain('a positive int', [0]),
+    },
+    'tfp_flows.images.upscale_factor': {
+        'image_shape': Domain('a pair of positive ints', [(8,), (0, 8), (8.0, 8), None]),
+        'grid_shape': Domain('a pair of positive ints', [(2, 2, 2)]),
+        'separator': Domain('an int >= 0', [-1]),
+    },
+    'tfp_flows.images.write_png': {
+        'path': Messages((3, r'`path` must be a str or a path; got 3\.')),
+        'picture': Messages(
+            (
+                np.zeros([4, 4, 1]),
+                r'`picture` must be a uint8 array \[H, W, C\], C = 1, 3 or 4; got one of dtype '
+                r'float64 and shape \(4, 4, 1\)\.',
+            ),
+            (np.zeros([4, 4, 2], np.uint8), r'C = 1, 3 or 4; got .* shape \(4, 4, 2\)\.'),
+        ),
+    },
+    'tfp_flows.figures.main': {
+        'argv': 'flags: argparse refuses a malformed one; the values are checked by '
+        'test_figure_flags_are_checked_before_any_work',
+    },
+    'tfp_flows.figures.run_figure': {
+        'workdir': 'a path: restore_flow raises FileNotFoundError naming it',
+        'temperatures': TEMPERATURES,
+        'seed': Domain('None or an int in [0, 2**31)', [-1, 1.5]),
+    },
 }
 
 
@@ -499,6 +570,38 @@ def _defaults():
         'tfp_flows.export.export_saved_model': (
             export.export_saved_model,
             dict(flow=_vector_flow(), path=os.path.join(_EXPORT_DIR, 'model')),
+        ),
+        'tfp_flows.images.check_temperatures': (
+            images.check_temperatures,
+            dict(temperatures=(1.0,)),
+        ),
+        'tfp_flows.images.density_figure': (
+            images.density_figure,
+            dict(log_prob_fn=lambda x: tf.zeros([x.shape[0]]), points=np.zeros([4, 2])),
+        ),
+        'tfp_flows.images.image_grid': (images.image_grid, dict(images=np.zeros([2, 4, 4, 1]))),
+        'tfp_flows.images.labelled_panels': (
+            images.labelled_panels,
+            dict(pictures=[np.zeros([4, 4, 3], np.uint8)], titles=['t']),
+        ),
+        'tfp_flows.images.sample_figure': (
+            images.sample_figure,
+            dict(flow=_image_flow(), num_bins=17, temperatures=(1.0,), seed=0),
+        ),
+        'tfp_flows.images.upscale_factor': (
+            images.upscale_factor,
+            dict(image_shape=(8, 8), grid_shape=(2, 2)),
+        ),
+        'tfp_flows.images.write_png': (
+            images.write_png,
+            dict(
+                path=os.path.join(_EXPORT_DIR, 'picture.png'),
+                picture=np.zeros([4, 4, 1], np.uint8),
+            ),
+        ),
+        'tfp_flows.figures.run_figure': (
+            figures.run_figure,
+            dict(workdir=os.path.join(_EXPORT_DIR, 'no_run')),
         ),
     }
 
@@ -685,3 +788,21 @@ def test_sample_with_a_checked_tensor_temperature_compiles_with_xla():
     flow = _vector_flow()
     sample = tf.function(lambda t: tfp_flows.sample(flow, 3, t, seed=1), jit_compile=True)
     assert sample(tf.constant(0.7)).shape == [3, 2]
+
+
+@pytest.mark.parametrize(
+    ('flags', 'message'),
+    [
+        (['--temperatures', 'inf'], r'`--temperatures` must be .*finite numbers > 0; got \[inf\]'),
+        (['--temperatures', '0.7', 'nan'], r'`--temperatures` .*; got \[0.7, nan\]'),
+        (['--temperatures', '-1'], r'`--temperatures` .*; got \[-1.0\]'),
+        (['--seed', '-1'], r'`--seed` must be an int in \[0, 2\*\*31\); got -1\.'),
+    ],
+)
+def test_figure_flags_are_checked_before_any_work(flags, message, tmp_path, capsys):
+    # The workdir holds no run: a flag error first means nothing was read or written.
+    out = tmp_path / 'figure.png'
+    assert figures.main([f'--workdir={tmp_path / "no_run"}', f'--out={out}', *flags]) == 1
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and re.search(message, error), error
+    assert os.listdir(tmp_path) == []
