@@ -29,8 +29,10 @@ tfb = tfp.bijectors
 SURFACE = (
     'tfp_flows',
     'tfp_flows.bijectors',
+    'tfp_flows.config_checks',
     'tfp_flows.data',
     'tfp_flows.dequantization',
+    'tfp_flows.distribute',
     'tfp_flows.export',
     'tfp_flows.figures',
     'tfp_flows.images',
@@ -462,6 +464,23 @@ BAD = {
         'temperatures': TEMPERATURES,
         'seed': Domain('None or an int in [0, 2**31)', [-1, 1.5]),
     },
+    'tfp_flows.distribute.check_thread_count': {
+        'name': 'the label the message uses',
+        'value': Messages(*[(v, rf'threads {THREADS}{v!r}\.') for v in (-1, 1.5, True)]),
+    },
+    'tfp_flows.distribute.configure_threads': {
+        'intra_op_threads': Messages((-1, rf'intra_op_threads {THREADS}-1\.')),
+        'inter_op_threads': Messages((2.0, rf'inter_op_threads {THREADS}2\.0\.')),
+    },
+    'tfp_flows.distribute.make_strategy': {
+        'name': Messages(
+            ('tpu', r"strategy must be one of \('auto', .*\); got 'tpu'\."),
+            (None, r'strategy must be one of .*; got None\.'),
+        )
+    },
+    'tfp_flows.config_checks.check_config_values': {'config': CONFIG},
+    'tfp_flows.config_checks.field_values': {'config': CONFIG},
+    'tfp_flows.config_checks.unchecked_keys': {'config': CONFIG},
 }
 
 
@@ -603,6 +622,18 @@ def _defaults():
             figures.run_figure,
             dict(workdir=os.path.join(_EXPORT_DIR, 'no_run')),
         ),
+        'tfp_flows.distribute.check_thread_count': (
+            tfp_flows.distribute.check_thread_count,
+            dict(name='threads', value=0),
+        ),
+        'tfp_flows.distribute.configure_threads': (tfp_flows.distribute.configure_threads, {}),
+        'tfp_flows.distribute.make_strategy': (tfp_flows.distribute.make_strategy, {}),
+        'tfp_flows.config_checks.check_config_values': (
+            tfp_flows.config_checks.check_config_values,
+            {},
+        ),
+        'tfp_flows.config_checks.field_values': (tfp_flows.config_checks.field_values, {}),
+        'tfp_flows.config_checks.unchecked_keys': (tfp_flows.config_checks.unchecked_keys, {}),
     }
 
 
