@@ -32,11 +32,14 @@ _TOLERANCES = {  # dtype: (rtol, atol) of numbers that the loaded and in-memory 
 }
 
 
-def _fails(call, what):
-    """Asserts that `call()` raises TensorFlow's shape or dtype error."""
+def _fails(call, what, message=None):
+    """Asserts that `call()` raises TensorFlow's shape, dtype or value error (with `message`
+    in it, if given)."""
     try:
         result = call()
-    except _INPUT_ERRORS:
+    except _INPUT_ERRORS as error:
+        if message is not None and message not in str(error):
+            raise AssertionError(f'{what} failed without {message!r}: {error}') from error
         return
     raise AssertionError(f'{what} did not fail; it returned {result!r}.')
 
@@ -152,8 +155,28 @@ def _check_bad_inputs(loaded, expected):
         'log_prob of a NumPy batch of bad shape',
     )
     if 'bits_per_dim' in signatures:  # Data in [0, 1]: raw pixels and NaN are caught.
-        _fails(lambda: loaded.log_prob(x * 255.0, *context), 'log_prob of pixels in [0, 255]')
-        _fails(lambda: loaded.encode(np.full_like(x, np.nan), *context), 'encode of NaN')
+        in_range = '`x` must be values in [0, 1] (dequantized data); got '
+        _fails(
+            lambda: loaded.log_prob(x * 255.0, *context), 'log_prob of pixels in [0, 255]', in_range
+        )
+        _fails(lambda: loaded.encode(np.full_like(x, np.nan), *context), 'encode of NaN', in_range)
+        bits = signatures['bits_per_dim']
+        _fails(lambda: bits(x=tf.constant(x - 1.0), **named), 'bits_per_dim of x < 0', in_range)
+    else:  # Any finite data: NaN and infinities are caught.
+        finite = '`x` must be finite values; got 1 value(s) outside it, the first: [nan].'
+        nan_x = x.copy()
+        nan_x[0, 0] = np.nan
+        _fails(lambda: loaded.log_prob(nan_x, *context), 'log_prob of NaN', finite)
+        _fails(lambda: signatures['encode'](x=tf.constant(nan_x), **named), 'encode of NaN', finite)
+    inf_z = x.copy()
+    inf_z.flat[0] = np.inf
+    finite_z = '`z` must be finite values; got 1 value(s) outside it, the first: [inf].'
+    _fails(lambda: loaded.decode(inf_z, *context), 'decode of inf', finite_z)
+    _fails(
+        lambda: signatures['decode'](z=tf.constant(inf_z), **named),
+        'decode signature of inf',
+        finite_z,
+    )
     if context:
         (c,) = context
         bad_contexts = {
@@ -184,19 +207,31 @@ def _check_bad_inputs(loaded, expected):
         'int32 seed': dict(seed=tf.constant([1, 2], tf.int32)),
         'float num_samples': dict(num_samples=tf.constant(2.0)),
         'num_samples of shape [1]': dict(num_samples=tf.constant([2])),
-        'temperature 0': dict(temperature=tf.constant(0.0, dtype)),
         'temperature of another dtype': dict(temperature=tf.constant(1.0, tf.float16)),
     }
-    for case, change in bad.items():
-        _fails(lambda c=change: sample(**{**good, **c}), f'sample signature with {case}')
     if sample_context:
         bad['context of 3 rows for 2 samples'] = dict(
             conditional_input=tf.constant(sample_context[0][:3])
         )
-    _fails(lambda: loaded.sample(2, -1.0, seed, *sample_context), 'sample at temperature -1')
-    _fails(
-        lambda: loaded.sample(2, 1.0, [1, 2, 3], *sample_context), 'sample with a seed of shape [3]'
-    )
+    for case, change in bad.items():
+        _fails(lambda c=change: sample(**{**good, **c}), f'sample signature with {case}')
+    two = tuple(c[:2] for c in sample_context)  # The context of 2 samples, or ().
+    # Values outside the domains, refused by name with the value (issue 10: inf was taken).
+    temperature = '`temperature` must be a finite number > 0; got {}.'
+    for value, shown in [(np.inf, 'inf'), (np.nan, 'nan'), (0.0, '0'), (-1.0, '-1')]:
+        message = temperature.format(shown)
+        change = dict(temperature=tf.constant(value, dtype))
+        _fails(lambda c=change: sample(**{**good, **c}), f'sample at {value}', message)
+        _fails(
+            lambda v=value: loaded.sample(2, v, seed, *two), f'sample function at {value}', message
+        )
+    num_samples = '`num_samples` must be an int >= 0; got -1.'
+    change = dict(num_samples=tf.constant(-1))
+    _fails(lambda: sample(**{**good, **change}), 'sample of -1 samples', num_samples)
+    _fails(lambda: loaded.sample(-1, 1.0, seed, *two), 'sample function of -1 samples', num_samples)
+    _fails(lambda: loaded.sample(2, 1.0, [1, 2, 3], *two), 'sample with a seed of shape [3]')
+    no_samples = loaded.sample(0, 1.0, seed, *(c[:0] for c in sample_context))
+    assert no_samples['x'].shape[0] == 0  # No samples is a valid request.
 
 
 def check_model(directory):

@@ -114,9 +114,9 @@ def test_rejects_bad_num_channels(num_channels):
         ActNorm(num_channels)
 
 
-@pytest.mark.parametrize('min_std', [0.0, -1.0])
+@pytest.mark.parametrize('min_std', [0.0, -1.0, float('inf')])
 def test_rejects_bad_min_std(min_std):
-    with pytest.raises(ValueError, match=rf'`min_std` must be > 0; got {min_std}'):
+    with pytest.raises(ValueError, match=rf'`min_std` must be a finite number > 0; got {min_std}'):
         ActNorm(2, min_std=min_std)
 
 

@@ -1,102 +1,187 @@
-"""The domain of every config field, checked before a run does any work.
+"""The domain of every config field (configs/default.py), checked with one message per field.
 
-`check_config` raises `ValueError('config.KEY must be EXPECTED; got VALUE.')` for the first
-field outside its domain (`DOMAINS`). A few string fields are checked where they are used,
-still before any training: the dataset name and splits by `data.make_dataset`, the model's
-option strings by the model builders (`CHECKED_WHERE_USED`). A test keeps both lists
-covering every field of the default config.
+`check_config_values(config)` checks each leaf of a config against `FIELDS` and raises
+`ValueError` naming the first one outside its domain, as '`config.train.weight_decay` must be
+None or a finite number >= 0; got -0.5.'. `check_config(config)`, which a run calls before any
+work, adds the rules that join fields (`max_seconds` with 'multi_worker'); the Glow-only
+options of real_nvp are refused by `experiment.build_flow`. Every leaf of every recipe in
+configs/ has an entry (tests/test_config_checks.py); a new config field gets one with its
+default.
 """
 
-import math
+from collections.abc import Mapping
 
-from tfp_flows.distribute import STRATEGIES, check_thread_count
+import ml_collections
 
-__all__ = ['CHECKED_WHERE_USED', 'DOMAINS', 'check_config']
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_finite(value):
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _optional(domain):
-    check, expected = domain
-    return (lambda value: value is None or check(value)), f'None or {expected}'
-
-
-def _one_of(*names):
-    return (lambda value: value in names), ' or '.join(repr(name) for name in names)
-
-
-_POSITIVE_INT = (lambda value: _is_int(value) and value > 0), 'a positive int'
-_NON_NEGATIVE_INT = (lambda value: _is_int(value) and value >= 0), 'an int >= 0'
-_POSITIVE = (lambda value: _is_finite(value) and value > 0), 'a positive finite number'
-_NON_NEGATIVE = (lambda value: _is_finite(value) and value >= 0), 'a finite number >= 0'
-_BOOL = (lambda value: isinstance(value, bool)), 'True or False'
-_TEMPERATURES = (
-    lambda value: (
-        isinstance(value, tuple | list) and len(value) > 0 and all(_POSITIVE[0](t) for t in value)
-    ),
-    'a non-empty tuple of positive finite numbers',
+from tfp_flows.distribute import STRATEGIES
+from tfp_flows.validation import (
+    Interval,
+    check_bool,
+    check_int,
+    check_number,
+    check_number_list,
+    check_one_of,
 )
 
-# Each field's (predicate, what it must be).
-DOMAINS = {
-    'seed': _NON_NEGATIVE_INT,
-    'data.data_dir': _optional(((lambda value: isinstance(value, str)), 'a path')),
-    'data.image_size': _optional(_POSITIVE_INT),
+__all__ = [
+    'FIELDS',
+    'RUN_FIELDS',
+    'check_config',
+    'check_config_values',
+    'field_values',
+    'unchecked_keys',
+]
+
+
+def _int(low=1, high=None, allow_none=False):
+    return lambda name, value: check_int(name, value, low, high, allow_none=allow_none)
+
+
+def _number(low=None, low_open=False, allow_none=False):
+    return lambda name, value: check_number(
+        name, value, low, low_open=low_open, allow_none=allow_none
+    )
+
+
+def _one_of(*options):
+    return lambda name, value: check_one_of(name, value, options)
+
+
+def _text(allow_none=False):
+    """A non-empty str (a name, a split, a path), or None if `allow_none`."""
+
+    def check(name, value):
+        if (value is None and allow_none) or (isinstance(value, str) and value):
+            return value
+        expected = 'None or a non-empty str' if allow_none else 'a non-empty str'
+        raise ValueError(f'`{name}` must be {expected}; got {value!r}.')
+
+    return check
+
+
+def _temperatures(name, value):
+    return check_number_list(
+        name, value, Interval(low=0, low_open=True), 'a non-empty list of finite numbers > 0'
+    )
+
+
+def _event_shape(name, value):
+    """What the run records: [H, W, C] or [D], positive ints."""
+    if value is not None:
+        check_number_list(
+            name, value, Interval(integer=True, low=1), 'a list of positive ints, [H, W, C] or [D]'
+        )
+        if len(value) not in (1, 3):
+            raise ValueError(f'`{name}` must be [H, W, C] or [D]; got {value!r}.')
+    return value
+
+
+# Each leaf key of the config (without the leading 'config.') and the check of its value.
+FIELDS = {
+    'seed': _int(0, 2**31),
+    'data.name': _text(),
+    'data.data_dir': _text(allow_none=True),
+    'data.image_size': _int(1, allow_none=True),
+    'data.splits.train': _text(),
+    'data.splits.validation': _text(),
+    'data.splits.test': _text(),
+    'data.event_shape': _event_shape,
+    'data.num_bins': _int(2, allow_none=True),
     'model.family': _one_of('glow', 'real_nvp'),
-    'model.num_levels': _POSITIVE_INT,
-    'model.num_steps': _POSITIVE_INT,
-    'model.hidden_channels': _POSITIVE_INT,
-    'model.split_prior': _BOOL,
-    'model.log_scale_bound': _POSITIVE,
+    'model.num_levels': _int(1),
+    'model.num_steps': _int(1),
+    'model.hidden_channels': _int(1),
+    'model.coupling': _one_of('affine', 'additive'),
+    'model.permutation': _one_of('lu', 'plain', 'reverse', 'shuffle'),
+    'model.split_prior': check_bool,
+    'model.log_scale_bound': _number(0, low_open=True),
     'model.dtype': _one_of('float32', 'float64'),
-    'train.strategy': ((lambda value: value in STRATEGIES), f'one of {STRATEGIES}'),
-    'train.batch_size': _POSITIVE_INT,
-    'train.epochs': _POSITIVE_INT,
+    'train.strategy': _one_of(*STRATEGIES),
+    'train.batch_size': _int(1),
+    'train.epochs': _int(1),
     'train.optimizer': _one_of('adam', 'adamax'),
-    'train.learning_rate': _POSITIVE,
-    'train.warmup_steps': _NON_NEGATIVE_INT,
-    'train.cosine_decay': _BOOL,
-    'train.weight_decay': _optional(_NON_NEGATIVE),
-    'train.clip_norm': _optional(_POSITIVE),
-    'train.jit_compile': _BOOL,
-    'train.steps_per_execution': _POSITIVE_INT,
-    'train.max_seconds': _optional(_POSITIVE),
-    'train.early_stopping_patience': _optional(_POSITIVE_INT),
-    'train.sample_temperatures': _TEMPERATURES,
-    'train.sample_every_epochs': _POSITIVE_INT,
+    'train.learning_rate': _number(0, low_open=True),
+    'train.warmup_steps': _int(0),
+    'train.cosine_decay': check_bool,
+    'train.weight_decay': _number(0, allow_none=True),
+    'train.clip_norm': _number(0, low_open=True, allow_none=True),
+    'train.jit_compile': check_bool,
+    'train.steps_per_execution': _int(1),
+    'train.intra_op_threads': _int(0),
+    'train.inter_op_threads': _int(0),
+    'train.max_seconds': _number(0, low_open=True, allow_none=True),
+    'train.early_stopping_patience': _int(0, allow_none=True),
+    'train.sample_temperatures': _temperatures,
+    'train.sample_every_epochs': _int(1),
 }
-_THREAD_COUNTS = ('train.intra_op_threads', 'train.inter_op_threads')  # check_thread_count.
-CHECKED_WHERE_USED = (
-    'data.name',  # data.make_dataset: digits, a 2-D toy or a TFDS dataset, with close names.
-    'data.splits.train',  # data.make_dataset: the split exists and has examples.
-    'data.splits.validation',
-    'data.splits.test',
-    'model.coupling',  # The model builders: their closed sets of options.
-    'model.permutation',
-    *_THREAD_COUNTS,
-)
+
+# Fields a run writes into its config.json (from the data), not set by a recipe.
+RUN_FIELDS = ('data.event_shape', 'data.num_bins')
+
+
+def _leaves(config, prefix):
+    if isinstance(config, ml_collections.ConfigDict):
+        config = config.to_dict()
+    leaves = {}
+    for key, value in config.items():
+        path = f'{prefix}{key}'
+        if isinstance(value, Mapping | ml_collections.ConfigDict):
+            leaves.update(_leaves(value, path + '.'))
+        else:
+            leaves[path] = value
+    return leaves
+
+
+def field_values(config):
+    """{'train.weight_decay': 0.1, ...}: every leaf of a config (or nested dicts) by its key.
+
+    Raises `TypeError` for a `config` that is not a ConfigDict or a dict.
+    """
+    _check_config(config)
+    return _leaves(config, '')
+
+
+def _check_config(config):
+    if not isinstance(config, Mapping | ml_collections.ConfigDict):
+        raise TypeError(f'`config` must be an ml_collections.ConfigDict or a dict; got {config!r}.')
+
+
+def check_config_values(config):
+    """Checks every field of `config` that `FIELDS` lists; returns None.
+
+    Args:
+      config: an `ml_collections.ConfigDict` (or nested dicts) as from a recipe's
+        `get_config()`, possibly with flag overrides.
+
+    Raises:
+      ValueError: naming the first field outside its domain, as
+        '`config.train.weight_decay` must be None or a finite number >= 0; got -0.5.'
+      TypeError: for a `config` that is not a ConfigDict or a dict.
+    """
+    for key, value in field_values(config).items():
+        if key in FIELDS:
+            FIELDS[key](f'config.{key}', value)
+
+
+def unchecked_keys(config):
+    """The leaf keys of `config` that `FIELDS` does not list (a new field without a check)."""
+    return sorted(set(field_values(config)) - set(FIELDS))
 
 
 def check_config(config):
-    """Raises `ValueError` naming the first config field outside its domain, and its value."""
-    for key, (check, expected) in DOMAINS.items():
-        value = config
-        for part in key.split('.'):
-            value = value[part]
-        if not check(value):
-            raise ValueError(f'config.{key} must be {expected}; got {value!r}.')
-    for key in _THREAD_COUNTS:
-        section, name = key.split('.')
-        check_thread_count(f'config.{key}', config[section][name])
-    if config.train.strategy == 'multi_worker' and config.train.max_seconds:
+    """Checks every field of `config` (`check_config_values`) and the rules joining fields.
+
+    Raises:
+      ValueError: naming the first field outside its domain, or the fields that cannot go
+        together ('multi_worker' with `max_seconds`: each worker would stop after a different
+        batch and the others would wait forever).
+      TypeError: for a `config` that is not a ConfigDict or a dict.
+    """
+    check_config_values(config)
+    values = field_values(config)
+    if values.get('train.strategy') == 'multi_worker' and values.get('train.max_seconds'):
         raise ValueError(
             "config.train.max_seconds cannot be used with strategy 'multi_worker': each worker "
             'would stop after a different batch and the others would wait forever; got '
-            f'max_seconds={config.train.max_seconds!r}.'
+            f'max_seconds={values["train.max_seconds"]!r}.'
         )

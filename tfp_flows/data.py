@@ -27,6 +27,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import os
 
 import numpy as np
 import sklearn.datasets
@@ -35,6 +36,7 @@ import tensorflow_datasets as tfds
 
 from tfp_flows import own_data
 from tfp_flows.dequantization import uniform_dequantize
+from tfp_flows.validation import check_bool, check_int, check_positive_int, check_stateless_seed
 
 __all__ = ['DatasetInfo', 'augment_flip', 'load_digits', 'load_images', 'make_dataset', 'toy_2d']
 
@@ -152,12 +154,15 @@ def toy_2d(name, num_samples, seed):
     Args:
       name: which toy density.
       num_samples: number of points, a positive int.
-      seed: int seed of the `numpy.random.default_rng` that draws the points.
+      seed: int >= 0, the seed of the `numpy.random.default_rng` that draws the points.
+
+    Raises:
+      ValueError: for an unknown `name`, or a `num_samples` or `seed` outside its domain.
     """
-    if name not in _TOYS:
+    if not isinstance(name, str) or name not in _TOYS:
         raise ValueError(f'`name` must be one of {", ".join(_TOY_NAMES)}; got {name!r}.')
-    if not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f'`num_samples` must be a positive int; got {num_samples!r}.')
+    check_positive_int('num_samples', num_samples)
+    check_int('seed', seed, low=0)
     sample, mean, std = _TOYS[name]
     points = sample(np.random.default_rng(seed), num_samples)
     return ((points - mean) / std).astype(np.float32)
@@ -172,22 +177,32 @@ def augment_flip(images, seed=None):
       images: `Tensor` [H, W, C] or a batch [B, H, W, C]; each image of a batch is flipped or not
         independently.
       seed: optional stateless seed (shape [2] int); without it the flips are stateful random.
+        A seed of another shape or dtype raises `ValueError` or `TypeError`.
     """
+    seed = check_stateless_seed('seed', seed)
     if seed is None:
         return tf.image.random_flip_left_right(images)
     return tf.image.stateless_random_flip_left_right(images, seed)
 
 
 def _check_split(split, name):
-    if split not in _SPLITS:
+    if not isinstance(split, str) or split not in _SPLITS:
         raise ValueError(
             f'Unknown split {split!r} for dataset {name!r}; expected one of {", ".join(_SPLITS)}.'
         )
 
 
 def _check_image_size(image_size):
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
-        raise ValueError(f'`image_size` must be None or a positive int; got {image_size!r}.')
+    check_int('image_size', image_size, low=1, allow_none=True)
+
+
+def _check_tfds_arguments(name, split, data_dir):
+    """Checks what `load_images` hands to TFDS: a name, a split and a directory."""
+    for argument, value in (('name', name), ('split', split)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f'`{argument}` must be a non-empty str; got {value!r}.')
+    if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
+        raise ValueError(f'`data_dir` must be None, a str or a path; got {data_dir!r}.')
 
 
 def _resize(images, image_size):
@@ -235,9 +250,12 @@ def load_images(name, split, data_dir=None, image_size=None, labels=False):
 
     Raises:
       ValueError: `name` is not a TFDS dataset, or has no uint8 'image' feature, or its images
-        vary in size and `image_size` is None; with `labels`, it has no class label 'label'.
+        vary in size and `image_size` is None; with `labels`, it has no class label 'label'; or
+        an argument is outside its domain (`name` and `split` non-empty strs, `data_dir` None
+        or a path, `image_size` None or a positive int).
       FileNotFoundError: the dataset is not prepared in `data_dir`.
     """
+    _check_tfds_arguments(name, split, data_dir)
     _check_image_size(image_size)
     try:
         dataset, builder_info = tfds.load(
@@ -361,12 +379,22 @@ def make_dataset(
       columns: the data columns of a CSV table (None: every column not a context column).
       context_columns: the context columns of a CSV table; only with `conditional`.
 
+
     Raises:
-      ValueError: for a bad argument, naming it; for a dataset without labels or context
-        columns and `conditional`; see also `load_images` and `tfp_flows.own_data`.
+      ValueError: for an argument outside its domain, naming it and its value (also a
+        non-bool `shuffle`, `repeat`, `drop_remainder` or `conditional`, a `seed` that is not
+        None or an int >= 0), before any data is read; for a dataset without labels or
+        context columns and `conditional`; see also `load_images` and `tfp_flows.own_data`.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f'`batch_size` must be a positive int; got {batch_size!r}.')
+    _check_tfds_arguments(name, split, data_dir)
+    check_positive_int('batch_size', batch_size)
+    for option, value in (
+        ('shuffle', shuffle),
+        ('repeat', repeat),
+        ('drop_remainder', drop_remainder),
+    ):
+        check_bool(option, value)
+    check_int('seed', seed, low=0, allow_none=True)
     if augment not in _AUGMENTATIONS:
         raise ValueError(f"`augment` must be None or 'flip'; got {augment!r}.")
     _check_image_size(image_size)

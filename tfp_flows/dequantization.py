@@ -25,6 +25,8 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.validation import assert_values, check_float_dtype, check_stateless_seed
+
 __all__ = ['bits_per_dim', 'uniform_dequantize']
 
 
@@ -40,11 +42,20 @@ def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
         scikit-learn digits whose values are 0..16).
       seed: optional stateless seed (shape [2] int); without it the noise is stateful random.
       dtype: float dtype of the result.
+
+    Raises:
+      ValueError: for a bad `num_bins`, `seed` or `dtype`, naming it and its value.
+      TypeError: for `pixels` that are not numbers (strings, bools), or a seed of floats.
+      tf.errors.InvalidArgumentError: at run time, for pixels that are not integers in
+        [0, num_bins - 1] (NaN included), with the count and the first of them.
     """
     _check_num_bins(num_bins)
+    seed = check_stateless_seed('seed', seed)
+    dtype = check_float_dtype('dtype', dtype)
     pixels = tf.convert_to_tensor(pixels)
-    if pixels.dtype == tf.string or pixels.dtype == tf.bool:
+    if not (pixels.dtype.is_integer or pixels.dtype.is_floating):
         raise TypeError(f'`pixels` must be integer-valued numbers; got dtype {pixels.dtype.name}.')
+    pixels = _check_pixels(pixels, num_bins)
     pixels = tf.cast(pixels, dtype)
     shape = tf.shape(pixels)
     if seed is None:
@@ -54,6 +65,16 @@ def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
     # In float32, 255 + u rounds up to 256 for u > 1 - 2**-17: keep x inside its cell, < 1.
     below_one = np.nextafter(np.array(1, dtype.as_numpy_dtype), 0)
     return tf.minimum((pixels + noise) / num_bins, below_one)
+
+
+def _check_pixels(pixels, num_bins):
+    """`pixels` checked at run time to be integers in [0, num_bins - 1]."""
+    if pixels.dtype.is_unsigned and num_bins > pixels.dtype.max:
+        return pixels  # Every value of the dtype is a valid pixel.
+    inside = (pixels >= 0) & (pixels <= tf.cast(num_bins - 1, pixels.dtype))
+    if pixels.dtype.is_floating:
+        inside &= tf.equal(pixels, tf.round(pixels))
+    return assert_values('pixels', pixels, inside, f'integers in [0, {num_bins - 1}]')
 
 
 def _check_num_bins(num_bins):

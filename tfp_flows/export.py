@@ -54,6 +54,7 @@ from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.dequantization import bits_per_dim
 from tfp_flows.temporaries import remove_stale_temporaries, temporary_directory
+from tfp_flows.validation import Interval, assert_values, check_bool, check_scalar
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -125,16 +126,18 @@ class FlowModule(tf.Module):
       decode(z: [N, *Z] dtype) -> {'x': [N, *E]}
           The data `flow.bijector.forward(z)`; decode(encode(x)) = x up to rounding.
 
+    Every input is checked at run time (`InvalidArgumentError` naming it, its bad values and
+    what it must be): with `num_bins` x must lie in [0, 1], which catches raw integer pixels,
+    and without it be finite; z must be finite; num_samples >= 0; temperature finite and > 0
+    (a seed may hold any values). Every function checks the shapes of its inputs at run time
+    as well, since a SavedModel signature called with a tensor does not. `signatures()`
+    lists the functions for `tf.saved_model.save`. The five share two passes through the
+    flow, `_encode_pass` and `_decode_pass`, which are saved too (`saved_model_cli show
+    --all` lists them among the concrete functions).
+
     A conditional flow's functions all take `conditional_input: [N or 1, *K] dtype` as their
     last input (K its conditional shape; for `sample`, N = num_samples): the context of each
     example, or one context for the whole batch.
-
-    With `num_bins` the functions taking x check at run time that it lies in [0, 1]
-    (InvalidArgumentError otherwise), which catches raw integer pixels. Every function checks
-    the shapes of its inputs at run time as well, since a SavedModel signature called with a
-    tensor does not. `signatures()` lists the functions for `tf.saved_model.save`. The five
-    share two passes through the flow, `_encode_pass` and `_decode_pass`, which are saved too
-    (`saved_model_cli show --all` lists them among the concrete functions).
     """
 
     def __init__(self, flow, num_bins=None, name='flow_module'):
@@ -146,6 +149,12 @@ class FlowModule(tf.Module):
           num_bins: the number of discrete levels the data was dequantized from (256 for 8-bit
             images), which enables `bits_per_dim`; None for continuous data.
           name: name of the module.
+
+        Raises:
+          TypeError: for a `flow` that is not a `tfd.TransformedDistribution`, or one of
+            another dtype than float32 and float64.
+          ValueError: for a `num_bins` that is not None or an int >= 2, or a flow without
+            static shapes.
         """
         event_shape, latent_shape, dtype = _check_flow(flow)
         if num_bins is not None and (
@@ -219,13 +228,10 @@ class FlowModule(tf.Module):
         kwargs = self._context_kwargs(context)
         x = self._checked(x, self._event_shape)
         if self._num_bins is not None:  # Dequantized data; fails on NaN too.
-            message = '`x` must lie in [0, 1] (dequantized data).'
-            checks = [
-                tf.debugging.assert_greater_equal(x, tf.zeros([], x.dtype), message=message),
-                tf.debugging.assert_less_equal(x, tf.ones([], x.dtype), message=message),
-            ]
-            with tf.control_dependencies(checks):
-                x = tf.identity(x)
+            inside = (x >= tf.zeros([], x.dtype)) & (x <= tf.ones([], x.dtype))
+            x = assert_values('x', x, inside, 'values in [0, 1] (dequantized data)')
+        else:
+            x = assert_values('x', x, tf.math.is_finite(x), 'finite values')
         event_ndims = len(self._event_shape)
         if isinstance(self.bijector, FlowBijector):  # One pass for the latent and its log-det.
             z, log_det = self.bijector.inverse_and_log_det(x, event_ndims, **kwargs)
@@ -236,7 +242,9 @@ class FlowModule(tf.Module):
 
     def _data(self, z, *context):
         kwargs = self._context_kwargs(context)
-        return self.bijector.forward(self._checked(z, self._latent_shape), **kwargs)
+        z = self._checked(z, self._latent_shape)
+        z = assert_values('z', z, tf.math.is_finite(z), 'finite values')
+        return self.bijector.forward(z, **kwargs)
 
     def _log_prob(self, x, *context):
         return {'log_prob': self._encode_pass(x, *context)[1]}
@@ -247,9 +255,9 @@ class FlowModule(tf.Module):
         return {'bits_per_dim': bits_per_dim(log_prob, num_dims, self._num_bins)}
 
     def _sample(self, num_samples, temperature, seed, *context):
-        num_samples = tf.ensure_shape(num_samples, [])
+        num_samples = check_scalar('num_samples', num_samples, Interval(integer=True, low=0))
         seed = tf.ensure_shape(seed, [2])
-        temperature = tf.ensure_shape(temperature, [])
+        temperature = tf.ensure_shape(temperature, [])  # Checked by `sample_latent`.
         latent = models.sample_latent(self._flow, num_samples, temperature, seed)
         return {'x': self._decode_pass(latent, *context)}
 
@@ -299,7 +307,16 @@ def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
 
     Returns:
       The absolute path of the SavedModel, a str.
+
+    Raises:
+      TypeError: for a `flow` that is not a `tfd.TransformedDistribution`, or a `path` that
+        is not a str or path.
+      ValueError: for a bad `num_bins`, or an `overwrite` that is not a bool.
+      FileExistsError: for an existing `path` (without `overwrite`), or one that is a file.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f'`path` must be a str or a path; got {path!r}.')
+    check_bool('overwrite', overwrite)
     module = FlowModule(flow, num_bins=num_bins)
     path = os.path.abspath(os.fspath(path))
     exists = os.path.lexists(path)

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tfp_flows import data, images
 from tfp_flows.experiment import restore_flow
+from tfp_flows.validation import Interval, check_int, check_number_list
 
 __all__ = ['main', 'run_figure']
 
@@ -34,9 +35,13 @@ def run_figure(workdir, temperatures=None, seed=None):
 
     Raises:
       FileNotFoundError: `workdir` holds no run or no best checkpoint.
-      ValueError: the checkpoint does not match the config, a temperature is not > 0, or
-        the data is neither images nor 2-D points.
+      ValueError: the checkpoint does not match the config, or the data is neither images
+        nor 2-D points; before any work, `temperatures` is not None or a non-empty list of
+        finite numbers > 0, or `seed` not None or an int in [0, 2**31).
     """
+    if temperatures is not None:
+        temperatures = images.check_temperatures(temperatures)
+    check_int('seed', seed, low=0, high=2**31, allow_none=True)
     flow = restore_flow(workdir)
     with open(os.path.join(workdir, 'config.json')) as f:
         config = ml_collections.ConfigDict(json.load(f))
@@ -66,7 +71,11 @@ def run_figure(workdir, temperatures=None, seed=None):
 
 
 def main(argv=None):
-    """The command line; returns the exit status (0, or 1 with a one-line error)."""
+    """The command line; returns the exit status (0, or 1 with a one-line error).
+
+    The flags are checked before any work: `--temperatures` must be finite numbers > 0 and
+    `--seed` an int in [0, 2**31); `--out` must not exist unless `--overwrite`.
+    """
     parser = argparse.ArgumentParser(
         prog='python -m tfp_flows.figures',
         description='Writes the figure of a finished run (samples at each temperature, or the '
@@ -83,6 +92,19 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, help="Seed of the samples (default: the run's).")
     parser.add_argument('--overwrite', action='store_true', help='Replace --out if it exists.')
     args = parser.parse_args(argv)
+    try:
+        if args.temperatures is not None:
+            check_number_list(
+                '--temperatures',
+                args.temperatures,
+                Interval(low=0, low_open=True),
+                images.TEMPERATURES,
+            )
+        if args.seed is not None:
+            check_int('--seed', args.seed, low=0, high=2**31)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 1
     if os.path.exists(args.out) and not args.overwrite:
         print(
             f'--out {args.out!r} already exists; pass --overwrite to replace it.', file=sys.stderr

@@ -7,6 +7,7 @@ import tensorflow_probability as tfp
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.chain import apply_step
+from tfp_flows.validation import assert_values
 
 tfd = tfp.distributions
 
@@ -40,6 +41,8 @@ def initialize(flow, data, conditional_input=None):
     Raises:
       TypeError: for a flow that is not one of this package's, or integer data.
       ValueError: for an empty batch.
+      tf.errors.InvalidArgumentError: for data with NaN or infinite values (checked before
+        any ActNorm is set; a NaN would be kept for good).
     """
     bijector = flow.bijector if isinstance(flow, tfd.Distribution) else flow
     if not isinstance(bijector, FlowBijector):
@@ -62,6 +65,7 @@ def initialize(flow, data, conditional_input=None):
         raise ValueError(
             f'`initialize` needs a non-empty batch; got an empty one of shape {data.shape}.'
         )
+    data = assert_values('data', data, tf.math.is_finite(data), 'finite values')
 
     def initialize_act_norm(step, y, inverse):
         if inverse and isinstance(step, ActNorm):

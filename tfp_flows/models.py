@@ -1,7 +1,6 @@
 """Real NVP and Glow as `tfd.TransformedDistribution`s over a standard Normal latent."""
 
 import itertools
-import math
 import numbers
 
 import tensorflow as tf
@@ -19,11 +18,16 @@ from tfp_flows.bijectors.scale import SCALES, check_scale
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.networks import check_dropout_rate
 from tfp_flows.validation import (
-    assert_op,
+    Interval,
+    check_bool,
+    check_float_dtype,
     check_image_event_shape,
+    check_int,
     check_one_of,
     check_positive_int,
-    format_message,
+    check_sample_shape,
+    check_scalar,
+    check_stateless_seed,
 )
 
 tfb = tfp.bijectors
@@ -37,20 +41,16 @@ _PREPROCESSINGS = ('centre', 'logit')
 _DTYPES = (tf.float32, tf.float64)
 
 
-def _check_common(dtype, seed, alpha, preprocessing):
+def _check_common(dtype, seed, alpha, preprocessing, split_prior, validate_args):
     """Checks the arguments both model builders share; returns the dtype as a `tf.DType`."""
-    try:
-        dtype = tf.as_dtype(dtype)
-    except TypeError:
-        dtype = None
-    if dtype not in _DTYPES:
-        raise ValueError(f'`dtype` must be tf.float32 or tf.float64; got {dtype!r}.')
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f'`seed` must be an int >= 0; got {seed!r}.')
+    dtype = check_float_dtype('dtype', dtype, _DTYPES)
+    check_int('seed', seed, low=0, high=2**31)
     if preprocessing is not None:
         check_one_of('preprocessing', preprocessing, _PREPROCESSINGS)
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < 0.5:
         raise ValueError(f'`alpha` must be a number in [0, 0.5); got {alpha!r}.')
+    check_bool('split_prior', split_prior)
+    check_bool('validate_args', validate_args)
     return dtype
 
 
@@ -185,7 +185,7 @@ def glow(
       dropout_rate: in [0, 1); dropout of the coupling networks' hidden units, active only
         with the bijector kwarg `training=True` (Flow++, https://arxiv.org/abs/1902.00275).
         Evaluation, sampling and export never pass it, so they are deterministic.
-      seed: int >= 0; fixes the initial parameters and the 'shuffle' permutations.
+      seed: int in [0, 2**31); fixes the initial parameters and the 'shuffle' permutations.
       dtype: tf.float32 or tf.float64.
       validate_args: add run-time checks of the inputs (range, finiteness, invertibility).
       name: name of the distribution.
@@ -198,7 +198,7 @@ def glow(
     check_positive_int('num_levels', num_levels)
     check_positive_int('num_steps', num_steps)
     check_positive_int('hidden_channels', hidden_channels)
-    dtype = _check_common(dtype, seed, alpha, preprocessing)
+    dtype = _check_common(dtype, seed, alpha, preprocessing, split_prior, validate_args)
     event_shape = check_image_event_shape(event_shape, 'glow')
     _check_divisible(event_shape, num_levels, 'glow')
     check_one_of('coupling', coupling, tuple(_COUPLINGS))
@@ -328,7 +328,7 @@ def real_nvp(
       conditional_shape: None, or the shape of one context (see `glow`).
       learn_top_prior: learn a free mean and log-scale of the top latent (see `glow`).
       dropout_rate: in [0, 1); dropout in the coupling networks with `training=True` only.
-      seed: int >= 0; fixes the initial parameters.
+      seed: int in [0, 2**31); fixes the initial parameters.
       dtype: tf.float32 or tf.float64.
       validate_args: add run-time checks of the inputs.
       name: name of the distribution.
@@ -341,7 +341,7 @@ def real_nvp(
     check_positive_int('num_levels', num_levels)
     check_positive_int('num_steps', num_steps)
     check_positive_int('hidden_channels', hidden_channels)
-    dtype = _check_common(dtype, seed, alpha, preprocessing)
+    dtype = _check_common(dtype, seed, alpha, preprocessing, split_prior, validate_args)
     check_one_of('scale', scale, SCALES)
     check_scale(scale, log_scale_bound)
     conditional_shape, learn_top_prior, dropout_rate = _check_conditioning(
@@ -438,6 +438,9 @@ def real_nvp(
     return tfd.TransformedDistribution(_standard_normal(event_shape, dtype), bijector, name=name)
 
 
+_SEED = 'None, an int in [0, 2**62) or an int tensor of shape [2] (a stateless seed)'
+
+
 def _stateless_seed(seed):
     """A stateless seed, int32 [2] as TFP takes it, from an int (the same samples on every
     call), an int tensor [2] (taken modulo 2**32), or None (fresh samples each call)."""
@@ -445,39 +448,31 @@ def _stateless_seed(seed):
         return None
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
         if not 0 <= seed < 2**62:
-            raise ValueError(
-                f'`seed` must be an int in [0, 2**62), an int tensor [2] or None; got {seed!r}.'
-            )
+            raise ValueError(f'`seed` must be {_SEED}; got {seed!r}.')
         return tf.constant([int(seed) >> 31, int(seed) & (2**31 - 1)], tf.int32)
-    seed = tf.convert_to_tensor(seed)
-    if not seed.dtype.is_integer or seed.shape.rank != 1 or seed.shape[0] not in (None, 2):
-        raise ValueError(
-            '`seed` must be an int, a stateless seed (an int tensor of shape [2]) or None; got '
-            f'a {seed.dtype.name} tensor of shape {seed.shape}.'
-        )
-    return tf.cast(seed, tf.int32)
+    return tf.cast(check_stateless_seed('seed', seed, description=_SEED), tf.int32)
 
 
 def check_temperature(temperature, dtype):
-    """`temperature` as a `dtype` tensor, checked to be finite and > 0.
+    """`temperature` as a scalar `dtype` tensor, checked to be finite and > 0.
 
     A Python number is checked now (`ValueError`); a tensor at run time, eagerly and inside
-    `tf.function` alike (`InvalidArgumentError`), with the same message.
+    `tf.function` alike (`InvalidArgumentError`), with the same message; a tensor that is not
+    a scalar raises `ValueError` (or `InvalidArgumentError` when its rank is only known then),
+    one of strings or bools `TypeError`.
     """
-    template = '`temperature` must be a finite number > 0; got {}.'
-    if isinstance(temperature, numbers.Real) and not isinstance(temperature, bool):
-        if not (math.isfinite(temperature) and temperature > 0):
-            raise ValueError(format_message(template, float(temperature)))
-        return tf.constant(temperature, dtype)
-    temperature = tf.convert_to_tensor(temperature)
-    if not temperature.dtype.is_floating and not temperature.dtype.is_integer:
+    dtype = check_float_dtype('dtype', dtype)
+    return check_scalar('temperature', temperature, Interval(low=0, low_open=True), dtype)
+
+
+def _check_flow(flow):
+    if not isinstance(flow, tfd.Distribution) or not isinstance(
+        getattr(flow, 'bijector', None), tfb.Bijector
+    ):
         raise TypeError(
-            f'`temperature` must be a number; got a tensor of dtype {temperature.dtype.name}.'
+            '`flow` must be a `tfd.TransformedDistribution` (as built by `tfp_flows.glow` or '
+            f'`tfp_flows.real_nvp`); got {type(flow).__name__}.'
         )
-    temperature = tf.cast(temperature, dtype)
-    valid = tf.reduce_all(tf.math.is_finite(temperature) & (temperature > 0))
-    with tf.control_dependencies([assert_op(valid, template, temperature)]):
-        return tf.identity(temperature)
 
 
 def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=None):
@@ -492,7 +487,8 @@ def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=
 
     Args:
       flow: a `tfd.TransformedDistribution`, e.g. from `glow` or `real_nvp`.
-      sample_shape: shape of the batch of samples (an int or a shape).
+      sample_shape: shape of the batch of samples: an int >= 0, a list of them, or an int
+        tensor of rank 0 or 1 (checked at run time).
       temperature: finite number > 0, or a scalar tensor (checked at run time).
       seed: an int in [0, 2**62) (the same samples on every call), a stateless seed (an int
         tensor [2]), or None (new samples each call).
@@ -504,11 +500,14 @@ def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=
       A tensor [*sample_shape, *event_shape] in the flow's dtype.
 
     Raises:
-      ValueError: for a temperature that is not finite and > 0, or a bad seed; for a missing
-        or wrongly shaped context of a conditional flow, or a context given to an
-        unconditional one (naming both shapes);
-      `tf.errors.InvalidArgumentError` for such a temperature tensor.
+      TypeError: for a `flow` that is not a `tfd.TransformedDistribution`.
+      ValueError: for a temperature that is not finite and > 0, a negative or non-int
+        sample shape, or a bad seed; for a missing or wrongly shaped context of a
+        conditional flow, or a context given to an unconditional one (naming both shapes);
+        `tf.errors.InvalidArgumentError` for such a temperature or sample shape given as a
+        tensor.
     """
+    _check_flow(flow)
     latent = sample_latent(flow, sample_shape, temperature, seed)
     if conditional_input is None:
         return flow.bijector.forward(latent)
@@ -520,5 +519,7 @@ def sample_latent(flow, sample_shape=(), temperature=1.0, seed=None):
 
     Arguments and errors as for `sample`; returns [*sample_shape, *latent event shape].
     """
+    _check_flow(flow)
+    sample_shape = check_sample_shape('sample_shape', sample_shape)
     temperature = check_temperature(temperature, flow.dtype)
     return flow.distribution.sample(sample_shape, seed=_stateless_seed(seed)) * temperature

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.validation import check_positive_int
+from tfp_flows.validation import check_float_dtype, check_int, check_positive_int
 
 __all__ = ['ConvNet', 'DenseNet', 'ZeroConv', 'ZeroDense', 'check_dropout_rate', 'check_training']
 
@@ -82,9 +82,15 @@ def _he_normal(shape, fan_in, seed, dtype):
     return tf.random.stateless_normal(shape, seed=seed, stddev=stddev, dtype=dtype)
 
 
-def _check_sizes(**sizes):
+def _check_arguments(dtype, seed=0, **sizes):
+    """Checks a network's sizes (positive ints), seed and dtype; returns the dtype.
+
+    Raises `ValueError` naming the first argument outside its domain.
+    """
     for name, size in sizes.items():
         check_positive_int(name, size)
+    check_int('seed', seed, low=0, high=2**63)
+    return check_float_dtype('dtype', dtype)
 
 
 def _check_input_channels(network, x, input_channels):
@@ -112,7 +118,8 @@ class ConvNet(tf.Module):
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels] with 'SAME' padding.
     Per position it costs 9 * input_channels * hidden_channels + hidden_channels^2
-    + 9 * hidden_channels * output_channels multiply-adds.
+    + 9 * hidden_channels * output_channels multiply-adds. The sizes are positive ints, `seed`
+    an int in [0, 2**63) (the initial weights), `dtype` floating; `ValueError` otherwise.
 
     With `dropout_rate` > 0, each hidden ReLU output is dropped with that probability when
     called with `training=True` (Flow++ regularised its coupling networks so on CIFAR-10;
@@ -129,7 +136,9 @@ class ConvNet(tf.Module):
         name='conv_net',
         dropout_rate=0.0,
     ):
-        _check_sizes(
+        dtype = _check_arguments(
+            dtype,
+            seed,
             input_channels=input_channels,
             output_channels=output_channels,
             hidden_channels=hidden_channels,
@@ -252,7 +261,8 @@ class DenseNet(tf.Module):
 
     Maps [..., input_size] to [..., output_size] through `num_hidden_layers` hidden layers of
     `hidden_units` units. With `dropout_rate` > 0 each hidden layer's output is dropped with
-    that probability when called with `training=True` (as `ConvNet`).
+    that probability when called with `training=True` (as `ConvNet`). Arguments are checked as
+    for `ConvNet`.
     """
 
     def __init__(
@@ -266,7 +276,9 @@ class DenseNet(tf.Module):
         name='dense_net',
         dropout_rate=0.0,
     ):
-        _check_sizes(
+        dtype = _check_arguments(
+            dtype,
+            seed,
             input_size=input_size,
             output_size=output_size,
             hidden_units=hidden_units,
@@ -314,11 +326,13 @@ class ZeroConv(tf.Module):
     """A 3x3 convolution whose kernel and bias start at zero (Glow's `conv2d_zeros`).
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels]; it outputs zeros until
-    trained.
+    trained. Arguments are checked as for `ConvNet`.
     """
 
     def __init__(self, input_channels, output_channels, dtype=tf.float32, name='zero_conv'):
-        _check_sizes(input_channels=input_channels, output_channels=output_channels)
+        dtype = _check_arguments(
+            dtype, input_channels=input_channels, output_channels=output_channels
+        )
         super().__init__(name=name)
         self.output_channels = output_channels
         with self.name_scope:
@@ -344,7 +358,7 @@ class ZeroDense(tf.Module):
     """
 
     def __init__(self, input_size, output_size, dtype=tf.float32, name='zero_dense'):
-        _check_sizes(input_size=input_size, output_size=output_size)
+        dtype = _check_arguments(dtype, input_size=input_size, output_size=output_size)
         super().__init__(name=name)
         self.input_size = input_size
         self.output_size = output_size

@@ -4,6 +4,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.validation import check_bool, check_positive_int, shape_tuple
 
 tfb = tfp.bijectors
 
@@ -91,16 +92,18 @@ class Chain(FlowBijector):
           name: name scope.
 
         Raises:
-          ValueError: for an empty list, a non-positive `event_ndims`, or a step whose
-            minimal event rank is larger than `event_ndims`.
-          TypeError: for a step that is not a `tfb.Bijector`.
+          ValueError: for an empty list, a non-positive `event_ndims`, a non-bool
+            `validate_args`, or a step whose minimal event rank is larger than `event_ndims`.
+          TypeError: for `steps` that is not a list, or a step that is not a `tfb.Bijector`.
         """
         parameters = dict(locals())
+        if isinstance(steps, tfb.Bijector) or shape_tuple(steps) is None:
+            raise TypeError(f'`steps` must be a list of bijectors; got {steps!r}.')
         steps = list(steps)
         if not steps:
             raise ValueError('`steps` must list at least one bijector; got an empty list.')
-        if not isinstance(event_ndims, int) or isinstance(event_ndims, bool) or event_ndims < 1:
-            raise ValueError(f'`event_ndims` must be a positive int; got {event_ndims!r}.')
+        check_positive_int('event_ndims', event_ndims)
+        check_bool('validate_args', validate_args)
         for i, step in enumerate(steps):
             if not isinstance(step, tfb.Bijector):
                 raise TypeError(f'Step {i} of the chain is not a tfb.Bijector; got {step!r}.')

@@ -12,6 +12,14 @@ from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.context import check_conditional_shape, context_features
 from tfp_flows.bijectors.scale import check_scale
 from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.validation import (
+    check_bool,
+    check_callable,
+    check_float_dtype,
+    check_int,
+    check_positive_int,
+    shape_tuple,
+)
 
 __all__ = ['AdditiveCoupling', 'AffineCoupling']
 
@@ -61,16 +69,25 @@ class _Coupling(FlowBijector):
         conditional_shape=None,
         dropout_rate=0.0,
     ):
-        event_shape = tuple(event_shape)
-        if len(event_shape) not in (1, 3) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in event_shape
+        shape = shape_tuple(event_shape)
+        if (
+            shape is None
+            or len(shape) not in (1, 3)
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
         ):
             raise ValueError(
                 '`event_shape` must be [H, W, C] for images or [C] for vectors, with positive '
                 f'ints; got {event_shape!r}.'
             )
+        event_shape = shape
         if mask not in _MASKS:
             raise ValueError(f'`mask` must be one of {_MASKS}; got {mask!r}.')
+        check_bool('flip', flip)
+        check_callable('conditioner_fn', conditioner_fn, allow_none=True)
+        check_positive_int('hidden_channels', hidden_channels)
+        check_int('seed', seed, low=0, high=2**63)
+        dtype = check_float_dtype('dtype', dtype)
+        check_bool('validate_args', validate_args)
         if mask == 'checkerboard' and len(event_shape) != 3:
             raise ValueError(
                 f"mask='checkerboard' needs an image event [H, W, C]; got {event_shape!r}."
@@ -226,11 +243,18 @@ class AffineCoupling(_Coupling):
       log_scale_bound: the clamp of the log-scale (scale='tanh').
       scale: 'tanh' (the soft clamp) or 'sigmoid' (Glow's: the inverse multiplies by
         sigmoid(raw + 2)).
+      hidden_channels: width of the default conditioner, a positive int.
+      seed: int in [0, 2**63); fixes the default conditioner's initial weights.
       conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels):
         the conditioner then sees c too (see `_Coupling`); every call needs the bijector kwarg
         `conditional_input` [*batch, *conditional_shape].
       dropout_rate: in [0, 1); dropout of the default conditioner's hidden units, active only
         with the bijector kwarg `training=True` (optionally `dropout_seed` [2]).
+
+    Raises (at construction):
+      ValueError: for an argument outside its domain, naming it and its value (also a
+        non-bool `flip` or `validate_args`, a `conditioner_fn` that is not callable, a
+        non-floating `dtype`).
 
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
@@ -298,6 +322,8 @@ class AdditiveCoupling(_Coupling):
       inverse (data -> latent):  x1 = y1,  x2 = y2 - shift
       log|det dy/dx| = 0  (volume preserving)
     `conditional_shape` and `dropout_rate` as in `AffineCoupling`.
+
+    Arguments and errors as for `AffineCoupling` (without `log_scale_bound` and `scale`).
 
     References: Dinh et al. (2015), NICE, https://arxiv.org/abs/1410.8516; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039

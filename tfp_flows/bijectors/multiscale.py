@@ -3,6 +3,7 @@
 import math
 
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfp_flows import networks
 from tfp_flows.bijectors.base import FlowBijector
@@ -10,6 +11,15 @@ from tfp_flows.bijectors.chain import apply_step
 from tfp_flows.bijectors.context import check_conditional_shape, context_features
 from tfp_flows.bijectors.scale import check_scale, log_scale
 from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.validation import (
+    check_bool,
+    check_float_dtype,
+    check_int,
+    check_positive_int,
+    shape_tuple,
+)
+
+tfb = tfp.bijectors
 
 __all__ = ['FactorOut']
 
@@ -65,23 +75,37 @@ class FactorOut(FlowBijector):
           conditional_shape: None, or the shape of one context: adds the context's term to
             the prior (see above).
 
+          seed: int in [0, 2**63); fixes the initial weights of a prior with a width.
+
         Raises:
-          ValueError: for a bad `event_shape`, `log_scale_bound` or `conditional_shape`.
+          ValueError: for an argument outside its domain, naming it and its value (a bad
+            `event_shape`, `log_scale_bound`, `hidden_channels` or `seed`, a non-bool
+            `split_prior` or `validate_args`, a non-floating `dtype`, a bad
+            `conditional_shape`).
+          TypeError: for an `inner` that is not a `tfb.Bijector`.
         """
         parameters = dict(locals())
-        event_shape = tuple(event_shape)
+        shape = shape_tuple(event_shape)
         if (
-            len(event_shape) != 3
-            or not all(
-                isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in event_shape
-            )
-            or event_shape[-1] < 2
+            shape is None
+            or len(shape) != 3
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+            or shape[-1] < 2
         ):
             raise ValueError(
                 '`event_shape` must be [H, W, C] of positive ints with C >= 2; got '
                 f'{event_shape!r}.'
             )
+        event_shape = shape
+        if not isinstance(inner, tfb.Bijector):
+            raise TypeError(f'`inner` must be a tfb.Bijector; got {inner!r}.')
+        check_bool('split_prior', split_prior)
+        if hidden_channels is not None:
+            check_positive_int('hidden_channels', hidden_channels)
         check_scale('tanh', log_scale_bound)
+        check_int('seed', seed, low=0, high=2**63)
+        dtype = check_float_dtype('dtype', dtype)
+        check_bool('validate_args', validate_args)
         self._event_shape = event_shape
         self._split = event_shape[-1] // 2
         self._log_scale_bound = log_scale_bound

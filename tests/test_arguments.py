@@ -1,0 +1,839 @@
+"""The argument sweep of issue 10: every argument of the public API is checked on every path.
+
+Every parameter of every public function, class and method of the modules in SURFACE is
+listed once here: in BAD (values outside its domain and the one message each gets), in
+TENSOR (tensor values, checked at run time eagerly and inside `tf.function`), or in
+NOT_CHECKED with the reason. A parameter added later without an entry fails
+`test_every_parameter_of_the_public_api_is_listed`. Each bad value must be refused before
+any work: no variable is created (and for the export, nothing written).
+"""
+
+import functools
+import importlib
+import inspect
+import os
+import re
+import tempfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_flows
+from tfp_flows import bijectors, data, export, figures, images, initialization, networks
+from tfp_flows.validation import format_value
+
+tfb = tfp.bijectors
+
+SURFACE = (
+    'tfp_flows',
+    'tfp_flows.bijectors',
+    'tfp_flows.config_checks',
+    'tfp_flows.data',
+    'tfp_flows.dequantization',
+    'tfp_flows.distribute',
+    'tfp_flows.export',
+    'tfp_flows.figures',
+    'tfp_flows.images',
+    'tfp_flows.initialization',
+    'tfp_flows.models',
+    'tfp_flows.networks',
+)
+INF, NAN = float('inf'), float('nan')
+
+
+def _key(obj):
+    return f'{obj.__module__}.{obj.__qualname__}'
+
+
+def _public_callables():
+    """{key: callable}: the functions, classes and their own public methods of SURFACE."""
+    found = {}
+    for module_name in SURFACE:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.ismodule(obj) or not callable(obj):
+                continue
+            found[_key(obj)] = obj
+            if inspect.isclass(obj):
+                for attribute, member in inspect.getmembers(obj, inspect.isfunction):
+                    if not attribute.startswith('_') and member.__module__.startswith('tfp_flows'):
+                        found[_key(member)] = member
+    return found
+
+
+def _parameters(obj):
+    skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [
+        p.name
+        for p in inspect.signature(obj).parameters.values()
+        if p.name != 'self' and p.kind not in skip
+    ]
+
+
+class Domain:
+    """Bad values of an argument, each refused with '`name` must be <text>; got <shown>.'"""
+
+    def __init__(self, text, bad, shown=repr):
+        self.text, self.bad, self.shown = text, bad, shown
+
+    def cases(self, name):
+        return [
+            (value, re.escape(f'`{name}` must be {self.text}; got {self.shown(value)}.'))
+            for value in self.bad
+        ]
+
+
+class Messages:
+    """Bad values of an argument with the message (a regex) each is refused with."""
+
+    def __init__(self, *cases):
+        self.list = list(cases)
+
+    def cases(self, name):
+        return self.list
+
+
+NAME = 'a name scope, checked by TensorFlow'
+DATA = 'data: each step checks its dtype and event shape, and its values with validate_args'
+POSITIVE_INT = Domain('a positive int', [0, -1, 2.5, True, '2', None])
+SEED_31 = Domain('an int in [0, 2**31)', [-1, 2**31, 1.5, None, True])
+SEED_63 = Domain('an int in [0, 2**63)', [-1, 2**63, 1.5, None])
+FLOAT_DTYPE = Domain('a floating-point dtype', [tf.int32, 'int32', None])
+BOOL = Domain('True or False', ['False', 1, None])
+LOG_SCALE_BOUND = Domain('a finite number > 0', [0.0, -1.0, INF, NAN, '2', True])
+ALPHA = Domain('a number in [0, 0.5)', [0.5, -0.1, NAN, True])
+NOT_A_FLOW = Messages(
+    (None, r'`flow` must be a `tfd.TransformedDistribution` .*; got NoneType\.'),
+    (tfb.Exp(), r'`flow` must be a `tfd.TransformedDistribution` .*; got Exp\.'),
+)
+TEMPERATURE = Domain('a finite number > 0', [INF, NAN, 0.0, -1.0, 'hot', True], format_value)
+SAMPLE_SHAPE = Domain('an int >= 0 or a list of ints >= 0', [-1, (2, -1), 2.5, '2', None])
+SAMPLE_SEED = 'None, an int in [0, 2**62) or an int tensor of shape [2] (a stateless seed)'
+SAMPLE = {
+    'flow': NOT_A_FLOW,
+    'sample_shape': SAMPLE_SHAPE,
+    'temperature': TEMPERATURE,
+    'seed': Messages(
+        *[
+            (value, re.escape(f'`seed` must be {SAMPLE_SEED}; got {shown}.'))
+            for value, shown in [
+                (-1, '-1'),
+                (2**62, str(2**62)),
+                ('1', "'1'"),
+                (1.5, 'a float32 tensor'),
+                ([1, 2, 3], '[1 2 3]'),
+            ]
+        ]
+    ),
+}
+STATELESS_SEED = Messages(
+    *[
+        (
+            value,
+            re.escape(
+                '`seed` must be None or an int tensor of shape [2] (a stateless seed); '
+                f'got {shown}.'
+            ),
+        )
+        for value, shown in [
+            (3, '3'),
+            ([1, 2, 3], '[1 2 3]'),
+            ('1', "'1'"),
+            (1.5, 'a float32 tensor'),
+        ]
+    ]
+)
+TEMPERATURES = Domain(
+    'a non-empty list of finite numbers > 0', [(), (INF,), (0.7, -1.0), 0.7, 'hot']
+)
+COUPLING_SHAPE = (
+    r'`event_shape` must be \[H, W, C\] for images or \[C\] for vectors, with positive ints; got '
+)
+COUPLING = {
+    'event_shape': Messages(
+        ((4, 4), COUPLING_SHAPE + r'\(4, 4\)\.'),
+        (None, COUPLING_SHAPE + r'None\.'),
+        ((0,), COUPLING_SHAPE + r'\(0,\)\.'),
+    ),
+    'mask': Domain("one of ('channel', 'checkerboard')", ['diagonal', None]),
+    'flip': BOOL,
+    'conditioner_fn': Domain('None or a callable', [3, 'ConvNet']),
+    'hidden_channels': POSITIVE_INT,
+    'seed': SEED_63,
+    'dtype': FLOAT_DTYPE,
+    'validate_args': BOOL,
+    'name': NAME,
+}
+PREPROCESSING_SHAPE = r'`event_shape` must be a tuple of positive ints; got '
+PREPROCESSING = {
+    'event_shape': Messages(
+        (None, PREPROCESSING_SHAPE + r'None\.'),
+        ((), PREPROCESSING_SHAPE + r'\(\)\.'),
+        ((4, 0), PREPROCESSING_SHAPE + r'\(4, 0\)\.'),
+    ),
+    'dtype': FLOAT_DTYPE,
+    'validate_args': BOOL,
+    'name': NAME,
+}
+CONV_1X1 = {
+    'num_channels': POSITIVE_INT,
+    'seed': SEED_63,
+    'dtype': FLOAT_DTYPE,
+    'validate_args': BOOL,
+    'name': NAME,
+}
+
+
+def _model_arguments(model):
+    image_shape = rf'{model} on images needs `event_shape` \[H, W, C\] of positive ints; got '
+    return {
+        'event_shape': Messages(
+            ((8, 8), image_shape + r'\(8, 8\)\.'),
+            (None, image_shape + r'None\.'),
+            ((4, 4, 0), image_shape + r'\(4, 4, 0\)\.'),
+            ((5, 4, 1), r'divisible by 2; got event_shape \(5, 4, 1\)\.'),
+        ),
+        'num_levels': POSITIVE_INT,
+        'num_steps': POSITIVE_INT,
+        'hidden_channels': POSITIVE_INT,
+        'split_prior': BOOL,
+        'log_scale_bound': LOG_SCALE_BOUND,
+        'scale': Domain("one of ('tanh', 'sigmoid')", ['exp', None]),
+        'preprocessing': Domain("one of ('centre', 'logit')", ['none', 3]),
+        'alpha': ALPHA,
+        'seed': SEED_31,
+        'dtype': Domain('tf.float32 or tf.float64', [tf.float16, 'int32', None]),
+        'validate_args': BOOL,
+        'name': NAME,
+    }
+
+
+CONFIG = Messages(
+    (None, r'`config` must be an ml_collections.ConfigDict or a dict; got None\.'),
+    (3, r'`config` must be an ml_collections.ConfigDict or a dict; got 3\.'),
+)
+THREADS = 'must be an int >= 0 \\(0: TF default\\); got '
+
+# Key: {parameter: Domain | Messages | the reason it is not checked (a str)}.
+BAD = {
+    'tfp_flows.models.glow': {
+        **_model_arguments('glow'),
+        'coupling': Domain("one of ('affine', 'additive')", ['spline', None]),
+        'permutation': Domain("one of ('lu', 'plain', 'reverse', 'shuffle')", ['random']),
+    },
+    'tfp_flows.models.real_nvp': {
+        **_model_arguments('real_nvp'),
+        'event_shape': Messages(
+            (
+                (8, 8),
+                r'real_nvp on images needs `event_shape` \[H, W, C\] .*; got \(8, 8\)',
+            ),
+            ((1,), r'A vector real_nvp needs event_shape \[D\], D >= 2; got \(1,\)'),
+            (None, r'real_nvp on images needs `event_shape` .*; got None\.'),
+        ),
+    },
+    'tfp_flows.models.sample': SAMPLE,
+    'tfp_flows.models.sample_latent': SAMPLE,
+    'tfp_flows.models.check_temperature': {'temperature': TEMPERATURE, 'dtype': FLOAT_DTYPE},
+    'tfp_flows.dequantization.bits_per_dim': {
+        'log_prob': 'log-densities: a NaN passes on, so that training stops on it by name',
+        'num_dims': Domain('a positive int', [0, -3, 784.0, True]),
+        'num_bins': Domain('an int >= 2', [1, 256.0, True, None]),
+    },
+    'tfp_flows.dequantization.uniform_dequantize': {
+        'pixels': Messages(
+            (['a', 'b'], '`pixels` must be integer-valued numbers; got dtype string'),
+            ([True], '`pixels` must be integer-valued numbers; got dtype bool'),
+        ),
+        'num_bins': Domain('an int >= 2', [1, 2.0, None, True]),
+        'seed': STATELESS_SEED,
+        'dtype': FLOAT_DTYPE,
+    },
+    'tfp_flows.initialization.initialize': {
+        'flow': Messages((None, r'`initialize` takes a flow built by tfp_flows .*got NoneType')),
+        'data': Messages(
+            (np.zeros([2, 2], np.int64), r'dequantize integer images .*got dtype int64'),
+            (np.zeros([0, 2], np.float32), r'needs a non-empty batch'),
+        ),
+    },
+    'tfp_flows.bijectors.actnorm.ActNorm': {
+        'num_channels': POSITIVE_INT,
+        'min_std': Domain('a finite number > 0', [0.0, -1.0, INF, NAN, '1e-3', None]),
+        'dtype': FLOAT_DTYPE,
+        'validate_args': BOOL,
+        'name': NAME,
+    },
+    'tfp_flows.bijectors.actnorm.ActNorm.initialize': {},  # `y`: see TENSOR.
+    'tfp_flows.bijectors.coupling.AffineCoupling': {
+        **COUPLING,
+        'log_scale_bound': LOG_SCALE_BOUND,
+        'scale': Domain("one of ('tanh', 'sigmoid')", ['exp']),
+    },
+    'tfp_flows.bijectors.coupling.AdditiveCoupling': COUPLING,
+    'tfp_flows.bijectors.preprocessing.Centre': PREPROCESSING,
+    'tfp_flows.bijectors.preprocessing.LogitTransform': {**PREPROCESSING, 'alpha': ALPHA},
+    'tfp_flows.bijectors.chain.Chain': {
+        'steps': Messages(
+            ([], r'`steps` must list at least one bijector; got an empty list\.'),
+            (None, r'`steps` must be a list of bijectors; got None\.'),
+            ([3], r'Step 0 of the chain is not a tfb.Bijector; got 3\.'),
+        ),
+        'event_ndims': Domain('a positive int', [0, 1.5, None]),
+        'validate_args': BOOL,
+        'name': NAME,
+    },
+    'tfp_flows.bijectors.multiscale.FactorOut': {
+        'event_shape': Messages(
+            (
+                (2, 2, 1),
+                r'`event_shape` must be \[H, W, C\] of positive ints with C >= 2; got \(2, 2, 1\)',
+            ),
+            (None, r'`event_shape` must be \[H, W, C\] .*; got None\.'),
+        ),
+        'inner': Messages((None, r'`inner` must be a tfb.Bijector; got None\.')),
+        'split_prior': BOOL,
+        'hidden_channels': Domain('a positive int', [0, 2.5]),
+        'log_scale_bound': LOG_SCALE_BOUND,
+        'seed': SEED_63,
+        'dtype': FLOAT_DTYPE,
+        'validate_args': BOOL,
+        'name': NAME,
+    },
+    'tfp_flows.bijectors.multiscale.FactorOut.split': {'y': DATA},
+    'tfp_flows.bijectors.base.FlowBijector.forward_and_log_det': {
+        'x': DATA,
+        'event_ndims': Domain('a positive int', [0, -1, 1.5, '1']),
+    },
+    'tfp_flows.bijectors.base.FlowBijector.inverse_and_log_det': {
+        'y': DATA,
+        'event_ndims': Domain('a positive int', [0, -1, 1.5, '1']),
+    },
+    'tfp_flows.bijectors.invertible_conv.InvertibleConv1x1': CONV_1X1,
+    'tfp_flows.bijectors.invertible_conv.LUInvertibleConv1x1': CONV_1X1,
+    'tfp_flows.bijectors.squeeze.Squeeze': {'validate_args': BOOL, 'name': NAME},
+    'tfp_flows.networks.ConvNet': {
+        'input_channels': POSITIVE_INT,
+        'output_channels': POSITIVE_INT,
+        'hidden_channels': POSITIVE_INT,
+        'seed': SEED_63,
+        'dtype': FLOAT_DTYPE,
+        'name': NAME,
+    },
+    'tfp_flows.networks.DenseNet': {
+        'input_size': POSITIVE_INT,
+        'output_size': POSITIVE_INT,
+        'hidden_units': POSITIVE_INT,
+        'num_hidden_layers': POSITIVE_INT,
+        'seed': SEED_63,
+        'dtype': FLOAT_DTYPE,
+        'name': NAME,
+    },
+    'tfp_flows.networks.ZeroConv': {
+        'input_channels': POSITIVE_INT,
+        'output_channels': POSITIVE_INT,
+        'dtype': FLOAT_DTYPE,
+        'name': NAME,
+    },
+    'tfp_flows.data.DatasetInfo': {
+        name: 'a record that make_dataset fills with the values it checked'
+        for name in ('name', 'event_shape', 'num_bins', 'num_examples')
+    },
+    'tfp_flows.data.augment_flip': {
+        'images': 'a tensor; tf.image checks its rank and dtype',
+        'seed': STATELESS_SEED,
+    },
+    'tfp_flows.data.load_digits': {
+        'split': Messages(
+            *[
+                (value, rf"Unknown split {re.escape(repr(value))} for dataset 'digits'; expected")
+                for value in ('valid', None, 0)
+            ]
+        )
+    },
+    'tfp_flows.data.load_images': {
+        'name': Domain('a non-empty str', ['', None, 3]),
+        'split': Domain('a non-empty str', ['', None]),
+        'data_dir': Domain('None, a str or a path', [3, ['dir']]),
+        'image_size': Domain('None or a positive int', [0, 8.0, True]),
+    },
+    'tfp_flows.data.make_dataset': {
+        'name': Domain('a non-empty str', ['', None, 3]),
+        'split': Domain('a non-empty str', ['', None]),
+        'batch_size': POSITIVE_INT,
+        'shuffle': BOOL,
+        'seed': Domain('None or an int >= 0', [-1, 1.5, '0']),
+        'data_dir': Domain('None, a str or a path', [3]),
+        'image_size': Domain('None or a positive int', [0, True]),
+        'augment': Messages(('rotate', r"`augment` must be None or 'flip'; got 'rotate'\.")),
+        'repeat': BOOL,
+        'drop_remainder': BOOL,
+    },
+    'tfp_flows.data.toy_2d': {
+        'name': Messages(
+            *[
+                (value, rf'`name` must be one of checkerboard, .*; got {re.escape(repr(value))}')
+                for value in ('spiral', ['moons'], None)
+            ]
+        ),
+        'num_samples': POSITIVE_INT,
+        'seed': Domain('an int >= 0', [-1, None, 1.5]),
+    },
+    'tfp_flows.export.FlowModule': {
+        'flow': NOT_A_FLOW,
+        'num_bins': Domain('None or an int >= 2', [1, 2.0, True, '256']),
+        'name': NAME,
+    },
+    'tfp_flows.export.export_saved_model': {
+        'flow': NOT_A_FLOW,
+        'path': Messages(
+            (3, r'`path` must be a str or a path; got 3\.'),
+            (None, r'`path` must be a str or a path; got None\.'),
+        ),
+        'num_bins': Domain('None or an int >= 2', [1, 2.0]),
+        'overwrite': BOOL,
+    },
+    'tfp_flows.images.check_temperatures': {'temperatures': TEMPERATURES},
+    'tfp_flows.images.density_figure': {
+        'log_prob_fn': Domain('a callable', [None, 3]),
+        'points': Messages(
+            (np.zeros([4, 3]), r'`points` must have shape \[N, 2\], N >= 1; got \(4, 3\)\.'),
+            ([[NAN, 0.0]], r'`points` must be finite numbers; got 1 that are not\.'),
+            ('abc', r"`points` must be finite numbers of shape \[N, 2\], N >= 1; got 'abc'\."),
+        ),
+        'points_label': Messages((3, r'`points_label` must be a str; got 3\.')),
+        'extent': Domain('None or a finite number > 0', [0.0, -1.0, INF, '2']),
+        'resolution': Domain('a positive int', [0, 2.5]),
+    },
+    'tfp_flows.images.image_grid': {
+        'images': Messages(
+            (np.zeros([4, 4, 1]), r'`images` must have shape \[N, H, W, C\], N >= 1; got '),
+            ('abc', r"`images` must be numbers of shape \[N, H, W, C\], N >= 1; got 'abc'\."),
+        ),
+        'num_bins': Domain('an int >= 2', [1, 256.0]),
+        'num_columns': Domain('a positive int', [0, -3, 2.5]),
+        'scale': Domain('a positive int', [0, -1, 1.5]),
+        'separator': Domain('an int >= 0', [-2, 1.5]),
+    },
+    'tfp_flows.images.labelled_panels': {
+        'pictures': Messages(
+            ([], r'at least one picture; got 0 pictures and 1 titles\.'),
+            (None, r'at least one picture; got 0 pictures and 1 titles\.'),
+            ([np.zeros([4, 4, 3])], r'`pictures` must be uint8 arrays \[H, W, C\], C = 1 or 3'),
+        ),
+        'titles': Messages(
+            (['a', 'b'], r'got 1 pictures and 2 titles\.'),
+            ([3], r'`titles` must be strs; got 3\.'),
+        ),
+        'margin': Domain('an int >= 0', [-1, 2.5]),
+        'gap': Domain('an int >= 0', [-1]),
+        'title_height': Domain('an int >= 0', [-1]),
+    },
+    'tfp_flows.images.sample_figure': {
+        'flow': NOT_A_FLOW,
+        'num_bins': Domain('an int >= 2', [1, 17.0]),
+        'temperatures': TEMPERATURES,
+        'seed': Domain('an int in [0, 2**31)', [-1, 2**31, 1.5]),
+        'num_samples': Domain('a positive int', [0, 2.5]),
+        'num_columns': Domain('a positive int', [0]),
+    },
+    'tfp_flows.images.upscale_factor': {
+        'image_shape': Domain('a pair of positive ints', [(8,), (0, 8), (8.0, 8), None]),
+        'grid_shape': Domain('a pair of positive ints', [(2, 2, 2)]),
+        'separator': Domain('an int >= 0', [-1]),
+    },
+    'tfp_flows.images.write_png': {
+        'path': Messages((3, r'`path` must be a str or a path; got 3\.')),
+        'picture': Messages(
+            (
+                np.zeros([4, 4, 1]),
+                r'`picture` must be a uint8 array \[H, W, C\], C = 1, 3 or 4; got one of dtype '
+                r'float64 and shape \(4, 4, 1\)\.',
+            ),
+            (np.zeros([4, 4, 2], np.uint8), r'C = 1, 3 or 4; got .* shape \(4, 4, 2\)\.'),
+        ),
+    },
+    'tfp_flows.figures.main': {
+        'argv': 'flags: argparse refuses a malformed one; the values are checked by '
+        'test_figure_flags_are_checked_before_any_work',
+    },
+    'tfp_flows.figures.run_figure': {
+        'workdir': 'a path: restore_flow raises FileNotFoundError naming it',
+        'temperatures': TEMPERATURES,
+        'seed': Domain('None or an int in [0, 2**31)', [-1, 1.5]),
+    },
+    'tfp_flows.distribute.check_thread_count': {
+        'name': 'the label the message uses',
+        'value': Messages(*[(v, rf'threads {THREADS}{v!r}\.') for v in (-1, 1.5, True)]),
+    },
+    'tfp_flows.distribute.configure_threads': {
+        'intra_op_threads': Messages((-1, rf'intra_op_threads {THREADS}-1\.')),
+        'inter_op_threads': Messages((2.0, rf'inter_op_threads {THREADS}2\.0\.')),
+    },
+    'tfp_flows.distribute.make_strategy': {
+        'name': Messages(
+            ('tpu', r"strategy must be one of \('auto', .*\); got 'tpu'\."),
+            (None, r'strategy must be one of .*; got None\.'),
+        )
+    },
+    'tfp_flows.config_checks.check_config_values': {'config': CONFIG},
+    'tfp_flows.config_checks.field_values': {'config': CONFIG},
+    'tfp_flows.config_checks.unchecked_keys': {'config': CONFIG},
+}
+
+
+@functools.cache
+def _vector_flow():
+    return tfp_flows.real_nvp((2,), num_steps=1, hidden_channels=4)
+
+
+@functools.cache
+def _image_flow():
+    return tfp_flows.glow((4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4)
+
+
+_EXPORT_DIR = tempfile.mkdtemp(prefix='tfp_flows_test_arguments_')
+
+
+@functools.cache
+def _defaults():
+    """Key: (callable, valid arguments), built once, when a test first needs them (only
+    refused calls use them, so they keep their state)."""
+    act_norm = bijectors.ActNorm(2)
+    sample = dict(flow=_vector_flow(), sample_shape=2, temperature=1.0, seed=1)
+    coupling = dict(event_shape=(4,), hidden_channels=4)
+    return {
+        'tfp_flows.models.glow': (
+            tfp_flows.glow,
+            dict(event_shape=(4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4),
+        ),
+        'tfp_flows.models.real_nvp': (
+            tfp_flows.real_nvp,
+            dict(event_shape=(4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4),
+        ),
+        'tfp_flows.models.sample': (tfp_flows.sample, sample),
+        'tfp_flows.models.sample_latent': (tfp_flows.models.sample_latent, sample),
+        'tfp_flows.models.check_temperature': (
+            tfp_flows.models.check_temperature,
+            dict(temperature=1.0, dtype=tf.float32),
+        ),
+        'tfp_flows.dequantization.bits_per_dim': (
+            tfp_flows.bits_per_dim,
+            dict(log_prob=0.0, num_dims=4, num_bins=17),
+        ),
+        'tfp_flows.dequantization.uniform_dequantize': (
+            tfp_flows.uniform_dequantize,
+            dict(pixels=[[0, 16]], num_bins=17),
+        ),
+        'tfp_flows.initialization.initialize': (
+            initialization.initialize,
+            dict(flow=_vector_flow(), data=np.zeros([2, 2], np.float32)),
+        ),
+        'tfp_flows.bijectors.actnorm.ActNorm': (bijectors.ActNorm, dict(num_channels=2)),
+        'tfp_flows.bijectors.actnorm.ActNorm.initialize': (
+            act_norm.initialize,
+            dict(y=np.ones([2, 2], np.float32)),
+        ),
+        'tfp_flows.bijectors.coupling.AffineCoupling': (bijectors.AffineCoupling, coupling),
+        'tfp_flows.bijectors.coupling.AdditiveCoupling': (bijectors.AdditiveCoupling, coupling),
+        'tfp_flows.bijectors.preprocessing.Centre': (bijectors.Centre, dict(event_shape=(4,))),
+        'tfp_flows.bijectors.preprocessing.LogitTransform': (
+            bijectors.LogitTransform,
+            dict(event_shape=(4,)),
+        ),
+        'tfp_flows.bijectors.chain.Chain': (
+            bijectors.Chain,
+            dict(steps=[act_norm], event_ndims=1),
+        ),
+        'tfp_flows.bijectors.multiscale.FactorOut': (
+            bijectors.FactorOut,
+            dict(event_shape=(2, 2, 2), inner=tfb.Identity()),
+        ),
+        'tfp_flows.bijectors.base.FlowBijector.forward_and_log_det': (
+            act_norm.forward_and_log_det,
+            dict(x=tf.zeros([3, 2])),
+        ),
+        'tfp_flows.bijectors.base.FlowBijector.inverse_and_log_det': (
+            act_norm.inverse_and_log_det,
+            dict(y=tf.zeros([3, 2])),
+        ),
+        'tfp_flows.bijectors.invertible_conv.InvertibleConv1x1': (
+            bijectors.InvertibleConv1x1,
+            dict(num_channels=2),
+        ),
+        'tfp_flows.bijectors.invertible_conv.LUInvertibleConv1x1': (
+            bijectors.LUInvertibleConv1x1,
+            dict(num_channels=2),
+        ),
+        'tfp_flows.bijectors.squeeze.Squeeze': (bijectors.Squeeze, {}),
+        'tfp_flows.networks.ConvNet': (
+            networks.ConvNet,
+            dict(input_channels=1, output_channels=2, hidden_channels=4),
+        ),
+        'tfp_flows.networks.DenseNet': (networks.DenseNet, dict(input_size=1, output_size=2)),
+        'tfp_flows.networks.ZeroConv': (
+            networks.ZeroConv,
+            dict(input_channels=1, output_channels=2),
+        ),
+        'tfp_flows.data.augment_flip': (data.augment_flip, dict(images=tf.zeros([4, 4, 1]))),
+        'tfp_flows.data.load_digits': (data.load_digits, dict(split='train')),
+        'tfp_flows.data.load_images': (data.load_images, dict(name='mnist', split='train')),
+        'tfp_flows.data.make_dataset': (
+            data.make_dataset,
+            dict(name='moons', split='test', batch_size=8, shuffle=False),
+        ),
+        'tfp_flows.data.toy_2d': (data.toy_2d, dict(name='moons', num_samples=4, seed=0)),
+        'tfp_flows.export.FlowModule': (export.FlowModule, dict(flow=_vector_flow())),
+        'tfp_flows.export.export_saved_model': (
+            export.export_saved_model,
+            dict(flow=_vector_flow(), path=os.path.join(_EXPORT_DIR, 'model')),
+        ),
+        'tfp_flows.images.check_temperatures': (
+            images.check_temperatures,
+            dict(temperatures=(1.0,)),
+        ),
+        'tfp_flows.images.density_figure': (
+            images.density_figure,
+            dict(log_prob_fn=lambda x: tf.zeros([x.shape[0]]), points=np.zeros([4, 2])),
+        ),
+        'tfp_flows.images.image_grid': (images.image_grid, dict(images=np.zeros([2, 4, 4, 1]))),
+        'tfp_flows.images.labelled_panels': (
+            images.labelled_panels,
+            dict(pictures=[np.zeros([4, 4, 3], np.uint8)], titles=['t']),
+        ),
+        'tfp_flows.images.sample_figure': (
+            images.sample_figure,
+            dict(flow=_image_flow(), num_bins=17, temperatures=(1.0,), seed=0),
+        ),
+        'tfp_flows.images.upscale_factor': (
+            images.upscale_factor,
+            dict(image_shape=(8, 8), grid_shape=(2, 2)),
+        ),
+        'tfp_flows.images.write_png': (
+            images.write_png,
+            dict(
+                path=os.path.join(_EXPORT_DIR, 'picture.png'),
+                picture=np.zeros([4, 4, 1], np.uint8),
+            ),
+        ),
+        'tfp_flows.figures.run_figure': (
+            figures.run_figure,
+            dict(workdir=os.path.join(_EXPORT_DIR, 'no_run')),
+        ),
+        'tfp_flows.distribute.check_thread_count': (
+            tfp_flows.distribute.check_thread_count,
+            dict(name='threads', value=0),
+        ),
+        'tfp_flows.distribute.configure_threads': (tfp_flows.distribute.configure_threads, {}),
+        'tfp_flows.distribute.make_strategy': (tfp_flows.distribute.make_strategy, {}),
+        'tfp_flows.config_checks.check_config_values': (
+            tfp_flows.config_checks.check_config_values,
+            {},
+        ),
+        'tfp_flows.config_checks.field_values': (tfp_flows.config_checks.field_values, {}),
+        'tfp_flows.config_checks.unchecked_keys': (tfp_flows.config_checks.unchecked_keys, {}),
+    }
+
+
+def _python_cases():
+    return [
+        pytest.param(key, name, value, message, id=f'{key.split(".")[-1]}-{name}-{i}')
+        for key, arguments in BAD.items()
+        for name, entry in arguments.items()
+        if not isinstance(entry, str)
+        for i, (value, message) in enumerate(entry.cases(name))
+    ]
+
+
+def _call(key, name, value):
+    """Calls `key` with valid arguments but `name=value`; returns the names of the
+    variables created meanwhile (none, if the value is refused before any work)."""
+    function, arguments = _defaults()[key]
+    created = []
+
+    def creator(next_creator, **kwargs):
+        created.append(kwargs.get('name'))
+        return next_creator(**kwargs)
+
+    with tf.variable_creator_scope(creator):
+        try:
+            function(**{**arguments, name: value})
+        finally:
+            assert created == [], f'{key} created variables {created} before refusing {name}'
+            assert os.listdir(_EXPORT_DIR) == [], f'{key} wrote files before refusing {name}'
+
+
+# Tensor arguments, checked at run time: key: {parameter: [(value, message regex)]}.
+def _scalar(name, domain, values):
+    return [(v, re.escape(f'`{name}` must be {domain}; got {format_value(v)}.')) for v in values]
+
+
+def _values(name, domain, cases):
+    template = f'`{name}` must be {domain}; got {{}} value(s) outside it, the first: {{}}.'
+    return [(v, re.escape(template.format(count, first))) for v, count, first in cases]
+
+
+TEMPERATURE_TENSORS = _scalar(
+    'temperature', 'a finite number > 0', [np.float32(v) for v in (INF, NAN, 0.0, -1.0)]
+)
+SAMPLE_SHAPE_TENSORS = _scalar(
+    'sample_shape',
+    'an int >= 0 or a list of ints >= 0',
+    [np.int32(-1), np.array([2, -1], np.int32)],
+)
+TENSOR = {
+    'tfp_flows.models.sample': {
+        'temperature': TEMPERATURE_TENSORS,
+        'sample_shape': SAMPLE_SHAPE_TENSORS,
+    },
+    'tfp_flows.models.sample_latent': {
+        'temperature': TEMPERATURE_TENSORS,
+        'sample_shape': SAMPLE_SHAPE_TENSORS,
+    },
+    'tfp_flows.models.check_temperature': {'temperature': TEMPERATURE_TENSORS},
+    'tfp_flows.dequantization.uniform_dequantize': {
+        'pixels': _values(
+            'pixels',
+            'integers in [0, 16]',
+            [
+                (np.array([[0, 17, -1]]), 2, '[17 -1]'),
+                (np.array([[0.5, 1.0]], np.float32), 1, '[0.5]'),
+                (np.array([[NAN, 1.0]], np.float32), 1, '[nan]'),
+            ],
+        )
+    },
+    'tfp_flows.initialization.initialize': {
+        'data': _values(
+            'data',
+            'finite values',
+            [(np.array([[NAN, 0.0], [0.0, INF]], np.float32), 2, '[nan inf]')],
+        )
+    },
+    'tfp_flows.bijectors.actnorm.ActNorm.initialize': {
+        'y': _values('y', 'finite values', [(np.array([[NAN, 0.0]], np.float32), 1, '[nan]')])
+    },
+}
+
+
+def test_every_parameter_of_the_public_api_is_listed():
+    listed = {key: set(BAD.get(key, {})) | set(TENSOR.get(key, {})) for key in BAD}
+    missing, stale = [], []
+    callables = _public_callables()
+    for key, obj in callables.items():
+        for name in _parameters(obj):
+            if name not in listed.get(key, ()):
+                missing.append(f'{key}({name})')
+    for key, names in listed.items():
+        parameters = set(_parameters(callables[key])) if key in callables else set()
+        stale += [f'{key}({name})' for name in names - parameters]
+    assert not missing, f'parameters without a domain check in BAD or TENSOR: {missing}'
+    assert not stale, f'entries of parameters that do not exist: {stale}'
+    defaults = _defaults()
+    assert not [
+        key
+        for key, arguments in BAD.items()
+        if any(not isinstance(e, str) for e in arguments.values()) and key not in defaults
+    ]
+
+
+@pytest.mark.parametrize(('key', 'name', 'value', 'message'), _python_cases())
+def test_a_bad_python_value_is_refused_by_name_before_any_work(key, name, value, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        _call(key, name, value)
+
+
+def _tensor_cases():
+    return [
+        pytest.param(key, name, value, message, id=f'{key.split(".")[-1]}-{name}-{i}')
+        for key, arguments in TENSOR.items()
+        for name, cases in arguments.items()
+        for i, (value, message) in enumerate(cases)
+    ]
+
+
+@pytest.mark.parametrize(('key', 'name', 'value', 'message'), _tensor_cases())
+def test_a_bad_tensor_is_refused_by_name_eagerly_and_inside_tf_function(key, name, value, message):
+    function, arguments = _defaults()[key]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        function(**{**arguments, name: tf.constant(value)})
+    traced = tf.function(lambda v: function(**{**arguments, name: v}))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        traced(tf.constant(value))
+
+
+@pytest.mark.parametrize(
+    ('name', 'value'),
+    [('temperature', -1.0), ('temperature', 0.0), ('temperature', INF), ('sample_shape', -1)],
+)
+def test_a_python_number_and_a_tensor_of_it_get_the_same_message(name, value):
+    flow = _vector_flow()
+    arguments = dict(sample_shape=2, seed=1)
+    errors = []
+    for given in (value, tf.constant(value)):
+        with pytest.raises((ValueError, tf.errors.InvalidArgumentError)) as error:
+            tfp_flows.sample(flow, **{**arguments, name: given})
+        errors.append(str(error.value))
+    assert errors[0] == errors[1]
+    traced = tf.function(lambda v: tfp_flows.sample(flow, **{**arguments, name: v}))
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        traced(tf.constant(value))
+    assert f'[{errors[0]}]' in str(error.value)
+
+
+def test_a_refused_initialize_leaves_every_actnorm_uninitialised():
+    flow = tfp_flows.real_nvp((2,), num_steps=2, hidden_channels=4)
+    bad = tf.constant([[NAN, 0.0], [1.0, 2.0]])
+    with pytest.raises(tf.errors.InvalidArgumentError, match='`data` must be finite values'):
+        tfp_flows.initialize(flow, bad)
+    with pytest.raises(tf.errors.InvalidArgumentError, match='`data` must be finite values'):
+        tf.function(lambda x: tfp_flows.initialize(flow, x))(bad)
+    flags = [v for v in flow.variables if 'initialized' in v.name]
+    assert len(flags) == 2 and not any(bool(v.numpy()) for v in flags)
+    assert all(np.all(v.numpy() == 0) for v in flow.trainable_variables if 'act_norm' in v.name)
+
+
+def test_handed_cases_of_issue_10_are_refused():
+    flow = _vector_flow()
+    # `tfp_flows.sample(flow, 2, temperature=float('inf'))` returned non-finite samples.
+    with pytest.raises(ValueError, match=r'`temperature` must be a finite number > 0; got inf\.'):
+        tfp_flows.sample(flow, 2, temperature=INF)
+    # A tensor temperature was never checked.
+    for value, shown in [(NAN, 'nan'), (INF, 'inf'), (0.0, '0'), (-1.0, '-1')]:
+        message = rf'`temperature` must be a finite number > 0; got {shown}\.'
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            tfp_flows.sample(flow, 2, temperature=tf.constant(value))
+    # A vector temperature scaled each coordinate of the latent by its own value.
+    with pytest.raises(ValueError, match=r'`temperature` .*; got \[0.5 1\]\.'):
+        tfp_flows.sample(flow, 2, temperature=tf.constant([0.5, 1.0]))
+    # A float sample shape drew int(2.5) = 2 samples, a negative one failed inside TF.
+    for shape in (2.5, -1):
+        with pytest.raises(ValueError, match=r'`sample_shape` must be an int >= 0'):
+            tfp_flows.sample(flow, shape)
+    assert tfp_flows.sample(flow, 2, temperature=tf.constant(0.7), seed=1).shape == [2, 2]
+
+
+def test_sample_with_a_checked_tensor_temperature_compiles_with_xla():
+    # XLA has no string ops: the run-time check must leave out its message there.
+    flow = _vector_flow()
+    sample = tf.function(lambda t: tfp_flows.sample(flow, 3, t, seed=1), jit_compile=True)
+    assert sample(tf.constant(0.7)).shape == [3, 2]
+
+
+@pytest.mark.parametrize(
+    ('flags', 'message'),
+    [
+        (['--temperatures', 'inf'], r'`--temperatures` must be .*finite numbers > 0; got \[inf\]'),
+        (['--temperatures', '0.7', 'nan'], r'`--temperatures` .*; got \[0.7, nan\]'),
+        (['--temperatures', '-1'], r'`--temperatures` .*; got \[-1.0\]'),
+        (['--seed', '-1'], r'`--seed` must be an int in \[0, 2\*\*31\); got -1\.'),
+    ],
+)
+def test_figure_flags_are_checked_before_any_work(flags, message, tmp_path, capsys):
+    # The workdir holds no run: a flag error first means nothing was read or written.
+    out = tmp_path / 'figure.png'
+    assert figures.main([f'--workdir={tmp_path / "no_run"}', f'--out={out}', *flags]) == 1
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and re.search(message, error), error
+    assert os.listdir(tmp_path) == []
