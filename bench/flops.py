@@ -133,7 +133,8 @@ def formula_flops(shape, levels, steps, hidden) -> float:
 
 def achieved(tf, name, spec, repeats, warmup, steps) -> dict:
     import tfp_flows
-    from tfp_flows.training import FlowTrainer, make_optimizer
+    from tfp_flows.optimizers import make_optimizer
+    from tfp_flows.trainer import FlowTrainer
 
     shape, batch = spec['shape'], spec['batch']
     flow = tfp_flows.glow(

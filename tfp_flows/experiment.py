@@ -30,7 +30,8 @@ from tfp_flows import callbacks, data, images, models
 from tfp_flows.distribute import STRATEGIES, check_thread_count, configure_threads, make_strategy
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
-from tfp_flows.training import FlowTrainer, make_optimizer
+from tfp_flows.optimizers import make_optimizer
+from tfp_flows.trainer import FlowTrainer
 
 __all__ = ['TrainingDiverged', 'build_flow', 'check_config', 'restore_flow', 'train_and_evaluate']
 
