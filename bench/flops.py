@@ -160,7 +160,7 @@ def achieved(tf, name, spec, repeats, warmup, steps) -> dict:
 
     def train_once():
         it['i'] = (it['i'] + 1) % len(pool)
-        float(trainer.train_function(iter([pool[it['i']]]))['loss'])
+        float(trainer.train_function(iter([pool[it['i']]]))[trainer.metric_name])
 
     def log_prob_once():
         it['i'] = (it['i'] + 1) % len(pool)

@@ -70,7 +70,7 @@ def worker(args) -> dict:
         tvars = flow.trainable_variables
 
         def step(x):
-            return float(trainer.train_function(iter([x]))['loss'])
+            return float(trainer.train_function(iter([x]))[trainer.metric_name])
     else:
         import tensorflow_probability as tfp
         import tf_keras

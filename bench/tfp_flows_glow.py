@@ -171,7 +171,7 @@ class Bench:
         if self._since_reset >= self._RESET_EVERY:
             self.trainer.reset_metrics()
             self._since_reset, self._prev_mean = 0, 0.0
-        mean = float(self.trainer.train_function(iter([x]))['loss'])
+        mean = float(self.trainer.train_function(iter([x]))[self.trainer.metric_name])
         k = self._since_reset = self._since_reset + 1
         loss = k * mean - (k - 1) * self._prev_mean
         self._prev_mean = mean
@@ -396,14 +396,14 @@ def measure_quality_fit(make_bench, data, *, budget_s: float, keep_best: bool = 
             state['epoch_losses'] = []
 
         def on_train_batch_end(self, batch, logs=None):
-            # logs['loss'] is the running mean (bits/dim) over this epoch's batches, all of
+            # logs['bits_per_dim'] is the running mean (bits/dim) over this epoch's batches, all of
             # 64 images: with j steps done before this call and k after it, the mean of this
             # call's k - j steps is (k * m_k - j * m_j) / (k - j).
             steps = int(iterations.numpy())
             j = len(state['epoch_losses'])
             n = steps - state['steps']
             k = j + n
-            mean = float(logs['loss'])
+            mean = float(logs['bits_per_dim'])
             loss = bpd_to_nats((k * mean - j * state['prev_mean']) / n)
             state['prev_mean'] = mean
             state['steps'] = steps

@@ -1,6 +1,10 @@
 """The Keras bridge trains every variable, on one device and on two replicas alike."""
 
+import inspect
+import math
 import os
+import re
+import time
 
 import keras
 import numpy as np
@@ -14,14 +18,13 @@ from tfp_flows.trainer import FlowTrainer
 IMAGE_SHAPE = (8, 8, 1)
 
 
-def _build(family, seed=0):
+def _build(family, seed=0, dtype=tf.float32):
+    sizes = dict(num_steps=1, hidden_channels=8, seed=seed, dtype=dtype)
     if family == 'glow':
-        return tfp_flows.glow(IMAGE_SHAPE, num_levels=2, num_steps=1, hidden_channels=8, seed=seed)
+        return tfp_flows.glow(IMAGE_SHAPE, num_levels=2, **sizes)
     if family == 'real_nvp':
-        return tfp_flows.real_nvp(
-            IMAGE_SHAPE, num_levels=2, num_steps=1, hidden_channels=8, split_prior=True, seed=seed
-        )
-    return tfp_flows.real_nvp((2,), num_steps=2, hidden_channels=8, seed=seed)
+        return tfp_flows.real_nvp(IMAGE_SHAPE, num_levels=2, split_prior=True, **sizes)
+    return tfp_flows.real_nvp((2,), **{**sizes, 'num_steps': 2})
 
 
 def _data(family, count, seed=0):
@@ -40,17 +43,43 @@ def _one_batch_dataset(x):
     return tf.data.Dataset.from_tensors(x)
 
 
-@pytest.mark.parametrize('family', ['glow', 'real_nvp', 'vector'])
-def test_fit_moves_every_variable_and_lowers_the_loss(family):
+def _values(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _trained(family, x, seed=0, dtype=tf.float32, **trainer_kwargs):
+    """An initialised flow of `family` and a FlowTrainer on it (not compiled)."""
+    flow = _build(family, seed=seed, dtype=dtype)
+    tfp_flows.initialize(flow, tf.cast(x, dtype))
+    return flow, FlowTrainer(flow, _num_bins(family), **trainer_kwargs)
+
+
+@pytest.mark.parametrize(
+    'family, path',
+    [
+        ('glow', 'fit'),
+        ('real_nvp', 'fit'),
+        ('vector', 'fit'),
+        ('glow', 'fit on (x,) tuples'),
+        ('glow', 'train_on_batch'),
+    ],
+)
+def test_every_training_path_moves_every_variable_and_lowers_the_loss(family, path):
     x = _data(family, 32)
-    flow = _build(family)
-    tfp_flows.initialize(flow, x)
-    before = [v.numpy().copy() for v in flow.trainable_variables]
-    trainer = FlowTrainer(flow, _num_bins(family), clip_norm=100.0)
+    flow, trainer = _trained(family, x, clip_norm=100.0)
+    before = _values(flow.trainable_variables)
     trainer.compile(make_optimizer('adam', 3e-3))
-    first = trainer.evaluate(_one_batch_dataset(x), verbose=0)
-    trainer.fit(_one_batch_dataset(x).repeat(), steps_per_epoch=40, epochs=1, verbose=0)
-    last = trainer.evaluate(_one_batch_dataset(x), verbose=0)
+    name = trainer.metric_name
+    first = trainer.evaluate(_one_batch_dataset(x), verbose=0, return_dict=True)[name]
+    if path == 'train_on_batch':
+        for _ in range(40):
+            logs = trainer.train_on_batch(x, return_dict=True)
+        assert set(logs) == {name, 'grad_norm'}
+    else:
+        batch = (x,) if path == 'fit on (x,) tuples' else x
+        trainer.fit(_one_batch_dataset(batch).repeat(), steps_per_epoch=40, epochs=1, verbose=0)
+    assert int(trainer.optimizer.iterations.numpy()) == 40
+    last = trainer.evaluate(_one_batch_dataset(x), verbose=0, return_dict=True)[name]
     assert last < first - 0.05
     unmoved = [
         v.name
@@ -58,6 +87,36 @@ def test_fit_moves_every_variable_and_lowers_the_loss(family):
         if np.array_equal(b, v.numpy())
     ]
     assert not unmoved
+
+
+def test_train_on_batch_and_test_on_batch_take_a_bare_batch():
+    x = _data('glow', 8)
+    flow, trainer = _trained('glow', x)
+    trainer.compile(keras.optimizers.SGD(0.01))
+    expected = float(tf.reduce_mean(trainer.per_example_loss(x)))
+    assert trainer.test_on_batch(x) == pytest.approx(expected, rel=1e-6)
+    assert trainer.test_on_batch((x,), return_dict=True) == {
+        'bits_per_dim': pytest.approx(expected, rel=1e-6)
+    }
+    before = _values(flow.trainable_variables)
+    logs = trainer.train_on_batch(x, return_dict=True)
+    assert logs['bits_per_dim'] == pytest.approx(expected, rel=1e-6)  # Loss before the step.
+    assert not np.array_equal(before[0], flow.trainable_variables[0].numpy())
+    assert trainer.predict_on_batch(x) == pytest.approx(trainer.per_example_loss(x).numpy())
+
+
+def test_a_context_or_sample_weights_are_refused():
+    x = _data('glow', 4)
+    _, trainer = _trained('glow', x)
+    trainer.compile(keras.optimizers.SGD(0.01))
+    labels = np.zeros([4, 10], np.float32)
+    message = r'got \(x, context\) batches, but the flow is unconditional.*shape \(4, 10\)'
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(_one_batch_dataset((x, labels)), verbose=0)
+    with pytest.raises(ValueError, match=message):
+        trainer.train_on_batch(x, labels)
+    with pytest.raises(ValueError, match='does not take sample weights'):
+        trainer.train_on_batch(x, sample_weight=np.ones([4], np.float32))
 
 
 def test_trainer_refuses_a_flow_without_variables():
@@ -70,24 +129,167 @@ def test_trainer_refuses_a_flow_without_variables():
         FlowTrainer(flow)
 
 
+BAD_ARGUMENTS = [
+    ('num_bins', 1, r'`num_bins` must be an int >= 2; got 1\.'),
+    ('num_bins', 17.0, r'`num_bins` must be an int >= 2; got 17\.0'),
+    ('num_bins', True, r'`num_bins` must be an int >= 2; got True'),
+    ('clip_norm', 0, r'`clip_norm` must be a finite number > 0; got 0\.'),
+    ('clip_norm', -1.0, r'`clip_norm` must be a finite number > 0; got -1\.0'),
+    ('clip_norm', math.nan, r'`clip_norm` must be a finite number > 0; got nan'),
+    ('clip_norm', math.inf, r'`clip_norm` must be a finite number > 0; got inf'),
+    ('clip_norm', '50', r"`clip_norm` must be a finite number > 0; got '50'"),
+    ('steps_per_execution', 0, r'`steps_per_execution` must be an int >= 1; got 0\.'),
+    ('steps_per_execution', 1.5, r'`steps_per_execution` must be an int >= 1; got 1\.5'),
+    ('steps_per_execution', True, r'`steps_per_execution` must be an int >= 1; got True'),
+]
+
+
+@pytest.mark.parametrize(
+    'argument, value, message', BAD_ARGUMENTS, ids=[f'{a}={v!r}' for a, v, _ in BAD_ARGUMENTS]
+)
+def test_each_numeric_argument_out_of_its_domain_is_refused(argument, value, message):
+    flow = _build('vector')
+    with pytest.raises(ValueError, match=message):
+        if argument == 'steps_per_execution':
+            FlowTrainer(flow).compile(keras.optimizers.SGD(0.1), steps_per_execution=value)
+        else:
+            FlowTrainer(flow, **{argument: value})
+
+
+def test_every_numeric_argument_is_swept():
+    numeric = set(inspect.signature(FlowTrainer).parameters) - {'flow', 'name', 'kwargs'}
+    numeric |= set(inspect.signature(FlowTrainer.compile).parameters) - {'self', 'optimizer'}
+    numeric -= {'kwargs'}
+    assert {argument for argument, _, _ in BAD_ARGUMENTS} == numeric
+
+
 @pytest.mark.parametrize('family', ['glow', 'vector'])
-def test_two_replica_step_equals_one_device_step(family, mirrored_strategy):
+def test_logs_name_the_loss_by_its_unit(family):
+    x = _data(family, 8)
+    _, trainer = _trained(family, x)
+    trainer.compile(keras.optimizers.SGD(0.01))
+    name = {'glow': 'bits_per_dim', 'vector': 'nats_per_dim'}[family]
+    assert trainer.metric_name == name
+    history = trainer.fit(_one_batch_dataset(x), validation_data=_one_batch_dataset(x), verbose=0)
+    assert set(history.history) == {name, 'grad_norm', 'val_' + name}
+    assert set(trainer.evaluate(_one_batch_dataset(x), verbose=0, return_dict=True)) == {name}
+
+
+def _nineteen_batches():
+    return tf.data.Dataset.from_tensor_slices(_data('glow', 19 * 4, seed=7)).batch(4)
+
+
+class _Slow(keras.callbacks.Callback):
+    """Waits after each call into TF, so that the bar (which redraws at most every 0.05 s
+    before the end) draws every call's count."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(0.06)
+
+    def on_test_batch_end(self, batch, logs=None):
+        time.sleep(0.06)
+
+
+def test_the_progress_bar_never_counts_past_the_epoch(capsys):
+    # 19 steps, 8 per call: Keras reports the last call as steps 17-24 (pinned at the end).
+    batches = _nineteen_batches()
+    _, trainer = _trained('glow', next(iter(batches)))
+    trainer.compile(keras.optimizers.SGD(0.01), steps_per_execution=8)
+    trainer.fit(batches, epochs=2, verbose=1, callbacks=[_Slow()])
+    trainer.evaluate(batches, verbose=1, callbacks=[_Slow()])
+    shown = capsys.readouterr().out
+    counts = [int(count) for count in re.findall(r'(\d+)/19\b', shown)]
+    assert {8, 16, 19} <= set(counts) and max(counts) == 19, shown
+    assert 'bits_per_dim' in shown and 'loss' not in shown, shown
+
+    trainer.fit(batches, verbose=1, callbacks=[_Slow(), keras.callbacks.ProgbarLogger()])
+    assert '24/19' in capsys.readouterr().out  # Keras' own bar: why `_EpochProgbar` exists.
+
+
+@pytest.mark.parametrize(
+    'callback, message',
+    [
+        (keras.callbacks.TerminateOnNaN(), r"TerminateOnNaN reads the log key 'loss'.*StopOn"),
+        (
+            keras.callbacks.EarlyStopping(),
+            r"EarlyStopping monitors 'val_loss', .* 'val_bits_per_dim'; pass monitor=",
+        ),
+        (
+            keras.callbacks.ReduceLROnPlateau(monitor='loss'),
+            r"ReduceLROnPlateau monitors 'loss', .* 'bits_per_dim'; pass monitor=",
+        ),
+    ],
+)
+def test_keras_callbacks_that_read_loss_are_refused(callback, message):
+    x = _data('glow', 4)
+    _, trainer = _trained('glow', x)
+    trainer.compile(keras.optimizers.SGD(0.01))
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(_one_batch_dataset(x), verbose=0, callbacks=[callback])
+
+
+def test_clipping_scales_the_global_gradient_to_clip_norm():
+    x = _data('glow', 8)
+    flow, trainer = _trained('glow', x, clip_norm=0.05)
+    trainer.compile(keras.optimizers.SGD(1.0))
+    variables = flow.trainable_variables
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(trainer.per_example_loss(x))
+    gradients = tape.gradient(loss, variables)
+    norm = math.sqrt(sum(float(tf.reduce_sum(g**2)) for g in gradients))
+    assert norm > 0.05  # Clipping is active.
+    expected = [
+        v.numpy() - g.numpy() * 0.05 / norm for v, g in zip(variables, gradients, strict=True)
+    ]
+    logs = trainer.train_on_batch(x, return_dict=True)
+    assert logs['grad_norm'] == pytest.approx(norm, rel=1e-5)
+    for v, e in zip(variables, expected, strict=True):
+        np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-6)
+
+
+SETUPS = {
+    # Plain SGD shows a sum-instead-of-mean as a factor of 2 (Adam would hide it); clipping is
+    # active (the norm is ~1-10 here) and must act on the global gradient.
+    'sgd': dict(optimizer=lambda: keras.optimizers.SGD(0.5)),
+    # Adam and Adamax scale each step by 1 / |gradient|, so the rounding of near-zero gradients
+    # (summed in another order on two replicas) shows in float32 (Keras' own Adamax alike).
+    'fused adamax, weight decay, float64': dict(
+        optimizer=lambda: make_optimizer('adamax', 1e-2, warmup_steps=1, weight_decay=0.1),
+        dtype=tf.float64,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    'family, setup',
+    [
+        ('glow', 'sgd'),
+        ('vector', 'sgd'),
+        ('glow', 'fused adamax, weight decay, float64'),
+    ],
+)
+def test_two_replica_step_equals_one_device_step(family, setup, mirrored_strategy):
     assert mirrored_strategy.num_replicas_in_sync == 2
     x = _data(family, 8, seed=3)
     results = []
     for strategy in (tf.distribute.OneDeviceStrategy('/cpu:0'), mirrored_strategy):
         with strategy.scope():
-            flow = _build(family, seed=5)
-            tfp_flows.initialize(flow, x)
-            # Plain SGD shows a sum-instead-of-mean as a factor of 2 (Adam would hide it);
-            # clipping is active (the norm is ~1-10 here) and must act on the global gradient.
-            trainer = FlowTrainer(flow, _num_bins(family), clip_norm=0.5)
-            trainer.compile(keras.optimizers.SGD(0.5))
+            flow, trainer = _trained(
+                family,
+                x,
+                seed=5,
+                dtype=SETUPS[setup].get('dtype', tf.float32),
+                clip_norm=0.5,
+            )
+            trainer.compile(SETUPS[setup]['optimizer']())
         trainer.fit(_one_batch_dataset(x), epochs=2, verbose=0)
-        results.append([v.numpy() for v in flow.trainable_variables])
+        variables = [*flow.variables, *trainer.optimizer.variables]
+        results.append(_values(variables))
         if strategy is mirrored_strategy:
-            for v in flow.variables:
+            for v in variables:
+                v = v.value if isinstance(v, keras.Variable) else v  # The optimizer's.
                 local = [r.numpy() for r in strategy.experimental_local_results(v)]
+                assert len(local) == 2, v.name
                 np.testing.assert_array_equal(local[0], local[1], err_msg=v.name)
     for single, mirrored in zip(*results, strict=True):
         np.testing.assert_allclose(mirrored, single, rtol=2e-4, atol=2e-6)
@@ -97,20 +299,18 @@ def test_two_replica_step_equals_one_device_step(family, mirrored_strategy):
 def test_several_steps_per_execution_equal_one_step_per_call(mirrored, mirrored_strategy, caplog):
     # 19 batches with 8 steps per call: two full calls and a short one, as in a digits epoch.
     # On two replicas Keras 3 cannot loop (keras-team/keras#19246): one step per call, warned.
-    batches = tf.data.Dataset.from_tensor_slices(_data('glow', 19 * 4, seed=7)).batch(4)
+    batches = _nineteen_batches()
     results = []
     for strategy, steps_per_execution in (
         (tf.distribute.get_strategy(), 1),
         (mirrored_strategy if mirrored else tf.distribute.get_strategy(), 8),
     ):
         with strategy.scope():
-            flow = _build('glow', seed=2)
-            tfp_flows.initialize(flow, next(iter(batches)))
-            trainer = FlowTrainer(flow, 17, clip_norm=10.0)
+            flow, trainer = _trained('glow', next(iter(batches)), seed=2, clip_norm=10.0)
             trainer.compile(make_optimizer('adam', 3e-3), steps_per_execution=steps_per_execution)
         history = trainer.fit(batches, epochs=2, verbose=0)
         assert int(trainer.optimizer.iterations.numpy()) == 2 * 19
-        results.append((history.history['loss'], [v.numpy() for v in flow.trainable_variables]))
+        results.append((history.history['bits_per_dim'], _values(flow.trainable_variables)))
     assert trainer.steps_per_execution == (1 if mirrored else 8)
     assert ('keras-team/keras#19246' in caplog.text) == mirrored
     (loss_1, single), (loss_8, several) = results
@@ -138,9 +338,7 @@ class _MemoryProbe(keras.callbacks.Callback):
 
 def test_memory_stays_flat_over_a_long_run():
     x = _data('glow', 16)
-    flow = _build('glow')
-    tfp_flows.initialize(flow, x)
-    trainer = FlowTrainer(flow, 17, clip_norm=50.0)
+    _, trainer = _trained('glow', x, clip_norm=50.0)
     trainer.compile(make_optimizer('adam', 1e-3))
     probe = _MemoryProbe(at_batches=(100, 1100))
     trainer.fit(

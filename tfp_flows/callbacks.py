@@ -25,7 +25,7 @@ class CheckpointCallback(keras.callbacks.Callback):
     checkpoint loadable. An epoch with a NaN or infinite loss is never saved.
     """
 
-    def __init__(self, latest, best, epoch, best_value, monitor='val_loss'):
+    def __init__(self, latest, best, epoch, best_value, monitor='val_bits_per_dim'):
         super().__init__()
         self.latest, self.best, self.monitor = latest, best, monitor
         self.epoch, self.best_value = epoch, best_value
@@ -35,7 +35,7 @@ class CheckpointCallback(keras.callbacks.Callback):
         if not all(math.isfinite(float(v)) for v in logs.values()):
             return
         self.epoch.assign(epoch + 1)
-        value = float(logs.get(self.monitor, logs.get('loss')))
+        value = float(logs.get(self.monitor, logs.get(self.monitor.removeprefix('val_'))))
         improved = value < self.best_value.numpy()  # A multi-worker variable has no float().
         if improved:
             self.best_value.assign(value)
@@ -93,11 +93,16 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class StopOnNonFinite(keras.callbacks.TerminateOnNaN):
-    """Keras' `TerminateOnNaN` that also records where the loss first became NaN or inf."""
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training when the loss `monitor` becomes NaN or inf; records where it first did.
 
-    def __init__(self):
+    As Keras' `TerminateOnNaN`, which reads only the key 'loss'; `FlowTrainer` reports its loss
+    under `trainer.metric_name`.
+    """
+
+    def __init__(self, monitor='bits_per_dim'):
         super().__init__()
+        self.monitor = monitor
         self.epoch = 0
         self.failed_at = None
 
@@ -105,7 +110,8 @@ class StopOnNonFinite(keras.callbacks.TerminateOnNaN):
         self.epoch = epoch
 
     def on_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get('loss')
-        if self.failed_at is None and loss is not None and not math.isfinite(float(loss)):
-            self.failed_at = (self.epoch + 1, batch + 1)
-        super().on_batch_end(batch, logs)
+        loss = (logs or {}).get(self.monitor)
+        if loss is not None and not math.isfinite(float(loss)):
+            if self.failed_at is None:
+                self.failed_at = (self.epoch + 1, batch + 1)
+            self.model.stop_training = True

@@ -279,9 +279,12 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         best = tf.train.CheckpointManager(
             checkpoint, os.path.join(save_directory, 'best'), max_to_keep=1
         )
-        nan_stop = callbacks.StopOnNonFinite()
+        nan_stop = callbacks.StopOnNonFinite(monitor=trainer.metric_name)
         log_dir = os.path.join(workdir, 'logs')
-        run_callbacks = [nan_stop, callbacks.CheckpointCallback(latest, best, epoch, best_value)]
+        checkpoints = callbacks.CheckpointCallback(
+            latest, best, epoch, best_value, monitor='val_' + trainer.metric_name
+        )
+        run_callbacks = [nan_stop, checkpoints]
         is_image = len(info.event_shape) == 3
         if is_chief:
             run_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
@@ -300,7 +303,10 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
             run_callbacks.append(callbacks.TimeLimit(config.train.max_seconds))
         if config.train.early_stopping_patience:
             run_callbacks.append(
-                keras.callbacks.EarlyStopping(patience=config.train.early_stopping_patience)
+                keras.callbacks.EarlyStopping(
+                    monitor='val_' + trainer.metric_name,
+                    patience=config.train.early_stopping_patience,
+                )
             )
         start = time.monotonic()
         trainer.fit(
@@ -331,7 +337,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         if best_path:
             _restore(checkpoint, best_path)
             best_path = os.path.join(directory, 'best', os.path.basename(best_path))  # Chief's.
-        metric = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
+        metric = trainer.metric_name
         metrics = {  # Evaluated by every worker together.
             f'test_{metric}': _evaluate(trainer, test_ds),
             f'validation_{metric}': _evaluate(trainer, validation_ds),
@@ -362,5 +368,5 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
 
 
 def _evaluate(trainer, dataset):
-    value = trainer.evaluate(dataset, verbose=0, return_dict=True)['loss']
+    value = trainer.evaluate(dataset, verbose=0, return_dict=True)[trainer.metric_name]
     return float(value) if math.isfinite(value) else math.inf
