@@ -61,6 +61,7 @@ def _trained(family, x, seed=0, dtype=tf.float32, **trainer_kwargs):
         ('real_nvp', 'fit'),
         ('vector', 'fit'),
         ('glow', 'fit on (x,) tuples'),
+        ('glow', 'ema'),
         ('glow', 'train_on_batch'),
     ],
 )
@@ -68,7 +69,7 @@ def test_every_training_path_moves_every_variable_and_lowers_the_loss(family, pa
     x = _data(family, 32)
     flow, trainer = _trained(family, x, clip_norm=100.0)
     before = _values(flow.trainable_variables)
-    trainer.compile(make_optimizer('adam', 3e-3))
+    trainer.compile(make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None))
     name = trainer.metric_name
     first = trainer.evaluate(_one_batch_dataset(x), verbose=0, return_dict=True)[name]
     if path == 'train_on_batch':
@@ -253,8 +254,10 @@ SETUPS = {
     'sgd': dict(optimizer=lambda: keras.optimizers.SGD(0.5)),
     # Adam and Adamax scale each step by 1 / |gradient|, so the rounding of near-zero gradients
     # (summed in another order on two replicas) shows in float32 (Keras' own Adamax alike).
-    'fused adamax, weight decay, float64': dict(
-        optimizer=lambda: make_optimizer('adamax', 1e-2, warmup_steps=1, weight_decay=0.1),
+    'fused adamax, weight decay, ema, float64': dict(
+        optimizer=lambda: make_optimizer(
+            'adamax', 1e-2, warmup_steps=1, weight_decay=0.1, ema_momentum=0.5
+        ),
         dtype=tf.float64,
     ),
 }
@@ -265,7 +268,7 @@ SETUPS = {
     [
         ('glow', 'sgd'),
         ('vector', 'sgd'),
-        ('glow', 'fused adamax, weight decay, float64'),
+        ('glow', 'fused adamax, weight decay, ema, float64'),
     ],
 )
 def test_two_replica_step_equals_one_device_step(family, setup, mirrored_strategy):
@@ -285,6 +288,12 @@ def test_two_replica_step_equals_one_device_step(family, setup, mirrored_strateg
         trainer.fit(_one_batch_dataset(x), epochs=2, verbose=0)
         variables = [*flow.variables, *trainer.optimizer.variables]
         results.append(_values(variables))
+        if trainer.optimizer.use_ema:  # The swap works on every replica (outside the scope).
+            for v in flow.trainable_variables:
+                v.assign_add(tf.ones_like(v))
+            with trainer.ema_weights():
+                results[-1] += _values(flow.trainable_variables)
+            results[-1] += _values(flow.trainable_variables)
         if strategy is mirrored_strategy:
             for v in variables:
                 v = v.value if isinstance(v, keras.Variable) else v  # The optimizer's.
@@ -317,6 +326,89 @@ def test_several_steps_per_execution_equal_one_step_per_call(mirrored, mirrored_
     np.testing.assert_allclose(loss_8, loss_1, rtol=1e-4)
     for a, b in zip(single, several, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+
+
+class _Recorder(keras.callbacks.Callback):
+    """The flow's weights after each training step, during validation and after it."""
+
+    def __init__(self, variables):
+        super().__init__()
+        self.variables = variables
+        self.after_step, self.in_validation, self.after_validation = [], [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after_step.append(_values(self.variables))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.in_validation.append(_values(self.variables))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.after_validation.append(_values(self.variables))
+
+
+def _ema(steps, momentum):
+    """Keras' EMA by hand: the first step's weights, then m * average + (1 - m) * weights."""
+    average = steps[0]
+    for weights in steps[1:]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights, strict=True)]
+    return average
+
+
+def _assert_all_close(actual, expected):
+    for a, e in zip(actual, expected, strict=True):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+
+
+def test_ema_weights_are_validated_on_checkpointed_and_swapped_back(tmp_path):
+    x = _data('glow', 8)
+    flow, trainer = _trained('glow', x)
+    optimizer = make_optimizer('adam', 1e-2, ema_momentum=0.8)
+    trainer.compile(optimizer)
+    variables = flow.trainable_variables
+    # Keras' EMA machinery (finalize_variable_values) takes the model's trainable_weights.
+    assert [v.ref() for v in trainer.trainable_weights] == [v.ref() for v in variables]
+    recorder = _Recorder(variables)
+    checkpoint = tf.train.Checkpoint(flow=flow, optimizer=optimizer)
+
+    class Save(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            checkpoint.write(str(tmp_path / 'ckpt'))
+
+    history = trainer.fit(
+        _one_batch_dataset(x).repeat(),
+        steps_per_epoch=5,
+        epochs=2,
+        validation_data=_one_batch_dataset(x),
+        callbacks=[keras.callbacks.SwapEMAWeights(), recorder, Save()],
+        verbose=0,
+    )
+    raw = recorder.after_step
+    for epoch in (0, 1):
+        ema = _ema(raw[: 5 * (epoch + 1)], 0.8)
+        _assert_all_close(recorder.in_validation[epoch], ema)  # Validated on the EMA weights,
+        _assert_all_close(recorder.after_validation[epoch], raw[5 * epoch + 4])  # then raw.
+    # At the end of fit Keras writes the EMA weights into the flow, so validation's figure is
+    # the flow's loss now.
+    _assert_all_close(_values(variables), _ema(raw, 0.8))
+    val = float(tf.reduce_mean(trainer.per_example_loss(x)))
+    assert history.history['val_bits_per_dim'][-1] == pytest.approx(val, rel=1e-5)
+
+    # The checkpoint holds both: the raw weights in the flow, the EMA in the optimizer.
+    checkpoint.read(str(tmp_path / 'ckpt')).assert_consumed()
+    _assert_all_close(_values(variables), raw[-1])
+    with trainer.ema_weights():
+        _assert_all_close(_values(variables), _ema(raw, 0.8))
+        assert trainer.evaluate(_one_batch_dataset(x), verbose=0) == pytest.approx(val, rel=1e-5)
+    _assert_all_close(_values(variables), raw[-1])
+
+
+def test_ema_weights_need_an_optimizer_with_ema():
+    x = _data('glow', 4)
+    _, trainer = _trained('glow', x)
+    trainer.compile(make_optimizer('adam'))
+    with pytest.raises(ValueError, match=r'needs an optimizer that keeps an EMA.*ema_momentum'):
+        with trainer.ema_weights():
+            pass
 
 
 def _resident_megabytes():

@@ -4,7 +4,9 @@ A Keras 3 `Model` does not see the `tf.Variable`s inside TFP bijectors, so a pla
 `compile(loss=...)`/`fit` on a flow trains nothing and reports a flat loss. `FlowTrainer`
 therefore differentiates with respect to `flow.trainable_variables` in its own `train_step`,
 builds the optimizer on exactly those variables in `compile` (which a Keras 3 optimizer also
-needs under `MirroredStrategy`). It refuses a flow with no trainable variables.
+needs under `MirroredStrategy`), and shows them to Keras as its `trainable_weights` (where
+Keras' EMA machinery looks for the model's variables). It refuses a flow with no trainable
+variables.
 
 Loss, reported under `trainer.metric_name`: 'bits_per_dim' on the discrete data for images
 (`num_bins` given), 'nats_per_dim' (negative log-likelihood per dimension) for continuous
@@ -17,6 +19,8 @@ clip each replica's part before the sum). Floating-point batches are cast to the
 so a float64 flow trains on the float32 batches of `tfp_flows.data`; other dtypes raise
 `TypeError`.
 """
+
+import contextlib
 
 import keras
 import numpy as np
@@ -118,6 +122,13 @@ class FlowTrainer(keras.Model):
     Batches are `x`, `(x,)` or `(x, context)` (`split_batch`); the context is reserved for
     conditional flows and refused by this unconditional trainer.
 
+    EMA weights: with an optimizer made by `make_optimizer(..., ema_momentum=m)`, pass
+    `keras.callbacks.SwapEMAWeights()` to `fit` to validate on the averaged weights, and use
+    `with trainer.ema_weights(): ...` to evaluate or export them later (for example after
+    restoring a checkpoint, which holds the raw weights in the flow and the averages in the
+    optimizer). At the end of `fit` Keras writes the averages into the flow
+    (`optimizer.finalize_variable_values`), so after `fit` the flow holds the EMA weights.
+
     Args:
       flow: a `tfd.TransformedDistribution` (or any distribution with `log_prob`, an
         `event_shape` and trainable variables).
@@ -158,6 +169,15 @@ class FlowTrainer(keras.Model):
     @property
     def metrics(self):
         return [self.loss_tracker, self.grad_norm_tracker]
+
+    @property
+    def trainable_weights(self):
+        """The flow's trainable variables, in `flow.trainable_variables` order."""
+        return list(self.flow.trainable_variables) if self.trainable else []
+
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
 
     def compile(self, optimizer, steps_per_execution=1, **kwargs):
         """Compiles and builds `optimizer` on the flow's variables (inside the strategy scope).
@@ -274,6 +294,29 @@ class FlowTrainer(keras.Model):
             return gradients, global_norm
         clipped, _ = tf.clip_by_global_norm(gradients, self.clip_norm, use_norm=global_norm)
         return clipped, global_norm
+
+    @contextlib.contextmanager
+    def ema_weights(self):
+        """Context in which the flow holds the optimizer's EMA weights; the raw ones after it.
+
+        Needs an optimizer with EMA (`make_optimizer(..., ema_momentum=m)`). Swaps in place
+        with Keras' `SwapEMAWeights` (works under a strategy, no copy of the weights).
+
+        Raises:
+          ValueError: if the optimizer keeps no EMA.
+        """
+        if not getattr(self.optimizer, 'use_ema', False):
+            raise ValueError(
+                'ema_weights() needs an optimizer that keeps an EMA of the weights, e.g. '
+                f'make_optimizer(..., ema_momentum=0.999); got {self.optimizer!r}.'
+            )
+        swap = keras.callbacks.SwapEMAWeights()
+        swap.set_model(self)
+        swap.on_test_begin()
+        try:
+            yield
+        finally:
+            swap.on_test_end()
 
 
 def _step_logs(metrics):
