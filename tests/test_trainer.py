@@ -61,13 +61,17 @@ def _trained(family, x, seed=0, dtype=tf.float32, **trainer_kwargs):
         ('real_nvp', 'fit'),
         ('vector', 'fit'),
         ('glow', 'fit on (x,) tuples'),
+        ('glow', 'accumulation'),
+        ('vector', 'accumulation'),
         ('glow', 'ema'),
         ('glow', 'train_on_batch'),
     ],
 )
 def test_every_training_path_moves_every_variable_and_lowers_the_loss(family, path):
     x = _data(family, 32)
-    flow, trainer = _trained(family, x, clip_norm=100.0)
+    flow, trainer = _trained(
+        family, x, clip_norm=100.0, accumulation_steps=4 if path == 'accumulation' else 1
+    )
     before = _values(flow.trainable_variables)
     trainer.compile(make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None))
     name = trainer.metric_name
@@ -139,6 +143,9 @@ BAD_ARGUMENTS = [
     ('clip_norm', math.nan, r'`clip_norm` must be a finite number > 0; got nan'),
     ('clip_norm', math.inf, r'`clip_norm` must be a finite number > 0; got inf'),
     ('clip_norm', '50', r"`clip_norm` must be a finite number > 0; got '50'"),
+    ('accumulation_steps', 0, r'`accumulation_steps` must be an int >= 1; got 0\.'),
+    ('accumulation_steps', 2.0, r'`accumulation_steps` must be an int >= 1; got 2\.0'),
+    ('accumulation_steps', None, r'`accumulation_steps` must be an int >= 1; got None'),
     ('steps_per_execution', 0, r'`steps_per_execution` must be an int >= 1; got 0\.'),
     ('steps_per_execution', 1.5, r'`steps_per_execution` must be an int >= 1; got 1\.5'),
     ('steps_per_execution', True, r'`steps_per_execution` must be an int >= 1; got True'),
@@ -248,10 +255,53 @@ def test_clipping_scales_the_global_gradient_to_clip_norm():
         np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize('steps', [2, 4])
+def test_accumulation_makes_one_step_of_the_whole_batch(steps):
+    # Clipping is active (the norm is ~1-10 here): it must act on the summed gradient. The
+    # schedule (warm-up), weight decay and EMA must count optimizer steps, one per batch.
+    batches = tf.data.Dataset.from_tensor_slices(_data('glow', 3 * 16, seed=4)).batch(16)
+    results = []
+    for accumulation_steps in (1, steps):
+        flow, trainer = _trained(
+            'glow',
+            next(iter(batches)),
+            seed=1,
+            clip_norm=0.5,
+            accumulation_steps=accumulation_steps,
+        )
+        trainer.compile(
+            make_optimizer('adam', 3e-3, warmup_steps=4, weight_decay=0.1, ema_momentum=0.5)
+        )
+        history = trainer.fit(batches, epochs=2, verbose=0)
+        assert int(trainer.optimizer.iterations.numpy()) == 6
+        results.append((history.history, _values([*flow.variables, *trainer.optimizer.variables])))
+    (plain_history, plain), (accumulated_history, accumulated) = results
+    for key in plain_history:
+        np.testing.assert_allclose(accumulated_history[key], plain_history[key], rtol=1e-5)
+    for a, b in zip(plain, accumulated, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+def test_accumulation_needs_equal_micro_batches():
+    x = _data('glow', 6)
+    _, trainer = _trained('glow', x, accumulation_steps=4)
+    trainer.compile(keras.optimizers.SGD(0.01))
+    message = r'accumulation_steps=4\) splits the batch on each replica into 4 equal micro-'
+    with pytest.raises(ValueError, match=message + r'.*got a batch of 6'):
+        trainer.fit(_one_batch_dataset(x), verbose=0)
+    # A batch size known only when running (the last batch of a dataset without
+    # drop_remainder) is checked when running.
+    dataset = tf.data.Dataset.from_tensor_slices(_data('glow', 14)).batch(8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        trainer.fit(dataset, verbose=0)
+
+
 SETUPS = {
     # Plain SGD shows a sum-instead-of-mean as a factor of 2 (Adam would hide it); clipping is
     # active (the norm is ~1-10 here) and must act on the global gradient.
     'sgd': dict(optimizer=lambda: keras.optimizers.SGD(0.5)),
+    # 4 examples per replica in 2 micro-batches of 2, against one step on the 8 examples.
+    'accumulation': dict(optimizer=lambda: keras.optimizers.SGD(0.5), accumulation_steps=2),
     # Adam and Adamax scale each step by 1 / |gradient|, so the rounding of near-zero gradients
     # (summed in another order on two replicas) shows in float32 (Keras' own Adamax alike).
     'fused adamax, weight decay, ema, float64': dict(
@@ -268,6 +318,7 @@ SETUPS = {
     [
         ('glow', 'sgd'),
         ('vector', 'sgd'),
+        ('glow', 'accumulation'),
         ('glow', 'fused adamax, weight decay, ema, float64'),
     ],
 )
@@ -276,6 +327,7 @@ def test_two_replica_step_equals_one_device_step(family, setup, mirrored_strateg
     x = _data(family, 8, seed=3)
     results = []
     for strategy in (tf.distribute.OneDeviceStrategy('/cpu:0'), mirrored_strategy):
+        accumulation_steps = SETUPS[setup].get('accumulation_steps', 1)
         with strategy.scope():
             flow, trainer = _trained(
                 family,
@@ -283,6 +335,7 @@ def test_two_replica_step_equals_one_device_step(family, setup, mirrored_strateg
                 seed=5,
                 dtype=SETUPS[setup].get('dtype', tf.float32),
                 clip_norm=0.5,
+                accumulation_steps=accumulation_steps if strategy is mirrored_strategy else 1,
             )
             trainer.compile(SETUPS[setup]['optimizer']())
         trainer.fit(_one_batch_dataset(x), epochs=2, verbose=0)

@@ -122,6 +122,19 @@ class FlowTrainer(keras.Model):
     Batches are `x`, `(x,)` or `(x, context)` (`split_batch`); the context is reserved for
     conditional flows and refused by this unconditional trainer.
 
+    Gradient accumulation: with `accumulation_steps=N` each replica's batch is split into N
+    equal micro-batches whose gradients are computed one after another (a `tf.while_loop`,
+    `parallel_iterations=1`) and summed, each micro-batch's summed loss divided by the whole
+    global batch: one optimizer step on the whole batch, equal to the step without accumulation
+    (to float rounding), and clipping acts on that summed global gradient. Feed batches of the
+    size of the step you want (N * b for micro-batches of b; N must divide each replica's
+    batch). `optimizer.iterations`, the learning-rate schedule, weight decay and EMA count
+    optimizer steps, and Keras' step count is the number of batches. Keras' own optimizer option
+    `gradient_accumulation_steps` does not fit: it accumulates across `train_step` calls
+    under a `tf.cond` that cannot hold the optimizer's cross-replica sum under
+    `MirroredStrategy` (RuntimeError: merge_call in control flow), its learning-rate schedule
+    counts micro-batches, and clipping in `train_step` would act on each micro-batch.
+
     EMA weights: with an optimizer made by `make_optimizer(..., ema_momentum=m)`, pass
     `keras.callbacks.SwapEMAWeights()` to `fit` to validate on the averaged weights, and use
     `with trainer.ema_weights(): ...` to evaluate or export them later (for example after
@@ -135,6 +148,7 @@ class FlowTrainer(keras.Model):
       num_bins: discrete levels per value (images: 17 for the digits, 256 for 8-bit), an int
         >= 2, to report bits/dim on the discrete data; None for continuous data (nats/dim).
       clip_norm: None, or clip the global gradient to this norm (a finite number > 0).
+      accumulation_steps: micro-batches per batch (an int >= 1; 1: no accumulation).
       name: the Keras model's name.
 
     Raises:
@@ -147,6 +161,7 @@ class FlowTrainer(keras.Model):
         flow,
         num_bins=None,
         clip_norm=None,
+        accumulation_steps=1,
         name='flow_trainer',
         **kwargs,
     ):
@@ -154,12 +169,14 @@ class FlowTrainer(keras.Model):
             num_bins = check_int('num_bins', num_bins, 2)
         if clip_norm is not None:
             clip_norm = check_number('clip_norm', clip_norm, low=0.0, low_open=True)
+        accumulation_steps = check_int('accumulation_steps', accumulation_steps, 1)
         if not flow.trainable_variables:
             raise ValueError(f'The flow {flow.name!r} has no trainable variables to train.')
         super().__init__(name=name, **kwargs)
         self.flow = flow
         self.num_bins = num_bins
         self.clip_norm = clip_norm
+        self.accumulation_steps = accumulation_steps
         self.num_dims = int(np.prod(flow.event_shape))
         self.metric_name = 'nats_per_dim' if num_bins is None else 'bits_per_dim'
         self.loss_tracker = keras.metrics.Mean(name=self.metric_name)
@@ -263,15 +280,73 @@ class FlowTrainer(keras.Model):
     def train_step(self, data):
         x = self._features(data)
         variables = self.flow.trainable_variables
-        with tf.GradientTape() as tape:
-            per_example = self.per_example_loss(x)
-            loss = tf.nn.compute_average_loss(per_example)
-        gradients = tape.gradient(loss, variables)
+        if self.accumulation_steps == 1:
+            with tf.GradientTape() as tape:
+                per_example = self.per_example_loss(x)
+                loss = tf.nn.compute_average_loss(per_example)
+            gradients = tape.gradient(loss, variables)
+        else:
+            gradients, per_example = self._accumulated_gradients(x, variables)
         gradients, global_norm = self._clip(gradients)
         self.optimizer.apply(gradients, variables)
         self.loss_tracker.update_state(per_example)
         self.grad_norm_tracker.update_state(global_norm)
         return _step_logs(self.metrics)
+
+    def _accumulated_gradients(self, x, variables):
+        """Summed gradients of the mean loss over N micro-batches, and each example's loss.
+
+        Micro-batch k holds examples k, k + N, k + 2N, ... of this replica's batch (a reshape,
+        so its shape is static and XLA compiles the loop). Its summed loss is divided by the
+        global batch (this replica's batch times the replicas), as `tf.nn.compute_average_loss`
+        divides the whole batch's, so the sum is the gradient of the whole batch. The loop holds
+        no cross-replica sum (`MirroredStrategy` forbids one inside control flow); the
+        optimizer sums once, after it.
+
+        Raises:
+          ValueError (tracing) or `tf.errors.InvalidArgumentError` (running): if N does not
+            divide this replica's batch.
+        """
+        x = tf.convert_to_tensor(x)
+        steps = self.accumulation_steps
+        batch = tf.shape(x)[0]
+        message = (
+            f'FlowTrainer(accumulation_steps={steps}) splits the batch on each replica into '
+            f'{steps} equal micro-batches, so that batch size must be a multiple of {steps}'
+        )
+        if x.shape[0] is not None and x.shape[0] % steps:
+            raise ValueError(f'{message}; got a batch of {x.shape[0]}.')
+        checks = []
+        if x.shape[0] is None:
+            checks.append(tf.debugging.assert_equal(batch % steps, 0, message=message))
+        with tf.control_dependencies(checks):
+            micro_batches = tf.reshape(x, tf.concat([[-1, steps], tf.shape(x)[1:]], axis=0))
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        global_batch = tf.cast(batch, tf.int64) * replicas
+        unconnected = set()  # Indices of variables the loss does not depend on (found tracing).
+
+        def body(k, sums, losses):
+            with tf.GradientTape() as tape:
+                per_example = self.per_example_loss(tf.gather(micro_batches, k, axis=1))
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            gradients = tape.gradient(loss, variables)
+            unconnected.update(i for i, g in enumerate(gradients) if g is None)
+            gradients = [
+                tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+                for g, v in zip(gradients, variables, strict=True)
+            ]
+            sums = [s + g for s, g in zip(sums, gradients, strict=True)]
+            return k + 1, sums, losses.write(k, per_example)
+
+        losses = tf.TensorArray(self.flow.dtype, size=steps)
+        _, sums, losses = tf.while_loop(
+            lambda k, sums, losses: k < steps,
+            body,
+            (tf.constant(0), [tf.zeros_like(v) for v in variables], losses),
+            parallel_iterations=1,
+        )
+        gradients = [None if i in unconnected else s for i, s in enumerate(sums)]
+        return gradients, losses.concat()
 
     def test_step(self, data):
         self.loss_tracker.update_state(self.per_example_loss(self._features(data)))
