@@ -143,12 +143,12 @@ BAD_ARGUMENTS = [
     ('clip_norm', math.nan, r'`clip_norm` must be a finite number > 0; got nan'),
     ('clip_norm', math.inf, r'`clip_norm` must be a finite number > 0; got inf'),
     ('clip_norm', '50', r"`clip_norm` must be a finite number > 0; got '50'"),
-    ('accumulation_steps', 0, r'`accumulation_steps` must be an int >= 1; got 0\.'),
-    ('accumulation_steps', 2.0, r'`accumulation_steps` must be an int >= 1; got 2\.0'),
-    ('accumulation_steps', None, r'`accumulation_steps` must be an int >= 1; got None'),
-    ('steps_per_execution', 0, r'`steps_per_execution` must be an int >= 1; got 0\.'),
-    ('steps_per_execution', 1.5, r'`steps_per_execution` must be an int >= 1; got 1\.5'),
-    ('steps_per_execution', True, r'`steps_per_execution` must be an int >= 1; got True'),
+    ('accumulation_steps', 0, r'`accumulation_steps` must be a positive int; got 0\.'),
+    ('accumulation_steps', 2.0, r'`accumulation_steps` must be a positive int; got 2\.0'),
+    ('accumulation_steps', None, r'`accumulation_steps` must be a positive int; got None'),
+    ('steps_per_execution', 0, r'`steps_per_execution` must be a positive int; got 0\.'),
+    ('steps_per_execution', 1.5, r'`steps_per_execution` must be a positive int; got 1\.5'),
+    ('steps_per_execution', True, r'`steps_per_execution` must be a positive int; got True'),
 ]
 
 

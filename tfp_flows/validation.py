@@ -11,9 +11,13 @@ __all__ = ['check_int', 'check_number']
 
 
 def check_int(name, value, minimum):
-    """Returns `value` as an int; `ValueError` unless it is an int >= `minimum`."""
+    """Returns `value` as an int; `ValueError` unless it is an int >= `minimum`.
+
+    The message says "a positive int" for `minimum=1`, as the rest of the library does.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f'`{name}` must be an int >= {minimum}; got {value!r}.')
+        expected = 'a positive int' if minimum == 1 else f'an int >= {minimum}'
+        raise ValueError(f'`{name}` must be {expected}; got {value!r}.')
     return int(value)
 
 
