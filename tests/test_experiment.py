@@ -134,7 +134,7 @@ def test_tensorboard_has_bits_per_dim_and_samples(finished_run):
 def test_metrics_tell_the_epochs_trained_from_the_best_epoch(tmp_path, monkeypatch):
     class WorseEveryEpoch(callbacks.CheckpointCallback):
         def on_epoch_end(self, epoch, logs=None):  # Validation gets worse after epoch 1.
-            super().on_epoch_end(epoch, {**(logs or {}), 'val_loss': float(epoch)})
+            super().on_epoch_end(epoch, {**(logs or {}), 'val_bits_per_dim': float(epoch)})
 
     monkeypatch.setattr(callbacks, 'CheckpointCallback', WorseEveryEpoch)
     workdir = str(tmp_path / 'run')

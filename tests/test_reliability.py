@@ -27,7 +27,7 @@ from configs import default
 from tfp_flows import data, experiment
 from tfp_flows.bijectors import AffineCoupling, FactorOut, Squeeze
 from tfp_flows.export import export_saved_model
-from tfp_flows.training import FlowTrainer
+from tfp_flows.trainer import FlowTrainer
 
 tfb = tfp.bijectors
 

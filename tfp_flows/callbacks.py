@@ -25,17 +25,17 @@ class CheckpointCallback(keras.callbacks.Callback):
     """Saves the flow and optimizer after every epoch with a finite loss.
 
     `latest` (a `tf.train.CheckpointManager`) resumes an interrupted run; `best` keeps the
-    checkpoint of the lowest validation loss (`'val_' + metric_name` in Keras' logs; the
-    training loss `metric_name` when there is no validation), recorded in the saved variable
-    `best_value`. `epoch` is the checkpoint's epoch counter, so a resumed `fit`
+    checkpoint of the lowest `monitor` value (validation bits/dim, `'val_' +
+    trainer.metric_name`; the training loss when there is no validation), recorded in the saved
+    variable `best_value`. `epoch` is the checkpoint's epoch counter, so a resumed `fit`
     starts at `initial_epoch=int(epoch.numpy())`. TF writes each checkpoint's files before it
     points the `checkpoint` state file at them, so a kill during a save leaves the previous
     checkpoint loadable. An epoch with a NaN or infinite loss is never saved.
     """
 
-    def __init__(self, latest, best, epoch, best_value, metric_name='loss'):
+    def __init__(self, latest, best, epoch, best_value, monitor='val_bits_per_dim'):
         super().__init__()
-        self.latest, self.best, self.metric_name = latest, best, metric_name
+        self.latest, self.best, self.monitor = latest, best, monitor
         self.epoch, self.best_value = epoch, best_value
 
     def on_epoch_end(self, epoch, logs=None):
@@ -43,7 +43,7 @@ class CheckpointCallback(keras.callbacks.Callback):
         if not all(math.isfinite(float(v)) for v in logs.values()):
             return
         self.epoch.assign(epoch + 1)
-        value = float(logs.get('val_' + self.metric_name, logs.get(self.metric_name)))
+        value = float(logs.get(self.monitor, logs.get(self.monitor.removeprefix('val_'))))
         improved = value < self.best_value.numpy()  # A multi-worker variable has no float().
         if improved:
             self.best_value.assign(value)
@@ -182,25 +182,24 @@ class TimeLimit(keras.callbacks.Callback):
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
-    """Stops `fit` after the first batch whose loss is NaN or inf, and records where.
+    """Stops training when the loss `monitor` becomes NaN or inf; records where it first did.
 
-    Keras' `TerminateOnNaN` does the same but reads only the logs key 'loss'; this one reads
-    `metric_name` ('loss', or the trainer's `metric_name` such as 'bits_per_dim').
-    `failed_at` is then (epoch, batch), both counted from 1.
+    As Keras' `TerminateOnNaN`, which reads only the key 'loss'; `FlowTrainer` reports its loss
+    under `trainer.metric_name`.
     """
 
-    def __init__(self, metric_name='loss'):
+    def __init__(self, monitor='bits_per_dim'):
         super().__init__()
-        self.metric_name = metric_name
+        self.monitor = monitor
         self.epoch = 0
         self.failed_at = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
-        value = (logs or {}).get(self.metric_name)
-        if value is not None and not math.isfinite(float(value)):
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get(self.monitor)
+        if loss is not None and not math.isfinite(float(loss)):
             if self.failed_at is None:
                 self.failed_at = (self.epoch + 1, batch + 1)
             self.model.stop_training = True

@@ -43,7 +43,8 @@ from tfp_flows.config_checks import check_config
 from tfp_flows.distribute import configure_threads, make_strategy
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
-from tfp_flows.training import FlowTrainer, make_optimizer
+from tfp_flows.optimizers import make_optimizer
+from tfp_flows.trainer import FlowTrainer
 
 __all__ = ['TrainingDiverged', 'build_flow', 'check_config', 'restore_flow', 'train_and_evaluate']
 
@@ -97,16 +98,6 @@ def restore_flow(workdir, which='best'):
     )
     checkpoints.restore(tf.train.Checkpoint(flow=flow), path, partial=True)
     return flow
-
-
-def _loss_key(trainer):
-    """The key of the loss in Keras' logs; validation logs it as 'val_' + this key.
-
-    Today's `FlowTrainer` logs 'loss'; once it names the loss by its unit this is
-    `trainer.metric_name` ('bits_per_dim' or 'nats_per_dim').
-    """
-    del trainer  # Read once FlowTrainer has `metric_name`.
-    return 'loss'
 
 
 class _SetDataEpoch(keras.callbacks.Callback):
@@ -258,7 +249,6 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         logging.info('Initialising ActNorm on the first training batch (%d examples).', batch_size)
         initialize(flow, tf.cast(next(iter(train_ds)), flow.dtype))
 
-    loss_key = _loss_key(trainer)
     with _save_directory(directory, is_chief) as save_directory:
         latest = tf.train.CheckpointManager(
             checkpoint, os.path.join(save_directory, 'latest'), max_to_keep=2
@@ -266,18 +256,20 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         best = tf.train.CheckpointManager(
             checkpoint, os.path.join(save_directory, 'best'), max_to_keep=1
         )
-        nan_stop = callbacks.StopOnNonFinite(metric_name=loss_key)
+        nan_stop = callbacks.StopOnNonFinite(monitor=trainer.metric_name)
         log_dir = os.path.join(workdir, 'logs')
         run_callbacks = [
             _SetDataEpoch(data_epoch),
             nan_stop,
-            callbacks.CheckpointCallback(latest, best, epoch, best_value, metric_name=loss_key),
+            callbacks.CheckpointCallback(
+                latest, best, epoch, best_value, monitor='val_' + trainer.metric_name
+            ),
         ]
         is_image = len(info.event_shape) == 3
-        unit = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
+        unit = trainer.metric_name  # 'bits_per_dim' (images) or 'nats_per_dim' (points).
         if is_chief:
             run_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
-            run_callbacks.append(callbacks.MetricScalars(log_dir, unit, metric_name=loss_key))
+            run_callbacks.append(callbacks.MetricScalars(log_dir, unit))
         if is_chief and is_image:
             pictures = callbacks.SamplePictures(
                 flow,
@@ -304,7 +296,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         early_stopping = None
         if config.train.early_stopping_patience:
             early_stopping = keras.callbacks.EarlyStopping(
-                monitor=f'val_{loss_key}', patience=config.train.early_stopping_patience
+                monitor='val_' + trainer.metric_name,
+                patience=config.train.early_stopping_patience,
             )
             run_callbacks.append(early_stopping)
         start = time.monotonic()
@@ -332,8 +325,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
             checkpoints.restore(checkpoint, best_path)
             best_path = os.path.join(directory, 'best', os.path.basename(best_path))  # Chief's.
         metrics = {  # Evaluated by every worker together.
-            f'test_{unit}': _evaluate(trainer, test_ds, loss_key),
-            f'validation_{unit}': _evaluate(trainer, validation_ds, loss_key),
+            f'test_{unit}': _evaluate(trainer, test_ds),
+            f'validation_{unit}': _evaluate(trainer, validation_ds),
             'epochs_trained': epochs_trained,
             'best_epoch': int(epoch.numpy()),
             'stopped_early': bool(early_stopping and early_stopping.stopped_epoch),
@@ -354,6 +347,6 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     return metrics
 
 
-def _evaluate(trainer, dataset, loss_key):
-    value = trainer.evaluate(dataset, verbose=0, return_dict=True)[loss_key]
+def _evaluate(trainer, dataset):
+    value = trainer.evaluate(dataset, verbose=0, return_dict=True)[trainer.metric_name]
     return float(value) if math.isfinite(value) else math.inf
