@@ -105,6 +105,10 @@ FLOAT_DTYPE = Domain('a floating-point dtype', [tf.int32, 'int32', None])
 BOOL = Domain('True or False', ['False', 1, None])
 LOG_SCALE_BOUND = Domain('a finite number > 0', [0.0, -1.0, INF, NAN, '2', True])
 ALPHA = Domain('a number in [0, 0.5)', [0.5, -0.1, NAN, True])
+DTYPE_POLICY = Domain(
+    "None, 'mixed_bfloat16', 'mixed_float16' or a keras.mixed_precision.DTypePolicy of one of them",
+    ['float16', 'mixed_int8', 'bfloat16', 3, True],
+)
 NOT_A_FLOW = Messages(
     (None, r'`flow` must be a `tfd.TransformedDistribution` .*; got NoneType\.'),
     (tfb.Exp(), r'`flow` must be a `tfd.TransformedDistribution` .*; got Exp\.'),
@@ -164,6 +168,7 @@ COUPLING = {
     'hidden_channels': POSITIVE_INT,
     'seed': SEED_63,
     'dtype': FLOAT_DTYPE,
+    'dtype_policy': DTYPE_POLICY,
     'validate_args': BOOL,
     'name': NAME,
 }
@@ -206,6 +211,7 @@ def _model_arguments(model):
         'alpha': ALPHA,
         'seed': SEED_31,
         'dtype': Domain('tf.float32 or tf.float64', [tf.float16, 'int32', None]),
+        'dtype_policy': DTYPE_POLICY,
         'validate_args': BOOL,
         'name': NAME,
     }
@@ -299,9 +305,11 @@ BAD = {
         'log_scale_bound': LOG_SCALE_BOUND,
         'seed': SEED_63,
         'dtype': FLOAT_DTYPE,
+        'dtype_policy': DTYPE_POLICY,
         'validate_args': BOOL,
         'name': NAME,
     },
+    'tfp_flows.bijectors.prior.LearnedPrior': {'dtype_policy': DTYPE_POLICY},
     'tfp_flows.bijectors.multiscale.FactorOut.split': {'y': DATA},
     'tfp_flows.bijectors.base.FlowBijector.forward_and_log_det': {
         'x': DATA,
@@ -320,6 +328,7 @@ BAD = {
         'hidden_channels': POSITIVE_INT,
         'seed': SEED_63,
         'dtype': FLOAT_DTYPE,
+        'dtype_policy': DTYPE_POLICY,
         'name': NAME,
     },
     'tfp_flows.networks.DenseNet': {
@@ -329,14 +338,17 @@ BAD = {
         'num_hidden_layers': POSITIVE_INT,
         'seed': SEED_63,
         'dtype': FLOAT_DTYPE,
+        'dtype_policy': DTYPE_POLICY,
         'name': NAME,
     },
     'tfp_flows.networks.ZeroConv': {
         'input_channels': POSITIVE_INT,
         'output_channels': POSITIVE_INT,
         'dtype': FLOAT_DTYPE,
+        'dtype_policy': DTYPE_POLICY,
         'name': NAME,
     },
+    'tfp_flows.networks.ZeroDense': {'dtype_policy': DTYPE_POLICY},
     'tfp_flows.data.DatasetInfo': {
         name: 'a record that make_dataset fills with the values it checked'
         for name in ('name', 'event_shape', 'num_bins', 'num_examples')
@@ -576,6 +588,11 @@ def _defaults():
         'tfp_flows.networks.ZeroConv': (
             networks.ZeroConv,
             dict(input_channels=1, output_channels=2),
+        ),
+        'tfp_flows.networks.ZeroDense': (networks.ZeroDense, dict(input_size=1, output_size=2)),
+        'tfp_flows.bijectors.prior.LearnedPrior': (
+            bijectors.LearnedPrior,
+            dict(event_shape=(2, 2, 2)),
         ),
         'tfp_flows.data.augment_flip': (data.augment_flip, dict(images=tf.zeros([4, 4, 1]))),
         'tfp_flows.data.load_digits': (data.load_digits, dict(split='train')),

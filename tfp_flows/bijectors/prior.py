@@ -9,6 +9,7 @@ from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.context import check_conditional_shape, context_features
 from tfp_flows.bijectors.scale import check_scale, log_scale
 from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.mixed_precision import check_dtype_policy
 
 __all__ = ['LearnedPrior']
 
@@ -51,6 +52,7 @@ class LearnedPrior(FlowBijector):
         dtype=tf.float32,
         validate_args=False,
         name='learned_prior',
+        dtype_policy=None,
     ):
         """Creates the prior.
 
@@ -59,6 +61,9 @@ class LearnedPrior(FlowBijector):
           learned: learn a free mean and log-scale of shape E.
           conditional_shape: None, or the shape of one context c.
           log_scale_bound: clamp of the log-scale, a finite number > 0.
+          dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the context's linear map
+            computes in that Keras policy and returns float32 (`tfp_flows.mixed_precision`);
+            the free mean and log-scale, the map and the log-det stay float32.
 
         Raises:
           ValueError: for a bad shape or bound, or neither `learned` nor a conditional shape
@@ -74,6 +79,7 @@ class LearnedPrior(FlowBijector):
             )
         check_scale('tanh', log_scale_bound)
         self._conditional_shape = check_conditional_shape(conditional_shape)
+        policy = check_dtype_policy(dtype_policy, dtype)
         if not isinstance(learned, bool):
             raise ValueError(f'`learned` must be a bool; got {learned!r}.')
         if not learned and self._conditional_shape is None:
@@ -94,7 +100,11 @@ class LearnedPrior(FlowBijector):
                 self.context_prior = None
             else:
                 self.context_prior = networks.ZeroDense(
-                    math.prod(self._conditional_shape), 2 * channels, dtype, name='context_prior'
+                    math.prod(self._conditional_shape),
+                    2 * channels,
+                    dtype,
+                    name='context_prior',
+                    dtype_policy=policy,
                 )
             super().__init__(
                 forward_min_event_ndims=len(event_shape),
