@@ -23,6 +23,8 @@ import tensorflow as tf
 import tfp_flows
 from tfp_flows import bijectors, networks
 from tfp_flows.mixed_precision import check_dtype_policy, dtype_policy_of
+from tfp_flows.optimizers import make_optimizer
+from tfp_flows.trainer import FlowTrainer
 
 POLICIES = ['mixed_bfloat16', 'mixed_float16']
 COMPUTE = {'mixed_bfloat16': tf.bfloat16, 'mixed_float16': tf.float16}
@@ -187,3 +189,120 @@ def test_a_checkpoint_restores_across_policies(family, saved, restored, tmp_path
     back = _flow(family, saved)  # And back again: the very same numbers as before the save.
     tf.train.Checkpoint(flow=back).read(path).assert_consumed()
     np.testing.assert_array_equal(back.log_prob(x), source.log_prob(x))
+
+
+# Training: FlowTrainer with each policy.
+
+IMAGE_SHAPE = (8, 8, 1)
+
+
+def _image_data(count, seed=0):
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 5, size=(count, *IMAGE_SHAPE)) * 4  # A few levels of 17.
+    return tfp_flows.uniform_dequantize(pixels, 17, seed=[seed, 1]).numpy()
+
+
+def _trainer(policy, x, seed=0, **trainer_kwargs):
+    flow = tfp_flows.glow(IMAGE_SHAPE, 2, 1, 8, seed=seed, dtype_policy=policy)
+    tfp_flows.initialize(flow, x)
+    return flow, FlowTrainer(flow, 17, **trainer_kwargs)
+
+
+def _values(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+@pytest.mark.parametrize('path', ['fit', 'accumulation', 'ema'])
+@pytest.mark.parametrize('policy', [None, *POLICIES])
+def test_every_variable_moves_and_the_loss_falls_under_each_policy(policy, path):
+    x = _image_data(32)
+    flow, trainer = _trainer(
+        policy, x, clip_norm=100.0, accumulation_steps=4 if path == 'accumulation' else 1
+    )
+    before = _values(flow.trainable_variables)
+    optimizer = make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None)
+    trainer.compile(optimizer)
+    # float16 gets dynamic loss scaling around the given optimizer; bfloat16 needs none.
+    scaled = isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert scaled == (policy == 'mixed_float16')
+    assert (trainer.optimizer.inner_optimizer if scaled else trainer.optimizer) is optimizer
+    dataset = tf.data.Dataset.from_tensors(x)
+    first = trainer.evaluate(dataset, verbose=0, return_dict=True)['bits_per_dim']
+    history = trainer.fit(dataset.repeat(), steps_per_epoch=40, epochs=1, verbose=0)
+    assert np.isfinite(history.history['grad_norm'][0])
+    assert int(optimizer.iterations.numpy()) == 40  # Keras' initial scale 2**15 overflows none.
+    if path == 'ema':
+        with trainer.ema_weights():
+            ema = trainer.evaluate(dataset, verbose=0, return_dict=True)['bits_per_dim']
+        assert ema < first - 0.05
+    last = trainer.evaluate(dataset, verbose=0, return_dict=True)['bits_per_dim']
+    assert last < first - 0.05
+    unmoved = [
+        v.name
+        for b, v in zip(before, flow.trainable_variables, strict=True)
+        if np.array_equal(b, v.numpy())
+    ]
+    assert not unmoved
+    assert all(v.dtype == tf.float32 for v in flow.trainable_variables)
+
+
+def _train_one_step(trainer, x):
+    trainer.fit(tf.data.Dataset.from_tensors(x), epochs=1, verbose=0)
+    return trainer.history.history
+
+
+@pytest.mark.parametrize('accumulation_steps', [1, 2])
+def test_a_float16_step_with_an_overflowing_loss_scale_is_skipped_and_the_scale_halves(
+    accumulation_steps,
+):
+    # Keras' dynamic loss scaling, through FlowTrainer's clipping and accumulation: the loss
+    # times 2**40 overflows float16 in the backward pass (float16 ends at 65504 ~ 2**16), so
+    # the step is skipped and the scale halves, once per step (not per micro-batch).
+    x = _image_data(8)
+    flow, trainer = _trainer(
+        'mixed_float16', x, clip_norm=0.05, accumulation_steps=accumulation_steps
+    )
+    inner = keras.optimizers.SGD(1.0)
+    trainer.compile(keras.optimizers.LossScaleOptimizer(inner, initial_scale=2.0**40))
+    before = _values(flow.trainable_variables)
+    history = _train_one_step(trainer, x)
+    assert float(trainer.optimizer.dynamic_scale.numpy()) == 2.0**39
+    assert int(inner.iterations.numpy()) == 0
+    for b, v in zip(before, flow.trainable_variables, strict=True):
+        np.testing.assert_array_equal(v.numpy(), b)
+    assert history['grad_norm'] == [0.0]  # The skipped step's norm is left out.
+    assert np.isfinite(history['bits_per_dim'][0])  # The loss itself is fine.
+    # At a loss scale float16 holds, the step is taken, its gradient unscaled before clipping:
+    # the update is the clipped unscaled gradient, and grad_norm is the unscaled norm.
+    trainer.optimizer.dynamic_scale.assign(2.0**10)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(trainer.per_example_loss(x))
+    gradients = tape.gradient(loss, flow.trainable_variables)
+    norm = float(tf.linalg.global_norm(gradients))
+    assert norm > 0.05  # Clipping is active.
+    history = _train_one_step(trainer, x)
+    assert int(inner.iterations.numpy()) == 1
+    assert float(trainer.optimizer.dynamic_scale.numpy()) == 2.0**10
+    assert history['grad_norm'][0] == pytest.approx(norm, rel=2e-2)
+    for b, v, g in zip(before, flow.trainable_variables, gradients, strict=True):
+        np.testing.assert_allclose(v.numpy(), b - g.numpy() * 0.05 / norm, rtol=0, atol=2e-3)
+
+
+def test_two_replicas_skip_a_step_that_overflows_on_one_of_them(mirrored_strategy):
+    # LossScaleOptimizer checks one replica's gradients before their sum: FlowTrainer makes a
+    # non-finite sum NaN on every replica, so both skip. Replica 1's half of the batch has a
+    # value float16 cannot hold (1e6 > 65504): its gradients are NaN, replica 0's finite.
+    # Without clipping (clipping by a non-finite norm makes NaN too): without that step,
+    # replica 0 found its gradients finite and applied the NaN sum.
+    x = _image_data(8)
+    x[5, 0, 0, 0] = 1e6
+    with mirrored_strategy.scope():
+        flow, trainer = _trainer('mixed_float16', x[:4])
+        trainer.compile(make_optimizer('adam', 1e-2))
+    before = _values(flow.trainable_variables)
+    _train_one_step(trainer, x)
+    assert float(trainer.optimizer.dynamic_scale.numpy()) == 2.0**14
+    assert int(trainer.optimizer.iterations.numpy()) == 0
+    for b, v in zip(before, flow.trainable_variables, strict=True):
+        for local in mirrored_strategy.experimental_local_results(v):
+            np.testing.assert_array_equal(local.numpy(), b, err_msg=v.name)

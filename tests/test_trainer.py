@@ -149,6 +149,7 @@ BAD_ARGUMENTS = [
     ('steps_per_execution', 0, r'`steps_per_execution` must be a positive int; got 0\.'),
     ('steps_per_execution', 1.5, r'`steps_per_execution` must be a positive int; got 1\.5'),
     ('steps_per_execution', True, r'`steps_per_execution` must be a positive int; got True'),
+    ('auto_scale_loss', 'yes', r"`auto_scale_loss` must be True or False; got 'yes'\."),
 ]
 
 
@@ -158,8 +159,8 @@ BAD_ARGUMENTS = [
 def test_each_numeric_argument_out_of_its_domain_is_refused(argument, value, message):
     flow = _build('vector')
     with pytest.raises(ValueError, match=message):
-        if argument == 'steps_per_execution':
-            FlowTrainer(flow).compile(keras.optimizers.SGD(0.1), steps_per_execution=value)
+        if argument in ('steps_per_execution', 'auto_scale_loss'):
+            FlowTrainer(flow).compile(keras.optimizers.SGD(0.1), **{argument: value})
         else:
             FlowTrainer(flow, **{argument: value})
 

@@ -17,9 +17,11 @@ log-det stays exact for the map actually computed (to float32 rounding). What ch
 map: its shift and scale carry the compute dtype's rounding (bfloat16: 8 significant bits, a
 relative error up to 2**-9 ~ 0.2%; float16: 11 bits, 2**-12 ~ 0.02%).
 
-bfloat16 has float32's exponent range (Kalamkar et al. 2019); float16's ends at 65504 and
-flushes values below 2**-24 to zero, so training in it needs loss scaling (Micikevicius et al.
-2018).
+Training in float16 needs loss scaling: gradients below float16's smallest subnormal (2**-24)
+flush to zero unless the loss is multiplied first (Micikevicius et al. 2018). `FlowTrainer`
+wraps its optimizer in `keras.optimizers.LossScaleOptimizer` for a 'mixed_float16' flow, as
+Keras' `Model.compile(auto_scale_loss=True)` does. bfloat16 has float32's exponent range and
+needs none (Kalamkar et al. 2019).
 
 References: Micikevicius et al. (2018), Mixed Precision Training,
 https://arxiv.org/abs/1710.03740; Kalamkar et al. (2019), A Study of BFLOAT16 for Deep

@@ -18,6 +18,11 @@ Gradient-norm clipping applies to that global gradient (Keras' own `global_clipn
 clip each replica's part before the sum). Floating-point batches are cast to the flow's dtype,
 so a float64 flow trains on the float32 batches of `tfp_flows.data`; other dtypes raise
 `TypeError`.
+
+Mixed precision: a flow built with `dtype_policy='mixed_float16'` gets dynamic loss scaling
+(`keras.optimizers.LossScaleOptimizer`, wrapped around the optimizer in `compile`, as Keras'
+`Model.compile(auto_scale_loss=True)` does for a model in that policy); 'mixed_bfloat16' needs
+none (`tfp_flows.mixed_precision`).
 """
 
 import contextlib
@@ -28,7 +33,8 @@ import tensorflow as tf
 from absl import logging
 
 from tfp_flows.dequantization import bits_per_dim
-from tfp_flows.validation import check_int, check_number
+from tfp_flows.mixed_precision import dtype_policy_of
+from tfp_flows.validation import check_bool, check_int, check_number
 
 __all__ = ['FlowTrainer', 'split_batch']
 
@@ -142,6 +148,15 @@ class FlowTrainer(keras.Model):
     optimizer). At the end of `fit` Keras writes the averages into the flow
     (`optimizer.finalize_variable_values`), so after `fit` the flow holds the EMA weights.
 
+    Loss scaling: each step differentiates `optimizer.scale_loss(loss)` (the loss times the
+    loss scale S; S = 1 without scaling), and the optimizer divides the gradients by S. The
+    reported 'grad_norm' and the clipping are those of the unscaled global gradient. With a
+    `keras.optimizers.LossScaleOptimizer` (what `compile` wraps around the optimizer of a
+    'mixed_float16' flow), a step whose summed gradient is not finite is skipped on every
+    replica alike and S halves; after 2000 finite steps in a row S doubles (Keras' dynamic loss
+    scaling, Micikevicius et al. 2018, https://arxiv.org/abs/1710.03740). Skipped steps do not
+    count in 'grad_norm' or in the optimizer's steps (the schedule, EMA, weight decay).
+
     Args:
       flow: a `tfd.TransformedDistribution` (or any distribution with `log_prob`, an
         `event_shape` and trainable variables).
@@ -196,15 +211,29 @@ class FlowTrainer(keras.Model):
     def trainable_variables(self):
         return self.trainable_weights
 
-    def compile(self, optimizer, steps_per_execution=1, **kwargs):
+    def compile(self, optimizer, steps_per_execution=1, auto_scale_loss=True, **kwargs):
         """Compiles and builds `optimizer` on the flow's variables (inside the strategy scope).
 
         `steps_per_execution` (an int >= 1) > 1 runs that many train steps per call into
         TensorFlow (less per-step overhead for small models). Keras 3 cannot do that on several
         replicas (keras-team/keras#19246: its multi-step loop fails with "You must feed a value
         for placeholder tensor"), so there one step per call is used and a warning says so.
+
+        With `auto_scale_loss` (a bool, Keras' option) and a flow whose networks compute in
+        float16 ('mixed_float16'), `optimizer` is wrapped in `keras.optimizers.LossScaleOptimizer`
+        (unless it is one): `trainer.optimizer` is then the wrapper and
+        `trainer.optimizer.inner_optimizer` the given optimizer, whose variables a checkpoint
+        should hold so that it restores into a run of any policy.
         """
         steps_per_execution = check_int('steps_per_execution', steps_per_execution, 1)
+        check_bool('auto_scale_loss', auto_scale_loss)
+        optimizer = keras.optimizers.get(optimizer)
+        if (
+            auto_scale_loss
+            and dtype_policy_of(self.flow) == 'mixed_float16'
+            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        ):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if steps_per_execution > 1 and replicas > 1:
             logging.warning(
@@ -214,7 +243,12 @@ class FlowTrainer(keras.Model):
                 replicas,
             )
             steps_per_execution = 1
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
+        super().compile(
+            optimizer=optimizer,
+            steps_per_execution=steps_per_execution,
+            auto_scale_loss=auto_scale_loss,
+            **kwargs,
+        )
         self.optimizer.build(self.flow.trainable_variables)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', callbacks=None, **kw):
@@ -284,14 +318,26 @@ class FlowTrainer(keras.Model):
             with tf.GradientTape() as tape:
                 per_example = self.per_example_loss(x)
                 loss = tf.nn.compute_average_loss(per_example)
-            gradients = tape.gradient(loss, variables)
+                scaled_loss = self.optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled_loss, variables)
         else:
             gradients, per_example = self._accumulated_gradients(x, variables)
         gradients, global_norm = self._clip(gradients)
         self.optimizer.apply(gradients, variables)
         self.loss_tracker.update_state(per_example)
-        self.grad_norm_tracker.update_state(global_norm)
+        if self._dynamic_loss_scale:  # A skipped step's norm is not finite: left out.
+            finite = tf.math.is_finite(global_norm)
+            self.grad_norm_tracker.update_state(
+                tf.where(finite, global_norm, tf.zeros_like(global_norm)),
+                tf.cast(finite, 'float32'),
+            )
+        else:
+            self.grad_norm_tracker.update_state(global_norm)
         return _step_logs(self.metrics)
+
+    @property
+    def _dynamic_loss_scale(self):
+        return isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
 
     def _accumulated_gradients(self, x, variables):
         """Summed gradients of the mean loss over N micro-batches, and each example's loss.
@@ -329,7 +375,8 @@ class FlowTrainer(keras.Model):
             with tf.GradientTape() as tape:
                 per_example = self.per_example_loss(tf.gather(micro_batches, k, axis=1))
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            gradients = tape.gradient(loss, variables)
+                scaled_loss = self.optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled_loss, variables)
             unconnected.update(i for i, g in enumerate(gradients) if g is None)
             gradients = [
                 tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
@@ -360,14 +407,26 @@ class FlowTrainer(keras.Model):
 
         Returns the clipped gradients and the global norm before clipping. The norm is that of
         the all-reduced (summed) gradient; `tf.clip_by_global_norm(..., use_norm=)` then scales
-        each replica's part by the same factor.
+        each replica's part by the same factor. The gradients are those of the scaled loss
+        (loss scale S, 1 without scaling): the norm reported and clipped is theirs divided by S,
+        that of the loss itself. With dynamic loss scaling a sum that is not finite makes every
+        replica's gradients NaN, so that every replica skips the step: `LossScaleOptimizer`
+        checks for them before its sum over replicas (on the first replica's part, or each
+        replica on its own), and a replica whose own part is finite would apply the sum.
         """
         present = [g for g in gradients if g is not None]
         summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, present)
-        global_norm = tf.linalg.global_norm(summed)
+        scaled_norm = tf.linalg.global_norm(summed)
+        loss_scale = self.optimizer.scale_loss(tf.ones([], scaled_norm.dtype))
+        global_norm = scaled_norm / loss_scale
+        if self._dynamic_loss_scale:
+            poison = tf.where(tf.math.is_finite(scaled_norm), 0.0, np.nan)
+            gradients = [None if g is None else g + tf.cast(poison, g.dtype) for g in gradients]
         if self.clip_norm is None:
             return gradients, global_norm
-        clipped, _ = tf.clip_by_global_norm(gradients, self.clip_norm, use_norm=global_norm)
+        clipped, _ = tf.clip_by_global_norm(
+            gradients, self.clip_norm * loss_scale, use_norm=scaled_norm
+        )
         return clipped, global_norm
 
     @contextlib.contextmanager
@@ -380,7 +439,9 @@ class FlowTrainer(keras.Model):
         Raises:
           ValueError: if the optimizer keeps no EMA.
         """
-        if not getattr(self.optimizer, 'use_ema', False):
+        # A LossScaleOptimizer keeps the EMA in the optimizer it wraps (as SwapEMAWeights finds).
+        optimizer = getattr(self.optimizer, 'inner_optimizer', self.optimizer)
+        if not getattr(optimizer, 'use_ema', False):
             raise ValueError(
                 'ema_weights() needs an optimizer that keeps an EMA of the weights, e.g. '
                 f'make_optimizer(..., ema_momentum=0.999); got {self.optimizer!r}.'
