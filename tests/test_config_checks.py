@@ -50,6 +50,10 @@ BAD = {
     'train.weight_decay': ([-0.5, float('inf'), float('nan')], 'None or a finite number >= 0'),
     'train.clip_norm': ([0.0, -1.0, float('inf')], 'None or a finite number > 0'),
     'train.jit_compile': (['False'], 'True or False'),
+    'train.mixed_precision': (
+        ['float16', 'mixed_int8', True],
+        "None, 'mixed_bfloat16' or 'mixed_float16'",
+    ),
     'train.steps_per_execution': ([0, 8.0], 'a positive int'),
     'train.intra_op_threads': ([-1, 1.0], 'an int >= 0'),
     'train.inter_op_threads': ([-2], 'an int >= 0'),

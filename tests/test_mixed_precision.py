@@ -14,6 +14,8 @@ set a few times above the largest error seen:
   dtype shows, measured <= 3.3e-6 in bfloat16 and <= 1.8e-4 in float16.
 """
 
+import os
+
 import checks
 import keras
 import numpy as np
@@ -21,7 +23,9 @@ import pytest
 import tensorflow as tf
 
 import tfp_flows
-from tfp_flows import bijectors, networks
+from configs import default
+from tfp_flows import bijectors, experiment, networks
+from tfp_flows import workdir as workdirs
 from tfp_flows.mixed_precision import check_dtype_policy, dtype_policy_of
 from tfp_flows.optimizers import make_optimizer
 from tfp_flows.trainer import FlowTrainer
@@ -306,3 +310,20 @@ def test_two_replicas_skip_a_step_that_overflows_on_one_of_them(mirrored_strateg
     for b, v in zip(before, flow.trainable_variables, strict=True):
         for local in mirrored_strategy.experimental_local_results(v):
             np.testing.assert_array_equal(local.numpy(), b, err_msg=v.name)
+
+
+def test_a_run_trains_in_float16_and_resumes_in_float32(tmp_path):
+    # config.train.mixed_precision changes the steps, not the model: the checkpoints of a float16
+    # run (its optimizer's, not the loss scale) resume in float32, and the change is recorded.
+    config = default.get_config()
+    config.model.num_levels, config.model.num_steps, config.model.hidden_channels = 2, 1, 8
+    config.train.epochs, config.train.warmup_steps = 1, 5
+    config.train.mixed_precision = 'mixed_float16'
+    workdir = str(tmp_path / 'run')
+    metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert 0.5 < metrics['test_bits_per_dim'] < 5.0
+    config.train.epochs, config.train.mixed_precision = 2, None
+    resumed = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert resumed['epochs_trained'] == 2 and 0.5 < resumed['test_bits_per_dim'] < 5.0
+    history = workdirs.read_json(os.path.join(workdir, 'config_history.json'))
+    assert history[0]['changed']['train.mixed_precision'] == ['mixed_float16', None]

@@ -57,11 +57,13 @@ class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def build_flow(model_config, event_shape):
-    """The flow described by `config.model` for data of `event_shape`."""
+def build_flow(model_config, event_shape, dtype_policy=None):
+    """The flow described by `config.model` for data of `event_shape`, its networks computing
+    in `dtype_policy` (`config.train.mixed_precision`; None: float32)."""
     kwargs = dict(model_config)
     family = kwargs.pop('family')
     kwargs['dtype'] = _DTYPES[kwargs['dtype']]
+    kwargs['dtype_policy'] = dtype_policy
     if family == 'glow':
         return models.glow(event_shape, **kwargs)
     for key, glow_only in (('coupling', 'affine'), ('permutation', 'lu')):
@@ -211,7 +213,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
 
     steps_per_epoch = int(train_ds.cardinality())
     with strategy.scope():
-        flow = build_flow(config.model, info.event_shape)
+        flow = build_flow(config.model, info.event_shape, config.train.mixed_precision)
         trainer = FlowTrainer(flow, info.num_bins, clip_norm=config.train.clip_norm)
         optimizer = make_optimizer(
             config.train.optimizer,

@@ -83,6 +83,9 @@ KEY_CLASSES = {
     'train.weight_decay': TRAINING,
     'train.clip_norm': TRAINING,
     'train.jit_compile': HARMLESS,
+    # The networks' rounding: it changes the steps (and a float16 run skips overflowing ones),
+    # not the model or its checkpoints (float32 variables, the same layout): recorded.
+    'train.mixed_precision': TRAINING,
     'train.steps_per_execution': HARMLESS,
     'train.intra_op_threads': HARMLESS,
     'train.inter_op_threads': HARMLESS,
