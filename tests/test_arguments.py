@@ -37,6 +37,7 @@ SURFACE = (
     'tfp_flows.figures',
     'tfp_flows.images',
     'tfp_flows.initialization',
+    'tfp_flows.mixed_precision',
     'tfp_flows.models',
     'tfp_flows.networks',
 )
@@ -490,6 +491,17 @@ BAD = {
             (None, r'strategy must be one of .*; got None\.'),
         )
     },
+    'tfp_flows.mixed_precision.check_dtype_policy': {
+        'dtype_policy': DTYPE_POLICY,
+        'dtype': FLOAT_DTYPE,
+    },
+    'tfp_flows.mixed_precision.compute_dtype': {'dtype_policy': DTYPE_POLICY, 'dtype': FLOAT_DTYPE},
+    'tfp_flows.mixed_precision.dtype_policy_of': {
+        'flow': Messages(
+            (None, r'`flow` must be a tf.Module \(a flow, bijector or network\); got NoneType\.'),
+            ('glow', r'`flow` must be a tf.Module .*; got str\.'),
+        )
+    },
     'tfp_flows.config_checks.check_config_values': {'config': CONFIG},
     'tfp_flows.config_checks.field_values': {'config': CONFIG},
     'tfp_flows.config_checks.unchecked_keys': {'config': CONFIG},
@@ -645,6 +657,18 @@ def _defaults():
         ),
         'tfp_flows.distribute.configure_threads': (tfp_flows.distribute.configure_threads, {}),
         'tfp_flows.distribute.make_strategy': (tfp_flows.distribute.make_strategy, {}),
+        'tfp_flows.mixed_precision.check_dtype_policy': (
+            tfp_flows.mixed_precision.check_dtype_policy,
+            dict(dtype_policy=None),
+        ),
+        'tfp_flows.mixed_precision.compute_dtype': (
+            tfp_flows.mixed_precision.compute_dtype,
+            dict(dtype_policy=None),
+        ),
+        'tfp_flows.mixed_precision.dtype_policy_of': (
+            tfp_flows.mixed_precision.dtype_policy_of,
+            dict(flow=_vector_flow()),
+        ),
         'tfp_flows.config_checks.check_config_values': (
             tfp_flows.config_checks.check_config_values,
             {},

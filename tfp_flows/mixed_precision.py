@@ -31,6 +31,8 @@ Learning Training, https://arxiv.org/abs/1905.12322
 import keras
 import tensorflow as tf
 
+from tfp_flows.validation import check_float_dtype
+
 __all__ = ['MIXED_POLICIES', 'check_dtype_policy', 'compute_dtype', 'dtype_policy_of']
 
 # Keras' policy names that compute in a lower precision than their float32 variables.
@@ -44,14 +46,14 @@ def check_dtype_policy(dtype_policy, dtype=tf.float32):
       dtype_policy: None, 'mixed_bfloat16', 'mixed_float16', or a
         `keras.mixed_precision.DTypePolicy` of one of them; a policy that computes in `dtype`
         itself (e.g. `keras.mixed_precision.global_policy()` by default, 'float32') is None.
-      dtype: the dtype of the variables (and of the flow).
+      dtype: the dtype of the variables (and of the flow), floating.
 
     Raises:
       ValueError: for another value, naming it; for a mixed policy with float64 variables
-        (mixed policies keep float32 variables).
+        (mixed policies keep float32 variables); for a `dtype` that is not floating.
     """
+    dtype = check_float_dtype('dtype', dtype)
     name = dtype_policy.name if isinstance(dtype_policy, keras.DTypePolicy) else dtype_policy
-    dtype = tf.as_dtype(dtype)
     if dtype_policy is None or (isinstance(name, str) and name == dtype.name):
         return None
     if not isinstance(name, str) or name not in MIXED_POLICIES:
@@ -79,8 +81,13 @@ def dtype_policy_of(flow):
     """The mixed policy of the `tfp_flows.networks` in `flow` (any `tf.Module`), or None.
 
     Raises:
+      TypeError: for a `flow` that is not a `tf.Module`.
       ValueError: if its networks were built with different mixed policies.
     """
+    if not isinstance(flow, tf.Module):
+        raise TypeError(
+            f'`flow` must be a tf.Module (a flow, bijector or network); got {type(flow).__name__}.'
+        )
     found = {getattr(module, 'dtype_policy', None) for module in flow.submodules}
     found &= set(MIXED_POLICIES)  # The networks' names (other modules may hold other things).
     if len(found) > 1:
