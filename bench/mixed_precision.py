@@ -4,9 +4,10 @@ Policies: 'float32' (no policy), 'mixed_bfloat16' and 'mixed_float16' (`config.t
 mixed_precision`, `tfp_flows.mixed_precision`). Three commands, each in its own process:
 
   train       one full default run (`configs/default.py`: Glow L=2, K=4, width 64, 60 epochs,
-              Adamax with warm-up, cosine decay, weight decay, clipping; seed 0) with the
-              policy, through `experiment.train_and_evaluate`, into RUNS/<policy>. Records the
-              run's metrics.json, its wall time and the CPU share other processes took.
+              Adamax with warm-up, cosine decay, weight decay, clipping; seed 0, or --seed) with
+              the policy, through `experiment.train_and_evaluate`, into RUNS/<policy> (or
+              RUNS/<policy>_seed<k>). Records the run's metrics.json, its wall time and the CPU
+              share other processes took.
   accuracy    on the trained runs: test bits/dim of each run's best checkpoint evaluated under
               every policy (the same weights, the networks computing in another precision),
               the round-trip errors max|f(f^-1(x)) - x| on the 360 test images and
@@ -58,6 +59,10 @@ def machine():
     flags = fields.get('Flags', '').split()
     return {
         'cpu_model': fields.get('Model name', '').strip(),
+        'cpu_family_model_stepping': [
+            fields.get(k, '').strip() for k in ('CPU family', 'Model', 'Stepping')
+        ],
+        'hypervisor': fields.get('Hypervisor vendor', '').strip() or None,
         'cpus': os.cpu_count(),
         'flags_present': [f for f in CPU_FLAGS if f in flags],
         'flags_absent': [f for f in CPU_FLAGS if f not in flags],
@@ -66,10 +71,11 @@ def machine():
     }
 
 
-def _config(policy, epochs=None):
+def _config(policy, epochs=None, seed=0):
     from configs import default
 
     config = default.get_config()
+    config.seed = seed
     config.train.mixed_precision = _policy(policy)
     if epochs:  # A short run, to try the commands out; the figures use the recipe's 60.
         config.train.epochs = epochs
@@ -79,12 +85,16 @@ def _config(policy, epochs=None):
 def train(args):
     from tfp_flows import experiment
 
-    workdir = os.path.join(args.runs, args.policy)
+    name = args.policy if not args.seed else f'{args.policy}_seed{args.seed}'
+    workdir = os.path.join(args.runs, name)
     monitor = P.ContentionMonitor()
     start = time.monotonic()
-    metrics = experiment.train_and_evaluate(_config(args.policy, args.epochs), workdir, verbose=0)
+    metrics = experiment.train_and_evaluate(
+        _config(args.policy, args.epochs, args.seed), workdir, verbose=0
+    )
     record = {
         'policy': args.policy,
+        'seed': args.seed,
         'metrics': metrics,
         'wall_s': round(time.monotonic() - start, 1),
         'load': monitor.stop(),
@@ -155,6 +165,17 @@ def _errors(flow, images):
     }
 
 
+def _optimizer_steps(workdir):
+    """The optimizer's step count in the run's latest checkpoint (float16 skips overflows)."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(
+        tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'latest'))
+    )
+    (key,) = [k for k in reader.get_variable_to_shape_map() if k.startswith('optimizer/_iter')]
+    return int(reader.get_tensor(key))
+
+
 def accuracy(args):
     from tfp_flows.trainer import FlowTrainer
 
@@ -165,7 +186,16 @@ def accuracy(args):
         workdir = os.path.join(args.runs, trained)
         with open(os.path.join(workdir, 'metrics.json')) as f:
             metrics = json.load(f)
-        entry = {'run_metrics': metrics, 'evaluated_under': {}}
+        entry = {
+            'run_metrics': metrics,
+            'optimizer_steps': _optimizer_steps(workdir),  # Fewer than batches: skipped steps.
+            'batches': metrics['epochs_trained'] * 19,  # 1,257 training images in batches of 64.
+            'evaluated_under': {},
+        }
+        train_record = os.path.join(workdir, 'bench_train.json')  # From the train command.
+        if os.path.exists(train_record):
+            with open(train_record) as f:
+                entry['training'] = {k: v for k, v in json.load(f).items() if k != 'metrics'}
         for evaluated in POLICIES:
             flow, config = _restore(workdir, evaluated)
             dataset, images, info = _test_data(config)
@@ -175,11 +205,11 @@ def accuracy(args):
             log_prob = flow.log_prob(images).numpy()
             if evaluated == 'float32':
                 reference_log_prob[trained] = log_prob
+            difference = np.abs(log_prob - reference_log_prob[trained])
             row = {
                 'test_bits_per_dim': float(bits),
-                'log_prob_vs_float32_eval_max_abs_nats': float(
-                    np.max(np.abs(log_prob - reference_log_prob[trained]))
-                ),
+                'log_prob_vs_float32_eval_max_abs_nats': float(np.max(difference)),
+                'log_prob_vs_float32_eval_mean_abs_nats': float(np.mean(difference)),
             }
             if evaluated == trained or trained == 'float32':
                 row.update(_errors(flow, images))
@@ -275,6 +305,7 @@ def main():
     parser.add_argument('--runs', default='/tmp/tfp_flows_mixed_precision_runs')
     parser.add_argument('--out', default=None)
     parser.add_argument('--models', default='', help='throughput: comma-separated MODELS keys')
+    parser.add_argument('--seed', type=int, default=0, help='train: config.seed (0: RUNS/POLICY)')
     parser.add_argument('--epochs', type=int, default=None, help='train: fewer epochs (a try)')
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
