@@ -128,7 +128,7 @@ def test_tensorboard_has_bits_per_dim_and_samples(finished_run):
     assert set(logged['bits_per_dim/validation']) == {1}
     assert logged['samples/temperature_0.7'][1].shape == (398, 398, 1)
     keras_tags = checks.read_tensorboard(os.path.join(finished_run[0], 'logs', 'train'))
-    assert {'epoch_loss', 'epoch_grad_norm', 'epoch_learning_rate'} <= set(keras_tags)
+    assert {'epoch_bits_per_dim', 'epoch_grad_norm', 'epoch_learning_rate'} <= set(keras_tags)
 
 
 def test_metrics_tell_the_epochs_trained_from_the_best_epoch(tmp_path, monkeypatch):

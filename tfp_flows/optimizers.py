@@ -35,11 +35,11 @@ class _FusedOptimizer(keras.optimizers.Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
         if kwargs.get('weight_decay') is not None:
-            check_number('weight_decay', kwargs['weight_decay'], low=0.0)
+            check_number('weight_decay', kwargs['weight_decay'], low=0)
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1 = check_number('beta_1', beta_1, 0.0, 1.0, high_open=True)
-        self.beta_2 = check_number('beta_2', beta_2, 0.0, 1.0, high_open=True)
-        self.epsilon = check_number('epsilon', epsilon, low=0.0, low_open=True)
+        self.beta_1 = check_number('beta_1', beta_1, 0, 1, high_open=True)
+        self.beta_2 = check_number('beta_2', beta_2, 0, 1, high_open=True)
+        self.epsilon = check_number('epsilon', epsilon, low=0, low_open=True)
         self._step_scalars = None
 
     def build(self, variables):
@@ -219,14 +219,14 @@ def make_optimizer(
     """
     if name not in _OPTIMIZERS:
         raise ValueError(f'`name` must be one of {tuple(_OPTIMIZERS)}; got {name!r}.')
-    learning_rate = check_number('learning_rate', learning_rate, low=0.0, low_open=True)
+    learning_rate = check_number('learning_rate', learning_rate, low=0, low_open=True)
     warmup_steps = check_int('warmup_steps', warmup_steps, 0)
     if decay_steps is not None:
         decay_steps = check_int('decay_steps', decay_steps, 1)
     if weight_decay is not None:
-        weight_decay = check_number('weight_decay', weight_decay, low=0.0)
+        weight_decay = check_number('weight_decay', weight_decay, low=0)
     if ema_momentum is not None:
-        ema_momentum = check_number('ema_momentum', ema_momentum, 0.0, 1.0, high_open=True)
+        ema_momentum = check_number('ema_momentum', ema_momentum, 0, 1, high_open=True)
     schedule = learning_rate
     if warmup_steps or decay_steps:
         schedule = keras.optimizers.schedules.CosineDecay(

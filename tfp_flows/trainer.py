@@ -168,7 +168,7 @@ class FlowTrainer(keras.Model):
         if num_bins is not None:
             num_bins = check_int('num_bins', num_bins, 2)
         if clip_norm is not None:
-            clip_norm = check_number('clip_norm', clip_norm, low=0.0, low_open=True)
+            clip_norm = check_number('clip_norm', clip_norm, low=0, low_open=True)
         accumulation_steps = check_int('accumulation_steps', accumulation_steps, 1)
         if not flow.trainable_variables:
             raise ValueError(f'The flow {flow.name!r} has no trainable variables to train.')
