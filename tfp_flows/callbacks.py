@@ -1,5 +1,6 @@
 """Keras callbacks of a training run: checkpoints, pictures, TensorBoard scalars, stops."""
 
+import contextlib
 import math
 import os
 import time
@@ -8,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows import images
+from tfp_flows import images, latent
 
 __all__ = [
     'CheckpointCallback',
@@ -53,7 +54,11 @@ class CheckpointCallback(keras.callbacks.Callback):
 
 
 class _Pictures(keras.callbacks.Callback):
-    """Calls `write(epochs_trained)` after every `every_epochs` epochs with a finite loss."""
+    """Calls `write(epochs_trained)` after every `every_epochs` epochs with a finite loss.
+
+    With an optimizer that keeps EMA weights (`make_optimizer(..., ema_momentum=m)`), the
+    pictures show the EMA weights, which are validated (`FlowTrainer.ema_weights()`).
+    """
 
     def __init__(self, every_epochs, log_dir):
         super().__init__()
@@ -63,7 +68,14 @@ class _Pictures(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         finite = all(math.isfinite(float(v)) for v in (logs or {}).values())
         if finite and (epoch + 1) % self.every_epochs == 0:
-            self.write(epoch + 1)
+            with self._validated_weights():
+                self.write(epoch + 1)
+
+    def _validated_weights(self):
+        uses_ema = getattr(getattr(self.model, 'optimizer', None), 'use_ema', False)
+        if uses_ema and hasattr(self.model, 'ema_weights'):
+            return self.model.ema_weights()
+        return contextlib.nullcontext()
 
     def _log_image(self, tag, picture, step):
         if self.writer:
@@ -76,22 +88,34 @@ class SamplePictures(_Pictures):
     """Every `every_epochs` epochs: samples at each temperature, to a PNG and to TensorBoard.
 
     File: `directory/epoch_EEEE.png` (EEEE = epochs trained), the temperatures side by side,
-    each panel labelled (`images.sample_figure`). TensorBoard (with `log_dir`): each
-    temperature's grid as an image under `samples/temperature_0.7`, at step = epochs trained.
-    The base noise is the same in every epoch (from `seed`), so successive pictures show how
-    the samples of the same latents change as the flow trains.
+    each panel labelled (`images.sample_figure`); for a flow conditional on one-hot labels
+    (`class_conditional`), each panel has one row per class (`latent.class_sample_figure`).
+    TensorBoard (with `log_dir`): each temperature's grid as an image under
+    `samples/temperature_0.7`, at step = epochs trained. The base noise is the same in every
+    epoch (from `seed`), so successive pictures show how the samples of the same latents
+    change as the flow trains.
     """
 
     def __init__(
-        self, flow, directory, num_bins, temperatures, every_epochs=1, log_dir=None, seed=0
+        self,
+        flow,
+        directory,
+        num_bins,
+        temperatures,
+        every_epochs=1,
+        log_dir=None,
+        seed=0,
+        class_conditional=False,
     ):
         super().__init__(every_epochs, log_dir)
         self.flow, self.directory, self.num_bins = flow, directory, num_bins
         self.temperatures, self.seed = temperatures, seed
+        self.class_conditional = class_conditional
 
     def write(self, epoch):
         """Writes the pictures of `epoch` (epochs trained); returns the PNG's path."""
-        figure, grids = images.sample_figure(self.flow, self.num_bins, self.temperatures, self.seed)
+        figure_fn = latent.class_sample_figure if self.class_conditional else images.sample_figure
+        figure, grids = figure_fn(self.flow, self.num_bins, self.temperatures, self.seed)
         path = os.path.join(self.directory, f'epoch_{epoch:04d}.png')
         images.write_png(path, figure)
         for temperature, grid in zip(self.temperatures, grids, strict=True):

@@ -28,11 +28,13 @@ import tensorflow as tf
 
 from tfp_flows import data, images
 from tfp_flows.bijectors.context import conditional_shape_of
-from tfp_flows.experiment import restore_flow
 from tfp_flows.models import check_temperature, sample_latent
+from tfp_flows.run_model import restore_flow
+from tfp_flows.validation import check_int, check_positive_int
 
 __all__ = [
     'class_directions',
+    'class_sample_figure',
     'class_samples',
     'decode',
     'encode',
@@ -254,6 +256,46 @@ def class_samples(flow, num_classes, num_per_class, temperature=1.0, seed=0):
         for k in range(num_classes)
     ]
     return tf.stack(rows)
+
+
+def class_sample_figure(flow, num_bins, temperatures, seed, num_per_class=6):
+    """Samples of a flow conditional on one-hot labels: one row per class, a panel per
+    temperature, as one labelled figure (what a conditional image run writes each epoch).
+
+    Every panel decodes the same base noise (`class_samples` with `seed`), scaled by its
+    temperature; row k of each panel is class k, so rows differ by the class alone.
+
+    Args:
+      flow: an image flow with `conditional_shape` (K,), K classes.
+      num_bins: levels of the data (17 for the digits, 256 for 8-bit images).
+      temperatures: one panel each, finite numbers > 0.
+      seed: int in [0, 2**31), the seed of the base noise.
+      num_per_class: samples per row, a positive int.
+
+    Returns:
+      (figure, grids): the uint8 RGB figure (`images.labelled_panels`) and each temperature's
+      uint8 grid [K rows of `num_per_class`].
+
+    Raises:
+      ValueError: before any sampling, for an argument outside its domain, or a flow that is
+        not conditional on a one-hot label ([K]).
+    """
+    check_int('num_bins', num_bins, low=2)
+    temperatures = images.check_temperatures(temperatures)
+    check_int('seed', seed, low=0, high=2**31)
+    check_positive_int('num_per_class', num_per_class)
+    shape = conditional_shape_of(flow)
+    if shape is None or len(shape) != 1:
+        raise ValueError(
+            'class_sample_figure needs a flow conditional on one-hot labels (conditional_shape '
+            f'(K,)); got conditional_shape {shape}.'
+        )
+    grids = [
+        _grid(class_samples(flow, shape[0], num_per_class, temperature, seed), num_bins)
+        for temperature in temperatures
+    ]
+    titles = [f'temperature {t}, row k: class k' for t in temperatures]
+    return images.labelled_panels(grids, titles), grids
 
 
 def _grid(rows, num_bins):

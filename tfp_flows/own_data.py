@@ -31,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.context import StandardizedContext
+from tfp_flows.validation import check_int
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -41,6 +42,7 @@ __all__ = [
     'csv_source',
     'folder_source',
     'load_folder',
+    'placeholder_statistics',
     'read_csv',
     'split_indices',
     'standardize_flow',
@@ -352,6 +354,29 @@ def table_statistics(path, x, c, columns, context_columns):
     context_mean, context_scale = moments(c, context_columns)
     return TableStatistics(
         tuple(columns), mean, scale, tuple(context_columns), context_mean, context_scale
+    )
+
+
+def placeholder_statistics(num_columns, num_context_columns=0):
+    """`TableStatistics` of the given sizes (means 0, deviations 1), to rebuild a model.
+
+    `standardize_flow(flow, placeholder_statistics(D, K))` has the variables of the model a
+    run built from a table of D data and K context columns; restoring its checkpoint
+    overwrites them with the run's statistics.
+
+    Raises:
+      ValueError: `num_columns` is not a positive int or `num_context_columns` not an int >= 0.
+    """
+    check_int('num_columns', num_columns, 1)
+    check_int('num_context_columns', num_context_columns, 0)
+    context = tuple(f'context_{k}' for k in range(num_context_columns))
+    return TableStatistics(
+        tuple(f'column_{j}' for j in range(num_columns)),
+        np.zeros(num_columns),
+        np.ones(num_columns),
+        context,
+        np.zeros(num_context_columns) if context else None,
+        np.ones(num_context_columns) if context else None,
     )
 
 

@@ -5,10 +5,12 @@ Nothing here imports TensorFlow, so `train.py` refuses a rerun before TensorFlow
 Every config key has a class (`KEY_CLASSES`), which decides what a rerun into an existing
 workdir may change:
   DEFINES_RUN  the model, the data it is trained and scored on, and the checkpointed state
-               (the seed, every `config.model` field, data name, size and splits, dtype, the
-               optimizer whose slots the checkpoints hold). A change is refused, naming each
-               differing key with both values, and nothing in the workdir changes.
-  TRAINING     how training goes on (learning rate, weight decay, batch size, epochs, ...).
+               (the seed, every `config.model` field but the dropout rate, data name, size,
+               splits, columns and conditioning, dtype, the optimizer whose slots the
+               checkpoints hold and whether they hold EMA weights). A change is refused,
+               naming each differing key with both values, and nothing in the workdir changes.
+  TRAINING     how training goes on (learning rate, weight decay, batch size, epochs, dropout,
+               flips, gradient accumulation, ...).
                A change is allowed when a run resumes; `config.json` then holds the new
                settings and `config_history.json` records each change with the epoch it took
                effect at, so the workdir says honestly what trained its model.
@@ -62,6 +64,10 @@ KEY_CLASSES = {
     'data.splits.train': DEFINES_RUN,
     'data.splits.validation': DEFINES_RUN,  # Picks the best checkpoint.
     'data.splits.test': DEFINES_RUN,  # What the reported figure means.
+    'data.conditional': DEFINES_RUN,  # A model of p(x | c) instead of p(x).
+    'data.columns': DEFINES_RUN,
+    'data.context_columns': DEFINES_RUN,
+    'data.augment': TRAINING,  # Flips of the training data only.
     'data.event_shape': DEFINES_RUN,  # Set by the run from the data.
     'data.num_bins': DEFINES_RUN,  # Set by the run from the data.
     'model.family': DEFINES_RUN,
@@ -72,6 +78,12 @@ KEY_CLASSES = {
     'model.permutation': DEFINES_RUN,
     'model.split_prior': DEFINES_RUN,
     'model.log_scale_bound': DEFINES_RUN,
+    'model.scale': DEFINES_RUN,
+    'model.preprocessing': DEFINES_RUN,
+    'model.alpha': DEFINES_RUN,
+    'model.conditional_shape': DEFINES_RUN,  # Set by the run from the data.
+    'model.learn_top_prior': DEFINES_RUN,
+    'model.dropout_rate': TRAINING,  # Only in training: the density does not depend on it.
     'model.dtype': DEFINES_RUN,
     'train.strategy': HARMLESS,  # The same global batch and step on any strategy.
     'train.batch_size': TRAINING,
@@ -82,6 +94,10 @@ KEY_CLASSES = {
     'train.cosine_decay': TRAINING,
     'train.weight_decay': TRAINING,
     'train.clip_norm': TRAINING,
+    'train.accumulation_steps': TRAINING,  # One step of the same batch, in micro-batches.
+    # Whether the checkpoints hold EMA weights (the optimizer's state) and which weights are
+    # validated, tested and exported.
+    'train.ema_momentum': DEFINES_RUN,
     'train.jit_compile': HARMLESS,
     'train.steps_per_execution': HARMLESS,
     'train.intra_op_threads': HARMLESS,
@@ -91,7 +107,8 @@ KEY_CLASSES = {
     'train.sample_temperatures': HARMLESS,
     'train.sample_every_epochs': HARMLESS,
 }
-_DERIVED_KEYS = ('data.event_shape', 'data.num_bins')  # Known only once the data is loaded.
+# Known only once the data is loaded.
+_DERIVED_KEYS = ('data.event_shape', 'data.num_bins', 'model.conditional_shape')
 _ABSENT = object()  # A key one of two configs lacks.
 
 
@@ -193,8 +210,9 @@ def _differences(previous, current, skip_absent):
 def check_rerun(workdir, config):
     """Checks that `config` may run in `workdir`; returns a `Rerun`.
 
-    `config` is a `ConfigDict` or its nested dict; the data's `event_shape` and `num_bins` are
-    compared only if `config` has them (a run checks again once the data is loaded).
+    `config` is a `ConfigDict` or its nested dict; the data's `event_shape` and `num_bins` and
+    the model's `conditional_shape` are compared only if `config` has them (a run checks again
+    once the data is loaded).
 
     Raises:
       WorkdirMismatch: `workdir/config.json` differs from `config` in a DEFINES_RUN key; the
