@@ -20,6 +20,7 @@ from configs import (
     default,
     glow_digits_conditional,
     glow_mnist,
+    glow_mnist_conditional,
     realnvp_moons,
 )
 from tfp_flows import callbacks, experiment, figures, latent, own_data
@@ -381,6 +382,17 @@ def test_a_conditional_run_resumes_with_its_recorded_context(conditional_run, tm
     config.data.conditional = False
     with pytest.raises(ValueError, match=r'data\.conditional: True in the workdir, False now'):
         experiment.train_and_evaluate(config, workdir, verbose=0)
+
+
+def test_the_conditional_tfds_recipe_runs_on_mock_data(tmp_path):
+    config = _tiny(glow_mnist_conditional.get_config())
+    config.train.batch_size = 16
+    workdir = str(tmp_path / 'mnist')
+    with tfds.testing.mock_data(num_examples=32):
+        metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert math.isfinite(metrics['test_bits_per_dim'])
+    recorded = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    assert recorded['model']['conditional_shape'] == [10]
 
 
 def _write_table(path, rows=200):
