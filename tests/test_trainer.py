@@ -236,9 +236,9 @@ def test_trainer_refuses_a_flow_without_variables():
 
 
 BAD_ARGUMENTS = [
-    ('num_bins', 1, r'`num_bins` must be an int >= 2; got 1\.'),
-    ('num_bins', 17.0, r'`num_bins` must be an int >= 2; got 17\.0'),
-    ('num_bins', True, r'`num_bins` must be an int >= 2; got True'),
+    ('num_bins', 1, r'`num_bins` must be None or an int >= 2; got 1\.'),
+    ('num_bins', 17.0, r'`num_bins` must be None or an int >= 2; got 17\.0'),
+    ('num_bins', True, r'`num_bins` must be None or an int >= 2; got True'),
     ('clip_norm', 0, r'`clip_norm` must be a finite number > 0; got 0\.'),
     ('clip_norm', -1.0, r'`clip_norm` must be a finite number > 0; got -1\.0'),
     ('clip_norm', math.nan, r'`clip_norm` must be a finite number > 0; got nan'),

@@ -121,10 +121,19 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
 
     Raises (all before training, except `TrainingDiverged`):
       ValueError: a bad config value, a workdir holding a run of another model or data
-        (`workdir.WorkdirMismatch`), an unwritable workdir, or an `export_dir` inside it.
+        (`workdir.WorkdirMismatch`), an unwritable workdir, an `export_dir` inside it, or a
+        `verbose` that is not 'auto', 0, 1 or 2.
+      TypeError: a `config` that is not a ConfigDict or a dict, a `workdir` or `export_dir`
+        that is not a path, a `strategy` that is not None or a `tf.distribute.Strategy`.
       FileExistsError: `export_dir` exists.
       TrainingDiverged: the loss became NaN or infinite.
     """
+    if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f'`strategy` must be None or a tf.distribute.Strategy; got {strategy!r}.')
+    if isinstance(verbose, bool) or verbose not in ('auto', 0, 1, 2):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2 (Keras' fit); got {verbose!r}.")
+    workdirs.check_path('workdir', workdir)
+    workdirs.check_path('export_dir', export_dir, allow_none=True)
     check_config(config)
     workdir = os.path.abspath(workdir)
     rerun = workdirs.check_rerun(workdir, config)

@@ -7,6 +7,7 @@ import tensorflow_probability as tfp
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.chain import apply_step
+from tfp_flows.bijectors.context import conditional_shape_of, context_features
 from tfp_flows.validation import assert_values
 
 tfd = tfp.distributions
@@ -40,7 +41,9 @@ def initialize(flow, data, conditional_input=None):
 
     Raises:
       TypeError: for a flow that is not one of this package's, or integer data.
-      ValueError: for an empty batch.
+      ValueError: for an empty batch, or a context the flow cannot take (given to an
+        unconditional flow, missing for a conditional one, or of another shape), before any
+        ActNorm is set.
       tf.errors.InvalidArgumentError: for data with NaN or infinite values (checked before
         any ActNorm is set; a NaN would be kept for good).
     """
@@ -66,12 +69,20 @@ def initialize(flow, data, conditional_input=None):
             f'`initialize` needs a non-empty batch; got an empty one of shape {data.shape}.'
         )
     data = assert_values('data', data, tf.math.is_finite(data), 'finite values')
+    event_ndims = bijector.inverse_min_event_ndims
+    # A context the flow cannot take fails here, before any ActNorm is set.
+    context_features(
+        conditional_input,
+        conditional_shape_of(bijector),
+        data,
+        event_ndims,
+        f'The flow {bijector.name!r}',
+    )
 
     def initialize_act_norm(step, y, inverse):
         if inverse and isinstance(step, ActNorm):
             step.initialize(y)
 
-    event_ndims = bijector.inverse_min_event_ndims
     kwargs = {} if conditional_input is None else {'conditional_input': conditional_input}
     latent, _ = apply_step(bijector, data, True, event_ndims, kwargs, initialize_act_norm)
     return latent

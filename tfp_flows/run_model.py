@@ -10,6 +10,7 @@ tested and exported.
 """
 
 import os
+from collections.abc import Mapping
 
 import ml_collections
 import tensorflow as tf
@@ -18,6 +19,7 @@ from tfp_flows import checkpoints, models, own_data
 from tfp_flows import workdir as workdirs
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.optimizers import make_optimizer
+from tfp_flows.validation import check_positive_int, shape_tuple
 
 __all__ = ['build_flow', 'build_optimizer', 'data_flow', 'restore_flow']
 
@@ -38,9 +40,13 @@ def build_flow(model_config, event_shape):
 
     Raises:
       ValueError: a Glow-only option (`coupling`, `permutation`) set for real_nvp, a
-        preprocessing for vector data or none for images, or an argument outside its domain
-        (see `tfp_flows.glow`).
+        preprocessing for vector data or none for images, an `event_shape` that is not a
+        shape, or an argument outside its domain (see `tfp_flows.glow`).
+      TypeError: a `model_config` that is not a ConfigDict or a dict.
     """
+    _check_section('model_config', model_config)
+    if shape_tuple(event_shape) is None:
+        raise ValueError(f'`event_shape` must be [H, W, C] or [D]; got {event_shape!r}.')
     kwargs = dict(model_config)
     family = kwargs.pop('family')
     kwargs['dtype'] = _DTYPES[kwargs['dtype']]
@@ -66,13 +72,26 @@ def build_flow(model_config, event_shape):
     return models.real_nvp(event_shape, **kwargs)
 
 
+def _check_section(name, value):
+    if not isinstance(value, Mapping | ml_collections.ConfigDict):
+        raise TypeError(f'`{name}` must be an ml_collections.ConfigDict or a dict; got {value!r}.')
+
+
 def build_optimizer(train_config, steps_per_epoch):
     """The optimizer described by `config.train` (`optimizers.make_optimizer`).
 
     Linear warm-up over `warmup_steps`, then, with `cosine_decay`, cosine decay to 10% over
     `epochs * steps_per_epoch` optimizer steps; decoupled `weight_decay`; EMA weights with
     `ema_momentum` (None: none).
+
+    Raises:
+      TypeError: a `train_config` that is not a ConfigDict or a dict.
+      ValueError: a `steps_per_epoch` that is not a positive int; `make_optimizer` names a
+        field outside its domain.
     """
+    _check_section('train_config', train_config)
+    check_positive_int('steps_per_epoch', steps_per_epoch)
+    train_config = ml_collections.ConfigDict(train_config)
     return make_optimizer(
         train_config.optimizer,
         train_config.learning_rate,
@@ -89,8 +108,15 @@ def data_flow(flow, data_name, statistics=None):
     For a CSV table ('csv:PATH'): `own_data.standardize_flow(flow, statistics)`, so densities
     and samples are in the table's units; with `statistics` None, placeholder statistics of
     the sizes of `flow` (means 0, deviations 1), for a checkpoint to overwrite. Other data:
-    `flow` itself.
+    `flow` itself. `own_data.standardize_flow` checks `flow` and `statistics`.
+
+    Raises:
+      ValueError: a `data_name` that is not a non-empty str.
     """
+    if not isinstance(data_name, str) or not data_name:
+        raise ValueError(
+            f'`data_name` must be a non-empty str (config.data.name); got {data_name!r}.'
+        )
     if not data_name.startswith('csv:'):
         return flow
     if statistics is None:
@@ -113,7 +139,9 @@ def restore_flow(workdir, which='best'):
       ValueError: `which` is another name, or the checkpoint does not match the model of
         config.json or is damaged.
       FileNotFoundError: `workdir` holds no config.json or no such checkpoint.
+      TypeError: `workdir` is not a str or a path.
     """
+    workdirs.check_path('workdir', workdir)
     if which not in _CHECKPOINT_NAMES:
         raise ValueError(f'`which` must be one of {_CHECKPOINT_NAMES}; got {which!r}.')
     config = workdirs.read_json(os.path.join(workdir, 'config.json'))

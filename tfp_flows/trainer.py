@@ -31,11 +31,14 @@ import contextlib
 import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 from absl import logging
 
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.dequantization import bits_per_dim
 from tfp_flows.validation import check_bool, check_int, check_number
+
+tfd = tfp.distributions
 
 __all__ = ['FlowTrainer', 'split_batch']
 
@@ -169,6 +172,7 @@ class FlowTrainer(keras.Model):
     Raises:
       ValueError: naming the argument, for a number out of its domain or a flow without
         trainable variables.
+      TypeError: for a `flow` that is not a `tfd.Distribution`.
     """
 
     def __init__(
@@ -181,12 +185,16 @@ class FlowTrainer(keras.Model):
         name='flow_trainer',
         **kwargs,
     ):
-        if num_bins is not None:
-            num_bins = check_int('num_bins', num_bins, 2)
+        num_bins = check_int('num_bins', num_bins, 2, allow_none=True)
         if clip_norm is not None:
             clip_norm = check_number('clip_norm', clip_norm, low=0, low_open=True)
         accumulation_steps = check_int('accumulation_steps', accumulation_steps, 1)
         dropout_seed = check_int('dropout_seed', dropout_seed, 0, 2**63, allow_none=True)
+        if not isinstance(flow, tfd.Distribution):
+            raise TypeError(
+                '`flow` must be a `tfd.Distribution` with trainable variables (e.g. from '
+                f'`tfp_flows.glow`); got {type(flow).__name__}.'
+            )
         if not flow.trainable_variables:
             raise ValueError(f'The flow {flow.name!r} has no trainable variables to train.')
         super().__init__(name=name, **kwargs)
@@ -198,7 +206,7 @@ class FlowTrainer(keras.Model):
         self.conditional_shape = conditional_shape_of(flow)
         # The bijector kwargs the flow's bijector takes (this package's steps take
         # 'training' and 'dropout_seed'; other TFP bijectors may take neither).
-        self._bijector_kwargs = getattr(flow.bijector, 'kwarg_names', ())
+        self._bijector_kwargs = getattr(getattr(flow, 'bijector', None), 'kwarg_names', ())
         self.num_dims = int(np.prod(flow.event_shape))
         self.metric_name = 'nats_per_dim' if num_bins is None else 'bits_per_dim'
         self.loss_tracker = keras.metrics.Mean(name=self.metric_name)
