@@ -199,7 +199,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
             info.num_bins,
             clip_norm=config.train.clip_norm,
             accumulation_steps=config.train.accumulation_steps,
-            dropout_seed=config.seed,
+            # Dropout masks from (seed, step): a resumed run draws an unbroken run's masks.
+            dropout_seed=config.seed if config.model.dropout_rate else None,
         )
         optimizer = build_optimizer(config.train, steps_per_epoch)
         trainer.compile(
