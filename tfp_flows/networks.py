@@ -161,9 +161,12 @@ def _conv3x3(x, kernel):
     ):
         return tf.nn.conv2d(x, kernel, 1, 'SAME')
     selection = tf.constant(_tap_selection(height, width), kernel.dtype)
-    dense = tf.einsum(
-        'pqt,tio->piqo', selection, tf.reshape(kernel, [9, channels_in, channels_out])
-    )
+    # Built once `x` is there: else a graph builds every layer's dense matrix (up to 4 MiB
+    # each) at the start of a call, all held at once, and memory grows with the depth.
+    with tf.control_dependencies([x]):
+        dense = tf.einsum(
+            'pqt,tio->piqo', selection, tf.reshape(kernel, [9, channels_in, channels_out])
+        )
     out = tf.matmul(
         tf.reshape(x, [-1, positions * channels_in]),
         tf.reshape(dense, [positions * channels_in, positions * channels_out]),
