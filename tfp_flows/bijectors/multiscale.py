@@ -115,7 +115,7 @@ class FactorOut(FlowBijector):
         mean, raw = tf.split(self.prior(kept), 2, axis=-1)
         return mean, log_scale(raw, 'tanh', self._log_scale_bound)
 
-    def _factored(self, kept, value, inverse):
+    def factored_map(self, kept, value, inverse):
         """The factored-out half's map given the kept half of the data: (output, log-det).
 
         Forward (latent -> data) y2 = z2 * exp(log_scale) + mean, inverse its inverse, with
@@ -134,7 +134,7 @@ class FactorOut(FlowBijector):
             step_hook(self, z, False)
         z_kept, z_factored = self.split(z)
         kept, log_det = apply_step(self.inner, z_kept, False, 3, kwargs, step_hook)
-        factored, factored_log_det = self._factored(kept, z_factored, inverse=False)
+        factored, factored_log_det = self.factored_map(kept, z_factored, inverse=False)
         return tf.concat([kept, factored], axis=-1), log_det + factored_log_det
 
     def _inverse_and_log_det(self, y, step_hook=None, **kwargs):
@@ -142,7 +142,7 @@ class FactorOut(FlowBijector):
             step_hook(self, y, True)
         kept, factored = self.split(y)
         z_kept, log_det = apply_step(self.inner, kept, True, 3, kwargs, step_hook)
-        z_factored, factored_log_det = self._factored(kept, factored, inverse=True)
+        z_factored, factored_log_det = self.factored_map(kept, factored, inverse=True)
         return tf.concat([z_kept, z_factored], axis=-1), log_det + factored_log_det
 
     def backprop_from_output(self, output, output_gradient, inverse, backprop_state):
@@ -156,9 +156,9 @@ class FactorOut(FlowBijector):
 
         def factored_part(kept):
             """(input of the factored half, gradients w.r.t. `kept` and that input)."""
-            value, _ = self._factored(kept, out_factored, not inverse)
+            value, _ = self.factored_map(kept, out_factored, not inverse)
             return value, backprop_state.gradients(
-                lambda k, v: self._factored(k, v, inverse), [kept, value], grad_factored
+                lambda k, v: self.factored_map(k, v, inverse), [kept, value], grad_factored
             )
 
         if inverse:  # Output: the latent; the data's kept half is the inner walk's input.
