@@ -124,7 +124,7 @@ class FlowModule(tf.Module):
     (`saved_model_cli show --all` lists them among the concrete functions).
     """
 
-    def __init__(self, flow, num_bins=None, name='flow_module'):
+    def __init__(self, flow, num_bins=None, jit_compile=False, name='flow_module'):
         """Wraps `flow`, a `tfd.TransformedDistribution` with static event shapes.
 
         Args:
@@ -132,6 +132,8 @@ class FlowModule(tf.Module):
             not copied.
           num_bins: the number of discrete levels the data was dequantized from (256 for 8-bit
             images), which enables `bits_per_dim`; None for continuous data.
+          jit_compile: compile the two passes through the flow with XLA (the input checks stay
+            outside); a loader compiles them on first use for each batch size.
           name: name of the module.
         """
         event_shape, latent_shape, dtype = _check_flow(flow)
@@ -158,11 +160,13 @@ class FlowModule(tf.Module):
         # The five functions share two passes through the flow, each traced once when saved:
         # tracing a flow is slow (TFP's bijector bookkeeping), running it is not. No autograph:
         # there is no Python control flow on tensors to convert.
-        def function(fn, *specs):
-            return tf.function(fn, input_signature=list(specs), autograph=False)
+        def function(fn, *specs, jit_compile=False):
+            return tf.function(
+                fn, input_signature=list(specs), autograph=False, jit_compile=jit_compile
+            )
 
-        self._encode_pass = function(self._latent_and_log_density, data)
-        self._decode_pass = function(self._data, latent)
+        self._encode_pass = function(self._latent_and_log_density, data, jit_compile=jit_compile)
+        self._decode_pass = function(self._data, latent, jit_compile=jit_compile)
         self.log_prob = function(self._log_prob, data)
         self.sample = function(self._sample, *sample_specs)
         self.encode = function(self._encode, data)
@@ -184,7 +188,8 @@ class FlowModule(tf.Module):
         """`tensor`, checked at run time to be [N, *shape]: signatures skip the static check."""
         return tf.ensure_shape(tensor, [None, *shape])
 
-    def _latent_and_log_density(self, x):
+    def _checked_data(self, x):
+        """`x` checked at run time: its shape, and with `num_bins` that it lies in [0, 1]."""
         x = self._checked(x, self._event_shape)
         if self._num_bins is not None:  # Dequantized data; fails on NaN too.
             message = '`x` must lie in [0, 1] (dequantized data).'
@@ -194,6 +199,9 @@ class FlowModule(tf.Module):
             ]
             with tf.control_dependencies(checks):
                 x = tf.identity(x)
+        return x
+
+    def _latent_and_log_density(self, x):
         event_ndims = len(self._event_shape)
         if isinstance(self.bijector, FlowBijector):  # One pass for the latent and its log-det.
             z, log_det = self.bijector.inverse_and_log_det(x, event_ndims)
@@ -203,14 +211,14 @@ class FlowModule(tf.Module):
         return z, self.base.log_prob(z) + log_det
 
     def _data(self, z):
-        return self.bijector.forward(self._checked(z, self._latent_shape))
+        return self.bijector.forward(z)
 
     def _log_prob(self, x):
-        return {'log_prob': self._encode_pass(x)[1]}
+        return {'log_prob': self._encode_pass(self._checked_data(x))[1]}
 
     def _bits_per_dim(self, x):
         num_dims = math.prod(self._event_shape)
-        log_prob = self._encode_pass(x)[1]
+        log_prob = self._encode_pass(self._checked_data(x))[1]
         return {'bits_per_dim': bits_per_dim(log_prob, num_dims, self._num_bins)}
 
     def _sample(self, num_samples, temperature, seed):
@@ -221,10 +229,10 @@ class FlowModule(tf.Module):
         return {'x': self._decode_pass(latent)}
 
     def _encode(self, x):
-        return {'z': self._encode_pass(x)[0]}
+        return {'z': self._encode_pass(self._checked_data(x))[0]}
 
     def _decode(self, z):
-        return {'x': self._decode_pass(z)}
+        return {'x': self._decode_pass(self._checked(z, self._latent_shape))}
 
     def signatures(self):
         """The SavedModel signatures: {name: `tf.function`}, with 'serving_default'.
@@ -240,7 +248,7 @@ class FlowModule(tf.Module):
         return signatures
 
 
-def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
+def export_saved_model(flow, path, *, num_bins=None, jit_compile=False, overwrite=False):
     """Writes `flow` as a SavedModel at directory `path`, atomically; returns the path.
 
     The SavedModel holds a `FlowModule(flow, num_bins)`: every variable of the flow (with the
@@ -260,13 +268,15 @@ def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
       path: directory to create (str or path-like); its parent is created if needed.
       num_bins: number of discrete levels the data was dequantized from (256 for 8-bit
         images); adds the `bits_per_dim` signature. None for continuous data.
+      jit_compile: compile the passes through the flow with XLA in the SavedModel (see
+        `FlowModule`); the loading TensorFlow must have XLA (the pip packages do).
       overwrite: replace an existing directory at `path`. Otherwise an existing `path` raises
         `FileExistsError`.
 
     Returns:
       The absolute path of the SavedModel, a str.
     """
-    module = FlowModule(flow, num_bins=num_bins)
+    module = FlowModule(flow, num_bins=num_bins, jit_compile=jit_compile)
     path = os.path.abspath(os.fspath(path))
     exists = os.path.lexists(path)
     if exists and not overwrite:
