@@ -155,3 +155,12 @@ def test_dense_matrices_of_small_maps_are_not_all_held_at_once():
     # (they depend on variables only) all of them would be held at once.
     few, many = _peak_bytes_of_stacked_nets(2), _peak_bytes_of_stacked_nets(8)
     assert many < 1.5 * few, (few, many)
+
+
+def test_static_shapes_need_no_shape_ops_in_the_conv_net():
+    net = checks.randomize_variables(networks.ConvNet(4, 6, hidden_channels=8))
+    graph = tf.function(net).get_concrete_function(tf.TensorSpec([2, 8, 8, 4])).graph
+    assert 'Shape' not in {op.type for op in graph.get_operations()}
+    unknown_batch = tf.function(net).get_concrete_function(tf.TensorSpec([None, 8, 8, 4]))
+    x = tf.random.stateless_normal([2, 8, 8, 4], [0, 1])
+    np.testing.assert_allclose(unknown_batch(x), net(x), rtol=1e-6)

@@ -111,10 +111,12 @@ def _conv1x1(x, kernel):
     slower at these shapes.
     """
     channels_in, channels_out = kernel.shape[-2:]
-    shape = tf.shape(x)
+    out_shape = x.shape[:-1].concatenate([channels_out])
+    if not out_shape.is_fully_defined():
+        out_shape = tf.concat([tf.shape(x)[:-1], [channels_out]], axis=0)
     flat = tf.reshape(x, [-1, channels_in])
     out = tf.matmul(flat, tf.reshape(kernel, [channels_in, channels_out]))
-    out = tf.reshape(out, tf.concat([shape[:-1], [channels_out]], axis=0))
+    out = tf.reshape(out, out_shape)
     out.set_shape(x.shape[:-1].concatenate([channels_out]))
     return out
 

@@ -20,8 +20,10 @@ def random_rotation(num_channels, seed, dtype=tf.float32):
 
 def _apply_per_pixel(x, matrix):
     """Returns `matrix @ v` for every vector v on the last axis of `x` (a 1x1 convolution)."""
-    flat = tf.reshape(x, [-1, tf.shape(x)[-1]])
-    return tf.reshape(tf.matmul(flat, matrix, transpose_b=True), tf.shape(x))
+    channels = x.shape[-1] if x.shape.rank is not None and x.shape[-1] is not None else -1
+    shape = x.shape if x.shape.is_fully_defined() else tf.shape(x)
+    flat = tf.reshape(x, [-1, channels if channels != -1 else tf.shape(x)[-1]])
+    return tf.reshape(tf.matmul(flat, matrix, transpose_b=True), shape)
 
 
 class _Conv1x1(FlowBijector):
