@@ -20,9 +20,8 @@ def random_rotation(num_channels, seed, dtype=tf.float32):
 
 def _apply_per_pixel(x, matrix):
     """Returns `matrix @ v` for every vector v on the last axis of `x` (a 1x1 convolution)."""
-    channels = x.shape[-1] if x.shape.rank is not None and x.shape[-1] is not None else -1
-    shape = x.shape if x.shape.is_fully_defined() else tf.shape(x)
-    flat = tf.reshape(x, [-1, channels if channels != -1 else tf.shape(x)[-1]])
+    shape = x.shape if x.shape.is_fully_defined() else tf.shape(x)  # Static: no ops to trace.
+    flat = tf.reshape(x, [-1, shape[-1]])
     return tf.reshape(tf.matmul(flat, matrix, transpose_b=True), shape)
 
 
