@@ -106,8 +106,14 @@ class ActNorm(FlowBijector):
         y = self._check(tf.convert_to_tensor(y, self.dtype))
         y = assert_values('y', y, tf.math.is_finite(y), 'finite values')
         axes = list(range(y.shape.rank - 1))
-        mean, variance = tf.nn.moments(y, axes=axes)
-        std = tf.maximum(tf.sqrt(variance), tf.cast(self._min_std, y.dtype))
+        self.initialize_from_moments(*tf.nn.moments(y, axes=axes))
+
+    def initialize_from_moments(self, mean, variance):
+        """Sets shift = mean and log_scale = log(max(sqrt(variance), min_std)) per channel,
+        unless already initialised: `initialize` given the data's moments ([C] each), e.g.
+        accumulated over several batches by `tfp_flows.initialize`. Works as `initialize`."""
+        mean = tf.cast(mean, self.dtype)
+        std = tf.maximum(tf.sqrt(tf.cast(variance, self.dtype)), tf.cast(self._min_std, self.dtype))
         done = self.initialized
         updates = [
             self.shift.assign(tf.where(done, self.shift, mean)),
