@@ -8,11 +8,13 @@ NOT_CHECKED with the reason. A parameter added later without an entry fails
 any work: no variable is created (and for the export, nothing written).
 """
 
+import atexit
 import functools
 import importlib
 import inspect
 import os
 import re
+import shutil
 import tempfile
 
 import keras
@@ -71,6 +73,7 @@ SURFACE = (
 )
 INF, NAN = float('inf'), float('nan')
 _EXPORT_DIR = tempfile.mkdtemp(prefix='tfp_flows_test_arguments_')
+atexit.register(shutil.rmtree, _EXPORT_DIR, ignore_errors=True)
 
 
 def _key(obj):
@@ -366,6 +369,14 @@ BAD = {
         'name': NAME,
     },
     'tfp_flows.bijectors.actnorm.ActNorm.initialize': {},  # `y`: see TENSOR.
+    'tfp_flows.bijectors.actnorm.ActNorm.initialize_from_moments': {
+        'mean': Messages(
+            (np.zeros([3], np.float32), re.escape('`mean` must have shape [2] (one value per')),
+        ),
+        'variance': Messages(
+            (np.ones([2, 2], np.float32), re.escape('`variance` must have shape [2] (one value')),
+        ),
+    },  # Values: see TENSOR.
     'tfp_flows.bijectors.coupling.AffineCoupling': {
         **COUPLING,
         'log_scale_bound': LOG_SCALE_BOUND,
@@ -510,10 +521,12 @@ BAD = {
     'tfp_flows.export.FlowModule': {
         'flow': NOT_A_FLOW,
         'num_bins': Domain('None or an int >= 2', [1, 2.0, True, '256']),
+        'jit_compile': BOOL,
         'name': NAME,
     },
     'tfp_flows.export.export_saved_model': {
         'flow': NOT_A_FLOW,
+        'jit_compile': BOOL,
         'path': Messages(
             (3, r'`path` must be a str or a path; got 3\.'),
             (None, r'`path` must be a str or a path; got None\.'),
@@ -1098,6 +1111,7 @@ def _trainer():
 
 
 _OTHER_DIR = tempfile.mkdtemp(prefix='tfp_flows_test_arguments_other_')
+atexit.register(shutil.rmtree, _OTHER_DIR, ignore_errors=True)
 
 
 def _later_defaults():
@@ -1334,6 +1348,10 @@ def _defaults():
             act_norm.initialize,
             dict(y=np.ones([2, 2], np.float32)),
         ),
+        'tfp_flows.bijectors.actnorm.ActNorm.initialize_from_moments': (
+            act_norm.initialize_from_moments,
+            dict(mean=np.zeros([2], np.float32), variance=np.ones([2], np.float32)),
+        ),
         'tfp_flows.bijectors.coupling.AffineCoupling': (bijectors.AffineCoupling, coupling),
         'tfp_flows.bijectors.coupling.AdditiveCoupling': (bijectors.AdditiveCoupling, coupling),
         'tfp_flows.bijectors.preprocessing.Centre': (bijectors.Centre, dict(event_shape=(4,))),
@@ -1512,6 +1530,16 @@ TENSOR = {
     },
     'tfp_flows.bijectors.actnorm.ActNorm.initialize': {
         'y': _values('y', 'finite values', [(np.array([[NAN, 0.0]], np.float32), 1, '[nan]')])
+    },
+    'tfp_flows.bijectors.actnorm.ActNorm.initialize_from_moments': {
+        'mean': _values(
+            'mean', 'finite values', [(np.array([NAN, INF], np.float32), 2, '[nan inf]')]
+        ),
+        'variance': _values(
+            'variance',
+            'finite values >= 0',
+            [(np.array([-1.0, NAN], np.float32), 2, '[-1 nan]')],
+        ),
     },
 }
 

@@ -116,7 +116,7 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
     kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [6, 5], dtype=dtype)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, kernel])
-        y = networks._conv3x3(x, kernel)
+        y = networks._conv3x3(x, kernel)  # noqa: SLF001 (the helper under test)
         expected = tf.nn.conv2d(x, kernel, 1, 'SAME')
         weights = tf.random.stateless_normal(expected.shape, [6, 6], dtype=dtype)
         loss, expected_loss = tf.reduce_sum(y * weights), tf.reduce_sum(expected * weights)

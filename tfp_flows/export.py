@@ -155,14 +155,15 @@ class FlowModule(tf.Module):
         Raises:
           TypeError: for a `flow` that is not a `tfd.TransformedDistribution`, or one of
             another dtype than float32 and float64.
-          ValueError: for a `num_bins` that is not None or an int >= 2, or a flow without
-            static shapes.
+          ValueError: for a `num_bins` that is not None or an int >= 2, a `jit_compile` that
+            is not a bool, or a flow without static shapes.
         """
         event_shape, latent_shape, dtype = _check_flow(flow)
         if num_bins is not None and (
             not isinstance(num_bins, int) or isinstance(num_bins, bool) or num_bins < 2
         ):
             raise ValueError(f'`num_bins` must be None or an int >= 2; got {num_bins!r}.')
+        check_bool('jit_compile', jit_compile)
         super().__init__(name=name)
         self.bijector = flow.bijector
         self.base = flow.distribution
@@ -324,12 +325,14 @@ def export_saved_model(flow, path, *, num_bins=None, jit_compile=False, overwrit
     Raises:
       TypeError: for a `flow` that is not a `tfd.TransformedDistribution`, or a `path` that
         is not a str or path.
-      ValueError: for a bad `num_bins`, or an `overwrite` that is not a bool.
+      ValueError: for a bad `num_bins`, or an `overwrite` or `jit_compile` that is not a
+        bool.
       FileExistsError: for an existing `path` (without `overwrite`), or one that is a file.
     """
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f'`path` must be a str or a path; got {path!r}.')
     check_bool('overwrite', overwrite)
+    check_bool('jit_compile', jit_compile)
     module = FlowModule(flow, num_bins=num_bins, jit_compile=jit_compile)
     path = os.path.abspath(os.fspath(path))
     exists = os.path.lexists(path)

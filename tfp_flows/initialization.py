@@ -170,7 +170,8 @@ def _walk(step, x, inverse, event_ndims, kwargs):
         first, second = bijector.split(x)
         inner_output = yield from _walk(bijector.inner, first, run_inverse, 3, kwargs)
         data_kept = first if run_inverse else inner_output
-        factored, _ = bijector.factored_map(
+        # The factored half's map as FactorOut runs it, shared rather than repeated here.
+        factored, _ = bijector._factored_map(  # noqa: SLF001
             data_kept, second, run_inverse, kwargs.get('conditional_input')
         )
         return tf.concat([inner_output, factored], axis=-1)

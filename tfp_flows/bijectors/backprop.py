@@ -10,7 +10,7 @@ Chosen per call with the bijector kwarg `memory_saving` of `tfp_flows.bijectors.
   from the step's output with the step's inverse map, reruns the step from that input under a
   tape and backpropagates through it alone. Held at once: the chain's input and output and
   one step's activations, whatever the depth. Cost: a coupling rebuilds its input from the
-  conditioner output it computes anyway for the rerun (`rerun_from_output`), so a training
+  conditioner output it computes anyway for the rerun (`_rerun_from_output`), so a training
   step does about 4 forward passes' work where plain backprop does 3 (the walk, the rerun,
   and backprop's 2); steps without that method rebuild with one more pass of their own.
 - 'recompute': per-step checkpointing, which is what openai/glow's gradient checkpointing
@@ -86,7 +86,7 @@ class Backprop:
     """One memory-saving backprop: rebuilds inputs and reruns steps, collecting gradients.
 
     Made by the chain that starts it (`invertible_walk`); `Chain` and `FactorOut` call
-    `step` for their steps in their `backprop_from_output`, and `gradients` for their own
+    `step` for their steps in their `_backprop_from_output`, and `gradients` for their own
     computations. Direction: `inverse=True` for a walk from data to latent.
     """
 
@@ -104,16 +104,22 @@ class Backprop:
         output and the loss's gradient w.r.t. that output."""
         chain = _chain_module()
         bijector, run_inverse = chain.direction(step, inverse)
-        if hasattr(bijector, 'backprop_from_output'):
-            return bijector.backprop_from_output(output, output_gradient, run_inverse, self)
+        # `_backprop_from_output` and `_rerun_from_output` are this module's protocol with the
+        # bijectors that take part (Chain, FactorOut, the couplings): not for users.
+        if hasattr(bijector, '_backprop_from_output'):
+            return bijector._backprop_from_output(  # noqa: SLF001 (protocol, see above)
+                output, output_gradient, run_inverse, self
+            )
         output = _after(output, output_gradient)
         kwargs = self.kwargs()
-        if isinstance(bijector, FlowBijector) and hasattr(bijector, 'rerun_from_output'):
+        if isinstance(bijector, FlowBijector) and hasattr(bijector, '_rerun_from_output'):
             step_kwargs = {k: v for k, v in kwargs.items() if k in bijector.kwarg_names}
 
             def rerun(tape):
                 tape.watch(output)
-                x, y, log_det = bijector.rerun_from_output(tape, output, run_inverse, **step_kwargs)
+                x, y, log_det = bijector._rerun_from_output(  # noqa: SLF001 (protocol)
+                    tape, output, run_inverse, **step_kwargs
+                )
                 if run_inverse:
                     min_ndims = bijector.inverse_min_event_ndims
                 else:
@@ -203,7 +209,9 @@ def invertible_walk(chain, x, inverse, kwargs):
             if log_det_gradient is None:
                 log_det_gradient = tf.zeros_like(log_det)
             backprop = Backprop(log_det_gradient, names, tensors, rest)
-            _, x_gradient = chain.backprop_from_output(output, output_gradient, inverse, backprop)
+            _, x_gradient = chain._backprop_from_output(  # noqa: SLF001 (protocol, see `step`)
+                output, output_gradient, inverse, backprop
+            )
             variable_gradients = [backprop.variable_gradients.get(v.ref()) for v in variables or []]
             return [x_gradient, *backprop.kwarg_gradients], variable_gradients
 

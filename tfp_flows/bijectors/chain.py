@@ -153,7 +153,7 @@ class Chain(FlowBijector):
         log_det = tf.zeros([], x.dtype)
         for step in self.bijectors if inverse else reversed(self.bijectors):
             if memory_saving == 'recompute' and step_hook is None:
-                if hasattr(direction(step, inverse)[0], 'backprop_from_output'):
+                if hasattr(direction(step, inverse)[0], '_backprop_from_output'):
                     # A chain or factor-out: its own walk reruns its steps one by one.
                     step_kwargs = {**kwargs, 'memory_saving': memory_saving}
                     x, step_log_det = apply_step(step, x, inverse, event_ndims, step_kwargs)
@@ -170,7 +170,7 @@ class Chain(FlowBijector):
     def _inverse_and_log_det(self, y, **kwargs):
         return self._walk(y, inverse=True, **kwargs)
 
-    def backprop_from_output(self, output, output_gradient, inverse, backprop_state):
+    def _backprop_from_output(self, output, output_gradient, inverse, backprop_state):
         """Memory-saving backprop through the steps, last to first: (input, its gradient).
 
         `output` is what the walk in direction `inverse` returned, `output_gradient` the loss's

@@ -228,7 +228,7 @@ class _Coupling(FlowBijector):
             return tf.concat(parts, axis=-1), log_det
         return self._map(x, params, inverse, changed_mask=1.0 - self._keep)
 
-    def rerun_from_output(self, tape, y, inverse, **kwargs):
+    def _rerun_from_output(self, tape, y, inverse, **kwargs):
         """For memory-saving backprop (`tfp_flows.bijectors.backprop`): (x, y again, log-det).
 
         `y` is the output of the map in direction `inverse`, watched by `tape`; `kwargs` are the

@@ -183,7 +183,7 @@ class FactorOut(FlowBijector):
         mean, raw = tf.split(params, 2, axis=-1)
         return mean, log_scale(raw, 'tanh', self._log_scale_bound)
 
-    def factored_map(self, kept, value, inverse, conditional_input=None):
+    def _factored_map(self, kept, value, inverse, conditional_input=None):
         """The factored-out half's map given the kept half of the data: (output, log-det).
 
         Forward (latent -> data) y2 = z2 * exp(log_scale) + mean, inverse its inverse, with
@@ -203,7 +203,7 @@ class FactorOut(FlowBijector):
             step_hook(self, z, False)
         z_kept, z_factored = self.split(z)
         kept, log_det = apply_step(self.inner, z_kept, False, 3, kwargs, step_hook)
-        factored, factored_log_det = self.factored_map(
+        factored, factored_log_det = self._factored_map(
             kept, z_factored, inverse=False, conditional_input=kwargs.get('conditional_input')
         )
         return tf.concat([kept, factored], axis=-1), log_det + factored_log_det
@@ -213,13 +213,13 @@ class FactorOut(FlowBijector):
             step_hook(self, y, True)
         kept, factored = self.split(y)
         z_kept, log_det = apply_step(self.inner, kept, True, 3, kwargs, step_hook)
-        z_factored, factored_log_det = self.factored_map(
+        z_factored, factored_log_det = self._factored_map(
             kept, factored, inverse=True, conditional_input=kwargs.get('conditional_input')
         )
         return tf.concat([z_kept, z_factored], axis=-1), log_det + factored_log_det
 
-    def backprop_from_output(self, output, output_gradient, inverse, backprop_state):
-        """Memory-saving backprop (see `Chain.backprop_from_output`): (input, its gradient).
+    def _backprop_from_output(self, output, output_gradient, inverse, backprop_state):
+        """Memory-saving backprop (see `Chain._backprop_from_output`): (input, its gradient).
 
         The kept half goes back through `inner`; the factored half is rebuilt from the
         output with the prior of the data's kept half, and its map rerun under a tape.
@@ -230,9 +230,11 @@ class FactorOut(FlowBijector):
 
         def factored_part(kept):
             """(input of the factored half, gradients w.r.t. `kept` and that input)."""
-            value, _ = self.factored_map(kept, out_factored, not inverse, context)
+            value, _ = self._factored_map(kept, out_factored, not inverse, context)
             return value, backprop_state.gradients(
-                lambda k, v: self.factored_map(k, v, inverse, context), [kept, value], grad_factored
+                lambda k, v: self._factored_map(k, v, inverse, context),
+                [kept, value],
+                grad_factored,
             )
 
         if inverse:  # Output: the latent; the data's kept half is the inner walk's input.
