@@ -8,20 +8,42 @@ NOT_CHECKED with the reason. A parameter added later without an entry fails
 any work: no variable is created (and for the export, nothing written).
 """
 
+import atexit
 import functools
 import importlib
 import inspect
 import os
 import re
+import shutil
 import tempfile
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
-from tfp_flows import bijectors, data, export, figures, images, initialization, networks
+import tfp_flows.cli
+from configs import default
+from tfp_flows import (
+    bijectors,
+    callbacks,
+    data,
+    experiment,
+    export,
+    figures,
+    images,
+    initialization,
+    latent,
+    models,
+    networks,
+    optimizers,
+    own_data,
+    run_model,
+    trainer,
+)
+from tfp_flows import workdir as workdirs
 from tfp_flows.validation import format_value
 
 tfb = tfp.bijectors
@@ -40,8 +62,19 @@ SURFACE = (
     'tfp_flows.mixed_precision',
     'tfp_flows.models',
     'tfp_flows.networks',
+    'tfp_flows.trainer',
+    'tfp_flows.optimizers',
+    'tfp_flows.experiment',
+    'tfp_flows.run_model',
+    'tfp_flows.callbacks',
+    'tfp_flows.own_data',
+    'tfp_flows.latent',
+    'tfp_flows.workdir',
+    'tfp_flows.cli',
 )
 INF, NAN = float('inf'), float('nan')
+_EXPORT_DIR = tempfile.mkdtemp(prefix='tfp_flows_test_arguments_')
+atexit.register(shutil.rmtree, _EXPORT_DIR, ignore_errors=True)
 
 
 def _key(obj):
@@ -57,6 +90,8 @@ def _public_callables():
             obj = getattr(module, name)
             if inspect.ismodule(obj) or not callable(obj):
                 continue
+            if inspect.isclass(obj) and issubclass(obj, BaseException):
+                continue  # An error class: it takes its message.
             found[_key(obj)] = obj
             if inspect.isclass(obj):
                 for attribute, member in inspect.getmembers(obj, inspect.isfunction):
@@ -154,6 +189,66 @@ STATELESS_SEED = Messages(
 TEMPERATURES = Domain(
     'a non-empty list of finite numbers > 0', [(), (INF,), (0.7, -1.0), 0.7, 'hot']
 )
+CONDITIONAL_SHAPE = Domain(
+    'None or a non-empty shape of positive ints (e.g. (10,) for one-hot labels of 10 classes)',
+    [0, (), (10, 0), '10', True],
+)
+DROPOUT_RATE = Domain('a number in [0, 1)', [1.0, -0.1, NAN, True, '0.1'])
+FRACTION = Domain('a number in [0, 1)', [1.0, -0.1, NAN, None])
+CONTEXT = (
+    "the flow's steps check it: a missing, unexpected or misshaped context is refused naming "
+    'both shapes'
+)
+UNCONDITIONAL_CONTEXT = Messages(
+    (
+        np.zeros([2, 3], np.float32),
+        r'is unconditional .*got a `conditional_input` of shape \[2, 3\]',
+    )
+)
+KERAS = "Keras' own argument: Keras checks it"
+KERAS_HOOK = 'a Keras callback hook: Keras passes the epoch or batch index and the logs'
+STEP_DATA = (
+    'the batch Keras hands over: split_batch refuses sample weights, and the context is '
+    'checked against the flow, naming both shapes'
+)
+STRENGTHS = Domain('a non-empty list of finite numbers', [(), (NAN,), 'strong', 1.0])
+STR_OR_PATH = Messages((3, r'must be a str or a path; got 3\.'))
+OPTIONAL_PATH = Messages((3, r'must be None, a str or a path; got 3\.'))
+LOG_KEY = Messages(
+    ('', r"must be a non-empty str \(a key of Keras' logs\); got ''\."),
+    (None, r"must be a non-empty str \(a key of Keras' logs\); got None\."),
+)
+UNIT = Domain("one of ('bits_per_dim', 'nats_per_dim')", ['bits', None])
+BATCH_CALLBACKS = Messages(
+    ([keras.callbacks.TerminateOnNaN()], r"TerminateOnNaN reads the log key 'loss'"),
+    (
+        [keras.callbacks.EarlyStopping()],
+        r"EarlyStopping monitors 'val_loss', which FlowTrainer reports as 'val_nats_per_dim'",
+    ),
+)
+FLOAT_BATCH = Messages(
+    (np.zeros([2, 2], np.int32), r'FlowTrainer expects batches of floating-point data .*int32')
+)
+TRAINER_CONTEXT = Messages(
+    (
+        np.zeros([2, 3], np.float32),
+        r'the flow is unconditional .*The second element has shape \(2, 3\)\.',
+    )
+)
+SPLIT = Messages(
+    ('valid', r"Unknown split 'valid' of your own data; expected one of train"),
+    (None, r'Unknown split None of your own data'),
+)
+COLUMN_NAMES = Messages(
+    (3, r'must be None or a list of column names \(strs\); got 3\.'),
+    ('x', r"must be None or a list of column names \(strs\); got 'x'\."),
+)
+RERUN = workdirs.Rerun('/w', {}, ('/w/ckpt-1', 1), {'epochs_trained': 1}, True)
+POINTS = Messages(
+    (np.zeros([4, 3]), r'`points` must have shape \[N, 2\], N >= 1; got \(4, 3\)\.'),
+    ([[NAN, 0.0]], r'`points` must be finite numbers; got 1 that are not\.'),
+    ('abc', r"`points` must be finite numbers of shape \[N, 2\], N >= 1; got 'abc'\."),
+)
 COUPLING_SHAPE = (
     r'`event_shape` must be \[H, W, C\] for images or \[C\] for vectors, with positive ints; got '
 )
@@ -172,6 +267,8 @@ COUPLING = {
     'dtype_policy': DTYPE_POLICY,
     'validate_args': BOOL,
     'name': NAME,
+    'conditional_shape': CONDITIONAL_SHAPE,
+    'dropout_rate': DROPOUT_RATE,
 }
 PREPROCESSING_SHAPE = r'`event_shape` must be a tuple of positive ints; got '
 PREPROCESSING = {
@@ -210,6 +307,9 @@ def _model_arguments(model):
         'scale': Domain("one of ('tanh', 'sigmoid')", ['exp', None]),
         'preprocessing': Domain("one of ('centre', 'logit')", ['none', 3]),
         'alpha': ALPHA,
+        'conditional_shape': CONDITIONAL_SHAPE,
+        'learn_top_prior': BOOL,
+        'dropout_rate': DROPOUT_RATE,
         'seed': SEED_31,
         'dtype': Domain('tf.float32 or tf.float64', [tf.float16, 'int32', None]),
         'dtype_policy': DTYPE_POLICY,
@@ -242,7 +342,8 @@ BAD = {
             (None, r'real_nvp on images needs `event_shape` .*; got None\.'),
         ),
     },
-    'tfp_flows.models.sample': SAMPLE,
+    'tfp_flows.models.sample': {**SAMPLE, 'conditional_input': UNCONDITIONAL_CONTEXT},
+    'tfp_flows.models.check_flow': {'flow': NOT_A_FLOW},
     'tfp_flows.models.sample_latent': SAMPLE,
     'tfp_flows.models.check_temperature': {'temperature': TEMPERATURE, 'dtype': FLOAT_DTYPE},
     'tfp_flows.dequantization.bits_per_dim': {
@@ -265,6 +366,7 @@ BAD = {
             (np.zeros([2, 2], np.int64), r'dequantize integer images .*got dtype int64'),
             (np.zeros([0, 2], np.float32), r'needs a non-empty batch'),
         ),
+        'conditional_input': UNCONDITIONAL_CONTEXT,
     },
     'tfp_flows.bijectors.actnorm.ActNorm': {
         'num_channels': POSITIVE_INT,
@@ -274,6 +376,14 @@ BAD = {
         'name': NAME,
     },
     'tfp_flows.bijectors.actnorm.ActNorm.initialize': {},  # `y`: see TENSOR.
+    'tfp_flows.bijectors.actnorm.ActNorm.initialize_from_moments': {
+        'mean': Messages(
+            (np.zeros([3], np.float32), re.escape('`mean` must have shape [2] (one value per')),
+        ),
+        'variance': Messages(
+            (np.ones([2, 2], np.float32), re.escape('`variance` must have shape [2] (one value')),
+        ),
+    },  # Values: see TENSOR.
     'tfp_flows.bijectors.coupling.AffineCoupling': {
         **COUPLING,
         'log_scale_bound': LOG_SCALE_BOUND,
@@ -301,6 +411,7 @@ BAD = {
             (None, r'`event_shape` must be \[H, W, C\] .*; got None\.'),
         ),
         'inner': Messages((None, r'`inner` must be a tfb.Bijector; got None\.')),
+        'conditional_shape': CONDITIONAL_SHAPE,
         'split_prior': BOOL,
         'hidden_channels': Domain('a positive int', [0, 2.5]),
         'log_scale_bound': LOG_SCALE_BOUND,
@@ -310,7 +421,6 @@ BAD = {
         'validate_args': BOOL,
         'name': NAME,
     },
-    'tfp_flows.bijectors.prior.LearnedPrior': {'dtype_policy': DTYPE_POLICY},
     'tfp_flows.bijectors.multiscale.FactorOut.split': {'y': DATA},
     'tfp_flows.bijectors.base.FlowBijector.forward_and_log_det': {
         'x': DATA,
@@ -324,6 +434,7 @@ BAD = {
     'tfp_flows.bijectors.invertible_conv.LUInvertibleConv1x1': CONV_1X1,
     'tfp_flows.bijectors.squeeze.Squeeze': {'validate_args': BOOL, 'name': NAME},
     'tfp_flows.networks.ConvNet': {
+        'dropout_rate': DROPOUT_RATE,
         'input_channels': POSITIVE_INT,
         'output_channels': POSITIVE_INT,
         'hidden_channels': POSITIVE_INT,
@@ -333,6 +444,7 @@ BAD = {
         'name': NAME,
     },
     'tfp_flows.networks.DenseNet': {
+        'dropout_rate': DROPOUT_RATE,
         'input_size': POSITIVE_INT,
         'output_size': POSITIVE_INT,
         'hidden_units': POSITIVE_INT,
@@ -349,10 +461,17 @@ BAD = {
         'dtype_policy': DTYPE_POLICY,
         'name': NAME,
     },
-    'tfp_flows.networks.ZeroDense': {'dtype_policy': DTYPE_POLICY},
     'tfp_flows.data.DatasetInfo': {
         name: 'a record that make_dataset fills with the values it checked'
-        for name in ('name', 'event_shape', 'num_bins', 'num_examples')
+        for name in (
+            'name',
+            'event_shape',
+            'num_bins',
+            'num_examples',
+            'conditional_shape',
+            'class_names',
+            'statistics',
+        )
     },
     'tfp_flows.data.augment_flip': {
         'images': 'a tensor; tf.image checks its rank and dtype',
@@ -364,13 +483,15 @@ BAD = {
                 (value, rf"Unknown split {re.escape(repr(value))} for dataset 'digits'; expected")
                 for value in ('valid', None, 0)
             ]
-        )
+        ),
+        'labels': BOOL,
     },
     'tfp_flows.data.load_images': {
         'name': Domain('a non-empty str', ['', None, 3]),
         'split': Domain('a non-empty str', ['', None]),
         'data_dir': Domain('None, a str or a path', [3, ['dir']]),
         'image_size': Domain('None or a positive int', [0, 8.0, True]),
+        'labels': BOOL,
     },
     'tfp_flows.data.make_dataset': {
         'name': Domain('a non-empty str', ['', None, 3]),
@@ -383,6 +504,20 @@ BAD = {
         'augment': Messages(('rotate', r"`augment` must be None or 'flip'; got 'rotate'\.")),
         'repeat': BOOL,
         'drop_remainder': BOOL,
+        'epoch': Messages(
+            (-1, r'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got -1\.'),
+            (1.5, r'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got 1\.5\.'),
+            (0, r'`epoch` needs a `seed`: each pass is drawn from \(seed, epoch\); got seed=None'),
+        ),
+        'conditional': BOOL,
+        **{
+            name: Messages(
+                (3, rf'`{name}` must be None or a non-empty list of column names \(strs\); got 3'),
+                ('x', rf"`{name}` must be None or a non-empty list of column names .*; got 'x'"),
+                (['x'], r'choose columns of a CSV table .*; got them for dataset .moons.'),
+            )
+            for name in ('columns', 'context_columns')
+        },
     },
     'tfp_flows.data.toy_2d': {
         'name': Messages(
@@ -397,10 +532,12 @@ BAD = {
     'tfp_flows.export.FlowModule': {
         'flow': NOT_A_FLOW,
         'num_bins': Domain('None or an int >= 2', [1, 2.0, True, '256']),
+        'jit_compile': BOOL,
         'name': NAME,
     },
     'tfp_flows.export.export_saved_model': {
         'flow': NOT_A_FLOW,
+        'jit_compile': BOOL,
         'path': Messages(
             (3, r'`path` must be a str or a path; got 3\.'),
             (None, r'`path` must be a str or a path; got None\.'),
@@ -409,13 +546,10 @@ BAD = {
         'overwrite': BOOL,
     },
     'tfp_flows.images.check_temperatures': {'temperatures': TEMPERATURES},
+    'tfp_flows.images.check_points': {'points': POINTS},
     'tfp_flows.images.density_figure': {
         'log_prob_fn': Domain('a callable', [None, 3]),
-        'points': Messages(
-            (np.zeros([4, 3]), r'`points` must have shape \[N, 2\], N >= 1; got \(4, 3\)\.'),
-            ([[NAN, 0.0]], r'`points` must be finite numbers; got 1 that are not\.'),
-            ('abc', r"`points` must be finite numbers of shape \[N, 2\], N >= 1; got 'abc'\."),
-        ),
+        'points': POINTS,
         'points_label': Messages((3, r'`points_label` must be a str; got 3\.')),
         'extent': Domain('None or a finite number > 0', [0.0, -1.0, INF, '2']),
         'resolution': Domain('a positive int', [0, 2.5]),
@@ -503,9 +637,481 @@ BAD = {
         )
     },
     'tfp_flows.config_checks.check_config_values': {'config': CONFIG},
+    'tfp_flows.config_checks.check_config': {'config': CONFIG},
     'tfp_flows.config_checks.field_values': {'config': CONFIG},
     'tfp_flows.config_checks.unchecked_keys': {'config': CONFIG},
 }
+
+# The training side, the run and its tools (conditional flows, own data, workdirs, CLI).
+BAD.update(
+    {
+        'tfp_flows.bijectors.context.conditional_shape_of': {
+            'flow': "any flow or bijector, this package's or TFP's: one without conditional "
+            'steps has none (None)',
+        },
+        'tfp_flows.bijectors.prior.LearnedPrior': {
+            'event_shape': Messages(
+                *[
+                    (
+                        value,
+                        rf'`event_shape` must be a non-empty shape of positive ints; got {shown}',
+                    )
+                    for value, shown in ((None, 'None'), ((), r'\(\)'), ((4, 0), r'\(4, 0\)'))
+                ]
+            ),
+            'learned': BOOL,
+            'conditional_shape': CONDITIONAL_SHAPE,
+            'log_scale_bound': LOG_SCALE_BOUND,
+            'dtype': FLOAT_DTYPE,
+            'validate_args': BOOL,
+            'name': NAME,
+            'dtype_policy': DTYPE_POLICY,
+        },
+        'tfp_flows.networks.ZeroDense': {
+            'input_size': POSITIVE_INT,
+            'output_size': POSITIVE_INT,
+            'dtype': FLOAT_DTYPE,
+            'dtype_policy': DTYPE_POLICY,
+            'name': NAME,
+        },
+        'tfp_flows.networks.check_dropout_rate': {'dropout_rate': DROPOUT_RATE},
+        'tfp_flows.networks.check_training': {
+            'training': Messages(
+                *[
+                    (value, rf'`training` must be a bool or a scalar bool tensor; got {shown}\.')
+                    for value, shown in (('yes', "'yes'"), (1, '1'))
+                ]
+            )
+        },
+        'tfp_flows.trainer.FlowTrainer': {
+            'flow': Messages(
+                (None, r'`flow` must be a `tfd.Distribution` with trainable .*; got NoneType\.'),
+                (3, r'`flow` must be a `tfd.Distribution` with trainable .*; got int\.'),
+            ),
+            'num_bins': Domain('None or an int >= 2', [1, 17.0, True]),
+            'clip_norm': Domain('a finite number > 0', [0, -1.0, NAN, INF, '50']),
+            'accumulation_steps': POSITIVE_INT,
+            'dropout_seed': Domain('None or an int in [0, 2**63)', [-1, 1.5, 2**63, '1']),
+            'name': NAME,
+        },
+        'tfp_flows.trainer.FlowTrainer.call': {
+            'x': FLOAT_BATCH,
+            'conditional_input': TRAINER_CONTEXT,
+        },
+        'tfp_flows.trainer.FlowTrainer.per_example_loss': {
+            'x': FLOAT_BATCH,
+            'conditional_input': TRAINER_CONTEXT,
+            'training': BOOL,
+            'dropout_seed': 'used with training=True only: the conditioner networks refuse one '
+            'that is not a stateless seed, naming `dropout_seed`',
+        },
+        'tfp_flows.trainer.FlowTrainer.compile': {
+            'optimizer': "Keras' compile resolves it (keras.optimizers.get) and refuses what it "
+            'cannot interpret',
+            'steps_per_execution': POSITIVE_INT,
+            'auto_scale_loss': BOOL,
+        },
+        'tfp_flows.trainer.FlowTrainer.fit': {
+            **{name: KERAS for name in ('x', 'y', 'batch_size', 'epochs', 'verbose')},
+            'callbacks': BATCH_CALLBACKS,
+        },
+        'tfp_flows.trainer.FlowTrainer.evaluate': {
+            **{name: KERAS for name in ('x', 'y', 'batch_size', 'verbose', 'steps')},
+            'sample_weight': 'refused when a step runs (split_batch): the loss is the mean over '
+            'the examples',
+            'callbacks': BATCH_CALLBACKS,
+        },
+        'tfp_flows.trainer.FlowTrainer.predict': {
+            **{name: KERAS for name in ('x', 'batch_size', 'verbose', 'steps')},
+            'callbacks': BATCH_CALLBACKS,
+        },
+        'tfp_flows.trainer.FlowTrainer.train_step': {'data': STEP_DATA},
+        'tfp_flows.trainer.FlowTrainer.test_step': {'data': STEP_DATA},
+        'tfp_flows.trainer.FlowTrainer.predict_step': {'data': STEP_DATA},
+        'tfp_flows.trainer.split_batch': {
+            'data': Messages(
+                ((np.zeros([2, 2]), None, np.ones([2])), r'does not take sample weights')
+            )
+        },
+        **{
+            f'tfp_flows.optimizers.{name}': {
+                'learning_rate': Domain(
+                    'a finite number > 0 or a keras.optimizers.schedules.LearningRateSchedule',
+                    [0, -1.0, NAN, 'fast', None],
+                ),
+                'beta_1': FRACTION,
+                'beta_2': FRACTION,
+                'epsilon': Domain('a finite number > 0', [0.0, -1e-7, INF]),
+            }
+            for name in ('FusedAdam', 'FusedAdamax')
+        },
+        'tfp_flows.optimizers._FusedOptimizer.apply': {
+            'grads': KERAS,
+            'trainable_variables': KERAS,
+        },
+        'tfp_flows.optimizers._FusedOptimizer.build': {
+            'variables': "the variables it updates: Keras' add_optimizer_variables makes "
+            "slots of each one's shape and dtype",
+        },
+        'tfp_flows.optimizers._FusedOptimizer.update_step': {
+            'gradient': "Keras' apply hands it over (the gradient of `variable`)",
+            'variable': 'refused unless the optimizer was built on it, naming it '
+            '(tests/test_optimizers.py)',
+            'learning_rate': "Keras' apply hands it over (the schedule's value)",
+        },
+        'tfp_flows.optimizers.make_optimizer': {
+            'name': Messages(('sgd', r"`name` must be one of \('adam', 'adamax'\); got 'sgd'\.")),
+            'learning_rate': Domain('a finite number > 0', [0, -1e-3, NAN, INF, '1e-3', True]),
+            'warmup_steps': Domain('an int >= 0', [-1, 2.5, True]),
+            'decay_steps': Domain('a positive int', [0, 10.0]),
+            'weight_decay': Domain('a finite number >= 0', [-0.5, INF, NAN]),
+            'beta_1': FRACTION,
+            'beta_2': FRACTION,
+            'epsilon': Domain('a finite number > 0', [0.0, INF]),
+            'ema_momentum': Domain('a number in [0, 1)', [1.0, -0.5, NAN]),
+        },
+        'tfp_flows.experiment.train_and_evaluate': {
+            'config': CONFIG,
+            'workdir': STR_OR_PATH,
+            'strategy': Messages(
+                (3, r'`strategy` must be None or a tf.distribute.Strategy; got 3\.')
+            ),
+            'verbose': Messages(
+                *[
+                    (value, rf"`verbose` must be 'auto', 0, 1 or 2 \(Keras' fit\); got {shown}\.")
+                    for value, shown in (('loud', "'loud'"), (True, 'True'), (3, '3'))
+                ]
+            ),
+            'export_dir': Messages(
+                (3, r'`export_dir` must be None, a str or a path; got 3\.'),
+                (
+                    os.path.join(_EXPORT_DIR, 'run', 'model'),
+                    r"export_dir '.*' overlaps the workdir",
+                ),
+            ),
+        },
+        'tfp_flows.run_model.build_flow': {
+            'model_config': Messages(
+                (None, r'`model_config` must be an ml_collections.ConfigDict or a dict; got None')
+            ),
+            'event_shape': Messages(
+                (None, r'`event_shape` must be \[H, W, C\] or \[D\]; got None')
+            ),
+            'dtype_policy': DTYPE_POLICY,
+        },
+        'tfp_flows.run_model.build_optimizer': {
+            'train_config': Messages(
+                (3, r'`train_config` must be an ml_collections.ConfigDict or a dict; got 3\.')
+            ),
+            'steps_per_epoch': POSITIVE_INT,
+        },
+        'tfp_flows.run_model.data_flow': {
+            'flow': 'returned as it is, or for a CSV table given to own_data.standardize_flow, '
+            'which checks it',
+            'data_name': Domain('a non-empty str (config.data.name)', [None, '', 3]),
+            'statistics': 'None, or given to own_data.standardize_flow, which checks it',
+        },
+        'tfp_flows.run_model.restore_flow': {
+            'workdir': STR_OR_PATH,
+            'which': Messages(
+                ('newest', r"`which` must be one of \('best', 'latest'\); got 'newest'\.")
+            ),
+        },
+        'tfp_flows.callbacks.CheckpointCallback': {
+            'latest': Messages(
+                (None, r'`latest` must be a tf.train.CheckpointManager; got None\.')
+            ),
+            'best': Messages(('best', r"`best` must be a tf.train.CheckpointManager; got 'best'")),
+            'epoch': Messages((0, r'`epoch` must be a scalar tf.Variable; got 0\.')),
+            'best_value': Messages((1.0, r'`best_value` must be a scalar tf.Variable; got 1\.0')),
+            'monitor': LOG_KEY,
+        },
+        'tfp_flows.callbacks.CheckpointCallback.on_epoch_end': {
+            'epoch': KERAS_HOOK,
+            'logs': KERAS_HOOK,
+        },
+        'tfp_flows.callbacks._Pictures.on_epoch_end': {'epoch': KERAS_HOOK, 'logs': KERAS_HOOK},
+        'tfp_flows.callbacks.DensityPictures': {
+            'flow': NOT_A_FLOW,
+            'points': POINTS,
+            'path': STR_OR_PATH,
+            'every_epochs': Domain('a positive int', [0, 1.5, None]),
+            'log_dir': OPTIONAL_PATH,
+            'points_label': Messages((3, r'`points_label` must be a str; got 3\.')),
+        },
+        'tfp_flows.callbacks.DensityPictures.write': {
+            'epoch': Domain('an int >= 0', [-1, 1.5, None])
+        },
+        'tfp_flows.callbacks.SamplePictures': {
+            'flow': NOT_A_FLOW,
+            'directory': STR_OR_PATH,
+            'num_bins': Domain('an int >= 2', [1, 17.0]),
+            'temperatures': TEMPERATURES,
+            'every_epochs': Domain('a positive int', [0, 1.5]),
+            'log_dir': OPTIONAL_PATH,
+            'seed': Domain('an int in [0, 2**31)', [-1, 2**31, 1.5]),
+            'class_conditional': BOOL,
+        },
+        'tfp_flows.callbacks.SamplePictures.write': {'epoch': Domain('an int >= 0', [-1, 1.5])},
+        'tfp_flows.callbacks.MetricScalars': {
+            'log_dir': STR_OR_PATH,
+            'unit': UNIT,
+            'metric_name': Messages(LOG_KEY.list[0]),
+        },
+        'tfp_flows.callbacks.MetricScalars.on_epoch_end': {'epoch': KERAS_HOOK, 'logs': KERAS_HOOK},
+        'tfp_flows.callbacks.StopOnNonFinite': {'monitor': LOG_KEY},
+        'tfp_flows.callbacks.StopOnNonFinite.on_batch_end': {
+            'batch': KERAS_HOOK,
+            'logs': KERAS_HOOK,
+        },
+        'tfp_flows.callbacks.StopOnNonFinite.on_epoch_begin': {
+            'epoch': KERAS_HOOK,
+            'logs': KERAS_HOOK,
+        },
+        'tfp_flows.callbacks.TimeLimit': {
+            'max_seconds': Domain('a finite number > 0', [0, -1.0, INF, NAN, None])
+        },
+        'tfp_flows.callbacks.TimeLimit.on_train_batch_end': {
+            'batch': KERAS_HOOK,
+            'logs': KERAS_HOOK,
+        },
+        'tfp_flows.callbacks.TimeLimit.on_train_begin': {'logs': KERAS_HOOK},
+        'tfp_flows.callbacks.log_test_metrics': {
+            'log_dir': STR_OR_PATH,
+            'unit': UNIT,
+            'value': Messages(
+                (NAN, r'`value` must be a number \(not NaN\); got nan\.'),
+                ('2.5', r"`value` must be a number \(not NaN\); got '2.5'\."),
+            ),
+            'step': Domain('an int >= 0', [-1, 1.5]),
+        },
+        'tfp_flows.own_data.TableStatistics': {
+            name: 'a record that table_statistics fills with what it computed '
+            '(placeholder_statistics for a rebuild); standardize_flow checks its sizes'
+            for name in (
+                'columns',
+                'mean',
+                'scale',
+                'context_columns',
+                'context_mean',
+                'context_scale',
+            )
+        },
+        'tfp_flows.own_data.csv_source': {
+            'path': STR_OR_PATH,
+            'split': SPLIT,
+            'columns': COLUMN_NAMES,
+            'context_columns': COLUMN_NAMES,
+            'conditional': BOOL,
+        },
+        'tfp_flows.own_data.folder_source': {
+            'path': STR_OR_PATH,
+            'split': SPLIT,
+            'image_size': Domain('None or a positive int', [0, 2.5]),
+            'conditional': BOOL,
+        },
+        'tfp_flows.own_data.load_folder': {
+            'path': STR_OR_PATH,
+            'split': SPLIT,
+            'image_size': Domain('None or a positive int', [0, 2.5]),
+            'labels': BOOL,
+        },
+        'tfp_flows.own_data.placeholder_statistics': {
+            'num_columns': POSITIVE_INT,
+            'num_context_columns': Domain('an int >= 0', [-1, 1.5, None]),
+        },
+        'tfp_flows.own_data.read_csv': {
+            'path': STR_OR_PATH,
+            'columns': COLUMN_NAMES,
+            'context_columns': COLUMN_NAMES,
+        },
+        'tfp_flows.own_data.split_indices': {
+            'count': Domain('an int >= 0', [-1, 1.5, None]),
+            'split': SPLIT,
+        },
+        'tfp_flows.own_data.standardize_flow': {
+            'flow': NOT_A_FLOW,
+            'statistics': Messages(
+                (None, r'`statistics` must be a TableStatistics; got None\.'),
+                (
+                    own_data.placeholder_statistics(3),
+                    r'`flow` must have event shape \[3\], one value per column',
+                ),
+                (
+                    own_data.placeholder_statistics(2, 1),
+                    r'`flow` must have conditional_shape \(1,\) for 1 context columns; got None',
+                ),
+            ),
+        },
+        'tfp_flows.own_data.table_statistics': {
+            'path': 'only named in the messages',
+            'x': Messages((np.ones([10]), r'`x` \[N, D\] and `c` \[N, K\] must have the same N')),
+            'c': Messages((np.ones([9, 0]), r'got shapes \(10, 2\) and \(9, 0\)')),
+            'columns': Messages((3, r'`columns` must be a list of column names \(strs\); got 3')),
+            'context_columns': Messages(
+                (None, r'`context_columns` must be a list of column names \(strs\); got None')
+            ),
+        },
+        'tfp_flows.latent.class_directions': {
+            'flow': NOT_A_FLOW,
+            'x': 'examples, encoded by the flow, whose steps check their shape',
+            'labels': Messages(
+                (
+                    np.zeros([3], np.int64),
+                    r'`labels` must be ints of shape \[2\] \(one per example\)',
+                )
+            ),
+            'num_classes': Domain('an int >= 2', [1, 2.5, None]),
+            'conditional_input': CONTEXT,
+            'batch_size': POSITIVE_INT,
+        },
+        'tfp_flows.latent.class_sample_figure': {
+            'flow': NOT_A_FLOW,
+            'num_bins': Domain('an int >= 2', [1, 17.0]),
+            'temperatures': TEMPERATURES,
+            'seed': Domain('an int in [0, 2**31)', [-1, 1.5]),
+            'num_per_class': POSITIVE_INT,
+        },
+        'tfp_flows.latent.class_samples': {
+            'flow': NOT_A_FLOW,
+            'num_classes': Domain('a positive int', [0, 1.5]),
+            'num_per_class': POSITIVE_INT,
+            'temperature': TEMPERATURE,
+            'seed': SAMPLE['seed'],
+        },
+        'tfp_flows.latent.decode': {
+            'flow': NOT_A_FLOW,
+            'z': 'a latent: each step checks its dtype and event shape',
+            'conditional_input': CONTEXT,
+        },
+        'tfp_flows.latent.encode': {'flow': NOT_A_FLOW, 'x': DATA, 'conditional_input': CONTEXT},
+        'tfp_flows.latent.interpolate': {
+            'flow': NOT_A_FLOW,
+            'x_start': DATA,
+            'x_end': Messages(
+                (np.zeros([3, 2], np.float32), r'`x_start` and `x_end` must have the same shape')
+            ),
+            'num_points': Domain('an int >= 2', [1, 2.5, True]),
+            'conditional_input': CONTEXT,
+            'path': Domain("one of ('linear', 'spherical')", ['geodesic', None]),
+        },
+        'tfp_flows.latent.main': {
+            'argv': 'flags: argparse refuses a malformed one; the run and the folder are '
+            'checked as write_figures does'
+        },
+        'tfp_flows.latent.move': {
+            'flow': NOT_A_FLOW,
+            'x': DATA,
+            'direction': "checked against the latent's shape once x is encoded, naming both",
+            'strengths': STRENGTHS,
+            'conditional_input': CONTEXT,
+        },
+        'tfp_flows.latent.temperature_sweep': {
+            'flow': NOT_A_FLOW,
+            'temperatures': TEMPERATURES,
+            'num_samples': POSITIVE_INT,
+            'seed': SAMPLE['seed'],
+            'conditional_input': CONTEXT,
+        },
+        'tfp_flows.latent.write_figures': {
+            'flow': NOT_A_FLOW,
+            'x': Messages(
+                (
+                    np.zeros([3, 4, 4, 1]),
+                    r'`x` must be at least 12 images \[N, H, W, C\]; got shape \(3, 4, 4, 1\)',
+                )
+            ),
+            'num_bins': Domain('an int >= 2', [1, 17.0]),
+            'out_dir': STR_OR_PATH,
+            'labels': Messages(
+                (np.zeros([12], np.int64), r'`labels` and `class_names` go together')
+            ),
+            'class_names': Messages((('a', 'b'), r'`labels` and `class_names` go together')),
+            'conditional_input': CONTEXT,
+            'temperatures': TEMPERATURES,
+            'strengths': STRENGTHS,
+            'num_points': Domain('an int >= 2', [1]),
+            'num_rows': Domain('a positive int', [0, 1.5]),
+            'seed': Domain('an int in [0, 2**31)', [-1, 2**31]),
+        },
+        'tfp_flows.workdir.Rerun': {
+            name: 'a record that check_rerun fills with what it found'
+            for name in ('workdir', 'changed', 'checkpoint', 'metrics', 'finished')
+        },
+        'tfp_flows.workdir.check_export_dir': {
+            'export_dir': Messages(
+                (3, r'`export_dir` must be None, a str or a path; got 3\.'),
+                (
+                    os.path.join(_EXPORT_DIR, 'run', 'model'),
+                    r"export_dir '.*' overlaps the workdir",
+                ),
+            ),
+            'workdir': STR_OR_PATH,
+        },
+        'tfp_flows.workdir.check_path': {
+            'name': 'the label the message uses',
+            'value': STR_OR_PATH,
+            'allow_none': 'a flag of the check: whether None passes',
+        },
+        'tfp_flows.workdir.check_rerun': {'workdir': STR_OR_PATH, 'config': CONFIG},
+        'tfp_flows.workdir.check_writable': {'workdir': STR_OR_PATH},
+        'tfp_flows.workdir.copy_export': {
+            'workdir': STR_OR_PATH,
+            'export_dir': Messages(
+                (None, r'`export_dir` must be a str or a path; got None\.'),
+                (
+                    os.path.join(_EXPORT_DIR, 'run', 'model'),
+                    r"export_dir '.*' overlaps the workdir",
+                ),
+            ),
+        },
+        'tfp_flows.workdir.finished_message': {
+            'rerun': Messages((None, r'`rerun` must be the Rerun of a finished run')),
+            'epochs': Domain('a positive int', [0, 1.5]),
+        },
+        'tfp_flows.workdir.last_checkpoint': {'workdir': STR_OR_PATH},
+        'tfp_flows.workdir.leaves': {'config': CONFIG},
+        'tfp_flows.workdir.read_json': {'path': STR_OR_PATH},
+        'tfp_flows.workdir.write_json': {
+            'path': STR_OR_PATH,
+            'value': Messages((object(), r'Object of type object is not JSON serializable')),
+        },
+        'tfp_flows.workdir.write_config': {
+            'workdir': STR_OR_PATH,
+            'resolved': Messages((None, r'`resolved` must be the resolved config as a dict')),
+            'rerun': Messages((None, r'`rerun` must be a Rerun')),
+            'epoch': Domain('an int >= 0', [-1, 1.5, None]),
+        },
+        'tfp_flows.workdir.written_outputs': {'workdir': STR_OR_PATH, 'export_dir': OPTIONAL_PATH},
+        # train.py's helpers: their inputs come from train.py and absl, checked there.
+        'tfp_flows.cli.default_workdir': {
+            'recipe_path': "the --config flag's file, which ml_collections has loaded"
+        },
+        'tfp_flows.cli.error_line': {'error': 'any exception or message: its innermost message'},
+        'tfp_flows.cli.exit_on_flag_errors': {
+            'argv': 'None (sys.argv) or the command line train.py was given'
+        },
+        'tfp_flows.cli.format_config': {
+            'config': CONFIG,
+            'recipe': "the recipe's file name, only shown",
+        },
+        'tfp_flows.cli.help_text': {
+            'recipes_dir': "train.py's configs/ folder",
+            'flag_names': 'flags train.py defined (absl raises for an undefined one)',
+        },
+        'tfp_flows.cli.interrupted_message': {
+            'workdir': STR_OR_PATH,
+            'argv': 'None (sys.argv) or the command line, only shown',
+        },
+        'tfp_flows.cli.make_flags_parser': {'help_fn': "train.py's help text function"},
+        'tfp_flows.cli.recipes': {'directory': 'a folder whose *.py files glob lists (none: [])'},
+        'tfp_flows.cli.result_lines': {
+            'metrics': 'the dict train_and_evaluate returned',
+            'workdir': "the run's workdir; written_outputs checks it",
+            'export_dir': 'None or the export path; written_outputs checks it',
+        },
+    }
+)
 
 
 @functools.cache
@@ -518,7 +1124,215 @@ def _image_flow():
     return tfp_flows.glow((4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4)
 
 
-_EXPORT_DIR = tempfile.mkdtemp(prefix='tfp_flows_test_arguments_')
+@functools.cache
+def _conditional_image_flow():
+    return tfp_flows.glow(
+        (4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4, conditional_shape=(2,)
+    )
+
+
+@functools.cache
+def _trainer():
+    return trainer.FlowTrainer(_vector_flow())
+
+
+_OTHER_DIR = tempfile.mkdtemp(prefix='tfp_flows_test_arguments_other_')
+atexit.register(shutil.rmtree, _OTHER_DIR, ignore_errors=True)
+
+
+def _later_defaults():
+    """The valid arguments of the training side, the run and its tools."""
+    in_export_dir = functools.partial(os.path.join, _EXPORT_DIR)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(), _OTHER_DIR, max_to_keep=1)
+    scalar = tf.Variable(0, dtype=tf.int64)
+    density = dict(flow=_vector_flow(), points=np.zeros([4, 2]), path=in_export_dir('d.png'))
+    samples = dict(
+        flow=_image_flow(), directory=in_export_dir('samples'), num_bins=17, temperatures=(1.0,)
+    )
+    vectors = dict(flow=_vector_flow(), x=np.zeros([2, 2], np.float32))
+    run = dict(workdir=in_export_dir('run'))
+    flow_trainer = _trainer()
+    return {
+        'tfp_flows.models.check_flow': (models.check_flow, {}),
+        'tfp_flows.images.check_points': (images.check_points, {}),
+        'tfp_flows.bijectors.prior.LearnedPrior': (bijectors.LearnedPrior, dict(event_shape=(4,))),
+        'tfp_flows.networks.ZeroDense': (networks.ZeroDense, dict(input_size=1, output_size=2)),
+        'tfp_flows.networks.check_dropout_rate': (networks.check_dropout_rate, {}),
+        'tfp_flows.networks.check_training': (networks.check_training, {}),
+        'tfp_flows.config_checks.check_config': (tfp_flows.config_checks.check_config, {}),
+        'tfp_flows.trainer.FlowTrainer': (trainer.FlowTrainer, dict(flow=_vector_flow())),
+        'tfp_flows.trainer.FlowTrainer.call': (flow_trainer.call, dict(x=vectors['x'])),
+        'tfp_flows.trainer.FlowTrainer.per_example_loss': (
+            flow_trainer.per_example_loss,
+            dict(x=vectors['x']),
+        ),
+        'tfp_flows.trainer.FlowTrainer.compile': (
+            flow_trainer.compile,
+            dict(optimizer=keras.optimizers.SGD()),
+        ),
+        'tfp_flows.trainer.FlowTrainer.fit': (flow_trainer.fit, dict(x=vectors['x'], verbose=0)),
+        'tfp_flows.trainer.FlowTrainer.evaluate': (
+            flow_trainer.evaluate,
+            dict(x=vectors['x'], verbose=0),
+        ),
+        'tfp_flows.trainer.FlowTrainer.predict': (
+            flow_trainer.predict,
+            dict(x=vectors['x'], verbose=0),
+        ),
+        'tfp_flows.trainer.split_batch': (trainer.split_batch, {}),
+        'tfp_flows.optimizers.FusedAdam': (optimizers.FusedAdam, {}),
+        'tfp_flows.optimizers.FusedAdamax': (optimizers.FusedAdamax, {}),
+        'tfp_flows.optimizers.make_optimizer': (optimizers.make_optimizer, {}),
+        'tfp_flows.experiment.train_and_evaluate': (
+            experiment.train_and_evaluate,
+            dict(config=default.get_config(), **run),
+        ),
+        'tfp_flows.run_model.build_flow': (
+            run_model.build_flow,
+            dict(model_config=default.get_config().model, event_shape=(8, 8, 1)),
+        ),
+        'tfp_flows.run_model.build_optimizer': (
+            run_model.build_optimizer,
+            dict(train_config=default.get_config().train, steps_per_epoch=10),
+        ),
+        'tfp_flows.run_model.data_flow': (
+            run_model.data_flow,
+            dict(flow=_vector_flow(), data_name='moons'),
+        ),
+        'tfp_flows.run_model.restore_flow': (
+            run_model.restore_flow,
+            dict(workdir=in_export_dir('no_run')),
+        ),
+        'tfp_flows.callbacks.CheckpointCallback': (
+            callbacks.CheckpointCallback,
+            dict(latest=manager, best=manager, epoch=scalar, best_value=scalar),
+        ),
+        'tfp_flows.callbacks.DensityPictures': (callbacks.DensityPictures, density),
+        'tfp_flows.callbacks.DensityPictures.write': (
+            callbacks.DensityPictures(**density).write,
+            {},
+        ),
+        'tfp_flows.callbacks.SamplePictures': (callbacks.SamplePictures, samples),
+        'tfp_flows.callbacks.SamplePictures.write': (
+            callbacks.SamplePictures(**samples).write,
+            {},
+        ),
+        'tfp_flows.callbacks.MetricScalars': (
+            callbacks.MetricScalars,
+            dict(log_dir=in_export_dir('logs'), unit='bits_per_dim'),
+        ),
+        'tfp_flows.callbacks.StopOnNonFinite': (callbacks.StopOnNonFinite, {}),
+        'tfp_flows.callbacks.TimeLimit': (callbacks.TimeLimit, dict(max_seconds=1.0)),
+        'tfp_flows.callbacks.log_test_metrics': (
+            callbacks.log_test_metrics,
+            dict(log_dir=in_export_dir('logs'), unit='bits_per_dim', value=2.5, step=1),
+        ),
+        'tfp_flows.own_data.csv_source': (
+            own_data.csv_source,
+            dict(
+                path=in_export_dir('none.csv'),
+                split='train',
+                columns=None,
+                context_columns=None,
+                conditional=False,
+            ),
+        ),
+        'tfp_flows.own_data.folder_source': (
+            own_data.folder_source,
+            dict(path=in_export_dir('none'), split='train', image_size=None, conditional=False),
+        ),
+        'tfp_flows.own_data.load_folder': (
+            own_data.load_folder,
+            dict(path=in_export_dir('none'), split='train'),
+        ),
+        'tfp_flows.own_data.placeholder_statistics': (
+            own_data.placeholder_statistics,
+            dict(num_columns=2),
+        ),
+        'tfp_flows.own_data.read_csv': (own_data.read_csv, dict(path=in_export_dir('none.csv'))),
+        'tfp_flows.own_data.split_indices': (own_data.split_indices, dict(count=10, split='train')),
+        'tfp_flows.own_data.standardize_flow': (
+            own_data.standardize_flow,
+            dict(flow=_vector_flow(), statistics=own_data.placeholder_statistics(2)),
+        ),
+        'tfp_flows.own_data.table_statistics': (
+            own_data.table_statistics,
+            dict(
+                path='table.csv',
+                x=np.ones([10, 2]),
+                c=np.ones([10, 0]),
+                columns=('a', 'b'),
+                context_columns=(),
+            ),
+        ),
+        'tfp_flows.latent.class_directions': (
+            latent.class_directions,
+            dict(**vectors, labels=np.array([0, 1]), num_classes=2),
+        ),
+        'tfp_flows.latent.class_sample_figure': (
+            latent.class_sample_figure,
+            dict(flow=_conditional_image_flow(), num_bins=17, temperatures=(1.0,), seed=0),
+        ),
+        'tfp_flows.latent.class_samples': (
+            latent.class_samples,
+            dict(flow=_conditional_image_flow(), num_classes=2, num_per_class=1),
+        ),
+        'tfp_flows.latent.decode': (latent.decode, dict(flow=_vector_flow(), z=vectors['x'])),
+        'tfp_flows.latent.encode': (latent.encode, vectors),
+        'tfp_flows.latent.interpolate': (
+            latent.interpolate,
+            dict(flow=_vector_flow(), x_start=vectors['x'], x_end=vectors['x']),
+        ),
+        'tfp_flows.latent.move': (
+            latent.move,
+            dict(**vectors, direction=np.zeros([2], np.float32), strengths=(1.0,)),
+        ),
+        'tfp_flows.latent.temperature_sweep': (
+            latent.temperature_sweep,
+            dict(flow=_vector_flow(), temperatures=(1.0,), num_samples=2, seed=0),
+        ),
+        'tfp_flows.latent.write_figures': (
+            latent.write_figures,
+            dict(
+                flow=_image_flow(),
+                x=np.zeros([12, 4, 4, 1], np.float32),
+                num_bins=17,
+                out_dir=in_export_dir('latent'),
+            ),
+        ),
+        'tfp_flows.workdir.check_export_dir': (
+            workdirs.check_export_dir,
+            dict(export_dir=in_export_dir('export'), **run),
+        ),
+        'tfp_flows.workdir.check_path': (workdirs.check_path, dict(name='value', value='x')),
+        'tfp_flows.workdir.check_rerun': (
+            workdirs.check_rerun,
+            dict(config=default.get_config(), **run),
+        ),
+        'tfp_flows.workdir.check_writable': (workdirs.check_writable, run),
+        'tfp_flows.workdir.copy_export': (
+            workdirs.copy_export,
+            dict(export_dir=in_export_dir('export'), **run),
+        ),
+        'tfp_flows.workdir.finished_message': (
+            workdirs.finished_message,
+            dict(rerun=RERUN, epochs=1),
+        ),
+        'tfp_flows.workdir.last_checkpoint': (workdirs.last_checkpoint, run),
+        'tfp_flows.workdir.leaves': (workdirs.leaves, {}),
+        'tfp_flows.workdir.read_json': (workdirs.read_json, {}),
+        'tfp_flows.workdir.write_json': (
+            workdirs.write_json,
+            dict(path=in_export_dir('x.json'), value={}),
+        ),
+        'tfp_flows.workdir.write_config': (
+            workdirs.write_config,
+            dict(resolved={}, rerun=RERUN, epoch=0, **run),
+        ),
+        'tfp_flows.workdir.written_outputs': (workdirs.written_outputs, run),
+        'tfp_flows.cli.format_config': (tfp_flows.cli.format_config, dict(recipe='default.py')),
+        'tfp_flows.cli.interrupted_message': (tfp_flows.cli.interrupted_message, dict(argv=[])),
+    }
 
 
 @functools.cache
@@ -559,6 +1373,10 @@ def _defaults():
         'tfp_flows.bijectors.actnorm.ActNorm.initialize': (
             act_norm.initialize,
             dict(y=np.ones([2, 2], np.float32)),
+        ),
+        'tfp_flows.bijectors.actnorm.ActNorm.initialize_from_moments': (
+            act_norm.initialize_from_moments,
+            dict(mean=np.zeros([2], np.float32), variance=np.ones([2], np.float32)),
         ),
         'tfp_flows.bijectors.coupling.AffineCoupling': (bijectors.AffineCoupling, coupling),
         'tfp_flows.bijectors.coupling.AdditiveCoupling': (bijectors.AdditiveCoupling, coupling),
@@ -675,6 +1493,7 @@ def _defaults():
         ),
         'tfp_flows.config_checks.field_values': (tfp_flows.config_checks.field_values, {}),
         'tfp_flows.config_checks.unchecked_keys': (tfp_flows.config_checks.unchecked_keys, {}),
+        **_later_defaults(),
     }
 
 
@@ -754,6 +1573,16 @@ TENSOR = {
     },
     'tfp_flows.bijectors.actnorm.ActNorm.initialize': {
         'y': _values('y', 'finite values', [(np.array([[NAN, 0.0]], np.float32), 1, '[nan]')])
+    },
+    'tfp_flows.bijectors.actnorm.ActNorm.initialize_from_moments': {
+        'mean': _values(
+            'mean', 'finite values', [(np.array([NAN, INF], np.float32), 2, '[nan inf]')]
+        ),
+        'variance': _values(
+            'variance',
+            'finite values >= 0',
+            [(np.array([-1.0, NAN], np.float32), 2, '[-1 nan]')],
+        ),
     },
 }
 

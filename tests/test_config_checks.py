@@ -26,6 +26,16 @@ BAD = {
     'data.splits.train': ([None, ''], 'a non-empty str'),
     'data.splits.validation': ([None, 1], 'a non-empty str'),
     'data.splits.test': ([None, ''], 'a non-empty str'),
+    'data.conditional': (['True', 1, None], 'True or False'),
+    'data.columns': (
+        [[], ['x', 'x'], 'x', ['x', 3], ['']],
+        'None or a non-empty list of distinct non-empty strs (column names)',
+    ),
+    'data.context_columns': (
+        [(), 'c'],
+        'None or a non-empty list of distinct non-empty strs (column names)',
+    ),
+    'data.augment': (['rotate', 'None', 3], "None or 'flip'"),
     'data.event_shape': ([[8, 0, 1], [8, 8], [8.0, 8, 1]], None),
     'data.num_bins': ([1, 256.0, '256'], 'None or an int >= 2'),
     'model.family': (['maf', None], "one of ('glow', 'real_nvp')"),
@@ -36,6 +46,12 @@ BAD = {
     'model.permutation': (['random'], "one of ('lu', 'plain', 'reverse', 'shuffle')"),
     'model.split_prior': (['False', 0, None], 'True or False'),
     'model.log_scale_bound': ([0.0, -2.0, float('inf'), float('nan')], 'a finite number > 0'),
+    'model.scale': (['exp', None], "one of ('tanh', 'sigmoid')"),
+    'model.preprocessing': (['none', 'None', 3], "None or 'centre' or 'logit'"),
+    'model.alpha': ([0.5, -0.1, float('nan'), None], 'a number in [0, 0.5)'),
+    'model.conditional_shape': ([[], [0], [10.0], 10], 'None or a non-empty list of positive ints'),
+    'model.learn_top_prior': (['True', 0], 'True or False'),
+    'model.dropout_rate': ([1.0, -0.1, float('nan'), None, True], 'a number in [0, 1)'),
     'model.dtype': (['float16', None], "one of ('float32', 'float64')"),
     'train.strategy': (['tpu'], "one of ('auto', 'one_device', 'mirrored', 'multi_worker')"),
     'train.batch_size': ([0, 64.0], 'a positive int'),
@@ -49,6 +65,8 @@ BAD = {
     'train.cosine_decay': (['yes', 1], 'True or False'),
     'train.weight_decay': ([-0.5, float('inf'), float('nan')], 'None or a finite number >= 0'),
     'train.clip_norm': ([0.0, -1.0, float('inf')], 'None or a finite number > 0'),
+    'train.accumulation_steps': ([0, 2.0, None], 'a positive int'),
+    'train.ema_momentum': ([1.0, -0.5, float('nan'), '0.9'], 'None or a number in [0, 1)'),
     'train.jit_compile': (['False'], 'True or False'),
     'train.mixed_precision': (
         ['float16', 'mixed_int8', True],
@@ -146,6 +164,20 @@ def test_a_new_field_without_a_domain_is_reported():
 def test_check_config_values_takes_only_configs(config):
     with pytest.raises(TypeError, match='`config` must be an ml_collections.ConfigDict or a dict'):
         check_config_values(config)
+
+
+def test_check_config_refuses_accumulation_steps_that_do_not_divide_the_batch():
+    config = _recipe('default')
+    config.train.accumulation_steps = 3
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            '`config.train.accumulation_steps` (3) must divide `config.train.batch_size` (64)'
+        ),
+    ):
+        config_checks.check_config(config)
+    config.train.accumulation_steps = 4
+    config_checks.check_config(config)
 
 
 def test_check_config_refuses_max_seconds_with_multi_worker():

@@ -9,15 +9,25 @@ import re
 import shutil
 
 import checks
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import tfp_flows
-from configs import default, glow_mnist, realnvp_moons
-from tfp_flows import callbacks, experiment
+from configs import (
+    default,
+    glow_digits_conditional,
+    glow_mnist,
+    glow_mnist_conditional,
+    realnvp_moons,
+)
+from tfp_flows import callbacks, experiment, figures, latent, own_data
 from tfp_flows import workdir as workdirs
+from tfp_flows.bijectors.context import conditional_shape_of
+from tfp_flows.data import make_dataset
+from tfp_flows.trainer import FlowTrainer
 
 
 def _tiny(config, epochs=1):
@@ -128,7 +138,7 @@ def test_tensorboard_has_bits_per_dim_and_samples(finished_run):
     assert set(logged['bits_per_dim/validation']) == {1}
     assert logged['samples/temperature_0.7'][1].shape == (398, 398, 1)
     keras_tags = checks.read_tensorboard(os.path.join(finished_run[0], 'logs', 'train'))
-    assert {'epoch_loss', 'epoch_grad_norm', 'epoch_learning_rate'} <= set(keras_tags)
+    assert {'epoch_bits_per_dim', 'epoch_grad_norm', 'epoch_learning_rate'} <= set(keras_tags)
 
 
 def test_metrics_tell_the_epochs_trained_from_the_best_epoch(tmp_path, monkeypatch):
@@ -206,12 +216,24 @@ def test_moons_run_writes_the_density_picture(tmp_path):
     ]
 
 
-def test_tfds_recipe_runs_on_mock_data(tmp_path):
+def test_tfds_recipe_runs_on_mock_data_with_flips(tmp_path, monkeypatch):
+    calls = {}
+    real_make_dataset = experiment.data.make_dataset
+
+    def recording(name, split, batch_size, **kwargs):
+        calls[split] = kwargs
+        return real_make_dataset(name, split, batch_size, **kwargs)
+
+    monkeypatch.setattr(experiment.data, 'make_dataset', recording)
     config = _tiny(glow_mnist.get_config())
     config.train.batch_size = 16
+    config.data.augment = 'flip'  # As the CIFAR-10 and CelebA recipes.
     with tfds.testing.mock_data(num_examples=32):
         metrics = experiment.train_and_evaluate(config, str(tmp_path / 'mnist'), verbose=0)
     assert math.isfinite(metrics['test_bits_per_dim'])
+    # Flips of the training data only.
+    augment = {split: kwargs.get('augment') for split, kwargs in calls.items()}
+    assert augment == {'train[:90%]': 'flip', 'train[90%:]': None, 'test': None}
 
 
 def _poison_training_data(monkeypatch, after_batches):
@@ -286,3 +308,129 @@ def test_a_trained_model_round_trips_and_its_log_det_matches_autodiff(finished_r
     _, expected = tf.linalg.slogdet(tf.cast(tape.batch_jacobian(latent, flat), tf.float64))
     actual = flow.bijector.inverse_log_det_jacobian(x, event_ndims=3)
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.fixture(scope='module')
+def conditional_run(tmp_path_factory):
+    """A one-epoch class-conditional digits run with EMA weights, dropout and gradient
+    accumulation: (workdir, metrics)."""
+    config = _tiny(glow_digits_conditional.get_config())
+    config.train.ema_momentum = 0.9
+    config.model.dropout_rate = 0.1
+    config.train.accumulation_steps = 2
+    workdir = str(tmp_path_factory.mktemp('conditional') / 'run')
+    return workdir, experiment.train_and_evaluate(config, workdir, verbose=0)
+
+
+def _one_hot(labels):
+    return tf.one_hot(labels, 10)
+
+
+def test_a_conditional_run_records_its_context_and_pictures_one_row_per_class(conditional_run):
+    workdir, metrics = conditional_run
+    assert 0.5 < metrics['test_bits_per_dim'] < 5.0
+    config = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    assert config['model']['conditional_shape'] == [10]
+    assert config['data']['conditional'] is True
+    flow = experiment.restore_flow(workdir)
+    assert conditional_shape_of(flow) == (10,)
+    written = tf.io.decode_png(tf.io.read_file(os.path.join(workdir, 'samples', 'epoch_0001.png')))
+    # The run's picture is that of its best checkpoint with the EMA weights, which
+    # restore_flow gives and the figure command draws.
+    np.testing.assert_array_equal(written, figures.run_figure(workdir))
+    _, grids = latent.class_sample_figure(flow, 17, (0.7, 1.0), seed=0)
+    assert grids[0].shape == (10 * (8 * 8 + 2) + 2, 6 * (8 * 8 + 2) + 2, 1)  # 10 rows of 6.
+
+
+def test_a_conditional_export_takes_contexts_and_holds_the_ema_weights(conditional_run):
+    workdir, metrics = conditional_run
+    x = tf.random.stateless_uniform([4, 8, 8, 1], seed=[1, 2])
+    c = _one_hot([0, 3, 3, 9])
+    exported = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
+    served = exported.signatures['log_prob'](x=x, conditional_input=c)['log_prob']
+    ema_flow = experiment.restore_flow(workdir)
+    np.testing.assert_allclose(
+        served, ema_flow.log_prob(x, bijector_kwargs={'conditional_input': c}), rtol=1e-5
+    )
+    config = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    raw_flow = experiment.build_flow(config['model'], (8, 8, 1))
+    tf.train.Checkpoint(flow=raw_flow).read(metrics['best_checkpoint']).expect_partial()
+    raw = raw_flow.log_prob(x, bijector_kwargs={'conditional_input': c})
+    assert np.max(np.abs(raw - served)) > 1e-3  # The checkpoint's raw weights differ.
+    # The test figure is the EMA weights' too.
+    test_ds, _ = make_dataset(
+        'digits', 'test', 64, shuffle=False, seed=0, epoch=0, conditional=True
+    )
+    trainer = FlowTrainer(ema_flow, num_bins=17)
+    trainer.compile(keras.optimizers.SGD())
+    evaluated = trainer.evaluate(test_ds, verbose=0, return_dict=True)['bits_per_dim']
+    assert evaluated == pytest.approx(metrics['test_bits_per_dim'], rel=1e-5)
+
+
+def test_a_conditional_run_resumes_with_its_recorded_context(conditional_run, tmp_path):
+    workdir = _copy(conditional_run, tmp_path)
+    config = _tiny(glow_digits_conditional.get_config(), epochs=2)
+    config.train.ema_momentum = 0.9
+    config.model.dropout_rate = 0.2  # A training setting: recorded, not refused.
+    config.train.accumulation_steps = 2
+    resumed = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert resumed['epochs_trained'] == 2
+    history = workdirs.read_json(os.path.join(workdir, 'config_history.json'))
+    assert history == [
+        {'epoch': 1, 'changed': {'model.dropout_rate': [0.1, 0.2], 'train.epochs': [1, 2]}}
+    ]
+    config.data.conditional = False
+    with pytest.raises(ValueError, match=r'data\.conditional: True in the workdir, False now'):
+        experiment.train_and_evaluate(config, workdir, verbose=0)
+
+
+def test_the_conditional_tfds_recipe_runs_on_mock_data(tmp_path):
+    config = _tiny(glow_mnist_conditional.get_config())
+    config.train.batch_size = 16
+    workdir = str(tmp_path / 'mnist')
+    with tfds.testing.mock_data(num_examples=32):
+        metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert math.isfinite(metrics['test_bits_per_dim'])
+    recorded = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    assert recorded['model']['conditional_shape'] == [10]
+
+
+def _write_table(path, rows=200):
+    """A CSV table: data columns x1, x2 (in large units) depending on a context column c."""
+    rng = np.random.default_rng(0)
+    c = rng.normal(size=rows)
+    x1 = 100.0 + 20.0 * (c + 0.3 * rng.normal(size=rows))
+    x2 = -5.0 + 0.1 * rng.normal(size=rows)
+    lines = ['x1,x2,c'] + [f'{a},{b},{d}' for a, b, d in zip(x1, x2, c, strict=True)]
+    path.write_text('\n'.join(lines) + '\n')
+
+
+def test_a_conditional_csv_run_works_in_the_tables_units(tmp_path):
+    table = tmp_path / 'table.csv'
+    _write_table(table)
+    config = _tiny(realnvp_moons.get_config())
+    config.data.name = f'csv:{table}'
+    config.data.conditional = True
+    config.data.columns = ('x1', 'x2')
+    config.data.context_columns = ('c',)
+    config.train.batch_size = 32
+    config.model.num_steps = 2
+    workdir = str(tmp_path / 'csv')
+    metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert math.isfinite(metrics['test_nats_per_dim'])
+    assert not os.path.exists(os.path.join(workdir, 'density.png'))  # Conditional: no picture.
+    x = tf.constant([[100.0, -5.0], [120.0, -5.1]])
+    c = tf.constant([[0.0], [1.0]])
+    exported = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
+    served = exported.signatures['log_prob'](x=x, conditional_input=c)['log_prob']
+    restored = experiment.restore_flow(workdir)  # Rebuilt wrapping; statistics restored.
+    np.testing.assert_allclose(
+        restored.log_prob(x, bijector_kwargs={'conditional_input': c}), served, rtol=1e-5
+    )
+    # The restored statistics are the training split's (the checkpoint's, not placeholders).
+    values, contexts, columns, context_columns = own_data.read_csv(str(table), ['x1', 'x2'], ['c'])
+    expected = own_data.table_statistics(str(table), values, contexts, columns, context_columns)
+    saved = {v.name.split(':')[0].split('/')[-1]: v.numpy() for v in restored.variables}
+    np.testing.assert_allclose(saved['column_mean'], expected.mean, rtol=1e-6)
+    np.testing.assert_allclose(saved['column_scale'], expected.scale, rtol=1e-6)
+    np.testing.assert_allclose(saved['context_scale'], expected.context_scale, rtol=1e-6)

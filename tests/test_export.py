@@ -54,6 +54,15 @@ MODELS = {
         NUM_BINS,
         False,
     ),
+    # The same Glow, its passes through the flow compiled with XLA (`jit_compile=True`).
+    'glow_xla': (
+        lambda: tfp_flows.glow(
+            event_shape=(8, 8, 1), num_levels=2, num_steps=2, hidden_channels=16
+        ),
+        _image_data,
+        NUM_BINS,
+        False,
+    ),
     'vector_float64': (
         lambda: tfp_flows.real_nvp(
             event_shape=(2,), num_steps=4, hidden_channels=16, dtype=tf.float64
@@ -164,7 +173,9 @@ def _export_with_expected_numbers(name, directory):
     with strategy.scope():
         flow = build()
         data, contexts = _trained_looking(flow, make_data)
-        path = export_saved_model(flow, directory / 'saved_model', num_bins=num_bins)
+        path = export_saved_model(
+            flow, directory / 'saved_model', num_bins=num_bins, jit_compile=name == 'glow_xla'
+        )
         x = data[:4]
         kwargs, sample_context, conditional = {}, None, {}
         if contexts is not None:
@@ -282,6 +293,31 @@ def test_saved_model_holds_every_variable_and_the_actnorm_flags(exported, name):
     num_actnorms = sum(v.name.endswith('initialized:0') for v in flow.variables)
     assert num_actnorms > 0 and len(flags) == num_actnorms
     assert all(reader.get_tensor(k) for k in flags)
+
+
+def _xla_compiled_functions(path):
+    """Names of the SavedModel's functions marked for XLA compilation."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, 'saved_model.pb'), 'rb') as f:
+        saved_model.ParseFromString(f.read())
+    library = saved_model.meta_graphs[0].graph_def.library
+    return [
+        f.signature.name
+        for f in library.function
+        if f.attr.get('_XlaMustCompile') is not None and f.attr['_XlaMustCompile'].b
+    ]
+
+
+def test_jit_compile_marks_the_passes_through_the_flow_for_xla(exported):
+    # Traced functions are named after the Python functions: `_encode_pass` runs
+    # `_latent_and_log_density`, `_decode_pass` runs `_data`.
+    compiled = _xla_compiled_functions(exported.paths['glow_xla'])
+    assert len(compiled) == 2, compiled
+    assert any('_latent_and_log_density' in name for name in compiled), compiled
+    assert any('_data' in name for name in compiled), compiled
+    assert not _xla_compiled_functions(exported.paths['glow'])
 
 
 def test_saved_model_cli_show_lists_the_signatures(exported):

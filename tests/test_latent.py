@@ -76,9 +76,10 @@ def test_temperature_sweep_scales_one_base_noise(flows):
         tfp_flows.sample(conditional, 3, 0.7, seed=4, conditional_input=context),
         rtol=1e-10,
     )
-    with pytest.raises(ValueError, match=r'`temperature` must be a finite number > 0; got 0'):
+    message = r'`temperatures` must be a non-empty list of finite numbers > 0; got '
+    with pytest.raises(ValueError, match=message + r'\[0\.0, 1\.0\]'):
         latent.temperature_sweep(plain, [0.0, 1.0], 3, seed=4)
-    with pytest.raises(ValueError, match=r'`temperatures` must list at least one'):
+    with pytest.raises(ValueError, match=message + r'\[\]'):
         latent.temperature_sweep(plain, [], 3, seed=4)
 
 

@@ -156,17 +156,17 @@ BAD_ARGUMENTS = [
     ('weight_decay', -0.5, r'`weight_decay` must be a finite number >= 0; got -0\.5'),
     ('weight_decay', math.inf, r'`weight_decay` must be a finite number >= 0; got inf'),
     ('weight_decay', math.nan, r'`weight_decay` must be a finite number >= 0; got nan'),
-    ('beta_1', 1.0, r'`beta_1` must be a finite number in \[0, 1\); got 1\.0'),
-    ('beta_1', -0.1, r'`beta_1` must be a finite number in \[0, 1\); got -0\.1'),
-    ('beta_1', math.nan, r'`beta_1` must be a finite number in \[0, 1\); got nan'),
-    ('beta_2', 1.5, r'`beta_2` must be a finite number in \[0, 1\); got 1\.5'),
-    ('beta_2', None, r'`beta_2` must be a finite number in \[0, 1\); got None'),
+    ('beta_1', 1.0, r'`beta_1` must be a number in \[0, 1\); got 1\.0'),
+    ('beta_1', -0.1, r'`beta_1` must be a number in \[0, 1\); got -0\.1'),
+    ('beta_1', math.nan, r'`beta_1` must be a number in \[0, 1\); got nan'),
+    ('beta_2', 1.5, r'`beta_2` must be a number in \[0, 1\); got 1\.5'),
+    ('beta_2', None, r'`beta_2` must be a number in \[0, 1\); got None'),
     ('epsilon', 0.0, r'`epsilon` must be a finite number > 0; got 0\.0'),
     ('epsilon', -1e-7, r'`epsilon` must be a finite number > 0; got -1e-07'),
     ('epsilon', math.inf, r'`epsilon` must be a finite number > 0; got inf'),
-    ('ema_momentum', 1.0, r'`ema_momentum` must be a finite number in \[0, 1\); got 1\.0'),
-    ('ema_momentum', -0.5, r'`ema_momentum` must be a finite number in \[0, 1\); got -0\.5'),
-    ('ema_momentum', math.nan, r'`ema_momentum` must be a finite number in \[0, 1\); got nan'),
+    ('ema_momentum', 1.0, r'`ema_momentum` must be a number in \[0, 1\); got 1\.0'),
+    ('ema_momentum', -0.5, r'`ema_momentum` must be a number in \[0, 1\); got -0\.5'),
+    ('ema_momentum', math.nan, r'`ema_momentum` must be a number in \[0, 1\); got nan'),
 ]
 
 
@@ -185,7 +185,7 @@ def test_every_numeric_argument_of_make_optimizer_is_swept():
 
 @pytest.mark.parametrize('argument', ['beta_1', 'beta_2', 'epsilon', 'weight_decay'])
 def test_the_optimizer_classes_check_their_own_arguments(argument):
-    with pytest.raises(ValueError, match=f'`{argument}` must be a finite number'):
+    with pytest.raises(ValueError, match=f'`{argument}` must be a (finite )?number'):
         FusedAdam(**{argument: math.nan})
 
 

@@ -107,7 +107,7 @@ def test_a_fresh_prior_is_the_identity():
     ('kwargs', 'message'),
     [
         (dict(learned=False), r'needs learned=True or a `conditional_shape`'),
-        (dict(learned=1), r'`learned` must be a bool; got 1'),
+        (dict(learned=1), r'`learned` must be True or False; got 1'),
         (dict(conditional_shape=(0,)), r'`conditional_shape` must be None or .*got \(0,\)'),
         (dict(log_scale_bound=0.0), r'`log_scale_bound` must be a finite number > 0; got 0.0'),
     ],

@@ -346,31 +346,31 @@ BAD_INPUTS = [
     pytest.param(
         _check_config(model__num_steps=-1),
         ValueError,
-        r'config\.model\.num_steps must be a positive int; got -1',
+        r'`config\.model\.num_steps` must be a positive int; got -1',
         id='negative steps',
     ),
     pytest.param(
         _check_config(model__num_levels=0),
         ValueError,
-        r'config\.model\.num_levels must be a positive int; got 0',
+        r'`config\.model\.num_levels` must be a positive int; got 0',
         id='zero levels',
     ),
     pytest.param(
         _check_config(model__hidden_channels=0),
         ValueError,
-        r'config\.model\.hidden_channels must be a positive int; got 0',
+        r'`config\.model\.hidden_channels` must be a positive int; got 0',
         id='hidden width 0',
     ),
     pytest.param(
         _check_config(train__steps_per_execution=0),
         ValueError,
-        r'config\.train\.steps_per_execution must be a positive int; got 0',
+        r'`config\.train\.steps_per_execution` must be a positive int; got 0',
         id='zero steps per execution',
     ),
     pytest.param(
         _check_config(train__intra_op_threads=-2),
         ValueError,
-        r'config\.train\.intra_op_threads must be an int >= 0 \(0: TF default\); got -2',
+        r'`config\.train\.intra_op_threads` must be an int >= 0; got -2',
         id='negative thread count',
     ),
     pytest.param(
@@ -382,7 +382,7 @@ BAD_INPUTS = [
     pytest.param(
         _cli('--config.model.num_levels=0'),
         processes.CommandFailed,
-        r'^exit code 1: (?:.*\n)*Error: config\.model\.num_levels must be a positive int; '
+        r'^exit code 1: (?:.*\n)*Error: `config\.model\.num_levels` must be a positive int; '
         r'got 0\.\n$',
         id='zero levels: CLI',
     ),

@@ -5,6 +5,7 @@ answered before TensorFlow is imported, which `python -X importtime` shows.
 """
 
 import glob
+import json
 import os
 import pathlib
 import re
@@ -88,6 +89,32 @@ def test_a_run_prints_its_figures_and_each_output_on_a_line(tiny_run):
     ]
     assert all(os.path.exists(line.split()[0]) for line in held)
     assert re.search(rf'^  {workdir}/samples +1 PNG sample figure$', result.stdout, re.M)
+
+
+def test_the_conditional_recipe_trains_from_the_command_line(tmp_path):
+    workdir = tmp_path / 'conditional'
+    recipe = ROOT / 'configs' / 'glow_digits_conditional.py'
+    result = _train(f'--config={recipe}', f'--workdir={workdir}', *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r'^Test bits per dim: \d\.\d{4} ', result.stdout, re.MULTILINE)
+    config = json.loads((workdir / 'config.json').read_text())
+    assert (config['data']['conditional'], config['model']['conditional_shape']) == (True, [10])
+    # The SavedModel takes the one-hot label; the sample figure has one row per class: 10
+    # rows of 8x8 digits shown at 8x (each 66 pixels with its separator), under a title.
+    code = (
+        'import sys, tensorflow as tf; loaded = tf.saved_model.load(sys.argv[1]); '
+        "print(sorted(loaded.signatures['log_prob'].structured_input_signature[1]))"
+    )
+    inputs = subprocess.run(
+        [sys.executable, '-c', code, str(workdir / 'saved_model')],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert inputs.stdout.splitlines()[-1] == "['conditional_input', 'x']", inputs.stderr[-2000:]
+    picture = (workdir / 'samples' / 'epoch_0001.png').read_bytes()
+    height = int.from_bytes(picture[20:24], 'big')  # The PNG header's IHDR height.
+    assert height == 2 * 12 + 32 + 10 * 66 + 2
 
 
 def test_tensorflows_start_up_chatter_is_not_shown(tiny_run):

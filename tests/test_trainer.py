@@ -16,10 +16,24 @@ from tfp_flows.optimizers import make_optimizer
 from tfp_flows.trainer import FlowTrainer
 
 IMAGE_SHAPE = (8, 8, 1)
+NUM_CLASSES = 3  # One-hot labels of the conditional Glow.
+NUM_FEATURES = 2  # Context features of the conditional vector Real NVP.
 
 
-def _build(family, seed=0, dtype=tf.float32):
+def _build(family, seed=0, dtype=tf.float32, dropout_rate=0.0):
     sizes = dict(num_steps=1, hidden_channels=8, seed=seed, dtype=dtype)
+    if family == 'conditional glow':
+        return tfp_flows.glow(
+            IMAGE_SHAPE,
+            num_levels=2,
+            conditional_shape=(NUM_CLASSES,),
+            learn_top_prior=True,
+            dropout_rate=dropout_rate,
+            **sizes,
+        )
+    if family == 'conditional vector':
+        sizes.update(num_steps=2, conditional_shape=(NUM_FEATURES,), dropout_rate=dropout_rate)
+        return tfp_flows.real_nvp((2,), **sizes)
     if family == 'glow':
         return tfp_flows.glow(IMAGE_SHAPE, num_levels=2, **sizes)
     if family == 'real_nvp':
@@ -28,15 +42,25 @@ def _build(family, seed=0, dtype=tf.float32):
 
 
 def _data(family, count, seed=0):
+    """A batch of `family`'s data: x, or (x, c) for the conditional families."""
     rng = np.random.default_rng(seed)
+    if family == 'conditional vector':  # x depends on the context c.
+        c = rng.standard_normal((count, NUM_FEATURES)).astype(np.float32)
+        noise = rng.standard_normal((count, 2)) * 0.3
+        return (c @ [[1.0, 0.5], [-0.5, 1.0]] + noise).astype(np.float32), c
     if family == 'vector':
         return (rng.standard_normal((count, 2)) * [1.0, 0.3] + [0.5, -1.0]).astype(np.float32)
+    if family == 'conditional glow':  # Class k's pixels take levels 4k .. 4k + 4 of 17.
+        labels = rng.integers(0, NUM_CLASSES, size=count)
+        pixels = rng.integers(0, 5, size=(count, *IMAGE_SHAPE)) + 4 * labels[:, None, None, None]
+        x = tfp_flows.uniform_dequantize(pixels, 17, seed=[seed, 1]).numpy()
+        return x, np.eye(NUM_CLASSES, dtype=np.float32)[labels]
     pixels = rng.integers(0, 5, size=(count, *IMAGE_SHAPE)) * 4  # A few levels of 17.
     return tfp_flows.uniform_dequantize(pixels, 17, seed=[seed, 1]).numpy()
 
 
 def _num_bins(family):
-    return None if family == 'vector' else 17
+    return None if 'vector' in family else 17
 
 
 def _one_batch_dataset(x):
@@ -47,10 +71,12 @@ def _values(variables):
     return [v.numpy().copy() for v in variables]
 
 
-def _trained(family, x, seed=0, dtype=tf.float32, **trainer_kwargs):
-    """An initialised flow of `family` and a FlowTrainer on it (not compiled)."""
-    flow = _build(family, seed=seed, dtype=dtype)
-    tfp_flows.initialize(flow, tf.cast(x, dtype))
+def _trained(family, x, seed=0, dtype=tf.float32, dropout_rate=0.0, **trainer_kwargs):
+    """An initialised flow of `family` and a FlowTrainer on it (not compiled); `x` is the
+    batch, or (x, c) for the conditional families."""
+    flow = _build(family, seed=seed, dtype=dtype, dropout_rate=dropout_rate)
+    x, c = x if isinstance(x, tuple) else (x, None)
+    tfp_flows.initialize(flow, tf.cast(x, dtype), conditional_input=c)
     return flow, FlowTrainer(flow, _num_bins(family), **trainer_kwargs)
 
 
@@ -65,12 +91,21 @@ def _trained(family, x, seed=0, dtype=tf.float32, **trainer_kwargs):
         ('vector', 'accumulation'),
         ('glow', 'ema'),
         ('glow', 'train_on_batch'),
+        ('conditional glow', 'fit'),
+        ('conditional vector', 'fit'),
+        ('conditional glow', 'accumulation'),
+        ('conditional vector', 'train_on_batch'),
     ],
 )
 def test_every_training_path_moves_every_variable_and_lowers_the_loss(family, path):
     x = _data(family, 32)
+    conditional = dict(dropout_rate=0.1, dropout_seed=3) if 'conditional' in family else {}
     flow, trainer = _trained(
-        family, x, clip_norm=100.0, accumulation_steps=4 if path == 'accumulation' else 1
+        family,
+        x,
+        clip_norm=100.0,
+        accumulation_steps=4 if path == 'accumulation' else 1,
+        **conditional,
     )
     before = _values(flow.trainable_variables)
     trainer.compile(make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None))
@@ -78,7 +113,7 @@ def test_every_training_path_moves_every_variable_and_lowers_the_loss(family, pa
     first = trainer.evaluate(_one_batch_dataset(x), verbose=0, return_dict=True)[name]
     if path == 'train_on_batch':
         for _ in range(40):
-            logs = trainer.train_on_batch(x, return_dict=True)
+            logs = trainer.train_on_batch(*(x if isinstance(x, tuple) else (x,)), return_dict=True)
         assert set(logs) == {name, 'grad_norm'}
     else:
         batch = (x,) if path == 'fit on (x,) tuples' else x
@@ -124,6 +159,72 @@ def test_a_context_or_sample_weights_are_refused():
         trainer.train_on_batch(x, sample_weight=np.ones([4], np.float32))
 
 
+def test_a_conditional_flow_needs_contexts_of_its_shape():
+    x, c = _data('conditional glow', 4)
+    _, trainer = _trained('conditional glow', (x, c))
+    trainer.compile(keras.optimizers.SGD(0.01))
+    missing = (
+        r'got batches of x alone \(shape \(4, 8, 8, 1\)\), but the flow is conditional with '
+        r'conditional_shape \(3,\): feed \(x, c\) batches, c of shape \[batch, 3\]'
+    )
+    with pytest.raises(ValueError, match=missing):
+        trainer.fit(_one_batch_dataset(x), verbose=0)
+    with pytest.raises(ValueError, match=missing):
+        trainer.evaluate(_one_batch_dataset(x), verbose=0)
+    wrong = (
+        r'got contexts of shape \(4, 10\), but the flow is conditional with conditional_shape '
+        r'\(3,\): each c must have shape \[batch, 3\]'
+    )
+    with pytest.raises(ValueError, match=wrong):
+        trainer.train_on_batch(x, np.zeros([4, 10], np.float32))
+
+
+def _moved(flow, seed=0):
+    """Sets every variable of `flow` to random values (a fresh flow is the identity, and its
+    zero last layers would hide dropout)."""
+    rng = np.random.default_rng(seed)
+    for v in flow.trainable_variables:
+        v.assign(rng.normal(0.0, 0.1, v.shape).astype(v.dtype.as_numpy_dtype))
+
+
+@pytest.mark.parametrize('family', ['conditional glow', 'conditional vector'])
+def test_dropout_is_on_in_the_train_step_only(family):
+    x, c = _data(family, 8)
+    flow, trainer = _trained(family, (x, c), dropout_rate=0.5, dropout_seed=1)
+    _moved(flow)
+    trainer.compile(keras.optimizers.SGD(0.0))  # Steps that change nothing.
+    name = trainer.metric_name
+    evaluated = [trainer.test_on_batch(x, c, return_dict=True)[name] for _ in range(2)]
+    assert evaluated[0] == evaluated[1]  # Deterministic: no dropout.
+    predicted = trainer.predict(_one_batch_dataset((x, c)), verbose=0)
+    np.testing.assert_allclose(np.mean(predicted), evaluated[0], rtol=1e-5)
+    trained = []
+    for _ in range(2):
+        trainer.reset_metrics()
+        trained.append(trainer.train_on_batch(x, c, return_dict=True)[name])
+    # Dropout changes the loss of the train step, with new masks at each step (seeded by the
+    # optimizer step).
+    assert abs(trained[0] - evaluated[0]) > 1e-3
+    assert trained[0] != trained[1]
+    without_dropout = _build(family, dropout_rate=0.0)
+    for target, source in zip(without_dropout.variables, flow.variables, strict=True):
+        target.assign(source)
+    plain = FlowTrainer(without_dropout, _num_bins(family))
+    plain.compile(keras.optimizers.SGD(0.0))
+    assert plain.train_on_batch(x, c, return_dict=True)[name] == pytest.approx(evaluated[0])
+
+
+def test_dropout_masks_are_a_function_of_the_seed_and_the_step():
+    x, c = _data('conditional vector', 8)
+    losses = []
+    for seed in (1, 1, 2):
+        flow, trainer = _trained('conditional vector', (x, c), dropout_rate=0.5, dropout_seed=seed)
+        _moved(flow)
+        trainer.compile(keras.optimizers.SGD(0.0))
+        losses.append(trainer.train_on_batch(x, c))
+    assert losses[0] == losses[1] != losses[2]
+
+
 def test_trainer_refuses_a_flow_without_variables():
     import tensorflow_probability as tfp
 
@@ -135,9 +236,9 @@ def test_trainer_refuses_a_flow_without_variables():
 
 
 BAD_ARGUMENTS = [
-    ('num_bins', 1, r'`num_bins` must be an int >= 2; got 1\.'),
-    ('num_bins', 17.0, r'`num_bins` must be an int >= 2; got 17\.0'),
-    ('num_bins', True, r'`num_bins` must be an int >= 2; got True'),
+    ('num_bins', 1, r'`num_bins` must be None or an int >= 2; got 1\.'),
+    ('num_bins', 17.0, r'`num_bins` must be None or an int >= 2; got 17\.0'),
+    ('num_bins', True, r'`num_bins` must be None or an int >= 2; got True'),
     ('clip_norm', 0, r'`clip_norm` must be a finite number > 0; got 0\.'),
     ('clip_norm', -1.0, r'`clip_norm` must be a finite number > 0; got -1\.0'),
     ('clip_norm', math.nan, r'`clip_norm` must be a finite number > 0; got nan'),
@@ -150,6 +251,8 @@ BAD_ARGUMENTS = [
     ('steps_per_execution', 1.5, r'`steps_per_execution` must be a positive int; got 1\.5'),
     ('steps_per_execution', True, r'`steps_per_execution` must be a positive int; got True'),
     ('auto_scale_loss', 'yes', r"`auto_scale_loss` must be True or False; got 'yes'\."),
+    ('dropout_seed', -1, r'`dropout_seed` must be None or an int in \[0, 2\*\*63\); got -1\.'),
+    ('dropout_seed', 1.0, r'`dropout_seed` must be None or an int in \[0, 2\*\*63\); got 1\.0'),
 ]
 
 

@@ -29,6 +29,7 @@ def _resolved(config):
     """The nested dict a run writes as config.json for `config` (on 8x8 digits)."""
     resolved = json.loads(config.to_json())
     resolved['data'].update(event_shape=[8, 8, 1], num_bins=17)
+    resolved['model'].update(conditional_shape=None)
     return resolved
 
 

@@ -21,6 +21,7 @@ from tfp_flows.validation import (
     check_number,
     check_number_list,
     check_one_of,
+    shape_tuple,
 )
 
 __all__ = [
@@ -45,6 +46,51 @@ def _number(low=None, low_open=False, allow_none=False):
 
 def _one_of(*options):
     return lambda name, value: check_one_of(name, value, options)
+
+
+def _optional(*options):
+    """None, or one of the str `options`."""
+
+    def check(name, value):
+        if value is None or (isinstance(value, str) and value in options):
+            return value
+        shown = ' or '.join(map(repr, options))
+        raise ValueError(f'`{name}` must be None or {shown}; got {value!r}.')
+
+    return check
+
+
+def _fraction(allow_none=False):
+    """A number in [0, 1), or None if `allow_none`."""
+    return lambda name, value: check_number(
+        name, value, 0, 1, high_open=True, allow_none=allow_none
+    )
+
+
+def _names(name, value):
+    """None, or a non-empty list of distinct non-empty strs (CSV column names)."""
+    if value is None:
+        return value
+    names = None if isinstance(value, str) else shape_tuple(value)
+    if (
+        not names
+        or not all(isinstance(n, str) and n for n in names)
+        or len(set(names)) != len(names)
+    ):
+        raise ValueError(
+            f'`{name}` must be None or a non-empty list of distinct non-empty strs (column '
+            f'names); got {value!r}.'
+        )
+    return value
+
+
+def _conditional_shape(name, value):
+    """What the run records: None, or the shape of one context, positive ints."""
+    if value is not None:
+        check_number_list(
+            name, value, Interval(integer=True, low=1), 'None or a non-empty list of positive ints'
+        )
+    return value
 
 
 def _text(allow_none=False):
@@ -92,6 +138,10 @@ FIELDS = {
     'data.splits.train': _text(),
     'data.splits.validation': _text(),
     'data.splits.test': _text(),
+    'data.conditional': check_bool,
+    'data.columns': _names,
+    'data.context_columns': _names,
+    'data.augment': _optional('flip'),
     'data.event_shape': _event_shape,
     'data.num_bins': _int(2, allow_none=True),
     'model.family': _one_of('glow', 'real_nvp'),
@@ -102,6 +152,12 @@ FIELDS = {
     'model.permutation': _one_of('lu', 'plain', 'reverse', 'shuffle'),
     'model.split_prior': check_bool,
     'model.log_scale_bound': _number(0, low_open=True),
+    'model.scale': _one_of('tanh', 'sigmoid'),
+    'model.preprocessing': _optional('centre', 'logit'),
+    'model.alpha': lambda name, value: check_number(name, value, 0, 0.5, high_open=True),
+    'model.conditional_shape': _conditional_shape,
+    'model.learn_top_prior': check_bool,
+    'model.dropout_rate': _fraction(),
     'model.dtype': _one_of('float32', 'float64'),
     'train.strategy': _one_of(*STRATEGIES),
     'train.batch_size': _int(1),
@@ -112,6 +168,8 @@ FIELDS = {
     'train.cosine_decay': check_bool,
     'train.weight_decay': _number(0, allow_none=True),
     'train.clip_norm': _number(0, low_open=True, allow_none=True),
+    'train.accumulation_steps': _int(1),
+    'train.ema_momentum': _fraction(allow_none=True),
     'train.jit_compile': check_bool,
     'train.mixed_precision': _mixed_precision,
     'train.steps_per_execution': _int(1),
@@ -124,7 +182,7 @@ FIELDS = {
 }
 
 # Fields a run writes into its config.json (from the data), not set by a recipe.
-RUN_FIELDS = ('data.event_shape', 'data.num_bins')
+RUN_FIELDS = ('data.event_shape', 'data.num_bins', 'model.conditional_shape')
 
 
 def _leaves(config, prefix):
@@ -182,11 +240,18 @@ def check_config(config):
     Raises:
       ValueError: naming the first field outside its domain, or the fields that cannot go
         together ('multi_worker' with `max_seconds`: each worker would stop after a different
-        batch and the others would wait forever).
+        batch and the others would wait forever; a `batch_size` that `accumulation_steps`
+        does not divide).
       TypeError: for a `config` that is not a ConfigDict or a dict.
     """
     check_config_values(config)
     values = field_values(config)
+    batch_size, steps = values.get('train.batch_size'), values.get('train.accumulation_steps')
+    if steps is not None and batch_size % steps:
+        raise ValueError(
+            f'`config.train.accumulation_steps` ({steps}) must divide `config.train.batch_size` '
+            f'({batch_size}): each step splits its batch into that many equal micro-batches.'
+        )
     if values.get('train.strategy') == 'multi_worker' and values.get('train.max_seconds'):
         raise ValueError(
             "config.train.max_seconds cannot be used with strategy 'multi_worker': each worker "

@@ -36,7 +36,13 @@ import tensorflow_datasets as tfds
 
 from tfp_flows import own_data
 from tfp_flows.dequantization import uniform_dequantize
-from tfp_flows.validation import check_bool, check_int, check_positive_int, check_stateless_seed
+from tfp_flows.validation import (
+    check_bool,
+    check_int,
+    check_positive_int,
+    check_stateless_seed,
+    shape_tuple,
+)
 
 __all__ = ['DatasetInfo', 'augment_flip', 'load_digits', 'load_images', 'make_dataset', 'toy_2d']
 
@@ -89,8 +95,12 @@ def load_digits(split, labels=False):
     The 1,797 images are permuted with `numpy.random.RandomState(0)`; the first 1,257 are 'train',
     the next 180 'validation' and the last 360 'test'. The split is the same on every call.
     With `labels`, returns (images, labels), labels int64 [N] in 0..9 (the digit).
+
+    Raises:
+      ValueError: for an unknown `split`, or `labels` not True or False.
     """
     _check_split(split, 'digits')
+    check_bool('labels', labels)
     digits = sklearn.datasets.load_digits()
     images = digits.images.astype(np.uint8)[..., np.newaxis]
     permutation = np.random.RandomState(0).permutation(len(images))
@@ -192,6 +202,17 @@ def _check_split(split, name):
         )
 
 
+def _check_column_names(name, value):
+    """None, or a non-empty list of column names (strs); else `ValueError` naming it."""
+    if value is None:
+        return
+    names = None if isinstance(value, str) else shape_tuple(value)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ValueError(
+            f'`{name}` must be None or a non-empty list of column names (strs); got {value!r}.'
+        )
+
+
 def _check_image_size(image_size):
     check_int('image_size', image_size, low=1, allow_none=True)
 
@@ -252,11 +273,12 @@ def load_images(name, split, data_dir=None, image_size=None, labels=False):
       ValueError: `name` is not a TFDS dataset, or has no uint8 'image' feature, or its images
         vary in size and `image_size` is None; with `labels`, it has no class label 'label'; or
         an argument is outside its domain (`name` and `split` non-empty strs, `data_dir` None
-        or a path, `image_size` None or a positive int).
+        or a path, `image_size` None or a positive int, `labels` True or False).
       FileNotFoundError: the dataset is not prepared in `data_dir`.
     """
     _check_tfds_arguments(name, split, data_dir)
     _check_image_size(image_size)
+    check_bool('labels', labels)
     try:
         dataset, builder_info = tfds.load(
             name, split=split, data_dir=data_dir, download=False, with_info=True
@@ -383,7 +405,8 @@ def make_dataset(
     Raises:
       ValueError: for an argument outside its domain, naming it and its value (also a
         non-bool `shuffle`, `repeat`, `drop_remainder` or `conditional`, a `seed` that is not
-        None or an int >= 0), before any data is read; for a dataset without labels or
+        None or an int >= 0, `columns` or `context_columns` that are not None or lists of
+        column names), before any data is read; for a dataset without labels or
         context columns and `conditional`; see also `load_images` and `tfp_flows.own_data`.
     """
     _check_tfds_arguments(name, split, data_dir)
@@ -400,8 +423,9 @@ def make_dataset(
     _check_image_size(image_size)
     _check_epoch(epoch, seed)
     is_csv = isinstance(name, str) and name.startswith('csv:')
-    if not isinstance(conditional, bool):
-        raise ValueError(f'`conditional` must be True or False; got {conditional!r}.')
+    check_bool('conditional', conditional)
+    _check_column_names('columns', columns)
+    _check_column_names('context_columns', context_columns)
     if not is_csv and (columns is not None or context_columns is not None):
         raise ValueError(
             '`columns` and `context_columns` choose columns of a CSV table (name='

@@ -32,74 +32,26 @@ import tempfile
 import time
 
 import keras
-import ml_collections
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfp_flows import callbacks, checkpoints, data, models
+from tfp_flows import callbacks, checkpoints, data
 from tfp_flows import workdir as workdirs
 from tfp_flows.config_checks import check_config
 from tfp_flows.distribute import configure_threads, make_strategy
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
-from tfp_flows.optimizers import make_optimizer
-from tfp_flows.trainer import FlowTrainer
+from tfp_flows.run_model import build_flow, build_optimizer, data_flow, restore_flow
+from tfp_flows.trainer import FlowTrainer, split_batch
 
 __all__ = ['TrainingDiverged', 'build_flow', 'check_config', 'restore_flow', 'train_and_evaluate']
 
-_DTYPES = {'float32': tf.float32, 'float64': tf.float64}
-_CHECKPOINT_NAMES = ('best', 'latest')
 _EVALUATION_SEED = 0  # Fixed dequantization noise of validation and test, the same in every run.
 
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-def build_flow(model_config, event_shape, dtype_policy=None):
-    """The flow described by `config.model` for data of `event_shape`, its networks computing
-    in `dtype_policy` (`config.train.mixed_precision`; None: float32)."""
-    kwargs = dict(model_config)
-    family = kwargs.pop('family')
-    kwargs['dtype'] = _DTYPES[kwargs['dtype']]
-    kwargs['dtype_policy'] = dtype_policy
-    if family == 'glow':
-        return models.glow(event_shape, **kwargs)
-    for key, glow_only in (('coupling', 'affine'), ('permutation', 'lu')):
-        if kwargs.pop(key) != glow_only:
-            raise ValueError(
-                f'config.model.{key} applies to Glow only; real_nvp uses {glow_only!r}, got '
-                f'{model_config[key]!r}.'
-            )
-    return models.real_nvp(event_shape, **kwargs)
-
-
-def restore_flow(workdir, which='best'):
-    """Rebuilds the flow of a finished or interrupted run and loads its `which` checkpoint.
-
-    `which` is 'best' or 'latest'. Works in a fresh process: the architecture comes from
-    `workdir/config.json`, the variables from `workdir/checkpoints/<which>` (the optimizer's
-    state there is not loaded).
-
-    Raises:
-      ValueError: `which` is another name, or the checkpoint does not match the model of
-        config.json or is damaged.
-      FileNotFoundError: `workdir` holds no config.json or no such checkpoint.
-    """
-    if which not in _CHECKPOINT_NAMES:
-        raise ValueError(f'`which` must be one of {_CHECKPOINT_NAMES}; got {which!r}.')
-    config = workdirs.read_json(os.path.join(workdir, 'config.json'))
-    if config is None:
-        raise FileNotFoundError(f'No config.json in workdir {workdir!r}: not a tfp_flows run.')
-    path = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', which))
-    if path is None:
-        raise FileNotFoundError(f'No {which!r} checkpoint under {workdir!r}/checkpoints.')
-    flow = build_flow(
-        ml_collections.ConfigDict(config['model']), tuple(config['data']['event_shape'])
-    )
-    checkpoints.restore(tf.train.Checkpoint(flow=flow), path, partial=True)
-    return flow
 
 
 class _SetDataEpoch(keras.callbacks.Callback):
@@ -154,6 +106,14 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     itself is not changed. With `export_dir` (a new path outside `workdir`) the best model is
     also exported there. Progress goes to absl logging (INFO) and Keras' progress bar.
 
+    With `config.data.conditional` the flow models p(x | c): it is built with the data's
+    `conditional_shape` (recorded as `model.conditional_shape` in config.json), trained on
+    (x, c) batches, and its pictures have one row per class (labelled images); the SavedModel
+    takes `conditional_input`. A CSV table's flow works in the table's units
+    (`own_data.standardize_flow`). With `config.train.ema_momentum`, validation (hence the
+    best checkpoint), the pictures, the test figures and the export use the EMA weights; the
+    checkpoints hold both.
+
     Returns:
       A dict: 'test_bits_per_dim' and 'validation_bits_per_dim' (or '..._nats_per_dim' for
       continuous data), 'epochs_trained', 'best_epoch', 'stopped_early',
@@ -161,10 +121,19 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
 
     Raises (all before training, except `TrainingDiverged`):
       ValueError: a bad config value, a workdir holding a run of another model or data
-        (`workdir.WorkdirMismatch`), an unwritable workdir, or an `export_dir` inside it.
+        (`workdir.WorkdirMismatch`), an unwritable workdir, an `export_dir` inside it, or a
+        `verbose` that is not 'auto', 0, 1 or 2.
+      TypeError: a `config` that is not a ConfigDict or a dict, a `workdir` or `export_dir`
+        that is not a path, a `strategy` that is not None or a `tf.distribute.Strategy`.
       FileExistsError: `export_dir` exists.
       TrainingDiverged: the loss became NaN or infinite.
     """
+    if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f'`strategy` must be None or a tf.distribute.Strategy; got {strategy!r}.')
+    if isinstance(verbose, bool) or verbose not in ('auto', 0, 1, 2):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2 (Keras' fit); got {verbose!r}.")
+    workdirs.check_path('workdir', workdir)
+    workdirs.check_path('export_dir', export_dir, allow_none=True)
     check_config(config)
     workdir = os.path.abspath(workdir)
     rerun = workdirs.check_rerun(workdir, config)
@@ -183,7 +152,13 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
 
     batch_size = config.train.batch_size
     splits = config.data.splits
-    common = dict(data_dir=config.data.data_dir, image_size=config.data.image_size)
+    common = dict(
+        data_dir=config.data.data_dir,
+        image_size=config.data.image_size,
+        conditional=config.data.conditional,
+        columns=config.data.columns,
+        context_columns=config.data.context_columns,
+    )
     data_epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name='data_epoch')
     train_ds, info = data.make_dataset(
         config.data.name,
@@ -192,6 +167,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         shuffle=True,
         seed=config.seed,
         epoch=data_epoch,
+        augment=config.data.augment,
         drop_remainder=True,
         **common,
     )
@@ -209,21 +185,24 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     )
     resolved = json.loads(config.to_json())  # The caller's config stays as it is.
     resolved['data'].update(event_shape=list(info.event_shape), num_bins=info.num_bins)
-    rerun = workdirs.check_rerun(workdir, resolved)  # Now with the data's shape and levels.
+    conditional_shape = info.conditional_shape and list(info.conditional_shape)
+    resolved['model'].update(conditional_shape=conditional_shape)
+    rerun = workdirs.check_rerun(workdir, resolved)  # Now with the data's shapes and levels.
 
     steps_per_epoch = int(train_ds.cardinality())
+    ema = config.train.ema_momentum is not None
     with strategy.scope():
-        flow = build_flow(config.model, info.event_shape, config.train.mixed_precision)
-        trainer = FlowTrainer(flow, info.num_bins, clip_norm=config.train.clip_norm)
-        optimizer = make_optimizer(
-            config.train.optimizer,
-            config.train.learning_rate,
-            warmup_steps=config.train.warmup_steps,
-            decay_steps=config.train.epochs * steps_per_epoch
-            if config.train.cosine_decay
-            else None,
-            weight_decay=config.train.weight_decay,
+        flow = build_flow(resolved['model'], info.event_shape, config.train.mixed_precision)
+        flow = data_flow(flow, config.data.name, info.statistics)
+        trainer = FlowTrainer(
+            flow,
+            info.num_bins,
+            clip_norm=config.train.clip_norm,
+            accumulation_steps=config.train.accumulation_steps,
+            # Dropout masks from (seed, step): a resumed run draws an unbroken run's masks.
+            dropout_seed=config.seed if config.model.dropout_rate else None,
         )
+        optimizer = build_optimizer(config.train, steps_per_epoch)
         trainer.compile(
             optimizer,
             jit_compile=config.train.jit_compile,
@@ -249,7 +228,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         # The same first batch on every worker (the dataset is seeded), so every replica gets
         # the same values; cross-replica context.
         logging.info('Initialising ActNorm on the first training batch (%d examples).', batch_size)
-        initialize(flow, tf.cast(next(iter(train_ds)), flow.dtype))
+        x, context = split_batch(next(iter(train_ds)))
+        initialize(flow, tf.cast(x, flow.dtype), conditional_input=context)
 
     with _save_directory(directory, is_chief) as save_directory:
         latest = tf.train.CheckpointManager(
@@ -267,31 +247,14 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
                 latest, best, epoch, best_value, monitor='val_' + trainer.metric_name
             ),
         ]
-        is_image = len(info.event_shape) == 3
+        if ema:  # Validate (and so choose the best checkpoint) on the EMA weights.
+            run_callbacks.append(keras.callbacks.SwapEMAWeights())
         unit = trainer.metric_name  # 'bits_per_dim' (images) or 'nats_per_dim' (points).
         if is_chief:
             run_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
             run_callbacks.append(callbacks.MetricScalars(log_dir, unit))
-        if is_chief and is_image:
-            pictures = callbacks.SamplePictures(
-                flow,
-                os.path.join(workdir, 'samples'),
-                info.num_bins,
-                tuple(config.train.sample_temperatures),
-                every_epochs=config.train.sample_every_epochs,
-                log_dir=log_dir,
-                seed=config.seed,
-            )
-            run_callbacks.append(pictures)
-        elif is_chief:
-            pictures = callbacks.DensityPictures(
-                flow,
-                np.concatenate([batch.numpy() for batch in test_ds]),
-                os.path.join(workdir, 'density.png'),
-                every_epochs=config.train.sample_every_epochs,
-                log_dir=log_dir,
-                points_label='test data',
-            )
+        pictures = _pictures(config, info, flow, test_ds, workdir, log_dir) if is_chief else None
+        if pictures is not None:
             run_callbacks.append(pictures)
         if config.train.max_seconds:
             run_callbacks.append(callbacks.TimeLimit(config.train.max_seconds))
@@ -326,27 +289,66 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         if best_path:
             checkpoints.restore(checkpoint, best_path)
             best_path = os.path.join(directory, 'best', os.path.basename(best_path))  # Chief's.
-        metrics = {  # Evaluated by every worker together.
-            f'test_{unit}': _evaluate(trainer, test_ds),
-            f'validation_{unit}': _evaluate(trainer, validation_ds),
-            'epochs_trained': epochs_trained,
-            'best_epoch': int(epoch.numpy()),
-            'stopped_early': bool(early_stopping and early_stopping.stopped_epoch),
-            'train_seconds_this_session': round(train_seconds, 1),
-            'best_checkpoint': best_path,
-            'num_parameters': int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
-        }
-    if is_chief:
-        pictures.write(metrics['best_epoch'])
-        callbacks.log_test_metrics(log_dir, unit, metrics[f'test_{unit}'], metrics['best_epoch'])
-        export_saved_model(
-            flow, os.path.join(workdir, 'saved_model'), num_bins=info.num_bins, overwrite=True
-        )
-        if export_dir is not None:
-            export_saved_model(flow, export_dir, num_bins=info.num_bins)
-        # Last: a metrics.json that describes the newest checkpoint marks a finished run.
-        workdirs.write_json(os.path.join(workdir, 'metrics.json'), metrics)
+        # The best checkpoint holds the raw weights in the flow and, with EMA, the averages in
+        # the optimizer: what was validated is what is tested, pictured and exported.
+        with trainer.ema_weights() if ema else contextlib.nullcontext():
+            metrics = {  # Evaluated by every worker together.
+                f'test_{unit}': _evaluate(trainer, test_ds),
+                f'validation_{unit}': _evaluate(trainer, validation_ds),
+                'epochs_trained': epochs_trained,
+                'best_epoch': int(epoch.numpy()),
+                'stopped_early': bool(early_stopping and early_stopping.stopped_epoch),
+                'train_seconds_this_session': round(train_seconds, 1),
+                'best_checkpoint': best_path,
+                'num_parameters': int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
+            }
+            if is_chief:
+                _write_outputs(flow, pictures, metrics, info, workdir, log_dir, unit, export_dir)
     return metrics
+
+
+def _pictures(config, info, flow, test_ds, workdir, log_dir):
+    """The picture callback of the run's data, or None.
+
+    Images: samples at each temperature (one row per class for labelled conditional data).
+    Unconditional 2-D points: the learned density beside the test data. Other data (tables
+    of more columns, conditional vectors): none.
+    """
+    if len(info.event_shape) == 3:
+        return callbacks.SamplePictures(
+            flow,
+            os.path.join(workdir, 'samples'),
+            info.num_bins,
+            tuple(config.train.sample_temperatures),
+            every_epochs=config.train.sample_every_epochs,
+            log_dir=log_dir,
+            seed=config.seed,
+            class_conditional=info.class_names is not None and config.data.conditional,
+        )
+    if tuple(info.event_shape) != (2,) or config.data.conditional:
+        return None
+    return callbacks.DensityPictures(
+        flow,
+        np.concatenate([batch.numpy() for batch in test_ds]),
+        os.path.join(workdir, 'density.png'),
+        every_epochs=config.train.sample_every_epochs,
+        log_dir=log_dir,
+        points_label='test data',
+    )
+
+
+def _write_outputs(flow, pictures, metrics, info, workdir, log_dir, unit, export_dir):
+    """The chief's outputs of a run: pictures, test scalar, SavedModels, then metrics.json."""
+    if pictures is not None:
+        pictures.write(metrics['best_epoch'])
+    callbacks.log_test_metrics(log_dir, unit, metrics[f'test_{unit}'], metrics['best_epoch'])
+    export_saved_model(
+        flow, os.path.join(workdir, 'saved_model'), num_bins=info.num_bins, overwrite=True
+    )
+    if export_dir is not None:
+        export_saved_model(flow, export_dir, num_bins=info.num_bins)
+    # Last: a metrics.json that describes the newest checkpoint marks a finished run.
+    workdirs.write_json(os.path.join(workdir, 'metrics.json'), metrics)
 
 
 def _evaluate(trainer, dataset):

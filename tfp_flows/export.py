@@ -140,7 +140,7 @@ class FlowModule(tf.Module):
     example, or one context for the whole batch.
     """
 
-    def __init__(self, flow, num_bins=None, name='flow_module'):
+    def __init__(self, flow, num_bins=None, jit_compile=False, name='flow_module'):
         """Wraps `flow`, a `tfd.TransformedDistribution` with static event shapes.
 
         Args:
@@ -148,19 +148,22 @@ class FlowModule(tf.Module):
             not copied.
           num_bins: the number of discrete levels the data was dequantized from (256 for 8-bit
             images), which enables `bits_per_dim`; None for continuous data.
+          jit_compile: compile the two passes through the flow with XLA (the input checks stay
+            outside); a loader compiles them on first use for each batch size.
           name: name of the module.
 
         Raises:
           TypeError: for a `flow` that is not a `tfd.TransformedDistribution`, or one of
             another dtype than float32 and float64.
-          ValueError: for a `num_bins` that is not None or an int >= 2, or a flow without
-            static shapes.
+          ValueError: for a `num_bins` that is not None or an int >= 2, a `jit_compile` that
+            is not a bool, or a flow without static shapes.
         """
         event_shape, latent_shape, dtype = _check_flow(flow)
         if num_bins is not None and (
             not isinstance(num_bins, int) or isinstance(num_bins, bool) or num_bins < 2
         ):
             raise ValueError(f'`num_bins` must be None or an int >= 2; got {num_bins!r}.')
+        check_bool('jit_compile', jit_compile)
         super().__init__(name=name)
         self.bijector = flow.bijector
         self.base = flow.distribution
@@ -186,11 +189,15 @@ class FlowModule(tf.Module):
         # The five functions share two passes through the flow, each traced once when saved:
         # tracing a flow is slow (TFP's bijector bookkeeping), running it is not. No autograph:
         # there is no Python control flow on tensors to convert.
-        def function(fn, *specs):
-            return tf.function(fn, input_signature=list(specs), autograph=False)
+        def function(fn, *specs, jit_compile=False):
+            return tf.function(
+                fn, input_signature=list(specs), autograph=False, jit_compile=jit_compile
+            )
 
-        self._encode_pass = function(self._latent_and_log_density, data, *context)
-        self._decode_pass = function(self._data, latent, *context)
+        self._encode_pass = function(
+            self._latent_and_log_density, data, *context, jit_compile=jit_compile
+        )
+        self._decode_pass = function(self._data, latent, *context, jit_compile=jit_compile)
         self.log_prob = function(self._log_prob, data, *context)
         self.sample = function(self._sample, *sample_specs, *context)
         self.encode = function(self._encode, data, *context)
@@ -224,14 +231,22 @@ class FlowModule(tf.Module):
         (conditional_input,) = context
         return {'conditional_input': self._checked(conditional_input, self._conditional_shape)}
 
-    def _latent_and_log_density(self, x, *context):
-        kwargs = self._context_kwargs(context)
+    def _checked_data(self, x):
+        """`x` checked at run time, outside any XLA-compiled pass (XLA drops assertions): its
+        shape, and that it lies in [0, 1] with `num_bins`, else that it is finite."""
         x = self._checked(x, self._event_shape)
         if self._num_bins is not None:  # Dequantized data; fails on NaN too.
             inside = (x >= tf.zeros([], x.dtype)) & (x <= tf.ones([], x.dtype))
-            x = assert_values('x', x, inside, 'values in [0, 1] (dequantized data)')
-        else:
-            x = assert_values('x', x, tf.math.is_finite(x), 'finite values')
+            return assert_values('x', x, inside, 'values in [0, 1] (dequantized data)')
+        return assert_values('x', x, tf.math.is_finite(x), 'finite values')
+
+    def _checked_latent(self, z):
+        """`z` checked at run time, outside any XLA-compiled pass: its shape, finite values."""
+        z = self._checked(z, self._latent_shape)
+        return assert_values('z', z, tf.math.is_finite(z), 'finite values')
+
+    def _latent_and_log_density(self, x, *context):
+        kwargs = self._context_kwargs(context)
         event_ndims = len(self._event_shape)
         if isinstance(self.bijector, FlowBijector):  # One pass for the latent and its log-det.
             z, log_det = self.bijector.inverse_and_log_det(x, event_ndims, **kwargs)
@@ -241,17 +256,14 @@ class FlowModule(tf.Module):
         return z, self.base.log_prob(z) + log_det
 
     def _data(self, z, *context):
-        kwargs = self._context_kwargs(context)
-        z = self._checked(z, self._latent_shape)
-        z = assert_values('z', z, tf.math.is_finite(z), 'finite values')
-        return self.bijector.forward(z, **kwargs)
+        return self.bijector.forward(z, **self._context_kwargs(context))
 
     def _log_prob(self, x, *context):
-        return {'log_prob': self._encode_pass(x, *context)[1]}
+        return {'log_prob': self._encode_pass(self._checked_data(x), *context)[1]}
 
     def _bits_per_dim(self, x, *context):
         num_dims = math.prod(self._event_shape)
-        log_prob = self._encode_pass(x, *context)[1]
+        log_prob = self._encode_pass(self._checked_data(x), *context)[1]
         return {'bits_per_dim': bits_per_dim(log_prob, num_dims, self._num_bins)}
 
     def _sample(self, num_samples, temperature, seed, *context):
@@ -262,10 +274,10 @@ class FlowModule(tf.Module):
         return {'x': self._decode_pass(latent, *context)}
 
     def _encode(self, x, *context):
-        return {'z': self._encode_pass(x, *context)[0]}
+        return {'z': self._encode_pass(self._checked_data(x), *context)[0]}
 
     def _decode(self, z, *context):
-        return {'x': self._decode_pass(z, *context)}
+        return {'x': self._decode_pass(self._checked_latent(z), *context)}
 
     def signatures(self):
         """The SavedModel signatures: {name: `tf.function`}, with 'serving_default'.
@@ -281,7 +293,7 @@ class FlowModule(tf.Module):
         return signatures
 
 
-def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
+def export_saved_model(flow, path, *, num_bins=None, jit_compile=False, overwrite=False):
     """Writes `flow` as a SavedModel at directory `path`, atomically; returns the path.
 
     The SavedModel holds a `FlowModule(flow, num_bins)`: every variable of the flow (with the
@@ -302,6 +314,8 @@ def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
       path: directory to create (str or path-like); its parent is created if needed.
       num_bins: number of discrete levels the data was dequantized from (256 for 8-bit
         images); adds the `bits_per_dim` signature. None for continuous data.
+      jit_compile: compile the passes through the flow with XLA in the SavedModel (see
+        `FlowModule`); the loading TensorFlow must have XLA (the pip packages do).
       overwrite: replace an existing directory at `path`. Otherwise an existing `path` raises
         `FileExistsError`.
 
@@ -311,13 +325,15 @@ def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
     Raises:
       TypeError: for a `flow` that is not a `tfd.TransformedDistribution`, or a `path` that
         is not a str or path.
-      ValueError: for a bad `num_bins`, or an `overwrite` that is not a bool.
+      ValueError: for a bad `num_bins`, or an `overwrite` or `jit_compile` that is not a
+        bool.
       FileExistsError: for an existing `path` (without `overwrite`), or one that is a file.
     """
     if not isinstance(path, str | os.PathLike):
         raise TypeError(f'`path` must be a str or a path; got {path!r}.')
     check_bool('overwrite', overwrite)
-    module = FlowModule(flow, num_bins=num_bins)
+    check_bool('jit_compile', jit_compile)
+    module = FlowModule(flow, num_bins=num_bins, jit_compile=jit_compile)
     path = os.path.abspath(os.fspath(path))
     exists = os.path.lexists(path)
     if exists and not overwrite:

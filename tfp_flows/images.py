@@ -22,8 +22,10 @@ from tfp_flows.validation import (
     check_positive_int,
     shape_tuple,
 )
+from tfp_flows.workdir import check_path
 
 __all__ = [
+    'check_points',
     'check_temperatures',
     'density_figure',
     'image_grid',
@@ -51,11 +53,6 @@ def _check_pair(name, value):
     if pair is None or len(pair) != 2 or not all(Interval(True, 1).contains(v) for v in pair):
         raise ValueError(f'`{name}` must be a pair of positive ints; got {value!r}.')
     return pair
-
-
-def _check_path(path):
-    if not isinstance(path, str | os.PathLike):
-        raise TypeError(f'`path` must be a str or a path; got {path!r}.')
 
 
 def _array(name, value, dtype, description):
@@ -245,6 +242,18 @@ def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_column
     return labelled_panels(grids, titles), grids
 
 
+def check_points(points):
+    """`points` as a float64 array [N, 2] (N >= 1) of finite numbers; else `ValueError`."""
+    points = _array('points', points, np.float64, 'finite numbers of shape [N, 2], N >= 1')
+    if points.ndim != 2 or points.shape[0] < 1 or points.shape[1] != 2:
+        raise ValueError(f'`points` must have shape [N, 2], N >= 1; got {points.shape}.')
+    if not np.all(np.isfinite(points)):
+        raise ValueError(
+            f'`points` must be finite numbers; got {np.sum(~np.isfinite(points))} that are not.'
+        )
+    return points
+
+
 def density_figure(log_prob_fn, points, points_label='data', extent=None, resolution=200):
     """The learned density of a 2-D flow beside the data, with titles, axes and a colour bar.
 
@@ -265,13 +274,7 @@ def density_figure(log_prob_fn, points, points_label='data', extent=None, resolu
         None or a finite number > 0, or a `resolution` that is not a positive int.
     """
     check_callable('log_prob_fn', log_prob_fn)
-    points = _array('points', points, np.float64, 'finite numbers of shape [N, 2], N >= 1')
-    if points.ndim != 2 or points.shape[0] < 1 or points.shape[1] != 2:
-        raise ValueError(f'`points` must have shape [N, 2], N >= 1; got {points.shape}.')
-    if not np.all(np.isfinite(points)):
-        raise ValueError(
-            f'`points` must be finite numbers; got {np.sum(~np.isfinite(points))} that are not.'
-        )
+    points = check_points(points)
     if not isinstance(points_label, str):
         raise ValueError(f'`points_label` must be a str; got {points_label!r}.')
     check_number('extent', extent, 0, low_open=True, allow_none=True)
@@ -316,7 +319,7 @@ def write_png(path, picture):
     Raises `TypeError` for a `path` that is not a str or path, `ValueError` for a picture of
     another dtype or shape, before anything is written.
     """
-    _check_path(path)
+    check_path('path', path)
     picture = np.asarray(picture)
     if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[-1] not in (1, 3, 4):
         raise ValueError(

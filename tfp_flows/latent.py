@@ -28,11 +28,20 @@ import tensorflow as tf
 
 from tfp_flows import data, images
 from tfp_flows.bijectors.context import conditional_shape_of
-from tfp_flows.experiment import restore_flow
-from tfp_flows.models import check_temperature, sample_latent
+from tfp_flows.models import check_flow, check_temperature, sample_latent
+from tfp_flows.run_model import restore_flow
+from tfp_flows.validation import (
+    Interval,
+    check_int,
+    check_number_list,
+    check_one_of,
+    check_positive_int,
+)
+from tfp_flows.workdir import check_path
 
 __all__ = [
     'class_directions',
+    'class_sample_figure',
     'class_samples',
     'decode',
     'encode',
@@ -51,20 +60,24 @@ def _kwargs(conditional_input):
 
 
 def encode(flow, x, conditional_input=None):
-    """The latent of `x` [N, *E]: `flow.bijector.inverse(x)`, [N, *Z]."""
+    """The latent of `x` [N, *E]: `flow.bijector.inverse(x)`, [N, *Z].
+
+    Raises `TypeError` for a `flow` that is not a `tfd.TransformedDistribution`; the flow's
+    steps refuse data of another shape and a context the flow cannot take (`ValueError`).
+    """
+    check_flow(flow)
     x = tf.convert_to_tensor(x, flow.dtype)
     return flow.bijector.inverse(x, **_kwargs(conditional_input))
 
 
 def decode(flow, z, conditional_input=None):
-    """The data of latent `z` [N, *Z]: `flow.bijector.forward(z)`, [N, *E]."""
+    """The data of latent `z` [N, *Z]: `flow.bijector.forward(z)`, [N, *E].
+
+    Errors as `encode`.
+    """
+    check_flow(flow)
     z = tf.convert_to_tensor(z, flow.dtype)
     return flow.bijector.forward(z, **_kwargs(conditional_input))
-
-
-def _check_count(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f'`{name}` must be an int >= {minimum}; got {value!r}.')
 
 
 def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path='linear'):
@@ -87,9 +100,9 @@ def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path
     Returns:
       [N, P, *E] in the flow's dtype.
     """
-    _check_count('num_points', num_points, 2)
-    if path not in _PATHS:
-        raise ValueError(f'`path` must be one of {_PATHS}; got {path!r}.')
+    check_flow(flow)
+    check_int('num_points', num_points, 2)
+    check_one_of('path', path, _PATHS)
     x_start = tf.convert_to_tensor(x_start, flow.dtype)
     x_end = tf.convert_to_tensor(x_end, flow.dtype)
     if x_start.shape != x_end.shape:
@@ -117,6 +130,13 @@ def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path
     return tf.reshape(decoded, [count, num_points, *decoded.shape[1:]])
 
 
+def _check_strengths(strengths):
+    """`strengths` as a tuple of finite numbers (at least one); else `ValueError`."""
+    return check_number_list(
+        'strengths', strengths, Interval(), 'a non-empty list of finite numbers'
+    )
+
+
 def _repeat_contexts(conditional_input, count, repeats):
     """Contexts of `count` examples, each repeated `repeats` times ([*K] stays as it is)."""
     if conditional_input is None:
@@ -139,10 +159,9 @@ def temperature_sweep(flow, temperatures, num_samples, seed, conditional_input=N
       seed: int seed (or a stateless seed [2]) of the base noise.
       conditional_input: contexts [num_samples, *K] (or one) of a conditional flow.
     """
-    _check_count('num_samples', num_samples, 1)
-    temperatures = list(temperatures)
-    if not temperatures:
-        raise ValueError('`temperatures` must list at least one temperature; got none.')
+    check_flow(flow)
+    temperatures = images.check_temperatures(temperatures)
+    check_positive_int('num_samples', num_samples)
     latent = sample_latent(flow, num_samples, 1.0, seed)
     rows = [
         decode(flow, check_temperature(t, flow.dtype) * latent, conditional_input)
@@ -170,8 +189,9 @@ def class_directions(flow, x, labels, num_classes, conditional_input=None, batch
       ValueError: labels outside [0, num_classes), of another length than `x`, or a class
         with no example (or every example).
     """
-    _check_count('num_classes', num_classes, 2)
-    _check_count('batch_size', batch_size, 1)
+    check_flow(flow)
+    check_int('num_classes', num_classes, 2)
+    check_positive_int('batch_size', batch_size)
     labels = np.asarray(labels)
     x = np.asarray(x)
     if labels.shape != (len(x),) or not np.issubdtype(labels.dtype, np.integer):
@@ -214,9 +234,8 @@ def move(flow, x, direction, strengths, conditional_input=None):
       strengths: numbers (0 reconstructs x).
       conditional_input: contexts [N, *K] (or one) of a conditional flow.
     """
-    strengths = tf.constant(list(strengths), flow.dtype)
-    if strengths.shape[0] == 0:
-        raise ValueError('`strengths` must list at least one strength; got none.')
+    check_flow(flow)
+    strengths = tf.constant(_check_strengths(strengths), flow.dtype)
     z = encode(flow, x, conditional_input)
     direction = tf.convert_to_tensor(direction, flow.dtype)
     if direction.shape != z.shape[1:]:
@@ -242,7 +261,9 @@ def class_samples(flow, num_classes, num_per_class, temperature=1.0, seed=0):
     Raises:
       ValueError: the flow is not conditional on a one-hot label of `num_classes` classes.
     """
-    _check_count('num_per_class', num_per_class, 1)
+    check_flow(flow)
+    check_int('num_classes', num_classes, 1)
+    check_positive_int('num_per_class', num_per_class)
     if conditional_shape_of(flow) != (num_classes,):
         raise ValueError(
             f'class_samples needs a flow conditional on one-hot labels of {num_classes} '
@@ -254,6 +275,47 @@ def class_samples(flow, num_classes, num_per_class, temperature=1.0, seed=0):
         for k in range(num_classes)
     ]
     return tf.stack(rows)
+
+
+def class_sample_figure(flow, num_bins, temperatures, seed, num_per_class=6):
+    """Samples of a flow conditional on one-hot labels: one row per class, a panel per
+    temperature, as one labelled figure (what a conditional image run writes each epoch).
+
+    Every panel decodes the same base noise (`class_samples` with `seed`), scaled by its
+    temperature; row k of each panel is class k, so rows differ by the class alone.
+
+    Args:
+      flow: an image flow with `conditional_shape` (K,), K classes.
+      num_bins: levels of the data (17 for the digits, 256 for 8-bit images).
+      temperatures: one panel each, finite numbers > 0.
+      seed: int in [0, 2**31), the seed of the base noise.
+      num_per_class: samples per row, a positive int.
+
+    Returns:
+      (figure, grids): the uint8 RGB figure (`images.labelled_panels`) and each temperature's
+      uint8 grid [K rows of `num_per_class`].
+
+    Raises:
+      ValueError: before any sampling, for an argument outside its domain, or a flow that is
+        not conditional on a one-hot label ([K]).
+    """
+    check_flow(flow)
+    check_int('num_bins', num_bins, low=2)
+    temperatures = images.check_temperatures(temperatures)
+    check_int('seed', seed, low=0, high=2**31)
+    check_positive_int('num_per_class', num_per_class)
+    shape = conditional_shape_of(flow)
+    if shape is None or len(shape) != 1:
+        raise ValueError(
+            'class_sample_figure needs a flow conditional on one-hot labels (conditional_shape '
+            f'(K,)); got conditional_shape {shape}.'
+        )
+    grids = [
+        _grid(class_samples(flow, shape[0], num_per_class, temperature, seed), num_bins)
+        for temperature in temperatures
+    ]
+    titles = [f'temperature {t}, row k: class k' for t in temperatures]
+    return images.labelled_panels(grids, titles), grids
 
 
 def _grid(rows, num_bins):
@@ -286,7 +348,29 @@ def write_figures(
       labels, class_names: int labels [N] and the class names, for 'directions.png'.
       conditional_input: contexts [N, *K] of `x` for a conditional flow.
       temperatures, strengths, num_points, num_rows, seed: what the figures show.
+
+    Raises (before any figure is computed):
+      TypeError: a `flow` that is not a `tfd.TransformedDistribution`, an `out_dir` that is
+        not a path.
+      ValueError: `x` not at least 2 * num_rows images, `num_bins` not an int >= 2,
+        `temperatures` not finite numbers > 0, `strengths` not finite numbers, `num_points`
+        not an int >= 2, `num_rows` not a positive int, `seed` not an int in [0, 2**31),
+        `labels` without `class_names` or the other way round; the flow's steps refuse a
+        context it cannot take, `class_directions` labels that do not fit `x`.
     """
+    check_flow(flow)
+    check_int('num_bins', num_bins, low=2)
+    check_path('out_dir', out_dir)
+    if (labels is None) != (class_names is None):
+        raise ValueError(
+            '`labels` and `class_names` go together (the directions figure needs both); got '
+            f'labels={"None" if labels is None else "..."}, class_names={class_names!r}.'
+        )
+    temperatures = images.check_temperatures(temperatures)
+    strengths = _check_strengths(strengths)
+    check_int('num_points', num_points, 2)
+    check_positive_int('num_rows', num_rows)
+    check_int('seed', seed, low=0, high=2**31)
     x = np.asarray(x)
     if x.ndim != 4 or len(x) < 2 * num_rows:
         raise ValueError(

@@ -34,7 +34,7 @@ from tfp_flows.validation import (
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
-__all__ = ['check_temperature', 'glow', 'real_nvp', 'sample', 'sample_latent']
+__all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sample_latent']
 
 _COUPLINGS = {'affine': AffineCoupling, 'additive': AdditiveCoupling}
 _PERMUTATIONS = ('lu', 'plain', 'reverse', 'shuffle')
@@ -497,7 +497,8 @@ def check_temperature(temperature, dtype):
     return check_scalar('temperature', temperature, Interval(low=0, low_open=True), dtype)
 
 
-def _check_flow(flow):
+def check_flow(flow):
+    """Raises `TypeError` unless `flow` is a `tfd.TransformedDistribution`-like flow."""
     if not isinstance(flow, tfd.Distribution) or not isinstance(
         getattr(flow, 'bijector', None), tfb.Bijector
     ):
@@ -539,7 +540,7 @@ def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=
         `tf.errors.InvalidArgumentError` for such a temperature or sample shape given as a
         tensor.
     """
-    _check_flow(flow)
+    check_flow(flow)
     latent = sample_latent(flow, sample_shape, temperature, seed)
     if conditional_input is None:
         return flow.bijector.forward(latent)
@@ -551,7 +552,7 @@ def sample_latent(flow, sample_shape=(), temperature=1.0, seed=None):
 
     Arguments and errors as for `sample`; returns [*sample_shape, *latent event shape].
     """
-    _check_flow(flow)
+    check_flow(flow)
     sample_shape = check_sample_shape('sample_shape', sample_shape)
     temperature = check_temperature(temperature, flow.dtype)
     return flow.distribution.sample(sample_shape, seed=_stateless_seed(seed)) * temperature

@@ -224,10 +224,12 @@ def _conv1x1(x, kernel):
     slower at these shapes.
     """
     channels_in, channels_out = kernel.shape[-2:]
-    shape = tf.shape(x)
+    out_shape = x.shape[:-1].concatenate([channels_out])
+    if not out_shape.is_fully_defined():
+        out_shape = tf.concat([tf.shape(x)[:-1], [channels_out]], axis=0)
     flat = tf.reshape(x, [-1, channels_in])
     out = tf.matmul(flat, tf.reshape(kernel, [channels_in, channels_out]))
-    out = tf.reshape(out, tf.concat([shape[:-1], [channels_out]], axis=0))
+    out = tf.reshape(out, out_shape)
     out.set_shape(x.shape[:-1].concatenate([channels_out]))
     return out
 
@@ -274,9 +276,12 @@ def _conv3x3(x, kernel):
     ):
         return tf.nn.conv2d(x, kernel, 1, 'SAME')
     selection = tf.constant(_tap_selection(height, width), kernel.dtype)
-    dense = tf.einsum(
-        'pqt,tio->piqo', selection, tf.reshape(kernel, [9, channels_in, channels_out])
-    )
+    # Built once `x` is there: else a graph builds every layer's dense matrix (up to 4 MiB
+    # each) at the start of a call, all held at once, and memory grows with the depth.
+    with tf.control_dependencies([x]):
+        dense = tf.einsum(
+            'pqt,tio->piqo', selection, tf.reshape(kernel, [9, channels_in, channels_out])
+        )
     out = tf.matmul(
         tf.reshape(x, [-1, positions * channels_in]),
         tf.reshape(dense, [positions * channels_in, positions * channels_out]),

@@ -18,7 +18,7 @@ decay and an optional exponential moving average (EMA, Polyak averaging) of the 
 import keras
 import tensorflow as tf
 
-from tfp_flows.validation import check_int, check_number
+from tfp_flows.validation import Interval, check_int, check_number
 
 __all__ = ['FusedAdam', 'FusedAdamax', 'make_optimizer']
 
@@ -34,12 +34,28 @@ class _FusedOptimizer(keras.optimizers.Optimizer):
     _SLOT_NAMES = ()
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        """Checks each argument by name before Keras makes any variable; see the subclass.
+
+        Raises:
+          ValueError: a `learning_rate` that is neither a finite number > 0 nor a Keras
+            learning-rate schedule, `beta_1`/`beta_2` outside [0, 1), `epsilon` not > 0, a
+            `weight_decay` below 0.
+        """
+        schedule = keras.optimizers.schedules.LearningRateSchedule
+        if not isinstance(learning_rate, schedule) and not Interval(low=0, low_open=True).contains(
+            learning_rate
+        ):
+            raise ValueError(
+                '`learning_rate` must be a finite number > 0 or a '
+                f'keras.optimizers.schedules.LearningRateSchedule; got {learning_rate!r}.'
+            )
         if kwargs.get('weight_decay') is not None:
-            check_number('weight_decay', kwargs['weight_decay'], low=0.0)
+            check_number('weight_decay', kwargs['weight_decay'], low=0)
+        beta_1 = check_number('beta_1', beta_1, 0, 1, high_open=True)
+        beta_2 = check_number('beta_2', beta_2, 0, 1, high_open=True)
+        epsilon = check_number('epsilon', epsilon, low=0, low_open=True)
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1 = check_number('beta_1', beta_1, 0.0, 1.0, high_open=True)
-        self.beta_2 = check_number('beta_2', beta_2, 0.0, 1.0, high_open=True)
-        self.epsilon = check_number('epsilon', epsilon, low=0.0, low_open=True)
+        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
         self._step_scalars = None
 
     def build(self, variables):
@@ -219,14 +235,14 @@ def make_optimizer(
     """
     if name not in _OPTIMIZERS:
         raise ValueError(f'`name` must be one of {tuple(_OPTIMIZERS)}; got {name!r}.')
-    learning_rate = check_number('learning_rate', learning_rate, low=0.0, low_open=True)
+    learning_rate = check_number('learning_rate', learning_rate, low=0, low_open=True)
     warmup_steps = check_int('warmup_steps', warmup_steps, 0)
     if decay_steps is not None:
         decay_steps = check_int('decay_steps', decay_steps, 1)
     if weight_decay is not None:
-        weight_decay = check_number('weight_decay', weight_decay, low=0.0)
+        weight_decay = check_number('weight_decay', weight_decay, low=0)
     if ema_momentum is not None:
-        ema_momentum = check_number('ema_momentum', ema_momentum, 0.0, 1.0, high_open=True)
+        ema_momentum = check_number('ema_momentum', ema_momentum, 0, 1, high_open=True)
     schedule = learning_rate
     if warmup_steps or decay_steps:
         schedule = keras.optimizers.schedules.CosineDecay(

@@ -30,7 +30,10 @@ import tensorflow_probability as tfp
 from PIL import Image, UnidentifiedImageError
 
 from tfp_flows.bijectors.chain import Chain
-from tfp_flows.bijectors.context import StandardizedContext
+from tfp_flows.bijectors.context import StandardizedContext, conditional_shape_of
+from tfp_flows.models import check_flow
+from tfp_flows.validation import check_bool, check_int, shape_tuple
+from tfp_flows.workdir import check_path
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -41,6 +44,7 @@ __all__ = [
     'csv_source',
     'folder_source',
     'load_folder',
+    'placeholder_statistics',
     'read_csv',
     'split_indices',
     'standardize_flow',
@@ -57,9 +61,10 @@ def split_indices(count, split):
     """The indices of `split` among `count` examples: a fixed permutation, 80/10/10.
 
     Raises:
-      ValueError: for an unknown split.
+      ValueError: for an unknown split, or a `count` that is not an int >= 0.
     """
-    if split not in SPLIT_FRACTIONS:
+    check_int('count', count, 0)
+    if not isinstance(split, str) or split not in SPLIT_FRACTIONS:
         raise ValueError(
             f'Unknown split {split!r} of your own data; expected one of '
             f'{", ".join(SPLIT_FRACTIONS)}.'
@@ -71,6 +76,18 @@ def split_indices(count, split):
     ends = {'train': num_train, 'validation': num_train + num_validation, 'test': count}
     starts = {'train': 0, 'validation': num_train, 'test': num_train + num_validation}
     return np.sort(permutation[starts[split] : ends[split]])
+
+
+def _check_names(name, value, allow_none):
+    """`value` as a tuple of column names (strs); None (if `allow_none`) or () stay."""
+    if value is None and allow_none:
+        return None
+    names = None if isinstance(value, str) else shape_tuple(value)
+    if names is None or not all(isinstance(n, str) for n in names):
+        expected = 'a list of column names (strs)'
+        expected = f'None or {expected}' if allow_none else expected
+        raise ValueError(f'`{name}` must be {expected}; got {value!r}.')
+    return names
 
 
 def _image_files(directory):
@@ -151,8 +168,15 @@ def load_folder(path, split, image_size=None, labels=False):
       FileNotFoundError: `path` is not a directory.
       ValueError: no images, an unreadable file, images of different sizes without
         `image_size`, images both in the folder and in subfolders, an empty class subfolder,
-        or `labels` for a folder without class subfolders.
+        or `labels` for a folder without class subfolders; before any file is read, an
+        unknown `split`, an `image_size` that is not None or a positive int, `labels` not
+        True or False.
+      TypeError: `path` is not a str or a path.
     """
+    check_path('path', path)
+    split_indices(0, split)  # Refuses an unknown split.
+    check_int('image_size', image_size, 1, allow_none=True)
+    check_bool('labels', labels)
     class_names, shape, count = _scan_folder(path, image_size)
     if labels and class_names is None:
         raise ValueError(
@@ -192,7 +216,9 @@ def folder_source(path, split, image_size, conditional):
     """`make_dataset`'s source 'folder:PATH': (unbatched dataset, `DatasetInfo` fields).
 
     The dataset yields uint8 images [H, W, C], or (image, label) pairs with `conditional`.
+    Errors: as `load_folder` (`conditional` is its `labels`), before any file is read.
     """
+    check_bool('conditional', conditional)
     dataset, class_names, count = load_folder(path, split, image_size, labels=conditional)
     spec = dataset.element_spec[0] if conditional else dataset.element_spec
     fields = dict(event_shape=tuple(spec.shape.as_list()), num_examples={split: count})
@@ -206,7 +232,11 @@ def csv_source(path, split, columns, context_columns, conditional):
 
     The dataset yields float32 rows x [D] in the table's units, or (x, c) pairs with
     `conditional` (c [K], the context columns); the fields include the `TableStatistics`.
+    Errors: as `read_csv`; before the file is read, an unknown `split` or a `conditional`
+    that is not True or False.
     """
+    split_indices(0, split)  # Refuses an unknown split.
+    check_bool('conditional', conditional)
     x, c, columns, context_columns = read_csv(path, columns, context_columns)
     statistics = table_statistics(path, x, c, columns, context_columns)
     chosen = split_indices(len(x), split)
@@ -285,8 +315,13 @@ def read_csv(path, columns=None, context_columns=()):
       FileNotFoundError: no such file.
       ValueError: an empty table, an unknown or repeated column, a column both data and
         context, fewer than two data rows, a missing value or a non-numeric value (naming the
-        column, row and value).
+        column, row and value); before the file is read, `columns` that are not None or a
+        list of strs, `context_columns` not a list of strs (or None).
+      TypeError: `path` is not a str or a path.
     """
+    check_path('path', path)
+    columns = _check_names('columns', columns, allow_none=True)
+    context_columns = _check_names('context_columns', context_columns, allow_none=True) or ()
     if not os.path.isfile(path):
         raise FileNotFoundError(f'csv:{path}: no such file.')
     with open(path, newline='') as f:
@@ -294,7 +329,6 @@ def read_csv(path, columns=None, context_columns=()):
     if not rows:
         raise ValueError(f'csv:{path} is empty; it needs a header row and data rows.')
     header = [name.strip() for name in rows[0]]
-    context_columns = tuple(context_columns or ())
     columns = (
         tuple(name for name in header if name not in context_columns)
         if columns is None
@@ -331,9 +365,30 @@ def read_csv(path, columns=None, context_columns=()):
 def table_statistics(path, x, c, columns, context_columns):
     """The `TableStatistics` of the training split of the table read by `read_csv`.
 
+    Args:
+      path: the table's path, named in messages.
+      x, c: what `read_csv` returned, arrays [N, D] and [N, K] of the same N.
+      columns, context_columns: their column names, D and K of them.
+
     Raises:
-      ValueError: a column is constant on the training split (it cannot be standardised).
+      ValueError: a column is constant on the training split (it cannot be standardised), or
+        `x`, `c` and the names do not fit together (naming their shapes).
     """
+    x, c = np.asarray(x, np.float64), np.asarray(c, np.float64)
+    columns = _check_names('columns', columns, allow_none=False)
+    context_columns = _check_names('context_columns', context_columns, allow_none=False)
+    if (
+        x.ndim != 2
+        or c.ndim != 2
+        or len(x) != len(c)
+        or x.shape[1] != len(columns)
+        or c.shape[1] != len(context_columns)
+    ):
+        raise ValueError(
+            '`x` [N, D] and `c` [N, K] must have the same N, D columns and K context_columns; '
+            f'got shapes {x.shape} and {c.shape} with {len(columns)} and '
+            f'{len(context_columns)} names.'
+        )
     train = split_indices(len(x), 'train')
 
     def moments(values, names):
@@ -352,6 +407,29 @@ def table_statistics(path, x, c, columns, context_columns):
     context_mean, context_scale = moments(c, context_columns)
     return TableStatistics(
         tuple(columns), mean, scale, tuple(context_columns), context_mean, context_scale
+    )
+
+
+def placeholder_statistics(num_columns, num_context_columns=0):
+    """`TableStatistics` of the given sizes (means 0, deviations 1), to rebuild a model.
+
+    `standardize_flow(flow, placeholder_statistics(D, K))` has the variables of the model a
+    run built from a table of D data and K context columns; restoring its checkpoint
+    overwrites them with the run's statistics.
+
+    Raises:
+      ValueError: `num_columns` is not a positive int or `num_context_columns` not an int >= 0.
+    """
+    check_int('num_columns', num_columns, 1)
+    check_int('num_context_columns', num_context_columns, 0)
+    context = tuple(f'context_{k}' for k in range(num_context_columns))
+    return TableStatistics(
+        tuple(f'column_{j}' for j in range(num_columns)),
+        np.zeros(num_columns),
+        np.ones(num_columns),
+        context,
+        np.zeros(num_context_columns) if context else None,
+        np.ones(num_context_columns) if context else None,
     )
 
 
@@ -380,7 +458,28 @@ def standardize_flow(flow, statistics):
       A `tfd.TransformedDistribution` over `flow`'s base with bijector
       Chain([Shift(m), Scale(s), flow.bijector]) (wrapped in a `StandardizedContext` with
       context columns), sharing `flow`'s variables.
+
+    Raises:
+      TypeError: `flow` is not a `tfd.TransformedDistribution` or `statistics` not a
+        `TableStatistics`.
+      ValueError: `flow`'s event shape is not [D] with D the number of columns, or its
+        conditional shape is not (K,) with K the number of context columns (None without).
     """
+    check_flow(flow)
+    if not isinstance(statistics, TableStatistics):
+        raise TypeError(f'`statistics` must be a TableStatistics; got {statistics!r}.')
+    num_columns, num_context = len(statistics.columns), len(statistics.context_columns)
+    if flow.event_shape != [num_columns]:
+        raise ValueError(
+            f'`flow` must have event shape [{num_columns}], one value per column of the '
+            f'statistics; got {flow.event_shape}.'
+        )
+    shape = conditional_shape_of(flow)
+    if shape != ((num_context,) if num_context else None):
+        raise ValueError(
+            f'`flow` must have conditional_shape {(num_context,) if num_context else None} for '
+            f'{num_context} context columns; got {shape}.'
+        )
     dtype = flow.dtype
     steps = [
         tfb.Shift(_saved(statistics.mean, dtype, 'column_mean'), name='column_mean'),

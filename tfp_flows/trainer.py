@@ -23,6 +23,12 @@ Mixed precision: a flow built with `dtype_policy='mixed_float16'` gets dynamic l
 (`keras.optimizers.LossScaleOptimizer`, wrapped around the optimizer in `compile`, as Keras'
 `Model.compile(auto_scale_loss=True)` does for a model in that policy); 'mixed_bfloat16' needs
 none (`tfp_flows.mixed_precision`).
+
+Conditional flows (`tfp_flows.glow(..., conditional_shape=...)`) train on `(x, c)` batches
+(`make_dataset(..., conditional=True)`): the train step computes
+`flow.log_prob(x, bijector_kwargs={'conditional_input': c, 'training': True})`, so the
+coupling networks' dropout is on; evaluation and `predict` pass `conditional_input` only, so
+they are deterministic.
 """
 
 import contextlib
@@ -30,11 +36,15 @@ import contextlib
 import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 from absl import logging
 
+from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.dequantization import bits_per_dim
 from tfp_flows.mixed_precision import dtype_policy_of
 from tfp_flows.validation import check_bool, check_int, check_number
+
+tfd = tfp.distributions
 
 __all__ = ['FlowTrainer', 'split_batch']
 
@@ -125,8 +135,14 @@ class FlowTrainer(keras.Model):
         trainer.fit(train_dataset, validation_data=validation_dataset, epochs=10)
         trainer.metric_name  # 'bits_per_dim': the key of the logs, 'val_bits_per_dim' too.
 
-    Batches are `x`, `(x,)` or `(x, context)` (`split_batch`); the context is reserved for
-    conditional flows and refused by this unconditional trainer.
+    Batches are `x` or `(x,)` for an unconditional flow, `(x, c)` for a conditional one
+    (`split_batch`), c of shape [batch, *conditional_shape] (`tfp_flows.conditional_shape_of`).
+    A context for an unconditional flow, a missing context for a conditional one, or one of
+    another shape is refused when the step is traced, naming both shapes. The train step
+    passes the bijector kwarg `training=True` (dropout on, in flows that have it), with a
+    stateless `dropout_seed` [2] drawn from (`dropout_seed`, optimizer step, replica,
+    micro-batch) when `dropout_seed` is given, so the masks of a step are the same in every
+    run (a resumed run draws an unbroken run's masks); evaluation and `predict` never pass it.
 
     Gradient accumulation: with `accumulation_steps=N` each replica's batch is split into N
     equal micro-batches whose gradients are computed one after another (a `tf.while_loop`,
@@ -164,11 +180,14 @@ class FlowTrainer(keras.Model):
         >= 2, to report bits/dim on the discrete data; None for continuous data (nats/dim).
       clip_norm: None, or clip the global gradient to this norm (a finite number > 0).
       accumulation_steps: micro-batches per batch (an int >= 1; 1: no accumulation).
+      dropout_seed: None (dropout masks from TF's stateful random ops), or an int in
+        [0, 2**63): the seed of every train step's stateless dropout masks (see above).
       name: the Keras model's name.
 
     Raises:
       ValueError: naming the argument, for a number out of its domain or a flow without
         trainable variables.
+      TypeError: for a `flow` that is not a `tfd.Distribution`.
     """
 
     def __init__(
@@ -177,14 +196,20 @@ class FlowTrainer(keras.Model):
         num_bins=None,
         clip_norm=None,
         accumulation_steps=1,
+        dropout_seed=None,
         name='flow_trainer',
         **kwargs,
     ):
-        if num_bins is not None:
-            num_bins = check_int('num_bins', num_bins, 2)
+        num_bins = check_int('num_bins', num_bins, 2, allow_none=True)
         if clip_norm is not None:
-            clip_norm = check_number('clip_norm', clip_norm, low=0.0, low_open=True)
+            clip_norm = check_number('clip_norm', clip_norm, low=0, low_open=True)
         accumulation_steps = check_int('accumulation_steps', accumulation_steps, 1)
+        dropout_seed = check_int('dropout_seed', dropout_seed, 0, 2**63, allow_none=True)
+        if not isinstance(flow, tfd.Distribution):
+            raise TypeError(
+                '`flow` must be a `tfd.Distribution` with trainable variables (e.g. from '
+                f'`tfp_flows.glow`); got {type(flow).__name__}.'
+            )
         if not flow.trainable_variables:
             raise ValueError(f'The flow {flow.name!r} has no trainable variables to train.')
         super().__init__(name=name, **kwargs)
@@ -192,6 +217,11 @@ class FlowTrainer(keras.Model):
         self.num_bins = num_bins
         self.clip_norm = clip_norm
         self.accumulation_steps = accumulation_steps
+        self.dropout_seed = dropout_seed
+        self.conditional_shape = conditional_shape_of(flow)
+        # The bijector kwargs the flow's bijector takes (this package's steps take
+        # 'training' and 'dropout_seed'; other TFP bijectors may take neither).
+        self._bijector_kwargs = getattr(getattr(flow, 'bijector', None), 'kwarg_names', ())
         self.num_dims = int(np.prod(flow.event_shape))
         self.metric_name = 'nats_per_dim' if num_bins is None else 'bits_per_dim'
         self.loss_tracker = keras.metrics.Mean(name=self.metric_name)
@@ -285,8 +315,21 @@ class FlowTrainer(keras.Model):
             _check_monitors(callbacks or [], self.metric_name)
         return _with_progbar(callbacks, verbose)
 
-    def per_example_loss(self, x):
-        """bits/dim of each example (nats/dim if `num_bins` is None), shape [batch]."""
+    def per_example_loss(self, x, conditional_input=None, training=False, dropout_seed=None):
+        """bits/dim of each example (nats/dim if `num_bins` is None), shape [batch].
+
+        Args:
+          x: a batch [batch, *event_shape] of floats (cast to the flow's dtype).
+          conditional_input: the contexts [batch, *conditional_shape] of a conditional flow.
+          training: pass the bijector kwarg `training=True` (dropout on), as the train step
+            does.
+          dropout_seed: with `training`, an optional stateless seed [2] of the dropout masks.
+
+        Raises:
+          TypeError: for a batch that is not floating-point.
+          ValueError: for a context given to an unconditional flow, a missing context of a
+            conditional one, or a context of another shape, naming both shapes.
+        """
         x = tf.convert_to_tensor(x)
         if not x.dtype.is_floating:
             raise TypeError(
@@ -294,34 +337,73 @@ class FlowTrainer(keras.Model):
                 f'[0, 1], or points); got dtype {x.dtype.name}. Dequantize integer images '
                 'first, e.g. with `tfp_flows.uniform_dequantize`.'
             )
-        log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype))
+        training = check_bool('training', training)
+        self._check_context(x, conditional_input)
+        kwargs = {}
+        if conditional_input is not None:
+            kwargs['conditional_input'] = conditional_input
+        if training and 'training' in self._bijector_kwargs:
+            kwargs['training'] = True
+            if dropout_seed is not None and 'dropout_seed' in self._bijector_kwargs:
+                kwargs['dropout_seed'] = dropout_seed
+        log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs)
         if self.num_bins is None:
             return -log_prob / self.num_dims
         return bits_per_dim(log_prob, self.num_dims, self.num_bins)
 
-    def call(self, x):
-        return self.per_example_loss(x)
+    def call(self, x, conditional_input=None):
+        return self.per_example_loss(x, conditional_input)
 
-    def _features(self, data):
-        x, context = split_batch(data)
-        if context is not None:
+    def _check_context(self, x, context):
+        """Refuses a context that does not fit the flow, naming both shapes."""
+        expected = self.conditional_shape
+        if expected is None and context is not None:
             raise ValueError(
-                'FlowTrainer got (x, context) batches, but the flow is unconditional: feed '
-                f'batches of x alone, or (x,). The second element has shape {context.shape}.'
+                'FlowTrainer got (x, context) batches, but the flow is unconditional (built '
+                'without `conditional_shape`): feed batches of x alone, or (x,). The second '
+                f'element has shape {tuple(tf.convert_to_tensor(context).shape)}.'
             )
-        return x
+        if expected is None:
+            return
+        wanted = f'[batch, {", ".join(map(str, expected))}]'
+        if context is None:
+            raise ValueError(
+                f'FlowTrainer got batches of x alone (shape {tuple(x.shape)}), but the flow is '
+                f'conditional with conditional_shape {expected}: feed (x, c) batches, c of '
+                f'shape {wanted} (e.g. make_dataset(..., conditional=True)).'
+            )
+        shape = tf.convert_to_tensor(context).shape
+        if shape.rank is not None and not (
+            shape.rank == len(expected) + 1 and shape[1:].is_compatible_with(expected)
+        ):
+            raise ValueError(
+                f'FlowTrainer got contexts of shape {tuple(shape)}, but the flow is conditional '
+                f'with conditional_shape {expected}: each c must have shape {wanted}.'
+            )
+
+    def _step_dropout_seed(self, micro_batch=0):
+        """The stateless dropout seed [2] of this step, replica and micro-batch, or None."""
+        if self.dropout_seed is None:
+            return None
+        seed = tf.constant([0, self.dropout_seed], tf.int64)
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        for data in (tf.convert_to_tensor(self.optimizer.iterations), replica, micro_batch):
+            seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(data, tf.int64))
+        return seed
 
     def train_step(self, data):
-        x = self._features(data)
+        x, context = split_batch(data)
         variables = self.flow.trainable_variables
         if self.accumulation_steps == 1:
             with tf.GradientTape() as tape:
-                per_example = self.per_example_loss(x)
+                per_example = self.per_example_loss(
+                    x, context, training=True, dropout_seed=self._step_dropout_seed()
+                )
                 loss = tf.nn.compute_average_loss(per_example)
                 scaled_loss = self.optimizer.scale_loss(loss)
             gradients = tape.gradient(scaled_loss, variables)
         else:
-            gradients, per_example = self._accumulated_gradients(x, variables)
+            gradients, per_example = self._accumulated_gradients(x, context, variables)
         gradients, global_norm = self._clip(gradients)
         self.optimizer.apply(gradients, variables)
         self.loss_tracker.update_state(per_example)
@@ -339,7 +421,7 @@ class FlowTrainer(keras.Model):
     def _dynamic_loss_scale(self):
         return isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
 
-    def _accumulated_gradients(self, x, variables):
+    def _accumulated_gradients(self, x, context, variables):
         """Summed gradients of the mean loss over N micro-batches, and each example's loss.
 
         Micro-batch k holds examples k, k + N, k + 2N, ... of this replica's batch (a reshape,
@@ -354,6 +436,7 @@ class FlowTrainer(keras.Model):
             divide this replica's batch.
         """
         x = tf.convert_to_tensor(x)
+        self._check_context(x, context)  # Before the loop: one message, not a traced one.
         steps = self.accumulation_steps
         batch = tf.shape(x)[0]
         message = (
@@ -365,15 +448,26 @@ class FlowTrainer(keras.Model):
         checks = []
         if x.shape[0] is None:
             checks.append(tf.debugging.assert_equal(batch % steps, 0, message=message))
-        with tf.control_dependencies(checks):
-            micro_batches = tf.reshape(x, tf.concat([[-1, steps], tf.shape(x)[1:]], axis=0))
+
+        def split(tensor):  # [batch, ...] -> [batch / N, N, ...]
+            with tf.control_dependencies(checks):
+                return tf.reshape(tensor, tf.concat([[-1, steps], tf.shape(tensor)[1:]], axis=0))
+
+        micro_batches = split(x)
+        micro_contexts = None if context is None else split(tf.convert_to_tensor(context))
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         global_batch = tf.cast(batch, tf.int64) * replicas
         unconnected = set()  # Indices of variables the loss does not depend on (found tracing).
 
         def body(k, sums, losses):
+            micro_context = None if context is None else tf.gather(micro_contexts, k, axis=1)
             with tf.GradientTape() as tape:
-                per_example = self.per_example_loss(tf.gather(micro_batches, k, axis=1))
+                per_example = self.per_example_loss(
+                    tf.gather(micro_batches, k, axis=1),
+                    micro_context,
+                    training=True,
+                    dropout_seed=self._step_dropout_seed(k),
+                )
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
                 scaled_loss = self.optimizer.scale_loss(loss)
             gradients = tape.gradient(scaled_loss, variables)
@@ -396,11 +490,11 @@ class FlowTrainer(keras.Model):
         return gradients, losses.concat()
 
     def test_step(self, data):
-        self.loss_tracker.update_state(self.per_example_loss(self._features(data)))
+        self.loss_tracker.update_state(self.per_example_loss(*split_batch(data)))
         return _step_logs([self.loss_tracker])
 
     def predict_step(self, data):
-        return self.per_example_loss(self._features(data))
+        return self.per_example_loss(*split_batch(data))
 
     def _clip(self, gradients):
         """Clips this replica's gradients so that their sum over replicas has norm <= clip_norm.

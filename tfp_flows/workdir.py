@@ -5,10 +5,12 @@ Nothing here imports TensorFlow, so `train.py` refuses a rerun before TensorFlow
 Every config key has a class (`KEY_CLASSES`), which decides what a rerun into an existing
 workdir may change:
   DEFINES_RUN  the model, the data it is trained and scored on, and the checkpointed state
-               (the seed, every `config.model` field, data name, size and splits, dtype, the
-               optimizer whose slots the checkpoints hold). A change is refused, naming each
-               differing key with both values, and nothing in the workdir changes.
-  TRAINING     how training goes on (learning rate, weight decay, batch size, epochs, ...).
+               (the seed, every `config.model` field but the dropout rate, data name, size,
+               splits, columns and conditioning, dtype, the optimizer whose slots the
+               checkpoints hold and whether they hold EMA weights). A change is refused,
+               naming each differing key with both values, and nothing in the workdir changes.
+  TRAINING     how training goes on (learning rate, weight decay, batch size, epochs, dropout,
+               flips, gradient accumulation, ...).
                A change is allowed when a run resumes; `config.json` then holds the new
                settings and `config_history.json` records each change with the epoch it took
                effect at, so the workdir says honestly what trained its model.
@@ -38,6 +40,7 @@ __all__ = [
     'Rerun',
     'WorkdirMismatch',
     'check_export_dir',
+    'check_path',
     'check_rerun',
     'check_writable',
     'copy_export',
@@ -62,6 +65,10 @@ KEY_CLASSES = {
     'data.splits.train': DEFINES_RUN,
     'data.splits.validation': DEFINES_RUN,  # Picks the best checkpoint.
     'data.splits.test': DEFINES_RUN,  # What the reported figure means.
+    'data.conditional': DEFINES_RUN,  # A model of p(x | c) instead of p(x).
+    'data.columns': DEFINES_RUN,
+    'data.context_columns': DEFINES_RUN,
+    'data.augment': TRAINING,  # Flips of the training data only.
     'data.event_shape': DEFINES_RUN,  # Set by the run from the data.
     'data.num_bins': DEFINES_RUN,  # Set by the run from the data.
     'model.family': DEFINES_RUN,
@@ -72,6 +79,12 @@ KEY_CLASSES = {
     'model.permutation': DEFINES_RUN,
     'model.split_prior': DEFINES_RUN,
     'model.log_scale_bound': DEFINES_RUN,
+    'model.scale': DEFINES_RUN,
+    'model.preprocessing': DEFINES_RUN,
+    'model.alpha': DEFINES_RUN,
+    'model.conditional_shape': DEFINES_RUN,  # Set by the run from the data.
+    'model.learn_top_prior': DEFINES_RUN,
+    'model.dropout_rate': TRAINING,  # Only in training: the density does not depend on it.
     'model.dtype': DEFINES_RUN,
     'train.strategy': HARMLESS,  # The same global batch and step on any strategy.
     'train.batch_size': TRAINING,
@@ -82,6 +95,10 @@ KEY_CLASSES = {
     'train.cosine_decay': TRAINING,
     'train.weight_decay': TRAINING,
     'train.clip_norm': TRAINING,
+    'train.accumulation_steps': TRAINING,  # One step of the same batch, in micro-batches.
+    # Whether the checkpoints hold EMA weights (the optimizer's state) and which weights are
+    # validated, tested and exported.
+    'train.ema_momentum': DEFINES_RUN,
     'train.jit_compile': HARMLESS,
     # The networks' rounding: it changes the steps (and a float16 run skips overflowing ones),
     # not the model or its checkpoints (float32 variables, the same layout): recorded.
@@ -94,8 +111,22 @@ KEY_CLASSES = {
     'train.sample_temperatures': HARMLESS,
     'train.sample_every_epochs': HARMLESS,
 }
-_DERIVED_KEYS = ('data.event_shape', 'data.num_bins')  # Known only once the data is loaded.
+# Known only once the data is loaded.
+_DERIVED_KEYS = ('data.event_shape', 'data.num_bins', 'model.conditional_shape')
 _ABSENT = object()  # A key one of two configs lacks.
+
+
+def check_path(name, value, allow_none=False):
+    """Raises `TypeError` unless `value` is a str or a path (or None, if `allow_none`)."""
+    if (value is None and allow_none) or isinstance(value, str | os.PathLike):
+        return
+    expected = 'None, a str or a path' if allow_none else 'a str or a path'
+    raise TypeError(f'`{name}` must be {expected}; got {value!r}.')
+
+
+def _check_config(config):
+    if not isinstance(config, dict) and not hasattr(config, 'to_json'):
+        raise TypeError(f'`config` must be an ml_collections.ConfigDict or a dict; got {config!r}.')
 
 
 class WorkdirMismatch(ValueError):
@@ -106,8 +137,9 @@ def leaves(config):
     """{'section.key': value} of every leaf of a nested dict or `ConfigDict`, JSON-normalised.
 
     Tuples become lists and placeholders None, as in the `config.json` a run writes, so a
-    config and its JSON compare equal.
+    config and its JSON compare equal. Raises `TypeError` for another kind of `config`.
     """
+    _check_config(config)
     if hasattr(config, 'to_json'):
         config = json.loads(config.to_json())
     found = {}
@@ -124,7 +156,11 @@ def leaves(config):
 
 
 def read_json(path):
-    """The JSON value in file `path`, or None if there is no such file."""
+    """The JSON value in file `path`, or None if there is no such file.
+
+    Raises `TypeError` for a `path` that is not a str or a path.
+    """
+    check_path('path', path)
     try:
         with open(path) as f:
             return json.load(f)
@@ -133,7 +169,13 @@ def read_json(path):
 
 
 def write_json(path, value):
-    """Writes `value` as JSON to `path` atomically (a killed write leaves the old file)."""
+    """Writes `value` as JSON to `path` atomically (a killed write leaves the old file).
+
+    Raises `TypeError` for a `path` that is not a str or a path, or a `value` that JSON cannot
+    hold, before the file is replaced.
+    """
+    check_path('path', path)
+    json.dumps(value)  # TypeError naming the type JSON cannot hold, before any file is made.
     temporary = f'{path}.tmp'
     with open(temporary, 'w') as f:
         json.dump(value, f, indent=2)
@@ -145,8 +187,10 @@ def last_checkpoint(workdir):
     """(path, epoch) of the newest checkpoint in `workdir/checkpoints/latest`, or None.
 
     Read from TensorFlow's `checkpoint` state file, which names a checkpoint only once all its
-    files are written; the checkpoint number is the epoch.
+    files are written; the checkpoint number is the epoch. `TypeError` for a `workdir` that is
+    not a path.
     """
+    check_path('workdir', workdir)
     directory = os.path.join(workdir, 'checkpoints', 'latest')
     try:
         with open(os.path.join(directory, 'checkpoint')) as f:
@@ -196,15 +240,19 @@ def _differences(previous, current, skip_absent):
 def check_rerun(workdir, config):
     """Checks that `config` may run in `workdir`; returns a `Rerun`.
 
-    `config` is a `ConfigDict` or its nested dict; the data's `event_shape` and `num_bins` are
-    compared only if `config` has them (a run checks again once the data is loaded).
+    `config` is a `ConfigDict` or its nested dict; the data's `event_shape` and `num_bins` and
+    the model's `conditional_shape` are compared only if `config` has them (a run checks again
+    once the data is loaded).
 
     Raises:
       WorkdirMismatch: `workdir/config.json` differs from `config` in a DEFINES_RUN key; the
         message names every such key with both values. Nothing is written.
       ValueError: `workdir` cannot be created (`check_writable`), or its config.json is
         unreadable.
+      TypeError: `workdir` is not a path, or `config` not a ConfigDict or a dict.
     """
+    check_path('workdir', workdir)
+    _check_config(config)
     workdir = os.path.abspath(workdir)
     if not os.path.isdir(workdir):
         check_writable(workdir)  # A new run: the workdir must be creatable.
@@ -247,7 +295,17 @@ def check_rerun(workdir, config):
 
 
 def finished_message(rerun, epochs):
-    """What to tell a user who reruns the finished run of `rerun`; `epochs` as configured now."""
+    """What to tell a user who reruns the finished run of `rerun`; `epochs` as configured now.
+
+    Raises `TypeError` unless `rerun` is a finished `Rerun`, `ValueError` unless `epochs` is a
+    positive int.
+    """
+    if not isinstance(rerun, Rerun) or not rerun.finished:
+        raise TypeError(
+            f'`rerun` must be the Rerun of a finished run (check_rerun); got {rerun!r}.'
+        )
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f'`epochs` must be a positive int; got {epochs!r}.')
     metrics = rerun.metrics
     epoch = rerun.checkpoint[1]
     figures = ', '.join(
@@ -277,7 +335,9 @@ def finished_message(rerun, epochs):
 
 
 def check_writable(workdir):
-    """Raises `ValueError` unless `workdir` is a directory or can be made one and written."""
+    """Raises `ValueError` unless `workdir` is a directory or can be made one and written
+    (`TypeError` for a `workdir` that is not a path)."""
+    check_path('workdir', workdir)
     existing = os.path.abspath(workdir)
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
@@ -293,7 +353,10 @@ def check_export_dir(export_dir, workdir):
     Raises:
       FileExistsError: `export_dir` exists.
       ValueError: `export_dir` is `workdir`, inside it, or contains it.
+      TypeError: `export_dir` is not None or a path, or `workdir` not a path.
     """
+    check_path('export_dir', export_dir, allow_none=True)
+    check_path('workdir', workdir)
     if export_dir is None:
         return
     export_path, work_path = os.path.abspath(export_dir), os.path.abspath(workdir)
@@ -314,8 +377,11 @@ def copy_export(workdir, export_dir):
     """Copies the finished run's `workdir/saved_model` to the new path `export_dir`.
 
     The copy is made in a temporary directory beside `export_dir` and renamed into place, so
-    `export_dir` never holds a partial copy. Returns the absolute path.
+    `export_dir` never holds a partial copy. Returns the absolute path. Refuses what
+    `check_export_dir` refuses, before anything is copied.
     """
+    check_path('export_dir', export_dir)
+    check_export_dir(export_dir, workdir)
     export_dir = os.path.abspath(export_dir)
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
@@ -335,8 +401,17 @@ def write_config(workdir, resolved, rerun, epoch):
 
     `epoch` is the epoch the run resumes from (0 for a new run). A run that resumed with
     changed TRAINING keys appends {'epoch': epoch, 'changed': {key: [old, new]}} to
-    `workdir/config_history.json`. Raises `ValueError` if `workdir` cannot be written.
+    `workdir/config_history.json`. Raises `ValueError` if `workdir` cannot be written or
+    `epoch` is not an int >= 0, `TypeError` for a `workdir` that is not a path, a `resolved`
+    that is not a dict or a `rerun` that is not a `Rerun`, before anything is written.
     """
+    check_path('workdir', workdir)
+    if not isinstance(resolved, dict):
+        raise TypeError(f'`resolved` must be the resolved config as a dict; got {resolved!r}.')
+    if not isinstance(rerun, Rerun):
+        raise TypeError(f'`rerun` must be a Rerun (check_rerun); got {rerun!r}.')
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise ValueError(f'`epoch` must be an int >= 0; got {epoch!r}.')
     try:
         os.makedirs(workdir, exist_ok=True)
         if epoch and rerun.changed:
@@ -353,7 +428,12 @@ def write_config(workdir, resolved, rerun, epoch):
 
 
 def written_outputs(workdir, export_dir=None):
-    """[(path, what it is)] of the outputs a finished run holds, each only if it exists."""
+    """[(path, what it is)] of the outputs a finished run holds, each only if it exists.
+
+    Raises `TypeError` for a `workdir` (or `export_dir`) that is not a path (or None).
+    """
+    check_path('workdir', workdir)
+    check_path('export_dir', export_dir, allow_none=True)
     checkpoint = last_checkpoint(workdir)
     samples = os.path.join(workdir, 'samples')
     num_pictures = len(os.listdir(samples)) if os.path.isdir(samples) else 0

@@ -106,8 +106,34 @@ class ActNorm(FlowBijector):
         y = self._check(tf.convert_to_tensor(y, self.dtype))
         y = assert_values('y', y, tf.math.is_finite(y), 'finite values')
         axes = list(range(y.shape.rank - 1))
-        mean, variance = tf.nn.moments(y, axes=axes)
-        std = tf.maximum(tf.sqrt(variance), tf.cast(self._min_std, y.dtype))
+        self.initialize_from_moments(*tf.nn.moments(y, axes=axes))
+
+    def initialize_from_moments(self, mean, variance):
+        """Sets shift = mean and log_scale = log(max(sqrt(variance), min_std)) per channel,
+        unless already initialised: `initialize` given the data's moments ([C] each), e.g.
+        accumulated over several batches by `tfp_flows.initialize`. Works as `initialize`.
+
+        Raises:
+          ValueError: for a `mean` or `variance` whose static shape is not [C].
+          tf.errors.InvalidArgumentError: at run time, for a `mean` that is not finite or a
+            `variance` that is not finite and >= 0 (nothing is assigned).
+        """
+        mean = tf.cast(mean, self.dtype)
+        variance = tf.cast(variance, self.dtype)
+        for name, value in (('mean', mean), ('variance', variance)):
+            if not value.shape.is_compatible_with([self._num_channels]):
+                raise ValueError(
+                    f'`{name}` must have shape [{self._num_channels}] (one value per channel); '
+                    f'got shape {value.shape.as_list()}.'
+                )
+        mean = assert_values('mean', mean, tf.math.is_finite(mean), 'finite values')
+        variance = assert_values(
+            'variance',
+            variance,
+            tf.math.is_finite(variance) & (variance >= 0),
+            'finite values >= 0',
+        )
+        std = tf.maximum(tf.sqrt(variance), tf.cast(self._min_std, self.dtype))
         done = self.initialized
         updates = [
             self.shift.assign(tf.where(done, self.shift, mean)),

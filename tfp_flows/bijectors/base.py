@@ -27,6 +27,10 @@ def reduce_log_det(log_det, x, min_event_ndims, event_ndims):
     if extra == 0:
         return log_det
     if log_det.shape.rank == 0:
+        rank = x.shape.rank
+        static = None if rank is None else x.shape[rank - event_ndims : rank - min_event_ndims]
+        if static is not None and static.is_fully_defined():  # One op, none to trace.
+            return log_det * static.num_elements()
         rank = tf.rank(x)
         positions = tf.shape(x)[rank - event_ndims : rank - min_event_ndims]
         return log_det * tf.cast(tf.reduce_prod(positions), log_det.dtype)

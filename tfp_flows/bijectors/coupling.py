@@ -203,23 +203,26 @@ class _Coupling(FlowBijector):
         check_event_shape(x, self._event_shape, owner)
         if self.validate_args:
             x = tf.debugging.assert_all_finite(x, f'{owner} input has NaN or inf.')
+        params = self._conditioner_params(x, conditional_input, training, dropout_seed)
+        return self._apply(x, params, inverse)
+
+    def _conditioner_params(self, x, conditional_input=None, training=False, dropout_seed=None):
+        """The conditioner's output on the kept part of `x` (input or output: the same) and,
+        for a conditional coupling, the context."""
         training = networks.check_training(training)
         context = context_features(
             conditional_input,
             self._conditional_shape,
             x,
             len(self._event_shape),
-            f'{owner} {self.name!r}',
+            f'{type(self).__name__} {self.name!r}',
         )
         if self._mask == 'channel':
             first, second = x[..., : self._split], x[..., self._split :]
-            kept, changed = (second, first) if self._flip else (first, second)
-            params = self._conditioner(kept, context, training, dropout_seed)
-            changed, log_det = self._map(changed, params, inverse)
-            parts = [changed, kept] if self._flip else [kept, changed]
-            return tf.concat(parts, axis=-1), log_det
-        params = self._conditioner(x * self._keep, context, training, dropout_seed)
-        return self._map(x, params, inverse, changed_mask=1.0 - self._keep)
+            kept = second if self._flip else first
+        else:
+            kept = x * self._keep
+        return self._conditioner(kept, context, training, dropout_seed)
 
     def _conditioner(self, kept, context, training, dropout_seed):
         """The conditioner on x1 and the context features [*batch, K] (None if unconditional)."""
@@ -234,6 +237,36 @@ class _Coupling(FlowBijector):
                 tf.cast(dropout_seed, tf.int32), self._seed % 2**31
             )
         return self.conditioner(kept, training=training, seed=dropout_seed)
+
+    def _apply(self, x, params, inverse):
+        """The map of the changed part given the conditioner's output: (output, log-det)."""
+        if self._mask == 'channel':
+            first, second = x[..., : self._split], x[..., self._split :]
+            kept, changed = (second, first) if self._flip else (first, second)
+            changed, log_det = self._map(changed, params, inverse)
+            parts = [changed, kept] if self._flip else [kept, changed]
+            return tf.concat(parts, axis=-1), log_det
+        return self._map(x, params, inverse, changed_mask=1.0 - self._keep)
+
+    def _rerun_from_output(self, tape, y, inverse, **kwargs):
+        """For memory-saving backprop (`tfp_flows.bijectors.backprop`): (x, y again, log-det).
+
+        `y` is the output of the map in direction `inverse`, watched by `tape`; `kwargs` are the
+        step's bijector kwargs (the context). The input x is rebuilt from y off the tape, with
+        the conditioner's output on y's kept part (equal to x's), and the map is rerun from x
+        on the tape with that same output: one conditioner call for both, as in reversible
+        networks (Gomez et al. 2017, https://arxiv.org/abs/1707.04585). The gradient w.r.t. x
+        is the sum of the tape's gradients w.r.t. x (the map) and y (the conditioner, through
+        the kept part). With dropout, a `dropout_seed` must be passed so the rerun draws the
+        same masks.
+        """
+        check_event_shape(y, self._event_shape, type(self).__name__)
+        params = self._conditioner_params(y, **kwargs)
+        with tape.stop_recording():
+            x, _ = self._apply(y, params, not inverse)
+        tape.watch(x)
+        y_again, log_det = self._apply(x, params, inverse)
+        return x, y_again, log_det
 
     def _forward_and_log_det(self, x, **kwargs):
         return self._transform(x, inverse=False, **kwargs)

@@ -20,8 +20,9 @@ def random_rotation(num_channels, seed, dtype=tf.float32):
 
 def _apply_per_pixel(x, matrix):
     """Returns `matrix @ v` for every vector v on the last axis of `x` (a 1x1 convolution)."""
-    flat = tf.reshape(x, [-1, tf.shape(x)[-1]])
-    return tf.reshape(tf.matmul(flat, matrix, transpose_b=True), tf.shape(x))
+    shape = x.shape if x.shape.is_fully_defined() else tf.shape(x)  # Static: no ops to trace.
+    flat = tf.reshape(x, [-1, shape[-1]])
+    return tf.reshape(tf.matmul(flat, matrix, transpose_b=True), shape)
 
 
 class _Conv1x1(FlowBijector):

@@ -49,7 +49,13 @@ class FactorOut(FlowBijector):
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
     """
 
-    kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'step_hook')
+    kwarg_names = (
+        'conditional_input',
+        'training',
+        'dropout_seed',
+        'step_hook',
+        'memory_saving',
+    )
 
     def __init__(
         self,
@@ -194,26 +200,72 @@ class FactorOut(FlowBijector):
         mean, raw = tf.split(params, 2, axis=-1)
         return mean, log_scale(raw, 'tanh', self._log_scale_bound)
 
+    def _factored_map(self, kept, value, inverse, conditional_input=None):
+        """The factored-out half's map given the kept half of the data: (output, log-det).
+
+        Forward (latent -> data) y2 = z2 * exp(log_scale) + mean, inverse its inverse, with
+        (mean, log_scale) from the prior on `kept`, the data's kept half (and the context of
+        a conditional factor-out).
+        """
+        mean, scale = self._prior_params(kept, conditional_input)
+        if mean is None:
+            return value, tf.zeros([], value.dtype)
+        log_det = tf.reduce_sum(scale, axis=[-3, -2, -1])
+        if inverse:
+            return (value - mean) * tf.exp(-scale), -log_det
+        return value * tf.exp(scale) + mean, log_det
+
     def _forward_and_log_det(self, z, step_hook=None, **kwargs):
         if step_hook is not None:
             step_hook(self, z, False)
         z_kept, z_factored = self.split(z)
         kept, log_det = apply_step(self.inner, z_kept, False, 3, kwargs, step_hook)
-        mean, scale = self._prior_params(kept, kwargs.get('conditional_input'))
-        if mean is None:
-            return tf.concat([kept, z_factored], axis=-1), log_det
-        factored = z_factored * tf.exp(scale) + mean
-        log_det += tf.reduce_sum(scale, axis=[-3, -2, -1])
-        return tf.concat([kept, factored], axis=-1), log_det
+        factored, factored_log_det = self._factored_map(
+            kept, z_factored, inverse=False, conditional_input=kwargs.get('conditional_input')
+        )
+        return tf.concat([kept, factored], axis=-1), log_det + factored_log_det
 
     def _inverse_and_log_det(self, y, step_hook=None, **kwargs):
         if step_hook is not None:
             step_hook(self, y, True)
         kept, factored = self.split(y)
         z_kept, log_det = apply_step(self.inner, kept, True, 3, kwargs, step_hook)
-        mean, scale = self._prior_params(kept, kwargs.get('conditional_input'))
-        if mean is None:
-            return tf.concat([z_kept, factored], axis=-1), log_det
-        z_factored = (factored - mean) * tf.exp(-scale)
-        log_det -= tf.reduce_sum(scale, axis=[-3, -2, -1])
-        return tf.concat([z_kept, z_factored], axis=-1), log_det
+        z_factored, factored_log_det = self._factored_map(
+            kept, factored, inverse=True, conditional_input=kwargs.get('conditional_input')
+        )
+        return tf.concat([z_kept, z_factored], axis=-1), log_det + factored_log_det
+
+    def _backprop_from_output(self, output, output_gradient, inverse, backprop_state):
+        """Memory-saving backprop (see `Chain._backprop_from_output`): (input, its gradient).
+
+        The kept half goes back through `inner`; the factored half is rebuilt from the
+        output with the prior of the data's kept half, and its map rerun under a tape.
+        """
+        out_kept, out_factored = self.split(output)
+        context = backprop_state.kwargs().get('conditional_input')
+        grad_kept, grad_factored = self.split(output_gradient)
+
+        def factored_part(kept):
+            """(input of the factored half, gradients w.r.t. `kept` and that input)."""
+            value, _ = self._factored_map(kept, out_factored, not inverse, context)
+            return value, backprop_state.gradients(
+                lambda k, v: self._factored_map(k, v, inverse, context),
+                [kept, value],
+                grad_factored,
+            )
+
+        if inverse:  # Output: the latent; the data's kept half is the inner walk's input.
+            kept, grad_kept = backprop_state.step(self.inner, out_kept, grad_kept, True, 3)
+            factored, (grad_from_prior, grad_factored) = factored_part(kept)
+            return (
+                tf.concat([kept, factored], axis=-1),
+                tf.concat([grad_kept + grad_from_prior, grad_factored], axis=-1),
+            )
+        # Output: the data; its kept half feeds the prior, so that gradient goes in first.
+        factored, (grad_from_prior, grad_factored) = factored_part(out_kept)
+        z_kept, grad_z_kept = backprop_state.step(
+            self.inner, out_kept, grad_kept + grad_from_prior, False, 3
+        )
+        return tf.concat([z_kept, factored], axis=-1), tf.concat(
+            [grad_z_kept, grad_factored], axis=-1
+        )

@@ -10,6 +10,7 @@ from tfp_flows.bijectors.context import check_conditional_shape, context_feature
 from tfp_flows.bijectors.scale import check_scale, log_scale
 from tfp_flows.bijectors.shapes import check_event_shape
 from tfp_flows.mixed_precision import check_dtype_policy
+from tfp_flows.validation import check_bool, check_float_dtype, shape_tuple
 
 __all__ = ['LearnedPrior']
 
@@ -61,27 +62,32 @@ class LearnedPrior(FlowBijector):
           learned: learn a free mean and log-scale of shape E.
           conditional_shape: None, or the shape of one context c.
           log_scale_bound: clamp of the log-scale, a finite number > 0.
+          dtype: a floating-point dtype.
+          validate_args: True or False, as for every TFP bijector.
+          name: the name scope.
           dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the context's linear map
             computes in that Keras policy and returns float32 (`tfp_flows.mixed_precision`);
             the free mean and log-scale, the map and the log-det stay float32.
 
         Raises:
-          ValueError: for a bad shape or bound, or neither `learned` nor a conditional shape
-            (the prior would be the identity).
+          ValueError: for an argument outside its domain, naming it, or neither `learned` nor
+            a conditional shape (the prior would be the identity).
         """
         parameters = dict(locals())
-        event_shape = tuple(event_shape)
-        if not event_shape or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in event_shape
+        shape = shape_tuple(event_shape)
+        if not shape or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
         ):
             raise ValueError(
                 f'`event_shape` must be a non-empty shape of positive ints; got {event_shape!r}.'
             )
+        event_shape = shape
         check_scale('tanh', log_scale_bound)
         self._conditional_shape = check_conditional_shape(conditional_shape)
+        check_bool('learned', learned)
+        dtype = check_float_dtype('dtype', dtype)
+        check_bool('validate_args', validate_args)
         policy = check_dtype_policy(dtype_policy, dtype)
-        if not isinstance(learned, bool):
-            raise ValueError(f'`learned` must be a bool; got {learned!r}.')
         if not learned and self._conditional_shape is None:
             raise ValueError(
                 'A LearnedPrior needs learned=True or a `conditional_shape`; with neither it '
