@@ -14,11 +14,13 @@ mixed_precision`, `tfp_flows.mixed_precision`). Three commands, each in its own 
               max|f^-1(f(z)) - z| on 360 latents z ~ N(0, I), and the log-det error
               max|log|det J| - slogdet(autodiff J)| (nats per image) of f^-1 on 32 test
               images, each model under its own policy and the float32 model under each.
-  throughput  images/s of a training step (FlowTrainer.fit, the recipe's 8 steps per call and
-              one thread per op; graph and XLA), of log_prob and of sample (tf.function, graph
-              and XLA), per policy: median of 5 repeats after 2 warm-ups, on the digits model
-              and on a larger one (32x32x3, L=3, K=4, width 512), where the convolutions
-              dominate. CPU only: nothing here ran on a GPU.
+  throughput  images/s of training (FlowTrainer.fit over 8 batches of 64 in one call, as the
+              recipe's steps_per_execution=8; one thread per op), of log_prob and of sample
+              (tf.function), graph and/or XLA (--modes), per policy: median of --repeats after
+              --warmup, every case built first and the cases timed in turns, so that load from
+              other processes falls on every policy alike; on the digits model and on a larger
+              one (32x32x3, L=3, K=4, width 512; 2 batches of 16 per fit call), where the
+              convolutions dominate. CPU only: nothing here ran on a GPU.
 
     nice -n 10 python bench/mixed_precision.py train --policy=float32 --runs=/tmp/mp_runs
     nice -n 10 python bench/mixed_precision.py accuracy --runs=/tmp/mp_runs --out=A.json
@@ -222,20 +224,16 @@ def accuracy(args):
 
 
 MODELS = {
-    # name: (event shape, levels, steps, width, train batch, eval batch, steps_per_execution)
-    'digits': ((8, 8, 1), 2, 4, 64, 64, 256, 8),
-    'large': ((32, 32, 3), 3, 4, 512, 16, 16, 1),
+    # name: (event shape, levels, steps, width, train batch, train steps per fit call,
+    #        steps_per_execution, eval batch)
+    'digits': ((8, 8, 1), 2, 4, 64, 64, 8, 8, 256),
+    'large': ((32, 32, 3), 3, 4, 512, 16, 2, 1, 16),
 }
 
 
-def _time(fn, args):
-    """Seconds per call (median of `args.repeats` after `args.warmup`) and others' CPU share."""
-    timing = P.timeit_median(fn, repeats=args.repeats, warmup=args.warmup)
-    return timing['per_call_s'], timing['others_cpu_frac']
-
-
-def _measure(model, policy, mode, images, args):
-    """One figure: train, log_prob and sample images/s of `model` under `policy` in `mode`."""
+def _case(model, policy, mode, images):
+    """The timed calls of one figure: {kind: (function, images per call)}, kind 'train' (one
+    `FlowTrainer.fit` epoch over `images`), 'log_prob' and 'sample' (one eval batch each)."""
     import keras
     import tensorflow as tf
 
@@ -243,7 +241,7 @@ def _measure(model, policy, mode, images, args):
     from tfp_flows.optimizers import make_optimizer
     from tfp_flows.trainer import FlowTrainer
 
-    shape, levels, steps, width, batch, eval_batch, per_call = MODELS[model]
+    shape, levels, steps, width, batch, _, per_call, eval_batch = MODELS[model]
     xla = mode == 'xla'
     keras.utils.set_random_seed(0)
     flow = tfp_flows.glow(shape, levels, steps, width, dtype_policy=_policy(policy))
@@ -255,28 +253,22 @@ def _measure(model, policy, mode, images, args):
         steps_per_execution=per_call,
     )
     batches = tf.data.Dataset.from_tensor_slices(images).batch(batch).cache()
-    train_s, train_load = _time(lambda: trainer.fit(batches, epochs=1, verbose=0), args)
     x = tf.constant(images[:eval_batch])
     log_prob = tf.function(flow.log_prob, jit_compile=xla)
     draw = tf.function(lambda: flow.sample(eval_batch), jit_compile=xla)
-    log_prob_s, log_prob_load = _time(lambda: log_prob(x).numpy(), args)
-    sample_s, sample_load = _time(lambda: draw().numpy(), args)
     return {
-        'model': model,
-        'policy': policy,
-        'mode': mode,
-        'train_images_per_s': len(images) / train_s,
-        'log_prob_images_per_s': eval_batch / log_prob_s,
-        'sample_images_per_s': eval_batch / sample_s,
-        'others_cpu_frac': {'train': train_load, 'log_prob': log_prob_load, 'sample': sample_load},
-        'train_batch': batch,
-        'train_steps_per_call': per_call,
-        'eval_batch': eval_batch,
-        'architecture': f'glow {shape}, L={levels}, K={steps}, width {width}',
+        'train': (lambda: trainer.fit(batches, epochs=1, verbose=0), len(images)),
+        'log_prob': (lambda: log_prob(x).numpy(), eval_batch),
+        'sample': (lambda: draw().numpy(), eval_batch),
     }
 
 
 def throughput(args):
+    """Every (model, policy, mode) built first, then timed in turns: in each repeat every case
+    runs once, starting one case later than the repeat before, so load from other processes
+    falls on every policy alike."""
+    import statistics
+
     from tfp_flows.distribute import configure_threads
 
     configure_threads(1, 0)  # The default recipe's: one thread per op, ops side by side.
@@ -284,16 +276,53 @@ def throughput(args):
 
     results = {'machine': machine(), 'command': ' '.join(sys.argv), 'figures': []}
     rng = np.random.default_rng(0)
-    for model, (shape, *_, batch, _, _) in MODELS.items():
+    cases = []
+    for model, (shape, *_, batch, fit_steps, _, _) in MODELS.items():
         if args.models and model not in args.models.split(','):
             continue
-        pixels = rng.integers(0, 17, size=(8 * batch, *shape))  # 8 train steps per fit call.
+        pixels = rng.integers(0, 17, size=(fit_steps * batch, *shape))
         images = tfp_flows.uniform_dequantize(pixels, 17, seed=[0, 1]).numpy()
         for policy in POLICIES:
-            for mode in ('graph', 'xla'):
-                figure = _measure(model, policy, mode, images, args)
-                results['figures'].append(figure)
-                print(json.dumps(figure), flush=True)
+            for mode in args.modes.split(','):
+                cases.append(((model, policy, mode), _case(model, policy, mode, images)))
+    monitor = P.ContentionMonitor()
+    for _, calls in cases:  # Tracing, XLA compilation, Keras' first-epoch set-up.
+        for function, _ in calls.values():
+            for _ in range(args.warmup):
+                function()
+    times = {(key, kind): [] for key, calls in cases for kind in calls}
+    loads = {(key, kind): [] for key, calls in cases for kind in calls}
+    for repeat in range(args.repeats):
+        for i in range(len(cases)):
+            key, calls = cases[(i + repeat) % len(cases)]
+            for kind, (function, _) in calls.items():
+                call_monitor = P.ContentionMonitor()
+                start = time.perf_counter()
+                function()
+                times[key, kind].append(time.perf_counter() - start)
+                loads[key, kind].append(call_monitor.stop().get('others_cpu_frac'))
+    for key, calls in cases:
+        model, policy, mode = key
+        shape, levels, steps, width, batch, fit_steps, per_call, eval_batch = MODELS[model]
+        figure = {'model': model, 'policy': policy, 'mode': mode}
+        for kind, (_, count) in calls.items():
+            figure[f'{kind}_images_per_s'] = count / statistics.median(times[key, kind])
+        figure.update(
+            times_s={kind: times[key, kind] for kind in calls},
+            others_cpu_frac_median={kind: statistics.median(loads[key, kind]) for kind in calls},
+            train_batch=batch,
+            train_steps_per_fit_call=fit_steps,
+            steps_per_execution=per_call,
+            eval_batch=eval_batch,
+            architecture=f'glow {shape}, L={levels}, K={steps}, width {width}',
+        )
+        results['figures'].append(figure)
+        print(json.dumps({k: v for k, v in figure.items() if k != 'times_s'}), flush=True)
+    results['load'] = monitor.stop()
+    results['protocol'] = (
+        f'median of {args.repeats} repeats after {args.warmup} warm-ups, cases interleaved; '
+        'intra-op threads 1, inter-op threads TF default'
+    )
     with open(args.out, 'w') as f:
         json.dump(results, f, indent=1)
 
@@ -305,6 +334,7 @@ def main():
     parser.add_argument('--runs', default='/tmp/tfp_flows_mixed_precision_runs')
     parser.add_argument('--out', default=None)
     parser.add_argument('--models', default='', help='throughput: comma-separated MODELS keys')
+    parser.add_argument('--modes', default='graph,xla', help='throughput: graph and/or xla')
     parser.add_argument('--seed', type=int, default=0, help='train: config.seed (0: RUNS/POLICY)')
     parser.add_argument('--epochs', type=int, default=None, help='train: fewer epochs (a try)')
     parser.add_argument('--repeats', type=int, default=5)
