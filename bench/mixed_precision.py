@@ -16,11 +16,11 @@ mixed_precision`, `tfp_flows.mixed_precision`). Three commands, each in its own 
               images, each model under its own policy and the float32 model under each.
   throughput  images/s of training (FlowTrainer.fit over 8 batches of 64 in one call, as the
               recipe's steps_per_execution=8; one thread per op), of log_prob and of sample
-              (tf.function), graph and/or XLA (--modes), per policy: median of --repeats after
-              --warmup, every case built first and the cases timed in turns, so that load from
-              other processes falls on every policy alike; on the digits model and on a larger
-              one (32x32x3, L=3, K=4, width 512; 2 batches of 16 per fit call), where the
-              convolutions dominate. CPU only: nothing here ran on a GPU.
+              (tf.function), per policy, graph and XLA: median of --repeats after --warmup,
+              every case built first and the cases timed in turns, so that load from other
+              processes falls on every policy alike; on the digits model and on a larger one
+              (32x32x3, L=3, K=4, width 512; 2 batches of 16 per fit call; graph only), where
+              the convolutions dominate. CPU only: nothing here ran on a GPU.
 
     nice -n 10 python bench/mixed_precision.py train --policy=float32 --runs=/tmp/mp_runs
     nice -n 10 python bench/mixed_precision.py accuracy --runs=/tmp/mp_runs --out=A.json
@@ -229,6 +229,8 @@ MODELS = {
     'digits': ((8, 8, 1), 2, 4, 64, 64, 8, 8, 256),
     'large': ((32, 32, 3), 3, 4, 512, 16, 2, 1, 16),
 }
+# The modes timed per model: graph only for the large model, to keep the command short.
+MODES = {'digits': ('graph', 'xla'), 'large': ('graph',)}
 
 
 def _case(model, policy, mode, images):
@@ -283,13 +285,15 @@ def throughput(args):
         pixels = rng.integers(0, 17, size=(fit_steps * batch, *shape))
         images = tfp_flows.uniform_dequantize(pixels, 17, seed=[0, 1]).numpy()
         for policy in POLICIES:
-            for mode in args.modes.split(','):
+            for mode in MODES[model]:
                 cases.append(((model, policy, mode), _case(model, policy, mode, images)))
     monitor = P.ContentionMonitor()
-    for _, calls in cases:  # Tracing, XLA compilation, Keras' first-epoch set-up.
-        for function, _ in calls.values():
+    for key, calls in cases:  # Tracing, XLA compilation, Keras' first-epoch set-up.
+        for kind, (function, _) in calls.items():
+            start = time.perf_counter()
             for _ in range(args.warmup):
                 function()
+            print(f'warm-up {key} {kind}: {time.perf_counter() - start:.1f} s', flush=True)
     times = {(key, kind): [] for key, calls in cases for kind in calls}
     loads = {(key, kind): [] for key, calls in cases for kind in calls}
     for repeat in range(args.repeats):
@@ -301,6 +305,7 @@ def throughput(args):
                 function()
                 times[key, kind].append(time.perf_counter() - start)
                 loads[key, kind].append(call_monitor.stop().get('others_cpu_frac'))
+        print(f'repeat {repeat + 1} of {args.repeats} done', flush=True)
     for key, calls in cases:
         model, policy, mode = key
         shape, levels, steps, width, batch, fit_steps, per_call, eval_batch = MODELS[model]
@@ -334,11 +339,10 @@ def main():
     parser.add_argument('--runs', default='/tmp/tfp_flows_mixed_precision_runs')
     parser.add_argument('--out', default=None)
     parser.add_argument('--models', default='', help='throughput: comma-separated MODELS keys')
-    parser.add_argument('--modes', default='graph,xla', help='throughput: graph and/or xla')
     parser.add_argument('--seed', type=int, default=0, help='train: config.seed (0: RUNS/POLICY)')
     parser.add_argument('--epochs', type=int, default=None, help='train: fewer epochs (a try)')
     parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--warmup', type=int, default=1)
     args = parser.parse_args()
     {'train': train, 'accuracy': accuracy, 'throughput': throughput}[args.command](args)
 
