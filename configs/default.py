@@ -64,6 +64,9 @@ def get_config():
     config.train.weight_decay = 0.1  # Decoupled, as in AdamW; None turns it off.
     config.train.clip_norm = 50.0  # Global gradient-norm clipping.
     config.train.accumulation_steps = 1  # Micro-batches per step (must divide batch_size).
+    # Backprop without storing each flow step's activations: None, 'invert' (rebuild each
+    # step's input from its output, flat memory in depth) or 'recompute' (tf.recompute_grad).
+    config.train.memory_saving = config_dict.placeholder(str)
     # Polyak/EMA weights, used for validation, the best checkpoint, test, pictures and export.
     config.train.ema_momentum = config_dict.placeholder(float)
     config.train.jit_compile = False  # XLA for the train step.

@@ -692,6 +692,10 @@ BAD.update(
             'clip_norm': Domain('a finite number > 0', [0, -1.0, NAN, INF, '50']),
             'accumulation_steps': POSITIVE_INT,
             'dropout_seed': Domain('None or an int in [0, 2**63)', [-1, 1.5, 2**63, '1']),
+            'memory_saving': Messages(
+                ('checkpoint', r"`memory_saving` must be one of \('invert', 'recompute'\); got"),
+                (True, r"`memory_saving` must be one of \('invert', 'recompute'\); got True"),
+            ),
             'name': NAME,
         },
         'tfp_flows.trainer.FlowTrainer.call': {

@@ -169,6 +169,7 @@ FIELDS = {
     'train.weight_decay': _number(0, allow_none=True),
     'train.clip_norm': _number(0, low_open=True, allow_none=True),
     'train.accumulation_steps': _int(1),
+    'train.memory_saving': _optional('invert', 'recompute'),
     'train.ema_momentum': _fraction(allow_none=True),
     'train.jit_compile': check_bool,
     'train.mixed_precision': _mixed_precision,

@@ -201,6 +201,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
             accumulation_steps=config.train.accumulation_steps,
             # Dropout masks from (seed, step): a resumed run draws an unbroken run's masks.
             dropout_seed=config.seed if config.model.dropout_rate else None,
+            memory_saving=config.train.memory_saving,
         )
         optimizer = build_optimizer(config.train, steps_per_epoch)
         trainer.compile(

@@ -39,6 +39,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from absl import logging
 
+from tfp_flows.bijectors.backprop import check_memory_saving
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.dequantization import bits_per_dim
 from tfp_flows.mixed_precision import dtype_policy_of
@@ -182,6 +183,12 @@ class FlowTrainer(keras.Model):
       accumulation_steps: micro-batches per batch (an int >= 1; 1: no accumulation).
       dropout_seed: None (dropout masks from TF's stateful random ops), or an int in
         [0, 2**63): the seed of every train step's stateless dropout masks (see above).
+      memory_saving: None, 'invert' or 'recompute': the train step's backprop through the
+        flow keeps no per-step activations ('invert': each step's input is rebuilt from its
+        output on the way back, as in the original Glow code; 'recompute': each step is run
+        again under `tf.recompute_grad`). The gradients equal the plain ones to float
+        rounding; evaluation is unchanged. Needs a flow of this package
+        (`tfp_flows.bijectors.backprop`).
       name: the Keras model's name.
 
     Raises:
@@ -197,6 +204,7 @@ class FlowTrainer(keras.Model):
         clip_norm=None,
         accumulation_steps=1,
         dropout_seed=None,
+        memory_saving=None,
         name='flow_trainer',
         **kwargs,
     ):
@@ -205,6 +213,7 @@ class FlowTrainer(keras.Model):
             clip_norm = check_number('clip_norm', clip_norm, low=0, low_open=True)
         accumulation_steps = check_int('accumulation_steps', accumulation_steps, 1)
         dropout_seed = check_int('dropout_seed', dropout_seed, 0, 2**63, allow_none=True)
+        memory_saving = check_memory_saving(memory_saving)
         if not isinstance(flow, tfd.Distribution):
             raise TypeError(
                 '`flow` must be a `tfd.Distribution` with trainable variables (e.g. from '
@@ -222,6 +231,14 @@ class FlowTrainer(keras.Model):
         # The bijector kwargs the flow's bijector takes (this package's steps take
         # 'training' and 'dropout_seed'; other TFP bijectors may take neither).
         self._bijector_kwargs = getattr(getattr(flow, 'bijector', None), 'kwarg_names', ())
+        if memory_saving is not None and 'memory_saving' not in self._bijector_kwargs:
+            raise ValueError(
+                f'`memory_saving` ({memory_saving!r}) needs a flow whose bijector is a '
+                '`tfp_flows.bijectors.Chain` (e.g. from `tfp_flows.glow` or '
+                f'`tfp_flows.real_nvp`); got a bijector {type(flow.bijector).__name__}, which '
+                'does not take the bijector kwarg `memory_saving`.'
+            )
+        self.memory_saving = memory_saving
         self.num_dims = int(np.prod(flow.event_shape))
         self.metric_name = 'nats_per_dim' if num_bins is None else 'bits_per_dim'
         self.loss_tracker = keras.metrics.Mean(name=self.metric_name)
@@ -321,8 +338,8 @@ class FlowTrainer(keras.Model):
         Args:
           x: a batch [batch, *event_shape] of floats (cast to the flow's dtype).
           conditional_input: the contexts [batch, *conditional_shape] of a conditional flow.
-          training: pass the bijector kwarg `training=True` (dropout on), as the train step
-            does.
+          training: pass the bijector kwargs `training=True` (dropout on) and the trainer's
+            `memory_saving`, as the train step does.
           dropout_seed: with `training`, an optional stateless seed [2] of the dropout masks.
 
         Raises:
@@ -346,6 +363,8 @@ class FlowTrainer(keras.Model):
             kwargs['training'] = True
             if dropout_seed is not None and 'dropout_seed' in self._bijector_kwargs:
                 kwargs['dropout_seed'] = dropout_seed
+        if training and self.memory_saving is not None:
+            kwargs['memory_saving'] = self.memory_saving
         log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs)
         if self.num_bins is None:
             return -log_prob / self.num_dims

@@ -96,6 +96,7 @@ KEY_CLASSES = {
     'train.weight_decay': TRAINING,
     'train.clip_norm': TRAINING,
     'train.accumulation_steps': TRAINING,  # One step of the same batch, in micro-batches.
+    'train.memory_saving': HARMLESS,  # The same gradients, computed in less memory.
     # Whether the checkpoints hold EMA weights (the optimizer's state) and which weights are
     # validated, tested and exported.
     'train.ema_momentum': DEFINES_RUN,
