@@ -268,12 +268,16 @@ def _values(variables):
     return [v.numpy().copy() for v in variables]
 
 
-@pytest.mark.parametrize('path', ['fit', 'accumulation', 'ema'])
+@pytest.mark.parametrize('path', ['fit', 'accumulation', 'ema', 'memory_saving'])
 @pytest.mark.parametrize('policy', [None, *POLICIES])
 def test_every_variable_moves_and_the_loss_falls_under_each_policy(policy, path):
     x = _image_data(32)
     flow, trainer = _trainer(
-        policy, x, clip_norm=100.0, accumulation_steps=4 if path == 'accumulation' else 1
+        policy,
+        x,
+        clip_norm=100.0,
+        accumulation_steps=4 if path == 'accumulation' else 1,
+        memory_saving='invert' if path == 'memory_saving' else None,
     )
     before = _values(flow.trainable_variables)
     optimizer = make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None)
