@@ -1,6 +1,5 @@
 """Tests of examples/: the worked conditional density example matches its exact answer."""
 
-
 import numpy as np
 
 from examples import linear_gaussian_posterior as example
