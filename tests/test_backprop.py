@@ -287,6 +287,30 @@ def test_eagerly_the_tape_keeps_no_step_output_with_invert():
         assert all(g is not None for g in gradients)
 
 
+@pytest.mark.parametrize('mode', ['invert', 'recompute'])
+def test_dropout_without_a_seed_gets_the_gradient_of_the_loss_it_reports(mode):
+    # Without a dropout_seed the walk draws one seed, so the rerun on the way back applies the
+    # forward pass's masks; plain backprop given that seed must agree.
+    flow = tfp_flows.glow((4, 4, 1), num_levels=1, num_steps=2, hidden_channels=8, dropout_rate=0.5)
+    x = tf.random.stateless_uniform([8, 4, 4, 1], [1, 2])
+    tfp_flows.initialize(flow, x)
+    for i, v in enumerate(flow.trainable_variables):
+        v.assign_add(0.1 * tf.random.stateless_normal(v.shape, [3, i], dtype=v.dtype))
+
+    def loss_and_gradients(**kwargs):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(flow.log_prob(x, bijector_kwargs={'training': True, **kwargs}))
+        return loss, tape.gradient(loss, flow.trainable_variables)
+
+    tf.random.set_seed(7)
+    loss, gradients = loss_and_gradients(memory_saving=mode)
+    tf.random.set_seed(7)
+    seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)  # The walk's draw.
+    expected_loss, expected = loss_and_gradients(dropout_seed=seed)
+    np.testing.assert_allclose(loss, expected_loss, rtol=1e-6)
+    _assert_gradients_close(gradients, expected, tf.float32)
+
+
 def test_rejects_an_unknown_mode():
     flow = tfp_flows.real_nvp((2,), num_steps=1)
     with pytest.raises(

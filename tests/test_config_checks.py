@@ -167,6 +167,14 @@ def test_check_config_values_takes_only_configs(config):
         check_config_values(config)
 
 
+def test_check_config_refuses_mixed_precision_with_float64():
+    config = _recipe('default')
+    config.model.dtype = 'float64'
+    config.train.mixed_precision = 'mixed_bfloat16'
+    with pytest.raises(ValueError, match=r"needs `config.model.dtype` 'float32'; got 'float64'"):
+        config_checks.check_config(config)
+
+
 def test_check_config_refuses_accumulation_steps_that_do_not_divide_the_batch():
     config = _recipe('default')
     config.train.accumulation_steps = 3

@@ -1,6 +1,7 @@
 """Tests of tfp_flows/export.py: the SavedModel, reloaded in a process without tfp_flows."""
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -451,3 +452,18 @@ def test_export_rejects_bad_num_bins(vector_flow, num_bins, tmp_path):
     with pytest.raises(ValueError, match=r'`num_bins` must be None or an int >= 2; got '):
         export_saved_model(vector_flow, tmp_path / 'model', num_bins=num_bins)
     assert _entries(tmp_path) == []
+
+
+def test_export_logs_no_note_per_bijector(vector_flow, tmp_path):
+    # TensorFlow notes, once per bijector, that the structure saved for checkpoints is not
+    # restored by a SavedModel load: true and irrelevant there, and a wall of warnings.
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tf.get_logger().addHandler(handler)
+    try:
+        export_saved_model(vector_flow, tmp_path / 'model')
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [r.getMessage() for r in records if 'stores python values' in r.getMessage()]
+    assert not tf.get_logger().filters  # The filter is gone after the export.

@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import sklearn.datasets
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 import tfp_flows
+from tfp_flows import own_data
 from tfp_flows.bijectors import ActNorm
+from tfp_flows.bijectors.base import FlowBijector
 
 IMAGE = (8, 8, 1)
 MODELS = {
@@ -193,6 +196,47 @@ def test_a_dataset_and_a_list_in_tf_function_give_the_one_big_batch_init():
     in_function = MODELS['glow']()
     tf.function(lambda *b: tfp_flows.initialize(in_function, list(b)))(*batches)
     _assert_same_act_norms(in_function, one, tf.float32)
+
+
+def test_several_batches_reach_the_actnorms_of_a_standardized_context_flow():
+    # A CSV flow with context columns wraps its chain in a StandardizedContext; the walk of
+    # several batches must go inside it, as the one-batch walk does.
+    def make():
+        flow = tfp_flows.real_nvp((2,), num_steps=2, hidden_channels=8, conditional_shape=(1,))
+        return own_data.standardize_flow(flow, own_data.placeholder_statistics(2, 1))
+
+    x = tf.random.stateless_normal([64, 2], [1, 2]) * 3 + 1
+    c = tf.random.stateless_normal([64, 1], [3, 4]) * 2 - 1
+    one, several = make(), make()
+    tfp_flows.initialize(one, x, conditional_input=c)
+    tfp_flows.initialize(several, [(x[:40], c[:40]), (x[40:], c[40:])])
+    _assert_same_act_norms(several, one, tf.float32)
+
+
+class _Wrapper(FlowBijector):
+    """A step of the user's own that holds an ActNorm the walk cannot see into."""
+
+    def __init__(self):
+        self.inner = ActNorm(2)
+        super().__init__(forward_min_event_ndims=1, dtype=tf.float32, name='wrapper')
+
+    def _forward_and_log_det(self, x):
+        return self.inner.forward_and_log_det(x, 1)
+
+    def _inverse_and_log_det(self, y):
+        return self.inner.inverse_and_log_det(y, 1)
+
+
+def test_several_batches_refuse_a_step_they_cannot_enter():
+    flow = tfp.distributions.TransformedDistribution(
+        tfp.distributions.Sample(tfp.distributions.Normal(0.0, 1.0), [2]),
+        tfp_flows.bijectors.Chain([_Wrapper()]),
+    )
+    x = tf.random.stateless_normal([8, 2], [1, 2])
+    for data in ([x[:4], x[4:]], x):  # Several batches, and one.
+        with pytest.raises(TypeError, match=r"cannot reach the ActNorm step\(s\) \['act_norm'\]"):
+            tfp_flows.initialize(flow, data)
+    assert not flow.bijector.bijectors[0].inner.initialized.numpy()
 
 
 def test_several_batches_set_every_replica_in_cross_replica_context(mirrored_strategy):

@@ -286,6 +286,8 @@ def test_every_variable_moves_and_the_loss_falls_under_each_policy(policy, path)
     scaled = isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
     assert scaled == (policy == 'mixed_float16')
     assert (trainer.optimizer.inner_optimizer if scaled else trainer.optimizer) is optimizer
+    # What the pictures callback asks: the EMA is found through the loss-scale wrapper too.
+    assert trainer.uses_ema == (path == 'ema')
     dataset = tf.data.Dataset.from_tensors(x)
     first = trainer.evaluate(dataset, verbose=0, return_dict=True)['bits_per_dim']
     history = trainer.fit(dataset.repeat(), steps_per_epoch=40, epochs=1, verbose=0)

@@ -99,8 +99,7 @@ class _Pictures(keras.callbacks.Callback):
                 self.write(epoch + 1)
 
     def _validated_weights(self):
-        uses_ema = getattr(getattr(self.model, 'optimizer', None), 'use_ema', False)
-        if uses_ema and hasattr(self.model, 'ema_weights'):
+        if getattr(self.model, 'uses_ema', False):  # A FlowTrainer with an EMA optimizer.
             return self.model.ema_weights()
         return contextlib.nullcontext()
 

@@ -242,7 +242,7 @@ def check_config(config):
       ValueError: naming the first field outside its domain, or the fields that cannot go
         together ('multi_worker' with `max_seconds`: each worker would stop after a different
         batch and the others would wait forever; a `batch_size` that `accumulation_steps`
-        does not divide).
+        does not divide; a `mixed_precision` policy with `model.dtype` float64).
       TypeError: for a `config` that is not a ConfigDict or a dict.
     """
     check_config_values(config)
@@ -252,6 +252,12 @@ def check_config(config):
         raise ValueError(
             f'`config.train.accumulation_steps` ({steps}) must divide `config.train.batch_size` '
             f'({batch_size}): each step splits its batch into that many equal micro-batches.'
+        )
+    policy, dtype = values.get('train.mixed_precision'), values.get('model.dtype')
+    if policy is not None and dtype != 'float32':
+        raise ValueError(
+            f'`config.train.mixed_precision` ({policy!r}) keeps float32 variables, so it needs '
+            f"`config.model.dtype` 'float32'; got {dtype!r}."
         )
     if values.get('train.strategy') == 'multi_worker' and values.get('train.max_seconds'):
         raise ValueError(

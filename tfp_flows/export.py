@@ -42,6 +42,8 @@ From the shell, `saved_model_cli show --all --dir PATH` lists the signatures, an
 evaluates one (here for an 8x8x1 float32 image flow).
 """
 
+import contextlib
+import logging
 import math
 import os
 import shutil
@@ -54,7 +56,7 @@ from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.dequantization import bits_per_dim
 from tfp_flows.temporaries import remove_stale_temporaries, temporary_directory
-from tfp_flows.validation import Interval, assert_values, check_bool, check_scalar
+from tfp_flows.validation import Interval, assert_values, check_bool, check_int, check_scalar
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -159,10 +161,7 @@ class FlowModule(tf.Module):
             is not a bool, or a flow without static shapes.
         """
         event_shape, latent_shape, dtype = _check_flow(flow)
-        if num_bins is not None and (
-            not isinstance(num_bins, int) or isinstance(num_bins, bool) or num_bins < 2
-        ):
-            raise ValueError(f'`num_bins` must be None or an int >= 2; got {num_bins!r}.')
+        num_bins = check_int('num_bins', num_bins, 2, allow_none=True)
         check_bool('jit_compile', jit_compile)
         super().__init__(name=name)
         self.bijector = flow.bijector
@@ -293,6 +292,25 @@ class FlowModule(tf.Module):
         return signatures
 
 
+class _StructureNoteFilter(logging.Filter):
+    """Drops TensorFlow's note, once per bijector, that a `_SavedStructure` (the structural
+    choices checked when a checkpoint is read, `bijectors/base.py`) is not restored by a
+    SavedModel load: the exported functions are traced with those choices built in."""
+
+    def filter(self, record):
+        return '_SavedStructure' not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_structure_notes():
+    note_filter = _StructureNoteFilter()
+    tf.get_logger().addFilter(note_filter)
+    try:
+        yield
+    finally:
+        tf.get_logger().removeFilter(note_filter)
+
+
 def export_saved_model(flow, path, *, num_bins=None, jit_compile=False, overwrite=False):
     """Writes `flow` as a SavedModel at directory `path`, atomically; returns the path.
 
@@ -350,7 +368,8 @@ def export_saved_model(flow, path, *, num_bins=None, jit_compile=False, overwrit
     temp_dir = temporary_directory(parent)
     try:
         saved = os.path.join(temp_dir, _SAVED_MODEL_DIR)
-        tf.saved_model.save(module, saved, signatures=module.signatures())
+        with _without_structure_notes():
+            tf.saved_model.save(module, saved, signatures=module.signatures())
         if exists:
             replaced = os.path.join(temp_dir, 'replaced')
             os.replace(path, replaced)

@@ -7,7 +7,7 @@ import tensorflow_probability as tfp
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.chain import Chain, apply_step, direction
-from tfp_flows.bijectors.context import conditional_shape_of, context_features
+from tfp_flows.bijectors.context import StandardizedContext, conditional_shape_of, context_features
 from tfp_flows.bijectors.multiscale import FactorOut
 from tfp_flows.validation import assert_values
 
@@ -66,6 +66,7 @@ def initialize(flow, data, conditional_input=None):
             '`initialize` takes a flow built by tfp_flows (or its bijector); got '
             f'{type(bijector).__name__}.'
         )
+    _check_reachable(bijector)
     event_ndims = bijector.inverse_min_event_ndims
     conditional_shape = conditional_shape_of(bijector)
     if not _is_several(data):
@@ -95,6 +96,37 @@ def initialize(flow, data, conditional_input=None):
     if not pairs:
         raise ValueError('`initialize` needs at least one batch; got none.')
     return _initialize_from_batches(bijector, pairs, event_ndims)
+
+
+def _reachable_act_norms(step):
+    """The ActNorms the walks of `initialize` reach: through chains, factor-outs, inverted
+    steps and standardised contexts."""
+    bijector, _ = direction(step, True)
+    if isinstance(bijector, ActNorm):
+        return [bijector]
+    if isinstance(bijector, Chain):
+        return [a for inner in bijector.bijectors for a in _reachable_act_norms(inner)]
+    if isinstance(bijector, FactorOut):
+        return _reachable_act_norms(bijector.inner)
+    if isinstance(bijector, StandardizedContext):
+        return _reachable_act_norms(bijector.bijector)
+    return []
+
+
+def _check_reachable(bijector):
+    """`TypeError` if an ActNorm of the flow sits inside a step the walks cannot enter: it
+    would be left uninitialised without a word."""
+    reached = {id(a) for a in _reachable_act_norms(bijector)}
+    hidden = [
+        m.name for m in bijector.submodules if isinstance(m, ActNorm) and id(m) not in reached
+    ]
+    if hidden:
+        raise TypeError(
+            f'`initialize` cannot reach the ActNorm step(s) {hidden} of the flow: they sit '
+            'inside a step it does not look into (it enters tfp_flows.bijectors.Chain, '
+            'FactorOut and the standardised context). Initialise those ActNorms with their '
+            'own `initialize(y)`.'
+        )
 
 
 def _checked(bijector, batch, conditional_input, event_ndims):
@@ -175,6 +207,10 @@ def _walk(step, x, inverse, event_ndims, kwargs):
             data_kept, second, run_inverse, kwargs.get('conditional_input')
         )
         return tf.concat([inner_output, factored], axis=-1)
+    if isinstance(bijector, StandardizedContext):
+        # The context as the wrapped flow sees it, standardised as StandardizedContext does.
+        inner_kwargs = bijector._kwargs(x, kwargs.get('conditional_input'), kwargs)  # noqa: SLF001
+        return (yield from _walk(bijector.bijector, x, run_inverse, event_ndims, inner_kwargs))
     if isinstance(bijector, ActNorm) and run_inverse:
         yield bijector, x
     return apply_step(step, x, inverse, event_ndims, kwargs)[0]

@@ -24,6 +24,7 @@ from tfp_flows.validation import (
     check_float_dtype,
     check_image_event_shape,
     check_int,
+    check_number,
     check_one_of,
     check_positive_int,
     check_sample_shape,
@@ -48,8 +49,7 @@ def _check_common(dtype, seed, alpha, preprocessing, split_prior, validate_args)
     check_int('seed', seed, low=0, high=2**31)
     if preprocessing is not None:
         check_one_of('preprocessing', preprocessing, _PREPROCESSINGS)
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 <= alpha < 0.5:
-        raise ValueError(f'`alpha` must be a number in [0, 0.5); got {alpha!r}.')
+    check_number('alpha', alpha, 0, 0.5, high_open=True)
     check_bool('split_prior', split_prior)
     check_bool('validate_args', validate_args)
     return dtype

@@ -542,6 +542,13 @@ class FlowTrainer(keras.Model):
         )
         return clipped, global_norm
 
+    @property
+    def uses_ema(self):
+        """Whether the compiled optimizer keeps an EMA of the weights (looking through a
+        float16 `LossScaleOptimizer` to the optimizer it wraps, as Keras' SwapEMAWeights does)."""
+        optimizer = getattr(self, 'optimizer', None)
+        return bool(getattr(getattr(optimizer, 'inner_optimizer', optimizer), 'use_ema', False))
+
     @contextlib.contextmanager
     def ema_weights(self):
         """Context in which the flow holds the optimizer's EMA weights; the raw ones after it.
@@ -552,9 +559,7 @@ class FlowTrainer(keras.Model):
         Raises:
           ValueError: if the optimizer keeps no EMA.
         """
-        # A LossScaleOptimizer keeps the EMA in the optimizer it wraps (as SwapEMAWeights finds).
-        optimizer = getattr(self.optimizer, 'inner_optimizer', self.optimizer)
-        if not getattr(optimizer, 'use_ema', False):
+        if not self.uses_ema:
             raise ValueError(
                 'ema_weights() needs an optimizer that keeps an EMA of the weights, e.g. '
                 f'make_optimizer(..., ema_momentum=0.999); got {self.optimizer!r}.'

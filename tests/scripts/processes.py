@@ -9,6 +9,7 @@ stderr.
 import json
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -83,6 +84,10 @@ def _env(**extra):
     return env
 
 
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Process:
     """A started command whose stdout and stderr go to `log_dir/NAME.out` and `.err`."""
 
@@ -92,7 +97,14 @@ class Process:
         self._err = pathlib.Path(log_dir) / f'{name}.err'
         with open(self._out, 'w') as out, open(self._err, 'w') as err:
             self.popen = subprocess.Popen(
-                command, cwd=ROOT, stdout=out, stderr=err, env=_env(**env)
+                command,
+                cwd=ROOT,
+                stdout=out,
+                stderr=err,
+                env=_env(**env),
+                # Ctrl-C reaches the command as in a terminal, also when the tests themselves
+                # run in the background (`pytest &` ignores SIGINT, and children inherit that).
+                preexec_fn=_default_sigint,
             )
 
     @property

@@ -1,40 +1,17 @@
 """The base class of this package's bijectors: output and log-det in one pass, saved structure."""
 
 import json
-import weakref
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows.bijectors.caching import GraphOnlyCache
+from tfp_flows.bijectors.caching import EagerDensityCorrection, GraphOnlyCache
+from tfp_flows.bijectors.shapes import reduce_log_det
 from tfp_flows.validation import check_int
 
 tfb = tfp.bijectors
 
 __all__ = ['FlowBijector', 'reduce_log_det']
-
-
-def reduce_log_det(log_det, x, min_event_ndims, event_ndims):
-    """Sums a log-det computed at `min_event_ndims` over the further event dims of `x`.
-
-    `log_det` has the shape of `x` without its last `min_event_ndims` axes, or is a scalar
-    (a constant Jacobian, the same at every position): then it is multiplied by the number of
-    positions, as TFP does.
-    """
-    extra = event_ndims - min_event_ndims
-    if extra < 0:
-        raise ValueError(f'`event_ndims` must be >= {min_event_ndims}; got {event_ndims}.')
-    if extra == 0:
-        return log_det
-    if log_det.shape.rank == 0:
-        rank = x.shape.rank
-        static = None if rank is None else x.shape[rank - event_ndims : rank - min_event_ndims]
-        if static is not None and static.is_fully_defined():  # One op, none to trace.
-            return log_det * static.num_elements()
-        rank = tf.rank(x)
-        positions = tf.shape(x)[rank - event_ndims : rank - min_event_ndims]
-        return log_det * tf.cast(tf.reduce_prod(positions), log_det.dtype)
-    return tf.reduce_sum(log_det, axis=list(range(-extra, 0)))
 
 
 def _event_ndims(event_ndims, min_event_ndims):
@@ -98,32 +75,7 @@ def _first_difference(saved, built, path):
     return None if saved == built else (path, saved, built)
 
 
-class _EagerLogDets:
-    """Log-dets of eager `inverse` calls, kept weakly by the output tensor for one lookup."""
-
-    def __init__(self):
-        self._entries = {}
-
-    def record(self, x, y, ildj, min_event_ndims):
-        key = id(x)
-        self._entries[key] = (
-            weakref.ref(x, lambda _: self._entries.pop(key, None)),
-            y,
-            ildj,
-            min_event_ndims,
-        )
-
-    def pop(self, x):
-        entry = self._entries.pop(id(x), None)
-        if entry is None or entry[0]() is not x:
-            return None
-        return entry[1:]
-
-
-_EAGER_LOG_DETS = _EagerLogDets()
-
-
-class FlowBijector(tfb.Bijector):
+class FlowBijector(EagerDensityCorrection, tfb.Bijector):
     """A `tfb.Bijector` that computes each direction together with its log-det.
 
     Subclasses implement
@@ -134,9 +86,10 @@ class FlowBijector(tfb.Bijector):
     with log-dets at `forward_min_event_ndims` (a scalar for a constant Jacobian). The public
     `forward_and_log_det` and `inverse_and_log_det` return both in one pass, reduced to
     `event_ndims`; `tfp_flows.bijectors.Chain` walks a flow with them. TFP's own methods work
-    as for any bijector; inside `tf.function`, `log_prob`'s `inverse(y)` then
-    `inverse_log_det_jacobian(y)` run the computation once, and eagerly each call recomputes,
-    so a result never goes stale after a variable update (see `caching.py`).
+    as for any bijector; `log_prob` runs the flow once (its `inverse(y)`, whose log-det is
+    handed over for the density correction, in graphs by TFP's cache and eagerly by
+    `caching.EagerDensityCorrection`), and eagerly each call recomputes, so a result never
+    goes stale after a variable update (see `caching.py`).
 
     `kwarg_names` lists the bijector kwargs a subclass takes (e.g. 'conditional_input',
     'training'); a chain passes each step only those. `structure()` describes the choices
@@ -205,31 +158,8 @@ class FlowBijector(tfb.Bijector):
 
     def _cached_inverse(self, y, **kwargs):
         x, ildj = self._inverse_and_log_det(y, **kwargs)
-        if tf.executing_eagerly():
-            _EAGER_LOG_DETS.record(x, y, ildj, self.inverse_min_event_ndims)
+        self._record_eager_inverse(x, y, ildj)
         return x, {'ildj': ildj, 'fldj': -ildj}
-
-    def _experimental_compute_density_correction(
-        self, x, tangent_space, backward_compat=False, **kwargs
-    ):
-        """TFP's hook for `TransformedDistribution.log_prob`: log|det dy/dx| at x = inverse(y).
-
-        Eagerly TFP keeps no log-det from `inverse(y)` (our cache computes every eager call),
-        and would run the flow forward from x for it: a second pass, and a wrong one where
-        forward(inverse(y)) != y (outside a preprocessing's support, at a saturated sigmoid).
-        So the log-det that `inverse` computed with x is taken instead, once: `log_prob` is one
-        pass and equals base.log_prob(x) + log|det dx/dy| at y exactly. Inside `tf.function`
-        TFP's cache does the same.
-        """
-        event_ndims = kwargs.get('event_ndims')
-        if backward_compat and tf.executing_eagerly() and event_ndims is not None:
-            found = _EAGER_LOG_DETS.pop(x)
-            if found is not None:
-                y, ildj, min_event_ndims = found
-                return -reduce_log_det(ildj, y, min_event_ndims, event_ndims), tangent_space
-        return super()._experimental_compute_density_correction(
-            x, tangent_space, backward_compat=backward_compat, **kwargs
-        )
 
     def _forward(self, x, **kwargs):
         return self._forward_and_log_det(x, **kwargs)[0]

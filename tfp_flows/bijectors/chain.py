@@ -85,7 +85,9 @@ class Chain(FlowBijector):
     input and reruns the step (`tfp_flows.bijectors.backprop` says what each costs). E.g.
     `flow.log_prob(x, bijector_kwargs={'memory_saving': 'invert'})` in a `GradientTape`. The
     values are the same as without it; only the gradients' memory and compute change. With a
-    `step_hook` the walk is the plain one.
+    `step_hook` the walk is the plain one. With `training=True` and no `dropout_seed`, the walk
+    draws one stateless `dropout_seed` (from TF's global generator) so the rerun of each step
+    on the way back applies the forward pass's dropout masks.
     """
 
     kwarg_names = (
@@ -147,6 +149,12 @@ class Chain(FlowBijector):
 
     def _walk(self, x, inverse, step_hook=None, memory_saving=None, **kwargs):
         memory_saving = backprop.check_memory_saving(memory_saving)
+        training = kwargs.get('training')
+        if memory_saving and training is not None and training is not False:
+            if kwargs.get('dropout_seed') is None:
+                # The backward pass reruns the steps: their dropout masks must be the forward
+                # pass's, so stateful draws are replaced by one stateless seed for the walk.
+                kwargs['dropout_seed'] = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
         if memory_saving == 'invert' and step_hook is None:
             return backprop.invertible_walk(self, x, inverse, kwargs)
         event_ndims = self.forward_min_event_ndims

@@ -174,7 +174,7 @@ class StandardizedContext(FlowBijector):
     checkpoints keep them. Other kwargs (`training`, ...) pass through unchanged.
     """
 
-    kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'step_hook')
+    kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'step_hook', 'memory_saving')
 
     def __init__(self, bijector, mean, scale, validate_args=False, name='standardized_context'):
         parameters = dict(locals())

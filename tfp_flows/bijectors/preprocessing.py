@@ -11,7 +11,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_event_shape
-from tfp_flows.validation import check_bool, check_float_dtype, shape_tuple
+from tfp_flows.validation import check_bool, check_float_dtype, check_number, shape_tuple
 
 tfb = tfp.bijectors
 
@@ -137,9 +137,7 @@ class LogitTransform(_Preprocessing):
     ):
         parameters = dict(locals())
         dtype = _check_options(dtype, validate_args)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 0.5:
-            raise ValueError(f'`alpha` must be a number in [0, 0.5); got {alpha!r}.')
-        self._alpha = float(alpha)
+        self._alpha = check_number('alpha', alpha, 0, 0.5, high_open=True)
         width = 1.0 - 2.0 * self._alpha
         self._low, self._high = -self._alpha / width, (1.0 - self._alpha) / width
         sigmoid = tfb.Sigmoid(

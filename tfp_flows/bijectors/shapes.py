@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-__all__ = ['check_channels', 'check_event_shape', 'check_float']
+__all__ = ['check_channels', 'check_event_shape', 'check_float', 'reduce_log_det']
 
 
 def check_float(x, owner):
@@ -46,3 +46,26 @@ def check_channels(x, num_channels, owner):
             f'{owner} has {num_channels} channels (last axis); got a tensor of shape '
             f'{x.shape.as_list()}.'
         )
+
+
+def reduce_log_det(log_det, x, min_event_ndims, event_ndims):
+    """Sums a log-det computed at `min_event_ndims` over the further event dims of `x`.
+
+    `log_det` has the shape of `x` without its last `min_event_ndims` axes, or is a scalar
+    (a constant Jacobian, the same at every position): then it is multiplied by the number of
+    positions, as TFP does.
+    """
+    extra = event_ndims - min_event_ndims
+    if extra < 0:
+        raise ValueError(f'`event_ndims` must be >= {min_event_ndims}; got {event_ndims}.')
+    if extra == 0:
+        return log_det
+    if log_det.shape.rank == 0:
+        rank = x.shape.rank
+        static = None if rank is None else x.shape[rank - event_ndims : rank - min_event_ndims]
+        if static is not None and static.is_fully_defined():  # One op, none to trace.
+            return log_det * static.num_elements()
+        rank = tf.rank(x)
+        positions = tf.shape(x)[rank - event_ndims : rank - min_event_ndims]
+        return log_det * tf.cast(tf.reduce_prod(positions), log_det.dtype)
+    return tf.reduce_sum(log_det, axis=list(range(-extra, 0)))
