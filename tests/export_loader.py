@@ -5,9 +5,11 @@ sent as soon as each is written (this process imports TensorFlow meanwhile). Eac
 holds a SavedModel `saved_model/` written by `tfp_flows.export.export_saved_model`, and
 `expected.npz`, the in-memory model's numbers: `x` (a data batch), `log_prob` and `z`
 (`flow.log_prob(x)` and `flow.bijector.inverse(x)`), `bits_per_dim` when exported with
-`num_bins`, `sample` (the in-memory `FlowModule.sample` for `num_samples`, `temperature` and
-`seed`), and `bad_x` (a batch of the wrong event shape). At the end of stdin it prints one JSON
-line,
+`num_bins` (then also `pixels`, discrete images, and `bits_per_dim_iw`, the in-memory
+importance-weighted bits/dim of them for `iw_num_samples` draws and `iw_seed`, with the
+exported dequantizer), `sample` (the in-memory `FlowModule.sample` for `num_samples`,
+`temperature` and `seed`), and `bad_x` (a batch of the wrong event shape). At the end of stdin it
+prints one JSON line,
 
     {"models": {DIRECTORY: "ok" or the failure's traceback},
      "modules": {"tfp_flows": imported?, "tensorflow_probability": imported?}}
@@ -43,10 +45,10 @@ def _check_signatures(loaded, x, has_bits_per_dim):
     dtype = tf.as_dtype(x.dtype)
     names = {'log_prob', 'sample', 'encode', 'decode', 'serving_default'}
     if has_bits_per_dim:
-        names.add('bits_per_dim')
+        names |= {'bits_per_dim', 'bits_per_dim_iw'}
     assert set(loaded.signatures) == names, sorted(loaded.signatures)
     data_spec = [None, *x.shape[1:]]
-    for name in names - {'sample'}:
+    for name in names - {'sample', 'bits_per_dim_iw'}:
         _, inputs = loaded.signatures[name].structured_input_signature
         (spec,) = inputs.values()
         assert spec.shape.as_list() == data_spec and spec.dtype == dtype, (name, spec)
@@ -57,6 +59,17 @@ def _check_signatures(loaded, x, has_bits_per_dim):
     for name in ('log_prob', 'serving_default'):
         outputs = loaded.signatures[name].structured_outputs
         assert list(outputs) == ['log_prob'], (name, outputs)
+    if has_bits_per_dim:
+        _, inputs = loaded.signatures['bits_per_dim_iw'].structured_input_signature
+        shapes = {key: (spec.shape.as_list(), spec.dtype) for key, spec in inputs.items()}
+        expected = {
+            'pixels': (data_spec, tf.int32),
+            'num_samples': ([], tf.int32),
+            'seed': ([2], tf.int64),
+        }
+        assert shapes == expected, shapes
+        outputs = loaded.signatures['bits_per_dim_iw'].structured_outputs
+        assert list(outputs) == ['bits_per_dim'], outputs
 
 
 def _check_numbers(loaded, expected):
@@ -72,6 +85,14 @@ def _check_numbers(loaded, expected):
     if 'bits_per_dim' in expected:
         bits = signatures['bits_per_dim'](x=tensor)['bits_per_dim']
         np.testing.assert_allclose(bits, expected['bits_per_dim'], rtol=rtol, atol=atol)
+        iw_args = (expected['pixels'], int(expected['iw_num_samples']), expected['iw_seed'])
+        iw = signatures['bits_per_dim_iw'](
+            pixels=tf.constant(iw_args[0]),
+            num_samples=tf.constant(iw_args[1]),
+            seed=tf.constant(iw_args[2]),
+        )['bits_per_dim']
+        np.testing.assert_allclose(iw, expected['bits_per_dim_iw'], rtol=rtol, atol=atol)
+        np.testing.assert_array_equal(loaded.bits_per_dim_iw(*iw_args)['bits_per_dim'], iw)
     z = signatures['encode'](x=tensor)['z']
     assert z.shape == x.shape, z.shape
     np.testing.assert_allclose(z, expected['z'], rtol=rtol, atol=atol)
@@ -117,6 +138,16 @@ def _check_bad_inputs(loaded, expected):
     if 'bits_per_dim' in signatures:  # Data in [0, 1]: raw pixels and NaN are caught.
         _fails(lambda: loaded.log_prob(x * 255.0), 'log_prob of pixels in [0, 255]')
         _fails(lambda: loaded.encode(np.full_like(x, np.nan)), 'encode of NaN')
+        pixels, iw_seed = expected['pixels'], expected['iw_seed']
+        iw_cases = {
+            'a pixel of -1': (pixels - 1, 1, iw_seed),
+            'a pixel of num_bins': (pixels * 0 + 10_000, 1, iw_seed),
+            'num_samples 0': (pixels, 0, iw_seed),
+            'pixels of a bad event shape': (pixels[:, ::2], 1, iw_seed),
+            'a seed of shape [3]': (pixels, 1, np.array([1, 2, 3], np.int64)),
+        }
+        for case, args in iw_cases.items():
+            _fails(lambda a=args: loaded.bits_per_dim_iw(*a), f'bits_per_dim_iw with {case}')
     seed, dtype = expected['seed'], tf.as_dtype(x.dtype)
     sample = signatures['sample']
     good = dict(

@@ -16,13 +16,17 @@ each output is a dict entry of that name:
     name            inputs                                   outputs
     log_prob        x: [None, *E] dtype                      log_prob: [None] dtype
     bits_per_dim    x: [None, *E] dtype                      bits_per_dim: [None] dtype
+    bits_per_dim_iw pixels: [None, *E] int32,                bits_per_dim: [None] dtype
+                    num_samples: [] int32, seed: [2] int64
     sample          num_samples: [] int32,                   x: [None, *E] dtype
                     temperature: [] dtype, seed: [2] int64
     encode          x: [None, *E] dtype                      z: [None, *E] dtype
     decode          z: [None, *E] dtype                      x: [None, *E] dtype
 
-`serving_default` is `log_prob`; `bits_per_dim` exists only when the export got `num_bins`
-(then x must lie in [0, 1]). A tensor of another shape or dtype fails with TensorFlow's
+`serving_default` is `log_prob`; `bits_per_dim` and `bits_per_dim_iw` exist only when the
+export got `num_bins` (then x must lie in [0, 1], and pixels be integers in [0, num_bins)).
+`bits_per_dim_iw` takes the discrete images themselves and dequantizes them with the exported
+dequantizer (uniform without one). A tensor of another shape or dtype fails with TensorFlow's
 ValueError, TypeError or InvalidArgumentError; NumPy arrays and Python numbers are converted
 to the input's dtype first, as for any `tf.function`. See `FlowModule` for each function.
 
@@ -44,7 +48,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows import models
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.dequantization import bits_per_dim
+from tfp_flows.dequantization import bits_per_dim, importance_weighted_bits_per_dim
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -82,6 +86,28 @@ def _check_flow(flow):
     return event_shape, latent_shape, dtype
 
 
+def _check_dequantizer(dequantizer, num_bins, event_shape, dtype):
+    """Raises unless `dequantizer` is None or fits the flow's data (`num_bins`, shape, dtype)."""
+    if dequantizer is None:
+        return
+    if not callable(getattr(dequantizer, 'sample_and_log_prob', None)) or not isinstance(
+        dequantizer, tf.Module
+    ):
+        raise TypeError(
+            '`dequantizer` must be None or a tf.Module with `sample_and_log_prob` (a '
+            f'VariationalDequantizer); got {type(dequantizer).__name__}.'
+        )
+    if num_bins is None:
+        raise ValueError('A `dequantizer` needs `num_bins` (discrete images); got None.')
+    found = (dequantizer.num_bins, tuple(dequantizer.event_shape), dequantizer.dtype)
+    if found != (num_bins, event_shape, dtype):
+        raise ValueError(
+            'The dequantizer must match the flow: (num_bins, event_shape, dtype) = '
+            f'({num_bins}, {event_shape}, {dtype.name}); got ({found[0]}, {found[1]}, '
+            f'{found[2].name}).'
+        )
+
+
 class FlowModule(tf.Module):
     """A flow's bijector with `tf.function`s of fixed input signature returning tensors.
 
@@ -96,7 +122,14 @@ class FlowModule(tf.Module):
           dequantized data in [0, 1].
       bits_per_dim(x: [N, *E] dtype) -> {'bits_per_dim': [N]}
           `tfp_flows.bits_per_dim(log_prob(x), prod(E), num_bins)`: bits/dim on the discrete
-          data that x dequantizes. Only with `num_bins`.
+          data that x dequantizes (the uniform-dequantization bound). Only with `num_bins`.
+      bits_per_dim_iw(pixels: [N, *E] int32, num_samples: [] int32, seed: [2] int64)
+              -> {'bits_per_dim': [N]}
+          `tfp_flows.dequantization.importance_weighted_bits_per_dim(flow, dequantizer,
+          pixels, num_bins, num_samples, seed)`: the importance-weighted estimate of bits/dim
+          of the discrete images `pixels` (integers in [0, num_bins)) from `num_samples` noise
+          draws of the dequantizer (uniform when the export got none); num_samples = 1 is the
+          one-sample bound. A fixed seed gives a fixed figure. Only with `num_bins`.
       sample(num_samples: [] int32, temperature: [] dtype, seed: [2] int64)
               -> {'x': [num_samples, *E]}
           `tfp_flows.sample(flow, num_samples, temperature, seed)`: decode(temperature * z),
@@ -119,19 +152,25 @@ class FlowModule(tf.Module):
     With `num_bins` the functions taking x check at run time that it lies in [0, 1]
     (InvalidArgumentError otherwise), which catches raw integer pixels. Every function checks
     the shapes of its inputs at run time as well, since a SavedModel signature called with a
-    tensor does not. `signatures()` lists the functions for `tf.saved_model.save`. The five
-    share two passes through the flow, `_encode_pass` and `_decode_pass`, which are saved too
-    (`saved_model_cli show --all` lists them among the concrete functions).
+    tensor does not; `bits_per_dim_iw` checks that pixels are integers in [0, num_bins) and
+    num_samples >= 1. `signatures()` lists the functions for `tf.saved_model.save`. All but
+    `bits_per_dim_iw` (its own loop over noise draws) share two passes through the flow,
+    `_encode_pass` and `_decode_pass`, which are saved too (`saved_model_cli show --all` lists
+    them among the concrete functions).
     """
 
-    def __init__(self, flow, num_bins=None, name='flow_module'):
+    def __init__(self, flow, num_bins=None, dequantizer=None, name='flow_module'):
         """Wraps `flow`, a `tfd.TransformedDistribution` with static event shapes.
 
         Args:
           flow: e.g. from `tfp_flows.glow` or `tfp_flows.real_nvp`; its variables are shared,
             not copied.
           num_bins: the number of discrete levels the data was dequantized from (256 for 8-bit
-            images), which enables `bits_per_dim`; None for continuous data.
+            images), which enables `bits_per_dim` and `bits_per_dim_iw`; None for continuous
+            data.
+          dequantizer: None (uniform dequantization) or the
+            `tfp_flows.variational_dequantization.VariationalDequantizer` trained with the
+            flow (same event shape, `num_bins` and dtype); its variables are saved too.
           name: name of the module.
         """
         event_shape, latent_shape, dtype = _check_flow(flow)
@@ -139,7 +178,9 @@ class FlowModule(tf.Module):
             not isinstance(num_bins, int) or isinstance(num_bins, bool) or num_bins < 2
         ):
             raise ValueError(f'`num_bins` must be None or an int >= 2; got {num_bins!r}.')
+        _check_dequantizer(dequantizer, num_bins, tuple(event_shape.as_list()), dtype)
         super().__init__(name=name)
+        self.dequantizer = dequantizer
         self.bijector = flow.bijector
         self.base = flow.distribution
         self._flow = flow
@@ -155,7 +196,7 @@ class FlowModule(tf.Module):
             tf.TensorSpec([2], tf.int64, name='seed'),
         ]
 
-        # The five functions share two passes through the flow, each traced once when saved:
+        # Five of the functions share two passes through the flow, each traced once when saved:
         # tracing a flow is slow (TFP's bijector bookkeeping), running it is not. No autograph:
         # there is no Python control flow on tensors to convert.
         def function(fn, *specs):
@@ -169,6 +210,12 @@ class FlowModule(tf.Module):
         self.decode = function(self._decode, latent)
         if num_bins is not None:
             self.bits_per_dim = function(self._bits_per_dim, data)
+            self.bits_per_dim_iw = function(
+                self._bits_per_dim_iw,
+                tf.TensorSpec([None, *self._event_shape], tf.int32, name='pixels'),
+                tf.TensorSpec([], tf.int32, name='num_samples'),
+                tf.TensorSpec([2], tf.int64, name='seed'),
+            )
 
     @property
     def event_shape(self):
@@ -213,6 +260,18 @@ class FlowModule(tf.Module):
         log_prob = self._encode_pass(x)[1]
         return {'bits_per_dim': bits_per_dim(log_prob, num_dims, self._num_bins)}
 
+    def _bits_per_dim_iw(self, pixels, num_samples, seed):
+        pixels = self._checked(pixels, self._event_shape)
+        bits = importance_weighted_bits_per_dim(
+            self._flow,
+            self.dequantizer,
+            pixels,
+            self._num_bins,
+            tf.ensure_shape(num_samples, []),
+            tf.ensure_shape(seed, [2]),
+        )
+        return {'bits_per_dim': bits}
+
     def _sample(self, num_samples, temperature, seed):
         num_samples = tf.ensure_shape(num_samples, [])
         seed = tf.ensure_shape(seed, [2])
@@ -234,19 +293,20 @@ class FlowModule(tf.Module):
         """
         names = ['log_prob', 'sample', 'encode', 'decode']
         if self._num_bins is not None:
-            names.append('bits_per_dim')
+            names += ['bits_per_dim', 'bits_per_dim_iw']
         signatures = {name: getattr(self, name) for name in names}
         signatures['serving_default'] = self.log_prob
         return signatures
 
 
-def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
+def export_saved_model(flow, path, *, num_bins=None, dequantizer=None, overwrite=False):
     """Writes `flow` as a SavedModel at directory `path`, atomically; returns the path.
 
     The SavedModel holds a `FlowModule(flow, num_bins)`: every variable of the flow (with the
     ActNorm `initialized` flags, so it is never initialised again) and the functions and
-    signatures `log_prob`, `bits_per_dim` (with `num_bins` only), `sample`, `encode`, `decode`
-    and `serving_default` (= `log_prob`) described in `FlowModule` and this module's docstring.
+    signatures `log_prob`, `bits_per_dim` and `bits_per_dim_iw` (with `num_bins` only),
+    `sample`, `encode`, `decode` and `serving_default` (= `log_prob`) described in `FlowModule`
+    and this module's docstring; with `dequantizer`, its variables too.
     `tf.saved_model.load(path)` reads it back without tfp_flows or TensorFlow Probability.
     Works inside a `tf.distribute` strategy scope.
 
@@ -259,14 +319,17 @@ def export_saved_model(flow, path, *, num_bins=None, overwrite=False):
         e.g. from `tfp_flows.glow` or `tfp_flows.real_nvp`.
       path: directory to create (str or path-like); its parent is created if needed.
       num_bins: number of discrete levels the data was dequantized from (256 for 8-bit
-        images); adds the `bits_per_dim` signature. None for continuous data.
+        images); adds the `bits_per_dim` and `bits_per_dim_iw` signatures. None for continuous
+        data.
+      dequantizer: None (uniform dequantization) or the `VariationalDequantizer` trained with
+        the flow, which `bits_per_dim_iw` then draws its noise from. Needs `num_bins`.
       overwrite: replace an existing directory at `path`. Otherwise an existing `path` raises
         `FileExistsError`.
 
     Returns:
       The absolute path of the SavedModel, a str.
     """
-    module = FlowModule(flow, num_bins=num_bins)
+    module = FlowModule(flow, num_bins=num_bins, dequantizer=dequantizer)
     path = os.path.abspath(os.fspath(path))
     exists = os.path.lexists(path)
     if exists and not overwrite:
