@@ -1,47 +1,71 @@
-"""Trains a flow: `python train.py --config=configs/glow_digits.py --workdir=/tmp/run`.
+"""Trains a flow from a recipe: `python train.py --config=configs/realnvp_moons.py`.
 
-Thin on purpose: flags -> config -> strategy -> `tfp_flows.experiment.train_and_evaluate`.
-Override any config field on the command line, e.g. `--config.train.batch_size=32`.
+Thin on purpose: flags -> config -> workdir checks -> `tfp_flows.experiment.train_and_evaluate`
+(which builds the strategy from the config). `python train.py --help` lists the recipes and
+flags; `--print_config` shows a recipe's fields. Everything the user may get wrong is checked
+before TensorFlow starts where it can be, and reported as one line (`tfp_flows.cli`).
 """
 
-import json
+import functools
 import os
+import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    'config', os.path.join(os.path.dirname(__file__), 'configs', 'default.py'), 'Recipe file.'
+from tfp_flows import cli
+from tfp_flows import workdir as workdirs
+
+_RECIPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
+with cli.exit_on_flag_errors():  # Overrides are read here when --config is not given.
+    _CONFIG = config_flags.DEFINE_config_file(
+        'config', os.path.join(_RECIPES, 'default.py'), 'The recipe, a file like configs/*.py.'
+    )
+_WORKDIR = flags.DEFINE_string(
+    'workdir',
+    None,
+    'Where the run writes (default: <tmp>/tfp_flows_runs/<recipe name>). The same command '
+    'again resumes the run there; a finished run is left as it is.',
 )
-_WORKDIR = flags.DEFINE_string('workdir', '/tmp/tfp_flows/run', 'Where the run writes.')
 _EXPORT_DIR = flags.DEFINE_string(
-    'export_dir', None, 'Also export the best model as a SavedModel here (must not exist).'
+    'export_dir', None, 'Also export the best model as a SavedModel here: a new path.'
+)
+_PRINT_CONFIG = flags.DEFINE_bool(
+    'print_config', False, "Print the recipe's fields (with the overrides) and exit."
 )
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-    logging.set_verbosity(logging.WARNING)  # TF's INFO lines would bury Keras' progress bar.
-    if _EXPORT_DIR.value and os.path.exists(_EXPORT_DIR.value):
-        raise app.UsageError(
-            f'--export_dir {_EXPORT_DIR.value!r} already exists; choose a new path or remove it.'
-        )
-    from tfp_flows import experiment  # After flag parsing: importing TF is slow.
-
-    metrics = experiment.train_and_evaluate(
-        _CONFIG.value, _WORKDIR.value, export_dir=_EXPORT_DIR.value
-    )
-    print(json.dumps(metrics, indent=2))
-    for key, value in metrics.items():
-        if key.startswith('test_'):
-            print(f'Test {key[5:].replace("_", " ")}: {value:.4f}')
-    workdir = os.path.abspath(_WORKDIR.value)
-    print(
-        f'Samples: {workdir}/samples  Checkpoints: {workdir}/checkpoints  '
-        f'SavedModel: {workdir}/saved_model  TensorBoard: tensorboard --logdir {workdir}/logs'
-    )
+    del argv  # Checked by the flags parser.
+    config = _CONFIG.value
+    recipe = config_flags.get_config_filename(flags.FLAGS['config'])
+    if _PRINT_CONFIG.value:
+        print(cli.format_config(config, recipe))
+        return
+    workdir = os.path.abspath(_WORKDIR.value or cli.default_workdir(recipe))
+    export_dir = _EXPORT_DIR.value
+    try:
+        rerun = workdirs.check_rerun(workdir, config)
+        workdirs.check_export_dir(export_dir, workdir)
+        if rerun.finished:
+            print(workdirs.finished_message(rerun, config.train.epochs))
+            if export_dir is not None:
+                print(f'Copied its best model to {workdirs.copy_export(workdir, export_dir)}.')
+            return
+        experiment = cli.import_experiment()
+        cli.use_terminal_logging()
+        metrics = experiment.train_and_evaluate(config, workdir, export_dir=export_dir)
+    except KeyboardInterrupt:
+        print(cli.interrupted_message(workdir), file=sys.stderr)
+        sys.exit(130)
+    except (ValueError, TypeError, OSError, FloatingPointError) as error:
+        print(f'Error: {cli.error_line(error)}', file=sys.stderr)
+        sys.exit(1)
+    print('\n'.join(cli.result_lines(metrics, workdir, export_dir)))
 
 
 if __name__ == '__main__':
-    app.run(main)
+    _help = functools.partial(
+        cli.help_text, _RECIPES, ['config', 'workdir', 'export_dir', 'print_config']
+    )
+    app.run(main, flags_parser=cli.make_flags_parser(_help))

@@ -4,7 +4,7 @@ A candidate is the default recipe (configs/default.py) with config overrides (`-
 SECTION.KEY=VALUE`, e.g. `--set model.family='real_nvp' --set model.preprocessing='logit'`),
 and optionally a variational dequantizer (`--set dequantizer.kind='variational'`, see
 `tfp_flows.variational_dequantization.VariationalDequantizer`). The flow is built by
-`tfp_flows.experiment.build_flow` and the optimizer by `tfp_flows.training.make_optimizer`, as
+`tfp_flows.experiment.build_flow` and the optimizer by `tfp_flows.optimizers.make_optimizer`, as
 `train_and_evaluate` does; the loop is a plain `tf.function` over each epoch's batches
 (GradientTape, global-norm clipping as `FlowTrainer`, the Keras optimizer) on the loss that
 both training and evaluation share, `tfp_flows.dequantization.dequantized_bits_per_dim`, so the
@@ -76,7 +76,7 @@ def main(argv=None):
     )
     from tfp_flows.distribute import configure_threads
     from tfp_flows.initialization import initialize
-    from tfp_flows.training import make_optimizer
+    from tfp_flows.optimizers import make_optimizer
     from tfp_flows.variational_dequantization import VariationalDequantizer
 
     configure_threads(config.train.intra_op_threads, config.train.inter_op_threads)

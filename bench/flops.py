@@ -116,7 +116,8 @@ def formula_flops(shape, levels, steps, hidden) -> float:
 
 def achieved(tf, name, spec, repeats, warmup, steps) -> dict:
     import tfp_flows
-    from tfp_flows.training import FlowTrainer, make_optimizer
+    from tfp_flows.optimizers import make_optimizer
+    from tfp_flows.trainer import FlowTrainer
 
     shape, batch = spec['shape'], spec['batch']
     flow = tfp_flows.glow(
@@ -142,7 +143,7 @@ def achieved(tf, name, spec, repeats, warmup, steps) -> dict:
 
     def train_once():
         it['i'] = (it['i'] + 1) % len(pool)
-        float(trainer.train_function(iter([pool[it['i']]]))['loss'])
+        float(trainer.train_function(iter([pool[it['i']]]))[trainer.metric_name])
 
     def log_prob_once():
         it['i'] = (it['i'] + 1) % len(pool)

@@ -12,7 +12,9 @@
 # (2), WAIT_IDLE_S (each run first waits up to this long for other processes to leave the CPU
 # idle, default 300; the CPU share other processes took during each measurement is recorded in
 # its JSON either way), ENTRIES (subset of the names below), ONLY (all|throughput|quality|
-# extras). The extras are bench/scaling.py, bench/flops.py and bench/graph_report.py.
+# extras). The extras are bench/scaling.py, bench/flops.py, bench/graph_report.py,
+# bench/inference.py (TF's default threads; run it with --intra_op_threads=1 too) and
+# bench/memory.py (~25 min).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results}
@@ -71,7 +73,7 @@ if [[ $ONLY == all || $ONLY == quality ]]; then
 fi
 
 if [[ $ONLY == all || $ONLY == extras ]]; then
-  for x in scaling flops graph_report peers/tfp_glow_pitfalls; do
+  for x in scaling flops graph_report peers/tfp_glow_pitfalls inference memory; do
     n=$(basename "$x")
     echo "== $(date -u +%FT%TZ) $n: $PY bench/$x.py --out=$OUT/$n.json"
     if ! $PY "bench/$x.py" --out="$OUT/$n.json" >"$OUT/$n.log" 2>"$OUT/$n.stderr.log"; then

@@ -52,7 +52,8 @@ def worker(args) -> dict:
     t0 = time.perf_counter()
     if args.lib == 'tfp_flows':
         import tfp_flows
-        from tfp_flows.training import FlowTrainer, make_optimizer
+        from tfp_flows.optimizers import make_optimizer
+        from tfp_flows.trainer import FlowTrainer
 
         flow = tfp_flows.glow(
             shape,
@@ -69,7 +70,7 @@ def worker(args) -> dict:
         tvars = flow.trainable_variables
 
         def step(x):
-            return float(trainer.train_function(iter([x]))['loss'])
+            return float(trainer.train_function(iter([x]))[trainer.metric_name])
     else:
         import tensorflow_probability as tfp
         import tf_keras

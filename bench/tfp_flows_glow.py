@@ -7,7 +7,7 @@ dequantized data in [0, 1) (its first bijector centres it), so ``to_native`` add
 the protocol takes off; the log-density is the same. ActNorm is initialised (``tfp_flows.
 initialize``) on the first training batch, inside the time to first step, as the peers do.
 
-Training goes through ``tfp_flows.training.FlowTrainer`` (a Keras 3 ``Model``):
+Training goes through ``tfp_flows.trainer.FlowTrainer`` (a Keras 3 ``Model``):
 
   --driver=keras  the protocol's per-batch loop calls Keras' compiled train function, the very
                   function ``fit`` runs for each batch (throughput figure: the headline number)
@@ -88,7 +88,8 @@ class Bench:
     _RESET_EVERY = 19  # steps: one protocol epoch
 
     def __init__(self, args, tf, keras, tfp_flows):
-        from tfp_flows.training import FlowTrainer, make_optimizer
+        from tfp_flows.optimizers import make_optimizer
+        from tfp_flows.trainer import FlowTrainer
 
         self.tf, self.args = tf, args
         jit = args.mode == 'xla'
@@ -170,7 +171,7 @@ class Bench:
         if self._since_reset >= self._RESET_EVERY:
             self.trainer.reset_metrics()
             self._since_reset, self._prev_mean = 0, 0.0
-        mean = float(self.trainer.train_function(iter([x]))['loss'])
+        mean = float(self.trainer.train_function(iter([x]))[self.trainer.metric_name])
         k = self._since_reset = self._since_reset + 1
         loss = k * mean - (k - 1) * self._prev_mean
         self._prev_mean = mean
@@ -395,14 +396,14 @@ def measure_quality_fit(make_bench, data, *, budget_s: float, keep_best: bool = 
             state['epoch_losses'] = []
 
         def on_train_batch_end(self, batch, logs=None):
-            # logs['loss'] is the running mean (bits/dim) over this epoch's batches, all of
+            # logs['bits_per_dim'] is the running mean (bits/dim) over this epoch's batches, all of
             # 64 images: with j steps done before this call and k after it, the mean of this
             # call's k - j steps is (k * m_k - j * m_j) / (k - j).
             steps = int(iterations.numpy())
             j = len(state['epoch_losses'])
             n = steps - state['steps']
             k = j + n
-            mean = float(logs['loss'])
+            mean = float(logs['bits_per_dim'])
             loss = bpd_to_nats((k * mean - j * state['prev_mean']) / n)
             state['prev_mean'] = mean
             state['steps'] = steps
@@ -513,7 +514,7 @@ def main() -> None:
         return make_bench().peer_model(args.driver)
 
     config = {
-        'library': 'tfp_flows.glow + tfp_flows.training.FlowTrainer (Keras 3)',
+        'library': 'tfp_flows.glow + tfp_flows.trainer.FlowTrainer (Keras 3)',
         'mode': args.mode,
         'jit_compile': args.mode == 'xla',
         'driver': args.driver,

@@ -25,6 +25,15 @@ def get_config():
     config.data.splits = ml_collections.ConfigDict(
         dict(train='train', validation='validation', test='test')
     )
+    # A conditional flow p(x | c): batches (x, c), c the one-hot label (digits, labelled TFDS
+    # data, folder:PATH with class subfolders) or a CSV's context columns. The run records
+    # c's shape as config.model.conditional_shape in config.json, as data.event_shape.
+    config.data.conditional = False
+    # csv:PATH data: the columns modelled (None: all but the context columns) and the context
+    # columns of a conditional model. The model works in the CSV's units (own_data).
+    config.data.columns = config_dict.placeholder(tuple)
+    config.data.context_columns = config_dict.placeholder(tuple)
+    config.data.augment = config_dict.placeholder(str)  # 'flip': random left-right flips.
 
     config.model = ml_collections.ConfigDict()
     config.model.family = 'glow'  # 'glow' or 'real_nvp'.
@@ -35,6 +44,13 @@ def get_config():
     config.model.permutation = 'lu'  # 'lu', 'plain', 'reverse' or 'shuffle'.
     config.model.split_prior = True  # Learned prior of the factored-out channels.
     config.model.log_scale_bound = 2.0  # Soft clamp of every log-scale.
+    config.model.scale = 'tanh'  # Coupling scale: 'tanh' (soft clamp) or Glow's 'sigmoid'.
+    # 'centre' (x - 1/2) or 'logit' (Real NVP's) for images; None for vector data.
+    config.model.preprocessing = config_dict.FieldReference('centre', field_type=str)
+    config.model.alpha = 0.05  # Margin of the logit preprocessing, in [0, 0.5).
+    config.model.learn_top_prior = False  # Glow's learntop: a learned top-latent prior.
+    # Dropout of the coupling networks' hidden units, in training only (not density-defining).
+    config.model.dropout_rate = 0.0
     config.model.dtype = 'float32'
 
     config.train = ml_collections.ConfigDict()
@@ -47,6 +63,9 @@ def get_config():
     config.train.cosine_decay = True  # Decay to 10% of the rate over the epochs.
     config.train.weight_decay = 0.1  # Decoupled, as in AdamW; None turns it off.
     config.train.clip_norm = 50.0  # Global gradient-norm clipping.
+    config.train.accumulation_steps = 1  # Micro-batches per step (must divide batch_size).
+    # Polyak/EMA weights, used for validation, the best checkpoint, test, pictures and export.
+    config.train.ema_momentum = config_dict.placeholder(float)
     config.train.jit_compile = False  # XLA for the train step.
     config.train.steps_per_execution = 8  # Train steps per call into TF (Keras' option).
     config.train.intra_op_threads = 1  # Threads one op may use; 0: TF's default (all cores).

@@ -11,6 +11,7 @@ def get_config():
     config = default.get_config()
     config.data.name = 'celeb_a'
     config.data.image_size = 64
+    config.data.augment = 'flip'  # Random left-right flips, as the paper trains.
     config.model.num_levels = 4
     config.model.num_steps = 32
     config.model.hidden_channels = 512

@@ -13,6 +13,7 @@ def get_config():
     config.data.name = 'cifar10'
     config.data.splits.train = 'train[:45000]'
     config.data.splits.validation = 'train[45000:]'
+    config.data.augment = 'flip'  # Random left-right flips, as the paper trains.
     config.model.num_levels = 3
     config.model.num_steps = 32
     config.model.hidden_channels = 512

@@ -6,6 +6,7 @@ from configs import default
 def get_config():
     config = default.get_config()
     config.model.family = 'real_nvp'
+    config.model.preprocessing = 'logit'  # Real NVP's logit transform.
     config.model.num_levels = 2
     config.model.num_steps = 3  # The paper's 3 couplings per mask type and scale.
     config.model.hidden_channels = 64

@@ -12,6 +12,7 @@ def get_config():
     config.data.splits.train = 'train[:90%]'
     config.data.splits.validation = 'train[90%:]'
     config.model.family = 'real_nvp'
+    config.model.preprocessing = 'logit'  # Real NVP's logit transform.
     config.model.num_levels = 3
     config.model.num_steps = 3
     config.model.hidden_channels = 64

@@ -3,22 +3,39 @@
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfp_flows.bijectors import ActNorm
 
 __all__ = [
     'DTYPES',
+    'REGIMES',
+    'REGIME_DTYPES',
     'assert_inverse_pair',
     'assert_log_det_matches_autodiff',
     'assert_round_trip',
+    'assert_xla_matches_eager',
     'batch_jacobian',
+    'in_regime',
     'randomize_variables',
     'read_tensorboard',
     'tolerance',
+    'with_context',
 ]
 
 DTYPES = [tf.float32, tf.float64]
+# Execution regimes of the bijector tests, as TFP's `test_all_tf_execution_regimes`: eagerly,
+# inside `tf.function`, and XLA-compiled.
+REGIMES = ['eager', 'function', 'xla']
+# (regime, dtype) pairs the bijector tests run: every test eagerly in both dtypes and inside
+# tf.function in float64 (the tightest tolerance). XLA compiles are slow, so each bijector
+# module has its own XLA test instead (`assert_xla_matches_eager`).
+REGIME_DTYPES = [
+    pytest.param('eager', tf.float32, id='eager-float32'),
+    pytest.param('eager', tf.float64, id='eager-float64'),
+    pytest.param('function', tf.float64, id='function-float64'),
+]
 
 # Log-dets sum many terms, so float32 needs a looser bound than the outputs themselves.
 _TOLERANCES = {
@@ -66,6 +83,78 @@ def assert_log_det_matches_autodiff(fn, log_det_fn, x, event_ndims, rtol, atol):
     actual = log_det_fn(x, event_ndims=event_ndims) + tf.zeros_like(expected, x.dtype)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol)
+
+
+class _InRegime:
+    """A bijector's forward, inverse and log-det methods, run in an execution regime.
+
+    'eager' calls them as they are; 'function' inside `tf.function`, 'xla' inside
+    `tf.function(jit_compile=True)`, each call traced anew (`event_ndims` is static).
+    """
+
+    def __init__(self, bijector, regime):
+        if regime not in REGIMES:
+            raise ValueError(f'unknown regime {regime!r}')
+        self.bijector, self.regime = bijector, regime
+
+    def _run(self, method, *args, **kwargs):
+        if self.regime == 'eager':
+            return method(*args, **kwargs)
+        function = tf.function(
+            lambda *a: method(*a, **kwargs), jit_compile=self.regime == 'xla', autograph=False
+        )
+        return function(*args)
+
+    def forward(self, x):
+        return self._run(self.bijector.forward, x)
+
+    def inverse(self, y):
+        return self._run(self.bijector.inverse, y)
+
+    def forward_log_det_jacobian(self, x, event_ndims):
+        return self._run(self.bijector.forward_log_det_jacobian, x, event_ndims=event_ndims)
+
+    def inverse_log_det_jacobian(self, y, event_ndims):
+        return self._run(self.bijector.inverse_log_det_jacobian, y, event_ndims=event_ndims)
+
+
+def in_regime(bijector, regime):
+    """`bijector`'s forward/inverse/log-det methods run eagerly, in tf.function or with XLA."""
+    return _InRegime(bijector, regime)
+
+
+def assert_xla_matches_eager(bijector, x, y, event_ndims):
+    """forward, inverse and both log-dets compiled with XLA equal the eager ones.
+
+    One compiled function for all four, so a module's XLA test compiles once.
+    """
+
+    def everything(x, y):
+        return (
+            bijector.forward(x),
+            bijector.inverse(y),
+            bijector.forward_log_det_jacobian(x, event_ndims=event_ndims),
+            bijector.inverse_log_det_jacobian(y, event_ndims=event_ndims),
+        )
+
+    compiled = tf.function(everything, jit_compile=True, autograph=False)(x, y)
+    eager = everything(_fresh(x), _fresh(y))
+    for name, a, b in zip(['forward', 'inverse', 'fldj', 'ildj'], compiled, eager, strict=True):
+        np.testing.assert_allclose(a, b, **tolerance(x.dtype, log_det=True), err_msg=name)
+
+
+def with_context(fn, context):
+    """`fn` with `conditional_input=` the context of each example, also for `batch_jacobian`.
+
+    `context` is [N, *conditional_shape] for inputs x [N, ...]; `batch_jacobian` calls `fn` on
+    D copies of each example in turn, [N * D, ...], which get each example's context D times.
+    """
+
+    def call(x, **kwargs):
+        repeats = x.shape[0] // context.shape[0]
+        return fn(x, conditional_input=tf.repeat(context, repeats, axis=0), **kwargs)
+
+    return call
 
 
 def _fresh(tensor):

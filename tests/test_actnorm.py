@@ -15,10 +15,10 @@ def _random_act_norm(num_channels, dtype, seed=0):
     return checks.randomize_variables(ActNorm(num_channels, dtype=dtype), seed=seed)
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('event_shape', 'event_ndims'), SHAPES)
-def test_log_det_matches_autodiff_both_ways(event_shape, event_ndims, dtype):
-    bijector = _random_act_norm(event_shape[-1], dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_log_det_matches_autodiff_both_ways(event_shape, event_ndims, dtype, regime):
+    bijector = checks.in_regime(_random_act_norm(event_shape[-1], dtype), regime)
     x = tf.random.stateless_normal([2, *event_shape], [0, 1], dtype=dtype)
     tol = checks.tolerance(dtype, log_det=True)
     checks.assert_log_det_matches_autodiff(
@@ -29,10 +29,10 @@ def test_log_det_matches_autodiff_both_ways(event_shape, event_ndims, dtype):
     )
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('event_shape', 'event_ndims'), SHAPES)
-def test_round_trip(event_shape, event_ndims, dtype):
-    bijector = _random_act_norm(event_shape[-1], dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_round_trip(event_shape, event_ndims, dtype, regime):
+    bijector = checks.in_regime(_random_act_norm(event_shape[-1], dtype), regime)
     x = tf.random.stateless_normal([2, *event_shape], [0, 2], dtype=dtype)
     y = tf.random.stateless_normal([2, *event_shape], [0, 3], dtype=dtype)
     checks.assert_round_trip(bijector, x, y, event_ndims, dtype)
@@ -114,9 +114,9 @@ def test_rejects_bad_num_channels(num_channels):
         ActNorm(num_channels)
 
 
-@pytest.mark.parametrize('min_std', [0.0, -1.0])
+@pytest.mark.parametrize('min_std', [0.0, -1.0, float('inf')])
 def test_rejects_bad_min_std(min_std):
-    with pytest.raises(ValueError, match=rf'`min_std` must be > 0; got {min_std}'):
+    with pytest.raises(ValueError, match=rf'`min_std` must be a finite number > 0; got {min_std}'):
         ActNorm(2, min_std=min_std)
 
 
@@ -136,3 +136,10 @@ def test_rejects_integer_input():
 def test_validate_args_rejects_non_finite_input():
     with pytest.raises(tf.errors.InvalidArgumentError, match='ActNorm input has NaN or inf'):
         ActNorm(1, validate_args=True).forward(tf.constant([[np.nan]]))
+
+
+def test_xla_matches_eager():
+    bijector = _random_act_norm(3, tf.float32)
+    x = tf.random.stateless_normal([2, 4, 4, 3], [0, 9])
+    y = tf.random.stateless_normal([2, 4, 4, 3], [0, 10])
+    checks.assert_xla_matches_eager(bijector, x, y, 3)

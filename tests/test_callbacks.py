@@ -85,7 +85,7 @@ def test_checkpoints_keep_the_best_by_the_named_validation_metric(tmp_path):
     latest = tf.train.CheckpointManager(checkpoint, str(tmp_path / 'latest'), max_to_keep=3)
     best = tf.train.CheckpointManager(checkpoint, str(tmp_path / 'best'), max_to_keep=1)
     saver = callbacks.CheckpointCallback(
-        latest, best, epoch, best_value, metric_name='bits_per_dim'
+        latest, best, epoch, best_value, monitor='val_bits_per_dim'
     )
     for i, (train, validation) in enumerate([(3.0, 2.0), (1.0, 2.5), (np.nan, 1.0)]):
         saver.on_epoch_end(i, dict(bits_per_dim=train, val_bits_per_dim=validation))
@@ -95,11 +95,11 @@ def test_checkpoints_keep_the_best_by_the_named_validation_metric(tmp_path):
 
 
 def test_stop_on_non_finite_reads_the_named_metric():
-    stop = callbacks.StopOnNonFinite(metric_name='bits_per_dim')
+    stop = callbacks.StopOnNonFinite(monitor='bits_per_dim')
     stop.set_model(types.SimpleNamespace(stop_training=False))
     stop.on_epoch_begin(1)
-    stop.on_train_batch_end(3, dict(bits_per_dim=2.0, loss=np.nan))  # Not the named metric.
+    stop.on_batch_end(3, dict(bits_per_dim=2.0, loss=np.nan))  # Not the named metric.
     assert not stop.model.stop_training and stop.failed_at is None
-    stop.on_train_batch_end(4, dict(bits_per_dim=np.inf))
-    stop.on_train_batch_end(5, dict(bits_per_dim=np.nan))
+    stop.on_batch_end(4, dict(bits_per_dim=np.inf))
+    stop.on_batch_end(5, dict(bits_per_dim=np.nan))
     assert stop.model.stop_training and stop.failed_at == (2, 5)

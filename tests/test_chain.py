@@ -210,3 +210,17 @@ def test_initialize_walks_the_flow_once_and_sets_every_act_norm():
     act_norms = [m for m in flow.bijector.submodules if isinstance(m, ActNorm)]
     assert len(act_norms) == 2
     assert all(bool(a.initialized.numpy()) for a in act_norms)
+
+
+def test_a_constant_log_det_is_scaled_without_shape_ops_when_shapes_are_static():
+    # Static shapes make the count of positions a Python number: fewer ops to trace and run.
+    from tfp_flows.bijectors.base import reduce_log_det
+
+    def scaled(x):
+        return reduce_log_det(tf.constant(0.5), x, 1, 3)
+
+    static = tf.function(scaled).get_concrete_function(tf.TensorSpec([2, 4, 4, 3]))
+    assert not {'Shape', 'Rank', 'Prod'} & {op.type for op in static.graph.get_operations()}
+    dynamic = tf.function(scaled).get_concrete_function(tf.TensorSpec([None, None, None, 3]))
+    x = tf.zeros([2, 4, 4, 3])
+    assert float(static(x)) == float(dynamic(x)) == 8.0

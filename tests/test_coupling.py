@@ -53,11 +53,11 @@ class RecordingConditioner(tf.Module):
         return self.network(x)
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
 @pytest.mark.parametrize('coupling', COUPLINGS)
-def test_log_det_matches_autodiff_both_ways(coupling, event_shape, mask, flip, dtype):
-    bijector = _random_coupling(coupling, event_shape, mask, flip, dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_log_det_matches_autodiff_both_ways(coupling, event_shape, mask, flip, dtype, regime):
+    bijector = checks.in_regime(_random_coupling(coupling, event_shape, mask, flip, dtype), regime)
     x = tf.random.stateless_normal([2, *event_shape], [2, 1], dtype=dtype)
     tol = checks.tolerance(dtype, log_det=True)
     ndims = len(event_shape)
@@ -69,11 +69,11 @@ def test_log_det_matches_autodiff_both_ways(coupling, event_shape, mask, flip, d
     )
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
 @pytest.mark.parametrize('coupling', COUPLINGS)
-def test_round_trip(coupling, event_shape, mask, flip, dtype):
-    bijector = _random_coupling(coupling, event_shape, mask, flip, dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_round_trip(coupling, event_shape, mask, flip, dtype, regime):
+    bijector = checks.in_regime(_random_coupling(coupling, event_shape, mask, flip, dtype), regime)
     x = tf.random.stateless_normal([2, *event_shape], [2, 2], dtype=dtype)
     y = tf.random.stateless_normal([2, *event_shape], [2, 3], dtype=dtype)
     checks.assert_round_trip(bijector, x, y, len(event_shape), dtype)
@@ -241,3 +241,95 @@ def test_rejects_integer_input(coupling):
     bijector = coupling((4,), hidden_channels=8)
     with pytest.raises(ValueError, match=r'requested dtype float32 for Tensor with dtype int32'):
         bijector.inverse(tf.zeros([2, 4], tf.int32))
+
+
+@pytest.mark.parametrize(('event_shape', 'mask'), [((4, 4, 2), 'checkerboard'), ((5,), 'channel')])
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_xla_matches_eager(coupling, event_shape, mask):
+    bijector = _random_coupling(coupling, event_shape, mask, True, tf.float32)
+    x = tf.random.stateless_normal([2, *event_shape], [2, 9])
+    y = tf.random.stateless_normal([2, *event_shape], [2, 10])
+    checks.assert_xla_matches_eager(bijector, x, y, len(event_shape))
+
+
+# Conditional couplings: the context c is concatenated to the conditioner's input.
+CONDITIONAL_CASES = [
+    ((4, 4, 2), 'checkerboard', True),
+    ((4, 4, 3), 'channel', False),
+    ((5,), 'channel', True),
+]
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CONDITIONAL_CASES)
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_conditional_log_det_matches_autodiff_at_random_contexts(
+    coupling, event_shape, mask, flip, dtype
+):
+    bijector = _random_coupling(
+        coupling, event_shape, mask, flip, dtype, seed=3, conditional_shape=(2, 2)
+    )
+    x = tf.random.stateless_normal([2, *event_shape], [2, 7], dtype=dtype)
+    context = tf.random.stateless_normal([2, 2, 2], [2, 8], dtype=dtype)
+    tol = checks.tolerance(dtype, log_det=True)
+    ndims = len(event_shape)
+    forward, inverse = (
+        checks.with_context(f, context) for f in (bijector.forward, bijector.inverse)
+    )
+    fldj, ildj = (
+        checks.with_context(f, context)
+        for f in (bijector.forward_log_det_jacobian, bijector.inverse_log_det_jacobian)
+    )
+    checks.assert_log_det_matches_autodiff(forward, fldj, x, ndims, **tol)
+    checks.assert_log_det_matches_autodiff(inverse, ildj, x, ndims, **tol)
+    np.testing.assert_allclose(inverse(tf.identity(forward(x))), x, **checks.tolerance(dtype))
+    other = bijector.forward(x, conditional_input=context[::-1])
+    assert not np.allclose(other, forward(x))
+
+
+@pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CONDITIONAL_CASES)
+def test_conditioner_sees_the_kept_part_and_the_broadcast_context(event_shape, mask, flip):
+    image = len(event_shape) == 3
+    conditioners = []
+
+    def conditioner_fn(input_size, output_size):
+        conditioners.append(RecordingConditioner(input_size, output_size, image))
+        return conditioners[-1]
+
+    bijector = AffineCoupling(
+        event_shape,
+        mask=mask,
+        flip=flip,
+        conditioner_fn=conditioner_fn,
+        conditional_shape=(2, 2),
+        dtype=tf.float64,
+    )
+    (conditioner,) = conditioners
+    channels = event_shape[-1]
+    kept = (
+        channels if mask == 'checkerboard' else channels - channels // 2 if flip else channels // 2
+    )
+    assert conditioner.sizes[0] == kept + 4
+    x = tf.random.stateless_normal([2, *event_shape], [2, 9], dtype=tf.float64)
+    context = tf.random.stateless_normal([2, 2, 2], [2, 10], dtype=tf.float64)
+    bijector.inverse(x, conditional_input=context)
+    (seen,) = conditioner.inputs
+    flat = np.reshape(context, [2, 4])
+    if image:
+        flat = np.broadcast_to(flat[:, None, None, :], [2, *event_shape[:2], 4])
+    np.testing.assert_array_equal(seen[..., kept:], flat)
+    assert bijector.structure()['conditional_shape'] == [2, 2]
+    assert 'conditional_shape' not in AffineCoupling(event_shape, mask=mask).structure()
+
+
+def test_a_fresh_conditional_coupling_is_the_identity_for_any_context():
+    bijector = AffineCoupling((4, 4, 2), hidden_channels=8, conditional_shape=(3,))
+    x = tf.random.stateless_normal([2, 4, 4, 2], [2, 11])
+    context = tf.random.stateless_normal([2, 3], [2, 12])
+    np.testing.assert_array_equal(bijector.forward(x, conditional_input=context), x)
+
+
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_rejects_dropout_with_a_custom_conditioner(coupling):
+    with pytest.raises(ValueError, match=r'`dropout_rate` applies to the default conditioner'):
+        coupling((4,), conditioner_fn=lambda i, o: networks.DenseNet(i, o), dropout_rate=0.1)

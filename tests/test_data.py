@@ -84,6 +84,62 @@ def test_make_dataset_seed_fixes_order_and_noise_of_every_epoch():
     assert not np.array_equal(as_array(other), first)
 
 
+def test_make_dataset_epoch_makes_each_pass_a_function_of_seed_and_epoch():
+    epoch = tf.Variable(0, dtype=tf.int64)
+    dataset, _ = make_dataset('digits', 'train', 64, shuffle=True, seed=3, epoch=epoch)
+    assert int(dataset.cardinality()) == 20  # ceil(1257 / 64), known to Keras' progress bar.
+    passes = {}
+    for value in (2, 0, 2, 1):
+        epoch.assign(value)
+        passes.setdefault(value, []).append(as_array(dataset))
+    np.testing.assert_array_equal(*passes[2])  # Epoch 2 again, after epoch 0: the same data.
+    for value in (0, 1, 2):  # The same data as a new dataset built for that epoch only.
+        alone, _ = make_dataset('digits', 'train', 64, shuffle=True, seed=3, epoch=value)
+        np.testing.assert_array_equal(as_array(alone), passes[value][0])
+    pixels = {value: to_pixels(passes[value][0], 17).reshape(1257, -1) for value in (0, 1)}
+    assert not np.array_equal(pixels[0], pixels[1])  # Another order in another epoch.
+    expected = sorted(map(tuple, load_digits('train').reshape(1257, -1)))
+    assert sorted(map(tuple, pixels[1])) == expected  # A permutation of the split.
+    assert_dequantized(passes[1][0], to_pixels(passes[1][0], 17), num_bins=17)
+    other_seed, _ = make_dataset('digits', 'train', 64, shuffle=True, seed=4, epoch=0)
+    assert not np.array_equal(as_array(other_seed), passes[0][0])
+
+
+def test_make_dataset_fixed_epoch_gives_the_same_noise_every_pass():
+    dataset, _ = make_dataset('digits', 'validation', 64, shuffle=False, seed=0, epoch=0)
+    first, second = as_array(dataset), as_array(dataset)
+    np.testing.assert_array_equal(first, second)
+    assert_dequantized(first, load_digits('validation'), num_bins=17)
+    points, _ = make_dataset('moons', 'validation', 500, shuffle=True, seed=0, epoch=0)
+    np.testing.assert_array_equal(as_array(points), as_array(points))
+    np.testing.assert_array_equal(
+        np.sort(as_array(points), axis=0), np.sort(toy_2d('moons', 2_000, seed=1), axis=0)
+    )
+
+
+@pytest.mark.parametrize(
+    'epoch, seed, message',
+    [
+        (
+            lambda: 0,
+            None,
+            r'`epoch` needs a `seed`: each pass is drawn from \(seed, epoch\); got seed=None',
+        ),
+        (lambda: -1, 0, r'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got -1'),
+        (lambda: 1.0, 0, r'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got 1.0'),
+        (
+            lambda: tf.Variable(0),
+            0,
+            r'`epoch` must be .* tf.Variable; got a variable of dtype int32 and shape \(\)',
+        ),
+    ],
+)
+def test_make_dataset_rejects_bad_epoch(epoch, seed, message):
+    epoch = epoch()  # Made here: no TF variable at collection time.
+    with pytest.raises(ValueError, match=message):
+        make_dataset('digits', 'train', 8, shuffle=True, seed=seed, epoch=epoch)
+
+
 def test_make_dataset_drop_remainder_repeat_and_image_size():
     dataset, _ = make_dataset('digits', 'validation', 64, shuffle=False, drop_remainder=True)
     assert len(list(dataset)) == 2
@@ -252,3 +308,44 @@ def test_load_images_rejects_images_of_varying_size(tmp_path):
             load_images('oxford_flowers102', 'train', data_dir=tmp_path)
         resized = load_images('oxford_flowers102', 'train', data_dir=tmp_path, image_size=8)
         assert resized.element_spec == tf.TensorSpec([8, 8, 3], tf.uint8)
+
+
+def test_conditional_digits_give_one_hot_labels():
+    images, labels = load_digits('validation', labels=True)
+    np.testing.assert_array_equal(images, load_digits('validation'))
+    everything = sklearn.datasets.load_digits()
+    permuted = everything.target[np.random.RandomState(0).permutation(1797)]
+    np.testing.assert_array_equal(labels, permuted[1257 : 1257 + 180])
+    dataset, info = make_dataset('digits', 'validation', 64, shuffle=True, seed=0, conditional=True)
+    assert info.conditional_shape == (10,) and info.class_names == tuple('0123456789')
+    batches = list(dataset.as_numpy_iterator())
+    x = np.concatenate([b[0] for b in batches])
+    c = np.concatenate([b[1] for b in batches])
+    assert c.dtype == np.float32 and c.shape == (180, 10) and np.all(c.sum(axis=1) == 1)
+    pixels = to_pixels(x, 17).reshape(180, -1)
+    by_image = {tuple(p): label for p, label in zip(images.reshape(180, -1), labels, strict=True)}
+    assert [by_image[tuple(p)] for p in pixels] == list(c.argmax(axis=1))
+
+
+def test_conditional_tfds_images_under_mock_data(tmp_path):
+    with tfds.testing.mock_data(num_examples=6):
+        labelled, names = load_images('mnist', 'train', data_dir=tmp_path, labels=True)
+        assert names == tuple(str(i) for i in range(10))
+        assert labelled.element_spec[1].dtype == tf.int64
+        dataset, info = make_dataset(
+            'mnist', 'train', 4, shuffle=False, data_dir=tmp_path, conditional=True
+        )
+        assert info.conditional_shape == (10,) and info.event_shape == (28, 28, 1)
+        x, c = next(iter(dataset))
+        assert x.shape == (4, 28, 28, 1) and c.shape == (4, 10)
+        expected = [label.numpy() for _, label in labelled.take(4)]
+        np.testing.assert_array_equal(np.argmax(c, axis=1), expected)
+        with pytest.raises(ValueError, match=r"'celeb_a' has no class label feature 'label'"):
+            make_dataset('celeb_a', 'train', 4, shuffle=False, data_dir=tmp_path, conditional=True)
+
+
+def test_conditional_needs_labels():
+    with pytest.raises(ValueError, match=r"2-D toy dataset 'moons' has no labels"):
+        make_dataset('moons', 'train', 4, shuffle=False, conditional=True)
+    with pytest.raises(ValueError, match=r'`conditional` must be True or False; got 1'):
+        make_dataset('digits', 'train', 4, shuffle=False, conditional=1)

@@ -67,6 +67,15 @@ MODELS = {
         False,
     ),
     'glow_variational': (_glow_with_variational_dequantizer, _image_data, NUM_BINS, False),
+    # The same Glow, its passes through the flow compiled with XLA (`jit_compile=True`).
+    'glow_xla': (
+        lambda: tfp_flows.glow(
+            event_shape=(8, 8, 1), num_levels=2, num_steps=2, hidden_channels=16
+        ),
+        _image_data,
+        NUM_BINS,
+        False,
+    ),
     'vector_float64': (
         lambda: tfp_flows.real_nvp(
             event_shape=(2,), num_steps=4, hidden_channels=16, dtype=tf.float64
@@ -91,6 +100,32 @@ MODELS = {
         None,
         True,
     ),
+    # Conditional flows: every signature takes `conditional_input`.
+    'glow_conditional': (
+        lambda: tfp_flows.glow(
+            event_shape=(8, 8, 1),
+            num_levels=2,
+            num_steps=1,
+            hidden_channels=8,
+            conditional_shape=(3,),
+            learn_top_prior=True,
+        ),
+        _image_data,
+        NUM_BINS,
+        False,
+    ),
+    'vector_conditional_float64': (
+        lambda: tfp_flows.real_nvp(
+            event_shape=(3,),
+            num_steps=2,
+            hidden_channels=16,
+            conditional_shape=(2, 2),
+            dtype=tf.float64,
+        ),
+        _vector_data,
+        None,
+        False,
+    ),
 }
 
 
@@ -105,12 +140,29 @@ def _move_at_random(module, seed):
         variable.assign_add(noise.astype(variable.dtype.as_numpy_dtype))
 
 
+def _contexts(flow, num, seed):
+    """`num` random contexts for a conditional `flow`, or None for an unconditional one."""
+    shape = tfp_flows.conditional_shape_of(flow)
+    if shape is None:
+        return None
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=[num, *shape]).astype(flow.dtype.as_numpy_dtype)
+
+
 def _trained_looking(flow, make_data, seed=0):
-    """Runs ActNorm's data-dependent init, then moves every trainable variable at random."""
+    """Runs ActNorm's data-dependent init, then moves every trainable variable at random.
+
+    Returns the data and, for a conditional flow, its contexts (else None).
+    """
     data = make_data(flow.event_shape, flow.dtype.as_numpy_dtype, seed)
-    tfp_flows.initialize(flow, data)
-    _move_at_random(flow, seed + 1)
-    return data
+    contexts = _contexts(flow, len(data), seed + 2)
+    tfp_flows.initialize(flow, data, conditional_input=contexts)
+    rng = np.random.default_rng(seed + 1)
+    for variable in flow.trainable_variables:
+        scale = 0.5 if 'context_prior' in variable.name else 0.05  # Let the context matter.
+        noise = scale * rng.standard_normal(variable.shape)
+        variable.assign_add(noise.astype(variable.dtype.as_numpy_dtype))
+    return data, contexts
 
 
 def _bad_shape(x):
@@ -124,12 +176,15 @@ def _bad_shape(x):
     return x[:, :1]
 
 
-def _in_memory_sample(flow):
+def _in_memory_sample(flow, context=None):
     """`FlowModule(flow).sample` run eagerly: the same code, without a slow trace."""
     tf.config.run_functions_eagerly(True)
     try:
         temperature = tf.constant(SAMPLE['temperature'], flow.dtype)  # Eager: no casting.
-        samples = FlowModule(flow).sample(SAMPLE['num_samples'], temperature, SAMPLE['seed'])
+        context = () if context is None else (context,)
+        samples = FlowModule(flow).sample(
+            SAMPLE['num_samples'], temperature, SAMPLE['seed'], *context
+        )
         return samples['x'].numpy()
     finally:
         tf.config.run_functions_eagerly(False)
@@ -141,27 +196,46 @@ def _export_with_expected_numbers(name, directory):
     strategy = tf.distribute.MirroredStrategy() if mirrored else tf.distribute.get_strategy()
     with strategy.scope():
         flow, dequantizer = _flow_and_dequantizer(build())
-        data = _trained_looking(flow, make_data)
+        data, contexts = _trained_looking(flow, make_data)
         if dequantizer is not None:
             _move_at_random(dequantizer, seed=3)
         path = export_saved_model(
-            flow, directory / 'saved_model', num_bins=num_bins, dequantizer=dequantizer
+            flow,
+            directory / 'saved_model',
+            num_bins=num_bins,
+            dequantizer=dequantizer,
+            jit_compile=name == 'glow_xla',
         )
         x = data[:4]
+        kwargs, sample_context, conditional = {}, None, {}
+        if contexts is not None:
+            kwargs = {'conditional_input': contexts[:4]}
+            sample_context = _contexts(flow, SAMPLE['num_samples'], seed=5)
+            conditional = dict(
+                conditional_input=contexts[:4],
+                sample_conditional_input=sample_context,
+                log_prob_one_context=flow.log_prob(
+                    x, bijector_kwargs={'conditional_input': contexts[0]}
+                ).numpy(),
+            )
         expected = dict(
             x=x,
-            log_prob=flow.log_prob(x).numpy(),
-            z=flow.bijector.inverse(x).numpy(),
-            sample=_in_memory_sample(flow),
+            log_prob=flow.log_prob(x, bijector_kwargs=kwargs).numpy(),
+            z=flow.bijector.inverse(x, **kwargs).numpy(),
+            sample=_in_memory_sample(flow, sample_context),
             bad_x=_bad_shape(x),
             **SAMPLE,
+            **conditional,
         )
     if num_bins is not None:
         num_dims = int(np.prod(flow.event_shape))
+        pixels = np.floor(x * num_bins).astype(np.int32)
+        log_q = 0.0
+        if dequantizer is not None:  # The noise x dequantizes, scored by the dequantizer.
+            log_q = dequantizer.log_prob(x * num_bins - pixels, pixels).numpy()
         expected['bits_per_dim'] = tfp_flows.bits_per_dim(
-            expected['log_prob'], num_dims, num_bins
+            expected['log_prob'] - log_q, num_dims, num_bins
         ).numpy()
-        pixels = np.floor(data[:4] * num_bins).astype(np.int32)
         expected.update(pixels=pixels, **IMPORTANCE_WEIGHTED)
         expected['bits_per_dim_iw'] = importance_weighted_bits_per_dim(
             flow,
@@ -170,6 +244,7 @@ def _export_with_expected_numbers(name, directory):
             num_bins,
             IMPORTANCE_WEIGHTED['iw_num_samples'],
             IMPORTANCE_WEIGHTED['iw_seed'],
+            bijector_kwargs=kwargs or None,
         ).numpy()
     np.savez(directory / 'expected.npz', **expected)
     return flow, dequantizer, path
@@ -268,6 +343,31 @@ def test_saved_model_holds_every_variable_and_the_actnorm_flags(exported, name):
     assert all(reader.get_tensor(k) for k in flags)
 
 
+def _xla_compiled_functions(path):
+    """Names of the SavedModel's functions marked for XLA compilation."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, 'saved_model.pb'), 'rb') as f:
+        saved_model.ParseFromString(f.read())
+    library = saved_model.meta_graphs[0].graph_def.library
+    return [
+        f.signature.name
+        for f in library.function
+        if f.attr.get('_XlaMustCompile') is not None and f.attr['_XlaMustCompile'].b
+    ]
+
+
+def test_jit_compile_marks_the_passes_through_the_flow_for_xla(exported):
+    # Traced functions are named after the Python functions: `_encode_pass` runs
+    # `_latent_and_log_density`, `_decode_pass` runs `_data`.
+    compiled = _xla_compiled_functions(exported.paths['glow_xla'])
+    assert len(compiled) == 2, compiled
+    assert any('_latent_and_log_density' in name for name in compiled), compiled
+    assert any('_data' in name for name in compiled), compiled
+    assert not _xla_compiled_functions(exported.paths['glow'])
+
+
 def test_saved_model_cli_show_lists_the_signatures(exported):
     result = exported.show
     assert result.returncode == 0, result.stderr[-3000:]
@@ -304,6 +404,19 @@ def vector_flow():
     flow = tfp_flows.real_nvp(event_shape=(2,), num_steps=2, hidden_channels=8)
     _trained_looking(flow, _vector_data)
     return flow
+
+
+def test_a_conditional_module_decodes_what_it_encodes_given_the_context(exported):
+    flow = exported.flows['vector_conditional_float64']
+    module = FlowModule(flow)
+    assert module.conditional_shape == (2, 2)
+    x = _vector_data((3,), np.float64, 3)[:4]
+    contexts = _contexts(flow, 4, seed=6)
+    z = module.encode(x, contexts)['z']
+    np.testing.assert_allclose(z, flow.bijector.inverse(x, conditional_input=contexts))
+    np.testing.assert_allclose(module.decode(z, contexts)['x'], x, rtol=1e-10)
+    other = module.log_prob(x, contexts[::-1])['log_prob']
+    assert not np.allclose(other, module.log_prob(x, contexts)['log_prob'])
 
 
 def _entries(directory):

@@ -75,7 +75,10 @@ def test_the_command_draws_the_density_of_a_2d_run(tmp_path):
 @pytest.mark.parametrize(
     'args, message',
     [
-        (['--temperatures', '0'], r'`temperature` must be > 0; got 0.0'),
+        (
+            ['--temperatures', '0'],
+            r'`--temperatures` must be a non-empty list of finite numbers > 0; got \[0.0\]',
+        ),
         ([], r'No config.json in workdir .*: not a tfp_flows run'),
     ],
 )

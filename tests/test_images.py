@@ -62,7 +62,10 @@ def test_image_grid_keeps_colour_channels():
         (dict(images=np.zeros((8, 8, 1))), r'shape \[N, H, W, C\], N >= 1; got \(8, 8, 1\)'),
         (dict(images=np.zeros((0, 8, 8, 1))), r'N >= 1; got \(0, 8, 8, 1\)'),
         (dict(images=np.zeros((2, 8, 8, 1)), scale=-1), r'`scale` must be a positive int; got -1'),
-        (dict(images=np.zeros((2, 8, 8, 1)), separator=-2), r'`separator` must be >= 0 .* -2'),
+        (
+            dict(images=np.zeros((2, 8, 8, 1)), separator=-2),
+            r'`separator` must be an int >= 0; got -2',
+        ),
         (
             dict(images=np.zeros((2, 8, 8, 1)), num_columns=-3),
             r'`num_columns` must be a positive int; got -3',

@@ -38,7 +38,7 @@ def _data(name, batch_size, seed):
 def act_norm_outputs(monkeypatch):
     """Records, per ActNorm, the output of its last eager inverse."""
     outputs = {}
-    inverse_and_log_det = ActNorm._inverse_and_log_det
+    inverse_and_log_det = ActNorm._inverse_and_log_det  # noqa: SLF001 (patched to record)
 
     def recording(self, y):
         x, log_det = inverse_and_log_det(self, y)
@@ -143,3 +143,89 @@ def test_initialize_refuses_integer_images():
     flow = MODELS['glow']()
     with pytest.raises(TypeError, match='dequantize integer images.*got dtype int64'):
         tfp_flows.initialize(flow, np.zeros([4, 8, 8, 1], np.int64))
+
+
+def _one_batch_and_several(name, dtype, sizes=(10, 22, 32)):
+    """A flow initialised on one batch and one initialised on the same data in several."""
+    data = _data(name, sum(sizes), seed=7).astype(dtype.as_numpy_dtype)
+    one, several = MODELS[name](), MODELS[name]()
+    if dtype == tf.float64:
+        one, several = (_float64(name), _float64(name))
+    tfp_flows.initialize(one, data)
+    return one, several, data, np.split(data, np.cumsum(sizes)[:-1])
+
+
+def _float64(name):
+    if name == 'real_nvp_vector':
+        return tfp_flows.real_nvp((2,), num_steps=2, hidden_channels=8, dtype=tf.float64)
+    make = tfp_flows.glow if name == 'glow' else tfp_flows.real_nvp
+    kwargs = {'num_steps': 2} if name == 'glow' else {'num_steps': 1}
+    return make(IMAGE, num_levels=2, hidden_channels=8, dtype=tf.float64, **kwargs)
+
+
+def _assert_same_act_norms(flow, expected, dtype):
+    act_norms, reference = _act_norms(flow), _act_norms(expected)
+    assert act_norms and len(act_norms) == len(reference)
+    # float32: the one-batch moments' own rounding, about 1e-6 on values of order 1.
+    tolerance = (
+        {'rtol': 1e-10, 'atol': 1e-12} if dtype == tf.float64 else {'rtol': 2e-5, 'atol': 1e-5}
+    )
+    for act_norm, single in zip(act_norms, reference, strict=True):
+        assert act_norm.initialized.numpy()
+        np.testing.assert_allclose(act_norm.shift, single.shift, **tolerance)
+        np.testing.assert_allclose(act_norm.log_scale, single.log_scale, **tolerance)
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize('name', list(MODELS))
+def test_several_batches_give_the_one_big_batch_init(name, dtype):
+    one, several, data, batches = _one_batch_and_several(name, dtype)
+    latent = tfp_flows.initialize(several, batches)
+    _assert_same_act_norms(several, one, dtype)
+    np.testing.assert_allclose(latent, several.bijector.inverse(data), **checks.tolerance(dtype))
+
+
+def test_a_dataset_and_a_list_in_tf_function_give_the_one_big_batch_init():
+    one, from_dataset, data, batches = _one_batch_and_several('glow', tf.float32)
+    dataset = tf.data.Dataset.from_tensor_slices(data).batch(24)
+    tfp_flows.initialize(from_dataset, dataset)
+    _assert_same_act_norms(from_dataset, one, tf.float32)
+    in_function = MODELS['glow']()
+    tf.function(lambda *b: tfp_flows.initialize(in_function, list(b)))(*batches)
+    _assert_same_act_norms(in_function, one, tf.float32)
+
+
+def test_several_batches_set_every_replica_in_cross_replica_context(mirrored_strategy):
+    with mirrored_strategy.scope():
+        flow = MODELS['glow']()
+    one, _, data, _ = _one_batch_and_several('glow', tf.float32)
+    tfp_flows.initialize(flow, tf.data.Dataset.from_tensor_slices(data).batch(16))
+    for act_norm, single in zip(_act_norms(flow), _act_norms(one), strict=True):
+        for name in ('shift', 'log_scale', 'initialized'):
+            replicas = mirrored_strategy.experimental_local_results(getattr(act_norm, name))
+            assert len(replicas) == 2
+            np.testing.assert_array_equal(replicas[0], replicas[1])
+            np.testing.assert_allclose(replicas[0], getattr(single, name), rtol=2e-5, atol=1e-5)
+
+
+def test_several_batches_keep_an_initialised_flow():
+    flow = MODELS['glow']()
+    tfp_flows.initialize(flow, _data('glow', 16, seed=2))
+    before = [v.numpy() for v in flow.variables]
+    tfp_flows.initialize(flow, [_data('glow', 8, seed=3), _data('glow', 8, seed=4)])
+    for old, variable in zip(before, flow.variables, strict=True):
+        np.testing.assert_array_equal(variable, old)
+
+
+def test_rejects_batches_it_cannot_use():
+    flow = MODELS['glow']()
+    images = _data('glow', 8, seed=0)
+    with pytest.raises(ValueError, match='needs at least one batch; got none'):
+        tfp_flows.initialize(flow, tf.data.Dataset.from_tensor_slices(images).batch(4).take(0))
+    pairs = tf.data.Dataset.from_tensor_slices((images, np.arange(8))).batch(4)
+    with pytest.raises(TypeError, match=r'got a batch that is a tuple \(a dataset of \(x, label'):
+        tfp_flows.initialize(flow, pairs)
+    with pytest.raises(TypeError, match='reads a tf.data.Dataset eagerly'):
+        tf.function(lambda: tfp_flows.initialize(flow, tf.data.Dataset.from_tensors(images)))()
+    with pytest.raises(TypeError, match='needs data in the flow.s range as floats'):
+        tfp_flows.initialize(flow, [images, images.astype(np.int32)])

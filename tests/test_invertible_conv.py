@@ -15,11 +15,11 @@ def _random_conv(conv, num_channels, dtype, seed=0):
     return checks.randomize_variables(conv(num_channels, seed=seed, dtype=dtype), seed=seed)
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('event_shape', 'event_ndims'), SHAPES)
 @pytest.mark.parametrize('conv', CONVS)
-def test_log_det_matches_autodiff_both_ways(conv, event_shape, event_ndims, dtype):
-    bijector = _random_conv(conv, event_shape[-1], dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_log_det_matches_autodiff_both_ways(conv, event_shape, event_ndims, dtype, regime):
+    bijector = checks.in_regime(_random_conv(conv, event_shape[-1], dtype), regime)
     x = tf.random.stateless_normal([2, *event_shape], [1, 1], dtype=dtype)
     tol = checks.tolerance(dtype, log_det=True)
     checks.assert_log_det_matches_autodiff(
@@ -30,11 +30,11 @@ def test_log_det_matches_autodiff_both_ways(conv, event_shape, event_ndims, dtyp
     )
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('event_shape', 'event_ndims'), SHAPES)
 @pytest.mark.parametrize('conv', CONVS)
-def test_round_trip(conv, event_shape, event_ndims, dtype):
-    bijector = _random_conv(conv, event_shape[-1], dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_round_trip(conv, event_shape, event_ndims, dtype, regime):
+    bijector = checks.in_regime(_random_conv(conv, event_shape[-1], dtype), regime)
     x = tf.random.stateless_normal([2, *event_shape], [1, 2], dtype=dtype)
     y = tf.random.stateless_normal([2, *event_shape], [1, 3], dtype=dtype)
     checks.assert_round_trip(bijector, x, y, event_ndims, dtype)
@@ -111,3 +111,11 @@ def test_rejects_wrong_channel_count(conv):
 def test_rejects_integer_input(conv):
     with pytest.raises(ValueError, match=r'requested dtype float32 for Tensor with dtype int32'):
         conv(3).inverse(tf.zeros([2, 4, 4, 3], tf.int32))
+
+
+@pytest.mark.parametrize('conv', CONVS)
+def test_xla_matches_eager(conv):
+    bijector = _random_conv(conv, 3, tf.float32)
+    x = tf.random.stateless_normal([2, 4, 4, 3], [1, 9])
+    y = tf.random.stateless_normal([2, 4, 4, 3], [1, 10])
+    checks.assert_xla_matches_eager(bijector, x, y, 3)

@@ -451,8 +451,13 @@ def test_sample_with_an_int_seed_is_the_same_on_every_call():
 
 
 def _moved(flow, data, seed=0):
-    """`flow` after ActNorm's init on `data` and every variable moved at random."""
-    tfp_flows.initialize(flow, data)
+    """`flow` after ActNorm's init on `data` (with random contexts if conditional) and every
+    variable moved at random."""
+    shape = tfp_flows.conditional_shape_of(flow)
+    context = None
+    if shape is not None:
+        context = tf.random.stateless_normal([data.shape[0], *shape], [9, seed], dtype=flow.dtype)
+    tfp_flows.initialize(flow, data, conditional_input=context)
     return checks.randomize_variables(flow, seed=seed)
 
 
@@ -497,6 +502,9 @@ ARGUMENTS = {
         'scale': 'checked',
         'preprocessing': 'checked',
         'alpha': 'checked',
+        'conditional_shape': 'checked',
+        'learn_top_prior': 'checked',
+        'dropout_rate': 'none',  # Active only with training=True; test_dropout_* below.
         'seed': 'saved',
         'dtype': 'checked',
         'validate_args': 'none',
@@ -512,6 +520,9 @@ ARGUMENTS = {
         'scale': 'checked',
         'preprocessing': 'checked',
         'alpha': 'checked',
+        'conditional_shape': 'checked',
+        'learn_top_prior': 'checked',
+        'dropout_rate': 'none',  # Active only with training=True; test_dropout_* below.
         'seed': 'saved',
         'dtype': 'checked',
         'validate_args': 'none',
@@ -527,6 +538,10 @@ OTHER_VALUES = {
     'scale': ('tanh', 'sigmoid'),
     'preprocessing': ('logit', 'centre'),
     'alpha': (0.05, 0.01),
+    # The same number of features, so the same variable shapes: only the saved structure
+    # tells them apart.
+    'conditional_shape': ((6,), (2, 3)),
+    'learn_top_prior': (True, False),
     'seed': (0, 1),
     'dtype': (tf.float32, tf.float64),
 }
@@ -581,6 +596,8 @@ def _names_of(argument, base, other):
         'scale': ['scale'],
         'preprocessing': ['Centre', 'LogitTransform', 'steps[0]'],
         'alpha': ['alpha'],
+        'conditional_shape': ['conditional_shape'],
+        'learn_top_prior': ['LearnedPrior', 'learned'],
         'dtype': ['dtype', 'float64', 'float32'],
     }[argument]
 
@@ -625,3 +642,307 @@ def test_a_pixel_outside_the_logit_support_is_minus_inf_or_named(pixel, validate
     )
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         flow.log_prob(batch)
+
+
+# Conditional models: every coupling, split prior and top prior sees the context.
+CONDITIONAL_MODELS = {
+    'glow': lambda dtype: tfp_flows.glow(
+        IMAGE, **SMALL, conditional_shape=(3,), learn_top_prior=True, dtype=dtype
+    ),
+    'glow_no_split_prior': lambda dtype: tfp_flows.glow(
+        IMAGE, **SMALL, conditional_shape=(3,), split_prior=False, dtype=dtype
+    ),
+    'real_nvp': lambda dtype: tfp_flows.real_nvp(
+        IMAGE, **SMALL, conditional_shape=(3,), split_prior=True, dtype=dtype
+    ),
+    'real_nvp_vector': lambda dtype: tfp_flows.real_nvp(
+        (3,),
+        num_steps=3,
+        hidden_channels=16,
+        conditional_shape=(2, 2),
+        learn_top_prior=True,
+        dtype=dtype,
+    ),
+}
+
+
+def _random_conditional_flow(name, dtype=tf.float32, seed=0):
+    return checks.randomize_variables(CONDITIONAL_MODELS[name](dtype), seed=seed)
+
+
+def _context(flow, batch_shape, seed, dtype=tf.float32):
+    shape = tfp_flows.conditional_shape_of(flow)
+    return tf.random.stateless_normal([*batch_shape, *shape], [8, seed], dtype=dtype)
+
+
+CONDITIONAL_CASES = [
+    *(
+        (name, dtype, function)
+        for name in ('glow', 'real_nvp_vector')
+        for dtype in checks.DTYPES
+        for function in (False, True)
+    ),
+    ('glow_no_split_prior', tf.float64, False),
+    ('real_nvp', tf.float64, False),
+]
+
+
+@pytest.mark.parametrize(('name', 'dtype', 'function'), CONDITIONAL_CASES)
+def test_conditional_log_det_matches_autodiff_at_random_contexts(name, dtype, function):
+    flow = _random_conditional_flow(name, dtype, seed=4)
+    data, latent = _data_and_latent(flow, [2], seed=30, dtype=dtype)
+    context = _context(flow, [2], seed=31, dtype=dtype)
+    bijector, ndims = flow.bijector, len(flow.event_shape)
+    methods = {
+        name: checks.with_context(tf.function(method) if function else method, context)
+        for name, method in [
+            ('forward', bijector.forward),
+            ('inverse', bijector.inverse),
+            ('fldj', bijector.forward_log_det_jacobian),
+            ('ildj', bijector.inverse_log_det_jacobian),
+        ]
+    }
+    tol = checks.tolerance(dtype, log_det=True)
+    checks.assert_log_det_matches_autodiff(
+        methods['forward'], methods['fldj'], latent, ndims, **tol
+    )
+    checks.assert_log_det_matches_autodiff(methods['inverse'], methods['ildj'], data, ndims, **tol)
+    values = checks.tolerance(dtype)
+    forward_latent = methods['forward'](latent)
+    np.testing.assert_allclose(methods['inverse'](tf.identity(forward_latent)), latent, **values)
+    inverse_data = methods['inverse'](data)
+    np.testing.assert_allclose(methods['forward'](tf.identity(inverse_data)), data, **values)
+    np.testing.assert_allclose(
+        methods['ildj'](tf.identity(forward_latent), event_ndims=ndims),
+        -methods['fldj'](latent, event_ndims=ndims),
+        **tol,
+    )
+
+
+@pytest.mark.parametrize('name', list(CONDITIONAL_MODELS))
+def test_the_context_changes_the_density_through_tfps_own_methods(name):
+    flow = _random_conditional_flow(name, tf.float64, seed=5)
+    data, _ = _data_and_latent(flow, [3], seed=32, dtype=tf.float64)
+    context = _context(flow, [3], seed=33, dtype=tf.float64)
+    log_prob = flow.log_prob(data, bijector_kwargs={'conditional_input': context})
+    latent, log_det = flow.bijector.inverse_and_log_det(
+        data, len(flow.event_shape), conditional_input=context
+    )
+    np.testing.assert_allclose(log_prob, flow.distribution.log_prob(latent) + log_det, rtol=1e-12)
+    other = flow.log_prob(data, bijector_kwargs={'conditional_input': context[::-1]})
+    assert np.all(np.abs(other.numpy()[[0, 2]] - log_prob.numpy()[[0, 2]]) > 1e-3)
+    # One context for the whole batch is the same as that context repeated.
+    np.testing.assert_allclose(
+        flow.log_prob(data, bijector_kwargs={'conditional_input': context[0]}),
+        flow.log_prob(data, bijector_kwargs={'conditional_input': tf.stack([context[0]] * 3)}),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize('name', ['glow', 'real_nvp_vector'])
+def test_conditional_sampling_decodes_the_base_noise_given_the_context(name):
+    flow = _random_conditional_flow(name, tf.float64, seed=6)
+    context = _context(flow, [4], seed=34, dtype=tf.float64)
+    kwargs = {'conditional_input': context}
+    samples = flow.sample(4, seed=[3, 4], bijector_kwargs=kwargs)
+    latent = flow.distribution.sample(4, seed=[3, 4])
+    np.testing.assert_allclose(samples, flow.bijector.forward(latent, **kwargs), rtol=1e-10)
+    ours = tfp_flows.sample(flow, 4, temperature=0.5, seed=7, conditional_input=context)
+    np.testing.assert_array_equal(
+        ours, tfp_flows.sample(flow, 4, temperature=0.5, seed=7, conditional_input=context)
+    )
+    decoded = flow.bijector.forward(0.5 * flow.distribution.sample(4, seed=[0, 7]), **kwargs)
+    np.testing.assert_allclose(ours, decoded, rtol=1e-10)
+    # One context broadcast to every sample, also over a sample shape of rank 2.
+    one = tfp_flows.sample(flow, [2, 3], seed=8, conditional_input=context[1])
+    same = tfp_flows.sample(
+        flow,
+        [2, 3],
+        seed=8,
+        conditional_input=tf.broadcast_to(context[1], [2, 3, *context[1].shape]),
+    )
+    np.testing.assert_allclose(one, same, rtol=1e-12)
+    assert one.shape == [2, 3, *flow.event_shape]
+    assert flow.sample(2, bijector_kwargs={'conditional_input': context[0]}).shape == [
+        2,
+        *flow.event_shape,
+    ]
+
+
+@pytest.mark.parametrize('model', ['glow', 'real_nvp'])
+def test_a_fresh_conditional_or_top_prior_model_is_the_unconditional_one(model):
+    build = getattr(tfp_flows, model)
+    data = tf.random.stateless_uniform([2, *IMAGE], [8, 40], 0.05, 0.95)
+    expected = build(IMAGE, **SMALL).log_prob(data)
+    top = build(IMAGE, **SMALL, learn_top_prior=True)
+    np.testing.assert_allclose(top.log_prob(data), expected, rtol=1e-6)
+    conditional = build(IMAGE, **SMALL, conditional_shape=(3,), learn_top_prior=True)
+    for labels in ([0, 1], [2, 2]):
+        context = {'conditional_input': tf.one_hot(labels, 3)}
+        np.testing.assert_allclose(
+            conditional.log_prob(data, bijector_kwargs=context), expected, rtol=1e-6
+        )
+
+
+def test_a_missing_or_wrong_context_is_a_clear_error():
+    flow = CONDITIONAL_MODELS['glow'](tf.float32)
+    data = tf.random.stateless_uniform([2, *IMAGE], [8, 41], 0.05, 0.95)
+    with pytest.raises(
+        ValueError, match=r'is conditional \(conditional_shape=\(3,\)\) .* \[batch, 3\].* got no'
+    ):
+        flow.log_prob(data)
+    with pytest.raises(ValueError, match=r'is conditional .* got no context'):
+        tfp_flows.sample(flow, 2)
+    with pytest.raises(
+        ValueError, match=r'takes `conditional_input` of shape \[\.\.\., 3\] .*got shape \[2, 4\]'
+    ):
+        flow.log_prob(data, bijector_kwargs={'conditional_input': tf.zeros([2, 4])})
+    with pytest.raises(
+        ValueError, match=r'of shape \[3, 3\] has batch shape \[3\], which does not broadcast to '
+    ):
+        flow.log_prob(data, bijector_kwargs={'conditional_input': tf.zeros([3, 3])})
+    with pytest.raises(TypeError, match=r'numeric `conditional_input`; got dtype string'):
+        flow.log_prob(data, bijector_kwargs={'conditional_input': tf.constant([['a'] * 3] * 2)})
+    unconditional = MODELS['glow'](tf.float32)
+    with pytest.raises(
+        ValueError, match=r'is unconditional .*got a `conditional_input` of shape \[2, 3\]'
+    ):
+        unconditional.log_prob(data, bijector_kwargs={'conditional_input': tf.zeros([2, 3])})
+    with pytest.raises(ValueError, match=r'is unconditional'):
+        tfp_flows.sample(unconditional, 2, conditional_input=tf.zeros([3]))
+
+
+@pytest.mark.parametrize('model', [tfp_flows.glow, tfp_flows.real_nvp])
+@pytest.mark.parametrize(
+    ('name', 'value', 'message'),
+    [
+        ('conditional_shape', (), r'`conditional_shape` must be None or a non-empty shape'),
+        ('conditional_shape', (3, 0), r'`conditional_shape` must be .*got \(3, 0\)'),
+        ('conditional_shape', 'abc', r"`conditional_shape` must be .*got 'abc'"),
+        ('learn_top_prior', 1, r'`learn_top_prior` must be True or False; got 1'),
+        ('dropout_rate', 1.0, r'`dropout_rate` must be a number in \[0, 1\); got 1.0'),
+        ('dropout_rate', -0.1, r'`dropout_rate` must be a number in \[0, 1\); got -0.1'),
+    ],
+)
+def test_rejects_bad_conditioning_options(model, name, value, message):
+    with pytest.raises(ValueError, match=message):
+        model(IMAGE, **SMALL, **{name: value})
+
+
+def test_initialize_takes_the_context_of_a_conditional_flow():
+    flow = CONDITIONAL_MODELS['glow'](tf.float32)
+    data = tf.random.stateless_uniform([4, *IMAGE], [8, 42], 0.05, 0.95)
+    context = tf.one_hot([0, 1, 2, 0], 3)
+    latent = tfp_flows.initialize(flow, data, conditional_input=context)
+    np.testing.assert_allclose(
+        latent, flow.bijector.inverse(data, conditional_input=context), rtol=1e-5, atol=1e-5
+    )
+
+
+# Dropout in the coupling networks: only with training=True.
+DROPOUT_MODELS = {
+    'glow': lambda rate: tfp_flows.glow(
+        (4, 4, 2),
+        num_levels=2,
+        num_steps=1,
+        hidden_channels=16,
+        dropout_rate=rate,
+        dtype=tf.float64,
+    ),
+    'real_nvp_vector_conditional': lambda rate: tfp_flows.real_nvp(
+        (3,),
+        num_steps=3,
+        hidden_channels=16,
+        conditional_shape=(2,),
+        dropout_rate=rate,
+        dtype=tf.float64,
+    ),
+}
+
+
+def _dropout_pair(name, directory):
+    """A model with dropout 0.3 at random weights, and the same weights in a rate-0 model.
+
+    The rate-0 model reads a checkpoint of the first: dropout is no saved structure, so the
+    restored density is the same, as an evaluation or export model built without it.
+    """
+    flow = checks.randomize_variables(DROPOUT_MODELS[name](0.3), seed=7)
+    plain = DROPOUT_MODELS[name](0.0)
+    checkpoint = tf.train.Checkpoint(flow=flow)
+    path = checkpoint.write(str(directory / 'ckpt'))
+    tf.train.Checkpoint(flow=plain).read(path).assert_existing_objects_matched()
+    shape = tfp_flows.conditional_shape_of(flow)
+    data = tf.random.stateless_uniform(
+        [3, *flow.event_shape], [8, 50], 0.05, 0.95, dtype=tf.float64
+    )
+    kwargs = {}
+    if shape is not None:
+        kwargs['conditional_input'] = tf.random.stateless_normal(
+            [3, *shape], [8, 51], dtype=tf.float64
+        )
+    return flow, plain, data, kwargs
+
+
+@pytest.mark.parametrize('name', list(DROPOUT_MODELS))
+def test_dropout_is_off_at_evaluation_and_on_when_training(name, tmp_path):
+    flow, plain, data, kwargs = _dropout_pair(name, tmp_path)
+    expected = plain.log_prob(data, bijector_kwargs=kwargs)
+    np.testing.assert_array_equal(flow.log_prob(data, bijector_kwargs=kwargs), expected)
+    np.testing.assert_array_equal(
+        flow.log_prob(data, bijector_kwargs={**kwargs, 'training': False}), expected
+    )
+    log_prob = tf.function(flow.log_prob)
+    np.testing.assert_allclose(log_prob(data, bijector_kwargs=kwargs), expected, rtol=1e-12)
+    training = {**kwargs, 'training': True}
+    first = flow.log_prob(data, bijector_kwargs=training)
+    second = log_prob(data, bijector_kwargs=training)
+    assert np.all(np.abs(first - expected) > 1e-6) and np.all(np.abs(first - second) > 1e-6)
+    # The rate-0 model ignores training=True.
+    np.testing.assert_array_equal(plain.log_prob(data, bijector_kwargs=training), expected)
+
+
+@pytest.mark.parametrize('name', list(DROPOUT_MODELS))
+def test_dropout_with_a_fixed_mask_is_an_exact_bijection(name, tmp_path):
+    flow, _, data, kwargs = _dropout_pair(name, tmp_path)
+    bijector, ndims = flow.bijector, len(flow.event_shape)
+    seeded = {**kwargs, 'training': True, 'dropout_seed': tf.constant([3, 4])}
+    latent, ildj = bijector.inverse_and_log_det(data, ndims, **seeded)
+    np.testing.assert_allclose(bijector.forward(latent, **seeded), data, rtol=1e-10)
+    other = bijector.inverse(data, **{**seeded, 'dropout_seed': tf.constant([3, 5])})
+    assert not np.allclose(other, latent)
+    # tf.GradientTape.batch_jacobian keeps the batch, so every example keeps its mask.
+    flat = tf.reshape(data, [3, -1])
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        out = tf.reshape(bijector.inverse(tf.reshape(flat, data.shape), **seeded), [3, -1])
+    _, expected = tf.linalg.slogdet(tape.batch_jacobian(out, flat))
+    np.testing.assert_allclose(ildj, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        bijector.forward_log_det_jacobian(latent, ndims, **seeded), -ildj, rtol=1e-9, atol=1e-9
+    )
+
+
+def test_two_contexts_in_one_graph_are_not_confused_and_xla_compiles():
+    # TFP caches bijector results by input and kwargs inside a graph: log_prob of one x under
+    # two contexts must give two densities.
+    flow = _random_conditional_flow('glow', seed=8)
+    data, _ = _data_and_latent(flow, [2], seed=43)
+    first, second = _context(flow, [2], seed=44), _context(flow, [2], seed=45)
+
+    def both(x, a, b):
+        return (
+            flow.log_prob(x, bijector_kwargs={'conditional_input': a}),
+            flow.log_prob(x, bijector_kwargs={'conditional_input': b}),
+        )
+
+    for function in (tf.function(both), tf.function(both, jit_compile=True)):
+        got_first, got_second = function(data, first, second)
+        np.testing.assert_allclose(
+            got_first, flow.log_prob(data, bijector_kwargs={'conditional_input': first}), rtol=1e-5
+        )
+        np.testing.assert_allclose(
+            got_second,
+            flow.log_prob(data, bijector_kwargs={'conditional_input': second}),
+            rtol=1e-5,
+        )
+        assert not np.allclose(got_first, got_second)

@@ -35,11 +35,15 @@ def _random_factor_out(event_shape, split_prior, hidden_channels, dtype, seed=0)
     return checks.randomize_variables(bijector, seed=seed)
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('split_prior', 'hidden_channels'), PRIORS)
 @pytest.mark.parametrize('event_shape', [(4, 4, 4), (2, 4, 3)])
-def test_log_det_matches_autodiff_both_ways(event_shape, split_prior, hidden_channels, dtype):
-    bijector = _random_factor_out(event_shape, split_prior, hidden_channels, dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_log_det_matches_autodiff_both_ways(
+    event_shape, split_prior, hidden_channels, dtype, regime
+):
+    bijector = checks.in_regime(
+        _random_factor_out(event_shape, split_prior, hidden_channels, dtype), regime
+    )
     x = tf.random.stateless_normal([2, *event_shape], [4, 1], dtype=dtype)
     tol = checks.tolerance(dtype, log_det=True)
     checks.assert_log_det_matches_autodiff(
@@ -50,10 +54,12 @@ def test_log_det_matches_autodiff_both_ways(event_shape, split_prior, hidden_cha
     )
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('split_prior', 'hidden_channels'), PRIORS)
-def test_round_trip(split_prior, hidden_channels, dtype):
-    bijector = _random_factor_out((4, 4, 4), split_prior, hidden_channels, dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_round_trip(split_prior, hidden_channels, dtype, regime):
+    bijector = checks.in_regime(
+        _random_factor_out((4, 4, 4), split_prior, hidden_channels, dtype), regime
+    )
     x = tf.random.stateless_normal([2, 4, 4, 4], [4, 2], dtype=dtype)
     y = tf.random.stateless_normal([2, 4, 4, 4], [4, 3], dtype=dtype)
     checks.assert_round_trip(bijector, x, y, 3, dtype)
@@ -124,3 +130,74 @@ def test_rejects_input_of_the_wrong_shape():
         bijector.inverse(tf.zeros([2, 4, 4, 2]))
     with pytest.raises(ValueError, match=message):
         bijector.forward(tf.zeros([2, 4, 4, 2]))
+
+
+def test_xla_matches_eager():
+    bijector = _random_factor_out((4, 4, 4), True, None, tf.float32)
+    x = tf.random.stateless_normal([2, 4, 4, 4], [4, 9])
+    y = tf.random.stateless_normal([2, 4, 4, 4], [4, 10])
+    checks.assert_xla_matches_eager(bijector, x, y, 3)
+
+
+def _conditional_factor_out(split_prior, dtype, seed=0):
+    """A conditional FactorOut (context [2]) around a conditional coupling."""
+    inner = Chain(
+        [
+            ActNorm(2, dtype=dtype),
+            AffineCoupling(
+                (4, 4, 2),
+                mask='checkerboard',
+                hidden_channels=8,
+                conditional_shape=(2,),
+                dtype=dtype,
+            ),
+        ]
+    )
+    bijector = FactorOut(
+        (4, 4, 4), inner, split_prior=split_prior, conditional_shape=(2,), dtype=dtype
+    )
+    return checks.randomize_variables(bijector, seed=seed)
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize('split_prior', [False, True])
+def test_conditional_log_det_matches_autodiff_at_random_contexts(split_prior, dtype):
+    bijector = _conditional_factor_out(split_prior, dtype, seed=1)
+    x = tf.random.stateless_normal([2, 4, 4, 4], [4, 7], dtype=dtype)
+    context = tf.random.stateless_normal([2, 2], [4, 8], dtype=dtype)
+    tol = checks.tolerance(dtype, log_det=True)
+    forward, inverse, fldj, ildj = (
+        checks.with_context(f, context)
+        for f in (
+            bijector.forward,
+            bijector.inverse,
+            bijector.forward_log_det_jacobian,
+            bijector.inverse_log_det_jacobian,
+        )
+    )
+    checks.assert_log_det_matches_autodiff(forward, fldj, x, 3, **tol)
+    checks.assert_log_det_matches_autodiff(inverse, ildj, x, 3, **tol)
+    np.testing.assert_allclose(inverse(tf.identity(forward(x))), x, **checks.tolerance(dtype))
+
+
+def test_the_context_sets_a_per_channel_term_of_the_split_prior():
+    bijector = _conditional_factor_out(True, tf.float64, seed=2)
+    y = tf.random.stateless_normal([2, 4, 4, 4], [4, 9], dtype=tf.float64)
+    context = tf.random.stateless_normal([2, 2], [4, 10], dtype=tf.float64)
+    params = bijector.prior(y[..., :2]).numpy()
+    params += bijector.context_prior(context).numpy()[:, None, None, :]
+    mean, raw = np.split(params, 2, axis=-1)
+    log_scale = 2.0 * np.tanh(raw / 2.0)
+    z = bijector.inverse(y, conditional_input=context).numpy()
+    np.testing.assert_allclose(z[..., 2:], (y[..., 2:] - mean) * np.exp(-log_scale))
+    assert bijector.structure()['conditional_shape'] == [2]
+    fresh = FactorOut(
+        (4, 4, 4),
+        ActNorm(2, dtype=tf.float64),
+        split_prior=False,
+        conditional_shape=(3,),
+        dtype=tf.float64,
+    )
+    np.testing.assert_array_equal(fresh.inverse(y, conditional_input=tf.ones([3], y.dtype)), y)
+    with pytest.raises(ValueError, match=r"FactorOut 'factor_out' is conditional .*got no context"):
+        fresh.inverse(y)

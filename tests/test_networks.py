@@ -116,7 +116,7 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
     kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [6, 5], dtype=dtype)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, kernel])
-        y = networks._conv3x3(x, kernel)
+        y = networks._conv3x3(x, kernel)  # noqa: SLF001 (the helper under test)
         expected = tf.nn.conv2d(x, kernel, 1, 'SAME')
         weights = tf.random.stateless_normal(expected.shape, [6, 6], dtype=dtype)
         loss, expected_loss = tf.reduce_sum(y * weights), tf.reduce_sum(expected * weights)
@@ -127,3 +127,107 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
         tape.gradient(loss, [x, kernel]), tape.gradient(expected_loss, [x, kernel]), strict=True
     ):
         np.testing.assert_allclose(got, want, **scale)
+
+
+def test_zero_dense_starts_at_zero_and_is_linear():
+    net = networks.ZeroDense(3, 4, dtype=tf.float64)
+    x = tf.random.stateless_normal([2, 5, 3], [6, 7], dtype=tf.float64)
+    np.testing.assert_array_equal(net(x), np.zeros([2, 5, 4]))
+    checks.randomize_variables(net, seed=1)
+    np.testing.assert_allclose(net(x), x.numpy() @ net.kernel.numpy() + net.bias.numpy())
+    assert len(net.trainable_variables) == 2
+    with pytest.raises(ValueError, match=r'expects 3 inputs on the last axis; got shape \[2, 2\]'):
+        net(tf.zeros([2, 2], tf.float64))
+
+
+DROPOUT_NETWORKS = {
+    'conv_net': (lambda rate: networks.ConvNet(3, 4, 16, seed=2, dropout_rate=rate), [2, 4, 4, 3]),
+    'dense_net': (lambda rate: networks.DenseNet(3, 4, 16, seed=2, dropout_rate=rate), [2, 3]),
+}
+
+
+@pytest.mark.parametrize('name', list(DROPOUT_NETWORKS))
+def test_dropout_is_off_unless_training(name):
+    make, shape = DROPOUT_NETWORKS[name]
+    net, plain = make(0.5), make(0.0)
+    checks.randomize_variables(net, seed=3)
+    for a, b in zip(net.trainable_variables, plain.trainable_variables, strict=True):
+        b.assign(a)
+    x = tf.random.stateless_normal(shape, [6, 8])
+    expected = plain(x)
+    for training in (False, None, tf.constant(False)):
+        np.testing.assert_array_equal(net(x, training=training), expected)
+    np.testing.assert_array_equal(net(x), expected)
+    first, second = net(x, training=True), net(x, training=tf.constant(True))
+    assert not np.allclose(first, expected) and not np.allclose(first, second)
+    # A stateless seed fixes the masks; another seed gives others.
+    seeded = net(x, training=True, seed=[1, 2])
+    np.testing.assert_array_equal(seeded, net(x, training=True, seed=tf.constant([1, 2])))
+    assert not np.allclose(seeded, net(x, training=True, seed=[1, 3]))
+    # The rate-0 network ignores `training`.
+    np.testing.assert_array_equal(plain(x, training=True), expected)
+
+
+def test_dropout_inside_tf_function_with_a_training_tensor():
+    net = checks.randomize_variables(networks.DenseNet(3, 4, 16, dropout_rate=0.5), seed=4)
+    x = tf.random.stateless_normal([8, 3], [6, 9])
+    fn = tf.function(lambda x, training: net(x, training=training, seed=[4, 5]))
+    np.testing.assert_array_equal(fn(x, tf.constant(False)), net(x))
+    np.testing.assert_allclose(fn(x, tf.constant(True)), net(x, training=True, seed=[4, 5]))
+
+
+@pytest.mark.parametrize('rate', [-0.1, 1.0, '0.1', True])
+def test_rejects_bad_dropout_rates(rate):
+    with pytest.raises(ValueError, match=r'`dropout_rate` must be a number in \[0, 1\); got'):
+        networks.ConvNet(2, 4, 8, dropout_rate=rate)
+
+
+def test_rejects_bad_training_and_seed_values():
+    net = networks.DenseNet(3, 4, 8, dropout_rate=0.1)
+    with pytest.raises(
+        TypeError, match=r"`training` must be a bool or a scalar bool tensor; got 'yes'"
+    ):
+        net(tf.zeros([1, 3]), training='yes')
+    with pytest.raises(TypeError, match=r'`training` must be a scalar; got a tensor of shape'):
+        net(tf.zeros([1, 3]), training=tf.constant([True, False]))
+    with pytest.raises(
+        ValueError, match=r'`dropout_seed` must be a stateless seed, .*shape \(3,\)'
+    ):
+        net(tf.zeros([1, 3]), training=True, seed=[1, 2, 3])
+
+
+def _peak_bytes_of_stacked_nets(num_nets):
+    """Peak allocator bytes of one traced call through `num_nets` ConvNets on a 4x4 map,
+    beyond what was held before (figures of TensorFlow's allocator, not timings)."""
+    nets = [networks.ConvNet(16, 16, hidden_channels=64, seed=i) for i in range(num_nets)]
+    for net in nets:
+        net.kernel_out.assign(tf.random.stateless_normal(net.kernel_out.shape, [0, 1]) * 0.01)
+
+    @tf.function
+    def run(x):
+        for net in nets:
+            x = net(x)
+        return tf.reduce_sum(x)
+
+    x = tf.ones([8, 4, 4, 16])
+    run(x)
+    tf.config.experimental.reset_memory_stats('CPU:0')
+    before = tf.config.experimental.get_memory_info('CPU:0')['current']
+    run(x).numpy()
+    return tf.config.experimental.get_memory_info('CPU:0')['peak'] - before
+
+
+def test_dense_matrices_of_small_maps_are_not_all_held_at_once():
+    # Each net's dense 3x3 matrices take 1 MiB each here; built as soon as the call starts
+    # (they depend on variables only) all of them would be held at once.
+    few, many = _peak_bytes_of_stacked_nets(2), _peak_bytes_of_stacked_nets(8)
+    assert many < 1.5 * few, (few, many)
+
+
+def test_static_shapes_need_no_shape_ops_in_the_conv_net():
+    net = checks.randomize_variables(networks.ConvNet(4, 6, hidden_channels=8))
+    graph = tf.function(net).get_concrete_function(tf.TensorSpec([2, 8, 8, 4])).graph
+    assert 'Shape' not in {op.type for op in graph.get_operations()}
+    unknown_batch = tf.function(net).get_concrete_function(tf.TensorSpec([None, 8, 8, 4]))
+    x = tf.random.stateless_normal([2, 8, 8, 4], [0, 1])
+    np.testing.assert_allclose(unknown_batch(x), net(x), rtol=1e-6)

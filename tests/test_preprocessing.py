@@ -21,11 +21,11 @@ def _data_and_latent(event_shape, dtype, seed):
     return x, z
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('event_shape', 'event_ndims'), SHAPES)
 @pytest.mark.parametrize('preprocessing', PREPROCESSING)
-def test_log_det_matches_autodiff_both_ways(preprocessing, event_shape, event_ndims, dtype):
-    bijector = preprocessing(event_shape, dtype=dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_log_det_matches_autodiff_both_ways(preprocessing, event_shape, event_ndims, dtype, regime):
+    bijector = checks.in_regime(preprocessing(event_shape, dtype=dtype), regime)
     x, z = _data_and_latent(event_shape, dtype, seed=0)
     tol = checks.tolerance(dtype, log_det=True)
     checks.assert_log_det_matches_autodiff(
@@ -36,11 +36,11 @@ def test_log_det_matches_autodiff_both_ways(preprocessing, event_shape, event_nd
     )
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(('event_shape', 'event_ndims'), SHAPES)
 @pytest.mark.parametrize('preprocessing', PREPROCESSING)
-def test_round_trip(preprocessing, event_shape, event_ndims, dtype):
-    bijector = preprocessing(event_shape, dtype=dtype)
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_round_trip(preprocessing, event_shape, event_ndims, dtype, regime):
+    bijector = checks.in_regime(preprocessing(event_shape, dtype=dtype), regime)
     x, z = _data_and_latent(event_shape, dtype, seed=2)
     checks.assert_round_trip(bijector, z, x, event_ndims, dtype)
 
@@ -186,3 +186,9 @@ def test_validate_args_rejects_data_outside_the_unit_interval(preprocessing, val
         bijector.inverse(tf.constant([[0.5, value]]))
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         tf.function(bijector.inverse)(tf.constant([[0.5, value]]))
+
+
+@pytest.mark.parametrize('preprocessing', PREPROCESSING)
+def test_xla_matches_eager(preprocessing):
+    x, z = _data_and_latent((4, 4, 1), tf.float32, seed=9)
+    checks.assert_xla_matches_eager(preprocessing((4, 4, 1)), z, x, 3)

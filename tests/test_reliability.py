@@ -27,7 +27,7 @@ from configs import default
 from tfp_flows import data, experiment
 from tfp_flows.bijectors import AffineCoupling, FactorOut, Squeeze
 from tfp_flows.export import export_saved_model
-from tfp_flows.training import FlowTrainer
+from tfp_flows.trainer import FlowTrainer
 
 tfb = tfp.bijectors
 
@@ -332,43 +332,45 @@ BAD_INPUTS = [
     pytest.param(
         _cli('--config.train.no_such_key=1'),
         processes.CommandFailed,
-        r"AttributeError: \"'no_such_key'\"",
+        r'^exit code 2: Error: --config\.train\.no_such_key: the config has no field '
+        r"'no_such_key'\. See the fields: --print_config\.\n$",
         id='unknown config key: CLI',
     ),
     pytest.param(
         _cli('--config.train.epoch=3'),
         processes.CommandFailed,
-        r'Did you mean "epochs" instead of "epoch"',
+        r"^exit code 2: Error: --config\.train\.epoch: the config has no field 'epoch'\. Did "
+        r'you mean "epochs" instead of "epoch"\? See the fields: --print_config\.\n$',
         id='misspelt config key: CLI',
     ),
     pytest.param(
         _check_config(model__num_steps=-1),
         ValueError,
-        r'config\.model\.num_steps must be a positive number; got -1',
+        r'`config\.model\.num_steps` must be a positive int; got -1',
         id='negative steps',
     ),
     pytest.param(
         _check_config(model__num_levels=0),
         ValueError,
-        r'config\.model\.num_levels must be a positive number; got 0',
+        r'`config\.model\.num_levels` must be a positive int; got 0',
         id='zero levels',
     ),
     pytest.param(
         _check_config(model__hidden_channels=0),
         ValueError,
-        r'config\.model\.hidden_channels must be a positive number; got 0',
+        r'`config\.model\.hidden_channels` must be a positive int; got 0',
         id='hidden width 0',
     ),
     pytest.param(
         _check_config(train__steps_per_execution=0),
         ValueError,
-        r'config\.train\.steps_per_execution must be a positive number; got 0',
+        r'`config\.train\.steps_per_execution` must be a positive int; got 0',
         id='zero steps per execution',
     ),
     pytest.param(
         _check_config(train__intra_op_threads=-2),
         ValueError,
-        r'config\.train\.intra_op_threads must be an int >= 0 \(0: TF default\); got -2',
+        r'`config\.train\.intra_op_threads` must be an int >= 0; got -2',
         id='negative thread count',
     ),
     pytest.param(
@@ -380,13 +382,15 @@ BAD_INPUTS = [
     pytest.param(
         _cli('--config.model.num_levels=0'),
         processes.CommandFailed,
-        r'ValueError: config\.model\.num_levels must be a positive number; got 0',
+        r'^exit code 1: (?:.*\n)*Error: `config\.model\.num_levels` must be a positive int; '
+        r'got 0\.\n$',
         id='zero levels: CLI',
     ),
     pytest.param(
         _cli('--config.model.num_levels=two'),
         processes.CommandFailed,
-        r'flag --config\.model\.num_levels=two: invalid literal for int\(\)',
+        r'^exit code 2: Error: flag --config\.model\.num_levels=two: invalid literal for '
+        r"int\(\) with base 10: 'two'\n$",
         id='a word for a number: CLI',
     ),
     pytest.param(
@@ -411,7 +415,8 @@ BAD_INPUTS = [
     pytest.param(
         _workdir_of_another_model,
         ValueError,
-        r"workdir '.*run' holds a run of another model .*'hidden_channels': 16",
+        r"workdir '.*run' holds a run of another model or data \(model\.hidden_channels: 16 "
+        r'in the workdir, 8 now\)\. .* nothing was changed',
         id='workdir of another model',
     ),
     pytest.param(
@@ -441,7 +446,8 @@ BAD_INPUTS = [
     pytest.param(
         _cli_export_to_existing,
         processes.CommandFailed,
-        r"--export_dir '.*export' already exists; choose a new path or remove it",
+        r"^exit code 1: Error: export_dir '.*export' already exists; choose a new path or "
+        r'remove it\.\n$',
         id='export path exists: CLI',
     ),
 ]

@@ -40,10 +40,10 @@ def test_equals_tf_space_to_depth_and_depth_to_space():
     np.testing.assert_array_equal(Squeeze().forward(z), tf.nn.depth_to_space(z, 2))
 
 
-@pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize('inverted', [False, True])
-def test_log_det_matches_autodiff_both_ways(inverted, dtype):
-    bijector = tfb.Invert(Squeeze()) if inverted else Squeeze()
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_log_det_matches_autodiff_both_ways(inverted, dtype, regime):
+    bijector = checks.in_regime(tfb.Invert(Squeeze()) if inverted else Squeeze(), regime)
     x_shape, y_shape = [2, 2, 2, 8], [2, 4, 4, 2]
     if inverted:
         x_shape, y_shape = y_shape, x_shape
@@ -115,3 +115,9 @@ def test_rejects_integer_input():
         Squeeze().inverse(tf.zeros([2, 4, 4, 1], tf.int32))
     with pytest.raises(TypeError, match=r'Squeeze expects a floating-point .*got dtype int32'):
         tfb.Invert(Squeeze()).inverse(tf.zeros([2, 4, 4, 4], tf.int32))
+
+
+def test_xla_matches_eager():
+    z = tf.random.stateless_normal([2, 2, 2, 8], [3, 9])
+    x = tf.random.stateless_normal([2, 4, 4, 2], [3, 10])
+    checks.assert_xla_matches_eager(Squeeze(), z, x, 3)

@@ -37,12 +37,18 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.validation import assert_op, check_positive_int, format_message
+from tfp_flows import models
+from tfp_flows.validation import (
+    assert_op,
+    assert_values,
+    check_float_dtype,
+    check_positive_int,
+    check_stateless_seed,
+    format_message,
+)
 
 __all__ = [
     'bits_per_dim',
-    'check_num_bins',
-    'check_pixels',
     'dequantize',
     'dequantized_bits_per_dim',
     'importance_weighted_bits_per_dim',
@@ -58,7 +64,7 @@ def check_num_bins(num_bins):
     return int(num_bins)
 
 
-def _below_one(dtype):
+def below_one(dtype):
     """The largest `dtype` float below 1: x = (k + u) / B stays inside [0, 1)."""
     return np.nextafter(np.array(1, dtype.as_numpy_dtype), 0)
 
@@ -75,11 +81,20 @@ def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
         scikit-learn digits whose values are 0..16).
       seed: optional stateless seed (shape [2] int); without it the noise is stateful random.
       dtype: float dtype of the result.
+
+    Raises:
+      ValueError: for a bad `num_bins`, `seed` or `dtype`, naming it and its value.
+      TypeError: for `pixels` that are not numbers (strings, bools), or a seed of floats.
+      tf.errors.InvalidArgumentError: at run time, for pixels that are not integers in
+        [0, num_bins - 1] (NaN included), with the count and the first of them.
     """
     check_num_bins(num_bins)
+    seed = check_stateless_seed('seed', seed)
+    dtype = check_float_dtype('dtype', dtype)
     pixels = tf.convert_to_tensor(pixels)
-    if pixels.dtype == tf.string or pixels.dtype == tf.bool:
+    if not (pixels.dtype.is_integer or pixels.dtype.is_floating):
         raise TypeError(f'`pixels` must be integer-valued numbers; got dtype {pixels.dtype.name}.')
+    pixels = _check_pixels(pixels, num_bins)
     pixels = tf.cast(pixels, dtype)
     shape = tf.shape(pixels)
     if seed is None:
@@ -87,7 +102,17 @@ def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
     else:
         noise = tf.random.stateless_uniform(shape, seed=seed, dtype=dtype)
     # In float32, 255 + u rounds up to 256 for u > 1 - 2**-17: keep x inside its cell, < 1.
-    return tf.minimum((pixels + noise) / num_bins, _below_one(dtype))
+    return tf.minimum((pixels + noise) / num_bins, below_one(dtype))
+
+
+def _check_pixels(pixels, num_bins):
+    """`pixels` checked at run time to be integers in [0, num_bins - 1]."""
+    if pixels.dtype.is_unsigned and num_bins > pixels.dtype.max:
+        return pixels  # Every value of the dtype is a valid pixel.
+    inside = (pixels >= 0) & (pixels <= tf.cast(num_bins - 1, pixels.dtype))
+    if pixels.dtype.is_floating:
+        inside &= tf.equal(pixels, tf.round(pixels))
+    return assert_values('pixels', pixels, inside, f'integers in [0, {num_bins - 1}]')
 
 
 def bits_per_dim(log_prob, num_dims, num_bins):
@@ -163,7 +188,8 @@ def dequantize(pixels, num_bins, dequantizer=None, seed=None, dtype=tf.float32):
       (x [N, *E] in [0, 1), log q(u | k) [N] in nats).
     """
     num_bins = check_num_bins(num_bins)
-    dtype = tf.as_dtype(dtype)
+    dtype = check_float_dtype('dtype', dtype)
+    _check_dequantizer(dequantizer)
     if dequantizer is None:
         pixels = check_pixels(pixels, num_bins, dtype)
         x = uniform_dequantize(pixels, num_bins, seed=seed, dtype=dtype)
@@ -175,8 +201,16 @@ def dequantize(pixels, num_bins, dequantizer=None, seed=None, dtype=tf.float32):
         )
     noise, log_q = dequantizer.sample_and_log_prob(pixels, seed=seed)
     pixels = check_pixels(pixels, num_bins, noise.dtype)
-    x = tf.minimum((pixels + noise) / num_bins, _below_one(noise.dtype))
+    x = tf.minimum((pixels + noise) / num_bins, below_one(noise.dtype))
     return tf.cast(x, dtype), tf.cast(log_q, dtype)
+
+
+def _check_dequantizer(dequantizer):
+    if dequantizer is not None and not callable(getattr(dequantizer, 'sample_and_log_prob', None)):
+        raise TypeError(
+            '`dequantizer` must be None or an object with `sample_and_log_prob(pixels, seed)` '
+            f'(a VariationalDequantizer); got {type(dequantizer).__name__}.'
+        )
 
 
 def _num_dims(flow):
@@ -188,6 +222,7 @@ def _num_dims(flow):
 
 def _log_weight(flow, dequantizer, pixels, num_bins, seed, bijector_kwargs):
     """log p(x) - log q(u | k) [N] for one draw u ~ q (nats)."""
+    models.check_flow(flow)
     x, log_q = dequantize(pixels, num_bins, dequantizer, seed, flow.dtype)
     kwargs = {} if bijector_kwargs is None else {'bijector_kwargs': bijector_kwargs}
     return flow.log_prob(x, **kwargs) - log_q
@@ -279,6 +314,8 @@ def importance_weighted_log_likelihood(
     Returns:
       The estimate of log P(k) for each image, [N], nats, in the flow's dtype.
     """
+    models.check_flow(flow)
+    _check_dequantizer(dequantizer)
     num_bins = check_num_bins(num_bins)
     num_samples = _check_num_samples(num_samples)
     seed = _check_seed(seed)

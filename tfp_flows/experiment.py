@@ -2,13 +2,21 @@
 
 Everything a run writes goes to `workdir`:
   config.json          the resolved config, to rebuild the flow (`restore_flow`)
+  config_history.json  training settings changed when the run resumed, with their epochs
   checkpoints/latest   the last epochs (resume), checkpoints/best  the best by validation
   logs/                TensorBoard: loss, bits/dim (train, validation, test), gradient norm,
                        learning rate, sample grids (images) or the learned density (2-D)
   samples/             PNGs of samples, the temperatures side by side (images)
   density.png          the learned density beside the test data (2-D)
-  metrics.json         test bits/dim (or nats/dim) of the best checkpoint, and more
+  metrics.json         test bits/dim (or nats/dim) of the best checkpoint, and more; written
+                       last, so it marks a finished run
   saved_model/         the exported best model (`tfp_flows.export`)
+
+A rerun into the same workdir goes on where the run stopped, or, if the run is finished,
+returns its metrics and changes nothing; `tfp_flows.workdir` says which config changes a rerun
+may make. Epoch e's training data is a function of (config.seed, e) alone, and validation and
+test use fixed dequantization noise, so a run killed and resumed at an epoch boundary ends with
+the numbers of an unbroken run, and evaluating a checkpoint gives the same figure every time.
 
 In a multi-worker run (`MultiWorkerMirroredStrategy`) only the chief writes these. Every worker
 saves checkpoints, as the strategy requires, but the others write theirs to a temporary
@@ -24,174 +32,37 @@ import tempfile
 import time
 
 import keras
-import ml_collections
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
-from tfp_flows import callbacks, data, models
-from tfp_flows.distribute import STRATEGIES, check_thread_count, configure_threads, make_strategy
+from tfp_flows import callbacks, checkpoints, data
+from tfp_flows import workdir as workdirs
+from tfp_flows.config_checks import check_config
+from tfp_flows.distribute import configure_threads, make_strategy
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
-from tfp_flows.training import FlowTrainer, make_optimizer
+from tfp_flows.run_model import build_flow, build_optimizer, data_flow, restore_flow
+from tfp_flows.trainer import FlowTrainer, split_batch
 
 __all__ = ['TrainingDiverged', 'build_flow', 'check_config', 'restore_flow', 'train_and_evaluate']
 
-_DTYPES = {'float32': tf.float32, 'float64': tf.float64}
+_EVALUATION_SEED = 0  # Fixed dequantization noise of validation and test, the same in every run.
 
 
 class TrainingDiverged(FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def _positive(config, *paths):
-    for path in paths:
-        section, key = path.split('.')
-        value = config[section][key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f'config.{path} must be a positive number; got {value!r}.')
+class _SetDataEpoch(keras.callbacks.Callback):
+    """Sets the training data's epoch variable as each epoch starts (`data.make_dataset`)."""
 
+    def __init__(self, variable):
+        super().__init__()
+        self.variable = variable
 
-def check_config(config):
-    """Raises `ValueError` naming the first config value that cannot work."""
-    if config.model.family not in ('glow', 'real_nvp'):
-        raise ValueError(
-            f"config.model.family must be 'glow' or 'real_nvp'; got {config.model.family!r}."
-        )
-    if config.model.dtype not in _DTYPES:
-        raise ValueError(
-            f'config.model.dtype must be one of {tuple(_DTYPES)}; got {config.model.dtype!r}.'
-        )
-    if config.train.strategy not in STRATEGIES:
-        raise ValueError(
-            f'config.train.strategy must be one of {STRATEGIES}; got {config.train.strategy!r}.'
-        )
-    _positive(
-        config,
-        'model.num_levels',
-        'model.num_steps',
-        'model.hidden_channels',
-        'train.batch_size',
-        'train.epochs',
-        'train.learning_rate',
-        'train.sample_every_epochs',
-        'train.steps_per_execution',
-    )
-    for key in ('intra_op_threads', 'inter_op_threads'):
-        check_thread_count(f'config.train.{key}', config.train[key])
-    if config.train.warmup_steps < 0:
-        raise ValueError(
-            f'config.train.warmup_steps must be >= 0; got {config.train.warmup_steps!r}.'
-        )
-    if config.train.strategy == 'multi_worker' and config.train.max_seconds:
-        raise ValueError(
-            "config.train.max_seconds cannot be used with strategy 'multi_worker': each worker "
-            'would stop after a different batch and the others would wait forever; got '
-            f'max_seconds={config.train.max_seconds!r}.'
-        )
-
-
-def build_flow(model_config, event_shape):
-    """The flow described by `config.model` for data of `event_shape`."""
-    kwargs = dict(model_config)
-    family = kwargs.pop('family')
-    kwargs['dtype'] = _DTYPES[kwargs['dtype']]
-    if family == 'glow':
-        return models.glow(event_shape, **kwargs)
-    for key, glow_only in (('coupling', 'affine'), ('permutation', 'lu')):
-        if kwargs.pop(key) != glow_only:
-            raise ValueError(
-                f'config.model.{key} applies to Glow only; real_nvp uses {glow_only!r}, got '
-                f'{model_config[key]!r}.'
-            )
-    return models.real_nvp(event_shape, **kwargs)
-
-
-def _restore(checkpoint, path):
-    """Restores checkpoint `path`; `ValueError` if it is damaged or holds another model."""
-    if not tf.io.gfile.exists(path + '.index'):
-        raise ValueError(f'Checkpoint {path} is incomplete: {path}.index does not exist.')
-    try:
-        # expect_partial: `restore_flow` loads the flow alone from a checkpoint that also holds
-        # the optimizer; without it TF logs one warning per optimizer variable at exit.
-        checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
-        raise ValueError(
-            f'Checkpoint {path} does not match the model built from the config: {error} '
-            'Use the config the checkpoint was trained with, or a new --workdir.'
-        ) from error
-    except (IndexError, tf.errors.OpError) as error:  # IndexError: a truncated data file.
-        raise ValueError(f'Checkpoint {path} is damaged or incomplete: {error}') from error
-
-
-def _restore_newest_readable(checkpoint, directory):
-    """Restores the newest checkpoint in `directory` that loads; returns its path, or None.
-
-    TF writes a checkpoint's files before it points the `checkpoint` state file at them, so a
-    run killed while saving resumes from the previous checkpoint. A checkpoint damaged later
-    (a lost or truncated file) is skipped, with a message, for the older one kept beside it.
-    """
-    state = tf.train.get_checkpoint_state(directory)
-    if state is None:
-        return None
-    paths = list(state.all_model_checkpoint_paths)
-    if state.model_checkpoint_path not in paths:
-        paths.append(state.model_checkpoint_path)
-    newest_error = None
-    for path in reversed(paths):
-        try:
-            _restore(checkpoint, path)
-        except ValueError as error:
-            newest_error = newest_error or error
-            continue
-        if newest_error:
-            print(f'{newest_error} Skipping it for the older {path}.')
-        return path
-    raise newest_error
-
-
-def restore_flow(workdir, which='best'):
-    """Rebuilds the flow of a finished or interrupted run and loads its `which` checkpoint.
-
-    `which` is 'best' or 'latest'. Works in a fresh process: the architecture comes from
-    `workdir/config.json`, the variables from `workdir/checkpoints/<which>`.
-    """
-    config_path = os.path.join(workdir, 'config.json')
-    if not os.path.exists(config_path):
-        raise FileNotFoundError(f'No config.json in workdir {workdir!r}: not a tfp_flows run.')
-    with open(config_path) as f:
-        config = ml_collections.ConfigDict(json.load(f))
-    path = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', which))
-    if path is None:
-        raise FileNotFoundError(f'No {which!r} checkpoint under {workdir!r}/checkpoints.')
-    flow = build_flow(config.model, tuple(config.data.event_shape))
-    _restore(tf.train.Checkpoint(flow=flow), path)
-    return flow
-
-
-def _prepare_workdir(workdir, config, write):
-    """Checks that `workdir` holds no run of another model; with `write`, writes the config."""
-    path = os.path.join(workdir, 'config.json')
-    if os.path.exists(path):
-        with open(path) as f:
-            previous = json.load(f)
-        if previous['model'] != json.loads(config.to_json())['model']:
-            raise ValueError(
-                f'workdir {workdir!r} holds a run of another model ({previous["model"]}); '
-                f'this config asks for {config.model.to_dict()}. Use a new --workdir.'
-            )
-    if not write:
-        return
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, '.write_test')
-        with open(probe, 'w') as f:
-            f.write('ok')
-        os.remove(probe)
-    except OSError as error:
-        raise ValueError(f'Cannot write to workdir {workdir!r}: {error}') from error
-    with open(path + '.tmp', 'w') as f:
-        f.write(config.to_json(indent=2))
-    os.replace(path + '.tmp', path)
+    def on_epoch_begin(self, epoch, logs=None):
+        self.variable.assign(epoch)
 
 
 @contextlib.contextmanager
@@ -204,56 +75,134 @@ def _save_directory(directory, is_chief):
             yield temporary
 
 
+def _diverged_message(failed_at, checkpoint, config):
+    at_epoch, at_batch = failed_at
+    remedies = (
+        f'a lower --config.train.learning_rate (now {config.train.learning_rate}), more '
+        f'--config.train.warmup_steps (now {config.train.warmup_steps}) or a smaller '
+        f'--config.train.clip_norm (now {config.train.clip_norm})'
+    )
+    where = f'The loss became NaN or infinite at epoch {at_epoch}, batch {at_batch}.'
+    if checkpoint is None:
+        return (
+            f'{where} No epoch finished, so there is no checkpoint to resume from, and the same '
+            'command would diverge again (the seed fixes the data and the initial weights). '
+            f'Rerun it with {remedies}; or, with a new --workdir, a smaller '
+            '--config.model.log_scale_bound.'
+        )
+    return (
+        f'{where} The last good checkpoint is {checkpoint}. The seed fixes the data of every '
+        'epoch, so the same command would resume there and diverge again: rerun it with '
+        f'{remedies} (a resumed run may change training settings; config_history.json records '
+        'the change); or, with a new --workdir, a smaller --config.model.log_scale_bound.'
+    )
+
+
 def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_dir=None):
     """Trains the flow of `config`, keeps the best by validation, returns test metrics.
 
-    Resumes from `workdir/checkpoints/latest` when it exists (ActNorm is then not initialised
-    again). Raises `TrainingDiverged` if the loss becomes NaN or infinite. With `export_dir`
-    (which must not exist; checked before training) the best model is also exported there.
+    A rerun into `workdir` resumes from `workdir/checkpoints/latest` (ActNorm is then not
+    initialised again); a finished run returns its metrics.json and changes nothing. `config`
+    itself is not changed. With `export_dir` (a new path outside `workdir`) the best model is
+    also exported there. Progress goes to absl logging (INFO) and Keras' progress bar.
+
+    With `config.data.conditional` the flow models p(x | c): it is built with the data's
+    `conditional_shape` (recorded as `model.conditional_shape` in config.json), trained on
+    (x, c) batches, and its pictures have one row per class (labelled images); the SavedModel
+    takes `conditional_input`. A CSV table's flow works in the table's units
+    (`own_data.standardize_flow`). With `config.train.ema_momentum`, validation (hence the
+    best checkpoint), the pictures, the test figures and the export use the EMA weights; the
+    checkpoints hold both.
+
+    Returns:
+      A dict: 'test_bits_per_dim' and 'validation_bits_per_dim' (or '..._nats_per_dim' for
+      continuous data), 'epochs_trained', 'best_epoch', 'stopped_early',
+      'train_seconds_this_session', 'best_checkpoint', 'num_parameters'.
+
+    Raises (all before training, except `TrainingDiverged`):
+      ValueError: a bad config value, a workdir holding a run of another model or data
+        (`workdir.WorkdirMismatch`), an unwritable workdir, an `export_dir` inside it, or a
+        `verbose` that is not 'auto', 0, 1 or 2.
+      TypeError: a `config` that is not a ConfigDict or a dict, a `workdir` or `export_dir`
+        that is not a path, a `strategy` that is not None or a `tf.distribute.Strategy`.
+      FileExistsError: `export_dir` exists.
+      TrainingDiverged: the loss became NaN or infinite.
     """
+    if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f'`strategy` must be None or a tf.distribute.Strategy; got {strategy!r}.')
+    if isinstance(verbose, bool) or verbose not in ('auto', 0, 1, 2):
+        raise ValueError(f"`verbose` must be 'auto', 0, 1 or 2 (Keras' fit); got {verbose!r}.")
+    workdirs.check_path('workdir', workdir)
+    workdirs.check_path('export_dir', export_dir, allow_none=True)
     check_config(config)
-    if export_dir is not None and os.path.lexists(export_dir):
-        raise FileExistsError(f'export_dir {export_dir!r} already exists; choose a new path.')
+    workdir = os.path.abspath(workdir)
+    rerun = workdirs.check_rerun(workdir, config)
+    workdirs.check_export_dir(export_dir, workdir)
+    if rerun.finished:
+        logging.info('%s', workdirs.finished_message(rerun, config.train.epochs))
+        if export_dir is not None:
+            workdirs.copy_export(workdir, export_dir)
+        return rerun.metrics
+    workdirs.check_writable(workdir)
     # Both before TF runs anything: thread pools and collective ops are fixed from then on.
     configure_threads(config.train.intra_op_threads, config.train.inter_op_threads)
     strategy = strategy or make_strategy(config.train.strategy)
     keras.utils.set_random_seed(config.seed)
     is_chief = strategy.extended.should_checkpoint  # False on the other workers only.
+
     batch_size = config.train.batch_size
     splits = config.data.splits
-    common = dict(data_dir=config.data.data_dir, image_size=config.data.image_size)
+    common = dict(
+        data_dir=config.data.data_dir,
+        image_size=config.data.image_size,
+        conditional=config.data.conditional,
+        columns=config.data.columns,
+        context_columns=config.data.context_columns,
+    )
+    data_epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name='data_epoch')
     train_ds, info = data.make_dataset(
         config.data.name,
         splits.train,
         batch_size,
         shuffle=True,
         seed=config.seed,
+        epoch=data_epoch,
+        augment=config.data.augment,
         drop_remainder=True,
         **common,
     )
-    validation_ds, _ = data.make_dataset(
-        config.data.name, splits.validation, batch_size, shuffle=False, **common
+    validation_ds, test_ds = (
+        data.make_dataset(
+            config.data.name,
+            split,
+            batch_size,
+            shuffle=False,
+            seed=_EVALUATION_SEED,
+            epoch=0,
+            **common,
+        )[0]
+        for split in (splits.validation, splits.test)
     )
-    test_ds, _ = data.make_dataset(
-        config.data.name, splits.test, batch_size, shuffle=False, **common
-    )
-    with config.unlocked():
-        config.data.event_shape = list(info.event_shape)
-        config.data.num_bins = info.num_bins
+    resolved = json.loads(config.to_json())  # The caller's config stays as it is.
+    resolved['data'].update(event_shape=list(info.event_shape), num_bins=info.num_bins)
+    conditional_shape = info.conditional_shape and list(info.conditional_shape)
+    resolved['model'].update(conditional_shape=conditional_shape)
+    rerun = workdirs.check_rerun(workdir, resolved)  # Now with the data's shapes and levels.
 
     steps_per_epoch = int(train_ds.cardinality())
+    ema = config.train.ema_momentum is not None
     with strategy.scope():
-        flow = build_flow(config.model, info.event_shape)
-        trainer = FlowTrainer(flow, info.num_bins, clip_norm=config.train.clip_norm)
-        optimizer = make_optimizer(
-            config.train.optimizer,
-            config.train.learning_rate,
-            warmup_steps=config.train.warmup_steps,
-            decay_steps=config.train.epochs * steps_per_epoch
-            if config.train.cosine_decay
-            else None,
-            weight_decay=config.train.weight_decay,
+        flow = build_flow(resolved['model'], info.event_shape)
+        flow = data_flow(flow, config.data.name, info.statistics)
+        trainer = FlowTrainer(
+            flow,
+            info.num_bins,
+            clip_norm=config.train.clip_norm,
+            accumulation_steps=config.train.accumulation_steps,
+            # Dropout masks from (seed, step): a resumed run draws an unbroken run's masks.
+            dropout_seed=config.seed if config.model.dropout_rate else None,
         )
+        optimizer = build_optimizer(config.train, steps_per_epoch)
         trainer.compile(
             optimizer,
             jit_compile=config.train.jit_compile,
@@ -264,16 +213,23 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     checkpoint = tf.train.Checkpoint(
         flow=flow, optimizer=optimizer, epoch=epoch, best_value=best_value
     )
-    _prepare_workdir(workdir, config, write=is_chief)  # Once the flow builds: no empty runs.
     directory = os.path.join(workdir, 'checkpoints')
-    resumed_from = _restore_newest_readable(checkpoint, os.path.join(directory, 'latest'))
+    resumed_from = checkpoints.restore_newest_readable(
+        checkpoint, os.path.join(directory, 'latest')
+    )
+    initial_epoch = int(epoch.numpy())
+    if is_chief:  # Once the flow builds and the checkpoint loads: no empty or broken runs.
+        workdirs.write_config(workdir, resolved, rerun, initial_epoch)
     if resumed_from:
-        print(f'Resuming from {resumed_from} (epoch {int(epoch.numpy())}).')
+        logging.info('Resuming from %s (epoch %d).', resumed_from, initial_epoch)
+        for key, (old, new) in rerun.changed.items():
+            logging.info('  %s changed: %r -> %r (config_history.json).', key, old, new)
     else:
         # The same first batch on every worker (the dataset is seeded), so every replica gets
         # the same values; cross-replica context.
-        print(f'Initialising ActNorm on the first training batch ({batch_size} examples).')
-        initialize(flow, tf.cast(next(iter(train_ds)), flow.dtype))
+        logging.info('Initialising ActNorm on the first training batch (%d examples).', batch_size)
+        x, context = split_batch(next(iter(train_ds)))
+        initialize(flow, tf.cast(x, flow.dtype), conditional_input=context)
 
     with _save_directory(directory, is_chief) as save_directory:
         latest = tf.train.CheckpointManager(
@@ -282,60 +238,47 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         best = tf.train.CheckpointManager(
             checkpoint, os.path.join(save_directory, 'best'), max_to_keep=1
         )
-        nan_stop = callbacks.StopOnNonFinite()
+        nan_stop = callbacks.StopOnNonFinite(monitor=trainer.metric_name)
         log_dir = os.path.join(workdir, 'logs')
-        run_callbacks = [nan_stop, callbacks.CheckpointCallback(latest, best, epoch, best_value)]
-        is_image = len(info.event_shape) == 3
-        metric = 'bits_per_dim' if info.num_bins else 'nats_per_dim'
+        run_callbacks = [
+            _SetDataEpoch(data_epoch),
+            nan_stop,
+            callbacks.CheckpointCallback(
+                latest, best, epoch, best_value, monitor='val_' + trainer.metric_name
+            ),
+        ]
+        if ema:  # Validate (and so choose the best checkpoint) on the EMA weights.
+            run_callbacks.append(keras.callbacks.SwapEMAWeights())
+        unit = trainer.metric_name  # 'bits_per_dim' (images) or 'nats_per_dim' (points).
         if is_chief:
             run_callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir))
-            run_callbacks.append(callbacks.MetricScalars(log_dir, metric, metric_name='loss'))
-        if is_chief and is_image:
-            pictures = callbacks.SamplePictures(
-                flow,
-                os.path.join(workdir, 'samples'),
-                info.num_bins,
-                tuple(config.train.sample_temperatures),
-                every_epochs=config.train.sample_every_epochs,
-                log_dir=log_dir,
-                seed=config.seed,
-            )
-            run_callbacks.append(pictures)
-        elif is_chief:
-            pictures = callbacks.DensityPictures(
-                flow,
-                np.concatenate([batch.numpy() for batch in test_ds]),
-                os.path.join(workdir, 'density.png'),
-                every_epochs=config.train.sample_every_epochs,
-                log_dir=log_dir,
-                points_label='test data',
-            )
+            run_callbacks.append(callbacks.MetricScalars(log_dir, unit))
+        pictures = _pictures(config, info, flow, test_ds, workdir, log_dir) if is_chief else None
+        if pictures is not None:
             run_callbacks.append(pictures)
         if config.train.max_seconds:
             run_callbacks.append(callbacks.TimeLimit(config.train.max_seconds))
+        early_stopping = None
         if config.train.early_stopping_patience:
-            run_callbacks.append(
-                keras.callbacks.EarlyStopping(patience=config.train.early_stopping_patience)
+            early_stopping = keras.callbacks.EarlyStopping(
+                monitor='val_' + trainer.metric_name,
+                patience=config.train.early_stopping_patience,
             )
+            run_callbacks.append(early_stopping)
         start = time.monotonic()
         trainer.fit(
             train_ds,
             validation_data=validation_ds,
             epochs=config.train.epochs,
-            initial_epoch=int(epoch.numpy()),
+            initial_epoch=initial_epoch,
             callbacks=run_callbacks,
             shuffle=False,  # The dataset shuffles itself.
             verbose=verbose,
         )
         train_seconds = time.monotonic() - start
         if nan_stop.failed_at is not None:
-            at_epoch, at_batch = nan_stop.failed_at
             raise TrainingDiverged(
-                f'The loss became NaN or infinite at epoch {at_epoch}, batch {at_batch}. The '
-                f'last good checkpoint is {latest.latest_checkpoint}; rerunning the same command '
-                'resumes from it. Try a lower config.train.learning_rate, more '
-                'config.train.warmup_steps, a smaller config.train.clip_norm or '
-                'config.model.log_scale_bound.'
+                _diverged_message(nan_stop.failed_at, latest.latest_checkpoint, config)
             )
         # Every worker decides alike when to save the best (from the same reduced loss), so
         # a worker that saved none this session finds it among the chief's, written earlier.
@@ -344,31 +287,70 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         )
         epochs_trained = int(epoch.numpy())  # Restoring the best sets `epoch` to its epoch.
         if best_path:
-            _restore(checkpoint, best_path)
+            checkpoints.restore(checkpoint, best_path)
             best_path = os.path.join(directory, 'best', os.path.basename(best_path))  # Chief's.
-        metrics = {  # Evaluated by every worker together.
-            f'test_{metric}': _evaluate(trainer, test_ds),
-            f'validation_{metric}': _evaluate(trainer, validation_ds),
-            'epochs_trained': epochs_trained,
-            'best_epoch': int(epoch.numpy()),
-            'train_seconds_this_session': round(train_seconds, 1),
-            'best_checkpoint': best_path,
-            'num_parameters': int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
-        }
-    if not is_chief:
-        return metrics
-    pictures.write(metrics['best_epoch'])
-    callbacks.log_test_metrics(log_dir, metric, metrics[f'test_{metric}'], metrics['best_epoch'])
+        # The best checkpoint holds the raw weights in the flow and, with EMA, the averages in
+        # the optimizer: what was validated is what is tested, pictured and exported.
+        with trainer.ema_weights() if ema else contextlib.nullcontext():
+            metrics = {  # Evaluated by every worker together.
+                f'test_{unit}': _evaluate(trainer, test_ds),
+                f'validation_{unit}': _evaluate(trainer, validation_ds),
+                'epochs_trained': epochs_trained,
+                'best_epoch': int(epoch.numpy()),
+                'stopped_early': bool(early_stopping and early_stopping.stopped_epoch),
+                'train_seconds_this_session': round(train_seconds, 1),
+                'best_checkpoint': best_path,
+                'num_parameters': int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
+            }
+            if is_chief:
+                _write_outputs(flow, pictures, metrics, info, workdir, log_dir, unit, export_dir)
+    return metrics
+
+
+def _pictures(config, info, flow, test_ds, workdir, log_dir):
+    """The picture callback of the run's data, or None.
+
+    Images: samples at each temperature (one row per class for labelled conditional data).
+    Unconditional 2-D points: the learned density beside the test data. Other data (tables
+    of more columns, conditional vectors): none.
+    """
+    if len(info.event_shape) == 3:
+        return callbacks.SamplePictures(
+            flow,
+            os.path.join(workdir, 'samples'),
+            info.num_bins,
+            tuple(config.train.sample_temperatures),
+            every_epochs=config.train.sample_every_epochs,
+            log_dir=log_dir,
+            seed=config.seed,
+            class_conditional=info.class_names is not None and config.data.conditional,
+        )
+    if tuple(info.event_shape) != (2,) or config.data.conditional:
+        return None
+    return callbacks.DensityPictures(
+        flow,
+        np.concatenate([batch.numpy() for batch in test_ds]),
+        os.path.join(workdir, 'density.png'),
+        every_epochs=config.train.sample_every_epochs,
+        log_dir=log_dir,
+        points_label='test data',
+    )
+
+
+def _write_outputs(flow, pictures, metrics, info, workdir, log_dir, unit, export_dir):
+    """The chief's outputs of a run: pictures, test scalar, SavedModels, then metrics.json."""
+    if pictures is not None:
+        pictures.write(metrics['best_epoch'])
+    callbacks.log_test_metrics(log_dir, unit, metrics[f'test_{unit}'], metrics['best_epoch'])
     export_saved_model(
         flow, os.path.join(workdir, 'saved_model'), num_bins=info.num_bins, overwrite=True
     )
     if export_dir is not None:
         export_saved_model(flow, export_dir, num_bins=info.num_bins)
-    with open(os.path.join(workdir, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=2)
-    return metrics
+    # Last: a metrics.json that describes the newest checkpoint marks a finished run.
+    workdirs.write_json(os.path.join(workdir, 'metrics.json'), metrics)
 
 
 def _evaluate(trainer, dataset):
-    value = trainer.evaluate(dataset, verbose=0, return_dict=True)['loss']
+    value = trainer.evaluate(dataset, verbose=0, return_dict=True)[trainer.metric_name]
     return float(value) if math.isfinite(value) else math.inf

@@ -25,10 +25,20 @@ each output is a dict entry of that name:
 
 `serving_default` is `log_prob`; `bits_per_dim` and `bits_per_dim_iw` exist only when the
 export got `num_bins` (then x must lie in [0, 1], and pixels be integers in [0, num_bins)).
-`bits_per_dim_iw` takes the discrete images themselves and dequantizes them with the exported
-dequantizer (uniform without one). A tensor of another shape or dtype fails with TensorFlow's
-ValueError, TypeError or InvalidArgumentError; NumPy arrays and Python numbers are converted
-to the input's dtype first, as for any `tf.function`. See `FlowModule` for each function.
+With a trained dequantizer, `bits_per_dim` scores x with it (the one-sample bound of the
+noise u = x * num_bins - floor(x * num_bins)). `bits_per_dim_iw` takes the discrete images
+themselves and dequantizes them with the exported dequantizer (uniform without one). A
+conditional flow (built with `conditional_shape` K) takes its context in every signature but
+`bits_per_dim_iw`, as one more input after the others,
+
+    conditional_input: [None, *K] dtype     one context per example, or [1, *K] for all
+
+(`sample` takes one per sample, or one row for all samples), and its density, latent and
+samples are those of p(x | conditional_input).
+
+A tensor of another shape or dtype fails with TensorFlow's ValueError, TypeError or
+InvalidArgumentError; NumPy arrays and Python numbers are converted to the input's dtype first,
+as for any `tf.function`. See `FlowModule` for each function.
 
 From the shell, `saved_model_cli show --all --dir PATH` lists the signatures, and
 
@@ -41,14 +51,19 @@ evaluates one (here for an 8x8x1 float32 image flow).
 import math
 import os
 import shutil
-import tempfile
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows import models
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.dequantization import bits_per_dim, importance_weighted_bits_per_dim
+from tfp_flows.bijectors.context import conditional_shape_of
+from tfp_flows.dequantization import (
+    bits_per_dim,
+    importance_weighted_bits_per_dim,
+)
+from tfp_flows.temporaries import remove_stale_temporaries, temporary_directory
+from tfp_flows.validation import Interval, assert_values, check_bool, check_scalar
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -121,8 +136,11 @@ class FlowModule(tf.Module):
           from the flow's own base distribution (`flow.distribution`). For image flows x is
           dequantized data in [0, 1].
       bits_per_dim(x: [N, *E] dtype) -> {'bits_per_dim': [N]}
-          `tfp_flows.bits_per_dim(log_prob(x), prod(E), num_bins)`: bits/dim on the discrete
-          data that x dequantizes (the uniform-dequantization bound). Only with `num_bins`.
+          `tfp_flows.bits_per_dim(log_prob(x) - log q(u | k), prod(E), num_bins)`: the
+          one-sample bound on bits/dim of the discrete images k = floor(x * num_bins) that x
+          dequantizes, with noise u = x * num_bins - k; log q = 0 for uniform dequantization
+          (no dequantizer), else the exported dequantizer's log q(u | k) (+inf bits where u
+          is 0 or 1 exactly, outside its support). Only with `num_bins`.
       bits_per_dim_iw(pixels: [N, *E] int32, num_samples: [] int32, seed: [2] int64)
               -> {'bits_per_dim': [N]}
           `tfp_flows.dequantization.importance_weighted_bits_per_dim(flow, dequantizer,
@@ -149,17 +167,25 @@ class FlowModule(tf.Module):
       decode(z: [N, *Z] dtype) -> {'x': [N, *E]}
           The data `flow.bijector.forward(z)`; decode(encode(x)) = x up to rounding.
 
-    With `num_bins` the functions taking x check at run time that it lies in [0, 1]
-    (InvalidArgumentError otherwise), which catches raw integer pixels. Every function checks
-    the shapes of its inputs at run time as well, since a SavedModel signature called with a
-    tensor does not; `bits_per_dim_iw` checks that pixels are integers in [0, num_bins) and
-    num_samples >= 1. `signatures()` lists the functions for `tf.saved_model.save`. All but
-    `bits_per_dim_iw` (its own loop over noise draws) share two passes through the flow,
-    `_encode_pass` and `_decode_pass`, which are saved too (`saved_model_cli show --all` lists
-    them among the concrete functions).
+    Every input is checked at run time (`InvalidArgumentError` naming it, its bad values and
+    what it must be): with `num_bins` x must lie in [0, 1], which catches raw integer pixels,
+    and without it be finite; z must be finite; num_samples >= 0 (>= 1 for
+    `bits_per_dim_iw`, whose pixels must be integers in [0, num_bins)); temperature finite and
+    > 0 (a seed may hold any values). Every function checks the shapes of its inputs at run
+    time as well, since a SavedModel signature called with a tensor does not. `signatures()`
+    lists the functions for `tf.saved_model.save`. All but `bits_per_dim_iw` (its own loop
+    over noise draws) share two passes through the flow, `_encode_pass` and `_decode_pass`,
+    which are saved too (`saved_model_cli show --all` lists them among the concrete
+    functions).
+
+    A conditional flow's functions all take `conditional_input: [N or 1, *K] dtype` as their
+    last input (K its conditional shape; for `sample`, N = num_samples): the context of each
+    example, or one context for the whole batch.
     """
 
-    def __init__(self, flow, num_bins=None, dequantizer=None, name='flow_module'):
+    def __init__(
+        self, flow, num_bins=None, dequantizer=None, jit_compile=False, name='flow_module'
+    ):
         """Wraps `flow`, a `tfd.TransformedDistribution` with static event shapes.
 
         Args:
@@ -171,7 +197,15 @@ class FlowModule(tf.Module):
           dequantizer: None (uniform dequantization) or the
             `tfp_flows.variational_dequantization.VariationalDequantizer` trained with the
             flow (same event shape, `num_bins` and dtype); its variables are saved too.
+          jit_compile: compile the two passes through the flow with XLA (the input checks stay
+            outside); a loader compiles them on first use for each batch size.
           name: name of the module.
+
+        Raises:
+          TypeError: for a `flow` that is not a `tfd.TransformedDistribution`, or one of
+            another dtype than float32 and float64.
+          ValueError: for a `num_bins` that is not None or an int >= 2, a `jit_compile` that
+            is not a bool, or a flow without static shapes.
         """
         event_shape, latent_shape, dtype = _check_flow(flow)
         if num_bins is not None and (
@@ -179,6 +213,7 @@ class FlowModule(tf.Module):
         ):
             raise ValueError(f'`num_bins` must be None or an int >= 2; got {num_bins!r}.')
         _check_dequantizer(dequantizer, num_bins, tuple(event_shape.as_list()), dtype)
+        check_bool('jit_compile', jit_compile)
         super().__init__(name=name)
         self.dequantizer = dequantizer
         self.bijector = flow.bijector
@@ -188,6 +223,7 @@ class FlowModule(tf.Module):
         self._latent_shape = tuple(latent_shape.as_list())
         self._dtype = dtype
         self._num_bins = num_bins
+        self._conditional_shape = conditional_shape_of(flow)
         data = tf.TensorSpec([None, *self._event_shape], dtype, name='x')
         latent = tf.TensorSpec([None, *self._latent_shape], dtype, name='z')
         sample_specs = [
@@ -195,26 +231,36 @@ class FlowModule(tf.Module):
             tf.TensorSpec([], dtype, name='temperature'),
             tf.TensorSpec([2], tf.int64, name='seed'),
         ]
+        context = []  # The context spec of a conditional flow: each function's last input.
+        if self._conditional_shape is not None:
+            context = [
+                tf.TensorSpec([None, *self._conditional_shape], dtype, name='conditional_input')
+            ]
 
         # Five of the functions share two passes through the flow, each traced once when saved:
         # tracing a flow is slow (TFP's bijector bookkeeping), running it is not. No autograph:
         # there is no Python control flow on tensors to convert.
-        def function(fn, *specs):
-            return tf.function(fn, input_signature=list(specs), autograph=False)
+        def function(fn, *specs, jit_compile=False):
+            return tf.function(
+                fn, input_signature=list(specs), autograph=False, jit_compile=jit_compile
+            )
 
-        self._encode_pass = function(self._latent_and_log_density, data)
-        self._decode_pass = function(self._data, latent)
-        self.log_prob = function(self._log_prob, data)
-        self.sample = function(self._sample, *sample_specs)
-        self.encode = function(self._encode, data)
-        self.decode = function(self._decode, latent)
+        self._encode_pass = function(
+            self._latent_and_log_density, data, *context, jit_compile=jit_compile
+        )
+        self._decode_pass = function(self._data, latent, *context, jit_compile=jit_compile)
+        self.log_prob = function(self._log_prob, data, *context)
+        self.sample = function(self._sample, *sample_specs, *context)
+        self.encode = function(self._encode, data, *context)
+        self.decode = function(self._decode, latent, *context)
         if num_bins is not None:
-            self.bits_per_dim = function(self._bits_per_dim, data)
+            self.bits_per_dim = function(self._bits_per_dim, data, *context)
             self.bits_per_dim_iw = function(
                 self._bits_per_dim_iw,
                 tf.TensorSpec([None, *self._event_shape], tf.int32, name='pixels'),
                 tf.TensorSpec([], tf.int32, name='num_samples'),
                 tf.TensorSpec([2], tf.int64, name='seed'),
+                *context,
             )
 
     @property
@@ -227,41 +273,66 @@ class FlowModule(tf.Module):
         """The number of discrete levels of the data, or None."""
         return self._num_bins
 
+    @property
+    def conditional_shape(self):
+        """The shape K of one context of a conditional flow (a tuple), or None."""
+        return self._conditional_shape
+
     def _checked(self, tensor, shape):
         """`tensor`, checked at run time to be [N, *shape]: signatures skip the static check."""
         return tf.ensure_shape(tensor, [None, *shape])
 
-    def _latent_and_log_density(self, x):
+    def _context_kwargs(self, context):
+        """The bijector kwargs of the optional context input (`()` or `(c,)`)."""
+        if not context:
+            return {}
+        (conditional_input,) = context
+        return {'conditional_input': self._checked(conditional_input, self._conditional_shape)}
+
+    def _checked_data(self, x):
+        """`x` checked at run time, outside any XLA-compiled pass (XLA drops assertions): its
+        shape, and that it lies in [0, 1] with `num_bins`, else that it is finite."""
         x = self._checked(x, self._event_shape)
         if self._num_bins is not None:  # Dequantized data; fails on NaN too.
-            message = '`x` must lie in [0, 1] (dequantized data).'
-            checks = [
-                tf.debugging.assert_greater_equal(x, tf.zeros([], x.dtype), message=message),
-                tf.debugging.assert_less_equal(x, tf.ones([], x.dtype), message=message),
-            ]
-            with tf.control_dependencies(checks):
-                x = tf.identity(x)
+            inside = (x >= tf.zeros([], x.dtype)) & (x <= tf.ones([], x.dtype))
+            return assert_values('x', x, inside, 'values in [0, 1] (dequantized data)')
+        return assert_values('x', x, tf.math.is_finite(x), 'finite values')
+
+    def _checked_latent(self, z):
+        """`z` checked at run time, outside any XLA-compiled pass: its shape, finite values."""
+        z = self._checked(z, self._latent_shape)
+        return assert_values('z', z, tf.math.is_finite(z), 'finite values')
+
+    def _latent_and_log_density(self, x, *context):
+        kwargs = self._context_kwargs(context)
         event_ndims = len(self._event_shape)
         if isinstance(self.bijector, FlowBijector):  # One pass for the latent and its log-det.
-            z, log_det = self.bijector.inverse_and_log_det(x, event_ndims)
+            z, log_det = self.bijector.inverse_and_log_det(x, event_ndims, **kwargs)
         else:
-            z = self.bijector.inverse(x)
-            log_det = self.bijector.inverse_log_det_jacobian(x, event_ndims=event_ndims)
+            z = self.bijector.inverse(x, **kwargs)
+            log_det = self.bijector.inverse_log_det_jacobian(x, event_ndims=event_ndims, **kwargs)
         return z, self.base.log_prob(z) + log_det
 
-    def _data(self, z):
-        return self.bijector.forward(self._checked(z, self._latent_shape))
+    def _data(self, z, *context):
+        return self.bijector.forward(z, **self._context_kwargs(context))
 
-    def _log_prob(self, x):
-        return {'log_prob': self._encode_pass(x)[1]}
+    def _log_prob(self, x, *context):
+        return {'log_prob': self._encode_pass(self._checked_data(x), *context)[1]}
 
-    def _bits_per_dim(self, x):
+    def _bits_per_dim(self, x, *context):
         num_dims = math.prod(self._event_shape)
-        log_prob = self._encode_pass(x)[1]
+        x = self._checked_data(x)
+        log_prob = self._encode_pass(x, *context)[1]
+        if self.dequantizer is not None:
+            scaled = x * self._num_bins  # x = (k + u) / B: k = floor(x B), u = x B - k.
+            pixels = tf.clip_by_value(tf.floor(scaled), 0, self._num_bins - 1)
+            noise = scaled - pixels
+            log_prob -= self.dequantizer.log_prob(noise, pixels)
         return {'bits_per_dim': bits_per_dim(log_prob, num_dims, self._num_bins)}
 
-    def _bits_per_dim_iw(self, pixels, num_samples, seed):
+    def _bits_per_dim_iw(self, pixels, num_samples, seed, *context):
         pixels = self._checked(pixels, self._event_shape)
+        kwargs = self._context_kwargs(context)
         bits = importance_weighted_bits_per_dim(
             self._flow,
             self.dequantizer,
@@ -269,21 +340,22 @@ class FlowModule(tf.Module):
             self._num_bins,
             tf.ensure_shape(num_samples, []),
             tf.ensure_shape(seed, [2]),
+            bijector_kwargs=kwargs or None,
         )
         return {'bits_per_dim': bits}
 
-    def _sample(self, num_samples, temperature, seed):
-        num_samples = tf.ensure_shape(num_samples, [])
+    def _sample(self, num_samples, temperature, seed, *context):
+        num_samples = check_scalar('num_samples', num_samples, Interval(integer=True, low=0))
         seed = tf.ensure_shape(seed, [2])
-        temperature = tf.ensure_shape(temperature, [])
+        temperature = tf.ensure_shape(temperature, [])  # Checked by `sample_latent`.
         latent = models.sample_latent(self._flow, num_samples, temperature, seed)
-        return {'x': self._decode_pass(latent)}
+        return {'x': self._decode_pass(latent, *context)}
 
-    def _encode(self, x):
-        return {'z': self._encode_pass(x)[0]}
+    def _encode(self, x, *context):
+        return {'z': self._encode_pass(self._checked_data(x), *context)[0]}
 
-    def _decode(self, z):
-        return {'x': self._decode_pass(z)}
+    def _decode(self, z, *context):
+        return {'x': self._decode_pass(self._checked_latent(z), *context)}
 
     def signatures(self):
         """The SavedModel signatures: {name: `tf.function`}, with 'serving_default'.
@@ -299,7 +371,9 @@ class FlowModule(tf.Module):
         return signatures
 
 
-def export_saved_model(flow, path, *, num_bins=None, dequantizer=None, overwrite=False):
+def export_saved_model(
+    flow, path, *, num_bins=None, dequantizer=None, jit_compile=False, overwrite=False
+):
     """Writes `flow` as a SavedModel at directory `path`, atomically; returns the path.
 
     The SavedModel holds a `FlowModule(flow, num_bins)`: every variable of the flow (with the
@@ -312,7 +386,8 @@ def export_saved_model(flow, path, *, num_bins=None, dequantizer=None, overwrite
 
     The model is saved into a new temporary directory `.tmp-export-*` next to `path` and
     renamed into place, so `path` never holds a partial export; on failure the temporary
-    directory is removed and an existing `path` is left as it was.
+    directory is removed and an existing `path` is left as it was. The temporary directories
+    of killed exports into the same parent are removed first (`tfp_flows.temporaries`).
 
     Args:
       flow: a `tfd.TransformedDistribution` over a standard Normal latent of the data's shape,
@@ -322,14 +397,28 @@ def export_saved_model(flow, path, *, num_bins=None, dequantizer=None, overwrite
         images); adds the `bits_per_dim` and `bits_per_dim_iw` signatures. None for continuous
         data.
       dequantizer: None (uniform dequantization) or the `VariationalDequantizer` trained with
-        the flow, which `bits_per_dim_iw` then draws its noise from. Needs `num_bins`.
+        the flow, which `bits_per_dim` and `bits_per_dim_iw` then score and draw noise with.
+        Needs `num_bins`.
+      jit_compile: compile the passes through the flow with XLA in the SavedModel (see
+        `FlowModule`); the loading TensorFlow must have XLA (the pip packages do).
       overwrite: replace an existing directory at `path`. Otherwise an existing `path` raises
         `FileExistsError`.
 
     Returns:
       The absolute path of the SavedModel, a str.
+
+    Raises:
+      TypeError: for a `flow` that is not a `tfd.TransformedDistribution`, or a `path` that
+        is not a str or path.
+      ValueError: for a bad `num_bins`, or an `overwrite` or `jit_compile` that is not a
+        bool.
+      FileExistsError: for an existing `path` (without `overwrite`), or one that is a file.
     """
-    module = FlowModule(flow, num_bins=num_bins, dequantizer=dequantizer)
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(f'`path` must be a str or a path; got {path!r}.')
+    check_bool('overwrite', overwrite)
+    check_bool('jit_compile', jit_compile)
+    module = FlowModule(flow, num_bins=num_bins, dequantizer=dequantizer, jit_compile=jit_compile)
     path = os.path.abspath(os.fspath(path))
     exists = os.path.lexists(path)
     if exists and not overwrite:
@@ -340,9 +429,10 @@ def export_saved_model(flow, path, *, num_bins=None, dequantizer=None, overwrite
         raise FileExistsError(f'{path} exists and is not a directory; refusing to replace it.')
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    # mkdtemp makes a private (mode 0700) directory; saving into a subdirectory of it gives the
-    # SavedModel the usual permissions, and the replaced export can be moved into it as well.
-    temp_dir = tempfile.mkdtemp(dir=parent, prefix='.tmp-export-')
+    remove_stale_temporaries(parent)  # Left by killed exports; never one still written.
+    # A private (mode 0700) directory; saving into a subdirectory of it gives the SavedModel
+    # the usual permissions, and the replaced export can be moved into it as well.
+    temp_dir = temporary_directory(parent)
     try:
         saved = os.path.join(temp_dir, _SAVED_MODEL_DIR)
         tf.saved_model.save(module, saved, signatures=module.signatures())

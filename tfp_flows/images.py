@@ -13,8 +13,20 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from tfp_flows.models import sample
+from tfp_flows.validation import (
+    Interval,
+    check_callable,
+    check_int,
+    check_number,
+    check_number_list,
+    check_positive_int,
+    shape_tuple,
+)
+from tfp_flows.workdir import check_path
 
 __all__ = [
+    'check_points',
+    'check_temperatures',
     'density_figure',
     'image_grid',
     'labelled_panels',
@@ -26,6 +38,29 @@ __all__ = [
 MIN_IMAGE_PIXELS = 64  # Each image of a grid is shown at least this many pixels high ...
 MAX_GRID_PIXELS = 1024  # ... unless the grid would then be wider or higher than this.
 _DPI = 100  # Figures are sized in pixels; 100 pixels per inch makes 13-point text ~18 pixels.
+TEMPERATURES = 'a non-empty list of finite numbers > 0'  # The domain of `temperatures`.
+
+
+def check_temperatures(temperatures):
+    """`temperatures` as a tuple of finite numbers > 0; `ValueError` naming them otherwise."""
+    return check_number_list(
+        'temperatures', temperatures, Interval(low=0, low_open=True), TEMPERATURES
+    )
+
+
+def _check_pair(name, value):
+    pair = shape_tuple(value)
+    if pair is None or len(pair) != 2 or not all(Interval(True, 1).contains(v) for v in pair):
+        raise ValueError(f'`{name}` must be a pair of positive ints; got {value!r}.')
+    return pair
+
+
+def _array(name, value, dtype, description):
+    """`value` as a NumPy array of `dtype`; `ValueError` naming it if it does not convert."""
+    try:
+        return np.asarray(value, dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f'`{name}` must be {description}; got {value!r}.') from None
 
 
 def upscale_factor(image_shape, grid_shape, separator=2):
@@ -40,9 +75,14 @@ def upscale_factor(image_shape, grid_shape, separator=2):
       The smallest int factor that makes the larger image side at least `MIN_IMAGE_PIXELS`,
       lowered while the grid would exceed `MAX_GRID_PIXELS` on either side; at least 1 (images
       are never shrunk). 8x8 digits in a 6x6 grid get 8 (398 pixels); 64x64 CelebA get 1.
+
+    Raises:
+      ValueError: for shapes that are not pairs of positive ints, or a `separator` that is
+        not an int >= 0.
     """
-    height, width = image_shape
-    rows, columns = grid_shape
+    height, width = _check_pair('image_shape', image_shape)
+    rows, columns = _check_pair('grid_shape', grid_shape)
+    check_int('separator', separator, low=0)
     factor = max(1, math.ceil(MIN_IMAGE_PIXELS / max(height, width)))
     while (
         factor > 1
@@ -74,22 +114,23 @@ def image_grid(images, num_bins=256, num_columns=None, scale=None, separator=2):
              num_columns * (W * scale + separator) + separator, C].
 
     Raises:
-      ValueError: `images` is not [N, H, W, C], or `scale`, `num_columns` or `separator` is
-        out of range.
+      ValueError: `images` is not [N, H, W, C] numbers, `num_bins` is not an int >= 2, or
+        `scale`, `num_columns` (None or positive ints) or `separator` (an int >= 0) is out
+        of its domain.
     """
-    images = np.asarray(images, np.float64)
+    check_int('num_bins', num_bins, low=2)
+    if num_columns is not None:
+        check_positive_int('num_columns', num_columns)
+    if scale is not None:
+        check_positive_int('scale', scale)
+    check_int('separator', separator, low=0)
+    images = _array('images', images, np.float64, 'numbers of shape [N, H, W, C], N >= 1')
     if images.ndim != 4 or images.shape[0] < 1:
         raise ValueError(f'`images` must have shape [N, H, W, C], N >= 1; got {images.shape}.')
     count, height, width, channels = images.shape
     num_columns = num_columns or math.ceil(math.sqrt(count))
-    if num_columns < 1:
-        raise ValueError(f'`num_columns` must be a positive int; got {num_columns!r}.')
-    if separator < 0:
-        raise ValueError(f'`separator` must be >= 0 pixels; got {separator!r}.')
     num_rows = math.ceil(count / num_columns)
     scale = scale or upscale_factor((height, width), (num_rows, num_columns), separator)
-    if scale < 1:
-        raise ValueError(f'`scale` must be a positive int; got {scale!r}.')
     images = np.clip(np.nan_to_num(images, nan=0.0), 0.0, 1.0 - 1e-9)
     levels = np.floor(images * num_bins) / (num_bins - 1)
     levels = levels.repeat(scale, axis=1).repeat(scale, axis=2)
@@ -123,14 +164,28 @@ def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
       `margin + sum_{j<i} (W_j + gap)`.
 
     Raises:
-      ValueError: no pictures, or not one title per picture.
+      ValueError: no pictures, not one title (a str) per picture, a picture that is not
+        uint8 [H, W, 1 or 3], or a margin, gap or title height that is not an int >= 0.
     """
-    if not pictures or len(pictures) != len(titles):
+    for name, value in (('margin', margin), ('gap', gap), ('title_height', title_height)):
+        check_int(name, value, low=0)
+    pictures, titles = shape_tuple(pictures), shape_tuple(titles)
+    if not pictures or titles is None or len(pictures) != len(titles):
         raise ValueError(
-            f'Need one title per picture and at least one picture; got {len(pictures)} '
-            f'pictures and {len(titles)} titles.'
+            f'Need one title per picture and at least one picture; got {len(pictures or ())} '
+            f'pictures and {len(titles or ())} titles.'
         )
-    pictures = [np.broadcast_to(p, (*p.shape[:2], 3)) for p in map(np.asarray, pictures)]
+    for title in titles:
+        if not isinstance(title, str):
+            raise ValueError(f'`titles` must be strs; got {title!r}.')
+    pictures = [np.asarray(p) for p in pictures]
+    for picture in pictures:
+        if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[-1] not in (1, 3):
+            raise ValueError(
+                '`pictures` must be uint8 arrays [H, W, C], C = 1 or 3; got one of dtype '
+                f'{picture.dtype} and shape {picture.shape}.'
+            )
+    pictures = [np.broadcast_to(p, (*p.shape[:2], 3)) for p in pictures]
     width = 2 * margin + sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
     height = 2 * margin + title_height + max(p.shape[0] for p in pictures)
     figure = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, facecolor='white')
@@ -167,13 +222,36 @@ def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_column
     Returns:
       (figure, grids): the uint8 RGB figure (`labelled_panels`) and the uint8 `image_grid` of
       each temperature.
+
+    Raises:
+      ValueError: before any sampling, for `num_bins` not an int >= 2, `temperatures` not a
+        non-empty list of finite numbers > 0, `seed` not an int in [0, 2**31), or
+        `num_samples` or `num_columns` not a positive int.
+      TypeError: for a `flow` that is not a `tfd.TransformedDistribution`.
     """
+    check_int('num_bins', num_bins, low=2)
+    temperatures = check_temperatures(temperatures)
+    check_int('seed', seed, low=0, high=2**31)
+    check_positive_int('num_samples', num_samples)
+    check_positive_int('num_columns', num_columns)
     grids = []
     for temperature in temperatures:
         drawn = sample(flow, num_samples, temperature=temperature, seed=tf.constant([seed, 0]))
         grids.append(image_grid(np.asarray(drawn), num_bins, num_columns=num_columns))
     titles = [f'temperature {temperature}' for temperature in temperatures]
     return labelled_panels(grids, titles), grids
+
+
+def check_points(points):
+    """`points` as a float64 array [N, 2] (N >= 1) of finite numbers; else `ValueError`."""
+    points = _array('points', points, np.float64, 'finite numbers of shape [N, 2], N >= 1')
+    if points.ndim != 2 or points.shape[0] < 1 or points.shape[1] != 2:
+        raise ValueError(f'`points` must have shape [N, 2], N >= 1; got {points.shape}.')
+    if not np.all(np.isfinite(points)):
+        raise ValueError(
+            f'`points` must be finite numbers; got {np.sum(~np.isfinite(points))} that are not.'
+        )
+    return points
 
 
 def density_figure(log_prob_fn, points, points_label='data', extent=None, resolution=200):
@@ -189,8 +267,18 @@ def density_figure(log_prob_fn, points, points_label='data', extent=None, resolu
 
     Returns:
       uint8 RGB [420, 1000, 3].
+
+    Raises:
+      ValueError: for a `log_prob_fn` that is not callable, `points` that are not finite
+        numbers [N, 2] (N >= 1), a `points_label` that is not a str, an `extent` that is not
+        None or a finite number > 0, or a `resolution` that is not a positive int.
     """
-    points = np.asarray(points)
+    check_callable('log_prob_fn', log_prob_fn)
+    points = check_points(points)
+    if not isinstance(points_label, str):
+        raise ValueError(f'`points_label` must be a str; got {points_label!r}.')
+    check_number('extent', extent, 0, low_open=True, allow_none=True)
+    check_positive_int('resolution', resolution)
     if extent is None:
         extent = math.ceil(2 * 1.15 * float(np.abs(points).max())) / 2
     edges = np.linspace(-extent, extent, resolution + 1)
@@ -226,7 +314,18 @@ def _render(figure):
 
 
 def write_png(path, picture):
-    """Writes a uint8 picture [H, W, C] (C = 1, 3 or 4) to `path` atomically."""
+    """Writes a uint8 picture [H, W, C] (C = 1, 3 or 4) to `path` atomically.
+
+    Raises `TypeError` for a `path` that is not a str or path, `ValueError` for a picture of
+    another dtype or shape, before anything is written.
+    """
+    check_path('path', path)
+    picture = np.asarray(picture)
+    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            '`picture` must be a uint8 array [H, W, C], C = 1, 3 or 4; got one of dtype '
+            f'{picture.dtype} and shape {picture.shape}.'
+        )
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     temporary = f'{path}.tmp'
     tf.io.write_file(temporary, tf.io.encode_png(picture))

@@ -8,13 +8,73 @@ the flow's `trainable_variables` and saved by `tf.train.Checkpoint` and `tf.save
 
 import functools
 import math
+import numbers
 
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.validation import check_positive_int
+from tfp_flows.validation import check_float_dtype, check_int, check_positive_int
 
-__all__ = ['ConvNet', 'DenseNet', 'ZeroConv']
+__all__ = ['ConvNet', 'DenseNet', 'ZeroConv', 'ZeroDense', 'check_dropout_rate', 'check_training']
+
+
+def check_dropout_rate(dropout_rate):
+    """Returns `dropout_rate` as a float in [0, 1), or raises `ValueError` naming it."""
+    if (
+        isinstance(dropout_rate, bool)
+        or not isinstance(dropout_rate, numbers.Real)
+        or not 0 <= dropout_rate < 1
+    ):
+        raise ValueError(f'`dropout_rate` must be a number in [0, 1); got {dropout_rate!r}.')
+    return float(dropout_rate)
+
+
+def check_training(training):
+    """`training` as a Python bool or a scalar bool tensor; None (Keras' default) is False.
+
+    Raises:
+      TypeError: for anything else, naming the value.
+    """
+    if training is None or isinstance(training, bool):
+        return bool(training)
+    if isinstance(training, tf.Tensor | tf.Variable) and training.dtype == tf.bool:
+        if training.shape.rank not in (None, 0):
+            raise TypeError(f'`training` must be a scalar; got a tensor of shape {training.shape}.')
+        return training
+    raise TypeError(f'`training` must be a bool or a scalar bool tensor; got {training!r}.')
+
+
+def _check_dropout_seed(seed):
+    """`seed` as an int32 stateless seed [2], or None."""
+    if seed is None:
+        return None
+    seed = tf.convert_to_tensor(seed)
+    if not seed.dtype.is_integer or seed.shape.rank != 1 or seed.shape[0] not in (None, 2):
+        raise ValueError(
+            '`dropout_seed` must be a stateless seed, an int tensor of shape [2], or None; got '
+            f'a {seed.dtype.name} tensor of shape {seed.shape}.'
+        )
+    return tf.cast(seed, tf.int32)
+
+
+def _dropout(h, rate, training, seed, layer):
+    """Dropout of the hidden activations `h` (inverted: kept values scaled by 1 / (1 - rate)).
+
+    Active only when `training` is True; with a stateless `seed` [2] the mask is a function of
+    (seed, layer) alone, so a pass can be repeated with the very same masks.
+    """
+    if not rate or training is False:
+        return h
+
+    def drop():
+        if seed is None:
+            return tf.nn.dropout(h, rate)
+        layer_seed = tf.random.experimental.stateless_fold_in(seed, layer)
+        return tf.nn.experimental.stateless_dropout(h, rate, layer_seed)
+
+    if training is True:
+        return drop()
+    return tf.cond(training, drop, lambda: h)
 
 
 def _he_normal(shape, fan_in, seed, dtype):
@@ -22,9 +82,15 @@ def _he_normal(shape, fan_in, seed, dtype):
     return tf.random.stateless_normal(shape, seed=seed, stddev=stddev, dtype=dtype)
 
 
-def _check_sizes(**sizes):
+def _check_arguments(dtype, seed=0, **sizes):
+    """Checks a network's sizes (positive ints), seed and dtype; returns the dtype.
+
+    Raises `ValueError` naming the first argument outside its domain.
+    """
     for name, size in sizes.items():
         check_positive_int(name, size)
+    check_int('seed', seed, low=0, high=2**63)
+    return check_float_dtype('dtype', dtype)
 
 
 def _check_input_channels(network, x, input_channels):
@@ -52,7 +118,12 @@ class ConvNet(tf.Module):
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels] with 'SAME' padding.
     Per position it costs 9 * input_channels * hidden_channels + hidden_channels^2
-    + 9 * hidden_channels * output_channels multiply-adds.
+    + 9 * hidden_channels * output_channels multiply-adds. The sizes are positive ints, `seed`
+    an int in [0, 2**63) (the initial weights), `dtype` floating; `ValueError` otherwise.
+
+    With `dropout_rate` > 0, each hidden ReLU output is dropped with that probability when
+    called with `training=True` (Flow++ regularised its coupling networks so on CIFAR-10;
+    Ho et al. 2019, https://arxiv.org/abs/1902.00275); otherwise the network is deterministic.
     """
 
     def __init__(
@@ -63,8 +134,11 @@ class ConvNet(tf.Module):
         seed=0,
         dtype=tf.float32,
         name='conv_net',
+        dropout_rate=0.0,
     ):
-        _check_sizes(
+        dtype = _check_arguments(
+            dtype,
+            seed,
             input_channels=input_channels,
             output_channels=output_channels,
             hidden_channels=hidden_channels,
@@ -72,6 +146,7 @@ class ConvNet(tf.Module):
         super().__init__(name=name)
         self.input_channels = input_channels
         self.output_channels = output_channels
+        self.dropout_rate = check_dropout_rate(dropout_rate)
         with self.name_scope:
             self.kernel_in = tf.Variable(
                 _he_normal(
@@ -92,14 +167,24 @@ class ConvNet(tf.Module):
             )
             self.bias_out = tf.Variable(tf.zeros([output_channels], dtype), name='bias_out')
 
-    def __call__(self, x):
-        """Applies the network to `x` of shape [..., H, W, input_channels]."""
-        _check_input_channels(self, x, self.input_channels)
-        return _map_images(self._apply, x, self.output_channels)
+    def __call__(self, x, training=False, seed=None):
+        """Applies the network to `x` of shape [..., H, W, input_channels].
 
-    def _apply(self, x):
+        `training` (a bool or a scalar bool tensor) turns dropout on; `seed`, an optional
+        stateless seed [2], fixes its masks (stateful random masks without it).
+        """
+        _check_input_channels(self, x, self.input_channels)
+        training, seed = check_training(training), _check_dropout_seed(seed)
+        return _map_images(
+            functools.partial(self._apply, training=training, seed=seed), x, self.output_channels
+        )
+
+    def _apply(self, x, training=False, seed=None):
+        rate = self.dropout_rate
         h = tf.nn.relu(_conv3x3(x, self.kernel_in) + self.bias_in)
+        h = _dropout(h, rate, training, seed, 0)
         h = tf.nn.relu(_conv1x1(h, self.kernel_hidden) + self.bias_hidden)
+        h = _dropout(h, rate, training, seed, 1)
         return _conv3x3(h, self.kernel_out) + self.bias_out
 
 
@@ -111,10 +196,12 @@ def _conv1x1(x, kernel):
     slower at these shapes.
     """
     channels_in, channels_out = kernel.shape[-2:]
-    shape = tf.shape(x)
+    out_shape = x.shape[:-1].concatenate([channels_out])
+    if not out_shape.is_fully_defined():
+        out_shape = tf.concat([tf.shape(x)[:-1], [channels_out]], axis=0)
     flat = tf.reshape(x, [-1, channels_in])
     out = tf.matmul(flat, tf.reshape(kernel, [channels_in, channels_out]))
-    out = tf.reshape(out, tf.concat([shape[:-1], [channels_out]], axis=0))
+    out = tf.reshape(out, out_shape)
     out.set_shape(x.shape[:-1].concatenate([channels_out]))
     return out
 
@@ -161,9 +248,12 @@ def _conv3x3(x, kernel):
     ):
         return tf.nn.conv2d(x, kernel, 1, 'SAME')
     selection = tf.constant(_tap_selection(height, width), kernel.dtype)
-    dense = tf.einsum(
-        'pqt,tio->piqo', selection, tf.reshape(kernel, [9, channels_in, channels_out])
-    )
+    # Built once `x` is there: else a graph builds every layer's dense matrix (up to 4 MiB
+    # each) at the start of a call, all held at once, and memory grows with the depth.
+    with tf.control_dependencies([x]):
+        dense = tf.einsum(
+            'pqt,tio->piqo', selection, tf.reshape(kernel, [9, channels_in, channels_out])
+        )
     out = tf.matmul(
         tf.reshape(x, [-1, positions * channels_in]),
         tf.reshape(dense, [positions * channels_in, positions * channels_out]),
@@ -175,7 +265,9 @@ class DenseNet(tf.Module):
     """A ReLU multilayer perceptron whose last layer starts at zero.
 
     Maps [..., input_size] to [..., output_size] through `num_hidden_layers` hidden layers of
-    `hidden_units` units.
+    `hidden_units` units. With `dropout_rate` > 0 each hidden layer's output is dropped with
+    that probability when called with `training=True` (as `ConvNet`). Arguments are checked as
+    for `ConvNet`.
     """
 
     def __init__(
@@ -187,8 +279,11 @@ class DenseNet(tf.Module):
         seed=0,
         dtype=tf.float32,
         name='dense_net',
+        dropout_rate=0.0,
     ):
-        _check_sizes(
+        dtype = _check_arguments(
+            dtype,
+            seed,
             input_size=input_size,
             output_size=output_size,
             hidden_units=hidden_units,
@@ -197,6 +292,7 @@ class DenseNet(tf.Module):
         super().__init__(name=name)
         self.input_size = input_size
         self.output_size = output_size
+        self.dropout_rate = check_dropout_rate(dropout_rate)
         sizes = [input_size] + [hidden_units] * num_hidden_layers
         with self.name_scope:
             self.kernels = [
@@ -211,17 +307,22 @@ class DenseNet(tf.Module):
             )
             self.bias_out = tf.Variable(tf.zeros([output_size], dtype), name='bias_out')
 
-    def __call__(self, x):
-        """Applies the network to `x` of shape [..., input_size]."""
+    def __call__(self, x, training=False, seed=None):
+        """Applies the network to `x` of shape [..., input_size].
+
+        `training` and `seed` control dropout as in `ConvNet.__call__`.
+        """
         if x.shape[-1] != self.input_size:
             raise ValueError(
                 f'{self.name} expects {self.input_size} inputs on the last axis; got shape '
                 f'{x.shape.as_list()}.'
             )
+        training, seed = check_training(training), _check_dropout_seed(seed)
         batch_shape = tf.shape(x)[:-1]
         h = tf.reshape(x, [-1, self.input_size])
-        for kernel, bias in zip(self.kernels, self.biases, strict=True):
+        for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
             h = tf.nn.relu(tf.matmul(h, kernel) + bias)
+            h = _dropout(h, self.dropout_rate, training, seed, layer)
         h = tf.matmul(h, self.kernel_out) + self.bias_out
         return tf.reshape(h, tf.concat([batch_shape, [self.output_size]], axis=0))
 
@@ -230,11 +331,13 @@ class ZeroConv(tf.Module):
     """A 3x3 convolution whose kernel and bias start at zero (Glow's `conv2d_zeros`).
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels]; it outputs zeros until
-    trained.
+    trained. Arguments are checked as for `ConvNet`.
     """
 
     def __init__(self, input_channels, output_channels, dtype=tf.float32, name='zero_conv'):
-        _check_sizes(input_channels=input_channels, output_channels=output_channels)
+        dtype = _check_arguments(
+            dtype, input_channels=input_channels, output_channels=output_channels
+        )
         super().__init__(name=name)
         self.output_channels = output_channels
         with self.name_scope:
@@ -249,3 +352,30 @@ class ZeroConv(tf.Module):
 
     def _apply(self, x):
         return _conv3x3(x, self.kernel) + self.bias
+
+
+class ZeroDense(tf.Module):
+    """A linear map whose kernel and bias start at zero (Glow's `linear_zeros`).
+
+    Maps [..., input_size] to [..., output_size]; it outputs zeros until trained. Glow's
+    class-conditional prior (`ycond`) maps a one-hot label through it to the mean and
+    log-scale of a latent (Kingma and Dhariwal 2018, https://arxiv.org/abs/1807.03039).
+    """
+
+    def __init__(self, input_size, output_size, dtype=tf.float32, name='zero_dense'):
+        dtype = _check_arguments(dtype, input_size=input_size, output_size=output_size)
+        super().__init__(name=name)
+        self.input_size = input_size
+        self.output_size = output_size
+        with self.name_scope:
+            self.kernel = tf.Variable(tf.zeros([input_size, output_size], dtype), name='kernel')
+            self.bias = tf.Variable(tf.zeros([output_size], dtype), name='bias')
+
+    def __call__(self, x):
+        """Applies the map to `x` of shape [..., input_size]."""
+        if x.shape[-1] != self.input_size:
+            raise ValueError(
+                f'{self.name} expects {self.input_size} inputs on the last axis; got shape '
+                f'{x.shape.as_list()}.'
+            )
+        return tf.tensordot(x, self.kernel, axes=1) + self.bias

@@ -7,6 +7,7 @@ from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
 from tfp_flows.bijectors.multiscale import FactorOut
 from tfp_flows.bijectors.preprocessing import Centre, LogitTransform
+from tfp_flows.bijectors.prior import LearnedPrior
 from tfp_flows.bijectors.squeeze import Squeeze
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     'FlowBijector',
     'InvertibleConv1x1',
     'LUInvertibleConv1x1',
+    'LearnedPrior',
     'LogitTransform',
     'Squeeze',
 ]

@@ -4,7 +4,13 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_channels
-from tfp_flows.validation import check_positive_int
+from tfp_flows.validation import (
+    assert_values,
+    check_bool,
+    check_float_dtype,
+    check_number,
+    check_positive_int,
+)
 
 __all__ = ['ActNorm']
 
@@ -41,10 +47,15 @@ class ActNorm(FlowBijector):
           dtype: float dtype of the variables.
           validate_args: check that inputs are finite.
           name: name scope.
+
+        Raises:
+          ValueError: for an argument outside its domain (a positive int `num_channels`, a
+            finite `min_std` > 0, a floating `dtype`, a bool `validate_args`), naming it.
         """
         num_channels = check_positive_int('num_channels', num_channels)
-        if not min_std > 0:
-            raise ValueError(f'`min_std` must be > 0; got {min_std!r}.')
+        min_std = check_number('min_std', min_std, 0, low_open=True)
+        dtype = check_float_dtype('dtype', dtype)
+        check_bool('validate_args', validate_args)
         parameters = dict(locals())
         self._num_channels = num_channels
         self._min_std = min_std
@@ -89,13 +100,44 @@ class ActNorm(FlowBijector):
 
         Works eagerly and inside `tf.function`. Under a `tf.distribute` strategy call it in
         cross-replica context with the global batch: the assignment then writes the same
-        values to every replica.
+        values to every replica. `y` must be finite (checked at run time, whatever
+        `validate_args`: a NaN would be kept for good): `tf.errors.InvalidArgumentError`.
         """
         y = self._check(tf.convert_to_tensor(y, self.dtype))
+        y = assert_values('y', y, tf.math.is_finite(y), 'finite values')
         axes = list(range(y.shape.rank - 1))
-        mean, variance = tf.nn.moments(y, axes=axes)
-        std = tf.maximum(tf.sqrt(variance), tf.cast(self._min_std, y.dtype))
+        self.initialize_from_moments(*tf.nn.moments(y, axes=axes))
+
+    def initialize_from_moments(self, mean, variance):
+        """Sets shift = mean and log_scale = log(max(sqrt(variance), min_std)) per channel,
+        unless already initialised: `initialize` given the data's moments ([C] each), e.g.
+        accumulated over several batches by `tfp_flows.initialize`. Works as `initialize`.
+
+        Raises:
+          ValueError: for a `mean` or `variance` whose static shape is not [C].
+          tf.errors.InvalidArgumentError: at run time, for a `mean` that is not finite or a
+            `variance` that is not finite and >= 0 (nothing is assigned).
+        """
+        mean = tf.cast(mean, self.dtype)
+        variance = tf.cast(variance, self.dtype)
+        for name, value in (('mean', mean), ('variance', variance)):
+            if not value.shape.is_compatible_with([self._num_channels]):
+                raise ValueError(
+                    f'`{name}` must have shape [{self._num_channels}] (one value per channel); '
+                    f'got shape {value.shape.as_list()}.'
+                )
+        mean = assert_values('mean', mean, tf.math.is_finite(mean), 'finite values')
+        variance = assert_values(
+            'variance',
+            variance,
+            tf.math.is_finite(variance) & (variance >= 0),
+            'finite values >= 0',
+        )
+        std = tf.maximum(tf.sqrt(variance), tf.cast(self._min_std, self.dtype))
         done = self.initialized
-        self.shift.assign(tf.where(done, self.shift, mean))
-        self.log_scale.assign(tf.where(done, self.log_scale, tf.math.log(std)))
-        self.initialized.assign(True)
+        updates = [
+            self.shift.assign(tf.where(done, self.shift, mean)),
+            self.log_scale.assign(tf.where(done, self.log_scale, tf.math.log(std))),
+        ]
+        with tf.control_dependencies(updates):  # In a graph, only once `y` passed its check.
+            self.initialized.assign(True)

@@ -7,6 +7,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.bijectors.caching import GraphOnlyCache
+from tfp_flows.validation import check_int
 
 tfb = tfp.bijectors
 
@@ -26,10 +27,25 @@ def reduce_log_det(log_det, x, min_event_ndims, event_ndims):
     if extra == 0:
         return log_det
     if log_det.shape.rank == 0:
+        rank = x.shape.rank
+        static = None if rank is None else x.shape[rank - event_ndims : rank - min_event_ndims]
+        if static is not None and static.is_fully_defined():  # One op, none to trace.
+            return log_det * static.num_elements()
         rank = tf.rank(x)
         positions = tf.shape(x)[rank - event_ndims : rank - min_event_ndims]
         return log_det * tf.cast(tf.reduce_prod(positions), log_det.dtype)
     return tf.reduce_sum(log_det, axis=list(range(-extra, 0)))
+
+
+def _event_ndims(event_ndims, min_event_ndims):
+    """`event_ndims` (None: the minimum) checked to be an int >= the minimum.
+
+    An `event_ndims` above the input's rank is left to each step's check of the event shape,
+    which names the shape it expects.
+    """
+    if event_ndims is None:
+        return min_event_ndims
+    return check_int('event_ndims', event_ndims, low=min_event_ndims)
 
 
 class _SavedStructure(tf.train.experimental.PythonState):
@@ -156,20 +172,22 @@ class FlowBijector(tfb.Bijector):
         """(y, log|det dy/dx|) in one pass; the log-det summed over `event_ndims` dims.
 
         `event_ndims` defaults to `forward_min_event_ndims`; kwargs go to the bijector.
+        Raises `ValueError` for an `event_ndims` that is not an int >= the minimum.
         """
         x = self._convert(x, 'x')
+        event_ndims = _event_ndims(event_ndims, self.forward_min_event_ndims)
         y, log_det = self._forward_and_log_det(x, **kwargs)
-        event_ndims = self.forward_min_event_ndims if event_ndims is None else event_ndims
         return y, reduce_log_det(log_det, x, self.forward_min_event_ndims, event_ndims)
 
     def inverse_and_log_det(self, y, event_ndims=None, **kwargs):
         """(x, log|det dx/dy|) in one pass; the log-det summed over `event_ndims` dims.
 
         `event_ndims` defaults to `inverse_min_event_ndims`; kwargs go to the bijector.
+        Raises `ValueError` for an `event_ndims` that is not an int >= the minimum.
         """
         y = self._convert(y, 'y')
+        event_ndims = _event_ndims(event_ndims, self.inverse_min_event_ndims)
         x, log_det = self._inverse_and_log_det(y, **kwargs)
-        event_ndims = self.inverse_min_event_ndims if event_ndims is None else event_ndims
         return x, reduce_log_det(log_det, y, self.inverse_min_event_ndims, event_ndims)
 
     def _convert(self, value, name):

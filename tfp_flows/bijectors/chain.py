@@ -3,7 +3,9 @@
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows.bijectors import backprop
 from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.validation import check_bool, check_positive_int, shape_tuple
 
 tfb = tfp.bijectors
 
@@ -26,7 +28,7 @@ def _kind(step):
     return type(step).__name__
 
 
-def _direction(step, inverse):
+def direction(step, inverse):
     """(bijector, whether to run its inverse) once `tfb.Invert` wrappers are taken off."""
     while _is_invert(step):
         step, inverse = step.bijector, not inverse
@@ -41,7 +43,7 @@ def apply_step(step, x, inverse, event_ndims, kwargs, step_hook=None):
     methods without kwargs. `step_hook(step, x, inverse)` is called before every step that is
     not a `Chain` (a chain calls it for its own steps).
     """
-    bijector, run_inverse = _direction(step, inverse)
+    bijector, run_inverse = direction(step, inverse)
     if isinstance(bijector, FlowBijector):
         step_kwargs = {k: v for k, v in kwargs.items() if k in bijector.kwarg_names}
         if 'step_hook' in bijector.kwarg_names:
@@ -68,7 +70,7 @@ class Chain(FlowBijector):
 
     Unlike `tfb.Chain`, each call walks the steps once, taking output and log-det of each
     step together, and a result is never stale after a variable update (see `FlowBijector`).
-    Bijector kwargs (`conditional_input=`, `training=`, as accepted by TFP's
+    Bijector kwargs (`conditional_input=`, `training=`, `dropout_seed=`, as accepted by TFP's
     `TransformedDistribution` through `bijector_kwargs`) go to every step whose `kwarg_names`
     lists them. Steps may be any TFP bijectors that keep the event rank; ours also inside
     `tfb.Invert`.
@@ -76,9 +78,23 @@ class Chain(FlowBijector):
     `forward_and_log_det` and `inverse_and_log_det` take a `step_hook(step, x, inverse)`
     called before each step (nested chains and factor-outs included) with that step's input,
     which is how `tfp_flows.initialize` initialises every ActNorm in one walk.
+
+    Memory-saving backprop: the bijector kwarg `memory_saving='invert'` keeps only the
+    chain's output for backprop and rebuilds each step's input from its output on the way
+    back, so the memory of a gradient does not grow with depth; 'recompute' keeps each step's
+    input and reruns the step (`tfp_flows.bijectors.backprop` says what each costs). E.g.
+    `flow.log_prob(x, bijector_kwargs={'memory_saving': 'invert'})` in a `GradientTape`. The
+    values are the same as without it; only the gradients' memory and compute change. With a
+    `step_hook` the walk is the plain one.
     """
 
-    kwarg_names = ('conditional_input', 'training', 'step_hook')
+    kwarg_names = (
+        'conditional_input',
+        'training',
+        'dropout_seed',
+        'step_hook',
+        'memory_saving',
+    )
 
     def __init__(self, steps, event_ndims=3, validate_args=False, name='chain'):
         """Creates the chain.
@@ -91,16 +107,18 @@ class Chain(FlowBijector):
           name: name scope.
 
         Raises:
-          ValueError: for an empty list, a non-positive `event_ndims`, or a step whose
-            minimal event rank is larger than `event_ndims`.
-          TypeError: for a step that is not a `tfb.Bijector`.
+          ValueError: for an empty list, a non-positive `event_ndims`, a non-bool
+            `validate_args`, or a step whose minimal event rank is larger than `event_ndims`.
+          TypeError: for `steps` that is not a list, or a step that is not a `tfb.Bijector`.
         """
         parameters = dict(locals())
+        if isinstance(steps, tfb.Bijector) or shape_tuple(steps) is None:
+            raise TypeError(f'`steps` must be a list of bijectors; got {steps!r}.')
         steps = list(steps)
         if not steps:
             raise ValueError('`steps` must list at least one bijector; got an empty list.')
-        if not isinstance(event_ndims, int) or isinstance(event_ndims, bool) or event_ndims < 1:
-            raise ValueError(f'`event_ndims` must be a positive int; got {event_ndims!r}.')
+        check_positive_int('event_ndims', event_ndims)
+        check_bool('validate_args', validate_args)
         for i, step in enumerate(steps):
             if not isinstance(step, tfb.Bijector):
                 raise TypeError(f'Step {i} of the chain is not a tfb.Bijector; got {step!r}.')
@@ -127,19 +145,44 @@ class Chain(FlowBijector):
     def structure(self):
         return {'class': 'Chain', 'steps': [_kind(s) for s in self.bijectors]}
 
-    def _walk(self, x, inverse, step_hook=None, **kwargs):
+    def _walk(self, x, inverse, step_hook=None, memory_saving=None, **kwargs):
+        memory_saving = backprop.check_memory_saving(memory_saving)
+        if memory_saving == 'invert' and step_hook is None:
+            return backprop.invertible_walk(self, x, inverse, kwargs)
         event_ndims = self.forward_min_event_ndims
         log_det = tf.zeros([], x.dtype)
         for step in self.bijectors if inverse else reversed(self.bijectors):
-            x, step_log_det = apply_step(step, x, inverse, event_ndims, kwargs, step_hook)
+            if memory_saving == 'recompute' and step_hook is None:
+                if hasattr(direction(step, inverse)[0], '_backprop_from_output'):
+                    # A chain or factor-out: its own walk reruns its steps one by one.
+                    step_kwargs = {**kwargs, 'memory_saving': memory_saving}
+                    x, step_log_det = apply_step(step, x, inverse, event_ndims, step_kwargs)
+                else:
+                    x, step_log_det = backprop.recompute_step(step, x, inverse, event_ndims, kwargs)
+            else:
+                x, step_log_det = apply_step(step, x, inverse, event_ndims, kwargs, step_hook)
             log_det += step_log_det
         return x, log_det
 
-    def _forward_and_log_det(self, x, step_hook=None, **kwargs):
-        return self._walk(x, inverse=False, step_hook=step_hook, **kwargs)
+    def _forward_and_log_det(self, x, **kwargs):
+        return self._walk(x, inverse=False, **kwargs)
 
-    def _inverse_and_log_det(self, y, step_hook=None, **kwargs):
-        return self._walk(y, inverse=True, step_hook=step_hook, **kwargs)
+    def _inverse_and_log_det(self, y, **kwargs):
+        return self._walk(y, inverse=True, **kwargs)
+
+    def _backprop_from_output(self, output, output_gradient, inverse, backprop_state):
+        """Memory-saving backprop through the steps, last to first: (input, its gradient).
+
+        `output` is what the walk in direction `inverse` returned, `output_gradient` the loss's
+        gradient w.r.t. it; `backprop_state` is the `tfp_flows.bijectors.backprop.Backprop`
+        that rebuilds each step's input and collects the gradients of variables and kwargs.
+        """
+        event_ndims = self.forward_min_event_ndims
+        for step in reversed(self.bijectors) if inverse else self.bijectors:
+            output, output_gradient = backprop_state.step(
+                step, output, output_gradient, inverse, event_ndims
+            )
+        return output, output_gradient
 
     def _forward_event_shape(self, input_shape):
         for step in reversed(self.bijectors):

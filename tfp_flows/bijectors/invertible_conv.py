@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_channels
-from tfp_flows.validation import check_positive_int
+from tfp_flows.validation import check_bool, check_float_dtype, check_int, check_positive_int
 
 __all__ = ['InvertibleConv1x1', 'LUInvertibleConv1x1', 'random_rotation']
 
@@ -20,8 +20,9 @@ def random_rotation(num_channels, seed, dtype=tf.float32):
 
 def _apply_per_pixel(x, matrix):
     """Returns `matrix @ v` for every vector v on the last axis of `x` (a 1x1 convolution)."""
-    flat = tf.reshape(x, [-1, tf.shape(x)[-1]])
-    return tf.reshape(tf.matmul(flat, matrix, transpose_b=True), tf.shape(x))
+    shape = x.shape if x.shape.is_fully_defined() else tf.shape(x)  # Static: no ops to trace.
+    flat = tf.reshape(x, [-1, shape[-1]])
+    return tf.reshape(tf.matmul(flat, matrix, transpose_b=True), shape)
 
 
 class _Conv1x1(FlowBijector):
@@ -29,6 +30,9 @@ class _Conv1x1(FlowBijector):
 
     def __init__(self, num_channels, seed, dtype, validate_args, parameters, name):
         num_channels = check_positive_int('num_channels', num_channels)
+        check_int('seed', seed, low=0, high=2**63)
+        dtype = check_float_dtype('dtype', dtype)
+        check_bool('validate_args', validate_args)
         self._num_channels = num_channels
         with tf.name_scope(name) as name:
             self._make_variables(random_rotation(num_channels, seed, tf.float64), dtype)
@@ -70,6 +74,8 @@ class InvertibleConv1x1(_Conv1x1):
                        from the QR decomposition of W in float64 (which XLA compiles, unlike
                        `slogdet`), as is W^-1; both cost O(C^3) once per call.
     W is not guaranteed to stay invertible during training; `LUInvertibleConv1x1` is.
+    `ValueError` at construction for a `num_channels` that is not a positive int, a `seed`
+    not an int in [0, 2**63), a non-floating `dtype` or a non-bool `validate_args`.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
@@ -117,7 +123,8 @@ class LUInvertibleConv1x1(_Conv1x1):
       forward (latent -> data):  y = W x          at every pixel
       inverse (data -> latent):  x = W^-1 y,  W^-1 from two triangular solves once per call
       log|det dy/dx| = sum(log_scale) per pixel (H * W * sum(log_scale) for [H, W, C])
-    Starts at the LU decomposition of a random rotation.
+    Starts at the LU decomposition of a random rotation. Arguments are checked as for
+    `InvertibleConv1x1`.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """

@@ -11,10 +11,17 @@ import tensorflow_probability as tfp
 
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.validation import check_bool, check_float_dtype, shape_tuple
 
 tfb = tfp.bijectors
 
 __all__ = ['Centre', 'LogitTransform']
+
+
+def _check_options(dtype, validate_args):
+    """Checks the arguments every preprocessing takes; returns `dtype` as a `tf.DType`."""
+    check_bool('validate_args', validate_args)
+    return check_float_dtype('dtype', dtype)
 
 
 class _Preprocessing(FlowBijector):
@@ -22,14 +29,14 @@ class _Preprocessing(FlowBijector):
     of `event_shape`, checking data on the way in."""
 
     def __init__(self, event_shape, transform, dtype, validate_args, parameters, name):
-        event_shape = tuple(event_shape)
-        if not event_shape or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in event_shape
+        shape = shape_tuple(event_shape)
+        if not shape or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
         ):
             raise ValueError(
                 f'`event_shape` must be a tuple of positive ints; got {event_shape!r}.'
             )
-        self._event_shape = event_shape
+        self._event_shape = shape
         self.transform = transform
         with tf.name_scope(name) as name:
             super().__init__(
@@ -89,13 +96,15 @@ class Centre(_Preprocessing):
       inverse (data -> latent):  z = x - 1/2
       log|det dx/dz| = 0
     The density is defined on all reals; with `validate_args` data outside [0, 1] (or NaN)
-    raises `InvalidArgumentError` naming the values.
+    raises `InvalidArgumentError` naming the values. A bad `event_shape`, a non-floating
+    `dtype` or a non-bool `validate_args` raises `ValueError` at construction.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
 
     def __init__(self, event_shape, dtype=tf.float32, validate_args=False, name='centre'):
         parameters = dict(locals())
+        dtype = _check_options(dtype, validate_args)
         shift = tfb.Shift(tf.constant(0.5, dtype), name='shift')
         super().__init__(event_shape, shift, dtype, validate_args, parameters, name)
 
@@ -118,7 +127,7 @@ class LogitTransform(_Preprocessing):
     -inf, and with `validate_args` such data raises `InvalidArgumentError` naming the values
     and the support. `forward` keeps its output strictly inside the support, so a sample
     drawn in float32 maps back to a finite latent and scores finite, even where the sigmoid
-    saturates.
+    saturates. Arguments are checked as for `Centre`, and `alpha` (`ValueError`).
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """
@@ -127,6 +136,7 @@ class LogitTransform(_Preprocessing):
         self, event_shape, alpha=0.05, dtype=tf.float32, validate_args=False, name='logit'
     ):
         parameters = dict(locals())
+        dtype = _check_options(dtype, validate_args)
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 0.5:
             raise ValueError(f'`alpha` must be a number in [0, 0.5); got {alpha!r}.')
         self._alpha = float(alpha)

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_float
+from tfp_flows.validation import check_bool
 
 __all__ = ['Squeeze']
 
@@ -37,7 +38,9 @@ class Squeeze(FlowBijector):
 
     def __init__(self, validate_args=False, name='squeeze'):
         """Creates the squeeze. Raises `ValueError` for an odd H or W, or C not divisible by 4
-        on the latent side, when the tensors' shapes are known."""
+        on the latent side, when the tensors' shapes are known, and for a non-bool
+        `validate_args` at construction."""
+        check_bool('validate_args', validate_args)
         parameters = dict(locals())
         with tf.name_scope(name) as name:
             super().__init__(

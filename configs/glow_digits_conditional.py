@@ -1,0 +1,13 @@
+"""Class-conditional Glow on the 8x8 digits: one-hot labels, learned class-conditional prior."""
+
+from configs import default
+
+
+def get_config():
+    config = default.get_config()
+    # Batches (x, one-hot digit), conditional_shape (10,): every coupling network sees the
+    # label, which also sets the mean and log-scale of the top latent and each split prior
+    # (Glow's ycond), on a learned top prior (learntop). Sample figures: one row per class.
+    config.data.conditional = True
+    config.model.learn_top_prior = True
+    return config

@@ -1,0 +1,1 @@
+"""Runnable worked examples; the README points to them and tests/test_examples.py runs them."""

@@ -1,0 +1,506 @@
+"""The Keras bridge: `FlowTrainer`, a `keras.Model` that trains a flow's variables with `fit`.
+
+A Keras 3 `Model` does not see the `tf.Variable`s inside TFP bijectors, so a plain
+`compile(loss=...)`/`fit` on a flow trains nothing and reports a flat loss. `FlowTrainer`
+therefore differentiates with respect to `flow.trainable_variables` in its own `train_step`,
+builds the optimizer on exactly those variables in `compile` (which a Keras 3 optimizer also
+needs under `MirroredStrategy`), and shows them to Keras as its `trainable_weights` (where
+Keras' EMA machinery looks for the model's variables). It refuses a flow with no trainable
+variables.
+
+Loss, reported under `trainer.metric_name`: 'bits_per_dim' on the discrete data for images
+(`num_bins` given), 'nats_per_dim' (negative log-likelihood per dimension) for continuous
+data; `fit`'s logs carry it, 'grad_norm' (the global gradient norm before clipping) and, for
+validation, 'val_' + `metric_name`. Under a `tf.distribute` strategy each replica's loss is
+its summed loss divided by the global batch size and the optimizer sums the gradients over
+replicas, so one step equals one step on a single device with the same global batch.
+Gradient-norm clipping applies to that global gradient (Keras' own `global_clipnorm` would
+clip each replica's part before the sum). Floating-point batches are cast to the flow's dtype,
+so a float64 flow trains on the float32 batches of `tfp_flows.data`; other dtypes raise
+`TypeError`.
+
+Conditional flows (`tfp_flows.glow(..., conditional_shape=...)`) train on `(x, c)` batches
+(`make_dataset(..., conditional=True)`): the train step computes
+`flow.log_prob(x, bijector_kwargs={'conditional_input': c, 'training': True})`, so the
+coupling networks' dropout is on; evaluation and `predict` pass `conditional_input` only, so
+they are deterministic.
+"""
+
+import contextlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+from absl import logging
+
+from tfp_flows.bijectors.context import conditional_shape_of
+from tfp_flows.dequantization import bits_per_dim
+from tfp_flows.validation import check_bool, check_int, check_number
+
+tfd = tfp.distributions
+
+__all__ = ['FlowTrainer', 'split_batch']
+
+
+def split_batch(data):
+    """Splits a batch as Keras hands it to a step into `(x, context)`.
+
+    Keras passes what the dataset yields (`x`, `(x,)` or `(x, c)`), and `train_on_batch(x)` /
+    `test_on_batch(x)` pass `(x, None, None)`; `keras.utils.unpack_x_y_sample_weight` reads
+    them all. The second element is the context of a conditional flow (labels or features), None
+    for unconditional data.
+
+    Raises:
+      ValueError: for sample weights (a flow's loss is the mean over examples).
+    """
+    x, context, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if sample_weight is not None:
+        raise ValueError(
+            'FlowTrainer does not take sample weights (or class weights): its loss is the '
+            'mean over the examples of the batch.'
+        )
+    return x, context
+
+
+class _EpochProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, never counting past the epoch's steps.
+
+    With `steps_per_execution=k`, Keras reports each call's last step as its first step plus
+    k - 1, also for the epoch's last call, which may run fewer steps: 19 steps with k = 8 are
+    reported as steps 8, 16 and 24 of 19. This bar counts the last call's steps as the rest of
+    the epoch.
+    """
+
+    async_safe = True  # As Keras' own bar, which Keras dispatches alongside its other callbacks.
+
+    def _within_epoch(self, batch):
+        return batch if self.target is None else min(batch, self.target - 1)
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(self._within_epoch(batch), logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        super().on_test_batch_end(self._within_epoch(batch), logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        super().on_predict_batch_end(self._within_epoch(batch), logs)
+
+
+def _check_monitors(callbacks, metric_name):
+    """Refuses Keras callbacks that read the key 'loss', which `FlowTrainer` does not log.
+
+    `TerminateOnNaN` reads only 'loss'; `EarlyStopping`, `ModelCheckpoint` and
+    `ReduceLROnPlateau` monitor 'val_loss' or 'loss' unless told otherwise. With FlowTrainer's
+    logs they would silently never act.
+    """
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.TerminateOnNaN):
+            raise ValueError(
+                "keras.callbacks.TerminateOnNaN reads the log key 'loss', which FlowTrainer "
+                f'reports as {metric_name!r}, so it would never stop training: use '
+                f'tfp_flows.callbacks.StopOnNonFinite(monitor={metric_name!r}).'
+            )
+        monitor = getattr(callback, 'monitor', None)
+        if monitor in ('loss', 'val_loss'):
+            expected = metric_name if monitor == 'loss' else 'val_' + metric_name
+            raise ValueError(
+                f'{type(callback).__name__} monitors {monitor!r}, which FlowTrainer reports as '
+                f'{expected!r}; pass monitor={expected!r}.'
+            )
+
+
+def _with_progbar(callbacks, verbose):
+    """`callbacks` with an `_EpochProgbar` where Keras would add its own bar."""
+    if verbose == 0 or isinstance(callbacks, keras.callbacks.CallbackList):
+        return callbacks
+    callbacks = list(callbacks or [])
+    if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+        callbacks.append(_EpochProgbar())
+    return callbacks
+
+
+class FlowTrainer(keras.Model):
+    """Trains `flow` with `fit`/`evaluate`, reporting bits/dim (or nats/dim without bins).
+
+    Usage, inside the strategy's scope:
+        trainer = FlowTrainer(flow, num_bins=17, clip_norm=50.0)
+        trainer.compile(optimizer=make_optimizer('adamax', 1e-3, warmup_steps=200))
+        trainer.fit(train_dataset, validation_data=validation_dataset, epochs=10)
+        trainer.metric_name  # 'bits_per_dim': the key of the logs, 'val_bits_per_dim' too.
+
+    Batches are `x` or `(x,)` for an unconditional flow, `(x, c)` for a conditional one
+    (`split_batch`), c of shape [batch, *conditional_shape] (`tfp_flows.conditional_shape_of`).
+    A context for an unconditional flow, a missing context for a conditional one, or one of
+    another shape is refused when the step is traced, naming both shapes. The train step
+    passes the bijector kwarg `training=True` (dropout on, in flows that have it), with a
+    stateless `dropout_seed` [2] drawn from (`dropout_seed`, optimizer step, replica,
+    micro-batch) when `dropout_seed` is given, so the masks of a step are the same in every
+    run (a resumed run draws an unbroken run's masks); evaluation and `predict` never pass it.
+
+    Gradient accumulation: with `accumulation_steps=N` each replica's batch is split into N
+    equal micro-batches whose gradients are computed one after another (a `tf.while_loop`,
+    `parallel_iterations=1`) and summed, each micro-batch's summed loss divided by the whole
+    global batch: one optimizer step on the whole batch, equal to the step without accumulation
+    (to float rounding), and clipping acts on that summed global gradient. Feed batches of the
+    size of the step you want (N * b for micro-batches of b; N must divide each replica's
+    batch). `optimizer.iterations`, the learning-rate schedule, weight decay and EMA count
+    optimizer steps, and Keras' step count is the number of batches. Keras' own optimizer option
+    `gradient_accumulation_steps` does not fit: it accumulates across `train_step` calls
+    under a `tf.cond` that cannot hold the optimizer's cross-replica sum under
+    `MirroredStrategy` (RuntimeError: merge_call in control flow), its learning-rate schedule
+    counts micro-batches, and clipping in `train_step` would act on each micro-batch.
+
+    EMA weights: with an optimizer made by `make_optimizer(..., ema_momentum=m)`, pass
+    `keras.callbacks.SwapEMAWeights()` to `fit` to validate on the averaged weights, and use
+    `with trainer.ema_weights(): ...` to evaluate or export them later (for example after
+    restoring a checkpoint, which holds the raw weights in the flow and the averages in the
+    optimizer). At the end of `fit` Keras writes the averages into the flow
+    (`optimizer.finalize_variable_values`), so after `fit` the flow holds the EMA weights.
+
+    Args:
+      flow: a `tfd.TransformedDistribution` (or any distribution with `log_prob`, an
+        `event_shape` and trainable variables).
+      num_bins: discrete levels per value (images: 17 for the digits, 256 for 8-bit), an int
+        >= 2, to report bits/dim on the discrete data; None for continuous data (nats/dim).
+      clip_norm: None, or clip the global gradient to this norm (a finite number > 0).
+      accumulation_steps: micro-batches per batch (an int >= 1; 1: no accumulation).
+      dropout_seed: None (dropout masks from TF's stateful random ops), or an int in
+        [0, 2**63): the seed of every train step's stateless dropout masks (see above).
+      name: the Keras model's name.
+
+    Raises:
+      ValueError: naming the argument, for a number out of its domain or a flow without
+        trainable variables.
+      TypeError: for a `flow` that is not a `tfd.Distribution`.
+    """
+
+    def __init__(
+        self,
+        flow,
+        num_bins=None,
+        clip_norm=None,
+        accumulation_steps=1,
+        dropout_seed=None,
+        name='flow_trainer',
+        **kwargs,
+    ):
+        num_bins = check_int('num_bins', num_bins, 2, allow_none=True)
+        if clip_norm is not None:
+            clip_norm = check_number('clip_norm', clip_norm, low=0, low_open=True)
+        accumulation_steps = check_int('accumulation_steps', accumulation_steps, 1)
+        dropout_seed = check_int('dropout_seed', dropout_seed, 0, 2**63, allow_none=True)
+        if not isinstance(flow, tfd.Distribution):
+            raise TypeError(
+                '`flow` must be a `tfd.Distribution` with trainable variables (e.g. from '
+                f'`tfp_flows.glow`); got {type(flow).__name__}.'
+            )
+        if not flow.trainable_variables:
+            raise ValueError(f'The flow {flow.name!r} has no trainable variables to train.')
+        super().__init__(name=name, **kwargs)
+        self.flow = flow
+        self.num_bins = num_bins
+        self.clip_norm = clip_norm
+        self.accumulation_steps = accumulation_steps
+        self.dropout_seed = dropout_seed
+        self.conditional_shape = conditional_shape_of(flow)
+        # The bijector kwargs the flow's bijector takes (this package's steps take
+        # 'training' and 'dropout_seed'; other TFP bijectors may take neither).
+        self._bijector_kwargs = getattr(getattr(flow, 'bijector', None), 'kwarg_names', ())
+        self.num_dims = int(np.prod(flow.event_shape))
+        self.metric_name = 'nats_per_dim' if num_bins is None else 'bits_per_dim'
+        self.loss_tracker = keras.metrics.Mean(name=self.metric_name)
+        self.grad_norm_tracker = keras.metrics.Mean(name='grad_norm')
+        self.built = True  # Nothing for Keras to build: the flow made its variables.
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.grad_norm_tracker]
+
+    @property
+    def trainable_weights(self):
+        """The flow's trainable variables, in `flow.trainable_variables` order."""
+        return list(self.flow.trainable_variables) if self.trainable else []
+
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
+
+    def compile(self, optimizer, steps_per_execution=1, **kwargs):
+        """Compiles and builds `optimizer` on the flow's variables (inside the strategy scope).
+
+        `steps_per_execution` (an int >= 1) > 1 runs that many train steps per call into
+        TensorFlow (less per-step overhead for small models). Keras 3 cannot do that on several
+        replicas (keras-team/keras#19246: its multi-step loop fails with "You must feed a value
+        for placeholder tensor"), so there one step per call is used and a warning says so.
+        """
+        steps_per_execution = check_int('steps_per_execution', steps_per_execution, 1)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if steps_per_execution > 1 and replicas > 1:
+            logging.warning(
+                'steps_per_execution=%d falls back to 1 on %d replicas: Keras 3 cannot run '
+                'several steps per call under a multi-replica strategy (keras-team/keras#19246).',
+                steps_per_execution,
+                replicas,
+            )
+            steps_per_execution = 1
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
+        self.optimizer.build(self.flow.trainable_variables)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', callbacks=None, **kw):
+        """Keras' `fit`, with a progress bar that never counts past the epoch's steps.
+
+        Raises:
+          ValueError: for a Keras callback that reads the log key 'loss' or 'val_loss'.
+        """
+        callbacks = self._callbacks(callbacks, verbose)
+        return super().fit(x, y, batch_size, epochs, verbose, callbacks, **kw)
+
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose='auto',
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        **kw,
+    ):
+        """Keras' `evaluate`, with a progress bar that never counts past the steps."""
+        callbacks = self._callbacks(callbacks, verbose)
+        return super().evaluate(x, y, batch_size, verbose, sample_weight, steps, callbacks, **kw)
+
+    def predict(self, x, batch_size=None, verbose='auto', steps=None, callbacks=None):
+        """Keras' `predict` (the per-example loss), with a bar that never counts past the steps."""
+        callbacks = self._callbacks(callbacks, verbose)
+        return super().predict(x, batch_size, verbose, steps, callbacks)
+
+    def _callbacks(self, callbacks, verbose):
+        if not isinstance(callbacks, keras.callbacks.CallbackList):
+            _check_monitors(callbacks or [], self.metric_name)
+        return _with_progbar(callbacks, verbose)
+
+    def per_example_loss(self, x, conditional_input=None, training=False, dropout_seed=None):
+        """bits/dim of each example (nats/dim if `num_bins` is None), shape [batch].
+
+        Args:
+          x: a batch [batch, *event_shape] of floats (cast to the flow's dtype).
+          conditional_input: the contexts [batch, *conditional_shape] of a conditional flow.
+          training: pass the bijector kwarg `training=True` (dropout on), as the train step
+            does.
+          dropout_seed: with `training`, an optional stateless seed [2] of the dropout masks.
+
+        Raises:
+          TypeError: for a batch that is not floating-point.
+          ValueError: for a context given to an unconditional flow, a missing context of a
+            conditional one, or a context of another shape, naming both shapes.
+        """
+        x = tf.convert_to_tensor(x)
+        if not x.dtype.is_floating:
+            raise TypeError(
+                'FlowTrainer expects batches of floating-point data (dequantized images in '
+                f'[0, 1], or points); got dtype {x.dtype.name}. Dequantize integer images '
+                'first, e.g. with `tfp_flows.uniform_dequantize`.'
+            )
+        training = check_bool('training', training)
+        self._check_context(x, conditional_input)
+        kwargs = {}
+        if conditional_input is not None:
+            kwargs['conditional_input'] = conditional_input
+        if training and 'training' in self._bijector_kwargs:
+            kwargs['training'] = True
+            if dropout_seed is not None and 'dropout_seed' in self._bijector_kwargs:
+                kwargs['dropout_seed'] = dropout_seed
+        log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs)
+        if self.num_bins is None:
+            return -log_prob / self.num_dims
+        return bits_per_dim(log_prob, self.num_dims, self.num_bins)
+
+    def call(self, x, conditional_input=None):
+        return self.per_example_loss(x, conditional_input)
+
+    def _check_context(self, x, context):
+        """Refuses a context that does not fit the flow, naming both shapes."""
+        expected = self.conditional_shape
+        if expected is None and context is not None:
+            raise ValueError(
+                'FlowTrainer got (x, context) batches, but the flow is unconditional (built '
+                'without `conditional_shape`): feed batches of x alone, or (x,). The second '
+                f'element has shape {tuple(tf.convert_to_tensor(context).shape)}.'
+            )
+        if expected is None:
+            return
+        wanted = f'[batch, {", ".join(map(str, expected))}]'
+        if context is None:
+            raise ValueError(
+                f'FlowTrainer got batches of x alone (shape {tuple(x.shape)}), but the flow is '
+                f'conditional with conditional_shape {expected}: feed (x, c) batches, c of '
+                f'shape {wanted} (e.g. make_dataset(..., conditional=True)).'
+            )
+        shape = tf.convert_to_tensor(context).shape
+        if shape.rank is not None and not (
+            shape.rank == len(expected) + 1 and shape[1:].is_compatible_with(expected)
+        ):
+            raise ValueError(
+                f'FlowTrainer got contexts of shape {tuple(shape)}, but the flow is conditional '
+                f'with conditional_shape {expected}: each c must have shape {wanted}.'
+            )
+
+    def _step_dropout_seed(self, micro_batch=0):
+        """The stateless dropout seed [2] of this step, replica and micro-batch, or None."""
+        if self.dropout_seed is None:
+            return None
+        seed = tf.constant([0, self.dropout_seed], tf.int64)
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        for data in (tf.convert_to_tensor(self.optimizer.iterations), replica, micro_batch):
+            seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(data, tf.int64))
+        return seed
+
+    def train_step(self, data):
+        x, context = split_batch(data)
+        variables = self.flow.trainable_variables
+        if self.accumulation_steps == 1:
+            with tf.GradientTape() as tape:
+                per_example = self.per_example_loss(
+                    x, context, training=True, dropout_seed=self._step_dropout_seed()
+                )
+                loss = tf.nn.compute_average_loss(per_example)
+            gradients = tape.gradient(loss, variables)
+        else:
+            gradients, per_example = self._accumulated_gradients(x, context, variables)
+        gradients, global_norm = self._clip(gradients)
+        self.optimizer.apply(gradients, variables)
+        self.loss_tracker.update_state(per_example)
+        self.grad_norm_tracker.update_state(global_norm)
+        return _step_logs(self.metrics)
+
+    def _accumulated_gradients(self, x, context, variables):
+        """Summed gradients of the mean loss over N micro-batches, and each example's loss.
+
+        Micro-batch k holds examples k, k + N, k + 2N, ... of this replica's batch (a reshape,
+        so its shape is static and XLA compiles the loop). Its summed loss is divided by the
+        global batch (this replica's batch times the replicas), as `tf.nn.compute_average_loss`
+        divides the whole batch's, so the sum is the gradient of the whole batch. The loop holds
+        no cross-replica sum (`MirroredStrategy` forbids one inside control flow); the
+        optimizer sums once, after it.
+
+        Raises:
+          ValueError (tracing) or `tf.errors.InvalidArgumentError` (running): if N does not
+            divide this replica's batch.
+        """
+        x = tf.convert_to_tensor(x)
+        self._check_context(x, context)  # Before the loop: one message, not a traced one.
+        steps = self.accumulation_steps
+        batch = tf.shape(x)[0]
+        message = (
+            f'FlowTrainer(accumulation_steps={steps}) splits the batch on each replica into '
+            f'{steps} equal micro-batches, so that batch size must be a multiple of {steps}'
+        )
+        if x.shape[0] is not None and x.shape[0] % steps:
+            raise ValueError(f'{message}; got a batch of {x.shape[0]}.')
+        checks = []
+        if x.shape[0] is None:
+            checks.append(tf.debugging.assert_equal(batch % steps, 0, message=message))
+
+        def split(tensor):  # [batch, ...] -> [batch / N, N, ...]
+            with tf.control_dependencies(checks):
+                return tf.reshape(tensor, tf.concat([[-1, steps], tf.shape(tensor)[1:]], axis=0))
+
+        micro_batches = split(x)
+        micro_contexts = None if context is None else split(tf.convert_to_tensor(context))
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        global_batch = tf.cast(batch, tf.int64) * replicas
+        unconnected = set()  # Indices of variables the loss does not depend on (found tracing).
+
+        def body(k, sums, losses):
+            micro_context = None if context is None else tf.gather(micro_contexts, k, axis=1)
+            with tf.GradientTape() as tape:
+                per_example = self.per_example_loss(
+                    tf.gather(micro_batches, k, axis=1),
+                    micro_context,
+                    training=True,
+                    dropout_seed=self._step_dropout_seed(k),
+                )
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            gradients = tape.gradient(loss, variables)
+            unconnected.update(i for i, g in enumerate(gradients) if g is None)
+            gradients = [
+                tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
+                for g, v in zip(gradients, variables, strict=True)
+            ]
+            sums = [s + g for s, g in zip(sums, gradients, strict=True)]
+            return k + 1, sums, losses.write(k, per_example)
+
+        losses = tf.TensorArray(self.flow.dtype, size=steps)
+        _, sums, losses = tf.while_loop(
+            lambda k, sums, losses: k < steps,
+            body,
+            (tf.constant(0), [tf.zeros_like(v) for v in variables], losses),
+            parallel_iterations=1,
+        )
+        gradients = [None if i in unconnected else s for i, s in enumerate(sums)]
+        return gradients, losses.concat()
+
+    def test_step(self, data):
+        self.loss_tracker.update_state(self.per_example_loss(*split_batch(data)))
+        return _step_logs([self.loss_tracker])
+
+    def predict_step(self, data):
+        return self.per_example_loss(*split_batch(data))
+
+    def _clip(self, gradients):
+        """Clips this replica's gradients so that their sum over replicas has norm <= clip_norm.
+
+        Returns the clipped gradients and the global norm before clipping. The norm is that of
+        the all-reduced (summed) gradient; `tf.clip_by_global_norm(..., use_norm=)` then scales
+        each replica's part by the same factor.
+        """
+        present = [g for g in gradients if g is not None]
+        summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, present)
+        global_norm = tf.linalg.global_norm(summed)
+        if self.clip_norm is None:
+            return gradients, global_norm
+        clipped, _ = tf.clip_by_global_norm(gradients, self.clip_norm, use_norm=global_norm)
+        return clipped, global_norm
+
+    @contextlib.contextmanager
+    def ema_weights(self):
+        """Context in which the flow holds the optimizer's EMA weights; the raw ones after it.
+
+        Needs an optimizer with EMA (`make_optimizer(..., ema_momentum=m)`). Swaps in place
+        with Keras' `SwapEMAWeights` (works under a strategy, no copy of the weights).
+
+        Raises:
+          ValueError: if the optimizer keeps no EMA.
+        """
+        if not getattr(self.optimizer, 'use_ema', False):
+            raise ValueError(
+                'ema_weights() needs an optimizer that keeps an EMA of the weights, e.g. '
+                f'make_optimizer(..., ema_momentum=0.999); got {self.optimizer!r}.'
+            )
+        swap = keras.callbacks.SwapEMAWeights()
+        swap.set_model(self)
+        swap.on_test_begin()
+        try:
+            yield
+        finally:
+            swap.on_test_end()
+
+
+def _step_logs(metrics):
+    """{name: result} of `metrics`, as a step returns them to Keras.
+
+    Keras 3 reduces step results across the workers of a multi-worker
+    `MultiWorkerMirroredStrategy` with a mean along axis 0, which fails on scalars
+    (tensorflow/tensorflow#72388); there each result gets that axis, of size 1. Several
+    workers: more replicas in sync than this worker's devices (the strategy's
+    `num_replicas_in_sync` is worker devices times workers).
+    """
+    logs = {m.name: m.result() for m in metrics}
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)
+    ):
+        logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
