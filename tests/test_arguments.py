@@ -536,6 +536,7 @@ BAD = {
         'augment': Messages(('rotate', r"`augment` must be None or 'flip'; got 'rotate'\.")),
         'repeat': BOOL,
         'drop_remainder': BOOL,
+        'dequantize': BOOL,
         'epoch': Messages(
             (-1, r'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got -1\.'),
             (1.5, r'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got 1\.5\.'),
@@ -665,6 +666,14 @@ BAD = {
     'tfp_flows.config_checks.unchecked_keys': {'config': CONFIG},
 }
 
+
+class _NoiseOnly(tf.Module):
+    """Looks like a dequantizer (a tf.Module with `noise_and_log_prob`), of no data."""
+
+    def noise_and_log_prob(self, base_noise, pixels):
+        return base_noise, tf.zeros([])
+
+
 # The training side, the run and its tools (conditional flows, own data, workdirs, CLI).
 BAD.update(
     {
@@ -713,6 +722,14 @@ BAD.update(
             'clip_norm': Domain('a finite number > 0', [0, -1.0, NAN, INF, '50']),
             'accumulation_steps': POSITIVE_INT,
             'dropout_seed': Domain('None or an int in [0, 2**63)', [-1, 1.5, 2**63, '1']),
+            'dequantizer': Messages(
+                ('variational', r'`dequantizer` must be None or a VariationalDequantizer .*str'),
+                (
+                    _NoiseOnly(),
+                    r'A `dequantizer` dequantizes discrete images: it needs `num_bins`; got None',
+                ),
+            ),
+            'dequantization_seed': Domain('an int in [0, 2**63)', [-1, 1.5, 2**63, None]),
             'name': NAME,
         },
         'tfp_flows.trainer.FlowTrainer.call': {
@@ -725,6 +742,8 @@ BAD.update(
             'training': BOOL,
             'dropout_seed': 'used with training=True only: the conditioner networks refuse one '
             'that is not a stateless seed, naming `dropout_seed`',
+            'base_noise': 'used with a dequantizer only: a draw of its base, converted to its '
+            'dtype; its shape is checked by the couplings of the dequantizer',
         },
         'tfp_flows.trainer.FlowTrainer.compile': {
             'optimizer': "Keras' compile resolves it (keras.optimizers.get) and refuses what it "

@@ -319,6 +319,26 @@ class VariationalDequantizer(tf.Module):
         """
         context = self.context(pixels)
         eps = self.base.sample(tf.shape(context)[0], seed=_stateless_seed(seed))
+        return self._noise_and_log_prob(eps, context)
+
+    def noise_and_log_prob(self, base_noise, pixels):
+        """u and log q(u | k) from given base noise eps ~ `base` (Logistic), in one pass.
+
+        `sample_and_log_prob` with the draw made by the caller: a trainer draws eps for the
+        whole global batch from one seed and gives each replica its rows, so the noise of an
+        example does not depend on how the batch is split.
+
+        Args:
+          base_noise: eps, [N, H, W, C] floats of the dequantizer's dtype (a draw of `base`).
+          pixels: k, [N, H, W, C] integers in {0, ..., B - 1} (any integer or float dtype).
+
+        Returns:
+          (u [N, H, W, C] in (0, 1), log q(u | k) [N] in nats).
+        """
+        base_noise = tf.convert_to_tensor(base_noise, self._dtype)
+        return self._noise_and_log_prob(base_noise, self.context(pixels))
+
+    def _noise_and_log_prob(self, eps, context):
         noise, log_det = self.bijector.forward_and_log_det(
             eps, event_ndims=3, conditional_input=context
         )
