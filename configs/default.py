@@ -53,6 +53,15 @@ def get_config():
     config.model.dropout_rate = 0.0
     config.model.dtype = 'float32'
 
+    # How discrete images become continuous data: 'uniform' noise (Theis et al. 2016), or
+    # 'variational', noise from a small flow q(u | k) trained with the model on the bound
+    # E_q[-log p(x) + log q(u | k)] + D log(num_bins) (Flow++). Images only. The sizes are q's.
+    config.dequantizer = ml_collections.ConfigDict()
+    config.dequantizer.kind = 'uniform'
+    config.dequantizer.num_steps = 4  # Couplings of q (>= 2).
+    config.dequantizer.hidden_channels = 32  # Width of q's coupling and context networks.
+    config.dequantizer.context_channels = 8  # Features of the image k that q is conditioned on.
+
     config.train = ml_collections.ConfigDict()
     config.train.strategy = 'auto'  # 'auto', 'one_device', 'mirrored' or 'multi_worker'.
     config.train.batch_size = 64  # Global batch, split over the replicas.
@@ -74,4 +83,9 @@ def get_config():
     config.train.early_stopping_patience = config_dict.placeholder(int)  # Epochs.
     config.train.sample_temperatures = (0.7, 1.0)
     config.train.sample_every_epochs = 10
+
+    config.eval = ml_collections.ConfigDict()
+    # Also report the importance-weighted test and validation bits/dim (images) with this
+    # many noise draws per image, the tighter estimate papers report (Flow++); 0: off.
+    config.eval.iw_samples = 0
     return config

@@ -855,6 +855,23 @@ BAD.update(
                 ('newest', r"`which` must be one of \('best', 'latest'\); got 'newest'\.")
             ),
         },
+        'tfp_flows.run_model.restore_flow_and_dequantizer': {
+            'workdir': STR_OR_PATH,
+            'which': Messages(
+                ('newest', r"`which` must be one of \('best', 'latest'\); got 'newest'\.")
+            ),
+        },
+        'tfp_flows.run_model.build_dequantizer': {
+            'dequantizer_config': Messages(
+                (3, r'`dequantizer_config` must be an ml_collections.ConfigDict or a dict; got 3')
+            ),
+            'event_shape': Messages(
+                (None, r'`event_shape` must be \[H, W, C\] or \[D\]; got None')
+            ),
+            'num_bins': Domain('None or an int >= 2', [1, 17.0]),
+            'dtype': Messages(('float16', r"`dtype` must be one of .*'float32'.*; got 'float16'")),
+            'seed': Domain('an int >= 0', [-1, 1.5, None]),
+        },
         'tfp_flows.callbacks.CheckpointCallback': {
             'latest': Messages(
                 (None, r'`latest` must be a tf.train.CheckpointManager; got None\.')
@@ -1240,6 +1257,20 @@ def _later_defaults():
         'tfp_flows.run_model.restore_flow': (
             run_model.restore_flow,
             dict(workdir=in_export_dir('no_run')),
+        ),
+        'tfp_flows.run_model.restore_flow_and_dequantizer': (
+            run_model.restore_flow_and_dequantizer,
+            dict(workdir=in_export_dir('no_run')),
+        ),
+        'tfp_flows.run_model.build_dequantizer': (
+            run_model.build_dequantizer,
+            dict(
+                dequantizer_config=default.get_config().dequantizer,
+                event_shape=(8, 8, 1),
+                num_bins=17,
+                dtype='float32',
+                seed=0,
+            ),
         ),
         'tfp_flows.callbacks.CheckpointCallback': (
             callbacks.CheckpointCallback,
