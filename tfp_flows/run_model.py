@@ -227,7 +227,7 @@ def restore_flow_and_dequantizer(workdir, which='best'):
     dequantizer = build_dequantizer(
         config.get('dequantizer'),
         event_shape,
-        config.data.num_bins,
+        config.data.get('num_bins'),
         config.model.dtype,
         config.seed,
     )
