@@ -1,206 +1,161 @@
-"""Which digits model is best by validation bits/dim: one candidate recipe per run.
+"""The digits recipes as `python train.py` runs them: figures, time and the machine's load.
 
-A candidate is the default recipe (configs/default.py) with config overrides (`--set
-SECTION.KEY=VALUE`, e.g. `--set model.family='real_nvp' --set model.preprocessing='logit'`),
-and optionally a variational dequantizer (`--set dequantizer.kind='variational'`, see
-`tfp_flows.variational_dequantization.VariationalDequantizer`). The flow is built by
-`tfp_flows.experiment.build_flow` and the optimizer by `tfp_flows.optimizers.make_optimizer`, as
-`train_and_evaluate` does; the loop is a plain `tf.function` over each epoch's batches
-(GradientTape, global-norm clipping as `FlowTrainer`, the Keras optimizer) on the loss that
-both training and evaluation share, `tfp_flows.dequantization.dequantized_bits_per_dim`, so the
-flow and the dequantizer train jointly. (`FlowTrainer` does not train a dequantizer yet.)
+Each recipe (configs/NAME.py) is trained by `python train.py --config=configs/NAME.py
+--workdir=ROOT/NAME` in a fresh process (at `--nice`), one after another, exactly the command
+a user types: `tfp_flows.experiment.train_and_evaluate` trains it (a variational dequantizer
+with the flow where the recipe asks for one), keeps the best epoch by validation bits/dim and
+writes metrics.json. Reported per recipe: validation and test bits/dim (the one-sample bound,
+fixed noise), the importance-weighted test and validation figures when the recipe sets
+`config.eval.iw_samples`, the best epoch, wall-clock seconds, the run's CPU seconds and the
+share of the machine's CPU other processes took meanwhile (a loaded machine stretches wall
+time, not CPU time), beside the per-pixel histogram baseline (`tfp_flows.baselines`).
 
-Selection and figures: after every epoch, validation bits/dim (one-sample bound, one fixed
-noise draw per image); the best epoch's weights are kept. Reported for them: validation and
-test one-sample bound (fixed noise) and the importance-weighted estimate with
-`--iw_samples` draws (`importance_weighted_bits_per_dim`), the training time (wall clock and
-this process's CPU seconds) and the CPU share other processes took meanwhile.
+    python bench/digits_recipes.py --root /tmp/digits_recipes --out bench/results/digits_recipes
+    python bench/digits_recipes.py --recipes default --root /tmp/r --out /tmp/r/result \\
+        --set train.epochs=1          # a smoke test (--set becomes --config.KEY=VALUE)
 
-    python bench/digits_recipes.py --out results.jsonl --set train.epochs=60
-    python bench/digits_recipes.py --out results.jsonl --set dequantizer.kind="'variational'"
-
-Each run appends one JSON line to --out.
+Writes OUT.json (every run's record) and OUT.md (a table). A recipe whose workdir already holds
+metrics.json is not trained again (its record is kept from OUT.json if there).
 """
 
 import argparse
 import datetime
 import json
-import math
 import os
+import platform
+import subprocess
 import sys
 import time
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))  # `configs` and this checkout's `tfp_flows`.
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)  # `configs` and this checkout's `tfp_flows`.
 
-import ml_collections  # noqa: E402
-from glow_ablation import _cpu_jiffies, apply_overrides  # noqa: E402
+from glow_ablation import _cpu_jiffies  # noqa: E402
 
-
-def dequantizer_config():
-    config = ml_collections.ConfigDict()
-    config.kind = 'uniform'  # 'uniform' or 'variational'.
-    config.num_steps = 4
-    config.hidden_channels = 32
-    config.context_channels = 8
-    return config
+RECIPES = ('default', 'realnvp_digits', 'glow_digits', 'glow_digits_conditional')
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--out', required=True, help='Appends one JSON line per run.')
-    parser.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE')
-    parser.add_argument('--iw_samples', type=int, default=128)
-    parser.add_argument('--label', default='', help='A name for the run in the output.')
+    parser.add_argument('--root', required=True, help='One workdir per recipe is made under it.')
+    parser.add_argument('--out', required=True, help='Writes OUT.json and OUT.md.')
+    parser.add_argument('--recipes', default=','.join(RECIPES), help='Comma-separated names.')
+    parser.add_argument('--nice', type=int, default=5, help='Niceness of the training runs.')
+    parser.add_argument(
+        '--set',
+        action='append',
+        default=[],
+        metavar='SECTION.KEY=VALUE',
+        help='Config override for every run, passed to train.py as --config.SECTION.KEY=VALUE.',
+    )
     return parser.parse_args(argv)
+
+
+def run_recipe(name, workdir, overrides, nice):
+    """Trains recipe `name` with train.py in a fresh process; returns its record."""
+    command = [
+        'nice',
+        '-n',
+        str(nice),
+        sys.executable,
+        os.path.join(ROOT, 'train.py'),
+        f'--config={os.path.join(ROOT, "configs", name + ".py")}',
+        f'--workdir={workdir}',
+        *(f'--config.{override}' for override in overrides),
+    ]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')]))
+    before, children_before = _cpu_jiffies(), os.times()
+    load_start, start = os.getloadavg(), time.monotonic()
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    wall = time.monotonic() - start
+    after, children_after = _cpu_jiffies(), os.times()
+    if result.returncode != 0:
+        raise SystemExit(f'Recipe {name} failed:\n{result.stderr[-3000:]}')
+    own = (children_after.children_user - children_before.children_user) + (
+        children_after.children_system - children_before.children_system
+    )
+    record = {
+        'recipe': name,
+        'command': ' '.join(command[3:]),
+        'start_utc': started,
+        'wall_s': round(wall, 1),
+        'run_cpu_s': round(own, 1),
+        'loadavg_start': [round(v, 2) for v in load_start],
+        'loadavg_end': [round(v, 2) for v in os.getloadavg()],
+    }
+    if before and after:
+        busy, total = after[0] - before[0], after[1] - before[1]
+        record['others_cpu_frac'] = round(max(0.0, busy - own) / total, 3) if total else None
+    with open(os.path.join(workdir, 'metrics.json')) as f:
+        record['metrics'] = json.load(f)
+    return record
+
+
+def _histogram_baseline():
+    from tfp_flows import data
+    from tfp_flows.baselines import histogram_baseline
+
+    splits = [data.load_digits(split) for split in ('train', 'validation', 'test')]
+    return histogram_baseline(*splits, num_bins=17)
+
+
+def _figure(metrics, key):
+    value = metrics.get(key)
+    return '' if value is None else f'{value:.3f}'
+
+
+def write_outputs(out, records, baseline):
+    with open(out + '.json', 'w') as f:
+        json.dump(
+            {
+                'machine': {'cpus': os.cpu_count(), 'platform': platform.platform()},
+                'histogram_baseline': baseline,
+                'runs': records,
+            },
+            f,
+            indent=1,
+        )
+    lines = [
+        '| recipe | validation | test | test IW (S) | best epoch / epochs | wall s | CPU s | '
+        "others' CPU share |",
+        '|---|---|---|---|---|---|---|---|',
+    ]
+    for record in records:
+        m = record['metrics']
+        iw = _figure(m, 'test_bits_per_dim_iw')
+        if iw:
+            iw += f' ({m["iw_samples"]})'
+        lines.append(
+            f'| `{record["recipe"]}` | {_figure(m, "validation_bits_per_dim")} | '
+            f'{_figure(m, "test_bits_per_dim")} | {iw} | {m["best_epoch"]} / '
+            f'{m["epochs_trained"]} | {record["wall_s"]:.0f} | {record["run_cpu_s"]:.0f} | '
+            f'{record.get("others_cpu_frac", "")} |'
+        )
+    lines.append(
+        f'| per-pixel histogram baseline | {baseline["validation_bits_per_dim"]:.3f} | '
+        f'{baseline["test_bits_per_dim"]:.3f} | | | | | |'
+    )
+    with open(out + '.md', 'w') as f:
+        f.write('\n'.join(lines) + '\n')
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from configs import default
-
-    config = default.get_config()
-    config.dequantizer = dequantizer_config()
-    apply_overrides(config, args.set)
-
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from tfp_flows import data, experiment
-    from tfp_flows.dequantization import (
-        dequantized_bits_per_dim,
-        importance_weighted_bits_per_dim,
-        uniform_dequantize,
-    )
-    from tfp_flows.distribute import configure_threads
-    from tfp_flows.initialization import initialize
-    from tfp_flows.optimizers import make_optimizer
-    from tfp_flows.variational_dequantization import VariationalDequantizer
-
-    configure_threads(config.train.intra_op_threads, config.train.inter_op_threads)
-    keras.utils.set_random_seed(config.seed)
-    num_bins, event_shape = 17, (8, 8, 1)
-    train, validation, test = (data.load_digits(s) for s in ('train', 'validation', 'test'))
-    batch_size = config.train.batch_size
-    steps_per_epoch = len(train) // batch_size
-    dataset = (
-        tf.data.Dataset.from_tensor_slices(train)
-        .shuffle(len(train), seed=config.seed, reshuffle_each_iteration=True)
-        .batch(batch_size, drop_remainder=True)
-        .prefetch(2)
-    )
-
-    flow = experiment.build_flow(config.model, event_shape)
-    dequantizer = None
-    if config.dequantizer.kind == 'variational':
-        dequantizer = VariationalDequantizer(
-            event_shape,
-            num_bins,
-            num_steps=config.dequantizer.num_steps,
-            hidden_channels=config.dequantizer.hidden_channels,
-            context_channels=config.dequantizer.context_channels,
-            seed=config.seed,
-        )
-    elif config.dequantizer.kind != 'uniform':
-        raise SystemExit(
-            f'dequantizer.kind must be uniform or variational; got {config.dequantizer.kind!r}'
-        )
-    # ActNorm from the first batch, dequantized as q does it at initialisation (uniformly).
-    first = next(iter(dataset))
-    initialize(flow, uniform_dequantize(first, num_bins, seed=[config.seed, 0]))
-    variables = [
-        *flow.trainable_variables,
-        *(dequantizer.trainable_variables if dequantizer else ()),
-    ]
-    optimizer = make_optimizer(
-        config.train.optimizer,
-        config.train.learning_rate,
-        warmup_steps=config.train.warmup_steps,
-        decay_steps=config.train.epochs * steps_per_epoch if config.train.cosine_decay else None,
-        weight_decay=config.train.weight_decay,
-    )
-    optimizer.build(variables)
-    clip_norm = config.train.clip_norm
-
-    @tf.function
-    def train_step(batch, seed):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(
-                dequantized_bits_per_dim(flow, dequantizer, batch, num_bins, seed)
-            )
-        gradients = tape.gradient(loss, variables)
-        if clip_norm:
-            gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
-        optimizer.apply(gradients, variables)
-        return loss
-
-    def train_epoch(epoch):
-        # One call into TF per step: a loop over the dataset inside one tf.function ran 5x
-        # slower here (measured), as does Keras' `fit`'s speed.
-        losses = [
-            train_step(batch, tf.constant([epoch, step + 1])) for step, batch in enumerate(dataset)
-        ]
-        return float(np.mean(losses))
-
-    @tf.function
-    def bound(pixels, seed):
-        return tf.reduce_mean(dequantized_bits_per_dim(flow, dequantizer, pixels, num_bins, seed))
-
-    @tf.function
-    def importance_weighted(pixels, seed):
-        return tf.reduce_mean(
-            importance_weighted_bits_per_dim(
-                flow, dequantizer, pixels, num_bins, args.iw_samples, seed
-            )
-        )
-
-    validation_seed, test_seed = tf.constant([10_001, 1]), tf.constant([10_002, 1])
-    best = (math.inf, -1, None)
-    history = []
-    jiffies, cpu, start = _cpu_jiffies(), time.process_time(), time.monotonic()
-    for epoch in range(config.train.epochs):
-        train_bits = train_epoch(epoch)
-        validation_bits = float(bound(validation, validation_seed))
-        history.append((round(train_bits, 4), round(validation_bits, 4)))
-        if not math.isfinite(train_bits):
-            break
-        if validation_bits < best[0]:
-            best = (validation_bits, epoch, [v.numpy() for v in variables])
-    train_wall, train_cpu = time.monotonic() - start, time.process_time() - cpu
-    after = _cpu_jiffies()
-    for variable, value in zip(variables, best[2], strict=True):
-        variable.assign(value)
-    figures = {
-        'validation_bits_per_dim': float(bound(validation, validation_seed)),
-        'test_bits_per_dim': float(bound(test, test_seed)),
-        'validation_bits_per_dim_iw': float(importance_weighted(validation, validation_seed)),
-        'test_bits_per_dim_iw': float(importance_weighted(test, test_seed)),
-    }
-    busy, total = after[0] - jiffies[0], after[1] - jiffies[1]
-    record = {
-        'label': args.label,
-        'date_utc': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
-        'overrides': args.set,
-        'iw_samples': args.iw_samples,
-        **figures,
-        'best_epoch': best[1] + 1,
-        'epochs': len(history),
-        'steps': len(history) * steps_per_epoch,
-        'train_wall_s': round(train_wall, 1),
-        'train_cpu_s': round(train_cpu, 1),
-        'others_cpu_frac': round(max(0.0, busy - train_cpu) / total, 3) if total else None,
-        'num_parameters': int(sum(np.prod(v.shape) for v in variables)),
-        'dequantizer_parameters': int(
-            sum(np.prod(v.shape) for v in dequantizer.trainable_variables) if dequantizer else 0
-        ),
-        'history': history,
-    }
-    with open(args.out, 'a') as f:
-        f.write(json.dumps(record) + '\n')
-    summary = {k: v for k, v in record.items() if k != 'history'}
-    print(json.dumps(summary))
+    previous = {}
+    if os.path.exists(args.out + '.json'):
+        with open(args.out + '.json') as f:
+            previous = {r['recipe']: r for r in json.load(f)['runs']}
+    records = []
+    for name in args.recipes.split(','):
+        workdir = os.path.join(args.root, name)
+        if os.path.exists(os.path.join(workdir, 'metrics.json')) and name in previous:
+            records.append(previous[name])
+            continue
+        records.append(run_recipe(name, workdir, args.set, args.nice))
+        print(json.dumps(records[-1]), flush=True)
+    write_outputs(args.out, records, _histogram_baseline())
 
 
 if __name__ == '__main__':
