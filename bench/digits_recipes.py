@@ -78,7 +78,9 @@ def run_recipe(name, workdir, overrides, nice):
     )
     record = {
         'recipe': name,
-        'command': ' '.join(command[3:]),
+        'command': ' '.join(command[3:])
+        .replace(sys.executable, 'python')
+        .replace(ROOT + os.sep, ''),
         'start_utc': started,
         'wall_s': round(wall, 1),
         'run_cpu_s': round(own, 1),
@@ -118,6 +120,14 @@ def write_outputs(out, records, baseline):
             indent=1,
         )
     lines = [
+        f'Digits (1,257 / 180 / 360 train / validation / test images, 17 levels), bits/dim of '
+        f'the best epoch by validation: one-sample bound on fixed noise, and the '
+        f'importance-weighted test figure from S noise draws per image. Each row is one '
+        f'`python train.py --config=configs/RECIPE.py` run on {os.cpu_count()} CPU cores, '
+        f"started {records[0]['start_utc'][:10] if records else ''}; CPU s is the run's own, "
+        f"and others' CPU share the part of the machine's CPU time other processes took "
+        f'meanwhile (wall time grows with it). glow_digits_conditional models p(x | digit).',
+        '',
         '| recipe | validation | test | test IW (S) | best epoch / epochs | wall s | CPU s | '
         "others' CPU share |",
         '|---|---|---|---|---|---|---|---|',

@@ -6,7 +6,7 @@ dequantizer, margin 0.01 and 4 couplings.
 
 Measured 2026-11-30 with `python train.py --config=configs/realnvp_digits.py`: best epoch 58
 of 60, validation / test 2.088 / 2.091 bits/dim, importance-weighted test 1.982 (32 draws);
-193 s wall, 84 s of CPU, while other jobs took 78% of the 2 cores (histogram baseline 2.42).
+85 s wall, 69 s of CPU, while other jobs took 48% of the 2 cores (histogram baseline 2.42).
 """
 
 from configs import default
