@@ -126,7 +126,10 @@ def write_outputs(out, records, baseline):
         f'`python train.py --config=configs/RECIPE.py` run on {os.cpu_count()} CPU cores, '
         f"started {records[0]['start_utc'][:10] if records else ''}; CPU s is the run's own, "
         f"and others' CPU share the part of the machine's CPU time other processes took "
-        f'meanwhile (wall time grows with it). glow_digits_conditional models p(x | digit).',
+        f'meanwhile (wall time grows with it). glow_digits_conditional models p(x | digit). '
+        f'The default recipe was chosen by validation bits/dim among the candidates of '
+        f'digits_candidates.jsonl (an earlier driver with its own loop, commit 2eefc3d; '
+        f'IW there from 128 draws, most runs on a loaded machine).',
         '',
         '| recipe | validation | test | test IW (S) | best epoch / epochs | wall s | CPU s | '
         "others' CPU share |",

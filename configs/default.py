@@ -4,7 +4,8 @@ Real NVP (2 scales of 4 couplings, width 64) on the logit of the data (margin 0.
 noise from a variational dequantizer trained jointly (Flow++), sized to train on 2 CPU cores
 in a few minutes. Digits has 1,257 training images, so the model is small, regularised with
 weight decay, and the best epoch by validation bits/dim is the one kept and tested. Chosen by
-validation bits/dim among the digits candidates (bench/digits_recipes.py; configs/
+validation bits/dim among 15 digits candidates (bench/results/digits_candidates.jsonl: Glow and
+Real NVP, centred or logit, uniform or variational noise, sizes, margins, rates; configs/
 glow_digits.py is the best Glow): measured 2026-11-30 with `python train.py`, best epoch 58 of
 60, validation / test 1.931 / 1.926 bits/dim (one-sample bound), importance-weighted test
 1.842 (32 draws); 96 s wall, 104 s of CPU, while other jobs took 18% of the 2 cores
