@@ -80,9 +80,17 @@ def get_config():
     config.train.weight_decay = 0.01  # Decoupled, as in AdamW; None turns it off.
     config.train.clip_norm = 50.0  # Global gradient-norm clipping.
     config.train.accumulation_steps = 1  # Micro-batches per step (must divide batch_size).
+    # Backprop without storing each flow step's activations: None, 'invert' (rebuild each
+    # step's input from its output, flat memory in depth) or 'recompute' (tf.recompute_grad).
+    config.train.memory_saving = config_dict.placeholder(str)
     # Polyak/EMA weights, used for validation, the best checkpoint, test, pictures and export.
     config.train.ema_momentum = config_dict.placeholder(float)
     config.train.jit_compile = False  # XLA for the train step.
+    # None (float32), or Keras' policy 'mixed_bfloat16' / 'mixed_float16': the coupling and
+    # prior networks compute in bfloat16 / float16, the rest in float32 (see
+    # tfp_flows.mixed_precision); float16 gets dynamic loss scaling (the scale restarts at 2**15
+    # when a run resumes: it is not checkpointed).
+    config.train.mixed_precision = config_dict.placeholder(str)
     config.train.steps_per_execution = 8  # Train steps per call into TF (Keras' option).
     config.train.intra_op_threads = 1  # Threads one op may use; 0: TF's default (all cores).
     config.train.inter_op_threads = 0  # Ops run side by side; 0: TF's default (one per core).

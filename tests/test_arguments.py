@@ -60,6 +60,7 @@ SURFACE = (
     'tfp_flows.figures',
     'tfp_flows.images',
     'tfp_flows.initialization',
+    'tfp_flows.mixed_precision',
     'tfp_flows.models',
     'tfp_flows.networks',
     'tfp_flows.trainer',
@@ -141,6 +142,10 @@ FLOAT_DTYPE = Domain('a floating-point dtype', [tf.int32, 'int32', None])
 BOOL = Domain('True or False', ['False', 1, None])
 LOG_SCALE_BOUND = Domain('a finite number > 0', [0.0, -1.0, INF, NAN, '2', True])
 ALPHA = Domain('a number in [0, 0.5)', [0.5, -0.1, NAN, True])
+DTYPE_POLICY = Domain(
+    "None, 'mixed_bfloat16', 'mixed_float16' or a keras.mixed_precision.DTypePolicy of one of them",
+    ['float16', 'mixed_int8', 'bfloat16', 3, True],
+)
 NOT_A_FLOW = Messages(
     (None, r'`flow` must be a `tfd.TransformedDistribution` .*; got NoneType\.'),
     (tfb.Exp(), r'`flow` must be a `tfd.TransformedDistribution` .*; got Exp\.'),
@@ -294,6 +299,7 @@ COUPLING = {
     'hidden_channels': POSITIVE_INT,
     'seed': SEED_63,
     'dtype': FLOAT_DTYPE,
+    'dtype_policy': DTYPE_POLICY,
     'validate_args': BOOL,
     'name': NAME,
     'conditional_shape': CONDITIONAL_SHAPE,
@@ -341,6 +347,7 @@ def _model_arguments(model):
         'dropout_rate': DROPOUT_RATE,
         'seed': SEED_31,
         'dtype': Domain('tf.float32 or tf.float64', [tf.float16, 'int32', None]),
+        'dtype_policy': DTYPE_POLICY,
         'validate_args': BOOL,
         'name': NAME,
     }
@@ -453,6 +460,7 @@ BAD = {
         'log_scale_bound': LOG_SCALE_BOUND,
         'seed': SEED_63,
         'dtype': FLOAT_DTYPE,
+        'dtype_policy': DTYPE_POLICY,
         'validate_args': BOOL,
         'name': NAME,
     },
@@ -475,6 +483,7 @@ BAD = {
         'hidden_channels': POSITIVE_INT,
         'seed': SEED_63,
         'dtype': FLOAT_DTYPE,
+        'dtype_policy': DTYPE_POLICY,
         'name': NAME,
     },
     'tfp_flows.networks.DenseNet': {
@@ -485,12 +494,14 @@ BAD = {
         'num_hidden_layers': POSITIVE_INT,
         'seed': SEED_63,
         'dtype': FLOAT_DTYPE,
+        'dtype_policy': DTYPE_POLICY,
         'name': NAME,
     },
     'tfp_flows.networks.ZeroConv': {
         'input_channels': POSITIVE_INT,
         'output_channels': POSITIVE_INT,
         'dtype': FLOAT_DTYPE,
+        'dtype_policy': DTYPE_POLICY,
         'name': NAME,
     },
     'tfp_flows.data.DatasetInfo': {
@@ -660,6 +671,17 @@ BAD = {
             (None, r'strategy must be one of .*; got None\.'),
         )
     },
+    'tfp_flows.mixed_precision.check_dtype_policy': {
+        'dtype_policy': DTYPE_POLICY,
+        'dtype': FLOAT_DTYPE,
+    },
+    'tfp_flows.mixed_precision.compute_dtype': {'dtype_policy': DTYPE_POLICY, 'dtype': FLOAT_DTYPE},
+    'tfp_flows.mixed_precision.dtype_policy_of': {
+        'flow': Messages(
+            (None, r'`flow` must be a tf.Module \(a flow, bijector or network\); got NoneType\.'),
+            ('glow', r'`flow` must be a tf.Module .*; got str\.'),
+        )
+    },
     'tfp_flows.config_checks.check_config_values': {'config': CONFIG},
     'tfp_flows.config_checks.check_config': {'config': CONFIG},
     'tfp_flows.config_checks.field_values': {'config': CONFIG},
@@ -697,11 +719,13 @@ BAD.update(
             'dtype': FLOAT_DTYPE,
             'validate_args': BOOL,
             'name': NAME,
+            'dtype_policy': DTYPE_POLICY,
         },
         'tfp_flows.networks.ZeroDense': {
             'input_size': POSITIVE_INT,
             'output_size': POSITIVE_INT,
             'dtype': FLOAT_DTYPE,
+            'dtype_policy': DTYPE_POLICY,
             'name': NAME,
         },
         'tfp_flows.networks.check_dropout_rate': {'dropout_rate': DROPOUT_RATE},
@@ -730,6 +754,10 @@ BAD.update(
                 ),
             ),
             'dequantization_seed': Domain('an int in [0, 2**63)', [-1, 1.5, 2**63, None]),
+            'memory_saving': Messages(
+                ('checkpoint', r"`memory_saving` must be one of \('invert', 'recompute'\); got"),
+                (True, r"`memory_saving` must be one of \('invert', 'recompute'\); got True"),
+            ),
             'name': NAME,
         },
         'tfp_flows.trainer.FlowTrainer.call': {
@@ -749,6 +777,7 @@ BAD.update(
             'optimizer': "Keras' compile resolves it (keras.optimizers.get) and refuses what it "
             'cannot interpret',
             'steps_per_execution': POSITIVE_INT,
+            'auto_scale_loss': BOOL,
         },
         'tfp_flows.trainer.FlowTrainer.fit': {
             **{name: KERAS for name in ('x', 'y', 'batch_size', 'epochs', 'verbose')},
@@ -836,6 +865,7 @@ BAD.update(
             'event_shape': Messages(
                 (None, r'`event_shape` must be \[H, W, C\] or \[D\]; got None')
             ),
+            'dtype_policy': DTYPE_POLICY,
         },
         'tfp_flows.run_model.build_optimizer': {
             'train_config': Messages(
@@ -1505,6 +1535,11 @@ def _defaults():
             networks.ZeroConv,
             dict(input_channels=1, output_channels=2),
         ),
+        'tfp_flows.networks.ZeroDense': (networks.ZeroDense, dict(input_size=1, output_size=2)),
+        'tfp_flows.bijectors.prior.LearnedPrior': (
+            bijectors.LearnedPrior,
+            dict(event_shape=(2, 2, 2)),
+        ),
         'tfp_flows.data.augment_flip': (data.augment_flip, dict(images=tf.zeros([4, 4, 1]))),
         'tfp_flows.data.load_digits': (data.load_digits, dict(split='train')),
         'tfp_flows.data.load_images': (data.load_images, dict(name='mnist', split='train')),
@@ -1556,6 +1591,18 @@ def _defaults():
         ),
         'tfp_flows.distribute.configure_threads': (tfp_flows.distribute.configure_threads, {}),
         'tfp_flows.distribute.make_strategy': (tfp_flows.distribute.make_strategy, {}),
+        'tfp_flows.mixed_precision.check_dtype_policy': (
+            tfp_flows.mixed_precision.check_dtype_policy,
+            dict(dtype_policy=None),
+        ),
+        'tfp_flows.mixed_precision.compute_dtype': (
+            tfp_flows.mixed_precision.compute_dtype,
+            dict(dtype_policy=None),
+        ),
+        'tfp_flows.mixed_precision.dtype_policy_of': (
+            tfp_flows.mixed_precision.dtype_policy_of,
+            dict(flow=_vector_flow()),
+        ),
         'tfp_flows.config_checks.check_config_values': (
             tfp_flows.config_checks.check_config_values,
             {},

@@ -1,8 +1,5 @@
 """Tests of examples/: the worked conditional density example matches its exact answer."""
 
-import pathlib
-import re
-
 import numpy as np
 
 from examples import linear_gaussian_posterior as example
@@ -39,11 +36,3 @@ def test_the_exact_posterior_is_bayes_rule():
     np.testing.assert_allclose(
         simulator.posterior_log_prob(theta, x), log_prior + log_likelihood - log_evidence, rtol=1e-5
     )
-
-
-def test_the_readme_conditional_block_runs():
-    # The README's code blocks are run by a test (STYLE.md); this is the conditional one.
-    readme = pathlib.Path(__file__).parents[1].joinpath('README.md').read_text()
-    section = readme.split('## Conditional flows, latent tools and your own data')[1]
-    (block,) = re.findall(r'```python\n(.*?)```', section.split('\n## ')[0], re.S)
-    exec(compile(block, 'README.md', 'exec'), {})

@@ -1,6 +1,6 @@
 """`train.py` killed or interrupted resumes exactly where it stopped when run again.
 
-The module runs the real command: an unbroken run of 3 epochs, and beside it one run killed
+The module runs the real command: an unbroken run of 4 epochs, and beside it one run killed
 with SIGKILL once its first checkpoint is written, run again and interrupted with SIGINT
 (Ctrl-C) once its second is written, and run again to the end. Epoch e's data is a function
 of (seed, e) and the checkpoints hold the flow and optimizer state, so the resumed run ends
@@ -26,7 +26,7 @@ from configs import default
 from tfp_flows import experiment
 from tfp_flows import workdir as workdirs
 
-EPOCHS = 3
+EPOCHS = 4  # Two epochs after the Ctrl-C at epoch 2: the signal never arrives after the end.
 TIMEOUT = 400  # Seconds; each run takes about a minute on 2 busy cores.
 FLAGS = (
     *processes.TINY_FLAGS,

@@ -507,6 +507,9 @@ ARGUMENTS = {
         'dropout_rate': 'none',  # Active only with training=True; test_dropout_* below.
         'seed': 'saved',
         'dtype': 'checked',
+        # Rounding only (the networks' compute precision; every variable stays float32):
+        # tests/test_mixed_precision.py restores checkpoints across policies both ways.
+        'dtype_policy': 'none',
         'validate_args': 'none',
         'name': 'none',
     },
@@ -525,6 +528,9 @@ ARGUMENTS = {
         'dropout_rate': 'none',  # Active only with training=True; test_dropout_* below.
         'seed': 'saved',
         'dtype': 'checked',
+        # Rounding only (the networks' compute precision; every variable stays float32):
+        # tests/test_mixed_precision.py restores checkpoints across policies both ways.
+        'dtype_policy': 'none',
         'validate_args': 'none',
         'name': 'none',
     },

@@ -10,11 +10,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 import tfp_flows
 from tfp_flows.optimizers import make_optimizer
 from tfp_flows.trainer import FlowTrainer
 from tfp_flows.variational_dequantization import VariationalDequantizer
+
+tfb, tfd = tfp.bijectors, tfp.distributions
 
 IMAGE_SHAPE = (8, 8, 1)
 NUM_CLASSES = 3  # One-hot labels of the conditional Glow.
@@ -91,6 +94,9 @@ def _trained(family, x, seed=0, dtype=tf.float32, dropout_rate=0.0, **trainer_kw
         ('glow', 'accumulation'),
         ('vector', 'accumulation'),
         ('glow', 'ema'),
+        ('glow', 'memory saving invert'),
+        ('real_nvp', 'memory saving recompute'),
+        ('conditional glow', 'memory saving invert'),
         ('glow', 'train_on_batch'),
         ('conditional glow', 'fit'),
         ('conditional vector', 'fit'),
@@ -106,6 +112,7 @@ def test_every_training_path_moves_every_variable_and_lowers_the_loss(family, pa
         x,
         clip_norm=100.0,
         accumulation_steps=4 if path == 'accumulation' else 1,
+        memory_saving=path.split()[-1] if path.startswith('memory saving') else None,
         **conditional,
     )
     before = _values(flow.trainable_variables)
@@ -251,10 +258,16 @@ BAD_ARGUMENTS = [
     ('steps_per_execution', 0, r'`steps_per_execution` must be a positive int; got 0\.'),
     ('steps_per_execution', 1.5, r'`steps_per_execution` must be a positive int; got 1\.5'),
     ('steps_per_execution', True, r'`steps_per_execution` must be a positive int; got True'),
+    ('auto_scale_loss', 'yes', r"`auto_scale_loss` must be True or False; got 'yes'\."),
     ('dropout_seed', -1, r'`dropout_seed` must be None or an int in \[0, 2\*\*63\); got -1\.'),
     ('dropout_seed', 1.0, r'`dropout_seed` must be None or an int in \[0, 2\*\*63\); got 1\.0'),
     ('dequantization_seed', -1, r'`dequantization_seed` must be an int in \[0, 2\*\*63\); got -1'),
     ('dequantization_seed', None, r'`dequantization_seed` must be an int in .*; got None'),
+    (
+        'memory_saving',
+        'all',
+        r"`memory_saving` must be one of \('invert', 'recompute'\); got 'all'",
+    ),
 ]
 
 
@@ -264,8 +277,8 @@ BAD_ARGUMENTS = [
 def test_each_numeric_argument_out_of_its_domain_is_refused(argument, value, message):
     flow = _build('vector')
     with pytest.raises(ValueError, match=message):
-        if argument == 'steps_per_execution':
-            FlowTrainer(flow).compile(keras.optimizers.SGD(0.1), steps_per_execution=value)
+        if argument in ('steps_per_execution', 'auto_scale_loss'):
+            FlowTrainer(flow).compile(keras.optimizers.SGD(0.1), **{argument: value})
         else:
             FlowTrainer(flow, **{argument: value})
 
@@ -387,6 +400,34 @@ def test_accumulation_makes_one_step_of_the_whole_batch(steps):
         np.testing.assert_allclose(accumulated_history[key], plain_history[key], rtol=1e-5)
     for a, b in zip(plain, accumulated, strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('family', ['glow', 'real_nvp'])
+@pytest.mark.parametrize('memory_saving', ['invert', 'recompute'])
+def test_memory_saving_steps_equal_plain_steps(family, memory_saving):
+    # Plain SGD with active clipping: the gradients themselves, not Adam's normalised steps.
+    x = _data(family, 8, seed=7)
+    results = []
+    for mode in (None, memory_saving):
+        flow, trainer = _trained(
+            family, x, seed=2, dtype=tf.float64, clip_norm=0.5, memory_saving=mode
+        )
+        trainer.compile(keras.optimizers.SGD(0.5))
+        history = trainer.fit(_one_batch_dataset(x), epochs=2, verbose=0).history
+        results.append((history, _values(flow.variables)))
+    (plain_history, plain), (saving_history, saving) = results
+    for key in plain_history:
+        np.testing.assert_allclose(saving_history[key], plain_history[key], rtol=1e-10)
+    for a, b in zip(plain, saving, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+def test_memory_saving_needs_a_flow_of_this_package():
+    flow = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(0.0, 1.0), [2]), tfb.Shift(tf.Variable([0.0, 0.0]))
+    )
+    with pytest.raises(ValueError, match=r"`memory_saving` \('invert'\) needs a flow whose"):
+        FlowTrainer(flow, memory_saving='invert')
 
 
 def test_accumulation_needs_equal_micro_batches():

@@ -105,6 +105,13 @@ def _text(allow_none=False):
     return check
 
 
+def _mixed_precision(name, value):
+    """None, or a Keras mixed-precision policy name (`tfp_flows.mixed_precision`)."""
+    if value is None or value in ('mixed_bfloat16', 'mixed_float16'):
+        return value
+    raise ValueError(f"`{name}` must be None, 'mixed_bfloat16' or 'mixed_float16'; got {value!r}.")
+
+
 def _temperatures(name, value):
     return check_number_list(
         name, value, Interval(low=0, low_open=True), 'a non-empty list of finite numbers > 0'
@@ -162,8 +169,10 @@ FIELDS = {
     'train.weight_decay': _number(0, allow_none=True),
     'train.clip_norm': _number(0, low_open=True, allow_none=True),
     'train.accumulation_steps': _int(1),
+    'train.memory_saving': _optional('invert', 'recompute'),
     'train.ema_momentum': _fraction(allow_none=True),
     'train.jit_compile': check_bool,
+    'train.mixed_precision': _mixed_precision,
     'train.steps_per_execution': _int(1),
     'train.intra_op_threads': _int(0),
     'train.inter_op_threads': _int(0),

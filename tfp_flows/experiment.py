@@ -232,7 +232,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     steps_per_epoch = int(train_ds.cardinality())
     ema = config.train.ema_momentum is not None
     with strategy.scope():
-        flow = build_flow(resolved['model'], info.event_shape)
+        flow = build_flow(resolved['model'], info.event_shape, config.train.mixed_precision)
         flow = data_flow(flow, config.data.name, info.statistics)
         dequantizer = build_dequantizer(
             dequantizer_config, info.event_shape, info.num_bins, config.model.dtype, config.seed
@@ -244,6 +244,7 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
             accumulation_steps=config.train.accumulation_steps,
             # Dropout masks from (seed, step): a resumed run draws an unbroken run's masks.
             dropout_seed=config.seed if config.model.dropout_rate else None,
+            memory_saving=config.train.memory_saving,
             dequantizer=dequantizer,
             # q's noise from (seed, step): a resumed run draws an unbroken run's noise.
             dequantization_seed=config.seed,

@@ -16,6 +16,7 @@ from tfp_flows.bijectors.preprocessing import Centre, LogitTransform
 from tfp_flows.bijectors.prior import LearnedPrior
 from tfp_flows.bijectors.scale import SCALES, check_scale
 from tfp_flows.bijectors.squeeze import Squeeze
+from tfp_flows.mixed_precision import check_dtype_policy
 from tfp_flows.networks import check_dropout_rate
 from tfp_flows.validation import (
     Interval,
@@ -79,7 +80,16 @@ def _saved_permutation(permutation, name):
     return tfb.Permute(variable, name=name)
 
 
-def _factor_out(shape, inner, split_prior, log_scale_bound, seed, options, conditional_shape=None):
+def _factor_out(
+    shape,
+    inner,
+    split_prior,
+    log_scale_bound,
+    seed,
+    options,
+    conditional_shape=None,
+    dtype_policy=None,
+):
     return FactorOut(
         shape,
         inner,
@@ -87,6 +97,7 @@ def _factor_out(shape, inner, split_prior, log_scale_bound, seed, options, condi
         log_scale_bound=log_scale_bound,
         seed=seed,
         conditional_shape=conditional_shape,
+        dtype_policy=dtype_policy,
         **options,
     )
 
@@ -99,7 +110,9 @@ def _check_conditioning(conditional_shape, learn_top_prior, dropout_rate):
     return conditional_shape, learn_top_prior, check_dropout_rate(dropout_rate)
 
 
-def _top_prior(shape, learn_top_prior, conditional_shape, log_scale_bound, options):
+def _top_prior(
+    shape, learn_top_prior, conditional_shape, log_scale_bound, options, dtype_policy=None
+):
     """The learned prior of the top latent, as a list of zero or one step."""
     if not learn_top_prior and conditional_shape is None:
         return []
@@ -109,6 +122,7 @@ def _top_prior(shape, learn_top_prior, conditional_shape, log_scale_bound, optio
             learned=learn_top_prior,
             conditional_shape=conditional_shape,
             log_scale_bound=log_scale_bound,
+            dtype_policy=dtype_policy,
             **options,
         )
     ]
@@ -131,6 +145,7 @@ def glow(
     dropout_rate=0.0,
     seed=0,
     dtype=tf.float32,
+    dtype_policy=None,
     validate_args=False,
     name='glow',
 ):
@@ -187,6 +202,12 @@ def glow(
         Evaluation, sampling and export never pass it, so they are deterministic.
       seed: int in [0, 2**31); fixes the initial parameters and the 'shuffle' permutations.
       dtype: tf.float32 or tf.float64.
+      dtype_policy: None, or Keras' mixed-precision policy 'mixed_bfloat16' or
+        'mixed_float16' (or a `keras.mixed_precision.DTypePolicy` of one; dtype must be
+        float32): the coupling and split-prior networks compute in bfloat16 / float16 and
+        return float32; every variable, ActNorm, the 1x1 convs, the couplings' affine maps,
+        every log-det and log-density stay float32 (`tfp_flows.mixed_precision`). It changes
+        rounding only: a checkpoint restores into the model with any policy.
       validate_args: add run-time checks of the inputs (range, finiteness, invertibility).
       name: name of the distribution.
 
@@ -208,6 +229,7 @@ def glow(
     conditional_shape, learn_top_prior, dropout_rate = _check_conditioning(
         conditional_shape, learn_top_prior, dropout_rate
     )
+    dtype_policy = check_dtype_policy(dtype_policy, dtype)
     seeds = itertools.count(seed * 100_003)
     options = dict(dtype=dtype, validate_args=validate_args)
 
@@ -227,6 +249,7 @@ def glow(
             seed=next(seeds),
             conditional_shape=conditional_shape,
             dropout_rate=dropout_rate,
+            dtype_policy=dtype_policy,
             **options,
         )
         if coupling == 'affine':
@@ -254,11 +277,12 @@ def glow(
                     next(seeds),
                     options,
                     conditional_shape,
+                    dtype_policy,
                 )
             )
         else:
             steps += _top_prior(
-                squeezed, learn_top_prior, conditional_shape, log_scale_bound, options
+                squeezed, learn_top_prior, conditional_shape, log_scale_bound, options, dtype_policy
             )
         return Chain(
             [Squeeze(), *steps, tfb.Invert(Squeeze())],
@@ -289,6 +313,7 @@ def real_nvp(
     dropout_rate=0.0,
     seed=0,
     dtype=tf.float32,
+    dtype_policy=None,
     validate_args=False,
     name='real_nvp',
 ):
@@ -330,6 +355,8 @@ def real_nvp(
       dropout_rate: in [0, 1); dropout in the coupling networks with `training=True` only.
       seed: int in [0, 2**31); fixes the initial parameters.
       dtype: tf.float32 or tf.float64.
+      dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the coupling and prior
+        networks' compute precision (see `glow`).
       validate_args: add run-time checks of the inputs.
       name: name of the distribution.
 
@@ -347,6 +374,7 @@ def real_nvp(
     conditional_shape, learn_top_prior, dropout_rate = _check_conditioning(
         conditional_shape, learn_top_prior, dropout_rate
     )
+    dtype_policy = check_dtype_policy(dtype_policy, dtype)
     seeds = itertools.count(seed * 100_003)
     options = dict(dtype=dtype, validate_args=validate_args)
 
@@ -362,6 +390,7 @@ def real_nvp(
                 seed=next(seeds),
                 conditional_shape=conditional_shape,
                 dropout_rate=dropout_rate,
+                dtype_policy=dtype_policy,
                 **options,
             ),
             ActNorm(shape[-1], **options),
@@ -387,7 +416,7 @@ def real_nvp(
         for i in range(num_steps):
             steps += coupling_pair(event_shape, 'channel', flip=i % 2 == 1)
         steps += _top_prior(
-            event_shape, learn_top_prior, conditional_shape, log_scale_bound, options
+            event_shape, learn_top_prior, conditional_shape, log_scale_bound, options, dtype_policy
         )
         bijector = Chain(steps, event_ndims=1, validate_args=validate_args, name=f'{name}_bijector')
         return tfd.TransformedDistribution(
@@ -403,7 +432,9 @@ def real_nvp(
         if number == num_levels:
             for i in range(num_steps + 1):
                 steps += coupling_pair(shape, 'checkerboard', flip=i % 2 == 1)
-            steps += _top_prior(shape, learn_top_prior, conditional_shape, log_scale_bound, options)
+            steps += _top_prior(
+                shape, learn_top_prior, conditional_shape, log_scale_bound, options, dtype_policy
+            )
             return Chain(steps, validate_args=validate_args, name=f'level_{number}')
         squeezed = (height // 2, width // 2, 4 * channels)
         for i in range(num_steps):
@@ -421,6 +452,7 @@ def real_nvp(
                 next(seeds),
                 options,
                 conditional_shape,
+                dtype_policy,
             )
         )
         return Chain(

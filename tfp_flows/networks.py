@@ -4,6 +4,11 @@ A conditioner maps the kept part of a coupling's input to the parameters of the 
 the other part. Its last layer starts at zero, so a fresh coupling is the identity. Keras is
 kept out on purpose: these modules are tracked by `tf.Module`, so every variable is listed in
 the flow's `trainable_variables` and saved by `tf.train.Checkpoint` and `tf.saved_model`.
+
+Each network takes `dtype_policy`, a Keras mixed-precision policy ('mixed_bfloat16',
+'mixed_float16'; `tfp_flows.mixed_precision`): its variables stay in `dtype` (float32), its
+input, kernels and biases are cast to the policy's compute dtype, and its output is cast back
+to `dtype`, as a Keras layer under that policy computes. With None it computes in `dtype`.
 """
 
 import functools
@@ -13,6 +18,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.mixed_precision import check_dtype_policy, compute_dtype
 from tfp_flows.validation import check_float_dtype, check_int, check_positive_int
 
 __all__ = ['ConvNet', 'DenseNet', 'ZeroConv', 'ZeroDense', 'check_dropout_rate', 'check_training']
@@ -93,6 +99,24 @@ def _check_arguments(dtype, seed=0, **sizes):
     return check_float_dtype('dtype', dtype)
 
 
+def _set_policy(network, dtype_policy, dtype):
+    """Sets `network.dtype_policy` (a mixed policy's name, or None), `.compute_dtype` and
+    `.variable_dtype`; `ValueError` for a bad policy (`check_dtype_policy`)."""
+    network.dtype_policy = check_dtype_policy(dtype_policy, dtype)
+    network.compute_dtype = compute_dtype(network.dtype_policy, dtype)
+    network.variable_dtype = dtype
+
+
+def _compute(network, value):
+    """`value` (an input or a variable) in the network's compute dtype (no op if it is)."""
+    return tf.cast(value, network.compute_dtype)
+
+
+def _output(network, value):
+    """The network's output in its variables' dtype (no op without a mixed policy)."""
+    return tf.cast(value, network.variable_dtype)
+
+
 def _check_input_channels(network, x, input_channels):
     if x.shape[-1] != input_channels:
         raise ValueError(
@@ -119,7 +143,9 @@ class ConvNet(tf.Module):
     Maps [..., H, W, input_channels] to [..., H, W, output_channels] with 'SAME' padding.
     Per position it costs 9 * input_channels * hidden_channels + hidden_channels^2
     + 9 * hidden_channels * output_channels multiply-adds. The sizes are positive ints, `seed`
-    an int in [0, 2**63) (the initial weights), `dtype` floating; `ValueError` otherwise.
+    an int in [0, 2**63) (the initial weights), `dtype` floating (the variables' and the
+    output's dtype), `dtype_policy` None or a Keras mixed policy (see the module docstring);
+    `ValueError` otherwise.
 
     With `dropout_rate` > 0, each hidden ReLU output is dropped with that probability when
     called with `training=True` (Flow++ regularised its coupling networks so on CIFAR-10;
@@ -135,6 +161,7 @@ class ConvNet(tf.Module):
         dtype=tf.float32,
         name='conv_net',
         dropout_rate=0.0,
+        dtype_policy=None,
     ):
         dtype = _check_arguments(
             dtype,
@@ -144,6 +171,7 @@ class ConvNet(tf.Module):
             hidden_channels=hidden_channels,
         )
         super().__init__(name=name)
+        _set_policy(self, dtype_policy, dtype)
         self.input_channels = input_channels
         self.output_channels = output_channels
         self.dropout_rate = check_dropout_rate(dropout_rate)
@@ -180,12 +208,12 @@ class ConvNet(tf.Module):
         )
 
     def _apply(self, x, training=False, seed=None):
-        rate = self.dropout_rate
-        h = tf.nn.relu(_conv3x3(x, self.kernel_in) + self.bias_in)
+        rate, c = self.dropout_rate, functools.partial(_compute, self)
+        h = tf.nn.relu(_conv3x3(c(x), c(self.kernel_in)) + c(self.bias_in))
         h = _dropout(h, rate, training, seed, 0)
-        h = tf.nn.relu(_conv1x1(h, self.kernel_hidden) + self.bias_hidden)
+        h = tf.nn.relu(_conv1x1(h, c(self.kernel_hidden)) + c(self.bias_hidden))
         h = _dropout(h, rate, training, seed, 1)
-        return _conv3x3(h, self.kernel_out) + self.bias_out
+        return _output(self, _conv3x3(h, c(self.kernel_out)) + c(self.bias_out))
 
 
 def _conv1x1(x, kernel):
@@ -266,8 +294,8 @@ class DenseNet(tf.Module):
 
     Maps [..., input_size] to [..., output_size] through `num_hidden_layers` hidden layers of
     `hidden_units` units. With `dropout_rate` > 0 each hidden layer's output is dropped with
-    that probability when called with `training=True` (as `ConvNet`). Arguments are checked as
-    for `ConvNet`.
+    that probability when called with `training=True` (as `ConvNet`). Arguments (also
+    `dtype_policy`) are checked as for `ConvNet`.
     """
 
     def __init__(
@@ -280,6 +308,7 @@ class DenseNet(tf.Module):
         dtype=tf.float32,
         name='dense_net',
         dropout_rate=0.0,
+        dtype_policy=None,
     ):
         dtype = _check_arguments(
             dtype,
@@ -290,6 +319,7 @@ class DenseNet(tf.Module):
             num_hidden_layers=num_hidden_layers,
         )
         super().__init__(name=name)
+        _set_policy(self, dtype_policy, dtype)
         self.input_size = input_size
         self.output_size = output_size
         self.dropout_rate = check_dropout_rate(dropout_rate)
@@ -319,11 +349,12 @@ class DenseNet(tf.Module):
             )
         training, seed = check_training(training), _check_dropout_seed(seed)
         batch_shape = tf.shape(x)[:-1]
-        h = tf.reshape(x, [-1, self.input_size])
+        c = functools.partial(_compute, self)
+        h = tf.reshape(c(x), [-1, self.input_size])
         for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
-            h = tf.nn.relu(tf.matmul(h, kernel) + bias)
+            h = tf.nn.relu(tf.matmul(h, c(kernel)) + c(bias))
             h = _dropout(h, self.dropout_rate, training, seed, layer)
-        h = tf.matmul(h, self.kernel_out) + self.bias_out
+        h = _output(self, tf.matmul(h, c(self.kernel_out)) + c(self.bias_out))
         return tf.reshape(h, tf.concat([batch_shape, [self.output_size]], axis=0))
 
 
@@ -331,14 +362,22 @@ class ZeroConv(tf.Module):
     """A 3x3 convolution whose kernel and bias start at zero (Glow's `conv2d_zeros`).
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels]; it outputs zeros until
-    trained. Arguments are checked as for `ConvNet`.
+    trained. Arguments (also `dtype_policy`) are checked as for `ConvNet`.
     """
 
-    def __init__(self, input_channels, output_channels, dtype=tf.float32, name='zero_conv'):
+    def __init__(
+        self,
+        input_channels,
+        output_channels,
+        dtype=tf.float32,
+        name='zero_conv',
+        dtype_policy=None,
+    ):
         dtype = _check_arguments(
             dtype, input_channels=input_channels, output_channels=output_channels
         )
         super().__init__(name=name)
+        _set_policy(self, dtype_policy, dtype)
         self.output_channels = output_channels
         with self.name_scope:
             self.kernel = tf.Variable(
@@ -351,7 +390,8 @@ class ZeroConv(tf.Module):
         return _map_images(self._apply, x, self.output_channels)
 
     def _apply(self, x):
-        return _conv3x3(x, self.kernel) + self.bias
+        c = functools.partial(_compute, self)
+        return _output(self, _conv3x3(c(x), c(self.kernel)) + c(self.bias))
 
 
 class ZeroDense(tf.Module):
@@ -360,11 +400,15 @@ class ZeroDense(tf.Module):
     Maps [..., input_size] to [..., output_size]; it outputs zeros until trained. Glow's
     class-conditional prior (`ycond`) maps a one-hot label through it to the mean and
     log-scale of a latent (Kingma and Dhariwal 2018, https://arxiv.org/abs/1807.03039).
+    Arguments (also `dtype_policy`) are checked as for `ConvNet`.
     """
 
-    def __init__(self, input_size, output_size, dtype=tf.float32, name='zero_dense'):
+    def __init__(
+        self, input_size, output_size, dtype=tf.float32, name='zero_dense', dtype_policy=None
+    ):
         dtype = _check_arguments(dtype, input_size=input_size, output_size=output_size)
         super().__init__(name=name)
+        _set_policy(self, dtype_policy, dtype)
         self.input_size = input_size
         self.output_size = output_size
         with self.name_scope:
@@ -378,4 +422,5 @@ class ZeroDense(tf.Module):
                 f'{self.name} expects {self.input_size} inputs on the last axis; got shape '
                 f'{x.shape.as_list()}.'
             )
-        return tf.tensordot(x, self.kernel, axes=1) + self.bias
+        c = functools.partial(_compute, self)
+        return _output(self, tf.tensordot(c(x), c(self.kernel), axes=1) + c(self.bias))

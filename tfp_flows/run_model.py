@@ -35,7 +35,7 @@ _CHECKPOINT_NAMES = ('best', 'latest')
 _GLOW_ONLY = (('coupling', 'affine'), ('permutation', 'lu'))
 
 
-def build_flow(model_config, event_shape):
+def build_flow(model_config, event_shape, dtype_policy=None):
     """The flow described by `config.model` for data of `event_shape`.
 
     Args:
@@ -44,6 +44,8 @@ def build_flow(model_config, event_shape):
         and `conditional_shape` as the run recorded it. An argument it lacks (a config.json
         of an earlier version) takes the model's default.
       event_shape: [H, W, C] for images, [D] for vectors.
+      dtype_policy: the networks' compute precision, `config.train.mixed_precision`: None
+        (float32), 'mixed_bfloat16' or 'mixed_float16' (`tfp_flows.mixed_precision`).
 
     Raises:
       ValueError: a Glow-only option (`coupling`, `permutation`) set for real_nvp, a
@@ -57,6 +59,7 @@ def build_flow(model_config, event_shape):
     kwargs = dict(model_config)
     family = kwargs.pop('family')
     kwargs['dtype'] = _DTYPES[kwargs['dtype']]
+    kwargs['dtype_policy'] = dtype_policy
     is_image = len(event_shape) == 3
     preprocessing = kwargs.get('preprocessing')
     if 'preprocessing' in kwargs and is_image and preprocessing is None:
@@ -186,8 +189,9 @@ def restore_flow(workdir, which='best'):
     `workdir/config.json`, the variables from `workdir/checkpoints/<which>`. A run with EMA
     weights (`config.train.ema_momentum`) gives the averaged weights, the ones it validated,
     tested and exported; the optimizer's other state is not loaded. A CSV run's flow takes and
-    gives the table's units. A run with a variational dequantizer: see
-    `restore_flow_and_dequantizer`.
+    gives the table's units. Its networks compute in float32 whatever the run's
+    `train.mixed_precision` (a policy changes rounding only, not the variables). A run with a
+    variational dequantizer: see `restore_flow_and_dequantizer`.
 
     Raises:
       ValueError: `which` is another name, or the checkpoint does not match the model of

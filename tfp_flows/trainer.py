@@ -29,6 +29,11 @@ https://arxiv.org/abs/1902.00275)
 
 q's variables join the flow's everywhere: the optimizer, clipping, accumulation, EMA.
 
+Mixed precision: a flow built with `dtype_policy='mixed_float16'` gets dynamic loss scaling
+(`keras.optimizers.LossScaleOptimizer`, wrapped around the optimizer in `compile`, as Keras'
+`Model.compile(auto_scale_loss=True)` does for a model in that policy); 'mixed_bfloat16' needs
+none (`tfp_flows.mixed_precision`).
+
 Conditional flows (`tfp_flows.glow(..., conditional_shape=...)`) train on `(x, c)` batches
 (`make_dataset(..., conditional=True)`): the train step computes
 `flow.log_prob(x, bijector_kwargs={'conditional_input': c, 'training': True})`, so the
@@ -44,8 +49,10 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from absl import logging
 
+from tfp_flows.bijectors.backprop import check_memory_saving
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.dequantization import below_one, bits_per_dim
+from tfp_flows.mixed_precision import dtype_policy_of
 from tfp_flows.validation import check_bool, check_int, check_number
 
 tfd = tfp.distributions
@@ -179,6 +186,15 @@ class FlowTrainer(keras.Model):
     optimizer). At the end of `fit` Keras writes the averages into the flow
     (`optimizer.finalize_variable_values`), so after `fit` the flow holds the EMA weights.
 
+    Loss scaling: each step differentiates `optimizer.scale_loss(loss)` (the loss times the
+    loss scale S; S = 1 without scaling), and the optimizer divides the gradients by S. The
+    reported 'grad_norm' and the clipping are those of the unscaled global gradient. With a
+    `keras.optimizers.LossScaleOptimizer` (what `compile` wraps around the optimizer of a
+    'mixed_float16' flow), a step whose summed gradient is not finite is skipped on every
+    replica alike and S halves; after 2000 finite steps in a row S doubles (Keras' dynamic loss
+    scaling, Micikevicius et al. 2018, https://arxiv.org/abs/1710.03740). Skipped steps do not
+    count in 'grad_norm' or in the optimizer's steps (the schedule, EMA, weight decay).
+
     Args:
       flow: a `tfd.TransformedDistribution` (or any distribution with `log_prob`, an
         `event_shape` and trainable variables).
@@ -188,6 +204,12 @@ class FlowTrainer(keras.Model):
       accumulation_steps: micro-batches per batch (an int >= 1; 1: no accumulation).
       dropout_seed: None (dropout masks from TF's stateful random ops), or an int in
         [0, 2**63): the seed of every train step's stateless dropout masks (see above).
+      memory_saving: None, 'invert' or 'recompute': the train step's backprop through the
+        flow keeps no per-step activations ('invert': each step's input is rebuilt from its
+        output on the way back, as in the original Glow code; 'recompute': each step is run
+        again under `tf.recompute_grad`). The gradients equal the plain ones to float
+        rounding; evaluation is unchanged. Needs a flow of this package
+        (`tfp_flows.bijectors.backprop`).
       dequantizer: None (batches are dequantized data, or continuous data), or a
         `tfp_flows.variational_dequantization.VariationalDequantizer` of the flow's event
         shape, dtype and `num_bins`, trained with the flow (batches are discrete images).
@@ -209,6 +231,7 @@ class FlowTrainer(keras.Model):
         clip_norm=None,
         accumulation_steps=1,
         dropout_seed=None,
+        memory_saving=None,
         dequantizer=None,
         dequantization_seed=0,
         name='flow_trainer',
@@ -219,6 +242,7 @@ class FlowTrainer(keras.Model):
             clip_norm = check_number('clip_norm', clip_norm, low=0, low_open=True)
         accumulation_steps = check_int('accumulation_steps', accumulation_steps, 1)
         dropout_seed = check_int('dropout_seed', dropout_seed, 0, 2**63, allow_none=True)
+        memory_saving = check_memory_saving(memory_saving)
         if not isinstance(flow, tfd.Distribution):
             raise TypeError(
                 '`flow` must be a `tfd.Distribution` with trainable variables (e.g. from '
@@ -240,6 +264,14 @@ class FlowTrainer(keras.Model):
         # The bijector kwargs the flow's bijector takes (this package's steps take
         # 'training' and 'dropout_seed'; other TFP bijectors may take neither).
         self._bijector_kwargs = getattr(getattr(flow, 'bijector', None), 'kwarg_names', ())
+        if memory_saving is not None and 'memory_saving' not in self._bijector_kwargs:
+            raise ValueError(
+                f'`memory_saving` ({memory_saving!r}) needs a flow whose bijector is a '
+                '`tfp_flows.bijectors.Chain` (e.g. from `tfp_flows.glow` or '
+                f'`tfp_flows.real_nvp`); got a bijector {type(flow.bijector).__name__}, which '
+                'does not take the bijector kwarg `memory_saving`.'
+            )
+        self.memory_saving = memory_saving
         self.num_dims = int(np.prod(flow.event_shape))
         self.metric_name = 'nats_per_dim' if num_bins is None else 'bits_per_dim'
         self.loss_tracker = keras.metrics.Mean(name=self.metric_name)
@@ -265,15 +297,29 @@ class FlowTrainer(keras.Model):
     def trainable_variables(self):
         return self.trainable_weights
 
-    def compile(self, optimizer, steps_per_execution=1, **kwargs):
+    def compile(self, optimizer, steps_per_execution=1, auto_scale_loss=True, **kwargs):
         """Compiles and builds `optimizer` on the flow's variables (inside the strategy scope).
 
         `steps_per_execution` (an int >= 1) > 1 runs that many train steps per call into
         TensorFlow (less per-step overhead for small models). Keras 3 cannot do that on several
         replicas (keras-team/keras#19246: its multi-step loop fails with "You must feed a value
         for placeholder tensor"), so there one step per call is used and a warning says so.
+
+        With `auto_scale_loss` (a bool, Keras' option) and a flow whose networks compute in
+        float16 ('mixed_float16'), `optimizer` is wrapped in `keras.optimizers.LossScaleOptimizer`
+        (unless it is one): `trainer.optimizer` is then the wrapper and
+        `trainer.optimizer.inner_optimizer` the given optimizer, whose variables a checkpoint
+        should hold so that it restores into a run of any policy.
         """
         steps_per_execution = check_int('steps_per_execution', steps_per_execution, 1)
+        check_bool('auto_scale_loss', auto_scale_loss)
+        optimizer = keras.optimizers.get(optimizer)
+        if (
+            auto_scale_loss
+            and dtype_policy_of(self.flow) == 'mixed_float16'
+            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        ):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if steps_per_execution > 1 and replicas > 1:
             logging.warning(
@@ -283,7 +329,12 @@ class FlowTrainer(keras.Model):
                 replicas,
             )
             steps_per_execution = 1
-        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
+        super().compile(
+            optimizer=optimizer,
+            steps_per_execution=steps_per_execution,
+            auto_scale_loss=auto_scale_loss,
+            **kwargs,
+        )
         self.optimizer.build(self.trainable_weights)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', callbacks=None, **kw):
@@ -329,8 +380,8 @@ class FlowTrainer(keras.Model):
           x: a batch [batch, *event_shape] of floats (cast to the flow's dtype); with a
             dequantizer, the discrete images (integers in {0, ..., num_bins - 1}).
           conditional_input: the contexts [batch, *conditional_shape] of a conditional flow.
-          training: pass the bijector kwarg `training=True` (dropout on), as the train step
-            does.
+          training: pass the bijector kwargs `training=True` (dropout on) and the trainer's
+            `memory_saving`, as the train step does.
           dropout_seed: with `training`, an optional stateless seed [2] of the dropout masks.
           base_noise: with a dequantizer, its base noise eps [batch, *event_shape] (a draw of
             `dequantizer.base`); None draws it from the evaluation seed. Ignored without one.
@@ -359,6 +410,8 @@ class FlowTrainer(keras.Model):
             kwargs['training'] = True
             if dropout_seed is not None and 'dropout_seed' in self._bijector_kwargs:
                 kwargs['dropout_seed'] = dropout_seed
+        if training and self.memory_saving is not None:
+            kwargs['memory_saving'] = self.memory_saving
         if self.dequantizer is None:
             log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs)
         else:
@@ -459,14 +512,26 @@ class FlowTrainer(keras.Model):
                     base_noise=base_noise,
                 )
                 loss = tf.nn.compute_average_loss(per_example)
-            gradients = tape.gradient(loss, variables)
+                scaled_loss = self.optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled_loss, variables)
         else:
             gradients, per_example = self._accumulated_gradients(x, context, variables, base_noise)
         gradients, global_norm = self._clip(gradients)
         self.optimizer.apply(gradients, variables)
         self.loss_tracker.update_state(per_example)
-        self.grad_norm_tracker.update_state(global_norm)
+        if self._dynamic_loss_scale:  # A skipped step's norm is not finite: left out.
+            finite = tf.math.is_finite(global_norm)
+            self.grad_norm_tracker.update_state(
+                tf.where(finite, global_norm, tf.zeros_like(global_norm)),
+                tf.cast(finite, 'float32'),
+            )
+        else:
+            self.grad_norm_tracker.update_state(global_norm)
         return _step_logs(self.metrics)
+
+    @property
+    def _dynamic_loss_scale(self):
+        return isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
 
     def _accumulated_gradients(self, x, context, variables, base_noise):
         """Summed gradients of the mean loss over N micro-batches, and each example's loss.
@@ -519,7 +584,8 @@ class FlowTrainer(keras.Model):
                     base_noise=micro_noise,
                 )
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            gradients = tape.gradient(loss, variables)
+                scaled_loss = self.optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled_loss, variables)
             unconnected.update(i for i, g in enumerate(gradients) if g is None)
             gradients = [
                 tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
@@ -555,14 +621,26 @@ class FlowTrainer(keras.Model):
 
         Returns the clipped gradients and the global norm before clipping. The norm is that of
         the all-reduced (summed) gradient; `tf.clip_by_global_norm(..., use_norm=)` then scales
-        each replica's part by the same factor.
+        each replica's part by the same factor. The gradients are those of the scaled loss
+        (loss scale S, 1 without scaling): the norm reported and clipped is theirs divided by S,
+        that of the loss itself. With dynamic loss scaling a sum that is not finite makes every
+        replica's gradients NaN, so that every replica skips the step: `LossScaleOptimizer`
+        checks for them before its sum over replicas (on the first replica's part, or each
+        replica on its own), and a replica whose own part is finite would apply the sum.
         """
         present = [g for g in gradients if g is not None]
         summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, present)
-        global_norm = tf.linalg.global_norm(summed)
+        scaled_norm = tf.linalg.global_norm(summed)
+        loss_scale = self.optimizer.scale_loss(tf.ones([], scaled_norm.dtype))
+        global_norm = scaled_norm / loss_scale
+        if self._dynamic_loss_scale:
+            poison = tf.where(tf.math.is_finite(scaled_norm), 0.0, np.nan)
+            gradients = [None if g is None else g + tf.cast(poison, g.dtype) for g in gradients]
         if self.clip_norm is None:
             return gradients, global_norm
-        clipped, _ = tf.clip_by_global_norm(gradients, self.clip_norm, use_norm=global_norm)
+        clipped, _ = tf.clip_by_global_norm(
+            gradients, self.clip_norm * loss_scale, use_norm=scaled_norm
+        )
         return clipped, global_norm
 
     @contextlib.contextmanager
@@ -575,7 +653,9 @@ class FlowTrainer(keras.Model):
         Raises:
           ValueError: if the optimizer keeps no EMA.
         """
-        if not getattr(self.optimizer, 'use_ema', False):
+        # A LossScaleOptimizer keeps the EMA in the optimizer it wraps (as SwapEMAWeights finds).
+        optimizer = getattr(self.optimizer, 'inner_optimizer', self.optimizer)
+        if not getattr(optimizer, 'use_ema', False):
             raise ValueError(
                 'ema_weights() needs an optimizer that keeps an EMA of the weights, e.g. '
                 f'make_optimizer(..., ema_momentum=0.999); got {self.optimizer!r}.'

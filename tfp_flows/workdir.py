@@ -96,10 +96,14 @@ KEY_CLASSES = {
     'train.weight_decay': TRAINING,
     'train.clip_norm': TRAINING,
     'train.accumulation_steps': TRAINING,  # One step of the same batch, in micro-batches.
+    'train.memory_saving': HARMLESS,  # The same gradients, computed in less memory.
     # Whether the checkpoints hold EMA weights (the optimizer's state) and which weights are
     # validated, tested and exported.
     'train.ema_momentum': DEFINES_RUN,
     'train.jit_compile': HARMLESS,
+    # The networks' rounding: it changes the steps (and a float16 run skips overflowing ones),
+    # not the model or its checkpoints (float32 variables, the same layout): recorded.
+    'train.mixed_precision': TRAINING,
     'train.steps_per_execution': HARMLESS,
     'train.intra_op_threads': HARMLESS,
     'train.inter_op_threads': HARMLESS,

@@ -12,6 +12,7 @@ from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.context import check_conditional_shape, context_features
 from tfp_flows.bijectors.scale import check_scale
 from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.mixed_precision import check_dtype_policy
 from tfp_flows.validation import (
     check_bool,
     check_callable,
@@ -48,6 +49,11 @@ class _Coupling(FlowBijector):
     the masks: each coupling folds its own `seed` into it, so two passes with one seed use the
     same masks, and the coupling is an exact bijection with that mask (Flow++, Ho et al. 2019,
     https://arxiv.org/abs/1902.00275, used dropout in its coupling networks).
+
+    `dtype_policy` ('mixed_bfloat16', 'mixed_float16' or None) runs the default conditioner in
+    that Keras mixed-precision policy (`tfp_flows.mixed_precision`); its output is cast to
+    float32, so the map, its inverse and the log-det are computed in float32 from it. It changes
+    rounding only and is not in `structure()`: checkpoints restore across policies.
     """
 
     num_params = None  # Conditioner outputs per changed value.
@@ -68,6 +74,7 @@ class _Coupling(FlowBijector):
         name,
         conditional_shape=None,
         dropout_rate=0.0,
+        dtype_policy=None,
     ):
         shape = shape_tuple(event_shape)
         if (
@@ -106,6 +113,13 @@ class _Coupling(FlowBijector):
                 f'dropout_rate={dropout_rate!r} with a `conditioner_fn`. Build the dropout into '
                 'your network instead.'
             )
+        self._dtype_policy = check_dtype_policy(dtype_policy, dtype)
+        if conditioner_fn is not None and self._dtype_policy is not None:
+            raise ValueError(
+                '`dtype_policy` applies to the default conditioner networks only; got '
+                f'dtype_policy={self._dtype_policy!r} with a `conditioner_fn`. Build your network '
+                'in that policy instead (it must return float32).'
+            )
         self._seed = seed
         self._event_shape = event_shape
         self._mask = mask
@@ -130,6 +144,7 @@ class _Coupling(FlowBijector):
                 seed=seed,
                 dtype=dtype,
                 dropout_rate=self._dropout_rate,
+                dtype_policy=self._dtype_policy,
             )
         context_size = 0 if conditional_shape is None else math.prod(self._conditional_shape)
         with tf.name_scope(name) as name:
@@ -163,6 +178,11 @@ class _Coupling(FlowBijector):
     @property
     def dropout_rate(self):
         return self._dropout_rate
+
+    @property
+    def dtype_policy(self):
+        """The default conditioner's mixed policy ('mixed_bfloat16', 'mixed_float16'), or None."""
+        return self._dtype_policy
 
     def structure(self):
         structure = {
@@ -283,11 +303,13 @@ class AffineCoupling(_Coupling):
         `conditional_input` [*batch, *conditional_shape].
       dropout_rate: in [0, 1); dropout of the default conditioner's hidden units, active only
         with the bijector kwarg `training=True` (optionally `dropout_seed` [2]).
+      dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16' (or a Keras `DTypePolicy` of
+        one): the default conditioner computes in its compute dtype (dtype must be float32).
 
     Raises (at construction):
       ValueError: for an argument outside its domain, naming it and its value (also a
         non-bool `flip` or `validate_args`, a `conditioner_fn` that is not callable, a
-        non-floating `dtype`).
+        non-floating `dtype`, a `dtype_policy` given with a `conditioner_fn`).
 
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
@@ -310,6 +332,7 @@ class AffineCoupling(_Coupling):
         name='affine_coupling',
         conditional_shape=None,
         dropout_rate=0.0,
+        dtype_policy=None,
     ):
         parameters = dict(locals())
         check_scale(scale, log_scale_bound)
@@ -328,6 +351,7 @@ class AffineCoupling(_Coupling):
             name=name,
             conditional_shape=conditional_shape,
             dropout_rate=dropout_rate,
+            dtype_policy=dtype_policy,
         )
 
     def structure(self):
@@ -354,7 +378,7 @@ class AdditiveCoupling(_Coupling):
       forward (latent -> data):  y1 = x1,  y2 = x2 + shift
       inverse (data -> latent):  x1 = y1,  x2 = y2 - shift
       log|det dy/dx| = 0  (volume preserving)
-    `conditional_shape` and `dropout_rate` as in `AffineCoupling`.
+    `conditional_shape`, `dropout_rate` and `dtype_policy` as in `AffineCoupling`.
 
     Arguments and errors as for `AffineCoupling` (without `log_scale_bound` and `scale`).
 
@@ -377,6 +401,7 @@ class AdditiveCoupling(_Coupling):
         name='additive_coupling',
         conditional_shape=None,
         dropout_rate=0.0,
+        dtype_policy=None,
     ):
         parameters = dict(locals())
         super().__init__(
@@ -392,6 +417,7 @@ class AdditiveCoupling(_Coupling):
             name=name,
             conditional_shape=conditional_shape,
             dropout_rate=dropout_rate,
+            dtype_policy=dtype_policy,
         )
 
     def _map(self, x, params, inverse, changed_mask=None):

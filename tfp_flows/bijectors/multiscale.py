@@ -11,6 +11,7 @@ from tfp_flows.bijectors.chain import apply_step
 from tfp_flows.bijectors.context import check_conditional_shape, context_features
 from tfp_flows.bijectors.scale import check_scale, log_scale
 from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.mixed_precision import check_dtype_policy
 from tfp_flows.validation import (
     check_bool,
     check_float_dtype,
@@ -68,6 +69,7 @@ class FactorOut(FlowBijector):
         validate_args=False,
         name='factor_out',
         conditional_shape=None,
+        dtype_policy=None,
     ):
         """Creates the factor-out.
 
@@ -80,6 +82,9 @@ class FactorOut(FlowBijector):
           log_scale_bound: clamp of the prior's log-scale.
           conditional_shape: None, or the shape of one context: adds the context's term to
             the prior (see above).
+          dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the prior's networks
+            compute in that Keras policy and return float32 (`tfp_flows.mixed_precision`); the
+            prior's map and log-det stay float32. Not in `structure()` (rounding only).
 
           seed: int in [0, 2**63); fixes the initial weights of a prior with a width.
 
@@ -116,22 +121,34 @@ class FactorOut(FlowBijector):
         self._split = event_shape[-1] // 2
         self._log_scale_bound = log_scale_bound
         self._conditional_shape = check_conditional_shape(conditional_shape)
+        policy = check_dtype_policy(dtype_policy, dtype)
         self.inner = inner
         factored = event_shape[-1] - self._split
         with tf.name_scope(name) as name:
             if not split_prior:
                 self.prior = None
             elif hidden_channels is None:
-                self.prior = networks.ZeroConv(self._split, 2 * factored, dtype)
+                self.prior = networks.ZeroConv(
+                    self._split, 2 * factored, dtype, dtype_policy=policy
+                )
             else:
                 self.prior = networks.ConvNet(
-                    self._split, 2 * factored, hidden_channels, seed=seed, dtype=dtype
+                    self._split,
+                    2 * factored,
+                    hidden_channels,
+                    seed=seed,
+                    dtype=dtype,
+                    dtype_policy=policy,
                 )
             if self._conditional_shape is None:
                 self.context_prior = None
             else:
                 self.context_prior = networks.ZeroDense(
-                    math.prod(self._conditional_shape), 2 * factored, dtype, name='context_prior'
+                    math.prod(self._conditional_shape),
+                    2 * factored,
+                    dtype,
+                    name='context_prior',
+                    dtype_policy=policy,
                 )
             super().__init__(
                 forward_min_event_ndims=3,

@@ -9,6 +9,7 @@ from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.context import check_conditional_shape, context_features
 from tfp_flows.bijectors.scale import check_scale, log_scale
 from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.mixed_precision import check_dtype_policy
 from tfp_flows.validation import check_bool, check_float_dtype, shape_tuple
 
 __all__ = ['LearnedPrior']
@@ -52,6 +53,7 @@ class LearnedPrior(FlowBijector):
         dtype=tf.float32,
         validate_args=False,
         name='learned_prior',
+        dtype_policy=None,
     ):
         """Creates the prior.
 
@@ -63,6 +65,9 @@ class LearnedPrior(FlowBijector):
           dtype: a floating-point dtype.
           validate_args: True or False, as for every TFP bijector.
           name: the name scope.
+          dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the context's linear map
+            computes in that Keras policy and returns float32 (`tfp_flows.mixed_precision`);
+            the free mean and log-scale, the map and the log-det stay float32.
 
         Raises:
           ValueError: for an argument outside its domain, naming it, or neither `learned` nor
@@ -82,6 +87,7 @@ class LearnedPrior(FlowBijector):
         check_bool('learned', learned)
         dtype = check_float_dtype('dtype', dtype)
         check_bool('validate_args', validate_args)
+        policy = check_dtype_policy(dtype_policy, dtype)
         if not learned and self._conditional_shape is None:
             raise ValueError(
                 'A LearnedPrior needs learned=True or a `conditional_shape`; with neither it '
@@ -100,7 +106,11 @@ class LearnedPrior(FlowBijector):
                 self.context_prior = None
             else:
                 self.context_prior = networks.ZeroDense(
-                    math.prod(self._conditional_shape), 2 * channels, dtype, name='context_prior'
+                    math.prod(self._conditional_shape),
+                    2 * channels,
+                    dtype,
+                    name='context_prior',
+                    dtype_policy=policy,
                 )
             super().__init__(
                 forward_min_event_ndims=len(event_shape),
