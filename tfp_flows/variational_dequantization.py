@@ -14,21 +14,15 @@ conditioned on features of k, and a sigmoid onto (0, 1)^D. A Logistic eps throug
 uniform, and the couplings start as the identity, so at initialisation q *is* uniform
 dequantization and training only tightens the bound.
 
-Training the pair, with integer images `pixels` [N, H, W, C] (not dequantized) per step:
-
-    variables = [*flow.trainable_variables, *dequantizer.trainable_variables]
-    optimizer.build(variables)                   # once
-    tfp_flows.initialize(flow, tfp_flows.uniform_dequantize(first_pixels, num_bins))  # once
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_mean(
-            dequantized_bits_per_dim(flow, dequantizer, pixels, num_bins, seed))
-    optimizer.apply(tape.gradient(loss, variables), variables)
-
-(ActNorm may be initialised on uniformly dequantized data: that is what q is at
-initialisation.) Checkpoint both, `tf.train.Checkpoint(flow=flow, dequantizer=dequantizer)`,
-and export both, `tfp_flows.export.export_saved_model(flow, path, num_bins=num_bins,
-dequantizer=dequantizer)`. Evaluate with the same `dequantized_bits_per_dim` (fixed seeds), or
-`importance_weighted_bits_per_dim` for the tighter figure.
+Training the pair: `tfp_flows.trainer.FlowTrainer(flow, num_bins, dequantizer=q)` trains
+both with `fit` on batches of discrete images (`make_dataset(..., dequantize=False)`), with
+q's variables in the optimizer, clipping, accumulation and EMA beside the flow's; a run does
+so with `config.dequantizer.kind = 'variational'` (the default recipe), checkpoints both and
+exports both (`tfp_flows.export.export_saved_model(flow, path, num_bins=num_bins,
+dequantizer=q)`), and `tfp_flows.experiment.restore_flow_and_dequantizer` gives them back.
+ActNorm is initialised on uniformly dequantized data: that is what q is at initialisation.
+Evaluate with `tfp_flows.dequantization.dequantized_bits_per_dim` (fixed seeds), or
+`importance_weighted_bits_per_dim` for the tighter figure (`config.eval.iw_samples`).
 
 Reference: Ho et al. (2019), Flow++, Sec. 3.1. https://arxiv.org/abs/1902.00275
 """
