@@ -9,6 +9,12 @@ from configs import default
 
 def get_config():
     config = default.get_config()
+    # The default recipe is a Real NVP with variational dequantization: this is Glow as
+    # the paper trains it, centred and uniformly dequantized.
+    config.model.family = 'glow'
+    config.model.preprocessing = 'centre'
+    config.model.split_prior = True
+    config.dequantizer.kind = 'uniform'
     config.data.name = 'celeb_a'
     config.data.image_size = 64
     config.data.augment = 'flip'  # Random left-right flips, as the paper trains.

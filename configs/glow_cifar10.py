@@ -10,6 +10,12 @@ from configs import default
 
 def get_config():
     config = default.get_config()
+    # The default recipe is a Real NVP with variational dequantization: this is Glow as
+    # the paper trains it, centred and uniformly dequantized.
+    config.model.family = 'glow'
+    config.model.preprocessing = 'centre'
+    config.model.split_prior = True
+    config.dequantizer.kind = 'uniform'
     config.data.name = 'cifar10'
     config.data.splits.train = 'train[:45000]'
     config.data.splits.validation = 'train[45000:]'

@@ -1,4 +1,13 @@
-"""Real NVP on scikit-learn's 8x8 digits: 2 scales, checkerboard then channel couplings."""
+"""Real NVP on scikit-learn's 8x8 digits as the paper trains it: uniform dequantization.
+
+2 scales, checkerboard then channel couplings, the paper's logit margin 0.05 and 3 couplings
+per mask type and scale. The default recipe (default.py) is this family with a variational
+dequantizer, margin 0.01 and 4 couplings.
+
+Measured 2026-11-30 with `python train.py --config=configs/realnvp_digits.py`: best epoch 58
+of 60, validation / test 2.088 / 2.091 bits/dim, importance-weighted test 1.982 (32 draws);
+85 s wall, 69 s of CPU, while other jobs took 48% of the 2 cores (histogram baseline 2.42).
+"""
 
 from configs import default
 
@@ -7,9 +16,11 @@ def get_config():
     config = default.get_config()
     config.model.family = 'real_nvp'
     config.model.preprocessing = 'logit'  # Real NVP's logit transform.
+    config.model.alpha = 0.05  # The paper's margin.
     config.model.num_levels = 2
     config.model.num_steps = 3  # The paper's 3 couplings per mask type and scale.
     config.model.hidden_channels = 64
     config.model.split_prior = False  # Real NVP factors out to a plain Normal.
-    config.train.weight_decay = 0.01  # Not tuned here; 0.1 was measured on digits Glow only.
+    config.dequantizer.kind = 'uniform'  # The paper's dequantization.
+    config.train.weight_decay = 0.01
     return config

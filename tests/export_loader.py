@@ -5,11 +5,14 @@ sent as soon as each is written (this process imports TensorFlow meanwhile). Eac
 holds a SavedModel `saved_model/` written by `tfp_flows.export.export_saved_model`, and
 `expected.npz`, the in-memory model's numbers: `x` (a data batch), `log_prob` and `z`
 (`flow.log_prob(x)` and `flow.bijector.inverse(x)`), `bits_per_dim` when exported with
-`num_bins`, `sample` (the in-memory `FlowModule.sample` for `num_samples`, `temperature` and
-`seed`), and `bad_x` (a batch of the wrong event shape). For a conditional flow it also holds
-`conditional_input` (the contexts of `x`, which every number above is computed with),
-`sample_conditional_input` (those of the samples) and `log_prob_one_context` (`log_prob` of `x`
-all under its first context, passed as one row). At the end of stdin it prints one JSON line,
+`num_bins` (then also `pixels`, discrete images, and `bits_per_dim_iw`, the in-memory
+importance-weighted bits/dim of them for `iw_num_samples` draws and `iw_seed`, with the
+exported dequantizer), `sample` (the in-memory `FlowModule.sample` for `num_samples`,
+`temperature` and `seed`), and `bad_x` (a batch of the wrong event shape). For a conditional
+flow it also holds `conditional_input` (the contexts of `x`, which every number above is
+computed with), `sample_conditional_input` (those of the samples) and `log_prob_one_context`
+(`log_prob` of `x` all under its first context, passed as one row). At the end of stdin it
+prints one JSON line,
 
     {"models": {DIRECTORY: "ok" or the failure's traceback},
      "modules": {"tfp_flows": imported?, "tensorflow_probability": imported?}}
@@ -58,13 +61,13 @@ def _check_signatures(loaded, x, has_bits_per_dim, context):
     dtype = tf.as_dtype(x.dtype)
     names = {'log_prob', 'sample', 'encode', 'decode', 'serving_default'}
     if has_bits_per_dim:
-        names.add('bits_per_dim')
+        names |= {'bits_per_dim', 'bits_per_dim_iw'}
     assert set(loaded.signatures) == names, sorted(loaded.signatures)
     data_spec = [None, *x.shape[1:]]
     context_specs = {}
     if context:
         context_specs['conditional_input'] = ([None, *context[0].shape[1:]], dtype)
-    for name in names - {'sample'}:
+    for name in names - {'sample', 'bits_per_dim_iw'}:
         _, inputs = loaded.signatures[name].structured_input_signature
         shapes = {key: (spec.shape.as_list(), spec.dtype) for key, spec in inputs.items()}
         value = 'z' if name == 'decode' else 'x'
@@ -76,6 +79,18 @@ def _check_signatures(loaded, x, has_bits_per_dim, context):
     for name in ('log_prob', 'serving_default'):
         outputs = loaded.signatures[name].structured_outputs
         assert list(outputs) == ['log_prob'], (name, outputs)
+    if has_bits_per_dim:
+        _, inputs = loaded.signatures['bits_per_dim_iw'].structured_input_signature
+        shapes = {key: (spec.shape.as_list(), spec.dtype) for key, spec in inputs.items()}
+        expected = {
+            'pixels': (data_spec, tf.int32),
+            'num_samples': ([], tf.int32),
+            'seed': ([2], tf.int64),
+            **context_specs,
+        }
+        assert shapes == expected, shapes
+        outputs = loaded.signatures['bits_per_dim_iw'].structured_outputs
+        assert list(outputs) == ['bits_per_dim'], outputs
 
 
 def _check_numbers(loaded, expected):
@@ -96,6 +111,16 @@ def _check_numbers(loaded, expected):
     if 'bits_per_dim' in expected:
         bits = signatures['bits_per_dim'](x=tensor, **named)['bits_per_dim']
         np.testing.assert_allclose(bits, expected['bits_per_dim'], rtol=rtol, atol=atol)
+        iw_args = (expected['pixels'], int(expected['iw_num_samples']), expected['iw_seed'])
+        iw = signatures['bits_per_dim_iw'](
+            pixels=tf.constant(iw_args[0]),
+            num_samples=tf.constant(iw_args[1]),
+            seed=tf.constant(iw_args[2]),
+            **named,
+        )['bits_per_dim']
+        np.testing.assert_allclose(iw, expected['bits_per_dim_iw'], rtol=rtol, atol=atol)
+        iw_function = loaded.bits_per_dim_iw(*iw_args, *context)['bits_per_dim']
+        np.testing.assert_array_equal(iw_function, iw)
     z = signatures['encode'](x=tensor, **named)['z']
     assert z.shape == x.shape, z.shape
     np.testing.assert_allclose(z, expected['z'], rtol=rtol, atol=atol)
@@ -162,6 +187,18 @@ def _check_bad_inputs(loaded, expected):
         _fails(lambda: loaded.encode(np.full_like(x, np.nan), *context), 'encode of NaN', in_range)
         bits = signatures['bits_per_dim']
         _fails(lambda: bits(x=tf.constant(x - 1.0), **named), 'bits_per_dim of x < 0', in_range)
+        pixels, iw_seed = expected['pixels'], expected['iw_seed']
+        iw_cases = {
+            'a pixel of -1': (pixels - 1, 1, iw_seed),
+            'a pixel of num_bins': (pixels * 0 + 10_000, 1, iw_seed),
+            'num_samples 0': (pixels, 0, iw_seed),
+            'pixels of a bad event shape': (pixels[:, ::2], 1, iw_seed),
+            'a seed of shape [3]': (pixels, 1, np.array([1, 2, 3], np.int64)),
+        }
+        for case, args in iw_cases.items():
+            _fails(
+                lambda a=args: loaded.bits_per_dim_iw(*a, *context), f'bits_per_dim_iw with {case}'
+            )
     else:  # Any finite data: NaN and infinities are caught.
         finite = '`x` must be finite values; got 1 value(s) outside it, the first: [nan].'
         nan_x = x.copy()

@@ -30,6 +30,7 @@ from tfp_flows import (
     bijectors,
     callbacks,
     data,
+    dequantization,
     experiment,
     export,
     figures,
@@ -219,6 +220,40 @@ LOG_KEY = Messages(
     (None, r"must be a non-empty str \(a key of Keras' logs\); got None\."),
 )
 UNIT = Domain("one of ('bits_per_dim', 'nats_per_dim')", ['bits', None])
+PIXELS = Messages(
+    (['a', 'b'], '`pixels` must be integer-valued numbers; got dtype <U1'),
+    ([[0, 17]], r'`pixels` must be integers from 0 to 16; got \[17\]'),
+    ([[0.5, 1.0]], r'`pixels` must be integers from 0 to 16; got \[0.5\]'),
+)
+DEQUANTIZER = Messages(
+    ('uniform', r'`dequantizer` must be None or an object with `sample_and_log_prob.*got str\.'),
+)
+DEQUANTIZED = {
+    'pixels': PIXELS,
+    'num_bins': Domain('an int >= 2', [1, 17.0, True, None]),
+    'dequantizer': DEQUANTIZER,
+    'seed': STATELESS_SEED,
+}
+DEQUANTIZE = {**DEQUANTIZED, 'dtype': FLOAT_DTYPE}
+BIJECTOR_KWARGS = "passed to `flow.log_prob`: the flow's steps check each kwarg (see CONTEXT)"
+IMPORTANCE_WEIGHTED = {
+    **DEQUANTIZED,
+    'flow': NOT_A_FLOW,
+    'bijector_kwargs': BIJECTOR_KWARGS,
+    'num_samples': Messages(
+        (0, r'`num_samples` must be a positive int; got 0\.'),
+        (True, r'`num_samples` must be a positive int or an int scalar tensor; got a bool'),
+        (2.5, r'`num_samples` must be a positive int or an int scalar tensor; got a float32'),
+    ),
+    'seed': Messages(
+        (-1, re.escape('`seed` must be an int in [0, 2**31) or an int tensor [2]; got -1.')),
+        ([1, 2, 3], r'`seed` must be an int or a stateless seed .*; got a int32 tensor of shape'),
+        (1.5, r'`seed` must be an int or a stateless seed .*; got a float32 tensor'),
+    ),
+}
+EXPORT_DEQUANTIZER = Messages(
+    ('uniform', r'`dequantizer` must be None or a tf.Module with `sample_and_log_prob`.*got str\.'),
+)
 BATCH_CALLBACKS = Messages(
     ([keras.callbacks.TerminateOnNaN()], r"TerminateOnNaN reads the log key 'loss'"),
     (
@@ -360,6 +395,14 @@ BAD = {
         'seed': STATELESS_SEED,
         'dtype': FLOAT_DTYPE,
     },
+    'tfp_flows.dequantization.dequantize': DEQUANTIZE,
+    'tfp_flows.dequantization.dequantized_bits_per_dim': {
+        **DEQUANTIZED,
+        'flow': NOT_A_FLOW,
+        'bijector_kwargs': BIJECTOR_KWARGS,
+    },
+    'tfp_flows.dequantization.importance_weighted_log_likelihood': IMPORTANCE_WEIGHTED,
+    'tfp_flows.dequantization.importance_weighted_bits_per_dim': IMPORTANCE_WEIGHTED,
     'tfp_flows.initialization.initialize': {
         'flow': Messages((None, r'`initialize` takes a flow built by tfp_flows .*got NoneType')),
         'data': Messages(
@@ -504,6 +547,7 @@ BAD = {
         'augment': Messages(('rotate', r"`augment` must be None or 'flip'; got 'rotate'\.")),
         'repeat': BOOL,
         'drop_remainder': BOOL,
+        'dequantize': BOOL,
         'epoch': Messages(
             (-1, r'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got -1\.'),
             (1.5, r'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got 1\.5\.'),
@@ -532,6 +576,7 @@ BAD = {
     'tfp_flows.export.FlowModule': {
         'flow': NOT_A_FLOW,
         'num_bins': Domain('None or an int >= 2', [1, 2.0, True, '256']),
+        'dequantizer': EXPORT_DEQUANTIZER,
         'jit_compile': BOOL,
         'name': NAME,
     },
@@ -543,6 +588,7 @@ BAD = {
             (None, r'`path` must be a str or a path; got None\.'),
         ),
         'num_bins': Domain('None or an int >= 2', [1, 2.0]),
+        'dequantizer': EXPORT_DEQUANTIZER,
         'overwrite': BOOL,
     },
     'tfp_flows.images.check_temperatures': {'temperatures': TEMPERATURES},
@@ -642,6 +688,14 @@ BAD = {
     'tfp_flows.config_checks.unchecked_keys': {'config': CONFIG},
 }
 
+
+class _NoiseOnly(tf.Module):
+    """Looks like a dequantizer (a tf.Module with `noise_and_log_prob`), of no data."""
+
+    def noise_and_log_prob(self, base_noise, pixels):
+        return base_noise, tf.zeros([])
+
+
 # The training side, the run and its tools (conditional flows, own data, workdirs, CLI).
 BAD.update(
     {
@@ -692,6 +746,14 @@ BAD.update(
             'clip_norm': Domain('a finite number > 0', [0, -1.0, NAN, INF, '50']),
             'accumulation_steps': POSITIVE_INT,
             'dropout_seed': Domain('None or an int in [0, 2**63)', [-1, 1.5, 2**63, '1']),
+            'dequantizer': Messages(
+                ('variational', r'`dequantizer` must be None or a VariationalDequantizer .*str'),
+                (
+                    _NoiseOnly(),
+                    r'A `dequantizer` dequantizes discrete images: it needs `num_bins`; got None',
+                ),
+            ),
+            'dequantization_seed': Domain('an int in [0, 2**63)', [-1, 1.5, 2**63, None]),
             'memory_saving': Messages(
                 ('checkpoint', r"`memory_saving` must be one of \('invert', 'recompute'\); got"),
                 (True, r"`memory_saving` must be one of \('invert', 'recompute'\); got True"),
@@ -708,6 +770,8 @@ BAD.update(
             'training': BOOL,
             'dropout_seed': 'used with training=True only: the conditioner networks refuse one '
             'that is not a stateless seed, naming `dropout_seed`',
+            'base_noise': 'used with a dequantizer only: a draw of its base, converted to its '
+            'dtype; its shape is checked by the couplings of the dequantizer',
         },
         'tfp_flows.trainer.FlowTrainer.compile': {
             'optimizer': "Keras' compile resolves it (keras.optimizers.get) and refuses what it "
@@ -820,6 +884,23 @@ BAD.update(
             'which': Messages(
                 ('newest', r"`which` must be one of \('best', 'latest'\); got 'newest'\.")
             ),
+        },
+        'tfp_flows.run_model.restore_flow_and_dequantizer': {
+            'workdir': STR_OR_PATH,
+            'which': Messages(
+                ('newest', r"`which` must be one of \('best', 'latest'\); got 'newest'\.")
+            ),
+        },
+        'tfp_flows.run_model.build_dequantizer': {
+            'dequantizer_config': Messages(
+                (3, r'`dequantizer_config` must be an ml_collections.ConfigDict or a dict; got 3')
+            ),
+            'event_shape': Messages(
+                (None, r'`event_shape` must be \[H, W, C\] or \[D\]; got None')
+            ),
+            'num_bins': Domain('None or an int >= 2', [1, 17.0]),
+            'dtype': Messages(('float16', r"`dtype` must be one of .*'float32'.*; got 'float16'")),
+            'seed': Domain('an int >= 0', [-1, 1.5, None]),
         },
         'tfp_flows.callbacks.CheckpointCallback': {
             'latest': Messages(
@@ -1207,6 +1288,20 @@ def _later_defaults():
             run_model.restore_flow,
             dict(workdir=in_export_dir('no_run')),
         ),
+        'tfp_flows.run_model.restore_flow_and_dequantizer': (
+            run_model.restore_flow_and_dequantizer,
+            dict(workdir=in_export_dir('no_run')),
+        ),
+        'tfp_flows.run_model.build_dequantizer': (
+            run_model.build_dequantizer,
+            dict(
+                dequantizer_config=default.get_config().dequantizer,
+                event_shape=(8, 8, 1),
+                num_bins=17,
+                dtype='float32',
+                seed=0,
+            ),
+        ),
         'tfp_flows.callbacks.CheckpointCallback': (
             callbacks.CheckpointCallback,
             dict(latest=manager, best=manager, epoch=scalar, best_value=scalar),
@@ -1345,6 +1440,7 @@ def _defaults():
     refused calls use them, so they keep their state)."""
     act_norm = bijectors.ActNorm(2)
     sample = dict(flow=_vector_flow(), sample_shape=2, temperature=1.0, seed=1)
+    iw = dict(flow=_image_flow(), dequantizer=None, pixels=np.zeros([1, 4, 4, 1]), num_bins=17)
     coupling = dict(event_shape=(4,), hidden_channels=4)
     return {
         'tfp_flows.models.glow': (
@@ -1368,6 +1464,22 @@ def _defaults():
         'tfp_flows.dequantization.uniform_dequantize': (
             tfp_flows.uniform_dequantize,
             dict(pixels=[[0, 16]], num_bins=17),
+        ),
+        'tfp_flows.dequantization.dequantize': (
+            dequantization.dequantize,
+            dict(pixels=[[0, 16]], num_bins=17),
+        ),
+        'tfp_flows.dequantization.dequantized_bits_per_dim': (
+            dequantization.dequantized_bits_per_dim,
+            dict(flow=_image_flow(), dequantizer=None, pixels=np.zeros([1, 4, 4, 1]), num_bins=17),
+        ),
+        'tfp_flows.dequantization.importance_weighted_log_likelihood': (
+            dequantization.importance_weighted_log_likelihood,
+            dict(**iw, num_samples=2, seed=0),
+        ),
+        'tfp_flows.dequantization.importance_weighted_bits_per_dim': (
+            dequantization.importance_weighted_bits_per_dim,
+            dict(**iw, num_samples=2, seed=0),
         ),
         'tfp_flows.initialization.initialize': (
             initialization.initialize,

@@ -78,6 +78,11 @@ BAD = {
     'train.inter_op_threads': ([-2], 'an int >= 0'),
     'train.max_seconds': ([0.0, -10.0, float('inf')], 'None or a finite number > 0'),
     'train.early_stopping_patience': ([-1, 2.5], 'None or an int >= 0'),
+    'dequantizer.kind': (['flow++', None], "one of ('uniform', 'variational')"),
+    'dequantizer.num_steps': ([1, 0, 4.0], 'an int >= 2'),
+    'dequantizer.hidden_channels': ([0, 32.0], 'a positive int'),
+    'dequantizer.context_channels': ([-1, 8.0, None], 'an int >= 0'),
+    'eval.iw_samples': ([-1, 1.5, None], 'an int >= 0'),
     'train.sample_temperatures': (
         [(), (0.7, float('inf')), (0.0,), 0.7, 'hot'],
         'a non-empty list of finite numbers > 0',

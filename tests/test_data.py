@@ -349,3 +349,15 @@ def test_conditional_needs_labels():
         make_dataset('moons', 'train', 4, shuffle=False, conditional=True)
     with pytest.raises(ValueError, match=r'`conditional` must be True or False; got 1'):
         make_dataset('digits', 'train', 4, shuffle=False, conditional=1)
+
+
+@pytest.mark.parametrize('epoch', [None, 0])
+def test_images_stay_discrete_without_dequantization(epoch):
+    kwargs = dict(shuffle=False, seed=0, epoch=epoch)
+    pixels_ds, info = make_dataset('digits', 'validation', 32, dequantize=False, **kwargs)
+    x_ds, _ = make_dataset('digits', 'validation', 32, **kwargs)
+    pixels, x = next(iter(pixels_ds)), next(iter(x_ds))
+    assert pixels.dtype == tf.float32
+    np.testing.assert_array_equal(pixels, np.round(pixels))
+    assert 0 <= np.min(pixels) and np.max(pixels) == info.num_bins - 1
+    np.testing.assert_array_equal(np.floor(x * info.num_bins), pixels)  # The same images.

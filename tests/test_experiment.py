@@ -34,6 +34,8 @@ def _tiny(config, epochs=1):
     config.model.num_levels = 2
     config.model.num_steps = 1
     config.model.hidden_channels = 8
+    config.dequantizer.update(num_steps=2, hidden_channels=4, context_channels=2)
+    config.eval.iw_samples = 0
     config.train.epochs = epochs
     config.train.warmup_steps = 5
     config.train.sample_every_epochs = 1
@@ -103,7 +105,7 @@ def test_a_finished_run_is_returned_as_it_is_and_nothing_changes(finished_run, t
     workdir = _copy(finished_run, tmp_path)
     before = _files(workdir)
     config = _tiny(default.get_config())
-    config.train.weight_decay = 0.01  # A training setting: it would apply only on training on.
+    config.train.weight_decay = 0.1  # A training setting: it would apply only on training on.
     caplog.set_level(logging.INFO, logger='absl')
     assert experiment.train_and_evaluate(config, workdir, verbose=0) == finished_run[1]
     assert _files(workdir) == before
@@ -112,7 +114,7 @@ def test_a_finished_run_is_returned_as_it_is_and_nothing_changes(finished_run, t
         r'validation bits per dim \d\.\d{4}, best epoch 1 \(metrics\.json\)\. Nothing was '
         r'trained or changed\.\n  To train it on, rerun with --config\.train\.epochs=N, N > 1\.'
         r'\n  For a new run, pass a new --workdir\.\n  The changed settings '
-        r'\(train\.weight_decay 0\.1 -> 0\.01\) apply only if it trains on\.',
+        r'\(train\.weight_decay 0\.01 -> 0\.1\) apply only if it trains on\.',
         caplog.text,
     ), caplog.text
 
@@ -237,7 +239,11 @@ def test_tfds_recipe_runs_on_mock_data_with_flips(tmp_path, monkeypatch):
 
 
 def _poison_training_data(monkeypatch, after_batches):
-    """Makes every training batch after the first `after_batches` NaN."""
+    """Makes every training batch after the first `after_batches` NaN.
+
+    For runs with uniform dequantization (`_uniform`): a variational dequantizer takes
+    discrete pixels and refuses NaN ones by name (tests/test_trainer.py) instead.
+    """
     real_make_dataset = experiment.data.make_dataset
 
     def poisoned(name, split, batch_size, **kwargs):
@@ -255,6 +261,11 @@ def _poison_training_data(monkeypatch, after_batches):
     monkeypatch.setattr(experiment.data, 'make_dataset', poisoned)
 
 
+def _uniform(config):
+    config.dequantizer.kind = 'uniform'
+    return config
+
+
 def test_a_nan_in_the_first_epoch_says_there_is_no_checkpoint(tmp_path, monkeypatch):
     _poison_training_data(monkeypatch, after_batches=3)  # The first is ActNorm's batch.
     workdir = tmp_path / 'nan'
@@ -266,7 +277,7 @@ def test_a_nan_in_the_first_epoch_says_there_is_no_checkpoint(tmp_path, monkeypa
         r'\(now 5\)',
     ):
         experiment.train_and_evaluate(
-            _tiny(default.get_config(), epochs=2), str(workdir), verbose=0
+            _uniform(_tiny(default.get_config(), epochs=2)), str(workdir), verbose=0
         )
     assert not (workdir / 'checkpoints' / 'latest' / 'checkpoint').exists()
 
@@ -280,7 +291,9 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, 
         r'the data of every epoch, .* rerun it with a lower --config\.train\.learning_rate '
         r'\(now 0\.003\)',
     ):
-        experiment.train_and_evaluate(_tiny(default.get_config(), epochs=3), workdir, verbose=0)
+        experiment.train_and_evaluate(
+            _uniform(_tiny(default.get_config(), epochs=3)), workdir, verbose=0
+        )
     latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'latest'))
     assert latest.endswith('ckpt-1')
     reader = tf.train.load_checkpoint(latest)
@@ -357,11 +370,12 @@ def test_a_conditional_export_takes_contexts_and_holds_the_ema_weights(condition
     tf.train.Checkpoint(flow=raw_flow).read(metrics['best_checkpoint']).expect_partial()
     raw = raw_flow.log_prob(x, bijector_kwargs={'conditional_input': c})
     assert np.max(np.abs(raw - served)) > 1e-3  # The checkpoint's raw weights differ.
-    # The test figure is the EMA weights' too.
+    # The test figure is the EMA weights' too (the flow's and the dequantizer's).
     test_ds, _ = make_dataset(
-        'digits', 'test', 64, shuffle=False, seed=0, epoch=0, conditional=True
+        'digits', 'test', 64, shuffle=False, seed=0, epoch=0, conditional=True, dequantize=False
     )
-    trainer = FlowTrainer(ema_flow, num_bins=17)
+    ema_flow, dequantizer = experiment.restore_flow_and_dequantizer(workdir)
+    trainer = FlowTrainer(ema_flow, num_bins=17, dequantizer=dequantizer)
     trainer.compile(keras.optimizers.SGD())
     evaluated = trainer.evaluate(test_ds, verbose=0, return_dict=True)['bits_per_dim']
     assert evaluated == pytest.approx(metrics['test_bits_per_dim'], rel=1e-5)
@@ -434,3 +448,81 @@ def test_a_conditional_csv_run_works_in_the_tables_units(tmp_path):
     np.testing.assert_allclose(saved['column_mean'], expected.mean, rtol=1e-6)
     np.testing.assert_allclose(saved['column_scale'], expected.scale, rtol=1e-6)
     np.testing.assert_allclose(saved['context_scale'], expected.context_scale, rtol=1e-6)
+
+
+def _tiny_variational(config, epochs=1):
+    config = _tiny(config, epochs)
+    config.dequantizer.kind = 'variational'
+    config.train.ema_momentum = 0.9
+    config.eval.iw_samples = 3
+    return config
+
+
+@pytest.fixture(scope='module')
+def variational_run(tmp_path_factory):
+    """A one-epoch digits run with a variational dequantizer, EMA and the IW figures."""
+    workdir = str(tmp_path_factory.mktemp('variational') / 'run')
+    config = _tiny_variational(default.get_config())
+    return workdir, experiment.train_and_evaluate(config, workdir, verbose=0)
+
+
+def _pixel_batches(split):
+    return make_dataset('digits', split, 64, shuffle=False, seed=0, epoch=0, dequantize=False)[0]
+
+
+def test_a_variational_run_reports_both_bounds_and_checkpoints_the_dequantizer(variational_run):
+    workdir, metrics = variational_run
+    assert metrics['iw_samples'] == 3 and metrics['dequantizer_parameters'] > 0
+    for split in ('test', 'validation'):
+        one_sample, iw = metrics[f'{split}_bits_per_dim'], metrics[f'{split}_bits_per_dim_iw']
+        assert math.isfinite(iw) and abs(iw - one_sample) < 0.5
+    with open(os.path.join(workdir, 'metrics.json')) as f:
+        assert json.load(f)['test_bits_per_dim_iw'] == metrics['test_bits_per_dim_iw']
+    for which in ('best', 'latest'):
+        path = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', which))
+        names = [name for name, _ in tf.train.list_variables(path)]
+        assert any(name.startswith('dequantizer/') for name in names), which
+    # The restored pair (with the EMA weights) gives the run's test figures again: the
+    # one-sample bound on fixed noise, and the importance-weighted one on fixed seeds.
+    flow, dequantizer = experiment.restore_flow_and_dequantizer(workdir)
+    assert dequantizer is not None
+    trainer = FlowTrainer(flow, 17, dequantizer=dequantizer, dequantization_seed=0)
+    trainer.compile(keras.optimizers.SGD())
+    evaluated = trainer.evaluate(_pixel_batches('test'), verbose=0, return_dict=True)
+    assert evaluated['bits_per_dim'] == pytest.approx(metrics['test_bits_per_dim'], rel=1e-5)
+    assert experiment.restore_flow(workdir).trainable_variables  # The flow alone loads too.
+
+
+def test_a_variational_export_scores_with_the_trained_dequantizer(variational_run):
+    workdir, _ = variational_run
+    flow, dequantizer = experiment.restore_flow_and_dequantizer(workdir)
+    pixels = next(iter(_pixel_batches('test')))[:4]
+    noise, log_q = dequantizer.sample_and_log_prob(pixels, seed=tf.constant([3, 4]))
+    x = (pixels + noise) / 17
+    assert float(tf.reduce_max(tf.abs(log_q))) > 1e-3  # q is not uniform any more.
+    expected = tfp_flows.bits_per_dim(flow.log_prob(x) - log_q, 64, 17)
+    exported = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
+    served = exported.signatures['bits_per_dim'](x=x)['bits_per_dim']
+    np.testing.assert_allclose(served, expected, rtol=1e-4, atol=1e-4)
+    iw = exported.bits_per_dim_iw(tf.cast(pixels, tf.int32), 3, tf.constant([5, 6], tf.int64))
+    assert np.all(np.isfinite(iw['bits_per_dim']))
+
+
+def test_a_variational_run_refuses_a_resume_with_another_dequantizer(variational_run, tmp_path):
+    workdir = _copy(variational_run, tmp_path)
+    before = _files(workdir)
+    config = _tiny_variational(default.get_config(), epochs=2)
+    config.dequantizer.kind = 'uniform'
+    with pytest.raises(
+        workdirs.WorkdirMismatch,
+        match=r"dequantizer\.kind: 'variational' in the workdir, 'uniform' now",
+    ):
+        experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert _files(workdir) == before
+
+
+def test_iw_samples_need_discrete_images(tmp_path):
+    config = _tiny(realnvp_moons.get_config())
+    config.eval.iw_samples = 2
+    with pytest.raises(ValueError, match=r'`config.eval.iw_samples` \(2\) estimates the like'):
+        experiment.train_and_evaluate(config, str(tmp_path / 'run'), verbose=0)

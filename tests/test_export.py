@@ -16,7 +16,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
+from tfp_flows.dequantization import importance_weighted_bits_per_dim
 from tfp_flows.export import FlowModule, export_saved_model
+from tfp_flows.variational_dequantization import VariationalDequantizer
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -24,6 +26,7 @@ tfd = tfp.distributions
 LOADER = Path(__file__).with_name('export_loader.py')
 NUM_BINS = 256
 SAMPLE = dict(num_samples=3, temperature=0.7, seed=np.array([5, 6], np.int64))
+IMPORTANCE_WEIGHTED = dict(iw_num_samples=3, iw_seed=np.array([7, 8], np.int64))
 # The saved_model_cli commands, as the README gives them (`--dir` and `--inputs` added).
 SHOW = ['show', '--all']
 RUN = ['run', '--tag_set', 'serve', '--signature_def', 'log_prob']
@@ -37,7 +40,16 @@ def _vector_data(event_shape, dtype, seed):
     return np.random.default_rng(seed).normal(size=[16, *event_shape]).astype(dtype)
 
 
-# name: (build the flow, make data, num_bins, build under MirroredStrategy)
+def _glow_with_variational_dequantizer():
+    flow = tfp_flows.glow(event_shape=(8, 8, 1), num_levels=1, num_steps=1, hidden_channels=8)
+    dequantizer = VariationalDequantizer(
+        (8, 8, 1), NUM_BINS, num_steps=2, hidden_channels=8, context_channels=2
+    )
+    return flow, dequantizer
+
+
+# name: (build the flow (or (flow, dequantizer)), make data, num_bins, build under
+# MirroredStrategy)
 MODELS = {
     'real_nvp': (
         lambda: tfp_flows.real_nvp(
@@ -55,6 +67,7 @@ MODELS = {
         NUM_BINS,
         False,
     ),
+    'glow_variational': (_glow_with_variational_dequantizer, _image_data, NUM_BINS, False),
     # The same Glow, its passes through the flow compiled with XLA (`jit_compile=True`).
     'glow_xla': (
         lambda: tfp_flows.glow(
@@ -117,6 +130,17 @@ MODELS = {
 }
 
 
+def _flow_and_dequantizer(built):
+    return built if isinstance(built, tuple) else (built, None)
+
+
+def _move_at_random(module, seed):
+    rng = np.random.default_rng(seed)
+    for variable in module.trainable_variables:
+        noise = 0.05 * rng.standard_normal(variable.shape)
+        variable.assign_add(noise.astype(variable.dtype.as_numpy_dtype))
+
+
 def _contexts(flow, num, seed):
     """`num` random contexts for a conditional `flow`, or None for an unconditional one."""
     shape = tfp_flows.conditional_shape_of(flow)
@@ -172,10 +196,16 @@ def _export_with_expected_numbers(name, directory):
     build, make_data, num_bins, mirrored = MODELS[name]
     strategy = tf.distribute.MirroredStrategy() if mirrored else tf.distribute.get_strategy()
     with strategy.scope():
-        flow = build()
+        flow, dequantizer = _flow_and_dequantizer(build())
         data, contexts = _trained_looking(flow, make_data)
+        if dequantizer is not None:
+            _move_at_random(dequantizer, seed=3)
         path = export_saved_model(
-            flow, directory / 'saved_model', num_bins=num_bins, jit_compile=name == 'glow_xla'
+            flow,
+            directory / 'saved_model',
+            num_bins=num_bins,
+            dequantizer=dequantizer,
+            jit_compile=name == 'glow_xla',
         )
         x = data[:4]
         kwargs, sample_context, conditional = {}, None, {}
@@ -200,11 +230,25 @@ def _export_with_expected_numbers(name, directory):
         )
     if num_bins is not None:
         num_dims = int(np.prod(flow.event_shape))
+        pixels = np.floor(x * num_bins).astype(np.int32)
+        log_q = 0.0
+        if dequantizer is not None:  # The noise x dequantizes, scored by the dequantizer.
+            log_q = dequantizer.log_prob(x * num_bins - pixels, pixels).numpy()
         expected['bits_per_dim'] = tfp_flows.bits_per_dim(
-            expected['log_prob'], num_dims, num_bins
+            expected['log_prob'] - log_q, num_dims, num_bins
+        ).numpy()
+        expected.update(pixels=pixels, **IMPORTANCE_WEIGHTED)
+        expected['bits_per_dim_iw'] = importance_weighted_bits_per_dim(
+            flow,
+            dequantizer,
+            pixels,
+            num_bins,
+            IMPORTANCE_WEIGHTED['iw_num_samples'],
+            IMPORTANCE_WEIGHTED['iw_seed'],
+            bijector_kwargs=kwargs or None,
         ).numpy()
     np.savez(directory / 'expected.npz', **expected)
-    return flow, path
+    return flow, dequantizer, path
 
 
 def _saved_model_cli():
@@ -234,10 +278,12 @@ def exported(tmp_path_factory):
     """
     root = tmp_path_factory.mktemp('exported')
     loader = _start([sys.executable, str(LOADER)], stdin=subprocess.PIPE)
-    flows, paths, cli = {}, {}, {}
+    flows, dequantizers, paths, cli = {}, {}, {}, {}
     try:
         for name in MODELS:
-            flows[name], paths[name] = _export_with_expected_numbers(name, root / name)
+            flows[name], dequantizers[name], paths[name] = _export_with_expected_numbers(
+                name, root / name
+            )
             loader.stdin.write(f'{root / name}\n')
             loader.stdin.flush()
             if name == 'real_nvp':
@@ -258,6 +304,7 @@ def exported(tmp_path_factory):
     report['models'] = {Path(key).name: value for key, value in report['models'].items()}
     return types.SimpleNamespace(
         flows=flows,
+        dequantizers=dequantizers,
         paths=paths,
         report=report,
         loader=loader_result,
@@ -289,7 +336,8 @@ def test_saved_model_holds_every_variable_and_the_actnorm_flags(exported, name):
     keys = [
         k for k in reader.get_variable_to_shape_map() if k.endswith('/.ATTRIBUTES/VARIABLE_VALUE')
     ]
-    assert len(keys) == len(flow.variables)
+    dequantizer = exported.dequantizers[name]
+    assert len(keys) == len(flow.variables) + len(dequantizer.variables if dequantizer else [])
     flags = [k for k in keys if '/initialized/' in k]
     num_actnorms = sum(v.name.endswith('initialized:0') for v in flow.variables)
     assert num_actnorms > 0 and len(flags) == num_actnorms
@@ -324,7 +372,15 @@ def test_jit_compile_marks_the_passes_through_the_flow_for_xla(exported):
 def test_saved_model_cli_show_lists_the_signatures(exported):
     result = exported.show
     assert result.returncode == 0, result.stderr[-3000:]
-    for name in ('log_prob', 'bits_per_dim', 'sample', 'encode', 'decode', 'serving_default'):
+    for name in (
+        'log_prob',
+        'bits_per_dim',
+        'bits_per_dim_iw',
+        'sample',
+        'encode',
+        'decode',
+        'serving_default',
+    ):
         assert f"signature_def['{name}']:" in result.stdout
     assert re.search(
         r"inputs\['x'\] tensor_info:\s+dtype: DT_FLOAT\s+shape: \(-1, 8, 8, 1\)", result.stdout
@@ -467,3 +523,15 @@ def test_export_logs_no_note_per_bijector(vector_flow, tmp_path):
         tf.get_logger().removeHandler(handler)
     assert not [r.getMessage() for r in records if 'stores python values' in r.getMessage()]
     assert not tf.get_logger().filters  # The filter is gone after the export.
+
+
+def test_export_rejects_a_dequantizer_of_other_data(tmp_path):
+    flow = tfp_flows.glow(event_shape=(8, 8, 1), num_levels=1, num_steps=1, hidden_channels=8)
+    dequantizer = VariationalDequantizer((8, 8, 1), 17, num_steps=2, hidden_channels=8)
+    with pytest.raises(ValueError, match=r'The dequantizer must match the flow: .* \(256, '):
+        export_saved_model(flow, tmp_path / 'model', num_bins=NUM_BINS, dequantizer=dequantizer)
+    with pytest.raises(ValueError, match='A `dequantizer` needs `num_bins`'):
+        export_saved_model(flow, tmp_path / 'model', dequantizer=dequantizer)
+    with pytest.raises(TypeError, match='`dequantizer` must be None or a tf.Module'):
+        export_saved_model(flow, tmp_path / 'model', num_bins=17, dequantizer='uniform')
+    assert _entries(tmp_path) == []

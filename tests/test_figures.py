@@ -17,6 +17,8 @@ def _tiny(config):
     config.model.num_levels = 2
     config.model.num_steps = 1
     config.model.hidden_channels = 8
+    config.dequantizer.update(num_steps=2, hidden_channels=4, context_channels=2)
+    config.eval.iw_samples = 0
     config.train.epochs = 1
     config.train.warmup_steps = 5
     return config

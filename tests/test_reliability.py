@@ -40,6 +40,8 @@ def _tiny_config(**overrides):
     config.model.num_levels = 2
     config.model.num_steps = 1
     config.model.hidden_channels = 8
+    config.dequantizer.update(num_steps=2, hidden_channels=4, context_channels=2)
+    config.eval.iw_samples = 0
     config.train.epochs = 1
     config.train.warmup_steps = 5
     config.train.strategy = 'one_device'
@@ -140,7 +142,7 @@ def _workdir_of_another_model(tmp_path):
 def _run_of_another_architecture(tmp_path, damage=False):
     """A workdir whose checkpoint holds a flow with 16 hidden channels; its config says 8."""
     workdir = tmp_path / 'run'
-    config = _tiny_config()
+    config = _tiny_config(dequantizer__kind='uniform')  # A checkpoint of a flow alone.
     with config.unlocked():
         config.data.event_shape = list(IMAGE_SHAPE)
     workdir.mkdir()
@@ -237,7 +239,7 @@ BAD_INPUTS = [
         id='odd size for a squeeze: bijector',
     ),
     pytest.param(
-        _run_in_workdir(data__image_size=6),
+        _run_in_workdir(data__image_size=6, model__family='glow'),
         ValueError,
         r'divisible by 4; got event_shape \(6, 6, 1\)',
         id='odd size for a squeeze: config',
@@ -475,7 +477,9 @@ def _bijectors(bijector):
 @pytest.mark.parametrize('sign', [1.0, -1.0])
 def test_log_scale_bound_bounds_every_log_scale(family, sign):
     bound = 0.5
-    config = _tiny_config(model__family=family, model__log_scale_bound=bound)
+    config = _tiny_config(
+        model__family=family, model__log_scale_bound=bound, model__split_prior=True
+    )
     flow = experiment.build_flow(config.model, IMAGE_SHAPE)
     bounded = [b for b in _bijectors(flow.bijector) if isinstance(b, (AffineCoupling, FactorOut))]
     assert {type(b) for b in bounded} == {AffineCoupling, FactorOut}

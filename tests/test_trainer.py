@@ -15,6 +15,7 @@ import tensorflow_probability as tfp
 import tfp_flows
 from tfp_flows.optimizers import make_optimizer
 from tfp_flows.trainer import FlowTrainer
+from tfp_flows.variational_dequantization import VariationalDequantizer
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 
@@ -260,6 +261,8 @@ BAD_ARGUMENTS = [
     ('auto_scale_loss', 'yes', r"`auto_scale_loss` must be True or False; got 'yes'\."),
     ('dropout_seed', -1, r'`dropout_seed` must be None or an int in \[0, 2\*\*63\); got -1\.'),
     ('dropout_seed', 1.0, r'`dropout_seed` must be None or an int in \[0, 2\*\*63\); got 1\.0'),
+    ('dequantization_seed', -1, r'`dequantization_seed` must be an int in \[0, 2\*\*63\); got -1'),
+    ('dequantization_seed', None, r'`dequantization_seed` must be an int in .*; got None'),
     (
         'memory_saving',
         'all',
@@ -281,7 +284,8 @@ def test_each_numeric_argument_out_of_its_domain_is_refused(argument, value, mes
 
 
 def test_every_numeric_argument_is_swept():
-    numeric = set(inspect.signature(FlowTrainer).parameters) - {'flow', 'name', 'kwargs'}
+    numeric = set(inspect.signature(FlowTrainer).parameters)
+    numeric -= {'flow', 'name', 'kwargs', 'dequantizer'}  # Not numbers: see test_a_dequantizer_.
     numeric |= set(inspect.signature(FlowTrainer.compile).parameters) - {'self', 'optimizer'}
     numeric -= {'kwargs'}
     assert {argument for argument, _, _ in BAD_ARGUMENTS} == numeric
@@ -635,3 +639,137 @@ def test_memory_stays_flat_over_a_long_run():
     )
     # Retracing or a growing bijector cache would add far more over 1,000 steps.
     assert probe.megabytes[1100] - probe.megabytes[100] < 15
+
+
+def _pixels(count, seed=0):
+    """Discrete 8x8 images of a few levels of 17, as float32 (what make_dataset(...,
+    dequantize=False) gives)."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 5, size=(count, *IMAGE_SHAPE)) * 4).astype(np.float32)
+
+
+def _with_dequantizer(pixels, seed=0, dtype=tf.float32, **trainer_kwargs):
+    """A Real NVP, a small VariationalDequantizer and a FlowTrainer training both (ActNorm
+    initialised on uniformly dequantized `pixels`, which is q at initialisation)."""
+    flow = _build('real_nvp', seed=seed, dtype=dtype)
+    dequantizer = VariationalDequantizer(
+        IMAGE_SHAPE, 17, num_steps=2, hidden_channels=4, context_channels=2, seed=seed, dtype=dtype
+    )
+    tfp_flows.initialize(flow, tfp_flows.uniform_dequantize(pixels, 17, seed=[0, 1], dtype=dtype))
+    trainer = FlowTrainer(flow, 17, dequantizer=dequantizer, **trainer_kwargs)
+    return flow, dequantizer, trainer
+
+
+@pytest.mark.parametrize('path', ['fit', 'accumulation', 'ema'])
+def test_variational_dequantization_trains_flow_and_dequantizer_jointly(path):
+    pixels = _pixels(32)
+    flow, dequantizer, trainer = _with_dequantizer(
+        pixels, clip_norm=100.0, accumulation_steps=4 if path == 'accumulation' else 1
+    )
+    variables = [*flow.trainable_variables, *dequantizer.trainable_variables]
+    assert [v.ref() for v in trainer.trainable_weights] == [v.ref() for v in variables]
+    before = _values(variables)
+    trainer.compile(make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None))
+    assert len(trainer.optimizer.variables) > 2 * len(variables)  # Slots for q's too.
+    first = trainer.evaluate(_one_batch_dataset(pixels), verbose=0)
+    # A fixed evaluation seed: the same figure every time, and the same as predict's.
+    assert trainer.evaluate(_one_batch_dataset(pixels), verbose=0) == first
+    predicted = trainer.predict(_one_batch_dataset(pixels), verbose=0)
+    assert float(np.mean(predicted)) == pytest.approx(first, rel=1e-6)
+    callbacks = [keras.callbacks.SwapEMAWeights()] if path == 'ema' else []
+    trainer.fit(
+        _one_batch_dataset(pixels).repeat(),
+        steps_per_epoch=40,
+        epochs=1,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    last = trainer.evaluate(_one_batch_dataset(pixels), verbose=0)
+    assert last < first - 0.05
+    unmoved = [
+        v.name for b, v in zip(before, variables, strict=True) if np.array_equal(b, v.numpy())
+    ]
+    assert not unmoved
+
+
+def test_the_dequantized_loss_is_the_flow_and_dequantizer_bound():
+    pixels = _pixels(4)
+    flow, dequantizer, trainer = _with_dequantizer(pixels)
+    eps = dequantizer.base.sample(4, seed=tf.constant([3, 4]))
+    noise, log_q = dequantizer.noise_and_log_prob(eps, pixels)
+    log_p = flow.log_prob((pixels + noise) / 17)
+    expected = tfp_flows.bits_per_dim(log_p - log_q, 64, 17)
+    np.testing.assert_allclose(
+        trainer.per_example_loss(pixels, base_noise=eps), expected, rtol=1e-6
+    )
+
+
+def test_the_train_step_noise_is_a_function_of_the_seed_and_the_step():
+    pixels = _pixels(8)
+    results = []
+    for seed in (0, 0, 1):
+        _, _, trainer = _with_dequantizer(pixels, dequantization_seed=seed)
+        trainer.compile(keras.optimizers.SGD(0.0))  # Weights stay: only the noise changes.
+        history = trainer.fit(_one_batch_dataset(pixels).repeat(), steps_per_epoch=2, verbose=0)
+        results.append(history.history['bits_per_dim'][0])
+    assert results[0] == results[1] != results[2]
+
+
+def test_accumulation_with_a_dequantizer_makes_one_step_of_the_whole_batch():
+    batches = tf.data.Dataset.from_tensor_slices(_pixels(32, seed=4)).batch(16)
+    results = []
+    for accumulation_steps in (1, 4):
+        flow, dequantizer, trainer = _with_dequantizer(
+            _pixels(16, seed=4), seed=1, clip_norm=0.5, accumulation_steps=accumulation_steps
+        )
+        trainer.compile(make_optimizer('adam', 3e-3, warmup_steps=2, ema_momentum=0.5))
+        history = trainer.fit(batches, epochs=2, verbose=0)
+        results.append((history.history, _values([*trainer.trainable_weights])))
+    (plain_history, plain), (accumulated_history, accumulated) = results
+    for key in plain_history:
+        np.testing.assert_allclose(accumulated_history[key], plain_history[key], rtol=1e-5)
+    for a, b in zip(plain, accumulated, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('accumulation_steps', [1, 2])
+def test_two_replica_step_with_a_dequantizer_equals_one_device_step(
+    accumulation_steps, mirrored_strategy
+):
+    pixels = _pixels(8, seed=3)
+    results = []
+    for strategy in (tf.distribute.OneDeviceStrategy('/cpu:0'), mirrored_strategy):
+        with strategy.scope():
+            _, _, trainer = _with_dequantizer(
+                pixels,
+                seed=5,
+                clip_norm=0.5,
+                accumulation_steps=accumulation_steps if strategy is mirrored_strategy else 1,
+            )
+            trainer.compile(keras.optimizers.SGD(0.5))
+        history = trainer.fit(
+            _one_batch_dataset(pixels),
+            epochs=2,
+            validation_data=_one_batch_dataset(pixels),
+            verbose=0,
+        )
+        results.append((history.history, _values(trainer.trainable_weights)))
+    (single_history, single), (mirrored_history, mirrored) = results
+    for key in single_history:
+        np.testing.assert_allclose(mirrored_history[key], single_history[key], rtol=1e-5)
+    for s, m in zip(single, mirrored, strict=True):
+        np.testing.assert_allclose(m, s, rtol=2e-4, atol=2e-6)
+
+
+def test_a_dequantizer_of_other_data_is_refused():
+    flow = _build('real_nvp')
+    other = VariationalDequantizer((8, 8, 1), 256, num_steps=2, hidden_channels=4)
+    with pytest.raises(ValueError, match=r'The dequantizer must match .* \(17, \(8, 8, 1\), '):
+        FlowTrainer(flow, 17, dequantizer=other)
+    with pytest.raises(ValueError, match='A `dequantizer` dequantizes discrete images: it needs'):
+        FlowTrainer(flow, dequantizer=other)
+    with pytest.raises(TypeError, match='`dequantizer` must be None or a VariationalDeq'):
+        FlowTrainer(flow, 17, dequantizer='variational')
+    _, _, trainer = _with_dequantizer(_pixels(2))
+    with pytest.raises(tf.errors.InvalidArgumentError, match='`pixels` must be integers from 0'):
+        trainer.per_example_loss(_pixels(2) + 0.5)

@@ -180,6 +180,11 @@ FIELDS = {
     'train.early_stopping_patience': _int(0, allow_none=True),
     'train.sample_temperatures': _temperatures,
     'train.sample_every_epochs': _int(1),
+    'dequantizer.kind': _one_of('uniform', 'variational'),
+    'dequantizer.num_steps': _int(2),
+    'dequantizer.hidden_channels': _int(1),
+    'dequantizer.context_channels': _int(0),
+    'eval.iw_samples': _int(0),
 }
 
 # Fields a run writes into its config.json (from the data), not set by a recipe.

@@ -360,6 +360,7 @@ def make_dataset(
     conditional=False,
     columns=None,
     context_columns=None,
+    dequantize=True,
 ):
     """Returns a batched training or evaluation dataset and its `DatasetInfo`.
 
@@ -400,7 +401,9 @@ def make_dataset(
         `context_columns` (CSV).
       columns: the data columns of a CSV table (None: every column not a context column).
       context_columns: the context columns of a CSV table; only with `conditional`.
-
+      dequantize: add uniform noise to images (True); False gives the discrete pixels as
+        float32 integers in {0, ..., num_bins - 1}, for a trainer that dequantizes them
+        itself (`FlowTrainer(dequantizer=...)`). No effect on continuous data.
 
     Raises:
       ValueError: for an argument outside its domain, naming it and its value (also a
@@ -415,6 +418,7 @@ def make_dataset(
         ('shuffle', shuffle),
         ('repeat', repeat),
         ('drop_remainder', drop_remainder),
+        ('dequantize', dequantize),
     ):
         check_bool(option, value)
     check_int('seed', seed, low=0, allow_none=True)
@@ -514,7 +518,11 @@ def make_dataset(
             lambda images, labels: (images, tf.one_hot(labels, num_classes, dtype=tf.float32))
         )
     dataset = dataset.cache()
-    dequantize = functools.partial(_flip_and_dequantize, num_bins=info.num_bins, augment=augment)
+    prepare = functools.partial(
+        _flip_and_dequantize,
+        num_bins=info.num_bins if dequantize else None,
+        augment=augment,
+    )
     if epoch is not None:
         in_memory = name in _TOY_NAMES or name == 'digits' or name.startswith(('folder:', 'csv:'))
         window = num_examples if in_memory else min(num_examples, _MAX_SHUFFLE_BUFFER)
@@ -525,7 +533,7 @@ def make_dataset(
             window=window if shuffle else None,
             batch_size=batch_size,
             drop_remainder=drop_remainder,
-            dequantize=dequantize if info.num_bins is not None else None,
+            dequantize=prepare if info.num_bins is not None else None,
         )
         if isinstance(epoch, tf.Variable):  # Read once per pass, when the pass starts.
             dataset = tf.data.Dataset.from_tensors(0).flat_map(lambda _: one_pass(epoch.value()))
@@ -549,7 +557,7 @@ def make_dataset(
         # One stateless seed per batch, drawn anew each time the dataset is iterated (each epoch).
         batch_seeds = tf.data.Dataset.random(seed=noise_seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip(dataset, batch_seeds.batch(2))
-        dataset = dataset.map(dequantize, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE), info
 
 
@@ -579,12 +587,16 @@ def _check_epoch(epoch, seed):
 
 def _flip_and_dequantize(batch, batch_seed, num_bins, augment):
     """Flips (with `augment='flip'`) and dequantizes a batch of images, or of (images, context)
-    pairs (the context passes through); `batch_seed` is a [2] int seed."""
+    pairs (the context passes through); `batch_seed` is a [2] int seed. With `num_bins` None
+    the images stay discrete, as float32."""
     images, context = batch if isinstance(batch, tuple) else (batch, None)
     flip_seed, dequantize_seed = tf.unstack(tf.random.split(batch_seed, 2))
     if augment == 'flip':
         images = augment_flip(images, flip_seed)
-    images = uniform_dequantize(images, num_bins, seed=dequantize_seed)
+    if num_bins is None:
+        images = tf.cast(images, tf.float32)
+    else:
+        images = uniform_dequantize(images, num_bins, seed=dequantize_seed)
     return images if context is None else (images, context)
 
 

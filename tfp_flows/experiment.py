@@ -39,13 +39,29 @@ from absl import logging
 from tfp_flows import callbacks, checkpoints, data
 from tfp_flows import workdir as workdirs
 from tfp_flows.config_checks import check_config
+from tfp_flows.dequantization import importance_weighted_bits_per_dim, uniform_dequantize
 from tfp_flows.distribute import configure_threads, make_strategy
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
-from tfp_flows.run_model import build_flow, build_optimizer, data_flow, restore_flow
+from tfp_flows.run_model import (
+    build_dequantizer,
+    build_flow,
+    build_optimizer,
+    checkpoint_modules,
+    data_flow,
+    restore_flow,
+    restore_flow_and_dequantizer,
+)
 from tfp_flows.trainer import FlowTrainer, split_batch
 
-__all__ = ['TrainingDiverged', 'build_flow', 'check_config', 'restore_flow', 'train_and_evaluate']
+__all__ = [
+    'TrainingDiverged',
+    'build_flow',
+    'check_config',
+    'restore_flow',
+    'restore_flow_and_dequantizer',
+    'train_and_evaluate',
+]
 
 _EVALUATION_SEED = 0  # Fixed dequantization noise of validation and test, the same in every run.
 
@@ -114,13 +130,24 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     best checkpoint), the pictures, the test figures and the export use the EMA weights; the
     checkpoints hold both.
 
+    With `config.dequantizer.kind` 'variational' (images) a `VariationalDequantizer` q(u | k)
+    is trained with the flow (`FlowTrainer(dequantizer=...)`, on discrete batches) and every
+    bits/dim figure is the one-sample bound with q's noise (fixed noise for validation and
+    test); the checkpoints hold q (and its EMA weights) and the SavedModel scores with it.
+    With `config.eval.iw_samples` S > 0 the best model's importance-weighted bits/dim of the
+    test and validation images, from S noise draws per image (`tfp_flows.dequantization.
+    importance_weighted_bits_per_dim`, fixed seeds), are reported too.
+
     Returns:
       A dict: 'test_bits_per_dim' and 'validation_bits_per_dim' (or '..._nats_per_dim' for
       continuous data), 'epochs_trained', 'best_epoch', 'stopped_early',
-      'train_seconds_this_session', 'best_checkpoint', 'num_parameters'.
+      'train_seconds_this_session', 'best_checkpoint', 'num_parameters' (the flow's); with a
+      variational dequantizer 'dequantizer_parameters'; with `config.eval.iw_samples`,
+      'test_bits_per_dim_iw', 'validation_bits_per_dim_iw' and 'iw_samples'.
 
     Raises (all before training, except `TrainingDiverged`):
-      ValueError: a bad config value, a workdir holding a run of another model or data
+      ValueError: a bad config value (also a variational dequantizer or `iw_samples` for data
+        that are not discrete images), a workdir holding a run of another model or data
         (`workdir.WorkdirMismatch`), an unwritable workdir, an `export_dir` inside it, or a
         `verbose` that is not 'auto', 0, 1 or 2.
       TypeError: a `config` that is not a ConfigDict or a dict, a `workdir` or `export_dir`
@@ -152,6 +179,9 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
 
     batch_size = config.train.batch_size
     splits = config.data.splits
+    dequantizer_config = config.get('dequantizer')
+    variational = dequantizer_config is not None and dequantizer_config.kind == 'variational'
+    iw_samples = config.eval.iw_samples if 'eval' in config else 0
     common = dict(
         data_dir=config.data.data_dir,
         image_size=config.data.image_size,
@@ -169,20 +199,30 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         epoch=data_epoch,
         augment=config.data.augment,
         drop_remainder=True,
+        dequantize=not variational,  # The trainer dequantizes with q.
         **common,
     )
-    validation_ds, test_ds = (
-        data.make_dataset(
+
+    def evaluation_dataset(split, dequantize):
+        return data.make_dataset(
             config.data.name,
             split,
             batch_size,
             shuffle=False,
             seed=_EVALUATION_SEED,
             epoch=0,
+            dequantize=dequantize,
             **common,
         )[0]
-        for split in (splits.validation, splits.test)
+
+    validation_ds, test_ds = (
+        evaluation_dataset(split, not variational) for split in (splits.validation, splits.test)
     )
+    if iw_samples and (info.num_bins is None or len(info.event_shape) != 3):
+        raise ValueError(
+            f'`config.eval.iw_samples` ({iw_samples}) estimates the likelihood of discrete '
+            f'images; data {config.data.name!r} are continuous: set it to 0.'
+        )
     resolved = json.loads(config.to_json())  # The caller's config stays as it is.
     resolved['data'].update(event_shape=list(info.event_shape), num_bins=info.num_bins)
     conditional_shape = info.conditional_shape and list(info.conditional_shape)
@@ -194,6 +234,9 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     with strategy.scope():
         flow = build_flow(resolved['model'], info.event_shape, config.train.mixed_precision)
         flow = data_flow(flow, config.data.name, info.statistics)
+        dequantizer = build_dequantizer(
+            dequantizer_config, info.event_shape, info.num_bins, config.model.dtype, config.seed
+        )
         trainer = FlowTrainer(
             flow,
             info.num_bins,
@@ -202,6 +245,9 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
             # Dropout masks from (seed, step): a resumed run draws an unbroken run's masks.
             dropout_seed=config.seed if config.model.dropout_rate else None,
             memory_saving=config.train.memory_saving,
+            dequantizer=dequantizer,
+            # q's noise from (seed, step): a resumed run draws an unbroken run's noise.
+            dequantization_seed=config.seed,
         )
         optimizer = build_optimizer(config.train, steps_per_epoch)
         trainer.compile(
@@ -212,7 +258,10 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name='epoch')
         best_value = tf.Variable(math.inf, trainable=False, dtype=tf.float64, name='best_value')
     checkpoint = tf.train.Checkpoint(
-        flow=flow, optimizer=optimizer, epoch=epoch, best_value=best_value
+        **checkpoint_modules(flow, dequantizer),
+        optimizer=optimizer,
+        epoch=epoch,
+        best_value=best_value,
     )
     directory = os.path.join(workdir, 'checkpoints')
     resumed_from = checkpoints.restore_newest_readable(
@@ -230,6 +279,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         # the same values; cross-replica context.
         logging.info('Initialising ActNorm on the first training batch (%d examples).', batch_size)
         x, context = split_batch(next(iter(train_ds)))
+        if variational:  # Discrete pixels: q starts as uniform noise, so dequantize so.
+            x = uniform_dequantize(x, info.num_bins, seed=[config.seed, 0])
         initialize(flow, tf.cast(x, flow.dtype), conditional_input=context)
 
     with _save_directory(directory, is_chief) as save_directory:
@@ -301,10 +352,20 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
                 'stopped_early': bool(early_stopping and early_stopping.stopped_epoch),
                 'train_seconds_this_session': round(train_seconds, 1),
                 'best_checkpoint': best_path,
-                'num_parameters': int(sum(np.prod(v.shape) for v in flow.trainable_variables)),
+                'num_parameters': _num_parameters(flow),
             }
+            if dequantizer is not None:
+                metrics['dequantizer_parameters'] = _num_parameters(dequantizer)
+            if iw_samples:
+                for name, split in (('test', splits.test), ('validation', splits.validation)):
+                    metrics[f'{name}_{unit}_iw'] = _importance_weighted(
+                        flow, dequantizer, evaluation_dataset(split, False), info, iw_samples
+                    )
+                metrics['iw_samples'] = iw_samples
             if is_chief:
-                _write_outputs(flow, pictures, metrics, info, workdir, log_dir, unit, export_dir)
+                _write_outputs(
+                    flow, dequantizer, pictures, metrics, info, workdir, log_dir, unit, export_dir
+                )
     return metrics
 
 
@@ -338,18 +399,46 @@ def _pictures(config, info, flow, test_ds, workdir, log_dir):
     )
 
 
-def _write_outputs(flow, pictures, metrics, info, workdir, log_dir, unit, export_dir):
+def _write_outputs(flow, dequantizer, pictures, metrics, info, workdir, log_dir, unit, export_dir):
     """The chief's outputs of a run: pictures, test scalar, SavedModels, then metrics.json."""
     if pictures is not None:
         pictures.write(metrics['best_epoch'])
     callbacks.log_test_metrics(log_dir, unit, metrics[f'test_{unit}'], metrics['best_epoch'])
-    export_saved_model(
-        flow, os.path.join(workdir, 'saved_model'), num_bins=info.num_bins, overwrite=True
-    )
+    exported = dict(num_bins=info.num_bins, dequantizer=dequantizer)
+    export_saved_model(flow, os.path.join(workdir, 'saved_model'), overwrite=True, **exported)
     if export_dir is not None:
-        export_saved_model(flow, export_dir, num_bins=info.num_bins)
+        export_saved_model(flow, export_dir, **exported)
     # Last: a metrics.json that describes the newest checkpoint marks a finished run.
     workdirs.write_json(os.path.join(workdir, 'metrics.json'), metrics)
+
+
+def _num_parameters(module):
+    return int(sum(np.prod(v.shape) for v in module.trainable_variables))
+
+
+def _importance_weighted(flow, dequantizer, pixel_batches, info, num_samples):
+    """Mean importance-weighted bits/dim of the discrete images of `pixel_batches`.
+
+    Batch i draws its noise from the stateless seed fold_in(_EVALUATION_SEED, i): the same
+    figure every time for the same weights. Runs on this worker alone (no collectives).
+    """
+    base_seed = tf.constant([_EVALUATION_SEED, 1], tf.int64)
+
+    @tf.function(autograph=False, reduce_retracing=True)
+    def batch_bits(pixels, context, seed):
+        kwargs = None if context is None else {'conditional_input': context}
+        return importance_weighted_bits_per_dim(
+            flow, dequantizer, pixels, info.num_bins, num_samples, seed, bijector_kwargs=kwargs
+        )
+
+    total, count = 0.0, 0
+    for index, batch in enumerate(pixel_batches):
+        pixels, context = split_batch(batch)
+        seed = tf.random.experimental.stateless_fold_in(base_seed, index)
+        bits = batch_bits(pixels, context, seed).numpy()
+        total, count = total + float(np.sum(bits.astype(np.float64))), count + len(bits)
+    value = total / count
+    return value if math.isfinite(value) else math.inf
 
 
 def _evaluate(trainer, dataset):

@@ -16,14 +16,20 @@ each output is a dict entry of that name:
     name            inputs                                   outputs
     log_prob        x: [None, *E] dtype                      log_prob: [None] dtype
     bits_per_dim    x: [None, *E] dtype                      bits_per_dim: [None] dtype
+    bits_per_dim_iw pixels: [None, *E] int32,                bits_per_dim: [None] dtype
+                    num_samples: [] int32, seed: [2] int64
     sample          num_samples: [] int32,                   x: [None, *E] dtype
                     temperature: [] dtype, seed: [2] int64
     encode          x: [None, *E] dtype                      z: [None, *E] dtype
     decode          z: [None, *E] dtype                      x: [None, *E] dtype
 
-`serving_default` is `log_prob`; `bits_per_dim` exists only when the export got `num_bins`
-(then x must lie in [0, 1]). A conditional flow (built with `conditional_shape` K) takes its
-context in every signature, as one more input after the others,
+`serving_default` is `log_prob`; `bits_per_dim` and `bits_per_dim_iw` exist only when the
+export got `num_bins` (then x must lie in [0, 1], and pixels be integers in [0, num_bins)).
+With a trained dequantizer, `bits_per_dim` scores x with it (the one-sample bound of the
+noise u = x * num_bins - floor(x * num_bins)). `bits_per_dim_iw` takes the discrete images
+themselves and dequantizes them with the exported dequantizer (uniform without one). A
+conditional flow (built with `conditional_shape` K) takes its context in every signature but
+`bits_per_dim_iw`, as one more input after the others,
 
     conditional_input: [None, *K] dtype     one context per example, or [1, *K] for all
 
@@ -54,7 +60,10 @@ import tensorflow_probability as tfp
 from tfp_flows import models
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.context import conditional_shape_of
-from tfp_flows.dequantization import bits_per_dim
+from tfp_flows.dequantization import (
+    bits_per_dim,
+    importance_weighted_bits_per_dim,
+)
 from tfp_flows.temporaries import remove_stale_temporaries, temporary_directory
 from tfp_flows.validation import Interval, assert_values, check_bool, check_int, check_scalar
 
@@ -94,6 +103,28 @@ def _check_flow(flow):
     return event_shape, latent_shape, dtype
 
 
+def _check_dequantizer(dequantizer, num_bins, event_shape, dtype):
+    """Raises unless `dequantizer` is None or fits the flow's data (`num_bins`, shape, dtype)."""
+    if dequantizer is None:
+        return
+    if not callable(getattr(dequantizer, 'sample_and_log_prob', None)) or not isinstance(
+        dequantizer, tf.Module
+    ):
+        raise TypeError(
+            '`dequantizer` must be None or a tf.Module with `sample_and_log_prob` (a '
+            f'VariationalDequantizer); got {type(dequantizer).__name__}.'
+        )
+    if num_bins is None:
+        raise ValueError('A `dequantizer` needs `num_bins` (discrete images); got None.')
+    found = (dequantizer.num_bins, tuple(dequantizer.event_shape), dequantizer.dtype)
+    if found != (num_bins, event_shape, dtype):
+        raise ValueError(
+            'The dequantizer must match the flow: (num_bins, event_shape, dtype) = '
+            f'({num_bins}, {event_shape}, {dtype.name}); got ({found[0]}, {found[1]}, '
+            f'{found[2].name}).'
+        )
+
+
 class FlowModule(tf.Module):
     """A flow's bijector with `tf.function`s of fixed input signature returning tensors.
 
@@ -107,8 +138,18 @@ class FlowModule(tf.Module):
           from the flow's own base distribution (`flow.distribution`). For image flows x is
           dequantized data in [0, 1].
       bits_per_dim(x: [N, *E] dtype) -> {'bits_per_dim': [N]}
-          `tfp_flows.bits_per_dim(log_prob(x), prod(E), num_bins)`: bits/dim on the discrete
-          data that x dequantizes. Only with `num_bins`.
+          `tfp_flows.bits_per_dim(log_prob(x) - log q(u | k), prod(E), num_bins)`: the
+          one-sample bound on bits/dim of the discrete images k = floor(x * num_bins) that x
+          dequantizes, with noise u = x * num_bins - k; log q = 0 for uniform dequantization
+          (no dequantizer), else the exported dequantizer's log q(u | k) (+inf bits where u
+          is 0 or 1 exactly, outside its support). Only with `num_bins`.
+      bits_per_dim_iw(pixels: [N, *E] int32, num_samples: [] int32, seed: [2] int64)
+              -> {'bits_per_dim': [N]}
+          `tfp_flows.dequantization.importance_weighted_bits_per_dim(flow, dequantizer,
+          pixels, num_bins, num_samples, seed)`: the importance-weighted estimate of bits/dim
+          of the discrete images `pixels` (integers in [0, num_bins)) from `num_samples` noise
+          draws of the dequantizer (uniform when the export got none); num_samples = 1 is the
+          one-sample bound. A fixed seed gives a fixed figure. Only with `num_bins`.
       sample(num_samples: [] int32, temperature: [] dtype, seed: [2] int64)
               -> {'x': [num_samples, *E]}
           `tfp_flows.sample(flow, num_samples, temperature, seed)`: decode(temperature * z),
@@ -130,26 +171,34 @@ class FlowModule(tf.Module):
 
     Every input is checked at run time (`InvalidArgumentError` naming it, its bad values and
     what it must be): with `num_bins` x must lie in [0, 1], which catches raw integer pixels,
-    and without it be finite; z must be finite; num_samples >= 0; temperature finite and > 0
-    (a seed may hold any values). Every function checks the shapes of its inputs at run time
-    as well, since a SavedModel signature called with a tensor does not. `signatures()`
-    lists the functions for `tf.saved_model.save`. The five share two passes through the
-    flow, `_encode_pass` and `_decode_pass`, which are saved too (`saved_model_cli show
-    --all` lists them among the concrete functions).
+    and without it be finite; z must be finite; num_samples >= 0 (>= 1 for
+    `bits_per_dim_iw`, whose pixels must be integers in [0, num_bins)); temperature finite and
+    > 0 (a seed may hold any values). Every function checks the shapes of its inputs at run
+    time as well, since a SavedModel signature called with a tensor does not. `signatures()`
+    lists the functions for `tf.saved_model.save`. All but `bits_per_dim_iw` (its own loop
+    over noise draws) share two passes through the flow, `_encode_pass` and `_decode_pass`,
+    which are saved too (`saved_model_cli show --all` lists them among the concrete
+    functions).
 
     A conditional flow's functions all take `conditional_input: [N or 1, *K] dtype` as their
     last input (K its conditional shape; for `sample`, N = num_samples): the context of each
     example, or one context for the whole batch.
     """
 
-    def __init__(self, flow, num_bins=None, jit_compile=False, name='flow_module'):
+    def __init__(
+        self, flow, num_bins=None, dequantizer=None, jit_compile=False, name='flow_module'
+    ):
         """Wraps `flow`, a `tfd.TransformedDistribution` with static event shapes.
 
         Args:
           flow: e.g. from `tfp_flows.glow` or `tfp_flows.real_nvp`; its variables are shared,
             not copied.
           num_bins: the number of discrete levels the data was dequantized from (256 for 8-bit
-            images), which enables `bits_per_dim`; None for continuous data.
+            images), which enables `bits_per_dim` and `bits_per_dim_iw`; None for continuous
+            data.
+          dequantizer: None (uniform dequantization) or the
+            `tfp_flows.variational_dequantization.VariationalDequantizer` trained with the
+            flow (same event shape, `num_bins` and dtype); its variables are saved too.
           jit_compile: compile the two passes through the flow with XLA (the input checks stay
             outside); a loader compiles them on first use for each batch size.
           name: name of the module.
@@ -162,8 +211,10 @@ class FlowModule(tf.Module):
         """
         event_shape, latent_shape, dtype = _check_flow(flow)
         num_bins = check_int('num_bins', num_bins, 2, allow_none=True)
+        _check_dequantizer(dequantizer, num_bins, tuple(event_shape.as_list()), dtype)
         check_bool('jit_compile', jit_compile)
         super().__init__(name=name)
+        self.dequantizer = dequantizer
         self.bijector = flow.bijector
         self.base = flow.distribution
         self._flow = flow
@@ -185,7 +236,7 @@ class FlowModule(tf.Module):
                 tf.TensorSpec([None, *self._conditional_shape], dtype, name='conditional_input')
             ]
 
-        # The five functions share two passes through the flow, each traced once when saved:
+        # Five of the functions share two passes through the flow, each traced once when saved:
         # tracing a flow is slow (TFP's bijector bookkeeping), running it is not. No autograph:
         # there is no Python control flow on tensors to convert.
         def function(fn, *specs, jit_compile=False):
@@ -203,6 +254,13 @@ class FlowModule(tf.Module):
         self.decode = function(self._decode, latent, *context)
         if num_bins is not None:
             self.bits_per_dim = function(self._bits_per_dim, data, *context)
+            self.bits_per_dim_iw = function(
+                self._bits_per_dim_iw,
+                tf.TensorSpec([None, *self._event_shape], tf.int32, name='pixels'),
+                tf.TensorSpec([], tf.int32, name='num_samples'),
+                tf.TensorSpec([2], tf.int64, name='seed'),
+                *context,
+            )
 
     @property
     def event_shape(self):
@@ -262,8 +320,28 @@ class FlowModule(tf.Module):
 
     def _bits_per_dim(self, x, *context):
         num_dims = math.prod(self._event_shape)
-        log_prob = self._encode_pass(self._checked_data(x), *context)[1]
+        x = self._checked_data(x)
+        log_prob = self._encode_pass(x, *context)[1]
+        if self.dequantizer is not None:
+            scaled = x * self._num_bins  # x = (k + u) / B: k = floor(x B), u = x B - k.
+            pixels = tf.clip_by_value(tf.floor(scaled), 0, self._num_bins - 1)
+            noise = scaled - pixels
+            log_prob -= self.dequantizer.log_prob(noise, pixels)
         return {'bits_per_dim': bits_per_dim(log_prob, num_dims, self._num_bins)}
+
+    def _bits_per_dim_iw(self, pixels, num_samples, seed, *context):
+        pixels = self._checked(pixels, self._event_shape)
+        kwargs = self._context_kwargs(context)
+        bits = importance_weighted_bits_per_dim(
+            self._flow,
+            self.dequantizer,
+            pixels,
+            self._num_bins,
+            tf.ensure_shape(num_samples, []),
+            tf.ensure_shape(seed, [2]),
+            bijector_kwargs=kwargs or None,
+        )
+        return {'bits_per_dim': bits}
 
     def _sample(self, num_samples, temperature, seed, *context):
         num_samples = check_scalar('num_samples', num_samples, Interval(integer=True, low=0))
@@ -286,7 +364,7 @@ class FlowModule(tf.Module):
         """
         names = ['log_prob', 'sample', 'encode', 'decode']
         if self._num_bins is not None:
-            names.append('bits_per_dim')
+            names += ['bits_per_dim', 'bits_per_dim_iw']
         signatures = {name: getattr(self, name) for name in names}
         signatures['serving_default'] = self.log_prob
         return signatures
@@ -311,13 +389,16 @@ def _without_structure_notes():
         tf.get_logger().removeFilter(note_filter)
 
 
-def export_saved_model(flow, path, *, num_bins=None, jit_compile=False, overwrite=False):
+def export_saved_model(
+    flow, path, *, num_bins=None, dequantizer=None, jit_compile=False, overwrite=False
+):
     """Writes `flow` as a SavedModel at directory `path`, atomically; returns the path.
 
     The SavedModel holds a `FlowModule(flow, num_bins)`: every variable of the flow (with the
     ActNorm `initialized` flags, so it is never initialised again) and the functions and
-    signatures `log_prob`, `bits_per_dim` (with `num_bins` only), `sample`, `encode`, `decode`
-    and `serving_default` (= `log_prob`) described in `FlowModule` and this module's docstring.
+    signatures `log_prob`, `bits_per_dim` and `bits_per_dim_iw` (with `num_bins` only),
+    `sample`, `encode`, `decode` and `serving_default` (= `log_prob`) described in `FlowModule`
+    and this module's docstring; with `dequantizer`, its variables too.
     `tf.saved_model.load(path)` reads it back without tfp_flows or TensorFlow Probability.
     Works inside a `tf.distribute` strategy scope.
 
@@ -331,7 +412,11 @@ def export_saved_model(flow, path, *, num_bins=None, jit_compile=False, overwrit
         e.g. from `tfp_flows.glow` or `tfp_flows.real_nvp`.
       path: directory to create (str or path-like); its parent is created if needed.
       num_bins: number of discrete levels the data was dequantized from (256 for 8-bit
-        images); adds the `bits_per_dim` signature. None for continuous data.
+        images); adds the `bits_per_dim` and `bits_per_dim_iw` signatures. None for continuous
+        data.
+      dequantizer: None (uniform dequantization) or the `VariationalDequantizer` trained with
+        the flow, which `bits_per_dim` and `bits_per_dim_iw` then score and draw noise with.
+        Needs `num_bins`.
       jit_compile: compile the passes through the flow with XLA in the SavedModel (see
         `FlowModule`); the loading TensorFlow must have XLA (the pip packages do).
       overwrite: replace an existing directory at `path`. Otherwise an existing `path` raises
@@ -351,7 +436,7 @@ def export_saved_model(flow, path, *, num_bins=None, jit_compile=False, overwrit
         raise TypeError(f'`path` must be a str or a path; got {path!r}.')
     check_bool('overwrite', overwrite)
     check_bool('jit_compile', jit_compile)
-    module = FlowModule(flow, num_bins=num_bins, jit_compile=jit_compile)
+    module = FlowModule(flow, num_bins=num_bins, dequantizer=dequantizer, jit_compile=jit_compile)
     path = os.path.abspath(os.fspath(path))
     exists = os.path.lexists(path)
     if exists and not overwrite:

@@ -19,9 +19,16 @@ from tfp_flows import checkpoints, models, own_data
 from tfp_flows import workdir as workdirs
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.optimizers import make_optimizer
-from tfp_flows.validation import check_positive_int, shape_tuple
+from tfp_flows.validation import check_int, check_one_of, check_positive_int, shape_tuple
 
-__all__ = ['build_flow', 'build_optimizer', 'data_flow', 'restore_flow']
+__all__ = [
+    'build_dequantizer',
+    'build_flow',
+    'build_optimizer',
+    'data_flow',
+    'restore_flow',
+    'restore_flow_and_dequantizer',
+]
 
 _DTYPES = {'float32': tf.float32, 'float64': tf.float64}
 _CHECKPOINT_NAMES = ('best', 'latest')
@@ -73,6 +80,52 @@ def build_flow(model_config, event_shape, dtype_policy=None):
                 f'{model_config[key]!r}.'
             )
     return models.real_nvp(event_shape, **kwargs)
+
+
+def build_dequantizer(dequantizer_config, event_shape, num_bins, dtype, seed):
+    """The dequantizer described by `config.dequantizer`, or None for uniform noise.
+
+    Args:
+      dequantizer_config: `config.dequantizer` (a ConfigDict or dict): `kind` ('uniform' or
+        'variational') and, for 'variational', the sizes of the
+        `tfp_flows.variational_dequantization.VariationalDequantizer`. A config without it
+        (a config.json of an earlier version) means 'uniform'.
+      event_shape: the images' [H, W, C].
+      num_bins: the images' discrete levels (`data.num_bins`).
+      dtype: the flow's dtype name ('float32' or 'float64').
+      seed: the run's seed (`config.seed`), which fixes q's initial weights.
+
+    Raises:
+      ValueError: 'variational' for data that are not images ([H, W, C] with `num_bins`), or
+        a size outside its domain (see `VariationalDequantizer`).
+      TypeError: a `dequantizer_config` that is not None, a ConfigDict or a dict.
+      ValueError: also an `event_shape` that is not a shape, a `num_bins` that is not None
+        or an int >= 2, a `dtype` name other than 'float32' or 'float64', a `seed` that is
+        not an int >= 0.
+    """
+    if dequantizer_config is not None:
+        _check_section('dequantizer_config', dequantizer_config)
+    if shape_tuple(event_shape) is None:
+        raise ValueError(f'`event_shape` must be [H, W, C] or [D]; got {event_shape!r}.')
+    check_int('num_bins', num_bins, 2, allow_none=True)
+    check_one_of('dtype', dtype, tuple(_DTYPES))
+    check_int('seed', seed, 0)
+    if dequantizer_config is None:
+        return None
+    kwargs = dict(dequantizer_config)
+    if kwargs.pop('kind', 'uniform') == 'uniform':
+        return None
+    if num_bins is None or len(event_shape) != 3:
+        raise ValueError(
+            "`config.dequantizer.kind` 'variational' dequantizes discrete images; got data of "
+            f'event shape {list(event_shape)} and num_bins {num_bins}.'
+        )
+    # Imported here: the variational dequantizer's module loads the conditioner networks.
+    from tfp_flows.variational_dequantization import VariationalDequantizer
+
+    return VariationalDequantizer(
+        tuple(event_shape), num_bins, seed=seed, dtype=_DTYPES[dtype], **kwargs
+    )
 
 
 def _check_section(name, value):
@@ -137,13 +190,30 @@ def restore_flow(workdir, which='best'):
     weights (`config.train.ema_momentum`) gives the averaged weights, the ones it validated,
     tested and exported; the optimizer's other state is not loaded. A CSV run's flow takes and
     gives the table's units. Its networks compute in float32 whatever the run's
-    `train.mixed_precision` (a policy changes rounding only, not the variables).
+    `train.mixed_precision` (a policy changes rounding only, not the variables). A run with a
+    variational dequantizer: see `restore_flow_and_dequantizer`.
 
     Raises:
       ValueError: `which` is another name, or the checkpoint does not match the model of
         config.json or is damaged.
       FileNotFoundError: `workdir` holds no config.json or no such checkpoint.
       TypeError: `workdir` is not a str or a path.
+    """
+    return restore_flow_and_dequantizer(workdir, which)[0]
+
+
+def restore_flow_and_dequantizer(workdir, which='best'):
+    """The flow and the dequantizer of a run, restored as `restore_flow` restores the flow.
+
+    Returns:
+      (flow, dequantizer): the dequantizer is the run's trained
+      `tfp_flows.variational_dequantization.VariationalDequantizer` (with its EMA weights if
+      the run kept them), or None for a run with uniform dequantization (or of continuous
+      data). Pass both to `tfp_flows.export.export_saved_model(flow, path, num_bins=...,
+      dequantizer=dequantizer)` or to `tfp_flows.dequantization`'s bounds.
+
+    Raises:
+      As `restore_flow`.
     """
     workdirs.check_path('workdir', workdir)
     if which not in _CHECKPOINT_NAMES:
@@ -155,16 +225,40 @@ def restore_flow(workdir, which='best'):
     if path is None:
         raise FileNotFoundError(f'No {which!r} checkpoint under {workdir!r}/checkpoints.')
     config = ml_collections.ConfigDict(config)
-    flow = build_flow(config.model, tuple(config.data.event_shape))
+    event_shape = tuple(config.data.event_shape)
+    flow = build_flow(config.model, event_shape)
     flow = data_flow(flow, config.data.name)
+    dequantizer = build_dequantizer(
+        config.get('dequantizer'),
+        event_shape,
+        config.data.get('num_bins'),
+        config.model.dtype,
+        config.seed,
+    )
+    modules = checkpoint_modules(flow, dequantizer)
+    variables = trained_variables(flow, dequantizer)
     ema_momentum = config.train.get('ema_momentum')
     if ema_momentum is None:
-        checkpoints.restore(tf.train.Checkpoint(flow=flow), path, partial=True)
-        return flow
-    # The averages are the optimizer's variables: load them into the run's optimizer, then
-    # write them into the flow (Keras' public `finalize_variable_values`).
+        checkpoints.restore(tf.train.Checkpoint(**modules), path, partial=True)
+        return flow, dequantizer
+    # The averages are the optimizer's variables: load them into the run's optimizer (built
+    # on the variables in the trainer's order), then write them into the flow and the
+    # dequantizer (Keras' public `finalize_variable_values`).
     optimizer = build_optimizer(config.train, steps_per_epoch=1)
-    optimizer.build(flow.trainable_variables)
-    checkpoints.restore(tf.train.Checkpoint(flow=flow, optimizer=optimizer), path, partial=True)
-    optimizer.finalize_variable_values(flow.trainable_variables)
-    return flow
+    optimizer.build(variables)
+    checkpoints.restore(tf.train.Checkpoint(**modules, optimizer=optimizer), path, partial=True)
+    optimizer.finalize_variable_values(variables)
+    return flow, dequantizer
+
+
+def checkpoint_modules(flow, dequantizer):
+    """{name: module} that a run's checkpoints hold besides its training state."""
+    return {'flow': flow} if dequantizer is None else {'flow': flow, 'dequantizer': dequantizer}
+
+
+def trained_variables(flow, dequantizer):
+    """The variables a run trains, in `FlowTrainer.trainable_weights` order."""
+    variables = list(flow.trainable_variables)
+    if dequantizer is not None:
+        variables += list(dequantizer.trainable_variables)
+    return variables

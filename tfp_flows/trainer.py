@@ -19,6 +19,16 @@ clip each replica's part before the sum). Floating-point batches are cast to the
 so a float64 flow trains on the float32 batches of `tfp_flows.data`; other dtypes raise
 `TypeError`.
 
+Variational dequantization (`dequantizer=`, a `VariationalDequantizer`): batches then carry
+the discrete images k (integers in {0, ..., num_bins - 1}, e.g. `make_dataset(...,
+dequantize=False)`), the trainer dequantizes them, x = (k + u) / B with u ~ q(u | k), and the
+flow and q train jointly on the bound (Ho et al. 2019, Flow++, eq. 9-10,
+https://arxiv.org/abs/1902.00275)
+
+    bits/dim = (-log p(x) + log q(u | k) + D log B) / (D log 2).
+
+q's variables join the flow's everywhere: the optimizer, clipping, accumulation, EMA.
+
 Mixed precision: a flow built with `dtype_policy='mixed_float16'` gets dynamic loss scaling
 (`keras.optimizers.LossScaleOptimizer`, wrapped around the optimizer in `compile`, as Keras'
 `Model.compile(auto_scale_loss=True)` does for a model in that policy); 'mixed_bfloat16' needs
@@ -41,7 +51,7 @@ from absl import logging
 
 from tfp_flows.bijectors.backprop import check_memory_saving
 from tfp_flows.bijectors.context import conditional_shape_of
-from tfp_flows.dequantization import bits_per_dim
+from tfp_flows.dequantization import below_one, bits_per_dim
 from tfp_flows.mixed_precision import dtype_policy_of
 from tfp_flows.validation import check_bool, check_int, check_number
 
@@ -158,6 +168,17 @@ class FlowTrainer(keras.Model):
     `MirroredStrategy` (RuntimeError: merge_call in control flow), its learning-rate schedule
     counts micro-batches, and clipping in `train_step` would act on each micro-batch.
 
+    Variational dequantization: with `dequantizer`, x in every batch is the discrete images
+    k, [batch, *event_shape] integers in {0, ..., num_bins - 1} (any integer or float dtype;
+    others are refused at run time, naming them), and the loss is the one-sample bound above.
+    The base noise eps of q (`dequantizer.base`) is drawn for the whole global batch from one
+    stateless seed, and each replica (and micro-batch) takes its examples' rows, so a step's
+    noise does not depend on the strategy or on accumulation: the train step's seed is
+    (`dequantization_seed`, optimizer step), the same in a resumed run; evaluation and
+    `predict` use one fixed seed for every batch (a checkpoint's figure is the same each
+    time). The flow's variables come first, then the dequantizer's, in `trainable_weights`
+    and in the optimizer.
+
     EMA weights: with an optimizer made by `make_optimizer(..., ema_momentum=m)`, pass
     `keras.callbacks.SwapEMAWeights()` to `fit` to validate on the averaged weights, and use
     `with trainer.ema_weights(): ...` to evaluate or export them later (for example after
@@ -189,12 +210,18 @@ class FlowTrainer(keras.Model):
         again under `tf.recompute_grad`). The gradients equal the plain ones to float
         rounding; evaluation is unchanged. Needs a flow of this package
         (`tfp_flows.bijectors.backprop`).
+      dequantizer: None (batches are dequantized data, or continuous data), or a
+        `tfp_flows.variational_dequantization.VariationalDequantizer` of the flow's event
+        shape, dtype and `num_bins`, trained with the flow (batches are discrete images).
+      dequantization_seed: an int in [0, 2**63), the seed of the dequantizer's noise (see
+        above); unused without a dequantizer.
       name: the Keras model's name.
 
     Raises:
-      ValueError: naming the argument, for a number out of its domain or a flow without
-        trainable variables.
-      TypeError: for a `flow` that is not a `tfd.Distribution`.
+      ValueError: naming the argument, for a number out of its domain, a flow without
+        trainable variables, or a dequantizer without `num_bins` or of other data.
+      TypeError: for a `flow` that is not a `tfd.Distribution`, or a `dequantizer` that is
+        not a tf.Module with `noise_and_log_prob`.
     """
 
     def __init__(
@@ -205,6 +232,8 @@ class FlowTrainer(keras.Model):
         accumulation_steps=1,
         dropout_seed=None,
         memory_saving=None,
+        dequantizer=None,
+        dequantization_seed=0,
         name='flow_trainer',
         **kwargs,
     ):
@@ -221,12 +250,16 @@ class FlowTrainer(keras.Model):
             )
         if not flow.trainable_variables:
             raise ValueError(f'The flow {flow.name!r} has no trainable variables to train.')
+        _check_dequantizer(dequantizer, flow, num_bins)
+        dequantization_seed = check_int('dequantization_seed', dequantization_seed, 0, 2**63)
         super().__init__(name=name, **kwargs)
         self.flow = flow
         self.num_bins = num_bins
         self.clip_norm = clip_norm
         self.accumulation_steps = accumulation_steps
         self.dropout_seed = dropout_seed
+        self.dequantizer = dequantizer
+        self.dequantization_seed = dequantization_seed
         self.conditional_shape = conditional_shape_of(flow)
         # The bijector kwargs the flow's bijector takes (this package's steps take
         # 'training' and 'dropout_seed'; other TFP bijectors may take neither).
@@ -251,8 +284,14 @@ class FlowTrainer(keras.Model):
 
     @property
     def trainable_weights(self):
-        """The flow's trainable variables, in `flow.trainable_variables` order."""
-        return list(self.flow.trainable_variables) if self.trainable else []
+        """The flow's trainable variables, in `flow.trainable_variables` order, then the
+        dequantizer's (if any)."""
+        if not self.trainable:
+            return []
+        variables = list(self.flow.trainable_variables)
+        if self.dequantizer is not None:
+            variables += list(self.dequantizer.trainable_variables)
+        return variables
 
     @property
     def trainable_variables(self):
@@ -296,7 +335,7 @@ class FlowTrainer(keras.Model):
             auto_scale_loss=auto_scale_loss,
             **kwargs,
         )
-        self.optimizer.build(self.flow.trainable_variables)
+        self.optimizer.build(self.trainable_weights)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', callbacks=None, **kw):
         """Keras' `fit`, with a progress bar that never counts past the epoch's steps.
@@ -332,23 +371,31 @@ class FlowTrainer(keras.Model):
             _check_monitors(callbacks or [], self.metric_name)
         return _with_progbar(callbacks, verbose)
 
-    def per_example_loss(self, x, conditional_input=None, training=False, dropout_seed=None):
+    def per_example_loss(
+        self, x, conditional_input=None, training=False, dropout_seed=None, base_noise=None
+    ):
         """bits/dim of each example (nats/dim if `num_bins` is None), shape [batch].
 
         Args:
-          x: a batch [batch, *event_shape] of floats (cast to the flow's dtype).
+          x: a batch [batch, *event_shape] of floats (cast to the flow's dtype); with a
+            dequantizer, the discrete images (integers in {0, ..., num_bins - 1}).
           conditional_input: the contexts [batch, *conditional_shape] of a conditional flow.
           training: pass the bijector kwargs `training=True` (dropout on) and the trainer's
             `memory_saving`, as the train step does.
           dropout_seed: with `training`, an optional stateless seed [2] of the dropout masks.
+          base_noise: with a dequantizer, its base noise eps [batch, *event_shape] (a draw of
+            `dequantizer.base`); None draws it from the evaluation seed. Ignored without one.
 
         Raises:
-          TypeError: for a batch that is not floating-point.
+          TypeError: for a batch that is not floating-point (without a dequantizer) or not
+            numbers.
           ValueError: for a context given to an unconditional flow, a missing context of a
             conditional one, or a context of another shape, naming both shapes.
+          tf.errors.InvalidArgumentError: with a dequantizer, at run time, for images that
+            are not integers in {0, ..., num_bins - 1}.
         """
         x = tf.convert_to_tensor(x)
-        if not x.dtype.is_floating:
+        if self.dequantizer is None and not x.dtype.is_floating:
             raise TypeError(
                 'FlowTrainer expects batches of floating-point data (dequantized images in '
                 f'[0, 1], or points); got dtype {x.dtype.name}. Dequantize integer images '
@@ -365,10 +412,51 @@ class FlowTrainer(keras.Model):
                 kwargs['dropout_seed'] = dropout_seed
         if training and self.memory_saving is not None:
             kwargs['memory_saving'] = self.memory_saving
-        log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs)
+        if self.dequantizer is None:
+            log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs)
+        else:
+            if base_noise is None:
+                base_noise = self._base_noise(x, self._evaluation_seed(), sliced=False)
+            noise, log_q = self.dequantizer.noise_and_log_prob(base_noise, x)
+            # x = (k + u) / B, kept below 1 where float rounding would reach it.
+            pixels = tf.cast(x, noise.dtype)
+            dequantized = tf.minimum((pixels + noise) / self.num_bins, below_one(noise.dtype))
+            log_prob = self.flow.log_prob(
+                tf.cast(dequantized, self.flow.dtype), bijector_kwargs=kwargs
+            ) - tf.cast(log_q, self.flow.dtype)
         if self.num_bins is None:
             return -log_prob / self.num_dims
         return bits_per_dim(log_prob, self.num_dims, self.num_bins)
+
+    def _evaluation_seed(self):
+        """The fixed stateless seed [2] of evaluation's dequantization noise."""
+        return tf.constant([1, self.dequantization_seed], tf.int64)
+
+    def _train_seed(self):
+        """The stateless seed [2] of this train step's dequantization noise."""
+        seed = tf.constant([2, self.dequantization_seed], tf.int64)
+        step = tf.cast(tf.convert_to_tensor(self.optimizer.iterations), tf.int64)
+        return tf.random.experimental.stateless_fold_in(seed, step)
+
+    def _base_noise(self, x, seed, sliced=True):
+        """The dequantizer's base noise for this replica's examples `x`, or None.
+
+        Drawn for the whole global batch from `seed` (int64 [2]); with `sliced`, this replica
+        takes the rows of its examples (replicas hold consecutive parts of the global batch, in
+        replica order, as `tf.distribute` splits it).
+        """
+        if self.dequantizer is None:
+            return None
+        count = tf.shape(x)[0]
+        offset, total = 0, count
+        context = tf.distribute.get_replica_context()
+        if sliced and context is not None and context.num_replicas_in_sync > 1:
+            counts = context.all_gather(tf.reshape(count, [1]), axis=0)
+            offset = tf.reduce_sum(counts[: context.replica_id_in_sync_group])
+            total = tf.reduce_sum(counts)
+        seed = tf.cast(seed, tf.int32)  # TFP's samplers take int32 stateless seeds.
+        noise = self.dequantizer.base.sample(total, seed=seed)
+        return noise[offset : offset + count]
 
     def call(self, x, conditional_input=None):
         return self.per_example_loss(x, conditional_input)
@@ -412,17 +500,22 @@ class FlowTrainer(keras.Model):
 
     def train_step(self, data):
         x, context = split_batch(data)
-        variables = self.flow.trainable_variables
+        variables = self.trainable_weights
+        base_noise = self._base_noise(x, self._train_seed())
         if self.accumulation_steps == 1:
             with tf.GradientTape() as tape:
                 per_example = self.per_example_loss(
-                    x, context, training=True, dropout_seed=self._step_dropout_seed()
+                    x,
+                    context,
+                    training=True,
+                    dropout_seed=self._step_dropout_seed(),
+                    base_noise=base_noise,
                 )
                 loss = tf.nn.compute_average_loss(per_example)
                 scaled_loss = self.optimizer.scale_loss(loss)
             gradients = tape.gradient(scaled_loss, variables)
         else:
-            gradients, per_example = self._accumulated_gradients(x, context, variables)
+            gradients, per_example = self._accumulated_gradients(x, context, variables, base_noise)
         gradients, global_norm = self._clip(gradients)
         self.optimizer.apply(gradients, variables)
         self.loss_tracker.update_state(per_example)
@@ -440,7 +533,7 @@ class FlowTrainer(keras.Model):
     def _dynamic_loss_scale(self):
         return isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
 
-    def _accumulated_gradients(self, x, context, variables):
+    def _accumulated_gradients(self, x, context, variables, base_noise):
         """Summed gradients of the mean loss over N micro-batches, and each example's loss.
 
         Micro-batch k holds examples k, k + N, k + 2N, ... of this replica's batch (a reshape,
@@ -474,18 +567,21 @@ class FlowTrainer(keras.Model):
 
         micro_batches = split(x)
         micro_contexts = None if context is None else split(tf.convert_to_tensor(context))
+        micro_noises = None if base_noise is None else split(base_noise)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         global_batch = tf.cast(batch, tf.int64) * replicas
         unconnected = set()  # Indices of variables the loss does not depend on (found tracing).
 
         def body(k, sums, losses):
             micro_context = None if context is None else tf.gather(micro_contexts, k, axis=1)
+            micro_noise = None if base_noise is None else tf.gather(micro_noises, k, axis=1)
             with tf.GradientTape() as tape:
                 per_example = self.per_example_loss(
                     tf.gather(micro_batches, k, axis=1),
                     micro_context,
                     training=True,
                     dropout_seed=self._step_dropout_seed(k),
+                    base_noise=micro_noise,
                 )
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
                 scaled_loss = self.optimizer.scale_loss(loss)
@@ -509,11 +605,16 @@ class FlowTrainer(keras.Model):
         return gradients, losses.concat()
 
     def test_step(self, data):
-        self.loss_tracker.update_state(self.per_example_loss(*split_batch(data)))
+        self.loss_tracker.update_state(self._evaluation_loss(data))
         return _step_logs([self.loss_tracker])
 
     def predict_step(self, data):
-        return self.per_example_loss(*split_batch(data))
+        return self._evaluation_loss(data)
+
+    def _evaluation_loss(self, data):
+        x, context = split_batch(data)
+        base_noise = self._base_noise(x, self._evaluation_seed())
+        return self.per_example_loss(x, context, base_noise=base_noise)
 
     def _clip(self, gradients):
         """Clips this replica's gradients so that their sum over replicas has norm <= clip_norm.
@@ -571,6 +672,31 @@ class FlowTrainer(keras.Model):
             yield
         finally:
             swap.on_test_end()
+
+
+def _check_dequantizer(dequantizer, flow, num_bins):
+    """Refuses a dequantizer that is not one, or one of other data than the flow's."""
+    if dequantizer is None:
+        return
+    if not isinstance(dequantizer, tf.Module) or not callable(
+        getattr(dequantizer, 'noise_and_log_prob', None)
+    ):
+        raise TypeError(
+            '`dequantizer` must be None or a VariationalDequantizer (a tf.Module with '
+            f'`noise_and_log_prob`); got {type(dequantizer).__name__}.'
+        )
+    if num_bins is None:
+        raise ValueError(
+            'A `dequantizer` dequantizes discrete images: it needs `num_bins`; got None.'
+        )
+    found = (dequantizer.num_bins, tuple(dequantizer.event_shape), dequantizer.dtype)
+    wanted = (num_bins, tuple(flow.event_shape.as_list()), flow.dtype)
+    if found != wanted:
+        raise ValueError(
+            'The dequantizer must match the flow and its data: (num_bins, event_shape, dtype) '
+            f'= ({wanted[0]}, {wanted[1]}, {wanted[2].name}); got ({found[0]}, {found[1]}, '
+            f'{found[2].name}).'
+        )
 
 
 def _step_logs(metrics):

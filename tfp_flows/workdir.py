@@ -5,9 +5,9 @@ Nothing here imports TensorFlow, so `train.py` refuses a rerun before TensorFlow
 Every config key has a class (`KEY_CLASSES`), which decides what a rerun into an existing
 workdir may change:
   DEFINES_RUN  the model, the data it is trained and scored on, and the checkpointed state
-               (the seed, every `config.model` field but the dropout rate, data name, size,
-               splits, columns and conditioning, dtype, the optimizer whose slots the
-               checkpoints hold and whether they hold EMA weights). A change is refused,
+               (the seed, every `config.model` field but the dropout rate, the dequantizer,
+               data name, size, splits, columns and conditioning, dtype, the optimizer whose
+               slots the checkpoints hold and whether they hold EMA weights). A change is refused,
                naming each differing key with both values, and nothing in the workdir changes.
   TRAINING     how training goes on (learning rate, weight decay, batch size, epochs, dropout,
                flips, gradient accumulation, ...).
@@ -111,6 +111,13 @@ KEY_CLASSES = {
     'train.early_stopping_patience': TRAINING,
     'train.sample_temperatures': HARMLESS,
     'train.sample_every_epochs': HARMLESS,
+    # The dequantizer is part of the model: its noise defines the bound trained and reported,
+    # and the checkpoints hold its variables.
+    'dequantizer.kind': DEFINES_RUN,
+    'dequantizer.num_steps': DEFINES_RUN,
+    'dequantizer.hidden_channels': DEFINES_RUN,
+    'dequantizer.context_channels': DEFINES_RUN,
+    'eval.iw_samples': HARMLESS,  # An extra figure of the test, computed at the end.
 }
 # Known only once the data is loaded.
 _DERIVED_KEYS = ('data.event_shape', 'data.num_bins', 'model.conditional_shape')

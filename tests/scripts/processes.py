@@ -22,6 +22,10 @@ TINY_FLAGS = (
     '--config.model.num_levels=2',
     '--config.model.num_steps=1',
     '--config.model.hidden_channels=8',
+    '--config.dequantizer.num_steps=2',
+    '--config.dequantizer.hidden_channels=4',
+    '--config.dequantizer.context_channels=2',
+    '--config.eval.iw_samples=0',
     '--config.train.warmup_steps=5',
     '--config.train.sample_every_epochs=100',
 )
