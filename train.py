@@ -48,6 +48,8 @@ def main(argv):
         rerun = workdirs.check_rerun(workdir, config)
         workdirs.check_export_dir(export_dir, workdir)
         if rerun.finished:
+            if rerun.differing:  # Settings that would apply on training on: values checked.
+                cli.check_config(config)
             print(workdirs.finished_message(rerun, config.train.epochs))
             if export_dir is not None:
                 print(f'Copied its best model to {workdirs.copy_export(workdir, export_dir)}.')

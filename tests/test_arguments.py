@@ -684,6 +684,7 @@ BAD = {
     },
     'tfp_flows.config_checks.check_config_values': {'config': CONFIG},
     'tfp_flows.config_checks.check_config': {'config': CONFIG},
+    'tfp_flows.cli.check_config': {'config': CONFIG},
     'tfp_flows.config_checks.field_values': {'config': CONFIG},
     'tfp_flows.config_checks.unchecked_keys': {'config': CONFIG},
 }
@@ -1245,6 +1246,7 @@ def _later_defaults():
         'tfp_flows.networks.check_dropout_rate': (networks.check_dropout_rate, {}),
         'tfp_flows.networks.check_training': (networks.check_training, {}),
         'tfp_flows.config_checks.check_config': (tfp_flows.config_checks.check_config, {}),
+        'tfp_flows.cli.check_config': (tfp_flows.cli.check_config, {}),
         'tfp_flows.trainer.FlowTrainer': (trainer.FlowTrainer, dict(flow=_vector_flow())),
         'tfp_flows.trainer.FlowTrainer.call': (flow_trainer.call, dict(x=vectors['x'])),
         'tfp_flows.trainer.FlowTrainer.per_example_loss': (

@@ -159,8 +159,39 @@ def test_a_rerun_of_a_finished_run_says_so_and_changes_nothing(tiny_run):
         result.stdout,
     ), result.stdout
     assert _messages(result) == []
-    assert not _imported_tensorflow(result)
     assert _files(workdir) == before
+
+
+@pytest.mark.parametrize(
+    'flag, message',
+    [
+        ('--config.train.learning_rate=-1', '`config.train.learning_rate` must be a finite'),
+        ('--config.train.memory_saving=foo', "`config.train.memory_saving` must be None or 'inv"),
+    ],
+)
+def test_a_bad_value_beside_a_finished_run_is_refused_as_such(tiny_run, flag, message):
+    # Settings that would apply on training on are checked like those of a new run.
+    workdir, _ = tiny_run
+    before = _files(workdir)
+    result = _train(f'--workdir={workdir}', *TINY, flag)
+    assert result.returncode == 1
+    (line,) = _messages(result)
+    assert line.startswith(f'Error: {message}'), line
+    assert _files(workdir) == before
+
+
+def test_an_export_dir_under_a_file_is_refused_before_training(tmp_path):
+    (tmp_path / 'afile').write_text('')
+    result = _train(
+        f'--workdir={tmp_path / "run"}', *TINY, f'--export_dir={tmp_path / "afile" / "model"}'
+    )
+    assert result.returncode == 1
+    (line,) = _messages(result)
+    assert line == (
+        f"Error: export_dir '{tmp_path / 'afile' / 'model'}' cannot be created: "
+        f"'{tmp_path / 'afile'}' is a file, not a directory; choose another path."
+    )
+    assert not (tmp_path / 'run').exists()
 
 
 def test_a_finished_run_is_copied_to_a_new_export_dir(tiny_run, tmp_path):

@@ -30,6 +30,7 @@ __all__ = [
     'exit_on_flag_errors',
     'format_config',
     'help_text',
+    'check_config',
     'import_experiment',
     'interrupted_message',
     'make_flags_parser',
@@ -250,6 +251,12 @@ def _filtered_stderr(is_noise):
             lines = captured.read().decode(errors='replace').splitlines(keepends=True)
             sys.stderr.write(''.join(line for line in lines if not is_noise(line)))
             sys.stderr.flush()
+
+
+def check_config(config):
+    """`tfp_flows.config_checks.check_config`, imported as `import_experiment` imports
+    (it imports TensorFlow)."""
+    import_experiment().check_config(config)
 
 
 def import_experiment():

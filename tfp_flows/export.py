@@ -49,7 +49,6 @@ evaluates one (here for an 8x8x1 float32 image flow).
 """
 
 import contextlib
-import logging
 import math
 import os
 import shutil
@@ -315,12 +314,38 @@ class FlowModule(tf.Module):
     def _data(self, z, *context):
         return self.bijector.forward(z, **self._context_kwargs(context))
 
-    def _log_prob(self, x, *context):
-        return {'log_prob': self._encode_pass(self._checked_data(x), *context)[1]}
+    def _checked_context(self, conditional_input, batch):
+        """`()`, or `(c,)` with c checked at run time, outside any XLA-compiled pass: finite,
+        of shape [N, *K] or [1, *K] (one context for all) for a batch of N."""
+        if conditional_input is None:
+            return ()
+        c = conditional_input
+        shape = tf.shape(c, out_type=tf.int64)
+        expected = tf.constant(self._conditional_shape, tf.int64)
+        described = f'[N or 1, {", ".join(map(str, self._conditional_shape))}]'
+        shape_ok = tf.reduce_all(tf.equal(shape[1:], expected)) & (
+            tf.equal(shape[0], tf.cast(batch, tf.int64)) | tf.equal(shape[0], 1)
+        )
+        shape_ok = tf.reshape(shape_ok, [1])
+        shape = assert_values(
+            'conditional_input',
+            tf.reshape(tf.strings.reduce_join(tf.strings.as_string(shape), separator=','), [1]),
+            shape_ok,
+            f'one context per example or one for all, of shape {described} for N examples',
+        )
+        with tf.control_dependencies([shape]):
+            c = tf.identity(c)
+        return (assert_values('conditional_input', c, tf.math.is_finite(c), 'finite values'),)
 
-    def _bits_per_dim(self, x, *context):
+    def _log_prob(self, x, conditional_input=None):
+        x = self._checked_data(x)
+        context = self._checked_context(conditional_input, tf.shape(x)[0])
+        return {'log_prob': self._encode_pass(x, *context)[1]}
+
+    def _bits_per_dim(self, x, conditional_input=None):
         num_dims = math.prod(self._event_shape)
         x = self._checked_data(x)
+        context = self._checked_context(conditional_input, tf.shape(x)[0])
         log_prob = self._encode_pass(x, *context)[1]
         if self.dequantizer is not None:
             scaled = x * self._num_bins  # x = (k + u) / B: k = floor(x B), u = x B - k.
@@ -329,9 +354,9 @@ class FlowModule(tf.Module):
             log_prob -= self.dequantizer.log_prob(noise, pixels)
         return {'bits_per_dim': bits_per_dim(log_prob, num_dims, self._num_bins)}
 
-    def _bits_per_dim_iw(self, pixels, num_samples, seed, *context):
+    def _bits_per_dim_iw(self, pixels, num_samples, seed, conditional_input=None):
         pixels = self._checked(pixels, self._event_shape)
-        kwargs = self._context_kwargs(context)
+        kwargs = self._context_kwargs(self._checked_context(conditional_input, tf.shape(pixels)[0]))
         bits = importance_weighted_bits_per_dim(
             self._flow,
             self.dequantizer,
@@ -343,18 +368,23 @@ class FlowModule(tf.Module):
         )
         return {'bits_per_dim': bits}
 
-    def _sample(self, num_samples, temperature, seed, *context):
+    def _sample(self, num_samples, temperature, seed, conditional_input=None):
         num_samples = check_scalar('num_samples', num_samples, Interval(integer=True, low=0))
+        context = self._checked_context(conditional_input, num_samples)
         seed = tf.ensure_shape(seed, [2])
         temperature = tf.ensure_shape(temperature, [])  # Checked by `sample_latent`.
         latent = models.sample_latent(self._flow, num_samples, temperature, seed)
         return {'x': self._decode_pass(latent, *context)}
 
-    def _encode(self, x, *context):
-        return {'z': self._encode_pass(self._checked_data(x), *context)[0]}
+    def _encode(self, x, conditional_input=None):
+        x = self._checked_data(x)
+        context = self._checked_context(conditional_input, tf.shape(x)[0])
+        return {'z': self._encode_pass(x, *context)[0]}
 
-    def _decode(self, z, *context):
-        return {'x': self._decode_pass(self._checked_latent(z), *context)}
+    def _decode(self, z, conditional_input=None):
+        z = self._checked_latent(z)
+        context = self._checked_context(conditional_input, tf.shape(z)[0])
+        return {'x': self._decode_pass(z, *context)}
 
     def signatures(self):
         """The SavedModel signatures: {name: `tf.function`}, with 'serving_default'.
@@ -370,23 +400,25 @@ class FlowModule(tf.Module):
         return signatures
 
 
-class _StructureNoteFilter(logging.Filter):
-    """Drops TensorFlow's note, once per bijector, that a `_SavedStructure` (the structural
-    choices checked when a checkpoint is read, `bijectors/base.py`) is not restored by a
-    SavedModel load: the exported functions are traced with those choices built in."""
-
-    def filter(self, record):
-        return '_SavedStructure' not in record.getMessage()
+_STRUCTURE = '_saved_structure'  # FlowBijector's checkpointed structure (bijectors/base.py).
 
 
 @contextlib.contextmanager
-def _without_structure_notes():
-    note_filter = _StructureNoteFilter()
-    tf.get_logger().addFilter(note_filter)
+def _without_saved_structures(module):
+    """`module` without its bijectors' `_saved_structure` objects while it is saved.
+
+    They hold the structural choices a checkpoint read checks (Python state, JSON); a SavedModel
+    has those choices traced into its functions, and TensorFlow would note, once per bijector,
+    that the state is not restored on load, and warn again on every load.
+    """
+    removed = [(m, vars(m)[_STRUCTURE]) for m in module.submodules if _STRUCTURE in vars(m)]
+    for holder, _ in removed:
+        delattr(holder, _STRUCTURE)
     try:
         yield
     finally:
-        tf.get_logger().removeFilter(note_filter)
+        for holder, structure in removed:
+            setattr(holder, _STRUCTURE, structure)
 
 
 def export_saved_model(
@@ -453,7 +485,7 @@ def export_saved_model(
     temp_dir = temporary_directory(parent)
     try:
         saved = os.path.join(temp_dir, _SAVED_MODEL_DIR)
-        with _without_structure_notes():
+        with _without_saved_structures(module):
             tf.saved_model.save(module, saved, signatures=module.signatures())
         if exists:
             replaced = os.path.join(temp_dir, 'replaced')

@@ -221,6 +221,7 @@ class Rerun:
       checkpoint: (path, epoch) of the newest checkpoint, or None.
       metrics: the workdir's metrics.json, or None.
       finished: whether the run is finished, so there is nothing to do.
+      differing: the keys whose values differ from the workdir's config.json (any class).
     """
 
     workdir: str
@@ -228,6 +229,7 @@ class Rerun:
     checkpoint: tuple | None
     metrics: dict | None
     finished: bool
+    differing: tuple = ()
 
 
 def _format_value(value):
@@ -299,7 +301,7 @@ def check_rerun(workdir, config):
             changed
         )
         finished = describes_checkpoint and (epoch >= current['train.epochs'] or stopped_early)
-    return Rerun(workdir, changed, checkpoint, metrics, finished)
+    return Rerun(workdir, changed, checkpoint, metrics, finished, tuple(differing))
 
 
 def finished_message(rerun, epochs):
@@ -360,6 +362,7 @@ def check_export_dir(export_dir, workdir):
 
     Raises:
       FileExistsError: `export_dir` exists.
+      NotADirectoryError: a file stands where a parent folder of `export_dir` would be.
       ValueError: `export_dir` is `workdir`, inside it, or contains it.
       TypeError: `export_dir` is not None or a path, or `workdir` not a path.
     """
@@ -371,6 +374,14 @@ def check_export_dir(export_dir, workdir):
     if os.path.lexists(export_path):
         raise FileExistsError(
             f'export_dir {export_dir!r} already exists; choose a new path or remove it.'
+        )
+    parent = os.path.dirname(export_path)
+    while not os.path.lexists(parent):  # The nearest existing ancestor must be a directory.
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise NotADirectoryError(
+            f'export_dir {export_dir!r} cannot be created: {parent!r} is a file, not a '
+            'directory; choose another path.'
         )
     inside = os.path.commonpath([export_path, work_path]) in (export_path, work_path)
     if inside:
