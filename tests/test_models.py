@@ -952,3 +952,11 @@ def test_two_contexts_in_one_graph_are_not_confused_and_xla_compiles():
             rtol=1e-5,
         )
         assert not np.allclose(got_first, got_second)
+
+
+@pytest.mark.parametrize('make', [tfp_flows.glow, tfp_flows.real_nvp])
+def test_an_empty_batch_gives_empty_results(make):
+    # TF's CPU conv2d returned an empty batch with the input's channel count.
+    flow = make((8, 8, 1), num_levels=2, num_steps=2, hidden_channels=8)
+    assert flow.log_prob(tf.zeros([0, 8, 8, 1])).shape == (0,)
+    assert tfp_flows.sample(flow, 0, seed=1).shape == (0, 8, 8, 1)

@@ -274,7 +274,12 @@ def _conv3x3(x, kernel):
         or positions > _DENSE_MAX_POSITIONS
         or positions**2 * channels_in * channels_out > _DENSE_MAX_ENTRIES
     ):
-        return tf.nn.conv2d(x, kernel, 1, 'SAME')
+        out = tf.nn.conv2d(x, kernel, 1, 'SAME')
+        # TF 2.21's CPU conv2d gives an empty batch C_in channels, not C_out: a reshape (no
+        # copy) puts the right shape on it.
+        out = tf.reshape(out, tf.concat([tf.shape(x)[:-1], [channels_out]], axis=0))
+        out.set_shape(x.shape[:-1].concatenate([channels_out]))
+        return out
     selection = tf.constant(_tap_selection(height, width), kernel.dtype)
     # Built once `x` is there: else a graph builds every layer's dense matrix (up to 4 MiB
     # each) at the start of a call, all held at once, and memory grows with the depth.
@@ -282,11 +287,12 @@ def _conv3x3(x, kernel):
         dense = tf.einsum(
             'pqt,tio->piqo', selection, tf.reshape(kernel, [9, channels_in, channels_out])
         )
+    batch = tf.shape(x)[0]  # Not -1: a reshape cannot infer it for an empty batch.
     out = tf.matmul(
-        tf.reshape(x, [-1, positions * channels_in]),
+        tf.reshape(x, [batch, positions * channels_in]),
         tf.reshape(dense, [positions * channels_in, positions * channels_out]),
     )
-    return tf.reshape(out, [-1, height, width, channels_out])
+    return tf.reshape(out, [batch, height, width, channels_out])
 
 
 class DenseNet(tf.Module):
