@@ -74,6 +74,15 @@ def test_the_command_draws_the_density_of_a_2d_run(tmp_path):
     np.testing.assert_array_equal(_read_png(out), _read_png(workdir / 'density.png'))
 
 
+def test_the_command_names_a_workdir_that_is_a_file_in_one_line(tmp_path, capsys):
+    (tmp_path / 'afile').write_text('')
+    out = tmp_path / 'x.png'
+    assert figures.main([f'--workdir={tmp_path / "afile"}', f'--out={out}']) == 1
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and 'afile' in error, error
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     'args, message',
     [

@@ -118,10 +118,10 @@ def main(argv=None):
         return 1
     try:
         figure = run_figure(args.workdir, args.temperatures, args.seed)
-    except (FileNotFoundError, ValueError) as error:
+        images.write_png(args.out, figure)
+    except (OSError, ValueError) as error:  # A missing or unreadable workdir, a bad --out.
         print(error, file=sys.stderr)
         return 1
-    images.write_png(args.out, figure)
     print(f'Wrote {args.out} ({figure.shape[1]}x{figure.shape[0]} pixels).')
     return 0
 

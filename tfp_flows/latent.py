@@ -503,7 +503,7 @@ def main(argv=None):
             strengths=args.strengths,
             seed=args.seed,
         )
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:  # A missing or unreadable workdir, a bad --out.
         print(error, file=sys.stderr)
         return 1
     for path in written.values():
