@@ -9,6 +9,7 @@ def get_config():
     config.model.family = 'real_nvp'
     config.model.preprocessing = None  # Vector data: no preprocessing.
     config.dequantizer.kind = 'uniform'  # Continuous data: nothing to dequantize.
+    config.eval.iw_samples = 0  # An estimate for discrete images only.
     config.model.num_steps = 8  # Affine couplings alternating between the two coordinates.
     config.model.hidden_channels = 64  # Units of each of the two hidden layers of the MLPs.
     config.model.split_prior = False

@@ -172,6 +172,16 @@ def test_check_config_values_takes_only_configs(config):
         check_config_values(config)
 
 
+@pytest.mark.parametrize('name', ['moons', 'csv:/tmp/table.csv'])
+def test_check_config_refuses_importance_weighting_on_continuous_data(name):
+    config = _recipe('default')
+    config.data.name = name
+    with pytest.raises(ValueError, match=rf"`config.eval.iw_samples` \(32\) .* data '{name}' are"):
+        config_checks.check_config(config)
+    config.eval.iw_samples = 0
+    config_checks.check_config(config)
+
+
 def test_check_config_refuses_mixed_precision_with_float64():
     config = _recipe('default')
     config.model.dtype = 'float64'

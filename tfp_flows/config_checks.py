@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import ml_collections
 
+from tfp_flows.data import TOY_NAMES
 from tfp_flows.distribute import STRATEGIES
 from tfp_flows.validation import (
     Interval,
@@ -247,7 +248,8 @@ def check_config(config):
       ValueError: naming the first field outside its domain, or the fields that cannot go
         together ('multi_worker' with `max_seconds`: each worker would stop after a different
         batch and the others would wait forever; a `batch_size` that `accumulation_steps`
-        does not divide; a `mixed_precision` policy with `model.dtype` float64).
+        does not divide; a `mixed_precision` policy with `model.dtype` float64;
+        `eval.iw_samples` for continuous data, a 2-D toy or a CSV table).
       TypeError: for a `config` that is not a ConfigDict or a dict.
     """
     check_config_values(config)
@@ -257,6 +259,12 @@ def check_config(config):
         raise ValueError(
             f'`config.train.accumulation_steps` ({steps}) must divide `config.train.batch_size` '
             f'({batch_size}): each step splits its batch into that many equal micro-batches.'
+        )
+    name, iw_samples = values.get('data.name'), values.get('eval.iw_samples')
+    if iw_samples and isinstance(name, str) and (name in TOY_NAMES or name.startswith('csv:')):
+        raise ValueError(
+            f'`config.eval.iw_samples` ({iw_samples}) estimates the likelihood of discrete '
+            f'images; data {name!r} are continuous: set it to 0.'
         )
     policy, dtype = values.get('train.mixed_precision'), values.get('model.dtype')
     if policy is not None and dtype != 'float32':

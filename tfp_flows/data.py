@@ -44,10 +44,18 @@ from tfp_flows.validation import (
     shape_tuple,
 )
 
-__all__ = ['DatasetInfo', 'augment_flip', 'load_digits', 'load_images', 'make_dataset', 'toy_2d']
+__all__ = [
+    'TOY_NAMES',
+    'DatasetInfo',
+    'augment_flip',
+    'load_digits',
+    'load_images',
+    'make_dataset',
+    'toy_2d',
+]
 
 _SPLITS = ('train', 'validation', 'test')
-_TOY_NAMES = ('checkerboard', 'eight_gaussians', 'moons', 'rings')
+TOY_NAMES = ('checkerboard', 'eight_gaussians', 'moons', 'rings')  # Continuous 2-D data.
 
 _DIGITS_NUM_BINS = 17
 _DIGITS_SPLIT_SIZES = {'train': 1257, 'validation': 180, 'test': 360}
@@ -170,7 +178,7 @@ def toy_2d(name, num_samples, seed):
       ValueError: for an unknown `name`, or a `num_samples` or `seed` outside its domain.
     """
     if not isinstance(name, str) or name not in _TOYS:
-        raise ValueError(f'`name` must be one of {", ".join(_TOY_NAMES)}; got {name!r}.')
+        raise ValueError(f'`name` must be one of {", ".join(TOY_NAMES)}; got {name!r}.')
     check_positive_int('num_samples', num_samples)
     check_int('seed', seed, low=0)
     sample, mean, std = _TOYS[name]
@@ -289,7 +297,7 @@ def load_images(name, split, data_dir=None, image_size=None, labels=False):
         )
         hint = f' Close names: {", ".join(close)}.' if close else ''
         raise ValueError(
-            f'Unknown dataset {name!r}: it is not digits, a 2-D toy ({", ".join(_TOY_NAMES)}) '
+            f'Unknown dataset {name!r}: it is not digits, a 2-D toy ({", ".join(TOY_NAMES)}) '
             f'or a TFDS dataset.{hint}'
         ) from error
     except AssertionError as error:  # What TFDS raises when the data is not in data_dir.
@@ -441,9 +449,9 @@ def make_dataset(
             '`context_columns` with conditional=True (or neither); got '
             f'context_columns={context_columns!r}, conditional={conditional!r}.'
         )
-    if conditional and name in _TOY_NAMES:
+    if conditional and name in TOY_NAMES:
         raise ValueError(f'2-D toy dataset {name!r} has no labels for conditional=True.')
-    if name in _TOY_NAMES:
+    if name in TOY_NAMES:
         _check_split(split, name)
         if augment is not None or image_size is not None:
             raise ValueError(
@@ -524,7 +532,7 @@ def make_dataset(
         augment=augment,
     )
     if epoch is not None:
-        in_memory = name in _TOY_NAMES or name == 'digits' or name.startswith(('folder:', 'csv:'))
+        in_memory = name in TOY_NAMES or name == 'digits' or name.startswith(('folder:', 'csv:'))
         window = num_examples if in_memory else min(num_examples, _MAX_SHUFFLE_BUFFER)
         one_pass = functools.partial(
             _one_pass,
