@@ -526,3 +526,21 @@ def test_iw_samples_need_discrete_images(tmp_path):
     config.eval.iw_samples = 2
     with pytest.raises(ValueError, match=r'`config.eval.iw_samples` \(2\) estimates the like'):
         experiment.train_and_evaluate(config, str(tmp_path / 'run'), verbose=0)
+
+
+def test_an_interrupted_resume_records_no_setting_it_never_trained_with(
+    finished_run, tmp_path, monkeypatch
+):
+    workdir = _copy(finished_run, tmp_path)
+    config_before = workdirs.read_json(os.path.join(workdir, 'config.json'))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C before the first resumed epoch is saved.
+
+    monkeypatch.setattr(experiment.FlowTrainer, 'fit', interrupted)
+    config = _tiny(default.get_config(), epochs=3)
+    config.train.learning_rate = 1e-3
+    with pytest.raises(KeyboardInterrupt):
+        experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert workdirs.read_json(os.path.join(workdir, 'config.json')) == config_before
+    assert not os.path.exists(os.path.join(workdir, 'config_history.json'))

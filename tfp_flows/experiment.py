@@ -268,7 +268,10 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
         checkpoint, os.path.join(directory, 'latest')
     )
     initial_epoch = int(epoch.numpy())
-    if is_chief:  # Once the flow builds and the checkpoint loads: no empty or broken runs.
+    # Changed training settings are recorded once an epoch trained with them is saved: a
+    # resume interrupted before that leaves config.json and config_history.json as they were.
+    defer_config = bool(resumed_from and rerun.changed)
+    if is_chief and not defer_config:  # Once the flow builds and the checkpoint loads.
         workdirs.write_config(workdir, resolved, rerun, initial_epoch)
     if resumed_from:
         logging.info('Resuming from %s (epoch %d).', resumed_from, initial_epoch)
@@ -299,6 +302,12 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
                 latest, best, epoch, best_value, monitor='val_' + trainer.metric_name
             ),
         ]
+        if is_chief and defer_config:
+            run_callbacks.append(
+                keras.callbacks.LambdaCallback(
+                    on_epoch_end=_write_config_once_saved(workdir, resolved, rerun, initial_epoch)
+                )
+            )
         if ema:  # Validate (and so choose the best checkpoint) on the EMA weights.
             run_callbacks.append(keras.callbacks.SwapEMAWeights())
         unit = trainer.metric_name  # 'bits_per_dim' (images) or 'nats_per_dim' (points).
@@ -444,3 +453,17 @@ def _importance_weighted(flow, dequantizer, pixel_batches, info, num_samples):
 def _evaluate(trainer, dataset):
     value = trainer.evaluate(dataset, verbose=0, return_dict=True)[trainer.metric_name]
     return float(value) if math.isfinite(value) else math.inf
+
+
+def _write_config_once_saved(workdir, resolved, rerun, initial_epoch):
+    """A callback body `(epoch, logs)` that writes the config (`workdirs.write_config`) once,
+    after the first epoch past `initial_epoch` is checkpointed."""
+    done = []
+
+    def call(epoch, logs=None):
+        saved = workdirs.last_checkpoint(workdir)
+        if not done and saved is not None and saved[1] > initial_epoch:
+            workdirs.write_config(workdir, resolved, rerun, initial_epoch)
+            done.append(epoch)
+
+    return call
