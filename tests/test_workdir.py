@@ -189,6 +189,15 @@ def test_the_finished_message_says_how_to_go_on(tmp_path):
     )
 
 
+def test_the_finished_message_of_a_run_past_the_epochs_asked_for(tmp_path):
+    config = default.get_config()
+    config.train.epochs = 3
+    workdir = _workdir(tmp_path, config, epoch=3, metrics=_metrics(3))
+    config.train.epochs = 2
+    message = workdirs.finished_message(workdirs.check_rerun(workdir, config), 2)
+    assert 'holds a finished run: it trained 3 epochs, more than the 2 asked for now;' in message
+
+
 def test_the_newest_checkpoint_is_read_from_tensorflows_state_file(tmp_path):
     """Pins the parsing of TF's `checkpoint` file on what CheckpointManager writes."""
     manager = tf.train.CheckpointManager(

@@ -324,7 +324,11 @@ def finished_message(rerun, epochs):
         if key.startswith(('test_', 'validation_')) and isinstance(value, float)
     )
     if epoch >= epochs:
-        why = f'it reached epoch {epoch} of {epochs}'
+        why = (
+            f'it reached epoch {epoch} of {epochs}'
+            if epoch == epochs
+            else (f'it trained {epoch} epochs, more than the {epochs} asked for now')
+        )
         more = f'--config.train.epochs=N, N > {epoch}'
     else:
         why = f'early stopping ended it after epoch {epoch}'
