@@ -142,7 +142,7 @@ def test_seed_makes_draws_reproducible():
     np.testing.assert_array_equal(first[1], again[1])
     assert not np.allclose(first[0], other[0])
     with pytest.raises(
-        ValueError, match=r'`seed` must be None or a stateless seed .* shape \(3,\)'
+        ValueError, match=r'`seed` must be None or an int tensor of shape \[2\] .*\[1 2 3\]'
     ):
         dequantizer.sample_and_log_prob(pixels, seed=[1, 2, 3])
 

@@ -19,7 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows.mixed_precision import check_dtype_policy, compute_dtype
-from tfp_flows.validation import check_float_dtype, check_int, check_positive_int
+from tfp_flows.validation import (
+    check_float_dtype,
+    check_int,
+    check_positive_int,
+    check_stateless_seed,
+)
 
 __all__ = ['ConvNet', 'DenseNet', 'ZeroConv', 'ZeroDense', 'check_dropout_rate', 'check_training']
 
@@ -52,15 +57,8 @@ def check_training(training):
 
 def _check_dropout_seed(seed):
     """`seed` as an int32 stateless seed [2], or None."""
-    if seed is None:
-        return None
-    seed = tf.convert_to_tensor(seed)
-    if not seed.dtype.is_integer or seed.shape.rank != 1 or seed.shape[0] not in (None, 2):
-        raise ValueError(
-            '`dropout_seed` must be a stateless seed, an int tensor of shape [2], or None; got '
-            f'a {seed.dtype.name} tensor of shape {seed.shape}.'
-        )
-    return tf.cast(seed, tf.int32)
+    seed = check_stateless_seed('dropout_seed', seed)
+    return None if seed is None else tf.cast(seed, tf.int32)
 
 
 def _dropout(h, rate, training, seed, layer):

@@ -41,7 +41,11 @@ from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.scale import check_scale
 from tfp_flows.bijectors.shapes import check_event_shape
 from tfp_flows.dequantization import check_num_bins, check_pixels
-from tfp_flows.validation import check_image_event_shape, check_positive_int
+from tfp_flows.validation import (
+    check_image_event_shape,
+    check_positive_int,
+    check_stateless_seed,
+)
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -54,15 +58,8 @@ _DTYPES = (tf.float32, tf.float64)
 def _stateless_seed(seed):
     """None, or `seed` (an int pair [2], any integer dtype) as the int32 pair TFP samples with
     (int64 values are taken modulo 2**32)."""
-    if seed is None:
-        return None
-    seed = tf.convert_to_tensor(seed)
-    if not seed.dtype.is_integer or seed.shape.rank != 1 or seed.shape[0] not in (None, 2):
-        raise ValueError(
-            '`seed` must be None or a stateless seed (an int tensor of shape [2]); got a '
-            f'{seed.dtype.name} tensor of shape {seed.shape}.'
-        )
-    return tf.cast(seed, tf.int32)
+    seed = check_stateless_seed('seed', seed)
+    return None if seed is None else tf.cast(seed, tf.int32)
 
 
 class _ContextCoupling(FlowBijector):
