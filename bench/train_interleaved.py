@@ -186,7 +186,7 @@ def main():
         subset = {
             n: dataclasses.replace(e, kind=f'same_step_{opt_name}')
             for n, e in entries.items()
-            if n.endswith(f'_{opt_name}')
+            if n.split('_', 2)[2] == opt_name  # library_mode_optimizer
         }
         m, extra = compare(subset, timing)
         metrics['ratios'].update(m['ratios'])
