@@ -21,8 +21,10 @@ order for every entry; ours gets them + 0.5, its input convention). The timing i
 bench/inference.py's: after a first call and `--warmup` calls per entry, each repeat runs
 every entry for `--steps` steps in a new random order; per repeat, the ratio of TFP's best
 entry's time per image to ours' (each library's best by median), as median [min, max] over
-the repeats, in wall time and in this process's CPU time. Ratios: `train` (every entry),
-`same_step_<optimizer>` (the one-step entries with that optimizer only).
+the repeats, in wall time and in this process's CPU time. Ratios, each among some entries:
+`train` (all), `one_step` (ours' one-step entries, every TFP entry), `fit_spe8` (ours'
+FlowTrainer entries, every TFP entry), `same_step_<optimizer>` (the one-step entries with
+that optimizer only).
 
     python bench/train_interleaved.py --out=bench/results/train_interleaved.json
     python bench/train_interleaved.py --intra_op_threads=1 \\
@@ -88,7 +90,8 @@ def one_step_fn(tf, dist, optimizer, jit: bool):
 
 
 def build_entries(tf, tfp, tfp_flows, pool, optimizers, steps):
-    """{name: Entry} (see the module docstring) and {name: last loss seen} (filled as they run)."""
+    """{name: Entry} (see the module docstring), {name: last loss} (filled as they run) and
+    {name: tracing count} of the one-step functions."""
     from tfp_glow import glow_distribution
 
     from tfp_flows.optimizers import make_optimizer
@@ -106,6 +109,7 @@ def build_entries(tf, tfp, tfp_flows, pool, optimizers, steps):
     theirs, _ = glow_distribution(tfp, 0)
     theirs.log_prob(tfp_pool[0])  # TFP's ActNorm initialises itself on its first batch.
     last_loss = {}
+    traces = {}  # name: zero-argument callable giving how often its tf.function was traced
 
     def stepper(name, step, batches):
         cycle = itertools.cycle(batches)
@@ -122,6 +126,7 @@ def build_entries(tf, tfp, tfp_flows, pool, optimizers, steps):
             for jit in (False, True):
                 name = f'{library}_{"xla" if jit else "graph"}_{opt_name}'
                 step = one_step_fn(tf, dist, optimizer, jit)
+                traces[name] = step.experimental_get_tracing_count
                 entries[name] = Entry('train', library, stepper(name, step, batches), P.TRAIN_BATCH)
     ds = tf.data.Dataset.from_tensor_slices(tf.stack(ours_pool)).repeat()
     for jit in (False, True):
@@ -146,7 +151,7 @@ def build_entries(tf, tfp, tfp_flows, pool, optimizers, steps):
             STEPS_PER_EXECUTION * P.TRAIN_BATCH,
             calls=steps // STEPS_PER_EXECUTION,
         )
-    return entries, last_loss
+    return entries, last_loss, traces
 
 
 def main():
@@ -179,14 +184,20 @@ def main():
     threads = P.configure_tf_threads(tf, args)
     data = P.load_digits_split()
     pool = P.fixed_batches(data['train'], 8, P.TRAIN_BATCH)
-    entries, last_loss = build_entries(tf, tfp, tfp_flows, pool, optimizers, args.steps)
+    entries, last_loss, traces = build_entries(tf, tfp, tfp_flows, pool, optimizers, args.steps)
     timing = time_interleaved(entries, repeats=args.repeats, warmup=args.warmup, calls=args.steps)
     metrics, lines = compare(entries, timing)
-    for opt_name in optimizers:
+    fit = f'fit_spe{STEPS_PER_EXECUTION}'
+    groups = {  # ratio name: does an entry (library_mode_optimizer or ours_mode_fit_spe8) count
+        'one_step': lambda lib, rest: lib == 'tfp' or rest != fit,
+        fit: lambda lib, rest: lib == 'tfp' or rest == fit,
+        **{f'same_step_{o}': lambda lib, rest, o=o: rest == o for o in optimizers},
+    }
+    for kind, counts in groups.items():
         subset = {
-            n: dataclasses.replace(e, kind=f'same_step_{opt_name}')
+            n: dataclasses.replace(e, kind=kind)
             for n, e in entries.items()
-            if n.split('_', 2)[2] == opt_name  # library_mode_optimizer
+            if counts(e.library, n.split('_', 2)[2])
         }
         m, extra = compare(subset, timing)
         metrics['ratios'].update(m['ratios'])
@@ -194,6 +205,8 @@ def main():
     for name, e in metrics['entries'].items():
         e['steps_per_s'] = e['images_per_s'] / P.TRAIN_BATCH
         e['last_loss'] = last_loss[name]
+        if name in traces:
+            e['tracing_count'] = traces[name]()  # 1: traced once, never again
     metrics['last_loss_units'] = 'nats/image (one-step entries), bits/dim (fit entries)'
     metrics['all_losses_finite'] = all(math.isfinite(v) for v in last_loss.values())
     metrics['others_cpu_frac'] = timing['others_cpu_frac']
