@@ -19,12 +19,15 @@ give each library its best.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,8 +37,24 @@ import numpy as np  # noqa: E402
 import protocol as P  # noqa: E402
 
 
+@dataclasses.dataclass
+class Entry:
+    """One timed function of the comparison.
+
+    `fn()` makes one call into TF and blocks until its result is on the host; one call handles
+    `images` images; `calls`, if set, replaces the run's calls per repeat for this entry (so
+    that an entry doing several steps per call does the same work per repeat as the others).
+    """
+
+    kind: str
+    library: str
+    fn: Callable[[], Any]
+    images: int
+    calls: int | None = None
+
+
 def build_entries(tf, tfp, tfp_flows, x_init):
-    """{name: (kind, library, zero-argument callable returning a host array)}."""
+    """{name: Entry}: log_prob and sample of both libraries, ours also as a SavedModel."""
     from tfp_glow import glow_distribution
 
     flow = tfp_flows.glow(
@@ -56,26 +75,127 @@ def build_entries(tf, tfp, tfp_flows, x_init):
         ours_s = tf.function(lambda: flow.sample(n, seed=(1, 2)), jit_compile=jit)
         theirs_lp = tf.function(theirs.log_prob, jit_compile=jit)
         theirs_s = tf.function(lambda: theirs.sample(n, seed=(1, 2)), jit_compile=jit)
-        entries[f'ours_{mode}_log_prob'] = ('log_prob', 'ours', lambda f=ours_lp: f(x).numpy())
-        entries[f'ours_{mode}_sample'] = ('sample', 'ours', lambda f=ours_s: f().numpy())
-        entries[f'tfp_{mode}_log_prob'] = (
-            'log_prob', 'tfp', lambda f=theirs_lp: f(x - 0.5).numpy()
+        entries[f'ours_{mode}_log_prob'] = Entry(
+            'log_prob', 'ours', lambda f=ours_lp: f(x).numpy(), n
+        )
+        entries[f'ours_{mode}_sample'] = Entry('sample', 'ours', lambda f=ours_s: f().numpy(), n)
+        entries[f'tfp_{mode}_log_prob'] = Entry(
+            'log_prob', 'tfp', lambda f=theirs_lp: f(x - 0.5).numpy(), n
         )  # fmt: skip
-        entries[f'tfp_{mode}_sample'] = ('sample', 'tfp', lambda f=theirs_s: f().numpy())
+        entries[f'tfp_{mode}_sample'] = Entry('sample', 'tfp', lambda f=theirs_s: f().numpy(), n)
     seed = tf.constant([1, 2], tf.int64)
     for jit in (False, True):
         mode = 'savedmodel_xla' if jit else 'savedmodel'
         export_dir = os.path.join(tempfile.mkdtemp(), 'saved_model')
         tfp_flows.export.export_saved_model(flow, export_dir, jit_compile=jit)
         loaded = tf.saved_model.load(export_dir)
-        entries[f'ours_{mode}_log_prob'] = (
-            'log_prob', 'ours', lambda m=loaded: m.log_prob(x)['log_prob'].numpy()
+        entries[f'ours_{mode}_log_prob'] = Entry(
+            'log_prob', 'ours', lambda m=loaded: m.log_prob(x)['log_prob'].numpy(), n
         )  # fmt: skip
-        entries[f'ours_{mode}_sample'] = (
+        entries[f'ours_{mode}_sample'] = Entry(
             'sample', 'ours',
-            lambda m=loaded: m.sample(tf.constant(n), tf.constant(1.0), seed)['x'].numpy(),
+            lambda m=loaded: m.sample(tf.constant(n), tf.constant(1.0), seed)['x'].numpy(), n,
         )  # fmt: skip
     return entries
+
+
+def time_interleaved(entries, *, repeats, warmup, calls):
+    """Times every entry in turn, a new random order each repeat, after each entry's first call
+    and `warmup` more untimed calls, so that load from other processes falls on all alike.
+
+    Returns {'first_call_s': {name: s}, 'wall': {name: [s per call, one per repeat]}, 'cpu':
+    (this process's CPU time, likewise), 'others_cpu_frac': the CPU share other processes
+    took over the timed repeats, 'others_cpu_frac_per_repeat': [the same, per repeat]}.
+    """
+    first_call = {}
+    for name, e in entries.items():
+        t = time.perf_counter()
+        e.fn()
+        first_call[name] = time.perf_counter() - t
+    for e in entries.values():
+        for _ in range(warmup):
+            e.fn()
+    wall = {name: [] for name in entries}
+    cpu = {name: [] for name in entries}
+    per_repeat = []
+    order = list(entries)
+    monitor = P.ContentionMonitor()
+    for repeat in range(repeats):
+        random.Random(repeat).shuffle(order)
+        repeat_monitor = P.ContentionMonitor()
+        for name in order:
+            fn, n = entries[name].fn, entries[name].calls or calls
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(n):
+                fn()
+            wall[name].append((time.perf_counter() - t0) / n)
+            cpu[name].append((time.process_time() - c0) / n)
+        per_repeat.append(repeat_monitor.stop().get('others_cpu_frac'))
+    return {
+        'first_call_s': first_call,
+        'wall': wall,
+        'cpu': cpu,
+        'others_cpu_frac': monitor.stop().get('others_cpu_frac'),
+        'others_cpu_frac_per_repeat': per_repeat,
+    }
+
+
+def compare(entries, timing):
+    """Per entry its throughput; per kind and measure (wall, CPU) the ratio of TFP's best entry
+    to ours (each library's best by median time per image), per repeat, as median, min, max.
+
+    Returns (metrics, lines): the JSON's 'entries' and 'ratios', and printable lines.
+    """
+    metrics = {'entries': {}, 'ratios': {}}
+    per_image = {
+        measure: {n: [t / entries[n].images for t in timing[measure][n]] for n in entries}
+        for measure in ('wall', 'cpu')
+    }
+    for name, e in entries.items():
+        metrics['entries'][name] = {
+            'kind': e.kind,
+            'library': e.library,
+            'images_per_call': e.images,
+            'calls_per_repeat': e.calls,
+            'first_call_s': timing['first_call_s'][name],
+            'images_per_s': 1 / statistics.median(per_image['wall'][name]),
+            'cpu_images_per_s': 1 / statistics.median(per_image['cpu'][name]),
+            'wall_s_all': timing['wall'][name],
+            'cpu_s_all': timing['cpu'][name],
+        }
+    lines = []
+    kinds = list(dict.fromkeys(e.kind for e in entries.values()))
+    for kind in kinds:
+        for measure in ('wall', 'cpu'):
+            times = per_image[measure]
+            names = {
+                lib: [n for n, e in entries.items() if e.kind == kind and e.library == lib]
+                for lib in ('ours', 'tfp')
+            }
+            best = {
+                lib: min(names[lib], key=lambda n: statistics.median(times[n])) for lib in names
+            }
+            ratios = [
+                t / o for o, t in zip(times[best['ours']], times[best['tfp']], strict=True)
+            ]  # Per repeat: TFP's best time / ours, > 1 when ours is faster.
+            metrics['ratios'][f'{kind}_{measure}'] = {
+                'ours': best['ours'],
+                'tfp': best['tfp'],
+                'median': statistics.median(ratios),
+                'min': min(ratios),
+                'max': max(ratios),
+                'all': ratios,
+            }
+            lines.append(
+                f'{kind} ({measure}): {best["ours"]} / {best["tfp"]} = '
+                f'{statistics.median(ratios):.2f}x [{min(ratios):.2f}, {max(ratios):.2f}]'
+            )
+    table = [
+        f'{name:32s} {e["images_per_s"]:8.0f} img/s  (cpu {e["cpu_images_per_s"]:8.0f})  '
+        f'first call {e["first_call_s"]:.2f} s'
+        for name, e in metrics['entries'].items()
+    ]
+    return metrics, table + lines
 
 
 def main():
@@ -95,70 +215,11 @@ def main():
     threads = P.configure_tf_threads(tf, args)
     data = P.load_digits_split()
     x_init = P.fixed_batches(data['train'], 1, P.EVAL_BATCH, seed=11)[0] + np.float32(0.5)
-    first_call = {}
     entries = build_entries(tf, tfp, tfp_flows, x_init)
-    for name, (_, _, fn) in entries.items():
-        t = time.perf_counter()
-        fn()
-        first_call[name] = time.perf_counter() - t
-    for _, _, fn in entries.values():
-        for _ in range(args.warmup):
-            fn()
-    wall = {name: [] for name in entries}
-    cpu = {name: [] for name in entries}
-    order = list(entries)
-    monitor = P.ContentionMonitor()
-    for repeat in range(args.repeats):
-        random.Random(repeat).shuffle(order)
-        for name in order:
-            fn = entries[name][2]
-            t0, c0 = time.perf_counter(), time.process_time()
-            for _ in range(args.calls):
-                fn()
-            wall[name].append((time.perf_counter() - t0) / args.calls)
-            cpu[name].append((time.process_time() - c0) / args.calls)
-    contention = monitor.stop()
-
-    metrics = {'entries': {}, 'ratios': {}, 'others_cpu_frac': contention.get('others_cpu_frac')}
-    for name, (kind, library, _) in entries.items():
-        metrics['entries'][name] = {
-            'kind': kind,
-            'library': library,
-            'first_call_s': first_call[name],
-            'images_per_s': P.EVAL_BATCH / statistics.median(wall[name]),
-            'cpu_images_per_s': P.EVAL_BATCH / statistics.median(cpu[name]),
-            'wall_s_all': wall[name],
-            'cpu_s_all': cpu[name],
-        }
-    lines = []
-    for kind in ('log_prob', 'sample'):
-        for measure, times in (('wall', wall), ('cpu', cpu)):
-            names = {
-                lib: [n for n, e in entries.items() if e[0] == kind and e[1] == lib]
-                for lib in ('ours', 'tfp')
-            }
-            best = {
-                lib: min(names[lib], key=lambda n: statistics.median(times[n])) for lib in names
-            }
-            ratios = [
-                t / o for o, t in zip(times[best['ours']], times[best['tfp']], strict=True)
-            ]  # Per repeat: TFP's best time / ours, > 1 when ours is faster.
-            metrics['ratios'][f'{kind}_{measure}'] = {
-                'ours': best['ours'],
-                'tfp': best['tfp'],
-                'median': statistics.median(ratios),
-                'min': min(ratios),
-                'max': max(ratios),
-            }
-            lines.append(
-                f'{kind} ({measure}): {best["ours"]} / {best["tfp"]} = '
-                f'{statistics.median(ratios):.2f}x [{min(ratios):.2f}, {max(ratios):.2f}]'
-            )
-    for name, e in metrics['entries'].items():
-        print(
-            f'{name:28s} {e["images_per_s"]:8.0f} img/s  (cpu {e["cpu_images_per_s"]:8.0f})  '
-            f'first call {e["first_call_s"]:.2f} s'
-        )
+    timing = time_interleaved(entries, repeats=args.repeats, warmup=args.warmup, calls=args.calls)
+    metrics, lines = compare(entries, timing)
+    metrics['others_cpu_frac'] = timing['others_cpu_frac']
+    metrics['others_cpu_frac_per_repeat'] = timing['others_cpu_frac_per_repeat']
     print('\n'.join(lines))
     print(f'others_cpu_frac {metrics["others_cpu_frac"]:.2f}')
     P.write_result(
@@ -167,13 +228,13 @@ def main():
         figure='inference',
         config=dict(
             batch=P.EVAL_BATCH, repeats=args.repeats, warmup=args.warmup, calls=args.calls,
-            tf_threads=threads, cpu_flags=_cpu_flags(),
+            tf_threads=threads, cpu_flags=cpu_flags(),
         ),
         metrics=metrics,
     )  # fmt: skip
 
 
-def _cpu_flags():
+def cpu_flags():
     """The CPU's vector and matrix extensions, from /proc/cpuinfo."""
     try:
         with open('/proc/cpuinfo') as f:

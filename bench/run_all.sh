@@ -13,8 +13,8 @@
 # idle, default 300; the CPU share other processes took during each measurement is recorded in
 # its JSON either way), ENTRIES (subset of the names below), ONLY (all|throughput|quality|
 # extras). The extras are bench/scaling.py, bench/flops.py, bench/graph_report.py,
-# bench/inference.py (TF's default threads; run it with --intra_op_threads=1 too) and
-# bench/memory.py (~25 min).
+# bench/inference.py and bench/train_interleaved.py (TF's default threads; run them with
+# --intra_op_threads=1 too) and bench/memory.py (~30 min).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-bench/results}
@@ -73,7 +73,7 @@ if [[ $ONLY == all || $ONLY == quality ]]; then
 fi
 
 if [[ $ONLY == all || $ONLY == extras ]]; then
-  for x in scaling flops graph_report peers/tfp_glow_pitfalls inference memory; do
+  for x in scaling flops graph_report peers/tfp_glow_pitfalls inference train_interleaved memory; do
     n=$(basename "$x")
     echo "== $(date -u +%FT%TZ) $n: $PY bench/$x.py --out=$OUT/$n.json"
     if ! $PY "bench/$x.py" --out="$OUT/$n.json" >"$OUT/$n.log" 2>"$OUT/$n.stderr.log"; then
