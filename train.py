@@ -37,7 +37,7 @@ _PRINT_CONFIG = flags.DEFINE_bool(
 
 def main(argv):
     del argv  # Checked by the flags parser.
-    config = _CONFIG.value
+    config = cli.none_from_flags(_CONFIG.value)
     recipe = config_flags.get_config_filename(flags.FLAGS['config'])
     if _PRINT_CONFIG.value:
         print(cli.format_config(config, recipe))

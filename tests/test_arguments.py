@@ -685,6 +685,7 @@ BAD = {
     'tfp_flows.config_checks.check_config_values': {'config': CONFIG},
     'tfp_flows.config_checks.check_config': {'config': CONFIG},
     'tfp_flows.cli.check_config': {'config': CONFIG},
+    'tfp_flows.cli.none_from_flags': {'config': CONFIG},
     'tfp_flows.config_checks.field_values': {'config': CONFIG},
     'tfp_flows.config_checks.unchecked_keys': {'config': CONFIG},
 }
@@ -1122,7 +1123,7 @@ BAD.update(
         },
         'tfp_flows.workdir.Rerun': {
             name: 'a record that check_rerun fills with what it found'
-            for name in ('workdir', 'changed', 'checkpoint', 'metrics', 'finished')
+            for name in ('workdir', 'changed', 'checkpoint', 'metrics', 'finished', 'differing')
         },
         'tfp_flows.workdir.check_export_dir': {
             'export_dir': Messages(
@@ -1247,6 +1248,7 @@ def _later_defaults():
         'tfp_flows.networks.check_training': (networks.check_training, {}),
         'tfp_flows.config_checks.check_config': (tfp_flows.config_checks.check_config, {}),
         'tfp_flows.cli.check_config': (tfp_flows.cli.check_config, {}),
+        'tfp_flows.cli.none_from_flags': (tfp_flows.cli.none_from_flags, {}),
         'tfp_flows.trainer.FlowTrainer': (trainer.FlowTrainer, dict(flow=_vector_flow())),
         'tfp_flows.trainer.FlowTrainer.call': (flow_trainer.call, dict(x=vectors['x'])),
         'tfp_flows.trainer.FlowTrainer.per_example_loss': (

@@ -285,6 +285,19 @@ def test_print_config_shows_the_resolved_fields_and_exits():
     assert re.search(r'^train\.intra_op_threads +1$', result.stdout, re.M)
 
 
+def test_none_on_the_command_line_is_none():
+    # ml_collections parses `=None` of a str field as the string 'None'.
+    result = _train(
+        '--config=configs/realnvp_moons.py',
+        '--config.train.memory_saving=None',
+        '--config.model.preprocessing=None',
+        '--print_config',
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r'^train\.memory_saving +None$', result.stdout, re.M)
+    assert re.search(r'^model\.preprocessing +None  \[run\]$', result.stdout, re.M)
+
+
 def test_the_default_workdir_cannot_shadow_the_package(tmp_path):
     workdir = pathlib.Path(cli.default_workdir('configs/glow_mnist.py'))
     assert workdir == pathlib.Path(tempfile.gettempdir(), 'tfp_flows_runs', 'glow_mnist')

@@ -17,6 +17,7 @@ import shlex
 import sys
 import tempfile
 
+import ml_collections
 from absl import flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
@@ -29,6 +30,7 @@ __all__ = [
     'error_line',
     'exit_on_flag_errors',
     'format_config',
+    'none_from_flags',
     'help_text',
     'check_config',
     'import_experiment',
@@ -95,6 +97,23 @@ def help_text(recipes_dir, flag_names):
         f'  python train.py --config={listed[0][0]} --print_config',
     ]
     return '\n'.join(lines)
+
+
+def none_from_flags(config):
+    """Sets to None every field of `config` whose value is the string 'None'; returns it.
+
+    ml_collections parses `--config.train.memory_saving=None` of a str field as the string
+    'None'; no field takes that string, so it means None (the fields' checks then say whether
+    None is allowed). `TypeError` for a `config` that is not a ConfigDict or a dict.
+    """
+    if not isinstance(config, ml_collections.ConfigDict | dict):
+        raise TypeError(f'`config` must be an ml_collections.ConfigDict or a dict; got {config!r}.')
+    for key, value in config.items():
+        if isinstance(value, ml_collections.ConfigDict | dict):
+            none_from_flags(value)
+        elif value == 'None':
+            config[key] = None
+    return config
 
 
 def format_config(config, recipe):
