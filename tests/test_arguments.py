@@ -27,6 +27,7 @@ import tfp_flows
 import tfp_flows.cli
 from configs import default
 from tfp_flows import (
+    baselines,
     bijectors,
     callbacks,
     data,
@@ -46,6 +47,7 @@ from tfp_flows import (
 )
 from tfp_flows import workdir as workdirs
 from tfp_flows.validation import format_value
+from tfp_flows.variational_dequantization import VariationalDequantizer
 
 tfb = tfp.bijectors
 
@@ -55,6 +57,8 @@ SURFACE = (
     'tfp_flows.config_checks',
     'tfp_flows.data',
     'tfp_flows.dequantization',
+    'tfp_flows.variational_dequantization',
+    'tfp_flows.baselines',
     'tfp_flows.distribute',
     'tfp_flows.export',
     'tfp_flows.figures',
@@ -360,6 +364,19 @@ CONFIG = Messages(
 THREADS = 'must be an int >= 0 \\(0: TF default\\); got '
 
 # Key: {parameter: Domain | Messages | the reason it is not checked (a str)}.
+VD_PIXELS = Messages(
+    (np.full([1, 2, 2, 1], 17), r'`pixels` must be integers from 0 to 16; got \[17 17 17 17\]\.'),
+    (np.zeros([1, 3, 3, 1]), r'`pixels` must have shape \[N, 2, 2, 1\]; got \(1, 3, 3, 1\)\.'),
+)
+
+
+def HISTOGRAM_PIXELS(name):  # noqa: N802 (a domain, named as the others)
+    return Messages(
+        ([[0, 17]], rf'`{name}` must be integers from 0 to 16; got \[17\]\.'),
+        (np.zeros([0, 2]), rf'`{name}` must be a non-empty batch \[N, \.\.\.\] of integer pixels'),
+    )
+
+
 BAD = {
     'tfp_flows.models.glow': {
         **_model_arguments('glow'),
@@ -684,6 +701,66 @@ BAD = {
     },
     'tfp_flows.config_checks.check_config_values': {'config': CONFIG},
     'tfp_flows.config_checks.check_config': {'config': CONFIG},
+    'tfp_flows.variational_dequantization.VariationalDequantizer': {
+        'event_shape': Messages(
+            ((2, 2), r'needs `event_shape` \[H, W, C\] of positive ints; got \(2, 2\)\.'),
+            ((2, 0, 1), r'needs `event_shape` \[H, W, C\] of positive ints; got \(2, 0, 1\)\.'),
+        ),
+        'num_bins': Domain('an int >= 2', [1, 17.0, True, None]),
+        'num_steps': Messages(
+            (1, r'`num_steps` must be >= 2, so that the alternating checkerboard couplings'),
+            (0, r'`num_steps` must be a positive int; got 0\.'),
+            (2.0, r'`num_steps` must be a positive int; got 2\.0\.'),
+        ),
+        'hidden_channels': POSITIVE_INT,
+        'context_channels': Domain('an int >= 0', [-1, 2.5, True, None]),
+        'log_scale_bound': LOG_SCALE_BOUND,
+        'seed': Domain('an int >= 0', [-1, 1.5, True, None]),
+        'dtype': Messages(
+            (tf.int32, r'`dtype` must be tf.float32 or tf.float64; got tf\.int32\.'),
+            (None, r'`dtype` must be tf.float32 or tf.float64; got None\.'),
+        ),
+        'name': NAME,
+    },
+    'tfp_flows.variational_dequantization.VariationalDequantizer.context': {
+        'pixels': VD_PIXELS,
+    },
+    'tfp_flows.variational_dequantization.VariationalDequantizer.sample_and_log_prob': {
+        'pixels': VD_PIXELS,
+        'seed': STATELESS_SEED,
+    },
+    'tfp_flows.variational_dequantization.VariationalDequantizer.noise_and_log_prob': {
+        'base_noise': 'a draw of the Logistic base: any real values, of the pixels shape (the '
+        'couplings check the shape)',
+        'pixels': VD_PIXELS,
+    },
+    'tfp_flows.variational_dequantization.VariationalDequantizer.log_prob': {
+        'noise': 'any values: an image with noise outside (0, 1) or NaN gets -inf, by design',
+        'pixels': VD_PIXELS,
+    },
+    'tfp_flows.baselines.pixel_histogram_log_probs': {
+        'pixels': HISTOGRAM_PIXELS('pixels'),
+        'num_bins': Domain('an int >= 2', [1, 17.0, True, None]),
+        'pseudocount': Domain('a finite number > 0', [0.0, -1.0, INF, NAN, True, '1']),
+    },
+    'tfp_flows.baselines.pixel_histogram_bits_per_dim': {
+        'log_probs': 'the [*E, B] output of pixel_histogram_log_probs; `pixels` is checked '
+        'against its shape and levels',
+        'pixels': Messages(
+            ([[0, 17]], r'`pixels` must be integers from 0 to 16; got \[17\]\.'),
+            ([[0, 1, 2]], r'`pixels` must have shape \[N, 2\] like the histograms; got \(1, 3\)\.'),
+        ),
+    },
+    'tfp_flows.baselines.histogram_baseline': {
+        'train': HISTOGRAM_PIXELS('train'),
+        'validation': HISTOGRAM_PIXELS('validation'),
+        'test': HISTOGRAM_PIXELS('test'),
+        'num_bins': Domain('an int >= 2', [1, 17.0, True, None]),
+        'pseudocounts': Messages(
+            ([], r'`pseudocounts` must list at least one value; got an empty list\.'),
+            ([1.0, 0.0], r'`pseudocount` must be a finite number > 0; got 0\.0\.'),
+        ),
+    },
     'tfp_flows.cli.check_config': {'config': CONFIG},
     'tfp_flows.cli.none_from_flags': {'config': CONFIG},
     'tfp_flows.config_checks.field_values': {'config': CONFIG},
@@ -1232,6 +1309,7 @@ def _later_defaults():
     in_export_dir = functools.partial(os.path.join, _EXPORT_DIR)
     manager = tf.train.CheckpointManager(tf.train.Checkpoint(), _OTHER_DIR, max_to_keep=1)
     scalar = tf.Variable(0, dtype=tf.int64)
+    dequantizer = VariationalDequantizer((2, 2, 1), 17, num_steps=2, hidden_channels=4)
     density = dict(flow=_vector_flow(), points=np.zeros([4, 2]), path=in_export_dir('d.png'))
     samples = dict(
         flow=_image_flow(), directory=in_export_dir('samples'), num_bins=17, temperatures=(1.0,)
@@ -1247,6 +1325,38 @@ def _later_defaults():
         'tfp_flows.networks.check_dropout_rate': (networks.check_dropout_rate, {}),
         'tfp_flows.networks.check_training': (networks.check_training, {}),
         'tfp_flows.config_checks.check_config': (tfp_flows.config_checks.check_config, {}),
+        'tfp_flows.variational_dequantization.VariationalDequantizer': (
+            VariationalDequantizer,
+            dict(event_shape=(2, 2, 1), num_bins=17, num_steps=2, hidden_channels=4),
+        ),
+        'tfp_flows.variational_dequantization.VariationalDequantizer.context': (
+            dequantizer.context,
+            dict(pixels=np.zeros([1, 2, 2, 1], np.int32)),
+        ),
+        'tfp_flows.variational_dequantization.VariationalDequantizer.sample_and_log_prob': (
+            dequantizer.sample_and_log_prob,
+            dict(pixels=np.zeros([1, 2, 2, 1], np.int32), seed=[1, 2]),
+        ),
+        'tfp_flows.variational_dequantization.VariationalDequantizer.noise_and_log_prob': (
+            dequantizer.noise_and_log_prob,
+            dict(base_noise=np.zeros([1, 2, 2, 1], np.float32), pixels=np.zeros([1, 2, 2, 1])),
+        ),
+        'tfp_flows.variational_dequantization.VariationalDequantizer.log_prob': (
+            dequantizer.log_prob,
+            dict(noise=np.full([1, 2, 2, 1], 0.5, np.float32), pixels=np.zeros([1, 2, 2, 1])),
+        ),
+        'tfp_flows.baselines.pixel_histogram_log_probs': (
+            baselines.pixel_histogram_log_probs,
+            dict(pixels=[[0, 16]], num_bins=17),
+        ),
+        'tfp_flows.baselines.pixel_histogram_bits_per_dim': (
+            baselines.pixel_histogram_bits_per_dim,
+            dict(log_probs=np.log(np.full([2, 17], 1 / 17)), pixels=[[0, 16]]),
+        ),
+        'tfp_flows.baselines.histogram_baseline': (
+            baselines.histogram_baseline,
+            dict(train=[[0, 16]], validation=[[1, 2]], test=[[3, 4]], num_bins=17),
+        ),
         'tfp_flows.cli.check_config': (tfp_flows.cli.check_config, {}),
         'tfp_flows.cli.none_from_flags': (tfp_flows.cli.none_from_flags, {}),
         'tfp_flows.trainer.FlowTrainer': (trainer.FlowTrainer, dict(flow=_vector_flow())),

@@ -41,6 +41,15 @@ def _pixels(pixels, num_bins, name):
     return array.astype(np.int64)
 
 
+def _check_pseudocount(pseudocount):
+    if (
+        isinstance(pseudocount, bool)
+        or not isinstance(pseudocount, numbers.Real)
+        or not (math.isfinite(pseudocount) and pseudocount > 0)
+    ):
+        raise ValueError(f'`pseudocount` must be a finite number > 0; got {pseudocount!r}.')
+
+
 def pixel_histogram_log_probs(pixels, num_bins, pseudocount=1.0):
     """log P_d(k) of the per-pixel histograms counted on `pixels`, in nats.
 
@@ -57,12 +66,7 @@ def pixel_histogram_log_probs(pixels, num_bins, pseudocount=1.0):
         pseudo-count that is not a finite number > 0.
     """
     num_bins = check_num_bins(num_bins)
-    if (
-        isinstance(pseudocount, bool)
-        or not isinstance(pseudocount, numbers.Real)
-        or not (math.isfinite(pseudocount) and pseudocount > 0)
-    ):
-        raise ValueError(f'`pseudocount` must be a finite number > 0; got {pseudocount!r}.')
+    _check_pseudocount(pseudocount)
     pixels = _pixels(pixels, num_bins, 'pixels')
     flat = pixels.reshape(len(pixels), -1)
     counts = np.zeros([flat.shape[1], num_bins])
@@ -106,10 +110,21 @@ def histogram_baseline(train, validation, test, num_bins, pseudocounts=PSEUDOCOU
       A dict: 'pseudocount' (the chosen a), 'validation_bits_per_dim',
       'test_bits_per_dim', 'laplace_test_bits_per_dim' (a = 1) and
       'validation_bits_per_dim_by_pseudocount' ({a: bits/dim}); bits/dim are means over images.
+
+    Raises:
+      ValueError: naming the argument, for images outside {0, ..., B - 1} or an empty batch,
+        a bad `num_bins`, or pseudo-counts that are not finite numbers > 0 (before any work).
     """
     pseudocounts = tuple(pseudocounts)
     if not pseudocounts:
         raise ValueError('`pseudocounts` must list at least one value; got an empty list.')
+    num_bins = check_num_bins(num_bins)  # Every argument checked before any work.
+    for pseudocount in pseudocounts:
+        _check_pseudocount(pseudocount)
+    train, validation, test = (
+        _pixels(images, num_bins, name)
+        for images, name in ((train, 'train'), (validation, 'validation'), (test, 'test'))
+    )
 
     def score(images, pseudocount):
         log_probs = pixel_histogram_log_probs(train, num_bins, pseudocount)
