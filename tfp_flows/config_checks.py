@@ -13,7 +13,6 @@ from collections.abc import Mapping
 
 import ml_collections
 
-from tfp_flows.data import TOY_NAMES
 from tfp_flows.distribute import STRATEGIES
 from tfp_flows.validation import (
     Interval,
@@ -260,6 +259,8 @@ def check_config(config):
             f'`config.train.accumulation_steps` ({steps}) must divide `config.train.batch_size` '
             f'({batch_size}): each step splits its batch into that many equal micro-batches.'
         )
+    from tfp_flows.data import TOY_NAMES  # Here, not at import: it loads TFDS and sklearn.
+
     name, iw_samples = values.get('data.name'), values.get('eval.iw_samples')
     if iw_samples and isinstance(name, str) and (name in TOY_NAMES or name.startswith('csv:')):
         raise ValueError(

@@ -320,18 +320,21 @@ class FlowModule(tf.Module):
         if conditional_input is None:
             return ()
         c = conditional_input
-        shape = tf.shape(c, out_type=tf.int64)
-        expected = tf.constant(self._conditional_shape, tf.int64)
-        described = f'[N or 1, {", ".join(map(str, self._conditional_shape))}]'
-        shape_ok = tf.reduce_all(tf.equal(shape[1:], expected)) & (
-            tf.equal(shape[0], tf.cast(batch, tf.int64)) | tf.equal(shape[0], 1)
+        shape = tf.shape(c, out_type=tf.int64)  # Its rank is the signature's.
+        fits = tf.concat(
+            [
+                [tf.equal(shape[0], tf.cast(batch, tf.int64)) | tf.equal(shape[0], 1)],
+                tf.equal(shape[1:], self._conditional_shape),
+            ],
+            axis=0,
         )
-        shape_ok = tf.reshape(shape_ok, [1])
-        shape = assert_values(
+        described = ', '.join(map(str, self._conditional_shape))
+        shape = assert_values(  # Names the sizes that do not fit.
             'conditional_input',
-            tf.reshape(tf.strings.reduce_join(tf.strings.as_string(shape), separator=','), [1]),
-            shape_ok,
-            f'one context per example or one for all, of shape {described} for N examples',
+            shape,
+            fits,
+            f'one context per example or one for all, of shape [N or 1, {described}] for N '
+            'examples',
         )
         with tf.control_dependencies([shape]):
             c = tf.identity(c)
