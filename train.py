@@ -1,9 +1,9 @@
 """Trains a flow from a recipe: `python train.py --config=configs/realnvp_moons.py`.
 
-Thin on purpose: flags -> config -> workdir checks -> `tfp_flows.experiment.train_and_evaluate`
+Thin on purpose: flags -> config -> workdir checks -> `tfp_flows.run.experiment.train_and_evaluate`
 (which builds the strategy from the config). `python train.py --help` lists the recipes and
 flags; `--print_config` shows a recipe's fields. Everything the user may get wrong is checked
-before TensorFlow starts where it can be, and reported as one line (`tfp_flows.cli`).
+before TensorFlow starts where it can be, and reported as one line (`tfp_flows.run.cli`).
 """
 
 import functools
@@ -13,8 +13,8 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from tfp_flows import cli
-from tfp_flows import workdir as workdirs
+from tfp_flows.run import cli
+from tfp_flows.run import workdir as workdirs
 
 _RECIPES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
 with cli.exit_on_flag_errors():  # Overrides are read here when --config is not given.

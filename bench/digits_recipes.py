@@ -2,13 +2,13 @@
 
 Each recipe (configs/NAME.py) is trained by `python train.py --config=configs/NAME.py
 --workdir=ROOT/NAME` in a fresh process (at `--nice`), one after another, exactly the command
-a user types: `tfp_flows.experiment.train_and_evaluate` trains it (a variational dequantizer
+a user types: `tfp_flows.run.experiment.train_and_evaluate` trains it (a variational dequantizer
 with the flow where the recipe asks for one), keeps the best epoch by validation bits/dim and
 writes metrics.json. Reported per recipe: validation and test bits/dim (the one-sample bound,
 fixed noise), the importance-weighted test and validation figures when the recipe sets
 `config.eval.iw_samples`, the best epoch, wall-clock seconds, the run's CPU seconds and the
 share of the machine's CPU other processes took meanwhile (a loaded machine stretches wall
-time, not CPU time), beside the per-pixel histogram baseline (`tfp_flows.baselines`).
+time, not CPU time), beside the per-pixel histogram baseline (`tfp_flows.tools.baselines`).
 
     python bench/digits_recipes.py --root /tmp/digits_recipes --out bench/results/digits_recipes
     python bench/digits_recipes.py --recipes default --root /tmp/r --out /tmp/r/result \\
@@ -97,7 +97,7 @@ def run_recipe(name, workdir, overrides, nice):
 
 def _histogram_baseline():
     from tfp_flows import data
-    from tfp_flows.baselines import histogram_baseline
+    from tfp_flows.tools.baselines import histogram_baseline
 
     splits = [data.load_digits(split) for split in ('train', 'validation', 'test')]
     return histogram_baseline(*splits, num_bins=17)

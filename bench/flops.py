@@ -116,8 +116,8 @@ def formula_flops(shape, levels, steps, hidden) -> float:
 
 def achieved(tf, name, spec, repeats, warmup, steps) -> dict:
     import tfp_flows
-    from tfp_flows.optimizers import make_optimizer
-    from tfp_flows.trainer import FlowTrainer
+    from tfp_flows.training.optimizers import make_optimizer
+    from tfp_flows.training.trainer import FlowTrainer
 
     shape, batch = spec['shape'], spec['batch']
     flow = tfp_flows.glow(

@@ -4,7 +4,7 @@ additive), several seeds each, through the library's training API.
 Each run is the Glow digits recipe (configs/glow_digits.py) with `config.model.permutation`,
 `config.model.coupling` and the seed changed (`config.seed`, which fixes data order and
 dequantization noise, and the model's initial parameters and shuffles, `model.seed`), trained by
-`tfp_flows.experiment.train_and_evaluate` in a fresh process, one run after another. The figure
+`tfp_flows.run.experiment.train_and_evaluate` in a fresh process, one run after another. The figure
 is the test bits/dim of the best-by-validation checkpoint (`metrics.json`). Kingma and Dhariwal
 (2018, Glow, Fig. 3, https://arxiv.org/abs/1807.03039) found 1x1 conv < shuffle < reverse and
 affine < additive in bits/dim on CIFAR-10; this asks whether that ordering holds here.
@@ -90,7 +90,7 @@ def apply_overrides(config, overrides):
 def run_child(args):
     """One training run in this process; prints its metrics as the last line (JSON)."""
     from configs import glow_digits
-    from tfp_flows import experiment
+    from tfp_flows.run import experiment
 
     config = glow_digits.get_config()
     apply_overrides(config, args.set)
@@ -154,7 +154,7 @@ def run_one(args, permutation, coupling, seed, workdir):
 
 def _histogram_baseline():
     from tfp_flows import data
-    from tfp_flows.baselines import histogram_baseline
+    from tfp_flows.tools.baselines import histogram_baseline
 
     splits = [data.load_digits(split) for split in ('train', 'validation', 'test')]
     return histogram_baseline(*splits, num_bins=17)

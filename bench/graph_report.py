@@ -104,7 +104,7 @@ def main() -> None:
 
     import tfp_flows
     from tfp_flows import networks
-    from tfp_flows.optimizers import make_optimizer
+    from tfp_flows.training.optimizers import make_optimizer
 
     tfb = tfp.bijectors
     shape = list(P.IMAGE_SHAPE)

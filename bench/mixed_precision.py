@@ -85,7 +85,7 @@ def _config(policy, epochs=None, seed=0):
 
 
 def train(args):
-    from tfp_flows import experiment
+    from tfp_flows.run import experiment
 
     name = args.policy if not args.seed else f'{args.policy}_seed{args.seed}'
     workdir = os.path.join(args.runs, name)
@@ -114,8 +114,8 @@ def _restore(workdir, policy):
     import ml_collections
     import tensorflow as tf
 
-    from tfp_flows import checkpoints, experiment
-    from tfp_flows import workdir as workdirs
+    from tfp_flows.run import checkpoints, experiment
+    from tfp_flows.run import workdir as workdirs
 
     config = workdirs.read_json(os.path.join(workdir, 'config.json'))
     flow = experiment.build_flow(
@@ -179,7 +179,7 @@ def _optimizer_steps(workdir):
 
 
 def accuracy(args):
-    from tfp_flows.trainer import FlowTrainer
+    from tfp_flows.training.trainer import FlowTrainer
 
     results = {'machine': machine(), 'command': ' '.join(sys.argv), 'runs': {}}
     monitor = P.ContentionMonitor()
@@ -240,8 +240,8 @@ def _case(model, policy, mode, images):
     import tensorflow as tf
 
     import tfp_flows
-    from tfp_flows.optimizers import make_optimizer
-    from tfp_flows.trainer import FlowTrainer
+    from tfp_flows.training.optimizers import make_optimizer
+    from tfp_flows.training.trainer import FlowTrainer
 
     shape, levels, steps, width, batch, _, per_call, eval_batch = MODELS[model]
     xla = mode == 'xla'
@@ -271,7 +271,7 @@ def throughput(args):
     falls on every policy alike."""
     import statistics
 
-    from tfp_flows.distribute import configure_threads
+    from tfp_flows.training.distribute import configure_threads
 
     configure_threads(1, 0)  # The default recipe's: one thread per op, ops side by side.
     import tfp_flows

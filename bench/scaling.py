@@ -52,8 +52,8 @@ def worker(args) -> dict:
     t0 = time.perf_counter()
     if args.lib == 'tfp_flows':
         import tfp_flows
-        from tfp_flows.optimizers import make_optimizer
-        from tfp_flows.trainer import FlowTrainer
+        from tfp_flows.training.optimizers import make_optimizer
+        from tfp_flows.training.trainer import FlowTrainer
 
         flow = tfp_flows.glow(
             shape,

@@ -7,7 +7,7 @@ dequantized data in [0, 1) (its first bijector centres it), so ``to_native`` add
 the protocol takes off; the log-density is the same. ActNorm is initialised (``tfp_flows.
 initialize``) on the first training batch, inside the time to first step, as the peers do.
 
-Training goes through ``tfp_flows.trainer.FlowTrainer`` (a Keras 3 ``Model``):
+Training goes through ``tfp_flows.training.trainer.FlowTrainer`` (a Keras 3 ``Model``):
 
   --driver=keras  the protocol's per-batch loop calls Keras' compiled train function, the very
                   function ``fit`` runs for each batch (throughput figure: the headline number)
@@ -88,8 +88,8 @@ class Bench:
     _RESET_EVERY = 19  # steps: one protocol epoch
 
     def __init__(self, args, tf, keras, tfp_flows):
-        from tfp_flows.optimizers import make_optimizer
-        from tfp_flows.trainer import FlowTrainer
+        from tfp_flows.training.optimizers import make_optimizer
+        from tfp_flows.training.trainer import FlowTrainer
 
         self.tf, self.args = tf, args
         jit = args.mode == 'xla'
@@ -514,7 +514,7 @@ def main() -> None:
         return make_bench().peer_model(args.driver)
 
     config = {
-        'library': 'tfp_flows.glow + tfp_flows.trainer.FlowTrainer (Keras 3)',
+        'library': 'tfp_flows.glow + tfp_flows.training.trainer.FlowTrainer (Keras 3)',
         'mode': args.mode,
         'jit_compile': args.mode == 'xla',
         'driver': args.driver,

@@ -10,7 +10,7 @@ conv, affine coupling, training batch 64, float32), both ActNorm-initialised on 
       a Keras optimizer built on those variables first. The optimizer is the same for both
       libraries (`--optimizers`): `tf_keras` (`tf_keras.optimizers.Adam`, the peers' protocol,
       bench/peers/tfp_glow.py), `keras` (Keras 3's Adam), `fused` (tfp_flows' `FusedAdam`).
-  ours_{graph,xla}_fit_spe8  `tfp_flows.trainer.FlowTrainer` (the protocol's Adam 1e-3 from
+  ours_{graph,xla}_fit_spe8  `tfp_flows.training.trainer.FlowTrainer` (the protocol's Adam 1e-3 from
       `make_optimizer`, no clipping) as `fit` runs it with 8 steps per call into TF: Keras'
       compiled train function on an iterator of the same batches through `tf.data`
       (`trainer.make_train_function()`, `trainer.train_function(iterator)`), so each call is 8
@@ -63,7 +63,7 @@ def make_adam(name: str):
         import keras
 
         return keras.optimizers.Adam(learning_rate=P.LEARNING_RATE)
-    from tfp_flows.optimizers import FusedAdam
+    from tfp_flows.training.optimizers import FusedAdam
 
     return FusedAdam(learning_rate=P.LEARNING_RATE)
 
@@ -94,8 +94,8 @@ def build_entries(tf, tfp, tfp_flows, pool, optimizers, steps):
     {name: tracing count} of the one-step functions."""
     from tfp_glow import glow_distribution
 
-    from tfp_flows.optimizers import make_optimizer
-    from tfp_flows.trainer import FlowTrainer
+    from tfp_flows.training.optimizers import make_optimizer
+    from tfp_flows.training.trainer import FlowTrainer
 
     ours_pool = [tf.constant(x + np.float32(0.5)) for x in pool]
     tfp_pool = [tf.constant(x) for x in pool]

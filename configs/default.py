@@ -10,7 +10,7 @@ glow_digits.py is the best Glow): measured 2026-11-30 with `python train.py`, be
 60, validation / test 1.931 / 1.926 bits/dim (one-sample bound), importance-weighted test
 1.842 (32 draws); 96 s wall, 104 s of CPU, while other jobs took 18% of the 2 cores
 (bench/results/digits_recipes.md; 300 s wall and 123 s of CPU when they took 79%). The
-per-pixel histogram baseline scores 2.42 (tfp_flows.baselines); the Glow this recipe used to
+per-pixel histogram baseline scores 2.42 (tfp_flows.tools.baselines); the Glow this recipe used to
 be (centred, uniformly dequantized) 2.46-2.48.
 A model this small is hundreds of small ops: one thread per op, independent ops side by side
 and 8 steps per call into TF train it 1.46x faster on 2 CPU cores than TF's defaults

@@ -24,58 +24,46 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
-import tfp_flows.cli
+import tfp_flows.run.cli
 from configs import default
-from tfp_flows import (
-    baselines,
-    bijectors,
-    callbacks,
-    data,
-    dequantization,
-    experiment,
-    export,
-    figures,
-    images,
-    initialization,
-    latent,
-    models,
-    networks,
-    optimizers,
-    own_data,
-    run_model,
-    trainer,
-)
-from tfp_flows import workdir as workdirs
+from tfp_flows import bijectors, data, dequantization, export, initialization, models, networks
+from tfp_flows.data import own as own_data
+from tfp_flows.dequantization.variational import VariationalDequantizer
+from tfp_flows.run import callbacks, experiment
+from tfp_flows.run import restore as run_model
+from tfp_flows.run import workdir as workdirs
+from tfp_flows.tools import baselines, figures, latent
+from tfp_flows.tools import pictures as images
+from tfp_flows.training import optimizers, trainer
 from tfp_flows.validation import format_value
-from tfp_flows.variational_dequantization import VariationalDequantizer
 
 tfb = tfp.bijectors
 
 SURFACE = (
     'tfp_flows',
     'tfp_flows.bijectors',
-    'tfp_flows.config_checks',
+    'tfp_flows.run.config_checks',
     'tfp_flows.data',
     'tfp_flows.dequantization',
-    'tfp_flows.variational_dequantization',
-    'tfp_flows.baselines',
-    'tfp_flows.distribute',
+    'tfp_flows.dequantization.variational',
+    'tfp_flows.tools.baselines',
+    'tfp_flows.training.distribute',
     'tfp_flows.export',
-    'tfp_flows.figures',
-    'tfp_flows.images',
+    'tfp_flows.tools.figures',
+    'tfp_flows.tools.pictures',
     'tfp_flows.initialization',
     'tfp_flows.mixed_precision',
     'tfp_flows.models',
     'tfp_flows.networks',
-    'tfp_flows.trainer',
-    'tfp_flows.optimizers',
-    'tfp_flows.experiment',
-    'tfp_flows.run_model',
-    'tfp_flows.callbacks',
-    'tfp_flows.own_data',
-    'tfp_flows.latent',
-    'tfp_flows.workdir',
-    'tfp_flows.cli',
+    'tfp_flows.training.trainer',
+    'tfp_flows.training.optimizers',
+    'tfp_flows.run.experiment',
+    'tfp_flows.run.restore',
+    'tfp_flows.run.callbacks',
+    'tfp_flows.data.own',
+    'tfp_flows.tools.latent',
+    'tfp_flows.run.workdir',
+    'tfp_flows.run.cli',
 )
 INF, NAN = float('inf'), float('nan')
 _EXPORT_DIR = tempfile.mkdtemp(prefix='tfp_flows_test_arguments_')
@@ -608,16 +596,16 @@ BAD = {
         'dequantizer': EXPORT_DEQUANTIZER,
         'overwrite': BOOL,
     },
-    'tfp_flows.images.check_temperatures': {'temperatures': TEMPERATURES},
-    'tfp_flows.images.check_points': {'points': POINTS},
-    'tfp_flows.images.density_figure': {
+    'tfp_flows.tools.pictures.check_temperatures': {'temperatures': TEMPERATURES},
+    'tfp_flows.tools.pictures.check_points': {'points': POINTS},
+    'tfp_flows.tools.pictures.density_figure': {
         'log_prob_fn': Domain('a callable', [None, 3]),
         'points': POINTS,
         'points_label': Messages((3, r'`points_label` must be a str; got 3\.')),
         'extent': Domain('None or a finite number > 0', [0.0, -1.0, INF, '2']),
         'resolution': Domain('a positive int', [0, 2.5]),
     },
-    'tfp_flows.images.image_grid': {
+    'tfp_flows.tools.pictures.image_grid': {
         'images': Messages(
             (np.zeros([4, 4, 1]), r'`images` must have shape \[N, H, W, C\], N >= 1; got '),
             ('abc', r"`images` must be numbers of shape \[N, H, W, C\], N >= 1; got 'abc'\."),
@@ -627,7 +615,7 @@ BAD = {
         'scale': Domain('a positive int', [0, -1, 1.5]),
         'separator': Domain('an int >= 0', [-2, 1.5]),
     },
-    'tfp_flows.images.labelled_panels': {
+    'tfp_flows.tools.pictures.labelled_panels': {
         'pictures': Messages(
             ([], r'at least one picture; got 0 pictures and 1 titles\.'),
             (None, r'at least one picture; got 0 pictures and 1 titles\.'),
@@ -641,7 +629,7 @@ BAD = {
         'gap': Domain('an int >= 0', [-1]),
         'title_height': Domain('an int >= 0', [-1]),
     },
-    'tfp_flows.images.sample_figure': {
+    'tfp_flows.tools.pictures.sample_figure': {
         'flow': NOT_A_FLOW,
         'num_bins': Domain('an int >= 2', [1, 17.0]),
         'temperatures': TEMPERATURES,
@@ -649,12 +637,12 @@ BAD = {
         'num_samples': Domain('a positive int', [0, 2.5]),
         'num_columns': Domain('a positive int', [0]),
     },
-    'tfp_flows.images.upscale_factor': {
+    'tfp_flows.tools.pictures.upscale_factor': {
         'image_shape': Domain('a pair of positive ints', [(8,), (0, 8), (8.0, 8), None]),
         'grid_shape': Domain('a pair of positive ints', [(2, 2, 2)]),
         'separator': Domain('an int >= 0', [-1]),
     },
-    'tfp_flows.images.write_png': {
+    'tfp_flows.tools.pictures.write_png': {
         'path': Messages((3, r'`path` must be a str or a path; got 3\.')),
         'picture': Messages(
             (
@@ -665,24 +653,24 @@ BAD = {
             (np.zeros([4, 4, 2], np.uint8), r'C = 1, 3 or 4; got .* shape \(4, 4, 2\)\.'),
         ),
     },
-    'tfp_flows.figures.main': {
+    'tfp_flows.tools.figures.main': {
         'argv': 'flags: argparse refuses a malformed one; the values are checked by '
         'test_figure_flags_are_checked_before_any_work',
     },
-    'tfp_flows.figures.run_figure': {
+    'tfp_flows.tools.figures.run_figure': {
         'workdir': 'a path: restore_flow raises FileNotFoundError naming it',
         'temperatures': TEMPERATURES,
         'seed': Domain('None or an int in [0, 2**31)', [-1, 1.5]),
     },
-    'tfp_flows.distribute.check_thread_count': {
+    'tfp_flows.training.distribute.check_thread_count': {
         'name': 'the label the message uses',
         'value': Messages(*[(v, rf'threads {THREADS}{v!r}\.') for v in (-1, 1.5, True)]),
     },
-    'tfp_flows.distribute.configure_threads': {
+    'tfp_flows.training.distribute.configure_threads': {
         'intra_op_threads': Messages((-1, rf'intra_op_threads {THREADS}-1\.')),
         'inter_op_threads': Messages((2.0, rf'inter_op_threads {THREADS}2\.0\.')),
     },
-    'tfp_flows.distribute.make_strategy': {
+    'tfp_flows.training.distribute.make_strategy': {
         'name': Messages(
             ('tpu', r"strategy must be one of \('auto', .*\); got 'tpu'\."),
             (None, r'strategy must be one of .*; got None\.'),
@@ -699,9 +687,9 @@ BAD = {
             ('glow', r'`flow` must be a tf.Module .*; got str\.'),
         )
     },
-    'tfp_flows.config_checks.check_config_values': {'config': CONFIG},
-    'tfp_flows.config_checks.check_config': {'config': CONFIG},
-    'tfp_flows.variational_dequantization.VariationalDequantizer': {
+    'tfp_flows.run.config_checks.check_config_values': {'config': CONFIG},
+    'tfp_flows.run.config_checks.check_config': {'config': CONFIG},
+    'tfp_flows.dequantization.variational.VariationalDequantizer': {
         'event_shape': Messages(
             ((2, 2), r'needs `event_shape` \[H, W, C\] of positive ints; got \(2, 2\)\.'),
             ((2, 0, 1), r'needs `event_shape` \[H, W, C\] of positive ints; got \(2, 0, 1\)\.'),
@@ -722,28 +710,28 @@ BAD = {
         ),
         'name': NAME,
     },
-    'tfp_flows.variational_dequantization.VariationalDequantizer.context': {
+    'tfp_flows.dequantization.variational.VariationalDequantizer.context': {
         'pixels': VD_PIXELS,
     },
-    'tfp_flows.variational_dequantization.VariationalDequantizer.sample_and_log_prob': {
+    'tfp_flows.dequantization.variational.VariationalDequantizer.sample_and_log_prob': {
         'pixels': VD_PIXELS,
         'seed': STATELESS_SEED,
     },
-    'tfp_flows.variational_dequantization.VariationalDequantizer.noise_and_log_prob': {
+    'tfp_flows.dequantization.variational.VariationalDequantizer.noise_and_log_prob': {
         'base_noise': 'a draw of the Logistic base: any real values, of the pixels shape (the '
         'couplings check the shape)',
         'pixels': VD_PIXELS,
     },
-    'tfp_flows.variational_dequantization.VariationalDequantizer.log_prob': {
+    'tfp_flows.dequantization.variational.VariationalDequantizer.log_prob': {
         'noise': 'any values: an image with noise outside (0, 1) or NaN gets -inf, by design',
         'pixels': VD_PIXELS,
     },
-    'tfp_flows.baselines.pixel_histogram_log_probs': {
+    'tfp_flows.tools.baselines.pixel_histogram_log_probs': {
         'pixels': HISTOGRAM_PIXELS('pixels'),
         'num_bins': Domain('an int >= 2', [1, 17.0, True, None]),
         'pseudocount': Domain('a finite number > 0', [0.0, -1.0, INF, NAN, True, '1']),
     },
-    'tfp_flows.baselines.pixel_histogram_bits_per_dim': {
+    'tfp_flows.tools.baselines.pixel_histogram_bits_per_dim': {
         'log_probs': 'the [*E, B] output of pixel_histogram_log_probs; `pixels` is checked '
         'against its shape and levels',
         'pixels': Messages(
@@ -751,7 +739,7 @@ BAD = {
             ([[0, 1, 2]], r'`pixels` must have shape \[N, 2\] like the histograms; got \(1, 3\)\.'),
         ),
     },
-    'tfp_flows.baselines.histogram_baseline': {
+    'tfp_flows.tools.baselines.histogram_baseline': {
         'train': HISTOGRAM_PIXELS('train'),
         'validation': HISTOGRAM_PIXELS('validation'),
         'test': HISTOGRAM_PIXELS('test'),
@@ -761,10 +749,10 @@ BAD = {
             ([1.0, 0.0], r'`pseudocount` must be a finite number > 0; got 0\.0\.'),
         ),
     },
-    'tfp_flows.cli.check_config': {'config': CONFIG},
-    'tfp_flows.cli.none_from_flags': {'config': CONFIG},
-    'tfp_flows.config_checks.field_values': {'config': CONFIG},
-    'tfp_flows.config_checks.unchecked_keys': {'config': CONFIG},
+    'tfp_flows.run.cli.check_config': {'config': CONFIG},
+    'tfp_flows.run.cli.none_from_flags': {'config': CONFIG},
+    'tfp_flows.run.config_checks.field_values': {'config': CONFIG},
+    'tfp_flows.run.config_checks.unchecked_keys': {'config': CONFIG},
 }
 
 
@@ -816,7 +804,7 @@ BAD.update(
                 ]
             )
         },
-        'tfp_flows.trainer.FlowTrainer': {
+        'tfp_flows.training.trainer.FlowTrainer': {
             'flow': Messages(
                 (None, r'`flow` must be a `tfd.Distribution` with trainable .*; got NoneType\.'),
                 (3, r'`flow` must be a `tfd.Distribution` with trainable .*; got int\.'),
@@ -839,11 +827,11 @@ BAD.update(
             ),
             'name': NAME,
         },
-        'tfp_flows.trainer.FlowTrainer.call': {
+        'tfp_flows.training.trainer.FlowTrainer.call': {
             'x': FLOAT_BATCH,
             'conditional_input': TRAINER_CONTEXT,
         },
-        'tfp_flows.trainer.FlowTrainer.per_example_loss': {
+        'tfp_flows.training.trainer.FlowTrainer.per_example_loss': {
             'x': FLOAT_BATCH,
             'conditional_input': TRAINER_CONTEXT,
             'training': BOOL,
@@ -852,36 +840,36 @@ BAD.update(
             'base_noise': 'used with a dequantizer only: a draw of its base, converted to its '
             'dtype; its shape is checked by the couplings of the dequantizer',
         },
-        'tfp_flows.trainer.FlowTrainer.compile': {
+        'tfp_flows.training.trainer.FlowTrainer.compile': {
             'optimizer': "Keras' compile resolves it (keras.optimizers.get) and refuses what it "
             'cannot interpret',
             'steps_per_execution': POSITIVE_INT,
             'auto_scale_loss': BOOL,
         },
-        'tfp_flows.trainer.FlowTrainer.fit': {
+        'tfp_flows.training.trainer.FlowTrainer.fit': {
             **{name: KERAS for name in ('x', 'y', 'batch_size', 'epochs', 'verbose')},
             'callbacks': BATCH_CALLBACKS,
         },
-        'tfp_flows.trainer.FlowTrainer.evaluate': {
+        'tfp_flows.training.trainer.FlowTrainer.evaluate': {
             **{name: KERAS for name in ('x', 'y', 'batch_size', 'verbose', 'steps')},
             'sample_weight': 'refused when a step runs (split_batch): the loss is the mean over '
             'the examples',
             'callbacks': BATCH_CALLBACKS,
         },
-        'tfp_flows.trainer.FlowTrainer.predict': {
+        'tfp_flows.training.trainer.FlowTrainer.predict': {
             **{name: KERAS for name in ('x', 'batch_size', 'verbose', 'steps')},
             'callbacks': BATCH_CALLBACKS,
         },
-        'tfp_flows.trainer.FlowTrainer.train_step': {'data': STEP_DATA},
-        'tfp_flows.trainer.FlowTrainer.test_step': {'data': STEP_DATA},
-        'tfp_flows.trainer.FlowTrainer.predict_step': {'data': STEP_DATA},
-        'tfp_flows.trainer.split_batch': {
+        'tfp_flows.training.trainer.FlowTrainer.train_step': {'data': STEP_DATA},
+        'tfp_flows.training.trainer.FlowTrainer.test_step': {'data': STEP_DATA},
+        'tfp_flows.training.trainer.FlowTrainer.predict_step': {'data': STEP_DATA},
+        'tfp_flows.training.trainer.split_batch': {
             'data': Messages(
                 ((np.zeros([2, 2]), None, np.ones([2])), r'does not take sample weights')
             )
         },
         **{
-            f'tfp_flows.optimizers.{name}': {
+            f'tfp_flows.training.optimizers.{name}': {
                 'learning_rate': Domain(
                     'a finite number > 0 or a keras.optimizers.schedules.LearningRateSchedule',
                     [0, -1.0, NAN, 'fast', None],
@@ -892,21 +880,21 @@ BAD.update(
             }
             for name in ('FusedAdam', 'FusedAdamax')
         },
-        'tfp_flows.optimizers._FusedOptimizer.apply': {
+        'tfp_flows.training.optimizers._FusedOptimizer.apply': {
             'grads': KERAS,
             'trainable_variables': KERAS,
         },
-        'tfp_flows.optimizers._FusedOptimizer.build': {
+        'tfp_flows.training.optimizers._FusedOptimizer.build': {
             'variables': "the variables it updates: Keras' add_optimizer_variables makes "
             "slots of each one's shape and dtype",
         },
-        'tfp_flows.optimizers._FusedOptimizer.update_step': {
+        'tfp_flows.training.optimizers._FusedOptimizer.update_step': {
             'gradient': "Keras' apply hands it over (the gradient of `variable`)",
             'variable': 'refused unless the optimizer was built on it, naming it '
             '(tests/test_optimizers.py)',
             'learning_rate': "Keras' apply hands it over (the schedule's value)",
         },
-        'tfp_flows.optimizers.make_optimizer': {
+        'tfp_flows.training.optimizers.make_optimizer': {
             'name': Messages(('sgd', r"`name` must be one of \('adam', 'adamax'\); got 'sgd'\.")),
             'learning_rate': Domain('a finite number > 0', [0, -1e-3, NAN, INF, '1e-3', True]),
             'warmup_steps': Domain('an int >= 0', [-1, 2.5, True]),
@@ -917,7 +905,7 @@ BAD.update(
             'epsilon': Domain('a finite number > 0', [0.0, INF]),
             'ema_momentum': Domain('a number in [0, 1)', [1.0, -0.5, NAN]),
         },
-        'tfp_flows.experiment.train_and_evaluate': {
+        'tfp_flows.run.experiment.train_and_evaluate': {
             'config': CONFIG,
             'workdir': STR_OR_PATH,
             'strategy': Messages(
@@ -937,7 +925,7 @@ BAD.update(
                 ),
             ),
         },
-        'tfp_flows.run_model.build_flow': {
+        'tfp_flows.run.restore.build_flow': {
             'model_config': Messages(
                 (None, r'`model_config` must be an ml_collections.ConfigDict or a dict; got None')
             ),
@@ -946,31 +934,31 @@ BAD.update(
             ),
             'dtype_policy': DTYPE_POLICY,
         },
-        'tfp_flows.run_model.build_optimizer': {
+        'tfp_flows.run.restore.build_optimizer': {
             'train_config': Messages(
                 (3, r'`train_config` must be an ml_collections.ConfigDict or a dict; got 3\.')
             ),
             'steps_per_epoch': POSITIVE_INT,
         },
-        'tfp_flows.run_model.data_flow': {
+        'tfp_flows.run.restore.data_flow': {
             'flow': 'returned as it is, or for a CSV table given to own_data.standardize_flow, '
             'which checks it',
             'data_name': Domain('a non-empty str (config.data.name)', [None, '', 3]),
             'statistics': 'None, or given to own_data.standardize_flow, which checks it',
         },
-        'tfp_flows.run_model.restore_flow': {
+        'tfp_flows.run.restore.restore_flow': {
             'workdir': STR_OR_PATH,
             'which': Messages(
                 ('newest', r"`which` must be one of \('best', 'latest'\); got 'newest'\.")
             ),
         },
-        'tfp_flows.run_model.restore_flow_and_dequantizer': {
+        'tfp_flows.run.restore.restore_flow_and_dequantizer': {
             'workdir': STR_OR_PATH,
             'which': Messages(
                 ('newest', r"`which` must be one of \('best', 'latest'\); got 'newest'\.")
             ),
         },
-        'tfp_flows.run_model.build_dequantizer': {
+        'tfp_flows.run.restore.build_dequantizer': {
             'dequantizer_config': Messages(
                 (3, r'`dequantizer_config` must be an ml_collections.ConfigDict or a dict; got 3')
             ),
@@ -981,7 +969,7 @@ BAD.update(
             'dtype': Messages(('float16', r"`dtype` must be one of .*'float32'.*; got 'float16'")),
             'seed': Domain('an int >= 0', [-1, 1.5, None]),
         },
-        'tfp_flows.callbacks.CheckpointCallback': {
+        'tfp_flows.run.callbacks.CheckpointCallback': {
             'latest': Messages(
                 (None, r'`latest` must be a tf.train.CheckpointManager; got None\.')
             ),
@@ -990,12 +978,12 @@ BAD.update(
             'best_value': Messages((1.0, r'`best_value` must be a scalar tf.Variable; got 1\.0')),
             'monitor': LOG_KEY,
         },
-        'tfp_flows.callbacks.CheckpointCallback.on_epoch_end': {
+        'tfp_flows.run.callbacks.CheckpointCallback.on_epoch_end': {
             'epoch': KERAS_HOOK,
             'logs': KERAS_HOOK,
         },
-        'tfp_flows.callbacks._Pictures.on_epoch_end': {'epoch': KERAS_HOOK, 'logs': KERAS_HOOK},
-        'tfp_flows.callbacks.DensityPictures': {
+        'tfp_flows.run.callbacks._Pictures.on_epoch_end': {'epoch': KERAS_HOOK, 'logs': KERAS_HOOK},
+        'tfp_flows.run.callbacks.DensityPictures': {
             'flow': NOT_A_FLOW,
             'points': POINTS,
             'path': STR_OR_PATH,
@@ -1003,10 +991,10 @@ BAD.update(
             'log_dir': OPTIONAL_PATH,
             'points_label': Messages((3, r'`points_label` must be a str; got 3\.')),
         },
-        'tfp_flows.callbacks.DensityPictures.write': {
+        'tfp_flows.run.callbacks.DensityPictures.write': {
             'epoch': Domain('an int >= 0', [-1, 1.5, None])
         },
-        'tfp_flows.callbacks.SamplePictures': {
+        'tfp_flows.run.callbacks.SamplePictures': {
             'flow': NOT_A_FLOW,
             'directory': STR_OR_PATH,
             'num_bins': Domain('an int >= 2', [1, 17.0]),
@@ -1016,31 +1004,34 @@ BAD.update(
             'seed': Domain('an int in [0, 2**31)', [-1, 2**31, 1.5]),
             'class_conditional': BOOL,
         },
-        'tfp_flows.callbacks.SamplePictures.write': {'epoch': Domain('an int >= 0', [-1, 1.5])},
-        'tfp_flows.callbacks.MetricScalars': {
+        'tfp_flows.run.callbacks.SamplePictures.write': {'epoch': Domain('an int >= 0', [-1, 1.5])},
+        'tfp_flows.run.callbacks.MetricScalars': {
             'log_dir': STR_OR_PATH,
             'unit': UNIT,
             'metric_name': Messages(LOG_KEY.list[0]),
         },
-        'tfp_flows.callbacks.MetricScalars.on_epoch_end': {'epoch': KERAS_HOOK, 'logs': KERAS_HOOK},
-        'tfp_flows.callbacks.StopOnNonFinite': {'monitor': LOG_KEY},
-        'tfp_flows.callbacks.StopOnNonFinite.on_batch_end': {
-            'batch': KERAS_HOOK,
-            'logs': KERAS_HOOK,
-        },
-        'tfp_flows.callbacks.StopOnNonFinite.on_epoch_begin': {
+        'tfp_flows.run.callbacks.MetricScalars.on_epoch_end': {
             'epoch': KERAS_HOOK,
             'logs': KERAS_HOOK,
         },
-        'tfp_flows.callbacks.TimeLimit': {
-            'max_seconds': Domain('a finite number > 0', [0, -1.0, INF, NAN, None])
-        },
-        'tfp_flows.callbacks.TimeLimit.on_train_batch_end': {
+        'tfp_flows.run.callbacks.StopOnNonFinite': {'monitor': LOG_KEY},
+        'tfp_flows.run.callbacks.StopOnNonFinite.on_batch_end': {
             'batch': KERAS_HOOK,
             'logs': KERAS_HOOK,
         },
-        'tfp_flows.callbacks.TimeLimit.on_train_begin': {'logs': KERAS_HOOK},
-        'tfp_flows.callbacks.log_test_metrics': {
+        'tfp_flows.run.callbacks.StopOnNonFinite.on_epoch_begin': {
+            'epoch': KERAS_HOOK,
+            'logs': KERAS_HOOK,
+        },
+        'tfp_flows.run.callbacks.TimeLimit': {
+            'max_seconds': Domain('a finite number > 0', [0, -1.0, INF, NAN, None])
+        },
+        'tfp_flows.run.callbacks.TimeLimit.on_train_batch_end': {
+            'batch': KERAS_HOOK,
+            'logs': KERAS_HOOK,
+        },
+        'tfp_flows.run.callbacks.TimeLimit.on_train_begin': {'logs': KERAS_HOOK},
+        'tfp_flows.run.callbacks.log_test_metrics': {
             'log_dir': STR_OR_PATH,
             'unit': UNIT,
             'value': Messages(
@@ -1049,7 +1040,7 @@ BAD.update(
             ),
             'step': Domain('an int >= 0', [-1, 1.5]),
         },
-        'tfp_flows.own_data.TableStatistics': {
+        'tfp_flows.data.own.TableStatistics': {
             name: 'a record that table_statistics fills with what it computed '
             '(placeholder_statistics for a rebuild); standardize_flow checks its sizes'
             for name in (
@@ -1061,39 +1052,39 @@ BAD.update(
                 'context_scale',
             )
         },
-        'tfp_flows.own_data.csv_source': {
+        'tfp_flows.data.own.csv_source': {
             'path': STR_OR_PATH,
             'split': SPLIT,
             'columns': COLUMN_NAMES,
             'context_columns': COLUMN_NAMES,
             'conditional': BOOL,
         },
-        'tfp_flows.own_data.folder_source': {
+        'tfp_flows.data.own.folder_source': {
             'path': STR_OR_PATH,
             'split': SPLIT,
             'image_size': Domain('None or a positive int', [0, 2.5]),
             'conditional': BOOL,
         },
-        'tfp_flows.own_data.load_folder': {
+        'tfp_flows.data.own.load_folder': {
             'path': STR_OR_PATH,
             'split': SPLIT,
             'image_size': Domain('None or a positive int', [0, 2.5]),
             'labels': BOOL,
         },
-        'tfp_flows.own_data.placeholder_statistics': {
+        'tfp_flows.data.own.placeholder_statistics': {
             'num_columns': POSITIVE_INT,
             'num_context_columns': Domain('an int >= 0', [-1, 1.5, None]),
         },
-        'tfp_flows.own_data.read_csv': {
+        'tfp_flows.data.own.read_csv': {
             'path': STR_OR_PATH,
             'columns': COLUMN_NAMES,
             'context_columns': COLUMN_NAMES,
         },
-        'tfp_flows.own_data.split_indices': {
+        'tfp_flows.data.own.split_indices': {
             'count': Domain('an int >= 0', [-1, 1.5, None]),
             'split': SPLIT,
         },
-        'tfp_flows.own_data.standardize_flow': {
+        'tfp_flows.data.own.standardize_flow': {
             'flow': NOT_A_FLOW,
             'statistics': Messages(
                 (None, r'`statistics` must be a TableStatistics; got None\.'),
@@ -1107,7 +1098,7 @@ BAD.update(
                 ),
             ),
         },
-        'tfp_flows.own_data.table_statistics': {
+        'tfp_flows.data.own.table_statistics': {
             'path': 'only named in the messages',
             'x': Messages((np.ones([10]), r'`x` \[N, D\] and `c` \[N, K\] must have the same N')),
             'c': Messages((np.ones([9, 0]), r'got shapes \(10, 2\) and \(9, 0\)')),
@@ -1116,7 +1107,7 @@ BAD.update(
                 (None, r'`context_columns` must be a list of column names \(strs\); got None')
             ),
         },
-        'tfp_flows.latent.class_directions': {
+        'tfp_flows.tools.latent.class_directions': {
             'flow': NOT_A_FLOW,
             'x': 'examples, encoded by the flow, whose steps check their shape',
             'labels': Messages(
@@ -1129,27 +1120,31 @@ BAD.update(
             'conditional_input': CONTEXT,
             'batch_size': POSITIVE_INT,
         },
-        'tfp_flows.latent.class_sample_figure': {
+        'tfp_flows.tools.latent.class_sample_figure': {
             'flow': NOT_A_FLOW,
             'num_bins': Domain('an int >= 2', [1, 17.0]),
             'temperatures': TEMPERATURES,
             'seed': Domain('an int in [0, 2**31)', [-1, 1.5]),
             'num_per_class': POSITIVE_INT,
         },
-        'tfp_flows.latent.class_samples': {
+        'tfp_flows.tools.latent.class_samples': {
             'flow': NOT_A_FLOW,
             'num_classes': Domain('a positive int', [0, 1.5]),
             'num_per_class': POSITIVE_INT,
             'temperature': TEMPERATURE,
             'seed': SAMPLE['seed'],
         },
-        'tfp_flows.latent.decode': {
+        'tfp_flows.tools.latent.decode': {
             'flow': NOT_A_FLOW,
             'z': 'a latent: each step checks its dtype and event shape',
             'conditional_input': CONTEXT,
         },
-        'tfp_flows.latent.encode': {'flow': NOT_A_FLOW, 'x': DATA, 'conditional_input': CONTEXT},
-        'tfp_flows.latent.interpolate': {
+        'tfp_flows.tools.latent.encode': {
+            'flow': NOT_A_FLOW,
+            'x': DATA,
+            'conditional_input': CONTEXT,
+        },
+        'tfp_flows.tools.latent.interpolate': {
             'flow': NOT_A_FLOW,
             'x_start': DATA,
             'x_end': Messages(
@@ -1159,25 +1154,25 @@ BAD.update(
             'conditional_input': CONTEXT,
             'path': Domain("one of ('linear', 'spherical')", ['geodesic', None]),
         },
-        'tfp_flows.latent.main': {
+        'tfp_flows.tools.latent.main': {
             'argv': 'flags: argparse refuses a malformed one; the run and the folder are '
             'checked as write_figures does'
         },
-        'tfp_flows.latent.move': {
+        'tfp_flows.tools.latent.move': {
             'flow': NOT_A_FLOW,
             'x': DATA,
             'direction': "checked against the latent's shape once x is encoded, naming both",
             'strengths': STRENGTHS,
             'conditional_input': CONTEXT,
         },
-        'tfp_flows.latent.temperature_sweep': {
+        'tfp_flows.tools.latent.temperature_sweep': {
             'flow': NOT_A_FLOW,
             'temperatures': TEMPERATURES,
             'num_samples': POSITIVE_INT,
             'seed': SAMPLE['seed'],
             'conditional_input': CONTEXT,
         },
-        'tfp_flows.latent.write_figures': {
+        'tfp_flows.tools.latent.write_figures': {
             'flow': NOT_A_FLOW,
             'x': Messages(
                 (
@@ -1198,11 +1193,11 @@ BAD.update(
             'num_rows': Domain('a positive int', [0, 1.5]),
             'seed': Domain('an int in [0, 2**31)', [-1, 2**31]),
         },
-        'tfp_flows.workdir.Rerun': {
+        'tfp_flows.run.workdir.Rerun': {
             name: 'a record that check_rerun fills with what it found'
             for name in ('workdir', 'changed', 'checkpoint', 'metrics', 'finished', 'differing')
         },
-        'tfp_flows.workdir.check_export_dir': {
+        'tfp_flows.run.workdir.check_export_dir': {
             'export_dir': Messages(
                 (3, r'`export_dir` must be None, a str or a path; got 3\.'),
                 (
@@ -1212,14 +1207,14 @@ BAD.update(
             ),
             'workdir': STR_OR_PATH,
         },
-        'tfp_flows.workdir.check_path': {
+        'tfp_flows.run.workdir.check_path': {
             'name': 'the label the message uses',
             'value': STR_OR_PATH,
             'allow_none': 'a flag of the check: whether None passes',
         },
-        'tfp_flows.workdir.check_rerun': {'workdir': STR_OR_PATH, 'config': CONFIG},
-        'tfp_flows.workdir.check_writable': {'workdir': STR_OR_PATH},
-        'tfp_flows.workdir.copy_export': {
+        'tfp_flows.run.workdir.check_rerun': {'workdir': STR_OR_PATH, 'config': CONFIG},
+        'tfp_flows.run.workdir.check_writable': {'workdir': STR_OR_PATH},
+        'tfp_flows.run.workdir.copy_export': {
             'workdir': STR_OR_PATH,
             'export_dir': Messages(
                 (None, r'`export_dir` must be a str or a path; got None\.'),
@@ -1229,47 +1224,54 @@ BAD.update(
                 ),
             ),
         },
-        'tfp_flows.workdir.finished_message': {
+        'tfp_flows.run.workdir.finished_message': {
             'rerun': Messages((None, r'`rerun` must be the Rerun of a finished run')),
             'epochs': Domain('a positive int', [0, 1.5]),
         },
-        'tfp_flows.workdir.last_checkpoint': {'workdir': STR_OR_PATH},
-        'tfp_flows.workdir.leaves': {'config': CONFIG},
-        'tfp_flows.workdir.read_json': {'path': STR_OR_PATH},
-        'tfp_flows.workdir.write_json': {
+        'tfp_flows.run.workdir.last_checkpoint': {'workdir': STR_OR_PATH},
+        'tfp_flows.run.workdir.leaves': {'config': CONFIG},
+        'tfp_flows.run.workdir.read_json': {'path': STR_OR_PATH},
+        'tfp_flows.run.workdir.write_json': {
             'path': STR_OR_PATH,
             'value': Messages((object(), r'Object of type object is not JSON serializable')),
         },
-        'tfp_flows.workdir.write_config': {
+        'tfp_flows.run.workdir.write_config': {
             'workdir': STR_OR_PATH,
             'resolved': Messages((None, r'`resolved` must be the resolved config as a dict')),
             'rerun': Messages((None, r'`rerun` must be a Rerun')),
             'epoch': Domain('an int >= 0', [-1, 1.5, None]),
         },
-        'tfp_flows.workdir.written_outputs': {'workdir': STR_OR_PATH, 'export_dir': OPTIONAL_PATH},
+        'tfp_flows.run.workdir.written_outputs': {
+            'workdir': STR_OR_PATH,
+            'export_dir': OPTIONAL_PATH,
+        },
         # train.py's helpers: their inputs come from train.py and absl, checked there.
-        'tfp_flows.cli.default_workdir': {
+        'tfp_flows.run.cli.default_workdir': {
             'recipe_path': "the --config flag's file, which ml_collections has loaded"
         },
-        'tfp_flows.cli.error_line': {'error': 'any exception or message: its innermost message'},
-        'tfp_flows.cli.exit_on_flag_errors': {
+        'tfp_flows.run.cli.error_line': {
+            'error': 'any exception or message: its innermost message'
+        },
+        'tfp_flows.run.cli.exit_on_flag_errors': {
             'argv': 'None (sys.argv) or the command line train.py was given'
         },
-        'tfp_flows.cli.format_config': {
+        'tfp_flows.run.cli.format_config': {
             'config': CONFIG,
             'recipe': "the recipe's file name, only shown",
         },
-        'tfp_flows.cli.help_text': {
+        'tfp_flows.run.cli.help_text': {
             'recipes_dir': "train.py's configs/ folder",
             'flag_names': 'flags train.py defined (absl raises for an undefined one)',
         },
-        'tfp_flows.cli.interrupted_message': {
+        'tfp_flows.run.cli.interrupted_message': {
             'workdir': STR_OR_PATH,
             'argv': 'None (sys.argv) or the command line, only shown',
         },
-        'tfp_flows.cli.make_flags_parser': {'help_fn': "train.py's help text function"},
-        'tfp_flows.cli.recipes': {'directory': 'a folder whose *.py files glob lists (none: [])'},
-        'tfp_flows.cli.result_lines': {
+        'tfp_flows.run.cli.make_flags_parser': {'help_fn': "train.py's help text function"},
+        'tfp_flows.run.cli.recipes': {
+            'directory': 'a folder whose *.py files glob lists (none: [])'
+        },
+        'tfp_flows.run.cli.result_lines': {
             'metrics': 'the dict train_and_evaluate returned',
             'workdir': "the run's workdir; written_outputs checks it",
             'export_dir': 'None or the export path; written_outputs checks it',
@@ -1319,94 +1321,97 @@ def _later_defaults():
     flow_trainer = _trainer()
     return {
         'tfp_flows.models.check_flow': (models.check_flow, {}),
-        'tfp_flows.images.check_points': (images.check_points, {}),
+        'tfp_flows.tools.pictures.check_points': (images.check_points, {}),
         'tfp_flows.bijectors.prior.LearnedPrior': (bijectors.LearnedPrior, dict(event_shape=(4,))),
         'tfp_flows.networks.ZeroDense': (networks.ZeroDense, dict(input_size=1, output_size=2)),
         'tfp_flows.networks.check_dropout_rate': (networks.check_dropout_rate, {}),
         'tfp_flows.networks.check_training': (networks.check_training, {}),
-        'tfp_flows.config_checks.check_config': (tfp_flows.config_checks.check_config, {}),
-        'tfp_flows.variational_dequantization.VariationalDequantizer': (
+        'tfp_flows.run.config_checks.check_config': (tfp_flows.run.config_checks.check_config, {}),
+        'tfp_flows.dequantization.variational.VariationalDequantizer': (
             VariationalDequantizer,
             dict(event_shape=(2, 2, 1), num_bins=17, num_steps=2, hidden_channels=4),
         ),
-        'tfp_flows.variational_dequantization.VariationalDequantizer.context': (
+        'tfp_flows.dequantization.variational.VariationalDequantizer.context': (
             dequantizer.context,
             dict(pixels=np.zeros([1, 2, 2, 1], np.int32)),
         ),
-        'tfp_flows.variational_dequantization.VariationalDequantizer.sample_and_log_prob': (
+        'tfp_flows.dequantization.variational.VariationalDequantizer.sample_and_log_prob': (
             dequantizer.sample_and_log_prob,
             dict(pixels=np.zeros([1, 2, 2, 1], np.int32), seed=[1, 2]),
         ),
-        'tfp_flows.variational_dequantization.VariationalDequantizer.noise_and_log_prob': (
+        'tfp_flows.dequantization.variational.VariationalDequantizer.noise_and_log_prob': (
             dequantizer.noise_and_log_prob,
             dict(base_noise=np.zeros([1, 2, 2, 1], np.float32), pixels=np.zeros([1, 2, 2, 1])),
         ),
-        'tfp_flows.variational_dequantization.VariationalDequantizer.log_prob': (
+        'tfp_flows.dequantization.variational.VariationalDequantizer.log_prob': (
             dequantizer.log_prob,
             dict(noise=np.full([1, 2, 2, 1], 0.5, np.float32), pixels=np.zeros([1, 2, 2, 1])),
         ),
-        'tfp_flows.baselines.pixel_histogram_log_probs': (
+        'tfp_flows.tools.baselines.pixel_histogram_log_probs': (
             baselines.pixel_histogram_log_probs,
             dict(pixels=[[0, 16]], num_bins=17),
         ),
-        'tfp_flows.baselines.pixel_histogram_bits_per_dim': (
+        'tfp_flows.tools.baselines.pixel_histogram_bits_per_dim': (
             baselines.pixel_histogram_bits_per_dim,
             dict(log_probs=np.log(np.full([2, 17], 1 / 17)), pixels=[[0, 16]]),
         ),
-        'tfp_flows.baselines.histogram_baseline': (
+        'tfp_flows.tools.baselines.histogram_baseline': (
             baselines.histogram_baseline,
             dict(train=[[0, 16]], validation=[[1, 2]], test=[[3, 4]], num_bins=17),
         ),
-        'tfp_flows.cli.check_config': (tfp_flows.cli.check_config, {}),
-        'tfp_flows.cli.none_from_flags': (tfp_flows.cli.none_from_flags, {}),
-        'tfp_flows.trainer.FlowTrainer': (trainer.FlowTrainer, dict(flow=_vector_flow())),
-        'tfp_flows.trainer.FlowTrainer.call': (flow_trainer.call, dict(x=vectors['x'])),
-        'tfp_flows.trainer.FlowTrainer.per_example_loss': (
+        'tfp_flows.run.cli.check_config': (tfp_flows.run.cli.check_config, {}),
+        'tfp_flows.run.cli.none_from_flags': (tfp_flows.run.cli.none_from_flags, {}),
+        'tfp_flows.training.trainer.FlowTrainer': (trainer.FlowTrainer, dict(flow=_vector_flow())),
+        'tfp_flows.training.trainer.FlowTrainer.call': (flow_trainer.call, dict(x=vectors['x'])),
+        'tfp_flows.training.trainer.FlowTrainer.per_example_loss': (
             flow_trainer.per_example_loss,
             dict(x=vectors['x']),
         ),
-        'tfp_flows.trainer.FlowTrainer.compile': (
+        'tfp_flows.training.trainer.FlowTrainer.compile': (
             flow_trainer.compile,
             dict(optimizer=keras.optimizers.SGD()),
         ),
-        'tfp_flows.trainer.FlowTrainer.fit': (flow_trainer.fit, dict(x=vectors['x'], verbose=0)),
-        'tfp_flows.trainer.FlowTrainer.evaluate': (
+        'tfp_flows.training.trainer.FlowTrainer.fit': (
+            flow_trainer.fit,
+            dict(x=vectors['x'], verbose=0),
+        ),
+        'tfp_flows.training.trainer.FlowTrainer.evaluate': (
             flow_trainer.evaluate,
             dict(x=vectors['x'], verbose=0),
         ),
-        'tfp_flows.trainer.FlowTrainer.predict': (
+        'tfp_flows.training.trainer.FlowTrainer.predict': (
             flow_trainer.predict,
             dict(x=vectors['x'], verbose=0),
         ),
-        'tfp_flows.trainer.split_batch': (trainer.split_batch, {}),
-        'tfp_flows.optimizers.FusedAdam': (optimizers.FusedAdam, {}),
-        'tfp_flows.optimizers.FusedAdamax': (optimizers.FusedAdamax, {}),
-        'tfp_flows.optimizers.make_optimizer': (optimizers.make_optimizer, {}),
-        'tfp_flows.experiment.train_and_evaluate': (
+        'tfp_flows.training.trainer.split_batch': (trainer.split_batch, {}),
+        'tfp_flows.training.optimizers.FusedAdam': (optimizers.FusedAdam, {}),
+        'tfp_flows.training.optimizers.FusedAdamax': (optimizers.FusedAdamax, {}),
+        'tfp_flows.training.optimizers.make_optimizer': (optimizers.make_optimizer, {}),
+        'tfp_flows.run.experiment.train_and_evaluate': (
             experiment.train_and_evaluate,
             dict(config=default.get_config(), **run),
         ),
-        'tfp_flows.run_model.build_flow': (
+        'tfp_flows.run.restore.build_flow': (
             run_model.build_flow,
             dict(model_config=default.get_config().model, event_shape=(8, 8, 1)),
         ),
-        'tfp_flows.run_model.build_optimizer': (
+        'tfp_flows.run.restore.build_optimizer': (
             run_model.build_optimizer,
             dict(train_config=default.get_config().train, steps_per_epoch=10),
         ),
-        'tfp_flows.run_model.data_flow': (
+        'tfp_flows.run.restore.data_flow': (
             run_model.data_flow,
             dict(flow=_vector_flow(), data_name='moons'),
         ),
-        'tfp_flows.run_model.restore_flow': (
+        'tfp_flows.run.restore.restore_flow': (
             run_model.restore_flow,
             dict(workdir=in_export_dir('no_run')),
         ),
-        'tfp_flows.run_model.restore_flow_and_dequantizer': (
+        'tfp_flows.run.restore.restore_flow_and_dequantizer': (
             run_model.restore_flow_and_dequantizer,
             dict(workdir=in_export_dir('no_run')),
         ),
-        'tfp_flows.run_model.build_dequantizer': (
+        'tfp_flows.run.restore.build_dequantizer': (
             run_model.build_dequantizer,
             dict(
                 dequantizer_config=default.get_config().dequantizer,
@@ -1416,31 +1421,31 @@ def _later_defaults():
                 seed=0,
             ),
         ),
-        'tfp_flows.callbacks.CheckpointCallback': (
+        'tfp_flows.run.callbacks.CheckpointCallback': (
             callbacks.CheckpointCallback,
             dict(latest=manager, best=manager, epoch=scalar, best_value=scalar),
         ),
-        'tfp_flows.callbacks.DensityPictures': (callbacks.DensityPictures, density),
-        'tfp_flows.callbacks.DensityPictures.write': (
+        'tfp_flows.run.callbacks.DensityPictures': (callbacks.DensityPictures, density),
+        'tfp_flows.run.callbacks.DensityPictures.write': (
             callbacks.DensityPictures(**density).write,
             {},
         ),
-        'tfp_flows.callbacks.SamplePictures': (callbacks.SamplePictures, samples),
-        'tfp_flows.callbacks.SamplePictures.write': (
+        'tfp_flows.run.callbacks.SamplePictures': (callbacks.SamplePictures, samples),
+        'tfp_flows.run.callbacks.SamplePictures.write': (
             callbacks.SamplePictures(**samples).write,
             {},
         ),
-        'tfp_flows.callbacks.MetricScalars': (
+        'tfp_flows.run.callbacks.MetricScalars': (
             callbacks.MetricScalars,
             dict(log_dir=in_export_dir('logs'), unit='bits_per_dim'),
         ),
-        'tfp_flows.callbacks.StopOnNonFinite': (callbacks.StopOnNonFinite, {}),
-        'tfp_flows.callbacks.TimeLimit': (callbacks.TimeLimit, dict(max_seconds=1.0)),
-        'tfp_flows.callbacks.log_test_metrics': (
+        'tfp_flows.run.callbacks.StopOnNonFinite': (callbacks.StopOnNonFinite, {}),
+        'tfp_flows.run.callbacks.TimeLimit': (callbacks.TimeLimit, dict(max_seconds=1.0)),
+        'tfp_flows.run.callbacks.log_test_metrics': (
             callbacks.log_test_metrics,
             dict(log_dir=in_export_dir('logs'), unit='bits_per_dim', value=2.5, step=1),
         ),
-        'tfp_flows.own_data.csv_source': (
+        'tfp_flows.data.own.csv_source': (
             own_data.csv_source,
             dict(
                 path=in_export_dir('none.csv'),
@@ -1450,25 +1455,25 @@ def _later_defaults():
                 conditional=False,
             ),
         ),
-        'tfp_flows.own_data.folder_source': (
+        'tfp_flows.data.own.folder_source': (
             own_data.folder_source,
             dict(path=in_export_dir('none'), split='train', image_size=None, conditional=False),
         ),
-        'tfp_flows.own_data.load_folder': (
+        'tfp_flows.data.own.load_folder': (
             own_data.load_folder,
             dict(path=in_export_dir('none'), split='train'),
         ),
-        'tfp_flows.own_data.placeholder_statistics': (
+        'tfp_flows.data.own.placeholder_statistics': (
             own_data.placeholder_statistics,
             dict(num_columns=2),
         ),
-        'tfp_flows.own_data.read_csv': (own_data.read_csv, dict(path=in_export_dir('none.csv'))),
-        'tfp_flows.own_data.split_indices': (own_data.split_indices, dict(count=10, split='train')),
-        'tfp_flows.own_data.standardize_flow': (
+        'tfp_flows.data.own.read_csv': (own_data.read_csv, dict(path=in_export_dir('none.csv'))),
+        'tfp_flows.data.own.split_indices': (own_data.split_indices, dict(count=10, split='train')),
+        'tfp_flows.data.own.standardize_flow': (
             own_data.standardize_flow,
             dict(flow=_vector_flow(), statistics=own_data.placeholder_statistics(2)),
         ),
-        'tfp_flows.own_data.table_statistics': (
+        'tfp_flows.data.own.table_statistics': (
             own_data.table_statistics,
             dict(
                 path='table.csv',
@@ -1478,33 +1483,33 @@ def _later_defaults():
                 context_columns=(),
             ),
         ),
-        'tfp_flows.latent.class_directions': (
+        'tfp_flows.tools.latent.class_directions': (
             latent.class_directions,
             dict(**vectors, labels=np.array([0, 1]), num_classes=2),
         ),
-        'tfp_flows.latent.class_sample_figure': (
+        'tfp_flows.tools.latent.class_sample_figure': (
             latent.class_sample_figure,
             dict(flow=_conditional_image_flow(), num_bins=17, temperatures=(1.0,), seed=0),
         ),
-        'tfp_flows.latent.class_samples': (
+        'tfp_flows.tools.latent.class_samples': (
             latent.class_samples,
             dict(flow=_conditional_image_flow(), num_classes=2, num_per_class=1),
         ),
-        'tfp_flows.latent.decode': (latent.decode, dict(flow=_vector_flow(), z=vectors['x'])),
-        'tfp_flows.latent.encode': (latent.encode, vectors),
-        'tfp_flows.latent.interpolate': (
+        'tfp_flows.tools.latent.decode': (latent.decode, dict(flow=_vector_flow(), z=vectors['x'])),
+        'tfp_flows.tools.latent.encode': (latent.encode, vectors),
+        'tfp_flows.tools.latent.interpolate': (
             latent.interpolate,
             dict(flow=_vector_flow(), x_start=vectors['x'], x_end=vectors['x']),
         ),
-        'tfp_flows.latent.move': (
+        'tfp_flows.tools.latent.move': (
             latent.move,
             dict(**vectors, direction=np.zeros([2], np.float32), strengths=(1.0,)),
         ),
-        'tfp_flows.latent.temperature_sweep': (
+        'tfp_flows.tools.latent.temperature_sweep': (
             latent.temperature_sweep,
             dict(flow=_vector_flow(), temperatures=(1.0,), num_samples=2, seed=0),
         ),
-        'tfp_flows.latent.write_figures': (
+        'tfp_flows.tools.latent.write_figures': (
             latent.write_figures,
             dict(
                 flow=_image_flow(),
@@ -1513,38 +1518,44 @@ def _later_defaults():
                 out_dir=in_export_dir('latent'),
             ),
         ),
-        'tfp_flows.workdir.check_export_dir': (
+        'tfp_flows.run.workdir.check_export_dir': (
             workdirs.check_export_dir,
             dict(export_dir=in_export_dir('export'), **run),
         ),
-        'tfp_flows.workdir.check_path': (workdirs.check_path, dict(name='value', value='x')),
-        'tfp_flows.workdir.check_rerun': (
+        'tfp_flows.run.workdir.check_path': (workdirs.check_path, dict(name='value', value='x')),
+        'tfp_flows.run.workdir.check_rerun': (
             workdirs.check_rerun,
             dict(config=default.get_config(), **run),
         ),
-        'tfp_flows.workdir.check_writable': (workdirs.check_writable, run),
-        'tfp_flows.workdir.copy_export': (
+        'tfp_flows.run.workdir.check_writable': (workdirs.check_writable, run),
+        'tfp_flows.run.workdir.copy_export': (
             workdirs.copy_export,
             dict(export_dir=in_export_dir('export'), **run),
         ),
-        'tfp_flows.workdir.finished_message': (
+        'tfp_flows.run.workdir.finished_message': (
             workdirs.finished_message,
             dict(rerun=RERUN, epochs=1),
         ),
-        'tfp_flows.workdir.last_checkpoint': (workdirs.last_checkpoint, run),
-        'tfp_flows.workdir.leaves': (workdirs.leaves, {}),
-        'tfp_flows.workdir.read_json': (workdirs.read_json, {}),
-        'tfp_flows.workdir.write_json': (
+        'tfp_flows.run.workdir.last_checkpoint': (workdirs.last_checkpoint, run),
+        'tfp_flows.run.workdir.leaves': (workdirs.leaves, {}),
+        'tfp_flows.run.workdir.read_json': (workdirs.read_json, {}),
+        'tfp_flows.run.workdir.write_json': (
             workdirs.write_json,
             dict(path=in_export_dir('x.json'), value={}),
         ),
-        'tfp_flows.workdir.write_config': (
+        'tfp_flows.run.workdir.write_config': (
             workdirs.write_config,
             dict(resolved={}, rerun=RERUN, epoch=0, **run),
         ),
-        'tfp_flows.workdir.written_outputs': (workdirs.written_outputs, run),
-        'tfp_flows.cli.format_config': (tfp_flows.cli.format_config, dict(recipe='default.py')),
-        'tfp_flows.cli.interrupted_message': (tfp_flows.cli.interrupted_message, dict(argv=[])),
+        'tfp_flows.run.workdir.written_outputs': (workdirs.written_outputs, run),
+        'tfp_flows.run.cli.format_config': (
+            tfp_flows.run.cli.format_config,
+            dict(recipe='default.py'),
+        ),
+        'tfp_flows.run.cli.interrupted_message': (
+            tfp_flows.run.cli.interrupted_message,
+            dict(argv=[]),
+        ),
     }
 
 
@@ -1667,44 +1678,53 @@ def _defaults():
             export.export_saved_model,
             dict(flow=_vector_flow(), path=os.path.join(_EXPORT_DIR, 'model')),
         ),
-        'tfp_flows.images.check_temperatures': (
+        'tfp_flows.tools.pictures.check_temperatures': (
             images.check_temperatures,
             dict(temperatures=(1.0,)),
         ),
-        'tfp_flows.images.density_figure': (
+        'tfp_flows.tools.pictures.density_figure': (
             images.density_figure,
             dict(log_prob_fn=lambda x: tf.zeros([x.shape[0]]), points=np.zeros([4, 2])),
         ),
-        'tfp_flows.images.image_grid': (images.image_grid, dict(images=np.zeros([2, 4, 4, 1]))),
-        'tfp_flows.images.labelled_panels': (
+        'tfp_flows.tools.pictures.image_grid': (
+            images.image_grid,
+            dict(images=np.zeros([2, 4, 4, 1])),
+        ),
+        'tfp_flows.tools.pictures.labelled_panels': (
             images.labelled_panels,
             dict(pictures=[np.zeros([4, 4, 3], np.uint8)], titles=['t']),
         ),
-        'tfp_flows.images.sample_figure': (
+        'tfp_flows.tools.pictures.sample_figure': (
             images.sample_figure,
             dict(flow=_image_flow(), num_bins=17, temperatures=(1.0,), seed=0),
         ),
-        'tfp_flows.images.upscale_factor': (
+        'tfp_flows.tools.pictures.upscale_factor': (
             images.upscale_factor,
             dict(image_shape=(8, 8), grid_shape=(2, 2)),
         ),
-        'tfp_flows.images.write_png': (
+        'tfp_flows.tools.pictures.write_png': (
             images.write_png,
             dict(
                 path=os.path.join(_EXPORT_DIR, 'picture.png'),
                 picture=np.zeros([4, 4, 1], np.uint8),
             ),
         ),
-        'tfp_flows.figures.run_figure': (
+        'tfp_flows.tools.figures.run_figure': (
             figures.run_figure,
             dict(workdir=os.path.join(_EXPORT_DIR, 'no_run')),
         ),
-        'tfp_flows.distribute.check_thread_count': (
-            tfp_flows.distribute.check_thread_count,
+        'tfp_flows.training.distribute.check_thread_count': (
+            tfp_flows.training.distribute.check_thread_count,
             dict(name='threads', value=0),
         ),
-        'tfp_flows.distribute.configure_threads': (tfp_flows.distribute.configure_threads, {}),
-        'tfp_flows.distribute.make_strategy': (tfp_flows.distribute.make_strategy, {}),
+        'tfp_flows.training.distribute.configure_threads': (
+            tfp_flows.training.distribute.configure_threads,
+            {},
+        ),
+        'tfp_flows.training.distribute.make_strategy': (
+            tfp_flows.training.distribute.make_strategy,
+            {},
+        ),
         'tfp_flows.mixed_precision.check_dtype_policy': (
             tfp_flows.mixed_precision.check_dtype_policy,
             dict(dtype_policy=None),
@@ -1717,12 +1737,15 @@ def _defaults():
             tfp_flows.mixed_precision.dtype_policy_of,
             dict(flow=_vector_flow()),
         ),
-        'tfp_flows.config_checks.check_config_values': (
-            tfp_flows.config_checks.check_config_values,
+        'tfp_flows.run.config_checks.check_config_values': (
+            tfp_flows.run.config_checks.check_config_values,
             {},
         ),
-        'tfp_flows.config_checks.field_values': (tfp_flows.config_checks.field_values, {}),
-        'tfp_flows.config_checks.unchecked_keys': (tfp_flows.config_checks.unchecked_keys, {}),
+        'tfp_flows.run.config_checks.field_values': (tfp_flows.run.config_checks.field_values, {}),
+        'tfp_flows.run.config_checks.unchecked_keys': (
+            tfp_flows.run.config_checks.unchecked_keys,
+            {},
+        ),
         **_later_defaults(),
     }
 

@@ -8,9 +8,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
-from tfp_flows import own_data
 from tfp_flows.bijectors import ActNorm
 from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.data import own as own_data
 
 IMAGE = (8, 8, 1)
 MODELS = {

@@ -24,10 +24,11 @@ from scripts import processes
 
 import tfp_flows
 from configs import default
-from tfp_flows import data, experiment
+from tfp_flows import data
 from tfp_flows.bijectors import AffineCoupling, FactorOut, Squeeze
 from tfp_flows.export import export_saved_model
-from tfp_flows.trainer import FlowTrainer
+from tfp_flows.run import experiment
+from tfp_flows.training.trainer import FlowTrainer
 
 tfb = tfp.bijectors
 

@@ -1,36 +1,29 @@
 """tfp_flows: Real NVP and Glow normalizing flows for TensorFlow Probability.
 
 The public names below load on first use (PEP 562), so `import tfp_flows` does not start
-TensorFlow: `tfp_flows.glow` imports the models, `tfp_flows.experiment` the training run, and
+TensorFlow: `tfp_flows.glow` imports the models, `tfp_flows.run` the training run, and
 `train.py` can check its flags and workdir before TensorFlow prints a line.
+
+The subpackages, by role (docs/ARCHITECTURE.md has the map and the import direction):
+`bijectors`, `networks`, `models` (the flows), `dequantization`, `data`, `training` (the
+Keras bridge), `export`, `run` (the experiment behind `train.py`) and `tools` (pictures,
+latent tools, baselines).
 """
 
-import configparser
 import importlib
+import importlib.abc
 import importlib.metadata
-import os
+import importlib.util
+import sys
+import warnings
 
-
-def _version():
-    """The version in setup.cfg beside a source checkout, else the installed package's."""
-    setup_cfg = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'setup.cfg')
-    parser = configparser.ConfigParser()
-    if parser.read(setup_cfg) and parser.get('metadata', 'name', fallback=None) == 'tfp_flows':
-        return parser['metadata']['version']
-    try:
-        return importlib.metadata.version('tfp_flows')
-    except importlib.metadata.PackageNotFoundError:
-        return '0+unknown'
-
-
-__version__ = _version()
+__version__ = importlib.metadata.version('tfp_flows')
 
 # Public name -> the module that defines it (a module's own name: the module itself).
 _PUBLIC = {
     'bijectors': 'tfp_flows.bijectors',
     'bits_per_dim': 'tfp_flows.dequantization',
     'conditional_shape_of': 'tfp_flows.bijectors.context',
-    'experiment': 'tfp_flows.experiment',
     'export': 'tfp_flows.export',
     'glow': 'tfp_flows.models',
     'initialize': 'tfp_flows.initialization',
@@ -54,3 +47,46 @@ def __getattr__(name):
 
 def __dir__():
     return sorted([*globals(), *_PUBLIC])
+
+
+# Modules that moved in 0.2 (issue 18), importable from their old place for one release with a
+# DeprecationWarning naming the new one.
+MOVED = {
+    'tfp_flows.baselines': 'tfp_flows.tools.baselines',
+    'tfp_flows.callbacks': 'tfp_flows.run.callbacks',
+    'tfp_flows.distribute': 'tfp_flows.training.distribute',
+    'tfp_flows.experiment': 'tfp_flows.run.experiment',
+    'tfp_flows.figures': 'tfp_flows.tools.figures',
+    'tfp_flows.images': 'tfp_flows.tools.pictures',
+    'tfp_flows.latent': 'tfp_flows.tools.latent',
+    'tfp_flows.optimizers': 'tfp_flows.training.optimizers',
+    'tfp_flows.own_data': 'tfp_flows.data.own',
+    'tfp_flows.run_model': 'tfp_flows.run.restore',
+    'tfp_flows.trainer': 'tfp_flows.training.trainer',
+    'tfp_flows.variational_dequantization': 'tfp_flows.dequantization.variational',
+    'tfp_flows.workdir': 'tfp_flows.run.workdir',
+}
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports a moved module's old name as its new module (the same module object)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        new = MOVED[spec.name]
+        warnings.warn(
+            f'{spec.name} moved to {new}; import it from there (the old name goes in 0.3).',
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module(new)
+
+    def exec_module(self, module):
+        pass  # The new module ran when it was imported.
+
+
+sys.meta_path.append(_MovedModules())

@@ -196,7 +196,7 @@ class FlowModule(tf.Module):
             images), which enables `bits_per_dim` and `bits_per_dim_iw`; None for continuous
             data.
           dequantizer: None (uniform dequantization) or the
-            `tfp_flows.variational_dequantization.VariationalDequantizer` trained with the
+            `tfp_flows.dequantization.variational.VariationalDequantizer` trained with the
             flow (same event shape, `num_bins` and dtype); its variables are saved too.
           jit_compile: compile the two passes through the flow with XLA (the input checks stay
             outside); a loader compiles them on first use for each batch size.

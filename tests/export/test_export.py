@@ -1,0 +1,578 @@
+"""Tests of tfp_flows/export.py: the SavedModel, reloaded in a process without tfp_flows."""
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_flows
+from tfp_flows.dequantization import importance_weighted_bits_per_dim
+from tfp_flows.dequantization.variational import VariationalDequantizer
+from tfp_flows.export import FlowModule, export_saved_model
+
+tfb = tfp.bijectors
+tfd = tfp.distributions
+
+LOADER = Path(__file__).with_name('export_loader.py')
+NUM_BINS = 256
+SAMPLE = dict(num_samples=3, temperature=0.7, seed=np.array([5, 6], np.int64))
+IMPORTANCE_WEIGHTED = dict(iw_num_samples=3, iw_seed=np.array([7, 8], np.int64))
+# The saved_model_cli commands, as the README gives them (`--dir` and `--inputs` added).
+SHOW = ['show', '--all']
+RUN = ['run', '--tag_set', 'serve', '--signature_def', 'log_prob']
+
+
+def _image_data(event_shape, dtype, seed):
+    return np.random.default_rng(seed).uniform(size=[16, *event_shape]).astype(dtype)
+
+
+def _vector_data(event_shape, dtype, seed):
+    return np.random.default_rng(seed).normal(size=[16, *event_shape]).astype(dtype)
+
+
+def _glow_with_variational_dequantizer():
+    flow = tfp_flows.glow(event_shape=(8, 8, 1), num_levels=1, num_steps=1, hidden_channels=8)
+    dequantizer = VariationalDequantizer(
+        (8, 8, 1), NUM_BINS, num_steps=2, hidden_channels=8, context_channels=2
+    )
+    return flow, dequantizer
+
+
+# name: (build the flow (or (flow, dequantizer)), make data, num_bins, build under
+# MirroredStrategy)
+MODELS = {
+    'real_nvp': (
+        lambda: tfp_flows.real_nvp(
+            event_shape=(8, 8, 1), num_levels=2, num_steps=1, hidden_channels=16
+        ),
+        _image_data,
+        NUM_BINS,
+        False,
+    ),
+    'glow': (
+        lambda: tfp_flows.glow(
+            event_shape=(8, 8, 1), num_levels=2, num_steps=2, hidden_channels=16
+        ),
+        _image_data,
+        NUM_BINS,
+        False,
+    ),
+    'glow_variational': (_glow_with_variational_dequantizer, _image_data, NUM_BINS, False),
+    # The same Glow, its passes through the flow compiled with XLA (`jit_compile=True`).
+    'glow_xla': (
+        lambda: tfp_flows.glow(
+            event_shape=(8, 8, 1), num_levels=2, num_steps=2, hidden_channels=16
+        ),
+        _image_data,
+        NUM_BINS,
+        False,
+    ),
+    'vector_float64': (
+        lambda: tfp_flows.real_nvp(
+            event_shape=(2,), num_steps=4, hidden_channels=16, dtype=tf.float64
+        ),
+        _vector_data,
+        None,
+        False,
+    ),
+    # Any base distribution exports, not only a standard Normal: log_prob and sample use it.
+    'vector_other_base': (
+        lambda: tfd.TransformedDistribution(
+            tfd.Sample(tfd.Normal(0.5, 2.0), [2]),
+            tfp_flows.real_nvp(event_shape=(2,), num_steps=2, hidden_channels=16).bijector,
+        ),
+        _vector_data,
+        None,
+        False,
+    ),
+    'vector_mirrored': (
+        lambda: tfp_flows.real_nvp(event_shape=(2,), num_steps=4, hidden_channels=16),
+        _vector_data,
+        None,
+        True,
+    ),
+    # Conditional flows: every signature takes `conditional_input`.
+    'glow_conditional': (
+        lambda: tfp_flows.glow(
+            event_shape=(8, 8, 1),
+            num_levels=2,
+            num_steps=1,
+            hidden_channels=8,
+            conditional_shape=(3,),
+            learn_top_prior=True,
+        ),
+        _image_data,
+        NUM_BINS,
+        False,
+    ),
+    'vector_conditional_float64': (
+        lambda: tfp_flows.real_nvp(
+            event_shape=(3,),
+            num_steps=2,
+            hidden_channels=16,
+            conditional_shape=(2, 2),
+            dtype=tf.float64,
+        ),
+        _vector_data,
+        None,
+        False,
+    ),
+}
+
+
+def _flow_and_dequantizer(built):
+    return built if isinstance(built, tuple) else (built, None)
+
+
+def _move_at_random(module, seed):
+    rng = np.random.default_rng(seed)
+    for variable in module.trainable_variables:
+        noise = 0.05 * rng.standard_normal(variable.shape)
+        variable.assign_add(noise.astype(variable.dtype.as_numpy_dtype))
+
+
+def _contexts(flow, num, seed):
+    """`num` random contexts for a conditional `flow`, or None for an unconditional one."""
+    shape = tfp_flows.conditional_shape_of(flow)
+    if shape is None:
+        return None
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=[num, *shape]).astype(flow.dtype.as_numpy_dtype)
+
+
+def _trained_looking(flow, make_data, seed=0):
+    """Runs ActNorm's data-dependent init, then moves every trainable variable at random.
+
+    Returns the data and, for a conditional flow, its contexts (else None).
+    """
+    data = make_data(flow.event_shape, flow.dtype.as_numpy_dtype, seed)
+    contexts = _contexts(flow, len(data), seed + 2)
+    tfp_flows.initialize(flow, data, conditional_input=contexts)
+    rng = np.random.default_rng(seed + 1)
+    for variable in flow.trainable_variables:
+        scale = 0.5 if 'context_prior' in variable.name else 0.05  # Let the context matter.
+        noise = scale * rng.standard_normal(variable.shape)
+        variable.assign_add(noise.astype(variable.dtype.as_numpy_dtype))
+    return data, contexts
+
+
+def _bad_shape(x):
+    """A batch like `x` whose event has the wrong shape.
+
+    For vectors [N, 1]: it broadcasts through a vector flow, so a signature called with it
+    returns a number unless the exported functions check the shape at run time.
+    """
+    if x.ndim == 4:
+        return x[:, ::2, ::2, :]
+    return x[:, :1]
+
+
+def _in_memory_sample(flow, context=None):
+    """`FlowModule(flow).sample` run eagerly: the same code, without a slow trace."""
+    tf.config.run_functions_eagerly(True)
+    try:
+        temperature = tf.constant(SAMPLE['temperature'], flow.dtype)  # Eager: no casting.
+        context = () if context is None else (context,)
+        samples = FlowModule(flow).sample(
+            SAMPLE['num_samples'], temperature, SAMPLE['seed'], *context
+        )
+        return samples['x'].numpy()
+    finally:
+        tf.config.run_functions_eagerly(False)
+
+
+def _export_with_expected_numbers(name, directory):
+    """Builds model `name`, exports it to `directory`/saved_model, writes expected.npz."""
+    build, make_data, num_bins, mirrored = MODELS[name]
+    strategy = tf.distribute.MirroredStrategy() if mirrored else tf.distribute.get_strategy()
+    with strategy.scope():
+        flow, dequantizer = _flow_and_dequantizer(build())
+        data, contexts = _trained_looking(flow, make_data)
+        if dequantizer is not None:
+            _move_at_random(dequantizer, seed=3)
+        path = export_saved_model(
+            flow,
+            directory / 'saved_model',
+            num_bins=num_bins,
+            dequantizer=dequantizer,
+            jit_compile=name == 'glow_xla',
+        )
+        x = data[:4]
+        kwargs, sample_context, conditional = {}, None, {}
+        if contexts is not None:
+            kwargs = {'conditional_input': contexts[:4]}
+            sample_context = _contexts(flow, SAMPLE['num_samples'], seed=5)
+            conditional = dict(
+                conditional_input=contexts[:4],
+                sample_conditional_input=sample_context,
+                log_prob_one_context=flow.log_prob(
+                    x, bijector_kwargs={'conditional_input': contexts[0]}
+                ).numpy(),
+            )
+        expected = dict(
+            x=x,
+            log_prob=flow.log_prob(x, bijector_kwargs=kwargs).numpy(),
+            z=flow.bijector.inverse(x, **kwargs).numpy(),
+            sample=_in_memory_sample(flow, sample_context),
+            bad_x=_bad_shape(x),
+            **SAMPLE,
+            **conditional,
+        )
+    if num_bins is not None:
+        num_dims = int(np.prod(flow.event_shape))
+        pixels = np.floor(x * num_bins).astype(np.int32)
+        log_q = 0.0
+        if dequantizer is not None:  # The noise x dequantizes, scored by the dequantizer.
+            log_q = dequantizer.log_prob(x * num_bins - pixels, pixels).numpy()
+        expected['bits_per_dim'] = tfp_flows.bits_per_dim(
+            expected['log_prob'] - log_q, num_dims, num_bins
+        ).numpy()
+        expected.update(pixels=pixels, **IMPORTANCE_WEIGHTED)
+        expected['bits_per_dim_iw'] = importance_weighted_bits_per_dim(
+            flow,
+            dequantizer,
+            pixels,
+            num_bins,
+            IMPORTANCE_WEIGHTED['iw_num_samples'],
+            IMPORTANCE_WEIGHTED['iw_seed'],
+            bijector_kwargs=kwargs or None,
+        ).numpy()
+    np.savez(directory / 'expected.npz', **expected)
+    return flow, dequantizer, path
+
+
+def _saved_model_cli():
+    executable = shutil.which('saved_model_cli')
+    if executable:
+        return [executable]
+    return [sys.executable, '-m', 'tensorflow.python.tools.saved_model_cli']
+
+
+def _start(command, **kwargs):
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
+
+
+def _finish(process):
+    stdout, stderr = process.communicate(timeout=600)
+    return types.SimpleNamespace(returncode=process.returncode, stdout=stdout, stderr=stderr)
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    """Every model of MODELS exported, then checked by export_loader.py and saved_model_cli.
+
+    The subprocesses start early and overlap the exports: each spends ~10 s importing
+    TensorFlow. The loader gets each model's directory as soon as it is written.
+    """
+    root = tmp_path_factory.mktemp('exported')
+    loader = _start([sys.executable, str(LOADER)], stdin=subprocess.PIPE)
+    flows, dequantizers, paths, cli = {}, {}, {}, {}
+    try:
+        for name in MODELS:
+            flows[name], dequantizers[name], paths[name] = _export_with_expected_numbers(
+                name, root / name
+            )
+            loader.stdin.write(f'{root / name}\n')
+            loader.stdin.flush()
+            if name == 'real_nvp':
+                batch = root / 'batch.npy'
+                np.save(batch, np.random.default_rng(0).uniform(size=(2, 8, 8, 1)).astype('f4'))
+                cli['show'] = _start([*_saved_model_cli(), *SHOW, '--dir', paths[name]])
+                run = [*_saved_model_cli(), *RUN, '--dir', paths[name], '--inputs', f'x={batch}']
+                cli['run'] = _start(run)
+    except BaseException:
+        for process in [loader, *cli.values()]:
+            process.kill()
+            process.communicate()
+        raise
+    loader_result = _finish(loader)
+    lines = loader_result.stdout.strip().splitlines()
+    assert lines, loader_result.stderr[-3000:]
+    report = json.loads(lines[-1])
+    report['models'] = {Path(key).name: value for key, value in report['models'].items()}
+    return types.SimpleNamespace(
+        flows=flows,
+        dequantizers=dequantizers,
+        paths=paths,
+        report=report,
+        loader=loader_result,
+        **{name: _finish(process) for name, process in cli.items()},
+    )
+
+
+@pytest.mark.parametrize('name', list(MODELS))
+def test_reloaded_model_matches_the_in_memory_model(exported, name):
+    # log_prob, bits/dim, encode/decode, seeded sample and signature specs; bad shapes and
+    # dtypes raise. The checks are in export_loader.py.
+    assert exported.report['models'][name] == 'ok', exported.report['models'][name]
+
+
+def test_loader_process_imports_neither_tfp_flows_nor_tfp(exported):
+    assert exported.report['modules'] == {'tfp_flows': False, 'tensorflow_probability': False}
+    assert exported.loader.returncode == 0, exported.loader.stderr[-3000:]
+
+
+def test_mirrored_model_was_exported_from_mirrored_variables(exported):
+    variables = exported.flows['vector_mirrored'].variables
+    assert variables and all(isinstance(v, tf.distribute.DistributedValues) for v in variables)
+
+
+@pytest.mark.parametrize('name', list(MODELS))
+def test_saved_model_holds_every_variable_and_the_actnorm_flags(exported, name):
+    flow = exported.flows[name]
+    reader = tf.train.load_checkpoint(os.path.join(exported.paths[name], 'variables', 'variables'))
+    keys = [
+        k for k in reader.get_variable_to_shape_map() if k.endswith('/.ATTRIBUTES/VARIABLE_VALUE')
+    ]
+    dequantizer = exported.dequantizers[name]
+    assert len(keys) == len(flow.variables) + len(dequantizer.variables if dequantizer else [])
+    flags = [k for k in keys if '/initialized/' in k]
+    num_actnorms = sum(v.name.endswith('initialized:0') for v in flow.variables)
+    assert num_actnorms > 0 and len(flags) == num_actnorms
+    assert all(reader.get_tensor(k) for k in flags)
+
+
+def _xla_compiled_functions(path):
+    """Names of the SavedModel's functions marked for XLA compilation."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, 'saved_model.pb'), 'rb') as f:
+        saved_model.ParseFromString(f.read())
+    library = saved_model.meta_graphs[0].graph_def.library
+    return [
+        f.signature.name
+        for f in library.function
+        if f.attr.get('_XlaMustCompile') is not None and f.attr['_XlaMustCompile'].b
+    ]
+
+
+def test_jit_compile_marks_the_passes_through_the_flow_for_xla(exported):
+    # Traced functions are named after the Python functions: `_encode_pass` runs
+    # `_latent_and_log_density`, `_decode_pass` runs `_data`.
+    compiled = _xla_compiled_functions(exported.paths['glow_xla'])
+    assert len(compiled) == 2, compiled
+    assert any('_latent_and_log_density' in name for name in compiled), compiled
+    assert any('_data' in name for name in compiled), compiled
+    assert not _xla_compiled_functions(exported.paths['glow'])
+
+
+def test_saved_model_cli_show_lists_the_signatures(exported):
+    result = exported.show
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in (
+        'log_prob',
+        'bits_per_dim',
+        'bits_per_dim_iw',
+        'sample',
+        'encode',
+        'decode',
+        'serving_default',
+    ):
+        assert f"signature_def['{name}']:" in result.stdout
+    assert re.search(
+        r"inputs\['x'\] tensor_info:\s+dtype: DT_FLOAT\s+shape: \(-1, 8, 8, 1\)", result.stdout
+    )
+    assert re.search(
+        r"inputs\['seed'\] tensor_info:\s+dtype: DT_INT64\s+shape: \(2\)", result.stdout
+    )
+    assert "outputs['log_prob'] tensor_info:" in result.stdout
+
+
+def test_saved_model_cli_run_evaluates_log_prob(exported):
+    result = exported.run
+    assert result.returncode == 0, result.stderr[-3000:]
+    match = re.search(r'Result for output key log_prob:\s*\[([^\]]*)\]', result.stdout)
+    assert match, result.stdout
+    values = np.array(match.group(1).split(), float)
+    assert values.shape == (2,) and np.all(np.isfinite(values))
+
+
+@pytest.fixture(scope='module')
+def vector_flow():
+    flow = tfp_flows.real_nvp(event_shape=(2,), num_steps=2, hidden_channels=8)
+    _trained_looking(flow, _vector_data)
+    return flow
+
+
+def test_a_conditional_module_decodes_what_it_encodes_given_the_context(exported):
+    flow = exported.flows['vector_conditional_float64']
+    module = FlowModule(flow)
+    assert module.conditional_shape == (2, 2)
+    x = _vector_data((3,), np.float64, 3)[:4]
+    contexts = _contexts(flow, 4, seed=6)
+    z = module.encode(x, contexts)['z']
+    np.testing.assert_allclose(z, flow.bijector.inverse(x, conditional_input=contexts))
+    np.testing.assert_allclose(module.decode(z, contexts)['x'], x, rtol=1e-10)
+    other = module.log_prob(x, contexts[::-1])['log_prob']
+    assert not np.allclose(other, module.log_prob(x, contexts)['log_prob'])
+
+
+def _entries(directory):
+    return sorted(os.listdir(directory))
+
+
+def test_export_refuses_an_existing_directory(vector_flow, tmp_path):
+    path = tmp_path / 'model'
+    path.mkdir()
+    message = f'{re.escape(str(path))} already exists; .* pass overwrite=True to replace it'
+    with pytest.raises(FileExistsError, match=message):
+        export_saved_model(vector_flow, path)
+    assert _entries(tmp_path) == ['model'] and _entries(path) == []
+
+
+def test_export_refuses_to_replace_a_file(vector_flow, tmp_path):
+    path = tmp_path / 'model'
+    path.write_text('not a SavedModel')
+    with pytest.raises(FileExistsError, match='exists and is not a directory; refusing'):
+        export_saved_model(vector_flow, path, overwrite=True)
+    assert path.read_text() == 'not a SavedModel'
+
+
+def test_export_overwrite_replaces_the_directory(vector_flow, tmp_path):
+    path = tmp_path / 'model'
+    path.mkdir()
+    (path / 'old_file').write_text('old')
+    assert export_saved_model(vector_flow, path, overwrite=True) == str(path)
+    assert 'old_file' not in _entries(path) and 'saved_model.pb' in _entries(path)
+    assert _entries(tmp_path) == ['model']  # No temporary directory is left.
+
+
+def _failing_save(module, export_dir, signatures=None):
+    os.makedirs(os.path.join(export_dir, 'variables'))
+    Path(export_dir, 'saved_model.pb').write_bytes(b'partial')
+    raise RuntimeError('disk full')
+
+
+def test_failed_export_leaves_nothing_at_the_path(vector_flow, tmp_path, monkeypatch):
+    monkeypatch.setattr(tf.saved_model, 'save', _failing_save)
+    with pytest.raises(RuntimeError, match='disk full'):
+        export_saved_model(vector_flow, tmp_path / 'model')
+    assert _entries(tmp_path) == []
+
+
+def test_failed_overwrite_keeps_the_old_export(vector_flow, tmp_path, monkeypatch):
+    path = tmp_path / 'model'
+    path.mkdir()
+    (path / 'old_file').write_text('old')
+    monkeypatch.setattr(tf.saved_model, 'save', _failing_save)
+    with pytest.raises(RuntimeError, match='disk full'):
+        export_saved_model(vector_flow, path, overwrite=True)
+    assert _entries(tmp_path) == ['model'] and _entries(path) == ['old_file']
+
+
+def _save_without_error(module, export_dir, signatures=None):
+    os.makedirs(export_dir)
+    Path(export_dir, 'saved_model.pb').write_bytes(b'new')
+
+
+def test_failed_rename_into_place_restores_the_old_export(vector_flow, tmp_path, monkeypatch):
+    path = tmp_path / 'model'
+    path.mkdir()
+    (path / 'old_file').write_text('old')
+    replace, moves_into_place = os.replace, []
+
+    def replace_failing_into_place(source, destination):
+        if os.fspath(destination) == str(path) and not moves_into_place:
+            moves_into_place.append(source)  # The new export; the next one restores the old.
+            raise OSError('rename failed')
+        replace(source, destination)
+
+    monkeypatch.setattr(tf.saved_model, 'save', _save_without_error)
+    monkeypatch.setattr(os, 'replace', replace_failing_into_place)
+    with pytest.raises(OSError, match='rename failed'):
+        export_saved_model(vector_flow, path, overwrite=True)
+    assert _entries(tmp_path) == ['model'] and _entries(path) == ['old_file']
+
+
+@pytest.mark.parametrize('flow', [None, tfb.Exp()])
+def test_export_rejects_what_is_not_a_flow(flow, tmp_path):
+    with pytest.raises(TypeError, match='`flow` must be a `tfd.TransformedDistribution`'):
+        export_saved_model(flow, tmp_path / 'model')
+
+
+@pytest.mark.parametrize('num_bins', [1, 2.0, True, '256'])
+def test_export_rejects_bad_num_bins(vector_flow, num_bins, tmp_path):
+    with pytest.raises(ValueError, match=r'`num_bins` must be None or an int >= 2; got '):
+        export_saved_model(vector_flow, tmp_path / 'model', num_bins=num_bins)
+    assert _entries(tmp_path) == []
+
+
+def test_export_and_load_log_no_note_per_bijector(vector_flow, tmp_path):
+    # The structure saved for checkpoints is not part of a SavedModel (its functions have it
+    # traced in): TensorFlow would otherwise note so once per bijector at save and warn at
+    # every load. The flow keeps it for its own checkpoints.
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tf.get_logger().addHandler(handler)
+    try:
+        path = export_saved_model(vector_flow, tmp_path / 'model')
+        tf.saved_model.load(path)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [r.getMessage() for r in records if 'py_state' in r.getMessage()]
+    assert not [r.getMessage() for r in records if 'stores python values' in r.getMessage()]
+    checkpoint = tf.train.Checkpoint(flow=vector_flow)
+    saved = checkpoint.write(str(tmp_path / 'ckpt'))
+    assert any('_saved_structure' in name for name, _ in tf.train.list_variables(saved))
+
+
+def test_export_rejects_a_dequantizer_of_other_data(tmp_path):
+    flow = tfp_flows.glow(event_shape=(8, 8, 1), num_levels=1, num_steps=1, hidden_channels=8)
+    dequantizer = VariationalDequantizer((8, 8, 1), 17, num_steps=2, hidden_channels=8)
+    with pytest.raises(ValueError, match=r'The dequantizer must match the flow: .* \(256, '):
+        export_saved_model(flow, tmp_path / 'model', num_bins=NUM_BINS, dequantizer=dequantizer)
+    with pytest.raises(ValueError, match='A `dequantizer` needs `num_bins`'):
+        export_saved_model(flow, tmp_path / 'model', dequantizer=dequantizer)
+    with pytest.raises(TypeError, match='`dequantizer` must be None or a tf.Module'):
+        export_saved_model(flow, tmp_path / 'model', num_bins=17, dequantizer='uniform')
+    assert _entries(tmp_path) == []
+
+
+def test_a_conditional_export_takes_and_checks_conditional_input_by_name(tmp_path):
+    flow = tfp_flows.glow(
+        (4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4, conditional_shape=(3,)
+    )
+    x = tf.random.stateless_uniform([4, 4, 4, 1], [1, 2])
+    c = tf.one_hot([0, 1, 2, 1], 3)
+    tfp_flows.initialize(flow, x, conditional_input=c)
+    for v in flow.trainable_variables:  # Contexts matter only once the zero layers moved.
+        v.assign_add(0.1 * tf.random.stateless_normal(v.shape, [3, 4], dtype=v.dtype))
+    loaded = tf.saved_model.load(export_saved_model(flow, tmp_path / 'model', num_bins=17))
+    expected = flow.log_prob(x, bijector_kwargs={'conditional_input': c})
+    for call in (loaded.log_prob, loaded.signatures['log_prob']):
+        np.testing.assert_allclose(call(x=x, conditional_input=c)['log_prob'], expected, rtol=1e-5)
+    one = loaded.log_prob(x=x, conditional_input=c[:1])['log_prob']  # One context for all.
+    np.testing.assert_allclose(
+        one, flow.log_prob(x, bijector_kwargs={'conditional_input': c[:1]}), rtol=1e-5
+    )
+    nan = '`conditional_input` must be finite values; got 12 value'
+    batch = '`conditional_input` must be one context per example or one for all'
+    cases = [
+        (loaded.log_prob, dict(x=x, conditional_input=c * np.nan), nan),
+        (loaded.log_prob, dict(x=x, conditional_input=c[:3]), batch),
+        (loaded.encode, dict(x=x, conditional_input=c[:2]), batch),
+        (loaded.decode, dict(z=x, conditional_input=c[:3]), batch),
+        (loaded.bits_per_dim, dict(x=x, conditional_input=c[:3]), batch),
+        (
+            loaded.sample,
+            dict(num_samples=2, temperature=0.7, seed=[1, 2], conditional_input=c[:3]),
+            batch,
+        ),
+    ]
+    for function, arguments, message in cases:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+            function(**arguments)

@@ -1,0 +1,548 @@
+"""Whole runs: the files a run leaves, resuming, restoring, TFDS data, NaN stops, bad configs."""
+
+import gc
+import json
+import logging
+import math
+import os
+import re
+import shutil
+
+import checks
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import tfp_flows
+from configs import (
+    default,
+    glow_digits_conditional,
+    glow_mnist,
+    glow_mnist_conditional,
+    realnvp_moons,
+)
+from tfp_flows.bijectors.context import conditional_shape_of
+from tfp_flows.data import make_dataset
+from tfp_flows.data import own as own_data
+from tfp_flows.run import callbacks, experiment
+from tfp_flows.run import workdir as workdirs
+from tfp_flows.tools import figures, latent
+from tfp_flows.training.trainer import FlowTrainer
+
+
+def _tiny(config, epochs=1):
+    config.model.num_levels = 2
+    config.model.num_steps = 1
+    config.model.hidden_channels = 8
+    config.dequantizer.update(num_steps=2, hidden_channels=4, context_channels=2)
+    config.eval.iw_samples = 0
+    config.train.epochs = epochs
+    config.train.warmup_steps = 5
+    config.train.sample_every_epochs = 1
+    return config
+
+
+@pytest.fixture(scope='module')
+def finished_run(tmp_path_factory):
+    """A one-epoch digits run: (workdir, metrics). Tests that change it work on a copy."""
+    workdir = str(tmp_path_factory.mktemp('finished') / 'run')
+    return workdir, experiment.train_and_evaluate(_tiny(default.get_config()), workdir, verbose=0)
+
+
+def _copy(finished_run, tmp_path):
+    workdir = str(tmp_path / 'run')
+    shutil.copytree(finished_run[0], workdir)
+    return workdir
+
+
+def _files(directory):
+    """{relative path: bytes} of every file under `directory`."""
+    found = {}
+    for folder, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, 'rb') as f:
+                found[os.path.relpath(path, directory)] = f.read()
+    return found
+
+
+def test_a_run_writes_its_outputs_and_resumes_without_reinitialising(
+    finished_run, tmp_path, monkeypatch
+):
+    workdir = _copy(finished_run, tmp_path)
+    assert 0.5 < finished_run[1]['test_bits_per_dim'] < 5.0
+    for name in ('config.json', 'metrics.json', 'saved_model/saved_model.pb', 'logs'):
+        assert os.path.exists(os.path.join(workdir, name)), name
+    assert tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'latest'))
+    assert tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'best'))
+    assert os.listdir(os.path.join(workdir, 'samples')) == ['epoch_0001.png']
+    with open(os.path.join(workdir, 'config.json')) as f:
+        assert json.load(f)['data']['event_shape'] == [8, 8, 1]
+
+    def fail(*args):
+        raise AssertionError('a resumed run must not initialise ActNorm again')
+
+    monkeypatch.setattr(experiment, 'initialize', fail)
+    config = _tiny(default.get_config(), epochs=2)
+    config.train.learning_rate = 1e-3
+    expected = config.to_json()
+    resumed = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert config.to_json() == expected  # The caller's config is not written into.
+    assert resumed['epochs_trained'] == 2
+    assert os.path.exists(os.path.join(workdir, 'samples', 'epoch_0002.png'))
+    with open(os.path.join(workdir, 'config_history.json')) as f:
+        assert json.load(f) == [
+            {
+                'epoch': 1,
+                'changed': {'train.epochs': [1, 2], 'train.learning_rate': [0.003, 0.001]},
+            }
+        ]
+    with open(os.path.join(workdir, 'config.json')) as f:
+        assert json.load(f)['train']['learning_rate'] == 0.001
+
+
+def test_a_finished_run_is_returned_as_it_is_and_nothing_changes(finished_run, tmp_path, caplog):
+    workdir = _copy(finished_run, tmp_path)
+    before = _files(workdir)
+    config = _tiny(default.get_config())
+    config.train.weight_decay = 0.1  # A training setting: it would apply only on training on.
+    caplog.set_level(logging.INFO, logger='absl')
+    assert experiment.train_and_evaluate(config, workdir, verbose=0) == finished_run[1]
+    assert _files(workdir) == before
+    assert re.search(
+        r'holds a finished run: it reached epoch 1 of 1; test bits per dim \d\.\d{4}, '
+        r'validation bits per dim \d\.\d{4}, best epoch 1 \(metrics\.json\)\. Nothing was '
+        r'trained or changed\.\n  To train it on, rerun with --config\.train\.epochs=N, N > 1\.'
+        r'\n  For a new run, pass a new --workdir\.\n  The changed settings '
+        r'\(train\.weight_decay 0\.01 -> 0\.1\) apply only if it trains on\.',
+        caplog.text,
+    ), caplog.text
+
+
+def test_evaluating_a_checkpoint_again_gives_the_same_figures(finished_run, tmp_path):
+    workdir = _copy(finished_run, tmp_path)
+    os.remove(os.path.join(workdir, 'metrics.json'))  # As if killed while writing outputs.
+    again = experiment.train_and_evaluate(_tiny(default.get_config()), workdir, verbose=0)
+    for key in ('test_bits_per_dim', 'validation_bits_per_dim', 'epochs_trained', 'best_epoch'):
+        assert again[key] == finished_run[1][key], key
+
+
+def test_tensorboard_has_bits_per_dim_and_samples(finished_run):
+    logged = checks.read_tensorboard(os.path.join(finished_run[0], 'logs'))
+    assert sorted(logged) == [
+        'bits_per_dim/test',
+        'bits_per_dim/train',
+        'bits_per_dim/validation',
+        'samples/temperature_0.7',
+        'samples/temperature_1.0',
+    ]
+    assert logged['bits_per_dim/test'] == {1: pytest.approx(finished_run[1]['test_bits_per_dim'])}
+    assert set(logged['bits_per_dim/validation']) == {1}
+    assert logged['samples/temperature_0.7'][1].shape == (398, 398, 1)
+    keras_tags = checks.read_tensorboard(os.path.join(finished_run[0], 'logs', 'train'))
+    assert {'epoch_bits_per_dim', 'epoch_grad_norm', 'epoch_learning_rate'} <= set(keras_tags)
+
+
+def test_metrics_tell_the_epochs_trained_from_the_best_epoch(tmp_path, monkeypatch):
+    class WorseEveryEpoch(callbacks.CheckpointCallback):
+        def on_epoch_end(self, epoch, logs=None):  # Validation gets worse after epoch 1.
+            super().on_epoch_end(epoch, {**(logs or {}), 'val_bits_per_dim': float(epoch)})
+
+    monkeypatch.setattr(callbacks, 'CheckpointCallback', WorseEveryEpoch)
+    workdir = str(tmp_path / 'run')
+    metrics = experiment.train_and_evaluate(
+        _tiny(default.get_config(), epochs=2), workdir, verbose=0
+    )
+    assert (metrics['epochs_trained'], metrics['best_epoch']) == (2, 1)
+    assert metrics['best_checkpoint'].endswith('ckpt-1')
+
+
+def test_restore_flow_rebuilds_the_trained_model(finished_run, tmp_path, caplog):
+    workdir = _copy(finished_run, tmp_path)
+    caplog.set_level(logging.WARNING)
+    flow = tfp_flows.run.experiment.restore_flow(workdir)  # As the README calls it.
+    gc.collect()  # TF warns about unrestored values when the restore status is deleted.
+    assert 'could not be found' not in caplog.text  # The optimizer's slots are not wanted.
+    expected = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
+    x = tf.random.stateless_uniform([4, 8, 8, 1], seed=[1, 2])
+    np.testing.assert_allclose(flow.log_prob(x), expected.log_prob(x=x)['log_prob'], rtol=1e-5)
+    latest = experiment.restore_flow(workdir, 'latest')  # Epoch 1 is both best and latest.
+    np.testing.assert_allclose(latest.log_prob(x), flow.log_prob(x), rtol=1e-6)
+    with pytest.raises(
+        ValueError, match=r"`which` must be one of \('best', 'latest'\); got 'newest'"
+    ):
+        experiment.restore_flow(workdir, 'newest')
+
+    with open(os.path.join(workdir, 'config.json')) as f:
+        config = json.load(f)
+    config['model']['hidden_channels'] = 16
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+        json.dump(config, f)
+    with pytest.raises(ValueError, match='does not match the model built from the config'):
+        experiment.restore_flow(workdir)
+
+
+def test_a_workdir_of_another_model_is_refused(finished_run, tmp_path):
+    workdir = _copy(finished_run, tmp_path)
+    before = _files(workdir)
+    config = _tiny(default.get_config())
+    config.model.hidden_channels = 16
+    config.data.image_size = 16
+    with pytest.raises(
+        ValueError,
+        match=r'holds a run of another model or data \(data\.image_size: None in the workdir, '
+        r'16 now; model\.hidden_channels: 8 in the workdir, 16 now\)',
+    ):
+        experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert _files(workdir) == before
+
+
+def test_moons_run_writes_the_density_picture(tmp_path):
+    config = _tiny(realnvp_moons.get_config())
+    config.model.num_steps = 2
+    config.data.name = 'moons'
+    workdir = str(tmp_path / 'moons')
+    metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert math.isfinite(metrics['test_nats_per_dim'])
+    picture = tf.io.decode_png(tf.io.read_file(os.path.join(workdir, 'density.png')))
+    assert picture.shape == (420, 1000, 3)
+    listed = [os.path.relpath(path, workdir) for path, _ in workdirs.written_outputs(workdir)]
+    assert listed == [  # What train.py prints at the end: no samples folder for 2-D data.
+        'config.json',
+        'metrics.json',
+        os.path.join('checkpoints', 'latest'),
+        os.path.join('checkpoints', 'best'),
+        'density.png',
+        'saved_model',
+        'logs',
+    ]
+
+
+def test_tfds_recipe_runs_on_mock_data_with_flips(tmp_path, monkeypatch):
+    calls = {}
+    real_make_dataset = experiment.data.make_dataset
+
+    def recording(name, split, batch_size, **kwargs):
+        calls[split] = kwargs
+        return real_make_dataset(name, split, batch_size, **kwargs)
+
+    monkeypatch.setattr(experiment.data, 'make_dataset', recording)
+    config = _tiny(glow_mnist.get_config())
+    config.train.batch_size = 16
+    config.data.augment = 'flip'  # As the CIFAR-10 and CelebA recipes.
+    with tfds.testing.mock_data(num_examples=32):
+        metrics = experiment.train_and_evaluate(config, str(tmp_path / 'mnist'), verbose=0)
+    assert math.isfinite(metrics['test_bits_per_dim'])
+    # Flips of the training data only.
+    augment = {split: kwargs.get('augment') for split, kwargs in calls.items()}
+    assert augment == {'train[:90%]': 'flip', 'train[90%:]': None, 'test': None}
+
+
+def _poison_training_data(monkeypatch, after_batches):
+    """Makes every training batch after the first `after_batches` NaN.
+
+    For runs with uniform dequantization (`_uniform`): a variational dequantizer takes
+    discrete pixels and refuses NaN ones by name (tests/test_trainer.py) instead.
+    """
+    real_make_dataset = experiment.data.make_dataset
+
+    def poisoned(name, split, batch_size, **kwargs):
+        dataset, info = real_make_dataset(name, split, batch_size, **kwargs)
+        if split != 'train':
+            return dataset, info
+        counter = tf.Variable(0, dtype=tf.int64)
+
+        def poison(x):
+            counter.assign_add(1)
+            return tf.cond(counter > after_batches, lambda: x * np.nan, lambda: x)
+
+        return dataset.map(poison), info
+
+    monkeypatch.setattr(experiment.data, 'make_dataset', poisoned)
+
+
+def _uniform(config):
+    config.dequantizer.kind = 'uniform'
+    return config
+
+
+def test_a_nan_in_the_first_epoch_says_there_is_no_checkpoint(tmp_path, monkeypatch):
+    _poison_training_data(monkeypatch, after_batches=3)  # The first is ActNorm's batch.
+    workdir = tmp_path / 'nan'
+    with pytest.raises(
+        experiment.TrainingDiverged,
+        match=r'at epoch 1, batch \d+\. No epoch finished, so there is no checkpoint to resume '
+        r'from, and the same command would diverge again .* Rerun it with a lower '
+        r'--config\.train\.learning_rate \(now 0\.003\), more --config\.train\.warmup_steps '
+        r'\(now 5\)',
+    ):
+        experiment.train_and_evaluate(
+            _uniform(_tiny(default.get_config(), epochs=2)), str(workdir), verbose=0
+        )
+    assert not (workdir / 'checkpoints' / 'latest' / 'checkpoint').exists()
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    _poison_training_data(monkeypatch, after_batches=25)
+    workdir = str(tmp_path / 'nan')
+    with pytest.raises(
+        experiment.TrainingDiverged,
+        match=r'epoch 2, batch \d+\. The last good checkpoint is \S+/ckpt-1\. The seed fixes '
+        r'the data of every epoch, .* rerun it with a lower --config\.train\.learning_rate '
+        r'\(now 0\.003\)',
+    ):
+        experiment.train_and_evaluate(
+            _uniform(_tiny(default.get_config(), epochs=3)), workdir, verbose=0
+        )
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'latest'))
+    assert latest.endswith('ckpt-1')
+    reader = tf.train.load_checkpoint(latest)
+    for name in reader.get_variable_to_shape_map():
+        if reader.get_variable_to_dtype_map()[name].is_floating:
+            assert np.all(np.isfinite(reader.get_tensor(name))), name
+
+
+def test_an_unwritable_workdir_is_named(tmp_path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('not a directory')
+    with pytest.raises(ValueError, match='Cannot write to workdir'):
+        experiment.train_and_evaluate(_tiny(default.get_config()), str(blocker / 'run'), verbose=0)
+
+
+def test_a_trained_model_round_trips_and_its_log_det_matches_autodiff(finished_run):
+    flow = experiment.restore_flow(finished_run[0])
+    x = tf.random.stateless_uniform([4, 8, 8, 1], seed=[3, 4])
+    z = flow.bijector.inverse(x)
+    np.testing.assert_allclose(flow.bijector.forward(tf.identity(z)), x, atol=1e-5)
+    flat = tf.reshape(x, [4, -1])
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        latent = tf.reshape(flow.bijector.inverse(tf.reshape(flat, x.shape)), [4, -1])
+    _, expected = tf.linalg.slogdet(tf.cast(tape.batch_jacobian(latent, flat), tf.float64))
+    actual = flow.bijector.inverse_log_det_jacobian(x, event_ndims=3)
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.fixture(scope='module')
+def conditional_run(tmp_path_factory):
+    """A one-epoch class-conditional digits run with EMA weights, dropout and gradient
+    accumulation: (workdir, metrics)."""
+    config = _tiny(glow_digits_conditional.get_config())
+    config.train.ema_momentum = 0.9
+    config.model.dropout_rate = 0.1
+    config.train.accumulation_steps = 2
+    workdir = str(tmp_path_factory.mktemp('conditional') / 'run')
+    return workdir, experiment.train_and_evaluate(config, workdir, verbose=0)
+
+
+def _one_hot(labels):
+    return tf.one_hot(labels, 10)
+
+
+def test_a_conditional_run_records_its_context_and_pictures_one_row_per_class(conditional_run):
+    workdir, metrics = conditional_run
+    assert 0.5 < metrics['test_bits_per_dim'] < 5.0
+    config = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    assert config['model']['conditional_shape'] == [10]
+    assert config['data']['conditional'] is True
+    flow = experiment.restore_flow(workdir)
+    assert conditional_shape_of(flow) == (10,)
+    written = tf.io.decode_png(tf.io.read_file(os.path.join(workdir, 'samples', 'epoch_0001.png')))
+    # The run's picture is that of its best checkpoint with the EMA weights, which
+    # restore_flow gives and the figure command draws.
+    np.testing.assert_array_equal(written, figures.run_figure(workdir))
+    _, grids = latent.class_sample_figure(flow, 17, (0.7, 1.0), seed=0)
+    assert grids[0].shape == (10 * (8 * 8 + 2) + 2, 6 * (8 * 8 + 2) + 2, 1)  # 10 rows of 6.
+
+
+def test_a_conditional_export_takes_contexts_and_holds_the_ema_weights(conditional_run):
+    workdir, metrics = conditional_run
+    x = tf.random.stateless_uniform([4, 8, 8, 1], seed=[1, 2])
+    c = _one_hot([0, 3, 3, 9])
+    exported = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
+    served = exported.signatures['log_prob'](x=x, conditional_input=c)['log_prob']
+    ema_flow = experiment.restore_flow(workdir)
+    np.testing.assert_allclose(
+        served, ema_flow.log_prob(x, bijector_kwargs={'conditional_input': c}), rtol=1e-5
+    )
+    config = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    raw_flow = experiment.build_flow(config['model'], (8, 8, 1))
+    tf.train.Checkpoint(flow=raw_flow).read(metrics['best_checkpoint']).expect_partial()
+    raw = raw_flow.log_prob(x, bijector_kwargs={'conditional_input': c})
+    assert np.max(np.abs(raw - served)) > 1e-3  # The checkpoint's raw weights differ.
+    # The test figure is the EMA weights' too (the flow's and the dequantizer's).
+    test_ds, _ = make_dataset(
+        'digits', 'test', 64, shuffle=False, seed=0, epoch=0, conditional=True, dequantize=False
+    )
+    ema_flow, dequantizer = experiment.restore_flow_and_dequantizer(workdir)
+    trainer = FlowTrainer(ema_flow, num_bins=17, dequantizer=dequantizer)
+    trainer.compile(keras.optimizers.SGD())
+    evaluated = trainer.evaluate(test_ds, verbose=0, return_dict=True)['bits_per_dim']
+    assert evaluated == pytest.approx(metrics['test_bits_per_dim'], rel=1e-5)
+
+
+def test_a_conditional_run_resumes_with_its_recorded_context(conditional_run, tmp_path):
+    workdir = _copy(conditional_run, tmp_path)
+    config = _tiny(glow_digits_conditional.get_config(), epochs=2)
+    config.train.ema_momentum = 0.9
+    config.model.dropout_rate = 0.2  # A training setting: recorded, not refused.
+    config.train.accumulation_steps = 2
+    resumed = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert resumed['epochs_trained'] == 2
+    history = workdirs.read_json(os.path.join(workdir, 'config_history.json'))
+    assert history == [
+        {'epoch': 1, 'changed': {'model.dropout_rate': [0.1, 0.2], 'train.epochs': [1, 2]}}
+    ]
+    config.data.conditional = False
+    with pytest.raises(ValueError, match=r'data\.conditional: True in the workdir, False now'):
+        experiment.train_and_evaluate(config, workdir, verbose=0)
+
+
+def test_the_conditional_tfds_recipe_runs_on_mock_data(tmp_path):
+    config = _tiny(glow_mnist_conditional.get_config())
+    config.train.batch_size = 16
+    workdir = str(tmp_path / 'mnist')
+    with tfds.testing.mock_data(num_examples=32):
+        metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert math.isfinite(metrics['test_bits_per_dim'])
+    recorded = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    assert recorded['model']['conditional_shape'] == [10]
+
+
+def _write_table(path, rows=200):
+    """A CSV table: data columns x1, x2 (in large units) depending on a context column c."""
+    rng = np.random.default_rng(0)
+    c = rng.normal(size=rows)
+    x1 = 100.0 + 20.0 * (c + 0.3 * rng.normal(size=rows))
+    x2 = -5.0 + 0.1 * rng.normal(size=rows)
+    lines = ['x1,x2,c'] + [f'{a},{b},{d}' for a, b, d in zip(x1, x2, c, strict=True)]
+    path.write_text('\n'.join(lines) + '\n')
+
+
+def test_a_conditional_csv_run_works_in_the_tables_units(tmp_path):
+    table = tmp_path / 'table.csv'
+    _write_table(table)
+    config = _tiny(realnvp_moons.get_config())
+    config.data.name = f'csv:{table}'
+    config.data.conditional = True
+    config.data.columns = ('x1', 'x2')
+    config.data.context_columns = ('c',)
+    config.train.batch_size = 32
+    config.model.num_steps = 2
+    workdir = str(tmp_path / 'csv')
+    metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert math.isfinite(metrics['test_nats_per_dim'])
+    assert not os.path.exists(os.path.join(workdir, 'density.png'))  # Conditional: no picture.
+    x = tf.constant([[100.0, -5.0], [120.0, -5.1]])
+    c = tf.constant([[0.0], [1.0]])
+    exported = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
+    served = exported.signatures['log_prob'](x=x, conditional_input=c)['log_prob']
+    restored = experiment.restore_flow(workdir)  # Rebuilt wrapping; statistics restored.
+    np.testing.assert_allclose(
+        restored.log_prob(x, bijector_kwargs={'conditional_input': c}), served, rtol=1e-5
+    )
+    # The restored statistics are the training split's (the checkpoint's, not placeholders).
+    values, contexts, columns, context_columns = own_data.read_csv(str(table), ['x1', 'x2'], ['c'])
+    expected = own_data.table_statistics(str(table), values, contexts, columns, context_columns)
+    saved = {v.name.split(':')[0].split('/')[-1]: v.numpy() for v in restored.variables}
+    np.testing.assert_allclose(saved['column_mean'], expected.mean, rtol=1e-6)
+    np.testing.assert_allclose(saved['column_scale'], expected.scale, rtol=1e-6)
+    np.testing.assert_allclose(saved['context_scale'], expected.context_scale, rtol=1e-6)
+
+
+def _tiny_variational(config, epochs=1):
+    config = _tiny(config, epochs)
+    config.dequantizer.kind = 'variational'
+    config.train.ema_momentum = 0.9
+    config.eval.iw_samples = 3
+    return config
+
+
+@pytest.fixture(scope='module')
+def variational_run(tmp_path_factory):
+    """A one-epoch digits run with a variational dequantizer, EMA and the IW figures."""
+    workdir = str(tmp_path_factory.mktemp('variational') / 'run')
+    config = _tiny_variational(default.get_config())
+    return workdir, experiment.train_and_evaluate(config, workdir, verbose=0)
+
+
+def _pixel_batches(split):
+    return make_dataset('digits', split, 64, shuffle=False, seed=0, epoch=0, dequantize=False)[0]
+
+
+def test_a_variational_run_reports_both_bounds_and_checkpoints_the_dequantizer(variational_run):
+    workdir, metrics = variational_run
+    assert metrics['iw_samples'] == 3 and metrics['dequantizer_parameters'] > 0
+    for split in ('test', 'validation'):
+        one_sample, iw = metrics[f'{split}_bits_per_dim'], metrics[f'{split}_bits_per_dim_iw']
+        assert math.isfinite(iw) and abs(iw - one_sample) < 0.5
+    with open(os.path.join(workdir, 'metrics.json')) as f:
+        assert json.load(f)['test_bits_per_dim_iw'] == metrics['test_bits_per_dim_iw']
+    for which in ('best', 'latest'):
+        path = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', which))
+        names = [name for name, _ in tf.train.list_variables(path)]
+        assert any(name.startswith('dequantizer/') for name in names), which
+    # The restored pair (with the EMA weights) gives the run's test figures again: the
+    # one-sample bound on fixed noise, and the importance-weighted one on fixed seeds.
+    flow, dequantizer = experiment.restore_flow_and_dequantizer(workdir)
+    assert dequantizer is not None
+    trainer = FlowTrainer(flow, 17, dequantizer=dequantizer, dequantization_seed=0)
+    trainer.compile(keras.optimizers.SGD())
+    evaluated = trainer.evaluate(_pixel_batches('test'), verbose=0, return_dict=True)
+    assert evaluated['bits_per_dim'] == pytest.approx(metrics['test_bits_per_dim'], rel=1e-5)
+    assert experiment.restore_flow(workdir).trainable_variables  # The flow alone loads too.
+
+
+def test_a_variational_export_scores_with_the_trained_dequantizer(variational_run):
+    workdir, _ = variational_run
+    flow, dequantizer = experiment.restore_flow_and_dequantizer(workdir)
+    pixels = next(iter(_pixel_batches('test')))[:4]
+    noise, log_q = dequantizer.sample_and_log_prob(pixels, seed=tf.constant([3, 4]))
+    x = (pixels + noise) / 17
+    assert float(tf.reduce_max(tf.abs(log_q))) > 1e-3  # q is not uniform any more.
+    expected = tfp_flows.bits_per_dim(flow.log_prob(x) - log_q, 64, 17)
+    exported = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
+    served = exported.signatures['bits_per_dim'](x=x)['bits_per_dim']
+    np.testing.assert_allclose(served, expected, rtol=1e-4, atol=1e-4)
+    iw = exported.bits_per_dim_iw(tf.cast(pixels, tf.int32), 3, tf.constant([5, 6], tf.int64))
+    assert np.all(np.isfinite(iw['bits_per_dim']))
+
+
+def test_a_variational_run_refuses_a_resume_with_another_dequantizer(variational_run, tmp_path):
+    workdir = _copy(variational_run, tmp_path)
+    before = _files(workdir)
+    config = _tiny_variational(default.get_config(), epochs=2)
+    config.dequantizer.kind = 'uniform'
+    with pytest.raises(
+        workdirs.WorkdirMismatch,
+        match=r"dequantizer\.kind: 'variational' in the workdir, 'uniform' now",
+    ):
+        experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert _files(workdir) == before
+
+
+def test_iw_samples_need_discrete_images(tmp_path):
+    config = _tiny(realnvp_moons.get_config())
+    config.eval.iw_samples = 2
+    with pytest.raises(ValueError, match=r'`config.eval.iw_samples` \(2\) estimates the like'):
+        experiment.train_and_evaluate(config, str(tmp_path / 'run'), verbose=0)
+
+
+def test_an_interrupted_resume_records_no_setting_it_never_trained_with(
+    finished_run, tmp_path, monkeypatch
+):
+    workdir = _copy(finished_run, tmp_path)
+    config_before = workdirs.read_json(os.path.join(workdir, 'config.json'))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C before the first resumed epoch is saved.
+
+    monkeypatch.setattr(experiment.FlowTrainer, 'fit', interrupted)
+    config = _tiny(default.get_config(), epochs=3)
+    config.train.learning_rate = 1e-3
+    with pytest.raises(KeyboardInterrupt):
+        experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert workdirs.read_json(os.path.join(workdir, 'config.json')) == config_before
+    assert not os.path.exists(os.path.join(workdir, 'config_history.json'))

@@ -1,0 +1,151 @@
+"""`train.py` killed or interrupted resumes exactly where it stopped when run again.
+
+The module runs the real command: an unbroken run of 4 epochs, and beside it one run killed
+with SIGKILL once its first checkpoint is written, run again and interrupted with SIGINT
+(Ctrl-C) once its second is written, and run again to the end. Epoch e's data is a function
+of (seed, e) and the checkpoints hold the flow and optimizer state, so the resumed run ends
+with bitwise the variables and figures of the unbroken one. A damaged newest checkpoint is
+then skipped for the older one.
+"""
+
+import json
+import logging
+import os
+import re
+import shlex
+import shutil
+import signal
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scripts import processes
+
+from configs import default
+from tfp_flows.run import experiment
+from tfp_flows.run import workdir as workdirs
+
+EPOCHS = 4  # Two epochs after the Ctrl-C at epoch 2: the signal never arrives after the end.
+TIMEOUT = 400  # Seconds; each run takes about a minute on 2 busy cores.
+FLAGS = (
+    *processes.TINY_FLAGS,
+    f'--config.train.epochs={EPOCHS}',
+    '--config.train.strategy=one_device',
+)
+
+
+def _config():
+    """The config of `FLAGS`, for a run in this process."""
+    config = default.get_config()
+    for flag in FLAGS:
+        path, value = flag.removeprefix('--config.').split('=')
+        section, key = path.split('.')
+        config[section][key] = type(config[section][key])(value)
+    return config
+
+
+def _signal_after_checkpoint(process, workdir, epoch, signum, timeout):
+    """Sends `signum` to `process` once the checkpoint of `epoch` is complete."""
+    deadline = time.monotonic() + timeout
+    while (workdirs.last_checkpoint(str(workdir)) or (None, 0))[1] < epoch:
+        assert process.popen.poll() is None, f'it ended before epoch {epoch}.\n{process.report()}'
+        assert time.monotonic() < deadline, (
+            f'no epoch {epoch} after {timeout} s.\n{process.report()}'
+        )
+        time.sleep(0.05)
+    os.kill(process.popen.pid, signum)
+    process.wait(60)
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    """{'unbroken', 'killed', 'interrupted', 'resumed'}: (workdir, process) of each run."""
+    tmp_path = tmp_path_factory.mktemp('kill_resume')
+    unbroken_dir, resumed_dir = tmp_path / 'unbroken', tmp_path / 'resumed'
+    command = processes.train_command(f'--workdir={resumed_dir}', *FLAGS)
+    with processes.Processes(tmp_path) as started:
+        unbroken = started.start(
+            'unbroken', processes.train_command(f'--workdir={unbroken_dir}', *FLAGS)
+        )
+        killed = started.start('killed', command)
+        _signal_after_checkpoint(killed, resumed_dir, 1, signal.SIGKILL, TIMEOUT)
+        interrupted = started.start('interrupted', command)
+        _signal_after_checkpoint(interrupted, resumed_dir, 2, signal.SIGINT, TIMEOUT)
+        resumed = started.start('resumed', command)
+        processes.check_all([unbroken, resumed], TIMEOUT)
+    return {
+        'unbroken': (unbroken_dir, unbroken),
+        'killed': (resumed_dir, killed),
+        'interrupted': (resumed_dir, interrupted),
+        'resumed': (resumed_dir, resumed),
+        'command': command,
+    }
+
+
+def test_ctrl_c_says_where_the_run_resumes_without_a_traceback(runs):
+    _, interrupted = runs['interrupted']
+    assert interrupted.popen.returncode == 130
+    assert 'Traceback' not in interrupted.stderr
+    match = re.search(
+        r'^Interrupted\. Epoch (\d) is the last finished one, saved in (\S+); the same command '
+        r'resumes from it:\n  (.*)$',
+        interrupted.stderr,
+        re.MULTILINE,
+    )
+    assert match, interrupted.stderr
+    assert int(match[1]) >= 2 and match[2].endswith(f'ckpt-{match[1]}')
+    assert shlex.split(match[3])[1:] == runs['command'][1:]
+
+
+def test_a_killed_and_interrupted_run_ends_bitwise_as_an_unbroken_one(runs):
+    resumed_dir, resumed = runs['resumed']
+    assert 'Initialising ActNorm' in runs['killed'][1].stdout
+    for name in ('interrupted', 'resumed'):
+        output = runs[name][1].stdout
+        assert re.search(r'^Resuming from \S+/ckpt-(\d) \(epoch \1\)\.$', output, re.M), output
+        assert 'Initialising ActNorm' not in output
+    with open(resumed_dir / 'metrics.json') as f:
+        metrics = json.load(f)
+    with open(runs['unbroken'][0] / 'metrics.json') as f:
+        unbroken = json.load(f)
+    for key in ('test_bits_per_dim', 'validation_bits_per_dim', 'epochs_trained', 'best_epoch'):
+        assert metrics[key] == unbroken[key], key
+    readers = [
+        tf.train.load_checkpoint(str(workdir / 'checkpoints' / 'latest' / f'ckpt-{EPOCHS}'))
+        for workdir in (resumed_dir, runs['unbroken'][0])
+    ]
+    names = readers[0].get_variable_to_shape_map()
+    assert names == readers[1].get_variable_to_shape_map()
+    assert any('optimizer' in name for name in names)
+    for name in names:  # Not the object graph, nor the count of saves (best ones too).
+        if name not in ('_CHECKPOINTABLE_OBJECT_GRAPH', 'save_counter/.ATTRIBUTES/VARIABLE_VALUE'):
+            np.testing.assert_array_equal(*(r.get_tensor(name) for r in readers), err_msg=name)
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_for_the_older_one(runs, tmp_path, caplog):
+    workdir = tmp_path / 'run'
+    shutil.copytree(runs['resumed'][0], workdir)
+    latest = workdir / 'checkpoints' / 'latest'
+    newest = tf.train.latest_checkpoint(latest)
+    assert newest.endswith(f'ckpt-{EPOCHS}')
+    os.remove(f'{newest}.data-00000-of-00001')
+    os.remove(workdir / 'metrics.json')  # The outputs of a run that was not finished.
+
+    caplog.set_level(logging.INFO, logger='absl')
+    metrics = experiment.train_and_evaluate(_config(), str(workdir), verbose=0)
+    assert re.search(
+        rf'Checkpoint \S+/ckpt-{EPOCHS} is damaged or incomplete: .*No such file or directory.* '
+        rf'Skipping it for the older \S+/ckpt-{EPOCHS - 1}\.',
+        caplog.text,
+    ), caplog.text
+    assert f'ckpt-{EPOCHS - 1} (epoch {EPOCHS - 1}).' in caplog.text
+    assert 'Initialising ActNorm' not in caplog.text
+    assert metrics['epochs_trained'] == EPOCHS
+    tf.train.load_checkpoint(newest)  # Written again, whole.
+
+    for path in tf.train.get_checkpoint_state(latest).all_model_checkpoint_paths:
+        os.remove(f'{path}.data-00000-of-00001')
+    os.remove(workdir / 'metrics.json')
+    with pytest.raises(ValueError, match=rf'ckpt-{EPOCHS} is damaged or incomplete'):
+        experiment.train_and_evaluate(_config(), str(workdir), verbose=0)

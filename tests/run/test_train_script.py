@@ -1,0 +1,330 @@
+"""`python train.py` as a user runs it: what it prints, when it refuses, what it leaves alone.
+
+One tiny run trains in a subprocess (about 20 s); every other command here is refused or
+answered before TensorFlow is imported, which `python -X importtime` shows.
+"""
+
+import glob
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from scripts import processes
+
+from tfp_flows.run import cli
+
+ROOT = processes.ROOT
+TINY = (*processes.TINY_FLAGS, '--config.train.epochs=1')
+
+
+def _env(**extra):
+    """This environment without TF_CONFIG or TF_CPP_MIN_LOG_LEVEL (train.py's own default)."""
+    drop = ('TF_CONFIG', 'TF_CPP_MIN_LOG_LEVEL')
+    env = {key: value for key, value in os.environ.items() if key not in drop}
+    env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1', **extra)
+    return env
+
+
+def _train(*flags, timeout=300, importtime=False):
+    """Runs `python train.py FLAGS`; returns the CompletedProcess (stdout, stderr as text)."""
+    command = processes.train_command(*flags)
+    if importtime:
+        command.insert(1, '-Ximporttime')
+    return subprocess.run(
+        command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _imported_tensorflow(result):
+    return any(re.search(r'\| +tensorflow$', line) for line in result.stderr.splitlines())
+
+
+def _messages(result):
+    """stderr without `-X importtime`'s lines."""
+    return [line for line in result.stderr.splitlines() if not line.startswith('import time:')]
+
+
+def _files(directory):
+    """{relative path: (bytes, mtime)} of every file under `directory`."""
+    found = {}
+    for path in pathlib.Path(directory).rglob('*'):
+        if path.is_file():
+            found[str(path.relative_to(directory))] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return found
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    """(workdir, CompletedProcess) of a one-epoch digits run with a tiny model."""
+    workdir = tmp_path_factory.mktemp('train') / 'run'
+    result = _train(f'--workdir={workdir}', *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, result
+
+
+def test_a_run_prints_its_figures_and_each_output_on_a_line(tiny_run):
+    workdir, result = tiny_run
+    lines = result.stdout.splitlines()
+    assert 'Initialising ActNorm on the first training batch (64 examples).' in lines
+    assert re.search(
+        r'^Test bits per dim: \d\.\d{4} \(validation \d\.\d{4}; best epoch 1 of 1\)$',
+        result.stdout,
+        re.MULTILINE,
+    ), result.stdout
+    held = lines[lines.index('The run holds:') + 1 :]
+    names = [line.split()[0].removeprefix(f'{workdir}/') for line in held]
+    assert names == [
+        'config.json',
+        'metrics.json',
+        'checkpoints/latest',
+        'checkpoints/best',
+        'samples',
+        'saved_model',
+        'logs',
+    ]
+    assert all(os.path.exists(line.split()[0]) for line in held)
+    assert re.search(rf'^  {workdir}/samples +1 PNG sample figure$', result.stdout, re.M)
+
+
+def test_the_conditional_recipe_trains_from_the_command_line(tmp_path):
+    workdir = tmp_path / 'conditional'
+    recipe = ROOT / 'configs' / 'glow_digits_conditional.py'
+    result = _train(f'--config={recipe}', f'--workdir={workdir}', *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert re.search(r'^Test bits per dim: \d\.\d{4} ', result.stdout, re.MULTILINE)
+    config = json.loads((workdir / 'config.json').read_text())
+    assert (config['data']['conditional'], config['model']['conditional_shape']) == (True, [10])
+    # The SavedModel takes the one-hot label; the sample figure has one row per class: 10
+    # rows of 8x8 digits shown at 8x (each 66 pixels with its separator), under a title.
+    code = (
+        'import sys, tensorflow as tf; loaded = tf.saved_model.load(sys.argv[1]); '
+        "print(sorted(loaded.signatures['log_prob'].structured_input_signature[1]))"
+    )
+    inputs = subprocess.run(
+        [sys.executable, '-c', code, str(workdir / 'saved_model')],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert inputs.stdout.splitlines()[-1] == "['conditional_input', 'x']", inputs.stderr[-2000:]
+    picture = (workdir / 'samples' / 'epoch_0001.png').read_bytes()
+    height = int.from_bytes(picture[20:24], 'big')  # The PNG header's IHDR height.
+    assert height == 2 * 12 + 32 + 10 * 66 + 2
+
+
+def test_tensorflows_start_up_chatter_is_not_shown(tiny_run):
+    if glob.glob('/dev/nvidia[0-9]*'):
+        pytest.skip('a machine with an NVIDIA device: its CUDA lines are not chatter')
+    stderr = tiny_run[1].stderr
+    for chatter in ('cuInit', 'oneDNN custom operations', 'absl::InitializeLog', 'cuda drivers'):
+        assert chatter not in stderr, stderr
+    assert 'Traceback' not in stderr
+
+
+def test_a_rerun_with_another_image_size_is_refused_before_tensorflow(tiny_run):
+    workdir, _ = tiny_run
+    before = _files(workdir)
+    result = _train(f'--workdir={workdir}', *TINY, '--config.data.image_size=16', importtime=True)
+    assert result.returncode == 1
+    assert _messages(result) == [
+        f"Error: workdir '{workdir}' holds a run of another model or data (data.image_size: "
+        'None in the workdir, 16 now). These keys define the model, the data it is scored on '
+        'or its checkpointed state, so the run cannot go on with them changed; nothing was '
+        "changed. Use a new --workdir, or the workdir's values (its config.json)."
+    ]
+    assert not _imported_tensorflow(result)
+    assert _files(workdir) == before
+
+
+def test_a_rerun_of_a_finished_run_says_so_and_changes_nothing(tiny_run):
+    workdir, _ = tiny_run
+    before = _files(workdir)
+    result = _train(
+        f'--workdir={workdir}', *TINY, '--config.train.learning_rate=0.0005', importtime=True
+    )
+    assert result.returncode == 0
+    assert re.fullmatch(
+        rf'{workdir} holds a finished run: it reached epoch 1 of 1; test bits per dim '
+        r'\d\.\d{4}, validation bits per dim \d\.\d{4}, best epoch 1 \(metrics\.json\)\. '
+        r'Nothing was trained or changed\.\n'
+        r'  To train it on, rerun with --config\.train\.epochs=N, N > 1\.\n'
+        r'  For a new run, pass a new --workdir\.\n'
+        r'  The changed settings \(train\.learning_rate 0\.003 -> 0\.0005\) apply only if it '
+        r'trains on\.\n',
+        result.stdout,
+    ), result.stdout
+    assert _messages(result) == []
+    assert _files(workdir) == before
+
+
+@pytest.mark.parametrize(
+    'flag, message',
+    [
+        ('--config.train.learning_rate=-1', '`config.train.learning_rate` must be a finite'),
+        ('--config.train.memory_saving=foo', "`config.train.memory_saving` must be None or 'inv"),
+    ],
+)
+def test_a_bad_value_beside_a_finished_run_is_refused_as_such(tiny_run, flag, message):
+    # Settings that would apply on training on are checked like those of a new run.
+    workdir, _ = tiny_run
+    before = _files(workdir)
+    result = _train(f'--workdir={workdir}', *TINY, flag)
+    assert result.returncode == 1
+    (line,) = _messages(result)
+    assert line.startswith(f'Error: {message}'), line
+    assert _files(workdir) == before
+
+
+def test_an_export_dir_under_a_file_is_refused_before_training(tmp_path):
+    (tmp_path / 'afile').write_text('')
+    result = _train(
+        f'--workdir={tmp_path / "run"}', *TINY, f'--export_dir={tmp_path / "afile" / "model"}'
+    )
+    assert result.returncode == 1
+    (line,) = _messages(result)
+    assert line == (
+        f"Error: export_dir '{tmp_path / 'afile' / 'model'}' cannot be created: "
+        f"'{tmp_path / 'afile'}' is a file, not a directory; choose another path."
+    )
+    assert not (tmp_path / 'run').exists()
+
+
+def test_a_finished_run_is_copied_to_a_new_export_dir(tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    before = _files(workdir)
+    export_dir = tmp_path / 'model'
+    result = _train(f'--workdir={workdir}', *TINY, f'--export_dir={export_dir}', importtime=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith(f'Copied its best model to {export_dir}.\n')
+    saved = {k: v[0] for k, v in _files(workdir / 'saved_model').items()}
+    assert {k: v[0] for k, v in _files(export_dir).items()} == saved
+    assert not _imported_tensorflow(result)
+    assert _files(workdir) == before
+
+
+@pytest.mark.parametrize(
+    'flags, message',
+    [
+        (
+            ('--export_dir={workdir}/saved_model',),
+            r"Error: export_dir '.*/run/saved_model' already exists; choose a new path or "
+            r'remove it\.',
+        ),
+        (
+            ('--workdir={new}', '--export_dir={new}/model'),
+            r"Error: export_dir '.*/new/model' overlaps the workdir '.*/new', which the run "
+            r'writes itself .*; choose a path outside the workdir\.',
+        ),
+        (
+            ('--config=missing.py',),
+            r'Error: --config=missing\.py: no such recipe file; see --help\.',
+        ),
+        (
+            ('--config.train.epoch=3',),
+            r'Error: --config\.train\.epoch: the config has no field \'epoch\'\. Did you mean '
+            r'"epochs" instead of "epoch"\? See the fields: --print_config\.',
+        ),
+        (
+            ('--config=configs/realnvp_moons.py', '--config.train.no_such_key=1'),
+            r"Error: --config\.train\.no_such_key: the config has no field 'no_such_key'\. "
+            r'See the fields: --print_config\.',
+        ),
+        (
+            ('--config.model.num_levels=two',),
+            r'Error: flag --config\.model\.num_levels=two: invalid literal for int\(\) with '
+            r"base 10: 'two'",
+        ),
+        (('positional',), r"Error: unexpected arguments \['positional'\]; see --help\."),
+    ],
+)
+def test_a_bad_command_line_is_one_line_before_tensorflow(flags, message, tiny_run, tmp_path):
+    workdir, _ = tiny_run
+    before = _files(workdir)
+    flags = [flag.format(workdir=workdir, new=tmp_path / 'new') for flag in flags]
+    if not any(flag.startswith('--workdir') for flag in flags):
+        flags.insert(0, f'--workdir={workdir}')
+    config = [flag for flag in flags if flag.startswith('--config=')]
+    result = _train(
+        *config, *TINY, *(flag for flag in flags if flag not in config), importtime=True
+    )
+    assert result.returncode in (1, 2)
+    [line] = _messages(result)
+    assert re.fullmatch(message, line), line
+    assert not _imported_tensorflow(result)
+    assert _files(workdir) == before
+    assert not (tmp_path / 'new').exists()
+
+
+@pytest.mark.parametrize('flag', ['-h', '--help'])
+def test_help_lists_every_recipe_and_how_to_see_its_fields(flag):
+    result = _train(flag, importtime=True)
+    assert result.returncode == 0, result.stderr
+    for path in sorted(glob.glob(str(ROOT / 'configs' / '[!_]*.py'))):
+        name = os.path.relpath(path, ROOT)
+        with open(path) as f:
+            summary = f.read().split('"""')[1].split('\n')[0]
+        assert re.search(rf'^  {re.escape(name)} +{re.escape(summary)}$', result.stdout, re.M)
+    assert '--print_config' in result.stdout
+    assert '--config.FIELD=VALUE' in result.stdout
+    assert 'tfp_flows_runs' in result.stdout  # Where a run writes by default.
+    assert not _imported_tensorflow(result)
+
+
+def test_print_config_shows_the_resolved_fields_and_exits():
+    result = _train(
+        '--config=configs/realnvp_moons.py', '--config.train.epochs=3', '--print_config'
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^data\.name +'moons'  \[run\]$", result.stdout, re.M)
+    assert re.search(r'^train\.epochs +3  \[training\]$', result.stdout, re.M)
+    assert re.search(r'^train\.intra_op_threads +1$', result.stdout, re.M)
+
+
+def test_none_on_the_command_line_is_none():
+    # ml_collections parses `=None` of a str field as the string 'None'.
+    result = _train(
+        '--config=configs/realnvp_moons.py',
+        '--config.train.memory_saving=None',
+        '--config.model.preprocessing=None',
+        '--print_config',
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r'^train\.memory_saving +None$', result.stdout, re.M)
+    assert re.search(r'^model\.preprocessing +None  \[run\]$', result.stdout, re.M)
+
+
+def test_the_default_workdir_cannot_shadow_the_package(tmp_path):
+    workdir = pathlib.Path(cli.default_workdir('configs/glow_mnist.py'))
+    assert workdir == pathlib.Path(tempfile.gettempdir(), 'tfp_flows_runs', 'glow_mnist')
+    assert 'tfp_flows' not in workdir.parts
+    (tmp_path / workdir.relative_to(tempfile.gettempdir())).mkdir(parents=True)
+    result = subprocess.run(  # Python started where the runs are: the package still loads.
+        [sys.executable, '-c', 'import tfp_flows; print(tfp_flows.__version__)'],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_plain_pytest_collects_the_tests_that_import_configs():
+    """`pytest` (not `python -m pytest`) has no repository root on sys.path of its own."""
+    env = {key: value for key, value in _env().items() if key != 'PYTHONPATH'}
+    result = subprocess.run(
+        [sys.executable, '-P', '-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider']
+        + ['tests/run/test_experiment.py', 'tests/run/test_kill_resume.py'],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert re.search(r'\d+ tests collected', result.stdout)

@@ -1,0 +1,775 @@
+"""The Keras bridge trains every variable, on one device and on two replicas alike."""
+
+import inspect
+import math
+import os
+import re
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_flows
+from tfp_flows.dequantization.variational import VariationalDequantizer
+from tfp_flows.training.optimizers import make_optimizer
+from tfp_flows.training.trainer import FlowTrainer
+
+tfb, tfd = tfp.bijectors, tfp.distributions
+
+IMAGE_SHAPE = (8, 8, 1)
+NUM_CLASSES = 3  # One-hot labels of the conditional Glow.
+NUM_FEATURES = 2  # Context features of the conditional vector Real NVP.
+
+
+def _build(family, seed=0, dtype=tf.float32, dropout_rate=0.0):
+    sizes = dict(num_steps=1, hidden_channels=8, seed=seed, dtype=dtype)
+    if family == 'conditional glow':
+        return tfp_flows.glow(
+            IMAGE_SHAPE,
+            num_levels=2,
+            conditional_shape=(NUM_CLASSES,),
+            learn_top_prior=True,
+            dropout_rate=dropout_rate,
+            **sizes,
+        )
+    if family == 'conditional vector':
+        sizes.update(num_steps=2, conditional_shape=(NUM_FEATURES,), dropout_rate=dropout_rate)
+        return tfp_flows.real_nvp((2,), **sizes)
+    if family == 'glow':
+        return tfp_flows.glow(IMAGE_SHAPE, num_levels=2, **sizes)
+    if family == 'real_nvp':
+        return tfp_flows.real_nvp(IMAGE_SHAPE, num_levels=2, split_prior=True, **sizes)
+    return tfp_flows.real_nvp((2,), **{**sizes, 'num_steps': 2})
+
+
+def _data(family, count, seed=0):
+    """A batch of `family`'s data: x, or (x, c) for the conditional families."""
+    rng = np.random.default_rng(seed)
+    if family == 'conditional vector':  # x depends on the context c.
+        c = rng.standard_normal((count, NUM_FEATURES)).astype(np.float32)
+        noise = rng.standard_normal((count, 2)) * 0.3
+        return (c @ [[1.0, 0.5], [-0.5, 1.0]] + noise).astype(np.float32), c
+    if family == 'vector':
+        return (rng.standard_normal((count, 2)) * [1.0, 0.3] + [0.5, -1.0]).astype(np.float32)
+    if family == 'conditional glow':  # Class k's pixels take levels 4k .. 4k + 4 of 17.
+        labels = rng.integers(0, NUM_CLASSES, size=count)
+        pixels = rng.integers(0, 5, size=(count, *IMAGE_SHAPE)) + 4 * labels[:, None, None, None]
+        x = tfp_flows.uniform_dequantize(pixels, 17, seed=[seed, 1]).numpy()
+        return x, np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+    pixels = rng.integers(0, 5, size=(count, *IMAGE_SHAPE)) * 4  # A few levels of 17.
+    return tfp_flows.uniform_dequantize(pixels, 17, seed=[seed, 1]).numpy()
+
+
+def _num_bins(family):
+    return None if 'vector' in family else 17
+
+
+def _one_batch_dataset(x):
+    return tf.data.Dataset.from_tensors(x)
+
+
+def _values(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _trained(family, x, seed=0, dtype=tf.float32, dropout_rate=0.0, **trainer_kwargs):
+    """An initialised flow of `family` and a FlowTrainer on it (not compiled); `x` is the
+    batch, or (x, c) for the conditional families."""
+    flow = _build(family, seed=seed, dtype=dtype, dropout_rate=dropout_rate)
+    x, c = x if isinstance(x, tuple) else (x, None)
+    tfp_flows.initialize(flow, tf.cast(x, dtype), conditional_input=c)
+    return flow, FlowTrainer(flow, _num_bins(family), **trainer_kwargs)
+
+
+@pytest.mark.parametrize(
+    'family, path',
+    [
+        ('glow', 'fit'),
+        ('real_nvp', 'fit'),
+        ('vector', 'fit'),
+        ('glow', 'fit on (x,) tuples'),
+        ('glow', 'accumulation'),
+        ('vector', 'accumulation'),
+        ('glow', 'ema'),
+        ('glow', 'memory saving invert'),
+        ('real_nvp', 'memory saving recompute'),
+        ('conditional glow', 'memory saving invert'),
+        ('glow', 'train_on_batch'),
+        ('conditional glow', 'fit'),
+        ('conditional vector', 'fit'),
+        ('conditional glow', 'accumulation'),
+        ('conditional vector', 'train_on_batch'),
+    ],
+)
+def test_every_training_path_moves_every_variable_and_lowers_the_loss(family, path):
+    x = _data(family, 32)
+    conditional = dict(dropout_rate=0.1, dropout_seed=3) if 'conditional' in family else {}
+    flow, trainer = _trained(
+        family,
+        x,
+        clip_norm=100.0,
+        accumulation_steps=4 if path == 'accumulation' else 1,
+        memory_saving=path.split()[-1] if path.startswith('memory saving') else None,
+        **conditional,
+    )
+    before = _values(flow.trainable_variables)
+    trainer.compile(make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None))
+    name = trainer.metric_name
+    first = trainer.evaluate(_one_batch_dataset(x), verbose=0, return_dict=True)[name]
+    if path == 'train_on_batch':
+        for _ in range(40):
+            logs = trainer.train_on_batch(*(x if isinstance(x, tuple) else (x,)), return_dict=True)
+        assert set(logs) == {name, 'grad_norm'}
+    else:
+        batch = (x,) if path == 'fit on (x,) tuples' else x
+        trainer.fit(_one_batch_dataset(batch).repeat(), steps_per_epoch=40, epochs=1, verbose=0)
+    assert int(trainer.optimizer.iterations.numpy()) == 40
+    last = trainer.evaluate(_one_batch_dataset(x), verbose=0, return_dict=True)[name]
+    assert last < first - 0.05
+    unmoved = [
+        v.name
+        for b, v in zip(before, flow.trainable_variables, strict=True)
+        if np.array_equal(b, v.numpy())
+    ]
+    assert not unmoved
+
+
+def test_train_on_batch_and_test_on_batch_take_a_bare_batch():
+    x = _data('glow', 8)
+    flow, trainer = _trained('glow', x)
+    trainer.compile(keras.optimizers.SGD(0.01))
+    expected = float(tf.reduce_mean(trainer.per_example_loss(x)))
+    assert trainer.test_on_batch(x) == pytest.approx(expected, rel=1e-6)
+    assert trainer.test_on_batch((x,), return_dict=True) == {
+        'bits_per_dim': pytest.approx(expected, rel=1e-6)
+    }
+    before = _values(flow.trainable_variables)
+    logs = trainer.train_on_batch(x, return_dict=True)
+    assert logs['bits_per_dim'] == pytest.approx(expected, rel=1e-6)  # Loss before the step.
+    assert not np.array_equal(before[0], flow.trainable_variables[0].numpy())
+    assert trainer.predict_on_batch(x) == pytest.approx(trainer.per_example_loss(x).numpy())
+
+
+def test_a_context_or_sample_weights_are_refused():
+    x = _data('glow', 4)
+    _, trainer = _trained('glow', x)
+    trainer.compile(keras.optimizers.SGD(0.01))
+    labels = np.zeros([4, 10], np.float32)
+    message = r'got \(x, context\) batches, but the flow is unconditional.*shape \(4, 10\)'
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(_one_batch_dataset((x, labels)), verbose=0)
+    with pytest.raises(ValueError, match=message):
+        trainer.train_on_batch(x, labels)
+    with pytest.raises(ValueError, match='does not take sample weights'):
+        trainer.train_on_batch(x, sample_weight=np.ones([4], np.float32))
+
+
+def test_a_conditional_flow_needs_contexts_of_its_shape():
+    x, c = _data('conditional glow', 4)
+    _, trainer = _trained('conditional glow', (x, c))
+    trainer.compile(keras.optimizers.SGD(0.01))
+    missing = (
+        r'got batches of x alone \(shape \(4, 8, 8, 1\)\), but the flow is conditional with '
+        r'conditional_shape \(3,\): feed \(x, c\) batches, c of shape \[batch, 3\]'
+    )
+    with pytest.raises(ValueError, match=missing):
+        trainer.fit(_one_batch_dataset(x), verbose=0)
+    with pytest.raises(ValueError, match=missing):
+        trainer.evaluate(_one_batch_dataset(x), verbose=0)
+    wrong = (
+        r'got contexts of shape \(4, 10\), but the flow is conditional with conditional_shape '
+        r'\(3,\): each c must have shape \[batch, 3\]'
+    )
+    with pytest.raises(ValueError, match=wrong):
+        trainer.train_on_batch(x, np.zeros([4, 10], np.float32))
+
+
+def _moved(flow, seed=0):
+    """Sets every variable of `flow` to random values (a fresh flow is the identity, and its
+    zero last layers would hide dropout)."""
+    rng = np.random.default_rng(seed)
+    for v in flow.trainable_variables:
+        v.assign(rng.normal(0.0, 0.1, v.shape).astype(v.dtype.as_numpy_dtype))
+
+
+@pytest.mark.parametrize('family', ['conditional glow', 'conditional vector'])
+def test_dropout_is_on_in_the_train_step_only(family):
+    x, c = _data(family, 8)
+    flow, trainer = _trained(family, (x, c), dropout_rate=0.5, dropout_seed=1)
+    _moved(flow)
+    trainer.compile(keras.optimizers.SGD(0.0))  # Steps that change nothing.
+    name = trainer.metric_name
+    evaluated = [trainer.test_on_batch(x, c, return_dict=True)[name] for _ in range(2)]
+    assert evaluated[0] == evaluated[1]  # Deterministic: no dropout.
+    predicted = trainer.predict(_one_batch_dataset((x, c)), verbose=0)
+    np.testing.assert_allclose(np.mean(predicted), evaluated[0], rtol=1e-5)
+    trained = []
+    for _ in range(2):
+        trainer.reset_metrics()
+        trained.append(trainer.train_on_batch(x, c, return_dict=True)[name])
+    # Dropout changes the loss of the train step, with new masks at each step (seeded by the
+    # optimizer step).
+    assert abs(trained[0] - evaluated[0]) > 1e-3
+    assert trained[0] != trained[1]
+    without_dropout = _build(family, dropout_rate=0.0)
+    for target, source in zip(without_dropout.variables, flow.variables, strict=True):
+        target.assign(source)
+    plain = FlowTrainer(without_dropout, _num_bins(family))
+    plain.compile(keras.optimizers.SGD(0.0))
+    assert plain.train_on_batch(x, c, return_dict=True)[name] == pytest.approx(evaluated[0])
+
+
+def test_dropout_masks_are_a_function_of_the_seed_and_the_step():
+    x, c = _data('conditional vector', 8)
+    losses = []
+    for seed in (1, 1, 2):
+        flow, trainer = _trained('conditional vector', (x, c), dropout_rate=0.5, dropout_seed=seed)
+        _moved(flow)
+        trainer.compile(keras.optimizers.SGD(0.0))
+        losses.append(trainer.train_on_batch(x, c))
+    assert losses[0] == losses[1] != losses[2]
+
+
+def test_trainer_refuses_a_flow_without_variables():
+    import tensorflow_probability as tfp
+
+    flow = tfp.distributions.TransformedDistribution(
+        tfp.distributions.Normal(0.0, 1.0), tfp.bijectors.Exp()
+    )
+    with pytest.raises(ValueError, match='no trainable variables'):
+        FlowTrainer(flow)
+
+
+BAD_ARGUMENTS = [
+    ('num_bins', 1, r'`num_bins` must be None or an int >= 2; got 1\.'),
+    ('num_bins', 17.0, r'`num_bins` must be None or an int >= 2; got 17\.0'),
+    ('num_bins', True, r'`num_bins` must be None or an int >= 2; got True'),
+    ('clip_norm', 0, r'`clip_norm` must be a finite number > 0; got 0\.'),
+    ('clip_norm', -1.0, r'`clip_norm` must be a finite number > 0; got -1\.0'),
+    ('clip_norm', math.nan, r'`clip_norm` must be a finite number > 0; got nan'),
+    ('clip_norm', math.inf, r'`clip_norm` must be a finite number > 0; got inf'),
+    ('clip_norm', '50', r"`clip_norm` must be a finite number > 0; got '50'"),
+    ('accumulation_steps', 0, r'`accumulation_steps` must be a positive int; got 0\.'),
+    ('accumulation_steps', 2.0, r'`accumulation_steps` must be a positive int; got 2\.0'),
+    ('accumulation_steps', None, r'`accumulation_steps` must be a positive int; got None'),
+    ('steps_per_execution', 0, r'`steps_per_execution` must be a positive int; got 0\.'),
+    ('steps_per_execution', 1.5, r'`steps_per_execution` must be a positive int; got 1\.5'),
+    ('steps_per_execution', True, r'`steps_per_execution` must be a positive int; got True'),
+    ('auto_scale_loss', 'yes', r"`auto_scale_loss` must be True or False; got 'yes'\."),
+    ('dropout_seed', -1, r'`dropout_seed` must be None or an int in \[0, 2\*\*63\); got -1\.'),
+    ('dropout_seed', 1.0, r'`dropout_seed` must be None or an int in \[0, 2\*\*63\); got 1\.0'),
+    ('dequantization_seed', -1, r'`dequantization_seed` must be an int in \[0, 2\*\*63\); got -1'),
+    ('dequantization_seed', None, r'`dequantization_seed` must be an int in .*; got None'),
+    (
+        'memory_saving',
+        'all',
+        r"`memory_saving` must be one of \('invert', 'recompute'\); got 'all'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    'argument, value, message', BAD_ARGUMENTS, ids=[f'{a}={v!r}' for a, v, _ in BAD_ARGUMENTS]
+)
+def test_each_numeric_argument_out_of_its_domain_is_refused(argument, value, message):
+    flow = _build('vector')
+    with pytest.raises(ValueError, match=message):
+        if argument in ('steps_per_execution', 'auto_scale_loss'):
+            FlowTrainer(flow).compile(keras.optimizers.SGD(0.1), **{argument: value})
+        else:
+            FlowTrainer(flow, **{argument: value})
+
+
+def test_every_numeric_argument_is_swept():
+    numeric = set(inspect.signature(FlowTrainer).parameters)
+    numeric -= {'flow', 'name', 'kwargs', 'dequantizer'}  # Not numbers: see test_a_dequantizer_.
+    numeric |= set(inspect.signature(FlowTrainer.compile).parameters) - {'self', 'optimizer'}
+    numeric -= {'kwargs'}
+    assert {argument for argument, _, _ in BAD_ARGUMENTS} == numeric
+
+
+@pytest.mark.parametrize('family', ['glow', 'vector'])
+def test_logs_name_the_loss_by_its_unit(family):
+    x = _data(family, 8)
+    _, trainer = _trained(family, x)
+    trainer.compile(keras.optimizers.SGD(0.01))
+    name = {'glow': 'bits_per_dim', 'vector': 'nats_per_dim'}[family]
+    assert trainer.metric_name == name
+    history = trainer.fit(_one_batch_dataset(x), validation_data=_one_batch_dataset(x), verbose=0)
+    assert set(history.history) == {name, 'grad_norm', 'val_' + name}
+    assert set(trainer.evaluate(_one_batch_dataset(x), verbose=0, return_dict=True)) == {name}
+
+
+def _nineteen_batches():
+    return tf.data.Dataset.from_tensor_slices(_data('glow', 19 * 4, seed=7)).batch(4)
+
+
+class _Slow(keras.callbacks.Callback):
+    """Waits after each call into TF, so that the bar (which redraws at most every 0.05 s
+    before the end) draws every call's count."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        time.sleep(0.06)
+
+    def on_test_batch_end(self, batch, logs=None):
+        time.sleep(0.06)
+
+
+def test_the_progress_bar_never_counts_past_the_epoch(capsys):
+    # 19 steps, 8 per call: Keras reports the last call as steps 17-24 (pinned at the end).
+    batches = _nineteen_batches()
+    _, trainer = _trained('glow', next(iter(batches)))
+    trainer.compile(keras.optimizers.SGD(0.01), steps_per_execution=8)
+    trainer.fit(batches, epochs=2, verbose=1, callbacks=[_Slow()])
+    trainer.evaluate(batches, verbose=1, callbacks=[_Slow()])
+    shown = capsys.readouterr().out
+    counts = [int(count) for count in re.findall(r'(\d+)/19\b', shown)]
+    assert {8, 16, 19} <= set(counts) and max(counts) == 19, shown
+    assert 'bits_per_dim' in shown and 'loss' not in shown, shown
+
+    trainer.fit(batches, verbose=1, callbacks=[_Slow(), keras.callbacks.ProgbarLogger()])
+    assert '24/19' in capsys.readouterr().out  # Keras' own bar: why `_EpochProgbar` exists.
+
+
+@pytest.mark.parametrize(
+    'callback, message',
+    [
+        (keras.callbacks.TerminateOnNaN(), r"TerminateOnNaN reads the log key 'loss'.*StopOn"),
+        (
+            keras.callbacks.EarlyStopping(),
+            r"EarlyStopping monitors 'val_loss', .* 'val_bits_per_dim'; pass monitor=",
+        ),
+        (
+            keras.callbacks.ReduceLROnPlateau(monitor='loss'),
+            r"ReduceLROnPlateau monitors 'loss', .* 'bits_per_dim'; pass monitor=",
+        ),
+    ],
+)
+def test_keras_callbacks_that_read_loss_are_refused(callback, message):
+    x = _data('glow', 4)
+    _, trainer = _trained('glow', x)
+    trainer.compile(keras.optimizers.SGD(0.01))
+    with pytest.raises(ValueError, match=message):
+        trainer.fit(_one_batch_dataset(x), verbose=0, callbacks=[callback])
+
+
+def test_clipping_scales_the_global_gradient_to_clip_norm():
+    x = _data('glow', 8)
+    flow, trainer = _trained('glow', x, clip_norm=0.05)
+    trainer.compile(keras.optimizers.SGD(1.0))
+    variables = flow.trainable_variables
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(trainer.per_example_loss(x))
+    gradients = tape.gradient(loss, variables)
+    norm = math.sqrt(sum(float(tf.reduce_sum(g**2)) for g in gradients))
+    assert norm > 0.05  # Clipping is active.
+    expected = [
+        v.numpy() - g.numpy() * 0.05 / norm for v, g in zip(variables, gradients, strict=True)
+    ]
+    logs = trainer.train_on_batch(x, return_dict=True)
+    assert logs['grad_norm'] == pytest.approx(norm, rel=1e-5)
+    for v, e in zip(variables, expected, strict=True):
+        np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('steps', [2, 4])
+def test_accumulation_makes_one_step_of_the_whole_batch(steps):
+    # Clipping is active (the norm is ~1-10 here): it must act on the summed gradient. The
+    # schedule (warm-up), weight decay and EMA must count optimizer steps, one per batch.
+    batches = tf.data.Dataset.from_tensor_slices(_data('glow', 3 * 16, seed=4)).batch(16)
+    results = []
+    for accumulation_steps in (1, steps):
+        flow, trainer = _trained(
+            'glow',
+            next(iter(batches)),
+            seed=1,
+            clip_norm=0.5,
+            accumulation_steps=accumulation_steps,
+        )
+        trainer.compile(
+            make_optimizer('adam', 3e-3, warmup_steps=4, weight_decay=0.1, ema_momentum=0.5)
+        )
+        history = trainer.fit(batches, epochs=2, verbose=0)
+        assert int(trainer.optimizer.iterations.numpy()) == 6
+        results.append((history.history, _values([*flow.variables, *trainer.optimizer.variables])))
+    (plain_history, plain), (accumulated_history, accumulated) = results
+    for key in plain_history:
+        np.testing.assert_allclose(accumulated_history[key], plain_history[key], rtol=1e-5)
+    for a, b in zip(plain, accumulated, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('family', ['glow', 'real_nvp'])
+@pytest.mark.parametrize('memory_saving', ['invert', 'recompute'])
+def test_memory_saving_steps_equal_plain_steps(family, memory_saving):
+    # Plain SGD with active clipping: the gradients themselves, not Adam's normalised steps.
+    x = _data(family, 8, seed=7)
+    results = []
+    for mode in (None, memory_saving):
+        flow, trainer = _trained(
+            family, x, seed=2, dtype=tf.float64, clip_norm=0.5, memory_saving=mode
+        )
+        trainer.compile(keras.optimizers.SGD(0.5))
+        history = trainer.fit(_one_batch_dataset(x), epochs=2, verbose=0).history
+        results.append((history, _values(flow.variables)))
+    (plain_history, plain), (saving_history, saving) = results
+    for key in plain_history:
+        np.testing.assert_allclose(saving_history[key], plain_history[key], rtol=1e-10)
+    for a, b in zip(plain, saving, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+
+
+def test_memory_saving_needs_a_flow_of_this_package():
+    flow = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(0.0, 1.0), [2]), tfb.Shift(tf.Variable([0.0, 0.0]))
+    )
+    with pytest.raises(ValueError, match=r"`memory_saving` \('invert'\) needs a flow whose"):
+        FlowTrainer(flow, memory_saving='invert')
+
+
+def test_accumulation_needs_equal_micro_batches():
+    x = _data('glow', 6)
+    _, trainer = _trained('glow', x, accumulation_steps=4)
+    trainer.compile(keras.optimizers.SGD(0.01))
+    message = r'accumulation_steps=4\) splits the batch on each replica into 4 equal micro-'
+    with pytest.raises(ValueError, match=message + r'.*got a batch of 6'):
+        trainer.fit(_one_batch_dataset(x), verbose=0)
+    # A batch size known only when running (the last batch of a dataset without
+    # drop_remainder) is checked when running.
+    dataset = tf.data.Dataset.from_tensor_slices(_data('glow', 14)).batch(8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        trainer.fit(dataset, verbose=0)
+
+
+SETUPS = {
+    # Plain SGD shows a sum-instead-of-mean as a factor of 2 (Adam would hide it); clipping is
+    # active (the norm is ~1-10 here) and must act on the global gradient.
+    'sgd': dict(optimizer=lambda: keras.optimizers.SGD(0.5)),
+    # 4 examples per replica in 2 micro-batches of 2, against one step on the 8 examples.
+    'accumulation': dict(optimizer=lambda: keras.optimizers.SGD(0.5), accumulation_steps=2),
+    # Adam and Adamax scale each step by 1 / |gradient|, so the rounding of near-zero gradients
+    # (summed in another order on two replicas) shows in float32 (Keras' own Adamax alike).
+    'fused adamax, weight decay, ema, float64': dict(
+        optimizer=lambda: make_optimizer(
+            'adamax', 1e-2, warmup_steps=1, weight_decay=0.1, ema_momentum=0.5
+        ),
+        dtype=tf.float64,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    'family, setup',
+    [
+        ('glow', 'sgd'),
+        ('vector', 'sgd'),
+        ('glow', 'accumulation'),
+        ('glow', 'fused adamax, weight decay, ema, float64'),
+    ],
+)
+def test_two_replica_step_equals_one_device_step(family, setup, mirrored_strategy):
+    assert mirrored_strategy.num_replicas_in_sync == 2
+    x = _data(family, 8, seed=3)
+    results = []
+    for strategy in (tf.distribute.OneDeviceStrategy('/cpu:0'), mirrored_strategy):
+        accumulation_steps = SETUPS[setup].get('accumulation_steps', 1)
+        with strategy.scope():
+            flow, trainer = _trained(
+                family,
+                x,
+                seed=5,
+                dtype=SETUPS[setup].get('dtype', tf.float32),
+                clip_norm=0.5,
+                accumulation_steps=accumulation_steps if strategy is mirrored_strategy else 1,
+            )
+            trainer.compile(SETUPS[setup]['optimizer']())
+        trainer.fit(_one_batch_dataset(x), epochs=2, verbose=0)
+        variables = [*flow.variables, *trainer.optimizer.variables]
+        results.append(_values(variables))
+        if trainer.optimizer.use_ema:  # The swap works on every replica (outside the scope).
+            for v in flow.trainable_variables:
+                v.assign_add(tf.ones_like(v))
+            with trainer.ema_weights():
+                results[-1] += _values(flow.trainable_variables)
+            results[-1] += _values(flow.trainable_variables)
+        if strategy is mirrored_strategy:
+            for v in variables:
+                v = v.value if isinstance(v, keras.Variable) else v  # The optimizer's.
+                local = [r.numpy() for r in strategy.experimental_local_results(v)]
+                assert len(local) == 2, v.name
+                np.testing.assert_array_equal(local[0], local[1], err_msg=v.name)
+    for single, mirrored in zip(*results, strict=True):
+        np.testing.assert_allclose(mirrored, single, rtol=2e-4, atol=2e-6)
+
+
+@pytest.mark.parametrize('mirrored', [False, True])
+def test_several_steps_per_execution_equal_one_step_per_call(mirrored, mirrored_strategy, caplog):
+    # 19 batches with 8 steps per call: two full calls and a short one, as in a digits epoch.
+    # On two replicas Keras 3 cannot loop (keras-team/keras#19246): one step per call, warned.
+    batches = _nineteen_batches()
+    results = []
+    for strategy, steps_per_execution in (
+        (tf.distribute.get_strategy(), 1),
+        (mirrored_strategy if mirrored else tf.distribute.get_strategy(), 8),
+    ):
+        with strategy.scope():
+            flow, trainer = _trained('glow', next(iter(batches)), seed=2, clip_norm=10.0)
+            trainer.compile(make_optimizer('adam', 3e-3), steps_per_execution=steps_per_execution)
+        history = trainer.fit(batches, epochs=2, verbose=0)
+        assert int(trainer.optimizer.iterations.numpy()) == 2 * 19
+        results.append((history.history['bits_per_dim'], _values(flow.trainable_variables)))
+    assert trainer.steps_per_execution == (1 if mirrored else 8)
+    assert ('keras-team/keras#19246' in caplog.text) == mirrored
+    (loss_1, single), (loss_8, several) = results
+    np.testing.assert_allclose(loss_8, loss_1, rtol=1e-4)
+    for a, b in zip(single, several, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
+
+
+class _Recorder(keras.callbacks.Callback):
+    """The flow's weights after each training step, during validation and after it."""
+
+    def __init__(self, variables):
+        super().__init__()
+        self.variables = variables
+        self.after_step, self.in_validation, self.after_validation = [], [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.after_step.append(_values(self.variables))
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.in_validation.append(_values(self.variables))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.after_validation.append(_values(self.variables))
+
+
+def _ema(steps, momentum):
+    """Keras' EMA by hand: the first step's weights, then m * average + (1 - m) * weights."""
+    average = steps[0]
+    for weights in steps[1:]:
+        average = [momentum * a + (1 - momentum) * w for a, w in zip(average, weights, strict=True)]
+    return average
+
+
+def _assert_all_close(actual, expected):
+    for a, e in zip(actual, expected, strict=True):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+
+
+def test_ema_weights_are_validated_on_checkpointed_and_swapped_back(tmp_path):
+    x = _data('glow', 8)
+    flow, trainer = _trained('glow', x)
+    optimizer = make_optimizer('adam', 1e-2, ema_momentum=0.8)
+    trainer.compile(optimizer)
+    variables = flow.trainable_variables
+    # Keras' EMA machinery (finalize_variable_values) takes the model's trainable_weights.
+    assert [v.ref() for v in trainer.trainable_weights] == [v.ref() for v in variables]
+    recorder = _Recorder(variables)
+    checkpoint = tf.train.Checkpoint(flow=flow, optimizer=optimizer)
+
+    class Save(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            checkpoint.write(str(tmp_path / 'ckpt'))
+
+    history = trainer.fit(
+        _one_batch_dataset(x).repeat(),
+        steps_per_epoch=5,
+        epochs=2,
+        validation_data=_one_batch_dataset(x),
+        callbacks=[keras.callbacks.SwapEMAWeights(), recorder, Save()],
+        verbose=0,
+    )
+    raw = recorder.after_step
+    for epoch in (0, 1):
+        ema = _ema(raw[: 5 * (epoch + 1)], 0.8)
+        _assert_all_close(recorder.in_validation[epoch], ema)  # Validated on the EMA weights,
+        _assert_all_close(recorder.after_validation[epoch], raw[5 * epoch + 4])  # then raw.
+    # At the end of fit Keras writes the EMA weights into the flow, so validation's figure is
+    # the flow's loss now.
+    _assert_all_close(_values(variables), _ema(raw, 0.8))
+    val = float(tf.reduce_mean(trainer.per_example_loss(x)))
+    assert history.history['val_bits_per_dim'][-1] == pytest.approx(val, rel=1e-5)
+
+    # The checkpoint holds both: the raw weights in the flow, the EMA in the optimizer.
+    checkpoint.read(str(tmp_path / 'ckpt')).assert_consumed()
+    _assert_all_close(_values(variables), raw[-1])
+    with trainer.ema_weights():
+        _assert_all_close(_values(variables), _ema(raw, 0.8))
+        assert trainer.evaluate(_one_batch_dataset(x), verbose=0) == pytest.approx(val, rel=1e-5)
+    _assert_all_close(_values(variables), raw[-1])
+
+
+def test_ema_weights_need_an_optimizer_with_ema():
+    x = _data('glow', 4)
+    _, trainer = _trained('glow', x)
+    trainer.compile(make_optimizer('adam'))
+    with pytest.raises(ValueError, match=r'needs an optimizer that keeps an EMA.*ema_momentum'):
+        with trainer.ema_weights():
+            pass
+
+
+def _resident_megabytes():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+
+
+class _MemoryProbe(keras.callbacks.Callback):
+    """Resident memory at the end of chosen training batches."""
+
+    def __init__(self, at_batches):
+        super().__init__()
+        self.at_batches, self.megabytes = at_batches, {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch in self.at_batches:
+            self.megabytes[batch] = _resident_megabytes()
+
+
+def test_memory_stays_flat_over_a_long_run():
+    x = _data('glow', 16)
+    _, trainer = _trained('glow', x, clip_norm=50.0)
+    trainer.compile(make_optimizer('adam', 1e-3))
+    probe = _MemoryProbe(at_batches=(100, 1100))
+    trainer.fit(
+        _one_batch_dataset(x).repeat(), steps_per_epoch=1101, epochs=1, verbose=0, callbacks=[probe]
+    )
+    # Retracing or a growing bijector cache would add far more over 1,000 steps.
+    assert probe.megabytes[1100] - probe.megabytes[100] < 15
+
+
+def _pixels(count, seed=0):
+    """Discrete 8x8 images of a few levels of 17, as float32 (what make_dataset(...,
+    dequantize=False) gives)."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 5, size=(count, *IMAGE_SHAPE)) * 4).astype(np.float32)
+
+
+def _with_dequantizer(pixels, seed=0, dtype=tf.float32, **trainer_kwargs):
+    """A Real NVP, a small VariationalDequantizer and a FlowTrainer training both (ActNorm
+    initialised on uniformly dequantized `pixels`, which is q at initialisation)."""
+    flow = _build('real_nvp', seed=seed, dtype=dtype)
+    dequantizer = VariationalDequantizer(
+        IMAGE_SHAPE, 17, num_steps=2, hidden_channels=4, context_channels=2, seed=seed, dtype=dtype
+    )
+    tfp_flows.initialize(flow, tfp_flows.uniform_dequantize(pixels, 17, seed=[0, 1], dtype=dtype))
+    trainer = FlowTrainer(flow, 17, dequantizer=dequantizer, **trainer_kwargs)
+    return flow, dequantizer, trainer
+
+
+@pytest.mark.parametrize('path', ['fit', 'accumulation', 'ema'])
+def test_variational_dequantization_trains_flow_and_dequantizer_jointly(path):
+    pixels = _pixels(32)
+    flow, dequantizer, trainer = _with_dequantizer(
+        pixels, clip_norm=100.0, accumulation_steps=4 if path == 'accumulation' else 1
+    )
+    variables = [*flow.trainable_variables, *dequantizer.trainable_variables]
+    assert [v.ref() for v in trainer.trainable_weights] == [v.ref() for v in variables]
+    before = _values(variables)
+    trainer.compile(make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None))
+    assert len(trainer.optimizer.variables) > 2 * len(variables)  # Slots for q's too.
+    first = trainer.evaluate(_one_batch_dataset(pixels), verbose=0)
+    # A fixed evaluation seed: the same figure every time, and the same as predict's.
+    assert trainer.evaluate(_one_batch_dataset(pixels), verbose=0) == first
+    predicted = trainer.predict(_one_batch_dataset(pixels), verbose=0)
+    assert float(np.mean(predicted)) == pytest.approx(first, rel=1e-6)
+    callbacks = [keras.callbacks.SwapEMAWeights()] if path == 'ema' else []
+    trainer.fit(
+        _one_batch_dataset(pixels).repeat(),
+        steps_per_epoch=40,
+        epochs=1,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    last = trainer.evaluate(_one_batch_dataset(pixels), verbose=0)
+    assert last < first - 0.05
+    unmoved = [
+        v.name for b, v in zip(before, variables, strict=True) if np.array_equal(b, v.numpy())
+    ]
+    assert not unmoved
+
+
+def test_the_dequantized_loss_is_the_flow_and_dequantizer_bound():
+    pixels = _pixels(4)
+    flow, dequantizer, trainer = _with_dequantizer(pixels)
+    eps = dequantizer.base.sample(4, seed=tf.constant([3, 4]))
+    noise, log_q = dequantizer.noise_and_log_prob(eps, pixels)
+    log_p = flow.log_prob((pixels + noise) / 17)
+    expected = tfp_flows.bits_per_dim(log_p - log_q, 64, 17)
+    np.testing.assert_allclose(
+        trainer.per_example_loss(pixels, base_noise=eps), expected, rtol=1e-6
+    )
+
+
+def test_the_train_step_noise_is_a_function_of_the_seed_and_the_step():
+    pixels = _pixels(8)
+    results = []
+    for seed in (0, 0, 1):
+        _, _, trainer = _with_dequantizer(pixels, dequantization_seed=seed)
+        trainer.compile(keras.optimizers.SGD(0.0))  # Weights stay: only the noise changes.
+        history = trainer.fit(_one_batch_dataset(pixels).repeat(), steps_per_epoch=2, verbose=0)
+        results.append(history.history['bits_per_dim'][0])
+    assert results[0] == results[1] != results[2]
+
+
+def test_accumulation_with_a_dequantizer_makes_one_step_of_the_whole_batch():
+    batches = tf.data.Dataset.from_tensor_slices(_pixels(32, seed=4)).batch(16)
+    results = []
+    for accumulation_steps in (1, 2):
+        flow, dequantizer, trainer = _with_dequantizer(
+            _pixels(16, seed=4), seed=1, clip_norm=0.5, accumulation_steps=accumulation_steps
+        )
+        trainer.compile(make_optimizer('adam', 3e-3, warmup_steps=2, ema_momentum=0.5))
+        history = trainer.fit(batches, epochs=1, verbose=0)
+        results.append((history.history, _values([*trainer.trainable_weights])))
+    (plain_history, plain), (accumulated_history, accumulated) = results
+    for key in plain_history:
+        np.testing.assert_allclose(accumulated_history[key], plain_history[key], rtol=1e-5)
+    for a, b in zip(plain, accumulated, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('accumulation_steps', [1, 2])
+def test_two_replica_step_with_a_dequantizer_equals_one_device_step(
+    accumulation_steps, mirrored_strategy
+):
+    pixels = _pixels(8, seed=3)
+    results = []
+    for strategy in (tf.distribute.OneDeviceStrategy('/cpu:0'), mirrored_strategy):
+        with strategy.scope():
+            _, _, trainer = _with_dequantizer(
+                pixels,
+                seed=5,
+                clip_norm=0.5,
+                accumulation_steps=accumulation_steps if strategy is mirrored_strategy else 1,
+            )
+            trainer.compile(keras.optimizers.SGD(0.5))
+        history = trainer.fit(
+            _one_batch_dataset(pixels),
+            epochs=2,
+            validation_data=_one_batch_dataset(pixels),
+            verbose=0,
+        )
+        results.append((history.history, _values(trainer.trainable_weights)))
+    (single_history, single), (mirrored_history, mirrored) = results
+    for key in single_history:
+        np.testing.assert_allclose(mirrored_history[key], single_history[key], rtol=1e-5)
+    for s, m in zip(single, mirrored, strict=True):
+        np.testing.assert_allclose(m, s, rtol=2e-4, atol=2e-6)
+
+
+def test_a_dequantizer_of_other_data_is_refused():
+    flow = _build('real_nvp')
+    other = VariationalDequantizer((8, 8, 1), 256, num_steps=2, hidden_channels=4)
+    with pytest.raises(ValueError, match=r'The dequantizer must match .* \(17, \(8, 8, 1\), '):
+        FlowTrainer(flow, 17, dequantizer=other)
+    with pytest.raises(ValueError, match='A `dequantizer` dequantizes discrete images: it needs'):
+        FlowTrainer(flow, dequantizer=other)
+    with pytest.raises(TypeError, match='`dequantizer` must be None or a VariationalDeq'):
+        FlowTrainer(flow, 17, dequantizer='variational')
+    _, _, trainer = _with_dequantizer(_pixels(2))
+    with pytest.raises(tf.errors.InvalidArgumentError, match='`pixels` must be integers from 0'):
+        trainer.per_example_loss(_pixels(2) + 0.5)

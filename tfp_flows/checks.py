@@ -1,0 +1,180 @@
+"""Checks of Python arguments where they enter the library, one domain per kind of value.
+
+A value is checked once, where it enters: a public constructor or function, or the config of
+a run (`tfp_flows.run.schema`, whose fields use these same domains). Internal calls trust
+their callers. A bad value raises `ValueError` (`TypeError` for a wrong kind of object) whose
+message names the argument, the value and what was expected:
+
+    `num_channels` must be a positive int; got 0.
+
+Tensor values are checked where a user hands them in (a sample count, a temperature, an
+exported signature's inputs) with `tf.debugging.assert_*`, and inside the flow only under
+`validate_args`, as TFP does. Nothing here imports TensorFlow, so the config of a run is
+checked before TensorFlow starts.
+"""
+
+import math
+import numbers
+import os
+
+__all__ = [
+    'BOOL',
+    'FRACTION',
+    'NON_NEGATIVE_INT',
+    'POSITIVE_INT',
+    'POSITIVE_NUMBER',
+    'SEED',
+    'Domain',
+    'check_float_dtype',
+    'check_path',
+    'check_shape',
+    'integer',
+    'number',
+    'one_of',
+]
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+class Domain:
+    """The values an argument may take, and the words for them in a message.
+
+    `Domain(description, contains, convert)`: `contains(value)` says whether `value` is in
+    it, `convert(value)` gives the value the caller keeps (an int, a float).
+    `domain.check(name, value)` returns the converted value or raises `ValueError`
+    '`name` must be <description>; got <value>.'; `domain.or_none()` also takes None.
+    """
+
+    def __init__(self, description, contains, convert=lambda value: value):
+        self.description = description
+        self.contains = contains
+        self.convert = convert
+
+    def check(self, name, value):
+        if not self.contains(value):
+            raise ValueError(f'`{name}` must be {self.description}; got {value!r}.')
+        return self.convert(value)
+
+    def or_none(self):
+        """The same domain, also taking None."""
+        return Domain(
+            f'None or {self.description}',
+            lambda value: value is None or self.contains(value),
+            lambda value: None if value is None else self.convert(value),
+        )
+
+    def __repr__(self):
+        return f'Domain({self.description!r})'
+
+
+def _bound(value):
+    """A bound as a message shows it: powers of two from 2**16 on as '2**k'."""
+    if isinstance(value, int) and value >= 2**16 and value & (value - 1) == 0:
+        return f'2**{value.bit_length() - 1}'
+    return repr(value)
+
+
+def integer(low=None, high=None):
+    """Ints n with `low` <= n < `high` (either bound may be None); not bools."""
+    if high is not None:
+        description = f'an int in [{_bound(low)}, {_bound(high)})'
+    elif low == 1:
+        description = 'a positive int'
+    else:
+        description = 'an int' if low is None else f'an int >= {_bound(low)}'
+
+    def contains(value):
+        return _is_int(value) and (low is None or value >= low) and (high is None or value < high)
+
+    return Domain(description, contains, int)
+
+
+def number(low=None, high=None, low_open=False, high_open=False):
+    """Finite real numbers between the bounds, each closed unless `*_open`; not bools."""
+    if low is not None and high is not None:
+        left, right = '(' if low_open else '[', ')' if high_open else ']'
+        description = f'a number in {left}{low!r}, {high!r}{right}'
+    elif low is not None:
+        description = f'a finite number {">" if low_open else ">="} {low!r}'
+    elif high is not None:
+        description = f'a finite number {"<" if high_open else "<="} {high!r}'
+    else:
+        description = 'a finite number'
+
+    def contains(value):
+        if not _is_number(value) or not math.isfinite(value):
+            return False
+        above = low is None or (value > low if low_open else value >= low)
+        below = high is None or (value < high if high_open else value <= high)
+        return above and below
+
+    return Domain(description, contains, float)
+
+
+def one_of(*options):
+    """One of the str `options`."""
+    shown = ', '.join(repr(o) for o in options)
+    return Domain(f'one of ({shown})', lambda value: isinstance(value, str) and value in options)
+
+
+BOOL = Domain('True or False', lambda value: type(value).__name__ in ('bool', 'bool_'), bool)
+POSITIVE_INT = integer(1)
+NON_NEGATIVE_INT = integer(0)
+POSITIVE_NUMBER = number(0, low_open=True)
+FRACTION = number(0, 1, high_open=True)  # Rates: dropout, EMA momentum.
+# Every seed of the library and of a run: initial weights, permutations, data order, noise.
+SEED = integer(0, 2**31)
+
+
+def check_shape(name, value, ranks=None):
+    """`value` as a tuple of positive ints (an event shape), of a length in `ranks` if given.
+
+    Raises `ValueError` naming `name` otherwise.
+    """
+    try:
+        shape = tuple(value)
+    except TypeError:
+        shape = None
+    if (
+        shape is None
+        or isinstance(value, str)
+        or not shape
+        or (ranks is not None and len(shape) not in ranks)
+        or not all(_is_int(d) and d > 0 for d in shape)
+    ):
+        kind = {(1,): '[D]', (3,): '[H, W, C]', (1, 3): '[H, W, C] or [D]'}.get(
+            tuple(ranks or ()), 'a shape'
+        )
+        raise ValueError(f'`{name}` must be {kind} of positive ints; got {value!r}.')
+    return tuple(int(d) for d in shape)
+
+
+def check_float_dtype(name, value, options=('float32', 'float64')):
+    """`value` (a `tf.DType`, NumPy dtype or its name) as a `tf.DType` named in `options`.
+
+    Raises `ValueError` naming `name` otherwise.
+    """
+    import tensorflow as tf  # Only the flows call this, with TensorFlow loaded.
+
+    try:
+        dtype = tf.as_dtype(value)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.name not in options:
+        expected = ' or '.join(f'tf.{o}' for o in options)
+        raise ValueError(f'`{name}` must be {expected}; got {value!r}.')
+    return dtype
+
+
+def check_path(name, value, allow_none=False):
+    """Raises `TypeError` unless `value` is a str or a path (or None, if `allow_none`)."""
+    if (value is None and allow_none) or isinstance(value, str | os.PathLike):
+        return value
+    expected = 'None, a str or a path' if allow_none else 'a str or a path'
+    raise TypeError(f'`{name}` must be {expected}; got {value!r}.')

@@ -1,0 +1,1 @@
+"""After-run tools: pictures of samples and densities, latent-space tools, baselines."""

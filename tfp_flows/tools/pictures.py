@@ -1,0 +1,332 @@
+"""Pictures of a run as uint8 arrays: sample grids, labelled figures, the 2-D density; PNGs.
+
+Grids are upscaled nearest-neighbour (numpy). Text, axes and colour bars are drawn by
+matplotlib's object API with the Agg backend (no pyplot, no display, no global state).
+"""
+
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from tfp_flows.models import sample
+from tfp_flows.run.workdir import check_path
+from tfp_flows.validation import (
+    Interval,
+    check_callable,
+    check_int,
+    check_number,
+    check_number_list,
+    check_positive_int,
+    shape_tuple,
+)
+
+__all__ = [
+    'check_points',
+    'check_temperatures',
+    'density_figure',
+    'image_grid',
+    'labelled_panels',
+    'sample_figure',
+    'upscale_factor',
+    'write_png',
+]
+
+MIN_IMAGE_PIXELS = 64  # Each image of a grid is shown at least this many pixels high ...
+MAX_GRID_PIXELS = 1024  # ... unless the grid would then be wider or higher than this.
+_DPI = 100  # Figures are sized in pixels; 100 pixels per inch makes 13-point text ~18 pixels.
+TEMPERATURES = 'a non-empty list of finite numbers > 0'  # The domain of `temperatures`.
+
+
+def check_temperatures(temperatures):
+    """`temperatures` as a tuple of finite numbers > 0; `ValueError` naming them otherwise."""
+    return check_number_list(
+        'temperatures', temperatures, Interval(low=0, low_open=True), TEMPERATURES
+    )
+
+
+def _check_pair(name, value):
+    pair = shape_tuple(value)
+    if pair is None or len(pair) != 2 or not all(Interval(True, 1).contains(v) for v in pair):
+        raise ValueError(f'`{name}` must be a pair of positive ints; got {value!r}.')
+    return pair
+
+
+def _array(name, value, dtype, description):
+    """`value` as a NumPy array of `dtype`; `ValueError` naming it if it does not convert."""
+    try:
+        return np.asarray(value, dtype)
+    except (TypeError, ValueError):
+        raise ValueError(f'`{name}` must be {description}; got {value!r}.') from None
+
+
+def upscale_factor(image_shape, grid_shape, separator=2):
+    """The integer factor that shows each image at >= 64 pixels, the grid at <= 1024.
+
+    Args:
+      image_shape: (height, width) of one image, in pixels.
+      grid_shape: (rows, columns) of images in the grid.
+      separator: pixels between neighbouring images (and around the grid).
+
+    Returns:
+      The smallest int factor that makes the larger image side at least `MIN_IMAGE_PIXELS`,
+      lowered while the grid would exceed `MAX_GRID_PIXELS` on either side; at least 1 (images
+      are never shrunk). 8x8 digits in a 6x6 grid get 8 (398 pixels); 64x64 CelebA get 1.
+
+    Raises:
+      ValueError: for shapes that are not pairs of positive ints, or a `separator` that is
+        not an int >= 0.
+    """
+    height, width = _check_pair('image_shape', image_shape)
+    rows, columns = _check_pair('grid_shape', grid_shape)
+    check_int('separator', separator, low=0)
+    factor = max(1, math.ceil(MIN_IMAGE_PIXELS / max(height, width)))
+    while (
+        factor > 1
+        and max(
+            rows * (height * factor + separator) + separator,
+            columns * (width * factor + separator) + separator,
+        )
+        > MAX_GRID_PIXELS
+    ):
+        factor -= 1
+    return factor
+
+
+def image_grid(images, num_bins=256, num_columns=None, scale=None, separator=2):
+    """Tiles images into one uint8 picture, upscaled nearest-neighbour, with white separators.
+
+    Args:
+      images: [N, H, W, C] values in [0, 1] (C is 1 or 3), e.g. samples of an image flow.
+        Values outside are clipped; NaN shows as 0 (black).
+      num_bins: levels of the data; values are quantized to them, then spread over 0..255.
+      num_columns: images per row; default ceil(sqrt(N)). Row r holds images
+        r * num_columns ... (r + 1) * num_columns - 1 (a grid with one row per class or per
+        interpolation is the images in that order).
+      scale: int upscaling factor; default `upscale_factor` (each image >= 64 pixels).
+      separator: width in pixels of the white lines between images and around the grid.
+
+    Returns:
+      uint8 [rows * (H * scale + separator) + separator,
+             num_columns * (W * scale + separator) + separator, C].
+
+    Raises:
+      ValueError: `images` is not [N, H, W, C] numbers, `num_bins` is not an int >= 2, or
+        `scale`, `num_columns` (None or positive ints) or `separator` (an int >= 0) is out
+        of its domain.
+    """
+    check_int('num_bins', num_bins, low=2)
+    if num_columns is not None:
+        check_positive_int('num_columns', num_columns)
+    if scale is not None:
+        check_positive_int('scale', scale)
+    check_int('separator', separator, low=0)
+    images = _array('images', images, np.float64, 'numbers of shape [N, H, W, C], N >= 1')
+    if images.ndim != 4 or images.shape[0] < 1:
+        raise ValueError(f'`images` must have shape [N, H, W, C], N >= 1; got {images.shape}.')
+    count, height, width, channels = images.shape
+    num_columns = num_columns or math.ceil(math.sqrt(count))
+    num_rows = math.ceil(count / num_columns)
+    scale = scale or upscale_factor((height, width), (num_rows, num_columns), separator)
+    images = np.clip(np.nan_to_num(images, nan=0.0), 0.0, 1.0 - 1e-9)
+    levels = np.floor(images * num_bins) / (num_bins - 1)
+    levels = levels.repeat(scale, axis=1).repeat(scale, axis=2)
+    cell_height, cell_width = height * scale + separator, width * scale + separator
+    grid = np.ones(
+        (num_rows * cell_height + separator, num_columns * cell_width + separator, channels)
+    )
+    for i, image in enumerate(levels):
+        row, column = divmod(i, num_columns)
+        top, left = separator + row * cell_height, separator + column * cell_width
+        grid[top : top + height * scale, left : left + width * scale] = image
+    return np.round(grid * 255).astype(np.uint8)
+
+
+def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
+    """Pictures side by side, each under its title, pixel for pixel (no resampling).
+
+    The panels are placed with matplotlib's `Figure.figimage`, so every pixel of each picture
+    appears unchanged in the result; the titles are drawn by matplotlib (its bundled DejaVu
+    font, Agg backend: no display is needed).
+
+    Args:
+      pictures: uint8 arrays [H_i, W_i, C], C = 1 (grey) or 3 (RGB), e.g. `image_grid`s.
+      titles: one string per picture, centred above it.
+      margin, gap, title_height: white space in pixels around the figure, between panels, and
+        for the titles.
+
+    Returns:
+      uint8 RGB [margin + title_height + max H_i + margin, 2 * margin + sum W_i + gaps, 3];
+      picture i's top-left pixel is at row `margin + title_height`, column
+      `margin + sum_{j<i} (W_j + gap)`.
+
+    Raises:
+      ValueError: no pictures, not one title (a str) per picture, a picture that is not
+        uint8 [H, W, 1 or 3], or a margin, gap or title height that is not an int >= 0.
+    """
+    for name, value in (('margin', margin), ('gap', gap), ('title_height', title_height)):
+        check_int(name, value, low=0)
+    pictures, titles = shape_tuple(pictures), shape_tuple(titles)
+    if not pictures or titles is None or len(pictures) != len(titles):
+        raise ValueError(
+            f'Need one title per picture and at least one picture; got {len(pictures or ())} '
+            f'pictures and {len(titles or ())} titles.'
+        )
+    for title in titles:
+        if not isinstance(title, str):
+            raise ValueError(f'`titles` must be strs; got {title!r}.')
+    pictures = [np.asarray(p) for p in pictures]
+    for picture in pictures:
+        if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[-1] not in (1, 3):
+            raise ValueError(
+                '`pictures` must be uint8 arrays [H, W, C], C = 1 or 3; got one of dtype '
+                f'{picture.dtype} and shape {picture.shape}.'
+            )
+    pictures = [np.broadcast_to(p, (*p.shape[:2], 3)) for p in pictures]
+    width = 2 * margin + sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
+    height = 2 * margin + title_height + max(p.shape[0] for p in pictures)
+    figure = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, facecolor='white')
+    left = margin
+    for picture, title in zip(pictures, titles, strict=True):
+        # figimage's offsets count from the figure's bottom-left corner.
+        figure.figimage(picture, xo=left, yo=height - margin - title_height - picture.shape[0])
+        figure.text(
+            (left + picture.shape[1] / 2) / width,
+            1 - (margin + title_height / 2) / height,
+            title,
+            ha='center',
+            va='center',
+            fontsize=13,
+        )
+        left += picture.shape[1] + gap
+    return _render(figure)
+
+
+def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_columns=6):
+    """Samples of an image flow at each temperature, as one labelled figure.
+
+    Every temperature scales the same base noise (drawn with the stateless seed
+    `[seed, 0]`), so the panels differ by the temperature alone, and the same `seed` gives
+    the same figure in every call (and every epoch of a run).
+
+    Args:
+      flow: an image flow (`tfp_flows.glow` or `real_nvp`) on data in [0, 1].
+      num_bins: levels of the data (17 for the digits, 256 for 8-bit images).
+      temperatures: the temperatures, one panel each, e.g. (0.7, 1.0).
+      seed: int.
+      num_samples, num_columns: images per panel and per row of a panel.
+
+    Returns:
+      (figure, grids): the uint8 RGB figure (`labelled_panels`) and the uint8 `image_grid` of
+      each temperature.
+
+    Raises:
+      ValueError: before any sampling, for `num_bins` not an int >= 2, `temperatures` not a
+        non-empty list of finite numbers > 0, `seed` not an int in [0, 2**31), or
+        `num_samples` or `num_columns` not a positive int.
+      TypeError: for a `flow` that is not a `tfd.TransformedDistribution`.
+    """
+    check_int('num_bins', num_bins, low=2)
+    temperatures = check_temperatures(temperatures)
+    check_int('seed', seed, low=0, high=2**31)
+    check_positive_int('num_samples', num_samples)
+    check_positive_int('num_columns', num_columns)
+    grids = []
+    for temperature in temperatures:
+        drawn = sample(flow, num_samples, temperature=temperature, seed=tf.constant([seed, 0]))
+        grids.append(image_grid(np.asarray(drawn), num_bins, num_columns=num_columns))
+    titles = [f'temperature {temperature}' for temperature in temperatures]
+    return labelled_panels(grids, titles), grids
+
+
+def check_points(points):
+    """`points` as a float64 array [N, 2] (N >= 1) of finite numbers; else `ValueError`."""
+    points = _array('points', points, np.float64, 'finite numbers of shape [N, 2], N >= 1')
+    if points.ndim != 2 or points.shape[0] < 1 or points.shape[1] != 2:
+        raise ValueError(f'`points` must have shape [N, 2], N >= 1; got {points.shape}.')
+    if not np.all(np.isfinite(points)):
+        raise ValueError(
+            f'`points` must be finite numbers; got {np.sum(~np.isfinite(points))} that are not.'
+        )
+    return points
+
+
+def density_figure(log_prob_fn, points, points_label='data', extent=None, resolution=200):
+    """The learned density of a 2-D flow beside the data, with titles, axes and a colour bar.
+
+    Args:
+      log_prob_fn: maps float32 [N, 2] points to [N] log-densities (nats).
+      points: data [N, 2] (e.g. the test split), drawn as a scatter plot.
+      points_label: what the points are, for the title of their panel ('test data').
+      extent: both panels show [-extent, extent]^2; default: 1.15 times the points' largest
+        absolute coordinate, rounded up to a multiple of 0.5.
+      resolution: the density is evaluated at the centres of resolution^2 cells.
+
+    Returns:
+      uint8 RGB [420, 1000, 3].
+
+    Raises:
+      ValueError: for a `log_prob_fn` that is not callable, `points` that are not finite
+        numbers [N, 2] (N >= 1), a `points_label` that is not a str, an `extent` that is not
+        None or a finite number > 0, or a `resolution` that is not a positive int.
+    """
+    check_callable('log_prob_fn', log_prob_fn)
+    points = check_points(points)
+    if not isinstance(points_label, str):
+        raise ValueError(f'`points_label` must be a str; got {points_label!r}.')
+    check_number('extent', extent, 0, low_open=True, allow_none=True)
+    check_positive_int('resolution', resolution)
+    if extent is None:
+        extent = math.ceil(2 * 1.15 * float(np.abs(points).max())) / 2
+    edges = np.linspace(-extent, extent, resolution + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    grid_x, grid_y = np.meshgrid(centres, centres)  # Row i has x[1] = centres[i].
+    grid = np.stack([grid_x.ravel(), grid_y.ravel()], axis=-1).astype(np.float32)
+    log_prob = np.asarray(log_prob_fn(tf.constant(grid)), np.float64)
+    density = np.exp(log_prob).reshape(resolution, resolution)
+
+    figure = Figure(figsize=(10, 4.2), dpi=_DPI, facecolor='white', layout='constrained')
+    model_axes, data_axes = figure.subplots(1, 2, sharex=True, sharey=True)
+    shown = model_axes.imshow(
+        density, extent=(-extent, extent, -extent, extent), origin='lower', cmap='viridis'
+    )
+    figure.colorbar(shown, ax=model_axes, label='p(x)')
+    model_axes.set_title('learned density p(x)')
+    data_axes.scatter(points[:, 0], points[:, 1], s=1, alpha=0.3, color='black', linewidths=0)
+    data_axes.set_title(f'{points_label} ({len(points):,} points)')
+    for axes in (model_axes, data_axes):
+        axes.set_xlim(-extent, extent)
+        axes.set_ylim(-extent, extent)
+        axes.set_aspect('equal')
+        axes.set_xlabel('x[0]')
+    model_axes.set_ylabel('x[1]')
+    return _render(figure)
+
+
+def _render(figure):
+    """The uint8 RGB pixels [H, W, 3] of a matplotlib `Figure`, drawn with Agg."""
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def write_png(path, picture):
+    """Writes a uint8 picture [H, W, C] (C = 1, 3 or 4) to `path` atomically.
+
+    Raises `TypeError` for a `path` that is not a str or path, `ValueError` for a picture of
+    another dtype or shape, before anything is written.
+    """
+    check_path('path', path)
+    picture = np.asarray(picture)
+    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            '`picture` must be a uint8 array [H, W, C], C = 1, 3 or 4; got one of dtype '
+            f'{picture.dtype} and shape {picture.shape}.'
+        )
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    temporary = f'{path}.tmp'
+    tf.io.write_file(temporary, tf.io.encode_png(picture))
+    os.replace(temporary, path)
