@@ -142,20 +142,20 @@ def test_warmup_starts_at_zero_and_decays_to_a_tenth():
 
 BAD_ARGUMENTS = [
     ('name', 'sgd', r"`name` must be one of \('adam', 'adamax'\); got 'sgd'"),
-    ('learning_rate', 0, r'`learning_rate` must be a finite number > 0; got 0\.'),
-    ('learning_rate', -1e-3, r'`learning_rate` must be a finite number > 0; got -0\.001'),
-    ('learning_rate', math.nan, r'`learning_rate` must be a finite number > 0; got nan'),
-    ('learning_rate', math.inf, r'`learning_rate` must be a finite number > 0; got inf'),
-    ('learning_rate', '1e-3', r"`learning_rate` must be a finite number > 0; got '1e-3'"),
-    ('learning_rate', True, r'`learning_rate` must be a finite number > 0; got True'),
+    ('learning_rate', 0, r'`learning_rate` must be a finite number > 0.*; got 0\.'),
+    ('learning_rate', -1e-3, r'`learning_rate` must be a finite number > 0.*; got -0\.001'),
+    ('learning_rate', math.nan, r'`learning_rate` must be a finite number > 0.*; got nan'),
+    ('learning_rate', math.inf, r'`learning_rate` must be a finite number > 0.*; got inf'),
+    ('learning_rate', '1e-3', r"`learning_rate` must be a finite number > 0.*; got '1e-3'"),
+    ('learning_rate', True, r'`learning_rate` must be a finite number > 0.*; got True'),
     ('warmup_steps', -1, r'`warmup_steps` must be an int >= 0; got -1\.'),
     ('warmup_steps', 2.5, r'`warmup_steps` must be an int >= 0; got 2\.5'),
     ('warmup_steps', True, r'`warmup_steps` must be an int >= 0; got True'),
-    ('decay_steps', 0, r'`decay_steps` must be a positive int; got 0\.'),
-    ('decay_steps', 10.0, r'`decay_steps` must be a positive int; got 10\.0'),
-    ('weight_decay', -0.5, r'`weight_decay` must be a finite number >= 0; got -0\.5'),
-    ('weight_decay', math.inf, r'`weight_decay` must be a finite number >= 0; got inf'),
-    ('weight_decay', math.nan, r'`weight_decay` must be a finite number >= 0; got nan'),
+    ('decay_steps', 0, r'`decay_steps` must be None or a positive int; got 0\.'),
+    ('decay_steps', 10.0, r'`decay_steps` must be None or a positive int; got 10\.0'),
+    ('weight_decay', -0.5, r'`weight_decay` must be None or a finite number >= 0; got -0\.5'),
+    ('weight_decay', math.inf, r'`weight_decay` must be None or a finite number >= 0; got inf'),
+    ('weight_decay', math.nan, r'`weight_decay` must be None or a finite number >= 0; got nan'),
     ('beta_1', 1.0, r'`beta_1` must be a number in \[0, 1\); got 1\.0'),
     ('beta_1', -0.1, r'`beta_1` must be a number in \[0, 1\); got -0\.1'),
     ('beta_1', math.nan, r'`beta_1` must be a number in \[0, 1\); got nan'),
@@ -164,9 +164,9 @@ BAD_ARGUMENTS = [
     ('epsilon', 0.0, r'`epsilon` must be a finite number > 0; got 0\.0'),
     ('epsilon', -1e-7, r'`epsilon` must be a finite number > 0; got -1e-07'),
     ('epsilon', math.inf, r'`epsilon` must be a finite number > 0; got inf'),
-    ('ema_momentum', 1.0, r'`ema_momentum` must be a number in \[0, 1\); got 1\.0'),
-    ('ema_momentum', -0.5, r'`ema_momentum` must be a number in \[0, 1\); got -0\.5'),
-    ('ema_momentum', math.nan, r'`ema_momentum` must be a number in \[0, 1\); got nan'),
+    ('ema_momentum', 1.0, r'`ema_momentum` must be None or a number in \[0, 1\); got 1\.0'),
+    ('ema_momentum', -0.5, r'`ema_momentum` must be None or a number in \[0, 1\); got -0\.5'),
+    ('ema_momentum', math.nan, r'`ema_momentum` must be None or a number in \[0, 1\); got nan'),
 ]
 
 
@@ -178,6 +178,12 @@ def test_make_optimizer_refuses_each_argument_out_of_its_domain(argument, value,
         make_optimizer(**{argument: value})
 
 
+@pytest.mark.parametrize('value', [0, math.nan, '1e-3'])
+def test_a_schedules_peak_learning_rate_is_checked_too(value):
+    with pytest.raises(ValueError, match=r'`learning_rate` must be a finite number > 0; got'):
+        make_optimizer(learning_rate=value, warmup_steps=5)
+
+
 def test_every_numeric_argument_of_make_optimizer_is_swept():
     checked = {argument for argument, _, _ in BAD_ARGUMENTS}
     assert checked == set(inspect.signature(make_optimizer).parameters)
@@ -185,7 +191,7 @@ def test_every_numeric_argument_of_make_optimizer_is_swept():
 
 @pytest.mark.parametrize('argument', ['beta_1', 'beta_2', 'epsilon', 'weight_decay'])
 def test_the_optimizer_classes_check_their_own_arguments(argument):
-    with pytest.raises(ValueError, match=f'`{argument}` must be a (finite )?number'):
+    with pytest.raises(ValueError, match=f'`{argument}` must be (None or )?a (finite )?number'):
         FusedAdam(**{argument: math.nan})
 
 

@@ -18,20 +18,30 @@ decay and an optional exponential moving average (EMA, Polyak averaging) of the 
 import keras
 import tensorflow as tf
 
-from tfp_flows.validation import Interval, check_int, check_number
+from tfp_flows import checks
 
 __all__ = ['FusedAdam', 'FusedAdamax', 'make_optimizer']
+
+_LEARNING_RATE = checks.Domain(
+    'a finite number > 0 or a keras.optimizers.schedules.LearningRateSchedule',
+    lambda value: (
+        isinstance(value, keras.optimizers.schedules.LearningRateSchedule)
+        or checks.POSITIVE_NUMBER.contains(value)
+    ),
+)
 
 
 class _FusedOptimizer(keras.optimizers.Optimizer):
     """Shared part of `FusedAdam` and `FusedAdamax`: slots, per-step scalars, config.
 
     Subclasses name their two slots (`_SLOT_NAMES`, as Keras' optimizer names them, so slot
-    variables and checkpoints match Keras') and apply one variable's update in
-    `_apply_fused(variable, first_slot, second_slot, gradient, scalars)`.
+    variables and checkpoints match Keras'), their kernel in `tf.raw_ops` (`_KERNEL`) and the
+    step's scalars it takes (`_KERNEL_SCALARS`).
     """
 
     _SLOT_NAMES = ()
+    _KERNEL = ''
+    _KERNEL_SCALARS = ('lr', 'beta1', 'beta2', 'beta1_power', 'epsilon')
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
         """Checks each argument by name before Keras makes any variable; see the subclass.
@@ -41,21 +51,12 @@ class _FusedOptimizer(keras.optimizers.Optimizer):
             learning-rate schedule, `beta_1`/`beta_2` outside [0, 1), `epsilon` not > 0, a
             `weight_decay` below 0.
         """
-        schedule = keras.optimizers.schedules.LearningRateSchedule
-        if not isinstance(learning_rate, schedule) and not Interval(low=0, low_open=True).contains(
-            learning_rate
-        ):
-            raise ValueError(
-                '`learning_rate` must be a finite number > 0 or a '
-                f'keras.optimizers.schedules.LearningRateSchedule; got {learning_rate!r}.'
-            )
-        if kwargs.get('weight_decay') is not None:
-            check_number('weight_decay', kwargs['weight_decay'], low=0)
-        beta_1 = check_number('beta_1', beta_1, 0, 1, high_open=True)
-        beta_2 = check_number('beta_2', beta_2, 0, 1, high_open=True)
-        epsilon = check_number('epsilon', epsilon, low=0, low_open=True)
+        _LEARNING_RATE.check('learning_rate', learning_rate)
+        checks.number(0).or_none().check('weight_decay', kwargs.get('weight_decay'))
+        betas = checks.FRACTION.check('beta_1', beta_1), checks.FRACTION.check('beta_2', beta_2)
+        epsilon = checks.POSITIVE_NUMBER.check('epsilon', epsilon)
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
+        (self.beta_1, self.beta_2), self.epsilon = betas, epsilon
         self._step_scalars = None
 
     def build(self, variables):
@@ -115,13 +116,13 @@ class _FusedOptimizer(keras.optimizers.Optimizer):
                 f'{type(self).__name__} was not built on variable {variable.name!r}: build it '
                 'on the variables it updates, inside the strategy scope they were made in.'
             )
-        gradient = tf.cast(tf.convert_to_tensor(gradient), variable.dtype)
-        self._apply_fused(
-            variable,
-            self.first_slots[index],
-            self.second_slots[index],
-            gradient,
-            self._scalars(variable, learning_rate),
+        scalars = self._scalars(variable, learning_rate)
+        getattr(tf.raw_ops, self._KERNEL)(
+            var=variable.handle,
+            m=self.first_slots[index].value.handle,
+            v=self.second_slots[index].value.handle,
+            grad=tf.cast(tf.convert_to_tensor(gradient), variable.dtype),
+            **{name: scalars[name] for name in self._KERNEL_SCALARS},
         )
 
     def get_config(self):
@@ -143,20 +144,8 @@ class FusedAdam(_FusedOptimizer):
     """
 
     _SLOT_NAMES = ('momentum', 'velocity')
-
-    def _apply_fused(self, variable, first_slot, second_slot, gradient, scalars):
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle,
-            m=first_slot.value.handle,
-            v=second_slot.value.handle,
-            beta1_power=scalars['beta1_power'],
-            beta2_power=scalars['beta2_power'],
-            lr=scalars['lr'],
-            beta1=scalars['beta1'],
-            beta2=scalars['beta2'],
-            epsilon=scalars['epsilon'],
-            grad=gradient,
-        )
+    _KERNEL = 'ResourceApplyAdam'
+    _KERNEL_SCALARS = ('lr', 'beta1', 'beta2', 'beta1_power', 'beta2_power', 'epsilon')
 
 
 @keras.saving.register_keras_serializable(package='tfp_flows')
@@ -172,19 +161,7 @@ class FusedAdamax(_FusedOptimizer):
     """
 
     _SLOT_NAMES = ('momentum', 'norm')
-
-    def _apply_fused(self, variable, first_slot, second_slot, gradient, scalars):
-        tf.raw_ops.ResourceApplyAdaMax(
-            var=variable.handle,
-            m=first_slot.value.handle,
-            v=second_slot.value.handle,
-            beta1_power=scalars['beta1_power'],
-            lr=scalars['lr'],
-            beta1=scalars['beta1'],
-            beta2=scalars['beta2'],
-            epsilon=scalars['epsilon'],
-            grad=gradient,
-        )
+    _KERNEL = 'ResourceApplyAdaMax'
 
 
 _OPTIMIZERS = {'adam': FusedAdam, 'adamax': FusedAdamax}
@@ -205,55 +182,44 @@ def make_optimizer(
 
     Args:
       name: 'adam' or 'adamax' (Glow's best bits/dim came with Adamax).
-      learning_rate: peak learning rate (> 0), reached after `warmup_steps`.
-      warmup_steps: optimizer steps of linear warm-up from 0 (an int >= 0).
-      decay_steps: optimizer steps of cosine decay after the warm-up (an int >= 1), down to
-        10% of the peak; None keeps the peak rate.
-      weight_decay: decoupled weight decay as in AdamW (>= 0; each step subtracts
-        `variable * weight_decay * learning_rate`), or None.
-      beta_1: decay rate of the gradient's moving average, in [0, 1).
-      beta_2: decay rate of the squared gradient's moving average (Adam) or of the
-        infinity norm (Adamax), in [0, 1).
-      epsilon: added to the denominator (> 0), Keras' "epsilon hat".
+      learning_rate: the peak learning rate (a number > 0), reached after `warmup_steps`.
+      warmup_steps: steps of linear warm-up from 0 (an int >= 0).
+      decay_steps: None (keep the peak), or steps of cosine decay after the warm-up down to
+        10% of the peak (an int >= 1).
+      weight_decay, beta_1, beta_2, epsilon: as in `FusedAdam` / `FusedAdamax` (which check
+        them): decoupled weight decay as in AdamW (>= 0; each step subtracts `variable *
+        weight_decay * learning_rate`) or None; the decay rates of the moving averages, in
+        [0, 1); Keras' "epsilon hat" (> 0).
       ema_momentum: None, or keep an exponential moving average (EMA, Polyak averaging) of the
-        weights with this momentum in [0, 1): after each step
-        `average = ema_momentum * average + (1 - ema_momentum) * variable` (the first step
-        copies the variable). The averages are optimizer variables, so a checkpoint of the
-        optimizer holds them beside the raw weights. Evaluate on them with
-        `keras.callbacks.SwapEMAWeights` in `fit` or `FlowTrainer.ema_weights()`; at the end
-        of `fit` Keras writes them into the flow (`finalize_variable_values`).
+        weights with this momentum in [0, 1): `average = ema_momentum * average + (1 -
+        ema_momentum) * variable` after each step (the first copies the variable). The
+        averages are optimizer variables, saved in its checkpoints; evaluate on them with
+        `keras.callbacks.SwapEMAWeights` or `FlowTrainer.ema_weights()`.
 
-    Steps are optimizer steps (`optimizer.iterations`): with gradient accumulation
-    (`FlowTrainer(accumulation_steps=N)`) one step is one update from N micro-batches.
+    Steps are optimizer steps (`optimizer.iterations`): with `FlowTrainer(accumulation_steps=N)`
+    one step is one update from N micro-batches.
 
     Returns:
-      A `FusedAdam` or `FusedAdamax`: Keras' Adam/Adamax arithmetic, slots and checkpoints,
-      each variable updated by one fused kernel.
+      A `FusedAdam` or `FusedAdamax`.
 
     Raises:
-      ValueError: naming the argument, for an unknown `name` or a number out of its domain.
+      ValueError: naming the argument, for a value out of its domain.
     """
-    if name not in _OPTIMIZERS:
-        raise ValueError(f'`name` must be one of {tuple(_OPTIMIZERS)}; got {name!r}.')
-    learning_rate = check_number('learning_rate', learning_rate, low=0, low_open=True)
-    warmup_steps = check_int('warmup_steps', warmup_steps, 0)
-    if decay_steps is not None:
-        decay_steps = check_int('decay_steps', decay_steps, 1)
-    if weight_decay is not None:
-        weight_decay = check_number('weight_decay', weight_decay, low=0)
-    if ema_momentum is not None:
-        ema_momentum = check_number('ema_momentum', ema_momentum, 0, 1, high_open=True)
-    schedule = learning_rate
-    if warmup_steps or decay_steps:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup_steps else learning_rate,
+    optimizer = _OPTIMIZERS[checks.one_of(*_OPTIMIZERS).check('name', name)]
+    warmup_steps = checks.NON_NEGATIVE_INT.check('warmup_steps', warmup_steps)
+    decay_steps = checks.POSITIVE_INT.or_none().check('decay_steps', decay_steps)
+    ema_momentum = checks.FRACTION.or_none().check('ema_momentum', ema_momentum)
+    if warmup_steps or decay_steps:  # Else the optimizer checks the constant learning rate.
+        peak = checks.POSITIVE_NUMBER.check('learning_rate', learning_rate)
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup_steps else peak,
             decay_steps=decay_steps or 1,
             alpha=0.1 if decay_steps else 1.0,
-            warmup_target=learning_rate if warmup_steps else None,
+            warmup_target=peak if warmup_steps else None,
             warmup_steps=warmup_steps,
         )
-    return _OPTIMIZERS[name](
-        learning_rate=schedule,
+    return optimizer(
+        learning_rate=learning_rate,
         beta_1=beta_1,
         beta_2=beta_2,
         epsilon=epsilon,
