@@ -3,7 +3,9 @@
 import tensorflow as tf
 from absl import logging
 
-__all__ = ['STRATEGIES', 'check_thread_count', 'configure_threads', 'make_strategy']
+from tfp_flows import checks
+
+__all__ = ['STRATEGIES', 'configure_threads', 'make_strategy']
 
 STRATEGIES = ('auto', 'one_device', 'mirrored', 'multi_worker')
 
@@ -21,9 +23,7 @@ def make_strategy(name='auto'):
                     before TensorFlow runs anything (even listing devices or setting a seed):
                     it configures the collective ops, which fails once TF has started.
     """
-    if name not in STRATEGIES:
-        raise ValueError(f'strategy must be one of {STRATEGIES}; got {name!r}.')
-    if name == 'multi_worker':
+    if checks.one_of(*STRATEGIES).check('name', name) == 'multi_worker':
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices('GPU')
     if name == 'mirrored' or (name == 'auto' and len(gpus) > 1):
@@ -32,12 +32,6 @@ def make_strategy(name='auto'):
     if name == 'auto':
         return tf.distribute.get_strategy()
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else '/cpu:0')
-
-
-def check_thread_count(name, value):
-    """Raises `ValueError` naming `name` unless `value` is a thread count (an int >= 0)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f'{name} must be an int >= 0 (0: TF default); got {value!r}.')
 
 
 def configure_threads(intra_op_threads=0, inter_op_threads=0):
@@ -53,31 +47,22 @@ def configure_threads(intra_op_threads=0, inter_op_threads=0):
     equal to the current one is accepted silently; a different one is not applied and a
     warning names both.
     """
-    for name, value, getter, setter in (
-        (
-            'intra_op_threads',
-            intra_op_threads,
-            tf.config.threading.get_intra_op_parallelism_threads,
-            tf.config.threading.set_intra_op_parallelism_threads,
-        ),
-        (
-            'inter_op_threads',
-            inter_op_threads,
-            tf.config.threading.get_inter_op_parallelism_threads,
-            tf.config.threading.set_inter_op_parallelism_threads,
-        ),
-    ):
-        check_thread_count(name, value)
-        if value == 0 or value == getter():
+    requested = {
+        'intra_op': checks.NON_NEGATIVE_INT.check('intra_op_threads', intra_op_threads),
+        'inter_op': checks.NON_NEGATIVE_INT.check('inter_op_threads', inter_op_threads),
+    }
+    for pool, value in requested.items():
+        current = getattr(tf.config.threading, f'get_{pool}_parallelism_threads')()
+        if value == 0 or value == current:
             continue
         try:
-            setter(value)
+            getattr(tf.config.threading, f'set_{pool}_parallelism_threads')(value)
         except RuntimeError:
             logging.warning(
-                '%s=%d not applied: TensorFlow already runs with %s=%d (0: its default). Set '
-                'it before TensorFlow runs any op, as train.py does.',
-                name,
+                '%s_threads=%d not applied: TensorFlow already runs with %s_threads=%d (0: its '
+                'default). Set it before TensorFlow runs any op, as train.py does.',
+                pool,
                 value,
-                name,
-                getter(),
+                pool,
+                current,
             )
