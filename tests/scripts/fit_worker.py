@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfp_flows
-from tfp_flows.training.trainer import FlowTrainer
+from tfp_flows.training import FlowTrainer
 
 GLOBAL_BATCH = 8
 NUM_STEPS = 3

@@ -1,0 +1,66 @@
+"""Workarounds for Keras 3 bugs that the trainer meets, each to delete when Keras fixes it.
+
+- `EpochProgbar`: with `steps_per_execution`, Keras' progress bar counts past the epoch
+  (keras-team/keras#20861; fix proposed in keras-team/keras#21422, not in Keras 3.15).
+- `step_logs`: Keras reduces a step's scalar logs across the workers of a multi-worker
+  strategy with a mean along an axis they do not have (tensorflow/tensorflow#72388).
+
+tests/training/test_trainer.py pins the progress bar's bug on Keras' own bar: an upgrade that
+fixes it shows there.
+"""
+
+import keras
+import tensorflow as tf
+
+__all__ = ['EpochProgbar', 'step_logs', 'with_epoch_progbar']
+
+
+class EpochProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, never counting past the epoch's steps.
+
+    With `steps_per_execution=k`, Keras 3.15 reports each call's last step as its first step
+    plus k - 1, also for the epoch's short last call: 19 steps with k = 8 show as 8, 16 and
+    24 of 19 (keras-team/keras#20861, unfixed in Keras 3.15). This bar counts the last call's
+    steps as the rest of the epoch.
+    """
+
+    async_safe = True  # As Keras' own bar, which Keras dispatches alongside its other callbacks.
+
+    def _within_epoch(self, batch):
+        return batch if self.target is None else min(batch, self.target - 1)
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(self._within_epoch(batch), logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        super().on_test_batch_end(self._within_epoch(batch), logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        super().on_predict_batch_end(self._within_epoch(batch), logs)
+
+
+def with_epoch_progbar(callbacks, verbose):
+    """`callbacks` with an `EpochProgbar` where Keras would add its own bar."""
+    if verbose == 0 or isinstance(callbacks, keras.callbacks.CallbackList):
+        return callbacks
+    callbacks = list(callbacks or [])
+    if not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+        callbacks.append(EpochProgbar())
+    return callbacks
+
+
+def step_logs(metrics):
+    """{name: result} of `metrics`, as a step returns them to Keras.
+
+    Keras 3 reduces step results across the workers of a `MultiWorkerMirroredStrategy` with a
+    mean along axis 0, which fails on scalars (tensorflow/tensorflow#72388); there each result
+    gets that axis, of size 1. Several workers: more replicas in sync than this worker's
+    devices.
+    """
+    logs = {m.name: m.result() for m in metrics}
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)
+    ):
+        logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
