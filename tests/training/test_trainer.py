@@ -254,7 +254,6 @@ BAD_ARGUMENTS = [
     ('steps_per_execution', 0, r'`steps_per_execution` must be a positive int; got 0\.'),
     ('steps_per_execution', 1.5, r'`steps_per_execution` must be a positive int; got 1\.5'),
     ('steps_per_execution', True, r'`steps_per_execution` must be a positive int; got True'),
-    ('auto_scale_loss', 'yes', r"`auto_scale_loss` must be True or False; got 'yes'\."),
     ('dropout_seed', -1, r'`dropout_seed` must be None or an int in \[0, 2\*\*31\); got -1\.'),
     ('dropout_seed', 1.0, r'`dropout_seed` must be .*; got 1\.0'),
     ('dropout_seed', 2**31, r'`dropout_seed` must be .*; got 2147483648'),
@@ -269,7 +268,7 @@ BAD_ARGUMENTS = [
 def test_each_numeric_argument_out_of_its_domain_is_refused(argument, value, message):
     flow = _build('vector')
     with pytest.raises(ValueError, match=message):
-        if argument in ('steps_per_execution', 'auto_scale_loss'):
+        if argument == 'steps_per_execution':
             FlowTrainer(flow).compile(keras.optimizers.SGD(0.1), **{argument: value})
         else:
             FlowTrainer(flow, **{argument: value})

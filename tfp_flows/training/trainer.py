@@ -136,9 +136,10 @@ class FlowTrainer(keras.Model):
         name='flow_trainer',
         **kwargs,
     ):
-        super().__init__(name=name, **kwargs)
         if not isinstance(flow, tfd.Distribution):
             raise TypeError(f'`flow` must be a tfd.Distribution; got {type(flow).__name__}.')
+        # The flow's networks' policy, for Keras' `compile(auto_scale_loss=True)`.
+        super().__init__(name=name, dtype=dtype_policy_of(flow) or 'float32', **kwargs)
         if not flow.trainable_variables:
             raise ValueError(f'The flow {flow.name!r} has no trainable variables to train.')
         self.flow = flow
@@ -191,24 +192,16 @@ class FlowTrainer(keras.Model):
     def trainable_variables(self):
         return self.trainable_weights
 
-    def compile(self, optimizer, steps_per_execution=1, auto_scale_loss=True, **kwargs):
-        """Keras' `compile`, then builds `optimizer` on the trained variables (in the scope).
+    def compile(self, optimizer, steps_per_execution=1, **kwargs):
+        """Keras' `compile`, then builds the optimizer on the trained variables (in the scope).
 
         `steps_per_execution` (an int >= 1): train steps per call into TensorFlow; 1 on several
-        replicas, with a warning (Keras 3 cannot loop there: keras-team/keras#19246).
-        `auto_scale_loss` (a bool): wrap the optimizer of a 'mixed_float16' flow in a
-        `LossScaleOptimizer`, whose `inner_optimizer` (the given one) a checkpoint should hold
-        so that it restores into a run of any policy.
+        replicas, with a warning (Keras 3 cannot loop there: keras-team/keras#19246). The
+        trainer has its flow's policy, so Keras' `auto_scale_loss` (default True) wraps the
+        optimizer of a 'mixed_float16' flow in a `LossScaleOptimizer`, whose `inner_optimizer`
+        (the given one) a checkpoint should hold to restore into a run of any policy.
         """
         steps_per_execution = checks.POSITIVE_INT.check('steps_per_execution', steps_per_execution)
-        auto_scale_loss = checks.BOOL.check('auto_scale_loss', auto_scale_loss)
-        optimizer = keras.optimizers.get(optimizer)
-        if (
-            auto_scale_loss
-            and dtype_policy_of(self.flow) == 'mixed_float16'
-            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-        ):
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if steps_per_execution > 1 and replicas > 1:
             logging.warning(
@@ -218,12 +211,7 @@ class FlowTrainer(keras.Model):
                 replicas,
             )
             steps_per_execution = 1
-        super().compile(
-            optimizer=optimizer,
-            steps_per_execution=steps_per_execution,
-            auto_scale_loss=auto_scale_loss,
-            **kwargs,
-        )
+        super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
         self.optimizer.build(self.trainable_weights)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', **kwargs):
