@@ -159,7 +159,7 @@ def test_a_context_or_sample_weights_are_refused():
     _, trainer = _trained('glow', x)
     trainer.compile(keras.optimizers.SGD(0.01))
     labels = np.zeros([4, 10], np.float32)
-    message = r'unconditional.*`conditional_input` of shape \[4, 10\]'
+    message = r'unconditional.*`conditional_input`'
     with pytest.raises(ValueError, match=message):
         trainer.fit(_one_batch_dataset((x, labels)), verbose=0)
     with pytest.raises(ValueError, match=message):
@@ -170,16 +170,16 @@ def test_a_context_or_sample_weights_are_refused():
 
 @pytest.mark.parametrize('accumulation_steps', [1, 2])
 def test_a_conditional_flow_needs_contexts_of_its_shape(accumulation_steps):
-    # The flow checks the context, naming its shape, on every path.
+    # The flow checks the context, naming it, on every path (its own tests pin the wording).
     x, c = _data('conditional glow', 4)
     _, trainer = _trained('conditional glow', (x, c), accumulation_steps=accumulation_steps)
     trainer.compile(keras.optimizers.SGD(0.01))
-    missing = r'conditional \(conditional_shape=\(3,\)\) and needs a context of shape \[batch, 3\]'
+    missing = r'conditional.*context'
     with pytest.raises(ValueError, match=missing):
         trainer.fit(_one_batch_dataset(x), verbose=0)
     with pytest.raises(ValueError, match=missing):
         trainer.evaluate(_one_batch_dataset(x), verbose=0)
-    with pytest.raises(ValueError, match=r'`conditional_input` of shape \[\.\.\., 3\]'):
+    with pytest.raises(ValueError, match=r'`conditional_input`.*\b3\b'):
         trainer.train_on_batch(x, np.zeros([4, 10], np.float32))
 
 
@@ -447,7 +447,7 @@ def test_memory_saving_needs_a_flow_of_this_package_and_a_mode():
     x = _data('vector', 4)
     _, trainer = _trained('vector', x, memory_saving='all')
     trainer.compile(keras.optimizers.SGD(0.01))
-    with pytest.raises(ValueError, match=r"`memory_saving` must be one of .*; got 'all'"):
+    with pytest.raises(ValueError, match=r"`memory_saving`.*'all'"):
         trainer.train_on_batch(x)
 
 
@@ -796,7 +796,7 @@ def test_a_dequantizer_of_other_data_is_refused():
         FlowTrainer(flow, 17, dequantizer='variational')
     # The dequantizer checks the images it is given: their shape and values.
     smaller = VariationalDequantizer((4, 4, 1), 17, num_steps=2, hidden_channels=4)
-    with pytest.raises(ValueError, match=r'`pixels` must have shape \[N, 4, 4, 1\]'):
+    with pytest.raises(ValueError, match=r'`pixels`.*4, 4, 1'):
         FlowTrainer(flow, 17, dequantizer=smaller).per_example_loss(_pixels(2))
     _, _, trainer = _with_dequantizer(_pixels(2))
     with pytest.raises(tf.errors.InvalidArgumentError, match='`pixels` must be integers from 0'):
