@@ -295,5 +295,5 @@ def test_importance_weighted_estimate_rejects_bad_arguments():
     with pytest.raises(ValueError, match=r'`pixels` must be integers from 0 to 16; got \[17, 17'):
         importance_weighted_bits_per_dim(flow, None, pixels + 17, 17, 1, 1)
     dequantizer = VariationalDequantizer((8, 8, 1), 16, num_steps=2, hidden_channels=8)
-    with pytest.raises(ValueError, match=r'built for num_bins=16; got num_bins=17'):
+    with pytest.raises(ValueError, match=r'must be built for the data: num_bins 17 \(got 16\)'):
         dequantized_bits_per_dim(flow, dequantizer, pixels, 17)

@@ -36,6 +36,7 @@ bijector inside the flow (logit, centring) is already part of that log-density.
 
 from tfp_flows.dequantization.likelihood import (
     bits_per_dim,
+    check_dequantizer,
     dequantize,
     dequantized_bits_per_dim,
     importance_weighted_bits_per_dim,
@@ -52,6 +53,7 @@ from tfp_flows.dequantization.uniform import (
 __all__ = [
     'below_one',
     'bits_per_dim',
+    'check_dequantizer',
     'check_num_bins',
     'check_pixels',
     'dequantize',

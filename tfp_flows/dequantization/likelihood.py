@@ -13,6 +13,7 @@ from tfp_flows.dequantization.uniform import check_num_bins, check_pixels, dequa
 
 __all__ = [
     'bits_per_dim',
+    'check_dequantizer',
     'dequantize',
     'dequantized_bits_per_dim',
     'importance_weighted_bits_per_dim',
@@ -43,9 +44,8 @@ def dequantize(pixels, num_bins, dequantizer=None, seed=None, dtype=tf.float32):
     Args:
       pixels: k, [N, *E] integers in {0, ..., B - 1} (checked, see `check_pixels`).
       num_bins: B.
-      dequantizer: None (u ~ Uniform[0, 1)^D, log q = 0) or an object with
-        `sample_and_log_prob(pixels, seed) -> (u, log q(u | k))` and `num_bins`, e.g. a
-        `VariationalDequantizer` built with the same `num_bins`.
+      dequantizer: None (u ~ Uniform[0, 1)^D, log q = 0) or a `VariationalDequantizer` built
+        with the same `num_bins` (`sample_and_log_prob(pixels, seed) -> (u, log q(u | k))`).
       seed: a stateless seed (an int tensor [2]) or None (stateful random).
       dtype: float32 or float64, the dtype of x and log q.
 
@@ -53,29 +53,46 @@ def dequantize(pixels, num_bins, dequantizer=None, seed=None, dtype=tf.float32):
       (x [N, *E] in [0, 1), log q(u | k) [N] in nats).
 
     Raises:
-      ValueError: a bad `num_bins` or `dtype`, or a dequantizer of another `num_bins`.
-      TypeError: a `dequantizer` without `sample_and_log_prob`.
+      ValueError: a bad `num_bins` or `dtype`; TypeError, ValueError: see `check_dequantizer`.
     """
     num_bins = check_num_bins(num_bins)
     dtype = checks.check_float_dtype('dtype', dtype)
-    _check_dequantizer(dequantizer, num_bins)
+    check_dequantizer(dequantizer, num_bins)
     pixels = check_pixels(pixels, num_bins, dtype)
     return _dequantize(pixels, num_bins, dequantizer, seed, dtype)
 
 
-def _check_dequantizer(dequantizer, num_bins):
+def check_dequantizer(dequantizer, num_bins, event_shape=None, dtype=None):
+    """Raises unless `dequantizer` is None or a dequantizer of the data: a `tf.Module` with
+    `sample_and_log_prob` (a `VariationalDequantizer`) built for `num_bins` levels and, when
+    they are given, for images of `event_shape` (a tuple) and of `dtype`.
+
+    Raises:
+      TypeError: for an object that is not a dequantizer.
+      ValueError: a dequantizer with `num_bins` None (continuous data), or one built for
+        other data, naming what differs.
+    """
     if dequantizer is None:
         return
-    if not callable(getattr(dequantizer, 'sample_and_log_prob', None)):
+    if not isinstance(dequantizer, tf.Module) or not callable(
+        getattr(dequantizer, 'sample_and_log_prob', None)
+    ):
         raise TypeError(
-            '`dequantizer` must be None or an object with `sample_and_log_prob(pixels, seed)` '
-            f'(a VariationalDequantizer); got {type(dequantizer).__name__}.'
+            '`dequantizer` must be None or a VariationalDequantizer (a tf.Module with '
+            f'`sample_and_log_prob`); got {type(dequantizer).__name__}.'
         )
-    if getattr(dequantizer, 'num_bins', num_bins) != num_bins:
-        raise ValueError(
-            f'The dequantizer was built for num_bins={dequantizer.num_bins}; got '
-            f'num_bins={num_bins}.'
-        )
+    if num_bins is None:
+        raise ValueError('A `dequantizer` needs `num_bins` (discrete images); got None.')
+    expected = dict(num_bins=num_bins, event_shape=event_shape, dtype=dtype)
+    found = dict(
+        num_bins=dequantizer.num_bins,
+        event_shape=tuple(dequantizer.event_shape),
+        dtype=tf.as_dtype(dequantizer.dtype),
+    )
+    differ = [key for key, value in expected.items() if value not in (None, found[key])]
+    if differ:
+        shown = ', '.join(f'{key} {expected[key]!r} (got {found[key]!r})' for key in differ)
+        raise ValueError(f'The dequantizer must be built for the data: {shown}.')
 
 
 def _dequantize(pixels, num_bins, dequantizer, seed, dtype):
@@ -188,7 +205,7 @@ def importance_weighted_log_likelihood(
     """
     models.check_flow(flow)
     num_bins = check_num_bins(num_bins)
-    _check_dequantizer(dequantizer, num_bins)
+    check_dequantizer(dequantizer, num_bins)
     num_samples = _check_num_samples(num_samples)
     seed = _check_seed(seed)
     pixels = check_pixels(pixels, num_bins, flow.dtype)
