@@ -11,28 +11,28 @@ stream each time the dataset is iterated.
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows import checks
 from tfp_flows.dequantization import uniform_dequantize
 
 __all__ = ['check_epoch', 'pass_keys', 'passes', 'preparation']
 
 
 def check_epoch(epoch, seed):
-    """Raises `ValueError` unless `epoch` is None, an int >= 0 or a scalar int64
-    `tf.Variable`, given with a `seed`."""
+    """Raises `ValueError` unless `epoch` is None, or an int >= 0 or a scalar int64
+    `tf.Variable` given with a `seed`."""
     if epoch is None:
         return
-    variable = isinstance(epoch, tf.Variable)
-    if variable and (epoch.dtype != tf.int64 or epoch.shape.rank != 0):
-        epoch = f'a variable of dtype {epoch.dtype.name} and shape {epoch.shape}'
-    elif not variable and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
-        epoch = repr(epoch)
+    if isinstance(epoch, tf.Variable):
+        bad = epoch.dtype != tf.int64 or epoch.shape.rank != 0
+        shown = f'a variable of dtype {epoch.dtype.name} and shape {epoch.shape}'
     else:
-        if seed is None:
-            raise ValueError(
-                '`epoch` needs a `seed`: each pass is drawn from (seed, epoch); got seed=None.'
-            )
-        return
-    raise ValueError(f'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got {epoch}.')
+        bad, shown = not checks.NON_NEGATIVE_INT.contains(epoch), repr(epoch)
+    if bad:
+        raise ValueError(f'`epoch` must be an int >= 0 or a scalar int64 tf.Variable; got {shown}.')
+    if seed is None:
+        raise ValueError(
+            '`epoch` needs a `seed`: each pass is drawn from (seed, epoch); got seed=None.'
+        )
 
 
 def pass_keys(seed, epoch):
