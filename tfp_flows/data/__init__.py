@@ -179,8 +179,7 @@ def _read(name, split, conditional, options):
         if value is not None and option not in taken:
             raise ValueError(
                 f'`{option}` does not apply to {described} {name!r}, which takes '
-                f'{", ".join(taken) or "none of augment, data_dir, image_size, columns"}; got '
-                f'{option}={value!r}.'
+                f'{", ".join(taken) or "no options"}; got {option}={value!r}.'
             )
     given = {option: options[option] for option in taken if option != 'augment'}
     if kind == 'toy':
