@@ -23,7 +23,6 @@ The flags are checked before TensorFlow is imported (inside the functions that n
 """
 
 import argparse
-import collections
 import json
 import os
 import sys
@@ -82,23 +81,22 @@ def run_figure(workdir, temperatures=None, seed=None):
             f'{workdir!r} has event_shape {list(config.data.event_shape)}'
             + (' and a conditional model.' if conditional else '.')
         )
+    import numpy as np
     import tensorflow as tf
 
-    points = _test_data(config, 1024, shuffle=False)[0]
+    points = np.concatenate([batch.numpy() for batch in _test_split(config, 1024, False)[0]])
+
     def log_prob(x):
         return flow.log_prob(tf.cast(x, flow.dtype))
 
     return pictures.density_figure(log_prob, points, points_label='test data')
 
 
-def _test_data(config, batch_size, shuffle, conditional=False):
-    """(test examples, labels or None, `DatasetInfo`) of the run's data, as NumPy arrays: the
-    whole split in batches of `batch_size`, or with `shuffle` its first (shuffled) batch."""
-    import numpy as np
-
+def _test_split(config, batch_size, shuffle, conditional=False):
+    """The run's test split: (dataset of batches of `batch_size`, `DatasetInfo`)."""
     from tfp_flows import data
 
-    dataset, info = data.make_dataset(
+    return data.make_dataset(
         config.data.name,
         config.data.splits.test,
         batch_size,
@@ -109,83 +107,61 @@ def _test_data(config, batch_size, shuffle, conditional=False):
         conditional=conditional,
         columns=config.data.get('columns'),
     )
-    batches = [next(iter(dataset))] if shuffle else list(dataset)
-    if not conditional:
-        return np.concatenate([np.asarray(b) for b in batches]), None, info
-    x, one_hot = (np.concatenate([np.asarray(b[i]) for b in batches]) for i in (0, 1))
-    return x, np.argmax(one_hot, axis=-1), info
 
 
-# Test images of a run: x [N, H, W, C] in [0, 1); int labels [N] and their class names (or
-# None); the one-hot contexts [N, K] of a conditional flow (or None); the data's levels.
-_TestImages = collections.namedtuple(
-    '_TestImages', ['x', 'labels', 'class_names', 'context', 'num_bins']
-)
-
-
-def _test_images(config, num_examples, flow):
-    """`num_examples` shuffled `_TestImages` of the run, labelled if the data has labels."""
+def _test_images(config, num_examples, conditional):
+    """(x [N, H, W, C], int labels [N] or None, `DatasetInfo`): `num_examples` shuffled test
+    images of the run, with their labels if the data has labels."""
     import numpy as np
 
-    from tfp_flows.bijectors.context import conditional_shape_of
-
-    conditional = conditional_shape_of(flow) is not None
     try:
-        x, labels, info = _test_data(config, num_examples, shuffle=True, conditional=True)
+        dataset, info = _test_split(config, num_examples, True, conditional=True)
+        x, one_hot = next(iter(dataset))
+        return x.numpy(), np.argmax(one_hot, axis=-1), info
     except ValueError:  # Data without labels.
         if conditional:
             raise
-        x, labels, info = _test_data(config, num_examples, shuffle=True)
-    context = None
-    if conditional:
-        context = np.eye(len(info.class_names), dtype=flow.dtype.as_numpy_dtype)[labels]
-    return _TestImages(x, labels, info.class_names, context, info.num_bins)
+    dataset, info = _test_split(config, num_examples, True)
+    return next(iter(dataset)).numpy(), None, info
 
 
-def _first(context, count):
-    return None if context is None else context[:count]
-
-
-def _interpolations(flow, test):
-    from tfp_flows.tools import latent, pictures
-
-    x, rows = test.x, _NUM_ROWS
-    pairs = latent.interpolate(
-        flow, x[:rows], x[rows : 2 * rows], _NUM_POINTS, _first(test.context, rows)
-    )
-    title = f'interpolations, {_NUM_POINTS} points'
-    return pictures.labelled_panels([pictures.row_grid(pairs, test.num_bins)], [title])
-
-
-def _temperature_sweep(flow, test, temperatures, seed):
+def _latent_pictures(flow, test, temperatures, strengths, seed):
+    """{name: picture} of the latent figures of `test` = (x, labels, contexts, `DatasetInfo`)."""
     import numpy as np
 
     from tfp_flows.tools import latent, pictures
 
-    context = _first(test.context, _NUM_ROWS)
-    sweep = np.asarray(latent.temperature_sweep(flow, temperatures, _NUM_ROWS, seed, context))
-    columns = [pictures.image_grid(column, test.num_bins, 1) for column in sweep]
-    return pictures.labelled_panels(columns, [f'T={t:g}' for t in temperatures])
+    x, labels, context, info = test
+    rows, num_bins = _NUM_ROWS, info.num_bins
 
+    def first(count):  # The contexts of the first `count` images, or None.
+        return None if context is None else context[:count]
 
-def _directions(flow, test, strengths):
-    """One row per class: the first test image moved along the class's direction."""
-    from tfp_flows.tools import latent, pictures
-
-    num_classes = len(test.class_names)
-    directions = latent.class_directions(flow, test.x, test.labels, num_classes, test.context)
-    base, context = test.x[:1], _first(test.context, 1)
-    rows = [latent.move(flow, base, d, strengths, context)[0] for d in directions]
-    title = f'row k: class k, strength {strengths[0]:g} to {strengths[-1]:g}'
-    return pictures.labelled_panels([pictures.row_grid(rows, test.num_bins)], [title])
-
-
-def _class_samples(flow, test, seed):
-    from tfp_flows.tools import latent, pictures
-
-    samples = latent.class_samples(flow, len(test.class_names), _NUM_ROWS, 0.7, seed)
-    grid = pictures.row_grid(samples, test.num_bins)
-    return pictures.labelled_panels([grid], ['row k: class k, T=0.7'])
+    pairs = latent.interpolate(flow, x[:rows], x[rows : 2 * rows], _NUM_POINTS, first(rows))
+    sweep = np.asarray(latent.temperature_sweep(flow, temperatures, rows, seed, first(rows)))
+    panels = {
+        'interpolations': (
+            [pictures.row_grid(pairs, num_bins)],
+            [f'interpolations, {_NUM_POINTS} points'],
+        ),
+        'temperatures': (
+            [pictures.image_grid(column, num_bins, 1) for column in sweep],
+            [f'T={t:g}' for t in temperatures],
+        ),
+    }
+    if labels is not None:  # One row per class: the first image moved along its direction.
+        num_classes = len(info.class_names)
+        directions = latent.class_directions(flow, x, labels, num_classes, context)
+        moved = [latent.move(flow, x[:1], d, strengths, first(1))[0] for d in directions]
+        title = f'row k: class k, strength {strengths[0]:g} to {strengths[-1]:g}'
+        panels['directions'] = ([pictures.row_grid(moved, num_bins)], [title])
+    if context is not None:  # A flow conditional on the one-hot labels.
+        samples = latent.class_samples(flow, len(info.class_names), rows, 0.7, seed)
+        panels['class_samples'] = (
+            [pictures.row_grid(samples, num_bins)],
+            ['row k: class k, T=0.7'],
+        )
+    return {name: pictures.labelled_panels(*panel) for name, panel in panels.items()}
 
 
 def latent_figures(
@@ -198,7 +174,8 @@ def latent_figures(
       num_examples: test images to encode (the class directions are their means), >= 12.
       temperatures: the temperatures of the sweep, finite numbers > 0.
       strengths: how far the image moves along each class direction, finite numbers.
-      seed: the seed of the test images' order and of the base noise, an int in [0, 2**31).
+      seed: the seed of the base noise, an int in [0, 2**31) (the test images are drawn
+        with the run's seed).
 
     Returns:
       ({name: uint8 RGB picture} of the names of `LATENT_FIGURES` the run has, class names
@@ -208,6 +185,8 @@ def latent_figures(
       FileNotFoundError, ValueError: as `run_figure`; data that are not images; before any
         work, an argument outside its domain.
     """
+    import numpy as np
+
     from tfp_flows.bijectors.context import conditional_shape_of
     from tfp_flows.tools import latent, pictures
 
@@ -221,16 +200,13 @@ def latent_figures(
             f'The latent figures need image data; the run in {workdir!r} has event_shape '
             f'{list(config.data.event_shape)}.'
         )
-    test = _test_images(config, num_examples, flow)
-    figures = {
-        'interpolations': _interpolations(flow, test),
-        'temperatures': _temperature_sweep(flow, test, temperatures, seed),
-    }
-    if test.labels is not None:
-        figures['directions'] = _directions(flow, test, strengths)
-        if conditional_shape_of(flow) == (len(test.class_names),):
-            figures['class_samples'] = _class_samples(flow, test, seed)
-    return figures, test.class_names
+    conditional = conditional_shape_of(flow) is not None
+    x, labels, info = _test_images(config, num_examples, conditional)
+    context = None
+    if conditional:  # One-hot labels.
+        context = np.eye(len(info.class_names), dtype=flow.dtype.as_numpy_dtype)[labels]
+    test = (x, labels, context, info)
+    return _latent_pictures(flow, test, temperatures, strengths, seed), info.class_names
 
 
 def _parser():
