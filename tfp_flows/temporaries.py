@@ -1,12 +1,15 @@
-"""Temporary directories that make a directory appear whole, and removing those a kill left.
+"""Writing a directory atomically, for `tfp_flows.export`: never a partial one at its path.
 
-An export writes into `.tmp-export-<host>-<pid>-<random>` beside its target and renames it
-into place, so the target never holds a partial SavedModel. A process killed mid-write
-leaves its temporary directory behind; the next export into the same parent removes it.
-The name records who writes, so a directory another live process is writing is never taken
-for a leftover. Nothing here imports TensorFlow.
+What is written goes into a temporary directory `.tmp-export-<host>-<pid>-<random>` beside the
+target and is renamed into place (`atomic_directory`). A process killed mid-write leaves its
+temporary directory behind; the next write into the same parent removes it
+(`remove_stale_temporaries`). The name records who writes, so a directory another live
+process is writing is never taken for a leftover. This is export's helper; it imports no
+TensorFlow, so the run's workdir code (`tfp_flows.run.workdir`, which copies an export) uses
+it before TensorFlow starts. `tfp_flows.export` re-exports its names.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,7 +17,7 @@ import socket
 import tempfile
 import time
 
-__all__ = ['PREFIX', 'remove_stale_temporaries', 'temporary_directory']
+__all__ = ['PREFIX', 'atomic_directory', 'remove_stale_temporaries', 'temporary_directory']
 
 PREFIX = '.tmp-export-'
 _LEGACY_STALE_SECONDS = 24 * 3600
@@ -73,3 +76,46 @@ def remove_stale_temporaries(parent):
             shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(entry.path)
     return removed
+
+
+@contextlib.contextmanager
+def atomic_directory(path, overwrite=False):
+    """Yields a path to write a directory at; when the block ends, it is renamed to `path`.
+
+    The yielded path lies in a new private temporary directory beside `path` (its parent is
+    created; leftovers of killed writers are removed first), so `path` never holds a partial
+    directory. An existing directory at `path` is replaced only with `overwrite`; if the
+    block or the renaming fails, `path` is left as it was and the temporary directory removed.
+
+    Raises:
+      FileExistsError: `path` exists and `overwrite` is False, or it is not a directory.
+    """
+    path = os.path.abspath(os.fspath(path))
+    exists = os.path.lexists(path)
+    if exists and not overwrite:
+        raise FileExistsError(
+            f'{path} already exists; write to a new path, or pass overwrite=True to replace it.'
+        )
+    if exists and not os.path.isdir(path):
+        raise FileExistsError(f'{path} exists and is not a directory; refusing to replace it.')
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    remove_stale_temporaries(parent)  # Left by killed writers; never one still written.
+    # A private (mode 0700) directory; what is written into a subdirectory of it gets the
+    # usual permissions, and the replaced directory can be moved into it as well.
+    temporary = temporary_directory(parent)
+    try:
+        written = os.path.join(temporary, 'written')
+        yield written
+        if exists:
+            replaced = os.path.join(temporary, 'replaced')
+            os.replace(path, replaced)
+            try:
+                os.replace(written, path)
+            except BaseException:
+                os.replace(replaced, path)
+                raise
+        else:
+            os.replace(written, path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Tests of tfp_flows/data/own.py: folders of images and CSV tables through make_dataset."""
+"""Tests of tfp_flows/data/own.py and folder.py: folders of images and CSV tables."""
 
 import os
 
@@ -196,8 +196,12 @@ def test_csv_context_columns_go_with_conditional(tmp_path):
         make_dataset(f'csv:{path}', 'train', 4, shuffle=False, columns=['x0'], conditional=True)
     with pytest.raises(ValueError, match=r'conditional exactly when it has context columns'):
         make_dataset(f'csv:{path}', 'train', 4, shuffle=False, context_columns=['label'])
-    with pytest.raises(ValueError, match=r'`columns` and `context_columns` choose columns of a'):
+    with pytest.raises(ValueError, match=r"`columns` does not apply to dataset 'digits'"):
         make_dataset('digits', 'train', 4, shuffle=False, columns=['x0'])
+    with pytest.raises(ValueError, match=rf"`image_size` does not apply to CSV table 'csv:{path}'"):
+        make_dataset(f'csv:{path}', 'train', 4, shuffle=False, image_size=8)
+    with pytest.raises(ValueError, match=r"`augment` does not apply to image folder 'folder:"):
+        make_dataset(f'folder:{tmp_path}', 'train', 4, shuffle=False, augment='flip')
     with pytest.raises(FileNotFoundError, match=r'csv:.*missing\.csv: no such file'):
         make_dataset(f'csv:{tmp_path / "missing.csv"}', 'train', 4, shuffle=False)
 

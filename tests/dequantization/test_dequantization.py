@@ -1,4 +1,4 @@
-"""Tests of tfp_flows/dequantization.py: dequantization, bits/dim bounds and estimates."""
+"""Tests of tfp_flows/dequantization: dequantization, bits/dim bounds and estimates."""
 
 import math
 
@@ -11,6 +11,8 @@ from checks import randomize_variables
 import tfp_flows
 from tfp_flows.dequantization import (
     bits_per_dim,
+    check_pixels,
+    dequantize_with,
     dequantized_bits_per_dim,
     importance_weighted_bits_per_dim,
     importance_weighted_log_likelihood,
@@ -62,6 +64,27 @@ def test_uniform_dequantize_rejects_non_numbers():
         TypeError, match='`pixels` must be integer-valued numbers; got dtype string'
     ):
         uniform_dequantize(['a', 'b'], 256)
+
+
+def test_check_pixels_refuses_values_that_are_not_pixels_naming_them():
+    np.testing.assert_array_equal(check_pixels([[0, 16]], 17, tf.float64), [[0.0, 16.0]])
+    with pytest.raises(ValueError, match=r'`pixels` must be integers from 0 to 16; got \[17, -1'):
+        check_pixels([[0, 17, -1]], 17, tf.float32)  # Python and NumPy values: now.
+    with pytest.raises(ValueError, match=r'`pixels` must have shape \[N, 2, 1\]; got'):
+        check_pixels(np.zeros([3, 1, 2]), 17, tf.float32, event_shape=(2, 1))
+    with pytest.raises(TypeError, match='`pixels` must be integer-valued numbers; got dtype bool'):
+        check_pixels(tf.constant([True]), 17, tf.float32)
+    traced = tf.function(lambda pixels: check_pixels(pixels, 17, tf.float32))
+    for bad in ([0.5], [np.nan], [17], [-1]):  # Tensors: eagerly and at run time.
+        for check in (lambda p: check_pixels(p, 17, tf.float32), traced):
+            with pytest.raises(tf.errors.InvalidArgumentError, match='`pixels` must be integers'):
+                check(tf.constant(bad, tf.float32))
+
+
+def test_dequantize_with_puts_each_value_in_the_cell_of_its_pixel_below_one():
+    x = dequantize_with(tf.constant([0.0, 3.0, 255.0]), tf.constant([0.5, 0.0, 1.0]), 256)
+    np.testing.assert_allclose(x[:2], [0.5 / 256, 3 / 256])
+    assert x[2] < 1.0  # (255 + 1) / 256 is clipped below one.
 
 
 @pytest.mark.parametrize('num_bins', [2, 17, 256])
@@ -261,18 +284,16 @@ def test_importance_weighted_estimate_rejects_bad_arguments():
     pixels = np.zeros([1, 8, 8, 1], np.int32)
     with pytest.raises(ValueError, match=r'`num_samples` must be a positive int; got 0'):
         importance_weighted_bits_per_dim(flow, None, pixels, 17, 0, 1)
-    with pytest.raises(
-        tf.errors.InvalidArgumentError, match=r'`num_samples` must be a positive int; got 0'
-    ):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r'`num_samples` must be a positive'):
         importance_weighted_bits_per_dim(flow, None, pixels, 17, tf.constant(0), 1)
     with pytest.raises(ValueError, match=r'`num_samples` must be a positive int or an int scalar'):
         importance_weighted_bits_per_dim(flow, None, pixels, 17, tf.constant(2.0), 1)
-    with pytest.raises(ValueError, match=r'`seed` must be an int in \[0, 2\*\*31\) .*; got -1'):
+    with pytest.raises(ValueError, match=r'`seed` must be an int in \[0, 2\*\*31\); got -1'):
         importance_weighted_bits_per_dim(flow, None, pixels, 17, 1, -1)
     with pytest.raises(ValueError, match=r'`seed` must be an int or a stateless seed'):
         importance_weighted_bits_per_dim(flow, None, pixels, 17, 1, [1, 2, 3])
-    with pytest.raises(ValueError, match=r'`pixels` must be integers from 0 to 16; got \[17 17'):
+    with pytest.raises(ValueError, match=r'`pixels` must be integers from 0 to 16; got \[17, 17'):
         importance_weighted_bits_per_dim(flow, None, pixels + 17, 17, 1, 1)
     dequantizer = VariationalDequantizer((8, 8, 1), 16, num_steps=2, hidden_channels=8)
-    with pytest.raises(ValueError, match=r'built for num_bins=16; got num_bins=17'):
+    with pytest.raises(ValueError, match=r'must be built for the data: num_bins 17 \(got 16\)'):
         dequantized_bits_per_dim(flow, dequantizer, pixels, 17)

@@ -180,7 +180,7 @@ def _check_bad_inputs(loaded, expected):
         'log_prob of a NumPy batch of bad shape',
     )
     if 'bits_per_dim' in signatures:  # Data in [0, 1]: raw pixels and NaN are caught.
-        in_range = '`x` must be values in [0, 1] (dequantized data); got '
+        in_range = '`x` must be values in [0, 1] (dequantized data)'
         _fails(
             lambda: loaded.log_prob(x * 255.0, *context), 'log_prob of pixels in [0, 255]', in_range
         )
@@ -200,14 +200,14 @@ def _check_bad_inputs(loaded, expected):
                 lambda a=args: loaded.bits_per_dim_iw(*a, *context), f'bits_per_dim_iw with {case}'
             )
     else:  # Any finite data: NaN and infinities are caught.
-        finite = '`x` must be finite values; got 1 value(s) outside it, the first: [nan].'
+        finite = '`x` must be finite values'
         nan_x = x.copy()
         nan_x[0, 0] = np.nan
         _fails(lambda: loaded.log_prob(nan_x, *context), 'log_prob of NaN', finite)
         _fails(lambda: signatures['encode'](x=tf.constant(nan_x), **named), 'encode of NaN', finite)
     inf_z = x.copy()
     inf_z.flat[0] = np.inf
-    finite_z = '`z` must be finite values; got 1 value(s) outside it, the first: [inf].'
+    finite_z = '`z` must be finite values'
     _fails(lambda: loaded.decode(inf_z, *context), 'decode of inf', finite_z)
     _fails(
         lambda: signatures['decode'](z=tf.constant(inf_z), **named),
@@ -253,16 +253,15 @@ def _check_bad_inputs(loaded, expected):
     for case, change in bad.items():
         _fails(lambda c=change: sample(**{**good, **c}), f'sample signature with {case}')
     two = tuple(c[:2] for c in sample_context)  # The context of 2 samples, or ().
-    # Values outside the domains, refused by name with the value (issue 10: inf was taken).
-    temperature = '`temperature` must be a finite number > 0; got {}.'
-    for value, shown in [(np.inf, 'inf'), (np.nan, 'nan'), (0.0, '0'), (-1.0, '-1')]:
-        message = temperature.format(shown)
+    # Values outside the domains, refused by name (issue 10: inf was taken).
+    message = '`temperature` must be'
+    for value in [np.inf, np.nan, 0.0, -1.0]:
         change = dict(temperature=tf.constant(value, dtype))
         _fails(lambda c=change: sample(**{**good, **c}), f'sample at {value}', message)
         _fails(
             lambda v=value: loaded.sample(2, v, seed, *two), f'sample function at {value}', message
         )
-    num_samples = '`num_samples` must be an int >= 0; got -1.'
+    num_samples = '`num_samples` must be an int >= 0'
     change = dict(num_samples=tf.constant(-1))
     _fails(lambda: sample(**{**good, **change}), 'sample of -1 samples', num_samples)
     _fails(lambda: loaded.sample(-1, 1.0, seed, *two), 'sample function of -1 samples', num_samples)

@@ -1,4 +1,5 @@
-"""tfp_flows/temporaries.py: an export removes the leftovers of killed exports, nothing else."""
+"""tfp_flows/temporaries.py: atomic directories; an export removes the leftovers of killed
+exports, nothing else."""
 
 import os
 import re
@@ -6,6 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 import tfp_flows
 from tfp_flows import temporaries
@@ -58,3 +62,20 @@ def test_a_temporary_directory_is_named_by_host_and_process(tmp_path):
     assert re.fullmatch(rf'\.tmp-export-[^-]+-{os.getpid()}-[^-]+', os.path.basename(path))
     assert temporaries.remove_stale_temporaries(tmp_path) == []  # Ours, and we run.
     assert temporaries.remove_stale_temporaries(tmp_path / 'missing') == []
+
+
+def test_an_atomic_directory_appears_whole_or_not_at_all(tmp_path):
+    path = tmp_path / 'out'
+    with temporaries.atomic_directory(path) as written:
+        os.makedirs(written)
+        (Path(written) / 'file').write_text('new')
+        assert not path.exists()  # Not until the block ends.
+    assert (path / 'file').read_text() == 'new'
+    with pytest.raises(FileExistsError, match='already exists; .* pass overwrite=True'):
+        with temporaries.atomic_directory(path):
+            pass
+    with pytest.raises(RuntimeError, match='failed'):
+        with temporaries.atomic_directory(path, overwrite=True) as written:
+            os.makedirs(written)
+            raise RuntimeError('failed')
+    assert (path / 'file').read_text() == 'new' and os.listdir(tmp_path) == ['out']

@@ -1,17 +1,22 @@
-"""The figure command: a finished run's workdir in, the run's picture out."""
+"""tfp_flows/run/figures.py, the figure commands: a finished run's workdir in, its pictures out.
 
+(A test of the run layer kept beside the tools' tests, whose pictures it draws.)
+"""
+
+import json
 import os
 import re
 import subprocess
 import sys
 
+import checks
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from configs import default, realnvp_moons
-from tfp_flows.run import experiment
-from tfp_flows.tools import figures
+from tfp_flows.run import experiment, figures
+from tfp_flows.run.restore import build_flow
 
 
 def _tiny(config):
@@ -38,7 +43,7 @@ def digits_run(tmp_path_factory):
 
 def test_the_command_draws_the_runs_last_samples_again(digits_run, tmp_path):
     out = tmp_path / 'docs' / 'samples.png'
-    command = [sys.executable, '-m', 'tfp_flows.tools.figures', f'--workdir={digits_run}']
+    command = [sys.executable, '-m', 'tfp_flows.run.figures', f'--workdir={digits_run}']
     result = subprocess.run(
         [*command, f'--out={out}'],
         capture_output=True,
@@ -101,3 +106,82 @@ def test_the_command_names_what_is_wrong_in_one_line(digits_run, tmp_path, capsy
     assert len(error.strip().splitlines()) == 1
     assert re.search(message, error), error
     assert not (tmp_path / 'x.png').exists()
+
+
+def test_help_answers_before_tensorflow_loads():
+    code = (
+        'import sys, tfp_flows.run.figures as f\n'
+        'try:\n    f.main(["--help"])\nexcept SystemExit as e:\n    assert e.code == 0\n'
+        'assert "tensorflow" not in sys.modules, "TensorFlow was imported"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, '-c', code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, 'PYTHONPATH': os.getcwd()},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '--out_dir' in result.stdout and '--workdir' in result.stdout
+
+
+def test_the_command_needs_one_output(tmp_path, capsys):
+    for outputs in ([], [f'--out={tmp_path / "a.png"}', f'--out_dir={tmp_path}']):
+        with pytest.raises(SystemExit) as exit_:
+            figures.main([f'--workdir={tmp_path}', *outputs])
+        assert exit_.value.code == 2
+    assert '--out' in capsys.readouterr().err
+
+
+def _workdir(tmp_path, conditional):
+    """A run's workdir by hand: config.json and a 'best' checkpoint of a small digits Glow."""
+    config = default.get_config()
+    config.model.update(num_levels=2, num_steps=1, hidden_channels=8)
+    config.dequantizer.kind = 'uniform'  # The checkpoint below holds a flow alone.
+    if conditional:
+        config.model.conditional_shape = (10,)
+    config.data.event_shape = (8, 8, 1)
+    workdir = tmp_path / ('conditional' if conditional else 'plain')
+    flow = checks.randomize_variables(build_flow(config.model, (8, 8, 1)), seed=3, scale=0.05)
+    tf.train.Checkpoint(flow=flow).save(str(workdir / 'checkpoints' / 'best' / 'ckpt'))
+    (workdir / 'config.json').write_text(json.dumps(config.to_dict()))
+    return workdir
+
+
+@pytest.mark.parametrize('conditional', [False, True])
+def test_the_command_writes_the_latent_figures_of_a_run(tmp_path, conditional, capsys):
+    workdir = _workdir(tmp_path, conditional)
+    out_dir = tmp_path / 'figures'
+    argv = ['--workdir', str(workdir), '--out_dir', str(out_dir), '--num_examples', '40']
+    assert figures.main(argv) == 0
+    expected = {'interpolations', 'temperatures', 'directions'}
+    if conditional:
+        expected.add('class_samples')
+    assert {name[:-4] for name in os.listdir(out_dir)} == expected
+    directions = tf.io.decode_png(tf.io.read_file(str(out_dir / 'directions.png')))
+    assert directions.shape[0] > 10 * 64  # One row of >= 64-pixel images per digit.
+    assert 'class k of: 0, 1, 2' in capsys.readouterr().out
+    assert figures.main(argv) == 1
+    assert 'pass --overwrite' in capsys.readouterr().err
+    assert figures.main([*argv, '--overwrite']) == 0
+
+
+def test_the_latent_command_explains_a_missing_run_and_bad_flags(tmp_path, capsys):
+    out_dir = ['--out_dir', str(tmp_path / 'f')]
+    assert figures.main(['--workdir', str(tmp_path), *out_dir]) == 1
+    assert 'No config.json in workdir' in capsys.readouterr().err
+    assert figures.main(['--workdir', str(tmp_path), *out_dir, '--num_examples', '5']) == 1
+    assert '`--num_examples` must be an int >= 12; got 5' in capsys.readouterr().err
+    with pytest.raises(ValueError, match='The latent figures need image data'):
+        figures.latent_figures(_moons_workdir(tmp_path))
+
+
+def _moons_workdir(tmp_path):
+    """A 2-D run's workdir by hand: config.json and a 'best' checkpoint."""
+    config = realnvp_moons.get_config()
+    config.data.event_shape = (2,)
+    workdir = tmp_path / 'moons'
+    flow = build_flow(config.model, (2,))
+    tf.train.Checkpoint(flow=flow).save(str(workdir / 'checkpoints' / 'best' / 'ckpt'))
+    (workdir / 'config.json').write_text(json.dumps(config.to_dict()))
+    return workdir

@@ -1,7 +1,7 @@
-"""Tests of tfp_flows/tools/latent.py: interpolations, temperature sweeps and class directions."""
+"""Tests of tfp_flows/tools/latent.py: interpolations, temperature sweeps and class directions.
 
-import json
-import os
+The command that writes the latent figures of a run: tests/tools/test_figures.py.
+"""
 
 import checks
 import numpy as np
@@ -9,8 +9,6 @@ import pytest
 import tensorflow as tf
 
 import tfp_flows
-from configs import default
-from tfp_flows.run.experiment import build_flow
 from tfp_flows.tools import latent
 
 IMAGE = (8, 8, 1)
@@ -128,40 +126,8 @@ def test_class_samples_give_one_row_per_class(flows):
     )
     with pytest.raises(ValueError, match=r'needs a flow conditional on one-hot labels of 3'):
         latent.class_samples(plain, 3, 4)
-
-
-def _workdir(tmp_path, conditional):
-    """A run's workdir by hand: config.json and a 'best' checkpoint of a small digits Glow."""
-    config = default.get_config()
-    config.model.update(num_levels=2, num_steps=1, hidden_channels=8)
-    config.dequantizer.kind = 'uniform'  # The checkpoint below holds a flow alone.
-    if conditional:
-        config.model.conditional_shape = (10,)
-    config.data.event_shape = (8, 8, 1)
-    workdir = tmp_path / ('conditional' if conditional else 'plain')
-    flow = checks.randomize_variables(build_flow(config.model, (8, 8, 1)), seed=3, scale=0.05)
-    tf.train.Checkpoint(flow=flow).save(str(workdir / 'checkpoints' / 'best' / 'ckpt'))
-    (workdir / 'config.json').write_text(json.dumps(config.to_dict()))
-    return workdir
-
-
-@pytest.mark.parametrize('conditional', [False, True])
-def test_the_command_writes_the_figures_of_a_run(tmp_path, conditional, capsys):
-    workdir = _workdir(tmp_path, conditional)
-    out_dir = tmp_path / 'figures'
-    argv = ['--workdir', str(workdir), '--out_dir', str(out_dir), '--num_examples', '40']
-    assert latent.main(argv) == 0
-    expected = {'interpolations', 'temperatures', 'directions'}
-    if conditional:
-        expected.add('class_samples')
-    assert {name[:-4] for name in os.listdir(out_dir)} == expected
-    directions = tf.io.decode_png(tf.io.read_file(str(out_dir / 'directions.png')))
-    assert directions.shape[0] > 10 * 64  # One row of >= 64-pixel images per digit.
-    assert latent.main(argv) == 1
-    assert 'pass --overwrite' in capsys.readouterr().err
-    assert latent.main([*argv, '--overwrite']) == 0
-
-
-def test_the_command_explains_a_missing_run(tmp_path, capsys):
-    assert latent.main(['--workdir', str(tmp_path), '--out_dir', str(tmp_path / 'f')]) == 1
-    assert 'No config.json in workdir' in capsys.readouterr().err
+    figure, grids = latent.class_sample_figure(conditional, 17, (0.7, 1.0), seed=1, num_per_class=4)
+    assert [grid.shape for grid in grids] == [(3 * 66 + 2, 4 * 66 + 2, 1)] * 2  # 3 rows of 4.
+    assert figure.shape[1] == 12 + 2 * grids[0].shape[1] + 24 + 12
+    with pytest.raises(ValueError, match=r'class_sample_figure needs a flow conditional'):
+        latent.class_sample_figure(plain, 17, (0.7,), seed=1)

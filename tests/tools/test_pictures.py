@@ -61,14 +61,17 @@ def test_image_grid_keeps_colour_channels():
     [
         (dict(images=np.zeros((8, 8, 1))), r'shape \[N, H, W, C\], N >= 1; got \(8, 8, 1\)'),
         (dict(images=np.zeros((0, 8, 8, 1))), r'N >= 1; got \(0, 8, 8, 1\)'),
-        (dict(images=np.zeros((2, 8, 8, 1)), scale=-1), r'`scale` must be a positive int; got -1'),
+        (
+            dict(images=np.zeros((2, 8, 8, 1)), scale=-1),
+            r'`scale` must be None or a positive int; got -1',
+        ),
         (
             dict(images=np.zeros((2, 8, 8, 1)), separator=-2),
             r'`separator` must be an int >= 0; got -2',
         ),
         (
             dict(images=np.zeros((2, 8, 8, 1)), num_columns=-3),
-            r'`num_columns` must be a positive int; got -3',
+            r'`num_columns` must be None or a positive int; got -3',
         ),
     ],
 )
@@ -150,3 +153,10 @@ def test_image_grid_shows_nan_as_black():
     drawn = np.full((1, 2, 2, 1), np.nan)
     grid = images.image_grid(drawn, num_bins=17, scale=1, separator=1)
     np.testing.assert_array_equal(grid[1:3, 1:3, 0], 0)
+
+
+def test_row_grid_gives_each_entry_a_row():
+    rows = np.random.default_rng(6).uniform(size=(3, 4, 8, 8, 1))
+    grid = images.row_grid(rows, num_bins=17)
+    np.testing.assert_array_equal(grid, images.image_grid(rows.reshape(12, 8, 8, 1), 17, 4))
+    assert grid.shape == (3 * (64 + 2) + 2, 4 * (64 + 2) + 2, 1)

@@ -15,10 +15,10 @@ directly comparable with a flow's bits/dim on the same discrete data
 """
 
 import math
-import numbers
 
 import numpy as np
 
+from tfp_flows import checks
 from tfp_flows.dequantization import check_num_bins
 
 __all__ = ['histogram_baseline', 'pixel_histogram_bits_per_dim', 'pixel_histogram_log_probs']
@@ -41,15 +41,6 @@ def _pixels(pixels, num_bins, name):
     return array.astype(np.int64)
 
 
-def _check_pseudocount(pseudocount):
-    if (
-        isinstance(pseudocount, bool)
-        or not isinstance(pseudocount, numbers.Real)
-        or not (math.isfinite(pseudocount) and pseudocount > 0)
-    ):
-        raise ValueError(f'`pseudocount` must be a finite number > 0; got {pseudocount!r}.')
-
-
 def pixel_histogram_log_probs(pixels, num_bins, pseudocount=1.0):
     """log P_d(k) of the per-pixel histograms counted on `pixels`, in nats.
 
@@ -66,8 +57,12 @@ def pixel_histogram_log_probs(pixels, num_bins, pseudocount=1.0):
         pseudo-count that is not a finite number > 0.
     """
     num_bins = check_num_bins(num_bins)
-    _check_pseudocount(pseudocount)
-    pixels = _pixels(pixels, num_bins, 'pixels')
+    checks.POSITIVE_NUMBER.check('pseudocount', pseudocount)
+    return _log_probs(_pixels(pixels, num_bins, 'pixels'), num_bins, pseudocount)
+
+
+def _log_probs(pixels, num_bins, pseudocount):
+    """`pixel_histogram_log_probs` of checked pixels (int64)."""
     flat = pixels.reshape(len(pixels), -1)
     counts = np.zeros([flat.shape[1], num_bins])
     np.add.at(counts, (np.arange(flat.shape[1])[np.newaxis, :], flat), 1.0)
@@ -83,7 +78,11 @@ def pixel_histogram_bits_per_dim(log_probs, pixels):
       pixels: images [N, *E], integers in {0, ..., B - 1}.
     """
     log_probs = np.asarray(log_probs, np.float64)
-    pixels = _pixels(pixels, log_probs.shape[-1], 'pixels')
+    return _bits_per_dim(log_probs, _pixels(pixels, log_probs.shape[-1], 'pixels'))
+
+
+def _bits_per_dim(log_probs, pixels):
+    """`pixel_histogram_bits_per_dim` of checked pixels; `ValueError` for another shape."""
     if pixels.shape[1:] != log_probs.shape[:-1]:
         raise ValueError(
             f'`pixels` must have shape [N, {", ".join(map(str, log_probs.shape[:-1]))}] like '
@@ -120,15 +119,15 @@ def histogram_baseline(train, validation, test, num_bins, pseudocounts=PSEUDOCOU
         raise ValueError('`pseudocounts` must list at least one value; got an empty list.')
     num_bins = check_num_bins(num_bins)  # Every argument checked before any work.
     for pseudocount in pseudocounts:
-        _check_pseudocount(pseudocount)
+        checks.POSITIVE_NUMBER.check('pseudocount', pseudocount)
     train, validation, test = (
         _pixels(images, num_bins, name)
         for images, name in ((train, 'train'), (validation, 'validation'), (test, 'test'))
     )
 
     def score(images, pseudocount):
-        log_probs = pixel_histogram_log_probs(train, num_bins, pseudocount)
-        return float(pixel_histogram_bits_per_dim(log_probs, images).mean())
+        log_probs = _log_probs(train, num_bins, pseudocount)
+        return float(_bits_per_dim(log_probs, images).mean())
 
     by_pseudocount = {a: score(validation, a) for a in pseudocounts}
     best = min(by_pseudocount, key=by_pseudocount.get)

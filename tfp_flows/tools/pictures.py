@@ -12,24 +12,18 @@ import tensorflow as tf
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from tfp_flows import checks
+from tfp_flows.dequantization import check_num_bins
 from tfp_flows.models import sample
-from tfp_flows.run.workdir import check_path
-from tfp_flows.validation import (
-    Interval,
-    check_callable,
-    check_int,
-    check_number,
-    check_number_list,
-    check_positive_int,
-    shape_tuple,
-)
 
 __all__ = [
+    'check_numbers',
     'check_points',
     'check_temperatures',
     'density_figure',
     'image_grid',
     'labelled_panels',
+    'row_grid',
     'sample_figure',
     'upscale_factor',
     'write_png',
@@ -38,19 +32,34 @@ __all__ = [
 MIN_IMAGE_PIXELS = 64  # Each image of a grid is shown at least this many pixels high ...
 MAX_GRID_PIXELS = 1024  # ... unless the grid would then be wider or higher than this.
 _DPI = 100  # Figures are sized in pixels; 100 pixels per inch makes 13-point text ~18 pixels.
-TEMPERATURES = 'a non-empty list of finite numbers > 0'  # The domain of `temperatures`.
 
 
-def check_temperatures(temperatures):
+def _sequence(value):
+    """`tuple(value)`, or None for a str or what is not iterable."""
+    try:
+        return None if isinstance(value, str) else tuple(value)
+    except TypeError:
+        return None
+
+
+def check_numbers(name, values, domain, description):
+    """`values` as a non-empty tuple of numbers in `domain` (a `checks.Domain`); else
+    `ValueError` '`name` must be <description>; got <values>.'"""
+    items = _sequence(values)
+    if not items or not all(domain.contains(v) for v in items):
+        raise ValueError(f'`{name}` must be {description}; got {values!r}.')
+    return items
+
+
+def check_temperatures(temperatures, name='temperatures'):
     """`temperatures` as a tuple of finite numbers > 0; `ValueError` naming them otherwise."""
-    return check_number_list(
-        'temperatures', temperatures, Interval(low=0, low_open=True), TEMPERATURES
-    )
+    description = 'a non-empty list of finite numbers > 0'
+    return check_numbers(name, temperatures, checks.POSITIVE_NUMBER, description)
 
 
 def _check_pair(name, value):
-    pair = shape_tuple(value)
-    if pair is None or len(pair) != 2 or not all(Interval(True, 1).contains(v) for v in pair):
+    pair = _sequence(value)
+    if pair is None or len(pair) != 2 or not all(checks.POSITIVE_INT.contains(v) for v in pair):
         raise ValueError(f'`{name}` must be a pair of positive ints; got {value!r}.')
     return pair
 
@@ -82,7 +91,7 @@ def upscale_factor(image_shape, grid_shape, separator=2):
     """
     height, width = _check_pair('image_shape', image_shape)
     rows, columns = _check_pair('grid_shape', grid_shape)
-    check_int('separator', separator, low=0)
+    checks.NON_NEGATIVE_INT.check('separator', separator)
     factor = max(1, math.ceil(MIN_IMAGE_PIXELS / max(height, width)))
     while (
         factor > 1
@@ -118,12 +127,10 @@ def image_grid(images, num_bins=256, num_columns=None, scale=None, separator=2):
         `scale`, `num_columns` (None or positive ints) or `separator` (an int >= 0) is out
         of its domain.
     """
-    check_int('num_bins', num_bins, low=2)
-    if num_columns is not None:
-        check_positive_int('num_columns', num_columns)
-    if scale is not None:
-        check_positive_int('scale', scale)
-    check_int('separator', separator, low=0)
+    check_num_bins(num_bins)
+    checks.POSITIVE_INT.or_none().check('num_columns', num_columns)
+    checks.POSITIVE_INT.or_none().check('scale', scale)
+    checks.NON_NEGATIVE_INT.check('separator', separator)
     images = _array('images', images, np.float64, 'numbers of shape [N, H, W, C], N >= 1')
     if images.ndim != 4 or images.shape[0] < 1:
         raise ValueError(f'`images` must have shape [N, H, W, C], N >= 1; got {images.shape}.')
@@ -143,6 +150,12 @@ def image_grid(images, num_bins=256, num_columns=None, scale=None, separator=2):
         top, left = separator + row * cell_height, separator + column * cell_width
         grid[top : top + height * scale, left : left + width * scale] = image
     return np.round(grid * 255).astype(np.uint8)
+
+
+def row_grid(rows, num_bins):
+    """An `image_grid` of images [R, C, H, W, ch] with one row of C images per entry of R."""
+    rows = np.asarray(rows)
+    return image_grid(rows.reshape([-1, *rows.shape[2:]]), num_bins, rows.shape[1])
 
 
 def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
@@ -168,8 +181,8 @@ def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
         uint8 [H, W, 1 or 3], or a margin, gap or title height that is not an int >= 0.
     """
     for name, value in (('margin', margin), ('gap', gap), ('title_height', title_height)):
-        check_int(name, value, low=0)
-    pictures, titles = shape_tuple(pictures), shape_tuple(titles)
+        checks.NON_NEGATIVE_INT.check(name, value)
+    pictures, titles = _sequence(pictures), _sequence(titles)
     if not pictures or titles is None or len(pictures) != len(titles):
         raise ValueError(
             f'Need one title per picture and at least one picture; got {len(pictures or ())} '
@@ -229,11 +242,11 @@ def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_column
         `num_samples` or `num_columns` not a positive int.
       TypeError: for a `flow` that is not a `tfd.TransformedDistribution`.
     """
-    check_int('num_bins', num_bins, low=2)
+    check_num_bins(num_bins)
     temperatures = check_temperatures(temperatures)
-    check_int('seed', seed, low=0, high=2**31)
-    check_positive_int('num_samples', num_samples)
-    check_positive_int('num_columns', num_columns)
+    checks.SEED.check('seed', seed)
+    checks.POSITIVE_INT.check('num_samples', num_samples)
+    checks.POSITIVE_INT.check('num_columns', num_columns)
     grids = []
     for temperature in temperatures:
         drawn = sample(flow, num_samples, temperature=temperature, seed=tf.constant([seed, 0]))
@@ -273,12 +286,13 @@ def density_figure(log_prob_fn, points, points_label='data', extent=None, resolu
         numbers [N, 2] (N >= 1), a `points_label` that is not a str, an `extent` that is not
         None or a finite number > 0, or a `resolution` that is not a positive int.
     """
-    check_callable('log_prob_fn', log_prob_fn)
+    if not callable(log_prob_fn):
+        raise ValueError(f'`log_prob_fn` must be a callable; got {log_prob_fn!r}.')
     points = check_points(points)
     if not isinstance(points_label, str):
         raise ValueError(f'`points_label` must be a str; got {points_label!r}.')
-    check_number('extent', extent, 0, low_open=True, allow_none=True)
-    check_positive_int('resolution', resolution)
+    checks.POSITIVE_NUMBER.or_none().check('extent', extent)
+    checks.POSITIVE_INT.check('resolution', resolution)
     if extent is None:
         extent = math.ceil(2 * 1.15 * float(np.abs(points).max())) / 2
     edges = np.linspace(-extent, extent, resolution + 1)
@@ -319,7 +333,7 @@ def write_png(path, picture):
     Raises `TypeError` for a `path` that is not a str or path, `ValueError` for a picture of
     another dtype or shape, before anything is written.
     """
-    check_path('path', path)
+    checks.check_path('path', path)
     picture = np.asarray(picture)
     if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[-1] not in (1, 3, 4):
         raise ValueError(

@@ -1,0 +1,240 @@
+"""Bits/dim of discrete images under a flow: the one-sample bound and the importance-weighted
+estimate, with uniform or learned dequantization noise (the math is in the package docstring).
+"""
+
+import math
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_flows import checks, models
+from tfp_flows.dequantization.uniform import check_num_bins, check_pixels, dequantize_with
+
+__all__ = [
+    'bits_per_dim',
+    'check_dequantizer',
+    'dequantize',
+    'dequantized_bits_per_dim',
+    'importance_weighted_bits_per_dim',
+    'importance_weighted_log_likelihood',
+]
+
+
+def bits_per_dim(log_prob, num_dims, num_bins):
+    """Bits per dimension on the discrete data, from the flow's log-density on [0, 1)^D.
+
+    bits/dim = (-log_prob + D * log(num_bins)) / (D * log(2)),  D = `num_dims`.
+
+    Args:
+      log_prob: `Tensor` of log-densities of dequantized data in [0, 1)^D (nats); for a learned
+        dequantizer, log p(x) - log q(u | k).
+      num_dims: D, the number of values per example (H * W * C for an image), a positive int.
+      num_bins: number of discrete levels the data was dequantized from, an int >= 2.
+    """
+    num_dims = checks.POSITIVE_INT.check('num_dims', num_dims)
+    num_bins = check_num_bins(num_bins)
+    log_prob = tf.convert_to_tensor(log_prob)
+    return (-log_prob + num_dims * math.log(num_bins)) / (num_dims * math.log(2.0))
+
+
+def dequantize(pixels, num_bins, dequantizer=None, seed=None, dtype=tf.float32):
+    """x = (k + u) / B and log q(u | k), with u from `dequantizer` (uniform if None).
+
+    Args:
+      pixels: k, [N, *E] integers in {0, ..., B - 1} (checked, see `check_pixels`).
+      num_bins: B.
+      dequantizer: None (u ~ Uniform[0, 1)^D, log q = 0) or a `VariationalDequantizer` built
+        with the same `num_bins` (`sample_and_log_prob(pixels, seed) -> (u, log q(u | k))`).
+      seed: a stateless seed (an int tensor [2]) or None (stateful random).
+      dtype: float32 or float64, the dtype of x and log q.
+
+    Returns:
+      (x [N, *E] in [0, 1), log q(u | k) [N] in nats).
+
+    Raises:
+      ValueError: a bad `num_bins` or `dtype`; TypeError, ValueError: see `check_dequantizer`.
+    """
+    num_bins = check_num_bins(num_bins)
+    dtype = checks.check_float_dtype('dtype', dtype)
+    check_dequantizer(dequantizer, num_bins)
+    pixels = check_pixels(pixels, num_bins, dtype)
+    return _dequantize(pixels, num_bins, dequantizer, seed, dtype)
+
+
+def check_dequantizer(dequantizer, num_bins, event_shape=None, dtype=None):
+    """Raises unless `dequantizer` is None or a dequantizer of the data: a `tf.Module` with
+    `sample_and_log_prob` (a `VariationalDequantizer`) built for `num_bins` levels and, when
+    they are given, for images of `event_shape` (a tuple) and of `dtype`.
+
+    Raises:
+      TypeError: for an object that is not a dequantizer.
+      ValueError: a dequantizer with `num_bins` None (continuous data), or one built for
+        other data, naming what differs.
+    """
+    if dequantizer is None:
+        return
+    if not isinstance(dequantizer, tf.Module) or not callable(
+        getattr(dequantizer, 'sample_and_log_prob', None)
+    ):
+        raise TypeError(
+            '`dequantizer` must be None or a VariationalDequantizer (a tf.Module with '
+            f'`sample_and_log_prob`); got {type(dequantizer).__name__}.'
+        )
+    if num_bins is None:
+        raise ValueError('A `dequantizer` needs `num_bins` (discrete images); got None.')
+    expected = dict(num_bins=num_bins, event_shape=event_shape, dtype=dtype)
+    found = dict(
+        num_bins=dequantizer.num_bins,
+        event_shape=tuple(dequantizer.event_shape),
+        dtype=tf.as_dtype(dequantizer.dtype),
+    )
+    differ = [key for key, value in expected.items() if value not in (None, found[key])]
+    if differ:
+        shown = ', '.join(f'{key} {expected[key]!r} (got {found[key]!r})' for key in differ)
+        raise ValueError(f'The dequantizer must be built for the data: {shown}.')
+
+
+def _dequantize(pixels, num_bins, dequantizer, seed, dtype):
+    """`dequantize` of checked pixels (a `dtype` tensor)."""
+    if dequantizer is None:
+        shape = tf.shape(pixels)
+        if seed is None:
+            noise = tf.random.uniform(shape, dtype=dtype)
+        else:
+            noise = tf.random.stateless_uniform(shape, seed=seed, dtype=dtype)
+        return dequantize_with(pixels, noise, num_bins), tf.zeros(shape[:1], dtype)
+    noise, log_q = dequantizer.sample_and_log_prob(pixels, seed=seed)
+    x = dequantize_with(tf.cast(pixels, noise.dtype), noise, num_bins)
+    return tf.cast(x, dtype), tf.cast(log_q, dtype)
+
+
+def _num_dims(flow):
+    shape = flow.event_shape
+    if not shape.is_fully_defined():
+        raise ValueError(f'The flow needs a static event shape; got {shape}.')
+    return int(shape.num_elements())
+
+
+def dequantized_bits_per_dim(flow, dequantizer, pixels, num_bins, seed=None, bijector_kwargs=None):
+    """The one-sample bound on bits/dim of discrete images: the loss to train and evaluate.
+
+    bits/dim = (-log p(x) + log q(u | k) + D log B) / (D log 2),  x = (k + u) / B, u ~ q(u | k)
+
+    (Ho et al. 2019, Flow++, eq. 9-10, https://arxiv.org/abs/1902.00275; q uniform, log q = 0,
+    when `dequantizer` is None: Theis et al. 2016). Its expectation over u is an upper bound
+    on -log2 P(k) / D. Differentiable in the flow's and the dequantizer's variables (u is
+    reparameterised), so training both on its mean trains the pair jointly.
+
+    Args:
+      flow: a `tfd.TransformedDistribution` on [0, 1]^D images, event shape E.
+      dequantizer: None (uniform) or e.g. a `VariationalDequantizer` (see `dequantize`).
+      pixels: k, [N, *E] integers in {0, ..., B - 1}.
+      num_bins: B.
+      seed: a stateless seed (an int tensor [2]) for the noise, or None (stateful random).
+      bijector_kwargs: passed to `flow.log_prob` (e.g. {'training': True}); None passes none.
+
+    Returns:
+      bits/dim of each image, [N], in the flow's dtype. Errors as `dequantize`, and
+      `TypeError` for a `flow` that is not a `tfd.TransformedDistribution`.
+    """
+    models.check_flow(flow)
+    x, log_q = dequantize(pixels, num_bins, dequantizer, seed, flow.dtype)
+    log_prob = flow.log_prob(x, **_log_prob_kwargs(bijector_kwargs))
+    return bits_per_dim(log_prob - log_q, _num_dims(flow), num_bins)
+
+
+def _log_prob_kwargs(bijector_kwargs):
+    return {} if bijector_kwargs is None else {'bijector_kwargs': bijector_kwargs}
+
+
+def _check_num_samples(num_samples):
+    """A positive int, or an int scalar tensor checked at run time; as an int32 tensor."""
+    if isinstance(num_samples, numbers.Integral) and not isinstance(num_samples, bool):
+        return tf.constant(checks.POSITIVE_INT.check('num_samples', num_samples), tf.int32)
+    num_samples = tf.convert_to_tensor(num_samples)
+    if not num_samples.dtype.is_integer or num_samples.shape.rank not in (None, 0):
+        raise ValueError(
+            '`num_samples` must be a positive int or an int scalar tensor; got a '
+            f'{num_samples.dtype.name} tensor of shape {num_samples.shape}.'
+        )
+    num_samples = tf.cast(num_samples, tf.int32)
+    check = tf.debugging.assert_positive(
+        num_samples, message='`num_samples` must be a positive int'
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(num_samples)
+
+
+def _check_seed(seed):
+    """An int in [0, 2**31) as the stateless seed [seed, 0], or an int tensor [2]."""
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return tf.constant([checks.SEED.check('seed', seed), 0], tf.int32)
+    seed = tf.convert_to_tensor(seed)
+    if not seed.dtype.is_integer or not seed.shape.is_compatible_with([2]):
+        raise ValueError(
+            '`seed` must be an int or a stateless seed (an int tensor of shape [2]); got a '
+            f'{seed.dtype.name} tensor of shape {seed.shape}.'
+        )
+    return seed
+
+
+def importance_weighted_log_likelihood(
+    flow, dequantizer, pixels, num_bins, num_samples, seed, bijector_kwargs=None
+):
+    """The importance-weighted estimate of log P(k) on discrete images, in nats.
+
+    log P(k) ~ logsumexp_s [log p(x_s) - log q(u_s | k)] - log S - D log B,
+    x_s = (k + u_s) / B, u_s ~ q(u | k) for s = 1..S (S = `num_samples`), q uniform when
+    `dequantizer` is None. For every S its expectation is at most log P(k), it grows with S,
+    and it converges to log P(k) as S -> infinity (Burda et al. 2016, IWAE, Theorem 1,
+    https://arxiv.org/abs/1509.00519; Flow++'s reported figures, Ho et al. 2019,
+    https://arxiv.org/abs/1902.00275). S = 1 gives the one-sample bound.
+
+    The draws run one after another (a `tf.while_loop` over s, each a pass of the flow on the N
+    images), so memory does not grow with S. Draw s uses the stateless seed
+    `tf.random.experimental.stateless_fold_in(seed, s)`: a fixed seed gives a fixed figure.
+
+    Args:
+      flow, dequantizer, pixels, num_bins, bijector_kwargs: as for `dequantized_bits_per_dim`.
+      num_samples: S, a positive int or an int scalar tensor (checked at run time).
+      seed: an int in [0, 2**31) or a stateless seed (an int tensor [2]).
+
+    Returns:
+      The estimate of log P(k) for each image, [N], nats, in the flow's dtype.
+    """
+    models.check_flow(flow)
+    num_bins = check_num_bins(num_bins)
+    check_dequantizer(dequantizer, num_bins)
+    num_samples = _check_num_samples(num_samples)
+    seed = _check_seed(seed)
+    pixels = check_pixels(pixels, num_bins, flow.dtype)
+    kwargs = _log_prob_kwargs(bijector_kwargs)
+
+    def body(s, total):
+        draw_seed = tf.random.experimental.stateless_fold_in(seed, s)
+        x, log_q = _dequantize(pixels, num_bins, dequantizer, draw_seed, flow.dtype)
+        log_weight = flow.log_prob(x, **kwargs) - log_q
+        return s + 1, tf.reduce_logsumexp(tf.stack([total, log_weight]), axis=0)
+
+    start = tf.fill(tf.shape(pixels)[:1], tf.constant(-np.inf, flow.dtype))
+    _, total = tf.while_loop(
+        lambda s, _: s < num_samples, body, (tf.constant(0), start), parallel_iterations=1
+    )
+    log_num_samples = tf.math.log(tf.cast(num_samples, flow.dtype))
+    return total - log_num_samples - _num_dims(flow) * math.log(num_bins)
+
+
+def importance_weighted_bits_per_dim(
+    flow, dequantizer, pixels, num_bins, num_samples, seed, bijector_kwargs=None
+):
+    """-log2 P(k) / D from `importance_weighted_log_likelihood`: bits/dim, [N].
+
+    In expectation an upper bound on the discrete model's bits/dim that falls with S towards
+    it; S = 1 is `dequantized_bits_per_dim`. Arguments as for
+    `importance_weighted_log_likelihood`.
+    """
+    log_likelihood = importance_weighted_log_likelihood(
+        flow, dequantizer, pixels, num_bins, num_samples, seed, bijector_kwargs
+    )
+    return -log_likelihood / (_num_dims(flow) * math.log(2.0))

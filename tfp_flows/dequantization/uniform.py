@@ -1,0 +1,100 @@
+"""Discrete pixels k and their cells: checking k, and uniform dequantization x = (k + u) / B.
+
+B = `num_bins` levels; pixel k in {0, ..., B - 1} owns the cell [k, k + 1) / B of [0, 1), and
+noise u in [0, 1) picks a point of it. Uniform dequantization draws u ~ Uniform[0, 1)
+(Theis et al. 2016, https://arxiv.org/abs/1511.01844); `tfp_flows.dequantization` has the
+bounds this gives and the learned alternative.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfp_flows import checks
+
+__all__ = ['below_one', 'check_num_bins', 'check_pixels', 'dequantize_with', 'uniform_dequantize']
+
+_NUM_BINS = checks.integer(2)
+
+
+def check_num_bins(num_bins):
+    """`num_bins` as an int >= 2; `ValueError` naming it otherwise."""
+    return _NUM_BINS.check('num_bins', num_bins)
+
+
+def below_one(dtype):
+    """The largest `dtype` float below 1: x = (k + u) / B stays inside [0, 1)."""
+    return np.nextafter(np.array(1, tf.as_dtype(dtype).as_numpy_dtype), 0)
+
+
+def check_pixels(pixels, num_bins, dtype, event_shape=None):
+    """`pixels` as a `dtype` tensor, checked to be integers in {0, ..., num_bins - 1}.
+
+    NumPy arrays and Python lists are checked now (`ValueError` naming the first bad values);
+    tensors with `tf.debugging.Assert` (`tf.errors.InvalidArgumentError`, eagerly at once,
+    inside `tf.function` at run time; XLA leaves assertions out). NaN is not a pixel. With
+    `event_shape`, the static shape must be [N, *event_shape] (`ValueError`). Strings and
+    booleans raise `TypeError`; a bad `num_bins` `ValueError`.
+    """
+    num_bins = check_num_bins(num_bins)
+    expected = f'`pixels` must be integers from 0 to {num_bins - 1}; got'
+    if not isinstance(pixels, tf.Tensor | tf.Variable):
+        array = np.asarray(pixels)
+        bad = ~_is_pixel(array, num_bins, np) if array.dtype.kind in 'iuf' else False
+        if np.any(bad):
+            raise ValueError(f'{expected} {array[bad][:5].tolist()}.')
+        pixels = tf.convert_to_tensor(array)
+    if not (pixels.dtype.is_integer or pixels.dtype.is_floating):
+        raise TypeError(f'`pixels` must be integer-valued numbers; got dtype {pixels.dtype.name}.')
+    if event_shape is not None and not pixels.shape.is_compatible_with([None, *event_shape]):
+        shown = ', '.join(map(str, event_shape))
+        raise ValueError(f'`pixels` must have shape [N, {shown}]; got {pixels.shape}.')
+    values = tf.cast(pixels, dtype)
+    bad = tf.logical_not(_is_pixel(values, num_bins, tf.math))
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(bad)), [expected, tf.boolean_mask(values, bad)[:5]]
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(values)
+
+
+def _is_pixel(values, num_bins, ops):
+    """Elementwise: an integer in [0, num_bins - 1] (`ops` is `np` or `tf.math`)."""
+    return (values == ops.round(values)) & (values >= 0) & (values <= num_bins - 1)
+
+
+def dequantize_with(pixels, noise, num_bins):
+    """x = (k + u) / B for pixels k and noise u in [0, 1) of one float dtype and shape.
+
+    The result is clipped to the largest float below 1, which float rounding can reach (in
+    float32, 255 + u rounds up to 256 for u > 1 - 2**-17). The pixels are not checked (see
+    `check_pixels`); a bad `num_bins` raises `ValueError`.
+    """
+    num_bins = check_num_bins(num_bins)
+    return tf.minimum((pixels + noise) / num_bins, below_one(noise.dtype))
+
+
+def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
+    """Returns x = (pixels + u) / num_bins with u ~ Uniform[0, 1): floats in [0, 1).
+
+    Args:
+      pixels: integer-valued numbers (any integer dtype, or a float dtype holding integers) in
+        {0, ..., num_bins - 1}, of any shape; checked as in `check_pixels`.
+      num_bins: number of discrete levels of the data (256 for 8-bit images, 17 for the 8x8
+        scikit-learn digits whose values are 0..16).
+      seed: optional stateless seed (an int tensor [2]; TensorFlow refuses another shape or
+        dtype); without it the noise is stateful random.
+      dtype: float32 or float64, the dtype of the result.
+
+    Raises:
+      ValueError: for a bad `num_bins` or `dtype`, naming it and its value.
+      TypeError: for `pixels` that are not numbers (strings, bools).
+      tf.errors.InvalidArgumentError: for pixels that are not integers in [0, num_bins - 1].
+    """
+    num_bins = check_num_bins(num_bins)
+    dtype = checks.check_float_dtype('dtype', dtype)
+    pixels = check_pixels(pixels, num_bins, dtype)
+    if seed is None:
+        noise = tf.random.uniform(tf.shape(pixels), dtype=dtype)
+    else:
+        noise = tf.random.stateless_uniform(tf.shape(pixels), seed=seed, dtype=dtype)
+    return dequantize_with(pixels, noise, num_bins)
