@@ -13,31 +13,27 @@ to `dtype`, as a Keras layer under that policy computes. With None it computes i
 
 import functools
 import math
-import numbers
 
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows import checks
 from tfp_flows.mixed_precision import check_dtype_policy, compute_dtype
-from tfp_flows.validation import (
-    check_float_dtype,
-    check_int,
-    check_positive_int,
-    check_stateless_seed,
-)
 
-__all__ = ['ConvNet', 'DenseNet', 'ZeroConv', 'ZeroDense', 'check_dropout_rate', 'check_training']
+__all__ = [
+    'ConvNet',
+    'DenseNet',
+    'ZeroConv',
+    'ZeroDense',
+    'check_dropout_rate',
+    'check_stateless_seed',
+    'check_training',
+]
 
 
 def check_dropout_rate(dropout_rate):
     """Returns `dropout_rate` as a float in [0, 1), or raises `ValueError` naming it."""
-    if (
-        isinstance(dropout_rate, bool)
-        or not isinstance(dropout_rate, numbers.Real)
-        or not 0 <= dropout_rate < 1
-    ):
-        raise ValueError(f'`dropout_rate` must be a number in [0, 1); got {dropout_rate!r}.')
-    return float(dropout_rate)
+    return checks.FRACTION.check('dropout_rate', dropout_rate)
 
 
 def check_training(training):
@@ -55,10 +51,26 @@ def check_training(training):
     raise TypeError(f'`training` must be a bool or a scalar bool tensor; got {training!r}.')
 
 
-def _check_dropout_seed(seed):
-    """`seed` as an int32 stateless seed [2], or None."""
-    seed = check_stateless_seed('dropout_seed', seed)
-    return None if seed is None else tf.cast(seed, tf.int32)
+def check_stateless_seed(name, seed):
+    """`seed` (None, or an int tensor or list of shape [2]: a stateless seed) as an int32
+    tensor [2] or None. Values are taken modulo 2**32.
+
+    Raises:
+      TypeError: for a tensor that is not of integers.
+      ValueError: for anything else, or a static shape other than [2], naming `name`.
+    """
+    if seed is None:
+        return None
+    expected = f'`{name}` must be None or an int tensor of shape [2] (a stateless seed)'
+    try:
+        tensor = None if isinstance(seed, str | bool) else tf.convert_to_tensor(seed)
+    except (TypeError, ValueError):
+        tensor = None
+    if tensor is None or not tensor.shape.is_compatible_with([2]):
+        raise ValueError(f'{expected}; got {seed!r}.')
+    if not tensor.dtype.is_integer:
+        raise TypeError(f'{expected}; got a {tensor.dtype.name} tensor.')
+    return tf.cast(tensor, tf.int32)
 
 
 def _dropout(h, rate, training, seed, layer):
@@ -92,9 +104,9 @@ def _check_arguments(dtype, seed=0, **sizes):
     Raises `ValueError` naming the first argument outside its domain.
     """
     for name, size in sizes.items():
-        check_positive_int(name, size)
-    check_int('seed', seed, low=0, high=2**63)
-    return check_float_dtype('dtype', dtype)
+        checks.POSITIVE_INT.check(name, size)
+    checks.SEED.check('seed', seed)
+    return checks.check_float_dtype('dtype', dtype)
 
 
 def _set_policy(network, dtype_policy, dtype):
@@ -141,7 +153,7 @@ class ConvNet(tf.Module):
     Maps [..., H, W, input_channels] to [..., H, W, output_channels] with 'SAME' padding.
     Per position it costs 9 * input_channels * hidden_channels + hidden_channels^2
     + 9 * hidden_channels * output_channels multiply-adds. The sizes are positive ints, `seed`
-    an int in [0, 2**63) (the initial weights), `dtype` floating (the variables' and the
+    an int in [0, 2**31) (the initial weights), `dtype` floating (the variables' and the
     output's dtype), `dtype_policy` None or a Keras mixed policy (see the module docstring);
     `ValueError` otherwise.
 
@@ -200,7 +212,7 @@ class ConvNet(tf.Module):
         stateless seed [2], fixes its masks (stateful random masks without it).
         """
         _check_input_channels(self, x, self.input_channels)
-        training, seed = check_training(training), _check_dropout_seed(seed)
+        training, seed = check_training(training), check_stateless_seed('dropout_seed', seed)
         return _map_images(
             functools.partial(self._apply, training=training, seed=seed), x, self.output_channels
         )
@@ -351,7 +363,7 @@ class DenseNet(tf.Module):
                 f'{self.name} expects {self.input_size} inputs on the last axis; got shape '
                 f'{x.shape.as_list()}.'
             )
-        training, seed = check_training(training), _check_dropout_seed(seed)
+        training, seed = check_training(training), check_stateless_seed('dropout_seed', seed)
         batch_shape = tf.shape(x)[:-1]
         c = functools.partial(_compute, self)
         h = tf.reshape(c(x), [-1, self.input_size])
