@@ -77,17 +77,22 @@ _DOMAINS = {
 
 
 class _Steps:
-    """Builds the steps of a model from its builder's arguments (`glow`, `real_nvp`)."""
+    """Builds the steps of a model from its builder's arguments (`glow`, `real_nvp`), which
+    are its attributes (checked if the builder uses them itself)."""
 
     def __init__(self, arguments):
         self.arguments = {
             k: _DOMAINS[k].check(k, v) if k in _DOMAINS else v for k, v in arguments.items()
         }
         self.options = dict(dtype=arguments['dtype'], validate_args=arguments['validate_args'])
+        self.conditioning = dict(
+            conditional_shape=arguments['conditional_shape'],
+            dtype_policy=arguments['dtype_policy'],
+            **self.options,
+        )
         self._count = itertools.count()
 
     def __getattr__(self, name):
-        """The builder's (checked) argument `name`."""
         try:
             return self.__dict__['arguments'][name]
         except KeyError:
@@ -98,61 +103,43 @@ class _Steps:
         return (self.seed * 100_003 + next(self._count)) % 2**31
 
     def coupling_step(self, shape, mask='channel', flip=False, kind='affine'):
-        kwargs = dict(
+        network = dict(
             hidden_channels=self.hidden_channels,
-            seed=self.next_seed(),
-            conditional_shape=self.conditional_shape,
             dropout_rate=self.dropout_rate,
-            dtype_policy=self.dtype_policy,
-            **self.options,
+            seed=self.next_seed(),
         )
         if kind == 'affine':
-            kwargs.update(log_scale_bound=self.log_scale_bound, scale=self.scale)
-        return _COUPLINGS[kind](shape, mask=mask, flip=flip, **kwargs)
+            network.update(log_scale_bound=self.log_scale_bound, scale=self.scale)
+        return _COUPLINGS[kind](shape, mask=mask, flip=flip, **network, **self.conditioning)
 
     def act_norm(self, channels):
         return ActNorm(channels, **self.options)
 
     def mixing(self, channels):
         """Glow's channel mixing: a 1x1 conv, or a fixed permutation saved as a variable."""
-        if self.permutation == 'lu':
-            return LUInvertibleConv1x1(channels, seed=self.next_seed(), **self.options)
-        if self.permutation == 'plain':
-            return InvertibleConv1x1(channels, seed=self.next_seed(), **self.options)
+        if self.permutation in ('lu', 'plain'):
+            conv = LUInvertibleConv1x1 if self.permutation == 'lu' else InvertibleConv1x1
+            return conv(channels, seed=self.next_seed(), **self.options)
+        order = list(range(channels))
         if self.permutation == 'reverse':
-            order = list(reversed(range(channels)))
+            order.reverse()
         else:
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(channels), [self.next_seed(), 0]
-            )
+            order = tf.random.experimental.stateless_shuffle(order, [self.next_seed(), 0])
         variable = tf.Variable(order, trainable=False, dtype=tf.int32, name='permutation')
         return tfb.Permute(variable, name=self.permutation)
 
     def factor_out(self, shape, inner):
-        return FactorOut(
-            shape,
-            inner,
-            split_prior=self.split_prior,
-            log_scale_bound=self.log_scale_bound,
-            seed=self.next_seed(),
-            conditional_shape=self.conditional_shape,
-            dtype_policy=self.dtype_policy,
-            **self.options,
-        )
+        bound, seed = self.log_scale_bound, self.next_seed()
+        return FactorOut(shape, inner, self.split_prior, None, bound, seed, **self.conditioning)
 
     def top_prior(self, shape):
         """The learned prior of the top latent, as a list of zero or one step."""
         if not self.learn_top_prior and self.conditional_shape is None:
             return []
-        prior = LearnedPrior(
-            shape,
-            learned=self.learn_top_prior,
-            conditional_shape=self.conditional_shape,
-            log_scale_bound=self.log_scale_bound,
-            dtype_policy=self.dtype_policy,
-            **self.options,
-        )
-        return [prior]
+        bound = self.log_scale_bound
+        return [
+            LearnedPrior(shape, self.learn_top_prior, log_scale_bound=bound, **self.conditioning)
+        ]
 
     def chain(self, steps, name, event_ndims=3):
         return Chain(steps, event_ndims, validate_args=self.validate_args, name=name)
@@ -369,11 +356,19 @@ def _stateless_seed(seed):
     return check_stateless_seed('seed', seed)
 
 
-def _asserted(value, condition, message):
-    """`value`, checked at run time (eagerly: at once) that `condition` holds:
-    `tf.errors.InvalidArgumentError` with `message` and the value otherwise."""
-    with tf.control_dependencies([tf.debugging.Assert(condition, [message, value])]):
-        return tf.identity(value)
+def _checked_tensor(value, expected, ranks, condition, integer=False):
+    """`value` as a tensor of integers (or, unless `integer`, reals) of a rank in `ranks` whose
+    values pass `condition(tensor)`, checked at run time (eagerly: at once); `TypeError`,
+    `ValueError` (a wrong static rank) or `tf.errors.InvalidArgumentError` with `expected` and
+    the value otherwise."""
+    tensor = tf.convert_to_tensor(value)
+    if not (tensor.dtype.is_integer or (tensor.dtype.is_floating and not integer)):
+        raise TypeError(f'{expected}; got a {tensor.dtype.name} tensor.')
+    if tensor.shape.rank not in (None, *ranks):
+        raise ValueError(f'{expected}; got a tensor of shape {tensor.shape}.')
+    valid = tf.reduce_all(condition(tensor)) & (tf.rank(tensor) <= max(ranks))
+    with tf.control_dependencies([tf.debugging.Assert(valid, [f'{expected}; got', tensor])]):
+        return tf.identity(tensor)
 
 
 def check_temperature(temperature, dtype):
@@ -383,17 +378,14 @@ def check_temperature(temperature, dtype):
     eagerly and inside `tf.function` alike (`tf.errors.InvalidArgumentError`); a tensor that
     is not a scalar raises `ValueError`, one of strings or bools `TypeError`.
     """
-    expected = '`temperature` must be a finite number > 0'
     if not isinstance(temperature, tf.Tensor | tf.Variable | np.ndarray | np.generic):
         return tf.constant(checks.POSITIVE_NUMBER.check('temperature', temperature), dtype)
-    tensor = tf.convert_to_tensor(temperature)
-    if not (tensor.dtype.is_floating or tensor.dtype.is_integer):
-        raise TypeError(f'{expected}; got a {tensor.dtype.name} tensor.')
-    if tensor.shape.rank not in (None, 0):
-        raise ValueError(f'{expected}; got a tensor of shape {tensor.shape}.')
-    tensor = tf.cast(tensor, dtype)
-    valid = tf.math.is_finite(tensor) & (tensor > 0)
-    return tf.ensure_shape(_asserted(tensor, valid, f'{expected}; got'), [])
+    expected = '`temperature` must be a finite number > 0'
+
+    def valid(t):
+        return tf.math.is_finite(tf.cast(t, dtype)) & (t > 0)
+
+    return tf.ensure_shape(tf.cast(_checked_tensor(temperature, expected, [0], valid), dtype), [])
 
 
 def _sample_shape(sample_shape):
@@ -407,14 +399,7 @@ def _sample_shape(sample_shape):
         return sample_shape
     if not isinstance(sample_shape, tf.Tensor | tf.Variable | np.ndarray):
         raise ValueError(f'{expected}; got {sample_shape!r}.')
-    tensor = tf.convert_to_tensor(sample_shape)
-    if not tensor.dtype.is_integer:
-        raise TypeError(f'{expected}; got a {tensor.dtype.name} tensor.')
-    if tensor.shape.rank not in (None, 0, 1):
-        raise ValueError(f'{expected}; got a tensor of shape {tensor.shape}.')
-    return _asserted(
-        tensor, tf.reduce_all(tensor >= 0) & (tf.rank(tensor) <= 1), f'{expected}; got'
-    )
+    return _checked_tensor(sample_shape, expected, [0, 1], lambda t: t >= 0, integer=True)
 
 
 def check_flow(flow):
@@ -459,7 +444,6 @@ def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=
         `tf.errors.InvalidArgumentError` for such a temperature or sample shape given as a
         tensor.
     """
-    check_flow(flow)
     latent = sample_latent(flow, sample_shape, temperature, seed)
     if conditional_input is None:
         return flow.bijector.forward(latent)

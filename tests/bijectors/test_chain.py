@@ -107,13 +107,10 @@ def _walked(flow, x, inverse):
     """(visits, output) of the walk of `flow` that goes into every container."""
     visited = []
 
-    def answer(visits):
-        (visit,) = visits
+    def visitor(visit):
         visited.append((type(visit.step).__name__, tuple(visit.x.shape), visit.inverse))
-        return [walk.DESCEND if walk.is_container(visit.step) else walk.apply(visit)]
 
-    (result,) = walk.drive([walk.step(flow, x, inverse, 3, {})], answer)
-    return visited, result[0]
+    return visited, walk.trace(flow, x, inverse, visitor)[0]
 
 
 def test_the_walk_visits_every_step_in_order_both_ways():

@@ -1,5 +1,7 @@
 """Multi-scale factor-out: half the channels leave for the latent, optionally through a prior."""
 
+import functools
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -45,6 +47,25 @@ class FactorOut(Container):
     The context also goes on to `inner`. A container (`tfp_flows.bijectors.walk`) holding
     `inner`.
 
+    Args:
+      event_shape: [H, W, C] with C >= 2.
+      inner: a shape-preserving bijector on [H, W, C // 2] events.
+      split_prior: learn mean and scale of the factored-out half given the kept half.
+      hidden_channels: None for Glow's single zero-initialised 3x3 conv from the kept half,
+        or the width of a `networks.ConvNet` prior (initial weights fixed by `seed`).
+      log_scale_bound: clamp of the prior's log-scale, a finite number > 0.
+      dtype, validate_args, name: as for every step (tf.float32 or tf.float64).
+      conditional_shape: None, or the shape of one context: adds the context's term to the
+        prior (see above).
+      dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the prior's networks compute
+        in that Keras policy and return float32 (`tfp_flows.mixed_precision`); the prior's
+        map and log-det stay float32. Not in `structure()` (rounding only).
+
+    Raises (at construction):
+      ValueError: for an argument outside its domain, naming it and its value (the prior's
+        networks check `hidden_channels`, `seed` and `dtype_policy`).
+      TypeError: for an `inner` that is not a `tfb.Bijector`.
+
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
     """
@@ -63,30 +84,6 @@ class FactorOut(Container):
         conditional_shape=None,
         dtype_policy=None,
     ):
-        """Creates the factor-out.
-
-        Args:
-          event_shape: [H, W, C] with C >= 2.
-          inner: a shape-preserving bijector on [H, W, C // 2] events.
-          split_prior: learn mean and scale of the factored-out half given the kept half.
-          hidden_channels: width of the prior's conv net; None for Glow's single zero-init
-            3x3 conv from the kept half (`ConvNet` is used when a width is given).
-          log_scale_bound: clamp of the prior's log-scale, a finite number > 0.
-          seed: fixes the initial weights of a prior with a width (`networks.ConvNet`).
-          dtype: tf.float32 or tf.float64.
-          validate_args: True or False.
-          name: the name scope.
-          conditional_shape: None, or the shape of one context: adds the context's term to
-            the prior (see above).
-          dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the prior's networks
-            compute in that Keras policy and return float32 (`tfp_flows.mixed_precision`); the
-            prior's map and log-det stay float32. Not in `structure()` (rounding only).
-
-        Raises:
-          ValueError: for an argument outside its domain, naming it and its value (checked
-            here, or by the prior's networks for `hidden_channels`, `seed`, `dtype_policy`).
-          TypeError: for an `inner` that is not a `tfb.Bijector`.
-        """
         parameters = dict(locals())
         self._event_shape = _event_shape(event_shape)
         if not isinstance(inner, tfb.Bijector):
@@ -98,21 +95,16 @@ class FactorOut(Container):
         self._split = self._event_shape[-1] // 2
         self.inner = inner
         factored = self._event_shape[-1] - self._split
+        network = networks.ZeroConv
+        if hidden_channels is not None:
+            network = functools.partial(
+                networks.ConvNet, hidden_channels=hidden_channels, seed=seed
+            )
         with tf.name_scope(name) as name:
-            if not split_prior:
-                self.prior = None
-            elif hidden_channels is None:
-                self.prior = networks.ZeroConv(
-                    self._split, 2 * factored, dtype, dtype_policy=dtype_policy
-                )
-            else:
-                self.prior = networks.ConvNet(
-                    self._split,
-                    2 * factored,
-                    hidden_channels,
-                    seed,
-                    dtype,
-                    dtype_policy=dtype_policy,
+            self.prior = None
+            if split_prior:
+                self.prior = network(
+                    self._split, 2 * factored, dtype=dtype, dtype_policy=dtype_policy
                 )
             self.context_prior = context_prior(
                 self._conditional_shape, factored, dtype, dtype_policy

@@ -43,6 +43,7 @@ __all__ = [
     'is_invert',
     'run',
     'step',
+    'trace',
 ]
 
 Visit = collections.namedtuple('Visit', ['step', 'x', 'inverse', 'event_ndims', 'kwargs'])
@@ -140,3 +141,21 @@ def drive(walks, answer):
 def run(walk):
     """The result of one walk whose every visit runs its step whole (`apply`)."""
     return drive([walk], lambda visits: [apply(visits[0])])[0]
+
+
+def trace(flow, x, inverse, visitor, event_ndims=None, kwargs=None):
+    """Runs `flow` (a bijector) on `x` going into every container, and calls
+    `visitor(visit)` before each step runs (containers included): (output, log-det).
+
+    E.g. `trace(flow.bijector, x, True, lambda visit: print(visit.step.name, visit.x.shape))`
+    shows the input of every step from data to latent.
+    """
+    if event_ndims is None:
+        event_ndims = flow.inverse_min_event_ndims if inverse else flow.forward_min_event_ndims
+
+    def answer(visits):
+        (visit,) = visits
+        visitor(visit)
+        return [DESCEND if is_container(visit.step) else apply(visit)]
+
+    return drive([step(flow, x, inverse, event_ndims, kwargs or {})], answer)[0]

@@ -68,6 +68,22 @@ class VariationalDequantizer(tf.Module):
     Train it jointly with the flow: its `trainable_variables` go to the optimizer beside the
     flow's, with `tfp_flows.dequantization.dequantized_bits_per_dim` as the loss.
 
+    Args:
+      event_shape: [H, W, C] of the images, positive ints.
+      num_bins: B, the number of discrete levels (17 for digits, 256 for 8-bit images).
+      num_steps: K, the number of couplings, an int >= 2 (so every pixel is changed).
+      hidden_channels: width of each coupling's conditioner and of the context network.
+      context_channels: features F(c(k)) per pixel added to the context, an int >= 0 (0: the
+        scaled pixels alone).
+      log_scale_bound: soft clamp of each coupling's log-scale, a finite number > 0.
+      seed: an int in [0, 2**31); fixes the initial parameters.
+      dtype: tf.float32 or tf.float64.
+      name: name of the module.
+
+    Raises (at construction):
+      ValueError: for any argument outside its domain, naming it and its value (the couplings
+        and networks check `hidden_channels` and `log_scale_bound`).
+
     Reference: Ho et al. (2019), Flow++, Sec. 3.1. https://arxiv.org/abs/1902.00275
     """
 
@@ -83,23 +99,6 @@ class VariationalDequantizer(tf.Module):
         dtype=tf.float32,
         name='variational_dequantizer',
     ):
-        """Builds q for images of `event_shape`.
-
-        Args:
-          event_shape: [H, W, C] of the images, positive ints.
-          num_bins: B, the number of discrete levels (17 for digits, 256 for 8-bit images).
-          num_steps: K, the number of couplings, an int >= 2 (so every pixel is changed).
-          hidden_channels: width of each coupling's conditioner and of the context network.
-          context_channels: features F(c(k)) per pixel added to the context, an int >= 0 (0:
-            the scaled pixels alone).
-          log_scale_bound: soft clamp of each coupling's log-scale, a finite number > 0.
-          seed: an int in [0, 2**31); fixes the initial parameters.
-          dtype: tf.float32 or tf.float64.
-          name: name of the module.
-
-        Raises:
-          ValueError: for any argument outside its domain, naming it and its value.
-        """
         self._event_shape = checks.check_shape('event_shape', event_shape, (3,))
         self._num_bins = check_num_bins(num_bins)
         self._num_steps = checks.integer(2).check('num_steps', num_steps)
