@@ -45,7 +45,8 @@ class ActNorm(FlowBijector):
 
         Raises:
           ValueError: for an argument outside its domain (a positive int `num_channels`, a
-            finite `min_std` > 0, a floating `dtype`, a bool `validate_args`), naming it.
+            finite `min_std` > 0, a `dtype` tf.float32 or tf.float64, a bool `validate_args`),
+            naming it.
         """
         num_channels = checks.POSITIVE_INT.check('num_channels', num_channels)
         min_std = checks.POSITIVE_NUMBER.check('min_std', min_std)

@@ -69,7 +69,8 @@ class _Coupling(FlowBijector):
         """Checks and keeps what a kind's constructor got (its `locals()`, `parameters`):
         event_shape, mask, flip, conditioner_fn, hidden_channels, seed, dtype,
         validate_args, name, conditional_shape, dropout_rate and dtype_policy (see
-        `AffineCoupling`). The default conditioner checks the last four it takes."""
+        `AffineCoupling`). The default conditioner checks hidden_channels, seed, dropout_rate
+        and dtype_policy."""
         self._event_shape = checks.check_shape('event_shape', parameters['event_shape'], (1, 3))
         self._mask = _MASK.check('mask', parameters['mask'])
         self._flip = checks.BOOL.check('flip', parameters['flip'])

@@ -85,8 +85,9 @@ class Centre(_Preprocessing):
       inverse (data -> latent):  z = x - 1/2
       log|det dx/dz| = 0
     The density is defined on all reals; with `validate_args` data outside [0, 1] (or NaN)
-    raises `InvalidArgumentError` naming the values. A bad `event_shape`, a non-floating
-    `dtype` or a non-bool `validate_args` raises `ValueError` at construction.
+    raises `InvalidArgumentError` naming the values. A bad `event_shape`, a `dtype` other than
+    tf.float32 and tf.float64 or a non-bool `validate_args` raises `ValueError` at
+    construction.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
