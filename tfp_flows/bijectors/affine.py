@@ -38,11 +38,12 @@ def affine(x, shift, log_scale, inverse, event_rank):
 
 def _over_event(log_scale, x, event_rank):
     """`log_scale` broadcast to the event shape of `x` where it covers only part of it."""
-    event = x.shape[-event_rank:] if x.shape.rank is not None else None
-    covered = log_scale.shape[-event_rank:] if log_scale.shape.rank >= event_rank else None
-    if event is not None and event.is_fully_defined() and covered == event:
+    event = x.shape[-event_rank:] if x.shape.rank is not None else tf.TensorShape(None)
+    if not event.is_fully_defined():
+        return log_scale + tf.zeros(tf.shape(x)[-event_rank:], log_scale.dtype)
+    if log_scale.shape.rank >= event_rank and log_scale.shape[-event_rank:] == event:
         return log_scale
-    return log_scale + tf.zeros(tf.shape(x)[-event_rank:], log_scale.dtype)
+    return log_scale + tf.zeros(event, log_scale.dtype)  # A constant: no op to run.
 
 
 def log_scale(raw, scale, log_scale_bound):

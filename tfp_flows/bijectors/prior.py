@@ -41,8 +41,7 @@ def prior_parameters(prior, x, params, conditional_input, event_rank):
     features = context_features(conditional_input, prior.conditional_shape, x, event_rank, owner)
     if features is not None:
         term = prior.context_prior(features)
-        positions = [1] * (event_rank - 1)
-        term = tf.reshape(term, tf.concat([tf.shape(term)[:-1], positions, [-1]], axis=0))
+        term = term[(Ellipsis, *[tf.newaxis] * (event_rank - 1), slice(None))]  # [*batch, 1.., 2C]
         params = term if params is None else params + term
     mean, raw = tf.split(params, 2, axis=-1)
     return mean, log_scale(raw, 'tanh', prior.log_scale_bound)
