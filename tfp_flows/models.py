@@ -1,4 +1,6 @@
-"""Real NVP and Glow as `tfd.TransformedDistribution`s over a standard Normal latent.
+"""Real NVP and Glow as `tfd.TransformedDistribution`s over a standard Normal latent, and
+`sample` at a temperature. (One module past 400 lines: about a third of it documents the
+arguments the two builders share, once, here.)
 
 `glow` and `real_nvp` build a `tfp_flows.bijectors.Chain` of this package's steps, listed in
 TFP's order (data side first), over a standard Normal base of the data's shape: `log_prob(x)`
