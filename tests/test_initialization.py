@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
-from tfp_flows.bijectors import ActNorm
+from tfp_flows.bijectors import ActNorm, walk
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.data import own as own_data
 
@@ -273,3 +273,56 @@ def test_rejects_batches_it_cannot_use():
         tf.function(lambda: tfp_flows.initialize(flow, tf.data.Dataset.from_tensors(images)))()
     with pytest.raises(TypeError, match='needs data in the flow.s range as floats'):
         tfp_flows.initialize(flow, [images, images.astype(np.int32)])
+
+
+class _Repeated(FlowBijector):
+    """A container of its own (as a level run as one loop would be): it says which steps it
+    holds and how to walk them, and runs them with its own code."""
+
+    def __init__(self, steps):
+        self.steps = steps
+        self.runs = 0
+        super().__init__(forward_min_event_ndims=1, dtype=tf.float32, name='repeated')
+
+    def held_steps(self):
+        return tuple(self.steps)
+
+    def walk(self, x, inverse, kwargs):
+        log_det = tf.zeros([], x.dtype)
+        for step in self.steps if inverse else reversed(self.steps):
+            x, step_log_det = yield from walk.step(step, x, inverse, 1, kwargs)
+            log_det += step_log_det
+        return x, log_det
+
+    def _inverse_and_log_det(self, y):
+        self.runs += 1
+        log_det = tf.zeros([], y.dtype)
+        for step in self.steps:
+            y, step_log_det = step.inverse_and_log_det(y, 1)
+            log_det += step_log_det
+        return y, log_det
+
+    def _forward_and_log_det(self, x):
+        self.runs += 1
+        log_det = tf.zeros([], x.dtype)
+        for step in reversed(self.steps):
+            x, step_log_det = step.forward_and_log_det(x, 1)
+            log_det += step_log_det
+        return x, log_det
+
+
+@pytest.mark.parametrize('several', [False, True])
+def test_a_container_of_ones_own_plugs_into_the_walk(several, act_norm_outputs):
+    repeated = _Repeated([ActNorm(2, name='inner_0'), ActNorm(2, name='inner_1')])
+    chain = tfp_flows.bijectors.Chain([ActNorm(2, name='outer'), repeated], event_ndims=1)
+    data = _data('real_nvp_vector', 64, seed=8)
+    tfp_flows.initialize(chain, np.split(data, [24]) if several else data)
+    assert repeated.runs == 0  # Initialisation walked inside it.
+    act_norm_outputs.clear()
+    chain.inverse(data)
+    assert repeated.runs == 1  # A plain pass runs it whole.
+    for act_norm in _act_norms(chain):
+        x = act_norm_outputs[id(act_norm)].numpy()
+        np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-4)
+        np.testing.assert_allclose(x.std(axis=0), 1.0, rtol=1e-3)
+    assert len(_act_norms(chain)) == 3

@@ -380,9 +380,9 @@ def test_glow_rejects_unknown_options():
             tfp_flows.glow,
             (8, 8),
             2,
-            r'glow on images needs `event_shape` \[H, W, C\] .*got \(8, 8\)',
+            r'`event_shape` must be \[H, W, C\] .*got \(8, 8\)',
         ),
-        (tfp_flows.glow, (2,), 1, r'glow on images needs `event_shape` \[H, W, C\] .*got \(2,\)'),
+        (tfp_flows.glow, (2,), 1, r'`event_shape` must be \[H, W, C\] .*got \(2,\)'),
         (
             tfp_flows.real_nvp,
             (6, 6, 1),
@@ -393,7 +393,7 @@ def test_glow_rejects_unknown_options():
             tfp_flows.real_nvp,
             (8, 8),
             2,
-            r'real_nvp on images needs `event_shape` \[H, W, C\] .*got \(8, 8\)',
+            r'`event_shape` must be \[H, W, C\] .*got \(8, 8\)',
         ),
         (
             tfp_flows.real_nvp,
@@ -431,15 +431,73 @@ def test_log_prob_rejects_bad_data(name):
 @pytest.mark.parametrize('temperature', [0.0, -1.0, float('inf'), float('nan')])
 def test_sample_rejects_bad_temperature(temperature):
     flow = MODELS['real_nvp_vector'](tf.float32)
-    message = rf'`temperature` must be a finite number > 0; got {temperature:g}\.'
+    message = rf'`temperature` must be a finite number > 0; got {temperature!r}\.'
     with pytest.raises(ValueError, match=message):
         tfp_flows.sample(flow, 2, temperature=temperature)
-    # The same check on a tensor, eagerly and inside tf.function.
+    # The same check on a tensor, eagerly and inside tf.function, shows the value.
+    message = rf'`temperature` must be a finite number > 0; got\W+{temperature:g}'
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         tfp_flows.sample(flow, 2, temperature=tf.constant(temperature))
     sample = tf.function(lambda t: tfp_flows.sample(flow, 2, temperature=t, seed=1))
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         sample(tf.constant(temperature))
+
+
+def test_sample_takes_shapes_as_ints_lists_and_int_tensors():
+    flow = MODELS['real_nvp_vector'](tf.float32)
+    assert tfp_flows.sample(flow, (2, 0), seed=1).shape == [2, 0, 2]
+    assert tfp_flows.sample(flow, tf.TensorShape([3]), seed=1).shape == [3, 2]
+    assert tfp_flows.sample(flow, tf.constant([2, 1]), seed=1).shape == [2, 1, 2]
+    message = r'`sample_shape` must be an int >= 0 or a list of ints >= 0; got'
+    for bad in (-1, [2, -3], 2.5, 'x', None):
+        with pytest.raises(ValueError, match=message):
+            tfp_flows.sample(flow, bad)
+    with pytest.raises(TypeError, match=message + r' a float32 tensor'):
+        tfp_flows.sample(flow, tf.constant(2.0))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message + r'\W+2,? -3'):
+        tfp_flows.sample(flow, tf.constant([2, -3]))
+
+
+def test_sample_refuses_temperatures_of_other_kinds():
+    flow = MODELS['real_nvp_vector'](tf.float32)
+    message = r'`temperature` must be a finite number > 0; got'
+    with pytest.raises(ValueError, match=message + r" '1'"):
+        tfp_flows.sample(flow, 2, temperature='1')
+    with pytest.raises(ValueError, match=message + r' a tensor of shape \(2,\)'):
+        tfp_flows.sample(flow, 2, temperature=tf.constant([1.0, 2.0]))
+    with pytest.raises(TypeError, match=message + r' a bool tensor'):
+        tfp_flows.sample(flow, 2, temperature=tf.constant(True))
+    unknown_rank = tf.function(
+        lambda t: tfp_flows.sample(flow, 2, temperature=t, seed=1),
+        input_signature=[tf.TensorSpec(None)],
+    )
+    assert unknown_rank(tf.constant(0.5)).shape == [2, 2]
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        unknown_rank(tf.constant([1.0, 2.0]))
+    # XLA compiles the run-time check out, as it does every TensorFlow assertion.
+    compiled = tf.function(
+        lambda t: tfp_flows.sample(flow, 2, temperature=t, seed=[1, 2]), jit_compile=True
+    )
+    assert np.all(np.isfinite(compiled(tf.constant(0.5))))
+
+
+def test_sample_seeds_are_ints_of_the_seed_domain_or_stateless_seeds():
+    flow = checks.randomize_variables(MODELS['real_nvp_vector'](tf.float32), seed=3)
+    np.testing.assert_array_equal(
+        tfp_flows.sample(flow, 2, seed=5), tfp_flows.sample(flow, 2, seed=tf.constant([0, 5]))
+    )
+    np.testing.assert_array_equal(
+        tfp_flows.sample(flow, 2, seed=[1, 2]),
+        tfp_flows.sample(flow, 2, seed=tf.constant([1, 2], tf.int64)),
+    )
+    message = r'`seed` must be None, an int in \[0, 2\*\*31\) or an int tensor of shape \[2\]'
+    for bad in (-1, 2**31):
+        with pytest.raises(ValueError, match=message):
+            tfp_flows.sample(flow, 2, seed=bad)
+    with pytest.raises(ValueError, match=r'`seed` must be None or an int tensor of shape \[2\]'):
+        tfp_flows.sample(flow, 2, seed=[1, 2, 3])
+    with pytest.raises(TypeError, match=r'got a float32 tensor'):
+        tfp_flows.sample(flow, 2, seed=tf.constant([1.0, 2.0]))
 
 
 def test_sample_with_an_int_seed_is_the_same_on_every_call():

@@ -191,7 +191,8 @@ def test_rejects_bad_training_and_seed_values():
     with pytest.raises(TypeError, match=r'`training` must be a scalar; got a tensor of shape'):
         net(tf.zeros([1, 3]), training=tf.constant([True, False]))
     with pytest.raises(
-        ValueError, match=r'`dropout_seed` must be None or an int tensor of shape \[2\] .*\[1 2 3\]'
+        ValueError,
+        match=r'`dropout_seed` must be None or an int tensor of shape \[2\] .*\[1, 2, 3\]',
     ):
         net(tf.zeros([1, 3]), training=True, seed=[1, 2, 3])
 

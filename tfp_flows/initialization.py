@@ -4,12 +4,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows.bijectors import walk
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.chain import Chain, apply_step, direction
-from tfp_flows.bijectors.context import StandardizedContext, conditional_shape_of, context_features
-from tfp_flows.bijectors.multiscale import FactorOut
-from tfp_flows.validation import assert_values
+from tfp_flows.bijectors.context import conditional_shape_of, context_features
 
 tfd = tfp.distributions
 
@@ -19,10 +17,11 @@ __all__ = ['initialize']
 def initialize(flow, data, conditional_input=None):
     """Initialises every `ActNorm` of `flow` from `data`; returns the latent.
 
-    Walks the flow from data to latent: each ActNorm that has not run yet is set so that its
-    inverse maps the data reaching it to zero mean and unit variance per channel, and the
-    data goes on through the initialised step. Idempotent: a second call, or a call after a
-    checkpoint restore, changes nothing (each ActNorm's saved `initialized` flag).
+    Walks the flow from data to latent (`tfp_flows.bijectors.walk`): each ActNorm that has not
+    run yet is set so that its inverse maps the data reaching it to zero mean and unit variance
+    per channel, and the data goes on through the initialised step. Idempotent: a second call,
+    or a call after a checkpoint restore, changes nothing (each ActNorm's saved `initialized`
+    flag).
 
     Several batches (a batch larger than one device holds): each ActNorm gets the statistics
     of all of them together, as one batch of their concatenation would give it (to float
@@ -52,8 +51,9 @@ def initialize(flow, data, conditional_input=None):
       The latent of `data`, [N, *event_shape] (all batches concatenated).
 
     Raises:
-      TypeError: for a flow that is not one of this package's, integer data, or a dataset
-        read inside `tf.function` or whose elements are not batches.
+      TypeError: for a flow that is not one of this package's or holds an ActNorm the walk
+        cannot reach, integer data, or a dataset read inside `tf.function` or whose elements
+        are not batches.
       ValueError: for an empty batch, no batches, or a context the flow cannot take (given to
         an unconditional flow, missing for a conditional one, or of another shape), before
         any ActNorm is set.
@@ -67,85 +67,78 @@ def initialize(flow, data, conditional_input=None):
             f'{type(bijector).__name__}.'
         )
     _check_reachable(bijector)
-    event_ndims = bijector.inverse_min_event_ndims
-    conditional_shape = conditional_shape_of(bijector)
-    if not _is_several(data):
-        batch = _checked(bijector, _batch(data, bijector.dtype), conditional_input, event_ndims)
-        kwargs = {} if conditional_input is None else {'conditional_input': conditional_input}
-        latent, _ = apply_step(bijector, batch, True, event_ndims, kwargs, _initialize_act_norm)
-        return latent
-    if conditional_input is not None:
-        raise ValueError(
-            '`conditional_input` goes with one batch; for several batches pass (x, c) pairs; '
-            f'got a context of shape {tf.convert_to_tensor(conditional_input).shape}.'
-        )
-    if isinstance(data, tf.data.Dataset) and not tf.executing_eagerly():
-        raise TypeError(
-            '`initialize` reads a tf.data.Dataset eagerly; call it outside tf.function, or '
-            'pass the batches as a list of tensors.'
-        )
-    pairs = []
-    for element in data:
-        x, c = (
-            element
-            if conditional_shape is not None and isinstance(element, tuple)
-            else (element, None)
-        )
-        x = _checked(bijector, _batch(x, bijector.dtype), c, event_ndims)
-        pairs.append((x, c))
-    if not pairs:
-        raise ValueError('`initialize` needs at least one batch; got none.')
-    return _initialize_from_batches(bijector, pairs, event_ndims)
+    pairs = _checked_pairs(bijector, data, conditional_input)
+    ndims = bijector.inverse_min_event_ndims
+    walks = [walk.step(bijector, x, True, ndims, _kwargs(c)) for x, c in pairs]
+    latents = [latent for latent, _ in walk.drive(walks, _initialize_act_norms)]
+    return latents[0] if len(latents) == 1 else tf.concat(latents, axis=0)
 
 
-def _reachable_act_norms(step):
-    """The ActNorms the walks of `initialize` reach: through chains, factor-outs, inverted
-    steps and standardised contexts."""
-    bijector, _ = direction(step, True)
-    if isinstance(bijector, ActNorm):
-        return [bijector]
-    if isinstance(bijector, Chain):
-        return [a for inner in bijector.bijectors for a in _reachable_act_norms(inner)]
-    if isinstance(bijector, FactorOut):
-        return _reachable_act_norms(bijector.inner)
-    if isinstance(bijector, StandardizedContext):
-        return _reachable_act_norms(bijector.bijector)
-    return []
+def _kwargs(conditional_input):
+    return {} if conditional_input is None else {'conditional_input': conditional_input}
 
 
 def _check_reachable(bijector):
-    """`TypeError` if an ActNorm of the flow sits inside a step the walks cannot enter: it
+    """`TypeError` if an ActNorm of the flow sits inside a step the walk cannot enter: it
     would be left uninitialised without a word."""
-    reached = {id(a) for a in _reachable_act_norms(bijector)}
+    reached = {id(s) for s in walk.all_steps(bijector) if isinstance(s, ActNorm)}
     hidden = [
         m.name for m in bijector.submodules if isinstance(m, ActNorm) and id(m) not in reached
     ]
     if hidden:
         raise TypeError(
             f'`initialize` cannot reach the ActNorm step(s) {hidden} of the flow: they sit '
-            'inside a step it does not look into (it enters tfp_flows.bijectors.Chain, '
-            'FactorOut and the standardised context). Initialise those ActNorms with their '
-            'own `initialize(y)`.'
+            'inside a step that does not say which steps it holds (tfp_flows.bijectors.walk: '
+            'Chain, FactorOut, StandardizedContext and tfb.Invert do). Initialise those '
+            'ActNorms with their own `initialize(y)`.'
         )
 
 
-def _checked(bijector, batch, conditional_input, event_ndims):
-    """`batch` after checking its values are finite and its context fits the flow, before any
-    ActNorm is set."""
-    batch = assert_values('data', batch, tf.math.is_finite(batch), 'finite values')
-    context_features(
-        conditional_input,
-        conditional_shape_of(bijector),
-        batch,
-        event_ndims,
-        f'The flow {bijector.name!r}',
-    )
-    return batch
+def _checked_pairs(bijector, data, conditional_input):
+    """[(batch, context)]: `data` as checked batches of the flow's dtype, with contexts."""
+    conditional_shape = conditional_shape_of(bijector)
+    if not _is_several(data):
+        pairs = [(data, conditional_input)]
+    elif conditional_input is not None:
+        raise ValueError(
+            '`conditional_input` goes with one batch; for several batches pass (x, c) pairs; '
+            f'got a context of shape {tf.convert_to_tensor(conditional_input).shape}.'
+        )
+    elif isinstance(data, tf.data.Dataset) and not tf.executing_eagerly():
+        raise TypeError(
+            '`initialize` reads a tf.data.Dataset eagerly; call it outside tf.function, or '
+            'pass the batches as a list of tensors.'
+        )
+    else:
+        several = conditional_shape is not None
+        pairs = [e if several and isinstance(e, tuple) else (e, None) for e in data]
+    if not pairs:
+        raise ValueError('`initialize` needs at least one batch; got none.')
+    checked = []
+    for x, c in pairs:
+        x = tf.debugging.assert_all_finite(
+            _batch(x, bijector.dtype), '`data` must be finite: `initialize` would keep a NaN'
+        )
+        owner = f'The flow {bijector.name!r}'
+        context_features(c, conditional_shape, x, bijector.inverse_min_event_ndims, owner)
+        checked.append((x, c))
+    return checked
 
 
-def _initialize_act_norm(step, y, inverse):
-    if inverse and isinstance(step, ActNorm):
-        step.initialize(y)
+def _initialize_act_norms(visits):
+    """The answers of `initialize`'s walks (`walk.drive`) at one step: go into containers;
+    set an ActNorm from the inputs of all batches, then run the step."""
+    first = visits[0].step
+    if any(visit.step is not first for visit in visits):
+        raise RuntimeError('The batches took different paths through the flow.')
+    if walk.is_container(first):
+        return [walk.DESCEND] * len(visits)
+    if isinstance(first, ActNorm) and visits[0].inverse:
+        if len(visits) == 1:
+            first.initialize(visits[0].x)
+        else:
+            first.initialize_from_moments(*_merged_moments([visit.x for visit in visits]))
+    return [walk.apply(visit) for visit in visits]
 
 
 def _is_several(data):
@@ -183,64 +176,6 @@ def _batch(data, flow_dtype):
             f'`initialize` needs a non-empty batch; got an empty one of shape {data.shape}.'
         )
     return data
-
-
-def _walk(step, x, inverse, event_ndims, kwargs):
-    """`apply_step(step, x, inverse, event_ndims, kwargs)[0]` as a generator: yields
-    (act_norm, input) before each ActNorm that runs its inverse, and returns the output.
-
-    It follows `Chain` and `FactorOut` (tests check the latent is the flow's), so that the
-    walks of several batches can pause together at each ActNorm.
-    """
-    bijector, run_inverse = direction(step, inverse)
-    if isinstance(bijector, Chain):
-        ndims = bijector.forward_min_event_ndims
-        for inner in bijector.bijectors if run_inverse else reversed(bijector.bijectors):
-            x = yield from _walk(inner, x, run_inverse, ndims, kwargs)
-        return x
-    if isinstance(bijector, FactorOut):
-        first, second = bijector.split(x)
-        inner_output = yield from _walk(bijector.inner, first, run_inverse, 3, kwargs)
-        data_kept = first if run_inverse else inner_output
-        # The factored half's map as FactorOut runs it, shared rather than repeated here.
-        factored, _ = bijector._factored_map(  # noqa: SLF001
-            data_kept, second, run_inverse, kwargs.get('conditional_input')
-        )
-        return tf.concat([inner_output, factored], axis=-1)
-    if isinstance(bijector, StandardizedContext):
-        # The context as the wrapped flow sees it, standardised as StandardizedContext does.
-        inner_kwargs = bijector._kwargs(x, kwargs.get('conditional_input'), kwargs)  # noqa: SLF001
-        return (yield from _walk(bijector.bijector, x, run_inverse, event_ndims, inner_kwargs))
-    if isinstance(bijector, ActNorm) and run_inverse:
-        yield bijector, x
-    return apply_step(step, x, inverse, event_ndims, kwargs)[0]
-
-
-def _initialize_from_batches(bijector, pairs, event_ndims):
-    """Walks every (batch, context) from data to latent, setting each ActNorm from all
-    batches' data."""
-    walks = [
-        _walk(bijector, x, True, event_ndims, {} if c is None else {'conditional_input': c})
-        for x, c in pairs
-    ]
-    latents = [None] * len(walks)
-
-    def advance(i):
-        """Runs walk i to its next ActNorm: (act_norm, input), or None at its end."""
-        try:
-            return next(walks[i])
-        except StopIteration as end:
-            latents[i] = end.value
-            return None
-
-    stops = [advance(i) for i in range(len(walks))]
-    while stops[0] is not None:
-        act_norm = stops[0][0]
-        if any(stop is None or stop[0] is not act_norm for stop in stops):
-            raise RuntimeError('The batches took different paths through the flow.')
-        act_norm.initialize_from_moments(*_merged_moments([y for _, y in stops]))
-        stops = [advance(i) for i in range(len(walks))]
-    return tf.concat(latents, axis=0)
 
 
 def _merged_moments(batches):

@@ -31,8 +31,6 @@ Learning Training, https://arxiv.org/abs/1905.12322
 import keras
 import tensorflow as tf
 
-from tfp_flows.validation import check_float_dtype
-
 __all__ = ['MIXED_POLICIES', 'check_dtype_policy', 'compute_dtype', 'dtype_policy_of']
 
 # Keras' policy names that compute in a lower precision than their float32 variables.
@@ -46,13 +44,14 @@ def check_dtype_policy(dtype_policy, dtype=tf.float32):
       dtype_policy: None, 'mixed_bfloat16', 'mixed_float16', or a
         `keras.mixed_precision.DTypePolicy` of one of them; a policy that computes in `dtype`
         itself (e.g. `keras.mixed_precision.global_policy()` by default, 'float32') is None.
-      dtype: the dtype of the variables (and of the flow), floating.
+      dtype: the dtype of the variables (and of the flow), a floating `tf.DType` (checked
+        by the caller, which consumes it).
 
     Raises:
       ValueError: for another value, naming it; for a mixed policy with float64 variables
-        (mixed policies keep float32 variables); for a `dtype` that is not floating.
+        (mixed policies keep float32 variables).
     """
-    dtype = check_float_dtype('dtype', dtype)
+    dtype = tf.as_dtype(dtype)
     name = dtype_policy.name if isinstance(dtype_policy, keras.DTypePolicy) else dtype_policy
     if dtype_policy is None or (isinstance(name, str) and name == dtype.name):
         return None
@@ -70,11 +69,11 @@ def check_dtype_policy(dtype_policy, dtype=tf.float32):
 
 
 def compute_dtype(dtype_policy, dtype=tf.float32):
-    """The `tf.DType` a network computes in under `dtype_policy` (checked as above)."""
-    name = check_dtype_policy(dtype_policy, dtype)
-    if name is None:
+    """The `tf.DType` a network computes in under `dtype_policy`, a policy name as
+    `check_dtype_policy` returns it (None: `dtype` itself)."""
+    if dtype_policy is None:
         return tf.as_dtype(dtype)
-    return tf.as_dtype(keras.DTypePolicy(name).compute_dtype)
+    return tf.as_dtype(keras.DTypePolicy(dtype_policy).compute_dtype)
 
 
 def dtype_policy_of(flow):

@@ -1,36 +1,64 @@
-"""Real NVP and Glow as `tfd.TransformedDistribution`s over a standard Normal latent."""
+"""Real NVP and Glow as `tfd.TransformedDistribution`s over a standard Normal latent, and
+`sample` at a temperature. (One module past 400 lines: about a third of it documents the
+arguments the two builders share, once, here.)
+
+`glow` and `real_nvp` build a `tfp_flows.bijectors.Chain` of this package's steps, listed in
+TFP's order (data side first), over a standard Normal base of the data's shape: `log_prob(x)`
+is the density of x in nats, `forward` maps latent to data, `sample` decodes base noise.
+
+Arguments both builders take, checked by the steps that use them:
+  hidden_channels: width of the coupling networks (`tfp_flows.networks`).
+  split_prior: learn the factored-out halves' prior from the kept halves (`FactorOut`).
+  log_scale_bound: soft clamp of every log-scale (couplings with scale='tanh', split and top
+    priors), a finite number > 0.
+  scale: the affine couplings' scale, 'tanh' (the soft clamp) or 'sigmoid' (Glow's
+    sigmoid(h + 2)); see `tfp_flows.bijectors.affine`.
+  alpha: margin of the logit transform (preprocessing='logit'), in [0, 0.5).
+  conditional_shape: None (an unconditional flow), or the shape of one context c, e.g. (10,)
+    for one-hot labels of 10 classes: the flow models p(x | c). Pass c [*batch,
+    *conditional_shape] as TFP's bijector kwarg, `flow.log_prob(x, bijector_kwargs=
+    {'conditional_input': c})`, `flow.sample(n, bijector_kwargs=...)` (c [n, ...], or one
+    context for all), `flow.bijector.forward(z, conditional_input=c)`, or
+    `sample(flow, n, conditional_input=c)`. Every coupling network sees c (flattened,
+    spatially broadcast and concatenated to its input), and c sets a term of the mean and
+    log-scale of the top latent and of every split prior (Glow's `ycond`; zero at first).
+  learn_top_prior: learn a free mean and log-scale of the top latent (Glow's `learntop`;
+    zero-initialised, so a fresh model is unchanged). With it or a `conditional_shape`, a
+    `LearnedPrior` is the last step at the latent side.
+  dropout_rate: in [0, 1); dropout of the coupling networks' hidden units, active only with
+    the bijector kwarg `training=True` (Flow++, https://arxiv.org/abs/1902.00275).
+    Evaluation, sampling and export never pass it, so they are deterministic.
+  seed: an int in [0, 2**31); fixes the initial parameters (and Glow's 'shuffle'
+    permutations). Step k gets the seed (seed * 100003 + k) % 2**31.
+  dtype: tf.float32 or tf.float64.
+  dtype_policy: None, or Keras' mixed-precision policy 'mixed_bfloat16' or 'mixed_float16'
+    (or a `keras.mixed_precision.DTypePolicy` of one; dtype must be float32): the coupling
+    and prior networks compute in bfloat16 / float16 and return float32; every variable,
+    ActNorm, the 1x1 convs, the affine maps, every log-det and log-density stay float32
+    (`tfp_flows.mixed_precision`). It changes rounding only: a checkpoint restores into the
+    model with any policy.
+  validate_args: add run-time checks of the inputs (range, finiteness, invertibility).
+  name: name of the distribution.
+A bad value raises `ValueError` naming the argument, when the flow is built.
+"""
 
 import itertools
 import numbers
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows import checks
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.chain import Chain
-from tfp_flows.bijectors.context import check_conditional_shape
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
 from tfp_flows.bijectors.multiscale import FactorOut
 from tfp_flows.bijectors.preprocessing import Centre, LogitTransform
 from tfp_flows.bijectors.prior import LearnedPrior
-from tfp_flows.bijectors.scale import SCALES, check_scale
 from tfp_flows.bijectors.squeeze import Squeeze
-from tfp_flows.mixed_precision import check_dtype_policy
-from tfp_flows.networks import check_dropout_rate
-from tfp_flows.validation import (
-    Interval,
-    check_bool,
-    check_float_dtype,
-    check_image_event_shape,
-    check_int,
-    check_number,
-    check_one_of,
-    check_positive_int,
-    check_sample_shape,
-    check_scalar,
-    check_stateless_seed,
-)
+from tfp_flows.networks import check_stateless_seed
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -38,94 +66,109 @@ tfd = tfp.distributions
 __all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sample_latent']
 
 _COUPLINGS = {'affine': AffineCoupling, 'additive': AdditiveCoupling}
-_PERMUTATIONS = ('lu', 'plain', 'reverse', 'shuffle')
-_PREPROCESSINGS = ('centre', 'logit')
-_DTYPES = (tf.float32, tf.float64)
+_PREPROCESSING = checks.one_of('centre', 'logit')
+# The arguments a builder uses itself; the steps check the ones they take.
+_DOMAINS = {
+    'num_levels': checks.POSITIVE_INT,
+    'num_steps': checks.POSITIVE_INT,
+    'coupling': checks.one_of(*_COUPLINGS),
+    'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle'),
+    'learn_top_prior': checks.BOOL,
+    'seed': checks.SEED,
+}
 
 
-def _check_common(dtype, seed, alpha, preprocessing, split_prior, validate_args):
-    """Checks the arguments both model builders share; returns the dtype as a `tf.DType`."""
-    dtype = check_float_dtype('dtype', dtype, _DTYPES)
-    check_int('seed', seed, low=0, high=2**31)
-    if preprocessing is not None:
-        check_one_of('preprocessing', preprocessing, _PREPROCESSINGS)
-    check_number('alpha', alpha, 0, 0.5, high_open=True)
-    check_bool('split_prior', split_prior)
-    check_bool('validate_args', validate_args)
-    return dtype
+class _Steps:
+    """Builds the steps of a model from its builder's arguments (`glow`, `real_nvp`), which
+    are its attributes (checked if the builder uses them itself)."""
+
+    def __init__(self, arguments):
+        self.arguments = {
+            k: _DOMAINS[k].check(k, v) if k in _DOMAINS else v for k, v in arguments.items()
+        }
+        self.options = dict(dtype=arguments['dtype'], validate_args=arguments['validate_args'])
+        self.conditioning = dict(
+            conditional_shape=arguments['conditional_shape'],
+            dtype_policy=arguments['dtype_policy'],
+            **self.options,
+        )
+        self._count = itertools.count()
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__['arguments'][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def next_seed(self):
+        """The seed of the next step, in [0, 2**31); seed 0 gives 0, 1, 2, ..."""
+        return (self.seed * 100_003 + next(self._count)) % 2**31
+
+    def coupling_step(self, shape, mask='channel', flip=False, kind='affine'):
+        network = dict(
+            hidden_channels=self.hidden_channels,
+            dropout_rate=self.dropout_rate,
+            seed=self.next_seed(),
+        )
+        if kind == 'affine':
+            network.update(log_scale_bound=self.log_scale_bound, scale=self.scale)
+        return _COUPLINGS[kind](shape, mask=mask, flip=flip, **network, **self.conditioning)
+
+    def act_norm(self, channels):
+        return ActNorm(channels, **self.options)
+
+    def mixing(self, channels):
+        """Glow's channel mixing: a 1x1 conv, or a fixed permutation saved as a variable."""
+        if self.permutation in ('lu', 'plain'):
+            conv = LUInvertibleConv1x1 if self.permutation == 'lu' else InvertibleConv1x1
+            return conv(channels, seed=self.next_seed(), **self.options)
+        order = list(range(channels))
+        if self.permutation == 'reverse':
+            order.reverse()
+        else:
+            order = tf.random.experimental.stateless_shuffle(order, [self.next_seed(), 0])
+        variable = tf.Variable(order, trainable=False, dtype=tf.int32, name='permutation')
+        return tfb.Permute(variable, name=self.permutation)
+
+    def factor_out(self, shape, inner):
+        bound, seed = self.log_scale_bound, self.next_seed()
+        return FactorOut(shape, inner, self.split_prior, None, bound, seed, **self.conditioning)
+
+    def top_prior(self, shape):
+        """The learned prior of the top latent, as a list of zero or one step."""
+        if not self.learn_top_prior and self.conditional_shape is None:
+            return []
+        bound = self.log_scale_bound
+        return [
+            LearnedPrior(shape, self.learn_top_prior, log_scale_bound=bound, **self.conditioning)
+        ]
+
+    def chain(self, steps, name, event_ndims=3):
+        return Chain(steps, event_ndims, validate_args=self.validate_args, name=name)
+
+    def flow(self, steps, event_shape, event_ndims=3):
+        """The distribution of the chain of `steps` over a standard Normal base."""
+        bijector = self.chain(steps, f'{self.name}_bijector', event_ndims)
+        zero, one = tf.zeros([], bijector.dtype), tf.ones([], bijector.dtype)
+        base = tfd.Sample(tfd.Normal(zero, one), event_shape)
+        return tfd.TransformedDistribution(base, bijector, name=self.name)
+
+    def preprocessing_step(self, kind, event_shape):
+        if kind == 'logit':
+            return LogitTransform(event_shape, alpha=self.alpha, **self.options)
+        return Centre(event_shape, **self.options)
 
 
-def _check_divisible(event_shape, num_squeezes, model):
+def _image_shape(event_shape, num_squeezes, model):
+    """`event_shape` as [H, W, C] with H and W divisible by 2 ** num_squeezes."""
+    shape = checks.check_shape('event_shape', event_shape, (3,))
     factor = 2**num_squeezes
-    if event_shape[0] % factor or event_shape[1] % factor:
+    if shape[0] % factor or shape[1] % factor:
         raise ValueError(
             f'{model} with these levels squeezes {num_squeezes} times, so height and width must '
-            f'be divisible by {factor}; got event_shape {event_shape!r}.'
+            f'be divisible by {factor}; got event_shape {shape!r}.'
         )
-
-
-def _standard_normal(event_shape, dtype):
-    return tfd.Sample(tfd.Normal(tf.zeros([], dtype), tf.ones([], dtype)), event_shape)
-
-
-def _preprocessing_step(preprocessing, event_shape, alpha, options):
-    if preprocessing == 'logit':
-        return LogitTransform(event_shape, alpha=alpha, **options)
-    return Centre(event_shape, **options)
-
-
-def _saved_permutation(permutation, name):
-    """`tfb.Permute` with its permutation as a saved, non-trainable variable."""
-    variable = tf.Variable(permutation, trainable=False, dtype=tf.int32, name='permutation')
-    return tfb.Permute(variable, name=name)
-
-
-def _factor_out(
-    shape,
-    inner,
-    split_prior,
-    log_scale_bound,
-    seed,
-    options,
-    conditional_shape=None,
-    dtype_policy=None,
-):
-    return FactorOut(
-        shape,
-        inner,
-        split_prior=split_prior,
-        log_scale_bound=log_scale_bound,
-        seed=seed,
-        conditional_shape=conditional_shape,
-        dtype_policy=dtype_policy,
-        **options,
-    )
-
-
-def _check_conditioning(conditional_shape, learn_top_prior, dropout_rate):
-    """Checks the conditioning and regularisation options; returns (shape, top prior?, rate)."""
-    conditional_shape = check_conditional_shape(conditional_shape)
-    if not isinstance(learn_top_prior, bool):
-        raise ValueError(f'`learn_top_prior` must be True or False; got {learn_top_prior!r}.')
-    return conditional_shape, learn_top_prior, check_dropout_rate(dropout_rate)
-
-
-def _top_prior(
-    shape, learn_top_prior, conditional_shape, log_scale_bound, options, dtype_policy=None
-):
-    """The learned prior of the top latent, as a list of zero or one step."""
-    if not learn_top_prior and conditional_shape is None:
-        return []
-    return [
-        LearnedPrior(
-            shape,
-            learned=learn_top_prior,
-            conditional_shape=conditional_shape,
-            log_scale_bound=log_scale_bound,
-            dtype_policy=dtype_policy,
-            **options,
-        )
-    ]
+    return shape
 
 
 def glow(
@@ -151,151 +194,57 @@ def glow(
 ):
     """Glow (Kingma and Dhariwal 2018) on images in [0, 1]: a `tfd.TransformedDistribution`.
 
-    Data x [H, W, C] in [0, 1] (dequantized) goes through the preprocessing (centred to
-    x - 1/2, or the logit transform), then each of `num_levels` levels squeezes (2x2
-    space-to-depth), runs `num_steps` steps of
-        ActNorm -> invertible 1x1 conv (or channel permutation) -> coupling (channel mask)
-    and, except the last, factors out half its channels (through a learned split prior when
-    `split_prior`). That is the data -> latent direction; `forward` runs it backwards. The
-    latent z has the data's shape [H, W, C]: each level's latent, placed back by the inverse
-    squeezes; the base is a standard Normal on it. `log_prob(x)` is the density of x on
-    [0, 1]^(H W C) in nats; with preprocessing='logit' it is -inf outside the logit's support.
-
-    The bijector is a `tfp_flows.bijectors.Chain`, listed in TFP's order (data side first):
+    Data x [H, W, C] in [0, 1] (dequantized) goes through the preprocessing, then each of L
+    levels squeezes (2x2 space-to-depth), runs K steps of ActNorm -> invertible 1x1 conv (or
+    channel permutation) -> coupling (channel mask) and, except the last, factors out half its
+    channels: that is the data -> latent direction. The latent has the data's shape (each
+    level's, placed back by the inverse squeezes). The bijector, data side first:
       Chain([preprocessing, level_1]),
       level_l = Chain([Squeeze(), step_1, ..., step_K, FactorOut(level_{l+1}), Invert(Squeeze())])
-      step_k  = ActNorm, 1x1 conv, coupling (as three entries of the level's list)
-    and the last level ends with `LearnedPrior(top latent)` before its `Invert(Squeeze())`
-    when `learn_top_prior` or `conditional_shape` is given.
-
-    Conditional Glow (`conditional_shape`) models p(x | c) for a context c of shape
-    [*batch, *conditional_shape] (a one-hot label [10], or any features), passed as TFP's
-    bijector kwarg: `flow.log_prob(x, bijector_kwargs={'conditional_input': c})`,
-    `flow.sample(n, bijector_kwargs={'conditional_input': c})` (c [n, ...], or one context
-    for all), `flow.bijector.forward(z, conditional_input=c)`, `tfp_flows.sample(flow, n,
-    conditional_input=c)`. Every coupling network sees c (flattened, spatially broadcast and
-    concatenated to its input), and c sets a term of the mean and log-scale of the top
-    latent and of every split prior (Glow's `ycond`; zero at initialisation).
+    with each step three entries of the list, and the top prior (see the module docstring)
+    before the last level's `Invert(Squeeze())`.
 
     Args:
       event_shape: [H, W, C]; H and W divisible by 2 ** num_levels.
-      num_levels: L, the number of scales.
-      num_steps: K, flow steps per level.
-      hidden_channels: width of the coupling networks.
+      num_levels: L, the number of scales, a positive int.
+      num_steps: K, flow steps per level, a positive int.
       coupling: 'affine' or 'additive'.
       permutation: 'lu' (LU-decomposed 1x1 conv), 'plain' (unconstrained 1x1 conv), or the
         fixed channel permutations 'reverse' and 'shuffle' of Glow's ablations (saved with the
         flow's variables, so a checkpoint restores the same shuffle whatever `seed` built it).
-      split_prior: learn the factored-out halves' prior from the kept halves.
-      log_scale_bound: soft clamp of every log-scale (couplings with scale='tanh' and the split
-        priors).
-      scale: the affine couplings' scale, 'tanh' (the soft clamp) or 'sigmoid' (Glow's
-        sigmoid(h + 2)); see `tfp_flows.bijectors.scale`.
       preprocessing: 'centre' (Glow's x - 1/2) or 'logit' (Real NVP's logit transform).
-      alpha: margin of the logit transform, in [0, 0.5).
-      conditional_shape: None (an unconditional flow), or the shape of one context, e.g.
-        (10,) for one-hot labels of 10 classes.
-      learn_top_prior: learn a free mean and log-scale of the top latent (Glow's `learntop`;
-        zero-initialised, so a fresh model is unchanged).
-      dropout_rate: in [0, 1); dropout of the coupling networks' hidden units, active only
-        with the bijector kwarg `training=True` (Flow++, https://arxiv.org/abs/1902.00275).
-        Evaluation, sampling and export never pass it, so they are deterministic.
-      seed: int in [0, 2**31); fixes the initial parameters and the 'shuffle' permutations.
-      dtype: tf.float32 or tf.float64.
-      dtype_policy: None, or Keras' mixed-precision policy 'mixed_bfloat16' or
-        'mixed_float16' (or a `keras.mixed_precision.DTypePolicy` of one; dtype must be
-        float32): the coupling and split-prior networks compute in bfloat16 / float16 and
-        return float32; every variable, ActNorm, the 1x1 convs, the couplings' affine maps,
-        every log-det and log-density stay float32 (`tfp_flows.mixed_precision`). It changes
-        rounding only: a checkpoint restores into the model with any policy.
-      validate_args: add run-time checks of the inputs (range, finiteness, invertibility).
-      name: name of the distribution.
+      The others: see the module docstring.
 
     Raises:
       ValueError: for any argument outside its domain, naming it and its value.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
-    check_positive_int('num_levels', num_levels)
-    check_positive_int('num_steps', num_steps)
-    check_positive_int('hidden_channels', hidden_channels)
-    dtype = _check_common(dtype, seed, alpha, preprocessing, split_prior, validate_args)
-    event_shape = check_image_event_shape(event_shape, 'glow')
-    _check_divisible(event_shape, num_levels, 'glow')
-    check_one_of('coupling', coupling, tuple(_COUPLINGS))
-    check_one_of('permutation', permutation, _PERMUTATIONS)
-    check_one_of('scale', scale, SCALES)
-    check_scale(scale, log_scale_bound)
-    conditional_shape, learn_top_prior, dropout_rate = _check_conditioning(
-        conditional_shape, learn_top_prior, dropout_rate
+    steps = _Steps(dict(locals()))
+    event_shape = _image_shape(event_shape, steps.num_levels, 'glow')
+    first = steps.preprocessing_step(
+        _PREPROCESSING.check('preprocessing', preprocessing), event_shape
     )
-    dtype_policy = check_dtype_policy(dtype_policy, dtype)
-    seeds = itertools.count(seed * 100_003)
-    options = dict(dtype=dtype, validate_args=validate_args)
+    return steps.flow([first, _glow_level(steps, event_shape, 1)], event_shape)
 
-    def mixing(channels):
-        if permutation == 'lu':
-            return LUInvertibleConv1x1(channels, seed=next(seeds), **options)
-        if permutation == 'plain':
-            return InvertibleConv1x1(channels, seed=next(seeds), **options)
-        if permutation == 'reverse':
-            return _saved_permutation(list(reversed(range(channels))), 'reverse')
-        shuffled = tf.random.experimental.stateless_shuffle(tf.range(channels), [next(seeds), 0])
-        return _saved_permutation(shuffled, 'shuffle')
 
-    def coupling_layer(shape):
-        kwargs = dict(
-            hidden_channels=hidden_channels,
-            seed=next(seeds),
-            conditional_shape=conditional_shape,
-            dropout_rate=dropout_rate,
-            dtype_policy=dtype_policy,
-            **options,
-        )
-        if coupling == 'affine':
-            kwargs.update(log_scale_bound=log_scale_bound, scale=scale)
-        return _COUPLINGS[coupling](shape, mask='channel', **kwargs)
-
-    def level(shape, number):
-        height, width, channels = shape
-        squeezed = (height // 2, width // 2, 4 * channels)
-        steps = []
-        for _ in range(num_steps):
-            steps += [
-                ActNorm(squeezed[-1], **options),
-                mixing(squeezed[-1]),
-                coupling_layer(squeezed),
-            ]
-        if number < num_levels:
-            inner = level((height // 2, width // 2, 2 * channels), number + 1)
-            steps.append(
-                _factor_out(
-                    squeezed,
-                    inner,
-                    split_prior,
-                    log_scale_bound,
-                    next(seeds),
-                    options,
-                    conditional_shape,
-                    dtype_policy,
-                )
-            )
-        else:
-            steps += _top_prior(
-                squeezed, learn_top_prior, conditional_shape, log_scale_bound, options, dtype_policy
-            )
-        return Chain(
-            [Squeeze(), *steps, tfb.Invert(Squeeze())],
-            validate_args=validate_args,
-            name=f'level_{number}',
-        )
-
-    bijector = Chain(
-        [_preprocessing_step(preprocessing, event_shape, alpha, options), level(event_shape, 1)],
-        validate_args=validate_args,
-        name=f'{name}_bijector',
-    )
-    return tfd.TransformedDistribution(_standard_normal(event_shape, dtype), bijector, name=name)
+def _glow_level(steps, shape, number):
+    """Level `number` of Glow on [H, W, C] = `shape`, with the levels after it inside."""
+    height, width, channels = shape
+    squeezed = (height // 2, width // 2, 4 * channels)
+    layer = []
+    for _ in range(steps.num_steps):
+        layer += [
+            steps.act_norm(squeezed[-1]),
+            steps.mixing(squeezed[-1]),
+            steps.coupling_step(squeezed, kind=steps.coupling),
+        ]
+    if number < steps.num_levels:
+        inner = _glow_level(steps, (height // 2, width // 2, 2 * channels), number + 1)
+        layer.append(steps.factor_out(squeezed, inner))
+    else:
+        layer += steps.top_prior(squeezed)
+    return steps.chain([Squeeze(), *layer, tfb.Invert(Squeeze())], f'level_{number}')
 
 
 def real_nvp(
@@ -319,182 +268,140 @@ def real_nvp(
 ):
     """Real NVP (Dinh et al. 2017) as a `tfd.TransformedDistribution`.
 
-    Images, `event_shape` [H, W, C], data in [0, 1]: the preprocessing (the logit transform by
-    default), then per level `num_steps` affine couplings with alternating checkerboard masks,
-    a squeeze, `num_steps` with alternating channel masks, and a factor-out of half the
-    channels; the last level has `num_steps + 1` checkerboard couplings (the paper: 3 and 4).
-    ActNorm follows each coupling in place of the paper's batch normalisation, and the
-    couplings use Glow's conv network (`hidden_channels` wide) in place of the paper's ResNet.
-    The latent has the data's shape. That is the data -> latent direction; `forward` runs it
-    backwards, and the chains are listed data side first, as in TFP.
+    Images, `event_shape` [H, W, C], data in [0, 1]: the preprocessing, then per level
+    `num_steps` affine couplings with alternating checkerboard masks, a squeeze, `num_steps`
+    with alternating channel masks, and a factor-out of half the channels; the last level has
+    `num_steps + 1` checkerboard couplings (the paper: 3 and 4). ActNorm follows each coupling
+    in place of the paper's batch normalisation, and the couplings use Glow's conv network in
+    place of the paper's ResNet. The latent has the data's shape.
 
-    Vectors, `event_shape` [D] (D >= 2, e.g. 2-D toy data, any real values): `num_steps`
-    affine couplings alternating between the two halves of the vector, each followed by an
-    ActNorm; the conditioners are MLPs with two hidden layers of `hidden_channels` units.
-    `num_levels`, `preprocessing` and `alpha` do not apply (`preprocessing` must be None).
-
-    Conditional (`conditional_shape`), as in `glow`: every coupling network sees the context
-    c, and c sets a term of the mean and log-scale of the last level's latent (images) or of
-    the whole latent (vectors) and of every split prior. A vector model of p(theta | x) is a
-    conditional density estimator (e.g. a posterior from simulated pairs). With
-    `learn_top_prior` or `conditional_shape` a `LearnedPrior` is the last step at the latent
-    side (the end of the last level's chain).
+    Vectors, `event_shape` [D] (D >= 2, any real values, e.g. 2-D toy data or a conditional
+    density estimator p(theta | x)): `num_steps` affine couplings alternating between the two
+    halves of the vector, each followed by an ActNorm; the conditioners are MLPs with two
+    hidden layers of `hidden_channels` units. `num_levels`, `preprocessing` and `alpha` do not
+    apply (`preprocessing` must be None).
 
     Args:
       event_shape: [H, W, C] with H, W divisible by 2 ** (num_levels - 1), or [D].
-      num_levels: number of scales (images).
-      num_steps: couplings per mask type and level.
-      hidden_channels: width of the coupling networks.
-      split_prior: learn the factored-out halves' prior (off in the paper).
-      log_scale_bound: soft clamp of every log-scale.
-      scale: the couplings' scale, 'tanh' or 'sigmoid' (see `glow`).
+      num_levels: number of scales (images), a positive int.
+      num_steps: couplings per mask type and level, a positive int.
       preprocessing: None (the family's default: 'logit' for images), 'logit' or 'centre'.
-      alpha: the logit transform's margin (images), in [0, 0.5).
-      conditional_shape: None, or the shape of one context (see `glow`).
-      learn_top_prior: learn a free mean and log-scale of the top latent (see `glow`).
-      dropout_rate: in [0, 1); dropout in the coupling networks with `training=True` only.
-      seed: int in [0, 2**31); fixes the initial parameters.
-      dtype: tf.float32 or tf.float64.
-      dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the coupling and prior
-        networks' compute precision (see `glow`).
-      validate_args: add run-time checks of the inputs.
-      name: name of the distribution.
+      The others: see the module docstring (`split_prior` is off in the paper).
 
     Raises:
       ValueError: for any argument outside its domain, naming it and its value.
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """
-    check_positive_int('num_levels', num_levels)
-    check_positive_int('num_steps', num_steps)
-    check_positive_int('hidden_channels', hidden_channels)
-    dtype = _check_common(dtype, seed, alpha, preprocessing, split_prior, validate_args)
-    check_one_of('scale', scale, SCALES)
-    check_scale(scale, log_scale_bound)
-    conditional_shape, learn_top_prior, dropout_rate = _check_conditioning(
-        conditional_shape, learn_top_prior, dropout_rate
-    )
-    dtype_policy = check_dtype_policy(dtype_policy, dtype)
-    seeds = itertools.count(seed * 100_003)
-    options = dict(dtype=dtype, validate_args=validate_args)
-
-    def coupling_pair(shape, mask, flip):
-        return [
-            AffineCoupling(
-                shape,
-                mask=mask,
-                flip=flip,
-                hidden_channels=hidden_channels,
-                log_scale_bound=log_scale_bound,
-                scale=scale,
-                seed=next(seeds),
-                conditional_shape=conditional_shape,
-                dropout_rate=dropout_rate,
-                dtype_policy=dtype_policy,
-                **options,
-            ),
-            ActNorm(shape[-1], **options),
-        ]
-
+    steps = _Steps(dict(locals()))
+    preprocessing = _PREPROCESSING.or_none().check('preprocessing', preprocessing)
     try:
-        rank = len(event_shape)
+        vector = len(event_shape) == 1
     except TypeError:
-        rank = None
-    if rank == 1:
-        if preprocessing is not None:
-            raise ValueError(
-                'A vector real_nvp takes any real values and no preprocessing; got '
-                f'preprocessing={preprocessing!r}.'
-            )
-        size = event_shape[0]
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 2:
-            raise ValueError(
-                f'A vector real_nvp needs event_shape [D], D >= 2; got {tuple(event_shape)!r}.'
-            )
-        event_shape = (int(size),)
-        steps = []
-        for i in range(num_steps):
-            steps += coupling_pair(event_shape, 'channel', flip=i % 2 == 1)
-        steps += _top_prior(
-            event_shape, learn_top_prior, conditional_shape, log_scale_bound, options, dtype_policy
+        vector = False
+    if vector:
+        return _vector_real_nvp(steps, event_shape, preprocessing)
+    event_shape = _image_shape(event_shape, steps.num_levels - 1, 'real_nvp')
+    first = steps.preprocessing_step(preprocessing or 'logit', event_shape)
+    return steps.flow([first, _real_nvp_level(steps, event_shape, 1)], event_shape)
+
+
+def _coupling_pairs(steps, shape, mask, count):
+    """`count` affine couplings with `mask`, alternating flip, each followed by an ActNorm."""
+    layer = []
+    for i in range(count):
+        layer += [steps.coupling_step(shape, mask, flip=i % 2 == 1), steps.act_norm(shape[-1])]
+    return layer
+
+
+def _real_nvp_level(steps, shape, number):
+    """Level `number` of Real NVP on [H, W, C] = `shape`, with the levels after it inside."""
+    if number == steps.num_levels:
+        layer = _coupling_pairs(steps, shape, 'checkerboard', steps.num_steps + 1)
+        return steps.chain(layer + steps.top_prior(shape), f'level_{number}')
+    height, width, channels = shape
+    squeezed = (height // 2, width // 2, 4 * channels)
+    layer = _coupling_pairs(steps, shape, 'checkerboard', steps.num_steps)
+    layer.append(Squeeze())
+    layer += _coupling_pairs(steps, squeezed, 'channel', steps.num_steps)
+    inner = _real_nvp_level(steps, (height // 2, width // 2, 2 * channels), number + 1)
+    layer.append(steps.factor_out(squeezed, inner))
+    return steps.chain([*layer, tfb.Invert(Squeeze())], f'level_{number}')
+
+
+def _vector_real_nvp(steps, event_shape, preprocessing):
+    if preprocessing is not None:
+        raise ValueError(
+            'A vector real_nvp takes any real values and no preprocessing; got '
+            f'preprocessing={preprocessing!r}.'
         )
-        bijector = Chain(steps, event_ndims=1, validate_args=validate_args, name=f'{name}_bijector')
-        return tfd.TransformedDistribution(
-            _standard_normal(event_shape, dtype), bijector, name=name
+    if not checks.integer(2).contains(event_shape[0]):
+        raise ValueError(
+            f'A vector real_nvp needs event_shape [D], D >= 2; got {tuple(event_shape)!r}.'
         )
-
-    event_shape = check_image_event_shape(event_shape, 'real_nvp')
-    _check_divisible(event_shape, num_levels - 1, 'real_nvp')
-
-    def level(shape, number):
-        height, width, channels = shape
-        steps = []
-        if number == num_levels:
-            for i in range(num_steps + 1):
-                steps += coupling_pair(shape, 'checkerboard', flip=i % 2 == 1)
-            steps += _top_prior(
-                shape, learn_top_prior, conditional_shape, log_scale_bound, options, dtype_policy
-            )
-            return Chain(steps, validate_args=validate_args, name=f'level_{number}')
-        squeezed = (height // 2, width // 2, 4 * channels)
-        for i in range(num_steps):
-            steps += coupling_pair(shape, 'checkerboard', flip=i % 2 == 1)
-        steps.append(Squeeze())
-        for i in range(num_steps):
-            steps += coupling_pair(squeezed, 'channel', flip=i % 2 == 1)
-        inner = level((height // 2, width // 2, 2 * channels), number + 1)
-        steps.append(
-            _factor_out(
-                squeezed,
-                inner,
-                split_prior,
-                log_scale_bound,
-                next(seeds),
-                options,
-                conditional_shape,
-                dtype_policy,
-            )
-        )
-        return Chain(
-            [*steps, tfb.Invert(Squeeze())], validate_args=validate_args, name=f'level_{number}'
-        )
-
-    bijector = Chain(
-        [
-            _preprocessing_step(preprocessing or 'logit', event_shape, alpha, options),
-            level(event_shape, 1),
-        ],
-        validate_args=validate_args,
-        name=f'{name}_bijector',
-    )
-    return tfd.TransformedDistribution(_standard_normal(event_shape, dtype), bijector, name=name)
-
-
-_SEED = 'None, an int in [0, 2**62) or an int tensor of shape [2] (a stateless seed)'
+    event_shape = (int(event_shape[0]),)
+    layer = _coupling_pairs(steps, event_shape, 'channel', steps.num_steps)
+    return steps.flow(layer + steps.top_prior(event_shape), event_shape, event_ndims=1)
 
 
 def _stateless_seed(seed):
-    """A stateless seed, int32 [2] as TFP takes it, from an int (the same samples on every
-    call), an int tensor [2] (taken modulo 2**32), or None (fresh samples each call)."""
-    if seed is None:
-        return None
+    """A stateless seed, int32 [2] as TFP takes it, from an int in [0, 2**31) (the same
+    samples on every call), an int tensor [2] (taken modulo 2**32), or None (fresh samples
+    each call)."""
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        if not 0 <= seed < 2**62:
-            raise ValueError(f'`seed` must be {_SEED}; got {seed!r}.')
-        return tf.constant([int(seed) >> 31, int(seed) & (2**31 - 1)], tf.int32)
-    return tf.cast(check_stateless_seed('seed', seed, description=_SEED), tf.int32)
+        if not checks.SEED.contains(seed):
+            raise ValueError(
+                '`seed` must be None, an int in [0, 2**31) or an int tensor of shape [2] (a '
+                f'stateless seed); got {seed!r}.'
+            )
+        return tf.constant([0, int(seed)], tf.int32)
+    return check_stateless_seed('seed', seed)
+
+
+def _checked_tensor(value, expected, ranks, condition, integer=False):
+    """`value` as a tensor of integers (or, unless `integer`, reals) of a rank in `ranks` whose
+    values pass `condition(tensor)`, checked at run time (eagerly: at once); `TypeError`,
+    `ValueError` (a wrong static rank) or `tf.errors.InvalidArgumentError` with `expected` and
+    the value otherwise."""
+    tensor = tf.convert_to_tensor(value)
+    if not (tensor.dtype.is_integer or (tensor.dtype.is_floating and not integer)):
+        raise TypeError(f'{expected}; got a {tensor.dtype.name} tensor.')
+    if tensor.shape.rank not in (None, *ranks):
+        raise ValueError(f'{expected}; got a tensor of shape {tensor.shape}.')
+    valid = tf.reduce_all(condition(tensor)) & (tf.rank(tensor) <= max(ranks))
+    with tf.control_dependencies([tf.debugging.Assert(valid, [f'{expected}; got', tensor])]):
+        return tf.identity(tensor)
 
 
 def check_temperature(temperature, dtype):
     """`temperature` as a scalar `dtype` tensor, checked to be finite and > 0.
 
-    A Python number is checked now (`ValueError`); a tensor at run time, eagerly and inside
-    `tf.function` alike (`InvalidArgumentError`), with the same message; a tensor that is not
-    a scalar raises `ValueError` (or `InvalidArgumentError` when its rank is only known then),
-    one of strings or bools `TypeError`.
+    A Python number is checked now (`ValueError`); a tensor or NumPy value at run time,
+    eagerly and inside `tf.function` alike (`tf.errors.InvalidArgumentError`); a tensor that
+    is not a scalar raises `ValueError`, one of strings or bools `TypeError`.
     """
-    dtype = check_float_dtype('dtype', dtype)
-    return check_scalar('temperature', temperature, Interval(low=0, low_open=True), dtype)
+    if not isinstance(temperature, tf.Tensor | tf.Variable | np.ndarray | np.generic):
+        return tf.constant(checks.POSITIVE_NUMBER.check('temperature', temperature), dtype)
+    expected = '`temperature` must be a finite number > 0'
+
+    def valid(t):
+        return tf.math.is_finite(tf.cast(t, dtype)) & (t > 0)
+
+    return tf.ensure_shape(tf.cast(_checked_tensor(temperature, expected, [0], valid), dtype), [])
+
+
+def _sample_shape(sample_shape):
+    """`sample_shape` (an int >= 0, a list of them, or an int tensor of rank 0 or 1 checked at
+    run time), or `ValueError` / `TypeError` naming it."""
+    expected = '`sample_shape` must be an int >= 0 or a list of ints >= 0'
+    if isinstance(sample_shape, tf.TensorShape):
+        sample_shape = sample_shape.as_list()
+    values = sample_shape if isinstance(sample_shape, list | tuple) else [sample_shape]
+    if all(checks.NON_NEGATIVE_INT.contains(v) for v in values):
+        return sample_shape
+    if not isinstance(sample_shape, tf.Tensor | tf.Variable | np.ndarray):
+        raise ValueError(f'{expected}; got {sample_shape!r}.')
+    return _checked_tensor(sample_shape, expected, [0, 1], lambda t: t >= 0, integer=True)
 
 
 def check_flow(flow):
@@ -512,18 +419,17 @@ def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=
     """Samples `flow` with its base noise scaled by `temperature`.
 
     x = flow.bijector.forward(temperature * z),  z ~ flow.distribution. Temperature 1 is
-    `flow.sample`; lower temperatures (Glow uses 0.7) trade diversity for quality. For a base
-    other than a zero-mean one, scaling z is still what this does. A conditional flow samples
-    p(x | c) with `conditional_input` c: `flow.bijector.forward(temperature * z,
-    conditional_input=c)`. (The temperature scales the standard Normal base, so with a learned
-    prior the latent is mean + exp(log_scale) * temperature * z, as in Glow.)
+    `flow.sample`; lower temperatures (Glow uses 0.7) trade diversity for quality. A
+    conditional flow samples p(x | c) with `conditional_input` c: `flow.bijector.forward(
+    temperature * z, conditional_input=c)`. (The temperature scales the standard Normal base,
+    so with a learned prior the latent is mean + exp(log_scale) * temperature * z, as in Glow.)
 
     Args:
       flow: a `tfd.TransformedDistribution`, e.g. from `glow` or `real_nvp`.
       sample_shape: shape of the batch of samples: an int >= 0, a list of them, or an int
         tensor of rank 0 or 1 (checked at run time).
       temperature: finite number > 0, or a scalar tensor (checked at run time).
-      seed: an int in [0, 2**62) (the same samples on every call), a stateless seed (an int
+      seed: an int in [0, 2**31) (the same samples on every call), a stateless seed (an int
         tensor [2]), or None (new samples each call).
       conditional_input: for a conditional flow, the context c [*c_batch, *conditional_shape]
         with c_batch broadcastable to `sample_shape` (one context per sample, or one for
@@ -540,7 +446,6 @@ def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=
         `tf.errors.InvalidArgumentError` for such a temperature or sample shape given as a
         tensor.
     """
-    check_flow(flow)
     latent = sample_latent(flow, sample_shape, temperature, seed)
     if conditional_input is None:
         return flow.bijector.forward(latent)
@@ -553,6 +458,6 @@ def sample_latent(flow, sample_shape=(), temperature=1.0, seed=None):
     Arguments and errors as for `sample`; returns [*sample_shape, *latent event shape].
     """
     check_flow(flow)
-    sample_shape = check_sample_shape('sample_shape', sample_shape)
+    sample_shape = _sample_shape(sample_shape)
     temperature = check_temperature(temperature, flow.dtype)
     return flow.distribution.sample(sample_shape, seed=_stateless_seed(seed)) * temperature

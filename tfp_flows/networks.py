@@ -13,31 +13,27 @@ to `dtype`, as a Keras layer under that policy computes. With None it computes i
 
 import functools
 import math
-import numbers
 
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows import checks
 from tfp_flows.mixed_precision import check_dtype_policy, compute_dtype
-from tfp_flows.validation import (
-    check_float_dtype,
-    check_int,
-    check_positive_int,
-    check_stateless_seed,
-)
 
-__all__ = ['ConvNet', 'DenseNet', 'ZeroConv', 'ZeroDense', 'check_dropout_rate', 'check_training']
+__all__ = [
+    'ConvNet',
+    'DenseNet',
+    'ZeroConv',
+    'ZeroDense',
+    'check_dropout_rate',
+    'check_stateless_seed',
+    'check_training',
+]
 
 
 def check_dropout_rate(dropout_rate):
     """Returns `dropout_rate` as a float in [0, 1), or raises `ValueError` naming it."""
-    if (
-        isinstance(dropout_rate, bool)
-        or not isinstance(dropout_rate, numbers.Real)
-        or not 0 <= dropout_rate < 1
-    ):
-        raise ValueError(f'`dropout_rate` must be a number in [0, 1); got {dropout_rate!r}.')
-    return float(dropout_rate)
+    return checks.FRACTION.check('dropout_rate', dropout_rate)
 
 
 def check_training(training):
@@ -55,10 +51,26 @@ def check_training(training):
     raise TypeError(f'`training` must be a bool or a scalar bool tensor; got {training!r}.')
 
 
-def _check_dropout_seed(seed):
-    """`seed` as an int32 stateless seed [2], or None."""
-    seed = check_stateless_seed('dropout_seed', seed)
-    return None if seed is None else tf.cast(seed, tf.int32)
+def check_stateless_seed(name, seed):
+    """`seed` (None, or an int tensor or list of shape [2]: a stateless seed) as an int32
+    tensor [2] or None. Values are taken modulo 2**32.
+
+    Raises:
+      TypeError: for a tensor that is not of integers.
+      ValueError: for anything else, or a static shape other than [2], naming `name`.
+    """
+    if seed is None:
+        return None
+    expected = f'`{name}` must be None or an int tensor of shape [2] (a stateless seed)'
+    try:
+        tensor = None if isinstance(seed, str | bool) else tf.convert_to_tensor(seed)
+    except (TypeError, ValueError):
+        tensor = None
+    if tensor is None or not tensor.shape.is_compatible_with([2]):
+        raise ValueError(f'{expected}; got {seed!r}.')
+    if not tensor.dtype.is_integer:
+        raise TypeError(f'{expected}; got a {tensor.dtype.name} tensor.')
+    return tf.cast(tensor, tf.int32)
 
 
 def _dropout(h, rate, training, seed, layer):
@@ -86,41 +98,37 @@ def _he_normal(shape, fan_in, seed, dtype):
     return tf.random.stateless_normal(shape, seed=seed, stddev=stddev, dtype=dtype)
 
 
-def _check_arguments(dtype, seed=0, **sizes):
-    """Checks a network's sizes (positive ints), seed and dtype; returns the dtype.
+class _Network(tf.Module):
+    """What the networks share: their sizes (positive ints), `seed` (an int in [0, 2**31),
+    the initial weights), `dtype` (tf.float32 or tf.float64: the variables' and the output's),
+    `dtype_policy` (None or a Keras mixed policy, see the module docstring) and `dropout_rate`
+    (in [0, 1)), checked as they come (`ValueError` naming the first outside its domain) and
+    kept as attributes of those names."""
 
-    Raises `ValueError` naming the first argument outside its domain.
-    """
-    for name, size in sizes.items():
-        check_positive_int(name, size)
-    check_int('seed', seed, low=0, high=2**63)
-    return check_float_dtype('dtype', dtype)
+    def __init__(self, name, dtype, dtype_policy, seed=0, dropout_rate=0.0, **sizes):
+        sizes = {key: checks.POSITIVE_INT.check(key, size) for key, size in sizes.items()}
+        seed = checks.SEED.check('seed', seed)
+        dropout_rate = check_dropout_rate(dropout_rate)
+        dtype = checks.check_float_dtype('dtype', dtype)
+        dtype_policy = check_dtype_policy(dtype_policy, dtype)
+        super().__init__(name=name)
+        for key, size in sizes.items():
+            setattr(self, key, size)
+        self.seed, self.dropout_rate, self.dtype_policy = seed, dropout_rate, dtype_policy
+        self.compute_dtype = compute_dtype(dtype_policy, dtype)
+        self.variable_dtype = dtype
 
+    def _compute(self, value):
+        """`value` (an input or a variable) in the compute dtype (no op if it is)."""
+        return tf.cast(value, self.compute_dtype)
 
-def _set_policy(network, dtype_policy, dtype):
-    """Sets `network.dtype_policy` (a mixed policy's name, or None), `.compute_dtype` and
-    `.variable_dtype`; `ValueError` for a bad policy (`check_dtype_policy`)."""
-    network.dtype_policy = check_dtype_policy(dtype_policy, dtype)
-    network.compute_dtype = compute_dtype(network.dtype_policy, dtype)
-    network.variable_dtype = dtype
+    def _output(self, value):
+        """The output in the variables' dtype (no op without a mixed policy)."""
+        return tf.cast(value, self.variable_dtype)
 
-
-def _compute(network, value):
-    """`value` (an input or a variable) in the network's compute dtype (no op if it is)."""
-    return tf.cast(value, network.compute_dtype)
-
-
-def _output(network, value):
-    """The network's output in its variables' dtype (no op without a mixed policy)."""
-    return tf.cast(value, network.variable_dtype)
-
-
-def _check_input_channels(network, x, input_channels):
-    if x.shape[-1] != input_channels:
-        raise ValueError(
-            f'{network.name} expects {input_channels} input channels; got shape '
-            f'{x.shape.as_list()}.'
-        )
+    def _check_input(self, x, size, what):
+        if x.shape[-1] != size:
+            raise ValueError(f'{self.name} expects {size} {what}; got shape {x.shape.as_list()}.')
 
 
 def _map_images(fn, x, output_channels):
@@ -135,13 +143,13 @@ def _map_images(fn, x, output_channels):
     return tf.reshape(h, out_shape)
 
 
-class ConvNet(tf.Module):
+class ConvNet(_Network):
     """Glow's coupling network: conv3x3 -> ReLU -> conv1x1 -> ReLU -> conv3x3 (zero init).
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels] with 'SAME' padding.
     Per position it costs 9 * input_channels * hidden_channels + hidden_channels^2
     + 9 * hidden_channels * output_channels multiply-adds. The sizes are positive ints, `seed`
-    an int in [0, 2**63) (the initial weights), `dtype` floating (the variables' and the
+    an int in [0, 2**31) (the initial weights), `dtype` floating (the variables' and the
     output's dtype), `dtype_policy` None or a Keras mixed policy (see the module docstring);
     `ValueError` otherwise.
 
@@ -161,37 +169,23 @@ class ConvNet(tf.Module):
         dropout_rate=0.0,
         dtype_policy=None,
     ):
-        dtype = _check_arguments(
-            dtype,
-            seed,
-            input_channels=input_channels,
-            output_channels=output_channels,
-            hidden_channels=hidden_channels,
-        )
-        super().__init__(name=name)
-        _set_policy(self, dtype_policy, dtype)
-        self.input_channels = input_channels
-        self.output_channels = output_channels
-        self.dropout_rate = check_dropout_rate(dropout_rate)
+        sizes = dict(input_channels=input_channels, output_channels=output_channels)
+        super().__init__(name, dtype, dtype_policy, seed, dropout_rate, **sizes)
+        hidden = checks.POSITIVE_INT.check('hidden_channels', hidden_channels)
+        dtype, inputs, outputs = self.variable_dtype, self.input_channels, self.output_channels
         with self.name_scope:
             self.kernel_in = tf.Variable(
-                _he_normal(
-                    [3, 3, input_channels, hidden_channels], 9 * input_channels, [seed, 1], dtype
-                ),
-                name='kernel_in',
+                _he_normal([3, 3, inputs, hidden], 9 * inputs, [seed, 1], dtype), name='kernel_in'
             )
-            self.bias_in = tf.Variable(tf.zeros([hidden_channels], dtype), name='bias_in')
+            self.bias_in = tf.Variable(tf.zeros([hidden], dtype), name='bias_in')
             self.kernel_hidden = tf.Variable(
-                _he_normal(
-                    [1, 1, hidden_channels, hidden_channels], hidden_channels, [seed, 2], dtype
-                ),
-                name='kernel_hidden',
+                _he_normal([1, 1, hidden, hidden], hidden, [seed, 2], dtype), name='kernel_hidden'
             )
-            self.bias_hidden = tf.Variable(tf.zeros([hidden_channels], dtype), name='bias_hidden')
+            self.bias_hidden = tf.Variable(tf.zeros([hidden], dtype), name='bias_hidden')
             self.kernel_out = tf.Variable(
-                tf.zeros([3, 3, hidden_channels, output_channels], dtype), name='kernel_out'
+                tf.zeros([3, 3, hidden, outputs], dtype), name='kernel_out'
             )
-            self.bias_out = tf.Variable(tf.zeros([output_channels], dtype), name='bias_out')
+            self.bias_out = tf.Variable(tf.zeros([outputs], dtype), name='bias_out')
 
     def __call__(self, x, training=False, seed=None):
         """Applies the network to `x` of shape [..., H, W, input_channels].
@@ -199,19 +193,19 @@ class ConvNet(tf.Module):
         `training` (a bool or a scalar bool tensor) turns dropout on; `seed`, an optional
         stateless seed [2], fixes its masks (stateful random masks without it).
         """
-        _check_input_channels(self, x, self.input_channels)
-        training, seed = check_training(training), _check_dropout_seed(seed)
+        self._check_input(x, self.input_channels, 'input channels')
+        training, seed = check_training(training), check_stateless_seed('dropout_seed', seed)
         return _map_images(
             functools.partial(self._apply, training=training, seed=seed), x, self.output_channels
         )
 
     def _apply(self, x, training=False, seed=None):
-        rate, c = self.dropout_rate, functools.partial(_compute, self)
+        rate, c = self.dropout_rate, self._compute
         h = tf.nn.relu(_conv3x3(c(x), c(self.kernel_in)) + c(self.bias_in))
         h = _dropout(h, rate, training, seed, 0)
         h = tf.nn.relu(_conv1x1(h, c(self.kernel_hidden)) + c(self.bias_hidden))
         h = _dropout(h, rate, training, seed, 1)
-        return _output(self, _conv3x3(h, c(self.kernel_out)) + c(self.bias_out))
+        return self._output(_conv3x3(h, c(self.kernel_out)) + c(self.bias_out))
 
 
 def _conv1x1(x, kernel):
@@ -293,7 +287,7 @@ def _conv3x3(x, kernel):
     return tf.reshape(out, [batch, height, width, channels_out])
 
 
-class DenseNet(tf.Module):
+class DenseNet(_Network):
     """A ReLU multilayer perceptron whose last layer starts at zero.
 
     Maps [..., input_size] to [..., output_size] through `num_hidden_layers` hidden layers of
@@ -314,19 +308,11 @@ class DenseNet(tf.Module):
         dropout_rate=0.0,
         dtype_policy=None,
     ):
-        dtype = _check_arguments(
-            dtype,
-            seed,
-            input_size=input_size,
-            output_size=output_size,
-            hidden_units=hidden_units,
-            num_hidden_layers=num_hidden_layers,
-        )
-        super().__init__(name=name)
-        _set_policy(self, dtype_policy, dtype)
-        self.input_size = input_size
-        self.output_size = output_size
-        self.dropout_rate = check_dropout_rate(dropout_rate)
+        sizes = dict(input_size=input_size, output_size=output_size)
+        super().__init__(name, dtype, dtype_policy, seed, dropout_rate, **sizes)
+        hidden_units = checks.POSITIVE_INT.check('hidden_units', hidden_units)
+        num_hidden_layers = checks.POSITIVE_INT.check('num_hidden_layers', num_hidden_layers)
+        dtype = self.variable_dtype
         sizes = [input_size] + [hidden_units] * num_hidden_layers
         with self.name_scope:
             self.kernels = [
@@ -346,23 +332,19 @@ class DenseNet(tf.Module):
 
         `training` and `seed` control dropout as in `ConvNet.__call__`.
         """
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f'{self.name} expects {self.input_size} inputs on the last axis; got shape '
-                f'{x.shape.as_list()}.'
-            )
-        training, seed = check_training(training), _check_dropout_seed(seed)
+        self._check_input(x, self.input_size, 'inputs on the last axis')
+        training, seed = check_training(training), check_stateless_seed('dropout_seed', seed)
         batch_shape = tf.shape(x)[:-1]
-        c = functools.partial(_compute, self)
+        c = self._compute
         h = tf.reshape(c(x), [-1, self.input_size])
         for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
             h = tf.nn.relu(tf.matmul(h, c(kernel)) + c(bias))
             h = _dropout(h, self.dropout_rate, training, seed, layer)
-        h = _output(self, tf.matmul(h, c(self.kernel_out)) + c(self.bias_out))
+        h = self._output(tf.matmul(h, c(self.kernel_out)) + c(self.bias_out))
         return tf.reshape(h, tf.concat([batch_shape, [self.output_size]], axis=0))
 
 
-class ZeroConv(tf.Module):
+class ZeroConv(_Network):
     """A 3x3 convolution whose kernel and bias start at zero (Glow's `conv2d_zeros`).
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels]; it outputs zeros until
@@ -377,12 +359,9 @@ class ZeroConv(tf.Module):
         name='zero_conv',
         dtype_policy=None,
     ):
-        dtype = _check_arguments(
-            dtype, input_channels=input_channels, output_channels=output_channels
-        )
-        super().__init__(name=name)
-        _set_policy(self, dtype_policy, dtype)
-        self.output_channels = output_channels
+        sizes = dict(input_channels=input_channels, output_channels=output_channels)
+        super().__init__(name, dtype, dtype_policy, **sizes)
+        dtype = self.variable_dtype
         with self.name_scope:
             self.kernel = tf.Variable(
                 tf.zeros([3, 3, input_channels, output_channels], dtype), name='kernel'
@@ -390,15 +369,16 @@ class ZeroConv(tf.Module):
             self.bias = tf.Variable(tf.zeros([output_channels], dtype), name='bias')
 
     def __call__(self, x):
-        _check_input_channels(self, x, self.kernel.shape[2])
+        """Applies the convolution to `x` of shape [..., H, W, input_channels]."""
+        self._check_input(x, self.input_channels, 'input channels')
         return _map_images(self._apply, x, self.output_channels)
 
     def _apply(self, x):
-        c = functools.partial(_compute, self)
-        return _output(self, _conv3x3(c(x), c(self.kernel)) + c(self.bias))
+        c = self._compute
+        return self._output(_conv3x3(c(x), c(self.kernel)) + c(self.bias))
 
 
-class ZeroDense(tf.Module):
+class ZeroDense(_Network):
     """A linear map whose kernel and bias start at zero (Glow's `linear_zeros`).
 
     Maps [..., input_size] to [..., output_size]; it outputs zeros until trained. Glow's
@@ -410,21 +390,14 @@ class ZeroDense(tf.Module):
     def __init__(
         self, input_size, output_size, dtype=tf.float32, name='zero_dense', dtype_policy=None
     ):
-        dtype = _check_arguments(dtype, input_size=input_size, output_size=output_size)
-        super().__init__(name=name)
-        _set_policy(self, dtype_policy, dtype)
-        self.input_size = input_size
-        self.output_size = output_size
+        super().__init__(name, dtype, dtype_policy, input_size=input_size, output_size=output_size)
+        dtype = self.variable_dtype
         with self.name_scope:
             self.kernel = tf.Variable(tf.zeros([input_size, output_size], dtype), name='kernel')
             self.bias = tf.Variable(tf.zeros([output_size], dtype), name='bias')
 
     def __call__(self, x):
         """Applies the map to `x` of shape [..., input_size]."""
-        if x.shape[-1] != self.input_size:
-            raise ValueError(
-                f'{self.name} expects {self.input_size} inputs on the last axis; got shape '
-                f'{x.shape.as_list()}.'
-            )
-        c = functools.partial(_compute, self)
-        return _output(self, tf.tensordot(c(x), c(self.kernel), axes=1) + c(self.bias))
+        self._check_input(x, self.input_size, 'inputs on the last axis')
+        c = self._compute
+        return self._output(tf.tensordot(c(x), c(self.kernel), axes=1) + c(self.bias))

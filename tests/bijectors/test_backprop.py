@@ -12,6 +12,7 @@ import tensorflow_probability as tfp
 
 import tfp_flows
 from tfp_flows.bijectors import ActNorm, Chain, FlowBijector
+from tfp_flows.bijectors.context import StandardizedContext
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -337,3 +338,25 @@ def test_a_loss_of_one_output_alone_gets_plain_backprops_gradients(uses):
     pairs = [(a, e) for a, e in zip(actual, expected, strict=True) if e is not None]
     assert pairs
     _assert_gradients_close(*zip(*pairs, strict=True), tf.float64)
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_a_standardized_context_flow_gets_plain_backprops_gradients(mode):
+    # The context goes through the standardisation to every step; its gradient too.
+    flow = tfp_flows.real_nvp((3,), num_steps=2, conditional_shape=(2,), learn_top_prior=True)
+    bijector = StandardizedContext(flow.bijector, tf.constant([1.0, -2.0]), tf.constant([2.0, 0.5]))
+    standardized = tfd.TransformedDistribution(flow.distribution, bijector)
+    checks.randomize_variables(standardized, seed=4)
+    x = tf.random.stateless_normal([4, 3], [5, 1])
+    context = tf.random.stateless_normal([4, 2], [5, 2])
+
+    def gradients(memory_saving):
+        kwargs = {'conditional_input': context}
+        if memory_saving:
+            kwargs['memory_saving'] = memory_saving
+        with tf.GradientTape() as tape:
+            tape.watch(context)
+            loss = -tf.reduce_sum(standardized.log_prob(x, bijector_kwargs=kwargs))
+        return tape.gradient(loss, [*standardized.trainable_variables, context])
+
+    _assert_gradients_close(gradients(mode), gradients(None), tf.float32)

@@ -1,4 +1,5 @@
-"""Tests of tfp_flows/bijectors/chain.py and base.py: the one walker, kwargs, saved structure."""
+"""Tests of tfp_flows/bijectors/chain.py, walk.py and base.py: the one walk, kwargs, saved
+structure."""
 
 import checks
 import numpy as np
@@ -17,6 +18,7 @@ from tfp_flows.bijectors import (
     LogitTransform,
     LUInvertibleConv1x1,
     Squeeze,
+    walk,
 )
 
 tfb = tfp.bijectors
@@ -101,32 +103,41 @@ def test_kwargs_reach_every_step_that_takes_them():
         assert recorder.calls[-1][1]['training'] is True
 
 
-def test_step_hook_visits_every_step_in_order_both_ways():
-    chain = _glow_like_chain()
+def _walked(flow, x, inverse):
+    """(visits, output) of the walk of `flow` that goes into every container."""
     visited = []
 
-    def hook(step, x, inverse):
-        visited.append((type(step).__name__, tuple(x.shape), inverse))
+    def visitor(visit):
+        visited.append((type(visit.step).__name__, tuple(visit.x.shape), visit.inverse))
 
-    chain.inverse_and_log_det(tf.fill([1, 4, 4, 1], np.float64(0.5)), step_hook=hook)
-    names = [name for name, _, _ in visited]
-    assert names == [
-        'Centre',
-        'Squeeze',
-        'ActNorm',
-        'LUInvertibleConv1x1',
-        'AffineCoupling',
-        'FactorOut',
-        'ActNorm',
-        'Squeeze',
-    ]
-    assert visited[6] == ('ActNorm', (1, 2, 2, 2), True)  # The factor-out's inner step.
-    assert visited[-1] == ('Squeeze', (1, 2, 2, 4), False)  # Invert(Squeeze): its forward.
-    visited.clear()
-    chain.forward_and_log_det(tf.zeros([1, 4, 4, 1], tf.float64), step_hook=hook)
+    return visited, walk.trace(flow, x, inverse, visitor)[0]
+
+
+def test_the_walk_visits_every_step_in_order_both_ways():
+    chain = checks.randomize_variables(_glow_like_chain(), seed=1)
+    x = tf.fill([1, 4, 4, 1], np.float64(0.5))
+    visited, latent = _walked(chain, x, True)
     assert [name for name, _, _ in visited] == [
+        'Chain',
+        'Centre',
+        'Squeeze',
+        'ActNorm',
+        'LUInvertibleConv1x1',
+        'AffineCoupling',
+        'FactorOut',
+        'Chain',
+        'ActNorm',
+        'Squeeze',
+    ]
+    assert visited[8] == ('ActNorm', (1, 2, 2, 2), True)  # The factor-out's inner step.
+    assert visited[-1] == ('Squeeze', (1, 2, 2, 4), False)  # Invert(Squeeze): its forward.
+    np.testing.assert_allclose(latent, chain.inverse(x), rtol=1e-12)
+    visited, data = _walked(chain, tf.zeros([1, 4, 4, 1], tf.float64), False)
+    assert [name for name, _, _ in visited] == [
+        'Chain',
         'Squeeze',
         'FactorOut',
+        'Chain',
         'ActNorm',
         'AffineCoupling',
         'LUInvertibleConv1x1',
@@ -134,8 +145,27 @@ def test_step_hook_visits_every_step_in_order_both_ways():
         'Squeeze',
         'Centre',
     ]
-    assert visited[0] == ('Squeeze', (1, 4, 4, 1), True)  # Invert(Squeeze).forward squeezes.
-    assert visited[2] == ('ActNorm', (1, 2, 2, 2), False)
+    assert visited[1] == ('Squeeze', (1, 4, 4, 1), True)  # Invert(Squeeze).forward squeezes.
+    assert visited[4] == ('ActNorm', (1, 2, 2, 2), False)
+    np.testing.assert_allclose(data, chain.forward(tf.zeros([1, 4, 4, 1], tf.float64)))
+
+
+def test_the_static_walk_lists_the_steps_the_walk_visits():
+    chain = _glow_like_chain()
+    names = [type(s).__name__ for s in walk.all_steps(chain)]
+    assert names == [
+        'Chain',
+        'Centre',
+        'Squeeze',
+        'ActNorm',
+        'LUInvertibleConv1x1',
+        'AffineCoupling',
+        'FactorOut',
+        'Chain',
+        'ActNorm',
+        '_Invert',
+        'Squeeze',
+    ]
 
 
 def test_the_walker_recognises_tfb_invert_of_our_steps():

@@ -333,3 +333,70 @@ def test_a_fresh_conditional_coupling_is_the_identity_for_any_context():
 def test_rejects_dropout_with_a_custom_conditioner(coupling):
     with pytest.raises(ValueError, match=r'`dropout_rate` applies to the default conditioner'):
         coupling((4,), conditioner_fn=lambda i, o: networks.DenseNet(i, o), dropout_rate=0.1)
+
+
+# A context map of the event's height and width: K more channels at each position.
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+@pytest.mark.parametrize(('mask', 'flip'), [('checkerboard', False), ('channel', True)])
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_a_context_map_log_det_matches_autodiff(coupling, mask, flip, dtype):
+    bijector = _random_coupling(
+        coupling, (4, 4, 2), mask, flip, dtype, seed=4, conditional_shape=(4, 4, 3)
+    )
+    x = tf.random.stateless_normal([2, 4, 4, 2], [2, 13], dtype=dtype)
+    context = tf.random.stateless_normal([2, 4, 4, 3], [2, 14], dtype=dtype)
+    tol = checks.tolerance(dtype, log_det=True)
+    forward, inverse, fldj, ildj = (
+        checks.with_context(f, context)
+        for f in (
+            bijector.forward,
+            bijector.inverse,
+            bijector.forward_log_det_jacobian,
+            bijector.inverse_log_det_jacobian,
+        )
+    )
+    checks.assert_log_det_matches_autodiff(forward, fldj, x, 3, **tol)
+    checks.assert_log_det_matches_autodiff(inverse, ildj, x, 3, **tol)
+    np.testing.assert_allclose(inverse(tf.identity(forward(x))), x, **checks.tolerance(dtype))
+    assert not np.allclose(bijector.forward(x, conditional_input=context[::-1]), forward(x))
+
+
+def test_the_conditioner_sees_a_context_map_beside_the_kept_part():
+    conditioners = []
+
+    def conditioner_fn(input_size, output_size):
+        conditioners.append(RecordingConditioner(input_size, output_size, True))
+        return conditioners[-1]
+
+    bijector = AffineCoupling(
+        (4, 4, 2),
+        mask='checkerboard',
+        conditioner_fn=conditioner_fn,
+        conditional_shape=(4, 4, 3),
+        dtype=tf.float64,
+    )
+    (conditioner,) = conditioners
+    assert conditioner.sizes == (2 + 3, 2 * 2)
+    x = tf.random.stateless_normal([2, 4, 4, 2], [2, 15], dtype=tf.float64)
+    context = tf.random.stateless_normal([4, 4, 3], [2, 16], dtype=tf.float64)
+    y = bijector.forward(x, conditional_input=context)  # One map for the whole batch.
+    (seen,) = conditioner.inputs
+    np.testing.assert_array_equal(seen[..., 2:], np.broadcast_to(context, [2, 4, 4, 3]))
+    np.testing.assert_array_equal(
+        y, bijector.forward(x, conditional_input=tf.stack([context, context]))
+    )
+    with pytest.raises(ValueError, match=r'takes `conditional_input` of shape \[\.\.\., 4, 4, 3\]'):
+        bijector.forward(x, conditional_input=tf.zeros([2, 4, 4, 2], tf.float64))
+    # A context of another height and width is flattened, as any vector context.
+    flat = AffineCoupling((4, 4, 2), hidden_channels=8, conditional_shape=(2, 2, 3))
+    assert flat.conditioner.input_channels == 1 + 12
+
+
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_the_default_conditioner_checks_the_values_it_takes(coupling):
+    with pytest.raises(ValueError, match=r'`hidden_channels` must be a positive int; got 0'):
+        coupling((4, 4, 2), hidden_channels=0)
+    with pytest.raises(ValueError, match=r'`seed` must be an int in \[0, 2\*\*31\); got -1'):
+        coupling((4, 4, 2), seed=-1)
+    with pytest.raises(ValueError, match=r'`dropout_rate` must be a number in \[0, 1\); got 1.0'):
+        coupling((4,), dropout_rate=1.0)

@@ -151,7 +151,7 @@ def test_logit_rejects_bad_alpha(alpha):
 @pytest.mark.parametrize('preprocessing', PREPROCESSING)
 @pytest.mark.parametrize('event_shape', [(), (4, 0), (4.0,)])
 def test_rejects_bad_event_shape(preprocessing, event_shape):
-    pattern = rf'`event_shape` must be a tuple of positive ints; got {event_shape!r}'
+    pattern = rf'`event_shape` must be a shape of positive ints; got {event_shape!r}'
     with pytest.raises(ValueError, match=pattern.replace('(', r'\(').replace(')', r'\)')):
         preprocessing(event_shape)
 

@@ -8,6 +8,7 @@ from checks import DTYPES, assert_log_det_matches_autodiff, randomize_variables,
 
 import tfp_flows
 from tfp_flows import data
+from tfp_flows.bijectors import AffineCoupling, Chain
 from tfp_flows.dequantization import dequantized_bits_per_dim
 from tfp_flows.dequantization.variational import VariationalDequantizer
 
@@ -142,7 +143,7 @@ def test_seed_makes_draws_reproducible():
     np.testing.assert_array_equal(first[1], again[1])
     assert not np.allclose(first[0], other[0])
     with pytest.raises(
-        ValueError, match=r'`seed` must be None or an int tensor of shape \[2\] .*\[1 2 3\]'
+        ValueError, match=r'`seed` must be None or an int tensor of shape \[2\] .*\[1, 2, 3\]'
     ):
         dequantizer.sample_and_log_prob(pixels, seed=[1, 2, 3])
 
@@ -208,15 +209,16 @@ def test_checkpoint_restores_q_and_refuses_other_num_bins(tmp_path):
 @pytest.mark.parametrize(
     'kwargs, message',
     [
-        (dict(event_shape=(8, 8)), r'needs `event_shape` \[H, W, C\] of positive ints'),
+        (dict(event_shape=(8, 8)), r'`event_shape` must be \[H, W, C\] of positive ints'),
         (dict(num_bins=1), r'`num_bins` must be an int >= 2; got 1'),
-        (dict(num_steps=1), r'`num_steps` must be >= 2, .* got 1'),
-        (dict(num_steps=0), r'`num_steps` must be a positive int; got 0'),
+        (dict(num_steps=1), r'`num_steps` must be an int >= 2; got 1'),
+        (dict(num_steps=0), r'`num_steps` must be an int >= 2; got 0'),
         (dict(hidden_channels=0), r'`hidden_channels` must be a positive int; got 0'),
         (dict(context_channels=-1), r'`context_channels` must be an int >= 0; got -1'),
         (dict(context_channels=2.0), r'`context_channels` must be an int >= 0; got 2.0'),
         (dict(log_scale_bound=0.0), r'`log_scale_bound` must be a finite number > 0; got 0.0'),
-        (dict(seed=-1), r'`seed` must be an int >= 0; got -1'),
+        (dict(seed=-1), r'`seed` must be an int in \[0, 2\*\*31\); got -1'),
+        (dict(seed=2**31), r'`seed` must be an int in \[0, 2\*\*31\); got 2147483648'),
         (dict(dtype=tf.float16), r'`dtype` must be tf.float32 or tf.float64'),
     ],
 )
@@ -251,5 +253,58 @@ def test_rejects_pixels_outside_the_levels_or_of_another_shape():
 
 def test_noise_flow_without_the_context_fails_naming_it():
     dequantizer = _random_dequantizer()
-    with pytest.raises(ValueError, match='needs `conditional_input` .*; got None'):
+    with pytest.raises(ValueError, match=r'is conditional .*\[batch, 4, 4, 5\].*got no context'):
         dequantizer.bijector.forward(tf.zeros([1, *EVENT_SHAPE]))
+
+
+def test_a_checkpoint_from_before_the_shared_coupling_restores(tmp_path, monkeypatch):
+    # Before 0.2 q's couplings were a class of their own, `_ContextCoupling`, with the same
+    # variables and map: its checkpoints name it in their saved structure.
+    dequantizer = _random_dequantizer(context_channels=3)
+    pixels = _pixels(4)
+    expected = dequantizer.sample_and_log_prob(pixels, seed=[1, 2])
+
+    def old_coupling(self):
+        return {
+            'class': '_ContextCoupling',
+            'event_shape': list(self.event_shape),
+            'context_channels': self.conditional_shape[-1],
+            'flip': self.flip,
+            'log_scale_bound': 2.0,
+        }
+
+    def old_chain(self):
+        return {'class': 'Chain', 'steps': ['Sigmoid'] + ['_ContextCoupling'] * 3}
+
+    monkeypatch.setattr(AffineCoupling, 'structure', old_coupling)
+    monkeypatch.setattr(Chain, 'structure', old_chain)
+    path = tf.train.Checkpoint(dequantizer=dequantizer).write(str(tmp_path / 'ckpt'))
+    monkeypatch.undo()
+    same = VariationalDequantizer(
+        EVENT_SHAPE, NUM_BINS, num_steps=3, hidden_channels=8, context_channels=3, seed=5
+    )
+    tf.train.Checkpoint(dequantizer=same).read(path).assert_existing_objects_matched()
+    restored = same.sample_and_log_prob(pixels, seed=[1, 2])
+    np.testing.assert_array_equal(restored[0], expected[0])
+    np.testing.assert_array_equal(restored[1], expected[1])
+    other = VariationalDequantizer(
+        EVENT_SHAPE,
+        NUM_BINS,
+        num_steps=3,
+        hidden_channels=8,
+        context_channels=3,
+        log_scale_bound=3.0,
+    )
+    with pytest.raises(ValueError, match=r'log_scale_bound = 2.0, but this one has 3.0'):
+        tf.train.Checkpoint(dequantizer=other).read(path)
+
+
+def test_the_couplings_are_affine_couplings_given_the_context_map():
+    dequantizer = _random_dequantizer(context_channels=3)
+    couplings = dequantizer.bijector.bijectors[1:]
+    assert all(isinstance(c, AffineCoupling) for c in couplings)
+    assert [c.flip for c in couplings] == [False, True, False][::-1]
+    assert {c.mask for c in couplings} == {'checkerboard'}
+    assert {c.conditional_shape for c in couplings} == {(4, 4, 2 + 3)}
+    # The map's context channels sit beside the kept pixels at every position.
+    assert couplings[0].conditioner.input_channels == 2 + 2 + 3

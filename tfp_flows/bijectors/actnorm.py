@@ -2,15 +2,10 @@
 
 import tensorflow as tf
 
+from tfp_flows import checks
+from tfp_flows.bijectors.affine import affine
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_channels
-from tfp_flows.validation import (
-    assert_values,
-    check_bool,
-    check_float_dtype,
-    check_number,
-    check_positive_int,
-)
 
 __all__ = ['ActNorm']
 
@@ -44,18 +39,18 @@ class ActNorm(FlowBijector):
           num_channels: size C of the last axis.
           min_std: floor of the standard deviation in `initialize`, so a constant channel
             gives a finite log-scale instead of NaN.
-          dtype: float dtype of the variables.
-          validate_args: check that inputs are finite.
+          dtype: tf.float32 or tf.float64, the variables' dtype.
+          validate_args: check at run time that inputs are finite.
           name: name scope.
 
         Raises:
           ValueError: for an argument outside its domain (a positive int `num_channels`, a
-            finite `min_std` > 0, a floating `dtype`, a bool `validate_args`), naming it.
+            finite `min_std` > 0, a `dtype` tf.float32 or tf.float64, a bool `validate_args`),
+            naming it.
         """
-        num_channels = check_positive_int('num_channels', num_channels)
-        min_std = check_number('min_std', min_std, 0, low_open=True)
-        dtype = check_float_dtype('dtype', dtype)
-        check_bool('validate_args', validate_args)
+        num_channels = checks.POSITIVE_INT.check('num_channels', num_channels)
+        min_std = checks.POSITIVE_NUMBER.check('min_std', min_std)
+        dtype = checks.check_float_dtype('dtype', dtype)
         parameters = dict(locals())
         self._num_channels = num_channels
         self._min_std = min_std
@@ -88,12 +83,10 @@ class ActNorm(FlowBijector):
         return x
 
     def _forward_and_log_det(self, x):
-        x = self._check(x)
-        return x * tf.exp(self.log_scale) + self.shift, tf.reduce_sum(self.log_scale)
+        return affine(self._check(x), self.shift, self.log_scale, False, 1)
 
     def _inverse_and_log_det(self, y):
-        y = self._check(y)
-        return (y - self.shift) * tf.exp(-self.log_scale), -tf.reduce_sum(self.log_scale)
+        return affine(self._check(y), self.shift, self.log_scale, True, 1)
 
     def initialize(self, y):
         """Sets shift and log-scale from data `y` [..., C] unless already initialised.
@@ -104,7 +97,7 @@ class ActNorm(FlowBijector):
         `validate_args`: a NaN would be kept for good): `tf.errors.InvalidArgumentError`.
         """
         y = self._check(tf.convert_to_tensor(y, self.dtype))
-        y = assert_values('y', y, tf.math.is_finite(y), 'finite values')
+        y = tf.debugging.assert_all_finite(y, '`y` must be finite: ActNorm.initialize')
         axes = list(range(y.shape.rank - 1))
         self.initialize_from_moments(*tf.nn.moments(y, axes=axes))
 
@@ -126,13 +119,12 @@ class ActNorm(FlowBijector):
                     f'`{name}` must have shape [{self._num_channels}] (one value per channel); '
                     f'got shape {value.shape.as_list()}.'
                 )
-        mean = assert_values('mean', mean, tf.math.is_finite(mean), 'finite values')
-        variance = assert_values(
-            'variance',
-            variance,
-            tf.math.is_finite(variance) & (variance >= 0),
-            'finite values >= 0',
-        )
+        mean = tf.debugging.assert_all_finite(mean, '`mean` must be finite')
+        variance = tf.debugging.assert_all_finite(variance, '`variance` must be finite')
+        with tf.control_dependencies(
+            [tf.debugging.assert_non_negative(variance, message='`variance` must be >= 0')]
+        ):
+            variance = tf.identity(variance)
         std = tf.maximum(tf.sqrt(variance), tf.cast(self._min_std, self.dtype))
         done = self.initialized
         updates = [

@@ -1,21 +1,25 @@
 """Memory-saving backprop through a flow: recompute activations instead of storing them.
 
-Chosen per call with the bijector kwarg `memory_saving` of `tfp_flows.bijectors.Chain`, e.g.
-`flow.log_prob(x, bijector_kwargs={'memory_saving': 'invert'})` inside a `GradientTape`:
+Chosen per call with the bijector kwarg `memory_saving` of a container step (`Chain`,
+`FactorOut`, `StandardizedContext`), e.g. `flow.log_prob(x, bijector_kwargs={'memory_saving':
+'invert'})` inside a `GradientTape`. Both run on the one walk of the flow
+(`tfp_flows.bijectors.walk`):
 
 - 'invert': invertible recompute (Gomez et al. 2017, The Reversible Residual Network,
   https://arxiv.org/abs/1707.04585; Jacobsen et al. 2018, i-RevNet,
-  https://arxiv.org/abs/1802.07088). The chain keeps only its output. Backprop visits the
-  steps last to first, nested chains and factor-outs included: it rebuilds each step's input
-  from the step's output with the step's inverse map, reruns the step from that input under a
-  tape and backpropagates through it alone. Held at once: the chain's input and output and
-  one step's activations, whatever the depth. Cost: a coupling rebuilds its input from the
-  conditioner output it computes anyway for the rerun (`_rerun_from_output`), so a training
-  step does about 4 forward passes' work where plain backprop does 3 (the walk, the rerun,
-  and backprop's 2); steps without that method rebuild with one more pass of their own.
+  https://arxiv.org/abs/1802.07088). The walk keeps only its output. Backprop walks back,
+  last step first, through every container that offers `walk_back` (chains and factor-outs):
+  it rebuilds each step's input from the step's output with the step's inverse map, reruns
+  the step from that input under a tape and backpropagates through it alone. Held at once:
+  the walk's input and output and one step's activations, whatever the depth. Cost: a
+  coupling rebuilds its input from the conditioner output it computes anyway for the rerun
+  (`rerun_from_output`), so a training step does about 4 forward passes' work where plain
+  backprop does 3 (the walk, the rerun, and backprop's 2); steps without that method
+  rebuild with one more pass of their own. A container without `walk_back` is rerun whole.
 - 'recompute': per-step checkpointing, which is what openai/glow's gradient checkpointing
-  does (its `checkpoint(z, logdet)` after every step, with `memory_saving_gradients`): each
-  step's input is kept and the step is rerun under a tape in backprop (`tf.recompute_grad`).
+  does (its `checkpoint(z, logdet)` after every step, with `memory_saving_gradients`): the
+  walk goes into every container, keeps each leaf step's input and reruns the step under a
+  tape in backprop (`tf.recompute_grad`).
   Held at once: one input-sized tensor per step plus one step's activations, so memory still
   grows with depth, by the step's input size instead of its activations (for Glow the
   conditioner's hidden layers, `hidden_channels` wide, against the step's C channels).
@@ -27,17 +31,21 @@ difference at random parameters by 1e-4 relative in float32 and 1e-10 in float64
 steps amplify rounding, e.g. log-scales near their bound in many steps, is better served by
 'recompute'). Gradients reach the variables of every step, and any floating-point tensor
 passed as a bijector kwarg (`conditional_input`). A step must be deterministic given its input
-and kwargs: one that draws random numbers (dropout) would be rerun with other draws.
+and kwargs: with `training=True` and no `dropout_seed`, the walk draws one stateless
+`dropout_seed` (from TF's global generator), so each rerun applies the forward pass's dropout
+masks.
 """
 
 import tensorflow as tf
 
-from tfp_flows.bijectors.base import FlowBijector, reduce_log_det
-from tfp_flows.validation import check_one_of
+from tfp_flows import checks
+from tfp_flows.bijectors import walk
+from tfp_flows.bijectors.base import reduce_log_det
 
-__all__ = ['MEMORY_SAVING_MODES', 'check_memory_saving']
+__all__ = ['MEMORY_SAVING_MODES', 'Backward', 'check_memory_saving', 'run']
 
 MEMORY_SAVING_MODES = ('invert', 'recompute')
+_MEMORY_SAVING = checks.one_of(*MEMORY_SAVING_MODES)
 
 
 def check_memory_saving(memory_saving):
@@ -45,14 +53,27 @@ def check_memory_saving(memory_saving):
     `ValueError` naming the value."""
     if memory_saving is None:
         return None
-    return check_one_of('memory_saving', memory_saving, MEMORY_SAVING_MODES)
+    return _MEMORY_SAVING.check('memory_saving', memory_saving)
 
 
-def _chain_module():
-    """tfp_flows.bijectors.chain, imported on first use: it imports this module."""
-    from tfp_flows.bijectors import chain
+def run(container, x, inverse, kwargs):
+    """`container`'s walk of `x` in direction `inverse`: (output, log-det at its minimal
+    event rank), with the memory saving `kwargs['memory_saving']` asks for (None: plain).
 
-    return chain
+    Raises `ValueError` for an unknown `memory_saving`.
+    """
+    kwargs = dict(kwargs)
+    memory_saving = check_memory_saving(kwargs.pop('memory_saving', None))
+    if memory_saving is None:
+        return walk.run(container.walk(x, inverse, kwargs))
+    training = kwargs.get('training')
+    if training is not None and training is not False and kwargs.get('dropout_seed') is None:
+        # The backward pass reruns the steps: their dropout masks must be the forward
+        # pass's, so stateful draws are replaced by one stateless seed for the walk.
+        kwargs['dropout_seed'] = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
+    if memory_saving == 'recompute':
+        return walk.drive([container.walk(x, inverse, kwargs)], _recompute)[0]
+    return _invert(container, x, inverse, kwargs)
 
 
 def _split_kwargs(kwargs):
@@ -60,6 +81,25 @@ def _split_kwargs(kwargs):
     names = sorted(k for k, v in kwargs.items() if tf.is_tensor(v) and v.dtype.is_floating)
     rest = {k: v for k, v in kwargs.items() if k not in names}
     return names, [kwargs[k] for k in names], rest
+
+
+def _joined(names, tensors, rest):
+    return {**rest, **dict(zip(names, tensors, strict=True))}
+
+
+def _recompute(visits):
+    """The 'recompute' answer to a visit: go into containers, run leaves under
+    `tf.recompute_grad`, floating-point tensor kwargs passed as inputs so they get
+    gradients."""
+    (visit,) = visits
+    if walk.is_container(visit.step):
+        return [walk.DESCEND]
+    names, tensors, rest = _split_kwargs(visit.kwargs)
+
+    def run_step(x, *tensors):
+        return walk.apply(visit._replace(x=x, kwargs=_joined(names, tensors, rest)))
+
+    return [tf.recompute_grad(run_step)(visit.x, *tensors)]
 
 
 def _after(tensor, gradient):
@@ -82,12 +122,14 @@ def _log_det_gradient(gradient, log_det):
     return gradient
 
 
-class Backprop:
-    """One memory-saving backprop: rebuilds inputs and reruns steps, collecting gradients.
+class Backward:
+    """One 'invert' backprop: walks back through the steps, rebuilding inputs and rerunning
+    steps, and collects the gradients of variables and tensor kwargs.
 
-    Made by the chain that starts it (`invertible_walk`); `Chain` and `FactorOut` call
-    `step` for their steps in their `_backprop_from_output`, and `gradients` for their own
-    computations. Direction: `inverse=True` for a walk from data to latent.
+    Made by `run`; a container's `walk_back(output, output_gradient, inverse, backward)`
+    calls `backward.step` for the steps it holds and `backward.gradients` for its own
+    computations, and returns (its input, the gradient w.r.t. it). Direction: `inverse=True`
+    for a walk from data to latent.
     """
 
     def __init__(self, log_det_gradient, names, tensors, rest):
@@ -97,33 +139,24 @@ class Backprop:
         self.variable_gradients = {}
 
     def kwargs(self):
-        return {**self._rest, **dict(zip(self._names, self._tensors, strict=True))}
+        """The walk's bijector kwargs."""
+        return _joined(self._names, self._tensors, self._rest)
 
     def step(self, step, output, output_gradient, inverse, event_ndims):
         """(input, gradient w.r.t. input) of `step` run in direction `inverse`, from its
         output and the loss's gradient w.r.t. that output."""
-        chain = _chain_module()
-        bijector, run_inverse = chain.direction(step, inverse)
-        # `_backprop_from_output` and `_rerun_from_output` are this module's protocol with the
-        # bijectors that take part (Chain, FactorOut, the couplings): not for users.
-        if hasattr(bijector, '_backprop_from_output'):
-            return bijector._backprop_from_output(  # noqa: SLF001 (protocol, see above)
-                output, output_gradient, run_inverse, self
-            )
+        bijector, inverse = walk.direction(step, inverse)
+        if callable(getattr(bijector, 'walk_back', None)):
+            return bijector.walk_back(output, output_gradient, inverse, self)
         output = _after(output, output_gradient)
         kwargs = self.kwargs()
-        if isinstance(bijector, FlowBijector) and hasattr(bijector, '_rerun_from_output'):
+        if callable(getattr(bijector, 'rerun_from_output', None)):
             step_kwargs = {k: v for k, v in kwargs.items() if k in bijector.kwarg_names}
 
             def rerun(tape):
                 tape.watch(output)
-                x, y, log_det = bijector._rerun_from_output(  # noqa: SLF001 (protocol)
-                    tape, output, run_inverse, **step_kwargs
-                )
-                if run_inverse:
-                    min_ndims = bijector.inverse_min_event_ndims
-                else:
-                    min_ndims = bijector.forward_min_event_ndims
+                x, y, log_det = bijector.rerun_from_output(tape, output, inverse, **step_kwargs)
+                min_ndims = bijector.forward_min_event_ndims  # A coupling's, both ways.
                 return [x, output], (y, reduce_log_det(log_det, x, min_ndims, event_ndims))
         else:
 
@@ -131,12 +164,12 @@ class Backprop:
                 # New tensors in and out: TFP's own bijectors memoise results by input tensor,
                 # and a memoised result would be off the tape.
                 with tape.stop_recording():
-                    x, _ = chain.apply_step(
-                        step, tf.identity(output), not inverse, event_ndims, kwargs
+                    visit = walk.Visit(
+                        bijector, tf.identity(output), not inverse, event_ndims, kwargs
                     )
-                x = tf.identity(x)
+                    x = tf.identity(walk.apply(visit)[0])
                 tape.watch(x)
-                return [x], chain.apply_step(step, x, inverse, event_ndims, kwargs)
+                return [x], walk.apply(walk.Visit(bijector, x, inverse, event_ndims, kwargs))
 
         sources, gradients = self._run(rerun, output_gradient)
         return sources[0], tf.add_n(gradients) if len(gradients) > 1 else gradients[0]
@@ -183,8 +216,8 @@ class Backprop:
         return sources, found
 
 
-def invertible_walk(chain, x, inverse, kwargs):
-    """`chain`'s walk in direction `inverse` with 'invert' memory saving: (output, log-det).
+def _invert(container, x, inverse, kwargs):
+    """`container`'s walk with 'invert' memory saving: (output, log-det).
 
     The walk runs under `tf.recompute_grad`, used here only because it runs its function
     without recording on any tape (the public way to do that without the tape's handle); its
@@ -193,13 +226,10 @@ def invertible_walk(chain, x, inverse, kwargs):
     names, tensors, rest = _split_kwargs(kwargs)
 
     def plain_walk(x, *tensors):
-        walk_kwargs = {**rest, **dict(zip(names, tensors, strict=True))}
-        if inverse:
-            return chain.inverse_and_log_det(x, **walk_kwargs)
-        return chain.forward_and_log_det(x, **walk_kwargs)
+        return walk.run(container.walk(x, inverse, _joined(names, tensors, rest)))
 
     @tf.custom_gradient
-    def walk(x, *tensors):
+    def walked(x, *tensors):
         output, log_det = tf.recompute_grad(plain_walk)(x, *tensors)
 
         def gradient(output_gradient, log_det_gradient, variables=None):
@@ -208,27 +238,11 @@ def invertible_walk(chain, x, inverse, kwargs):
                 output_gradient = tf.zeros_like(output)
             if log_det_gradient is None:
                 log_det_gradient = tf.zeros_like(log_det)
-            backprop = Backprop(log_det_gradient, names, tensors, rest)
-            _, x_gradient = chain._backprop_from_output(  # noqa: SLF001 (protocol, see `step`)
-                output, output_gradient, inverse, backprop
-            )
-            variable_gradients = [backprop.variable_gradients.get(v.ref()) for v in variables or []]
-            return [x_gradient, *backprop.kwarg_gradients], variable_gradients
+            backward = Backward(log_det_gradient, names, tensors, rest)
+            _, x_gradient = container.walk_back(output, output_gradient, inverse, backward)
+            variable_gradients = [backward.variable_gradients.get(v.ref()) for v in variables or []]
+            return [x_gradient, *backward.kwarg_gradients], variable_gradients
 
         return (output, log_det), gradient
 
-    return walk(x, *tensors)
-
-
-def recompute_step(step, x, inverse, event_ndims, kwargs):
-    """One step of a walk with 'recompute' memory saving: `apply_step` under
-    `tf.recompute_grad`, floating-point tensor kwargs passed as inputs so they get gradients."""
-    names, tensors, rest = _split_kwargs(kwargs)
-    apply_step = _chain_module().apply_step
-
-    def run(x, *tensors):
-        return apply_step(
-            step, x, inverse, event_ndims, {**rest, **dict(zip(names, tensors, strict=True))}
-        )
-
-    return tf.recompute_grad(run)(x, *tensors)
+    return walked(x, *tensors)

@@ -5,13 +5,13 @@ import json
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows import checks
 from tfp_flows.bijectors.caching import EagerDensityCorrection, GraphOnlyCache
 from tfp_flows.bijectors.shapes import reduce_log_det
-from tfp_flows.validation import check_int
 
 tfb = tfp.bijectors
 
-__all__ = ['FlowBijector', 'reduce_log_det']
+__all__ = ['FlowBijector', 'SavedStructure', 'reduce_log_det']
 
 
 def _event_ndims(event_ndims, min_event_ndims):
@@ -22,10 +22,10 @@ def _event_ndims(event_ndims, min_event_ndims):
     """
     if event_ndims is None:
         return min_event_ndims
-    return check_int('event_ndims', event_ndims, low=min_event_ndims)
+    return checks.integer(min_event_ndims).check('event_ndims', event_ndims)
 
 
-class _SavedStructure(tf.train.experimental.PythonState):
+class SavedStructure(tf.train.experimental.PythonState):
     """A bijector's structural choices, saved in checkpoints and checked when one is read.
 
     Values that define the density but are not variables (a coupling's mask and flip, a
@@ -41,8 +41,8 @@ class _SavedStructure(tf.train.experimental.PythonState):
         return json.dumps(self._bijector.structure(), sort_keys=True)
 
     def deserialize(self, string_value):
-        saved = json.loads(
-            string_value.decode() if isinstance(string_value, bytes) else string_value
+        saved = _upgraded(
+            json.loads(string_value.decode() if isinstance(string_value, bytes) else string_value)
         )
         built = json.loads(self.serialize())
         difference = _first_difference(saved, built, '')
@@ -54,6 +54,35 @@ class _SavedStructure(tf.train.experimental.PythonState):
                 f'one has {built_value!r}. Build the flow with the arguments the checkpoint was '
                 'made with.'
             )
+
+
+def _upgraded(saved):
+    """A structure saved by an earlier version, in today's terms.
+
+    Before 0.2 the variational dequantizer had a coupling class of its own, `_ContextCoupling`
+    (the same map, variables and conditioner as a checkerboard `AffineCoupling` with a
+    spatial context), so its checkpoints name it.
+    """
+    if not isinstance(saved, dict):
+        return saved
+    if saved.get('class') == 'Chain':
+        steps = saved.get('steps', [])
+        return {
+            **saved,
+            'steps': ['AffineCoupling' if s == '_ContextCoupling' else s for s in steps],
+        }
+    if saved.get('class') != '_ContextCoupling':
+        return saved
+    height, width, _ = saved['event_shape']
+    return {
+        'class': 'AffineCoupling',
+        'event_shape': saved['event_shape'],
+        'mask': 'checkerboard',
+        'flip': saved['flip'],
+        'scale': 'tanh',
+        'log_scale_bound': saved['log_scale_bound'],
+        'conditional_shape': [height, width, saved['context_channels']],
+    }
 
 
 def _first_difference(saved, built, path):
@@ -109,9 +138,10 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._saved_structure = _SavedStructure(self)
+    def __init__(self, *args, validate_args=False, **kwargs):
+        checks.BOOL.check('validate_args', validate_args)
+        super().__init__(*args, validate_args=validate_args, **kwargs)
+        self._saved_structure = SavedStructure(self)
 
     @classmethod
     def _parameter_properties(cls, dtype):

@@ -23,10 +23,8 @@ calls with x = inverse(y) for the log-det: eagerly it hands over the log-det tha
 computed, instead of a second (forward) pass. tests/test_caching.py pins it (eager `log_prob`
 runs each coupling network once), so a TFP that stops calling the hook fails that test.
 
-Two more private uses, each commented and pinned by a test where it is made:
-`tfp_flows/bijectors/chain.py` recognises TFP's `_Invert` by its class name, and
-`tfp_flows/validation.py` asks `control_flow_util.GraphOrParentsInXlaContext` whether it runs
-under XLA.
+One more private use, commented and pinned by a test where it is made:
+`tfp_flows/bijectors/walk.py` recognises TFP's `_Invert` by its class name.
 
 Within one traced function TFP's memo still holds: `inverse(x)`, a variable assignment, then
 `inverse(x)` of the same tensor returns the first result. Compute after the update from a new

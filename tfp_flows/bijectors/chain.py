@@ -1,65 +1,74 @@
-"""Chain: flow steps composed as `tfb.Chain` does, walked once per call."""
+"""Steps that hold steps (`Container`), and `Chain`: flow steps composed as `tfb.Chain` does."""
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows.bijectors import backprop
+from tfp_flows import checks
+from tfp_flows.bijectors import backprop, walk
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.validation import check_bool, check_positive_int, shape_tuple
 
 tfb = tfp.bijectors
 
-__all__ = ['Chain']
+__all__ = ['Chain', 'Container']
 
 
-def _is_invert(step):
-    """Whether `step` is a `tfb.Invert`: for a bijector that is not a `CompositeTensor` (ours
-    hold variables) `tfb.Invert(b)` makes an instance of its base class `_Invert`, so both
-    names are recognised (pinned by tests/test_chain.py)."""
-    return type(step).__name__ in ('Invert', '_Invert') and isinstance(
-        getattr(step, 'bijector', None), tfb.Bijector
-    )
+class Container(FlowBijector):
+    """A step that holds other steps and walks data through them (`tfp_flows.bijectors.walk`).
+
+    A subclass implements `held_steps()` and the generator `walk(x, inverse, kwargs)`, and
+    may implement `walk_back` (`tfp_flows.bijectors.backprop.Backward`) for 'invert' memory
+    saving. Its forward and inverse run its walk, with the memory saving the bijector kwarg
+    `memory_saving` asks for (`backprop.run`); the other kwargs go to every held step that
+    takes them.
+    """
+
+    kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'memory_saving')
+
+    def held_steps(self):
+        raise NotImplementedError
+
+    def walk(self, x, inverse, kwargs):
+        raise NotImplementedError
+
+    def _forward_and_log_det(self, x, **kwargs):
+        return backprop.run(self, x, False, kwargs)
+
+    def _inverse_and_log_det(self, y, **kwargs):
+        return backprop.run(self, y, True, kwargs)
 
 
 def _kind(step):
     """A step's kind for the saved structure: its class, and what an `Invert` wraps."""
-    if _is_invert(step):
+    if walk.is_invert(step):
         return f'Invert({_kind(step.bijector)})'
     return type(step).__name__
 
 
-def direction(step, inverse):
-    """(bijector, whether to run its inverse) once `tfb.Invert` wrappers are taken off."""
-    while _is_invert(step):
-        step, inverse = step.bijector, not inverse
-    return step, inverse
+def _checked_steps(steps, event_ndims):
+    """`steps` as a list of bijectors that act on events of rank `event_ndims` and share
+    one dtype; `TypeError` or `ValueError` naming the first that does not."""
+    if isinstance(steps, tfb.Bijector | str) or not hasattr(steps, '__iter__'):
+        raise TypeError(f'`steps` must be a list of bijectors; got {steps!r}.')
+    steps = list(steps)
+    if not steps:
+        raise ValueError('`steps` must list at least one bijector; got an empty list.')
+    for i, step in enumerate(steps):
+        if not isinstance(step, tfb.Bijector):
+            raise TypeError(f'Step {i} of the chain is not a tfb.Bijector; got {step!r}.')
+        if step.forward_min_event_ndims > event_ndims:
+            raise ValueError(
+                f'Step {i} ({step.name!r}) acts on events of rank '
+                f'{step.forward_min_event_ndims}; the chain has event_ndims={event_ndims}.'
+            )
+    dtypes = {s.dtype for s in steps if s.dtype is not None}
+    if len(dtypes) > 1:
+        raise TypeError(
+            f'The steps of a chain must share one dtype; got {sorted(d.name for d in dtypes)}.'
+        )
+    return steps, dtypes.pop() if dtypes else None
 
 
-def apply_step(step, x, inverse, event_ndims, kwargs, step_hook=None):
-    """Runs one step of a flow: (output, log-det summed over `event_ndims` dims).
-
-    Our bijectors (also inside `tfb.Invert`) run output and log-det in one pass and get the
-    kwargs they take (`kwarg_names`) and `step_hook`; other TFP bijectors run their public
-    methods without kwargs. `step_hook(step, x, inverse)` is called before every step that is
-    not a `Chain` (a chain calls it for its own steps).
-    """
-    bijector, run_inverse = direction(step, inverse)
-    if isinstance(bijector, FlowBijector):
-        step_kwargs = {k: v for k, v in kwargs.items() if k in bijector.kwarg_names}
-        if 'step_hook' in bijector.kwarg_names:
-            step_kwargs['step_hook'] = step_hook
-        elif step_hook is not None:
-            step_hook(bijector, x, run_inverse)
-        method = bijector.inverse_and_log_det if run_inverse else bijector.forward_and_log_det
-        return method(x, event_ndims, **step_kwargs)
-    if step_hook is not None:
-        step_hook(bijector, x, run_inverse)
-    if run_inverse:
-        return bijector.inverse(x), bijector.inverse_log_det_jacobian(x, event_ndims=event_ndims)
-    return bijector.forward(x), bijector.forward_log_det_jacobian(x, event_ndims=event_ndims)
-
-
-class Chain(FlowBijector):
+class Chain(Container):
     """Composes flow steps like `tfb.Chain`: `forward` applies the last step first.
 
     Chain([b1, b2, b3]).forward(z) = b1.forward(b2.forward(b3.forward(z))), so a flow is listed
@@ -75,28 +84,13 @@ class Chain(FlowBijector):
     lists them. Steps may be any TFP bijectors that keep the event rank; ours also inside
     `tfb.Invert`.
 
-    `forward_and_log_det` and `inverse_and_log_det` take a `step_hook(step, x, inverse)`
-    called before each step (nested chains and factor-outs included) with that step's input,
-    which is how `tfp_flows.initialize` initialises every ActNorm in one walk.
-
     Memory-saving backprop: the bijector kwarg `memory_saving='invert'` keeps only the
     chain's output for backprop and rebuilds each step's input from its output on the way
     back, so the memory of a gradient does not grow with depth; 'recompute' keeps each step's
     input and reruns the step (`tfp_flows.bijectors.backprop` says what each costs). E.g.
     `flow.log_prob(x, bijector_kwargs={'memory_saving': 'invert'})` in a `GradientTape`. The
-    values are the same as without it; only the gradients' memory and compute change. With a
-    `step_hook` the walk is the plain one. With `training=True` and no `dropout_seed`, the walk
-    draws one stateless `dropout_seed` (from TF's global generator) so the rerun of each step
-    on the way back applies the forward pass's dropout masks.
+    values are the same as without it; only the gradients' memory and compute change.
     """
-
-    kwarg_names = (
-        'conditional_input',
-        'training',
-        'dropout_seed',
-        'step_hook',
-        'memory_saving',
-    )
 
     def __init__(self, steps, event_ndims=3, validate_args=False, name='chain'):
         """Creates the chain.
@@ -104,41 +98,23 @@ class Chain(FlowBijector):
         Args:
           steps: list of bijectors, data side first (the last one is applied first by
             `forward`).
-          event_ndims: rank of the events the steps act on.
+          event_ndims: rank of the events the steps act on, a positive int.
           validate_args: passed on to TFP; each step validates its own inputs.
           name: name scope.
 
         Raises:
           ValueError: for an empty list, a non-positive `event_ndims`, a non-bool
             `validate_args`, or a step whose minimal event rank is larger than `event_ndims`.
-          TypeError: for `steps` that is not a list, or a step that is not a `tfb.Bijector`.
+          TypeError: for `steps` that is not a list, a step that is not a `tfb.Bijector`, or
+            steps of different dtypes.
         """
         parameters = dict(locals())
-        if isinstance(steps, tfb.Bijector) or shape_tuple(steps) is None:
-            raise TypeError(f'`steps` must be a list of bijectors; got {steps!r}.')
-        steps = list(steps)
-        if not steps:
-            raise ValueError('`steps` must list at least one bijector; got an empty list.')
-        check_positive_int('event_ndims', event_ndims)
-        check_bool('validate_args', validate_args)
-        for i, step in enumerate(steps):
-            if not isinstance(step, tfb.Bijector):
-                raise TypeError(f'Step {i} of the chain is not a tfb.Bijector; got {step!r}.')
-            if step.forward_min_event_ndims > event_ndims:
-                raise ValueError(
-                    f'Step {i} ({step.name!r}) acts on events of rank '
-                    f'{step.forward_min_event_ndims}; the chain has event_ndims={event_ndims}.'
-                )
-        dtypes = {s.dtype for s in steps if s.dtype is not None}
-        if len(dtypes) > 1:
-            raise TypeError(
-                f'The steps of a chain must share one dtype; got {sorted(d.name for d in dtypes)}.'
-            )
-        self.bijectors = steps
+        event_ndims = checks.POSITIVE_INT.check('event_ndims', event_ndims)
+        self.bijectors, dtype = _checked_steps(steps, event_ndims)
         with tf.name_scope(name) as name:
             super().__init__(
                 forward_min_event_ndims=event_ndims,
-                dtype=dtypes.pop() if dtypes else None,
+                dtype=dtype,
                 validate_args=validate_args,
                 parameters=parameters,
                 name=name,
@@ -147,47 +123,28 @@ class Chain(FlowBijector):
     def structure(self):
         return {'class': 'Chain', 'steps': [_kind(s) for s in self.bijectors]}
 
-    def _walk(self, x, inverse, step_hook=None, memory_saving=None, **kwargs):
-        memory_saving = backprop.check_memory_saving(memory_saving)
-        training = kwargs.get('training')
-        if memory_saving and training is not None and training is not False:
-            if kwargs.get('dropout_seed') is None:
-                # The backward pass reruns the steps: their dropout masks must be the forward
-                # pass's, so stateful draws are replaced by one stateless seed for the walk.
-                kwargs['dropout_seed'] = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
-        if memory_saving == 'invert' and step_hook is None:
-            return backprop.invertible_walk(self, x, inverse, kwargs)
+    def held_steps(self):
+        return tuple(self.bijectors)
+
+    def walk(self, x, inverse, kwargs):
+        """The steps in turn (`tfp_flows.bijectors.walk`), the last first for `forward`."""
         event_ndims = self.forward_min_event_ndims
         log_det = tf.zeros([], x.dtype)
         for step in self.bijectors if inverse else reversed(self.bijectors):
-            if memory_saving == 'recompute' and step_hook is None:
-                if hasattr(direction(step, inverse)[0], '_backprop_from_output'):
-                    # A chain or factor-out: its own walk reruns its steps one by one.
-                    step_kwargs = {**kwargs, 'memory_saving': memory_saving}
-                    x, step_log_det = apply_step(step, x, inverse, event_ndims, step_kwargs)
-                else:
-                    x, step_log_det = backprop.recompute_step(step, x, inverse, event_ndims, kwargs)
-            else:
-                x, step_log_det = apply_step(step, x, inverse, event_ndims, kwargs, step_hook)
+            x, step_log_det = yield from walk.step(step, x, inverse, event_ndims, kwargs)
             log_det += step_log_det
         return x, log_det
 
-    def _forward_and_log_det(self, x, **kwargs):
-        return self._walk(x, inverse=False, **kwargs)
-
-    def _inverse_and_log_det(self, y, **kwargs):
-        return self._walk(y, inverse=True, **kwargs)
-
-    def _backprop_from_output(self, output, output_gradient, inverse, backprop_state):
-        """Memory-saving backprop through the steps, last to first: (input, its gradient).
+    def walk_back(self, output, output_gradient, inverse, backward):
+        """Memory-saving backprop through the steps in reverse: (input, its gradient).
 
         `output` is what the walk in direction `inverse` returned, `output_gradient` the loss's
-        gradient w.r.t. it; `backprop_state` is the `tfp_flows.bijectors.backprop.Backprop`
-        that rebuilds each step's input and collects the gradients of variables and kwargs.
+        gradient w.r.t. it; `backward` (`tfp_flows.bijectors.backprop.Backward`) rebuilds each
+        step's input and collects the gradients of variables and kwargs.
         """
         event_ndims = self.forward_min_event_ndims
         for step in reversed(self.bijectors) if inverse else self.bijectors:
-            output, output_gradient = backprop_state.step(
+            output, output_gradient = backward.step(
                 step, output, output_gradient, inverse, event_ndims
             )
         return output, output_gradient

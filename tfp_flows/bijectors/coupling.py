@@ -1,4 +1,11 @@
-"""Affine and additive coupling layers (Real NVP, Glow) with checkerboard and channel masks."""
+"""Coupling layers (Real NVP, Glow): a base that splits and conditions, and its kinds.
+
+`_Coupling` owns everything a coupling kind shares: the mask and the split into a kept and a
+changed part, the context, the conditioner network (and its dropout and mixed precision),
+and the rerun of memory-saving backprop. A kind says how many parameters the conditioner gives
+per changed value (`num_params`) and how they map the changed part (`_map`): `AffineCoupling`
+scales and shifts it, `AdditiveCoupling` shifts it.
+"""
 
 import functools
 import math
@@ -6,25 +13,16 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows import networks
-from tfp_flows.bijectors import scale as scale_lib
+from tfp_flows import checks, networks
+from tfp_flows.bijectors.affine import LOG_SCALE_BOUND, SCALE, affine, log_scale
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.context import check_conditional_shape, context_features
-from tfp_flows.bijectors.scale import check_scale
+from tfp_flows.bijectors.context import check_conditional_shape, context_features, context_map
 from tfp_flows.bijectors.shapes import check_event_shape
 from tfp_flows.mixed_precision import check_dtype_policy
-from tfp_flows.validation import (
-    check_bool,
-    check_callable,
-    check_float_dtype,
-    check_int,
-    check_positive_int,
-    shape_tuple,
-)
 
 __all__ = ['AdditiveCoupling', 'AffineCoupling']
 
-_MASKS = ('channel', 'checkerboard')
+_MASK = checks.one_of('channel', 'checkerboard')
 
 
 class _Coupling(FlowBijector):
@@ -40,9 +38,11 @@ class _Coupling(FlowBijector):
 
     Conditional couplings (`conditional_shape` given) model p(x | c): the conditioner sees
     x1 and the context c (bijector kwarg `conditional_input`, [*batch, *conditional_shape]),
-    flattened to K = prod(conditional_shape) features and concatenated to x1's channels
-    (spatially broadcast for images), so input_size = channels of x1 + K. The map stays a
-    coupling in x for each c, with the same log-det formula.
+    concatenated to x1's channels: for images with a context map of the same height and
+    width, conditional_shape [H, W, K], its K channels at each position (the variational
+    dequantizer's); otherwise flattened to K = prod(conditional_shape) features, the same at
+    every position. So input_size = channels of x1 + K. The map stays a coupling in x for each
+    c, with the same log-det formula.
 
     `dropout_rate` > 0 drops hidden units of the default conditioner when the bijector kwarg
     `training=True` is passed (never otherwise). A stateless `dropout_seed` [2] kwarg fixes
@@ -54,109 +54,111 @@ class _Coupling(FlowBijector):
     that Keras mixed-precision policy (`tfp_flows.mixed_precision`); its output is cast to
     float32, so the map, its inverse and the log-det are computed in float32 from it. It changes
     rounding only and is not in `structure()`: checkpoints restore across policies.
+
+    A kind sets `num_params` and `_constant_jacobian`, and implements `_map(x, params,
+    inverse, changed_mask=None)` -> (output, log-det summed over the event): x is the changed
+    part (channel mask), or the whole event with `changed_mask` 1 on the changed values and 0
+    on the kept ones, which it must leave as they are (checkerboard).
     """
 
     num_params = None  # Conditioner outputs per changed value.
+    _constant_jacobian = False
     kwarg_names = ('conditional_input', 'training', 'dropout_seed')
 
-    def __init__(
-        self,
-        *,
-        event_shape,
-        mask,
-        flip,
-        conditioner_fn,
-        hidden_channels,
-        seed,
-        dtype,
-        validate_args,
-        parameters,
-        name,
-        conditional_shape=None,
-        dropout_rate=0.0,
-        dtype_policy=None,
-    ):
-        shape = shape_tuple(event_shape)
-        if (
-            shape is None
-            or len(shape) not in (1, 3)
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
-        ):
-            raise ValueError(
-                '`event_shape` must be [H, W, C] for images or [C] for vectors, with positive '
-                f'ints; got {event_shape!r}.'
+    def __init__(self, parameters):
+        """Checks and keeps what a kind's constructor got (its `locals()`, `parameters`):
+        event_shape, mask, flip, conditioner_fn, hidden_channels, seed, dtype,
+        validate_args, name, conditional_shape, dropout_rate and dtype_policy (see
+        `AffineCoupling`). The default conditioner checks hidden_channels, seed, dropout_rate
+        and dtype_policy."""
+        self._event_shape = checks.check_shape('event_shape', parameters['event_shape'], (1, 3))
+        self._mask = _MASK.check('mask', parameters['mask'])
+        self._flip = checks.BOOL.check('flip', parameters['flip'])
+        self._conditional_shape = check_conditional_shape(parameters['conditional_shape'])
+        dtype = checks.check_float_dtype('dtype', parameters['dtype'])
+        kept, changed = self._layout(dtype)
+        conditioner_fn = self._conditioner_fn(parameters, dtype)
+        self._seed = parameters['seed']
+        with tf.name_scope(parameters['name']) as name:
+            self.conditioner = conditioner_fn(
+                kept + self._context_size(), self.num_params * changed
             )
-        event_shape = shape
-        if mask not in _MASKS:
-            raise ValueError(f'`mask` must be one of {_MASKS}; got {mask!r}.')
-        check_bool('flip', flip)
-        check_callable('conditioner_fn', conditioner_fn, allow_none=True)
-        check_positive_int('hidden_channels', hidden_channels)
-        check_int('seed', seed, low=0, high=2**63)
-        dtype = check_float_dtype('dtype', dtype)
-        check_bool('validate_args', validate_args)
-        if mask == 'checkerboard' and len(event_shape) != 3:
-            raise ValueError(
-                f"mask='checkerboard' needs an image event [H, W, C]; got {event_shape!r}."
-            )
-        channels = event_shape[-1]
-        if mask == 'channel' and channels < 2:
-            raise ValueError(
-                "mask='channel' needs at least 2 channels on the last axis; got event shape "
-                f'{event_shape!r}. Squeeze the image first or use the checkerboard mask.'
-            )
-        self._conditional_shape = check_conditional_shape(conditional_shape)
-        self._dropout_rate = networks.check_dropout_rate(dropout_rate)
-        if conditioner_fn is not None and self._dropout_rate:
-            raise ValueError(
-                '`dropout_rate` applies to the default conditioner networks only; got '
-                f'dropout_rate={dropout_rate!r} with a `conditioner_fn`. Build the dropout into '
-                'your network instead.'
-            )
-        self._dtype_policy = check_dtype_policy(dtype_policy, dtype)
-        if conditioner_fn is not None and self._dtype_policy is not None:
-            raise ValueError(
-                '`dtype_policy` applies to the default conditioner networks only; got '
-                f'dtype_policy={self._dtype_policy!r} with a `conditioner_fn`. Build your network '
-                'in that policy instead (it must return float32).'
-            )
-        self._seed = seed
-        self._event_shape = event_shape
-        self._mask = mask
-        self._flip = bool(flip)
-        if mask == 'channel':
-            split = channels // 2
-            kept, changed = (channels - split, split) if self._flip else (split, channels - split)
-            self._split = split
-        else:
-            kept = changed = channels
-            rows, cols = np.meshgrid(
-                np.arange(event_shape[0]), np.arange(event_shape[1]), indexing='ij'
-            )
-            keep = ((rows + cols + int(self._flip)) % 2 == 0).astype(np.float64)
-            self._keep = tf.constant(keep[..., np.newaxis], dtype)
-        if conditioner_fn is None:
-            network = networks.ConvNet if len(event_shape) == 3 else networks.DenseNet
-            size_arg = 'hidden_channels' if len(event_shape) == 3 else 'hidden_units'
-            conditioner_fn = functools.partial(
-                network,
-                **{size_arg: hidden_channels},
-                seed=seed,
-                dtype=dtype,
-                dropout_rate=self._dropout_rate,
-                dtype_policy=self._dtype_policy,
-            )
-        context_size = 0 if conditional_shape is None else math.prod(self._conditional_shape)
-        with tf.name_scope(name) as name:
-            self.conditioner = conditioner_fn(kept + context_size, self.num_params * changed)
             super().__init__(
-                forward_min_event_ndims=len(event_shape),
-                is_constant_jacobian=self.num_params == 1,
+                forward_min_event_ndims=len(self._event_shape),
+                is_constant_jacobian=self._constant_jacobian,
                 dtype=dtype,
-                validate_args=validate_args,
+                validate_args=parameters['validate_args'],
                 parameters=parameters,
                 name=name,
             )
+        default = parameters['conditioner_fn'] is None
+        self._dropout_rate = self.conditioner.dropout_rate if default else 0.0
+        self._dtype_policy = self.conditioner.dtype_policy if default else None
+
+    def _layout(self, dtype):
+        """(channels of x1, channels of x2) for the mask; `ValueError` where it does not fit."""
+        shape, channels = self._event_shape, self._event_shape[-1]
+        if self._mask == 'checkerboard':
+            if len(shape) != 3:
+                raise ValueError(
+                    f"mask='checkerboard' needs an image event [H, W, C]; got {shape!r}."
+                )
+            rows, cols = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing='ij')
+            keep = ((rows + cols + int(self._flip)) % 2 == 0).astype(np.float64)
+            self._keep = tf.constant(keep[..., np.newaxis], dtype)
+            return channels, channels
+        if channels < 2:
+            raise ValueError(
+                "mask='channel' needs at least 2 channels on the last axis; got event shape "
+                f'{shape!r}. Squeeze the image first or use the checkerboard mask.'
+            )
+        self._split = channels // 2
+        if self._flip:
+            return channels - self._split, self._split
+        return self._split, channels - self._split
+
+    def _conditioner_fn(self, parameters, dtype):
+        """`parameters['conditioner_fn']`, checked, or the default network's constructor."""
+        conditioner_fn = parameters['conditioner_fn']
+        if conditioner_fn is None:
+            image = len(self._event_shape) == 3
+            size = 'hidden_channels' if image else 'hidden_units'
+            return functools.partial(
+                networks.ConvNet if image else networks.DenseNet,
+                **{size: parameters['hidden_channels']},
+                seed=parameters['seed'],
+                dtype=dtype,
+                dropout_rate=parameters['dropout_rate'],
+                dtype_policy=parameters['dtype_policy'],
+            )
+        if not callable(conditioner_fn):
+            raise ValueError(
+                f'`conditioner_fn` must be None or a callable; got {conditioner_fn!r}.'
+            )
+        for name, used in (
+            ('dropout_rate', parameters['dropout_rate']),
+            ('dtype_policy', check_dtype_policy(parameters['dtype_policy'], dtype)),
+        ):
+            if used:
+                raise ValueError(
+                    f'`{name}` applies to the default conditioner networks only; got '
+                    f'{name}={used!r} with a `conditioner_fn`. Build your network with it instead '
+                    '(it must return float32 under a mixed policy).'
+                )
+        return conditioner_fn
+
+    @property
+    def _spatial_context(self):
+        """Whether the context is a map of the event's height and width (see above)."""
+        shape, event = self._conditional_shape, self._event_shape
+        return shape is not None and len(event) == len(shape) == 3 and shape[:2] == event[:2]
+
+    def _context_size(self):
+        if self._conditional_shape is None:
+            return 0
+        if self._spatial_context:
+            return self._conditional_shape[-1]
+        return math.prod(self._conditional_shape)
 
     @property
     def event_shape(self):
@@ -195,46 +197,37 @@ class _Coupling(FlowBijector):
             structure['conditional_shape'] = list(self._conditional_shape)
         return structure
 
-    def _reduce_event(self, values):
-        return tf.reduce_sum(values, axis=list(range(-len(self._event_shape), 0)))
-
-    def _transform(self, x, inverse, conditional_input=None, training=False, dropout_seed=None):
+    def _transform(self, x, inverse, **kwargs):
         owner = type(self).__name__
         check_event_shape(x, self._event_shape, owner)
         if self.validate_args:
             x = tf.debugging.assert_all_finite(x, f'{owner} input has NaN or inf.')
-        params = self._conditioner_params(x, conditional_input, training, dropout_seed)
-        return self._apply(x, params, inverse)
+        return self._apply(x, self._conditioner_params(x, **kwargs), inverse)
 
     def _conditioner_params(self, x, conditional_input=None, training=False, dropout_seed=None):
         """The conditioner's output on the kept part of `x` (input or output: the same) and,
         for a conditional coupling, the context."""
-        training = networks.check_training(training)
-        context = context_features(
-            conditional_input,
-            self._conditional_shape,
-            x,
-            len(self._event_shape),
-            f'{type(self).__name__} {self.name!r}',
-        )
         if self._mask == 'channel':
             first, second = x[..., : self._split], x[..., self._split :]
             kept = second if self._flip else first
         else:
             kept = x * self._keep
-        return self._conditioner(kept, context, training, dropout_seed)
-
-    def _conditioner(self, kept, context, training, dropout_seed):
-        """The conditioner on x1 and the context features [*batch, K] (None if unconditional)."""
-        if context is not None:
-            if len(self._event_shape) == 3:  # The same features at every position.
+        owner = f'{type(self).__name__} {self.name!r}'
+        if self._spatial_context:
+            kept = tf.concat(
+                [kept, context_map(conditional_input, self._conditional_shape, x, owner)], axis=-1
+            )
+        elif self._conditional_shape is not None or conditional_input is not None:
+            rank = len(self._event_shape)
+            context = context_features(conditional_input, self._conditional_shape, x, rank, owner)
+            if rank == 3:  # The same features at every position.
                 context = context[..., tf.newaxis, tf.newaxis, :] + tf.zeros_like(kept[..., :1])
             kept = tf.concat([kept, context], axis=-1)
         if not self._dropout_rate:
             return self.conditioner(kept)
         if dropout_seed is not None:
             dropout_seed = tf.random.experimental.stateless_fold_in(
-                tf.cast(dropout_seed, tf.int32), self._seed % 2**31
+                tf.cast(dropout_seed, tf.int32), self._seed
             )
         return self.conditioner(kept, training=training, seed=dropout_seed)
 
@@ -248,7 +241,7 @@ class _Coupling(FlowBijector):
             return tf.concat(parts, axis=-1), log_det
         return self._map(x, params, inverse, changed_mask=1.0 - self._keep)
 
-    def _rerun_from_output(self, tape, y, inverse, **kwargs):
+    def rerun_from_output(self, tape, y, inverse, **kwargs):
         """For memory-saving backprop (`tfp_flows.bijectors.backprop`): (x, y again, log-det).
 
         `y` is the output of the map in direction `inverse`, watched by `tape`; `kwargs` are the
@@ -285,7 +278,7 @@ class AffineCoupling(_Coupling):
       log|det dy/dx| = sum of log_scale over x2
     The bound keeps one bad batch from overflowing the inverse; the zero-initialised last
     layer of the conditioner makes a fresh layer the identity. With scale='sigmoid' the
-    log-scale is Glow's -log sigmoid(raw + 2) instead (`tfp_flows.bijectors.scale`).
+    log-scale is Glow's -log sigmoid(raw + 2) instead (`tfp_flows.bijectors.affine`).
 
     Args:
       event_shape: [H, W, C] (conv conditioner) or [C] (dense conditioner).
@@ -293,23 +286,26 @@ class AffineCoupling(_Coupling):
       conditioner_fn: builds the network, `conditioner_fn(input_size, output_size)` returning a
         callable on [..., H, W, input_size] (or [..., input_size]); default: Glow's `ConvNet`
         for images, `DenseNet` for vectors, with `hidden_channels` units.
-      log_scale_bound: the clamp of the log-scale (scale='tanh').
+      hidden_channels: width of the default conditioner.
+      log_scale_bound: the clamp of the log-scale (scale='tanh'), a finite number > 0.
       scale: 'tanh' (the soft clamp) or 'sigmoid' (Glow's: the inverse multiplies by
         sigmoid(raw + 2)).
-      hidden_channels: width of the default conditioner, a positive int.
-      seed: int in [0, 2**63); fixes the default conditioner's initial weights.
-      conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels):
-        the conditioner then sees c too (see `_Coupling`); every call needs the bijector kwarg
-        `conditional_input` [*batch, *conditional_shape].
-      dropout_rate: in [0, 1); dropout of the default conditioner's hidden units, active only
-        with the bijector kwarg `training=True` (optionally `dropout_seed` [2]).
+      seed: fixes the default conditioner's initial weights and its dropout masks.
+      dtype: tf.float32 or tf.float64.
+      validate_args: True or False; True checks at run time that inputs are finite.
+      name: the name scope.
+      conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels,
+        or [H, W, K] for a context map): the conditioner then sees c too (see `_Coupling`);
+        every call needs the bijector kwarg `conditional_input` [*batch, *conditional_shape].
+      dropout_rate: dropout of the default conditioner's hidden units, active only with the
+        bijector kwarg `training=True` (optionally `dropout_seed` [2]).
       dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16' (or a Keras `DTypePolicy` of
         one): the default conditioner computes in its compute dtype (dtype must be float32).
 
     Raises (at construction):
-      ValueError: for an argument outside its domain, naming it and its value (also a
-        non-bool `flip` or `validate_args`, a `conditioner_fn` that is not callable, a
-        non-floating `dtype`, a `dtype_policy` given with a `conditioner_fn`).
+      ValueError: for an argument outside its domain, naming it and its value (the default
+        conditioner checks `hidden_channels`, `seed`, `dropout_rate` and `dtype_policy`), or
+        `dropout_rate` or `dtype_policy` given with a `conditioner_fn`.
 
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
@@ -335,24 +331,9 @@ class AffineCoupling(_Coupling):
         dtype_policy=None,
     ):
         parameters = dict(locals())
-        check_scale(scale, log_scale_bound)
-        self._log_scale_bound = log_scale_bound
-        self._scale = scale
-        super().__init__(
-            event_shape=event_shape,
-            mask=mask,
-            flip=flip,
-            conditioner_fn=conditioner_fn,
-            hidden_channels=hidden_channels,
-            seed=seed,
-            dtype=dtype,
-            validate_args=validate_args,
-            parameters=parameters,
-            name=name,
-            conditional_shape=conditional_shape,
-            dropout_rate=dropout_rate,
-            dtype_policy=dtype_policy,
-        )
+        self._scale = SCALE.check('scale', scale)
+        self._log_scale_bound = LOG_SCALE_BOUND.check('log_scale_bound', log_scale_bound)
+        super().__init__(parameters)
 
     def structure(self):
         return {
@@ -363,12 +344,10 @@ class AffineCoupling(_Coupling):
 
     def _map(self, x, params, inverse, changed_mask=None):
         shift, raw = tf.split(params, 2, axis=-1)
-        log_scale = scale_lib.log_scale(raw, self._scale, self._log_scale_bound)
+        scale = log_scale(raw, self._scale, self._log_scale_bound)
         if changed_mask is not None:
-            shift, log_scale = shift * changed_mask, log_scale * changed_mask
-        if inverse:
-            return (x - shift) * tf.exp(-log_scale), -self._reduce_event(log_scale)
-        return x * tf.exp(log_scale) + shift, self._reduce_event(log_scale)
+            shift, scale = shift * changed_mask, scale * changed_mask
+        return affine(x, shift, scale, inverse, len(self._event_shape))
 
 
 class AdditiveCoupling(_Coupling):
@@ -387,6 +366,7 @@ class AdditiveCoupling(_Coupling):
     """
 
     num_params = 1
+    _constant_jacobian = True
 
     def __init__(
         self,
@@ -403,22 +383,7 @@ class AdditiveCoupling(_Coupling):
         dropout_rate=0.0,
         dtype_policy=None,
     ):
-        parameters = dict(locals())
-        super().__init__(
-            event_shape=event_shape,
-            mask=mask,
-            flip=flip,
-            conditioner_fn=conditioner_fn,
-            hidden_channels=hidden_channels,
-            seed=seed,
-            dtype=dtype,
-            validate_args=validate_args,
-            parameters=parameters,
-            name=name,
-            conditional_shape=conditional_shape,
-            dropout_rate=dropout_rate,
-            dtype_policy=dtype_policy,
-        )
+        super().__init__(dict(locals()))
 
     def _map(self, x, params, inverse, changed_mask=None):
         if changed_mask is not None:

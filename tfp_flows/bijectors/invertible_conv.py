@@ -3,9 +3,9 @@
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows import checks
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_channels
-from tfp_flows.validation import check_bool, check_float_dtype, check_int, check_positive_int
 
 __all__ = ['InvertibleConv1x1', 'LUInvertibleConv1x1', 'random_rotation']
 
@@ -29,10 +29,9 @@ class _Conv1x1(FlowBijector):
     """Shared checks of the 1x1 convolutions; subclasses define `weights()` and the inverse."""
 
     def __init__(self, num_channels, seed, dtype, validate_args, parameters, name):
-        num_channels = check_positive_int('num_channels', num_channels)
-        check_int('seed', seed, low=0, high=2**63)
-        dtype = check_float_dtype('dtype', dtype)
-        check_bool('validate_args', validate_args)
+        num_channels = checks.POSITIVE_INT.check('num_channels', num_channels)
+        checks.SEED.check('seed', seed)
+        dtype = checks.check_float_dtype('dtype', dtype)
         self._num_channels = num_channels
         with tf.name_scope(name) as name:
             self._make_variables(random_rotation(num_channels, seed, tf.float64), dtype)
@@ -75,7 +74,8 @@ class InvertibleConv1x1(_Conv1x1):
                        `slogdet`), as is W^-1; both cost O(C^3) once per call.
     W is not guaranteed to stay invertible during training; `LUInvertibleConv1x1` is.
     `ValueError` at construction for a `num_channels` that is not a positive int, a `seed`
-    not an int in [0, 2**63), a non-floating `dtype` or a non-bool `validate_args`.
+    not an int in [0, 2**31), a `dtype` other than tf.float32 and tf.float64 or a non-bool
+    `validate_args`.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """

@@ -9,19 +9,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows import checks
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_event_shape
-from tfp_flows.validation import check_bool, check_float_dtype, check_number, shape_tuple
 
 tfb = tfp.bijectors
 
 __all__ = ['Centre', 'LogitTransform']
 
-
-def _check_options(dtype, validate_args):
-    """Checks the arguments every preprocessing takes; returns `dtype` as a `tf.DType`."""
-    check_bool('validate_args', validate_args)
-    return check_float_dtype('dtype', dtype)
+_ALPHA = checks.number(0, 0.5, high_open=True)
 
 
 class _Preprocessing(FlowBijector):
@@ -29,14 +25,7 @@ class _Preprocessing(FlowBijector):
     of `event_shape`, checking data on the way in."""
 
     def __init__(self, event_shape, transform, dtype, validate_args, parameters, name):
-        shape = shape_tuple(event_shape)
-        if not shape or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
-        ):
-            raise ValueError(
-                f'`event_shape` must be a tuple of positive ints; got {event_shape!r}.'
-            )
-        self._event_shape = shape
+        self._event_shape = checks.check_shape('event_shape', event_shape)
         self.transform = transform
         with tf.name_scope(name) as name:
             super().__init__(
@@ -96,15 +85,16 @@ class Centre(_Preprocessing):
       inverse (data -> latent):  z = x - 1/2
       log|det dx/dz| = 0
     The density is defined on all reals; with `validate_args` data outside [0, 1] (or NaN)
-    raises `InvalidArgumentError` naming the values. A bad `event_shape`, a non-floating
-    `dtype` or a non-bool `validate_args` raises `ValueError` at construction.
+    raises `InvalidArgumentError` naming the values. A bad `event_shape`, a `dtype` other than
+    tf.float32 and tf.float64 or a non-bool `validate_args` raises `ValueError` at
+    construction.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
 
     def __init__(self, event_shape, dtype=tf.float32, validate_args=False, name='centre'):
         parameters = dict(locals())
-        dtype = _check_options(dtype, validate_args)
+        dtype = checks.check_float_dtype('dtype', dtype)
         shift = tfb.Shift(tf.constant(0.5, dtype), name='shift')
         super().__init__(event_shape, shift, dtype, validate_args, parameters, name)
 
@@ -136,8 +126,8 @@ class LogitTransform(_Preprocessing):
         self, event_shape, alpha=0.05, dtype=tf.float32, validate_args=False, name='logit'
     ):
         parameters = dict(locals())
-        dtype = _check_options(dtype, validate_args)
-        self._alpha = check_number('alpha', alpha, 0, 0.5, high_open=True)
+        dtype = checks.check_float_dtype('dtype', dtype)
+        self._alpha = _ALPHA.check('alpha', alpha)
         width = 1.0 - 2.0 * self._alpha
         self._low, self._high = -self._alpha / width, (1.0 - self._alpha) / width
         sigmoid = tfb.Sigmoid(

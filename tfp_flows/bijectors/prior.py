@@ -1,18 +1,50 @@
-"""A learned Gaussian prior on the latent, as a bijector over a standard Normal base."""
+"""A learned Gaussian prior on the latent, as a bijector over a standard Normal base; and the
+(mean, log-scale) of the priors that `LearnedPrior` and the split prior of `FactorOut` share."""
 
 import math
 
 import tensorflow as tf
 
-from tfp_flows import networks
+from tfp_flows import checks, networks
+from tfp_flows.bijectors.affine import LOG_SCALE_BOUND, affine, log_scale
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.context import check_conditional_shape, context_features
-from tfp_flows.bijectors.scale import check_scale, log_scale
 from tfp_flows.bijectors.shapes import check_event_shape
-from tfp_flows.mixed_precision import check_dtype_policy
-from tfp_flows.validation import check_bool, check_float_dtype, shape_tuple
 
-__all__ = ['LearnedPrior']
+__all__ = ['LearnedPrior', 'context_prior', 'prior_parameters']
+
+
+def context_prior(conditional_shape, num_channels, dtype, dtype_policy):
+    """The zero-initialised linear map of a flattened context to a prior's term, 2 values
+    per channel (Glow's `ycond`); None for an unconditional prior."""
+    if conditional_shape is None:
+        return None
+    return networks.ZeroDense(
+        math.prod(conditional_shape),
+        2 * num_channels,
+        dtype,
+        name='context_prior',
+        dtype_policy=dtype_policy,
+    )
+
+
+def prior_parameters(prior, x, params, conditional_input, event_rank):
+    """(mean, log_scale) of the Gaussian that `prior` puts on values of `x`'s batch.
+
+    `prior` (a `LearnedPrior` or a `FactorOut`) has `conditional_shape`, `context_prior`
+    (see above) and `log_scale_bound`; `params` [..., 2C] is its own term (or None), to which
+    the context's term Linear(c) is added, the same at every position of the event (of rank
+    `event_rank`). With (mean, raw) the two halves of the sum:
+      log_scale = bound * tanh(raw / bound).
+    """
+    owner = f'{type(prior).__name__} {prior.name!r}'
+    features = context_features(conditional_input, prior.conditional_shape, x, event_rank, owner)
+    if features is not None:
+        term = prior.context_prior(features)
+        term = term[(Ellipsis, *[tf.newaxis] * (event_rank - 1), slice(None))]  # [*batch, 1.., 2C]
+        params = term if params is None else params + term
+    mean, raw = tf.split(params, 2, axis=-1)
+    return mean, log_scale(raw, 'tanh', prior.log_scale_bound)
 
 
 class LearnedPrior(FlowBijector):
@@ -62,7 +94,7 @@ class LearnedPrior(FlowBijector):
           learned: learn a free mean and log-scale of shape E.
           conditional_shape: None, or the shape of one context c.
           log_scale_bound: clamp of the log-scale, a finite number > 0.
-          dtype: a floating-point dtype.
+          dtype: tf.float32 or tf.float64.
           validate_args: True or False, as for every TFP bijector.
           name: the name scope.
           dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the context's linear map
@@ -74,46 +106,29 @@ class LearnedPrior(FlowBijector):
             a conditional shape (the prior would be the identity).
         """
         parameters = dict(locals())
-        shape = shape_tuple(event_shape)
-        if not shape or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
-        ):
-            raise ValueError(
-                f'`event_shape` must be a non-empty shape of positive ints; got {event_shape!r}.'
-            )
-        event_shape = shape
-        check_scale('tanh', log_scale_bound)
+        self._event_shape = checks.check_shape('event_shape', event_shape)
+        self._log_scale_bound = LOG_SCALE_BOUND.check('log_scale_bound', log_scale_bound)
         self._conditional_shape = check_conditional_shape(conditional_shape)
-        check_bool('learned', learned)
-        dtype = check_float_dtype('dtype', dtype)
-        check_bool('validate_args', validate_args)
-        policy = check_dtype_policy(dtype_policy, dtype)
+        learned = checks.BOOL.check('learned', learned)
+        dtype = checks.check_float_dtype('dtype', dtype)
         if not learned and self._conditional_shape is None:
             raise ValueError(
                 'A LearnedPrior needs learned=True or a `conditional_shape`; with neither it '
                 'would be the identity.'
             )
-        self._event_shape = event_shape
-        self._log_scale_bound = log_scale_bound
-        channels = event_shape[-1]
         with tf.name_scope(name) as name:
             if learned:
-                self.mean = tf.Variable(tf.zeros(event_shape, dtype), name='mean')
-                self.raw_log_scale = tf.Variable(tf.zeros(event_shape, dtype), name='log_scale')
+                self.mean = tf.Variable(tf.zeros(self._event_shape, dtype), name='mean')
+                self.raw_log_scale = tf.Variable(
+                    tf.zeros(self._event_shape, dtype), name='log_scale'
+                )
             else:
                 self.mean = self.raw_log_scale = None
-            if self._conditional_shape is None:
-                self.context_prior = None
-            else:
-                self.context_prior = networks.ZeroDense(
-                    math.prod(self._conditional_shape),
-                    2 * channels,
-                    dtype,
-                    name='context_prior',
-                    dtype_policy=policy,
-                )
+            self.context_prior = context_prior(
+                self._conditional_shape, self._event_shape[-1], dtype, dtype_policy
+            )
             super().__init__(
-                forward_min_event_ndims=len(event_shape),
+                forward_min_event_ndims=len(self._event_shape),
                 is_constant_jacobian=self._conditional_shape is None,
                 dtype=dtype,
                 validate_args=validate_args,
@@ -130,6 +145,10 @@ class LearnedPrior(FlowBijector):
         """The shape of one context (a tuple), or None."""
         return self._conditional_shape
 
+    @property
+    def log_scale_bound(self):
+        return self._log_scale_bound
+
     def structure(self):
         structure = {
             'class': 'LearnedPrior',
@@ -141,33 +160,17 @@ class LearnedPrior(FlowBijector):
             structure['conditional_shape'] = list(self._conditional_shape)
         return structure
 
-    def _params(self, x, conditional_input):
-        """(mean, log_scale), each broadcastable to `x` [*batch, *E]."""
-        owner = f'LearnedPrior {self.name!r}'
+    def _map(self, x, inverse, conditional_input):
         check_event_shape(x, self._event_shape, 'LearnedPrior')
-        rank = len(self._event_shape)
-        context = context_features(conditional_input, self._conditional_shape, x, rank, owner)
-        mean = raw = tf.zeros([], x.dtype)
+        params = None
         if self.mean is not None:
-            mean, raw = self.mean, self.raw_log_scale
-        if context is not None:
-            params = self.context_prior(context)
-            params = tf.reshape(
-                params, tf.concat([tf.shape(params)[:-1], [1] * (rank - 1), [-1]], axis=0)
-            )
-            context_mean, context_raw = tf.split(params, 2, axis=-1)
-            mean, raw = mean + context_mean, raw + context_raw
-        return mean, log_scale(raw, 'tanh', self._log_scale_bound)
-
-    def _log_det(self, scale, dtype):
-        """sum of log_scale over the event: a scalar, or [*batch] with a context."""
+            params = tf.concat([self.mean, self.raw_log_scale], axis=-1)
         rank = len(self._event_shape)
-        return tf.reduce_sum(scale + tf.zeros(self._event_shape, dtype), axis=list(range(-rank, 0)))
+        mean, scale = prior_parameters(self, x, params, conditional_input, rank)
+        return affine(x, mean, scale, inverse, rank)
 
     def _forward_and_log_det(self, z, conditional_input=None):
-        mean, scale = self._params(z, conditional_input)
-        return z * tf.exp(scale) + mean, self._log_det(scale, z.dtype)
+        return self._map(z, False, conditional_input)
 
     def _inverse_and_log_det(self, y, conditional_input=None):
-        mean, scale = self._params(y, conditional_input)
-        return (y - mean) * tf.exp(-scale), -self._log_det(scale, y.dtype)
+        return self._map(y, True, conditional_input)

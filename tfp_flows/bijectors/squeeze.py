@@ -4,7 +4,6 @@ import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.shapes import check_float
-from tfp_flows.validation import check_bool
 
 __all__ = ['Squeeze']
 
@@ -40,7 +39,6 @@ class Squeeze(FlowBijector):
         """Creates the squeeze. Raises `ValueError` for an odd H or W, or C not divisible by 4
         on the latent side, when the tensors' shapes are known, and for a non-bool
         `validate_args` at construction."""
-        check_bool('validate_args', validate_args)
         parameters = dict(locals())
         with tf.name_scope(name) as name:
             super().__init__(

@@ -27,123 +27,22 @@ Evaluate with `tfp_flows.dequantization.dequantized_bits_per_dim` (fixed seeds),
 Reference: Ho et al. (2019), Flow++, Sec. 3.1. https://arxiv.org/abs/1902.00275
 """
 
-import itertools
 import math
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows import networks
-from tfp_flows.bijectors import scale as scale_lib
-from tfp_flows.bijectors.base import FlowBijector, _SavedStructure
+from tfp_flows import checks, networks
+from tfp_flows.bijectors.base import SavedStructure
 from tfp_flows.bijectors.chain import Chain
-from tfp_flows.bijectors.scale import check_scale
-from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.bijectors.coupling import AffineCoupling
 from tfp_flows.dequantization import check_num_bins, check_pixels
-from tfp_flows.validation import (
-    check_image_event_shape,
-    check_positive_int,
-    check_stateless_seed,
-)
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
 __all__ = ['VariationalDequantizer']
-
-_DTYPES = (tf.float32, tf.float64)
-
-
-def _stateless_seed(seed):
-    """None, or `seed` (an int pair [2], any integer dtype) as the int32 pair TFP samples with
-    (int64 values are taken modulo 2**32)."""
-    seed = check_stateless_seed('seed', seed)
-    return None if seed is None else tf.cast(seed, tf.int32)
-
-
-class _ContextCoupling(FlowBijector):
-    """Checkerboard affine coupling on [H, W, C] whose conditioner also sees a context h.
-
-    With keep = the pixels of (row + column + flip) even (all channels) and
-    (shift, raw) = NN(concat(x * keep, h)), log_scale = bound * tanh(raw / bound), both zero
-    on the kept pixels:
-      forward:  y = x * exp(log_scale) + shift
-      inverse:  x = (y - shift) * exp(-log_scale)
-      log|det dy/dx| = sum of log_scale
-    The context h [..., H, W, context_channels] comes as the bijector kwarg
-    `conditional_input`, TFP's name for it.
-
-    Reference: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; conditioned
-    couplings as in Ho et al. (2019), Flow++, https://arxiv.org/abs/1902.00275
-    """
-
-    kwarg_names = ('conditional_input',)
-
-    def __init__(
-        self,
-        event_shape,
-        context_channels,
-        flip,
-        hidden_channels,
-        log_scale_bound,
-        seed,
-        dtype,
-        name='context_coupling',
-    ):
-        parameters = dict(locals())
-        height, width, channels = event_shape
-        self._event_shape = tuple(event_shape)
-        self._context_channels = context_channels
-        self._flip = bool(flip)
-        self._log_scale_bound = log_scale_bound
-        rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing='ij')
-        keep = ((rows + cols + int(self._flip)) % 2 == 0).astype(np.float64)[..., np.newaxis]
-        self._keep = tf.constant(keep, dtype)
-        with tf.name_scope(name) as name:
-            self.conditioner = networks.ConvNet(
-                channels + context_channels,
-                2 * channels,
-                hidden_channels=hidden_channels,
-                seed=seed,
-                dtype=dtype,
-            )
-            super().__init__(
-                forward_min_event_ndims=3, dtype=dtype, parameters=parameters, name=name
-            )
-
-    def structure(self):
-        return {
-            'class': type(self).__name__,
-            'event_shape': list(self._event_shape),
-            'context_channels': self._context_channels,
-            'flip': self._flip,
-            'log_scale_bound': self._log_scale_bound,
-        }
-
-    def _transform(self, x, conditional_input, inverse):
-        check_event_shape(x, self._event_shape, type(self).__name__)
-        if conditional_input is None:
-            raise ValueError(
-                f'{type(self).__name__} {self.name!r} needs `conditional_input` (the context '
-                f'[..., {self._event_shape[0]}, {self._event_shape[1]}, '
-                f'{self._context_channels}]); got None.'
-            )
-        params = self.conditioner(tf.concat([x * self._keep, conditional_input], axis=-1))
-        shift, raw = tf.split(params, 2, axis=-1)
-        changed = 1.0 - self._keep
-        log_scale = scale_lib.log_scale(raw, 'tanh', self._log_scale_bound) * changed
-        shift = shift * changed
-        log_det = tf.reduce_sum(log_scale, axis=[-3, -2, -1])
-        if inverse:
-            return (x - shift) * tf.exp(-log_scale), -log_det
-        return x * tf.exp(log_scale) + shift, log_det
-
-    def _forward_and_log_det(self, x, conditional_input=None):
-        return self._transform(x, conditional_input, inverse=False)
-
-    def _inverse_and_log_det(self, y, conditional_input=None):
-        return self._transform(y, conditional_input, inverse=True)
 
 
 class VariationalDequantizer(tf.Module):
@@ -155,7 +54,8 @@ class VariationalDequantizer(tf.Module):
     `ConvNet`, shared by every step):
 
       eps ~ Logistic(0, 1)^D
-      y   = g_K(... g_1(eps; h) ...; h)    affine couplings, checkerboard masks alternating
+      y   = g_K(... g_1(eps; h) ...; h)    `AffineCoupling`s with checkerboard masks
+                                           alternating, each given the context map h
       u   = sigmoid(y)
       log q(u | k) = log Logistic(eps) - sum_k log|det dg_k| - sum log sigmoid'(y)   (nats)
 
@@ -167,6 +67,22 @@ class VariationalDequantizer(tf.Module):
 
     Train it jointly with the flow: its `trainable_variables` go to the optimizer beside the
     flow's, with `tfp_flows.dequantization.dequantized_bits_per_dim` as the loss.
+
+    Args:
+      event_shape: [H, W, C] of the images, positive ints.
+      num_bins: B, the number of discrete levels (17 for digits, 256 for 8-bit images).
+      num_steps: K, the number of couplings, an int >= 2 (so every pixel is changed).
+      hidden_channels: width of each coupling's conditioner and of the context network.
+      context_channels: features F(c(k)) per pixel added to the context, an int >= 0 (0: the
+        scaled pixels alone).
+      log_scale_bound: soft clamp of each coupling's log-scale, a finite number > 0.
+      seed: an int in [0, 2**31); fixes the initial parameters.
+      dtype: tf.float32 or tf.float64.
+      name: name of the module.
+
+    Raises (at construction):
+      ValueError: for any argument outside its domain, naming it and its value (the couplings
+        and networks check `hidden_channels` and `log_scale_bound`).
 
     Reference: Ho et al. (2019), Flow++, Sec. 3.1. https://arxiv.org/abs/1902.00275
     """
@@ -183,88 +99,47 @@ class VariationalDequantizer(tf.Module):
         dtype=tf.float32,
         name='variational_dequantizer',
     ):
-        """Builds q for images of `event_shape`.
-
-        Args:
-          event_shape: [H, W, C] of the images, positive ints.
-          num_bins: B, the number of discrete levels (17 for digits, 256 for 8-bit images).
-          num_steps: K, the number of couplings (>= 2 so every pixel is changed).
-          hidden_channels: width of each coupling's conditioner and of the context network.
-          context_channels: features F(c(k)) per pixel added to the context (0: the scaled
-            pixels alone).
-          log_scale_bound: soft clamp of each coupling's log-scale, a finite number > 0.
-          seed: int >= 0; fixes the initial parameters.
-          dtype: tf.float32 or tf.float64.
-          name: name of the module.
-
-        Raises:
-          ValueError: for any argument outside its domain, naming it and its value.
-        """
-        event_shape = check_image_event_shape(event_shape, 'VariationalDequantizer')
-        check_num_bins(num_bins)
-        check_positive_int('num_steps', num_steps)
-        if num_steps < 2:
-            raise ValueError(
-                f'`num_steps` must be >= 2, so that the alternating checkerboard couplings '
-                f'change every pixel; got {num_steps!r}.'
-            )
-        check_positive_int('hidden_channels', hidden_channels)
-        if (
-            isinstance(context_channels, bool)
-            or not isinstance(context_channels, int)
-            or context_channels < 0
-        ):
-            raise ValueError(f'`context_channels` must be an int >= 0; got {context_channels!r}.')
-        check_scale('tanh', log_scale_bound)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f'`seed` must be an int >= 0; got {seed!r}.')
-        try:
-            dtype = tf.as_dtype(dtype)
-        except TypeError:
-            dtype = None
-        if dtype not in _DTYPES:
-            raise ValueError(f'`dtype` must be tf.float32 or tf.float64; got {dtype!r}.')
+        self._event_shape = checks.check_shape('event_shape', event_shape, (3,))
+        self._num_bins = check_num_bins(num_bins)
+        self._num_steps = checks.integer(2).check('num_steps', num_steps)
+        self._context_channels = checks.NON_NEGATIVE_INT.check('context_channels', context_channels)
+        seed = checks.SEED.check('seed', seed)
+        self._dtype = checks.check_float_dtype('dtype', dtype)
         super().__init__(name=name)
-        self._event_shape = event_shape
-        self._num_bins = int(num_bins)
-        self._num_steps = num_steps
-        self._context_channels = context_channels
-        self._dtype = dtype
-        channels = event_shape[-1]
-        seeds = itertools.count(seed * 100_003 + 7)
+        height, width, channels = self._event_shape
+        context_shape = (height, width, channels + self._context_channels)
+        seeds = ((seed * 100_003 + 7 + i) % 2**31 for i in range(num_steps + 1))
         with self.name_scope:
-            self.context_network = (
-                networks.ConvNet(
+            self.context_network = None
+            if self._context_channels:
+                self.context_network = networks.ConvNet(
                     channels,
-                    context_channels,
+                    self._context_channels,
                     hidden_channels=hidden_channels,
                     seed=next(seeds),
-                    dtype=dtype,
+                    dtype=self._dtype,
                     name='context_network',
                 )
-                if context_channels
-                else None
-            )
             couplings = [
-                _ContextCoupling(
-                    event_shape,
-                    channels + context_channels,
+                AffineCoupling(
+                    self._event_shape,
+                    mask='checkerboard',
                     flip=i % 2 == 1,
                     hidden_channels=hidden_channels,
                     log_scale_bound=log_scale_bound,
                     seed=next(seeds),
-                    dtype=dtype,
+                    dtype=self._dtype,
                     name=f'coupling_{i}',
+                    conditional_shape=context_shape,
                 )
                 for i in range(num_steps)
             ]
             # TFP order: the sigmoid (noise side) first, the first coupling applied last.
             self.bijector = Chain([tfb.Sigmoid(), *reversed(couplings)], name='noise_flow')
-            self.base = tfd.Sample(
-                tfd.Logistic(tf.zeros([], dtype), tf.ones([], dtype)), event_shape
-            )
+            zero, one = tf.zeros([], self._dtype), tf.ones([], self._dtype)
+            self.base = tfd.Sample(tfd.Logistic(zero, one), self._event_shape)
             self.distribution = tfd.TransformedDistribution(self.base, self.bijector, name='q')
-        self._saved_structure = _SavedStructure(self)
+        self._saved_structure = SavedStructure(self)
 
     @property
     def event_shape(self):
@@ -309,7 +184,8 @@ class VariationalDequantizer(tf.Module):
           (u [N, H, W, C] in (0, 1) of the dequantizer's dtype, log q(u | k) [N] in nats).
         """
         context = self.context(pixels)
-        eps = self.base.sample(tf.shape(context)[0], seed=_stateless_seed(seed))
+        seed = networks.check_stateless_seed('seed', seed)
+        eps = self.base.sample(tf.shape(context)[0], seed=seed)
         return self._noise_and_log_prob(eps, context)
 
     def noise_and_log_prob(self, base_noise, pixels):
