@@ -62,7 +62,7 @@ def main(argv):
     except KeyboardInterrupt as interrupt:
         print(cli.interrupted_message(interrupt), file=sys.stderr)
         sys.exit(130)
-    except (ValueError, TypeError, OSError, FloatingPointError, workdirs.WorkdirInUse) as error:
+    except (ValueError, TypeError, OSError, FloatingPointError) as error:
         print(f'Error: {cli.error_line(error)}', file=sys.stderr)
         sys.exit(1)
     cli.print_text('\n'.join(cli.result_lines(metrics, workdir, _EXPORT_DIR.value)))

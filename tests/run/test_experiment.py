@@ -28,7 +28,8 @@ from configs import (
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.data import make_dataset
 from tfp_flows.data import own as own_data
-from tfp_flows.run import callbacks, experiment, restore
+from tfp_flows.run import callbacks, experiment, lock, restore
+from tfp_flows.run import datasets as run_datasets
 from tfp_flows.run import workdir as workdirs
 from tfp_flows.tools import figures, latent
 from tfp_flows.training.trainer import FlowTrainer
@@ -229,13 +230,13 @@ def test_moons_run_writes_the_density_picture(tmp_path):
 
 def test_tfds_recipe_runs_on_mock_data_with_flips(tmp_path, monkeypatch):
     calls = {}
-    real_make_dataset = experiment.datasets.make_dataset
+    real_make_dataset = run_datasets.data.make_dataset
 
     def recording(name, split, batch_size, **kwargs):
         calls[split] = kwargs
         return real_make_dataset(name, split, batch_size, **kwargs)
 
-    monkeypatch.setattr(experiment.datasets, 'make_dataset', recording)
+    monkeypatch.setattr(run_datasets.data, 'make_dataset', recording)
     config = _tiny(glow_mnist.get_config())
     config.train.batch_size = 16
     config.data.augment = 'flip'  # As the CIFAR-10 and CelebA recipes.
@@ -253,7 +254,7 @@ def _poison_training_data(monkeypatch, after_batches):
     For runs with uniform dequantization (`_uniform`): a variational dequantizer takes
     discrete pixels and refuses NaN ones by name (tests/test_trainer.py) instead.
     """
-    real_make_dataset = experiment.datasets.make_dataset
+    real_make_dataset = run_datasets.data.make_dataset
 
     def poisoned(name, split, batch_size, **kwargs):
         dataset, info = real_make_dataset(name, split, batch_size, **kwargs)
@@ -267,7 +268,7 @@ def _poison_training_data(monkeypatch, after_batches):
 
         return dataset.map(poison), info
 
-    monkeypatch.setattr(experiment.datasets, 'make_dataset', poisoned)
+    monkeypatch.setattr(run_datasets.data, 'make_dataset', poisoned)
 
 
 def _uniform(config):
@@ -533,12 +534,18 @@ def test_a_variational_run_refuses_a_resume_with_another_dequantizer(variational
 @pytest.mark.parametrize(
     'data, changes, message',
     [
-        ('moons', {'eval.iw_samples': 2}, r'`config.eval.iw_samples` \(2\) estimates the like'),
+        (
+            'moons',
+            {'eval.iw_samples': 2},
+            r"`config.eval.iw_samples` \(2\) is for discrete images; data 'moons' are continuous: "
+            r'set it to 0\.',
+        ),
         ('csv', {'eval.iw_samples': 2}, r"iw_samples` \(2\) .* data 'csv:.*' are continuous"),
         (
             'moons',
             {'dequantizer.kind': 'variational'},
-            r"`config.dequantizer.kind` 'variational' dequantizes discrete images; data 'moons'",
+            r"`config.dequantizer.kind` \('variational'\) is for discrete images; data 'moons' "
+            r"are continuous: set it to 'uniform'\.",
         ),
         ('moons', {'model.preprocessing': 'logit'}, r'must be None for vector data'),
         ('digits', {'model.preprocessing': None}, r"must be 'centre' or 'logit' for image data"),
@@ -565,19 +572,19 @@ def test_a_workdir_in_use_is_refused(finished_run, tmp_path):
     )
     try:
         assert holder.stdout.readline() == 'held\n'
-        with pytest.raises(workdirs.WorkdirInUse, match=rf'\(host \S+, pid {holder.pid}\)'):
+        with pytest.raises(lock.WorkdirInUse, match=rf'\(host \S+, pid {holder.pid}\)'):
             experiment.train_and_evaluate(_tiny(default.get_config(), epochs=2), workdir)
     finally:
         holder.kill()
         holder.wait()
     left = _files(workdir)
-    left.pop(workdirs.LOCK_NAME)  # The killed holder's; the next run takes it.
+    left.pop(lock.NAME)  # The killed holder's; the next run takes it.
     assert left == before
 
 
 _HOLD = (
-    'import sys, time; from tfp_flows.run import workdir as w\n'
-    'with w.lock(sys.argv[1]):\n'
+    'import sys, time; from tfp_flows.run import lock\n'
+    'with lock.hold(sys.argv[1]):\n'
     '    print("held", flush=True); time.sleep(600)\n'
 )
 

@@ -17,7 +17,7 @@ import pytest
 from scripts import processes
 
 from configs import default, glow_digits, realnvp_moons
-from tfp_flows.run import schema
+from tfp_flows.run import lock, schema
 from tfp_flows.run import workdir as workdirs
 
 ROOT = processes.ROOT
@@ -314,8 +314,8 @@ def test_the_python_api_asks_for_the_config_it_passes(tmp_path):
 
 
 _HOLD = (
-    'import sys, time; from tfp_flows.run import workdir as w\n'
-    'with w.lock(sys.argv[1]):\n'
+    'import sys, time; from tfp_flows.run import lock\n'
+    'with lock.hold(sys.argv[1]):\n'
     '    print("held", flush=True); time.sleep(600)\n'
 )
 
@@ -335,7 +335,7 @@ def test_a_second_run_in_a_workdir_is_refused_naming_the_first(tmp_path):
     holder = _holder(workdir)
     try:
         with pytest.raises(
-            workdirs.WorkdirInUse,
+            lock.WorkdirInUse,
             match=rf"workdir '{workdir}' is in use by a run still working there \(host "
             rf'{socket.gethostname()}, pid {holder.pid}\); wait for it to end',
         ):
@@ -354,11 +354,11 @@ def test_a_second_run_in_a_workdir_is_refused_naming_the_first(tmp_path):
 
 def test_the_lock_is_reentrant_and_leaves_a_new_workdir_absent_if_nothing_was_written(tmp_path):
     workdir = str(tmp_path / 'new')
-    with workdirs.lock(workdir):
-        with workdirs.lock(workdir):  # The same process again: train.py, then the run.
-            assert os.path.exists(os.path.join(workdir, workdirs.LOCK_NAME))
+    with lock.hold(workdir):
+        with lock.hold(workdir):  # The same process again: train.py, then the run.
+            assert os.path.exists(os.path.join(workdir, lock.NAME))
     assert not os.path.exists(workdir)
-    with workdirs.lock(workdir):
+    with lock.hold(workdir):
         workdirs.write_json(os.path.join(workdir, 'config.json'), {})
     assert os.listdir(workdir) == ['config.json']
 
@@ -368,7 +368,7 @@ def test_a_killed_holder_does_not_block(tmp_path):
     holder = _holder(workdir)
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    with workdirs.lock(workdir):
+    with lock.hold(workdir):
         pass
 
 

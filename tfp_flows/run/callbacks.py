@@ -27,6 +27,7 @@ __all__ = [
     'TerminateOnNaN',
     'TimeLimit',
     'log_test_metric',
+    'picture_callback',
 ]
 
 
@@ -43,13 +44,13 @@ class CheckpointCallback(keras.callbacks.Callback):
     so a resumed `fit` starts at `initial_epoch=int(epoch.numpy())`; checkpoints are numbered
     by it. TF writes each checkpoint's files before it points its checkpoint state at them,
     so a kill during a save leaves the previous checkpoint loadable. An epoch with a NaN or
-    infinite loss is never saved. `on_save(epochs_trained)`, if given, runs after each save.
+    infinite loss is never saved. `first_save()`, if given, runs once, after the first save.
     """
 
-    def __init__(self, latest, best, epoch, best_value, monitor='val_loss', on_save=None):
+    def __init__(self, latest, best, epoch, best_value, first_save=None, monitor='val_loss'):
         super().__init__()
         self.latest, self.best, self.monitor = latest, best, monitor
-        self.epoch, self.best_value, self.on_save = epoch, best_value, on_save
+        self.epoch, self.best_value, self.first_save = epoch, best_value, first_save
         self.saved_epoch = None  # Epochs trained at the last save of this session.
 
     def on_epoch_end(self, epoch, logs=None):
@@ -64,8 +65,9 @@ class CheckpointCallback(keras.callbacks.Callback):
         self.saved_epoch = epoch + 1
         if improved:
             self.best.save(checkpoint_number=epoch + 1)
-        if self.on_save is not None:
-            self.on_save(epoch + 1)
+        if self.first_save is not None:
+            self.first_save()
+            self.first_save = None
 
 
 class SetDataEpoch(keras.callbacks.Callback):
@@ -204,6 +206,38 @@ class DensityPictures(_Pictures):
         pictures.write_png(self.path, picture)
         self._log_image('density', picture, epochs_trained)
         return self.path
+
+
+def picture_callback(config, info, flow, test_data, log_dir):
+    """The picture callback of a run of `config` on data `info` describes, or None.
+
+    Images: `SamplePictures` into workdir/samples (one row per class for labelled conditional
+    data). Unconditional 2-D points: `DensityPictures`, the learned density beside the
+    `test_data`, into workdir/density.png. Other data (tables of more columns, conditional
+    vectors): none. `log_dir` is the run's TensorBoard directory, workdir/logs.
+    """
+    workdir, every = os.path.dirname(log_dir), config.train.sample_every_epochs
+    if len(info.event_shape) == 3:
+        return SamplePictures(
+            flow,
+            os.path.join(workdir, 'samples'),
+            info.num_bins,
+            config.train.sample_temperatures,
+            every_epochs=every,
+            log_dir=log_dir,
+            seed=config.seed,
+            class_conditional=info.class_names is not None and config.data.conditional,
+        )
+    if tuple(info.event_shape) != (2,) or config.data.conditional:
+        return None
+    return DensityPictures(
+        flow,
+        np.concatenate([batch.numpy() for batch in test_data]),
+        os.path.join(workdir, 'density.png'),
+        every_epochs=every,
+        log_dir=log_dir,
+        points_label='test data',
+    )
 
 
 def log_test_metric(log_dir, name, value, epochs_trained):

@@ -13,12 +13,9 @@ Everything a run writes goes to `workdir`:
                        last, so it marks a finished run
   saved_model/         the exported best model (`tfp_flows.export`)
 
-A rerun into the same workdir goes on where the run stopped, or, if the run is finished,
-returns its metrics and changes nothing (`tfp_flows.run.workdir` says which config changes a
-rerun may make). Epoch e's training data is a function of (config.seed, e) alone, and
-validation and test use fixed dequantization noise, so a run killed and resumed at an epoch
-boundary ends with the numbers of an unbroken run, and evaluating a checkpoint gives the same
-figure every time.
+A rerun goes on where the run stopped (`tfp_flows.run.workdir`: what it may change). Each
+epoch's data depends on (seed, epoch) alone and evaluation noise is fixed
+(`tfp_flows.run.datasets`), so a run killed and resumed ends as an unbroken one, bitwise.
 
 In a multi-worker run (`MultiWorkerMirroredStrategy`) only the chief writes these. Every worker
 saves checkpoints, as the strategy requires, but the others write theirs to a temporary
@@ -28,6 +25,7 @@ directory that is removed at the end; every worker resumes from the chief's chec
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import tempfile
@@ -38,18 +36,16 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfp_flows import data as datasets
 from tfp_flows.dequantization import importance_weighted_bits_per_dim, uniform_dequantize
 from tfp_flows.export import export_saved_model
 from tfp_flows.initialization import initialize
-from tfp_flows.run import callbacks, restore
+from tfp_flows.run import callbacks, lock, restore
+from tfp_flows.run import datasets as run_datasets
 from tfp_flows.run import workdir as workdirs
 from tfp_flows.training.distribute import configure_threads, make_strategy
 from tfp_flows.training.trainer import FlowTrainer, split_batch
 
 __all__ = ['Interrupted', 'TrainingDiverged', 'train', 'train_and_evaluate']
-
-_EVALUATION_SEED = 0  # Fixed dequantization noise of validation and test, the same in every run.
 
 
 class TrainingDiverged(FloatingPointError):
@@ -68,10 +64,11 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     """Trains the flow of `config`, keeps the best by validation, returns test metrics.
 
     A rerun into `workdir` resumes from `workdir/checkpoints/latest` (ActNorm is then not
-    initialised again); a finished run returns its metrics.json and changes nothing. `config`
-    itself is not changed. With `export_dir` (a new path outside `workdir`) the best model is
-    also exported there. `verbose` is Keras' (`fit`). Progress goes to absl logging (INFO) and
-    Keras' progress bar. While it runs, the workdir is locked: another run there is refused.
+    initialised again) with `config` (its training settings may change, see
+    `tfp_flows.run.workdir`); a finished run returns its metrics.json and changes nothing.
+    `config` itself is not changed. With `export_dir` (a new path outside `workdir`) the best
+    model is also exported there. `verbose` is Keras' (`fit`). Progress goes to absl logging
+    (INFO) and Keras' progress bar. The workdir is locked while the run works there.
 
     With `config.data.conditional` the flow models p(x | c): it is built with the data's
     `conditional_shape` (recorded as `model.conditional_shape` in config.json), trained on
@@ -97,14 +94,10 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
       'test_bits_per_dim_iw', 'validation_bits_per_dim_iw' and 'iw_samples'.
 
     Raises (all before training, except `TrainingDiverged` and `Interrupted`):
-      ValueError: a bad config value (`tfp_flows.run.schema.check_config`; also a
-        preprocessing, a variational dequantizer or `iw_samples` that does not fit the
-        data), a workdir of another run (`workdir.WorkdirMismatch`), an unwritable workdir,
-        an `export_dir` inside it.
-      workdir.WorkdirInUse: another run works in the workdir.
-      TypeError: a `config` that is not a ConfigDict or a dict, a `workdir` or `export_dir`
-        that is not a path, a `strategy` that is not None or a `tf.distribute.Strategy`.
-      FileExistsError: `export_dir` exists.
+      ValueError, TypeError, FileExistsError, lock.WorkdirInUse: as `workdir.open_run`, for
+        the config, the workdir and `export_dir`; a ValueError for config values that do not
+        fit the data (`tfp_flows.run.datasets`); a TypeError for a `strategy` that is not
+        None or a `tf.distribute.Strategy`.
       TrainingDiverged: the loss became NaN or infinite.
       Interrupted: Ctrl-C while training (a `KeyboardInterrupt`).
     """
@@ -115,20 +108,6 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
             logging.info('%s', workdirs.leave_finished(run))
             return run.metrics
         return train(run, strategy, verbose)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Data:
-    """The run's datasets and what was decided from them, in one place."""
-
-    train: tf.data.Dataset
-    validation: tf.data.Dataset
-    test: tf.data.Dataset
-    info: datasets.DatasetInfo
-    epoch: tf.Variable  # The training data's epoch (`make_dataset`).
-    variational: bool  # Dequantized by the trainer's q, else by the data pipeline.
-    pixels: object  # split -> that split's discrete images (the importance-weighted figures).
-    recorded: dict  # schema.RECORDED's fields, from the data.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +123,7 @@ class _Model:
 @dataclasses.dataclass(frozen=True)
 class _Session:
     run: workdirs.Run
-    data: _Data
+    data: run_datasets.RunData
     model: _Model
     is_chief: bool  # Only the chief writes the workdir.
 
@@ -165,8 +144,8 @@ def train(run, strategy=None, verbose='auto'):
     strategy = strategy or make_strategy(config.train.strategy)
     keras.utils.set_random_seed(config.seed)
     is_chief = strategy.extended.should_checkpoint  # False on the other workers only.
-    with workdirs.lock(run.workdir) if is_chief else contextlib.nullcontext():
-        data = _load_data(config)
+    with lock.hold(run.workdir) if is_chief else contextlib.nullcontext():
+        data = run_datasets.load(config)
         workdirs.check_recorded(run, data.recorded)
         with strategy.scope():
             model = _build(config, data)
@@ -175,73 +154,6 @@ def train(run, strategy=None, verbose='auto'):
         with _save_directory(session) as directory:
             fitted = _fit(session, directory, initial_epoch, verbose)
             return _finish(session, fitted)
-
-
-def _load_data(config):
-    """The run's datasets, dequantized as its config says: the one place that decides it."""
-    variational = restore.is_variational(config)
-    name, splits, batch_size = config.data.name, config.data.splits, config.train.batch_size
-    common = {k: config.data[k] for k in ('data_dir', 'image_size', 'conditional', 'columns')}
-    common['context_columns'] = config.data.context_columns
-    epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name='data_epoch')
-    train_ds, info = datasets.make_dataset(
-        name,
-        splits.train,
-        batch_size,
-        shuffle=True,
-        seed=config.seed,
-        epoch=epoch,
-        augment=config.data.augment,
-        drop_remainder=True,
-        dequantize=not variational,  # The trainer dequantizes with q.
-        **common,
-    )
-    _check_fits_data(config, info)
-
-    def evaluation(split, dequantize=not variational):
-        return datasets.make_dataset(
-            name, split, batch_size, shuffle=False, seed=_EVALUATION_SEED, epoch=0,
-            dequantize=dequantize, **common,
-        )[0]  # fmt: skip
-
-    recorded = {
-        'data.event_shape': list(info.event_shape),
-        'data.num_bins': info.num_bins,
-        'model.conditional_shape': info.conditional_shape and list(info.conditional_shape),
-    }
-    return _Data(
-        train_ds,
-        evaluation(splits.validation),
-        evaluation(splits.test),
-        info,
-        epoch,
-        variational,
-        lambda split: evaluation(split, dequantize=False),
-        recorded,
-    )
-
-
-def _check_fits_data(config, info):
-    """Refuses the config values that do not fit the kind of data `info` describes."""
-    images = len(info.event_shape) == 3
-    discrete_images = images and info.num_bins is not None
-    preprocessing = config.model.preprocessing
-    if images == (preprocessing is None):
-        expected = "'centre' or 'logit' for image data" if images else 'None for vector data'
-        raise ValueError(
-            f'`config.model.preprocessing` must be {expected} (event shape '
-            f'{list(info.event_shape)}; e.g. the realnvp_moons recipe); got {preprocessing!r}.'
-        )
-    if restore.is_variational(config) and not discrete_images:
-        raise ValueError(
-            "`config.dequantizer.kind` 'variational' dequantizes discrete images; data "
-            f"{config.data.name!r} are not: set it to 'uniform'."
-        )
-    if config.eval.iw_samples and not discrete_images:
-        raise ValueError(
-            f'`config.eval.iw_samples` ({config.eval.iw_samples}) estimates the likelihood of '
-            f'discrete images; data {config.data.name!r} are continuous: set it to 0.'
-        )
 
 
 def _build(config, data):
@@ -338,11 +250,18 @@ def _fit(session, directory, initial_epoch, verbose):
     config, model, data = session.run.config, session.model, session.data
     latest = tf.train.CheckpointManager(model.checkpoint, os.path.join(directory, 'latest'), 2)
     best = tf.train.CheckpointManager(model.checkpoint, os.path.join(directory, 'best'), 1)
-    saver = callbacks.CheckpointCallback(
-        latest, best, model.epoch, model.best_value, on_save=_on_save(session, initial_epoch)
-    )
+    first_save = None
+    if session.is_chief and session.run.previous is not None:  # A rerun: once it trains on.
+        first_save = functools.partial(
+            workdirs.write_config, session.run, data.recorded, initial_epoch
+        )
+    saver = callbacks.CheckpointCallback(latest, best, model.epoch, model.best_value, first_save)
     terminate = callbacks.TerminateOnNaN()
-    pictures = _pictures(session) if session.is_chief else None
+    pictures = None
+    if session.is_chief:
+        pictures = callbacks.picture_callback(
+            config, data.info, model.flow, data.test, session.log_dir
+        )
     early_stopping = None
     if config.train.early_stopping_patience is not None:
         early_stopping = keras.callbacks.EarlyStopping(
@@ -373,53 +292,6 @@ def _fit(session, directory, initial_epoch, verbose):
         raise TrainingDiverged(_diverged(terminate.failed_at, latest.latest_checkpoint, config))
     stopped_early = bool(early_stopping and early_stopping.stopped_epoch)
     return _Fitted(best, pictures, stopped_early, time.monotonic() - start)
-
-
-def _on_save(session, initial_epoch):
-    """The checkpoints' `on_save` of the chief of a rerun: at the first save of an epoch
-    trained now, config.json takes this run's settings (`workdir.write_config`)."""
-    if not session.is_chief or session.run.previous is None:
-        return None
-    done = []
-
-    def on_save(epochs_trained):
-        if not done:
-            workdirs.write_config(session.run, session.data.recorded, initial_epoch)
-            done.append(epochs_trained)
-
-    return on_save
-
-
-def _pictures(session):
-    """The picture callback of the run's data, or None.
-
-    Images: samples at each temperature (one row per class for labelled conditional data).
-    Unconditional 2-D points: the learned density beside the test data. Other data (tables
-    of more columns, conditional vectors): none.
-    """
-    config, info, flow = session.run.config, session.data.info, session.model.flow
-    workdir, every = session.run.workdir, config.train.sample_every_epochs
-    if len(info.event_shape) == 3:
-        return callbacks.SamplePictures(
-            flow,
-            os.path.join(workdir, 'samples'),
-            info.num_bins,
-            config.train.sample_temperatures,
-            every_epochs=every,
-            log_dir=session.log_dir,
-            seed=config.seed,
-            class_conditional=info.class_names is not None and config.data.conditional,
-        )
-    if tuple(info.event_shape) != (2,) or config.data.conditional:
-        return None
-    return callbacks.DensityPictures(
-        flow,
-        np.concatenate([batch.numpy() for batch in session.data.test]),
-        os.path.join(workdir, 'density.png'),
-        every_epochs=every,
-        log_dir=session.log_dir,
-        points_label='test data',
-    )
 
 
 def _diverged(failed_at, checkpoint, config):
@@ -514,10 +386,10 @@ def _num_parameters(module):
 def _importance_weighted(model, pixel_batches, data, num_samples):
     """Mean importance-weighted bits/dim of the discrete images of `pixel_batches`.
 
-    Batch i draws its noise from the stateless seed fold_in(_EVALUATION_SEED, i): the same
+    Batch i draws its noise from the stateless seed fold_in(EVALUATION_SEED, i): the same
     figure every time for the same weights. Runs on this worker alone (no collectives).
     """
-    base_seed = tf.constant([_EVALUATION_SEED, 1], tf.int64)
+    base_seed = tf.constant([run_datasets.EVALUATION_SEED, 1], tf.int64)
     num_bins = data.info.num_bins
 
     @tf.function(autograph=False, reduce_retracing=True)

@@ -11,9 +11,9 @@ the other fields are free (`tfp_flows.run.schema` gives each field's class).
 A run is finished when its `metrics.json`, written last, reached `config.train.epochs` (or
 early stopping ended it); a run that trains on removes it once its first new epoch is saved.
 A rerun of a finished run changes nothing. While a run works in its workdir it holds the
-workdir's lock (`lock`: `fcntl.flock` on `workdir/.lock`, which the kernel releases when the
-process ends, so a killed run leaves nothing stuck); another run there is refused at once,
-naming the holder's host and process.
+workdir's lock (`fcntl.flock` on `workdir/.lock`, which the kernel releases when the
+process ends, so a killed run leaves nothing stuck; `tfp_flows.run.lock`); another run there
+is refused at once, naming the holder's host and process.
 
 Nothing here imports TensorFlow, so `train.py` answers a finished or refused rerun before
 TensorFlow starts.
@@ -21,26 +21,21 @@ TensorFlow starts.
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import shutil
-import socket
 
 import ml_collections
 
 from tfp_flows import temporaries
 from tfp_flows.checks import check_path
-from tfp_flows.run import schema
+from tfp_flows.run import lock, schema
 
 __all__ = [
-    'LOCK_NAME',
     'Run',
-    'WorkdirInUse',
     'WorkdirMismatch',
     'check_recorded',
     'leave_finished',
-    'lock',
     'open_run',
     'read_json',
     'rerun_config',
@@ -49,17 +44,11 @@ __all__ = [
     'written_outputs',
 ]
 
-LOCK_NAME = '.lock'
 _ABSENT = object()  # A field one of two configs lacks.
-_HELD = set()  # The workdirs whose lock this process holds.
 
 
 class WorkdirMismatch(ValueError):
     """The workdir holds a run whose config differs in fields that define the run."""
-
-
-class WorkdirInUse(RuntimeError):
-    """Another process holds the workdir's lock: a run is working there."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,57 +90,6 @@ def write_json(path, value):
         json.dump(value, f, indent=2)
         f.write('\n')
     os.replace(temporary, path)
-
-
-@contextlib.contextmanager
-def lock(workdir):
-    """Holds `workdir`'s lock while the block runs; the same process may enter it again.
-
-    The workdir is made if it does not exist, and removed again at the end if the block wrote
-    nothing into it. Raises `WorkdirInUse` naming the holder's host and pid.
-    """
-    if workdir in _HELD:
-        yield
-        return
-    created = not os.path.isdir(workdir)
-    os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, LOCK_NAME)
-    with _locked_file(path) as f:
-        f.truncate(0)
-        f.write(f'host {socket.gethostname()}, pid {os.getpid()}')
-        f.flush()
-        _HELD.add(workdir)
-        try:
-            yield
-        finally:
-            _HELD.discard(workdir)
-            os.remove(path)  # While locked: a process that opens it next makes a new one.
-            if created:
-                with contextlib.suppress(OSError):  # Not empty: the run wrote into it.
-                    os.rmdir(workdir)
-
-
-@contextlib.contextmanager
-def _locked_file(path):
-    """`path` opened and locked (made if missing); `WorkdirInUse` if another process holds it."""
-    while True:
-        with open(path, 'a+') as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.seek(0)
-                holder = f.read() or 'starting'
-                raise WorkdirInUse(
-                    f'workdir {os.path.dirname(path)!r} is in use by a run still working '
-                    f'there ({holder}); wait for it to end, or pass another --workdir.'
-                ) from None
-            try:
-                ours = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
-            except FileNotFoundError:
-                ours = False  # Its holder removed it as we opened it: open it again.
-            if ours:
-                yield f
-                return
 
 
 def _differences(previous, current):
@@ -277,7 +215,7 @@ def open_run(config, workdir, export_dir=None):
         config.json, a workdir of another run (`WorkdirMismatch`), an `export_dir` that is
         the workdir, inside it or holds it.
       FileExistsError: `export_dir` exists (`NotADirectoryError`: a file is in its way).
-      WorkdirInUse: another run works in the workdir.
+      lock.WorkdirInUse: another run works in the workdir (an OSError).
       TypeError: a `config` that is not a ConfigDict or a dict, a `workdir` or `export_dir`
         that is not a path.
     """
@@ -287,7 +225,9 @@ def open_run(config, workdir, export_dir=None):
     workdir = os.path.abspath(workdir)
     _check_writable(workdir)
     _check_export_dir(export_dir, workdir)
-    held = contextlib.nullcontext() if config.train.strategy == 'multi_worker' else lock(workdir)
+    held = (
+        contextlib.nullcontext() if config.train.strategy == 'multi_worker' else lock.hold(workdir)
+    )
     with held:
         yield _find_run(config, workdir, export_dir)
 
