@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from PIL import Image
 
 import tfp_flows
 from configs import (
@@ -458,6 +459,25 @@ def test_a_conditional_csv_run_works_in_the_tables_units(tmp_path):
     np.testing.assert_allclose(saved['column_mean'], expected.mean, rtol=1e-6)
     np.testing.assert_allclose(saved['column_scale'], expected.scale, rtol=1e-6)
     np.testing.assert_allclose(saved['context_scale'], expected.context_scale, rtol=1e-6)
+
+
+def test_a_conditional_folder_run_trains_on_its_class_subfolders(tmp_path):
+    rng = np.random.default_rng(0)
+    for label in ('circles', 'squares'):
+        (tmp_path / 'images' / label).mkdir(parents=True)
+        for i in range(30):
+            pixels = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+            Image.fromarray(pixels, mode='L').save(tmp_path / 'images' / label / f'{i}.png')
+    config = _tiny(default.get_config())
+    config.data.name = f'folder:{tmp_path / "images"}'
+    config.data.conditional = True
+    config.train.batch_size = 8
+    workdir = str(tmp_path / 'run')
+    metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert math.isfinite(metrics['test_bits_per_dim'])
+    recorded = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    assert recorded['data']['num_bins'] == 256 and recorded['model']['conditional_shape'] == [2]
+    assert os.listdir(os.path.join(workdir, 'samples')) == ['epoch_0001.png']
 
 
 def _tiny_variational(config, epochs=1):
