@@ -133,6 +133,23 @@ def test_evaluating_a_checkpoint_again_gives_the_same_figures(finished_run, tmp_
         assert again[key] == finished_run[1][key], key
 
 
+def test_a_rerun_that_ends_without_training_keeps_the_settings_it_ended_with(
+    finished_run, tmp_path
+):
+    # Killed before its outputs, rerun with its epochs (here unchanged) and another rate: no
+    # epoch trains, and the metrics.json it writes describes a run of these settings.
+    workdir = _copy(finished_run, tmp_path)
+    os.remove(os.path.join(workdir, 'metrics.json'))
+    config = _tiny(default.get_config())
+    config.train.learning_rate = 1e-3
+    experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert workdirs.read_json(os.path.join(workdir, 'config_history.json')) == [
+        {'epoch': 1, 'changed': {'train.learning_rate': [0.003, 0.001]}}
+    ]
+    with workdirs.open_run(config, workdir) as run:
+        assert run.finished and run.changed == {}
+
+
 def test_tensorboard_shows_kerass_curves_once_with_the_test_point_and_samples(finished_run):
     logs = os.path.join(finished_run[0], 'logs')
     assert sorted(checks.read_tensorboard(logs)) == [

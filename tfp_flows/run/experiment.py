@@ -240,6 +240,7 @@ def _save_directory(session):
 @dataclasses.dataclass(frozen=True)
 class _Fitted:
     best: tf.train.CheckpointManager
+    saver: callbacks.CheckpointCallback
     pictures: object  # The picture callback, or None.
     stopped_early: bool
     seconds: float
@@ -291,7 +292,7 @@ def _fit(session, directory, initial_epoch, verbose):
     if terminate.failed_at is not None:
         raise TrainingDiverged(_diverged(terminate.failed_at, latest.latest_checkpoint, config))
     stopped_early = bool(early_stopping and early_stopping.stopped_epoch)
-    return _Fitted(best, pictures, stopped_early, time.monotonic() - start)
+    return _Fitted(best, saver, pictures, stopped_early, time.monotonic() - start)
 
 
 def _diverged(failed_at, checkpoint, config):
@@ -345,7 +346,7 @@ def _finish(session, fitted):
         }
         metrics.update(_extra_figures(session, unit))
         if session.is_chief:
-            _write_outputs(session, metrics, fitted.pictures, unit)
+            _write_outputs(session, metrics, fitted, unit)
     return metrics
 
 
@@ -364,17 +365,20 @@ def _extra_figures(session, unit):
     return figures
 
 
-def _write_outputs(session, metrics, pictures, unit):
+def _write_outputs(session, metrics, fitted, unit):
     """The chief's outputs of a run: pictures, test scalar, SavedModels, then metrics.json."""
     run, model = session.run, session.model
-    if pictures is not None:
-        pictures.write(metrics['best_epoch'])
+    if fitted.pictures is not None:
+        fitted.pictures.write(metrics['best_epoch'])
     callbacks.log_test_metric(session.log_dir, unit, metrics[f'test_{unit}'], metrics['best_epoch'])
     exported = dict(num_bins=session.data.info.num_bins, dequantizer=model.dequantizer)
-    saved_model = os.path.join(run.workdir, 'saved_model')
-    export_saved_model(model.flow, saved_model, overwrite=True, **exported)
+    export_saved_model(
+        model.flow, os.path.join(run.workdir, 'saved_model'), overwrite=True, **exported
+    )
     if run.export_dir is not None:
         export_saved_model(model.flow, run.export_dir, **exported)
+    if fitted.saver.first_save is not None:  # A rerun that trained no epoch: as it ended.
+        fitted.saver.first_save()
     # Last: a metrics.json marks a finished run.
     workdirs.write_json(os.path.join(run.workdir, 'metrics.json'), metrics)
 

@@ -267,9 +267,11 @@ def check_recorded(run, recorded):
 def write_config(run, recorded, epoch):
     """Writes the run's config.json (the config and `recorded`) as it trains from `epoch` on.
 
-    With changed training settings, appends {'epoch': epoch, 'changed': {field: [old, new]}}
-    to config_history.json. Removes metrics.json, which no longer describes the newest
-    checkpoint. Raises `ValueError` if the workdir cannot be written.
+    A new run writes it before training; a rerun once its first epoch is saved, or, if it
+    trains none, before its metrics.json. With changed training settings, appends
+    {'epoch': epoch, 'changed': {field: [old, new]}} to config_history.json. Removes
+    metrics.json, which no longer describes the run. `ValueError` if the workdir cannot be
+    written.
     """
     resolved = json.loads(run.config.to_json())
     for key, value in recorded.items():
