@@ -55,7 +55,7 @@ def quiet_tensorflow():
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1' if has_gpu else '3')
 
 
-def recipes(directory):
+def _recipes(directory):
     """[(path relative to the cwd if inside it, first docstring line)] of directory/*.py."""
     found = []
     for path in sorted(glob.glob(os.path.join(directory, '[!_]*.py'))):
@@ -84,7 +84,7 @@ def help_text(recipes_dir, flag_names):
         '',
         'Recipes (--config=PATH):',
     ]
-    listed = recipes(recipes_dir)
+    listed = _recipes(recipes_dir)
     width = max(len(path) for path, _ in listed)
     lines += [f'  {path:<{width}}  {summary}' for path, summary in listed]
     lines += ['', 'Flags:']
