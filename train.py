@@ -36,21 +36,27 @@ _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'Also export the best model as a SavedModel here: a new path.'
 )
 _PRINT_CONFIG = flags.DEFINE_bool(
-    'print_config', False, "Print the recipe's fields (with the overrides) and exit."
+    'print_config',
+    False,
+    'Print the fields this command would run with (the recipe, or for a rerun the '
+    "workdir's config.json, with the overrides) and exit.",
 )
 
 
 def main(argv):
     del argv  # Checked by the flags parser.
     flag = flags.FLAGS['config']
-    config, overrides = cli.config_from_flags(flag)
+    recipe_config, overrides = cli.config_from_flags(flag)
     recipe = config_flags.get_config_filename(flag)
-    if _PRINT_CONFIG.value:
-        cli.print_text(schema.describe(config, os.path.relpath(recipe)))
-        return
     workdir = os.path.abspath(_WORKDIR.value or cli.default_workdir(recipe))
     try:
-        config = workdirs.rerun_config(workdir, config, overrides, recipe_given=flag.present > 0)
+        config = workdirs.rerun_config(workdir, recipe_config, overrides, flag.present > 0)
+        if _PRINT_CONFIG.value:  # What this command would run with.
+            base = os.path.relpath(recipe)
+            if config is not recipe_config:
+                base = os.path.join(workdir, 'config.json')
+            cli.print_text(schema.describe(config, base))
+            return
         with workdirs.open_run(config, workdir, _EXPORT_DIR.value) as run:
             if run.finished:
                 cli.print_text(workdirs.leave_finished(run))

@@ -297,18 +297,39 @@ def test_help_lists_every_recipe_and_how_to_see_its_fields(flag):
     assert not _imported_tensorflow(result)
 
 
-def test_print_config_shows_the_resolved_fields_and_exits():
+def test_print_config_shows_the_resolved_fields_and_exits(tmp_path):
     result = _train(
-        '--config=configs/realnvp_moons.py', '--config.train.epochs=3', '--print_config'
+        '--config=configs/realnvp_moons.py',
+        '--config.train.epochs=3',
+        f'--workdir={tmp_path / "new"}',
+        '--print_config',
     )
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('# configs/realnvp_moons.py, with the command line overrides')
     assert re.search(r"^data\.name +'moons' +\[run\] +'digits', a 2-D toy", result.stdout, re.M)
     assert re.search(r'^train\.epochs +3 +\[training\] +Epochs to train\.$', result.stdout, re.M)
     assert re.search(r'^train\.intra_op_threads +1 +Threads one op', result.stdout, re.M)
+    assert not (tmp_path / 'new').exists()
 
 
-def test_print_config_into_a_pipe_that_closes_early_ends_quietly():
-    command = shlex.join(processes.train_command('--print_config'))
+def test_print_config_of_a_rerun_shows_the_runs_own_config(tiny_run):
+    workdir, _ = tiny_run
+    before = _files(workdir)
+    result = _train(
+        f'--workdir={workdir}', '--config.train.learning_rate=0.0005', '--print_config',
+        importtime=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f'# {workdir}/config.json, with the command line overrides')
+    assert re.search(r'^train\.epochs +1 +\[training\]', result.stdout, re.M)
+    assert re.search(r'^model\.hidden_channels +8 +\[run\]', result.stdout, re.M)
+    assert re.search(r'^train\.learning_rate +0\.0005 +\[training\]', result.stdout, re.M)
+    assert not _imported_tensorflow(result)
+    assert _files(workdir) == before
+
+
+def test_print_config_into_a_pipe_that_closes_early_ends_quietly(tmp_path):
+    command = shlex.join(processes.train_command('--print_config', f'--workdir={tmp_path}/new'))
     result = subprocess.run(
         f'{command} | head -1', shell=True, cwd=ROOT, env=_env(), capture_output=True, text=True
     )
@@ -316,9 +337,10 @@ def test_print_config_into_a_pipe_that_closes_early_ends_quietly():
     assert result.stderr == ''
 
 
-def test_none_on_the_command_line_is_none():
+def test_none_on_the_command_line_is_none(tmp_path):
     # ml_collections parses `=None` of a str field as the string 'None'.
     result = _train(
+        f'--workdir={tmp_path / "new"}',
         '--config=configs/realnvp_moons.py',
         '--config.train.memory_saving=None',
         '--config.model.preprocessing=None',

@@ -299,9 +299,9 @@ def describe(config, title):
     value_width = max(len(text) for text in shown.values())
     lines = [
         f'# {title}, with the command line overrides. Override a field with',
-        '# --config.FIELD=VALUE. A rerun into a workdir goes on with its own config.json and the',
-        '# overrides given then: [run] fields may not change, [training] ones apply if it trains',
-        '# on (recorded in config_history.json), the others are free.',
+        "# --config.FIELD=VALUE. A rerun goes on with its workdir's config.json and the overrides",
+        '# given then: [run] fields may not change, [training] ones apply if it trains on',
+        '# (recorded in config_history.json), the others are free.',
     ]
     for key, text in shown.items():
         field = FIELDS.get(key)
