@@ -167,6 +167,8 @@ def test_unknown_and_missing_fields_are_named():
     ('changes', 'message'),
     [
         ({'train.accumulation_steps': 3}, r'`config.train.accumulation_steps` \(3\) must divide'),
+        ({'model.coupling': 'additive'}, r'`config.model.coupling` applies to Glow only'),
+        ({'model.permutation': 'shuffle'}, r"real_nvp uses 'lu', got 'shuffle'"),
         (
             {'model.dtype': 'float64', 'train.mixed_precision': 'mixed_bfloat16'},
             r"needs `config.model.dtype` 'float32'; got 'float64'",
@@ -186,6 +188,8 @@ def test_fields_that_cannot_go_together_are_refused(changes, message):
         'train.accumulation_steps': 4,
         'model.dtype': 'float32',
         'train.max_seconds': None,
+        'model.coupling': 'affine',
+        'model.permutation': 'lu',
     }
     config.update_from_flattened_dict({k: v for k, v in alright.items() if k in changes})
     schema.check_config(config)

@@ -242,10 +242,10 @@ def check_config(config):
       ValueError: naming the first field outside its domain ('`config.train.weight_decay`
         must be None or a finite number >= 0; got -0.5.'), a field `config` lacks or one the
         schema does not know, or fields that cannot go together: a Glow-only `coupling` or
-        `permutation` for real_nvp; a `batch_size` that
-        `accumulation_steps` does not divide; a `mixed_precision` policy with `model.dtype`
-        float64; `max_seconds` with strategy 'multi_worker' (each worker would stop after a
-        different batch and the others would wait forever).
+        `permutation` for real_nvp; a `batch_size` that `accumulation_steps` does not
+        divide; a `mixed_precision` policy with `model.dtype` float64; `max_seconds` with
+        strategy 'multi_worker' (each worker would stop after a different batch and the
+        others would wait forever).
       TypeError: a `config` that is not a ConfigDict or a dict.
     """
     if not isinstance(config, Mapping | ml_collections.ConfigDict):
