@@ -1,12 +1,8 @@
 """Class-conditional Glow on the 8x8 digits: one-hot labels, learned class-conditional prior.
 
 The Glow of glow_digits.py (logit preprocessing, variational dequantization; the dequantizer
-sees the image, not the label), conditioned on the digit.
-
-Measured 2026-11-30 with `python train.py --config=configs/glow_digits_conditional.py`: best
-epoch 51 of 60, validation / test 1.864 / 1.873 bits/dim of p(x | digit) (one-sample bound),
-importance-weighted test 1.789 (32 draws); 140 s wall, 95 s of CPU, while other jobs took 59%
-of the 2 cores. A density given the label, so not comparable with the unconditional recipes.
+sees the image, not the label), conditioned on the digit: a density given the label, so not
+comparable with the unconditional recipes. Measured results: bench/results/recipe_notes.md.
 """
 
 from configs import glow_digits

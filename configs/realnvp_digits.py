@@ -2,11 +2,7 @@
 
 2 scales, checkerboard then channel couplings, the paper's logit margin 0.05 and 3 couplings
 per mask type and scale. The default recipe (default.py) is this family with a variational
-dequantizer, margin 0.01 and 4 couplings.
-
-Measured 2026-11-30 with `python train.py --config=configs/realnvp_digits.py`: best epoch 58
-of 60, validation / test 2.088 / 2.091 bits/dim, importance-weighted test 1.982 (32 draws);
-85 s wall, 69 s of CPU, while other jobs took 48% of the 2 cores (histogram baseline 2.42).
+dequantizer, margin 0.01 and 4 couplings. Measured results: bench/results/recipe_notes.md.
 """
 
 from configs import default

@@ -15,12 +15,16 @@ divergence from the exact posterior, in nats). tests/test_examples.py runs it, s
 
 import argparse
 
-import keras
-import numpy as np
-import tensorflow as tf
-import tensorflow_probability as tfp
+from tfp_flows.run.cli import quiet_tensorflow
 
-import tfp_flows
+quiet_tensorflow()  # Before TensorFlow is imported: no start-up lines on the terminal.
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_probability as tfp  # noqa: E402
+
+import tfp_flows  # noqa: E402
 
 tfd = tfp.distributions
 

@@ -1,6 +1,12 @@
 """Tests of examples/: the worked conditional density example matches its exact answer."""
 
+import glob
+import os
+import subprocess
+import sys
+
 import numpy as np
+from scripts import processes
 
 from examples import linear_gaussian_posterior as example
 
@@ -36,3 +42,17 @@ def test_the_exact_posterior_is_bayes_rule():
     np.testing.assert_allclose(
         simulator.posterior_log_prob(theta, x), log_prior + log_likelihood - log_evidence, rtol=1e-5
     )
+
+
+def test_the_example_runs_as_its_docstring_says_with_a_quiet_terminal():
+    command = [sys.executable, 'examples/linear_gaussian_posterior.py', '--steps=20']
+    env = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+    env['PYTHONPATH'] = str(processes.ROOT)  # The example quiets TensorFlow itself.
+    result = subprocess.run(
+        command, cwd=processes.ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('training loss (nats): first step ')
+    assert 'Traceback' not in result.stderr
+    if not glob.glob('/dev/nvidia[0-9]*'):
+        assert 'cuInit' not in result.stderr, result.stderr

@@ -1,11 +1,11 @@
-"""Callbacks: sample and density pictures, and their TensorBoard images and scalars."""
+"""The run's callbacks: checkpoints, NaN stops, pictures and their TensorBoard images."""
 
 import os
 import types
 
 import checks
+import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 import tfp_flows
@@ -33,8 +33,8 @@ def test_sample_pictures_write_one_labelled_figure_and_a_grid_per_temperature(tm
     logged = checks.read_tensorboard(log_dir)
     assert sorted(logged) == ['samples/temperature_0.7', 'samples/temperature_1.0']
     for grid, tag in zip(grids, sorted(logged), strict=True):
-        assert sorted(logged[tag]) == [2, 4]
-        np.testing.assert_array_equal(logged[tag][4], grid)
+        assert sorted(logged[tag]) == [1, 3]  # Keras' epoch index, as its scalars' steps.
+        np.testing.assert_array_equal(logged[tag][3], grid)
         assert grid.shape == (398, 398, 1)
 
 
@@ -48,59 +48,42 @@ def test_density_pictures_write_the_png_and_a_tensorboard_image(tmp_path):
     assert picture.shape == (420, 1000, 3)
     logged = checks.read_tensorboard(log_dir)
     assert list(logged) == ['density']
-    np.testing.assert_array_equal(logged['density'][1], picture)
+    np.testing.assert_array_equal(logged['density'][0], picture)
 
 
-@pytest.mark.parametrize(
-    'metric_name, logs',
-    [
-        ('loss', dict(loss=3.0, val_loss=3.5, grad_norm=9.0)),  # Today's FlowTrainer.
-        (None, dict(bits_per_dim=3.0, val_bits_per_dim=3.5, grad_norm=9.0)),  # Named by unit.
-    ],
-)
-def test_bits_per_dim_are_logged_per_epoch_under_their_unit(tmp_path, metric_name, logs):
+def test_the_test_figure_sits_on_kerass_curves_at_the_tested_epoch(tmp_path):
     log_dir = str(tmp_path / 'logs')
-    scalars = callbacks.MetricScalars(log_dir, 'bits_per_dim', metric_name=metric_name)
-    scalars.on_epoch_end(0, logs)
-    scalars.on_epoch_end(1, {key: value - 1 for key, value in logs.items()})
-    callbacks.log_test_metrics(log_dir, 'bits_per_dim', 2.25, step=2)
-    assert checks.read_tensorboard(log_dir) == {
-        'bits_per_dim/train': {1: 3.0, 2: 2.0},
-        'bits_per_dim/validation': {1: 3.5, 2: 2.5},
-        'bits_per_dim/test': {2: 2.25},
+    callbacks.log_test_metric(log_dir, 'bits_per_dim', 2.25, epochs_trained=2)
+    assert checks.read_tensorboard(os.path.join(log_dir, 'test')) == {
+        'epoch_bits_per_dim': {1: 2.25}
     }
 
 
-def test_metric_scalars_skip_a_missing_validation(tmp_path):
-    log_dir = str(tmp_path / 'logs')
-    callbacks.MetricScalars(log_dir, 'nats_per_dim', metric_name='loss').on_epoch_end(
-        0, dict(loss=1.5)
-    )
-    assert checks.read_tensorboard(log_dir) == {'nats_per_dim/train': {1: 1.5}}
-
-
-def test_checkpoints_keep_the_best_by_the_named_validation_metric(tmp_path):
+def test_checkpoints_keep_the_best_by_the_validation_loss(tmp_path):
     epoch = tf.Variable(0, dtype=tf.int64)
     best_value = tf.Variable(np.inf, dtype=tf.float64)
     checkpoint = tf.train.Checkpoint(epoch=epoch, best_value=best_value)
     latest = tf.train.CheckpointManager(checkpoint, str(tmp_path / 'latest'), max_to_keep=3)
     best = tf.train.CheckpointManager(checkpoint, str(tmp_path / 'best'), max_to_keep=1)
+    saved = []
     saver = callbacks.CheckpointCallback(
-        latest, best, epoch, best_value, monitor='val_bits_per_dim'
+        latest, best, epoch, best_value, lambda: saved.append(int(epoch.numpy()))
     )
     for i, (train, validation) in enumerate([(3.0, 2.0), (1.0, 2.5), (np.nan, 1.0)]):
-        saver.on_epoch_end(i, dict(bits_per_dim=train, val_bits_per_dim=validation))
+        saver.on_epoch_end(i, dict(loss=train, val_loss=validation))
     assert float(best_value.numpy()) == 2.0  # Not 1.0 (training), not 1.0 (a NaN epoch).
     assert best.latest_checkpoint.endswith('ckpt-1')
     assert latest.latest_checkpoint.endswith('ckpt-2')
+    assert saved == [1] and saver.saved_epoch == 2  # `first_save` runs once.
 
 
-def test_stop_on_non_finite_reads_the_named_metric():
-    stop = callbacks.StopOnNonFinite(monitor='bits_per_dim')
+def test_terminate_on_nan_is_kerass_and_records_where():
+    stop = callbacks.TerminateOnNaN()
+    assert isinstance(stop, keras.callbacks.TerminateOnNaN)
     stop.set_model(types.SimpleNamespace(stop_training=False))
     stop.on_epoch_begin(1)
-    stop.on_batch_end(3, dict(bits_per_dim=2.0, loss=np.nan))  # Not the named metric.
+    stop.on_batch_end(3, dict(loss=2.0, bits_per_dim=np.nan))  # Keras reads the loss alone.
     assert not stop.model.stop_training and stop.failed_at is None
-    stop.on_batch_end(4, dict(bits_per_dim=np.inf))
-    stop.on_batch_end(5, dict(bits_per_dim=np.nan))
+    stop.on_batch_end(4, dict(loss=np.inf))
+    stop.on_batch_end(5, dict(loss=np.nan))
     assert stop.model.stop_training and stop.failed_at == (2, 5)

@@ -7,6 +7,8 @@ import math
 import os
 import re
 import shutil
+import subprocess
+import sys
 
 import checks
 import keras
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from PIL import Image
 
 import tfp_flows
 from configs import (
@@ -26,7 +29,8 @@ from configs import (
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.data import make_dataset
 from tfp_flows.data import own as own_data
-from tfp_flows.run import callbacks, experiment
+from tfp_flows.run import callbacks, experiment, lock, restore
+from tfp_flows.run import datasets as run_datasets
 from tfp_flows.run import workdir as workdirs
 from tfp_flows.tools import figures, latent
 from tfp_flows.training.trainer import FlowTrainer
@@ -129,26 +133,46 @@ def test_evaluating_a_checkpoint_again_gives_the_same_figures(finished_run, tmp_
         assert again[key] == finished_run[1][key], key
 
 
-def test_tensorboard_has_bits_per_dim_and_samples(finished_run):
-    logged = checks.read_tensorboard(os.path.join(finished_run[0], 'logs'))
-    assert sorted(logged) == [
-        'bits_per_dim/test',
-        'bits_per_dim/train',
-        'bits_per_dim/validation',
+def test_a_rerun_that_ends_without_training_keeps_the_settings_it_ended_with(
+    finished_run, tmp_path
+):
+    # Killed before its outputs, rerun with its epochs (here unchanged) and another rate: no
+    # epoch trains, and the metrics.json it writes describes a run of these settings.
+    workdir = _copy(finished_run, tmp_path)
+    os.remove(os.path.join(workdir, 'metrics.json'))
+    config = _tiny(default.get_config())
+    config.train.learning_rate = 1e-3
+    experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert workdirs.read_json(os.path.join(workdir, 'config_history.json')) == [
+        {'epoch': 1, 'changed': {'train.learning_rate': [0.003, 0.001]}}
+    ]
+    with workdirs.open_run(config, workdir) as run:
+        assert run.finished and run.changed == {}
+
+
+def test_tensorboard_shows_kerass_curves_once_with_the_test_point_and_samples(finished_run):
+    logs = os.path.join(finished_run[0], 'logs')
+    assert sorted(checks.read_tensorboard(logs)) == [
         'samples/temperature_0.7',
         'samples/temperature_1.0',
     ]
-    assert logged['bits_per_dim/test'] == {1: pytest.approx(finished_run[1]['test_bits_per_dim'])}
-    assert set(logged['bits_per_dim/validation']) == {1}
-    assert logged['samples/temperature_0.7'][1].shape == (398, 398, 1)
-    keras_tags = checks.read_tensorboard(os.path.join(finished_run[0], 'logs', 'train'))
-    assert {'epoch_bits_per_dim', 'epoch_grad_norm', 'epoch_learning_rate'} <= set(keras_tags)
+    pictures = checks.read_tensorboard(logs)
+    assert set(pictures['samples/temperature_0.7']) == {0}  # Keras' step of epoch 1.
+    assert pictures['samples/temperature_0.7'][0].shape == (398, 398, 1)
+    train = checks.read_tensorboard(os.path.join(logs, 'train'))
+    assert {'epoch_loss', 'epoch_bits_per_dim', 'epoch_grad_norm', 'epoch_learning_rate'} <= set(
+        train
+    )
+    validation = checks.read_tensorboard(os.path.join(logs, 'validation'))
+    assert set(validation['epoch_bits_per_dim']) == {0}
+    test = checks.read_tensorboard(os.path.join(logs, 'test'))
+    assert test == {'epoch_bits_per_dim': {0: pytest.approx(finished_run[1]['test_bits_per_dim'])}}
 
 
 def test_metrics_tell_the_epochs_trained_from_the_best_epoch(tmp_path, monkeypatch):
     class WorseEveryEpoch(callbacks.CheckpointCallback):
         def on_epoch_end(self, epoch, logs=None):  # Validation gets worse after epoch 1.
-            super().on_epoch_end(epoch, {**(logs or {}), 'val_bits_per_dim': float(epoch)})
+            super().on_epoch_end(epoch, {**(logs or {}), 'val_loss': float(epoch)})
 
     monkeypatch.setattr(callbacks, 'CheckpointCallback', WorseEveryEpoch)
     workdir = str(tmp_path / 'run')
@@ -162,18 +186,18 @@ def test_metrics_tell_the_epochs_trained_from_the_best_epoch(tmp_path, monkeypat
 def test_restore_flow_rebuilds_the_trained_model(finished_run, tmp_path, caplog):
     workdir = _copy(finished_run, tmp_path)
     caplog.set_level(logging.WARNING)
-    flow = tfp_flows.run.experiment.restore_flow(workdir)  # As the README calls it.
+    flow = tfp_flows.run.restore.restore_flow(workdir)  # As the README calls it.
     gc.collect()  # TF warns about unrestored values when the restore status is deleted.
     assert 'could not be found' not in caplog.text  # The optimizer's slots are not wanted.
     expected = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
     x = tf.random.stateless_uniform([4, 8, 8, 1], seed=[1, 2])
     np.testing.assert_allclose(flow.log_prob(x), expected.log_prob(x=x)['log_prob'], rtol=1e-5)
-    latest = experiment.restore_flow(workdir, 'latest')  # Epoch 1 is both best and latest.
+    latest = restore.restore_flow(workdir, 'latest')  # Epoch 1 is both best and latest.
     np.testing.assert_allclose(latest.log_prob(x), flow.log_prob(x), rtol=1e-6)
     with pytest.raises(
         ValueError, match=r"`which` must be one of \('best', 'latest'\); got 'newest'"
     ):
-        experiment.restore_flow(workdir, 'newest')
+        restore.restore_flow(workdir, 'newest')
 
     with open(os.path.join(workdir, 'config.json')) as f:
         config = json.load(f)
@@ -181,7 +205,7 @@ def test_restore_flow_rebuilds_the_trained_model(finished_run, tmp_path, caplog)
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
         json.dump(config, f)
     with pytest.raises(ValueError, match='does not match the model built from the config'):
-        experiment.restore_flow(workdir)
+        restore.restore_flow(workdir)
 
 
 def test_a_workdir_of_another_model_is_refused(finished_run, tmp_path):
@@ -208,7 +232,9 @@ def test_moons_run_writes_the_density_picture(tmp_path):
     assert math.isfinite(metrics['test_nats_per_dim'])
     picture = tf.io.decode_png(tf.io.read_file(os.path.join(workdir, 'density.png')))
     assert picture.shape == (420, 1000, 3)
-    listed = [os.path.relpath(path, workdir) for path, _ in workdirs.written_outputs(workdir)]
+    listed = [
+        os.path.relpath(path, workdir) for path, _ in workdirs.written_outputs(workdir, metrics)
+    ]
     assert listed == [  # What train.py prints at the end: no samples folder for 2-D data.
         'config.json',
         'metrics.json',
@@ -222,13 +248,13 @@ def test_moons_run_writes_the_density_picture(tmp_path):
 
 def test_tfds_recipe_runs_on_mock_data_with_flips(tmp_path, monkeypatch):
     calls = {}
-    real_make_dataset = experiment.data.make_dataset
+    real_make_dataset = run_datasets.data.make_dataset
 
     def recording(name, split, batch_size, **kwargs):
         calls[split] = kwargs
         return real_make_dataset(name, split, batch_size, **kwargs)
 
-    monkeypatch.setattr(experiment.data, 'make_dataset', recording)
+    monkeypatch.setattr(run_datasets.data, 'make_dataset', recording)
     config = _tiny(glow_mnist.get_config())
     config.train.batch_size = 16
     config.data.augment = 'flip'  # As the CIFAR-10 and CelebA recipes.
@@ -246,7 +272,7 @@ def _poison_training_data(monkeypatch, after_batches):
     For runs with uniform dequantization (`_uniform`): a variational dequantizer takes
     discrete pixels and refuses NaN ones by name (tests/test_trainer.py) instead.
     """
-    real_make_dataset = experiment.data.make_dataset
+    real_make_dataset = run_datasets.data.make_dataset
 
     def poisoned(name, split, batch_size, **kwargs):
         dataset, info = real_make_dataset(name, split, batch_size, **kwargs)
@@ -260,7 +286,7 @@ def _poison_training_data(monkeypatch, after_batches):
 
         return dataset.map(poison), info
 
-    monkeypatch.setattr(experiment.data, 'make_dataset', poisoned)
+    monkeypatch.setattr(run_datasets.data, 'make_dataset', poisoned)
 
 
 def _uniform(config):
@@ -312,7 +338,7 @@ def test_an_unwritable_workdir_is_named(tmp_path):
 
 
 def test_a_trained_model_round_trips_and_its_log_det_matches_autodiff(finished_run):
-    flow = experiment.restore_flow(finished_run[0])
+    flow = restore.restore_flow(finished_run[0])
     x = tf.random.stateless_uniform([4, 8, 8, 1], seed=[3, 4])
     z = flow.bijector.inverse(x)
     np.testing.assert_allclose(flow.bijector.forward(tf.identity(z)), x, atol=1e-5)
@@ -347,7 +373,7 @@ def test_a_conditional_run_records_its_context_and_pictures_one_row_per_class(co
     config = workdirs.read_json(os.path.join(workdir, 'config.json'))
     assert config['model']['conditional_shape'] == [10]
     assert config['data']['conditional'] is True
-    flow = experiment.restore_flow(workdir)
+    flow = restore.restore_flow(workdir)
     assert conditional_shape_of(flow) == (10,)
     written = tf.io.decode_png(tf.io.read_file(os.path.join(workdir, 'samples', 'epoch_0001.png')))
     # The run's picture is that of its best checkpoint with the EMA weights, which
@@ -363,12 +389,12 @@ def test_a_conditional_export_takes_contexts_and_holds_the_ema_weights(condition
     c = _one_hot([0, 3, 3, 9])
     exported = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
     served = exported.signatures['log_prob'](x=x, conditional_input=c)['log_prob']
-    ema_flow = experiment.restore_flow(workdir)
+    ema_flow = restore.restore_flow(workdir)
     np.testing.assert_allclose(
         served, ema_flow.log_prob(x, bijector_kwargs={'conditional_input': c}), rtol=1e-5
     )
     config = workdirs.read_json(os.path.join(workdir, 'config.json'))
-    raw_flow = experiment.build_flow(config['model'], (8, 8, 1))
+    raw_flow = restore.build_flow(config['model'], (8, 8, 1))
     tf.train.Checkpoint(flow=raw_flow).read(metrics['best_checkpoint']).expect_partial()
     raw = raw_flow.log_prob(x, bijector_kwargs={'conditional_input': c})
     assert np.max(np.abs(raw - served)) > 1e-3  # The checkpoint's raw weights differ.
@@ -376,7 +402,7 @@ def test_a_conditional_export_takes_contexts_and_holds_the_ema_weights(condition
     test_ds, _ = make_dataset(
         'digits', 'test', 64, shuffle=False, seed=0, epoch=0, conditional=True, dequantize=False
     )
-    ema_flow, dequantizer = experiment.restore_flow_and_dequantizer(workdir)
+    ema_flow, dequantizer = restore.restore_flow_and_dequantizer(workdir)
     trainer = FlowTrainer(ema_flow, num_bins=17, dequantizer=dequantizer)
     trainer.compile(keras.optimizers.SGD())
     evaluated = trainer.evaluate(test_ds, verbose=0, return_dict=True)['bits_per_dim']
@@ -439,7 +465,7 @@ def test_a_conditional_csv_run_works_in_the_tables_units(tmp_path):
     c = tf.constant([[0.0], [1.0]])
     exported = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
     served = exported.signatures['log_prob'](x=x, conditional_input=c)['log_prob']
-    restored = experiment.restore_flow(workdir)  # Rebuilt wrapping; statistics restored.
+    restored = restore.restore_flow(workdir)  # Rebuilt wrapping; statistics restored.
     np.testing.assert_allclose(
         restored.log_prob(x, bijector_kwargs={'conditional_input': c}), served, rtol=1e-5
     )
@@ -450,6 +476,25 @@ def test_a_conditional_csv_run_works_in_the_tables_units(tmp_path):
     np.testing.assert_allclose(saved['column_mean'], expected.mean, rtol=1e-6)
     np.testing.assert_allclose(saved['column_scale'], expected.scale, rtol=1e-6)
     np.testing.assert_allclose(saved['context_scale'], expected.context_scale, rtol=1e-6)
+
+
+def test_a_conditional_folder_run_trains_on_its_class_subfolders(tmp_path):
+    rng = np.random.default_rng(0)
+    for label in ('circles', 'squares'):
+        (tmp_path / 'images' / label).mkdir(parents=True)
+        for i in range(30):
+            pixels = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+            Image.fromarray(pixels, mode='L').save(tmp_path / 'images' / label / f'{i}.png')
+    config = _tiny(default.get_config())
+    config.data.name = f'folder:{tmp_path / "images"}'
+    config.data.conditional = True
+    config.train.batch_size = 8
+    workdir = str(tmp_path / 'run')
+    metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert math.isfinite(metrics['test_bits_per_dim'])
+    recorded = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    assert recorded['data']['num_bins'] == 256 and recorded['model']['conditional_shape'] == [2]
+    assert os.listdir(os.path.join(workdir, 'samples')) == ['epoch_0001.png']
 
 
 def _tiny_variational(config, epochs=1):
@@ -486,18 +531,18 @@ def test_a_variational_run_reports_both_bounds_and_checkpoints_the_dequantizer(v
         assert any(name.startswith('dequantizer/') for name in names), which
     # The restored pair (with the EMA weights) gives the run's test figures again: the
     # one-sample bound on fixed noise, and the importance-weighted one on fixed seeds.
-    flow, dequantizer = experiment.restore_flow_and_dequantizer(workdir)
+    flow, dequantizer = restore.restore_flow_and_dequantizer(workdir)
     assert dequantizer is not None
     trainer = FlowTrainer(flow, 17, dequantizer=dequantizer, dequantization_seed=0)
     trainer.compile(keras.optimizers.SGD())
     evaluated = trainer.evaluate(_pixel_batches('test'), verbose=0, return_dict=True)
     assert evaluated['bits_per_dim'] == pytest.approx(metrics['test_bits_per_dim'], rel=1e-5)
-    assert experiment.restore_flow(workdir).trainable_variables  # The flow alone loads too.
+    assert restore.restore_flow(workdir).trainable_variables  # The flow alone loads too.
 
 
 def test_a_variational_export_scores_with_the_trained_dequantizer(variational_run):
     workdir, _ = variational_run
-    flow, dequantizer = experiment.restore_flow_and_dequantizer(workdir)
+    flow, dequantizer = restore.restore_flow_and_dequantizer(workdir)
     pixels = next(iter(_pixel_batches('test')))[:4]
     noise, log_q = dequantizer.sample_and_log_prob(pixels, seed=tf.constant([3, 4]))
     x = (pixels + noise) / 17
@@ -523,11 +568,62 @@ def test_a_variational_run_refuses_a_resume_with_another_dequantizer(variational
     assert _files(workdir) == before
 
 
-def test_iw_samples_need_discrete_images(tmp_path):
-    config = _tiny(realnvp_moons.get_config())
-    config.eval.iw_samples = 2
-    with pytest.raises(ValueError, match=r'`config.eval.iw_samples` \(2\) estimates the like'):
-        experiment.train_and_evaluate(config, str(tmp_path / 'run'), verbose=0)
+@pytest.mark.parametrize(
+    'data, changes, message',
+    [
+        (
+            'moons',
+            {'eval.iw_samples': 2},
+            r"`config.eval.iw_samples` \(2\) is for discrete images; data 'moons' are continuous: "
+            r'set it to 0\.',
+        ),
+        ('csv', {'eval.iw_samples': 2}, r"iw_samples` \(2\) .* data 'csv:.*' are continuous"),
+        (
+            'moons',
+            {'dequantizer.kind': 'variational'},
+            r"`config.dequantizer.kind` \('variational'\) is for discrete images; data 'moons' "
+            r"are continuous: set it to 'uniform'\.",
+        ),
+        ('moons', {'model.preprocessing': 'logit'}, r'must be None for vector data'),
+        ('digits', {'model.preprocessing': None}, r"must be 'centre' or 'logit' for image data"),
+    ],
+)
+def test_config_values_that_do_not_fit_the_data_are_refused(data, changes, message, tmp_path):
+    config = _tiny(realnvp_moons.get_config() if data != 'digits' else default.get_config())
+    if data == 'csv':
+        _write_table(tmp_path / 'table.csv')
+        config.data.name = f'csv:{tmp_path / "table.csv"}'
+        config.train.batch_size = 32
+    config.update_from_flattened_dict(changes)
+    workdir = tmp_path / 'run'
+    with pytest.raises(ValueError, match=message):
+        experiment.train_and_evaluate(config, str(workdir), verbose=0)
+    assert not workdir.exists()  # Refused before anything was written.
+
+
+def test_a_workdir_in_use_is_refused(finished_run, tmp_path):
+    workdir = _copy(finished_run, tmp_path)
+    before = _files(workdir)
+    holder = subprocess.Popen(
+        [sys.executable, '-c', _HOLD, workdir], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline() == 'held\n'
+        with pytest.raises(lock.WorkdirInUse, match=rf'\(host \S+, pid {holder.pid}\)'):
+            experiment.train_and_evaluate(_tiny(default.get_config(), epochs=2), workdir)
+    finally:
+        holder.kill()
+        holder.wait()
+    left = _files(workdir)
+    left.pop(lock.NAME)  # The killed holder's; the next run takes it.
+    assert left == before
+
+
+_HOLD = (
+    'import sys, time; from tfp_flows.run import lock\n'
+    'with lock.hold(sys.argv[1]):\n'
+    '    print("held", flush=True); time.sleep(600)\n'
+)
 
 
 def test_an_interrupted_resume_records_no_setting_it_never_trained_with(
@@ -542,7 +638,10 @@ def test_an_interrupted_resume_records_no_setting_it_never_trained_with(
     monkeypatch.setattr(experiment.FlowTrainer, 'fit', interrupted)
     config = _tiny(default.get_config(), epochs=3)
     config.train.learning_rate = 1e-3
-    with pytest.raises(KeyboardInterrupt):
+    before = _files(workdir)  # No history, metrics.json as it was; new TensorBoard files.
+    with pytest.raises(experiment.Interrupted) as interrupted:
         experiment.train_and_evaluate(config, workdir, verbose=0)
+    assert interrupted.value.epoch == 1 and interrupted.value.checkpoint.endswith('ckpt-1')
     assert workdirs.read_json(os.path.join(workdir, 'config.json')) == config_before
-    assert not os.path.exists(os.path.join(workdir, 'config_history.json'))
+    after = {k: v for k, v in _files(workdir).items() if not k.startswith('logs')}
+    assert after == {k: v for k, v in before.items() if not k.startswith('logs')}

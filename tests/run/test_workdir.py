@@ -1,136 +1,33 @@
-"""tfp_flows/run/workdir.py: which config keys define a run, reruns, finished runs, export paths.
+"""tfp_flows/run/workdir.py: what a rerun starts from, whether it may go on, the lock.
 
-The sweeps go over every leaf key of every recipe: each key must be classified, and changing
-it in a rerun must be refused, recorded or allowed as its class says.
+The sweeps go over every field of the schema (each refused, recorded or free on a rerun, as
+its class says) and over every way a rerun takes its base (issue 21, "Lost work"): no flags,
+training flags, defining flags, the same or another `--config` recipe, the Python API.
 """
 
-import glob
-import importlib
 import json
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 
 import pytest
-import tensorflow as tf
+from scripts import processes
 
-from configs import default
+from configs import default, glow_digits, realnvp_moons
+from tfp_flows.run import lock, schema
 from tfp_flows.run import workdir as workdirs
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RECIPES = sorted(
-    os.path.basename(path)[:-3]
-    for path in glob.glob(os.path.join(ROOT, 'configs', '*.py'))
-    if not path.endswith('__init__.py')
-)
+ROOT = processes.ROOT
+RECORDED = {'data.event_shape': [8, 8, 1], 'data.num_bins': 17, 'model.conditional_shape': None}
 
 
-def _resolved(config):
-    """The nested dict a run writes as config.json for `config` (on 8x8 digits)."""
-    resolved = json.loads(config.to_json())
-    resolved['data'].update(event_shape=[8, 8, 1], num_bins=17)
-    resolved['model'].update(conditional_shape=None)
-    return resolved
-
-
-def _workdir(tmp_path, config, epoch=None, metrics=None):
-    """A workdir holding `config`, a checkpoint state naming ckpt-`epoch`, and `metrics`."""
-    workdir = tmp_path / 'run'
-    workdir.mkdir()
-    workdirs.write_json(workdir / 'config.json', _resolved(config))
-    if epoch is not None:
-        latest = workdir / 'checkpoints' / 'latest'
-        latest.mkdir(parents=True)
-        (latest / 'checkpoint').write_text(
-            f'model_checkpoint_path: "ckpt-{epoch}"\nall_model_checkpoint_paths: "ckpt-{epoch}"\n'
-        )
-    if metrics is not None:
-        workdirs.write_json(workdir / 'metrics.json', metrics)
-    return str(workdir)
-
-
-def _other(value):
-    """A value of the same kind as `value`, but different."""
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, int | float):
-        return value * 2 + 1
-    if isinstance(value, str):
-        return value + '_other'
-    if isinstance(value, list):
-        return [*value, *value[:1]] or [1]
-    return 7  # None: a placeholder.
-
-
-@pytest.mark.parametrize('recipe', RECIPES)
-def test_every_config_key_of_every_recipe_is_classified(recipe):
-    config = importlib.import_module(f'configs.{recipe}').get_config()
-    keys = set(workdirs.leaves(_resolved(config)))
-    assert keys <= set(workdirs.KEY_CLASSES), sorted(keys - set(workdirs.KEY_CLASSES))
-
-
-def test_the_classification_lists_no_key_the_config_lacks():
-    keys = set(workdirs.leaves(_resolved(default.get_config())))
-    assert set(workdirs.KEY_CLASSES) == keys
-    assert set(workdirs.KEY_CLASSES.values()) == {
-        workdirs.DEFINES_RUN,
-        workdirs.TRAINING,
-        workdirs.HARMLESS,
-    }
-
-
-@pytest.mark.parametrize('key', sorted(workdirs.KEY_CLASSES))
-def test_a_rerun_changing_a_key_is_refused_recorded_or_allowed_by_its_class(key, tmp_path):
+def _config(**changes):
     config = default.get_config()
-    workdir = _workdir(tmp_path, config, epoch=3)
-    before = {
-        path.name: path.read_bytes() for path in (tmp_path / 'run').iterdir() if path.is_file()
-    }
-    changed = _resolved(config)
-    section, _, name = key.rpartition('.')
-    node = changed
-    for part in section.split('.') if section else ():
-        node = node[part]
-    old = node[name]
-    node[name] = _other(old)
-    kind = workdirs.KEY_CLASSES[key]
-    if kind == workdirs.DEFINES_RUN:
-        message = rf'{key}: {old!r} in the workdir, {node[name]!r} now'
-        with pytest.raises(workdirs.WorkdirMismatch, match=message.replace('[', r'\[')):
-            workdirs.check_rerun(workdir, changed)
-    else:
-        rerun = workdirs.check_rerun(workdir, changed)
-        expected = {key: (old, node[name])} if kind == workdirs.TRAINING else {}
-        assert rerun.changed == expected
-        assert not rerun.finished
-    after = {
-        path.name: path.read_bytes() for path in (tmp_path / 'run').iterdir() if path.is_file()
-    }
-    assert after == before  # Checking writes nothing.
-
-
-def test_an_unclassified_key_defines_the_run(tmp_path):
-    config = default.get_config()
-    workdir = _workdir(tmp_path, config)
-    with config.unlocked():
-        config.model.new_option = 'x'
-    with pytest.raises(
-        workdirs.WorkdirMismatch, match=r"model\.new_option: \(absent\) in the workdir, 'x' now"
-    ):
-        workdirs.check_rerun(workdir, config)
-
-
-def test_the_data_shape_is_checked_only_once_known(tmp_path):
-    config = default.get_config()
-    workdir = _workdir(tmp_path, config)
-    assert workdirs.check_rerun(workdir, config).changed == {}  # No event_shape yet: skipped.
-    resolved = _resolved(config)
-    resolved['data']['event_shape'] = [16, 16, 1]
-    with pytest.raises(
-        workdirs.WorkdirMismatch,
-        match=r'data\.event_shape: \[8, 8, 1\] in the workdir, \[16, 16, 1\] now',
-    ):
-        workdirs.check_rerun(workdir, resolved)
+    config.update_from_flattened_dict(changes)
+    return config
 
 
 def _metrics(epochs_trained, stopped_early=False):
@@ -143,43 +40,145 @@ def _metrics(epochs_trained, stopped_early=False):
     }
 
 
+def _workdir(tmp_path, config, metrics=None):
+    """A workdir holding the config.json a run of `config` writes (on 8x8 digits)."""
+    workdir = str(tmp_path / 'run')
+    os.makedirs(workdir)
+    run = workdirs.Run(workdir, schema.check_config(config))
+    workdirs.write_config(run, RECORDED, 0)
+    if metrics is not None:
+        workdirs.write_json(os.path.join(workdir, 'metrics.json'), metrics)
+    return workdir
+
+
+def _files(directory):
+    """{relative path: bytes} of every file under `directory`."""
+    found = {}
+    for folder, _, names in os.walk(directory):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, 'rb') as f:
+                found[os.path.relpath(path, directory)] = f.read()
+    return found
+
+
+def _open(config, workdir, export_dir=None):
+    with workdirs.open_run(config, workdir, export_dir) as run:
+        return run
+
+
+# A value other than the base's inside each field's domain, where the generic one is not.
+_OTHER = {
+    'data.data_dir': '/data/tfds',
+    'data.columns': ('x',),
+    'data.context_columns': ('c',),
+    'data.augment': 'flip',
+    'model.family': 'real_nvp',
+    'model.coupling': 'additive',
+    'model.permutation': 'shuffle',
+    'model.scale': 'sigmoid',
+    'model.preprocessing': 'centre',
+    'model.dtype': 'float64',
+    'dequantizer.kind': 'uniform',
+    'train.strategy': 'mirrored',
+    'train.optimizer': 'adam',
+    'train.memory_saving': 'invert',
+    'train.ema_momentum': 0.9,
+    'train.mixed_precision': 'mixed_bfloat16',
+}
+
+
+def _other(key, value):
+    if key in _OTHER:
+        return _OTHER[key]
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value * 2 if value else 2
+    if isinstance(value, float):
+        return value / 2 if value else 0.25
+    if isinstance(value, str):
+        return value + '_other'
+    if isinstance(value, list):
+        return [*value, 0.5]
+    return 7  # None: a placeholder.
+
+
+def _json(value):
+    return json.loads(json.dumps(value))
+
+
+@pytest.mark.parametrize('key', sorted(schema.FIELDS))
+def test_a_rerun_changing_a_field_is_refused_recorded_or_free_by_its_class(key, tmp_path):
+    base = glow_digits.get_config()  # A Glow: its Glow-only fields may change.
+    workdir = _workdir(tmp_path, base, _metrics(60))
+    before = _files(workdir)
+    old = _json(schema.flatten(base)[key])
+    config = base.to_dict()
+    *sections, name = key.split('.')
+    node = config
+    for section in sections:
+        node = node[section]
+    new = node[name] = _other(key, old)
+    kind = schema.FIELDS[key].rerun
+    if kind == schema.RUN:
+        message = re.escape(f'{key}: {old!r} in the workdir, {_json(new)!r} now')
+        with pytest.raises(workdirs.WorkdirMismatch, match=message):
+            _open(config, workdir)
+    else:
+        run = _open(config, workdir)
+        assert run.changed == ({key: (old, _json(new))} if kind == schema.TRAINING else {})
+        assert run.finished == (key != 'train.epochs')
+    assert _files(workdir) == before  # Checking writes nothing, and the lock is gone.
+
+
+def test_a_config_json_of_unknown_fields_defines_another_run(tmp_path):
+    workdir = _workdir(tmp_path, _config())
+    with open(os.path.join(workdir, 'config.json')) as f:
+        previous = json.load(f)
+    previous['model']['old_option'] = 'x'
+    workdirs.write_json(os.path.join(workdir, 'config.json'), previous)
+    with pytest.raises(
+        workdirs.WorkdirMismatch, match=r"model\.old_option: 'x' in the workdir, \(absent\) now"
+    ):
+        _open(_config(), workdir)
+
+
+def test_the_datas_recorded_fields_are_checked_once_known(tmp_path):
+    workdir = _workdir(tmp_path, _config())
+    run = _open(_config(), workdir)  # No data yet: not compared.
+    workdirs.check_recorded(run, RECORDED)
+    with pytest.raises(
+        workdirs.WorkdirMismatch,
+        match=r'data\.event_shape: \[8, 8, 1\] in the workdir, \[16, 16, 1\] now',
+    ):
+        workdirs.check_recorded(run, {**RECORDED, 'data.event_shape': [16, 16, 1]})
+
+
 @pytest.mark.parametrize(
-    'epoch, metrics, overrides, finished',
+    'metrics, changes, finished',
     [
-        (3, _metrics(3), {}, True),  # All epochs done, metrics.json of the newest checkpoint.
-        (3, _metrics(3), {'epochs': 5}, False),  # More epochs asked for: it trains on.
-        (3, _metrics(3), {'epochs': 2}, True),
-        (3, None, {}, False),  # Killed while writing outputs: written again.
-        (4, _metrics(3), {'epochs': 3}, False),  # Trained on past its metrics: stale.
-        (2, _metrics(2, stopped_early=True), {'early_stopping_patience': 1}, True),
-        (2, _metrics(2, stopped_early=True), {'early_stopping_patience': 5}, False),
-        (2, _metrics(2), {}, False),  # Stopped by its time limit: it trains on.
+        (_metrics(3), {}, True),  # All epochs done.
+        (_metrics(3), {'train.epochs': 5}, False),  # More epochs asked for: it trains on.
+        (_metrics(3), {'train.epochs': 2}, True),
+        (None, {}, False),  # Killed before its outputs, or training on: no metrics.json.
+        (_metrics(2, stopped_early=True), {}, True),
+        (_metrics(2, stopped_early=True), {'train.early_stopping_patience': 5}, False),
+        (_metrics(2), {}, False),  # Stopped by its time limit: it trains on.
     ],
 )
-def test_a_run_is_finished_when_its_metrics_describe_its_last_epoch(
-    epoch, metrics, overrides, finished, tmp_path
+def test_a_run_is_finished_when_its_metrics_reached_its_epochs(
+    metrics, changes, finished, tmp_path
 ):
-    config = default.get_config()
-    config.train.epochs = 3
-    config.train.early_stopping_patience = 1
-    workdir = _workdir(tmp_path, config, epoch=epoch, metrics=metrics)
-    for key, value in overrides.items():
-        config.train[key] = value
-    rerun = workdirs.check_rerun(workdir, config)
-    assert rerun.finished == finished
-    assert rerun.checkpoint == (
-        os.path.join(workdir, 'checkpoints', 'latest', f'ckpt-{epoch}'),
-        epoch,
-    )
+    base = {'train.epochs': 3, 'train.early_stopping_patience': 1}
+    workdir = _workdir(tmp_path, _config(**base), metrics)
+    assert _open(_config(**{**base, **changes}), workdir).finished == finished
 
 
 def test_the_finished_message_says_how_to_go_on(tmp_path):
-    config = default.get_config()
-    config.train.epochs = 3
-    workdir = _workdir(tmp_path, config, epoch=3, metrics=_metrics(3))
-    config.train.learning_rate = 1e-3
-    message = workdirs.finished_message(workdirs.check_rerun(workdir, config), 3)
-    assert message == (
+    workdir = _workdir(tmp_path, _config(**{'train.epochs': 3}), _metrics(3))
+    run = _open(_config(**{'train.epochs': 3, 'train.learning_rate': 1e-3}), workdir)
+    assert workdirs.leave_finished(run) == (
         f'{workdir} holds a finished run: it reached epoch 3 of 3; test bits per dim 2.5000, '
         'validation bits per dim 2.4000, best epoch 2 (metrics.json). Nothing was trained or '
         'changed.\n'
@@ -187,69 +186,194 @@ def test_the_finished_message_says_how_to_go_on(tmp_path):
         '  For a new run, pass a new --workdir.\n'
         '  The changed settings (train.learning_rate 0.003 -> 0.001) apply only if it trains on.'
     )
-
-
-def test_the_finished_message_of_a_run_past_the_epochs_asked_for(tmp_path):
-    config = default.get_config()
-    config.train.epochs = 3
-    workdir = _workdir(tmp_path, config, epoch=3, metrics=_metrics(3))
-    config.train.epochs = 2
-    message = workdirs.finished_message(workdirs.check_rerun(workdir, config), 2)
-    assert 'holds a finished run: it trained 3 epochs, more than the 2 asked for now;' in message
-
-
-def test_the_newest_checkpoint_is_read_from_tensorflows_state_file(tmp_path):
-    """Pins the parsing of TF's `checkpoint` file on what CheckpointManager writes."""
-    manager = tf.train.CheckpointManager(
-        tf.train.Checkpoint(v=tf.Variable(1.0)), str(tmp_path / 'checkpoints' / 'latest'), 2
+    run = _open(_config(**{'train.epochs': 2}), workdir)
+    assert 'holds a finished run: it trained 3 epochs, more than the 2 asked for now;' in (
+        workdirs.leave_finished(run)
     )
-    for epoch in (1, 2, 3):
-        manager.save(checkpoint_number=epoch)
-    assert workdirs.last_checkpoint(str(tmp_path)) == (manager.latest_checkpoint, 3)
-    assert workdirs.last_checkpoint(str(tmp_path / 'none')) is None
 
 
-def test_write_config_records_changed_training_settings(tmp_path):
-    config = default.get_config()
-    workdir = _workdir(tmp_path, config, epoch=3)
-    config.train.epochs = 100
-    rerun = workdirs.check_rerun(workdir, config)
-    workdirs.write_config(workdir, _resolved(config), rerun, epoch=3)
-    config.train.learning_rate = 1e-4
-    rerun = workdirs.check_rerun(workdir, config)
-    workdirs.write_config(workdir, _resolved(config), rerun, epoch=7)
+def test_a_finished_run_is_copied_to_a_new_export_dir(tmp_path):
+    workdir = _workdir(tmp_path, _config(), _metrics(60))
+    os.makedirs(os.path.join(workdir, 'saved_model', 'variables'))
+    with open(os.path.join(workdir, 'saved_model', 'saved_model.pb'), 'w') as f:
+        f.write('model')
+    export_dir = tmp_path / 'deep' / 'model'
+    run = _open(_config(), workdir, str(export_dir))
+    assert workdirs.leave_finished(run).endswith(f'\nCopied its best model to {export_dir}.')
+    assert (export_dir / 'saved_model.pb').read_text() == 'model'
+    assert sorted(os.listdir(tmp_path / 'deep')) == ['model']  # No temporary left.
+
+
+def test_write_config_records_changed_training_settings_and_drops_stale_metrics(tmp_path):
+    workdir = _workdir(tmp_path, _config(), _metrics(60))
+    run = _open(_config(**{'train.epochs': 100}), workdir)
+    workdirs.write_config(run, RECORDED, epoch=60)
+    assert not os.path.exists(os.path.join(workdir, 'metrics.json'))
+    run = _open(_config(**{'train.epochs': 100, 'train.learning_rate': 1e-4}), workdir)
+    workdirs.write_config(run, RECORDED, epoch=70)
     assert workdirs.read_json(os.path.join(workdir, 'config_history.json')) == [
-        {'epoch': 3, 'changed': {'train.epochs': [60, 100]}},
-        {'epoch': 7, 'changed': {'train.learning_rate': [0.003, 0.0001]}},
+        {'epoch': 60, 'changed': {'train.epochs': [60, 100]}},
+        {'epoch': 70, 'changed': {'train.learning_rate': [0.003, 0.0001]}},
     ]
-    assert workdirs.read_json(os.path.join(workdir, 'config.json')) == _resolved(config)
+    recorded = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    assert recorded['train']['learning_rate'] == 0.0001
+    assert recorded['data']['event_shape'] == [8, 8, 1]
 
 
 def test_export_dir_must_be_new_and_outside_the_workdir(tmp_path):
     workdir = str(tmp_path / 'run')
-    workdirs.check_export_dir(None, workdir)
-    workdirs.check_export_dir(str(tmp_path / 'export'), workdir)
+    _open(_config(), workdir, None)
+    _open(_config(), workdir, str(tmp_path / 'export'))
     for export_dir, run in (
         (f'{workdir}/saved_model', workdir),
         (workdir, workdir),
         (str(tmp_path / 'new'), str(tmp_path / 'new' / 'run')),
     ):
         with pytest.raises(ValueError, match=r"export_dir '.*' overlaps the workdir '.*run', "):
-            workdirs.check_export_dir(export_dir, run)
+            _open(_config(), run, export_dir)
     with pytest.raises(FileExistsError, match=r"export_dir '.*' already exists; choose a new"):
-        workdirs.check_export_dir(str(tmp_path), workdir)
+        _open(_config(), workdir, str(tmp_path))
+    (tmp_path / 'file').write_text('')
+    with pytest.raises(NotADirectoryError, match=r"'.*file' is a file, not a directory"):
+        _open(_config(), workdir, str(tmp_path / 'file' / 'model'))
+    assert not os.path.exists(workdir)  # Checked and left as it was: absent.
 
 
 def test_a_workdir_under_a_file_is_refused(tmp_path):
     (tmp_path / 'file').write_text('')
     with pytest.raises(ValueError, match=r"Cannot write to workdir '.*file/run': .* is not a dir"):
-        workdirs.check_rerun(str(tmp_path / 'file' / 'run'), default.get_config())
+        _open(_config(), str(tmp_path / 'file' / 'run'))
+
+
+@pytest.mark.parametrize('value, error', [(None, TypeError), (3, TypeError)], ids=['None', 'int'])
+def test_a_workdir_that_is_not_a_path_is_refused(value, error):
+    with pytest.raises(error, match='`workdir` must be a str or a path'):
+        _open(_config(), value)
+
+
+# Every way a command line rerun takes its base (issue 21), into a workdir of default.py
+# run with --config.train.epochs=15, finished: (the recipe loaded, whether --config named it,
+# the overrides) -> the training settings that change and whether it is finished, or the
+# refusal.
+BASES = {
+    'no flags': (default, False, {}, {}, True),
+    'training flag': (
+        default,
+        False,
+        {'train.learning_rate': 1e-4},
+        {'train.learning_rate': (0.003, 1e-4)},
+        True,
+    ),
+    'more epochs': (default, False, {'train.epochs': 20}, {'train.epochs': (15, 20)}, False),
+    'defining flag': (
+        default,
+        False,
+        {'model.hidden_channels': 16},
+        'model.hidden_channels: 64 in the workdir, 16 now',
+        None,
+    ),
+    'the same recipe again': (default, True, {}, {}, True),
+    'another recipe': (glow_digits, True, {}, "model.family: 'real_nvp' in the workdir", None),
+    'the default recipe, not named': (realnvp_moons, False, {}, {}, True),
+}
+
+
+@pytest.mark.parametrize('name', list(BASES))
+def test_a_command_line_rerun_starts_from_the_runs_own_config(name, tmp_path):
+    recipe_module, recipe_given, overrides, changed, finished = BASES[name]
+    workdir = _workdir(tmp_path, _config(**{'train.epochs': 15}), _metrics(15))
+    before = _files(workdir)
+    recipe = recipe_module.get_config()
+    recipe.update_from_flattened_dict(overrides)  # As the --config flag holds it.
+    config = None
+    if isinstance(changed, str):
+        with pytest.raises(workdirs.WorkdirMismatch, match=re.escape(changed)):
+            config = workdirs.rerun_config(workdir, recipe, overrides, recipe_given)
+            _open(config, workdir)
+    else:
+        config = workdirs.rerun_config(workdir, recipe, overrides, recipe_given)
+        run = _open(config, workdir)
+        assert (run.changed, run.finished) == (changed, finished)
+        expected = _config(**{'train.epochs': 15, **overrides})
+        assert schema.flatten(run.config) == schema.flatten(schema.check_config(expected))
+    assert _files(workdir) == before
+
+
+def test_a_command_line_run_in_a_new_workdir_is_its_recipe(tmp_path):
+    recipe = realnvp_moons.get_config()
+    assert workdirs.rerun_config(str(tmp_path / 'new'), recipe, {}, True) is recipe
+
+
+def test_the_python_api_asks_for_the_config_it_passes(tmp_path):
+    workdir = _workdir(tmp_path, _config(**{'train.epochs': 15}), _metrics(15))
+    assert _open(_config(**{'train.epochs': 15}), workdir).finished
+    run = _open(_config(), workdir)  # Epochs 60, as passed: it trains on.
+    assert not run.finished and run.changed == {'train.epochs': (15, 60)}
+    with pytest.raises(workdirs.WorkdirMismatch, match=r'model\.num_steps: 4 in the workdir'):
+        _open(_config(**{'train.epochs': 15, 'model.num_steps': 2}), workdir)
+
+
+_HOLD = (
+    'import sys, time; from tfp_flows.run import lock\n'
+    'with lock.hold(sys.argv[1]):\n'
+    '    print("held", flush=True); time.sleep(600)\n'
+)
+
+
+def _holder(workdir):
+    """A process that holds `workdir`'s lock until killed."""
+    process = subprocess.Popen(
+        [sys.executable, '-c', _HOLD, workdir], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout.readline() == 'held\n'
+    return process
+
+
+def test_a_second_run_in_a_workdir_is_refused_naming_the_first(tmp_path):
+    workdir = _workdir(tmp_path, _config(), _metrics(60))
+    before = _files(workdir)
+    holder = _holder(workdir)
+    try:
+        with pytest.raises(
+            lock.WorkdirInUse,
+            match=rf"workdir '{workdir}' is in use by a run still working there \(host "
+            rf'{socket.gethostname()}, pid {holder.pid}\); wait for it to end',
+        ):
+            _open(_config(), workdir)
+        command = processes.train_command(f'--workdir={workdir}')
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"Error: workdir '{workdir}' is in use by a run still")
+        assert f'pid {holder.pid})' in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _open(_config(), workdir).finished  # A killed holder leaves nothing stuck,
+    assert _files(workdir) == before  # and its lock file goes with the next holder.
+
+
+def test_the_lock_is_reentrant_and_leaves_a_new_workdir_absent_if_nothing_was_written(tmp_path):
+    workdir = str(tmp_path / 'new')
+    with lock.hold(workdir):
+        with lock.hold(workdir):  # The same process again: train.py, then the run.
+            assert os.path.exists(os.path.join(workdir, lock.NAME))
+    assert not os.path.exists(workdir)
+    with lock.hold(workdir):
+        workdirs.write_json(os.path.join(workdir, 'config.json'), {})
+    assert os.listdir(workdir) == ['config.json']
+
+
+def test_a_killed_holder_does_not_block(tmp_path):
+    workdir = str(tmp_path / 'run')
+    holder = _holder(workdir)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    with lock.hold(workdir):
+        pass
 
 
 def test_the_workdir_module_imports_without_tensorflow():
-    code = (
-        'import sys, tfp_flows.run.workdir; assert "tensorflow" not in sys.modules, "imported TF"'
-    )
+    code = 'import sys, tfp_flows.run.workdir; assert "tensorflow" not in sys.modules'
     result = subprocess.run(
         [sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )

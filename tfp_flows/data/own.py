@@ -8,8 +8,8 @@ rounded), the same on every call (`split_indices`).
 CSV: a table with a header row. The chosen columns are the data x [D]; optional context
 columns are the context c [K] of a conditional model. Values stay in the CSV's units; the
 training split's mean and standard deviation of each column (`TableStatistics`) go into the
-model as saved steps (`standardize_flow`), so a trained or exported model takes and gives
-the CSV's own units.
+model as saved steps (`tfp_flows.run.restore.standardize_flow`), so a trained or exported
+model takes and gives the CSV's own units.
 """
 
 import csv
@@ -19,25 +19,15 @@ import os
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from tfp_flows import checks
-from tfp_flows.bijectors.chain import Chain
-from tfp_flows.bijectors.context import StandardizedContext, conditional_shape_of
-from tfp_flows.models import check_flow
-from tfp_flows.validation import check_int  # For placeholder_statistics, which moves to run.
-
-tfb = tfp.bijectors
-tfd = tfp.distributions
 
 __all__ = [
     'SPLIT_FRACTIONS',
     'TableStatistics',
     'csv_source',
-    'placeholder_statistics',
     'read_csv',
     'split_indices',
-    'standardize_flow',
     'table_statistics',
 ]
 
@@ -271,89 +261,3 @@ def table_statistics(path, x, c, columns, context_columns):
     return TableStatistics(
         tuple(columns), mean, scale, tuple(context_columns), context_mean, context_scale
     )
-
-
-def placeholder_statistics(num_columns, num_context_columns=0):
-    """`TableStatistics` of the given sizes (means 0, deviations 1), to rebuild a model.
-
-    `standardize_flow(flow, placeholder_statistics(D, K))` has the variables of the model a
-    run built from a table of D data and K context columns; restoring its checkpoint
-    overwrites them with the run's statistics.
-
-    Raises:
-      ValueError: `num_columns` is not a positive int or `num_context_columns` not an int >= 0.
-    """
-    check_int('num_columns', num_columns, 1)
-    check_int('num_context_columns', num_context_columns, 0)
-    context = tuple(f'context_{k}' for k in range(num_context_columns))
-    return TableStatistics(
-        tuple(f'column_{j}' for j in range(num_columns)),
-        np.zeros(num_columns),
-        np.ones(num_columns),
-        context,
-        np.zeros(num_context_columns) if context else None,
-        np.ones(num_context_columns) if context else None,
-    )
-
-
-def _saved(values, dtype, name):
-    return tf.Variable(np.asarray(values), dtype=dtype, trainable=False, name=name)
-
-
-def standardize_flow(flow, statistics):
-    """`flow` (on standardised data) as a flow on the table's own units.
-
-    With m, s the data columns' training mean and standard deviation, the data side gets
-    x = m + s * u, u the standardised data `flow` models (`tfb.Shift(m)(tfb.Scale(s)(u))`),
-    so by the change of variables
-      log p(x) = log p_flow((x - m) / s) - sum_j log s_j      (nats, in the CSV's units)
-    (the density correction). With context columns (means m_c, deviations s_c), the context
-    reaches `flow` as (c - m_c) / s_c (`StandardizedContext`), so c is in the CSV's units too.
-    m, s, m_c, s_c are saved, non-trainable variables: a checkpoint or SavedModel restores
-    them; rebuild with any statistics of the same shapes, then restore.
-
-    Args:
-      flow: a vector `tfd.TransformedDistribution` (e.g. `tfp_flows.real_nvp((D,), ...)`),
-        conditional with conditional_shape (K,) when the table has K context columns.
-      statistics: a `TableStatistics`.
-
-    Returns:
-      A `tfd.TransformedDistribution` over `flow`'s base with bijector
-      Chain([Shift(m), Scale(s), flow.bijector]) (wrapped in a `StandardizedContext` with
-      context columns), sharing `flow`'s variables.
-
-    Raises:
-      TypeError: `flow` is not a `tfd.TransformedDistribution` or `statistics` not a
-        `TableStatistics`.
-      ValueError: `flow`'s event shape is not [D] with D the number of columns, or its
-        conditional shape is not (K,) with K the number of context columns (None without).
-    """
-    check_flow(flow)
-    if not isinstance(statistics, TableStatistics):
-        raise TypeError(f'`statistics` must be a TableStatistics; got {statistics!r}.')
-    num_columns, num_context = len(statistics.columns), len(statistics.context_columns)
-    if flow.event_shape != [num_columns]:
-        raise ValueError(
-            f'`flow` must have event shape [{num_columns}], one value per column of the '
-            f'statistics; got {flow.event_shape}.'
-        )
-    shape = conditional_shape_of(flow)
-    if shape != ((num_context,) if num_context else None):
-        raise ValueError(
-            f'`flow` must have conditional_shape {(num_context,) if num_context else None} for '
-            f'{num_context} context columns; got {shape}.'
-        )
-    dtype = flow.dtype
-    steps = [
-        tfb.Shift(_saved(statistics.mean, dtype, 'column_mean'), name='column_mean'),
-        tfb.Scale(_saved(statistics.scale, dtype, 'column_scale'), name='column_scale'),
-        flow.bijector,
-    ]
-    bijector = Chain(steps, event_ndims=1, name='standardized')
-    if statistics.context_columns:
-        bijector = StandardizedContext(
-            bijector,
-            _saved(statistics.context_mean, dtype, 'context_mean'),
-            _saved(statistics.context_scale, dtype, 'context_scale'),
-        )
-    return tfd.TransformedDistribution(flow.distribution, bijector, name=flow.name)

@@ -1,40 +1,54 @@
-"""The flow of a run: built from its config (`build_flow`), restored from its workdir.
+"""A run's flow: built from its config (`build_flow`), its checkpoints read and restored.
 
-A run (`tfp_flows.run.experiment.train_and_evaluate`) writes its resolved config to
+A run (`tfp_flows.run.experiment.train_and_evaluate`) writes its config to
 `workdir/config.json`, with what it learnt from the data: `data.event_shape`, `data.num_bins`
 and `model.conditional_shape`. `restore_flow` rebuilds the same flow from that file alone, in
 a fresh process, and loads a checkpoint into it: for a CSV table the same standardising
-wrapper (`own_data.standardize_flow`, whose statistics the checkpoint restores), and for a run
-with EMA weights (`config.train.ema_momentum`) the averaged weights, which the run validated,
-tested and exported.
+wrapper (`standardize_flow`, whose statistics the checkpoint restores), and for a run with EMA
+weights (`config.train.ema_momentum`) the averaged weights, which the run validated, tested and
+exported. Checkpoints are read through `tf.train` only; a mismatch or damage is a clear error,
+never a silent load.
+
+The builders take a run's config sections as the run checked them (`tfp_flows.run.schema`) or
+as its config.json holds them, and check nothing again; the models and the dequantizer check
+their own arguments.
 """
 
 import os
-from collections.abc import Mapping
 
 import ml_collections
+import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
+from absl import logging
 
-from tfp_flows import models
-from tfp_flows.bijectors.context import conditional_shape_of
-from tfp_flows.data import own as own_data
-from tfp_flows.run import checkpoints
+from tfp_flows import checks, models
+from tfp_flows.bijectors.chain import Chain
+from tfp_flows.bijectors.context import StandardizedContext, conditional_shape_of
+from tfp_flows.data.own import TableStatistics
 from tfp_flows.run import workdir as workdirs
 from tfp_flows.training.optimizers import make_optimizer
-from tfp_flows.validation import check_int, check_one_of, check_positive_int, shape_tuple
+
+tfb = tfp.bijectors
+tfd = tfp.distributions
 
 __all__ = [
     'build_dequantizer',
     'build_flow',
     'build_optimizer',
+    'checkpoint_modules',
     'data_flow',
+    'is_variational',
+    'placeholder_statistics',
+    'restore',
     'restore_flow',
     'restore_flow_and_dequantizer',
+    'restore_newest_readable',
+    'standardize_flow',
 ]
 
 _DTYPES = {'float32': tf.float32, 'float64': tf.float64}
-_CHECKPOINT_NAMES = ('best', 'latest')
-_GLOW_ONLY = (('coupling', 'affine'), ('permutation', 'lu'))
+_GLOW_ONLY = ('coupling', 'permutation')  # Fields real_nvp does not take (schema: defaults).
 
 
 def build_flow(model_config, event_shape, dtype_policy=None):
@@ -49,106 +63,49 @@ def build_flow(model_config, event_shape, dtype_policy=None):
       dtype_policy: the networks' compute precision, `config.train.mixed_precision`: None
         (float32), 'mixed_bfloat16' or 'mixed_float16' (`tfp_flows.mixed_precision`).
 
-    Raises:
-      ValueError: a Glow-only option (`coupling`, `permutation`) set for real_nvp, a
-        preprocessing for vector data or none for images, an `event_shape` that is not a
-        shape, or an argument outside its domain (see `tfp_flows.glow`).
-      TypeError: a `model_config` that is not a ConfigDict or a dict.
+    Raises what `tfp_flows.glow` or `real_nvp` raise for their arguments.
     """
-    _check_section('model_config', model_config)
-    if shape_tuple(event_shape) is None:
-        raise ValueError(f'`event_shape` must be [H, W, C] or [D]; got {event_shape!r}.')
     kwargs = dict(model_config)
     family = kwargs.pop('family')
-    kwargs['dtype'] = _DTYPES[kwargs['dtype']]
-    kwargs['dtype_policy'] = dtype_policy
-    is_image = len(event_shape) == 3
-    preprocessing = kwargs.get('preprocessing')
-    if 'preprocessing' in kwargs and is_image and preprocessing is None:
-        raise ValueError(
-            "`config.model.preprocessing` must be 'centre' or 'logit' for image data; got None."
-        )
-    if not is_image and preprocessing is not None:
-        raise ValueError(
-            '`config.model.preprocessing` must be None for vector data (event_shape '
-            f'{list(event_shape)}; e.g. the realnvp_moons recipe); got {preprocessing!r}.'
-        )
+    kwargs.update(dtype=_DTYPES[kwargs['dtype']], dtype_policy=dtype_policy)
     if family == 'glow':
-        return models.glow(event_shape, **kwargs)
-    for key, glow_only in _GLOW_ONLY:
-        if kwargs.pop(key) != glow_only:
-            raise ValueError(
-                f'config.model.{key} applies to Glow only; real_nvp uses {glow_only!r}, got '
-                f'{model_config[key]!r}.'
-            )
-    return models.real_nvp(event_shape, **kwargs)
+        return models.glow(tuple(event_shape), **kwargs)
+    for key in _GLOW_ONLY:
+        kwargs.pop(key, None)
+    return models.real_nvp(tuple(event_shape), **kwargs)
+
+
+def is_variational(config):
+    """Whether the run of `config` (or its config.json) trains a variational dequantizer.
+
+    A config.json of an earlier version without a `dequantizer` section means uniform noise.
+    """
+    return config.get('dequantizer', {}).get('kind') == 'variational'
 
 
 def build_dequantizer(dequantizer_config, event_shape, num_bins, dtype, seed):
-    """The dequantizer described by `config.dequantizer`, or None for uniform noise.
+    """The `VariationalDequantizer` q(u | k) of `config.dequantizer` ('variational').
 
-    Args:
-      dequantizer_config: `config.dequantizer` (a ConfigDict or dict): `kind` ('uniform' or
-        'variational') and, for 'variational', the sizes of the
-        `tfp_flows.dequantization.variational.VariationalDequantizer`. A config without it
-        (a config.json of an earlier version) means 'uniform'.
-      event_shape: the images' [H, W, C].
-      num_bins: the images' discrete levels (`data.num_bins`).
-      dtype: the flow's dtype name ('float32' or 'float64').
-      seed: the run's seed (`config.seed`), which fixes q's initial weights.
-
-    Raises:
-      ValueError: 'variational' for data that are not images ([H, W, C] with `num_bins`), or
-        a size outside its domain (see `VariationalDequantizer`).
-      TypeError: a `dequantizer_config` that is not None, a ConfigDict or a dict.
-      ValueError: also an `event_shape` that is not a shape, a `num_bins` that is not None
-        or an int >= 2, a `dtype` name other than 'float32' or 'float64', a `seed` that is
-        not an int >= 0.
+    `event_shape` [H, W, C] and `num_bins` are the images'; `dtype` the flow's dtype name
+    ('float32' or 'float64'); `seed` the run's, which fixes q's initial weights. The sizes
+    are `dequantizer_config`'s; the dequantizer checks them.
     """
-    if dequantizer_config is not None:
-        _check_section('dequantizer_config', dequantizer_config)
-    if shape_tuple(event_shape) is None:
-        raise ValueError(f'`event_shape` must be [H, W, C] or [D]; got {event_shape!r}.')
-    check_int('num_bins', num_bins, 2, allow_none=True)
-    check_one_of('dtype', dtype, tuple(_DTYPES))
-    check_int('seed', seed, 0)
-    if dequantizer_config is None:
-        return None
-    kwargs = dict(dequantizer_config)
-    if kwargs.pop('kind', 'uniform') == 'uniform':
-        return None
-    if num_bins is None or len(event_shape) != 3:
-        raise ValueError(
-            "`config.dequantizer.kind` 'variational' dequantizes discrete images; got data of "
-            f'event shape {list(event_shape)} and num_bins {num_bins}.'
-        )
     # Imported here: the variational dequantizer's module loads the conditioner networks.
     from tfp_flows.dequantization.variational import VariationalDequantizer
 
+    kwargs = {k: v for k, v in dict(dequantizer_config).items() if k != 'kind'}
     return VariationalDequantizer(
         tuple(event_shape), num_bins, seed=seed, dtype=_DTYPES[dtype], **kwargs
     )
 
 
-def _check_section(name, value):
-    if not isinstance(value, Mapping | ml_collections.ConfigDict):
-        raise TypeError(f'`{name}` must be an ml_collections.ConfigDict or a dict; got {value!r}.')
-
-
 def build_optimizer(train_config, steps_per_epoch):
-    """The optimizer described by `config.train` (`optimizers.make_optimizer`).
+    """The optimizer described by `config.train` (`tfp_flows.training.make_optimizer`).
 
     Linear warm-up over `warmup_steps`, then, with `cosine_decay`, cosine decay to 10% over
     `epochs * steps_per_epoch` optimizer steps; decoupled `weight_decay`; EMA weights with
     `ema_momentum` (None: none).
-
-    Raises:
-      TypeError: a `train_config` that is not a ConfigDict or a dict.
-      ValueError: a `steps_per_epoch` that is not a positive int; `make_optimizer` names a
-        field outside its domain.
     """
-    _check_section('train_config', train_config)
-    check_positive_int('steps_per_epoch', steps_per_epoch)
     train_config = ml_collections.ConfigDict(train_config)
     return make_optimizer(
         train_config.optimizer,
@@ -160,28 +117,160 @@ def build_optimizer(train_config, steps_per_epoch):
     )
 
 
+def placeholder_statistics(num_columns, num_context_columns=0):
+    """`TableStatistics` of the given sizes (means 0, deviations 1), to rebuild a model.
+
+    `standardize_flow(flow, placeholder_statistics(D, K))` has the variables of the model a
+    run built from a table of D data and K context columns; restoring its checkpoint
+    overwrites them with the run's statistics.
+
+    Raises:
+      ValueError: `num_columns` is not a positive int or `num_context_columns` not an int >= 0.
+    """
+    num_columns = checks.POSITIVE_INT.check('num_columns', num_columns)
+    num_context = checks.NON_NEGATIVE_INT.check('num_context_columns', num_context_columns)
+    context = tuple(f'context_{k}' for k in range(num_context))
+    return TableStatistics(
+        tuple(f'column_{j}' for j in range(num_columns)),
+        np.zeros(num_columns),
+        np.ones(num_columns),
+        context,
+        np.zeros(num_context) if context else None,
+        np.ones(num_context) if context else None,
+    )
+
+
+def _saved(values, dtype, name):
+    return tf.Variable(np.asarray(values), dtype=dtype, trainable=False, name=name)
+
+
+def standardize_flow(flow, statistics):
+    """`flow` (on standardised data) as a flow on the table's own units.
+
+    With m, s the data columns' training mean and standard deviation, the data side gets
+    x = m + s * u, u the standardised data `flow` models (`tfb.Shift(m)(tfb.Scale(s)(u))`),
+    so by the change of variables
+      log p(x) = log p_flow((x - m) / s) - sum_j log s_j      (nats, in the CSV's units)
+    (the density correction). With context columns (means m_c, deviations s_c), the context
+    reaches `flow` as (c - m_c) / s_c (`StandardizedContext`), so c is in the CSV's units too.
+    m, s, m_c, s_c are saved, non-trainable variables: a checkpoint or SavedModel restores
+    them; rebuild with any statistics of the same shapes, then restore.
+
+    Args:
+      flow: a vector `tfd.TransformedDistribution` (e.g. `tfp_flows.real_nvp((D,), ...)`),
+        conditional with conditional_shape (K,) when the table has K context columns.
+      statistics: a `tfp_flows.data.own.TableStatistics`.
+
+    Returns:
+      A `tfd.TransformedDistribution` over `flow`'s base with bijector
+      Chain([Shift(m), Scale(s), flow.bijector]) (wrapped in a `StandardizedContext` with
+      context columns), sharing `flow`'s variables.
+
+    Raises:
+      TypeError: `flow` is not a `tfd.TransformedDistribution` or `statistics` not a
+        `TableStatistics`.
+      ValueError: `flow`'s event shape is not [D] with D the number of columns, or its
+        conditional shape is not (K,) with K the number of context columns (None without).
+    """
+    models.check_flow(flow)
+    if not isinstance(statistics, TableStatistics):
+        raise TypeError(f'`statistics` must be a TableStatistics; got {statistics!r}.')
+    num_columns, num_context = len(statistics.columns), len(statistics.context_columns)
+    if flow.event_shape != [num_columns]:
+        raise ValueError(
+            f'`flow` must have event shape [{num_columns}], one value per column of the '
+            f'statistics; got {flow.event_shape}.'
+        )
+    shape = conditional_shape_of(flow)
+    if shape != ((num_context,) if num_context else None):
+        raise ValueError(
+            f'`flow` must have conditional_shape {(num_context,) if num_context else None} for '
+            f'{num_context} context columns; got {shape}.'
+        )
+    dtype = flow.dtype
+    steps = [
+        tfb.Shift(_saved(statistics.mean, dtype, 'column_mean'), name='column_mean'),
+        tfb.Scale(_saved(statistics.scale, dtype, 'column_scale'), name='column_scale'),
+        flow.bijector,
+    ]
+    bijector = Chain(steps, event_ndims=1, name='standardized')
+    if statistics.context_columns:
+        bijector = StandardizedContext(
+            bijector,
+            _saved(statistics.context_mean, dtype, 'context_mean'),
+            _saved(statistics.context_scale, dtype, 'context_scale'),
+        )
+    return tfd.TransformedDistribution(flow.distribution, bijector, name=flow.name)
+
+
 def data_flow(flow, data_name, statistics=None):
     """`flow` as the run trains and tests it on the data called `data_name`.
 
-    For a CSV table ('csv:PATH'): `own_data.standardize_flow(flow, statistics)`, so densities
-    and samples are in the table's units; with `statistics` None, placeholder statistics of
-    the sizes of `flow` (means 0, deviations 1), for a checkpoint to overwrite. Other data:
-    `flow` itself. `own_data.standardize_flow` checks `flow` and `statistics`.
-
-    Raises:
-      ValueError: a `data_name` that is not a non-empty str.
+    For a CSV table ('csv:PATH'): `standardize_flow(flow, statistics)`, so densities and
+    samples are in the table's units; with `statistics` None, placeholder statistics of the
+    sizes of `flow` (means 0, deviations 1), for a checkpoint to overwrite. Other data: `flow`.
     """
-    if not isinstance(data_name, str) or not data_name:
-        raise ValueError(
-            f'`data_name` must be a non-empty str (config.data.name); got {data_name!r}.'
-        )
     if not data_name.startswith('csv:'):
         return flow
     if statistics is None:
-        num_columns = int(flow.event_shape[0])
         shape = conditional_shape_of(flow)
-        statistics = own_data.placeholder_statistics(num_columns, shape[0] if shape else 0)
-    return own_data.standardize_flow(flow, statistics)
+        statistics = placeholder_statistics(int(flow.event_shape[0]), shape[0] if shape else 0)
+    return standardize_flow(flow, statistics)
+
+
+def checkpoint_modules(flow, dequantizer):
+    """{name: module} that a run's checkpoints hold besides its training state."""
+    return {'flow': flow} if dequantizer is None else {'flow': flow, 'dequantizer': dequantizer}
+
+
+def restore(checkpoint, path, partial=False):
+    """Restores checkpoint `path`; `ValueError` if it is damaged or holds another model.
+
+    Every object of `checkpoint` must be found in the file. With `partial`, values in the file
+    that `checkpoint` does not hold (the optimizer's, when only the flow is restored) are
+    expected, so TensorFlow does not warn about each of them.
+    """
+    if not tf.io.gfile.exists(path + '.index'):
+        raise ValueError(f'Checkpoint {path} is incomplete: {path}.index does not exist.')
+    try:
+        status = checkpoint.restore(path)
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
+        raise ValueError(
+            f'Checkpoint {path} does not match the model built from the config: {error} '
+            'Use the config the checkpoint was trained with, or a new --workdir.'
+        ) from error
+    except (IndexError, tf.errors.OpError) as error:  # IndexError: a truncated data file.
+        raise ValueError(f'Checkpoint {path} is damaged or incomplete: {error}') from error
+    if partial:
+        status.expect_partial()
+
+
+def restore_newest_readable(checkpoint, directory):
+    """Restores the newest checkpoint in `directory` that loads; returns its path, or None.
+
+    TF writes a checkpoint's files before it points its checkpoint state at them, so a run
+    killed while saving resumes from the previous checkpoint. A checkpoint damaged later
+    (a lost or truncated file) is skipped, with a warning, for the older one kept beside it.
+    `ValueError` if none loads, naming each.
+    """
+    state = tf.train.get_checkpoint_state(directory)
+    if state is None:
+        return None
+    paths = list(state.all_model_checkpoint_paths)
+    if state.model_checkpoint_path not in paths:
+        paths.append(state.model_checkpoint_path)
+    errors = []
+    for path in reversed(paths):
+        try:
+            restore(checkpoint, path)
+        except ValueError as error:
+            errors.append(error)
+            continue
+        if errors:
+            logging.warning('%s Skipping it for the older %s.', errors[0], path)
+        return path
+    raise ValueError(' '.join(str(e) for e in errors))
 
 
 def restore_flow(workdir, which='best'):
@@ -217,9 +306,8 @@ def restore_flow_and_dequantizer(workdir, which='best'):
     Raises:
       As `restore_flow`.
     """
-    workdirs.check_path('workdir', workdir)
-    if which not in _CHECKPOINT_NAMES:
-        raise ValueError(f'`which` must be one of {_CHECKPOINT_NAMES}; got {which!r}.')
+    checks.check_path('workdir', workdir)
+    which = checks.one_of('best', 'latest').check('which', which)
     config = workdirs.read_json(os.path.join(workdir, 'config.json'))
     if config is None:
         raise FileNotFoundError(f'No config.json in workdir {workdir!r}: not a tfp_flows run.')
@@ -227,40 +315,23 @@ def restore_flow_and_dequantizer(workdir, which='best'):
     if path is None:
         raise FileNotFoundError(f'No {which!r} checkpoint under {workdir!r}/checkpoints.')
     config = ml_collections.ConfigDict(config)
-    event_shape = tuple(config.data.event_shape)
-    flow = build_flow(config.model, event_shape)
-    flow = data_flow(flow, config.data.name)
-    dequantizer = build_dequantizer(
-        config.get('dequantizer'),
-        event_shape,
-        config.data.get('num_bins'),
-        config.model.dtype,
-        config.seed,
-    )
+    event_shape = config.data.event_shape
+    flow = data_flow(build_flow(config.model, event_shape), config.data.name)
+    dequantizer = None
+    if is_variational(config):
+        dequantizer = build_dequantizer(
+            config.dequantizer, event_shape, config.data.num_bins, config.model.dtype, config.seed
+        )
     modules = checkpoint_modules(flow, dequantizer)
-    variables = trained_variables(flow, dequantizer)
-    ema_momentum = config.train.get('ema_momentum')
-    if ema_momentum is None:
-        checkpoints.restore(tf.train.Checkpoint(**modules), path, partial=True)
+    if config.train.get('ema_momentum') is None:
+        restore(tf.train.Checkpoint(**modules), path, partial=True)
         return flow, dequantizer
     # The averages are the optimizer's variables: load them into the run's optimizer (built
-    # on the variables in the trainer's order), then write them into the flow and the
-    # dequantizer (Keras' public `finalize_variable_values`).
+    # on the variables in the trainer's order: the flow's, then the dequantizer's), then
+    # write them into the flow and the dequantizer (Keras' public `finalize_variable_values`).
+    variables = [v for module in modules.values() for v in module.trainable_variables]
     optimizer = build_optimizer(config.train, steps_per_epoch=1)
     optimizer.build(variables)
-    checkpoints.restore(tf.train.Checkpoint(**modules, optimizer=optimizer), path, partial=True)
+    restore(tf.train.Checkpoint(**modules, optimizer=optimizer), path, partial=True)
     optimizer.finalize_variable_values(variables)
     return flow, dequantizer
-
-
-def checkpoint_modules(flow, dequantizer):
-    """{name: module} that a run's checkpoints hold besides its training state."""
-    return {'flow': flow} if dequantizer is None else {'flow': flow, 'dequantizer': dequantizer}
-
-
-def trained_variables(flow, dequantizer):
-    """The variables a run trains, in `FlowTrainer.trainable_weights` order."""
-    variables = list(flow.trainable_variables)
-    if dequantizer is not None:
-        variables += list(dequantizer.trainable_variables)
-    return variables

@@ -1,0 +1,93 @@
+"""tfp_flows/run/restore.py: a CSV run's flow in the table's units, its statistics restored."""
+
+import checks
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfp_flows
+from tfp_flows.data.own import TableStatistics
+from tfp_flows.export import FlowModule
+from tfp_flows.run import restore
+
+STATISTICS = TableStatistics(
+    ('x0', 'x1'), np.array([1.0, 100.0]), np.array([1.5, 20.0]), ('label',), [1.0], [0.8]
+)
+
+
+def _inner(dtype=tf.float64):
+    flow = tfp_flows.real_nvp(
+        (2,), num_steps=2, hidden_channels=8, conditional_shape=(1,), dtype=dtype
+    )
+    checks.randomize_variables(flow, seed=2)
+    return flow
+
+
+def _table(rows=50):
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 3, (rows, 1)).astype(np.float64)
+    x = np.stack([rng.normal(size=rows) + label[:, 0], 100 + 20 * rng.normal(size=rows)], -1)
+    return x, label
+
+
+def test_a_standardized_flow_gives_densities_and_samples_in_the_tables_units():
+    inner = _inner()
+    flow = restore.standardize_flow(inner, STATISTICS)
+    x, c = _table()
+    m, s = STATISTICS.mean, STATISTICS.scale
+    context = (c - STATISTICS.context_mean) / STATISTICS.context_scale
+    expected = inner.log_prob((x - m) / s, bijector_kwargs={'conditional_input': context})
+    expected -= np.log(s).sum()  # The density correction of x = m + s * u.
+    log_prob = flow.log_prob(x, bijector_kwargs={'conditional_input': c})
+    np.testing.assert_allclose(log_prob, expected, rtol=1e-10)
+    samples = tfp_flows.sample(flow, 5, seed=3, conditional_input=c[:5])
+    inner_samples = tfp_flows.sample(inner, 5, seed=3, conditional_input=context[:5])
+    np.testing.assert_allclose(samples, m + s * inner_samples, rtol=1e-10)
+    # The statistics are saved, not trained.
+    assert {v.ref() for v in flow.trainable_variables} == {
+        v.ref() for v in inner.trainable_variables
+    }
+    module = FlowModule(flow)
+    assert module.conditional_shape == (1,)
+    np.testing.assert_allclose(module.log_prob(x, c)['log_prob'], log_prob, rtol=1e-10)
+
+
+def test_the_statistics_are_saved_with_the_flow_and_restore_into_placeholders(tmp_path):
+    flow = restore.standardize_flow(_inner(), STATISTICS)
+    path = tf.train.Checkpoint(flow=flow).write(str(tmp_path / 'ckpt'))
+    rebuilt = restore.data_flow(_inner(), 'csv:table.csv')  # Placeholder statistics.
+    tf.train.Checkpoint(flow=rebuilt).read(path).assert_existing_objects_matched()
+    x, c = _table()
+    kwargs = {'conditional_input': c}
+    np.testing.assert_allclose(
+        rebuilt.log_prob(x, bijector_kwargs=kwargs), flow.log_prob(x, bijector_kwargs=kwargs)
+    )
+    assert restore.data_flow(flow, 'digits') is flow  # Other data: the flow itself.
+
+
+@pytest.mark.parametrize(
+    'call, error, message',
+    [
+        (lambda: restore.standardize_flow('flow', STATISTICS), TypeError, '`flow` must be'),
+        (lambda: restore.standardize_flow(_inner(), None), TypeError, '`statistics` must be'),
+        (
+            lambda: restore.standardize_flow(tfp_flows.real_nvp((3,), num_steps=1), STATISTICS),
+            ValueError,
+            r'`flow` must have event shape \[2\]',
+        ),
+        (
+            lambda: restore.standardize_flow(tfp_flows.real_nvp((2,), num_steps=1), STATISTICS),
+            ValueError,
+            r'`flow` must have conditional_shape \(1,\) for 1 context columns; got None',
+        ),
+        (lambda: restore.placeholder_statistics(0), ValueError, '`num_columns` must be a pos'),
+        (
+            lambda: restore.placeholder_statistics(2, -1),
+            ValueError,
+            '`num_context_columns` must be an int >= 0',
+        ),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
