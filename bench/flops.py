@@ -59,8 +59,8 @@ def matmul_peak(tf, sizes=(1024, 2048, 3072), seconds=2.0) -> dict:
 def count_macs(flow) -> dict:
     """Forward multiply-adds per image, by kind, from the shapes each step sees.
 
-    Walks the flow once from data to latent with `Chain.inverse_and_log_det`'s step hook,
-    which hands every step (nested levels and factor-outs included) its input.
+    Walks the flow once from data to latent with `tfp_flows.bijectors.walk.trace`, which
+    hands every step (nested levels and factor-outs included) its input.
     """
     import tensorflow as tf
 
@@ -71,6 +71,7 @@ def count_macs(flow) -> dict:
         FactorOut,
         InvertibleConv1x1,
         LUInvertibleConv1x1,
+        walk,
     )
 
     macs = {'coupling_conv3x3': 0, 'coupling_conv1x1': 0, 'invertible_1x1': 0, 'split_prior': 0}
@@ -95,7 +96,7 @@ def count_macs(flow) -> dict:
                 macs['split_prior'] += positions * int(np.prod(kernel.shape))
 
     batch = tf.fill([1, *flow.event_shape], tf.constant(0.5, flow.dtype))
-    flow.bijector.inverse_and_log_det(batch, step_hook=count)
+    walk.trace(flow.bijector, batch, True, lambda visit: count(visit.step, visit.x, visit.inverse))
     macs['total'] = sum(macs.values())
     return macs
 

@@ -114,17 +114,17 @@ def _restore(workdir, policy):
     import ml_collections
     import tensorflow as tf
 
-    from tfp_flows.run import checkpoints, experiment
+    from tfp_flows.run import restore
     from tfp_flows.run import workdir as workdirs
 
     config = workdirs.read_json(os.path.join(workdir, 'config.json'))
-    flow = experiment.build_flow(
+    flow = restore.build_flow(
         ml_collections.ConfigDict(config['model']),
         tuple(config['data']['event_shape']),
         _policy(policy),
     )
     path = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'best'))
-    checkpoints.restore(tf.train.Checkpoint(flow=flow), path, partial=True)
+    restore.restore(tf.train.Checkpoint(flow=flow), path, partial=True)
     return flow, config
 
 

@@ -10,7 +10,7 @@ import tensorflow_probability as tfp
 import tfp_flows
 from tfp_flows.bijectors import ActNorm, walk
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.data import own as own_data
+from tfp_flows.run import restore
 
 IMAGE = (8, 8, 1)
 MODELS = {
@@ -203,7 +203,7 @@ def test_several_batches_reach_the_actnorms_of_a_standardized_context_flow():
     # several batches must go inside it, as the one-batch walk does.
     def make():
         flow = tfp_flows.real_nvp((2,), num_steps=2, hidden_channels=8, conditional_shape=(1,))
-        return own_data.standardize_flow(flow, own_data.placeholder_statistics(2, 1))
+        return restore.standardize_flow(flow, restore.placeholder_statistics(2, 1))
 
     x = tf.random.stateless_normal([64, 2], [1, 2]) * 3 + 1
     c = tf.random.stateless_normal([64, 1], [3, 4]) * 2 - 1

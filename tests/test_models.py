@@ -454,7 +454,7 @@ def test_sample_takes_shapes_as_ints_lists_and_int_tensors():
             tfp_flows.sample(flow, bad)
     with pytest.raises(TypeError, match=message + r' a float32 tensor'):
         tfp_flows.sample(flow, tf.constant(2.0))
-    with pytest.raises(tf.errors.InvalidArgumentError, match=message + r'\W+2,? -3'):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message + r' \[-3\]'):
         tfp_flows.sample(flow, tf.constant([2, -3]))
 
 

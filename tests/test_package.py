@@ -9,6 +9,7 @@ import sys
 import tfp_flows
 from tfp_flows import dequantization, initialization, models
 from tfp_flows.bijectors import context
+from tfp_flows.run import restore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,7 +31,7 @@ def test_every_public_name_resolves_to_its_definition():
         else:
             assert value.__name__ == f'tfp_flows.{name}', name  # A module.
     assert set(tfp_flows.__all__) <= set(dir(tfp_flows))
-    assert tfp_flows.run.experiment.restore_flow  # The README's call.
+    assert restore.restore_flow  # The README's call.
 
 
 def test_import_starts_no_tensorflow_and_the_version_is_setup_cfgs():

@@ -436,7 +436,7 @@ BAD_INPUTS = [
     pytest.param(
         _export_to_existing,
         FileExistsError,
-        r'export.* already exists; export to a new path, or pass overwrite=True',
+        r'export.* already exists; write to a new path, or pass overwrite=True',
         id='export path exists',
     ),
     pytest.param(

@@ -56,7 +56,7 @@ MOVED = {
     'tfp_flows.callbacks': 'tfp_flows.run.callbacks',
     'tfp_flows.distribute': 'tfp_flows.training.distribute',
     'tfp_flows.experiment': 'tfp_flows.run.experiment',
-    'tfp_flows.figures': 'tfp_flows.tools.figures',
+    'tfp_flows.figures': 'tfp_flows.run.figures',
     'tfp_flows.images': 'tfp_flows.tools.pictures',
     'tfp_flows.latent': 'tfp_flows.tools.latent',
     'tfp_flows.optimizers': 'tfp_flows.training.optimizers',

@@ -7,10 +7,10 @@ message names the argument, the value and what was expected:
 
     `num_channels` must be a positive int; got 0.
 
-Tensor values are checked where a user hands them in (a sample count, a temperature, an
-exported signature's inputs) with `tf.debugging.assert_*`, and inside the flow only under
-`validate_args`, as TFP does. Nothing here imports TensorFlow, so the config of a run is
-checked before TensorFlow starts.
+Tensor values are checked where a user hands them in (a sample count, a temperature, pixels,
+an exported signature's inputs) with `check_values`, and inside the flow only under
+`validate_args`, as TFP does. Nothing here imports TensorFlow at import time, so the config of
+a run is checked before TensorFlow starts.
 """
 
 import math
@@ -28,6 +28,7 @@ __all__ = [
     'check_float_dtype',
     'check_path',
     'check_shape',
+    'check_values',
     'integer',
     'number',
     'one_of',
@@ -178,3 +179,26 @@ def check_path(name, value, allow_none=False):
         return value
     expected = 'None, a str or a path' if allow_none else 'a str or a path'
     raise TypeError(f'`{name}` must be {expected}; got {value!r}.')
+
+
+def check_values(tensor, inside, message):
+    """`tensor`, checked to have every value `inside` (a bool tensor of its shape).
+
+    Otherwise `tf.errors.InvalidArgumentError` '<message> <the first values outside>', e.g.
+    '`temperature` must be a finite number > 0; got [-1.0]': eagerly at once, in a graph when
+    it runs (`tf.debugging.Assert`, which XLA leaves out as it does every assertion).
+    """
+    import tensorflow as tf
+
+    outside = tf.reshape(tf.logical_not(inside), [-1])
+    if tf.executing_eagerly():
+        if bool(tf.reduce_any(outside)):
+            values = tf.boolean_mask(tf.reshape(tensor, [-1]), outside)[:5].numpy().tolist()
+            raise tf.errors.InvalidArgumentError(None, None, f'{message} {values}')
+        return tensor
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(outside)),
+        [message, tf.boolean_mask(tf.reshape(tensor, [-1]), outside)[:5]],
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(tensor)

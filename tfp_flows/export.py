@@ -94,15 +94,8 @@ def _check_flow(flow):
 
 
 def _all_inside(name, tensor, inside, expected):
-    """`tensor`, checked at run time to be `inside` (a bool tensor of its shape) everywhere:
-    `InvalidArgumentError` '`name` must be <expected>; got' and the first values outside."""
-    outside = tf.logical_not(inside)
-    check = tf.debugging.Assert(
-        tf.logical_not(tf.reduce_any(outside)),
-        [f'`{name}` must be {expected}; got', tf.boolean_mask(tensor, outside)[:5]],
-    )
-    with tf.control_dependencies([check]):
-        return tf.identity(tensor)
+    """`tensor`, checked at run time to be `inside` (a bool tensor of its shape) everywhere."""
+    return checks.check_values(tensor, inside, f'`{name}` must be {expected}; got')
 
 
 class FlowModule(tf.Module):
@@ -300,12 +293,9 @@ class FlowModule(tf.Module):
         return {'bits_per_dim': bits}
 
     def _sample(self, num_samples, temperature, seed, conditional_input=None):
-        num_samples = tf.ensure_shape(num_samples, [])
-        check = tf.debugging.assert_non_negative(
-            num_samples, message='`num_samples` must be an int >= 0'
+        num_samples = _all_inside(
+            'num_samples', tf.ensure_shape(num_samples, []), num_samples >= 0, 'an int >= 0'
         )
-        with tf.control_dependencies([check]):
-            num_samples = tf.identity(num_samples)
         context = self._checked_context(conditional_input, num_samples)
         temperature = tf.ensure_shape(temperature, [])  # Checked by `sample_latent`.
         latent = models.sample_latent(self._flow, num_samples, temperature, seed)

@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows import checks
 from tfp_flows.bijectors import walk
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.base import FlowBijector
@@ -116,9 +117,8 @@ def _checked_pairs(bijector, data, conditional_input):
         raise ValueError('`initialize` needs at least one batch; got none.')
     checked = []
     for x, c in pairs:
-        x = tf.debugging.assert_all_finite(
-            _batch(x, bijector.dtype), '`data` must be finite: `initialize` would keep a NaN'
-        )
+        x = _batch(x, bijector.dtype)
+        x = checks.check_values(x, tf.math.is_finite(x), '`data` must be finite; got')
         owner = f'The flow {bijector.name!r}'
         context_features(c, conditional_shape, x, bijector.inverse_min_event_ndims, owner)
         checked.append((x, c))

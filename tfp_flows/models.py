@@ -368,9 +368,12 @@ def _checked_tensor(value, expected, ranks, condition, integer=False):
         raise TypeError(f'{expected}; got a {tensor.dtype.name} tensor.')
     if tensor.shape.rank not in (None, *ranks):
         raise ValueError(f'{expected}; got a tensor of shape {tensor.shape}.')
-    valid = tf.reduce_all(condition(tensor)) & (tf.rank(tensor) <= max(ranks))
-    with tf.control_dependencies([tf.debugging.Assert(valid, [f'{expected}; got', tensor])]):
-        return tf.identity(tensor)
+    if tensor.shape.rank is None:  # Known only when it runs.
+        rank = tf.rank(tensor)
+        rank = checks.check_values(rank, rank <= max(ranks), f'{expected}; got a tensor of rank')
+        with tf.control_dependencies([rank]):
+            tensor = tf.identity(tensor)
+    return checks.check_values(tensor, condition(tensor), f'{expected}; got')
 
 
 def check_temperature(temperature, dtype):

@@ -2,16 +2,12 @@
 
 import os
 
-import checks
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
-import tfp_flows
 from tfp_flows.data import make_dataset
 from tfp_flows.data import own as own_data
-from tfp_flows.export import FlowModule
 
 
 def as_array(dataset):
@@ -204,51 +200,3 @@ def test_csv_context_columns_go_with_conditional(tmp_path):
         make_dataset(f'folder:{tmp_path}', 'train', 4, shuffle=False, augment='flip')
     with pytest.raises(FileNotFoundError, match=r'csv:.*missing\.csv: no such file'):
         make_dataset(f'csv:{tmp_path / "missing.csv"}', 'train', 4, shuffle=False)
-
-
-def _standardized_pair(tmp_path, dtype=tf.float64):
-    path = tmp_path / 'table.csv'
-    x, c = _write_table(path)
-    statistics = own_data.table_statistics(str(path), x, c, ('x0', 'x1'), ('label',))
-    inner = tfp_flows.real_nvp(
-        (2,), num_steps=2, hidden_channels=8, conditional_shape=(1,), dtype=dtype
-    )
-    checks.randomize_variables(inner, seed=2)
-    return inner, own_data.standardize_flow(inner, statistics), statistics, x, c
-
-
-def test_a_standardized_flow_gives_densities_and_samples_in_the_tables_units(tmp_path):
-    inner, flow, statistics, x, c = _standardized_pair(tmp_path)
-    m, s = statistics.mean, statistics.scale
-    context = (c - statistics.context_mean) / statistics.context_scale
-    expected = inner.log_prob((x - m) / s, bijector_kwargs={'conditional_input': context})
-    expected -= np.log(s).sum()  # The density correction of x = m + s * u.
-    log_prob = flow.log_prob(x, bijector_kwargs={'conditional_input': c})
-    np.testing.assert_allclose(log_prob, expected, rtol=1e-10)
-    samples = tfp_flows.sample(flow, 5, seed=3, conditional_input=c[:5])
-    inner_samples = tfp_flows.sample(inner, 5, seed=3, conditional_input=context[:5])
-    np.testing.assert_allclose(samples, m + s * inner_samples, rtol=1e-10)
-    # The statistics are saved, not trained.
-    assert {v.ref() for v in flow.trainable_variables} == {
-        v.ref() for v in inner.trainable_variables
-    }
-    module = FlowModule(flow)
-    assert module.conditional_shape == (1,)
-    np.testing.assert_allclose(module.log_prob(x, c)['log_prob'], log_prob, rtol=1e-10)
-
-
-def test_the_statistics_are_saved_with_the_flow(tmp_path):
-    _, flow, _, x, c = _standardized_pair(tmp_path)
-    path = tf.train.Checkpoint(flow=flow).write(str(tmp_path / 'ckpt'))
-    placeholder = own_data.TableStatistics(
-        ('x0', 'x1'), np.zeros(2), np.ones(2), ('label',), np.zeros(1), np.ones(1)
-    )
-    inner = tfp_flows.real_nvp(
-        (2,), num_steps=2, hidden_channels=8, conditional_shape=(1,), dtype=tf.float64
-    )
-    restored = own_data.standardize_flow(inner, placeholder)
-    tf.train.Checkpoint(flow=restored).read(path).assert_existing_objects_matched()
-    kwargs = {'conditional_input': c}
-    np.testing.assert_allclose(
-        restored.log_prob(x, bijector_kwargs=kwargs), flow.log_prob(x, bijector_kwargs=kwargs)
-    )

@@ -29,10 +29,10 @@ from configs import (
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.data import make_dataset
 from tfp_flows.data import own as own_data
-from tfp_flows.run import callbacks, experiment, lock, restore
+from tfp_flows.run import callbacks, experiment, figures, lock, restore
 from tfp_flows.run import datasets as run_datasets
 from tfp_flows.run import workdir as workdirs
-from tfp_flows.tools import figures, latent
+from tfp_flows.tools import latent
 from tfp_flows.training.trainer import FlowTrainer
 
 

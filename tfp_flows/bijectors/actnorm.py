@@ -97,7 +97,7 @@ class ActNorm(FlowBijector):
         `validate_args`: a NaN would be kept for good): `tf.errors.InvalidArgumentError`.
         """
         y = self._check(tf.convert_to_tensor(y, self.dtype))
-        y = tf.debugging.assert_all_finite(y, '`y` must be finite: ActNorm.initialize')
+        y = checks.check_values(y, tf.math.is_finite(y), '`y` must be finite; got')
         axes = list(range(y.shape.rank - 1))
         self.initialize_from_moments(*tf.nn.moments(y, axes=axes))
 
@@ -119,12 +119,12 @@ class ActNorm(FlowBijector):
                     f'`{name}` must have shape [{self._num_channels}] (one value per channel); '
                     f'got shape {value.shape.as_list()}.'
                 )
-        mean = tf.debugging.assert_all_finite(mean, '`mean` must be finite')
-        variance = tf.debugging.assert_all_finite(variance, '`variance` must be finite')
-        with tf.control_dependencies(
-            [tf.debugging.assert_non_negative(variance, message='`variance` must be >= 0')]
-        ):
-            variance = tf.identity(variance)
+        mean = checks.check_values(mean, tf.math.is_finite(mean), '`mean` must be finite; got')
+        variance = checks.check_values(
+            variance,
+            tf.math.is_finite(variance) & (variance >= 0),
+            '`variance` must be finite and >= 0; got',
+        )
         std = tf.maximum(tf.sqrt(variance), tf.cast(self._min_std, self.dtype))
         done = self.initialized
         updates = [

@@ -184,7 +184,7 @@ class StandardizedContext(Container):
     """`bijector`, given its context standardised: c -> (c - mean) / scale, then `bijector`.
 
     For a conditional flow trained on standardised contexts whose users pass contexts in
-    their own units (a CSV table's columns, `tfp_flows.data.own.standardize_flow`). The map
+    their own units (a CSV table's columns, `tfp_flows.run.restore.standardize_flow`). The map
     of x and its log-det are `bijector`'s at the standardised context:
       forward(x, conditional_input=c) = bijector.forward(x, conditional_input=(c - mean) / scale)
     `mean` and `scale` are [K] (conditional_shape (K,)), e.g. non-trainable variables so

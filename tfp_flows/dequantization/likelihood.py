@@ -159,11 +159,9 @@ def _check_num_samples(num_samples):
             f'{num_samples.dtype.name} tensor of shape {num_samples.shape}.'
         )
     num_samples = tf.cast(num_samples, tf.int32)
-    check = tf.debugging.assert_positive(
-        num_samples, message='`num_samples` must be a positive int'
+    return checks.check_values(
+        num_samples, num_samples > 0, '`num_samples` must be a positive int; got'
     )
-    with tf.control_dependencies([check]):
-        return tf.identity(num_samples)
 
 
 def _check_seed(seed):

@@ -49,12 +49,7 @@ def check_pixels(pixels, num_bins, dtype, event_shape=None):
         shown = ', '.join(map(str, event_shape))
         raise ValueError(f'`pixels` must have shape [N, {shown}]; got {pixels.shape}.')
     values = tf.cast(pixels, dtype)
-    bad = tf.logical_not(_is_pixel(values, num_bins, tf.math))
-    check = tf.debugging.Assert(
-        tf.logical_not(tf.reduce_any(bad)), [expected, tf.boolean_mask(values, bad)[:5]]
-    )
-    with tf.control_dependencies([check]):
-        return tf.identity(values)
+    return checks.check_values(values, _is_pixel(values, num_bins, tf.math), expected)
 
 
 def _is_pixel(values, num_bins, ops):

@@ -19,7 +19,7 @@ both with `fit` on batches of discrete images (`make_dataset(..., dequantize=Fal
 q's variables in the optimizer, clipping, accumulation and EMA beside the flow's; a run does
 so with `config.dequantizer.kind = 'variational'` (the default recipe), checkpoints both and
 exports both (`tfp_flows.export.export_saved_model(flow, path, num_bins=num_bins,
-dequantizer=q)`), and `tfp_flows.run.experiment.restore_flow_and_dequantizer` gives them back.
+dequantizer=q)`), and `tfp_flows.run.restore.restore_flow_and_dequantizer` gives them back.
 ActNorm is initialised on uniformly dequantized data: that is what q is at initialisation.
 Evaluate with `tfp_flows.dequantization.dequantized_bits_per_dim` (fixed seeds), or
 `importance_weighted_bits_per_dim` for the tighter figure (`config.eval.iw_samples`).

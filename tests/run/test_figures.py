@@ -138,13 +138,14 @@ def _workdir(tmp_path, conditional):
     config = default.get_config()
     config.model.update(num_levels=2, num_steps=1, hidden_channels=8)
     config.dequantizer.kind = 'uniform'  # The checkpoint below holds a flow alone.
-    if conditional:
-        config.model.conditional_shape = (10,)
-    config.data.event_shape = (8, 8, 1)
+    resolved = config.to_dict()  # With what a run records from its data.
+    resolved['data'].update(event_shape=[8, 8, 1], num_bins=17)
+    resolved['model']['conditional_shape'] = [10] if conditional else None
     workdir = tmp_path / ('conditional' if conditional else 'plain')
-    flow = checks.randomize_variables(build_flow(config.model, (8, 8, 1)), seed=3, scale=0.05)
+    flow = build_flow(resolved['model'], (8, 8, 1))
+    checks.randomize_variables(flow, seed=3, scale=0.05)
     tf.train.Checkpoint(flow=flow).save(str(workdir / 'checkpoints' / 'best' / 'ckpt'))
-    (workdir / 'config.json').write_text(json.dumps(config.to_dict()))
+    (workdir / 'config.json').write_text(json.dumps(resolved))
     return workdir
 
 
@@ -178,10 +179,11 @@ def test_the_latent_command_explains_a_missing_run_and_bad_flags(tmp_path, capsy
 
 def _moons_workdir(tmp_path):
     """A 2-D run's workdir by hand: config.json and a 'best' checkpoint."""
-    config = realnvp_moons.get_config()
-    config.data.event_shape = (2,)
+    resolved = realnvp_moons.get_config().to_dict()  # With what a run records.
+    resolved['data'].update(event_shape=[2], num_bins=None)
+    resolved['model']['conditional_shape'] = None
     workdir = tmp_path / 'moons'
-    flow = build_flow(config.model, (2,))
+    flow = build_flow(resolved['model'], (2,))
     tf.train.Checkpoint(flow=flow).save(str(workdir / 'checkpoints' / 'best' / 'ckpt'))
-    (workdir / 'config.json').write_text(json.dumps(config.to_dict()))
+    (workdir / 'config.json').write_text(json.dumps(resolved))
     return workdir
