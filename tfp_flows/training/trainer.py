@@ -18,8 +18,7 @@ import tensorflow_probability as tfp
 from absl import logging
 
 from tfp_flows import checks
-from tfp_flows.dequantization import below_one, bits_per_dim
-from tfp_flows.dequantization.variational import VariationalDequantizer
+from tfp_flows.dequantization import bits_per_dim, check_dequantizer, dequantize_with
 from tfp_flows.mixed_precision import dtype_policy_of
 from tfp_flows.training.workarounds import step_logs, with_epoch_progbar
 
@@ -158,15 +157,7 @@ class FlowTrainer(keras.Model):
                 f'tfp_flows.bijectors.Chain; got a {type(flow.bijector).__name__}.'
             )
         self.memory_saving = memory_saving
-        if dequantizer is not None and not isinstance(dequantizer, VariationalDequantizer):
-            raise TypeError(
-                '`dequantizer` must be None or a VariationalDequantizer; got '
-                f'{type(dequantizer).__name__}.'
-            )
-        if dequantizer is not None and num_bins != dequantizer.num_bins:
-            raise ValueError(
-                f"`num_bins` must be the dequantizer's, {dequantizer.num_bins}; got {num_bins!r}."
-            )
+        check_dequantizer(dequantizer, num_bins, tuple(flow.event_shape), flow.dtype)
         self.dequantizer = dequantizer
         self.dequantization_seed = checks.SEED.check('dequantization_seed', dequantization_seed)
         self.num_dims = int(np.prod(flow.event_shape))
@@ -269,10 +260,7 @@ class FlowTrainer(keras.Model):
             log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs)
         else:
             noise, log_q = self.dequantizer.noise_and_log_prob(base_noise, x)
-            # x = (k + u) / B, kept below 1 where float rounding would reach it.
-            x = tf.minimum(
-                (tf.cast(x, noise.dtype) + noise) / self.num_bins, below_one(noise.dtype)
-            )
+            x = dequantize_with(tf.cast(x, noise.dtype), noise, self.num_bins)
             log_prob = self.flow.log_prob(
                 tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs
             ) - tf.cast(log_q, self.flow.dtype)
