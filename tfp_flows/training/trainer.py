@@ -54,21 +54,18 @@ class FlowTrainer(keras.Model):
     'nats_per_dim'); and 'grad_norm', the global gradient norm before clipping. Batches are
     `x`, `(x,)` or `(x, c)` for a conditional flow; floats are cast to the flow's dtype.
 
-    Replicas: each replica's summed loss is divided by the global batch and the optimizer sums
-    the gradients over replicas, so a step on several replicas is a step on one device with
-    the global batch; clipping acts on that sum (Keras' `global_clipnorm` would clip each
-    replica's part).
-
-    Dropout: the train step passes the bijector kwarg `training=True` and, with
-    `dropout_seed`, stateless masks folded from (seed, optimizer step, replica, micro-batch),
-    so a resumed run draws an unbroken run's masks. Evaluation and `predict` (each example's
-    loss) pass neither.
+    One step on several replicas is one step on one device with the global batch (each
+    replica's summed loss is divided by the global batch, the gradients summed), clipped as
+    a whole (Keras' `global_clipnorm` would clip each replica's part). The train step passes
+    the bijector kwarg `training=True` (dropout) and, with `dropout_seed`, stateless masks
+    folded from (seed, optimizer step, replica, micro-batch), so a resumed run draws an
+    unbroken run's masks; evaluation and `predict` (each example's loss) pass neither.
 
     Accumulation (`accumulation_steps=N`): N equal micro-batches of each replica's batch run in
     a `tf.while_loop` and their gradients are summed: one optimizer step (schedule, weight
-    decay and EMA count batches) equal to the step on the whole batch, clipped as a whole.
-    Keras' `gradient_accumulation_steps` does not fit: its `tf.cond` cannot hold the
-    cross-replica sum, its schedule counts micro-batches, and it clips each one.
+    decay and EMA count batches) equal to the step on the whole batch. Keras' own
+    `gradient_accumulation_steps` cannot hold the cross-replica sum in its `tf.cond`, counts
+    micro-batches in the schedule and clips each one.
 
     Variational dequantization (`dequantizer=q`): batches hold discrete images k
     (`make_dataset(..., dequantize=False)`); the flow and q train jointly on the one-sample
@@ -77,15 +74,12 @@ class FlowTrainer(keras.Model):
     seed, (`dequantization_seed`, optimizer step) in training and a fixed one in evaluation:
     the same noise on any strategy, with or without accumulation, and in a resumed run.
 
-    EMA (`make_optimizer(..., ema_momentum=m)`): `keras.callbacks.SwapEMAWeights()` in `fit`
-    validates on the averages, `with trainer.ema_weights():` holds them in the flow, and the
-    end of `fit` writes them into the flow (a checkpoint has the raw weights in the flow, the
-    averages in the optimizer).
-
-    Loss scaling: `compile` wraps the optimizer of a float16 flow in Keras' dynamic
-    `LossScaleOptimizer` (Micikevicius et al. 2018, https://arxiv.org/abs/1710.03740): a step
-    whose summed gradient is not finite is skipped on every replica and the scale halves;
-    'grad_norm' and clipping are unscaled, and a skipped step counts in neither.
+    EMA (`make_optimizer(..., ema_momentum=m)`): `keras.callbacks.SwapEMAWeights()` validates
+    on the averages, `with trainer.ema_weights():` holds them in the flow, and the end of `fit`
+    writes them into it. Loss scaling: `compile` wraps the optimizer of a float16 flow in
+    Keras' dynamic `LossScaleOptimizer` (Micikevicius et al. 2018,
+    https://arxiv.org/abs/1710.03740): a step whose summed gradient is not finite is skipped
+    on every replica and the scale halves; 'grad_norm' and clipping are unscaled.
 
     Args:
       flow: a `tfd.Distribution` with trainable variables, e.g. from `tfp_flows.glow`.
