@@ -111,9 +111,8 @@ def make_dataset(
     columns=None,
     context_columns=None,
 ):
-    """A batched dataset of one split and its `DatasetInfo` (sources, seeds: module docstring).
-
-    Batches: float32 images [B, H, W, C], points [B, 2] or rows [B, D]; or (x, c [B, K]) pairs.
+    """A batched dataset of one split and its `DatasetInfo` (sources, seeds: module docstring):
+    float32 images [B, H, W, C], points [B, 2] or rows [B, D]; or (x, c [B, K]) pairs.
 
     Args:
       name: 'digits', a 2-D toy (`TOY_NAMES`), 'folder:PATH', 'csv:PATH' or a TFDS name.
@@ -145,16 +144,12 @@ def make_dataset(
     _AUGMENT.check('augment', augment)
     options = dict(augment=augment, data_dir=data_dir, image_size=image_size)
     options.update(columns=columns, context_columns=context_columns)
-    kind = _kind(name)
-    examples, info = _read(kind, name, split, conditional, options)
+    examples, info = _read(name, split, conditional, options)
     num_batches = _num_batches(info, split, batch_size, drop_remainder)
     batch = functools.partial(
         tf.data.Dataset.batch, batch_size=batch_size, drop_remainder=drop_remainder
     )
-    window = None
-    if shuffle:  # The whole split when it is in memory (everything but TFDS).
-        window = info.num_examples[split]
-        window = min(window, _MAX_WINDOW) if kind == 'tfds' else window
+    window = _window(name, info.num_examples[split]) if shuffle else None
     prepare = pipeline.preparation(info.num_bins, dequantize, augment)
     dataset = pipeline.passes(examples, pipeline.pass_keys(seed, epoch), window, batch, prepare)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
@@ -172,10 +167,11 @@ def _kind(name):
     return 'digits' if name == 'digits' else 'tfds'
 
 
-def _read(kind, name, split, conditional, options):
+def _read(name, split, conditional, options):
     """(unbatched examples of `split`, `DatasetInfo`): integer images or float points or rows,
     with `conditional` paired with their one-hot label or context. `options` are the source's
     options by name; one the source does not take must be None (`ValueError` naming it)."""
+    kind = _kind(name)
     described, taken = _KINDS[kind]
     for option, value in options.items():
         if value is not None and option not in taken:
@@ -215,3 +211,8 @@ def _num_batches(info, split, batch_size, drop_remainder):
         )
     rounding = math.floor if drop_remainder else math.ceil
     return rounding(num_examples / batch_size)
+
+
+def _window(name, num_examples):
+    """Examples shuffled together: the whole split when it is in memory (all but TFDS)."""
+    return min(num_examples, _MAX_WINDOW) if _kind(name) == 'tfds' else num_examples
