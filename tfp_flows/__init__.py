@@ -1,13 +1,8 @@
 """tfp_flows: Real NVP and Glow normalizing flows for TensorFlow Probability.
 
 The public names below load on first use (PEP 562), so `import tfp_flows` does not start
-TensorFlow: `tfp_flows.glow` imports the models, `tfp_flows.run` the training run, and
-`train.py` can check its flags and workdir before TensorFlow prints a line.
-
-The subpackages, by role (docs/ARCHITECTURE.md has the map and the import direction):
-`bijectors`, `networks`, `models` (the flows), `dequantization`, `data`, `training` (the
-Keras bridge), `export`, `run` (the experiment behind `train.py`) and `tools` (pictures,
-latent tools, baselines).
+TensorFlow and `train.py` can check its flags and workdir before TensorFlow prints a line.
+The subpackages by role, and the import direction: docs/ARCHITECTURE.md.
 """
 
 import importlib

@@ -11,7 +11,7 @@ tensors. No Distribution object is saved. A process that imports only TensorFlow
     loaded.sample(16, 0.7, [1, 2])['x']         # [16, *E]; the same seed, the same samples
 
 Signatures, with E the flow's event shape and `dtype` its float dtype (float32 or float64);
-each output is a dict entry of that name:
+each output is a dict entry of that name (`FlowModule` says what each computes):
 
     name            inputs                                   outputs
     log_prob        x: [None, *E] dtype                      log_prob: [None] dtype
@@ -24,19 +24,14 @@ each output is a dict entry of that name:
     decode          z: [None, *E] dtype                      x: [None, *E] dtype
 
 `serving_default` is `log_prob`; `bits_per_dim` and `bits_per_dim_iw` exist only when the
-export got `num_bins` (then x must lie in [0, 1], and pixels be integers in [0, num_bins)).
-A conditional flow (built with `conditional_shape` K) takes its context in every signature as
-one more input after the others,
+export got `num_bins`. A conditional flow (built with `conditional_shape` K) takes one more
+input in every signature, last, `conditional_input: [None, *K] dtype`: one context per
+example (per sample for `sample`), or one row [1, *K] for all.
 
-    conditional_input: [None, *K] dtype     one context per example, or [1, *K] for all
-
-(`sample` takes one per sample, or one row for all samples), and its density, latent and
-samples are those of p(x | conditional_input). `FlowModule` says what each function computes.
-
-Every input is checked at run time (`tf.debugging` assertions, `tf.ensure_shape`: a signature
-called with a tensor skips the static check): another shape or dtype, or a value outside its
-domain, fails with TensorFlow's `ValueError`, `TypeError` or `InvalidArgumentError`. A TFLite
-conversion of a signature keeps the numbers but drops the checks.
+Every input is checked when the function runs (`tf.debugging` assertions, `tf.ensure_shape`):
+another shape or dtype, or a value outside its domain, fails with TensorFlow's `ValueError`,
+`TypeError` or `InvalidArgumentError`. A TFLite conversion of a signature keeps the numbers
+but drops the checks.
 
 From the shell, `saved_model_cli show --all --dir PATH` lists the signatures, and
 
@@ -70,8 +65,6 @@ __all__ = [
     'temporary_directory',
 ]
 
-_NUM_BINS = checks.integer(2).or_none()
-
 
 def _check_flow(flow):
     """Returns (event_shape, latent_shape, dtype) of `flow` after checking what export needs."""
@@ -101,59 +94,46 @@ def _all_inside(name, tensor, inside, expected):
 class FlowModule(tf.Module):
     """A flow's bijector with `tf.function`s of fixed input signature returning tensors.
 
-    This is what `export_saved_model` saves; build one to get in memory the very numbers the
-    SavedModel gives. Each function returns a dict with one entry, named as below (shapes and
-    dtypes: the module docstring); inputs have any batch size N (a single example needs a
-    batch axis of size 1). A conditional flow's functions all take `conditional_input`
-    [N or 1, *K] as their last input.
+    What `export_saved_model` saves; build one to get in memory the very numbers the
+    SavedModel gives. Inputs have any batch size N (one example needs a batch axis of 1):
 
-      log_prob(x) -> {'log_prob'}: `flow.log_prob(x)` = base.log_prob(encode(x)) +
-          log|det d encode(x) / dx|, in nats, from the flow's own base distribution.
-      bits_per_dim(x) -> {'bits_per_dim'}: `tfp_flows.bits_per_dim(log_prob(x) - log q(u | k),
-          prod(E), num_bins)`, the one-sample bound on bits/dim of the discrete images
-          k = floor(x * num_bins) that x dequantizes with noise u = x * num_bins - k; log q = 0
-          without a dequantizer, else its log q(u | k) (+inf bits where u is 0 or 1 exactly).
-      bits_per_dim_iw(pixels, num_samples, seed) -> {'bits_per_dim'}:
-          `tfp_flows.dequantization.importance_weighted_bits_per_dim` of the discrete images
-          `pixels` from `num_samples` noise draws of the dequantizer (uniform without one).
-      sample(num_samples, temperature, seed) -> {'x'}: `tfp_flows.sample(flow, num_samples,
-          temperature, seed)`, decode(temperature * z) with z drawn from the base with the
-          stateless `seed`: a fixed seed gives the same samples in every process.
-      encode(x) -> {'z'}: the latent `flow.bijector.inverse(x)` (for this package's flows of
-          the data's shape: each level's latent put back by its inverse squeeze).
-      decode(z) -> {'x'}: the data `flow.bijector.forward(z)`; decode(encode(x)) = x.
+      log_prob(x): `flow.log_prob(x)`, nats.
+      bits_per_dim(x): `tfp_flows.bits_per_dim(log_prob(x) - log q(u | k), prod(E), num_bins)`,
+          the one-sample bound for the images k = floor(x * num_bins) that x dequantizes with
+          noise u = x * num_bins - k; log q = 0 without a dequantizer.
+      bits_per_dim_iw(pixels, num_samples, seed): `tfp_flows.dequantization.
+          importance_weighted_bits_per_dim` with the dequantizer (uniform without one).
+      sample(num_samples, temperature, seed): `tfp_flows.sample(flow, num_samples,
+          temperature, seed)`: a fixed seed gives the same samples in every process.
+      encode(x): the latent `flow.bijector.inverse(x)`; decode(z): `flow.bijector.forward(z)`.
 
-    Inputs are checked at run time: with `num_bins` x must lie in [0, 1] (which catches raw
-    pixels), else be finite; z and contexts finite; num_samples >= 0 (>= 1 and integer pixels
-    for `bits_per_dim_iw`); temperature finite and > 0. All but `bits_per_dim_iw` share two
-    passes through the flow, `_encode_pass` and `_decode_pass`, saved too and traced once.
+    Checked inputs: with `num_bins`, x in [0, 1] (which catches raw pixels), else finite; z
+    and contexts finite; num_samples >= 0 (>= 1 and pixels in [0, num_bins) for
+    `bits_per_dim_iw`); temperature finite and > 0. All but `bits_per_dim_iw` share two
+    passes through the flow, `_encode_pass` and `_decode_pass`, traced once.
     """
 
     def __init__(
         self, flow, num_bins=None, dequantizer=None, jit_compile=False, name='flow_module'
     ):
-        """Wraps `flow`, a `tfd.TransformedDistribution` with static event shapes.
+        """Wraps `flow`, sharing its variables.
 
         Args:
-          flow: e.g. from `tfp_flows.glow` or `tfp_flows.real_nvp`; its variables are shared,
-            not copied.
+          flow: a `tfd.TransformedDistribution` of static event shape and float32 or float64,
+            e.g. from `tfp_flows.glow` or `tfp_flows.real_nvp`.
           num_bins: None (continuous data), or the number of discrete levels the data was
-            dequantized from (256 for 8-bit images), which adds `bits_per_dim` and
-            `bits_per_dim_iw`.
+            dequantized from (256 for 8-bit images): adds `bits_per_dim` and `bits_per_dim_iw`.
           dequantizer: None (uniform dequantization) or the `VariationalDequantizer` trained
-            with the flow (same event shape, `num_bins` and dtype); its variables are saved.
+            with the flow; its variables are saved.
           jit_compile: compile the two passes through the flow with XLA (the input checks
             stay outside); a loader compiles them on first use for each batch size.
           name: name of the module.
 
         Raises:
-          TypeError: a `flow` that is not a `tfd.TransformedDistribution` or not of float32
-            or float64, or a `dequantizer` that is not one.
-          ValueError: a `num_bins` that is not None or an int >= 2, a `jit_compile` that is
-            not a bool, a flow without static shapes, or a dequantizer of other data.
+          TypeError, ValueError: naming the argument that is not of this kind or domain.
         """
         event_shape, latent_shape, dtype = _check_flow(flow)
-        num_bins = _NUM_BINS.check('num_bins', num_bins)
+        num_bins = checks.integer(2).or_none().check('num_bins', num_bins)
         check_dequantizer(dequantizer, num_bins, event_shape, dtype)
         checks.BOOL.check('jit_compile', jit_compile)
         super().__init__(name=name)
@@ -167,8 +147,7 @@ class FlowModule(tf.Module):
         self._make_functions(jit_compile)
 
     def _make_functions(self, jit_compile):
-        """The `tf.function`s, with their input signatures. No autograph: there is no Python
-        control flow on tensors to convert."""
+        """The `tf.function`s, with their input signatures (no autograph: nothing to convert)."""
 
         def function(fn, *specs, jit_compile=False):
             return tf.function(
@@ -215,20 +194,20 @@ class FlowModule(tf.Module):
         """The shape K of one context of a conditional flow (a tuple), or None."""
         return self._conditional_shape
 
-    def _checked_data(self, x):
-        """`x` checked at run time, outside any XLA-compiled pass (XLA drops assertions): its
-        shape, and that it lies in [0, 1] with `num_bins` (NaN too), else that it is finite."""
-        x = tf.ensure_shape(x, [None, *self._event_shape])
-        if self._num_bins is not None:
-            inside = (x >= tf.zeros([], x.dtype)) & (x <= tf.ones([], x.dtype))
-            return _all_inside('x', x, inside, 'values in [0, 1] (dequantized data)')
-        return _all_inside('x', x, tf.math.is_finite(x), 'finite values')
-
-    def _checked_context(self, conditional_input, batch):
-        """`()`, or `(c,)` with c checked at run time: finite, of shape [N, *K] or [1, *K]
-        (one context for all) for a batch of N."""
+    def _checked(self, x, conditional_input, batch=None):
+        """(x, context): x checked to be data, outside any XLA-compiled pass (XLA drops
+        assertions), and `()` or `(c,)` with c finite, of [N, *K] or [1, *K] for a batch of
+        N (`batch`, default x's)."""
+        if x is not None:
+            x = tf.ensure_shape(x, [None, *self._event_shape])
+            if self._num_bins is None:
+                x = _all_inside('x', x, tf.math.is_finite(x), 'finite values')
+            else:  # NaN is outside too.
+                inside = (x >= tf.zeros([], x.dtype)) & (x <= tf.ones([], x.dtype))
+                x = _all_inside('x', x, inside, 'values in [0, 1] (dequantized data)')
+            batch = tf.shape(x)[0]
         if conditional_input is None:
-            return ()
+            return x, ()
         c = tf.ensure_shape(conditional_input, [None, *self._conditional_shape])
         rows, batch = tf.shape(c, out_type=tf.int64)[0], tf.cast(batch, tf.int64)
         described = ', '.join(map(str, self._conditional_shape))
@@ -243,7 +222,7 @@ class FlowModule(tf.Module):
         )
         with tf.control_dependencies([fits]):
             c = tf.identity(c)
-        return (_all_inside('conditional_input', c, tf.math.is_finite(c), 'finite values'),)
+        return x, (_all_inside('conditional_input', c, tf.math.is_finite(c), 'finite values'),)
 
     def _kwargs(self, context):
         """The bijector kwargs of the optional context input (`()` or `(c,)`)."""
@@ -263,13 +242,11 @@ class FlowModule(tf.Module):
         return self.bijector.forward(z, **self._kwargs(context))
 
     def _log_prob(self, x, conditional_input=None):
-        x = self._checked_data(x)
-        context = self._checked_context(conditional_input, tf.shape(x)[0])
+        x, context = self._checked(x, conditional_input)
         return {'log_prob': self._encode_pass(x, *context)[1]}
 
     def _bits_per_dim(self, x, conditional_input=None):
-        x = self._checked_data(x)
-        context = self._checked_context(conditional_input, tf.shape(x)[0])
+        x, context = self._checked(x, conditional_input)
         log_prob = self._encode_pass(x, *context)[1]
         if self.dequantizer is not None:
             scaled = x * self._num_bins  # x = (k + u) / B: k = floor(x B), u = x B - k.
@@ -280,7 +257,7 @@ class FlowModule(tf.Module):
 
     def _bits_per_dim_iw(self, pixels, num_samples, seed, conditional_input=None):
         pixels = tf.ensure_shape(pixels, [None, *self._event_shape])
-        context = self._checked_context(conditional_input, tf.shape(pixels)[0])
+        _, context = self._checked(None, conditional_input, tf.shape(pixels)[0])
         bits = importance_weighted_bits_per_dim(
             self._flow,
             self.dequantizer,
@@ -296,28 +273,24 @@ class FlowModule(tf.Module):
         num_samples = _all_inside(
             'num_samples', tf.ensure_shape(num_samples, []), num_samples >= 0, 'an int >= 0'
         )
-        context = self._checked_context(conditional_input, num_samples)
+        _, context = self._checked(None, conditional_input, num_samples)
         temperature = tf.ensure_shape(temperature, [])  # Checked by `sample_latent`.
         latent = models.sample_latent(self._flow, num_samples, temperature, seed)
         return {'x': self._decode_pass(latent, *context)}
 
     def _encode(self, x, conditional_input=None):
-        x = self._checked_data(x)
-        context = self._checked_context(conditional_input, tf.shape(x)[0])
+        x, context = self._checked(x, conditional_input)
         return {'z': self._encode_pass(x, *context)[0]}
 
     def _decode(self, z, conditional_input=None):
         z = tf.ensure_shape(z, [None, *self._latent_shape])
         z = _all_inside('z', z, tf.math.is_finite(z), 'finite values')
-        context = self._checked_context(conditional_input, tf.shape(z)[0])
+        _, context = self._checked(None, conditional_input, tf.shape(z)[0])
         return {'x': self._decode_pass(z, *context)}
 
     def signatures(self):
-        """The SavedModel signatures: {name: `tf.function`}, with 'serving_default'.
-
-        The functions, not their concrete functions: `tf.saved_model.save` traces each one once
-        in its save context, and would trace a concrete function made outside it again.
-        """
+        """The SavedModel signatures: {name: `tf.function`}, with 'serving_default'. (The
+        functions, not concrete functions, which the save context would trace again.)"""
         names = ['log_prob', 'sample', 'encode', 'decode']
         if self._num_bins is not None:
             names += ['bits_per_dim', 'bits_per_dim_iw']
@@ -331,12 +304,9 @@ _STRUCTURE = '_saved_structure'  # FlowBijector's checkpointed structure (biject
 
 @contextlib.contextmanager
 def _without_saved_structures(module):
-    """`module` without its bijectors' `_saved_structure` objects while it is saved.
-
-    They hold the structural choices a checkpoint read checks (Python state, JSON); a SavedModel
-    has those choices traced into its functions, and TensorFlow would note, once per bijector,
-    that the state is not restored on load, and warn again on every load.
-    """
+    """`module` without its bijectors' `_saved_structure` (Python state that checkpoints
+    check) while it is saved: a SavedModel has the structure traced into its functions, and
+    TensorFlow would note once per bijector, at save and every load, that it is not restored."""
     removed = [(m, vars(m)[_STRUCTURE]) for m in module.submodules if _STRUCTURE in vars(m)]
     for holder, _ in removed:
         delattr(holder, _STRUCTURE)
@@ -352,26 +322,23 @@ def export_saved_model(
 ):
     """Writes `flow` as a SavedModel at directory `path`, atomically; returns the path.
 
-    The SavedModel holds a `FlowModule(flow, num_bins, dequantizer, jit_compile)`: every
-    variable of the flow (and of the dequantizer), and the functions and signatures of the
-    module docstring. `tf.saved_model.load(path)` reads it back without tfp_flows or
-    TensorFlow Probability. Works inside a `tf.distribute` strategy scope. It is saved into a
-    temporary directory beside `path` and renamed into place (`atomic_directory`), so `path`
-    never holds a partial export; on failure an existing `path` is left as it was.
+    The SavedModel holds a `FlowModule(flow, num_bins, dequantizer, jit_compile)` (signatures:
+    the module docstring); `tf.saved_model.load(path)` reads it without tfp_flows or
+    TensorFlow Probability. Works inside a `tf.distribute` strategy scope. It is written beside
+    `path` and renamed into place (`atomic_directory`): `path` never holds a partial export,
+    and on failure an existing `path` is left as it was.
 
     Args:
-      flow: a `tfd.TransformedDistribution`, e.g. from `tfp_flows.glow` or `real_nvp`.
-      path: directory to create (str or path-like); its parent is created if needed.
-      num_bins, dequantizer, jit_compile: as for `FlowModule` (`jit_compile`: the loading
+      flow, num_bins, dequantizer, jit_compile: as for `FlowModule` (`jit_compile`: the loading
         TensorFlow must have XLA, as the pip packages do).
+      path: directory to create (str or path-like); its parent is created if needed.
       overwrite: replace an existing directory at `path` (True or False).
 
     Returns:
       The absolute path of the SavedModel, a str.
 
     Raises:
-      TypeError: a `path` that is not a str or path; as `FlowModule`.
-      ValueError: an `overwrite` that is not a bool; as `FlowModule`.
+      TypeError, ValueError: as `FlowModule`, and for `path` or `overwrite`.
       FileExistsError: an existing `path` (without `overwrite`), or one that is a file.
     """
     checks.check_path('path', path)

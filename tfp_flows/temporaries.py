@@ -3,10 +3,9 @@
 What is written goes into a temporary directory `.tmp-export-<host>-<pid>-<random>` beside the
 target and is renamed into place (`atomic_directory`). A process killed mid-write leaves its
 temporary directory behind; the next write into the same parent removes it
-(`remove_stale_temporaries`). The name records who writes, so a directory another live
-process is writing is never taken for a leftover. This is export's helper; it imports no
-TensorFlow, so the run's workdir code (`tfp_flows.run.workdir`, which copies an export) uses
-it before TensorFlow starts. `tfp_flows.export` re-exports its names.
+(`remove_stale_temporaries`); the name records who writes, so a directory a live process is
+writing is never taken for a leftover. No TensorFlow here: the run's workdir code uses it
+before TensorFlow starts. `tfp_flows.export` re-exports its names.
 """
 
 import contextlib
@@ -53,13 +52,12 @@ def _last_change(directory):
 
 
 def remove_stale_temporaries(parent):
-    """Removes the `.tmp-export-*` directories in `parent` that a killed process left.
+    """Removes the `.tmp-export-*` directories in `parent` that a killed process left; returns
+    their paths.
 
-    A directory is stale when its name gives this host and a process id that no longer runs;
-    an id reused by a new process counts as running, so the directory is kept, and one named
-    after another host (a shared file system) is never touched. A directory named by an
-    earlier version, which did not record its process, is stale when nothing in it changed
-    for a day. Nothing else in `parent` is looked at. Returns the paths removed.
+    Stale: named with this host and a process id that no longer runs (a reused id counts as
+    running; another host's, on a shared file system, is never touched), or named by an
+    earlier version (which did not record its process) and unchanged for a day.
     """
     removed = []
     if not os.path.isdir(parent):
@@ -83,12 +81,9 @@ def atomic_directory(path, overwrite=False):
     """Yields a path to write a directory at; when the block ends, it is renamed to `path`.
 
     The yielded path lies in a new private temporary directory beside `path` (its parent is
-    created; leftovers of killed writers are removed first), so `path` never holds a partial
-    directory. An existing directory at `path` is replaced only with `overwrite`; if the
-    block or the renaming fails, `path` is left as it was and the temporary directory removed.
-
-    Raises:
-      FileExistsError: `path` exists and `overwrite` is False, or it is not a directory.
+    created; leftovers of killed writers are removed first). An existing directory at `path`
+    is replaced only with `overwrite`; if the block or the renaming fails, `path` is left as
+    it was. Raises `FileExistsError` if `path` exists without `overwrite`, or is a file.
     """
     path = os.path.abspath(os.fspath(path))
     exists = os.path.lexists(path)

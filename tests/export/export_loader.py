@@ -230,6 +230,14 @@ def _check_bad_inputs(loaded, expected):
             )
         _fails(lambda: signatures['log_prob'](x=tf.constant(x)), 'log_prob without a context')
         _fails(lambda: loaded.log_prob(x), 'log_prob function without a context')
+        rows = '`conditional_input` must be one context per example or one for all'
+        calls = {'log_prob': loaded.log_prob, 'encode': loaded.encode, 'decode': loaded.decode}
+        if 'bits_per_dim' in signatures:
+            calls['bits_per_dim'] = loaded.bits_per_dim
+        for name, call in calls.items():  # Each names the input and what it expected.
+            _fails(lambda f=call: f(x, c[:-1]), f'{name} with a context per example but one', rows)
+        finite = '`conditional_input` must be finite values'
+        _fails(lambda: loaded.log_prob(x, c * np.nan), 'log_prob with a NaN context', finite)
     seed, dtype = expected['seed'], tf.as_dtype(x.dtype)
     sample = signatures['sample']
     sample_context = _context(expected, 'sample_conditional_input')
@@ -252,6 +260,10 @@ def _check_bad_inputs(loaded, expected):
         )
     for case, change in bad.items():
         _fails(lambda c=change: sample(**{**good, **c}), f'sample signature with {case}')
+    if sample_context:
+        three = {**good, 'conditional_input': tf.constant(sample_context[0][:3])}
+        rows = '`conditional_input` must be one context per example or one for all'
+        _fails(lambda: sample(**three), 'sample of 2 with 3 contexts', rows)
     two = tuple(c[:2] for c in sample_context)  # The context of 2 samples, or ().
     # Values outside the domains, refused by name (issue 10: inf was taken).
     message = '`temperature` must be'

@@ -59,14 +59,6 @@ MODELS = {
         NUM_BINS,
         False,
     ),
-    'glow': (
-        lambda: tfp_flows.glow(
-            event_shape=(8, 8, 1), num_levels=2, num_steps=2, hidden_channels=16
-        ),
-        _image_data,
-        NUM_BINS,
-        False,
-    ),
     'glow_variational': (_glow_with_variational_dequantizer, _image_data, NUM_BINS, False),
     # The same Glow, its passes through the flow compiled with XLA (`jit_compile=True`).
     'glow_xla': (
@@ -77,26 +69,12 @@ MODELS = {
         NUM_BINS,
         False,
     ),
-    'vector_float64': (
-        lambda: tfp_flows.real_nvp(
-            event_shape=(2,), num_steps=4, hidden_channels=16, dtype=tf.float64
-        ),
-        _vector_data,
-        None,
-        False,
-    ),
-    # Any base distribution exports, not only a standard Normal: log_prob and sample use it.
-    'vector_other_base': (
+    # Any base distribution exports, not only a standard Normal; variables of a strategy too.
+    'vector_other_base_mirrored': (
         lambda: tfd.TransformedDistribution(
             tfd.Sample(tfd.Normal(0.5, 2.0), [2]),
             tfp_flows.real_nvp(event_shape=(2,), num_steps=2, hidden_channels=16).bijector,
         ),
-        _vector_data,
-        None,
-        False,
-    ),
-    'vector_mirrored': (
-        lambda: tfp_flows.real_nvp(event_shape=(2,), num_steps=4, hidden_channels=16),
         _vector_data,
         None,
         True,
@@ -269,14 +247,10 @@ def _finish(process):
     return types.SimpleNamespace(returncode=process.returncode, stdout=stdout, stderr=stderr)
 
 
-@pytest.fixture(scope='module')
-def exported(tmp_path_factory):
-    """Every model of MODELS exported, then checked by export_loader.py and saved_model_cli.
-
-    The subprocesses start early and overlap the exports: each spends ~10 s importing
-    TensorFlow. The loader gets each model's directory as soon as it is written.
-    """
-    root = tmp_path_factory.mktemp('exported')
+def _export_and_check_in_other_processes(root):
+    """Every model of MODELS exported under `root`, then checked by export_loader.py and
+    saved_model_cli, which start early and overlap the exports (each spends ~10 s importing
+    TensorFlow); the loader gets each model's directory as soon as it is written."""
     loader = _start([sys.executable, str(LOADER)], stdin=subprocess.PIPE)
     flows, dequantizers, paths, cli = {}, {}, {}, {}
     try:
@@ -312,36 +286,35 @@ def exported(tmp_path_factory):
     )
 
 
-@pytest.mark.parametrize('name', list(MODELS))
-def test_reloaded_model_matches_the_in_memory_model(exported, name):
-    # log_prob, bits/dim, encode/decode, seeded sample and signature specs; bad shapes and
-    # dtypes raise. The checks are in export_loader.py.
-    assert exported.report['models'][name] == 'ok', exported.report['models'][name]
-
-
-def test_loader_process_imports_neither_tfp_flows_nor_tfp(exported):
+def test_exports_reload_without_tfp_flows_and_give_the_in_memory_numbers(tmp_path):
+    # One test, so that pytest-xdist exports once. export_loader.py checks, per model,
+    # log_prob, bits/dim, encode/decode, seeded samples and the signature specs, and that bad
+    # shapes, dtypes and values (contexts too) fail, naming the input.
+    exported = _export_and_check_in_other_processes(tmp_path)
+    failed = {name: result for name, result in exported.report['models'].items() if result != 'ok'}
+    assert set(exported.report['models']) == set(MODELS) and not failed, failed
     assert exported.report['modules'] == {'tfp_flows': False, 'tensorflow_probability': False}
     assert exported.loader.returncode == 0, exported.loader.stderr[-3000:]
-
-
-def test_mirrored_model_was_exported_from_mirrored_variables(exported):
-    variables = exported.flows['vector_mirrored'].variables
+    variables = exported.flows['vector_other_base_mirrored'].variables
     assert variables and all(isinstance(v, tf.distribute.DistributedValues) for v in variables)
+    for name in MODELS:
+        _assert_every_variable_and_the_actnorm_flags_saved(exported, name)
+    _assert_the_passes_and_only_they_compile_with_xla(exported.paths)
+    _assert_saved_model_cli_shows_the_signatures(exported.show)
+    _assert_saved_model_cli_runs_log_prob(exported.run)
 
 
-@pytest.mark.parametrize('name', list(MODELS))
-def test_saved_model_holds_every_variable_and_the_actnorm_flags(exported, name):
-    flow = exported.flows[name]
+def _assert_every_variable_and_the_actnorm_flags_saved(exported, name):
+    flow, dequantizer = exported.flows[name], exported.dequantizers[name]
     reader = tf.train.load_checkpoint(os.path.join(exported.paths[name], 'variables', 'variables'))
     keys = [
         k for k in reader.get_variable_to_shape_map() if k.endswith('/.ATTRIBUTES/VARIABLE_VALUE')
     ]
-    dequantizer = exported.dequantizers[name]
     assert len(keys) == len(flow.variables) + len(dequantizer.variables if dequantizer else [])
     flags = [k for k in keys if '/initialized/' in k]
     num_actnorms = sum(v.name.endswith('initialized:0') for v in flow.variables)
-    assert num_actnorms > 0 and len(flags) == num_actnorms
-    assert all(reader.get_tensor(k) for k in flags)
+    assert num_actnorms > 0 and len(flags) == num_actnorms, name
+    assert all(reader.get_tensor(k) for k in flags), name
 
 
 def _xla_compiled_functions(path):
@@ -359,18 +332,17 @@ def _xla_compiled_functions(path):
     ]
 
 
-def test_jit_compile_marks_the_passes_through_the_flow_for_xla(exported):
+def _assert_the_passes_and_only_they_compile_with_xla(paths):
     # Traced functions are named after the Python functions: `_encode_pass` runs
     # `_latent_and_log_density`, `_decode_pass` runs `_data`.
-    compiled = _xla_compiled_functions(exported.paths['glow_xla'])
+    compiled = _xla_compiled_functions(paths['glow_xla'])
     assert len(compiled) == 2, compiled
     assert any('_latent_and_log_density' in name for name in compiled), compiled
     assert any('_data' in name for name in compiled), compiled
-    assert not _xla_compiled_functions(exported.paths['glow'])
+    assert not _xla_compiled_functions(paths['real_nvp'])
 
 
-def test_saved_model_cli_show_lists_the_signatures(exported):
-    result = exported.show
+def _assert_saved_model_cli_shows_the_signatures(result):
     assert result.returncode == 0, result.stderr[-3000:]
     for name in (
         'log_prob',
@@ -391,8 +363,7 @@ def test_saved_model_cli_show_lists_the_signatures(exported):
     assert "outputs['log_prob'] tensor_info:" in result.stdout
 
 
-def test_saved_model_cli_run_evaluates_log_prob(exported):
-    result = exported.run
+def _assert_saved_model_cli_runs_log_prob(result):
     assert result.returncode == 0, result.stderr[-3000:]
     match = re.search(r'Result for output key log_prob:\s*\[([^\]]*)\]', result.stdout)
     assert match, result.stdout
@@ -407,8 +378,9 @@ def vector_flow():
     return flow
 
 
-def test_a_conditional_module_decodes_what_it_encodes_given_the_context(exported):
-    flow = exported.flows['vector_conditional_float64']
+def test_a_conditional_module_decodes_what_it_encodes_given_the_context():
+    flow = MODELS['vector_conditional_float64'][0]()
+    _trained_looking(flow, _vector_data)
     module = FlowModule(flow)
     assert module.conditional_shape == (2, 2)
     x = _vector_data((3,), np.float64, 3)[:4]
@@ -543,39 +515,3 @@ def test_export_rejects_a_dequantizer_of_other_data(tmp_path):
     with pytest.raises(TypeError, match='`dequantizer` must be None or a VariationalDequantizer'):
         export_saved_model(flow, tmp_path / 'model', num_bins=17, dequantizer='uniform')
     assert _entries(tmp_path) == []
-
-
-def test_a_conditional_export_takes_and_checks_conditional_input_by_name(tmp_path):
-    flow = tfp_flows.glow(
-        (4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4, conditional_shape=(3,)
-    )
-    x = tf.random.stateless_uniform([4, 4, 4, 1], [1, 2])
-    c = tf.one_hot([0, 1, 2, 1], 3)
-    tfp_flows.initialize(flow, x, conditional_input=c)
-    for v in flow.trainable_variables:  # Contexts matter only once the zero layers moved.
-        v.assign_add(0.1 * tf.random.stateless_normal(v.shape, [3, 4], dtype=v.dtype))
-    loaded = tf.saved_model.load(export_saved_model(flow, tmp_path / 'model', num_bins=17))
-    expected = flow.log_prob(x, bijector_kwargs={'conditional_input': c})
-    for call in (loaded.log_prob, loaded.signatures['log_prob']):
-        np.testing.assert_allclose(call(x=x, conditional_input=c)['log_prob'], expected, rtol=1e-5)
-    one = loaded.log_prob(x=x, conditional_input=c[:1])['log_prob']  # One context for all.
-    np.testing.assert_allclose(
-        one, flow.log_prob(x, bijector_kwargs={'conditional_input': c[:1]}), rtol=1e-5
-    )
-    nan = '`conditional_input` must be finite values'
-    batch = '`conditional_input` must be one context per example or one for all'
-    cases = [
-        (loaded.log_prob, dict(x=x, conditional_input=c * np.nan), nan),
-        (loaded.log_prob, dict(x=x, conditional_input=c[:3]), batch),
-        (loaded.encode, dict(x=x, conditional_input=c[:2]), batch),
-        (loaded.decode, dict(z=x, conditional_input=c[:3]), batch),
-        (loaded.bits_per_dim, dict(x=x, conditional_input=c[:3]), batch),
-        (
-            loaded.sample,
-            dict(num_samples=2, temperature=0.7, seed=[1, 2], conditional_input=c[:3]),
-            batch,
-        ),
-    ]
-    for function, arguments, message in cases:
-        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
-            function(**arguments)

@@ -130,7 +130,7 @@ def test_every_network_of_a_flow_takes_the_policy():
     assert dtype_policy_of(_flow('glow', None)) is None
 
 
-@pytest.mark.parametrize('policy', [None, *POLICIES])
+@pytest.mark.parametrize('policy', POLICIES)  # float32: tests/test_models.py.
 @pytest.mark.parametrize('family', ['glow', 'real_nvp', 'vector'])
 def test_round_trip_and_log_det_against_autodiff(family, policy):
     flow = checks.randomize_variables(_flow(family, policy), seed=3)
@@ -269,32 +269,34 @@ def _values(variables):
     return [v.numpy().copy() for v in variables]
 
 
-@pytest.mark.parametrize('path', ['fit', 'accumulation', 'ema', 'memory_saving'])
-@pytest.mark.parametrize('policy', [None, *POLICIES])
+# The plain step, and one step through every other path at once (float32: test_trainer.py).
+@pytest.mark.parametrize('path', ['fit', 'accumulation, ema, memory saving'])
+@pytest.mark.parametrize('policy', POLICIES)
 def test_every_variable_moves_and_the_loss_falls_under_each_policy(policy, path):
     x = _image_data(32)
+    every = path != 'fit'
     flow, trainer = _trainer(
         policy,
         x,
         clip_norm=100.0,
-        accumulation_steps=4 if path == 'accumulation' else 1,
-        memory_saving='invert' if path == 'memory_saving' else None,
+        accumulation_steps=4 if every else 1,
+        memory_saving='invert' if every else None,
     )
     before = _values(flow.trainable_variables)
-    optimizer = make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None)
+    optimizer = make_optimizer('adam', 3e-3, ema_momentum=0.9 if every else None)
     trainer.compile(optimizer)
     # float16 gets dynamic loss scaling around the given optimizer; bfloat16 needs none.
     scaled = isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
     assert scaled == (policy == 'mixed_float16')
     assert (trainer.optimizer.inner_optimizer if scaled else trainer.optimizer) is optimizer
     # What the pictures callback asks: the EMA is found through the loss-scale wrapper too.
-    assert trainer.uses_ema == (path == 'ema')
+    assert trainer.uses_ema == every
     dataset = tf.data.Dataset.from_tensors(x)
     first = trainer.evaluate(dataset, verbose=0, return_dict=True)['bits_per_dim']
     history = trainer.fit(dataset.repeat(), steps_per_epoch=40, epochs=1, verbose=0)
     assert np.isfinite(history.history['grad_norm'][0])
     assert int(optimizer.iterations.numpy()) == 40  # Keras' initial scale 2**15 overflows none.
-    if path == 'ema':
+    if every:
         with trainer.ema_weights():
             ema = trainer.evaluate(dataset, verbose=0, return_dict=True)['bits_per_dim']
         assert ema < first - 0.05
@@ -376,7 +378,9 @@ def test_a_run_trains_in_float16_and_resumes_in_float32(tmp_path):
     # run (its optimizer's, not the loss scale) resume in float32, and the change is recorded.
     config = default.get_config()
     config.model.num_levels, config.model.num_steps, config.model.hidden_channels = 2, 1, 8
-    config.train.epochs, config.train.warmup_steps = 1, 5
+    config.dequantizer.num_steps, config.dequantizer.hidden_channels = 2, 4
+    config.dequantizer.context_channels, config.eval.iw_samples = 2, 0
+    config.train.epochs, config.train.warmup_steps, config.train.batch_size = 1, 5, 256
     config.train.mixed_precision = 'mixed_float16'
     workdir = str(tmp_path / 'run')
     metrics = experiment.train_and_evaluate(config, workdir, verbose=0)

@@ -4,13 +4,11 @@ The workers run on 127.0.0.1, each with its own `TF_CONFIG`, started as subproce
 process can hold only one such strategy, made before TensorFlow runs anything).
 """
 
-import functools
 import json
 import os
 
 import keras
 import numpy as np
-import pytest
 from scripts import fit_worker, processes
 
 from tfp_flows import data
@@ -27,16 +25,37 @@ def _start_workers(started, name, command_of, **env):
     ]
 
 
-@pytest.mark.usefixtures('train_py_on_two_workers')  # Starts it, to run alongside.
-def test_two_workers_hold_the_variables_of_one_device(tmp_path):
+def test_two_workers_train_as_one_device_and_train_py_writes_on_the_chief_only(tmp_path):
+    # One test, so that pytest-xdist runs it in one process: the two clusters (a tiny fit and
+    # `train.py` for an epoch) run side by side, as their steps wait on each other's workers.
     paths = [str(tmp_path / f'worker{i}.npz') for i in range(2)]
+    temp_dir = tmp_path / 'temp'  # Where the other worker of train.py saves its checkpoints.
+    temp_dir.mkdir()
+    flags = (
+        *processes.TINY_FLAGS,
+        '--config.train.strategy=multi_worker',
+        '--config.train.epochs=1',
+        '--config.train.batch_size=256',  # 4 steps: each is a round trip between the workers.
+    )
     with processes.Processes(tmp_path) as started:
+        runs = _start_workers(
+            started,
+            'train',
+            lambda i: processes.train_command(f'--workdir={tmp_path / f"run{i}"}', *flags),
+            TMPDIR=str(temp_dir),
+        )
         workers = _start_workers(
             started, 'worker', lambda i: processes.script_command('fit_worker.py', paths[i])
         )
         # The same script on one device, in this process while the workers run.
         fit_worker.main(str(tmp_path / 'one_device.npz'))
         outputs = processes.check_all(workers, TIMEOUT)
+        run_outputs = processes.check_all(runs, TIMEOUT)
+    _assert_the_workers_hold_the_one_device_variables(tmp_path, paths, outputs)
+    _assert_train_py_wrote_on_the_chief_only(tmp_path, run_outputs)
+
+
+def _assert_the_workers_hold_the_one_device_variables(tmp_path, paths, outputs):
     assert all('(2 replicas)' in output for output in outputs), outputs
     worker_0, worker_1 = (np.load(path) for path in paths)
     one_device = np.load(tmp_path / 'one_device.npz')
@@ -51,6 +70,26 @@ def test_two_workers_hold_the_variables_of_one_device(tmp_path):
     assert moved >= num_variables // 2  # Training changed the trainable variables.
 
 
+def _assert_train_py_wrote_on_the_chief_only(tmp_path, outputs):
+    chief = tmp_path / 'run0'
+    assert sorted(os.listdir(chief)) == [
+        'checkpoints',
+        'config.json',
+        'logs',
+        'metrics.json',
+        'samples',
+        'saved_model',
+    ]
+    assert not (tmp_path / 'run1').exists()
+    assert not os.listdir(tmp_path / 'temp')
+    with open(chief / 'metrics.json') as f:
+        metrics = json.load(f)
+    assert metrics['epochs_trained'] == 1
+    for output in outputs:  # Evaluated together: every worker reports the chief's numbers.
+        assert f'Test bits per dim: {metrics["test_bits_per_dim"]:.4f}' in output
+        assert 'Initialising ActNorm' in output
+
+
 def test_every_worker_initialises_from_the_same_batch():
     """What `train_and_evaluate` does on each worker gives the same first batch."""
     batches = []
@@ -62,48 +101,3 @@ def test_every_worker_initialises_from_the_same_batch():
         )
         batches.append(next(iter(dataset)).numpy())
     np.testing.assert_array_equal(*batches)
-
-
-@pytest.fixture(scope='module')
-def train_py_on_two_workers(tmp_path_factory):
-    """Starts `train.py` for an epoch on two workers; yields `finish()` -> (tmp_path, outputs).
-
-    Started once for the module, so it runs alongside the first test's workers.
-    """
-    tmp_path = tmp_path_factory.mktemp('train_py')
-    temp_dir = tmp_path / 'temp'  # Where the other worker saves its checkpoints.
-    temp_dir.mkdir()
-    flags = (
-        *processes.TINY_FLAGS,
-        '--config.train.strategy=multi_worker',
-        '--config.train.epochs=1',
-    )
-    with processes.Processes(tmp_path) as started:
-        runs = _start_workers(
-            started,
-            'train',
-            lambda i: processes.train_command(f'--workdir={tmp_path / f"worker{i}"}', *flags),
-            TMPDIR=str(temp_dir),
-        )
-        yield functools.cache(lambda: (tmp_path, processes.check_all(runs, TIMEOUT)))
-
-
-def test_train_py_on_two_workers_writes_outputs_on_the_chief_only(train_py_on_two_workers):
-    tmp_path, outputs = train_py_on_two_workers()
-    chief = tmp_path / 'worker0'
-    assert sorted(os.listdir(chief)) == [
-        'checkpoints',
-        'config.json',
-        'logs',
-        'metrics.json',
-        'samples',
-        'saved_model',
-    ]
-    assert not (tmp_path / 'worker1').exists()
-    assert not os.listdir(tmp_path / 'temp')
-    with open(chief / 'metrics.json') as f:
-        metrics = json.load(f)
-    assert metrics['epochs_trained'] == 1
-    for output in outputs:  # Evaluated together: every worker reports the chief's numbers.
-        assert f'Test bits per dim: {metrics["test_bits_per_dim"]:.4f}' in output
-        assert 'Initialising ActNorm' in output

@@ -62,16 +62,14 @@ class DatasetInfo:
       name: the dataset name passed to `make_dataset`.
       event_shape: shape of one example: (H, W, C) for images, (2,) for the 2-D toys, (D,) for
         D columns of a table.
-      num_bins: number of discrete levels of the images (17 for 'digits', 256 for 8-bit
-        images), or None for continuous data.
-      num_examples: number of examples per split, e.g. {'train': 1257, ...}. For TFDS datasets,
-        folders and tables only the split that was loaded is listed.
+      num_bins: discrete levels of the images (17 for 'digits', 256 for 8-bit images), or None
+        for continuous data.
+      num_examples: examples per split, e.g. {'train': 1257, ...}; for TFDS datasets, folders
+        and tables only the split that was loaded.
       conditional_shape: with `conditional=True`, the shape of one context c: (num_classes,)
-        for one-hot labels, (K,) for K context columns of a CSV table; else None.
-      class_names: the names of the classes of a labelled dataset (index i is one-hot
-        position i), or None.
-      statistics: for a CSV table, its `own.TableStatistics` (the training split's mean and
-        standard deviation of each column); else None.
+        for one-hot labels, (K,) for K context columns of a table; else None.
+      class_names: the classes of a labelled dataset (index i is one-hot position i), or None.
+      statistics: for a CSV table, its `own.TableStatistics`; else None.
     """
 
     name: str
@@ -113,16 +111,15 @@ def make_dataset(
     columns=None,
     context_columns=None,
 ):
-    """A batched dataset of one split and its `DatasetInfo` (sources, seeds: module docstring).
-
-    Batches: float32 images [B, H, W, C], points [B, 2] or rows [B, D]; or (x, c [B, K]) pairs.
+    """A batched dataset of one split and its `DatasetInfo` (sources, seeds: module docstring):
+    float32 images [B, H, W, C], points [B, 2] or rows [B, D]; or (x, c [B, K]) pairs.
 
     Args:
       name: 'digits', a 2-D toy (`TOY_NAMES`), 'folder:PATH', 'csv:PATH' or a TFDS name.
       split: 'train', 'validation' or 'test'; for TFDS data, any TFDS split.
       batch_size, drop_remainder: examples per batch (a positive int); drop the last, smaller.
       shuffle: shuffle the examples anew every pass (in windows of 10,000 for TFDS data).
-      seed: None or an int in [0, 2**31): then order, flips and noise are the same every run.
+      seed: None or a seed: then order, flips and noise are the same every run.
       epoch: None, an int >= 0 or a scalar int64 `tf.Variable` the caller sets before each
         pass; needs `seed`. Each pass is a pure function of (seed, epoch).
       augment: None, or 'flip' for random left-right flips (TFDS images only).
@@ -132,9 +129,9 @@ def make_dataset(
       columns, context_columns: the data and the context columns of a CSV table.
 
     Raises:
-      ValueError: an argument outside its domain or that the source does not take, naming
-        it, before any data is read; a split without examples, or with fewer than
-        `batch_size` with `drop_remainder`; see `load_images` and `tfp_flows.data.own`.
+      ValueError: naming an argument outside its domain or that the source does not take,
+        before any data is read; for a split without examples, or with fewer than
+        `batch_size` with `drop_remainder`; as the source (`load_images`, `tfp_flows.data.own`).
       FileNotFoundError: TFDS data not prepared in `data_dir`, or no such folder or table.
     """
     checks.POSITIVE_INT.check('batch_size', batch_size)
@@ -145,8 +142,9 @@ def make_dataset(
     seed = checks.SEED.or_none().check('seed', seed)
     pipeline.check_epoch(epoch, seed)
     _AUGMENT.check('augment', augment)
-    options = dict(augment=augment, data_dir=data_dir, image_size=image_size, columns=columns)
-    examples, info = _read(name, split, conditional, dict(options, context_columns=context_columns))
+    options = dict(augment=augment, data_dir=data_dir, image_size=image_size)
+    options.update(columns=columns, context_columns=context_columns)
+    examples, info = _read(name, split, conditional, options)
     num_batches = _num_batches(info, split, batch_size, drop_remainder)
     batch = functools.partial(
         tf.data.Dataset.batch, batch_size=batch_size, drop_remainder=drop_remainder
@@ -216,7 +214,5 @@ def _num_batches(info, split, batch_size, drop_remainder):
 
 
 def _window(name, num_examples):
-    """Examples shuffled together: the whole split when it is in memory (everything but TFDS)."""
-    if _kind(name) == 'tfds':
-        return min(num_examples, _MAX_WINDOW)
-    return num_examples
+    """Examples shuffled together: the whole split when it is in memory (all but TFDS)."""
+    return min(num_examples, _MAX_WINDOW) if _kind(name) == 'tfds' else num_examples

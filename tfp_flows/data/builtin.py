@@ -49,14 +49,10 @@ def resize(images, image_size):
 
 
 def load_digits(split, labels=False):
-    """Returns the scikit-learn 8x8 digits of one split: uint8 array [N, 8, 8, 1], values 0..16.
+    """The scikit-learn 8x8 digits of one split (module docstring): uint8 [N, 8, 8, 1], values
+    0..16; with `labels`, (images, labels), labels int64 [N] in 0..9 (the digit).
 
-    The 1,797 images are permuted with `numpy.random.RandomState(0)`; the first 1,257 are 'train',
-    the next 180 'validation' and the last 360 'test'. The split is the same on every call.
-    With `labels`, returns (images, labels), labels int64 [N] in 0..9 (the digit).
-
-    Raises:
-      ValueError: for an unknown `split`, or `labels` not True or False.
+    Raises `ValueError` for an unknown `split`, or `labels` not True or False.
     """
     check_split(split, 'digits')
     checks.BOOL.check('labels', labels)
@@ -129,17 +125,12 @@ _TOYS = {
 
 
 def toy_2d(name, num_samples, seed):
-    """Returns `num_samples` points of a 2-D toy density: float32 array [num_samples, 2].
+    """`num_samples` points of the 2-D toy density `name` (in `TOY_NAMES`): float32 [N, 2].
 
-    `name` is one of `TOY_NAMES`. The points are standardised with the exact mean and standard
-    deviation of each coordinate under the generating distribution (not of the sample), so
-    every split and seed goes through the same affine map and each coordinate has mean 0 and
-    variance 1 in expectation. `seed` (an int in [0, 2**31)) seeds the
-    `numpy.random.default_rng` that draws them.
-
-    Raises:
-      ValueError: for an unknown `name`, or a `num_samples` (a positive int) or `seed` outside
-        its domain.
+    The points are standardised with the exact mean and standard deviation of each coordinate
+    under the generating distribution (not of the sample), so every split and seed goes
+    through the same affine map. `seed` seeds the `numpy.random.default_rng` that draws them.
+    Raises `ValueError` naming an argument out of its domain.
     """
     if not isinstance(name, str) or name not in _TOYS:
         raise ValueError(f'`name` must be one of {", ".join(TOY_NAMES)}; got {name!r}.')
@@ -151,10 +142,8 @@ def toy_2d(name, num_samples, seed):
 
 
 def toy_source(name, split, conditional):
-    """`make_dataset`'s 2-D toys: (unbatched dataset of float32 points [2]; `DatasetInfo` fields).
-
-    Raises `ValueError` for an unknown split, or `conditional` (the toys have no labels).
-    """
+    """`make_dataset`'s 2-D toys: (unbatched dataset of float32 points [2]; `DatasetInfo`
+    fields). Raises `ValueError` for an unknown split, or `conditional` (they have no labels)."""
     check_split(split, name)
     if conditional:
         raise ValueError(f'2-D toy dataset {name!r} has no labels for conditional=True.')

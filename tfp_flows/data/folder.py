@@ -3,11 +3,8 @@
 The .bmp, .gif, .jpeg, .jpg and .png files under PATH, read with Keras'
 `keras.utils.image_dataset_from_directory` (8-bit, `num_bins` = 256), in the 80/10/10 splits of
 `tfp_flows.data.own.split_indices`. With one subfolder per class, the subfolder names are the
-class labels (for a conditional model); without subfolders, the images are unlabelled. Every
-file is opened first (Pillow, which matplotlib installs), so an empty folder, an unreadable
-file, or images of different sizes without an `image_size` fail at once, naming the files.
-With `image_size`, each image is centre-cropped to a square and area-resized to image_size x
-image_size.
+class labels; without subfolders, the images are unlabelled. Every file is opened first
+(Pillow), so a bad folder fails at once, naming the files.
 """
 
 import os
@@ -93,27 +90,20 @@ def _scan_folder(path, image_size):
 
 
 def load_folder(path, split, image_size=None, labels=False):
-    """The images of `split` of a folder: a `tf.data.Dataset` of uint8 [H, W, C].
+    """The images of `split` of a folder: (dataset, class_names, count).
 
-    Args:
-      path: the folder; its class subfolders (if any) name the labels.
-      split: 'train', 'validation' or 'test' (80/10/10 of a fixed permutation).
-      image_size: None (every image must have the same size), or the side length to
-        centre-crop and area-resize every image to.
-      labels: yield (image, label) pairs, label an int64 index into the class names.
-
-    Returns:
-      (dataset, class_names, count): class_names is a tuple of the subfolder names (None
-      without subfolders); count is the number of examples of the split.
+    The dataset yields uint8 images [H, W, C], or with `labels` (image, label) pairs, label an
+    int64 index into `class_names` (the subfolder names; None without subfolders); `count` is
+    the number of examples of `split` ('train', 'validation' or 'test'). With `image_size`,
+    each image is centre-cropped to a square and area-resized to image_size x image_size;
+    without, every image must have the same size.
 
     Raises:
+      TypeError, ValueError: naming an argument out of its domain, before any file is read.
       FileNotFoundError: `path` is not a directory.
       ValueError: no images, an unreadable file, images of different sizes without
         `image_size`, images both in the folder and in subfolders, an empty class subfolder,
-        or `labels` for a folder without class subfolders; before any file is read, an
-        unknown `split`, an `image_size` that is not None or a positive int, `labels` not
-        True or False.
-      TypeError: `path` is not a str or a path.
+        or `labels` for a folder without class subfolders.
     """
     checks.check_path('path', path)
     split_indices(0, split)  # Refuses an unknown split.
@@ -141,25 +131,18 @@ def load_folder(path, split, image_size=None, labels=False):
     chosen[split_indices(count, split)] = True
     chosen = tf.constant(chosen)
 
-    def to_uint8(image):
-        return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+    def example(image, label=None):  # Keras reads floats, and labels whenever there are classes.
+        image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+        return (image, tf.cast(label, tf.int64)) if labels else image
 
-    if class_names:
-        dataset = dataset.map(lambda image, label: (to_uint8(image), tf.cast(label, tf.int64)))
-    else:
-        dataset = dataset.map(to_uint8)
-    if not labels and class_names:
-        dataset = dataset.map(lambda image, label: image)
-    dataset = dataset.enumerate().filter(lambda i, _: chosen[i]).map(lambda _, example: example)
+    dataset = dataset.map(example).enumerate().filter(lambda i, _: chosen[i])
+    dataset = dataset.map(lambda _, example: example)
     return dataset, class_names, int(np.sum(chosen))
 
 
 def folder_source(path, split, image_size=None, conditional=False):
-    """`make_dataset`'s source 'folder:PATH': (unbatched dataset, `DatasetInfo` fields).
-
-    The dataset yields uint8 images [H, W, C], or (image, label) pairs with `conditional`.
-    Errors: as `load_folder` (`conditional` is its `labels`), before any file is read.
-    """
+    """`make_dataset`'s source 'folder:PATH': (unbatched dataset, `DatasetInfo` fields);
+    `load_folder` with `conditional` as its `labels`."""
     dataset, class_names, count = load_folder(path, split, image_size, labels=conditional)
     spec = dataset.element_spec[0] if conditional else dataset.element_spec
     fields = dict(

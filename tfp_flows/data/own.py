@@ -36,10 +36,9 @@ _MISSING = ('', 'na', 'nan', 'n/a', 'null', 'none', '?')
 
 
 def split_indices(count, split):
-    """The indices of `split` among `count` examples: a fixed permutation, 80/10/10.
+    """The sorted indices of `split` among `count` examples: a fixed permutation, 80/10/10.
 
-    Raises:
-      ValueError: for an unknown split, or a `count` that is not an int >= 0.
+    Raises `ValueError` for an unknown split, or a `count` that is not an int >= 0.
     """
     checks.NON_NEGATIVE_INT.check('count', count)
     if not isinstance(split, str) or split not in SPLIT_FRACTIONS:
@@ -47,13 +46,12 @@ def split_indices(count, split):
             f'Unknown split {split!r} of your own data; expected one of '
             f'{", ".join(SPLIT_FRACTIONS)}.'
         )
-    permutation = np.random.RandomState(0).permutation(count)
     num_validation = round(count * SPLIT_FRACTIONS['validation'])
     num_test = round(count * SPLIT_FRACTIONS['test'])
-    num_train = count - num_validation - num_test
-    ends = {'train': num_train, 'validation': num_train + num_validation, 'test': count}
-    starts = {'train': 0, 'validation': num_train, 'test': num_train + num_validation}
-    return np.sort(permutation[starts[split] : ends[split]])
+    ends = np.cumsum([0, count - num_validation - num_test, num_validation, num_test])
+    index = list(SPLIT_FRACTIONS).index(split)
+    permutation = np.random.RandomState(0).permutation(count)
+    return np.sort(permutation[ends[index] : ends[index + 1]])
 
 
 def _check_names(name, value, allow_none):
@@ -76,9 +74,8 @@ def csv_source(path, split, columns=None, context_columns=None, conditional=Fals
 
     The dataset yields float32 rows x [D] in the table's units, or (x, c) pairs with
     `conditional` (c [K], the context columns); the fields include the `TableStatistics`.
-    A table is conditional exactly when it has context columns.
-    Errors: as `read_csv`; before the file is read, an unknown `split`, a `conditional` that is
-    not True or False, or one without context columns (or context columns without it).
+    A table is conditional exactly when it has context columns (`ValueError` otherwise, before
+    the file is read); other errors as `read_csv`.
     """
     split_indices(0, split)  # Refuses an unknown split.
     if checks.BOOL.check('conditional', conditional) != bool(context_columns):
@@ -181,12 +178,11 @@ def read_csv(path, columns=None, context_columns=()):
       column names in that order.
 
     Raises:
+      TypeError, ValueError: naming an argument out of its domain, before the file is read.
       FileNotFoundError: no such file.
       ValueError: an empty table, an unknown or repeated column, a column both data and
-        context, fewer than two data rows, a missing value or a non-numeric value (naming the
-        column, row and value); before the file is read, `columns` that are not None or a
-        list of strs, `context_columns` not a list of strs (or None).
-      TypeError: `path` is not a str or a path.
+        context, fewer than two data rows, a missing or non-numeric value (naming the
+        column, row and value).
     """
     checks.check_path('path', path)
     columns = _check_names('columns', columns, allow_none=True)
@@ -216,16 +212,11 @@ def read_csv(path, columns=None, context_columns=()):
 
 
 def table_statistics(path, x, c, columns, context_columns):
-    """The `TableStatistics` of the training split of the table read by `read_csv`.
+    """The `TableStatistics` of the training split of a table that `read_csv` returned as
+    `x` [N, D], `c` [N, K], `columns` and `context_columns` (`path` is named in messages).
 
-    Args:
-      path: the table's path, named in messages.
-      x, c: what `read_csv` returned, arrays [N, D] and [N, K] of the same N.
-      columns, context_columns: their column names, D and K of them.
-
-    Raises:
-      ValueError: a column is constant on the training split (it cannot be standardised), or
-        `x`, `c` and the names do not fit together (naming their shapes).
+    Raises `ValueError` for a column constant on the training split (it cannot be
+    standardised), or `x`, `c` and the names that do not fit together.
     """
     x, c = np.asarray(x, np.float64), np.asarray(c, np.float64)
     columns = _check_names('columns', columns, allow_none=False)
@@ -254,10 +245,6 @@ def table_statistics(path, x, c, columns, context_columns):
             )
         return mean, scale
 
-    mean, scale = moments(x, columns)
-    if not context_columns:
-        return TableStatistics(tuple(columns), mean, scale)
-    context_mean, context_scale = moments(c, context_columns)
-    return TableStatistics(
-        tuple(columns), mean, scale, tuple(context_columns), context_mean, context_scale
-    )
+    data = moments(x, columns)
+    context = moments(c, context_columns) if context_columns else (None, None)
+    return TableStatistics(columns, *data, context_columns, *context)

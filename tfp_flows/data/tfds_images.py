@@ -65,13 +65,12 @@ def _image_of(name, spec, image_size):
 
 
 def load_images(name, split, data_dir=None, image_size=None, labels=False):
-    """Returns a TFDS image dataset: a `tf.data.Dataset` of uint8 [H, W, C].
+    """A TFDS image dataset: a `tf.data.Dataset` of uint8 [H, W, C].
 
-    With `labels`, returns (dataset, class_names): the dataset yields (image, label) pairs,
-    label an int64 class index of the TFDS 'label' feature, named by `class_names`.
-    'celeb_a' images (218x178) are center-cropped to 148x148 and area-resized to `image_size`
-    (64 if None); for other datasets an `image_size` area-resizes the images to image_size x
-    image_size. Resized values are rounded back to integers, so the images stay 8-bit.
+    With `labels`, (dataset, class_names): the dataset yields (image, label) pairs, label an
+    int64 index of the TFDS 'label' feature. 'celeb_a' images (218x178) are center-cropped to
+    148x148 and area-resized to `image_size` (64 if None); other images are area-resized to
+    image_size x image_size if it is given. Resized values are rounded back to integers.
 
     Args:
       name, split: TFDS name and split, e.g. 'cifar10' and 'train[:90%]' (non-empty strs).
@@ -80,11 +79,10 @@ def load_images(name, split, data_dir=None, image_size=None, labels=False):
       labels: also return the class labels (True or False).
 
     Raises:
-      ValueError: `name` is not a TFDS dataset, or has no uint8 'image' feature, or its images
-        vary in size and `image_size` is None; with `labels`, it has no class label 'label';
-        an argument outside its domain (before any data is read).
+      TypeError, ValueError: naming an argument out of its domain, before any data is read.
+      ValueError: `name` is not a TFDS dataset, has no uint8 'image' feature, or images of
+        varying size and no `image_size`; with `labels`, it has no class label 'label'.
       FileNotFoundError: the dataset is not prepared in `data_dir`.
-      TypeError: a `data_dir` that is not None, a str or a path.
     """
     for argument, value in (('name', name), ('split', split)):
         if not isinstance(value, str) or not value:

@@ -9,7 +9,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows import checks, models
-from tfp_flows.dequantization.uniform import check_num_bins, check_pixels, dequantize_with
+from tfp_flows.dequantization.uniform import (
+    _uniform_dequantize,
+    check_num_bins,
+    check_pixels,
+    dequantize_with,
+)
 
 __all__ = [
     'bits_per_dim',
@@ -45,15 +50,12 @@ def dequantize(pixels, num_bins, dequantizer=None, seed=None, dtype=tf.float32):
       pixels: k, [N, *E] integers in {0, ..., B - 1} (checked, see `check_pixels`).
       num_bins: B.
       dequantizer: None (u ~ Uniform[0, 1)^D, log q = 0) or a `VariationalDequantizer` built
-        with the same `num_bins` (`sample_and_log_prob(pixels, seed) -> (u, log q(u | k))`).
+        with the same `num_bins`.
       seed: a stateless seed (an int tensor [2]) or None (stateful random).
       dtype: float32 or float64, the dtype of x and log q.
 
     Returns:
       (x [N, *E] in [0, 1), log q(u | k) [N] in nats).
-
-    Raises:
-      ValueError: a bad `num_bins` or `dtype`; TypeError, ValueError: see `check_dequantizer`.
     """
     num_bins = check_num_bins(num_bins)
     dtype = checks.check_float_dtype('dtype', dtype)
@@ -63,15 +65,10 @@ def dequantize(pixels, num_bins, dequantizer=None, seed=None, dtype=tf.float32):
 
 
 def check_dequantizer(dequantizer, num_bins, event_shape=None, dtype=None):
-    """Raises unless `dequantizer` is None or a dequantizer of the data: a `tf.Module` with
-    `sample_and_log_prob` (a `VariationalDequantizer`) built for `num_bins` levels and, when
-    they are given, for images of `event_shape` (a tuple) and of `dtype`.
-
-    Raises:
-      TypeError: for an object that is not a dequantizer.
-      ValueError: a dequantizer with `num_bins` None (continuous data), or one built for
-        other data, naming what differs.
-    """
+    """Raises unless `dequantizer` is None or a dequantizer (a `tf.Module` with
+    `sample_and_log_prob`) built for `num_bins` levels and, where given, for images of
+    `event_shape` (a tuple) and `dtype`: `TypeError` for another object, `ValueError` naming
+    what differs (or for a dequantizer of continuous data, `num_bins` None)."""
     if dequantizer is None:
         return
     if not isinstance(dequantizer, tf.Module) or not callable(
@@ -98,12 +95,7 @@ def check_dequantizer(dequantizer, num_bins, event_shape=None, dtype=None):
 def _dequantize(pixels, num_bins, dequantizer, seed, dtype):
     """`dequantize` of checked pixels (a `dtype` tensor)."""
     if dequantizer is None:
-        shape = tf.shape(pixels)
-        if seed is None:
-            noise = tf.random.uniform(shape, dtype=dtype)
-        else:
-            noise = tf.random.stateless_uniform(shape, seed=seed, dtype=dtype)
-        return dequantize_with(pixels, noise, num_bins), tf.zeros(shape[:1], dtype)
+        return _uniform_dequantize(pixels, num_bins, seed), tf.zeros(tf.shape(pixels)[:1], dtype)
     noise, log_q = dequantizer.sample_and_log_prob(pixels, seed=seed)
     x = dequantize_with(tf.cast(pixels, noise.dtype), noise, num_bins)
     return tf.cast(x, dtype), tf.cast(log_q, dtype)
@@ -116,22 +108,22 @@ def _num_dims(flow):
     return int(shape.num_elements())
 
 
+def _log_prob_kwargs(bijector_kwargs):
+    return {} if bijector_kwargs is None else {'bijector_kwargs': bijector_kwargs}
+
+
 def dequantized_bits_per_dim(flow, dequantizer, pixels, num_bins, seed=None, bijector_kwargs=None):
     """The one-sample bound on bits/dim of discrete images: the loss to train and evaluate.
 
     bits/dim = (-log p(x) + log q(u | k) + D log B) / (D log 2),  x = (k + u) / B, u ~ q(u | k)
 
-    (Ho et al. 2019, Flow++, eq. 9-10, https://arxiv.org/abs/1902.00275; q uniform, log q = 0,
-    when `dequantizer` is None: Theis et al. 2016). Its expectation over u is an upper bound
-    on -log2 P(k) / D. Differentiable in the flow's and the dequantizer's variables (u is
-    reparameterised), so training both on its mean trains the pair jointly.
+    (Ho et al. 2019, Flow++, eq. 9-10, https://arxiv.org/abs/1902.00275). Differentiable in the
+    flow's and the dequantizer's variables (u is reparameterised), so training both on its
+    mean trains the pair jointly.
 
     Args:
       flow: a `tfd.TransformedDistribution` on [0, 1]^D images, event shape E.
-      dequantizer: None (uniform) or e.g. a `VariationalDequantizer` (see `dequantize`).
-      pixels: k, [N, *E] integers in {0, ..., B - 1}.
-      num_bins: B.
-      seed: a stateless seed (an int tensor [2]) for the noise, or None (stateful random).
+      dequantizer, pixels, num_bins, seed: as for `dequantize`.
       bijector_kwargs: passed to `flow.log_prob` (e.g. {'training': True}); None passes none.
 
     Returns:
@@ -142,10 +134,6 @@ def dequantized_bits_per_dim(flow, dequantizer, pixels, num_bins, seed=None, bij
     x, log_q = dequantize(pixels, num_bins, dequantizer, seed, flow.dtype)
     log_prob = flow.log_prob(x, **_log_prob_kwargs(bijector_kwargs))
     return bits_per_dim(log_prob - log_q, _num_dims(flow), num_bins)
-
-
-def _log_prob_kwargs(bijector_kwargs):
-    return {} if bijector_kwargs is None else {'bijector_kwargs': bijector_kwargs}
 
 
 def _check_num_samples(num_samples):
@@ -180,26 +168,19 @@ def _check_seed(seed):
 def importance_weighted_log_likelihood(
     flow, dequantizer, pixels, num_bins, num_samples, seed, bijector_kwargs=None
 ):
-    """The importance-weighted estimate of log P(k) on discrete images, in nats.
+    """The importance-weighted estimate of log P(k) on discrete images, in nats, [N].
 
-    log P(k) ~ logsumexp_s [log p(x_s) - log q(u_s | k)] - log S - D log B,
-    x_s = (k + u_s) / B, u_s ~ q(u | k) for s = 1..S (S = `num_samples`), q uniform when
-    `dequantizer` is None. For every S its expectation is at most log P(k), it grows with S,
-    and it converges to log P(k) as S -> infinity (Burda et al. 2016, IWAE, Theorem 1,
-    https://arxiv.org/abs/1509.00519; Flow++'s reported figures, Ho et al. 2019,
-    https://arxiv.org/abs/1902.00275). S = 1 gives the one-sample bound.
-
-    The draws run one after another (a `tf.while_loop` over s, each a pass of the flow on the N
-    images), so memory does not grow with S. Draw s uses the stateless seed
+    log P(k) ~ logsumexp_s [log p(x_s) - log q(u_s | k)] - log S - D log B, with S =
+    `num_samples` draws u_s ~ q(u | k) (uniform without a dequantizer): at most log P(k) in
+    expectation, growing with S towards it (Burda et al. 2016, IWAE,
+    https://arxiv.org/abs/1509.00519). The draws run one after another in a `tf.while_loop`,
+    so memory does not grow with S; draw s uses the stateless seed
     `tf.random.experimental.stateless_fold_in(seed, s)`: a fixed seed gives a fixed figure.
 
     Args:
       flow, dequantizer, pixels, num_bins, bijector_kwargs: as for `dequantized_bits_per_dim`.
       num_samples: S, a positive int or an int scalar tensor (checked at run time).
       seed: an int in [0, 2**31) or a stateless seed (an int tensor [2]).
-
-    Returns:
-      The estimate of log P(k) for each image, [N], nats, in the flow's dtype.
     """
     models.check_flow(flow)
     num_bins = check_num_bins(num_bins)
@@ -226,12 +207,8 @@ def importance_weighted_log_likelihood(
 def importance_weighted_bits_per_dim(
     flow, dequantizer, pixels, num_bins, num_samples, seed, bijector_kwargs=None
 ):
-    """-log2 P(k) / D from `importance_weighted_log_likelihood`: bits/dim, [N].
-
-    In expectation an upper bound on the discrete model's bits/dim that falls with S towards
-    it; S = 1 is `dequantized_bits_per_dim`. Arguments as for
-    `importance_weighted_log_likelihood`.
-    """
+    """-log2 P(k) / D from `importance_weighted_log_likelihood` (same arguments): bits/dim,
+    [N], in expectation an upper bound falling with S; S = 1 is `dequantized_bits_per_dim`."""
     log_likelihood = importance_weighted_log_likelihood(
         flow, dequantizer, pixels, num_bins, num_samples, seed, bijector_kwargs
     )

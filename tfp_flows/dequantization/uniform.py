@@ -1,9 +1,7 @@
 """Discrete pixels k and their cells: checking k, and uniform dequantization x = (k + u) / B.
 
 B = `num_bins` levels; pixel k in {0, ..., B - 1} owns the cell [k, k + 1) / B of [0, 1), and
-noise u in [0, 1) picks a point of it. Uniform dequantization draws u ~ Uniform[0, 1)
-(Theis et al. 2016, https://arxiv.org/abs/1511.01844); `tfp_flows.dequantization` has the
-bounds this gives and the learned alternative.
+noise u in [0, 1) picks a point of it (`tfp_flows.dequantization` has the bounds this gives).
 """
 
 import numpy as np
@@ -29,11 +27,10 @@ def below_one(dtype):
 def check_pixels(pixels, num_bins, dtype, event_shape=None):
     """`pixels` as a `dtype` tensor, checked to be integers in {0, ..., num_bins - 1}.
 
-    NumPy arrays and Python lists are checked now (`ValueError` naming the first bad values);
-    tensors with `tf.debugging.Assert` (`tf.errors.InvalidArgumentError`, eagerly at once,
-    inside `tf.function` at run time; XLA leaves assertions out). NaN is not a pixel. With
-    `event_shape`, the static shape must be [N, *event_shape] (`ValueError`). Strings and
-    booleans raise `TypeError`; a bad `num_bins` `ValueError`.
+    NumPy arrays and Python lists are checked now (`ValueError` naming the first bad values),
+    tensors with `checks.check_values` (`tf.errors.InvalidArgumentError`). NaN is not a pixel.
+    With `event_shape`, the static shape must be [N, *event_shape] (`ValueError`). Strings and
+    booleans raise `TypeError`.
     """
     num_bins = check_num_bins(num_bins)
     expected = f'`pixels` must be integers from 0 to {num_bins - 1}; got'
@@ -61,35 +58,39 @@ def dequantize_with(pixels, noise, num_bins):
     """x = (k + u) / B for pixels k and noise u in [0, 1) of one float dtype and shape.
 
     The result is clipped to the largest float below 1, which float rounding can reach (in
-    float32, 255 + u rounds up to 256 for u > 1 - 2**-17). The pixels are not checked (see
-    `check_pixels`); a bad `num_bins` raises `ValueError`.
+    float32, 255 + u rounds up to 256 for u > 1 - 2**-17). The pixels are not checked.
     """
     num_bins = check_num_bins(num_bins)
     return tf.minimum((pixels + noise) / num_bins, below_one(noise.dtype))
 
 
 def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
-    """Returns x = (pixels + u) / num_bins with u ~ Uniform[0, 1): floats in [0, 1).
+    """x = (pixels + u) / num_bins with u ~ Uniform[0, 1): floats in [0, 1).
+
+    Uniform dequantization (Theis et al. 2016, https://arxiv.org/abs/1511.01844).
 
     Args:
       pixels: integer-valued numbers (any integer dtype, or a float dtype holding integers) in
         {0, ..., num_bins - 1}, of any shape; checked as in `check_pixels`.
       num_bins: number of discrete levels of the data (256 for 8-bit images, 17 for the 8x8
         scikit-learn digits whose values are 0..16).
-      seed: optional stateless seed (an int tensor [2]; TensorFlow refuses another shape or
-        dtype); without it the noise is stateful random.
+      seed: optional stateless seed (an int tensor [2]); without it the noise is stateful.
       dtype: float32 or float64, the dtype of the result.
 
     Raises:
-      ValueError: for a bad `num_bins` or `dtype`, naming it and its value.
-      TypeError: for `pixels` that are not numbers (strings, bools).
-      tf.errors.InvalidArgumentError: for pixels that are not integers in [0, num_bins - 1].
+      ValueError, TypeError: as `check_pixels`, and for a bad `num_bins` or `dtype`.
+      tf.errors.InvalidArgumentError: for pixel tensors that are not integers in range.
     """
     num_bins = check_num_bins(num_bins)
     dtype = checks.check_float_dtype('dtype', dtype)
-    pixels = check_pixels(pixels, num_bins, dtype)
+    return _uniform_dequantize(check_pixels(pixels, num_bins, dtype), num_bins, seed)
+
+
+def _uniform_dequantize(pixels, num_bins, seed):
+    """`uniform_dequantize` of checked pixels (a float tensor, the dtype of the result)."""
+    shape, dtype = tf.shape(pixels), pixels.dtype
     if seed is None:
-        noise = tf.random.uniform(tf.shape(pixels), dtype=dtype)
+        noise = tf.random.uniform(shape, dtype=dtype)
     else:
-        noise = tf.random.stateless_uniform(tf.shape(pixels), seed=seed, dtype=dtype)
+        noise = tf.random.stateless_uniform(shape, seed=seed, dtype=dtype)
     return dequantize_with(pixels, noise, num_bins)

@@ -10,8 +10,9 @@ pseudo-count of additive smoothing (a = 1: Laplace's rule of succession; Manning
 Introduction to Information Retrieval, Sec. 13.2, https://nlp.stanford.edu/IR-book/). An
 image's code length is -sum_d log2 P_d(k_d), so its bits/dim is that divided by D = H W C,
 directly comparable with a flow's bits/dim on the same discrete data
-(`tfp_flows.dequantization`). On the digits split of `tfp_flows.data` (17 levels) it scores
-2.42 test bits/dim for every a in [0.01, 1].
+(`tfp_flows.dequantization`). Images are [N, *E] integers in {0, ..., B - 1}; every function
+raises `ValueError` naming an argument out of its domain (other pixels, an empty batch, a bad
+`num_bins`, pseudo-counts that are not finite numbers > 0), before any work.
 """
 
 import math
@@ -42,20 +43,9 @@ def _pixels(pixels, num_bins, name):
 
 
 def pixel_histogram_log_probs(pixels, num_bins, pseudocount=1.0):
-    """log P_d(k) of the per-pixel histograms counted on `pixels`, in nats.
-
-    Args:
-      pixels: training images [N, *E] (e.g. [N, H, W, C]), integers in {0, ..., B - 1}.
-      num_bins: B, the number of levels.
-      pseudocount: a > 0, added to every count (1: Laplace smoothing).
-
-    Returns:
-      A float64 array [*E, B]; each pixel's row sums to 1 in probability.
-
-    Raises:
-      ValueError: for pixels outside {0, ..., B - 1}, an empty batch, a bad `num_bins` or a
-        pseudo-count that is not a finite number > 0.
-    """
+    """log P_d(k) of the per-pixel histograms counted on training images `pixels` [N, *E]
+    with pseudo-count a (1: Laplace smoothing), in nats: float64 [*E, B], each pixel's row
+    summing to 1 in probability."""
     num_bins = check_num_bins(num_bins)
     checks.POSITIVE_NUMBER.check('pseudocount', pseudocount)
     return _log_probs(_pixels(pixels, num_bins, 'pixels'), num_bins, pseudocount)
@@ -71,12 +61,8 @@ def _log_probs(pixels, num_bins, pseudocount):
 
 
 def pixel_histogram_bits_per_dim(log_probs, pixels):
-    """Bits/dim of each image under per-pixel histograms: -sum_d log2 P_d(k_d) / D, [N].
-
-    Args:
-      log_probs: [*E, B] from `pixel_histogram_log_probs`.
-      pixels: images [N, *E], integers in {0, ..., B - 1}.
-    """
+    """Bits/dim of each image `pixels` [N, *E] under per-pixel histograms `log_probs` [*E, B]
+    (from `pixel_histogram_log_probs`): -sum_d log2 P_d(k_d) / D, [N]."""
     log_probs = np.asarray(log_probs, np.float64)
     return _bits_per_dim(log_probs, _pixels(pixels, log_probs.shape[-1], 'pixels'))
 
@@ -97,22 +83,13 @@ def _bits_per_dim(log_probs, pixels):
 def histogram_baseline(train, validation, test, num_bins, pseudocounts=PSEUDOCOUNTS):
     """The per-pixel histogram baseline, its pseudo-count chosen by validation bits/dim.
 
-    Counts on `train`; for each pseudo-count a scores `validation`; the a with the lowest
-    validation bits/dim is scored on `test`. Laplace smoothing (a = 1) is reported as well.
-
-    Args:
-      train, validation, test: images [N, *E], integers in {0, ..., B - 1}.
-      num_bins: B.
-      pseudocounts: the candidates for a, finite numbers > 0.
+    Counts on `train`; each candidate a of `pseudocounts` scores `validation`; the a with the
+    lowest validation bits/dim is scored on `test`, and so is Laplace smoothing (a = 1).
 
     Returns:
-      A dict: 'pseudocount' (the chosen a), 'validation_bits_per_dim',
-      'test_bits_per_dim', 'laplace_test_bits_per_dim' (a = 1) and
-      'validation_bits_per_dim_by_pseudocount' ({a: bits/dim}); bits/dim are means over images.
-
-    Raises:
-      ValueError: naming the argument, for images outside {0, ..., B - 1} or an empty batch,
-        a bad `num_bins`, or pseudo-counts that are not finite numbers > 0 (before any work).
+      A dict of mean bits/dim over images: 'pseudocount' (the chosen a),
+      'validation_bits_per_dim', 'test_bits_per_dim', 'laplace_test_bits_per_dim' and
+      'validation_bits_per_dim_by_pseudocount' ({a: bits/dim}).
     """
     pseudocounts = tuple(pseudocounts)
     if not pseudocounts:

@@ -1,11 +1,13 @@
 """Working in a flow's latent space: interpolations, temperature sweeps, class directions.
 
-The latent z = flow.bijector.inverse(x) is the standard Normal base value of x (with a learned
-prior, before it: the prior is a step of the bijector), so linear paths and shifts in z decode
-to images along the data manifold, as in Glow (Kingma and Dhariwal 2018, Sec. 5 and Fig. 5/6,
+The latent z = flow.bijector.inverse(x), [N, *Z], is the base value of x (with a learned prior,
+before it: the prior is a step of the bijector), so linear paths and shifts in z decode to
+images along the data manifold, as in Glow (Kingma and Dhariwal 2018, Sec. 5 and Fig. 5/6,
 https://arxiv.org/abs/1807.03039). Each function takes an optional `conditional_input` for a
-conditional flow, passed to the bijector with every example's latent. The pictures of a
-finished run: `python -m tfp_flows.run.figures --workdir=W --out_dir=D`.
+conditional flow: contexts [N, *K], one per example, or one context for all. Every function
+raises `TypeError` for a `flow` that is not a `tfd.TransformedDistribution` and `ValueError`
+naming an argument out of its domain. The pictures of a finished run:
+`python -m tfp_flows.run.figures --workdir=W --out_dir=D`.
 """
 
 import numpy as np
@@ -47,20 +49,13 @@ def _decode(flow, z, conditional_input):
 
 
 def encode(flow, x, conditional_input=None):
-    """The latent of `x` [N, *E]: `flow.bijector.inverse(x)`, [N, *Z].
-
-    Raises `TypeError` for a `flow` that is not a `tfd.TransformedDistribution`; the flow's
-    steps refuse data of another shape and a context the flow cannot take (`ValueError`).
-    """
+    """The latent of `x` [N, *E]: `flow.bijector.inverse(x)`, [N, *Z]."""
     check_flow(flow)
     return _encode(flow, x, conditional_input)
 
 
 def decode(flow, z, conditional_input=None):
-    """The data of latent `z` [N, *Z]: `flow.bijector.forward(z)`, [N, *E].
-
-    Errors as `encode`.
-    """
+    """The data of latent `z` [N, *Z]: `flow.bijector.forward(z)`, [N, *E]."""
     check_flow(flow)
     return _decode(flow, z, conditional_input)
 
@@ -74,16 +69,9 @@ def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path
                     (|z_0| |z_1|), which keeps |z| near the typical radius of the Normal base.
     The ends are the reconstructions of `x_start` and `x_end`.
 
-    Args:
-      flow: an image or vector flow.
-      x_start, x_end: [N, *E] (N pairs).
-      num_points: P >= 2, points along each path, ends included.
-      conditional_input: contexts [N, *K] (or one [*K]) of a conditional flow, used at every
-        point of a path.
-      path: 'linear' or 'spherical'.
-
-    Returns:
-      [N, P, *E] in the flow's dtype.
+    Args: `x_start`, `x_end` [N, *E] (N pairs); `num_points` P >= 2, ends included;
+    `conditional_input` used at every point of a path; `path` 'linear' or 'spherical'.
+    Returns [N, P, *E] in the flow's dtype.
     """
     check_flow(flow)
     checks.integer(2).check('num_points', num_points)
@@ -132,16 +120,10 @@ def _repeat_contexts(conditional_input, count, repeats):
 
 
 def temperature_sweep(flow, temperatures, num_samples, seed, conditional_input=None):
-    """Samples of one base noise at each temperature: [T, num_samples, *E].
+    """Samples of one base noise at each temperature (finite numbers > 0): [T, num_samples, *E].
 
     Row i is `tfp_flows.sample(flow, num_samples, temperatures[i], seed)`: the same z, scaled,
-    so the rows differ by the temperature alone.
-
-    Args:
-      temperatures: finite numbers > 0.
-      num_samples: int >= 1.
-      seed: int seed (or a stateless seed [2]) of the base noise.
-      conditional_input: contexts [num_samples, *K] (or one) of a conditional flow.
+    so the rows differ by the temperature alone. `seed`: an int or a stateless seed [2].
     """
     check_flow(flow)
     temperatures = pictures.check_temperatures(temperatures)
@@ -156,21 +138,10 @@ def temperature_sweep(flow, temperatures, num_samples, seed, conditional_input=N
 def class_directions(flow, x, labels, num_classes, conditional_input=None, batch_size=256):
     """For each class k, the mean latent of its examples minus the mean latent of the rest.
 
-    Glow's attribute manipulation (Sec. 5, Fig. 6): d_k = mean(z | y = k) - mean(z | y != k).
-
-    Args:
-      x: examples [N, *E].
-      labels: int class labels [N] in [0, num_classes).
-      num_classes: int >= 2.
-      conditional_input: contexts [N, *K] of a conditional flow (or one context).
-      batch_size: examples encoded per call.
-
-    Returns:
-      [num_classes, *Z] in the flow's dtype.
-
-    Raises:
-      ValueError: labels outside [0, num_classes), of another length than `x`, or a class
-        with no example (or every example).
+    Glow's attribute manipulation (Sec. 5, Fig. 6): d_k = mean(z | y = k) - mean(z | y != k),
+    for examples `x` [N, *E] with int `labels` [N] in [0, num_classes), every class with
+    examples in it and outside it; encoded `batch_size` at a time. Returns [num_classes, *Z]
+    in the flow's dtype.
     """
     check_flow(flow)
     checks.integer(2).check('num_classes', num_classes)
@@ -211,11 +182,8 @@ def class_directions(flow, x, labels, num_classes, conditional_input=None, batch
 def move(flow, x, direction, strengths, conditional_input=None):
     """Decodings of latent(x) + s * direction for each strength s: [N, S, *E].
 
-    Args:
-      x: examples [N, *E].
-      direction: [*Z], e.g. a row of `class_directions`.
-      strengths: numbers (0 reconstructs x).
-      conditional_input: contexts [N, *K] (or one) of a conditional flow.
+    `x`: examples [N, *E]; `direction`: [*Z], e.g. a row of `class_directions`; `strengths`:
+    finite numbers (0 reconstructs x).
     """
     check_flow(flow)
     strengths = tf.constant(check_strengths(strengths), flow.dtype)
@@ -244,15 +212,10 @@ def _class_samples(flow, num_classes, num_per_class, temperature, seed):
 
 
 def class_samples(flow, num_classes, num_per_class, temperature=1.0, seed=0):
-    """Samples of a flow conditional on one-hot labels: [num_classes, num_per_class, *E].
-
-    Row k decodes the same base noise as every other row, given the one-hot label k, so the
-    rows differ by the class alone. `temperature` and `seed` are those of `tfp_flows.sample`.
-
-    Raises:
-      ValueError: the flow is not conditional on a one-hot label of `num_classes` classes, or
-        a count is not a positive int.
-    """
+    """Samples of a flow conditional on one-hot labels of `num_classes` classes (its
+    `conditional_shape`): [num_classes, num_per_class, *E]. Row k decodes the same base noise
+    as every other row, given label k, so the rows differ by the class alone. `temperature`
+    and `seed` are those of `tfp_flows.sample`."""
     check_flow(flow)
     checks.POSITIVE_INT.check('num_classes', num_classes)
     checks.POSITIVE_INT.check('num_per_class', num_per_class)
@@ -265,26 +228,15 @@ def class_samples(flow, num_classes, num_per_class, temperature=1.0, seed=0):
 
 
 def class_sample_figure(flow, num_bins, temperatures, seed, num_per_class=6):
-    """Samples of a flow conditional on one-hot labels: one row per class, a panel per
-    temperature, as one labelled figure (what a conditional image run writes each epoch).
-
-    Every panel decodes the same base noise (`class_samples` with `seed`), scaled by its
-    temperature; row k of each panel is class k, so rows differ by the class alone.
-
-    Args:
-      flow: an image flow with `conditional_shape` (K,), K classes.
-      num_bins: levels of the data (17 for the digits, 256 for 8-bit images).
-      temperatures: one panel each, finite numbers > 0.
-      seed: int in [0, 2**31), the seed of the base noise.
-      num_per_class: samples per row, a positive int.
+    """`class_samples` of an image flow conditional on one-hot labels (`conditional_shape`
+    (K,)) as one labelled figure: a panel per temperature (finite numbers > 0), row k class k,
+    `num_per_class` a row; what a conditional image run writes each epoch. Every panel decodes
+    the same base noise (`seed`), scaled by its temperature. Arguments are checked before any
+    sampling.
 
     Returns:
       (figure, grids): the uint8 RGB figure (`pictures.labelled_panels`) and each
-      temperature's uint8 grid [K rows of `num_per_class`].
-
-    Raises:
-      ValueError: before any sampling, for an argument outside its domain, or a flow that is
-        not conditional on a one-hot label ([K]).
+      temperature's uint8 grid.
     """
     check_flow(flow)
     check_num_bins(num_bins)

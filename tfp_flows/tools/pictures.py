@@ -2,6 +2,8 @@
 
 Grids are upscaled nearest-neighbour (numpy). Text, axes and colour bars are drawn by
 matplotlib's object API with the Agg backend (no pyplot, no display, no global state).
+Every function refuses an argument out of its domain with `ValueError` naming it, before any
+work.
 """
 
 import math
@@ -73,36 +75,21 @@ def _array(name, value, dtype, description):
 
 
 def upscale_factor(image_shape, grid_shape, separator=2):
-    """The integer factor that shows each image at >= 64 pixels, the grid at <= 1024.
+    """The int factor that shows each image of a grid at >= 64 pixels, the grid at <= 1024.
 
-    Args:
-      image_shape: (height, width) of one image, in pixels.
-      grid_shape: (rows, columns) of images in the grid.
-      separator: pixels between neighbouring images (and around the grid).
-
-    Returns:
-      The smallest int factor that makes the larger image side at least `MIN_IMAGE_PIXELS`,
-      lowered while the grid would exceed `MAX_GRID_PIXELS` on either side; at least 1 (images
-      are never shrunk). 8x8 digits in a 6x6 grid get 8 (398 pixels); 64x64 CelebA get 1.
-
-    Raises:
-      ValueError: for shapes that are not pairs of positive ints, or a `separator` that is
-        not an int >= 0.
+    The smallest factor that makes an image's larger side (of `image_shape`, (height, width)
+    in pixels) at least `MIN_IMAGE_PIXELS`, lowered while a grid of `grid_shape` (rows,
+    columns) with `separator` pixels between and around the images would exceed
+    `MAX_GRID_PIXELS`; at least 1 (images are never shrunk). 8x8 digits in a 6x6 grid get 8
+    (398 pixels); 64x64 CelebA get 1.
     """
     height, width = _check_pair('image_shape', image_shape)
     rows, columns = _check_pair('grid_shape', grid_shape)
     checks.NON_NEGATIVE_INT.check('separator', separator)
-    factor = max(1, math.ceil(MIN_IMAGE_PIXELS / max(height, width)))
-    while (
-        factor > 1
-        and max(
-            rows * (height * factor + separator) + separator,
-            columns * (width * factor + separator) + separator,
-        )
-        > MAX_GRID_PIXELS
-    ):
-        factor -= 1
-    return factor
+    wanted = math.ceil(MIN_IMAGE_PIXELS / max(height, width))
+    fits_rows = ((MAX_GRID_PIXELS - separator) // rows - separator) // height
+    fits_columns = ((MAX_GRID_PIXELS - separator) // columns - separator) // width
+    return max(1, min(wanted, fits_rows, fits_columns))
 
 
 def image_grid(images, num_bins=256, num_columns=None, scale=None, separator=2):
@@ -112,20 +99,14 @@ def image_grid(images, num_bins=256, num_columns=None, scale=None, separator=2):
       images: [N, H, W, C] values in [0, 1] (C is 1 or 3), e.g. samples of an image flow.
         Values outside are clipped; NaN shows as 0 (black).
       num_bins: levels of the data; values are quantized to them, then spread over 0..255.
-      num_columns: images per row; default ceil(sqrt(N)). Row r holds images
-        r * num_columns ... (r + 1) * num_columns - 1 (a grid with one row per class or per
-        interpolation is the images in that order).
-      scale: int upscaling factor; default `upscale_factor` (each image >= 64 pixels).
+      num_columns: images per row, default ceil(sqrt(N)); row r holds images
+        r * num_columns ... (r + 1) * num_columns - 1.
+      scale: int upscaling factor; default `upscale_factor`.
       separator: width in pixels of the white lines between images and around the grid.
 
     Returns:
       uint8 [rows * (H * scale + separator) + separator,
              num_columns * (W * scale + separator) + separator, C].
-
-    Raises:
-      ValueError: `images` is not [N, H, W, C] numbers, `num_bins` is not an int >= 2, or
-        `scale`, `num_columns` (None or positive ints) or `separator` (an int >= 0) is out
-        of its domain.
     """
     check_num_bins(num_bins)
     checks.POSITIVE_INT.or_none().check('num_columns', num_columns)
@@ -159,26 +140,19 @@ def row_grid(rows, num_bins):
 
 
 def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
-    """Pictures side by side, each under its title, pixel for pixel (no resampling).
-
-    The panels are placed with matplotlib's `Figure.figimage`, so every pixel of each picture
-    appears unchanged in the result; the titles are drawn by matplotlib (its bundled DejaVu
-    font, Agg backend: no display is needed).
+    """Pictures side by side, each unchanged (placed by matplotlib's `figimage`) under its
+    title (drawn by matplotlib in its bundled DejaVu font).
 
     Args:
       pictures: uint8 arrays [H_i, W_i, C], C = 1 (grey) or 3 (RGB), e.g. `image_grid`s.
-      titles: one string per picture, centred above it.
+      titles: one str per picture, centred above it.
       margin, gap, title_height: white space in pixels around the figure, between panels, and
-        for the titles.
+        for the titles (ints >= 0).
 
     Returns:
       uint8 RGB [margin + title_height + max H_i + margin, 2 * margin + sum W_i + gaps, 3];
       picture i's top-left pixel is at row `margin + title_height`, column
       `margin + sum_{j<i} (W_j + gap)`.
-
-    Raises:
-      ValueError: no pictures, not one title (a str) per picture, a picture that is not
-        uint8 [H, W, 1 or 3], or a margin, gap or title height that is not an int >= 0.
     """
     for name, value in (('margin', margin), ('gap', gap), ('title_height', title_height)):
         checks.NON_NEGATIVE_INT.check(name, value)
@@ -221,26 +195,20 @@ def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
 def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_columns=6):
     """Samples of an image flow at each temperature, as one labelled figure.
 
-    Every temperature scales the same base noise (drawn with the stateless seed
-    `[seed, 0]`), so the panels differ by the temperature alone, and the same `seed` gives
-    the same figure in every call (and every epoch of a run).
+    Every temperature scales the same base noise (drawn with the stateless seed [seed, 0]),
+    so the panels differ by the temperature alone, and a seed gives the same figure in every
+    call (and every epoch of a run).
 
     Args:
       flow: an image flow (`tfp_flows.glow` or `real_nvp`) on data in [0, 1].
       num_bins: levels of the data (17 for the digits, 256 for 8-bit images).
       temperatures: the temperatures, one panel each, e.g. (0.7, 1.0).
-      seed: int.
+      seed: the seed of the base noise.
       num_samples, num_columns: images per panel and per row of a panel.
 
     Returns:
-      (figure, grids): the uint8 RGB figure (`labelled_panels`) and the uint8 `image_grid` of
-      each temperature.
-
-    Raises:
-      ValueError: before any sampling, for `num_bins` not an int >= 2, `temperatures` not a
-        non-empty list of finite numbers > 0, `seed` not an int in [0, 2**31), or
-        `num_samples` or `num_columns` not a positive int.
-      TypeError: for a `flow` that is not a `tfd.TransformedDistribution`.
+      (figure, grids): the uint8 RGB figure (`labelled_panels`) and each temperature's uint8
+      `image_grid`.
     """
     check_num_bins(num_bins)
     temperatures = check_temperatures(temperatures)
@@ -271,20 +239,15 @@ def density_figure(log_prob_fn, points, points_label='data', extent=None, resolu
     """The learned density of a 2-D flow beside the data, with titles, axes and a colour bar.
 
     Args:
-      log_prob_fn: maps float32 [N, 2] points to [N] log-densities (nats).
+      log_prob_fn: a callable from float32 [N, 2] points to [N] log-densities (nats).
       points: data [N, 2] (e.g. the test split), drawn as a scatter plot.
-      points_label: what the points are, for the title of their panel ('test data').
+      points_label: a str, what the points are, for the title of their panel.
       extent: both panels show [-extent, extent]^2; default: 1.15 times the points' largest
         absolute coordinate, rounded up to a multiple of 0.5.
       resolution: the density is evaluated at the centres of resolution^2 cells.
 
     Returns:
       uint8 RGB [420, 1000, 3].
-
-    Raises:
-      ValueError: for a `log_prob_fn` that is not callable, `points` that are not finite
-        numbers [N, 2] (N >= 1), a `points_label` that is not a str, an `extent` that is not
-        None or a finite number > 0, or a `resolution` that is not a positive int.
     """
     if not callable(log_prob_fn):
         raise ValueError(f'`log_prob_fn` must be a callable; got {log_prob_fn!r}.')
@@ -328,10 +291,10 @@ def _render(figure):
 
 
 def write_png(path, picture):
-    """Writes a uint8 picture [H, W, C] (C = 1, 3 or 4) to `path` atomically.
+    """Writes a uint8 picture [H, W, C] (C = 1, 3 or 4) to `path` (a str or path) atomically.
 
-    Raises `TypeError` for a `path` that is not a str or path, `ValueError` for a picture of
-    another dtype or shape, before anything is written.
+    Raises `TypeError` for a `path` of another kind, `ValueError` for a picture of another
+    dtype or shape, before anything is written.
     """
     checks.check_path('path', path)
     picture = np.asarray(picture)

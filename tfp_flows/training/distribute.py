@@ -14,14 +14,11 @@ def make_strategy(name='auto'):
     """Returns the strategy called `name`.
 
     'auto':         `MirroredStrategy` over all GPUs when there are several, else TF's default
-                    strategy (no distribution overhead: `OneDeviceStrategy` makes each epoch
-                    start ~2 s slower on CPU).
+                    strategy (`OneDeviceStrategy` makes each epoch start ~2 s slower on CPU).
     'one_device':   `OneDeviceStrategy` on the first GPU, or the CPU.
-    'mirrored':     `MirroredStrategy` over all GPUs; without GPUs, over all logical CPUs
-                    (two logical CPUs stand in for two GPUs in the tests).
-    'multi_worker': `MultiWorkerMirroredStrategy`; the cluster comes from `TF_CONFIG`. Make it
-                    before TensorFlow runs anything (even listing devices or setting a seed):
-                    it configures the collective ops, which fails once TF has started.
+    'mirrored':     `MirroredStrategy` over all GPUs, or else all logical CPUs.
+    'multi_worker': `MultiWorkerMirroredStrategy`, its cluster from `TF_CONFIG`; make it before
+                    TensorFlow runs anything (even listing devices or setting a seed).
     """
     if checks.one_of(*STRATEGIES).check('name', name) == 'multi_worker':
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -37,15 +34,11 @@ def make_strategy(name='auto'):
 def configure_threads(intra_op_threads=0, inter_op_threads=0):
     """Sizes TensorFlow's thread pools; 0 keeps TF's default (one thread per core).
 
-    `intra_op_threads` is how many threads one op may split its work over, `inter_op_threads`
-    how many ops may run side by side. A small flow is hundreds of small ops: with one thread
-    per op and independent ops (the coupling nets' gradients, the optimizer's updates) run
-    side by side, the default digits Glow trains 1.36x faster on 2 CPU cores than with TF's
-    default (one step per call; bench/README.md). Large convolutions want several threads.
-
-    The pools can only be sized before TensorFlow runs its first op. Called later, a setting
-    equal to the current one is accepted silently; a different one is not applied and a
-    warning names both.
+    `intra_op_threads`: threads one op may split its work over; `inter_op_threads`: ops run
+    side by side. A small flow is hundreds of small ops, which train faster with one thread
+    per op and independent ops side by side (bench/README.md); large convolutions want several
+    threads per op. The pools can only be sized before TensorFlow runs its first op: later, a
+    different setting is not applied and a warning names both.
     """
     requested = {
         'intra_op': checks.NON_NEGATIVE_INT.check('intra_op_threads', intra_op_threads),

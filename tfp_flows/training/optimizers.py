@@ -1,18 +1,12 @@
 """Optimizers for flows: Adam and Adamax as one fused TF kernel per variable, and the recipe's.
 
-`FusedAdam` and `FusedAdamax` are Keras 3 optimizers written on Keras' documented extension
-points (subclass `keras.optimizers.Optimizer`; slots made in `build` with
-`add_optimizer_variables`; `update_step`; `get_config`). Their arithmetic is
-`keras.optimizers.Adam` / `Adamax`'s (to float rounding), and so are their slots, in the same
-order: a checkpoint of one restores into the other. Each variable's update is one TF kernel
-(`tf.raw_ops.ResourceApplyAdam` / `ResourceApplyAdaMax`) instead of Keras' ~20 ops, and the
-step's scalars (learning rate, beta powers) are computed once per step and device, not once per
-variable: with ~100 variables this halves the train step's graph, so it traces faster and
-every step pays less per-op overhead. Everything else (weight decay, EMA, loss scaling,
-gradient accumulation, `tf.distribute`) is Keras' own `apply`.
-
-`make_optimizer` builds the recipes' optimizer: warm-up then cosine decay, decoupled weight
-decay and an optional exponential moving average (EMA, Polyak averaging) of the weights.
+`FusedAdam` and `FusedAdamax` are Keras 3 optimizers on Keras' documented extension points
+(`build` with `add_optimizer_variables`, `update_step`, `get_config`). Their arithmetic and
+slots are `keras.optimizers.Adam` / `Adamax`'s (to float rounding, slots in the same order: a
+checkpoint of one restores into the other), but each variable's update is one TF kernel
+(`tf.raw_ops.ResourceApplyAdam` / `ResourceApplyAdaMax`) instead of Keras' ~20 ops, with the
+step's scalars computed once per step and device: with ~100 variables this halves the train
+step's graph. Weight decay, EMA, loss scaling and `tf.distribute` are Keras' own `apply`.
 """
 
 import keras
@@ -32,25 +26,17 @@ _LEARNING_RATE = checks.Domain(
 
 
 class _FusedOptimizer(keras.optimizers.Optimizer):
-    """Shared part of `FusedAdam` and `FusedAdamax`: slots, per-step scalars, config.
-
-    Subclasses name their two slots (`_SLOT_NAMES`, as Keras' optimizer names them, so slot
-    variables and checkpoints match Keras'), their kernel in `tf.raw_ops` (`_KERNEL`) and the
-    step's scalars it takes (`_KERNEL_SCALARS`).
-    """
+    """Shared part of `FusedAdam` and `FusedAdamax`. Subclasses name their two slots as
+    Keras' optimizer does (`_SLOT_NAMES`), their `tf.raw_ops` kernel and the scalars it takes."""
 
     _SLOT_NAMES = ()
     _KERNEL = ''
     _KERNEL_SCALARS = ('lr', 'beta1', 'beta2', 'beta1_power', 'epsilon')
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
-        """Checks each argument by name before Keras makes any variable; see the subclass.
-
-        Raises:
-          ValueError: a `learning_rate` that is neither a finite number > 0 nor a Keras
-            learning-rate schedule, `beta_1`/`beta_2` outside [0, 1), `epsilon` not > 0, a
-            `weight_decay` below 0.
-        """
+        """Raises `ValueError` naming an argument out of its domain, before Keras makes any
+        variable: `learning_rate` a number > 0 or a Keras schedule, betas in [0, 1),
+        `epsilon` > 0, `weight_decay` None or >= 0."""
         _LEARNING_RATE.check('learning_rate', learning_rate)
         checks.number(0).or_none().check('weight_decay', kwargs.get('weight_decay'))
         betas = checks.FRACTION.check('beta_1', beta_1), checks.FRACTION.check('beta_2', beta_2)
@@ -60,7 +46,7 @@ class _FusedOptimizer(keras.optimizers.Optimizer):
         self._step_scalars = None
 
     def build(self, variables):
-        """Makes the two slots of each variable (zeros, shape and dtype of the variable)."""
+        """Makes the two slots of each variable (zeros of its shape and dtype)."""
         if self.built:
             return
         super().build(variables)
@@ -109,7 +95,7 @@ class _FusedOptimizer(keras.optimizers.Optimizer):
         return scalars
 
     def update_step(self, gradient, variable, learning_rate):
-        """Applies one variable's update as one fused kernel (sparse gradients made dense)."""
+        """One variable's update as one fused kernel (sparse gradients made dense)."""
         index = self._slot_index.get(variable.ref())
         if index is None:
             raise ValueError(
@@ -180,30 +166,25 @@ def make_optimizer(
 ):
     """The recipes' optimizer: linear warm-up, then cosine decay to 10% (if `decay_steps`).
 
+    Steps are optimizer steps (`optimizer.iterations`; with `FlowTrainer(accumulation_steps=N)`
+    one step is one update from N micro-batches).
+
     Args:
       name: 'adam' or 'adamax' (Glow's best bits/dim came with Adamax).
-      learning_rate: the peak learning rate (a number > 0), reached after `warmup_steps`.
+      learning_rate: the peak learning rate (> 0), reached after `warmup_steps`.
       warmup_steps: steps of linear warm-up from 0 (an int >= 0).
       decay_steps: None (keep the peak), or steps of cosine decay after the warm-up down to
         10% of the peak (an int >= 1).
-      weight_decay, beta_1, beta_2, epsilon: as in `FusedAdam` / `FusedAdamax` (which check
-        them): decoupled weight decay as in AdamW (>= 0; each step subtracts `variable *
-        weight_decay * learning_rate`) or None; the decay rates of the moving averages, in
-        [0, 1); Keras' "epsilon hat" (> 0).
-      ema_momentum: None, or keep an exponential moving average (EMA, Polyak averaging) of the
-        weights with this momentum in [0, 1): `average = ema_momentum * average + (1 -
-        ema_momentum) * variable` after each step (the first copies the variable). The
+      weight_decay, beta_1, beta_2, epsilon: as for Keras' Adam (checked by the optimizer):
+        decoupled weight decay as in AdamW (None or >= 0; each step subtracts `variable *
+        weight_decay * learning_rate`); the moving averages' decay rates; "epsilon hat".
+      ema_momentum: None, or keep an exponential moving average of the weights with this
+        momentum in [0, 1): `average = m * average + (1 - m) * variable` after each step. The
         averages are optimizer variables, saved in its checkpoints; evaluate on them with
         `keras.callbacks.SwapEMAWeights` or `FlowTrainer.ema_weights()`.
 
-    Steps are optimizer steps (`optimizer.iterations`): with `FlowTrainer(accumulation_steps=N)`
-    one step is one update from N micro-batches.
-
     Returns:
-      A `FusedAdam` or `FusedAdamax`.
-
-    Raises:
-      ValueError: naming the argument, for a value out of its domain.
+      A `FusedAdam` or `FusedAdamax`; `ValueError` naming an argument out of its domain.
     """
     optimizer = _OPTIMIZERS[checks.one_of(*_OPTIMIZERS).check('name', name)]
     warmup_steps = checks.NON_NEGATIVE_INT.check('warmup_steps', warmup_steps)

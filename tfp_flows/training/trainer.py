@@ -4,9 +4,6 @@ A Keras 3 `Model` does not see the `tf.Variable`s inside TFP bijectors, so a pla
 `compile(loss=...)`/`fit` on a flow trains nothing. `FlowTrainer` differentiates the loss with
 respect to the flow's variables in its own `train_step`, builds the optimizer on them in
 `compile` and shows them to Keras as its `trainable_weights` (where Keras' EMA looks).
-
-One class of ~480 lines: its step holds the loss, accumulation, clipping, loss scaling and
-dequantization noise together, as they share the step's replica context.
 """
 
 import contextlib
@@ -28,12 +25,8 @@ __all__ = ['FlowTrainer', 'split_batch']
 
 
 def split_batch(data):
-    """Splits a batch as Keras hands it to a step into `(x, context)`.
-
-    Keras passes what the dataset yields (`x`, `(x,)` or `(x, c)`), and `train_on_batch(x)` /
-    `test_on_batch(x)` pass `(x, None, None)`; `keras.utils.unpack_x_y_sample_weight` reads
-    them all. The context is that of a conditional flow (labels or features), None for
-    unconditional data.
+    """`(x, context)` of a batch as Keras hands it to a step: `x`, `(x,)`, `(x, c)`, or
+    `(x, None, None)` from `train_on_batch(x)`. The context is None for unconditional data.
 
     Raises:
       ValueError: for sample weights (a flow's loss is the mean over examples).
@@ -55,51 +48,38 @@ class FlowTrainer(keras.Model):
         trainer.compile(optimizer=make_optimizer('adamax', 1e-3, warmup_steps=200))
         history = trainer.fit(train_dataset, validation_data=validation_dataset, epochs=10)
 
-    Logs: the loss is 'loss' ('val_loss'), so `history.history['loss']` and Keras' callbacks
+    Logs: the loss as 'loss' ('val_loss'), so `history.history['loss']` and Keras' callbacks
     (`TerminateOnNaN`, `EarlyStopping`, `ReduceLROnPlateau`) work as for any model; the same
-    figure under its unit, `trainer.metric_name` ('bits_per_dim' on the discrete data of
-    images, 'nats_per_dim' for continuous data; 'val_' + it); and 'grad_norm', the global
-    gradient norm before clipping. Each replica's loss is its summed loss divided by the
-    global batch and the optimizer sums the gradients over replicas, so one step on several
-    replicas is one step on one device with the global batch; clipping acts on that sum
-    (Keras' `global_clipnorm` would clip each replica's part).
+    figure under its unit, `trainer.metric_name` ('bits_per_dim' with `num_bins`, else
+    'nats_per_dim'); and 'grad_norm', the global gradient norm before clipping. Batches are
+    `x`, `(x,)` or `(x, c)` for a conditional flow; floats are cast to the flow's dtype.
 
-    Batches are `x` or `(x,)`, or `(x, c)` for a conditional flow (which checks c); floats are
-    cast to the flow's dtype. The train step passes the bijector kwarg `training=True`
-    (dropout on) and, with `dropout_seed`, stateless masks folded from (seed, optimizer step,
-    replica, micro-batch): a resumed run draws an unbroken run's masks. Evaluation and
-    `predict` (each example's loss) pass neither.
+    One step on several replicas is one step on one device with the global batch (each
+    replica's summed loss is divided by the global batch, the gradients summed), clipped as
+    a whole (Keras' `global_clipnorm` would clip each replica's part). The train step passes
+    the bijector kwarg `training=True` (dropout) and, with `dropout_seed`, stateless masks
+    folded from (seed, optimizer step, replica, micro-batch), so a resumed run draws an
+    unbroken run's masks; evaluation and `predict` (each example's loss) pass neither.
 
-    Accumulation (`accumulation_steps=N`): N equal micro-batches of each replica's batch run
-    one after another in a `tf.while_loop` and their gradients are summed, each summed loss
-    divided by the global batch: one optimizer step (schedule, weight decay and EMA count
-    batches) equal to the step on the whole batch, clipped as a whole. Keras' own
-    `gradient_accumulation_steps` does not fit: its `tf.cond` cannot hold the cross-replica
-    sum under `MirroredStrategy`, its schedule counts micro-batches, it clips each one.
+    Accumulation (`accumulation_steps=N`): N equal micro-batches of each replica's batch run in
+    a `tf.while_loop` and their gradients are summed: one optimizer step (schedule, weight
+    decay and EMA count batches) equal to the step on the whole batch. Keras' own
+    `gradient_accumulation_steps` cannot hold the cross-replica sum in its `tf.cond`, counts
+    micro-batches in the schedule and clips each one.
 
-    Variational dequantization (`dequantizer=q`): batches hold the discrete images k
-    (integers in {0, ..., num_bins - 1}, `make_dataset(..., dequantize=False)`), dequantized
-    as x = (k + u) / B, u ~ q(u | k); the flow and q train jointly on the one-sample bound
-    (Ho et al. 2019, Flow++, eq. 9-10, https://arxiv.org/abs/1902.00275)
+    Variational dequantization (`dequantizer=q`): batches hold discrete images k
+    (`make_dataset(..., dequantize=False)`); the flow and q train jointly on the one-sample
+    bound of `tfp_flows.dequantization` (Ho et al. 2019, Flow++,
+    https://arxiv.org/abs/1902.00275). q's noise is drawn for the global batch from a stateless
+    seed, (`dequantization_seed`, optimizer step) in training and a fixed one in evaluation:
+    the same noise on any strategy, with or without accumulation, and in a resumed run.
 
-        bits/dim = (-log p(x) + log q(u | k) + D log B) / (D log 2).
-
-    q's noise is drawn for the global batch from a stateless seed, (`dequantization_seed`,
-    optimizer step) in training and a fixed one in evaluation, and each replica and
-    micro-batch takes its examples' rows: the same noise on any strategy, with or without
-    accumulation, and in a resumed run. q's variables follow the flow's everywhere.
-
-    EMA (`make_optimizer(..., ema_momentum=m)`): `keras.callbacks.SwapEMAWeights()` in `fit`
-    validates on the averages and `with trainer.ema_weights():` holds them in the flow (a
-    checkpoint has the raw weights in the flow, the averages in the optimizer); the end of
-    `fit` writes them into the flow.
-
-    Loss scaling: the step differentiates `optimizer.scale_loss(loss)` (loss times S, S = 1
-    without scaling) and the optimizer divides by S; 'grad_norm' and clipping are unscaled.
-    `compile` wraps the optimizer of a float16 flow in Keras' dynamic `LossScaleOptimizer`
-    (Micikevicius et al. 2018, https://arxiv.org/abs/1710.03740): a step whose summed
-    gradient is not finite is skipped on every replica and S halves (and doubles after 2,000
-    finite steps); a skipped step counts in neither 'grad_norm' nor the optimizer's steps.
+    EMA (`make_optimizer(..., ema_momentum=m)`): `keras.callbacks.SwapEMAWeights()` validates
+    on the averages, `with trainer.ema_weights():` holds them in the flow, and the end of `fit`
+    writes them into it. Loss scaling: `compile` wraps the optimizer of a float16 flow in
+    Keras' dynamic `LossScaleOptimizer` (Micikevicius et al. 2018,
+    https://arxiv.org/abs/1710.03740): a step whose summed gradient is not finite is skipped
+    on every replica and the scale halves; 'grad_norm' and clipping are unscaled.
 
     Args:
       flow: a `tfd.Distribution` with trainable variables, e.g. from `tfp_flows.glow`.
@@ -107,19 +87,19 @@ class FlowTrainer(keras.Model):
         int >= 2 (17 for the digits, 256 for 8-bit images): the loss is then bits/dim.
       clip_norm: None, or a number > 0: clip the global gradient to this norm.
       accumulation_steps: micro-batches per batch, an int >= 1 dividing each replica's batch.
-      dropout_seed: None (stateful dropout masks) or a seed (an int in [0, 2**31)).
+      dropout_seed: None (stateful dropout masks) or a seed.
       memory_saving: None, 'invert' or 'recompute': the train step keeps no per-step
-        activations (`tfp_flows.bijectors.backprop`; same gradients to float rounding). Needs
-        a flow whose bijector is a `tfp_flows.bijectors.Chain`, which checks the mode.
-      dequantizer: None, or a `VariationalDequantizer` built with the same `num_bins`.
-      dequantization_seed: the seed of the dequantizer's noise, an int in [0, 2**31).
+        activations (`tfp_flows.bijectors.backprop`). Needs a flow whose bijector is a
+        `tfp_flows.bijectors.Chain`, which checks the mode.
+      dequantizer: None, or a `VariationalDequantizer` of the flow's data.
+      dequantization_seed: the seed of the dequantizer's noise.
       name: the Keras model's name.
 
     Raises:
       ValueError: naming the argument, for a value out of its domain, a flow without
-        trainable variables or without `memory_saving`, or a dequantizer of other bins.
+        trainable variables, or a dequantizer of other data.
       TypeError: for a `flow` that is not a `tfd.Distribution`, or a `dequantizer` that is
-        not a `VariationalDequantizer`.
+        not one.
     """
 
     def __init__(
@@ -186,11 +166,10 @@ class FlowTrainer(keras.Model):
     def compile(self, optimizer, steps_per_execution=1, **kwargs):
         """Keras' `compile`, then builds the optimizer on the trained variables (in the scope).
 
-        `steps_per_execution` (an int >= 1): train steps per call into TensorFlow; 1 on several
-        replicas, with a warning (Keras 3 cannot loop there: keras-team/keras#19246). The
-        trainer has its flow's policy, so Keras' `auto_scale_loss` (default True) wraps the
-        optimizer of a 'mixed_float16' flow in a `LossScaleOptimizer`, whose `inner_optimizer`
-        (the given one) a checkpoint should hold to restore into a run of any policy.
+        `steps_per_execution` (an int >= 1) falls back to 1, with a warning, on several
+        replicas (Keras 3 cannot loop there: keras-team/keras#19246). Keras' `auto_scale_loss`
+        (default True) wraps the optimizer of a 'mixed_float16' flow in a `LossScaleOptimizer`,
+        whose `inner_optimizer` (the given one) a checkpoint should hold.
         """
         steps_per_execution = checks.POSITIVE_INT.check('steps_per_execution', steps_per_execution)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -205,24 +184,22 @@ class FlowTrainer(keras.Model):
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
         self.optimizer.build(self.trainable_weights)
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', **kwargs):
-        """Keras' `fit`, with a progress bar that never counts past the epoch (`EpochProgbar`).
+    # fit, evaluate and predict: Keras' own, with a progress bar that never counts past the
+    # steps (`workarounds.EpochProgbar`).
 
-        `shuffle` defaults to False for a `tf.data.Dataset`, which shuffles itself (Keras
-        would ignore True, with a warning).
-        """
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', **kwargs):
+        """Keras' `fit`; `shuffle` defaults to False for a `tf.data.Dataset`, which shuffles
+        itself (Keras would ignore True, with a warning)."""
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault('shuffle', False)
         kwargs['callbacks'] = with_epoch_progbar(kwargs.get('callbacks'), verbose)
         return super().fit(x, y, batch_size, epochs, verbose, **kwargs)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose='auto', **kwargs):
-        """Keras' `evaluate`, with a progress bar that never counts past the steps."""
         kwargs['callbacks'] = with_epoch_progbar(kwargs.get('callbacks'), verbose)
         return super().evaluate(x, y, batch_size, verbose, **kwargs)
 
     def predict(self, x, batch_size=None, verbose='auto', **kwargs):
-        """Keras' `predict` (each example's loss), with a bar that never counts past the steps."""
         kwargs['callbacks'] = with_epoch_progbar(kwargs.get('callbacks'), verbose)
         return super().predict(x, batch_size, verbose, **kwargs)
 
@@ -231,15 +208,13 @@ class FlowTrainer(keras.Model):
 
         Args:
           x: a batch [batch, *event_shape] of floats; with a dequantizer, the discrete images
-            (integers in {0, ..., num_bins - 1}, any integer or float dtype).
+            (integers in {0, ..., num_bins - 1}, any integer or float dtype; it checks them).
           conditional_input: the contexts [batch, *conditional_shape] of a conditional flow.
-          base_noise: with a dequantizer, its base noise eps [batch, *event_shape] (a draw of
-            `dequantizer.base`); None draws it from the evaluation seed. Ignored without one.
+          base_noise: with a dequantizer, its base noise [batch, *event_shape] (a draw of
+            `dequantizer.base`); None draws it from the evaluation seed.
 
         Raises:
           TypeError: without a dequantizer, for a batch that is not floating-point.
-          tf.errors.InvalidArgumentError: with a dequantizer, for images that are not
-            integers in {0, ..., num_bins - 1} (the dequantizer's check).
         """
         if self.dequantizer is not None and base_noise is None:
             base_noise = self._base_noise(x, self._noise_seed())
@@ -256,34 +231,27 @@ class FlowTrainer(keras.Model):
             )
         if context is not None:
             kwargs = {**kwargs, 'conditional_input': context}
-        if self.dequantizer is None:
-            log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs)
-        else:
+        log_q = 0.0
+        if self.dequantizer is not None:
             noise, log_q = self.dequantizer.noise_and_log_prob(base_noise, x)
             x = dequantize_with(tf.cast(x, noise.dtype), noise, self.num_bins)
-            log_prob = self.flow.log_prob(
-                tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs
-            ) - tf.cast(log_q, self.flow.dtype)
+        log_prob = self.flow.log_prob(tf.cast(x, self.flow.dtype), bijector_kwargs=kwargs)
+        log_prob -= tf.cast(log_q, self.flow.dtype)
         if self.num_bins is None:
             return -log_prob / self.num_dims
         return bits_per_dim(log_prob, self.num_dims, self.num_bins)
 
     def _noise_seed(self, step=None):
-        """The stateless seed [2] of the dequantizer's noise: evaluation's fixed one, or that
-        of the train step `step`."""
+        """The dequantizer's stateless seed [2]: evaluation's, or that of train step `step`."""
         if step is None:
             return tf.constant([1, self.dequantization_seed], tf.int64)
         seed = tf.constant([2, self.dequantization_seed], tf.int64)
-        step = tf.cast(tf.convert_to_tensor(step), tf.int64)
-        return tf.random.experimental.stateless_fold_in(seed, step)
+        return tf.random.experimental.stateless_fold_in(seed, tf.cast(step, tf.int64))
 
     def _base_noise(self, x, seed):
-        """The dequantizer's base noise for this replica's examples `x`, or None.
-
-        Drawn for the whole global batch from `seed` (int64 [2]); this replica takes the rows
-        of its examples (replicas hold consecutive parts of the global batch, in replica
-        order, as `tf.distribute` splits it).
-        """
+        """The dequantizer's base noise for this replica's examples `x`, or None: drawn for the
+        global batch from `seed`, of which this replica takes its examples' rows (replicas
+        hold consecutive parts of the global batch, in order, as `tf.distribute` splits it)."""
         if self.dequantizer is None:
             return None
         count = tf.shape(x)[0]
@@ -298,8 +266,8 @@ class FlowTrainer(keras.Model):
         return noise[offset : offset + count]
 
     def _training_kwargs(self, micro_batch):
-        """The train step's bijector kwargs: `training`, the dropout seed of this step,
-        replica and micro-batch, and `memory_saving`, as far as the flow takes them."""
+        """The train step's bijector kwargs, as far as the flow takes them: `training`, the
+        dropout seed of this step, replica and micro-batch, and `memory_saving`."""
         kwargs = {}
         if 'training' in self._bijector_kwargs:
             kwargs['training'] = True
@@ -348,7 +316,7 @@ class FlowTrainer(keras.Model):
         return tape.gradient(scaled_loss, self.trainable_weights), per_example
 
     def _accumulated_gradients(self, x, context, base_noise):
-        """Summed gradients of the N micro-batches (see the class docstring), each example's loss.
+        """Summed gradients of the N micro-batches, and each example's loss.
 
         A reshape [batch, ...] -> [batch / N, N, ...] makes the micro-batches, so their shape is
         static and XLA compiles the loop. The loop holds no cross-replica sum
@@ -410,15 +378,13 @@ class FlowTrainer(keras.Model):
         return self.per_example_loss(*split_batch(data))
 
     def _clip(self, gradients):
-        """Clips this replica's gradients so that their sum over replicas has norm <= clip_norm.
+        """This replica's gradients clipped so that their sum over replicas has norm at most
+        `clip_norm`, and the global norm before clipping (of the summed gradient, divided by
+        the loss scale).
 
-        Returns the clipped gradients and the global norm before clipping: that of the
-        all-reduced (summed) gradient, which `tf.clip_by_global_norm(..., use_norm=)` then
-        applies to each replica's part alike. The gradients are those of the scaled loss (scale
-        S): the norm reported and clipped is theirs divided by S. With dynamic loss scaling a
-        sum that is not finite makes every replica's gradients NaN, so that every replica
-        skips the step: `LossScaleOptimizer` checks its replica's part before the sum, and a
-        replica whose own part is finite would apply the sum.
+        With dynamic loss scaling, a sum that is not finite makes every replica's gradients
+        NaN, so that every replica skips the step: `LossScaleOptimizer` checks its replica's
+        part before the sum, and a replica whose own part is finite would apply the sum.
         """
         present = [g for g in gradients if g is not None]
         summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, present)
@@ -438,15 +404,14 @@ class FlowTrainer(keras.Model):
     @property
     def uses_ema(self):
         """Whether the optimizer keeps an EMA of the weights (looking through a float16
-        `LossScaleOptimizer` to the optimizer it wraps, as Keras' `SwapEMAWeights` does)."""
+        `LossScaleOptimizer`, as Keras' `SwapEMAWeights` does)."""
         optimizer = getattr(self, 'optimizer', None)
         return bool(getattr(getattr(optimizer, 'inner_optimizer', optimizer), 'use_ema', False))
 
     @contextlib.contextmanager
     def ema_weights(self):
-        """Context in which the flow holds the optimizer's EMA weights; the raw ones after it.
-
-        Swaps in place with Keras' `SwapEMAWeights` (under a strategy too, no copy).
+        """Context in which the flow holds the optimizer's EMA weights (swapped in place by
+        Keras' `SwapEMAWeights`, on every replica); the raw ones after it.
 
         Raises:
           ValueError: if the optimizer keeps no EMA (`make_optimizer(..., ema_momentum=m)`).
