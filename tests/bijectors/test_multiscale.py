@@ -124,6 +124,11 @@ def test_rejects_bad_event_shape(event_shape):
         FactorOut(event_shape, ActNorm(1))
 
 
+def test_refuses_a_prior_width_without_a_split_prior():
+    with pytest.raises(ValueError, match=r'`hidden_channels` .*got hidden_channels=8 with split'):
+        FactorOut((4, 4, 4), ActNorm(2), split_prior=False, hidden_channels=8)
+
+
 def test_rejects_input_of_the_wrong_shape():
     bijector = FactorOut((4, 4, 4), ActNorm(2))
     message = r'FactorOut expects a tensor of shape \[\.\.\., 4, 4, 4\]; got shape \[2, 4, 4, 2\]'
