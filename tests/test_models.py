@@ -366,6 +366,14 @@ def test_glow_rejects_unknown_options():
         tfp_flows.glow(IMAGE, **SMALL, permutation='random')
 
 
+def test_refuses_arguments_that_do_not_apply():
+    with pytest.raises(ValueError, match=r"`scale` .*got scale='sigmoid' with coupling='additive'"):
+        tfp_flows.glow(IMAGE, **SMALL, coupling='additive', scale='sigmoid')
+    # A vector real_nvp's dense networks call the width `hidden_units`; the message does not.
+    with pytest.raises(ValueError, match=r'`hidden_channels` must be a positive int; got 0'):
+        tfp_flows.real_nvp((2,), hidden_channels=0)
+
+
 @pytest.mark.parametrize(
     ('model', 'event_shape', 'num_levels', 'message'),
     [
