@@ -315,7 +315,7 @@ def test_dropout_without_a_seed_gets_the_gradient_of_the_loss_it_reports(mode):
 def test_rejects_an_unknown_mode():
     flow = tfp_flows.real_nvp((2,), num_steps=1)
     with pytest.raises(
-        ValueError, match=r"`memory_saving` must be one of \('invert', 'recompute'\); got 'fast'"
+        ValueError, match=r"`memory_saving` must be .*\('invert', 'recompute'\); got 'fast'"
     ):
         flow.log_prob(tf.zeros([1, 2]), bijector_kwargs={'memory_saving': 'fast'})
 
