@@ -367,7 +367,7 @@ def test_glow_rejects_unknown_options():
 
 
 def test_refuses_arguments_that_do_not_apply():
-    with pytest.raises(ValueError, match=r"`scale` .*got scale='sigmoid' with coupling='additive'"):
+    with pytest.raises(ValueError, match=r"`scale` applies to coupling='affine'; got scale='sigmoid'"):
         tfp_flows.glow(IMAGE, **SMALL, coupling='additive', scale='sigmoid')
     # A vector real_nvp's dense networks call the width `hidden_units`; the message does not.
     with pytest.raises(ValueError, match=r'`hidden_channels` must be a positive int; got 0'):
@@ -498,7 +498,7 @@ def test_sample_seeds_are_ints_of_the_seed_domain_or_stateless_seeds():
         tfp_flows.sample(flow, 2, seed=[1, 2]),
         tfp_flows.sample(flow, 2, seed=tf.constant([1, 2], tf.int64)),
     )
-    message = r'`seed` must be None, an int in \[0, 2\*\*31\) or an int tensor of shape \[2\]'
+    message = r'`seed` must be an int in \[0, 2\*\*31\); got'
     for bad in (-1, 2**31):
         with pytest.raises(ValueError, match=message):
             tfp_flows.sample(flow, 2, seed=bad)
