@@ -2,8 +2,8 @@
 
 `glow` and `real_nvp` build a `tfp_flows.bijectors.Chain` of this package's steps, data side
 first (TFP's order), over a standard Normal base: `log_prob(x)` is the density of x in nats,
-`forward` maps latent to data, `sample` decodes base noise. Arguments both take (each checked where it is used: a bad value
-raises `ValueError` naming it when the flow is built):
+`forward` maps latent to data, `sample` decodes base noise. Arguments both take (each checked
+where it is used: a bad value raises `ValueError` naming it when the flow is built):
   hidden_channels: width of the coupling networks (`tfp_flows.networks`).
   split_prior: learn the factored-out halves' prior from the kept halves (`FactorOut`).
   log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', priors.

@@ -1,5 +1,7 @@
 """Steps that hold steps (`Container`), and `Chain`: flow steps composed as `tfb.Chain` does."""
 
+import functools
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -139,22 +141,15 @@ class Chain(Container):
             )
         return output, output_gradient
 
-    def _forward_event_shape(self, input_shape):
-        for step in reversed(self.bijectors):
-            input_shape = step.forward_event_shape(input_shape)
-        return input_shape
+    def _forward_event_shape(self, shape):
+        return functools.reduce(lambda s, b: b.forward_event_shape(s), self.bijectors[::-1], shape)
 
-    def _inverse_event_shape(self, output_shape):
-        for step in self.bijectors:
-            output_shape = step.inverse_event_shape(output_shape)
-        return output_shape
+    def _inverse_event_shape(self, shape):
+        return functools.reduce(lambda s, b: b.inverse_event_shape(s), self.bijectors, shape)
 
-    def _forward_event_shape_tensor(self, input_shape):
-        for step in reversed(self.bijectors):
-            input_shape = step.forward_event_shape_tensor(input_shape)
-        return input_shape
+    def _forward_event_shape_tensor(self, shape):
+        steps = self.bijectors[::-1]
+        return functools.reduce(lambda s, b: b.forward_event_shape_tensor(s), steps, shape)
 
-    def _inverse_event_shape_tensor(self, output_shape):
-        for step in self.bijectors:
-            output_shape = step.inverse_event_shape_tensor(output_shape)
-        return output_shape
+    def _inverse_event_shape_tensor(self, shape):
+        return functools.reduce(lambda s, b: b.inverse_event_shape_tensor(s), self.bijectors, shape)
