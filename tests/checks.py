@@ -20,6 +20,7 @@ __all__ = [
     'in_regime',
     'randomize_variables',
     'read_tensorboard',
+    'regime_cases',
     'tolerance',
     'with_context',
 ]
@@ -36,6 +37,18 @@ REGIME_DTYPES = [
     pytest.param('eager', tf.float64, id='eager-float64'),
     pytest.param('function', tf.float64, id='function-float64'),
 ]
+
+
+def regime_cases(cases, traced):
+    """`REGIME_DTYPES` x `cases` (tuples of parameters), but inside tf.function only the
+    `traced` ones: tracing is the slow part, and the other cases take no other traced path."""
+    return [
+        pytest.param(*regime.values, *case, id=f'{regime.id}-{"-".join(map(str, case))}')
+        for regime in REGIME_DTYPES
+        for case in cases
+        if regime.values[0] == 'eager' or case in traced
+    ]
+
 
 # Log-dets sum many terms, so float32 needs a looser bound than the outputs themselves.
 _TOLERANCES = {

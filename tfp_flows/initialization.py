@@ -21,19 +21,16 @@ def initialize(flow, data, conditional_input=None):
     Walks the flow from data to latent (`tfp_flows.bijectors.walk`): each ActNorm that has not
     run yet is set so that its inverse maps the data reaching it to zero mean and unit variance
     per channel, and the data goes on through the initialised step. Idempotent: a second call,
-    or a call after a checkpoint restore, changes nothing (each ActNorm's saved `initialized`
-    flag).
+    or one after a checkpoint restore, changes nothing (each ActNorm's saved `initialized`).
 
-    Several batches (a batch larger than one device holds): each ActNorm gets the statistics
-    of all of them together, as one batch of their concatenation would give it (to float
-    rounding; moments merged exactly in float64, Chan et al. 1979). An ActNorm's statistics
-    depend on the ActNorms before it, so the walks of all batches advance together and pause
-    at each ActNorm until it is set from every batch's data. Cost: one pass of the flow over
-    each batch, as for one batch; memory: one batch's activations at a time, plus the flow's
-    state at the current step for every batch (the size of the data).
+    Several batches (more than one device holds) give each ActNorm the statistics of all of
+    them together, as one batch of their concatenation would (to float rounding): the walks of
+    all batches advance in lockstep and pause at each ActNorm until it is set from every
+    batch's input. Memory: one batch's activations at a time, plus every batch's input to the
+    current step (the size of the data).
 
-    One batch works eagerly and inside `tf.function`; several batches given as tensors too,
-    a `tf.data.Dataset` eagerly. Under a `tf.distribute` strategy call it in cross-replica
+    One batch works eagerly and inside `tf.function`, several batches given as tensors too, a
+    `tf.data.Dataset` eagerly. Under a `tf.distribute` strategy call it in cross-replica
     context (not inside `strategy.run`) with the same global data on every worker: every
     replica then holds identical values.
 
@@ -41,25 +38,22 @@ def initialize(flow, data, conditional_input=None):
       flow: a `tfd.TransformedDistribution` built by this package, or its bijector (any
         `FlowBijector`, e.g. a `tfp_flows.bijectors.Chain`).
       data: a batch [N, *event_shape] of floats in the flow's data range (a tensor or a NumPy
-        array of any float dtype; it is cast to the flow's dtype), N >= 1; or several such
-        batches: a `tf.data.Dataset` of them or a list of tensors or arrays. For a
-        conditional flow, a dataset's elements (or the list's items) may be (x, c) pairs.
-      conditional_input: the contexts [N, *conditional_shape] of one batch `data` for a
-        conditional flow (see `tfp_flows.glow`); None for an unconditional one or for several
-        batches of (x, c) pairs.
+        array of any float dtype, cast to the flow's dtype), N >= 1; or several batches: a
+        `tf.data.Dataset` of them or a list of tensors or arrays, whose items may be (x, c)
+        pairs for a conditional flow.
+      conditional_input: the contexts [N, *conditional_shape] of one batch `data` of a
+        conditional flow (see `tfp_flows.glow`); None otherwise.
 
     Returns:
       The latent of `data`, [N, *event_shape] (all batches concatenated).
 
-    Raises:
+    Raises (each before any ActNorm is set):
       TypeError: for a flow that is not one of this package's or holds an ActNorm the walk
         cannot reach, integer data, or a dataset read inside `tf.function` or whose elements
         are not batches.
-      ValueError: for an empty batch, no batches, or a context the flow cannot take (given to
-        an unconditional flow, missing for a conditional one, or of another shape), before
-        any ActNorm is set.
-      tf.errors.InvalidArgumentError: for data with NaN or infinite values (checked before
-        any ActNorm is set; a NaN would be kept for good).
+      ValueError: for an empty batch, no batches, or a context the flow cannot take.
+      tf.errors.InvalidArgumentError: for data with NaN or infinite values (a NaN would be
+        kept for good).
     """
     bijector = flow.bijector if isinstance(flow, tfd.Distribution) else flow
     if not isinstance(bijector, FlowBijector):
@@ -68,15 +62,13 @@ def initialize(flow, data, conditional_input=None):
             f'{type(bijector).__name__}.'
         )
     _check_reachable(bijector)
-    pairs = _checked_pairs(bijector, data, conditional_input)
     ndims = bijector.inverse_min_event_ndims
-    walks = [walk.step(bijector, x, True, ndims, _kwargs(c)) for x, c in pairs]
+    walks = [
+        walk.step(bijector, x, True, ndims, {} if c is None else {'conditional_input': c})
+        for x, c in _checked_pairs(bijector, data, conditional_input)
+    ]
     latents = [latent for latent, _ in walk.drive(walks, _initialize_act_norms)]
     return latents[0] if len(latents) == 1 else tf.concat(latents, axis=0)
-
-
-def _kwargs(conditional_input):
-    return {} if conditional_input is None else {'conditional_input': conditional_input}
 
 
 def _check_reachable(bijector):
@@ -89,16 +81,20 @@ def _check_reachable(bijector):
     if hidden:
         raise TypeError(
             f'`initialize` cannot reach the ActNorm step(s) {hidden} of the flow: they sit '
-            'inside a step that does not say which steps it holds (tfp_flows.bijectors.walk: '
-            'Chain, FactorOut, StandardizedContext and tfb.Invert do). Initialise those '
-            'ActNorms with their own `initialize(y)`.'
+            'inside a step that does not say which steps it holds (tfp_flows.bijectors.walk). '
+            'Initialise those ActNorms with their own `initialize(y)`.'
         )
 
 
 def _checked_pairs(bijector, data, conditional_input):
     """[(batch, context)]: `data` as checked batches of the flow's dtype, with contexts."""
+    several = isinstance(data, tf.data.Dataset) or (
+        isinstance(data, list)
+        and bool(data)
+        and all(isinstance(b, tf.Tensor | tf.Variable | np.ndarray | tuple) for b in data)
+    )  # A tuple is one batch.
     conditional_shape = conditional_shape_of(bijector)
-    if not _is_several(data):
+    if not several:
         pairs = [(data, conditional_input)]
     elif conditional_input is not None:
         raise ValueError(
@@ -111,8 +107,8 @@ def _checked_pairs(bijector, data, conditional_input):
             'pass the batches as a list of tensors.'
         )
     else:
-        several = conditional_shape is not None
-        pairs = [e if several and isinstance(e, tuple) else (e, None) for e in data]
+        conditional = conditional_shape is not None
+        pairs = [e if conditional and isinstance(e, tuple) else (e, None) for e in data]
     if not pairs:
         raise ValueError('`initialize` needs at least one batch; got none.')
     checked = []
@@ -141,18 +137,6 @@ def _initialize_act_norms(visits):
     return [walk.apply(visit) for visit in visits]
 
 
-def _is_several(data):
-    """Whether `data` is several batches: a dataset, or a list of batches (of tensors,
-    arrays or, for a conditional flow, (x, c) pairs). A tuple is one batch."""
-    if isinstance(data, tf.data.Dataset):
-        return True
-    return (
-        isinstance(data, list)
-        and bool(data)
-        and all(isinstance(b, tf.Tensor | tf.Variable | np.ndarray | tuple) for b in data)
-    )
-
-
 def _batch(data, flow_dtype):
     """`data` as a non-empty floating-point batch in the flow's dtype, or a clear error."""
     if isinstance(data, tuple | dict):
@@ -161,17 +145,17 @@ def _batch(data, flow_dtype):
             f'{type(data).__name__} (a dataset of (x, label) pairs?). Map it to x first.'
         )
     if isinstance(data, tf.Tensor | tf.Variable):
-        dtype = data.dtype
+        floating = data.dtype.is_floating
     else:
         data = np.asarray(data)
-        dtype = tf.as_dtype(data.dtype) if data.dtype.kind in 'fiub' else None
-    if dtype is None or not dtype.is_floating:
+        floating = data.dtype.kind == 'f'
+    if not floating:
         raise TypeError(
             "`initialize` needs data in the flow's range as floats (dequantize integer images "
-            f'with `tfp_flows.uniform_dequantize`); got dtype {getattr(dtype, "name", dtype)}.'
+            f'with `tfp_flows.uniform_dequantize`); got dtype {data.dtype.name}.'
         )
     data = tf.cast(data, flow_dtype)
-    if data.shape.rank is not None and data.shape.rank > 0 and data.shape[0] == 0:
+    if data.shape.rank and data.shape[0] == 0:
         raise ValueError(
             f'`initialize` needs a non-empty batch; got an empty one of shape {data.shape}.'
         )
@@ -179,24 +163,14 @@ def _batch(data, flow_dtype):
 
 
 def _merged_moments(batches):
-    """Per-channel mean and (population) variance of all `batches` [..., C] together.
-
-    Each batch's mean and sum of squared deviations, merged pairwise in float64 (Chan, Golub
-    and LeVeque 1979): the moments of the concatenation, to rounding.
-    """
-    count = mean = squares = None
+    """Per-channel mean and (population) variance of all `batches` [..., C] together: each
+    batch's moments, merged exactly in float64 (Chan, Golub and LeVeque 1979)."""
+    stats = []
     for y in batches:
         y = tf.cast(y, tf.float64)
-        axes = list(range(y.shape.rank - 1))
-        n = tf.cast(tf.size(y) // tf.shape(y)[-1], tf.float64)
-        batch_mean = tf.reduce_mean(y, axis=axes)
-        batch_squares = tf.reduce_sum(tf.square(y - batch_mean), axis=axes)
-        if count is None:
-            count, mean, squares = n, batch_mean, batch_squares
-            continue
-        total = count + n
-        delta = batch_mean - mean
-        mean += delta * (n / total)
-        squares += batch_squares + tf.square(delta) * (count * n / total)
-        count = total
-    return mean, squares / count
+        mean, variance = tf.nn.moments(y, axes=list(range(y.shape.rank - 1)))
+        stats.append((tf.cast(tf.size(y) // tf.shape(y)[-1], tf.float64), mean, variance))
+    count = tf.add_n([n for n, _, _ in stats])
+    mean = tf.add_n([n * m for n, m, _ in stats]) / count
+    variance = tf.add_n([n * (v + tf.square(m - mean)) for n, m, v in stats]) / count
+    return mean, variance

@@ -1,31 +1,19 @@
 """Keras mixed-precision policies for the conditioner networks of a flow.
 
-A flow built with `dtype_policy='mixed_bfloat16'` or `'mixed_float16'` (Keras' policy names,
-`keras.mixed_precision.DTypePolicy`) runs its conditioner networks (`tfp_flows.networks`: the
-couplings' and the split priors') in bfloat16 or float16: each network casts its input, kernels
-and biases to the policy's compute dtype, computes there and returns float32. Its variables stay
-float32, so checkpoints are the same as a float32 flow's and restore into it either way.
-Everything else stays in float32: ActNorm (its statistics and map), the 1x1 convolution and its
-log|det|, the couplings' affine map (shift and scale applied in float32 to the network's output
-cast to float32), every log-det, the split priors' and the latent's log-densities, and the
-loss. A policy changes rounding only, not what the density is, so it is not part of any step's
-`structure()`.
+A flow built with `dtype_policy='mixed_bfloat16'` or `'mixed_float16'` (Keras' policy names)
+runs its conditioner networks (`tfp_flows.networks`: the couplings' and the priors') in
+bfloat16 or float16 and gets float32 back. Everything else stays float32: the variables (so
+checkpoints restore across policies either way), ActNorm, the 1x1 convs, the couplings'
+affine maps (applied to the network's output cast to float32), every log-det, the priors'
+and the latent's log-densities, and the loss. A policy changes rounding only, not what the
+density is, so it is no step's `structure()`: a coupling's Jacobian is triangular whatever
+the network computes in, so its log-det stays exact for the map computed; the map's shift
+and scale carry the compute dtype's rounding (bfloat16: relative 2**-9, float16: 2**-12).
 
-Each coupling's log-det is the sum of its log-scales, which are float32 functions of the
-network's output; the Jacobian is triangular whatever precision the network runs in, so the
-log-det stays exact for the map actually computed (to float32 rounding). What changes is the
-map: its shift and scale carry the compute dtype's rounding (bfloat16: 8 significant bits, a
-relative error up to 2**-9 ~ 0.2%; float16: 11 bits, 2**-12 ~ 0.02%).
-
-Training in float16 needs loss scaling: gradients below float16's smallest subnormal (2**-24)
-flush to zero unless the loss is multiplied first (Micikevicius et al. 2018). `FlowTrainer`
-wraps its optimizer in `keras.optimizers.LossScaleOptimizer` for a 'mixed_float16' flow, as
-Keras' `Model.compile(auto_scale_loss=True)` does. bfloat16 has float32's exponent range and
-needs none (Kalamkar et al. 2019).
-
-References: Micikevicius et al. (2018), Mixed Precision Training,
-https://arxiv.org/abs/1710.03740; Kalamkar et al. (2019), A Study of BFLOAT16 for Deep
-Learning Training, https://arxiv.org/abs/1905.12322
+float16 needs loss scaling (gradients below 2**-24 flush to zero; Micikevicius et al. 2018,
+https://arxiv.org/abs/1710.03740): `FlowTrainer` wraps its optimizer in Keras'
+`LossScaleOptimizer` for a 'mixed_float16' flow. bfloat16 has float32's exponent range and
+needs none (Kalamkar et al. 2019, https://arxiv.org/abs/1905.12322).
 """
 
 import keras

@@ -1,45 +1,29 @@
-"""Real NVP and Glow as `tfd.TransformedDistribution`s over a standard Normal latent, and
-`sample` at a temperature. (One module past 400 lines: about a third of it documents the
-arguments the two builders share, once, here.)
+"""Real NVP and Glow as `tfd.TransformedDistribution`s, and `sample` at a temperature.
 
-`glow` and `real_nvp` build a `tfp_flows.bijectors.Chain` of this package's steps, listed in
-TFP's order (data side first), over a standard Normal base of the data's shape: `log_prob(x)`
-is the density of x in nats, `forward` maps latent to data, `sample` decodes base noise.
-
-Arguments both builders take, checked by the steps that use them:
+`glow` and `real_nvp` build a `tfp_flows.bijectors.Chain` of this package's steps, data side
+first (TFP's order), over a standard Normal base: `log_prob(x)` is the density of x in nats,
+`forward` maps latent to data, `sample` decodes base noise. Arguments both take (each checked
+where it is used: a bad value raises `ValueError` naming it when the flow is built):
   hidden_channels: width of the coupling networks (`tfp_flows.networks`).
   split_prior: learn the factored-out halves' prior from the kept halves (`FactorOut`).
-  log_scale_bound: soft clamp of every log-scale (couplings with scale='tanh', split and top
-    priors), a finite number > 0.
-  scale: the affine couplings' scale, 'tanh' (the soft clamp) or 'sigmoid' (Glow's
-    sigmoid(h + 2)); see `tfp_flows.bijectors.affine`.
-  alpha: margin of the logit transform (preprocessing='logit'), in [0, 0.5).
-  conditional_shape: None (an unconditional flow), or the shape of one context c, e.g. (10,)
-    for one-hot labels of 10 classes: the flow models p(x | c). Pass c [*batch,
-    *conditional_shape] as TFP's bijector kwarg, `flow.log_prob(x, bijector_kwargs=
-    {'conditional_input': c})`, `flow.sample(n, bijector_kwargs=...)` (c [n, ...], or one
-    context for all), `flow.bijector.forward(z, conditional_input=c)`, or
-    `sample(flow, n, conditional_input=c)`. Every coupling network sees c (flattened,
-    spatially broadcast and concatenated to its input), and c sets a term of the mean and
-    log-scale of the top latent and of every split prior (Glow's `ycond`; zero at first).
+  log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', priors.
+  scale: the affine couplings' 'tanh' (soft clamp) or 'sigmoid' (Glow's; `bijectors.affine`).
+  alpha: margin of the logit transform, in [0, 0.5); not used by preprocessing='centre'.
+  conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels): the
+    flow models p(x | c), given c as TFP's bijector kwarg `conditional_input`
+    (`tfp_flows.bijectors.context`) or to `sample`. Every coupling network sees c, and c sets
+    a term of the mean and log-scale of the top latent and every split prior (Glow's `ycond`).
   learn_top_prior: learn a free mean and log-scale of the top latent (Glow's `learntop`;
-    zero-initialised, so a fresh model is unchanged). With it or a `conditional_shape`, a
-    `LearnedPrior` is the last step at the latent side.
-  dropout_rate: in [0, 1); dropout of the coupling networks' hidden units, active only with
-    the bijector kwarg `training=True` (Flow++, https://arxiv.org/abs/1902.00275).
-    Evaluation, sampling and export never pass it, so they are deterministic.
+    with it or a context, a `LearnedPrior`, the identity at first, ends the latent side).
+  dropout_rate: in [0, 1); dropout of the coupling networks' hidden units, only with the
+    bijector kwarg `training=True` (Flow++, https://arxiv.org/abs/1902.00275).
   seed: an int in [0, 2**31); fixes the initial parameters (and Glow's 'shuffle'
-    permutations). Step k gets the seed (seed * 100003 + k) % 2**31.
+    permutations): step k gets the seed (seed * 100003 + k) % 2**31.
   dtype: tf.float32 or tf.float64.
-  dtype_policy: None, or Keras' mixed-precision policy 'mixed_bfloat16' or 'mixed_float16'
-    (or a `keras.mixed_precision.DTypePolicy` of one; dtype must be float32): the coupling
-    and prior networks compute in bfloat16 / float16 and return float32; every variable,
-    ActNorm, the 1x1 convs, the affine maps, every log-det and log-density stay float32
-    (`tfp_flows.mixed_precision`). It changes rounding only: a checkpoint restores into the
-    model with any policy.
+  dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16' (or a Keras `DTypePolicy` of one):
+    the networks' precision (`tfp_flows.mixed_precision`); a checkpoint restores under any.
   validate_args: add run-time checks of the inputs (range, finiteness, invertibility).
   name: name of the distribution.
-A bad value raises `ValueError` naming the argument, when the flow is built.
 """
 
 import itertools
@@ -67,8 +51,7 @@ __all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sam
 
 _COUPLINGS = {'affine': AffineCoupling, 'additive': AdditiveCoupling}
 _PREPROCESSING = checks.one_of('centre', 'logit')
-# The arguments a builder uses itself; the steps check the ones they take.
-_DOMAINS = {
+_DOMAINS = {  # The arguments a builder uses itself; the steps check the ones they take.
     'num_levels': checks.POSITIVE_INT,
     'num_steps': checks.POSITIVE_INT,
     'coupling': checks.one_of(*_COUPLINGS),
@@ -79,43 +62,29 @@ _DOMAINS = {
 
 
 class _Steps:
-    """Builds the steps of a model from its builder's arguments (`glow`, `real_nvp`), which
-    are its attributes (checked if the builder uses them itself)."""
+    """Builds a model's steps from its builder's arguments, kept as attributes (checked if the
+    builder uses them itself)."""
 
     def __init__(self, arguments):
-        self.arguments = {
-            k: _DOMAINS[k].check(k, v) if k in _DOMAINS else v for k, v in arguments.items()
-        }
-        self.options = dict(dtype=arguments['dtype'], validate_args=arguments['validate_args'])
-        self.conditioning = dict(
-            conditional_shape=arguments['conditional_shape'],
-            dtype_policy=arguments['dtype_policy'],
-            **self.options,
+        vars(self).update(
+            {k: _DOMAINS[k].check(k, v) if k in _DOMAINS else v for k, v in arguments.items()}
         )
+        self.options = dict(dtype=self.dtype, validate_args=self.validate_args)
+        self.conditioning = dict(
+            conditional_shape=self.conditional_shape, dtype_policy=self.dtype_policy, **self.options
+        )
+        self.network = dict(hidden_channels=self.hidden_channels, dropout_rate=self.dropout_rate)
         self._count = itertools.count()
 
-    def __getattr__(self, name):
-        try:
-            return self.__dict__['arguments'][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
     def next_seed(self):
-        """The seed of the next step, in [0, 2**31); seed 0 gives 0, 1, 2, ..."""
+        """The seed of the next step, in [0, 2**31) (seed 0 gives 0, 1, 2, ...)."""
         return (self.seed * 100_003 + next(self._count)) % 2**31
 
     def coupling_step(self, shape, mask='channel', flip=False, kind='affine'):
-        network = dict(
-            hidden_channels=self.hidden_channels,
-            dropout_rate=self.dropout_rate,
-            seed=self.next_seed(),
-        )
+        network = dict(seed=self.next_seed(), **self.network, **self.conditioning)
         if kind == 'affine':
             network.update(log_scale_bound=self.log_scale_bound, scale=self.scale)
-        return _COUPLINGS[kind](shape, mask=mask, flip=flip, **network, **self.conditioning)
-
-    def act_norm(self, channels):
-        return ActNorm(channels, **self.options)
+        return _COUPLINGS[kind](shape, mask=mask, flip=flip, **network)
 
     def mixing(self, channels):
         """Glow's channel mixing: a 1x1 conv, or a fixed permutation saved as a variable."""
@@ -149,26 +118,25 @@ class _Steps:
     def flow(self, steps, event_shape, event_ndims=3):
         """The distribution of the chain of `steps` over a standard Normal base."""
         bijector = self.chain(steps, f'{self.name}_bijector', event_ndims)
-        zero, one = tf.zeros([], bijector.dtype), tf.ones([], bijector.dtype)
-        base = tfd.Sample(tfd.Normal(zero, one), event_shape)
+        base = tfd.Sample(tfd.Normal(tf.zeros([], bijector.dtype), 1.0), event_shape)
         return tfd.TransformedDistribution(base, bijector, name=self.name)
 
-    def preprocessing_step(self, kind, event_shape):
-        if kind == 'logit':
-            return LogitTransform(event_shape, alpha=self.alpha, **self.options)
-        return Centre(event_shape, **self.options)
+    def act_norm(self, channels):
+        return ActNorm(channels, **self.options)
 
-
-def _image_shape(event_shape, num_squeezes, model):
-    """`event_shape` as [H, W, C] with H and W divisible by 2 ** num_squeezes."""
-    shape = checks.check_shape('event_shape', event_shape, (3,))
-    factor = 2**num_squeezes
-    if shape[0] % factor or shape[1] % factor:
-        raise ValueError(
-            f'{model} with these levels squeezes {num_squeezes} times, so height and width must '
-            f'be divisible by {factor}; got event_shape {shape!r}.'
-        )
-    return shape
+    def data_side(self, event_shape, num_squeezes, preprocessing):
+        """(`event_shape` as [H, W, C] with H and W divisible by 2 ** num_squeezes, the
+        preprocessing step for it)."""
+        shape = checks.check_shape('event_shape', event_shape, (3,))
+        factor = 2**num_squeezes
+        if shape[0] % factor or shape[1] % factor:
+            raise ValueError(
+                f'{self.name} with these levels squeezes {num_squeezes} times, so height and '
+                f'width must be divisible by {factor}; got event_shape {shape!r}.'
+            )
+        if preprocessing == 'logit':
+            return shape, LogitTransform(shape, alpha=self.alpha, **self.options)
+        return shape, Centre(shape, **self.options)
 
 
 def glow(
@@ -197,8 +165,8 @@ def glow(
     Data x [H, W, C] in [0, 1] (dequantized) goes through the preprocessing, then each of L
     levels squeezes (2x2 space-to-depth), runs K steps of ActNorm -> invertible 1x1 conv (or
     channel permutation) -> coupling (channel mask) and, except the last, factors out half its
-    channels: that is the data -> latent direction. The latent has the data's shape (each
-    level's, placed back by the inverse squeezes). The bijector, data side first:
+    channels: that is the data -> latent direction. The latent has the data's shape. The
+    bijector, data side first:
       Chain([preprocessing, level_1]),
       level_l = Chain([Squeeze(), step_1, ..., step_K, FactorOut(level_{l+1}), Invert(Squeeze())])
     with each step three entries of the list, and the top prior (see the module docstring)
@@ -208,23 +176,19 @@ def glow(
       event_shape: [H, W, C]; H and W divisible by 2 ** num_levels.
       num_levels: L, the number of scales, a positive int.
       num_steps: K, flow steps per level, a positive int.
-      coupling: 'affine' or 'additive'.
-      permutation: 'lu' (LU-decomposed 1x1 conv), 'plain' (unconstrained 1x1 conv), or the
-        fixed channel permutations 'reverse' and 'shuffle' of Glow's ablations (saved with the
-        flow's variables, so a checkpoint restores the same shuffle whatever `seed` built it).
+      coupling: 'affine' or 'additive' (which refuses a `scale` but the default).
+      permutation: 'lu' (LU-decomposed 1x1 conv), 'plain' (unconstrained 1x1 conv), or Glow's
+        fixed 'reverse' and 'shuffle' (saved: a checkpoint restores its own shuffle).
       preprocessing: 'centre' (Glow's x - 1/2) or 'logit' (Real NVP's logit transform).
       The others: see the module docstring.
-
-    Raises:
-      ValueError: for any argument outside its domain, naming it and its value.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
     steps = _Steps(dict(locals()))
-    event_shape = _image_shape(event_shape, steps.num_levels, 'glow')
-    first = steps.preprocessing_step(
-        _PREPROCESSING.check('preprocessing', preprocessing), event_shape
-    )
+    if steps.coupling == 'additive' and scale != 'tanh':
+        raise ValueError(f"`scale` applies to coupling='affine'; got scale={scale!r}.")
+    preprocessing = _PREPROCESSING.check('preprocessing', preprocessing)
+    event_shape, first = steps.data_side(event_shape, steps.num_levels, preprocessing)
     return steps.flow([first, _glow_level(steps, event_shape, 1)], event_shape)
 
 
@@ -278,8 +242,8 @@ def real_nvp(
     Vectors, `event_shape` [D] (D >= 2, any real values, e.g. 2-D toy data or a conditional
     density estimator p(theta | x)): `num_steps` affine couplings alternating between the two
     halves of the vector, each followed by an ActNorm; the conditioners are MLPs with two
-    hidden layers of `hidden_channels` units. `num_levels`, `preprocessing` and `alpha` do not
-    apply (`preprocessing` must be None).
+    hidden layers of `hidden_channels` units. `num_levels` and `alpha` are not used, and
+    `preprocessing` must be None.
 
     Args:
       event_shape: [H, W, C] with H, W divisible by 2 ** (num_levels - 1), or [D].
@@ -287,9 +251,6 @@ def real_nvp(
       num_steps: couplings per mask type and level, a positive int.
       preprocessing: None (the family's default: 'logit' for images), 'logit' or 'centre'.
       The others: see the module docstring (`split_prior` is off in the paper).
-
-    Raises:
-      ValueError: for any argument outside its domain, naming it and its value.
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """
@@ -301,8 +262,8 @@ def real_nvp(
         vector = False
     if vector:
         return _vector_real_nvp(steps, event_shape, preprocessing)
-    event_shape = _image_shape(event_shape, steps.num_levels - 1, 'real_nvp')
-    first = steps.preprocessing_step(preprocessing or 'logit', event_shape)
+    num_squeezes = steps.num_levels - 1
+    event_shape, first = steps.data_side(event_shape, num_squeezes, preprocessing or 'logit')
     return steps.flow([first, _real_nvp_level(steps, event_shape, 1)], event_shape)
 
 
@@ -346,43 +307,28 @@ def _vector_real_nvp(steps, event_shape, preprocessing):
 
 def _stateless_seed(seed):
     """A stateless seed, int32 [2] as TFP takes it, from an int in [0, 2**31) (the same
-    samples on every call), an int tensor [2] (taken modulo 2**32), or None (fresh samples
-    each call)."""
+    samples on every call), an int tensor [2] (taken modulo 2**32), or None."""
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        if not checks.SEED.contains(seed):
-            raise ValueError(
-                '`seed` must be None, an int in [0, 2**31) or an int tensor of shape [2] (a '
-                f'stateless seed); got {seed!r}.'
-            )
-        return tf.constant([0, int(seed)], tf.int32)
+        return tf.constant([0, checks.SEED.check('seed', seed)], tf.int32)
     return check_stateless_seed('seed', seed)
 
 
 def _checked_tensor(value, expected, ranks, condition, integer=False):
-    """`value` as a tensor of integers (or, unless `integer`, reals) of a rank in `ranks` whose
-    values pass `condition(tensor)`, checked at run time (eagerly: at once); `TypeError`,
-    `ValueError` (a wrong static rank) or `tf.errors.InvalidArgumentError` with `expected` and
-    the value otherwise."""
+    """`value` as a tensor of ints (or, unless `integer`, reals) of a static rank in `ranks` whose
+    values pass `condition` at run time; else the error, with `expected` and the value."""
     tensor = tf.convert_to_tensor(value)
     if not (tensor.dtype.is_integer or (tensor.dtype.is_floating and not integer)):
         raise TypeError(f'{expected}; got a {tensor.dtype.name} tensor.')
     if tensor.shape.rank not in (None, *ranks):
         raise ValueError(f'{expected}; got a tensor of shape {tensor.shape}.')
-    if tensor.shape.rank is None:  # Known only when it runs.
-        rank = tf.rank(tensor)
-        rank = checks.check_values(rank, rank <= max(ranks), f'{expected}; got a tensor of rank')
-        with tf.control_dependencies([rank]):
-            tensor = tf.identity(tensor)
     return checks.check_values(tensor, condition(tensor), f'{expected}; got')
 
 
 def check_temperature(temperature, dtype):
-    """`temperature` as a scalar `dtype` tensor, checked to be finite and > 0.
-
-    A Python number is checked now (`ValueError`); a tensor or NumPy value at run time,
-    eagerly and inside `tf.function` alike (`tf.errors.InvalidArgumentError`); a tensor that
-    is not a scalar raises `ValueError`, one of strings or bools `TypeError`.
-    """
+    """`temperature` as a scalar `dtype` tensor, checked to be finite and > 0: a Python number
+    now (`ValueError`), a tensor or NumPy value at run time (`tf.errors.InvalidArgumentError`,
+    also for a rank unknown until then; `ValueError` for a static shape other than [],
+    `TypeError` for strings or bools)."""
     if not isinstance(temperature, tf.Tensor | tf.Variable | np.ndarray | np.generic):
         return tf.constant(checks.POSITIVE_NUMBER.check('temperature', temperature), dtype)
     expected = '`temperature` must be a finite number > 0'
@@ -394,8 +340,7 @@ def check_temperature(temperature, dtype):
 
 
 def _sample_shape(sample_shape):
-    """`sample_shape` (an int >= 0, a list of them, or an int tensor of rank 0 or 1 checked at
-    run time), or `ValueError` / `TypeError` naming it."""
+    """`sample_shape` checked (an int >= 0, a list of them, or an int tensor of rank 0 or 1)."""
     expected = '`sample_shape` must be an int >= 0 or a list of ints >= 0'
     if isinstance(sample_shape, tf.TensorShape):
         sample_shape = sample_shape.as_list()
@@ -419,40 +364,28 @@ def check_flow(flow):
 
 
 def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=None):
-    """Samples `flow` with its base noise scaled by `temperature`.
+    """Samples `flow` with its base noise scaled by `temperature`: [*sample_shape, *event].
 
-    x = flow.bijector.forward(temperature * z),  z ~ flow.distribution. Temperature 1 is
-    `flow.sample`; lower temperatures (Glow uses 0.7) trade diversity for quality. A
-    conditional flow samples p(x | c) with `conditional_input` c: `flow.bijector.forward(
-    temperature * z, conditional_input=c)`. (The temperature scales the standard Normal base,
-    so with a learned prior the latent is mean + exp(log_scale) * temperature * z, as in Glow.)
+    x = flow.bijector.forward(temperature * z, conditional_input=c),  z ~ flow.distribution.
+    Temperature 1 is `flow.sample`; lower temperatures (Glow uses 0.7) trade diversity for
+    quality (with a learned prior: mean + exp(log_scale) * temperature * z, as in Glow).
 
     Args:
       flow: a `tfd.TransformedDistribution`, e.g. from `glow` or `real_nvp`.
-      sample_shape: shape of the batch of samples: an int >= 0, a list of them, or an int
-        tensor of rank 0 or 1 (checked at run time).
+      sample_shape: an int >= 0, a list of them, or an int tensor of rank 0 or 1.
       temperature: finite number > 0, or a scalar tensor (checked at run time).
       seed: an int in [0, 2**31) (the same samples on every call), a stateless seed (an int
         tensor [2]), or None (new samples each call).
-      conditional_input: for a conditional flow, the context c [*c_batch, *conditional_shape]
-        with c_batch broadcastable to `sample_shape` (one context per sample, or one for
-        all: [*conditional_shape]); None for an unconditional flow.
-
-    Returns:
-      A tensor [*sample_shape, *event_shape] in the flow's dtype.
+      conditional_input: the context c [*c_batch, *conditional_shape] of a conditional flow,
+        c_batch broadcastable to `sample_shape`.
 
     Raises:
       TypeError: for a `flow` that is not a `tfd.TransformedDistribution`.
-      ValueError: for a temperature that is not finite and > 0, a negative or non-int
-        sample shape, or a bad seed; for a missing or wrongly shaped context of a
-        conditional flow, or a context given to an unconditional one (naming both shapes);
-        `tf.errors.InvalidArgumentError` for such a temperature or sample shape given as a
-        tensor.
+      ValueError: for a bad temperature, sample shape or seed (for a tensor's values
+        `tf.errors.InvalidArgumentError`); for a context the flow cannot take.
     """
-    latent = sample_latent(flow, sample_shape, temperature, seed)
-    if conditional_input is None:
-        return flow.bijector.forward(latent)
-    return flow.bijector.forward(latent, conditional_input=conditional_input)
+    kwargs = {} if conditional_input is None else {'conditional_input': conditional_input}
+    return flow.bijector.forward(sample_latent(flow, sample_shape, temperature, seed), **kwargs)
 
 
 def sample_latent(flow, sample_shape=(), temperature=1.0, seed=None):

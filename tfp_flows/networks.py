@@ -1,14 +1,12 @@
-"""Conditioner networks of the coupling layers, as `tf.Module`s built from TF ops.
+"""Conditioner networks of the coupling layers and priors, as `tf.Module`s of TF ops.
 
 A conditioner maps the kept part of a coupling's input to the parameters of the map applied to
 the other part. Its last layer starts at zero, so a fresh coupling is the identity. Keras is
-kept out on purpose: these modules are tracked by `tf.Module`, so every variable is listed in
-the flow's `trainable_variables` and saved by `tf.train.Checkpoint` and `tf.saved_model`.
-
-Each network takes `dtype_policy`, a Keras mixed-precision policy ('mixed_bfloat16',
-'mixed_float16'; `tfp_flows.mixed_precision`): its variables stay in `dtype` (float32), its
-input, kernels and biases are cast to the policy's compute dtype, and its output is cast back
-to `dtype`, as a Keras layer under that policy computes. With None it computes in `dtype`.
+kept out on purpose (tf.Module tracks every variable for `trainable_variables`, checkpoints
+and SavedModels). Under a mixed `dtype_policy` ('mixed_bfloat16', 'mixed_float16';
+`tfp_flows.mixed_precision`) the variables stay in `dtype` (float32), input, kernels and
+biases are cast to the policy's compute dtype and the output back to `dtype`, as a Keras
+layer under that policy computes.
 """
 
 import functools
@@ -99,11 +97,10 @@ def _he_normal(shape, fan_in, seed, dtype):
 
 
 class _Network(tf.Module):
-    """What the networks share: their sizes (positive ints), `seed` (an int in [0, 2**31),
-    the initial weights), `dtype` (tf.float32 or tf.float64: the variables' and the output's),
-    `dtype_policy` (None or a Keras mixed policy, see the module docstring) and `dropout_rate`
-    (in [0, 1)), checked as they come (`ValueError` naming the first outside its domain) and
-    kept as attributes of those names."""
+    """What the networks share, checked (`ValueError` naming the first outside its domain)
+    and kept as attributes: sizes (positive ints), `seed` (an int in [0, 2**31): the initial
+    weights), `dtype` (tf.float32 or tf.float64: the variables' and the output's),
+    `dtype_policy` (None or a mixed policy) and `dropout_rate` (in [0, 1))."""
 
     def __init__(self, name, dtype, dtype_policy, seed=0, dropout_rate=0.0, **sizes):
         sizes = {key: checks.POSITIVE_INT.check(key, size) for key, size in sizes.items()}
@@ -148,14 +145,10 @@ class ConvNet(_Network):
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels] with 'SAME' padding.
     Per position it costs 9 * input_channels * hidden_channels + hidden_channels^2
-    + 9 * hidden_channels * output_channels multiply-adds. The sizes are positive ints, `seed`
-    an int in [0, 2**31) (the initial weights), `dtype` floating (the variables' and the
-    output's dtype), `dtype_policy` None or a Keras mixed policy (see the module docstring);
-    `ValueError` otherwise.
-
-    With `dropout_rate` > 0, each hidden ReLU output is dropped with that probability when
-    called with `training=True` (Flow++ regularised its coupling networks so on CIFAR-10;
-    Ho et al. 2019, https://arxiv.org/abs/1902.00275); otherwise the network is deterministic.
+    + 9 * hidden_channels * output_channels multiply-adds. With `dropout_rate` > 0, each
+    hidden ReLU output is dropped with that probability when called with `training=True`
+    (Flow++, Ho et al. 2019, https://arxiv.org/abs/1902.00275). Arguments are checked as
+    `_Network` says.
     """
 
     def __init__(
@@ -209,21 +202,9 @@ class ConvNet(_Network):
 
 
 def _conv1x1(x, kernel):
-    """A 1x1 convolution of [N, H, W, C] as one matrix product.
-
-    Same result as `tf.nn.conv2d(x, kernel, 1, 'SAME')`, but its gradients are two more
-    matrix products instead of TF's CPU convolution-backprop kernels, which are several times
-    slower at these shapes.
-    """
-    channels_in, channels_out = kernel.shape[-2:]
-    out_shape = x.shape[:-1].concatenate([channels_out])
-    if not out_shape.is_fully_defined():
-        out_shape = tf.concat([tf.shape(x)[:-1], [channels_out]], axis=0)
-    flat = tf.reshape(x, [-1, channels_in])
-    out = tf.matmul(flat, tf.reshape(kernel, [channels_in, channels_out]))
-    out = tf.reshape(out, out_shape)
-    out.set_shape(x.shape[:-1].concatenate([channels_out]))
-    return out
+    """`tf.nn.conv2d(x, kernel, 1, 'SAME')` of [N, H, W, C] as one matrix product, whose
+    gradients are matrix products too (TF's CPU conv backprop is several times slower here)."""
+    return tf.tensordot(x, tf.reshape(kernel, kernel.shape[-2:]), axes=1)
 
 
 # A 3x3 convolution of a map of at most this many positions is one dense matrix product...
@@ -291,9 +272,7 @@ class DenseNet(_Network):
     """A ReLU multilayer perceptron whose last layer starts at zero.
 
     Maps [..., input_size] to [..., output_size] through `num_hidden_layers` hidden layers of
-    `hidden_units` units. With `dropout_rate` > 0 each hidden layer's output is dropped with
-    that probability when called with `training=True` (as `ConvNet`). Arguments (also
-    `dtype_policy`) are checked as for `ConvNet`.
+    `hidden_units` units, with dropout as `ConvNet`'s. Arguments are checked as for `ConvNet`.
     """
 
     def __init__(
@@ -347,8 +326,7 @@ class DenseNet(_Network):
 class ZeroConv(_Network):
     """A 3x3 convolution whose kernel and bias start at zero (Glow's `conv2d_zeros`).
 
-    Maps [..., H, W, input_channels] to [..., H, W, output_channels]; it outputs zeros until
-    trained. Arguments (also `dtype_policy`) are checked as for `ConvNet`.
+    Maps [..., H, W, input_channels] to [..., H, W, output_channels]; zeros until trained.
     """
 
     def __init__(
@@ -381,10 +359,9 @@ class ZeroConv(_Network):
 class ZeroDense(_Network):
     """A linear map whose kernel and bias start at zero (Glow's `linear_zeros`).
 
-    Maps [..., input_size] to [..., output_size]; it outputs zeros until trained. Glow's
-    class-conditional prior (`ycond`) maps a one-hot label through it to the mean and
-    log-scale of a latent (Kingma and Dhariwal 2018, https://arxiv.org/abs/1807.03039).
-    Arguments (also `dtype_policy`) are checked as for `ConvNet`.
+    Maps [..., input_size] to [..., output_size]; zeros until trained. Glow's class-conditional
+    prior (`ycond`) maps a one-hot label through it to the mean and log-scale of a latent
+    (Kingma and Dhariwal 2018, https://arxiv.org/abs/1807.03039).
     """
 
     def __init__(

@@ -12,6 +12,11 @@ from tfp_flows.bijectors import ActNorm, AffineCoupling, Chain, FactorOut
 
 # (split_prior, hidden_channels): no prior, Glow's zero conv, a ConvNet prior.
 PRIORS = [(False, None), (True, None), (True, 8)]
+# Every prior on both shapes eagerly; inside tf.function on one shape.
+LOG_DET_CASES = checks.regime_cases(
+    [(shape, *prior) for shape in [(4, 4, 4), (2, 4, 3)] for prior in PRIORS],
+    [((4, 4, 4), *prior) for prior in PRIORS],
+)
 
 
 def _inner(height, width, channels, dtype):
@@ -37,9 +42,9 @@ def _random_factor_out(event_shape, split_prior, hidden_channels, dtype, seed=0)
     return checks.randomize_variables(bijector, seed=seed)
 
 
-@pytest.mark.parametrize(('split_prior', 'hidden_channels'), PRIORS)
-@pytest.mark.parametrize('event_shape', [(4, 4, 4), (2, 4, 3)])
-@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+@pytest.mark.parametrize(
+    ('regime', 'dtype', 'event_shape', 'split_prior', 'hidden_channels'), LOG_DET_CASES
+)
 def test_log_det_matches_autodiff_both_ways(
     event_shape, split_prior, hidden_channels, dtype, regime
 ):
@@ -122,6 +127,11 @@ def test_rejects_bad_event_shape(event_shape):
     pattern = rf'`event_shape` must (be|have) {expected}.*; got {re.escape(repr(event_shape))}'
     with pytest.raises(ValueError, match=pattern):
         FactorOut(event_shape, ActNorm(1))
+
+
+def test_refuses_a_prior_width_without_a_split_prior():
+    with pytest.raises(ValueError, match=r'`hidden_channels` .*got hidden_channels=8 with split'):
+        FactorOut((4, 4, 4), ActNorm(2), split_prior=False, hidden_channels=8)
 
 
 def test_rejects_input_of_the_wrong_shape():

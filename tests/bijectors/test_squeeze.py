@@ -84,7 +84,7 @@ def test_unknown_batch_and_spatial_dims_inside_tf_function():
     [
         ([2, 7, 8, 1], r'Squeeze needs an even height; got height 7 in shape \[2, 7, 8, 1\]'),
         ([2, 8, 5, 1], r'Squeeze needs an even width; got width 5 in shape \[2, 8, 5, 1\]'),
-        ([8, 8], r'Squeeze expects images of shape \[\.\.\., H, W, C\]; got shape \[8, 8\]'),
+        ([8, 8], r'Squeeze expects a shape \[\.\.\., H, W, C\]; got \[8, 8\]'),
     ],
 )
 def test_inverse_rejects_bad_shapes(shape, message):
@@ -99,8 +99,8 @@ def test_inverse_rejects_bad_shapes(shape, message):
 @pytest.mark.parametrize(
     ('shape', 'message'),
     [
-        ([2, 4, 4, 6], r'needs channels divisible by 4; got 6 in shape \[2, 4, 4, 6\]'),
-        ([4, 4], r'Squeeze.forward expects latents of shape \[\.\.\., H, W, 4C\]; got shape'),
+        ([2, 4, 4, 6], r'needs channels divisible by 4; got channels 6 in shape \[2, 4, 4, 6\]'),
+        ([4, 4], r'Squeeze expects a shape \[\.\.\., H, W, C\]; got \[4, 4\]'),
     ],
 )
 def test_forward_rejects_bad_shapes(shape, message):

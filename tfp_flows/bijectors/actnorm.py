@@ -33,21 +33,10 @@ class ActNorm(FlowBijector):
     def __init__(
         self, num_channels, min_std=1e-3, dtype=tf.float32, validate_args=False, name='act_norm'
     ):
-        """Creates an ActNorm over `num_channels` channels, initially the identity.
-
-        Args:
-          num_channels: size C of the last axis.
-          min_std: floor of the standard deviation in `initialize`, so a constant channel
-            gives a finite log-scale instead of NaN.
-          dtype: tf.float32 or tf.float64, the variables' dtype.
-          validate_args: check at run time that inputs are finite.
-          name: name scope.
-
-        Raises:
-          ValueError: for an argument outside its domain (a positive int `num_channels`, a
-            finite `min_std` > 0, a `dtype` tf.float32 or tf.float64, a bool `validate_args`),
-            naming it.
-        """
+        """Creates an ActNorm over `num_channels` channels (a positive int), initially the
+        identity. `min_std` (> 0) floors the standard deviation in `initialize`, so a constant
+        channel gives a finite log-scale; `validate_args` checks at run time that inputs are
+        finite. `ValueError` naming an argument outside its domain."""
         num_channels = checks.POSITIVE_INT.check('num_channels', num_channels)
         min_std = checks.POSITIVE_NUMBER.check('min_std', min_std)
         dtype = checks.check_float_dtype('dtype', dtype)
@@ -91,10 +80,10 @@ class ActNorm(FlowBijector):
     def initialize(self, y):
         """Sets shift and log-scale from data `y` [..., C] unless already initialised.
 
-        Works eagerly and inside `tf.function`. Under a `tf.distribute` strategy call it in
-        cross-replica context with the global batch: the assignment then writes the same
-        values to every replica. `y` must be finite (checked at run time, whatever
-        `validate_args`: a NaN would be kept for good): `tf.errors.InvalidArgumentError`.
+        Works eagerly and inside `tf.function`; under a `tf.distribute` strategy, in
+        cross-replica context with the global batch (every replica gets the same values).
+        `tf.errors.InvalidArgumentError` for a `y` that is not finite, whatever
+        `validate_args` (a NaN would be kept for good).
         """
         y = self._check(tf.convert_to_tensor(y, self.dtype))
         y = checks.check_values(y, tf.math.is_finite(y), '`y` must be finite; got')
@@ -102,14 +91,11 @@ class ActNorm(FlowBijector):
         self.initialize_from_moments(*tf.nn.moments(y, axes=axes))
 
     def initialize_from_moments(self, mean, variance):
-        """Sets shift = mean and log_scale = log(max(sqrt(variance), min_std)) per channel,
-        unless already initialised: `initialize` given the data's moments ([C] each), e.g.
-        accumulated over several batches by `tfp_flows.initialize`. Works as `initialize`.
+        """`initialize` given the data's moments ([C] each, e.g. merged over several batches
+        by `tfp_flows.initialize`): shift = mean, log_scale = log(max(sqrt(variance), min_std)).
 
-        Raises:
-          ValueError: for a `mean` or `variance` whose static shape is not [C].
-          tf.errors.InvalidArgumentError: at run time, for a `mean` that is not finite or a
-            `variance` that is not finite and >= 0 (nothing is assigned).
+        `ValueError` for a static shape other than [C]; `tf.errors.InvalidArgumentError` (and
+        nothing assigned) for a `mean` that is not finite or a `variance` not finite and >= 0.
         """
         mean = tf.cast(mean, self.dtype)
         variance = tf.cast(variance, self.dtype)

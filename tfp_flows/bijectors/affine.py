@@ -1,8 +1,5 @@
-"""The one affine map of the flows, y = x * exp(log_scale) + shift, and its bounded log-scale.
-
-ActNorm, the affine couplings, the split priors (`FactorOut`) and the top prior
-(`LearnedPrior`) all apply this map with their own shift and log-scale, and its log-det is the
-sum of the log-scales over the event.
+"""The one affine map of the flows, y = x * exp(log_scale) + shift, and its bounded log-scale:
+ActNorm, the affine couplings and the split and top priors apply it with their own parameters.
 """
 
 import tensorflow as tf
@@ -17,16 +14,15 @@ LOG_SCALE_BOUND = checks.POSITIVE_NUMBER
 
 
 def affine(x, shift, log_scale, inverse, event_rank):
-    """The affine map of `x` and its log-det: (output, log|det d output / d x|).
+    """The affine map of `x` [..., *event] and its log-det: (output, log|det d output / d x|).
 
       forward (inverse=False):  y = x * exp(log_scale) + shift
       inverse (inverse=True):   x = (y - shift) * exp(-log_scale)
       log|det| = +-sum of log_scale over the last `event_rank` axes
 
-    `shift` and `log_scale` broadcast to `x` [..., *event]. A `log_scale` that covers the
-    event only in part (one value per channel, [..., 1, 1, C]) is counted at every position
-    of the event; one without batch dims gives one log-det for all examples (a constant
-    Jacobian, as ActNorm's [C]).
+    `shift` and `log_scale` broadcast to `x`; a `log_scale` that covers the event only in part
+    ([..., 1, 1, C]) counts at every position, and one without batch dims gives one log-det for
+    all examples (a constant Jacobian, as ActNorm's [C]).
     """
     if inverse:
         y = (x - shift) * tf.exp(-log_scale)
@@ -52,10 +48,9 @@ def log_scale(raw, scale, log_scale_bound):
     'tanh':     log_scale = bound * tanh(raw / bound), in (-bound, bound): a soft clamp, the
                 identity near 0 (as FrEIA's `affine_clamping`), so one bad batch cannot
                 overflow the inverse.
-    'sigmoid':  log_scale = -log sigmoid(raw + 2), in (0, inf): Glow's scale (openai/glow,
-                model.py), whose data -> latent map multiplies by sigmoid(raw + 2) <= 1;
-                this package's `forward` (latent -> data) divides by it. Computed as a
-                log-sigmoid, so it never overflows.
+    'sigmoid':  log_scale = -log sigmoid(raw + 2) > 0: Glow's scale (openai/glow), whose
+                data -> latent map multiplies by sigmoid(raw + 2) <= 1 (a log-sigmoid here,
+                which never overflows).
     """
     if scale == 'sigmoid':
         return -tf.math.log_sigmoid(raw + tf.constant(2.0, raw.dtype))

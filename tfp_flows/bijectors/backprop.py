@@ -2,38 +2,29 @@
 
 Chosen per call with the bijector kwarg `memory_saving` of a container step (`Chain`,
 `FactorOut`, `StandardizedContext`), e.g. `flow.log_prob(x, bijector_kwargs={'memory_saving':
-'invert'})` inside a `GradientTape`. Both run on the one walk of the flow
-(`tfp_flows.bijectors.walk`):
+'invert'})` inside a `GradientTape`. Both run on the one walk (`tfp_flows.bijectors.walk`):
 
-- 'invert': invertible recompute (Gomez et al. 2017, The Reversible Residual Network,
-  https://arxiv.org/abs/1707.04585; Jacobsen et al. 2018, i-RevNet,
-  https://arxiv.org/abs/1802.07088). The walk keeps only its output. Backprop walks back,
-  last step first, through every container that offers `walk_back` (chains and factor-outs):
-  it rebuilds each step's input from the step's output with the step's inverse map, reruns
-  the step from that input under a tape and backpropagates through it alone. Held at once:
-  the walk's input and output and one step's activations, whatever the depth. Cost: a
-  coupling rebuilds its input from the conditioner output it computes anyway for the rerun
-  (`rerun_from_output`), so a training step does about 4 forward passes' work where plain
-  backprop does 3 (the walk, the rerun, and backprop's 2); steps without that method
-  rebuild with one more pass of their own. A container without `walk_back` is rerun whole.
-- 'recompute': per-step checkpointing, which is what openai/glow's gradient checkpointing
-  does (its `checkpoint(z, logdet)` after every step, with `memory_saving_gradients`): the
-  walk goes into every container, keeps each leaf step's input and reruns the step under a
-  tape in backprop (`tf.recompute_grad`).
-  Held at once: one input-sized tensor per step plus one step's activations, so memory still
-  grows with depth, by the step's input size instead of its activations (for Glow the
-  conditioner's hidden layers, `hidden_channels` wide, against the step's C channels).
-  Cost: one more forward pass (about 4 against 3).
+- 'invert': invertible recompute (Gomez et al. 2017, https://arxiv.org/abs/1707.04585;
+  Jacobsen et al. 2018, i-RevNet, https://arxiv.org/abs/1802.07088). The walk keeps only its
+  output; backprop walks back, last step first, through every container that offers
+  `walk_back`, rebuilds each step's input from its output with the step's inverse, reruns the
+  step from it under a tape and backpropagates through it alone. Held at once: the walk's
+  input and output and one step's activations, whatever the depth. Cost: about 4 forward
+  passes per training step against plain backprop's 3 (a coupling rebuilds its input from the
+  conditioner output it computes for the rerun anyway, `rerun_from_output`); other steps
+  rebuild with a pass of their own; a container without `walk_back` is rerun whole.
+- 'recompute': per-step checkpointing, as openai/glow's `memory_saving_gradients`: the walk
+  keeps each leaf step's input and reruns the step in backprop (`tf.recompute_grad`). Memory
+  still grows with depth, by a step's input instead of its activations (for Glow, C channels
+  against the conditioner's `hidden_channels`). Cost: about 4 passes against 3.
 
-Both give the gradients of plain backprop: 'recompute' to float rounding; 'invert' at rebuilt
-inputs, which carry the rounding error of inverting the steps after them (the tests bound the
-difference at random parameters by 1e-4 relative in float32 and 1e-10 in float64; a flow whose
-steps amplify rounding, e.g. log-scales near their bound in many steps, is better served by
-'recompute'). Gradients reach the variables of every step, and any floating-point tensor
-passed as a bijector kwarg (`conditional_input`). A step must be deterministic given its input
-and kwargs: with `training=True` and no `dropout_seed`, the walk draws one stateless
-`dropout_seed` (from TF's global generator), so each rerun applies the forward pass's dropout
-masks.
+Both give plain backprop's gradients: 'recompute' to rounding; 'invert' at rebuilt inputs,
+which carry the rounding of inverting the later steps (the tests bound it at random
+parameters by 1e-4 relative in float32, 1e-10 in float64; a flow whose steps amplify rounding,
+e.g. log-scales near their bound in many steps, is better served by 'recompute'). Gradients
+reach every step's variables and any floating-point tensor kwarg (`conditional_input`). A step
+must be deterministic given its input and kwargs: with `training=True` and no
+`dropout_seed`, the walk draws one stateless seed so each rerun applies the same masks.
 """
 
 import tensorflow as tf
@@ -45,14 +36,11 @@ from tfp_flows.bijectors.base import reduce_log_det
 __all__ = ['MEMORY_SAVING_MODES', 'Backward', 'check_memory_saving', 'run']
 
 MEMORY_SAVING_MODES = ('invert', 'recompute')
-_MEMORY_SAVING = checks.one_of(*MEMORY_SAVING_MODES)
+_MEMORY_SAVING = checks.one_of(*MEMORY_SAVING_MODES).or_none()
 
 
 def check_memory_saving(memory_saving):
-    """Returns `memory_saving` if it is None or one of `MEMORY_SAVING_MODES`, else raises
-    `ValueError` naming the value."""
-    if memory_saving is None:
-        return None
+    """`memory_saving` if None or one of `MEMORY_SAVING_MODES`, else `ValueError` naming it."""
     return _MEMORY_SAVING.check('memory_saving', memory_saving)
 
 

@@ -15,24 +15,18 @@ __all__ = ['FlowBijector', 'SavedStructure', 'reduce_log_det']
 
 
 def _event_ndims(event_ndims, min_event_ndims):
-    """`event_ndims` (None: the minimum) checked to be an int >= the minimum.
-
-    An `event_ndims` above the input's rank is left to each step's check of the event shape,
-    which names the shape it expects.
-    """
+    """`event_ndims` (None: the minimum) checked to be an int >= the minimum (one above the
+    input's rank is left to the step's check of the event shape)."""
     if event_ndims is None:
         return min_event_ndims
     return checks.integer(min_event_ndims).check('event_ndims', event_ndims)
 
 
 class SavedStructure(tf.train.experimental.PythonState):
-    """A bijector's structural choices, saved in checkpoints and checked when one is read.
-
-    Values that define the density but are not variables (a coupling's mask and flip, a
-    preprocessing margin, the kinds and order of a chain's steps) are written into every
-    checkpoint as JSON. Reading a checkpoint into a bijector built with other choices raises
-    `ValueError` naming the choice and both values, instead of giving another density.
-    """
+    """A bijector's `structure()` (the choices that define the density but are not variables:
+    a coupling's mask and flip, a preprocessing margin, the kinds and order of a chain's
+    steps), saved in checkpoints as JSON. Reading a checkpoint into a bijector built with other
+    choices raises `ValueError` naming the choice and both values."""
 
     def __init__(self, bijector):
         self._bijector = bijector
@@ -57,12 +51,9 @@ class SavedStructure(tf.train.experimental.PythonState):
 
 
 def _upgraded(saved):
-    """A structure saved by an earlier version, in today's terms.
-
-    Before 0.2 the variational dequantizer had a coupling class of its own, `_ContextCoupling`
-    (the same map, variables and conditioner as a checkerboard `AffineCoupling` with a
-    spatial context), so its checkpoints name it.
-    """
+    """A structure saved before 0.2 in 0.2's terms: the variational dequantizer's couplings
+    were `_ContextCoupling`s, the same map, variables and conditioner as a checkerboard
+    `AffineCoupling` with a spatial context."""
     if not isinstance(saved, dict):
         return saved
     if saved.get('class') == 'Chain':
@@ -114,16 +105,10 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
 
     with log-dets at `forward_min_event_ndims` (a scalar for a constant Jacobian). The public
     `forward_and_log_det` and `inverse_and_log_det` return both in one pass, reduced to
-    `event_ndims`; `tfp_flows.bijectors.Chain` walks a flow with them. TFP's own methods work
-    as for any bijector; `log_prob` runs the flow once (its `inverse(y)`, whose log-det is
-    handed over for the density correction, in graphs by TFP's cache and eagerly by
-    `caching.EagerDensityCorrection`), and eagerly each call recomputes, so a result never
-    goes stale after a variable update (see `caching.py`).
-
-    `kwarg_names` lists the bijector kwargs a subclass takes (e.g. 'conditional_input',
-    'training'); a chain passes each step only those. `structure()` describes the choices
-    that define the map and are not variables; it is saved with every checkpoint and checked
-    on reading one.
+    `event_ndims`. TFP's own methods work as for any bijector: `log_prob` runs the flow once,
+    and eagerly each call recomputes, so a result never goes stale after a variable update
+    (`caching.py`). `kwarg_names` lists the bijector kwargs a subclass takes (a chain passes
+    each step only those); `structure()` is saved with every checkpoint (`SavedStructure`).
     """
 
     _cache = GraphOnlyCache(forward_name='_cached_forward', inverse_name='_cached_inverse')

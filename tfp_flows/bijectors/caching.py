@@ -1,37 +1,27 @@
 """The one place that uses TFP internals: a bijector cache that memoises only in graphs, and
 the eager log-det hand-over of `log_prob`.
 
-TFP caches `forward`/`inverse` results keyed by the input tensor, and offers no public switch
-for it (tensorflow/probability#1510). Eagerly a cached result outlives a variable update: while
-`z = b.inverse(x)` is alive, `b.inverse(x)` returns the old `z` even after `b`'s variables
-changed. Inside `tf.function` every trace makes new tensors, so a hit belongs to the current
-variable values. TFP also offers no public way for a bijector to hand its log-det to
-`inverse_log_det_jacobian` when `inverse` computed it anyway; its own FFJORD uses the internal
-`BijectorCacheWithGreedyAttrs` for that, as we do.
-
-`GraphOnlyCache` is that class with an eager bypass: eagerly every call computes, in graphs
-`log_prob`'s `inverse(y)` then `inverse_log_det_jacobian(y)` run the flow once. It relies on
-three members of TFP's internal `BijectorCache`: `_lookup(input, forward_name, inverse_name,
-**kwargs)`, `_attributes(input, fn_name, **kwargs)` and `_invoke(input, fn_name, kwargs,
-attributes)`. They are checked when this module is imported, and tests/test_caching.py pins
-the behaviour (no stale eager result; one pass per `log_prob` in a graph), so a TFP upgrade
-that changes them fails loudly instead of silently.
+TFP caches `forward`/`inverse` results keyed by the input tensor, with no public switch
+(tensorflow/probability#1510). Eagerly a cached result outlives a variable update: while
+`z = b.inverse(x)` is alive, `b.inverse(x)` returns the old `z` after `b`'s variables changed.
+Inside `tf.function` every trace makes new tensors, so a hit belongs to the current values.
+`GraphOnlyCache` is TFP's internal `BijectorCacheWithGreedyAttrs` (which TFP's FFJORD uses to
+hand `inverse`'s log-det to `inverse_log_det_jacobian`) with an eager bypass: eagerly every
+call computes; in graphs `log_prob` runs the flow once. Within one traced function TFP's memo
+still holds: `inverse(x)`, a variable assignment, then `inverse(x)` of the same tensor returns
+the first result; compute after the update from a new tensor, or in another call.
 
 `EagerDensityCorrection` (a base class of `FlowBijector`) overrides TFP's private hook
 `Bijector._experimental_compute_density_correction`, which `TransformedDistribution.log_prob`
-calls with x = inverse(y) for the log-det: eagerly it hands over the log-det that `inverse`
-computed, instead of a second (forward) pass. tests/test_caching.py pins it (eager `log_prob`
-runs each coupling network once), so a TFP that stops calling the hook fails that test.
+calls with x = inverse(y): eagerly it hands over the log-det that `inverse` computed instead
+of running a second (forward) pass.
 
-One more private use, commented and pinned by a test where it is made:
-`tfp_flows/bijectors/walk.py` recognises TFP's `_Invert` by its class name.
-
-Within one traced function TFP's memo still holds: `inverse(x)`, a variable assignment, then
-`inverse(x)` of the same tensor returns the first result. Compute after the update from a new
-tensor, or in a separate call of the function.
+tests/bijectors/test_caching.py pins what this relies on (no stale eager result; one pass per
+`log_prob`, eagerly and in a graph), so a TFP upgrade that changes it fails loudly; setup.cfg
+pins TFP. One more private use, pinned where it is made: `walk.is_invert` recognises TFP's
+`_Invert` by its class name.
 """
 
-import inspect
 import weakref
 
 import tensorflow as tf
@@ -41,26 +31,12 @@ from tfp_flows.bijectors.shapes import reduce_log_det
 
 __all__ = ['EagerDensityCorrection', 'GraphOnlyCache']
 
-
-def _check_tfp_cache_api():
-    """Raises `ImportError` if TFP's internal cache lost a member this module relies on."""
-    expected = {
-        '_lookup': ['self', 'input', 'forward_name', 'inverse_name', 'kwargs'],
-        '_attributes': ['self', 'input', 'fn_name', 'kwargs'],
-        '_invoke': ['self', 'input', 'fn_name', 'kwargs', 'attributes'],
-    }
-    cache_class = cache_util.BijectorCacheWithGreedyAttrs
-    for name, parameters in expected.items():
-        method = getattr(cache_class, name, None)
-        found = None if method is None else list(inspect.signature(method).parameters)
-        if found != parameters:
-            raise ImportError(
-                f'tfp_flows relies on TFP internal BijectorCache.{name}{tuple(parameters)}; '
-                f'this TFP has {found}. Install the TFP version pinned in setup.cfg.'
-            )
-
-
-_check_tfp_cache_api()
+for _member in ('_lookup', '_attributes', '_invoke'):  # What `GraphOnlyCache` relies on.
+    if not callable(getattr(cache_util.BijectorCacheWithGreedyAttrs, _member, None)):
+        raise ImportError(
+            f'tfp_flows relies on TFP internal BijectorCache.{_member}, which this TFP lacks. '
+            'Install the TFP version pinned in setup.cfg.'
+        )
 
 
 class GraphOnlyCache(cache_util.BijectorCacheWithGreedyAttrs):
@@ -122,12 +98,9 @@ class EagerDensityCorrection:
     ):
         """TFP's hook for `TransformedDistribution.log_prob`: log|det dy/dx| at x = inverse(y).
 
-        Eagerly TFP keeps no log-det from `inverse(y)` (our cache computes every eager call),
-        and would run the flow forward from x for it: a second pass, and a wrong one where
-        forward(inverse(y)) != y (outside a preprocessing's support, at a saturated sigmoid).
-        So the log-det that `inverse` computed with x is taken instead, once: `log_prob` is one
-        pass and equals base.log_prob(x) + log|det dx/dy| at y exactly. Inside `tf.function`
-        TFP's cache does the same.
+        Eagerly the log-det that `inverse` computed with x, taken once: TFP would otherwise
+        run the flow forward from x, a second pass and a wrong one where forward(inverse(y))
+        != y (outside a preprocessing's support, at a saturated sigmoid).
         """
         event_ndims = kwargs.get('event_ndims')
         if backward_compat and tf.executing_eagerly() and event_ndims is not None:

@@ -1,5 +1,7 @@
 """Steps that hold steps (`Container`), and `Chain`: flow steps composed as `tfb.Chain` does."""
 
+import functools
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -13,13 +15,10 @@ __all__ = ['Chain', 'Container']
 
 
 class Container(FlowBijector):
-    """A step that holds other steps and walks data through them (`tfp_flows.bijectors.walk`).
-
-    A subclass implements `held_steps()` and the generator `walk(x, inverse, kwargs)`, and
-    may implement `walk_back` (`tfp_flows.bijectors.backprop.Backward`) for 'invert' memory
-    saving. Its forward and inverse run its walk, with the memory saving the bijector kwarg
-    `memory_saving` asks for (`backprop.run`); the other kwargs go to every held step that
-    takes them.
+    """A step that holds other steps and walks data through them (`tfp_flows.bijectors.walk`:
+    `held_steps()`, `walk(x, inverse, kwargs)`, optionally `walk_back`). Its forward and
+    inverse run its walk, with the memory saving the bijector kwarg `memory_saving` asks for
+    (`backprop.run`); the other kwargs go to every held step that takes them.
     """
 
     kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'memory_saving')
@@ -78,29 +77,22 @@ class Chain(Container):
       log|det dy/dx| = sum_k log|det d x_k / d x_{k-1}|.
 
     Unlike `tfb.Chain`, each call walks the steps once, taking output and log-det of each
-    step together, and a result is never stale after a variable update (see `FlowBijector`).
-    Bijector kwargs (`conditional_input=`, `training=`, `dropout_seed=`, as accepted by TFP's
-    `TransformedDistribution` through `bijector_kwargs`) go to every step whose `kwarg_names`
-    lists them. Steps may be any TFP bijectors that keep the event rank; ours also inside
+    step together. Bijector kwargs (`conditional_input`, `training`, `dropout_seed`, through
+    `TransformedDistribution`'s `bijector_kwargs`) go to every step whose `kwarg_names` lists
+    them. Steps may be any TFP bijectors that keep the event rank; ours also inside
     `tfb.Invert`.
 
     Memory-saving backprop: the bijector kwarg `memory_saving='invert'` keeps only the
     chain's output for backprop and rebuilds each step's input from its output on the way
-    back, so the memory of a gradient does not grow with depth; 'recompute' keeps each step's
-    input and reruns the step (`tfp_flows.bijectors.backprop` says what each costs). E.g.
-    `flow.log_prob(x, bijector_kwargs={'memory_saving': 'invert'})` in a `GradientTape`. The
-    values are the same as without it; only the gradients' memory and compute change.
+    back, so a gradient's memory does not grow with depth; 'recompute' keeps each step's input
+    and reruns the step (`tfp_flows.bijectors.backprop`). E.g. `flow.log_prob(x,
+    bijector_kwargs={'memory_saving': 'invert'})` in a `GradientTape`: the same values, only
+    the gradients' memory and compute change.
     """
 
     def __init__(self, steps, event_ndims=3, validate_args=False, name='chain'):
-        """Creates the chain.
-
-        Args:
-          steps: list of bijectors, data side first (the last one is applied first by
-            `forward`).
-          event_ndims: rank of the events the steps act on, a positive int.
-          validate_args: passed on to TFP; each step validates its own inputs.
-          name: name scope.
+        """Creates the chain of `steps` (bijectors, data side first) on events of rank
+        `event_ndims` (a positive int).
 
         Raises:
           ValueError: for an empty list, a non-positive `event_ndims`, a non-bool
@@ -149,22 +141,15 @@ class Chain(Container):
             )
         return output, output_gradient
 
-    def _forward_event_shape(self, input_shape):
-        for step in reversed(self.bijectors):
-            input_shape = step.forward_event_shape(input_shape)
-        return input_shape
+    def _forward_event_shape(self, shape):
+        return functools.reduce(lambda s, b: b.forward_event_shape(s), self.bijectors[::-1], shape)
 
-    def _inverse_event_shape(self, output_shape):
-        for step in self.bijectors:
-            output_shape = step.inverse_event_shape(output_shape)
-        return output_shape
+    def _inverse_event_shape(self, shape):
+        return functools.reduce(lambda s, b: b.inverse_event_shape(s), self.bijectors, shape)
 
-    def _forward_event_shape_tensor(self, input_shape):
-        for step in reversed(self.bijectors):
-            input_shape = step.forward_event_shape_tensor(input_shape)
-        return input_shape
+    def _forward_event_shape_tensor(self, shape):
+        steps = self.bijectors[::-1]
+        return functools.reduce(lambda s, b: b.forward_event_shape_tensor(s), steps, shape)
 
-    def _inverse_event_shape_tensor(self, output_shape):
-        for step in self.bijectors:
-            output_shape = step.inverse_event_shape_tensor(output_shape)
-        return output_shape
+    def _inverse_event_shape_tensor(self, shape):
+        return functools.reduce(lambda s, b: b.inverse_event_shape_tensor(s), self.bijectors, shape)

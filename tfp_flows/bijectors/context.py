@@ -48,8 +48,10 @@ def _shape_text(shape):
     return '[' + ', '.join('?' if d is None else str(d) for d in shape) + ']'
 
 
-def _context_tensor(conditional_input, conditional_shape, owner):
-    """The context as a tensor, None for an unconditional step given none; else the error."""
+def _context(conditional_input, conditional_shape, x, event_ndims, owner):
+    """The context as a tensor of x's dtype, checked against the step's `conditional_shape`
+    (None: unconditional, and the result None) and, where static, the batch shape of `x` (an
+    event of rank `event_ndims`); `ValueError` or `TypeError` naming both shapes otherwise."""
     if conditional_shape is None:
         if conditional_input is None:
             return None
@@ -59,12 +61,12 @@ def _context_tensor(conditional_input, conditional_shape, owner):
             f'`conditional_input` of shape {_shape_text(shape) if shape is not None else "?"}. '
             'Build the flow with conditional_shape= to condition it on a context.'
         )
+    expected = _shape_text(conditional_shape)[1:-1]
     if conditional_input is None:
         raise ValueError(
             f'{owner} is conditional (conditional_shape={conditional_shape}) and needs a context '
-            f'of shape [batch, {_shape_text(conditional_shape)[1:-1]}]: pass '
-            'bijector_kwargs={"conditional_input": c} to log_prob/sample (or '
-            "conditional_input=c to the bijector's methods); got no context."
+            f'of shape [batch, {expected}]: pass bijector_kwargs={{"conditional_input": c}} to '
+            "log_prob/sample (or conditional_input=c to the bijector's methods); got no context."
         )
     try:
         context = tf.convert_to_tensor(conditional_input)
@@ -76,65 +78,44 @@ def _context_tensor(conditional_input, conditional_shape, owner):
         raise TypeError(
             f'{owner} takes a numeric `conditional_input`; got dtype {context.dtype.name}.'
         )
-    return context
-
-
-def _check_shape(context, conditional_shape, x, event_ndims, owner):
-    """`ValueError` unless the static shape of `context` ends in `conditional_shape` after
-    batch dims that broadcast to those of `x` (whose event has rank `event_ndims`)."""
     rank, shape = len(conditional_shape), context.shape
-    if shape.rank is None:
-        return
-    trailing = shape[shape.rank - rank :] if shape.rank >= rank else None
-    if trailing is None or not trailing.is_compatible_with(conditional_shape):
-        expected = _shape_text(conditional_shape)[1:-1]
-        raise ValueError(
-            f'{owner} takes `conditional_input` of shape [..., {expected}] '
-            f'(batch dims, then conditional_shape {conditional_shape}); got shape '
-            f'{_shape_text(shape)}.'
-        )
-    context_batch = shape[: shape.rank - rank]
-    x_batch = x.shape[: x.shape.rank - event_ndims] if x.shape.rank is not None else None
-    if x_batch is not None and (
-        context_batch.rank > x_batch.rank
-        or not _broadcasts_to(context_batch.as_list(), x_batch.as_list())
-    ):
-        raise ValueError(
-            f'{owner}: `conditional_input` of shape {_shape_text(shape)} has batch shape '
-            f'{_shape_text(context_batch)}, which does not broadcast to the batch shape '
-            f'{_shape_text(x_batch)} of the values it conditions (shape '
-            f'{_shape_text(x.shape)} at this step). Give one context per example, or one '
-            'context for all.'
-        )
+    if shape.rank is not None:
+        if shape.rank < rank or not shape[-rank:].is_compatible_with(conditional_shape):
+            raise ValueError(
+                f'{owner} takes `conditional_input` of shape [..., {expected}] (batch dims, then '
+                f'conditional_shape {conditional_shape}); got shape {_shape_text(shape)}.'
+            )
+        batch, x_batch = shape[:-rank], x.shape[:-event_ndims]
+        if x.shape.rank is not None and not _broadcasts_to(batch, x_batch):
+            raise ValueError(
+                f'{owner}: `conditional_input` of shape {_shape_text(shape)} has batch shape '
+                f'{_shape_text(batch)}, which does not broadcast to the batch shape '
+                f'{_shape_text(x_batch)} of the values it conditions (shape '
+                f'{_shape_text(x.shape)} at this step). Give one context per example, or one '
+                'context for all.'
+            )
+    return tf.cast(context, x.dtype)
+
+
+def _broadcasts_to(shape, target):
+    """Whether static `shape` broadcasts to `target` (unknown dims are assumed to)."""
+    pairs = zip(reversed(shape.as_list()), reversed(target.as_list()), strict=False)
+    return shape.rank <= target.rank and all(t is None or d in (None, 1, t) for d, t in pairs)
 
 
 def context_features(conditional_input, conditional_shape, x, event_ndims, owner):
-    """The context as features [*batch, K] for a step mapping `x` [*batch, *event].
+    """The context as features [*batch, K] of x's dtype for a step mapping `x` [*batch, *event]
+    (event of rank `event_ndims`), K = prod(conditional_shape); None for an unconditional step.
 
-    Args:
-      conditional_input: the context, [*c_batch, *conditional_shape] with c_batch
-        broadcastable to x's batch shape (e.g. [] for one context for all); any real or
-        integer dtype (cast to x's dtype). None when the step got no context.
-      conditional_shape: the step's tuple, or None for an unconditional step.
-      x: the values the step maps.
-      event_ndims: rank of x's event.
-      owner: the step's description for messages.
-
-    Returns:
-      A tensor [*batch, K] of x's dtype, K = prod(conditional_shape); None for an
-      unconditional step.
-
-    Raises:
-      ValueError: for a context given to an unconditional step, a missing context, or a
-        context whose shape does not end in `conditional_shape` or whose batch shape does not
-        broadcast to x's; each message names both shapes.
-      TypeError: for a context that is not numbers.
+    `conditional_input` is [*c_batch, *conditional_shape] (any real, integer or bool dtype)
+    with c_batch broadcastable to x's batch shape ([] for one context for all); `owner`
+    describes the step in messages. `ValueError` for a context given to an unconditional step
+    (`conditional_shape` None), a missing one, or one of another shape or a batch shape that
+    does not broadcast (each message names both shapes); `TypeError` for one not of numbers.
     """
-    context = _context_tensor(conditional_input, conditional_shape, owner)
+    context = _context(conditional_input, conditional_shape, x, event_ndims, owner)
     if context is None:
         return None
-    _check_shape(context, conditional_shape, x, event_ndims, owner)
-    context = tf.cast(context, x.dtype)
     size, rank = math.prod(conditional_shape), len(conditional_shape)
     context_batch = tf.shape(context)[: tf.rank(context) - rank]
     features = tf.reshape(context, tf.concat([context_batch, [size]], axis=0))
@@ -143,25 +124,13 @@ def context_features(conditional_input, conditional_shape, x, event_ndims, owner
 
 
 def context_map(conditional_input, conditional_shape, x, owner):
-    """The context as a map [*batch, H, W, K] for a step mapping images `x` [*batch, H, W, C].
-
-    `conditional_input` is [*c_batch, H, W, K] (`conditional_shape`), c_batch broadcastable
-    to x's batch shape; it is cast to x's dtype. Errors as for `context_features`.
-    """
-    context = _context_tensor(conditional_input, conditional_shape, owner)
-    _check_shape(context, conditional_shape, x, 3, owner)
-    context = tf.cast(context, x.dtype)
+    """The context as a map [*batch, H, W, K] for a step mapping images `x` [*batch, H, W, C]:
+    `conditional_input` [*c_batch, H, W, K] (`conditional_shape`), checked and cast as by
+    `context_features`."""
+    context = _context(conditional_input, conditional_shape, x, 3, owner)
     if context.shape[:-3].is_fully_defined() and context.shape[:-3] == x.shape[:-3]:
         return context  # One context per example already: no op to trace.
     return tf.broadcast_to(context, tf.concat([tf.shape(x)[:-3], conditional_shape], axis=0))
-
-
-def _broadcasts_to(shape, target):
-    """Whether `shape` broadcasts to `target` (unknown dims are assumed to)."""
-    for dim, target_dim in zip(reversed(shape), reversed(target), strict=False):
-        if dim not in (None, 1, target_dim) and target_dim is not None:
-            return False
-    return True
 
 
 def conditional_shape_of(flow):

@@ -1,10 +1,9 @@
 """Coupling layers (Real NVP, Glow): a base that splits and conditions, and its kinds.
 
-`_Coupling` owns everything a coupling kind shares: the mask and the split into a kept and a
-changed part, the context, the conditioner network (and its dropout and mixed precision),
-and the rerun of memory-saving backprop. A kind says how many parameters the conditioner gives
-per changed value (`num_params`) and how they map the changed part (`_map`): `AffineCoupling`
-scales and shifts it, `AdditiveCoupling` shifts it.
+`_Coupling` owns what every kind shares: the mask and split, the context, the conditioner
+(with its dropout and mixed precision) and the rerun of memory-saving backprop. A kind gives
+the conditioner's number of parameters per changed value and their map of the changed part:
+`AffineCoupling` scales and shifts it, `AdditiveCoupling` shifts it.
 """
 
 import functools
@@ -28,49 +27,19 @@ _MASK = checks.one_of('channel', 'checkerboard')
 class _Coupling(FlowBijector):
     """Splits the event into a kept part x1 and a changed part x2; x2 is mapped given x1.
 
-    Masks, for an event [H, W, C] (image) or [C] (vector):
-      'channel':      x1 = the first C // 2 channels, x2 = the rest (`flip=True` swaps them);
-                      for vectors these are the two halves of the vector.
-      'checkerboard': x1 = the pixels with (row + column + flip) even, all channels; the
-                      conditioner sees the image with x2 set to zero (images only).
-    The conditioner sees only x1: it is built by `conditioner_fn(input_size, output_size)`
-    with input_size = the channels of x1, output_size = `num_params` per channel of x2.
-
-    Conditional couplings (`conditional_shape` given) model p(x | c): the conditioner sees
-    x1 and the context c (bijector kwarg `conditional_input`, [*batch, *conditional_shape]),
-    concatenated to x1's channels: for images with a context map of the same height and
-    width, conditional_shape [H, W, K], its K channels at each position (the variational
-    dequantizer's); otherwise flattened to K = prod(conditional_shape) features, the same at
-    every position. So input_size = channels of x1 + K. The map stays a coupling in x for each
-    c, with the same log-det formula.
-
-    `dropout_rate` > 0 drops hidden units of the default conditioner when the bijector kwarg
-    `training=True` is passed (never otherwise). A stateless `dropout_seed` [2] kwarg fixes
-    the masks: each coupling folds its own `seed` into it, so two passes with one seed use the
-    same masks, and the coupling is an exact bijection with that mask (Flow++, Ho et al. 2019,
-    https://arxiv.org/abs/1902.00275, used dropout in its coupling networks).
-
-    `dtype_policy` ('mixed_bfloat16', 'mixed_float16' or None) runs the default conditioner in
-    that Keras mixed-precision policy (`tfp_flows.mixed_precision`); its output is cast to
-    float32, so the map, its inverse and the log-det are computed in float32 from it. It changes
-    rounding only and is not in `structure()`: checkpoints restore across policies.
-
     A kind sets `num_params` and `_constant_jacobian`, and implements `_map(x, params,
-    inverse, changed_mask=None)` -> (output, log-det summed over the event): x is the changed
-    part (channel mask), or the whole event with `changed_mask` 1 on the changed values and 0
-    on the kept ones, which it must leave as they are (checkerboard).
+    inverse, changed_mask=None)` -> (output, log-det summed over the event): x is x2 (channel
+    mask), or the whole event with `changed_mask` 1 on x2 and 0 on x1, which it must leave as
+    it is (checkerboard).
     """
 
-    num_params = None  # Conditioner outputs per changed value.
+    num_params = None  # Conditioner outputs per value of x2.
     _constant_jacobian = False
     kwarg_names = ('conditional_input', 'training', 'dropout_seed')
 
     def __init__(self, parameters):
-        """Checks and keeps what a kind's constructor got (its `locals()`, `parameters`):
-        event_shape, mask, flip, conditioner_fn, hidden_channels, seed, dtype,
-        validate_args, name, conditional_shape, dropout_rate and dtype_policy (see
-        `AffineCoupling`). The default conditioner checks hidden_channels, seed, dropout_rate
-        and dtype_policy."""
+        """Checks and keeps a kind's constructor arguments (its `locals()`, see
+        `AffineCoupling`); the default conditioner checks its own."""
         self._event_shape = checks.check_shape('event_shape', parameters['event_shape'], (1, 3))
         self._mask = _MASK.check('mask', parameters['mask'])
         self._flip = checks.BOOL.check('flip', parameters['flip'])
@@ -103,8 +72,7 @@ class _Coupling(FlowBijector):
                 raise ValueError(
                     f"mask='checkerboard' needs an image event [H, W, C]; got {shape!r}."
                 )
-            rows, cols = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing='ij')
-            keep = ((rows + cols + int(self._flip)) % 2 == 0).astype(np.float64)
+            keep = (np.indices(shape[:2]).sum(axis=0) + self._flip) % 2 == 0
             self._keep = tf.constant(keep[..., np.newaxis], dtype)
             return channels, channels
         if channels < 2:
@@ -121,11 +89,14 @@ class _Coupling(FlowBijector):
         """`parameters['conditioner_fn']`, checked, or the default network's constructor."""
         conditioner_fn = parameters['conditioner_fn']
         if conditioner_fn is None:
-            image = len(self._event_shape) == 3
-            size = 'hidden_channels' if image else 'hidden_units'
+            hidden = parameters['hidden_channels']
+            if len(self._event_shape) == 1:  # DenseNet names it `hidden_units`.
+                hidden = {'hidden_units': checks.POSITIVE_INT.check('hidden_channels', hidden)}
+            else:
+                hidden = {'hidden_channels': hidden}
             return functools.partial(
-                networks.ConvNet if image else networks.DenseNet,
-                **{size: parameters['hidden_channels']},
+                networks.DenseNet if len(self._event_shape) == 1 else networks.ConvNet,
+                **hidden,
                 seed=parameters['seed'],
                 dtype=dtype,
                 dropout_rate=parameters['dropout_rate'],
@@ -149,7 +120,7 @@ class _Coupling(FlowBijector):
 
     @property
     def _spatial_context(self):
-        """Whether the context is a map of the event's height and width (see above)."""
+        """Whether the context is a map of the event's height and width."""
         shape, event = self._conditional_shape, self._event_shape
         return shape is not None and len(event) == len(shape) == 3 and shape[:2] == event[:2]
 
@@ -204,14 +175,15 @@ class _Coupling(FlowBijector):
             x = tf.debugging.assert_all_finite(x, f'{owner} input has NaN or inf.')
         return self._apply(x, self._conditioner_params(x, **kwargs), inverse)
 
+    def _halves(self, x):
+        """(x1, x2) of the channel mask."""
+        first, second = x[..., : self._split], x[..., self._split :]
+        return (second, first) if self._flip else (first, second)
+
     def _conditioner_params(self, x, conditional_input=None, training=False, dropout_seed=None):
         """The conditioner's output on the kept part of `x` (input or output: the same) and,
         for a conditional coupling, the context."""
-        if self._mask == 'channel':
-            first, second = x[..., : self._split], x[..., self._split :]
-            kept = second if self._flip else first
-        else:
-            kept = x * self._keep
+        kept = self._halves(x)[0] if self._mask == 'channel' else x * self._keep
         owner = f'{type(self).__name__} {self.name!r}'
         if self._spatial_context:
             kept = tf.concat(
@@ -234,8 +206,7 @@ class _Coupling(FlowBijector):
     def _apply(self, x, params, inverse):
         """The map of the changed part given the conditioner's output: (output, log-det)."""
         if self._mask == 'channel':
-            first, second = x[..., : self._split], x[..., self._split :]
-            kept, changed = (second, first) if self._flip else (first, second)
+            kept, changed = self._halves(x)
             changed, log_det = self._map(changed, params, inverse)
             parts = [changed, kept] if self._flip else [kept, changed]
             return tf.concat(parts, axis=-1), log_det
@@ -271,8 +242,12 @@ class _Coupling(FlowBijector):
 class AffineCoupling(_Coupling):
     """Affine coupling: the changed part x2 is scaled and shifted given the kept part x1.
 
-    Event [H, W, C] or [C], split by `mask` (see below). With (shift, raw) = NN(x1) and the
-    scale bounded by a soft clamp, log_scale = bound * tanh(raw / bound) in (-bound, bound):
+    Event [H, W, C] or [C], split by `mask`:
+      'channel':      x1 = the first C // 2 channels, x2 = the rest (`flip=True` swaps them);
+                      for vectors, the two halves of the vector.
+      'checkerboard': x1 = the pixels with (row + column + flip) even, all channels; the
+                      conditioner sees the image with x2 set to zero (images only).
+    With (shift, raw) = NN(x1) and log_scale = bound * tanh(raw / bound) in (-bound, bound):
       forward (latent -> data):  y1 = x1,  y2 = x2 * exp(log_scale) + shift
       inverse (data -> latent):  x1 = y1,  x2 = (y2 - shift) * exp(-log_scale)
       log|det dy/dx| = sum of log_scale over x2
@@ -280,27 +255,36 @@ class AffineCoupling(_Coupling):
     layer of the conditioner makes a fresh layer the identity. With scale='sigmoid' the
     log-scale is Glow's -log sigmoid(raw + 2) instead (`tfp_flows.bijectors.affine`).
 
+    A context c (bijector kwarg `conditional_input`, [*batch, *conditional_shape]) is
+    concatenated to x1's channels: for images with a context map of the same height and
+    width, conditional_shape [H, W, K], its K channels at each position (the variational
+    dequantizer's); otherwise flattened to K = prod(conditional_shape) features, the same at
+    every position. The map stays a coupling in x for each c, with the same log-det formula.
+
     Args:
       event_shape: [H, W, C] (conv conditioner) or [C] (dense conditioner).
-      mask: 'channel' or 'checkerboard' (images only); `flip` swaps kept and changed parts.
-      conditioner_fn: builds the network, `conditioner_fn(input_size, output_size)` returning a
-        callable on [..., H, W, input_size] (or [..., input_size]); default: Glow's `ConvNet`
-        for images, `DenseNet` for vectors, with `hidden_channels` units.
+      mask: 'channel' or 'checkerboard'; `flip` swaps kept and changed parts.
+      conditioner_fn: `conditioner_fn(input_size, output_size)` builds the network, a callable
+        on [..., H, W, input_size] (or [..., input_size]) with input_size = the channels of x1
+        plus K, output_size = 2 per channel of x2; default: Glow's `ConvNet` for images,
+        `DenseNet` for vectors, `hidden_channels` wide.
       hidden_channels: width of the default conditioner.
       log_scale_bound: the clamp of the log-scale (scale='tanh'), a finite number > 0.
-      scale: 'tanh' (the soft clamp) or 'sigmoid' (Glow's: the inverse multiplies by
-        sigmoid(raw + 2)).
+      scale: 'tanh' (the soft clamp) or 'sigmoid' (Glow's).
       seed: fixes the default conditioner's initial weights and its dropout masks.
       dtype: tf.float32 or tf.float64.
       validate_args: True or False; True checks at run time that inputs are finite.
       name: the name scope.
       conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels,
-        or [H, W, K] for a context map): the conditioner then sees c too (see `_Coupling`);
-        every call needs the bijector kwarg `conditional_input` [*batch, *conditional_shape].
+        or [H, W, K] for a context map); every call then needs `conditional_input`.
       dropout_rate: dropout of the default conditioner's hidden units, active only with the
-        bijector kwarg `training=True` (optionally `dropout_seed` [2]).
+        bijector kwarg `training=True`; a stateless `dropout_seed` [2] kwarg fixes the masks,
+        and with fixed masks the coupling is an exact bijection (Flow++, Ho et al. 2019,
+        https://arxiv.org/abs/1902.00275).
       dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16' (or a Keras `DTypePolicy` of
-        one): the default conditioner computes in its compute dtype (dtype must be float32).
+        one; dtype float32): the default conditioner computes in that precision, the map and
+        log-det in float32 (`tfp_flows.mixed_precision`). Not in `structure()`, as dropout:
+        checkpoints restore across both.
 
     Raises (at construction):
       ValueError: for an argument outside its domain, naming it and its value (the default
@@ -357,9 +341,8 @@ class AdditiveCoupling(_Coupling):
       forward (latent -> data):  y1 = x1,  y2 = x2 + shift
       inverse (data -> latent):  x1 = y1,  x2 = y2 - shift
       log|det dy/dx| = 0  (volume preserving)
-    `conditional_shape`, `dropout_rate` and `dtype_policy` as in `AffineCoupling`.
-
-    Arguments and errors as for `AffineCoupling` (without `log_scale_bound` and `scale`).
+    Arguments (the conditioner's output_size: 1 per channel of x2), context and errors as for
+    `AffineCoupling`, without `log_scale_bound` and `scale`.
 
     References: Dinh et al. (2015), NICE, https://arxiv.org/abs/1410.8516; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039

@@ -26,7 +26,8 @@ def _apply_per_pixel(x, matrix):
 
 
 class _Conv1x1(FlowBijector):
-    """Shared checks of the 1x1 convolutions; subclasses define `weights()` and the inverse."""
+    """What the 1x1 convolutions share; a subclass makes its variables (`_make_variables`) and
+    gives W and W^-1 with log|det W| (`weights_and_log_det`, `inverse_weights_and_log_det`)."""
 
     def __init__(self, num_channels, seed, dtype, validate_args, parameters, name):
         num_channels = checks.POSITIVE_INT.check('num_channels', num_channels)
@@ -48,17 +49,13 @@ class _Conv1x1(FlowBijector):
     def num_channels(self):
         return self._num_channels
 
-    def _check(self, x):
-        check_channels(x, self._num_channels, type(self).__name__)
-        return x
-
     def _forward_and_log_det(self, x):
-        x = self._check(x)
+        check_channels(x, self._num_channels, type(self).__name__)
         weights, log_det = self.weights_and_log_det()
         return _apply_per_pixel(x, weights), log_det
 
     def _inverse_and_log_det(self, y):
-        y = self._check(y)
+        check_channels(y, self._num_channels, type(self).__name__)
         inverse_weights, log_det = self.inverse_weights_and_log_det()
         return _apply_per_pixel(y, inverse_weights), -log_det
 
@@ -72,10 +69,9 @@ class InvertibleConv1x1(_Conv1x1):
       log|det dy/dx| = log|det W| per pixel (H * W * log|det W| for an [H, W, C] event),
                        from the QR decomposition of W in float64 (which XLA compiles, unlike
                        `slogdet`), as is W^-1; both cost O(C^3) once per call.
-    W is not guaranteed to stay invertible during training; `LUInvertibleConv1x1` is.
-    `ValueError` at construction for a `num_channels` that is not a positive int, a `seed`
-    not an int in [0, 2**31), a `dtype` other than tf.float32 and tf.float64 or a non-bool
-    `validate_args`.
+    W is not guaranteed to stay invertible during training (`validate_args` checks it at run
+    time); `LUInvertibleConv1x1` is. `ValueError` at construction for a `num_channels` that is
+    not a positive int, a `seed` outside `checks.SEED` or a `dtype` other than float32/64.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
@@ -151,10 +147,8 @@ class LUInvertibleConv1x1(_Conv1x1):
         )  # Only the strictly upper part is used; the diagonal is sign * exp(log_scale).
 
     def _factors(self):
-        """L (unit lower triangular) and U (upper, diagonal sign * exp(log_scale)), [C, C].
-
-        Built with constant masks: a handful of ops, so the graph stays small to trace.
-        """
+        """L (unit lower triangular) and U (upper, diagonal sign * exp(log_scale)), [C, C],
+        built with constant masks: a handful of ops to trace."""
         channels, dtype = self._num_channels, self.dtype
         strictly_lower = tf.constant(np.tril(np.ones((channels, channels)), -1), dtype)
         identity = tf.constant(np.eye(channels), dtype)

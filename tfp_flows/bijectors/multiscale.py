@@ -18,14 +18,6 @@ tfb = tfp.bijectors
 __all__ = ['FactorOut']
 
 
-def _event_shape(event_shape):
-    """`event_shape` as [H, W, C] with C >= 2, or `ValueError` naming it."""
-    shape = checks.check_shape('event_shape', event_shape, (3,))
-    if shape[-1] < 2:
-        raise ValueError(f'`event_shape` must have C >= 2 channels to split; got {event_shape!r}.')
-    return shape
-
-
 class FactorOut(Container):
     """Sends the last C - C // 2 channels to the latent and the first C // 2 through `inner`.
 
@@ -44,22 +36,20 @@ class FactorOut(Container):
     the flattened context c (bijector kwarg `conditional_input`, [*batch, *conditional_shape])
     adds a per-channel term to (mean, raw), the same at every position:
       (mean, raw) = NN(y1) + Linear(c)      (NN(y1) = 0 without `split_prior`)
-    The context also goes on to `inner`. A container (`tfp_flows.bijectors.walk`) holding
-    `inner`.
+    The context also goes on to `inner`. A container (`tfp_flows.bijectors.walk`).
 
     Args:
       event_shape: [H, W, C] with C >= 2.
       inner: a shape-preserving bijector on [H, W, C // 2] events.
       split_prior: learn mean and scale of the factored-out half given the kept half.
       hidden_channels: None for Glow's single zero-initialised 3x3 conv from the kept half,
-        or the width of a `networks.ConvNet` prior (initial weights fixed by `seed`).
+        or the width of a `networks.ConvNet` prior (initial weights fixed by `seed`); only
+        with `split_prior`.
       log_scale_bound: clamp of the prior's log-scale, a finite number > 0.
       dtype, validate_args, name: as for every step (tf.float32 or tf.float64).
-      conditional_shape: None, or the shape of one context: adds the context's term to the
-        prior (see above).
+      conditional_shape: None, or the shape of one context (see above).
       dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the prior's networks compute
-        in that Keras policy and return float32 (`tfp_flows.mixed_precision`); the prior's
-        map and log-det stay float32. Not in `structure()` (rounding only).
+        in that precision (`tfp_flows.mixed_precision`); not in `structure()`.
 
     Raises (at construction):
       ValueError: for an argument outside its domain, naming it and its value (the prior's
@@ -85,10 +75,17 @@ class FactorOut(Container):
         dtype_policy=None,
     ):
         parameters = dict(locals())
-        self._event_shape = _event_shape(event_shape)
+        self._event_shape = checks.check_shape('event_shape', event_shape, (3,))
+        if self._event_shape[-1] < 2:
+            raise ValueError(f'`event_shape` must have C >= 2 channels; got {event_shape!r}.')
         if not isinstance(inner, tfb.Bijector):
             raise TypeError(f'`inner` must be a tfb.Bijector; got {inner!r}.')
         split_prior = checks.BOOL.check('split_prior', split_prior)
+        if hidden_channels is not None and not split_prior:
+            raise ValueError(
+                '`hidden_channels` sizes the split prior; got hidden_channels='
+                f'{hidden_channels!r} with split_prior=False.'
+            )
         self._log_scale_bound = LOG_SCALE_BOUND.check('log_scale_bound', log_scale_bound)
         self._conditional_shape = check_conditional_shape(conditional_shape)
         dtype = checks.check_float_dtype('dtype', dtype)

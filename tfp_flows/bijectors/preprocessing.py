@@ -2,7 +2,7 @@
 
 Both are elementwise TFP bijectors (`tfb.Shift`, `tfb.Sigmoid`) with the checks a flow's data
 side needs: the event shape and dtype always; with `validate_args`, finite values in the
-step's data range, named with the offending values.
+step's data range (`tf.errors.InvalidArgumentError` naming the values outside it).
 """
 
 import numpy as np
@@ -22,7 +22,9 @@ _ALPHA = checks.number(0, 0.5, high_open=True)
 
 class _Preprocessing(FlowBijector):
     """Applies the elementwise TFP bijector `transform` (forward: latent -> data) to events
-    of `event_shape`, checking data on the way in."""
+    of `event_shape`; data must lie in [0, 1], or (0, 1) if `_open_range`."""
+
+    _open_range = False
 
     def __init__(self, event_shape, transform, dtype, validate_args, parameters, name):
         self._event_shape = checks.check_shape('event_shape', event_shape)
@@ -43,30 +45,24 @@ class _Preprocessing(FlowBijector):
     def structure(self):
         return {'class': type(self).__name__, 'event_shape': list(self._event_shape)}
 
-    def _data_range(self):
-        """(low, high, closed): data must lie in [low, high] (closed) or (low, high)."""
-        return 0.0, 1.0, True
-
     def _check_data(self, x):
         check_event_shape(x, self._event_shape, type(self).__name__)
         if not self.validate_args:
             return x
-        low, high, closed = self._data_range()
-        low_t, high_t = tf.constant(low, x.dtype), tf.constant(high, x.dtype)
-        inside = (x >= low_t) & (x <= high_t) if closed else (x > low_t) & (x < high_t)
-        interval = f'[{low}, {high}]' if closed else f'({low}, {high})'
+        if self._open_range:
+            inside = (x > 0) & (x < 1)
+            where = f'(0.0, 1.0) (the open support of alpha={self._alpha}'
+        else:
+            inside, where = (x >= 0) & (x <= 1), '[0.0, 1.0] (dequantized images'
         outside = tf.boolean_mask(x, ~inside)
         message = tf.strings.format(
-            f'{type(self).__name__} {self.name!r} takes data in {interval}{self._range_note()}; '
+            f'{type(self).__name__} {self.name!r} takes data in {where}; NaN is outside); '
             'got {} value(s) outside it, the first: {}',
             (tf.size(outside), outside[:5]),
         )
         check = tf.debugging.Assert(tf.reduce_all(inside), [message])
         with tf.control_dependencies([check]):
             return tf.identity(x)
-
-    def _range_note(self):
-        return ' (dequantized images; NaN is outside)'
 
     def _forward_and_log_det(self, z):
         check_event_shape(z, self._event_shape, type(self).__name__)
@@ -128,6 +124,7 @@ class LogitTransform(_Preprocessing):
         parameters = dict(locals())
         dtype = checks.check_float_dtype('dtype', dtype)
         self._alpha = _ALPHA.check('alpha', alpha)
+        self._open_range = self._alpha == 0
         width = 1.0 - 2.0 * self._alpha
         self._low, self._high = -self._alpha / width, (1.0 - self._alpha) / width
         sigmoid = tfb.Sigmoid(
@@ -146,16 +143,6 @@ class LogitTransform(_Preprocessing):
 
     def structure(self):
         return {**super().structure(), 'alpha': self._alpha}
-
-    def _data_range(self):
-        if self._alpha > 0:
-            return 0.0, 1.0, True
-        return 0.0, 1.0, False
-
-    def _range_note(self):
-        if self._alpha > 0:
-            return ' (dequantized images; NaN is outside)'
-        return f' (the open support of alpha={self._alpha}; NaN is outside)'
 
     def _forward_and_log_det(self, z):
         x, log_det = super()._forward_and_log_det(z)

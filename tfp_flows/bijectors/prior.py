@@ -52,23 +52,20 @@ class LearnedPrior(FlowBijector):
 
     Event z of shape E ([H, W, C] for the top latent of an image flow, [D] for vectors), with
     the last axis of size C. The mean and log-scale have shape E:
-      (mean, raw) = (m, r)           if `learned` (variables of shape E, Glow's `learntop`)
+      (mean, raw) = (m, r)           if `learned` (free variables of shape E, which include
+                                     Glow's `learntop`: a per-channel value plus a border term)
                   + Linear(c)        if `conditional_shape` (Glow's `ycond`: a zero-initialised
-                                     linear map of the flattened context c to 2C values, the
-                                     same at every position of an image)
+                                     linear map of the flattened context c, bijector kwarg
+                                     `conditional_input`, to 2C values, the same at every
+                                     position of an image)
       log_scale = bound * tanh(raw / bound)
       forward (latent -> data):  y = z * exp(log_scale) + mean
       inverse (data -> latent):  z = (y - mean) * exp(-log_scale)
       log|det dy/dz| = sum of log_scale over the event
     Over the flow's standard Normal base this gives the value it maps the prior
-    N(mean, exp(log_scale)^2), so the base stays a standard Normal and the model stays one
-    `tfd.TransformedDistribution` with exact `log_prob` and `sample`. Every parameter starts
-    at zero: a fresh prior is the identity (the model is unchanged).
-
-    Glow's `learntop` is a zero-initialised 3x3 conv of a zero tensor: a per-channel value,
-    plus a learned term on the border positions from its edge padding. The free mean and
-    log-scale of every latent value here include that. The context is the bijector kwarg
-    `conditional_input`, [*batch, *conditional_shape].
+    N(mean, exp(log_scale)^2), so the model stays one `tfd.TransformedDistribution` with
+    exact `log_prob` and `sample`. Every parameter starts at zero: a fresh prior is the
+    identity.
 
     Reference: Kingma and Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039 (the code's
     `prior` with `learntop` and `ycond`).
@@ -87,19 +84,8 @@ class LearnedPrior(FlowBijector):
         name='learned_prior',
         dtype_policy=None,
     ):
-        """Creates the prior.
-
-        Args:
-          event_shape: E, the latent's event shape (positive ints).
-          learned: learn a free mean and log-scale of shape E.
-          conditional_shape: None, or the shape of one context c.
-          log_scale_bound: clamp of the log-scale, a finite number > 0.
-          dtype: tf.float32 or tf.float64.
-          validate_args: True or False, as for every TFP bijector.
-          name: the name scope.
-          dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the context's linear map
-            computes in that Keras policy and returns float32 (`tfp_flows.mixed_precision`);
-            the free mean and log-scale, the map and the log-det stay float32.
+        """Creates the prior on events of shape E = `event_shape`; `log_scale_bound` is the
+        clamp (> 0); `dtype_policy` the context map's precision (`tfp_flows.mixed_precision`).
 
         Raises:
           ValueError: for an argument outside its domain, naming it, or neither `learned` nor

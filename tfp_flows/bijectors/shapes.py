@@ -55,9 +55,7 @@ def reduce_log_det(log_det, x, min_event_ndims, event_ndims):
     (a constant Jacobian, the same at every position): then it is multiplied by the number of
     positions, as TFP does.
     """
-    extra = event_ndims - min_event_ndims
-    if extra < 0:
-        raise ValueError(f'`event_ndims` must be >= {min_event_ndims}; got {event_ndims}.')
+    extra = event_ndims - min_event_ndims  # >= 0: checked where `event_ndims` entered.
     if extra == 0:
         return log_det
     if log_det.shape.rank == 0:

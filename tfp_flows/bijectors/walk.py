@@ -1,26 +1,23 @@
 """The one walk of a flow: its steps in order, statically and with data.
 
-A flow is a tree of steps. A *container* step holds other steps and says how data goes
-through them: `Chain` (its steps in turn), `FactorOut` (its inner flow on half the channels)
-and `StandardizedContext` (its flow, given a standardised context) are this package's; a
-`tfb.Invert` holds the step it inverts. Everything else is a *leaf*. A container offers
+A flow is a tree of steps. A *container* holds steps and says how data goes through them
+(`Chain`: in turn; `FactorOut`: its inner flow on half the channels; `StandardizedContext`:
+its flow, given a standardised context); a `tfb.Invert` holds the step it inverts; every other
+step is a *leaf*. A container offers
 
   held_steps()                 the steps it holds (a tuple; the static traversal)
   walk(x, inverse, kwargs)     a generator: takes `x` through its steps in direction
-                               `inverse` (True: data -> latent), walking each with `step`
-                               below, and returns (output, log-det at its minimal event rank)
-  walk_back(...)               optional: memory-saving backprop in reverse
-                               (`tfp_flows.bijectors.backprop`)
+                               `inverse` (True: data -> latent), each with `step` below, and
+                               returns (output, log-det at its minimal event rank)
+  walk_back(...)               optional: memory-saving backprop (`backprop.Backward`)
 
-`step(s, x, inverse, event_ndims, kwargs)` walks one step: it yields a `Visit` (the step with
-`tfb.Invert` taken off, its input, its direction) *before* the step runs, and the one driving
-the walk answers with the step's (output, log-det), or with `DESCEND` to walk inside a
-container instead. So one walk serves every use: a container's own `forward` answers each
-visit by running the step (`apply`); `tfp_flows.initialize` descends everywhere and sets each
-ActNorm from the input it sees (for several batches at once, in lockstep: `drive`); 'recompute'
-backprop descends and runs each leaf under `tf.recompute_grad`. A container that runs its
-steps in its own way (a loop over stacked variables, say) plugs in by offering the methods
-above: a plain run answers its visit by running it whole, initialisation walks inside it.
+`step(...)` yields a `Visit` *before* the step runs, and whoever drives the walk answers with
+the step's (output, log-det), or with `DESCEND` to walk inside a container. So one walk
+serves every use: a plain run answers by running each step (`apply`); `tfp_flows.initialize`
+descends everywhere and sets each ActNorm from the input it sees (several batches in
+lockstep: `drive`); 'recompute' backprop descends and reruns each leaf under
+`tf.recompute_grad`. A container that runs its steps its own way (a loop over stacked
+variables, say) plugs in by offering the methods above.
 """
 
 import collections
@@ -46,9 +43,9 @@ __all__ = [
     'trace',
 ]
 
+# A step about to run: `step` (no `tfb.Invert`) maps `x` in direction `inverse` (True: its
+# inverse), with log-det summed over `event_ndims` dims and the bijector `kwargs`.
 Visit = collections.namedtuple('Visit', ['step', 'x', 'inverse', 'event_ndims', 'kwargs'])
-Visit.__doc__ = """A step about to run: `step` (no `tfb.Invert`) maps `x` in direction `inverse`
-(True: its inverse), with log-det summed over `event_ndims` dims and the bijector `kwargs`."""
 
 DESCEND = object()  # The answer to a container's visit that walks inside it.
 

@@ -5,24 +5,15 @@ u ~ Uniform[0, 1)^D, so a flow must put a flat density on every cell, including 
 exact-zero background pixels. Ho et al. (2019) instead draw u from a learned density q(u | k)
 and train it jointly with the flow on the variational bound (`tfp_flows.dequantization`):
 
-    log P(k) >= E_q[log p(x) - log q(u | k)] - D log B,   x = (k + u) / B.
+    log P(k) >= E_q[log p(x) - log q(u | k)] - D log B,   x = (k + u) / B,
 
-The bound is tight when q(u | k) is the flow's own density restricted to the cell of k.
+tight when q(u | k) is the flow's own density restricted to the cell of k.
 
-`VariationalDequantizer` is that q: a standard Logistic noise eps, a chain of affine couplings
-conditioned on features of k, and a sigmoid onto (0, 1)^D. A Logistic eps through a sigmoid is
-uniform, and the couplings start as the identity, so at initialisation q *is* uniform
-dequantization and training only tightens the bound.
-
-Training the pair: `tfp_flows.training.trainer.FlowTrainer(flow, num_bins, dequantizer=q)` trains
-both with `fit` on batches of discrete images (`make_dataset(..., dequantize=False)`), with
-q's variables in the optimizer, clipping, accumulation and EMA beside the flow's; a run does
-so with `config.dequantizer.kind = 'variational'` (the default recipe), checkpoints both and
-exports both (`tfp_flows.export.export_saved_model(flow, path, num_bins=num_bins,
-dequantizer=q)`), and `tfp_flows.run.restore.restore_flow_and_dequantizer` gives them back.
+`FlowTrainer(flow, num_bins, dequantizer=q)` trains both with `fit` on discrete images; a run
+does so with `config.dequantizer.kind = 'variational'`, and checkpoints and exports both.
 ActNorm is initialised on uniformly dequantized data: that is what q is at initialisation.
 Evaluate with `tfp_flows.dequantization.dequantized_bits_per_dim` (fixed seeds), or
-`importance_weighted_bits_per_dim` for the tighter figure (`config.eval.iw_samples`).
+`importance_weighted_bits_per_dim` for the tighter figure.
 
 Reference: Ho et al. (2019), Flow++, Sec. 3.1. https://arxiv.org/abs/1902.00275
 """
@@ -60,13 +51,10 @@ class VariationalDequantizer(tf.Module):
       log q(u | k) = log Logistic(eps) - sum_k log|det dg_k| - sum log sigmoid'(y)   (nats)
 
     A Logistic eps through a sigmoid is Uniform(0, 1), and every coupling's last layer starts
-    at zero, so at initialisation q is uniform dequantization. `distribution` is q as a
-    `tfd.TransformedDistribution` over eps (pass `bijector_kwargs={'conditional_input':
-    dequantizer.context(k)}`); `sample_and_log_prob` draws u and log q(u | k) in one pass;
-    `log_prob(u, k)` scores given noise.
-
-    Train it jointly with the flow: its `trainable_variables` go to the optimizer beside the
-    flow's, with `tfp_flows.dequantization.dequantized_bits_per_dim` as the loss.
+    at zero, so at initialisation q is uniform dequantization and training only tightens the
+    bound. `distribution` is q as a `tfd.TransformedDistribution` over eps (pass
+    `bijector_kwargs={'conditional_input': dequantizer.context(k)}`); `sample_and_log_prob`
+    draws u and log q(u | k) in one pass; `log_prob(u, k)` scores given noise.
 
     Args:
       event_shape: [H, W, C] of the images, positive ints.
@@ -189,19 +177,9 @@ class VariationalDequantizer(tf.Module):
         return self._noise_and_log_prob(eps, context)
 
     def noise_and_log_prob(self, base_noise, pixels):
-        """u and log q(u | k) from given base noise eps ~ `base` (Logistic), in one pass.
-
-        `sample_and_log_prob` with the draw made by the caller: a trainer draws eps for the
-        whole global batch from one seed and gives each replica its rows, so the noise of an
-        example does not depend on how the batch is split.
-
-        Args:
-          base_noise: eps, [N, H, W, C] floats of the dequantizer's dtype (a draw of `base`).
-          pixels: k, [N, H, W, C] integers in {0, ..., B - 1} (any integer or float dtype).
-
-        Returns:
-          (u [N, H, W, C] in (0, 1), log q(u | k) [N] in nats).
-        """
+        """`sample_and_log_prob` from the caller's draw eps [N, H, W, C] of `base` (Logistic),
+        e.g. for a whole global batch from one seed, each replica taking its rows, so an
+        example's noise does not depend on how the batch is split."""
         base_noise = tf.convert_to_tensor(base_noise, self._dtype)
         return self._noise_and_log_prob(base_noise, self.context(pixels))
 
