@@ -62,11 +62,9 @@ def _signal_after_checkpoint(process, workdir, epoch, signum, timeout):
     process.wait(60)
 
 
-@pytest.fixture(scope='module')
-def runs(tmp_path_factory):
-    """{'unbroken', 'killed', 'interrupted', 'resumed'}: (workdir, process) of each run;
-    'command': theirs; 'damaged': the checkpoint damaged before the last run."""
-    tmp_path = tmp_path_factory.mktemp('kill_resume')
+def _kill_and_resume(tmp_path):
+    """Runs the commands of the module docstring in `tmp_path`; returns what they left."""
+    tmp_path.mkdir()
     unbroken_dir, resumed_dir = tmp_path / 'unbroken', tmp_path / 'resumed'
     command = processes.train_command(f'--workdir={resumed_dir}', *FLAGS)
     with processes.Processes(tmp_path) as started:
@@ -81,56 +79,62 @@ def runs(tmp_path_factory):
         os.remove(f'{damaged}.data-00000-of-00001')
         resumed = started.start('resumed', command)
         processes.check_all([unbroken, resumed], TIMEOUT)
-    return {
-        'unbroken': (unbroken_dir, unbroken),
-        'killed': (resumed_dir, killed),
-        'interrupted': (resumed_dir, interrupted),
-        'resumed': (resumed_dir, resumed),
-        'command': command,
-        'damaged': damaged,
+    ran = {
+        p.name: {'returncode': p.popen.returncode, 'stdout': p.stdout, 'stderr': p.stderr}
+        for p in (unbroken, killed, interrupted, resumed)
     }
+    return {**ran, 'command': command, 'damaged': damaged}
+
+
+@pytest.fixture(scope='module')
+def runs(built_once):
+    """{'unbroken', 'killed', 'interrupted', 'resumed'}: {'returncode', 'stdout', 'stderr'} of
+    each run; 'command': theirs; 'damaged': the checkpoint damaged before the last run;
+    'unbroken_dir', 'resumed_dir': the workdirs, which the tests only read."""
+    path, ran = built_once('kill_resume', _kill_and_resume)
+    return {**ran, 'unbroken_dir': path / 'unbroken', 'resumed_dir': path / 'resumed'}
 
 
 def test_ctrl_c_says_where_the_run_resumes_without_a_traceback(runs):
-    _, interrupted = runs['interrupted']
-    assert interrupted.popen.returncode == 130
-    assert 'Traceback' not in interrupted.stderr
+    interrupted = runs['interrupted']
+    assert interrupted['returncode'] == 130
+    assert 'Traceback' not in interrupted['stderr']
     match = re.search(
         r'^Interrupted\. Epoch (\d) is the last finished one, saved in (\S+); the same command '
         r'resumes from it:\n  (.*)$',
-        interrupted.stderr,
+        interrupted['stderr'],
         re.MULTILINE,
     )
-    assert match, interrupted.stderr
+    assert match, interrupted['stderr']
     assert int(match[1]) >= 2 and match[2].endswith(f'ckpt-{match[1]}')
     assert shlex.split(match[3])[1:] == runs['command'][1:]
 
 
 def test_a_killed_interrupted_and_damaged_run_ends_bitwise_as_an_unbroken_one(runs):
-    resumed_dir, resumed = runs['resumed']
-    assert 'Initialising ActNorm' in runs['killed'][1].stdout
+    resumed_dir, resumed = runs['resumed_dir'], runs['resumed']
+    assert 'Initialising ActNorm' in runs['killed']['stdout']
     for name in ('interrupted', 'resumed'):
-        output = runs[name][1].stdout
+        output = runs[name]['stdout']
         assert re.search(r'^Resuming from \S+/ckpt-(\d) \(epoch \1\)\.$', output, re.M), output
         assert 'Initialising ActNorm' not in output
     # The damaged newest checkpoint is skipped for the older one, with a warning.
     epoch = int(runs['damaged'].rsplit('-', 1)[1])
-    assert f'/ckpt-{epoch - 1} (epoch {epoch - 1}).' in resumed.stdout, resumed.stdout
+    assert f'/ckpt-{epoch - 1} (epoch {epoch - 1}).' in resumed['stdout'], resumed['stdout']
     assert re.search(
         rf'^WARNING: Checkpoint {re.escape(runs["damaged"])} is damaged or incomplete: (?s:.*)'
         rf'Skipping it for the older \S+/ckpt-{epoch - 1}\.$',
-        resumed.stderr,
+        resumed['stderr'],
         re.M,
-    ), resumed.stderr
+    ), resumed['stderr']
     with open(resumed_dir / 'metrics.json') as f:
         metrics = json.load(f)
-    with open(runs['unbroken'][0] / 'metrics.json') as f:
+    with open(runs['unbroken_dir'] / 'metrics.json') as f:
         unbroken = json.load(f)
     for key in ('test_bits_per_dim', 'validation_bits_per_dim', 'epochs_trained', 'best_epoch'):
         assert metrics[key] == unbroken[key], key
     readers = [
         tf.train.load_checkpoint(str(workdir / 'checkpoints' / 'latest' / f'ckpt-{EPOCHS}'))
-        for workdir in (resumed_dir, runs['unbroken'][0])
+        for workdir in (resumed_dir, runs['unbroken_dir'])
     ]
     names = readers[0].get_variable_to_shape_map()
     assert names == readers[1].get_variable_to_shape_map()
@@ -142,7 +146,7 @@ def test_a_killed_interrupted_and_damaged_run_ends_bitwise_as_an_unbroken_one(ru
 
 def test_when_no_latest_checkpoint_loads_the_error_names_each_and_the_best(runs, tmp_path):
     workdir = tmp_path / 'run'
-    shutil.copytree(runs['resumed'][0], workdir)
+    shutil.copytree(runs['resumed_dir'], workdir)
     latest = workdir / 'checkpoints' / 'latest'
     for path in tf.train.get_checkpoint_state(latest).all_model_checkpoint_paths:
         os.remove(f'{path}.data-00000-of-00001')

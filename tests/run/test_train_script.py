@@ -11,6 +11,7 @@ import os
 import pathlib
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,24 +62,37 @@ def _files(directory):
 
 
 @pytest.fixture(scope='module')
-def tiny_run(tmp_path_factory):
-    """(workdir, CompletedProcess) of a one-epoch run of a recipe with a tiny model."""
-    workdir = tmp_path_factory.mktemp('train') / 'run'
+def trained(built_once):
+    """(workdir, {'returncode', 'stdout', 'stderr'}) of a one-epoch run of a recipe with a tiny
+    model, trained once per session: read it only."""
     recipe = ROOT / 'configs' / 'glow_digits_conditional.py'
-    result = _train(f'--config={recipe}', f'--workdir={workdir}', *TINY)
-    assert result.returncode == 0, result.stderr[-3000:]
+
+    def build(workdir):
+        result = _train(f'--config={recipe}', f'--workdir={workdir}', *TINY)
+        return {'returncode': result.returncode, 'stdout': result.stdout, 'stderr': result.stderr}
+
+    workdir, result = built_once('train_script', build)
+    assert result['returncode'] == 0, result['stderr'][-3000:]
     return workdir, result
 
 
-def test_a_run_prints_its_figures_and_each_output_on_a_line(tiny_run):
-    workdir, result = tiny_run
-    lines = result.stdout.splitlines()
+@pytest.fixture(scope='module')
+def tiny_run(trained, tmp_path_factory):
+    """A copy of `trained`'s workdir, for the commands run in it (each takes its lock)."""
+    workdir = tmp_path_factory.mktemp('train') / 'run'
+    shutil.copytree(trained[0], workdir)
+    return workdir
+
+
+def test_a_run_prints_its_figures_and_each_output_on_a_line(trained):
+    workdir, result = trained
+    lines = result['stdout'].splitlines()
     assert 'Initialising ActNorm on the first training batch (64 examples).' in lines
     assert re.search(
         r'^Test bits per dim: \d\.\d{4} \(validation \d\.\d{4}; best epoch 1 of 1\)$',
-        result.stdout,
+        result['stdout'],
         re.MULTILINE,
-    ), result.stdout
+    ), result['stdout']
     held = lines[lines.index('The run holds:') + 1 :]
     names = [line.split()[0].removeprefix(f'{workdir}/') for line in held]
     assert names == [
@@ -91,7 +105,7 @@ def test_a_run_prints_its_figures_and_each_output_on_a_line(tiny_run):
         'logs',
     ]
     assert all(os.path.exists(line.split()[0]) for line in held)
-    assert re.search(rf'^  {workdir}/samples +1 PNG sample figure$', result.stdout, re.M)
+    assert re.search(rf'^  {workdir}/samples +1 PNG sample figure$', result['stdout'], re.M)
     # The recipe's model: conditional on the one-hot digit, with one row of samples per class
     # (10 rows of 8x8 digits shown at 8x, each 66 pixels with its separator, under a title).
     config = json.loads((workdir / 'config.json').read_text())
@@ -101,8 +115,8 @@ def test_a_run_prints_its_figures_and_each_output_on_a_line(tiny_run):
     assert height == 2 * 12 + 32 + 10 * 66 + 2
 
 
-def test_tensorflows_start_up_is_quiet_through_its_public_switch(tiny_run):
-    stderr = tiny_run[1].stderr
+def test_tensorflows_start_up_is_quiet_through_its_public_switch(trained):
+    stderr = trained[1]['stderr']
     assert 'Traceback' not in stderr
     if not glob.glob('/dev/nvidia[0-9]*'):  # CUDA's failed start says only that.
         assert 'cuInit' not in stderr, stderr
@@ -119,7 +133,7 @@ def test_tensorflows_start_up_is_quiet_through_its_public_switch(tiny_run):
 
 
 def test_a_rerun_with_another_image_size_is_refused_before_tensorflow(tiny_run):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     before = _files(workdir)
     result = _train(f'--workdir={workdir}', *TINY, '--config.data.image_size=16', importtime=True)
     assert result.returncode == 1
@@ -138,7 +152,7 @@ def test_a_rerun_with_another_image_size_is_refused_before_tensorflow(tiny_run):
 def test_a_rerun_of_a_finished_run_says_so_and_changes_nothing(tiny_run, repeat):
     # Issue 21's handed case: a rerun changing one setting starts from the run's own config
     # (one epoch here), not from the recipe (60): it is finished and says so.
-    workdir, _ = tiny_run
+    workdir = tiny_run
     before = _files(workdir)
     flags = TINY if repeat else ()
     result = _train(
@@ -163,7 +177,7 @@ def test_a_rerun_of_a_finished_run_says_so_and_changes_nothing(tiny_run, repeat)
 def test_a_bad_value_beside_a_finished_run_is_refused_as_such(tiny_run):
     # A free setting too is checked like one of a new run (a training one: the bad command
     # lines below).
-    workdir, _ = tiny_run
+    workdir = tiny_run
     before = _files(workdir)
     result = _train(f'--workdir={workdir}', *TINY, '--config.train.memory_saving=foo')
     assert result.returncode == 1
@@ -187,7 +201,7 @@ def test_an_export_dir_under_a_file_is_refused_before_training(tmp_path):
 
 
 def test_a_finished_run_is_copied_to_a_new_export_dir(tiny_run, tmp_path):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     before = _files(workdir)
     export_dir = tmp_path / 'model'
     result = _train(f'--workdir={workdir}', *TINY, f'--export_dir={export_dir}', importtime=True)
@@ -242,7 +256,7 @@ def test_a_finished_run_is_copied_to_a_new_export_dir(tiny_run, tmp_path):
     ],
 )
 def test_a_bad_command_line_is_one_line_before_tensorflow(flags, message, tiny_run, tmp_path):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     before = _files(workdir)
     flags = [flag.format(workdir=workdir, new=tmp_path / 'new') for flag in flags]
     if not any(flag.startswith('--workdir') for flag in flags):
@@ -289,7 +303,7 @@ def test_print_config_shows_the_resolved_fields_and_exits(tmp_path):
 
 
 def test_print_config_of_a_rerun_shows_the_runs_own_config(tiny_run):
-    workdir, _ = tiny_run
+    workdir = tiny_run
     before = _files(workdir)
     result = _train(
         f'--workdir={workdir}', '--config.train.learning_rate=0.0005', '--print_config',
@@ -346,11 +360,12 @@ def test_the_default_workdir_cannot_shadow_the_package(tmp_path):
 def test_plain_pytest_collects_the_tests_that_import_configs():
     """`pytest` (not `python -m pytest`) has no repository root on sys.path of its own.
 
-    test_workdir.py imports `configs` and the test helpers (`scripts`) at its top."""
+    test_workdir.py imports `configs` and the test helpers (`scripts`) at its top; without the
+    conftest files, collecting it loads no TensorFlow."""
     env = {key: value for key, value in _env().items() if key != 'PYTHONPATH'}
     result = subprocess.run(
         [sys.executable, '-P', '-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider']
-        + ['tests/run/test_workdir.py'],
+        + ['--noconftest', 'tests/run/test_workdir.py'],
         cwd=ROOT,
         env=env,
         capture_output=True,
