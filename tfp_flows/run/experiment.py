@@ -115,18 +115,12 @@ class _Session:
     data: run_datasets.RunData
     model: _Model
     is_chief: bool  # Only the chief writes the workdir.
-
-    @property
-    def log_dir(self):
-        return os.path.join(self.run.workdir, 'logs')
+    log_dir: str
 
 
 def train(run, strategy=None, verbose='auto'):
-    """Trains and evaluates `run` (`workdir.open_run`'s, not finished); returns its metrics.
-
-    What `train_and_evaluate` does once the config and the workdir are checked; `train.py`
-    calls it after answering a finished run itself. Raises as `train_and_evaluate`.
-    """
+    """`train_and_evaluate` of `run` (`workdir.open_run`'s, not finished), as `train.py` calls
+    it once it has checked the config and the workdir and answered a finished run."""
     config = run.config
     # Both before TF runs anything: thread pools and collective ops are fixed from then on.
     configure_threads(config.train.intra_op_threads, config.train.inter_op_threads)
@@ -138,7 +132,7 @@ def train(run, strategy=None, verbose='auto'):
         workdirs.check_recorded(run, data.recorded)
         with strategy.scope():
             model = _build(config, data)
-        session = _Session(run, data, model, is_chief)
+        session = _Session(run, data, model, is_chief, os.path.join(run.workdir, 'logs'))
         initial_epoch = _start(session)
         with _save_directory(session) as directory:
             fitted = _fit(session, directory, initial_epoch, verbose)
@@ -332,27 +326,13 @@ def _finish(session, fitted):
             'best_checkpoint': best_path,
             'num_parameters': _num_parameters(model.flow),
         }
-        metrics.update(_extra_figures(session, unit))
+        if model.dequantizer is not None:
+            metrics['dequantizer_parameters'] = _num_parameters(model.dequantizer)
+        if run.config.eval.iw_samples:
+            metrics.update(_importance_weighted(model, data, run.config, unit))
         if session.is_chief:
             _write_outputs(session, metrics, fitted, unit)
     return metrics
-
-
-def _extra_figures(session, unit):
-    """The dequantizer's size and the importance-weighted figures, where the run has them."""
-    config, model, data = session.run.config, session.model, session.data
-    figures = {}
-    if model.dequantizer is not None:
-        figures['dequantizer_parameters'] = _num_parameters(model.dequantizer)
-    iw_samples = config.eval.iw_samples
-    if iw_samples:
-        for name in ('test', 'validation'):
-            pixels = data.pixels(config.data.splits[name])
-            figures[f'{name}_{unit}_iw'] = _importance_weighted(
-                model, pixels, data.info.num_bins, iw_samples
-            )
-        figures['iw_samples'] = iw_samples
-    return figures
 
 
 def _write_outputs(session, metrics, fitted, unit):
@@ -377,12 +357,14 @@ def _num_parameters(module):
     return int(sum(np.prod(v.shape) for v in module.trainable_variables))
 
 
-def _importance_weighted(model, pixel_batches, num_bins, num_samples):
-    """Mean importance-weighted bits/dim of the discrete images of `pixel_batches`.
+def _importance_weighted(model, data, config, unit):
+    """{'test_<unit>_iw', 'validation_<unit>_iw', 'iw_samples'}: the mean importance-weighted
+    bits/dim of the discrete test and validation images, from `config.eval.iw_samples` draws.
 
     Batch i draws its noise from the stateless seed fold_in(EVALUATION_SEED, i), so the same
-    weights give the same figure. Runs on this worker alone (no collectives).
+    weights give the same figures. Runs on this worker alone (no collectives).
     """
+    num_samples, num_bins = config.eval.iw_samples, data.info.num_bins
     base_seed = tf.constant([run_datasets.EVALUATION_SEED, 1], tf.int64)
 
     @tf.function(autograph=False, reduce_retracing=True)
@@ -398,12 +380,15 @@ def _importance_weighted(model, pixel_batches, num_bins, num_samples):
             bijector_kwargs=kwargs,
         )
 
-    bits = [
-        batch_bits(*split_batch(batch), tf.random.experimental.stateless_fold_in(base_seed, i))
-        for i, batch in enumerate(pixel_batches)
-    ]
-    value = float(np.mean(np.concatenate(bits).astype(np.float64)))
-    return value if math.isfinite(value) else math.inf
+    figures = {}
+    for name in ('test', 'validation'):
+        bits = [
+            batch_bits(*split_batch(batch), tf.random.experimental.stateless_fold_in(base_seed, i))
+            for i, batch in enumerate(data.pixels(config.data.splits[name]))
+        ]
+        value = float(np.mean(np.concatenate(bits).astype(np.float64)))
+        figures[f'{name}_{unit}_iw'] = value if math.isfinite(value) else math.inf
+    return {**figures, 'iw_samples': num_samples}
 
 
 def _evaluate(trainer, dataset):

@@ -201,10 +201,8 @@ def latent_figures(
 def _parser():
     parser = argparse.ArgumentParser(
         prog='python -m tfp_flows.run.figures',
-        description="Writes the figures of a finished run, from its workdir: --out, the run's "
-        'figure (samples at each temperature, or the learned 2-D density); --out_dir, the '
-        'latent figures of an image run (interpolations, a temperature sweep, class '
-        'directions and per-class samples for labelled data).',
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument('--workdir', required=True, help="The run's --workdir.")
     out = parser.add_mutually_exclusive_group(required=True)

@@ -223,11 +223,8 @@ def restore_newest_readable(checkpoint, directory):
     state = tf.train.get_checkpoint_state(directory)
     if state is None:
         return None
-    paths = list(state.all_model_checkpoint_paths)
-    if state.model_checkpoint_path not in paths:
-        paths.append(state.model_checkpoint_path)
-    errors = []
-    for path in reversed(paths):
+    errors = []  # TF lists the newest last.
+    for path in reversed(state.all_model_checkpoint_paths):
         try:
             restore(checkpoint, path)
         except ValueError as error:

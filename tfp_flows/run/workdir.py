@@ -137,19 +137,11 @@ def _set_fields(previous):
 def rerun_config(workdir, recipe, overrides, recipe_given):
     """The config of `train.py` in `workdir`: the recipe for a new run, else the run's own.
 
-    Args:
-      workdir: the run's workdir.
-      recipe: the recipe's config with this command's overrides (the `--config` flag's value).
-      overrides: {field: value} of this command's `--config.FIELD=VALUE` overrides.
-      recipe_given: whether `--config=RECIPE` was given (else the default recipe was loaded).
-
-    Returns `recipe` if `workdir` holds no config.json; otherwise that config.json with
-    `overrides` on top (fields it lacks take their defaults).
-
-    Raises:
-      WorkdirMismatch: a recipe given with `--config` (with the overrides) that differs from
-        the workdir's config in a field that defines the run.
-      ValueError: an unreadable config.json.
+    `recipe` is the `--config` flag's value (with this command's `overrides`, {field: value});
+    `recipe_given` whether `--config=RECIPE` was given. Returns `recipe` if `workdir` holds no
+    config.json, else that config.json with `overrides` on top (fields it lacks take their
+    defaults). Raises `WorkdirMismatch` for a recipe given that defines another run, and
+    `ValueError` for an unreadable config.json.
     """
     previous = _read_config(workdir)
     if previous is None:
