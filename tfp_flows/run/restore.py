@@ -139,11 +139,8 @@ def standardize_flow(flow, statistics):
       Chain([Shift(m), Scale(s), flow.bijector]) (in a `StandardizedContext` with context
       columns), sharing `flow`'s variables.
 
-    Raises:
-      TypeError: `flow` is not a `tfd.TransformedDistribution` or `statistics` not a
-        `TableStatistics`.
-      ValueError: `flow`'s event shape is not [D] with D the number of columns, or its
-        conditional shape is not (K,) with K the number of context columns (None without).
+    Raises `TypeError` for arguments of another kind, `ValueError` for a `flow` whose event or
+    conditional shape does not fit the statistics' columns.
     """
     models.check_flow(flow)
     if not isinstance(statistics, TableStatistics):
