@@ -1,4 +1,4 @@
-"""Bad inputs get a clear error; log-scales stay bounded; float64 trains end to end.
+"""Bad inputs get a clear error; log-scales stay bounded.
 
 `BAD_INPUTS` is the one list of every bad input we know of, one row each: what is done, the
 error it must raise and the message (naming the value received and what was expected), and
@@ -7,10 +7,10 @@ through the same API, so the list is complete in one place. Covered elsewhere on
   - NaN in the training data: `train_and_evaluate` stops with `TrainingDiverged` and keeps
     the last good checkpoint (test_experiment.py, test_a_nan_loss_stops_training_...);
   - a damaged newest checkpoint is skipped for the older one (test_kill_resume.py).
+float64 trains, restores and exports end to end in test_experiment.py (the folder run).
 """
 
 import functools
-import json
 import math
 import os
 
@@ -503,21 +503,3 @@ def test_log_scale_bound_bounds_every_log_scale(family, sign):
     x = tf.constant(_images(4))
     assert np.all(np.isfinite(flow.log_prob(x).numpy()))
     assert np.all(np.isfinite(tfp_flows.sample(flow, 4, temperature=1.0, seed=[0, 3]).numpy()))
-
-
-def test_float64_trains_end_to_end(tmp_path):
-    config = _tiny_config(model__dtype='float64')
-    config.train.batch_size = 128
-    config.train.sample_every_epochs = 100
-    workdir = str(tmp_path / 'run')
-    metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
-    assert 0.5 < metrics['test_bits_per_dim'] < 6.0
-    flow = restore.restore_flow(workdir)
-    assert {v.dtype for v in flow.trainable_variables} == {tf.float64}
-    loaded = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
-    x = tf.constant(_images(2), tf.float64)
-    np.testing.assert_allclose(
-        loaded.log_prob(x)['log_prob'].numpy(), flow.log_prob(x).numpy(), rtol=1e-9
-    )
-    with open(os.path.join(workdir, 'config.json')) as f:
-        assert json.load(f)['model']['dtype'] == 'float64'

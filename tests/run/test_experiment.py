@@ -1,4 +1,8 @@
-"""Whole runs: the files a run leaves, resuming, restoring, TFDS data, NaN stops, bad configs."""
+"""Whole runs: the files a run leaves, resuming, restoring, TFDS data, NaN stops, bad configs.
+
+The digits, moons and conditional runs are trained once per session (tests/run/conftest.py)
+and only read here; a test that changes a run works on a copy.
+"""
 
 import gc
 import json
@@ -19,13 +23,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import tfp_flows
-from configs import (
-    default,
-    glow_digits_conditional,
-    glow_mnist,
-    glow_mnist_conditional,
-    realnvp_moons,
-)
+from configs import default, glow_digits_conditional, glow_mnist_conditional, realnvp_moons
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.data import make_dataset
 from tfp_flows.data import own as own_data
@@ -36,28 +34,9 @@ from tfp_flows.tools import latent
 from tfp_flows.training.trainer import FlowTrainer
 
 
-def _tiny(config, epochs=1):
-    config.model.num_levels = 2
-    config.model.num_steps = 1
-    config.model.hidden_channels = 8
-    config.dequantizer.update(num_steps=2, hidden_channels=4, context_channels=2)
-    config.eval.iw_samples = 0
-    config.train.epochs = epochs
-    config.train.warmup_steps = 5
-    config.train.sample_every_epochs = 1
-    return config
-
-
-@pytest.fixture(scope='module')
-def finished_run(tmp_path_factory):
-    """A one-epoch digits run: (workdir, metrics). Tests that change it work on a copy."""
-    workdir = str(tmp_path_factory.mktemp('finished') / 'run')
-    return workdir, experiment.train_and_evaluate(_tiny(default.get_config()), workdir, verbose=0)
-
-
-def _copy(finished_run, tmp_path):
+def _copy(trained_run, tmp_path):
     workdir = str(tmp_path / 'run')
-    shutil.copytree(finished_run[0], workdir)
+    shutil.copytree(trained_run[0], workdir)
     return workdir
 
 
@@ -73,10 +52,10 @@ def _files(directory):
 
 
 def test_a_run_writes_its_outputs_and_resumes_without_reinitialising(
-    finished_run, tmp_path, monkeypatch
+    digits_run, digits_config, tmp_path, monkeypatch
 ):
-    workdir = _copy(finished_run, tmp_path)
-    assert 0.5 < finished_run[1]['test_bits_per_dim'] < 5.0
+    workdir = _copy(digits_run, tmp_path)
+    assert 0.5 < digits_run[1]['test_bits_per_dim'] < 5.0
     for name in ('config.json', 'metrics.json', 'saved_model/saved_model.pb', 'logs'):
         assert os.path.exists(os.path.join(workdir, name)), name
     assert tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'latest'))
@@ -88,13 +67,21 @@ def test_a_run_writes_its_outputs_and_resumes_without_reinitialising(
     def fail(*args):
         raise AssertionError('a resumed run must not initialise ActNorm again')
 
+    class NoBetterEpoch(callbacks.CheckpointCallback):
+        def on_epoch_end(self, epoch, logs=None):  # Validation gets worse after epoch 1.
+            super().on_epoch_end(epoch, {**(logs or {}), 'val_loss': 1e9})
+
     monkeypatch.setattr(experiment, 'initialize', fail)
-    config = _tiny(default.get_config(), epochs=2)
+    monkeypatch.setattr(callbacks, 'CheckpointCallback', NoBetterEpoch)
+    config = digits_config(epochs=2)
     config.train.learning_rate = 1e-3
+    config.eval.iw_samples = 0  # Free to change; the variational tests read these figures.
     expected = config.to_json()
     resumed = experiment.train_and_evaluate(config, workdir, verbose=0)
     assert config.to_json() == expected  # The caller's config is not written into.
-    assert resumed['epochs_trained'] == 2
+    # The metrics tell the epochs trained from the best epoch, which is tested.
+    assert (resumed['epochs_trained'], resumed['best_epoch']) == (2, 1)
+    assert resumed['best_checkpoint'].endswith('ckpt-1')
     assert os.path.exists(os.path.join(workdir, 'samples', 'epoch_0002.png'))
     with open(os.path.join(workdir, 'config_history.json')) as f:
         assert json.load(f) == [
@@ -107,17 +94,19 @@ def test_a_run_writes_its_outputs_and_resumes_without_reinitialising(
         assert json.load(f)['train']['learning_rate'] == 0.001
 
 
-def test_a_finished_run_is_returned_as_it_is_and_nothing_changes(finished_run, tmp_path, caplog):
-    workdir = _copy(finished_run, tmp_path)
+def test_a_finished_run_is_returned_as_it_is_and_nothing_changes(
+    digits_run, digits_config, tmp_path, caplog
+):
+    workdir = _copy(digits_run, tmp_path)
     before = _files(workdir)
-    config = _tiny(default.get_config())
+    config = digits_config()
     config.train.weight_decay = 0.1  # A training setting: it would apply only on training on.
     caplog.set_level(logging.INFO, logger='absl')
-    assert experiment.train_and_evaluate(config, workdir, verbose=0) == finished_run[1]
+    assert experiment.train_and_evaluate(config, workdir, verbose=0) == digits_run[1]
     assert _files(workdir) == before
     assert re.search(
         r'holds a finished run: it reached epoch 1 of 1; test bits per dim \d\.\d{4}, '
-        r'validation bits per dim \d\.\d{4}, best epoch 1 \(metrics\.json\)\. Nothing was '
+        r'validation bits per dim \d\.\d{4}, .*, best epoch 1 \(metrics\.json\)\. Nothing was '
         r'trained or changed\.\n  To train it on, rerun with --config\.train\.epochs=N, N > 1\.'
         r'\n  For a new run, pass a new --workdir\.\n  The changed settings '
         r'\(train\.weight_decay 0\.01 -> 0\.1\) apply only if it trains on\.',
@@ -125,33 +114,8 @@ def test_a_finished_run_is_returned_as_it_is_and_nothing_changes(finished_run, t
     ), caplog.text
 
 
-def test_evaluating_a_checkpoint_again_gives_the_same_figures(finished_run, tmp_path):
-    workdir = _copy(finished_run, tmp_path)
-    os.remove(os.path.join(workdir, 'metrics.json'))  # As if killed while writing outputs.
-    again = experiment.train_and_evaluate(_tiny(default.get_config()), workdir, verbose=0)
-    for key in ('test_bits_per_dim', 'validation_bits_per_dim', 'epochs_trained', 'best_epoch'):
-        assert again[key] == finished_run[1][key], key
-
-
-def test_a_rerun_that_ends_without_training_keeps_the_settings_it_ended_with(
-    finished_run, tmp_path
-):
-    # Killed before its outputs, rerun with its epochs (here unchanged) and another rate: no
-    # epoch trains, and the metrics.json it writes describes a run of these settings.
-    workdir = _copy(finished_run, tmp_path)
-    os.remove(os.path.join(workdir, 'metrics.json'))
-    config = _tiny(default.get_config())
-    config.train.learning_rate = 1e-3
-    experiment.train_and_evaluate(config, workdir, verbose=0)
-    assert workdirs.read_json(os.path.join(workdir, 'config_history.json')) == [
-        {'epoch': 1, 'changed': {'train.learning_rate': [0.003, 0.001]}}
-    ]
-    with workdirs.open_run(config, workdir) as run:
-        assert run.finished and run.changed == {}
-
-
-def test_tensorboard_shows_kerass_curves_once_with_the_test_point_and_samples(finished_run):
-    logs = os.path.join(finished_run[0], 'logs')
+def test_tensorboard_shows_kerass_curves_once_with_the_test_point_and_samples(digits_run):
+    logs = os.path.join(digits_run[0], 'logs')
     assert sorted(checks.read_tensorboard(logs)) == [
         'samples/temperature_0.7',
         'samples/temperature_1.0',
@@ -166,25 +130,11 @@ def test_tensorboard_shows_kerass_curves_once_with_the_test_point_and_samples(fi
     validation = checks.read_tensorboard(os.path.join(logs, 'validation'))
     assert set(validation['epoch_bits_per_dim']) == {0}
     test = checks.read_tensorboard(os.path.join(logs, 'test'))
-    assert test == {'epoch_bits_per_dim': {0: pytest.approx(finished_run[1]['test_bits_per_dim'])}}
+    assert test == {'epoch_bits_per_dim': {0: pytest.approx(digits_run[1]['test_bits_per_dim'])}}
 
 
-def test_metrics_tell_the_epochs_trained_from_the_best_epoch(tmp_path, monkeypatch):
-    class WorseEveryEpoch(callbacks.CheckpointCallback):
-        def on_epoch_end(self, epoch, logs=None):  # Validation gets worse after epoch 1.
-            super().on_epoch_end(epoch, {**(logs or {}), 'val_loss': float(epoch)})
-
-    monkeypatch.setattr(callbacks, 'CheckpointCallback', WorseEveryEpoch)
-    workdir = str(tmp_path / 'run')
-    metrics = experiment.train_and_evaluate(
-        _tiny(default.get_config(), epochs=2), workdir, verbose=0
-    )
-    assert (metrics['epochs_trained'], metrics['best_epoch']) == (2, 1)
-    assert metrics['best_checkpoint'].endswith('ckpt-1')
-
-
-def test_restore_flow_rebuilds_the_trained_model(finished_run, tmp_path, caplog):
-    workdir = _copy(finished_run, tmp_path)
+def test_restore_flow_rebuilds_the_trained_model(digits_run, tmp_path, caplog):
+    workdir = _copy(digits_run, tmp_path)
     caplog.set_level(logging.WARNING)
     flow = tfp_flows.run.restore.restore_flow(workdir)  # As the README calls it.
     gc.collect()  # TF warns about unrestored values when the restore status is deleted.
@@ -208,10 +158,10 @@ def test_restore_flow_rebuilds_the_trained_model(finished_run, tmp_path, caplog)
         restore.restore_flow(workdir)
 
 
-def test_a_workdir_of_another_model_is_refused(finished_run, tmp_path):
-    workdir = _copy(finished_run, tmp_path)
+def test_a_workdir_of_another_model_is_refused(digits_run, digits_config, tmp_path):
+    workdir = _copy(digits_run, tmp_path)
     before = _files(workdir)
-    config = _tiny(default.get_config())
+    config = digits_config()
     config.model.hidden_channels = 16
     config.data.image_size = 16
     with pytest.raises(
@@ -223,12 +173,8 @@ def test_a_workdir_of_another_model_is_refused(finished_run, tmp_path):
     assert _files(workdir) == before
 
 
-def test_moons_run_writes_the_density_picture(tmp_path):
-    config = _tiny(realnvp_moons.get_config())
-    config.model.num_steps = 2
-    config.data.name = 'moons'
-    workdir = str(tmp_path / 'moons')
-    metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
+def test_moons_run_writes_the_density_picture(moons_run):
+    workdir, metrics = moons_run
     assert math.isfinite(metrics['test_nats_per_dim'])
     picture = tf.io.decode_png(tf.io.read_file(os.path.join(workdir, 'density.png')))
     assert picture.shape == (420, 1000, 3)
@@ -246,7 +192,7 @@ def test_moons_run_writes_the_density_picture(tmp_path):
     ]
 
 
-def test_tfds_recipe_runs_on_mock_data_with_flips(tmp_path, monkeypatch):
+def test_the_conditional_tfds_recipe_runs_on_mock_data_with_flips(tiny, tmp_path, monkeypatch):
     calls = {}
     real_make_dataset = run_datasets.data.make_dataset
 
@@ -255,12 +201,15 @@ def test_tfds_recipe_runs_on_mock_data_with_flips(tmp_path, monkeypatch):
         return real_make_dataset(name, split, batch_size, **kwargs)
 
     monkeypatch.setattr(run_datasets.data, 'make_dataset', recording)
-    config = _tiny(glow_mnist.get_config())
+    config = tiny(glow_mnist_conditional.get_config())
     config.train.batch_size = 16
     config.data.augment = 'flip'  # As the CIFAR-10 and CelebA recipes.
+    workdir = str(tmp_path / 'mnist')
     with tfds.testing.mock_data(num_examples=32):
-        metrics = experiment.train_and_evaluate(config, str(tmp_path / 'mnist'), verbose=0)
+        metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
     assert math.isfinite(metrics['test_bits_per_dim'])
+    recorded = workdirs.read_json(os.path.join(workdir, 'config.json'))
+    assert recorded['model']['conditional_shape'] == [10]
     # Flips of the training data only.
     augment = {split: kwargs.get('augment') for split, kwargs in calls.items()}
     assert augment == {'train[:90%]': 'flip', 'train[90%:]': None, 'test': None}
@@ -294,7 +243,7 @@ def _uniform(config):
     return config
 
 
-def test_a_nan_in_the_first_epoch_says_there_is_no_checkpoint(tmp_path, monkeypatch):
+def test_a_nan_in_the_first_epoch_says_there_is_no_checkpoint(tiny, tmp_path, monkeypatch):
     _poison_training_data(monkeypatch, after_batches=3)  # The first is ActNorm's batch.
     workdir = tmp_path / 'nan'
     with pytest.raises(
@@ -305,12 +254,12 @@ def test_a_nan_in_the_first_epoch_says_there_is_no_checkpoint(tmp_path, monkeypa
         r'\(now 5\)',
     ):
         experiment.train_and_evaluate(
-            _uniform(_tiny(default.get_config(), epochs=2)), str(workdir), verbose=0
+            _uniform(tiny(default.get_config(), epochs=2)), str(workdir), verbose=0
         )
     assert not (workdir / 'checkpoints' / 'latest' / 'checkpoint').exists()
 
 
-def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
     _poison_training_data(monkeypatch, after_batches=25)
     workdir = str(tmp_path / 'nan')
     with pytest.raises(
@@ -320,7 +269,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, 
         r'\(now 0\.003\)',
     ):
         experiment.train_and_evaluate(
-            _uniform(_tiny(default.get_config(), epochs=3)), workdir, verbose=0
+            _uniform(tiny(default.get_config(), epochs=3)), workdir, verbose=0
         )
     latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'latest'))
     assert latest.endswith('ckpt-1')
@@ -330,15 +279,8 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, 
             assert np.all(np.isfinite(reader.get_tensor(name))), name
 
 
-def test_an_unwritable_workdir_is_named(tmp_path):
-    blocker = tmp_path / 'file'
-    blocker.write_text('not a directory')
-    with pytest.raises(ValueError, match='Cannot write to workdir'):
-        experiment.train_and_evaluate(_tiny(default.get_config()), str(blocker / 'run'), verbose=0)
-
-
-def test_a_trained_model_round_trips_and_its_log_det_matches_autodiff(finished_run):
-    flow = restore.restore_flow(finished_run[0])
+def test_a_trained_model_round_trips_and_its_log_det_matches_autodiff(digits_run):
+    flow = restore.restore_flow(digits_run[0])
     x = tf.random.stateless_uniform([4, 8, 8, 1], seed=[3, 4])
     z = flow.bijector.inverse(x)
     np.testing.assert_allclose(flow.bijector.forward(tf.identity(z)), x, atol=1e-5)
@@ -351,16 +293,19 @@ def test_a_trained_model_round_trips_and_its_log_det_matches_autodiff(finished_r
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-3)
 
 
-@pytest.fixture(scope='module')
-def conditional_run(tmp_path_factory):
-    """A one-epoch class-conditional digits run with EMA weights, dropout and gradient
-    accumulation: (workdir, metrics)."""
-    config = _tiny(glow_digits_conditional.get_config())
+def _conditional(tiny):
+    """A class-conditional digits Glow with EMA weights, dropout and gradient accumulation."""
+    config = tiny(glow_digits_conditional.get_config())
     config.train.ema_momentum = 0.9
     config.model.dropout_rate = 0.1
     config.train.accumulation_steps = 2
-    workdir = str(tmp_path_factory.mktemp('conditional') / 'run')
-    return workdir, experiment.train_and_evaluate(config, workdir, verbose=0)
+    return config
+
+
+@pytest.fixture(scope='module')
+def conditional_run(trained_once, tiny):
+    """(workdir, metrics) of a one-epoch run of `_conditional`."""
+    return trained_once('conditional', _conditional(tiny))
 
 
 def _one_hot(labels):
@@ -409,32 +354,32 @@ def test_a_conditional_export_takes_contexts_and_holds_the_ema_weights(condition
     assert evaluated == pytest.approx(metrics['test_bits_per_dim'], rel=1e-5)
 
 
-def test_a_conditional_run_resumes_with_its_recorded_context(conditional_run, tmp_path):
+def test_a_conditional_rerun_before_its_outputs_gives_the_same_figures(
+    conditional_run, tiny, tmp_path
+):
+    # Killed before its outputs, rerun with another setting of each rerun class that may
+    # change: no epoch trains, the recorded context rebuilds the flow its checkpoint holds,
+    # the figures come out again, and the settings it ended with are recorded.
     workdir = _copy(conditional_run, tmp_path)
-    config = _tiny(glow_digits_conditional.get_config(), epochs=2)
-    config.train.ema_momentum = 0.9
-    config.model.dropout_rate = 0.2  # A training setting: recorded, not refused.
-    config.train.accumulation_steps = 2
-    resumed = experiment.train_and_evaluate(config, workdir, verbose=0)
-    assert resumed['epochs_trained'] == 2
-    history = workdirs.read_json(os.path.join(workdir, 'config_history.json'))
-    assert history == [
-        {'epoch': 1, 'changed': {'model.dropout_rate': [0.1, 0.2], 'train.epochs': [1, 2]}}
+    os.remove(os.path.join(workdir, 'metrics.json'))
+    config = _conditional(tiny)
+    config.model.dropout_rate = 0.2  # Training settings: recorded, not refused.
+    config.train.learning_rate = 1e-3
+    config.train.steps_per_execution = 4  # Free.
+    again = experiment.train_and_evaluate(config, workdir, verbose=0)
+    for key in ('test_bits_per_dim', 'validation_bits_per_dim', 'epochs_trained', 'best_epoch'):
+        assert again[key] == conditional_run[1][key], key
+    assert workdirs.read_json(os.path.join(workdir, 'config_history.json')) == [
+        {
+            'epoch': 1,
+            'changed': {'model.dropout_rate': [0.1, 0.2], 'train.learning_rate': [0.003, 0.001]},
+        }
     ]
+    with workdirs.open_run(config, workdir) as run:
+        assert run.finished and run.changed == {}
     config.data.conditional = False
     with pytest.raises(ValueError, match=r'data\.conditional: True in the workdir, False now'):
         experiment.train_and_evaluate(config, workdir, verbose=0)
-
-
-def test_the_conditional_tfds_recipe_runs_on_mock_data(tmp_path):
-    config = _tiny(glow_mnist_conditional.get_config())
-    config.train.batch_size = 16
-    workdir = str(tmp_path / 'mnist')
-    with tfds.testing.mock_data(num_examples=32):
-        metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
-    assert math.isfinite(metrics['test_bits_per_dim'])
-    recorded = workdirs.read_json(os.path.join(workdir, 'config.json'))
-    assert recorded['model']['conditional_shape'] == [10]
 
 
 def _write_table(path, rows=200):
@@ -447,10 +392,10 @@ def _write_table(path, rows=200):
     path.write_text('\n'.join(lines) + '\n')
 
 
-def test_a_conditional_csv_run_works_in_the_tables_units(tmp_path):
+def test_a_conditional_csv_run_works_in_the_tables_units(tiny, tmp_path):
     table = tmp_path / 'table.csv'
     _write_table(table)
-    config = _tiny(realnvp_moons.get_config())
+    config = tiny(realnvp_moons.get_config())
     config.data.name = f'csv:{table}'
     config.data.conditional = True
     config.data.columns = ('x1', 'x2')
@@ -478,47 +423,43 @@ def test_a_conditional_csv_run_works_in_the_tables_units(tmp_path):
     np.testing.assert_allclose(saved['context_scale'], expected.context_scale, rtol=1e-6)
 
 
-def test_a_conditional_folder_run_trains_on_its_class_subfolders(tmp_path):
+def test_a_conditional_float64_folder_run_trains_on_its_class_subfolders(tiny, tmp_path):
     rng = np.random.default_rng(0)
     for label in ('circles', 'squares'):
         (tmp_path / 'images' / label).mkdir(parents=True)
         for i in range(30):
             pixels = rng.integers(0, 256, (8, 8), dtype=np.uint8)
             Image.fromarray(pixels, mode='L').save(tmp_path / 'images' / label / f'{i}.png')
-    config = _tiny(default.get_config())
+    config = tiny(default.get_config())
     config.data.name = f'folder:{tmp_path / "images"}'
     config.data.conditional = True
+    config.model.dtype = 'float64'  # float64 trains, restores and exports end to end.
     config.train.batch_size = 8
     workdir = str(tmp_path / 'run')
     metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
     assert math.isfinite(metrics['test_bits_per_dim'])
     recorded = workdirs.read_json(os.path.join(workdir, 'config.json'))
     assert recorded['data']['num_bins'] == 256 and recorded['model']['conditional_shape'] == [2]
+    assert recorded['model']['dtype'] == 'float64'
     assert os.listdir(os.path.join(workdir, 'samples')) == ['epoch_0001.png']
-
-
-def _tiny_variational(config, epochs=1):
-    config = _tiny(config, epochs)
-    config.dequantizer.kind = 'variational'
-    config.train.ema_momentum = 0.9
-    config.eval.iw_samples = 3
-    return config
-
-
-@pytest.fixture(scope='module')
-def variational_run(tmp_path_factory):
-    """A one-epoch digits run with a variational dequantizer, EMA and the IW figures."""
-    workdir = str(tmp_path_factory.mktemp('variational') / 'run')
-    config = _tiny_variational(default.get_config())
-    return workdir, experiment.train_and_evaluate(config, workdir, verbose=0)
+    flow = restore.restore_flow(workdir)
+    assert {v.dtype for v in flow.trainable_variables} == {tf.float64}
+    x = tf.random.stateless_uniform([2, 8, 8, 1], seed=[1, 2], dtype=tf.float64)
+    c = tf.constant([[1.0, 0.0], [0.0, 1.0]], tf.float64)
+    exported = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
+    np.testing.assert_allclose(
+        exported.signatures['log_prob'](x=x, conditional_input=c)['log_prob'],
+        flow.log_prob(x, bijector_kwargs={'conditional_input': c}),
+        rtol=1e-9,
+    )
 
 
 def _pixel_batches(split):
     return make_dataset('digits', split, 64, shuffle=False, seed=0, epoch=0, dequantize=False)[0]
 
 
-def test_a_variational_run_reports_both_bounds_and_checkpoints_the_dequantizer(variational_run):
-    workdir, metrics = variational_run
+def test_a_variational_run_reports_both_bounds_and_checkpoints_the_dequantizer(digits_run):
+    workdir, metrics = digits_run
     assert metrics['iw_samples'] == 3 and metrics['dequantizer_parameters'] > 0
     for split in ('test', 'validation'):
         one_sample, iw = metrics[f'{split}_bits_per_dim'], metrics[f'{split}_bits_per_dim_iw']
@@ -540,8 +481,8 @@ def test_a_variational_run_reports_both_bounds_and_checkpoints_the_dequantizer(v
     assert restore.restore_flow(workdir).trainable_variables  # The flow alone loads too.
 
 
-def test_a_variational_export_scores_with_the_trained_dequantizer(variational_run):
-    workdir, _ = variational_run
+def test_a_variational_export_scores_with_the_trained_dequantizer(digits_run):
+    workdir, _ = digits_run
     flow, dequantizer = restore.restore_flow_and_dequantizer(workdir)
     pixels = next(iter(_pixel_batches('test')))[:4]
     noise, log_q = dequantizer.sample_and_log_prob(pixels, seed=tf.constant([3, 4]))
@@ -555,10 +496,12 @@ def test_a_variational_export_scores_with_the_trained_dequantizer(variational_ru
     assert np.all(np.isfinite(iw['bits_per_dim']))
 
 
-def test_a_variational_run_refuses_a_resume_with_another_dequantizer(variational_run, tmp_path):
-    workdir = _copy(variational_run, tmp_path)
+def test_a_variational_run_refuses_a_resume_with_another_dequantizer(
+    digits_run, digits_config, tmp_path
+):
+    workdir = _copy(digits_run, tmp_path)
     before = _files(workdir)
-    config = _tiny_variational(default.get_config(), epochs=2)
+    config = digits_config(epochs=2)
     config.dequantizer.kind = 'uniform'
     with pytest.raises(
         workdirs.WorkdirMismatch,
@@ -588,8 +531,8 @@ def test_a_variational_run_refuses_a_resume_with_another_dequantizer(variational
         ('digits', {'model.preprocessing': None}, r"must be 'centre' or 'logit' for image data"),
     ],
 )
-def test_config_values_that_do_not_fit_the_data_are_refused(data, changes, message, tmp_path):
-    config = _tiny(realnvp_moons.get_config() if data != 'digits' else default.get_config())
+def test_config_values_that_do_not_fit_the_data_are_refused(data, changes, message, tiny, tmp_path):
+    config = tiny(realnvp_moons.get_config() if data != 'digits' else default.get_config())
     if data == 'csv':
         _write_table(tmp_path / 'table.csv')
         config.data.name = f'csv:{tmp_path / "table.csv"}'
@@ -601,8 +544,8 @@ def test_config_values_that_do_not_fit_the_data_are_refused(data, changes, messa
     assert not workdir.exists()  # Refused before anything was written.
 
 
-def test_a_workdir_in_use_is_refused(finished_run, tmp_path):
-    workdir = _copy(finished_run, tmp_path)
+def test_a_workdir_in_use_is_refused(digits_run, digits_config, tmp_path):
+    workdir = _copy(digits_run, tmp_path)
     before = _files(workdir)
     holder = subprocess.Popen(
         [sys.executable, '-c', _HOLD, workdir], stdout=subprocess.PIPE, text=True
@@ -610,7 +553,7 @@ def test_a_workdir_in_use_is_refused(finished_run, tmp_path):
     try:
         assert holder.stdout.readline() == 'held\n'
         with pytest.raises(lock.WorkdirInUse, match=rf'\(host \S+, pid {holder.pid}\)'):
-            experiment.train_and_evaluate(_tiny(default.get_config(), epochs=2), workdir)
+            experiment.train_and_evaluate(digits_config(epochs=2), workdir)
     finally:
         holder.kill()
         holder.wait()
@@ -627,16 +570,16 @@ _HOLD = (
 
 
 def test_an_interrupted_resume_records_no_setting_it_never_trained_with(
-    finished_run, tmp_path, monkeypatch
+    digits_run, digits_config, tmp_path, monkeypatch
 ):
-    workdir = _copy(finished_run, tmp_path)
+    workdir = _copy(digits_run, tmp_path)
     config_before = workdirs.read_json(os.path.join(workdir, 'config.json'))
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C before the first resumed epoch is saved.
 
     monkeypatch.setattr(experiment.FlowTrainer, 'fit', interrupted)
-    config = _tiny(default.get_config(), epochs=3)
+    config = digits_config(epochs=3)
     config.train.learning_rate = 1e-3
     before = _files(workdir)  # No history, metrics.json as it was; new TensorBoard files.
     with pytest.raises(experiment.Interrupted) as interrupted:

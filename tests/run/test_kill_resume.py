@@ -2,14 +2,13 @@
 
 The module runs the real command: an unbroken run of 4 epochs, and beside it one run killed
 with SIGKILL once its first checkpoint is written, run again and interrupted with SIGINT
-(Ctrl-C) once its second is written, and run again to the end. Epoch e's data is a function
-of (seed, e) and the checkpoints hold the flow and optimizer state, so the resumed run ends
-with bitwise the variables and figures of the unbroken one. A damaged newest checkpoint is
-then skipped for the older one.
+(Ctrl-C) once its second is written, its newest checkpoint then damaged (a lost data file),
+and run again to the end, from the older checkpoint. Epoch e's data is a function of (seed, e)
+and the checkpoints hold the flow and optimizer state, so the resumed run ends with bitwise
+the variables and figures of the unbroken one.
 """
 
 import json
-import logging
 import os
 import re
 import shlex
@@ -63,10 +62,9 @@ def _signal_after_checkpoint(process, workdir, epoch, signum, timeout):
     process.wait(60)
 
 
-@pytest.fixture(scope='module')
-def runs(tmp_path_factory):
-    """{'unbroken', 'killed', 'interrupted', 'resumed'}: (workdir, process) of each run."""
-    tmp_path = tmp_path_factory.mktemp('kill_resume')
+def _kill_and_resume(tmp_path):
+    """Runs the commands of the module docstring in `tmp_path`; returns what they left."""
+    tmp_path.mkdir()
     unbroken_dir, resumed_dir = tmp_path / 'unbroken', tmp_path / 'resumed'
     command = processes.train_command(f'--workdir={resumed_dir}', *FLAGS)
     with processes.Processes(tmp_path) as started:
@@ -77,48 +75,66 @@ def runs(tmp_path_factory):
         _signal_after_checkpoint(killed, resumed_dir, 1, signal.SIGKILL, TIMEOUT)
         interrupted = started.start('interrupted', command)
         _signal_after_checkpoint(interrupted, resumed_dir, 2, signal.SIGINT, TIMEOUT)
+        damaged = tf.train.latest_checkpoint(str(resumed_dir / 'checkpoints' / 'latest'))
+        os.remove(f'{damaged}.data-00000-of-00001')
         resumed = started.start('resumed', command)
         processes.check_all([unbroken, resumed], TIMEOUT)
-    return {
-        'unbroken': (unbroken_dir, unbroken),
-        'killed': (resumed_dir, killed),
-        'interrupted': (resumed_dir, interrupted),
-        'resumed': (resumed_dir, resumed),
-        'command': command,
+    ran = {
+        p.name: {'returncode': p.popen.returncode, 'stdout': p.stdout, 'stderr': p.stderr}
+        for p in (unbroken, killed, interrupted, resumed)
     }
+    return {**ran, 'command': command, 'damaged': damaged}
+
+
+@pytest.fixture(scope='module')
+def runs(built_once):
+    """{'unbroken', 'killed', 'interrupted', 'resumed'}: {'returncode', 'stdout', 'stderr'} of
+    each run; 'command': theirs; 'damaged': the checkpoint damaged before the last run;
+    'unbroken_dir', 'resumed_dir': the workdirs, which the tests only read."""
+    path, ran = built_once('kill_resume', _kill_and_resume)
+    return {**ran, 'unbroken_dir': path / 'unbroken', 'resumed_dir': path / 'resumed'}
 
 
 def test_ctrl_c_says_where_the_run_resumes_without_a_traceback(runs):
-    _, interrupted = runs['interrupted']
-    assert interrupted.popen.returncode == 130
-    assert 'Traceback' not in interrupted.stderr
+    interrupted = runs['interrupted']
+    assert interrupted['returncode'] == 130
+    assert 'Traceback' not in interrupted['stderr']
     match = re.search(
         r'^Interrupted\. Epoch (\d) is the last finished one, saved in (\S+); the same command '
         r'resumes from it:\n  (.*)$',
-        interrupted.stderr,
+        interrupted['stderr'],
         re.MULTILINE,
     )
-    assert match, interrupted.stderr
+    assert match, interrupted['stderr']
     assert int(match[1]) >= 2 and match[2].endswith(f'ckpt-{match[1]}')
     assert shlex.split(match[3])[1:] == runs['command'][1:]
 
 
-def test_a_killed_and_interrupted_run_ends_bitwise_as_an_unbroken_one(runs):
-    resumed_dir, resumed = runs['resumed']
-    assert 'Initialising ActNorm' in runs['killed'][1].stdout
+def test_a_killed_interrupted_and_damaged_run_ends_bitwise_as_an_unbroken_one(runs):
+    resumed_dir, resumed = runs['resumed_dir'], runs['resumed']
+    assert 'Initialising ActNorm' in runs['killed']['stdout']
     for name in ('interrupted', 'resumed'):
-        output = runs[name][1].stdout
+        output = runs[name]['stdout']
         assert re.search(r'^Resuming from \S+/ckpt-(\d) \(epoch \1\)\.$', output, re.M), output
         assert 'Initialising ActNorm' not in output
+    # The damaged newest checkpoint is skipped for the older one, with a warning.
+    epoch = int(runs['damaged'].rsplit('-', 1)[1])
+    assert f'/ckpt-{epoch - 1} (epoch {epoch - 1}).' in resumed['stdout'], resumed['stdout']
+    assert re.search(
+        rf'^WARNING: Checkpoint {re.escape(runs["damaged"])} is damaged or incomplete: (?s:.*)'
+        rf'Skipping it for the older \S+/ckpt-{epoch - 1}\.$',
+        resumed['stderr'],
+        re.M,
+    ), resumed['stderr']
     with open(resumed_dir / 'metrics.json') as f:
         metrics = json.load(f)
-    with open(runs['unbroken'][0] / 'metrics.json') as f:
+    with open(runs['unbroken_dir'] / 'metrics.json') as f:
         unbroken = json.load(f)
     for key in ('test_bits_per_dim', 'validation_bits_per_dim', 'epochs_trained', 'best_epoch'):
         assert metrics[key] == unbroken[key], key
     readers = [
         tf.train.load_checkpoint(str(workdir / 'checkpoints' / 'latest' / f'ckpt-{EPOCHS}'))
-        for workdir in (resumed_dir, runs['unbroken'][0])
+        for workdir in (resumed_dir, runs['unbroken_dir'])
     ]
     names = readers[0].get_variable_to_shape_map()
     assert names == readers[1].get_variable_to_shape_map()
@@ -128,30 +144,13 @@ def test_a_killed_and_interrupted_run_ends_bitwise_as_an_unbroken_one(runs):
             np.testing.assert_array_equal(*(r.get_tensor(name) for r in readers), err_msg=name)
 
 
-def test_a_damaged_newest_checkpoint_is_skipped_for_the_older_one(runs, tmp_path, caplog):
+def test_when_no_latest_checkpoint_loads_the_error_names_each_and_the_best(runs, tmp_path):
     workdir = tmp_path / 'run'
-    shutil.copytree(runs['resumed'][0], workdir)
+    shutil.copytree(runs['resumed_dir'], workdir)
     latest = workdir / 'checkpoints' / 'latest'
-    newest = tf.train.latest_checkpoint(latest)
-    assert newest.endswith(f'ckpt-{EPOCHS}')
-    os.remove(f'{newest}.data-00000-of-00001')
-    os.remove(workdir / 'metrics.json')  # The outputs of a run that was not finished.
-
-    caplog.set_level(logging.INFO, logger='absl')
-    metrics = experiment.train_and_evaluate(_config(), str(workdir), verbose=0)
-    assert re.search(
-        rf'Checkpoint \S+/ckpt-{EPOCHS} is damaged or incomplete: .*No such file or directory.* '
-        rf'Skipping it for the older \S+/ckpt-{EPOCHS - 1}\.',
-        caplog.text,
-    ), caplog.text
-    assert f'ckpt-{EPOCHS - 1} (epoch {EPOCHS - 1}).' in caplog.text
-    assert 'Initialising ActNorm' not in caplog.text
-    assert metrics['epochs_trained'] == EPOCHS
-    tf.train.load_checkpoint(newest)  # Written again, whole.
-
     for path in tf.train.get_checkpoint_state(latest).all_model_checkpoint_paths:
         os.remove(f'{path}.data-00000-of-00001')
-    os.remove(workdir / 'metrics.json')
+    os.remove(workdir / 'metrics.json')  # The outputs of a run that was not finished.
     message = rf'(?s)ckpt-{EPOCHS} is damaged.*ckpt-{EPOCHS - 1} is damaged.*best checkpoint'
     with pytest.raises(ValueError, match=message):
         experiment.train_and_evaluate(_config(), str(workdir), verbose=0)

@@ -1,11 +1,9 @@
 """The run's own Keras callbacks: checkpoints, sample and density pictures, where a NaN stopped it.
 
-Everything else a run needs is Keras' own: `TensorBoard` (the `epoch_loss`,
-`epoch_bits_per_dim`, `epoch_grad_norm` and `epoch_learning_rate` scalars of logs/train and
-logs/validation), `EarlyStopping(monitor='val_loss')`, `SwapEMAWeights`. The run builds
-these callbacks from its checked config (`tfp_flows.run.schema`), so they take their arguments
-as given. TensorBoard steps are the epoch's index from 0, as Keras' `TensorBoard` logs its
-scalars, so a sample picture and the test figure sit on the curves' epochs.
+Everything else a run needs is Keras' own (`TensorBoard`, `EarlyStopping(monitor='val_loss')`,
+`SwapEMAWeights`). The run builds these from its checked config (`tfp_flows.run.schema`), so
+they take their arguments as given. TensorBoard steps are Keras' epoch index from 0, so a
+sample picture and the test figure sit on the curves' epochs.
 """
 
 import contextlib
@@ -36,15 +34,12 @@ def _finite(logs):
 
 
 class CheckpointCallback(keras.callbacks.Callback):
-    """Saves the flow and optimizer after every epoch with a finite loss.
+    """Saves the checkpoint after every epoch with a finite loss (never a NaN one).
 
-    `latest` (a `tf.train.CheckpointManager`) resumes an interrupted run; `best` keeps the
-    checkpoint of the lowest `monitor` value (the validation loss), recorded in the saved
-    scalar variable `best_value`. `epoch`, a saved scalar variable, counts the epochs trained,
-    so a resumed `fit` starts at `initial_epoch=int(epoch.numpy())`; checkpoints are numbered
-    by it. TF writes each checkpoint's files before it points its checkpoint state at them,
-    so a kill during a save leaves the previous checkpoint loadable. An epoch with a NaN or
-    infinite loss is never saved. `first_save()`, if given, runs once, after the first save.
+    `latest` and `best` are `tf.train.CheckpointManager`s: `best` keeps the epoch of the lowest
+    `monitor` value, recorded in the saved scalar variable `best_value`. The saved scalar
+    variable `epoch` counts the epochs trained (a resumed `fit` starts there) and numbers the
+    checkpoints. `first_save()`, if given, runs once, after the first save.
     """
 
     def __init__(self, latest, best, epoch, best_value, first_save=None, monitor='val_loss'):
@@ -117,12 +112,8 @@ class TimeLimit(keras.callbacks.Callback):
 
 
 class _Pictures(keras.callbacks.Callback):
-    """Calls `write(epochs_trained)` after every `every_epochs` epochs with a finite loss.
-
-    With an optimizer that keeps EMA weights, the pictures show the EMA weights, which are
-    validated (`FlowTrainer.ema_weights()`). With `log_dir`, `_log_image` writes TensorBoard
-    images there.
-    """
+    """Calls `write(epochs_trained)` after every `every_epochs` epochs with a finite loss,
+    with the EMA weights if the trainer keeps them; `_log_image` logs to `log_dir`, if any."""
 
     def __init__(self, every_epochs, log_dir):
         super().__init__()
@@ -149,12 +140,10 @@ class _Pictures(keras.callbacks.Callback):
 class SamplePictures(_Pictures):
     """Every `every_epochs` epochs: samples at each temperature, to a PNG and to TensorBoard.
 
-    File: `directory/epoch_EEEE.png` (EEEE = epochs trained), the temperatures side by side,
-    each panel labelled (`pictures.sample_figure`); for a flow conditional on one-hot labels
-    (`class_conditional`), each panel has one row per class (`latent.class_sample_figure`).
-    TensorBoard (with `log_dir`): each temperature's grid under `samples/temperature_0.7`.
-    The base noise is the same in every epoch (from `seed`), so successive pictures show how
-    the samples of the same latents change as the flow trains.
+    `directory/epoch_EEEE.png` (EEEE = epochs trained) holds the temperatures side by side
+    (`pictures.sample_figure`; with `class_conditional`, one row per class of a flow on one-hot
+    labels, `latent.class_sample_figure`); TensorBoard gets each temperature's grid under
+    `samples/temperature_T`. The base noise is the same every epoch (from `seed`).
     """
 
     def __init__(
@@ -185,11 +174,8 @@ class SamplePictures(_Pictures):
 
 
 class DensityPictures(_Pictures):
-    """Every `every_epochs` epochs: a 2-D flow's learned density beside the `points` [N, 2].
-
-    Writes `pictures.density_figure` to `path` (replacing the previous one) and, with
-    `log_dir`, to TensorBoard under `density`.
-    """
+    """Every `every_epochs` epochs: a 2-D flow's learned density beside the `points` [N, 2],
+    to `path` (`pictures.density_figure`) and to TensorBoard under `density`."""
 
     def __init__(self, flow, points, path, every_epochs=1, log_dir=None, points_label='data'):
         super().__init__(every_epochs, log_dir)
@@ -209,13 +195,9 @@ class DensityPictures(_Pictures):
 
 
 def picture_callback(config, info, flow, test_data, log_dir):
-    """The picture callback of a run of `config` on data `info` describes, or None.
-
-    Images: `SamplePictures` into workdir/samples (one row per class for labelled conditional
-    data). Unconditional 2-D points: `DensityPictures`, the learned density beside the
-    `test_data`, into workdir/density.png. Other data (tables of more columns, conditional
-    vectors): none. `log_dir` is the run's TensorBoard directory, workdir/logs.
-    """
+    """The picture callback of a run on the data `info` describes: `SamplePictures` into
+    workdir/samples for images, `DensityPictures` (beside `test_data`) into workdir/density.png
+    for unconditional 2-D points, else None. `log_dir` is workdir/logs."""
     workdir, every = os.path.dirname(log_dir), config.train.sample_every_epochs
     if len(info.event_shape) == 3:
         return SamplePictures(
@@ -241,12 +223,8 @@ def picture_callback(config, info, flow, test_data, log_dir):
 
 
 def log_test_metric(log_dir, name, value, epochs_trained):
-    """Logs the test figure `value` as `epoch_<name>` in `log_dir/test`.
-
-    `epochs_trained` is that of the tested checkpoint (the best by validation), so in
-    TensorBoard the point sits on Keras' train and validation curves of `epoch_<name>`
-    where that checkpoint was chosen.
-    """
+    """Logs the test figure `value` as `epoch_<name>` in `log_dir/test`, on Keras' curves at
+    the epoch of the tested checkpoint (`epochs_trained`)."""
     writer = tf.summary.create_file_writer(os.path.join(log_dir, 'test'))
     with writer.as_default():
         tf.summary.scalar(f'epoch_{name}', float(value), step=epochs_trained - 1)

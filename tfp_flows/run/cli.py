@@ -36,20 +36,16 @@ __all__ = [
 ]
 
 USAGE_ERROR = 2
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tfp_flows/
 _HELP_ARGS = ('-h', '--help', '-help', '--helpshort', '-?')
 
 
 def quiet_tensorflow():
     """Quiets TensorFlow's C++ start-up: call it before TensorFlow is imported.
 
-    Sets `TF_CPP_MIN_LOG_LEVEL`, TensorFlow's public switch, unless the user set it: '3' (only
-    fatal lines) on a machine without an NVIDIA GPU, where CUDA's initialisation fails with an
-    error line ('failed call to cuInit') that says only that; '1' (warnings and errors, no
-    INFO lines) on a machine with one, whose CUDA errors matter. The few lines TensorFlow's
-    absl logging prints before it reads the switch (its 'All log messages before
-    absl::InitializeLog()' preamble and INFO notices) stay: no switch reaches them
-    (tensorflow/tensorflow#102212).
+    Sets TensorFlow's `TF_CPP_MIN_LOG_LEVEL` unless the user did: '3' (fatal lines only)
+    without an NVIDIA GPU, where CUDA's failed start ('failed call to cuInit') says only that;
+    '1' (no INFO lines) with one, whose CUDA errors matter.
     """
     has_gpu = bool(glob.glob('/dev/nvidia[0-9]*') or os.path.exists('/dev/dxg'))
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1' if has_gpu else '3')
@@ -131,10 +127,9 @@ def _exit_with(message, code):
 def usage_errors():
     """Turns an error in the command line into one line on stderr and exit code 2.
 
-    ml_collections reads `--config.FIELD` overrides when the config flag is defined (without
-    `--config`) or parsed, and raises AttributeError or KeyError for a field the config lacks
-    (its message names the field and may suggest one), or the recipe's failure to load; absl
-    raises `flags.Error`. Each reaches the user as its own message, on one line.
+    ml_collections raises AttributeError or KeyError for an override of a field the config
+    lacks (naming it, perhaps with a suggestion), or the recipe's own error; absl raises
+    `flags.Error`. Each reaches the user as its own message, on one line.
     """
     try:
         yield
@@ -190,30 +185,19 @@ def config_from_flags(flag):
     return config, overrides
 
 
-class _TerminalHandler(logging.Handler):
-    """tfp_flows' INFO lines plain on stdout; anyone's warnings and errors on stderr."""
-
-    def emit(self, record):
-        try:
-            if record.levelno >= logging.WARNING:
-                stream, text = sys.stderr, f'{record.levelname}: {self.format(record)}'
-            elif record.pathname.startswith(_PACKAGE_DIR):
-                stream, text = sys.stdout, self.format(record)
-            else:
-                return  # Other libraries' INFO lines (TFDS, TF) are for debugging.
-            stream.write(text + '\n')
-            stream.flush()
-        except Exception:
-            self.handleError(record)
-
-
 def use_terminal_logging():
-    """Shows tfp_flows' absl INFO lines (resuming, initialising) as plain lines beside Keras'
-    progress bar, and warnings on stderr, in place of absl's prefixed log format."""
+    """Shows tfp_flows' absl INFO lines (resuming, initialising) plainly on stdout, beside Keras'
+    progress bar, and anyone's warnings on stderr, in place of absl's prefixed format."""
     absl_logging.set_verbosity(absl_logging.INFO)
+    ours = logging.StreamHandler(sys.stdout)
+    ours.addFilter(lambda r: r.levelno < logging.WARNING and r.pathname.startswith(_PACKAGE_DIR))
+    warnings = logging.StreamHandler(sys.stderr)
+    warnings.setLevel(logging.WARNING)
+    warnings.setFormatter(logging.Formatter('%(levelname)s: %(message)s'))
     root = logging.getLogger()
     root.removeHandler(absl_logging.get_absl_handler())
-    root.addHandler(_TerminalHandler())
+    root.addHandler(ours)
+    root.addHandler(warnings)
 
 
 def interrupted_message(interrupt, argv=None):

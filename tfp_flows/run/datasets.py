@@ -26,13 +26,10 @@ EVALUATION_SEED = 0
 class RunData:
     """The datasets of a run (`load`).
 
-    Attributes:
-      train, validation, test: the batched splits, dequantized unless `variational`.
-      info: the data's `tfp_flows.data.DatasetInfo`.
-      epoch: the training data's epoch, a `tf.Variable` to set as each epoch starts.
-      variational: whether the trainer's dequantizer q dequantizes (the batches hold images).
-      pixels: split name -> that split's discrete images, batched (importance weighting).
-      recorded: the fields of `schema.RECORDED` the run writes into its config.json.
+    `train`, `validation`, `test` are the batched splits, dequantized unless `variational`
+    (the trainer's q dequantizes them); `info` the `tfp_flows.data.DatasetInfo`; `epoch` the
+    training data's epoch variable; `pixels(split)` that split's discrete images, batched;
+    `recorded` the fields of `schema.RECORDED` the run writes into its config.json.
     """
 
     train: tf.data.Dataset

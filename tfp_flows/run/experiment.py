@@ -4,9 +4,8 @@ Everything a run writes goes to `workdir`:
   config.json          the config and what the data told (shapes), to rebuild the flow
   config_history.json  training settings changed when the run trained on, with their epochs
   checkpoints/latest   the last epochs (resume), checkpoints/best  the best by validation
-  logs/                TensorBoard: Keras' epoch_loss, epoch_bits_per_dim (train, validation,
-                       and the test point), gradient norm, learning rate; sample grids
-                       (images) or the learned density (2-D)
+  logs/                TensorBoard: Keras' scalars (train, validation, the test point) and
+                       the sample grids (images) or the learned density (2-D)
   samples/             PNGs of samples, the temperatures side by side (images)
   density.png          the learned density beside the test data (2-D)
   metrics.json         test bits/dim (or nats/dim) of the best checkpoint, and more; written
@@ -17,10 +16,9 @@ A rerun goes on where the run stopped (`tfp_flows.run.workdir`: what it may chan
 epoch's data depends on (seed, epoch) alone and evaluation noise is fixed
 (`tfp_flows.run.datasets`), so a run killed and resumed ends as an unbroken one, bitwise.
 
-In a multi-worker run (`MultiWorkerMirroredStrategy`) only the chief writes these. Every worker
-saves checkpoints, as the strategy requires, but the others write theirs to a temporary
-directory that is removed at the end; every worker resumes from the chief's checkpoints, so
-`workdir` must be on a file system that all workers see.
+In a multi-worker run only the chief writes these. Every worker saves checkpoints, as the
+strategy requires, the others into a temporary directory removed at the end; every worker
+resumes from the chief's, so `workdir` must be on a file system that all workers see.
 """
 
 import contextlib
@@ -63,41 +61,32 @@ class Interrupted(KeyboardInterrupt):
 def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_dir=None):
     """Trains the flow of `config`, keeps the best by validation, returns test metrics.
 
-    A rerun into `workdir` resumes from `workdir/checkpoints/latest` (ActNorm is then not
-    initialised again) with `config` (its training settings may change, see
-    `tfp_flows.run.workdir`); a finished run returns its metrics.json and changes nothing.
-    `config` itself is not changed. With `export_dir` (a new path outside `workdir`) the best
-    model is also exported there. `verbose` is Keras' (`fit`). Progress goes to absl logging
-    (INFO) and Keras' progress bar. The workdir is locked while the run works there.
+    A rerun into `workdir` resumes from its latest checkpoint (ActNorm is not initialised
+    again) with `config`, whose training settings may change (`tfp_flows.run.workdir`); a
+    finished run returns its metrics.json and changes nothing. `config` itself is not
+    changed. With `export_dir` (a new path outside `workdir`) the best model is also exported
+    there. `verbose` is Keras' (`fit`); progress goes to absl logging (INFO).
 
-    With `config.data.conditional` the flow models p(x | c): it is built with the data's
-    `conditional_shape` (recorded as `model.conditional_shape` in config.json), trained on
-    (x, c) batches, and its pictures have one row per class (labelled images); the SavedModel
-    takes `conditional_input`. A CSV table's flow works in the table's units
-    (`restore.standardize_flow`). With `config.train.ema_momentum`, validation (hence the best
-    checkpoint), the pictures, the test figures and the export use the EMA weights; the
-    checkpoints hold both.
-
-    With `config.dequantizer.kind` 'variational' (images) a `VariationalDequantizer` q(u | k)
-    is trained with the flow (`FlowTrainer(dequantizer=...)`, on discrete batches) and every
-    bits/dim figure is the one-sample bound with q's noise (fixed noise for validation and
-    test); the checkpoints hold q (and its EMA weights) and the SavedModel scores with it.
-    With `config.eval.iw_samples` S > 0 the best model's importance-weighted bits/dim of the
-    test and validation images, from S noise draws per image (`tfp_flows.dequantization.
-    importance_weighted_bits_per_dim`, fixed seeds), are reported too.
+    With `config.data.conditional` the flow models p(x | c) (the data's `conditional_shape`
+    is recorded in config.json; the pictures have one row per class of labelled images; the
+    SavedModel takes `conditional_input`). A CSV table's flow works in the table's units
+    (`restore.standardize_flow`). With `config.train.ema_momentum`, validation, pictures, test
+    figures and export use the EMA weights. With `config.dequantizer.kind` 'variational' a
+    dequantizer q(u | k) trains with the flow and every bits/dim is the one-sample bound with
+    q's noise; `config.eval.iw_samples` S > 0 adds the importance-weighted bits/dim of the
+    test and validation images from S draws each (`tfp_flows.dequantization`).
 
     Returns:
       A dict: 'test_bits_per_dim' and 'validation_bits_per_dim' (or '..._nats_per_dim' for
       continuous data), 'epochs_trained', 'best_epoch', 'stopped_early',
-      'train_seconds_this_session', 'best_checkpoint', 'num_parameters' (the flow's); with a
-      variational dequantizer 'dequantizer_parameters'; with `config.eval.iw_samples`,
+      'train_seconds_this_session', 'best_checkpoint', 'num_parameters'; with a variational
+      dequantizer 'dequantizer_parameters'; with `config.eval.iw_samples`,
       'test_bits_per_dim_iw', 'validation_bits_per_dim_iw' and 'iw_samples'.
 
-    Raises (all before training, except `TrainingDiverged` and `Interrupted`):
-      ValueError, TypeError, FileExistsError, lock.WorkdirInUse: as `workdir.open_run`, for
-        the config, the workdir and `export_dir`; a ValueError for config values that do not
-        fit the data (`tfp_flows.run.datasets`); a TypeError for a `strategy` that is not
-        None or a `tf.distribute.Strategy`.
+    Raises (all before training, except the last two):
+      ValueError, TypeError, FileExistsError, lock.WorkdirInUse: as `workdir.open_run`; a
+        ValueError for config values that do not fit the data (`tfp_flows.run.datasets`); a
+        TypeError for a `strategy` that is not None or a `tf.distribute.Strategy`.
       TrainingDiverged: the loss became NaN or infinite.
       Interrupted: Ctrl-C while training (a `KeyboardInterrupt`).
     """
@@ -126,18 +115,12 @@ class _Session:
     data: run_datasets.RunData
     model: _Model
     is_chief: bool  # Only the chief writes the workdir.
-
-    @property
-    def log_dir(self):
-        return os.path.join(self.run.workdir, 'logs')
+    log_dir: str
 
 
 def train(run, strategy=None, verbose='auto'):
-    """Trains and evaluates `run` (`workdir.open_run`'s, not finished); returns its metrics.
-
-    What `train_and_evaluate` does once the config and the workdir are checked; `train.py`
-    calls it after answering a finished run itself. Raises as `train_and_evaluate`.
-    """
+    """`train_and_evaluate` of `run` (`workdir.open_run`'s, not finished), as `train.py` calls
+    it once it has checked the config and the workdir and answered a finished run."""
     config = run.config
     # Both before TF runs anything: thread pools and collective ops are fixed from then on.
     configure_threads(config.train.intra_op_threads, config.train.inter_op_threads)
@@ -149,7 +132,7 @@ def train(run, strategy=None, verbose='auto'):
         workdirs.check_recorded(run, data.recorded)
         with strategy.scope():
             model = _build(config, data)
-        session = _Session(run, data, model, is_chief)
+        session = _Session(run, data, model, is_chief, os.path.join(run.workdir, 'logs'))
         initial_epoch = _start(session)
         with _save_directory(session) as directory:
             fitted = _fit(session, directory, initial_epoch, verbose)
@@ -296,25 +279,24 @@ def _fit(session, directory, initial_epoch, verbose):
 
 
 def _diverged(failed_at, checkpoint, config):
-    at_epoch, at_batch = failed_at
+    train = config.train
     remedies = (
-        f'a lower --config.train.learning_rate (now {config.train.learning_rate}), more '
-        f'--config.train.warmup_steps (now {config.train.warmup_steps}) or a smaller '
-        f'--config.train.clip_norm (now {config.train.clip_norm})'
+        f'a lower --config.train.learning_rate (now {train.learning_rate}), more '
+        f'--config.train.warmup_steps (now {train.warmup_steps}) or a smaller '
+        f'--config.train.clip_norm (now {train.clip_norm}); or, with a new --workdir, a '
+        'smaller --config.model.log_scale_bound.'
     )
-    where = f'The loss became NaN or infinite at epoch {at_epoch}, batch {at_batch}.'
+    where = 'The loss became NaN or infinite at epoch {}, batch {}.'.format(*failed_at)
     if checkpoint is None:
         return (
             f'{where} No epoch finished, so there is no checkpoint to resume from, and the same '
             'command would diverge again (the seed fixes the data and the initial weights). '
-            f'Rerun it with {remedies}; or, with a new --workdir, a smaller '
-            '--config.model.log_scale_bound.'
+            f'Rerun it with {remedies}'
         )
     return (
         f'{where} The last good checkpoint is {checkpoint}. The seed fixes the data of every '
-        'epoch, so the same command would resume there and diverge again: rerun it with '
-        f'{remedies} (a resumed run may change training settings; config_history.json records '
-        'the change); or, with a new --workdir, a smaller --config.model.log_scale_bound.'
+        'epoch, so the same command would resume there and diverge again. A resumed run may '
+        f'change training settings (config_history.json records them): rerun it with {remedies}'
     )
 
 
@@ -344,25 +326,13 @@ def _finish(session, fitted):
             'best_checkpoint': best_path,
             'num_parameters': _num_parameters(model.flow),
         }
-        metrics.update(_extra_figures(session, unit))
+        if model.dequantizer is not None:
+            metrics['dequantizer_parameters'] = _num_parameters(model.dequantizer)
+        if run.config.eval.iw_samples:
+            metrics.update(_importance_weighted(model, data, run.config, unit))
         if session.is_chief:
             _write_outputs(session, metrics, fitted, unit)
     return metrics
-
-
-def _extra_figures(session, unit):
-    """The dequantizer's size and the importance-weighted figures, where the run has them."""
-    config, model, data = session.run.config, session.model, session.data
-    figures = {}
-    if model.dequantizer is not None:
-        figures['dequantizer_parameters'] = _num_parameters(model.dequantizer)
-    iw_samples = config.eval.iw_samples
-    if iw_samples:
-        for name in ('test', 'validation'):
-            pixels = data.pixels(config.data.splits[name])
-            figures[f'{name}_{unit}_iw'] = _importance_weighted(model, pixels, data, iw_samples)
-        figures['iw_samples'] = iw_samples
-    return figures
 
 
 def _write_outputs(session, metrics, fitted, unit):
@@ -387,14 +357,15 @@ def _num_parameters(module):
     return int(sum(np.prod(v.shape) for v in module.trainable_variables))
 
 
-def _importance_weighted(model, pixel_batches, data, num_samples):
-    """Mean importance-weighted bits/dim of the discrete images of `pixel_batches`.
+def _importance_weighted(model, data, config, unit):
+    """{'test_<unit>_iw', 'validation_<unit>_iw', 'iw_samples'}: the mean importance-weighted
+    bits/dim of the discrete test and validation images, from `config.eval.iw_samples` draws.
 
-    Batch i draws its noise from the stateless seed fold_in(EVALUATION_SEED, i): the same
-    figure every time for the same weights. Runs on this worker alone (no collectives).
+    Batch i draws its noise from the stateless seed fold_in(EVALUATION_SEED, i), so the same
+    weights give the same figures. Runs on this worker alone (no collectives).
     """
+    num_samples, num_bins = config.eval.iw_samples, data.info.num_bins
     base_seed = tf.constant([run_datasets.EVALUATION_SEED, 1], tf.int64)
-    num_bins = data.info.num_bins
 
     @tf.function(autograph=False, reduce_retracing=True)
     def batch_bits(pixels, context, seed):
@@ -409,14 +380,15 @@ def _importance_weighted(model, pixel_batches, data, num_samples):
             bijector_kwargs=kwargs,
         )
 
-    total, count = 0.0, 0
-    for index, batch in enumerate(pixel_batches):
-        pixels, context = split_batch(batch)
-        seed = tf.random.experimental.stateless_fold_in(base_seed, index)
-        bits = batch_bits(pixels, context, seed).numpy()
-        total, count = total + float(np.sum(bits.astype(np.float64))), count + len(bits)
-    value = total / count
-    return value if math.isfinite(value) else math.inf
+    figures = {}
+    for name in ('test', 'validation'):
+        bits = [
+            batch_bits(*split_batch(batch), tf.random.experimental.stateless_fold_in(base_seed, i))
+            for i, batch in enumerate(data.pixels(config.data.splits[name]))
+        ]
+        value = float(np.mean(np.concatenate(bits).astype(np.float64)))
+        figures[f'{name}_{unit}_iw'] = value if math.isfinite(value) else math.inf
+    return {**figures, 'iw_samples': num_samples}
 
 
 def _evaluate(trainer, dataset):

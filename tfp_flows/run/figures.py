@@ -4,11 +4,10 @@
     python -m tfp_flows.run.figures --workdir=W --out_dir=DIR    # latent figures (images)
 
 `--out`: for image data, samples of the run's best checkpoint at each temperature, side by
-side and labelled (`tools.pictures.sample_figure`; one row per class for a label-conditional
-run, `tools.latent.class_sample_figure`), from the run's seed and
+side and labelled (one row per class for a label-conditional run), from the run's seed and
 `config.train.sample_temperatures` unless `--seed` or `--temperatures` is given: with neither,
 the same picture as the run's last `samples/epoch_EEEE.png`. For 2-D data, the learned density
-beside the test data, the same picture as the run's `density.png`.
+beside the test data, as the run's `density.png`.
 
 `--out_dir` (image data), from test images of the run's data (`tools.latent`):
 
@@ -18,8 +17,7 @@ beside the test data, the same picture as the run's `density.png`.
                         class's direction (mean latent of the class minus the rest);
     class_samples.png   (flows conditional on one-hot labels) one row of samples per class.
 
-The flags are checked before TensorFlow is imported (inside the functions that need it), so
-`--help` and a bad flag answer at once.
+The flags are checked before TensorFlow is imported, so `--help` and a bad flag answer at once.
 """
 
 import argparse
@@ -51,27 +49,23 @@ def _read_run(workdir):
 def run_figure(workdir, temperatures=None, seed=None):
     """The figure of the run in `workdir` (see the module docstring), uint8 RGB [H, W, 3].
 
-    Args:
-      workdir: a run's directory (`config.json` and `checkpoints/best` are read).
-      temperatures: sample temperatures (image data); default the run's.
-      seed: int seed of the samples (image data); default the run's `config.seed`.
+    `workdir` is a run's directory (its `config.json` and `checkpoints/best` are read);
+    `temperatures` and `seed` (image data) default to the run's.
 
     Raises:
       FileNotFoundError: `workdir` holds no run or no best checkpoint.
-      ValueError: the checkpoint does not match the config, or the data is neither images
-        nor unconditional 2-D points; before any work, `temperatures` that are not None or a
-        non-empty list of finite numbers > 0, or a `seed` not None or an int in [0, 2**31).
+      ValueError: the checkpoint does not match the config; data neither images nor
+        unconditional 2-D points; `temperatures` or `seed` outside their domains
+        (`tools.pictures.sample_figure`).
     """
     from tfp_flows.bijectors.context import conditional_shape_of
     from tfp_flows.tools import latent, pictures
 
-    if temperatures is not None:
-        temperatures = pictures.check_temperatures(temperatures)
-    checks.SEED.or_none().check('seed', seed)
     flow, config = _read_run(workdir)
     conditional = conditional_shape_of(flow) is not None
     if len(config.data.event_shape) == 3:
-        temperatures = temperatures or tuple(config.train.sample_temperatures)
+        if temperatures is None:
+            temperatures = tuple(config.train.sample_temperatures)
         seed = config.seed if seed is None else seed
         figure_fn = latent.class_sample_figure if conditional else pictures.sample_figure
         return figure_fn(flow, config.data.num_bins, temperatures, seed)[0]
@@ -172,28 +166,23 @@ def latent_figures(
     Args:
       workdir: a run's directory (`config.json` and `checkpoints/best` are read).
       num_examples: test images to encode (the class directions are their means), >= 12.
-      temperatures: the temperatures of the sweep, finite numbers > 0.
-      strengths: how far the image moves along each class direction, finite numbers.
-      seed: the seed of the base noise, an int in [0, 2**31) (the test images are drawn
-        with the run's seed).
+      temperatures: the temperatures of the sweep (`tools.latent.temperature_sweep`).
+      strengths: how far the image moves along each class direction (`tools.latent.move`).
+      seed: the seed of the base noise (the test images are drawn with the run's seed).
 
     Returns:
       ({name: uint8 RGB picture} of the names of `LATENT_FIGURES` the run has, class names
       of the data or None).
 
     Raises:
-      FileNotFoundError, ValueError: as `run_figure`; data that are not images; before any
-        work, an argument outside its domain.
+      FileNotFoundError, ValueError: as `run_figure`; data that are not images; an argument
+        outside its domain (`num_examples` before any work).
     """
     import numpy as np
 
     from tfp_flows.bijectors.context import conditional_shape_of
-    from tfp_flows.tools import latent, pictures
 
     checks.integer(2 * _NUM_ROWS).check('num_examples', num_examples)
-    temperatures = pictures.check_temperatures(temperatures)
-    strengths = latent.check_strengths(strengths)
-    checks.SEED.check('seed', seed)
     flow, config = _read_run(workdir)
     if len(config.data.event_shape) != 3:
         raise ValueError(
@@ -212,10 +201,8 @@ def latent_figures(
 def _parser():
     parser = argparse.ArgumentParser(
         prog='python -m tfp_flows.run.figures',
-        description="Writes the figures of a finished run, from its workdir: --out, the run's "
-        'figure (samples at each temperature, or the learned 2-D density); --out_dir, the '
-        'latent figures of an image run (interpolations, a temperature sweep, class '
-        'directions and per-class samples for labelled data).',
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument('--workdir', required=True, help="The run's --workdir.")
     out = parser.add_mutually_exclusive_group(required=True)

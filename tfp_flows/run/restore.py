@@ -1,17 +1,13 @@
 """A run's flow: built from its config (`build_flow`), its checkpoints read and restored.
 
-A run (`tfp_flows.run.experiment.train_and_evaluate`) writes its config to
-`workdir/config.json`, with what it learnt from the data: `data.event_shape`, `data.num_bins`
-and `model.conditional_shape`. `restore_flow` rebuilds the same flow from that file alone, in
-a fresh process, and loads a checkpoint into it: for a CSV table the same standardising
-wrapper (`standardize_flow`, whose statistics the checkpoint restores), and for a run with EMA
-weights (`config.train.ema_momentum`) the averaged weights, which the run validated, tested and
-exported. Checkpoints are read through `tf.train` only; a mismatch or damage is a clear error,
-never a silent load.
-
-The builders take a run's config sections as the run checked them (`tfp_flows.run.schema`) or
-as its config.json holds them, and check nothing again; the models and the dequantizer check
-their own arguments.
+A run writes its config to `workdir/config.json` with what it learnt from the data
+(`data.event_shape`, `data.num_bins`, `model.conditional_shape`); `restore_flow` rebuilds the
+same flow from that file alone, in a fresh process, and loads a checkpoint into it (for a CSV
+table with its standardising wrapper, `standardize_flow`; with EMA weights, the averages the
+run validated, tested and exported). Checkpoints are read through `tf.train` only; a mismatch
+or damage is a clear error, never a silent load. The builders take config sections as the run
+checked them (`tfp_flows.run.schema`) or as a config.json holds them and check nothing again:
+the models and the dequantizer check their own arguments.
 """
 
 import os
@@ -26,6 +22,7 @@ from tfp_flows import checks, models
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.context import StandardizedContext, conditional_shape_of
 from tfp_flows.data.own import TableStatistics
+from tfp_flows.dequantization.variational import VariationalDequantizer
 from tfp_flows.run import workdir as workdirs
 from tfp_flows.training.optimizers import make_optimizer
 
@@ -47,27 +44,21 @@ __all__ = [
     'standardize_flow',
 ]
 
-_DTYPES = {'float32': tf.float32, 'float64': tf.float64}
 _GLOW_ONLY = ('coupling', 'permutation')  # Fields real_nvp does not take (schema: defaults).
 
 
 def build_flow(model_config, event_shape, dtype_policy=None):
-    """The flow described by `config.model` for data of `event_shape`.
+    """The flow of `model_config` (`config.model`) for data of `event_shape` ([H, W, C] or [D]).
 
-    Args:
-      model_config: `config.model` (a ConfigDict or dict): the family ('glow' or 'real_nvp')
-        and the arguments of `tfp_flows.glow` / `real_nvp`, with `dtype` a name ('float32')
-        and `conditional_shape` as the run recorded it. An argument it lacks (a config.json
-        of an earlier version) takes the model's default.
-      event_shape: [H, W, C] for images, [D] for vectors.
-      dtype_policy: the networks' compute precision, `config.train.mixed_precision`: None
-        (float32), 'mixed_bfloat16' or 'mixed_float16' (`tfp_flows.mixed_precision`).
-
-    Raises what `tfp_flows.glow` or `real_nvp` raise for their arguments.
+    `model_config` (a ConfigDict or dict) holds the family ('glow' or 'real_nvp') and the
+    arguments of `tfp_flows.glow` / `real_nvp`, `dtype` as a name and `conditional_shape` as
+    the run recorded it; what it lacks (an older config.json) takes the model's default.
+    `dtype_policy` is `config.train.mixed_precision` (`tfp_flows.mixed_precision`). Raises
+    what the model builders raise.
     """
     kwargs = dict(model_config)
     family = kwargs.pop('family')
-    kwargs.update(dtype=_DTYPES[kwargs['dtype']], dtype_policy=dtype_policy)
+    kwargs.update(dtype=tf.as_dtype(kwargs['dtype']), dtype_policy=dtype_policy)
     if family == 'glow':
         return models.glow(tuple(event_shape), **kwargs)
     for key in _GLOW_ONLY:
@@ -76,36 +67,23 @@ def build_flow(model_config, event_shape, dtype_policy=None):
 
 
 def is_variational(config):
-    """Whether the run of `config` (or its config.json) trains a variational dequantizer.
-
-    A config.json of an earlier version without a `dequantizer` section means uniform noise.
-    """
+    """Whether the run of `config` (or its config.json; none in older ones: uniform) trains a
+    variational dequantizer."""
     return config.get('dequantizer', {}).get('kind') == 'variational'
 
 
 def build_dequantizer(dequantizer_config, event_shape, num_bins, dtype, seed):
-    """The `VariationalDequantizer` q(u | k) of `config.dequantizer` ('variational').
-
-    `event_shape` [H, W, C] and `num_bins` are the images'; `dtype` the flow's dtype name
-    ('float32' or 'float64'); `seed` the run's, which fixes q's initial weights. The sizes
-    are `dequantizer_config`'s; the dequantizer checks them.
-    """
-    # Imported here: the variational dequantizer's module loads the conditioner networks.
-    from tfp_flows.dequantization.variational import VariationalDequantizer
-
+    """The `VariationalDequantizer` q(u | k) of `config.dequantizer`, for images of
+    `event_shape` [H, W, C] and `num_bins`; `dtype` is the flow's (a name), `seed` the run's."""
     kwargs = {k: v for k, v in dict(dequantizer_config).items() if k != 'kind'}
     return VariationalDequantizer(
-        tuple(event_shape), num_bins, seed=seed, dtype=_DTYPES[dtype], **kwargs
+        tuple(event_shape), num_bins, seed=seed, dtype=tf.as_dtype(dtype), **kwargs
     )
 
 
 def build_optimizer(train_config, steps_per_epoch):
-    """The optimizer described by `config.train` (`tfp_flows.training.make_optimizer`).
-
-    Linear warm-up over `warmup_steps`, then, with `cosine_decay`, cosine decay to 10% over
-    `epochs * steps_per_epoch` optimizer steps; decoupled `weight_decay`; EMA weights with
-    `ema_momentum` (None: none).
-    """
+    """The optimizer of `config.train` (`tfp_flows.training.make_optimizer`); its cosine
+    decay, if any, lasts `epochs * steps_per_epoch` optimizer steps."""
     train_config = ml_collections.ConfigDict(train_config)
     return make_optimizer(
         train_config.optimizer,
@@ -118,14 +96,10 @@ def build_optimizer(train_config, steps_per_epoch):
 
 
 def placeholder_statistics(num_columns, num_context_columns=0):
-    """`TableStatistics` of the given sizes (means 0, deviations 1), to rebuild a model.
-
-    `standardize_flow(flow, placeholder_statistics(D, K))` has the variables of the model a
-    run built from a table of D data and K context columns; restoring its checkpoint
-    overwrites them with the run's statistics.
-
-    Raises:
-      ValueError: `num_columns` is not a positive int or `num_context_columns` not an int >= 0.
+    """`TableStatistics` of D = `num_columns` and K = `num_context_columns` (means 0,
+    deviations 1): `standardize_flow(flow, placeholder_statistics(D, K))` has the variables
+    of a run's model on such a table, for its checkpoint to overwrite. `ValueError` for a D
+    that is not a positive int or a K not an int >= 0.
     """
     num_columns = checks.POSITIVE_INT.check('num_columns', num_columns)
     num_context = checks.NON_NEGATIVE_INT.check('num_context_columns', num_context_columns)
@@ -153,24 +127,20 @@ def standardize_flow(flow, statistics):
       log p(x) = log p_flow((x - m) / s) - sum_j log s_j      (nats, in the CSV's units)
     (the density correction). With context columns (means m_c, deviations s_c), the context
     reaches `flow` as (c - m_c) / s_c (`StandardizedContext`), so c is in the CSV's units too.
-    m, s, m_c, s_c are saved, non-trainable variables: a checkpoint or SavedModel restores
-    them; rebuild with any statistics of the same shapes, then restore.
+    m, s, m_c, s_c are saved, non-trainable variables, which a checkpoint restores.
 
     Args:
       flow: a vector `tfd.TransformedDistribution` (e.g. `tfp_flows.real_nvp((D,), ...)`),
-        conditional with conditional_shape (K,) when the table has K context columns.
+        with conditional_shape (K,) for a table of K context columns.
       statistics: a `tfp_flows.data.own.TableStatistics`.
 
     Returns:
       A `tfd.TransformedDistribution` over `flow`'s base with bijector
-      Chain([Shift(m), Scale(s), flow.bijector]) (wrapped in a `StandardizedContext` with
-      context columns), sharing `flow`'s variables.
+      Chain([Shift(m), Scale(s), flow.bijector]) (in a `StandardizedContext` with context
+      columns), sharing `flow`'s variables.
 
-    Raises:
-      TypeError: `flow` is not a `tfd.TransformedDistribution` or `statistics` not a
-        `TableStatistics`.
-      ValueError: `flow`'s event shape is not [D] with D the number of columns, or its
-        conditional shape is not (K,) with K the number of context columns (None without).
+    Raises `TypeError` for arguments of another kind, `ValueError` for a `flow` whose event or
+    conditional shape does not fit the statistics' columns.
     """
     models.check_flow(flow)
     if not isinstance(statistics, TableStatistics):
@@ -204,12 +174,8 @@ def standardize_flow(flow, statistics):
 
 
 def data_flow(flow, data_name, statistics=None):
-    """`flow` as the run trains and tests it on the data called `data_name`.
-
-    For a CSV table ('csv:PATH'): `standardize_flow(flow, statistics)`, so densities and
-    samples are in the table's units; with `statistics` None, placeholder statistics of the
-    sizes of `flow` (means 0, deviations 1), for a checkpoint to overwrite. Other data: `flow`.
-    """
+    """`flow` as a run on the data `data_name` trains it: for 'csv:PATH',
+    `standardize_flow(flow, statistics)` (None: placeholders of `flow`'s sizes); else `flow`."""
     if not data_name.startswith('csv:'):
         return flow
     if statistics is None:
@@ -226,9 +192,8 @@ def checkpoint_modules(flow, dequantizer):
 def restore(checkpoint, path, partial=False):
     """Restores checkpoint `path`; `ValueError` if it is damaged or holds another model.
 
-    Every object of `checkpoint` must be found in the file. With `partial`, values in the file
-    that `checkpoint` does not hold (the optimizer's, when only the flow is restored) are
-    expected, so TensorFlow does not warn about each of them.
+    Every object of `checkpoint` must be in the file; with `partial`, the file may hold more
+    (the optimizer's slots, when only the flow is restored), without TensorFlow's warnings.
     """
     if not tf.io.gfile.exists(path + '.index'):
         raise ValueError(f'Checkpoint {path} is incomplete: {path}.index does not exist.')
@@ -249,19 +214,14 @@ def restore(checkpoint, path, partial=False):
 def restore_newest_readable(checkpoint, directory):
     """Restores the newest checkpoint in `directory` that loads; returns its path, or None.
 
-    TF writes a checkpoint's files before it points its checkpoint state at them, so a run
-    killed while saving resumes from the previous checkpoint. A checkpoint damaged later
-    (a lost or truncated file) is skipped, with a warning, for the older one kept beside it.
-    `ValueError` if none loads, naming each.
+    A damaged one (a lost or truncated file) is skipped, with a warning, for the older one
+    kept beside it; `ValueError` if none loads, naming each.
     """
     state = tf.train.get_checkpoint_state(directory)
     if state is None:
         return None
-    paths = list(state.all_model_checkpoint_paths)
-    if state.model_checkpoint_path not in paths:
-        paths.append(state.model_checkpoint_path)
-    errors = []
-    for path in reversed(paths):
+    errors = []  # TF lists the newest last.
+    for path in reversed(state.all_model_checkpoint_paths):
         try:
             restore(checkpoint, path)
         except ValueError as error:
@@ -276,13 +236,11 @@ def restore_newest_readable(checkpoint, directory):
 def restore_flow(workdir, which='best'):
     """Rebuilds the flow of a finished or interrupted run and loads its `which` checkpoint.
 
-    `which` is 'best' or 'latest'. Works in a fresh process: the architecture comes from
-    `workdir/config.json`, the variables from `workdir/checkpoints/<which>`. A run with EMA
-    weights (`config.train.ema_momentum`) gives the averaged weights, the ones it validated,
-    tested and exported; the optimizer's other state is not loaded. A CSV run's flow takes and
-    gives the table's units. Its networks compute in float32 whatever the run's
-    `train.mixed_precision` (a policy changes rounding only, not the variables). A run with a
-    variational dequantizer: see `restore_flow_and_dequantizer`.
+    `which` is 'best' or 'latest'. The architecture comes from `workdir/config.json`, the
+    variables from `workdir/checkpoints/<which>` (the EMA weights of a run that kept them; not
+    the optimizer's state). A CSV run's flow takes and gives the table's units. Its networks
+    compute in float32 whatever the run's `train.mixed_precision` (a policy changes rounding,
+    not the variables). The dequantizer too: `restore_flow_and_dequantizer`.
 
     Raises:
       ValueError: `which` is another name, or the checkpoint does not match the model of
@@ -296,15 +254,9 @@ def restore_flow(workdir, which='best'):
 def restore_flow_and_dequantizer(workdir, which='best'):
     """The flow and the dequantizer of a run, restored as `restore_flow` restores the flow.
 
-    Returns:
-      (flow, dequantizer): the dequantizer is the run's trained
-      `tfp_flows.dequantization.variational.VariationalDequantizer` (with its EMA weights if
-      the run kept them), or None for a run with uniform dequantization (or of continuous
-      data). Pass both to `tfp_flows.export.export_saved_model(flow, path, num_bins=...,
-      dequantizer=dequantizer)` or to `tfp_flows.dequantization`'s bounds.
-
-    Raises:
-      As `restore_flow`.
+    The dequantizer is the run's trained `VariationalDequantizer` (EMA weights if the run
+    kept them), or None without one; pass both to `tfp_flows.export.export_saved_model` or
+    to `tfp_flows.dequantization`'s bounds. Raises as `restore_flow`.
     """
     checks.check_path('workdir', workdir)
     which = checks.one_of('best', 'latest').check('which', which)

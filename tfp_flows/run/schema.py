@@ -19,8 +19,6 @@ Nothing here imports TensorFlow, so `train.py` checks a config before TensorFlow
 """
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Mapping
 
 import ml_collections
@@ -73,10 +71,7 @@ def _temperatures(value):
     return (
         isinstance(value, tuple | list)
         and len(value) > 0
-        and all(
-            isinstance(t, numbers.Real) and not isinstance(t, bool) and math.isfinite(t) and t > 0
-            for t in value
-        )
+        and all(checks.POSITIVE_NUMBER.contains(t) for t in value)
     )
 
 
@@ -241,11 +236,7 @@ def check_config(config):
     Raises:
       ValueError: naming the first field outside its domain ('`config.train.weight_decay`
         must be None or a finite number >= 0; got -0.5.'), a field `config` lacks or one the
-        schema does not know, or fields that cannot go together: a Glow-only `coupling` or
-        `permutation` for real_nvp; a `batch_size` that `accumulation_steps` does not
-        divide; a `mixed_precision` policy with `model.dtype` float64; `max_seconds` with
-        strategy 'multi_worker' (each worker would stop after a different batch and the
-        others would wait forever).
+        schema does not know, or fields that cannot go together (`_check_joint_rules`).
       TypeError: a `config` that is not a ConfigDict or a dict.
     """
     if not isinstance(config, Mapping | ml_collections.ConfigDict):
@@ -265,6 +256,7 @@ def check_config(config):
 
 
 def _check_joint_rules(train, model):
+    """Refuses fields that cannot go together; each message says why."""
     for key, glow_only in (('coupling', 'affine'), ('permutation', 'lu')):
         if model.family == 'real_nvp' and model[key] != glow_only:
             raise ValueError(

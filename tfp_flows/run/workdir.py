@@ -1,22 +1,16 @@
 """A run's workdir: what a rerun starts from, whether it may go on, who holds it, what it holds.
 
-A rerun into a workdir goes on with the run's own `config.json`. From the command line
-(`rerun_config`), only the overrides given now (`--config.FIELD=VALUE`) apply on top, and a
-recipe named again with `--config` must define the same run; from Python, the config passed
-is the one asked for. Either way a change of a field that defines the run is refused naming
-each field with both values, a change of a training setting applies if the run trains on
-(`config_history.json` records it, with its epoch, once an epoch trained with it is saved) and
-the other fields are free (`tfp_flows.run.schema` gives each field's class).
+A rerun into a workdir goes on with the run's own `config.json`: from the command line
+(`rerun_config`) with only the overrides given now on top (a recipe named again with
+`--config` must define the same run); from Python, with the config passed. A change of a field
+that defines the run is refused naming each field with both values; a change of a training
+setting applies if the run trains on (`config_history.json` records it with its epoch once an
+epoch trained with it is saved); the other fields are free (`tfp_flows.run.schema`).
 
 A run is finished when its `metrics.json`, written last, reached `config.train.epochs` (or
-early stopping ended it); a run that trains on removes it once its first new epoch is saved.
-A rerun of a finished run changes nothing. While a run works in its workdir it holds the
-workdir's lock (`fcntl.flock` on `workdir/.lock`, which the kernel releases when the
-process ends, so a killed run leaves nothing stuck; `tfp_flows.run.lock`); another run there
-is refused at once, naming the holder's host and process.
-
-Nothing here imports TensorFlow, so `train.py` answers a finished or refused rerun before
-TensorFlow starts.
+early stopping ended it); a rerun of a finished run changes nothing, and one that trains on
+removes metrics.json once its first new epoch is saved. While a run works in its workdir it
+holds the workdir's lock (`tfp_flows.run.lock`). Nothing here imports TensorFlow.
 """
 
 import contextlib
@@ -143,19 +137,11 @@ def _set_fields(previous):
 def rerun_config(workdir, recipe, overrides, recipe_given):
     """The config of `train.py` in `workdir`: the recipe for a new run, else the run's own.
 
-    Args:
-      workdir: the run's workdir.
-      recipe: the recipe's config with this command's overrides (the `--config` flag's value).
-      overrides: {field: value} of this command's `--config.FIELD=VALUE` overrides.
-      recipe_given: whether `--config=RECIPE` was given (else the default recipe was loaded).
-
-    Returns `recipe` if `workdir` holds no config.json; otherwise that config.json with
-    `overrides` on top (fields it lacks take their defaults).
-
-    Raises:
-      WorkdirMismatch: a recipe given with `--config` (with the overrides) that differs from
-        the workdir's config in a field that defines the run.
-      ValueError: an unreadable config.json.
+    `recipe` is the `--config` flag's value (with this command's `overrides`, {field: value});
+    `recipe_given` whether `--config=RECIPE` was given. Returns `recipe` if `workdir` holds no
+    config.json, else that config.json with `overrides` on top (fields it lacks take their
+    defaults). Raises `WorkdirMismatch` for a recipe given that defines another run, and
+    `ValueError` for an unreadable config.json.
     """
     previous = _read_config(workdir)
     if previous is None:
@@ -169,10 +155,15 @@ def rerun_config(workdir, recipe, overrides, recipe_given):
     return config
 
 
+def _existing_ancestor(path):
+    """`path`, or its nearest ancestor that exists."""
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return path
+
+
 def _check_writable(workdir):
-    existing = workdir
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
+    existing = _existing_ancestor(workdir)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         why = 'is not a directory' if not os.path.isdir(existing) else 'is not writable'
         raise ValueError(f'Cannot write to workdir {workdir!r}: {existing!r} {why}.')
@@ -186,9 +177,7 @@ def _check_export_dir(export_dir, workdir):
         raise FileExistsError(
             f'export_dir {export_dir!r} already exists; choose a new path or remove it.'
         )
-    parent = os.path.dirname(export_path)
-    while not os.path.lexists(parent):  # The nearest existing ancestor must be a directory.
-        parent = os.path.dirname(parent)
+    parent = _existing_ancestor(os.path.dirname(export_path))
     if not os.path.isdir(parent):
         raise NotADirectoryError(
             f'export_dir {export_dir!r} cannot be created: {parent!r} is a file, not a '
@@ -204,16 +193,15 @@ def _check_export_dir(export_dir, workdir):
 
 @contextlib.contextmanager
 def open_run(config, workdir, export_dir=None):
-    """Checks what a run is given, holds its workdir, and yields the `Run` found there.
+    """Checks a run's inputs, holds its workdir, and yields the `Run` found there.
 
-    The one check of a run's inputs, before TensorFlow starts: `config` (`schema.
-    check_config`), `workdir` and `export_dir`. The workdir's lock is held while the block
-    runs (in a 'multi_worker' run the chief takes it once it knows it is the chief).
+    The one check of `config` (`schema.check_config`), `workdir` and `export_dir`, before
+    TensorFlow starts. The workdir's lock is held while the block runs (in a 'multi_worker'
+    run the chief takes it once it knows it is the chief).
 
     Raises:
-      ValueError: a bad config value, a workdir that cannot be written or holds an unreadable
-        config.json, a workdir of another run (`WorkdirMismatch`), an `export_dir` that is
-        the workdir, inside it or holds it.
+      ValueError: a bad config value; a workdir that cannot be written, holds an unreadable
+        config.json or another run (`WorkdirMismatch`); an `export_dir` that overlaps it.
       FileExistsError: `export_dir` exists (`NotADirectoryError`: a file is in its way).
       lock.WorkdirInUse: another run works in the workdir (an OSError).
       TypeError: a `config` that is not a ConfigDict or a dict, a `workdir` or `export_dir`
@@ -267,11 +255,9 @@ def check_recorded(run, recorded):
 def write_config(run, recorded, epoch):
     """Writes the run's config.json (the config and `recorded`) as it trains from `epoch` on.
 
-    A new run writes it before training; a rerun once its first epoch is saved, or, if it
-    trains none, before its metrics.json. With changed training settings, appends
-    {'epoch': epoch, 'changed': {field: [old, new]}} to config_history.json. Removes
-    metrics.json, which no longer describes the run. `ValueError` if the workdir cannot be
-    written.
+    With changed training settings, appends {'epoch': epoch, 'changed': {field: [old, new]}}
+    to config_history.json. Removes metrics.json, which no longer describes the run.
+    `ValueError` if the workdir cannot be written.
     """
     resolved = json.loads(run.config.to_json())
     for key, value in recorded.items():
@@ -324,11 +310,8 @@ def _finished_message(run):
 
 
 def leave_finished(run):
-    """Leaves the finished `run` as it is; returns what to tell the user who reran it.
-
-    With `run.export_dir`, its best model is copied there first (`tfp_flows.export`'s
-    SavedModel, as the run wrote it).
-    """
+    """Leaves the finished `run` as it is (with `run.export_dir`, its saved_model is copied
+    there); returns what to tell the user who reran it."""
     message = _finished_message(run)
     if run.export_dir is not None:
         message += f'\nCopied its best model to {_copy_export(run)}.'
@@ -336,11 +319,8 @@ def leave_finished(run):
 
 
 def _copy_export(run):
-    """Copies the finished run's saved_model to `run.export_dir`; returns the absolute path.
-
-    The copy is made in a temporary directory beside `export_dir` and renamed into place, so
-    `export_dir` never holds a partial copy.
-    """
+    """Copies the run's saved_model to `run.export_dir` (made beside it, then renamed into
+    place, so it never holds a partial copy); returns the absolute path."""
     export_dir = os.path.abspath(run.export_dir)
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
