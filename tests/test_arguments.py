@@ -16,11 +16,12 @@ Each parameter has a domain in TABLE, or in BY_NAME for a kind of value with one
 wherever it enters (a seed is a seed), or a one-line reason it is not checked there. Its bad
 values are the POOL's candidates outside the domain: each must be refused with `ValueError`
 or `TypeError` naming the argument (backticked), with no variable created and nothing
-written. `Tensor(domain)` rows are checked at run time too: the valid value with a bad
-number in it, as a tensor, eagerly and inside `tf.function`. Valid calls come from
-`_defaults`. A finding (a bad value accepted, refused after work or without its name) is
-marked in XFAIL with the failing call. The config sweep draws from the same POOL for every
-field of `schema.FIELDS`.
+written. A `Values(domain)` row is an array's: its bad values are the valid array with a bad
+number in it; a `Tensor(domain)` row is also checked at run time, as tensors, eagerly and
+inside `tf.function`. Valid calls come from `_defaults`. FINDINGS lists what the sweep found
+(a bad value accepted, refused after work or without its name), each with a failing call;
+those rows are strict xfails. The config sweep draws from the same POOL for every field of
+`schema.FIELDS`.
 """
 
 import functools
@@ -335,7 +336,7 @@ def _instance(cls):
         'ActNorm': lambda: ActNorm(2),
         'FlowBijector': lambda: ActNorm(2),
         'FactorOut': lambda: FactorOut((2, 2, 2), tfb.Identity()),
-        'VariationalDequantizer': lambda: VariationalDequantizer((4, 4, 1), 17, 2, 4),
+        'VariationalDequantizer': lambda: VariationalDequantizer((4, 4, 1), 17, 2, 4, 0),
         'FlowTrainer': lambda: FlowTrainer(_vector()),
     }[cls]()
 
@@ -432,7 +433,7 @@ def _surface(with_internal=False):
                 continue
             if name.startswith('check_') or obj.__module__ in LEFT_OUT_MODULES:
                 continue
-            found[obj.__qualname__] = obj
+            assert found.setdefault(obj.__qualname__, obj) is obj, f'two {obj.__qualname__}'
             ours = [c for c in getattr(obj, '__mro__', ()) if c.__module__.startswith('tfp_flows')]
             for attribute, member in [item for c in ours for item in vars(c).items()]:
                 if inspect.isfunction(member) and not attribute.startswith('_'):
@@ -543,8 +544,9 @@ def test_a_bad_value_is_refused_naming_it_before_any_work(key, name):
 def test_a_bad_tensor_is_refused_naming_it_eagerly_and_inside_tf_function(key, name):
     arguments = {k: v for k, v in _defaults(key).items() if k != name}
     function = functools.partial(_surface()[key], **arguments)
+    traced = tf.function(function)  # Traced once per dtype of the bad tensors.
     for tensor in _bad_values(key, name, tensor=True):
-        for fn in (function, tf.function(function)):
+        for fn in (function, traced):
             with pytest.raises((tf.errors.InvalidArgumentError, ValueError, TypeError)) as error:
                 fn(**{name: tensor})
             assert _named(error.value, name), (tensor, str(error.value)[:300])
