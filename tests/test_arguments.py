@@ -129,7 +129,8 @@ NUMPY_PIXELS = Values(PIXEL)  # NumPy functions: no tensors.
 NAME = 'a name scope: TensorFlow checks it'
 DATA = "data: the flow's steps check its dtype and shape, and its values under validate_args"
 KERAS = "Keras' own argument: Keras checks it"
-STATELESS = 'a stateless seed: networks.check_stateless_seed refuses another, naming it'
+STATELESS = _domain('a stateless seed', lambda v: v is None or PAIR.contains(v))
+ARRAY = _domain('an array of the shape the call needs (no candidate is one)', lambda v: False)
 
 # A kind of value with one domain wherever it enters; TABLE says where a callable differs.
 BY_NAME = {
@@ -146,7 +147,7 @@ BY_NAME = {
     'num_samples': POSITIVE, 'num_per_class': POSITIVE, 'jit_compile': checks.BOOL,
     'overwrite': checks.BOOL, 'labels': checks.BOOL, 'conditional': checks.BOOL,
     'separator': NON_NEGATIVE, 'image_size': POSITIVE.or_none(), 'data_dir': PATH.or_none(),
-    'bijector_kwargs': "passed to flow.log_prob: the flow's steps check each kwarg",
+    'bijector_kwargs': "flow.log_prob's kwargs (a dict): the flow's steps check each",
     'x': DATA, 'strengths': NUMBERS, 'config': 'the config sweep below',
     'pixels': Tensor(PIXEL),
 }  # fmt: skip
@@ -227,7 +228,8 @@ TABLE = {
                     'dequantization_seed': SEED},
     'FlowTrainer.compile': {'optimizer': "Keras' compile resolves it and refuses what it cannot",
                             'steps_per_execution': POSITIVE},
-    'FlowTrainer.per_example_loss': {'base_noise': "a draw of the dequantizer's base"},
+    'FlowTrainer.per_example_loss': {'base_noise': "a draw of the dequantizer's base (unused "
+                                                    'without one): its couplings check it'},
     'FlowTrainer.fit': dict.fromkeys(('x', 'y', 'batch_size', 'epochs', 'verbose'), KERAS),
     'FlowTrainer.evaluate': dict.fromkeys(('x', 'y', 'batch_size', 'verbose'), KERAS),
     'FlowTrainer.predict': dict.fromkeys(('x', 'batch_size', 'verbose'), KERAS),
@@ -238,27 +240,25 @@ TABLE = {
                        'ema_momentum': checks.FRACTION.or_none()},
     'make_strategy': {'name': checks.one_of('auto', 'one_device', 'mirrored', 'multi_worker')},
     'configure_threads': {'intra_op_threads': NON_NEGATIVE, 'inter_op_threads': NON_NEGATIVE},
-    'class_directions': {'labels': 'ints [N]: checked against x and num_classes, naming both',
+    'class_directions': {'labels': ARRAY,
                          'num_classes': checks.integer(2), 'batch_size': POSITIVE},
-    'class_sample_figure': {'flow': 'a conditional image flow: refused otherwise, naming it'},
     'class_samples': {'num_classes': POSITIVE, 'seed': SAMPLE_SEED},
     'decode': {'z': "a latent: the flow's steps check its dtype and shape"},
     'interpolate': {'x_start': DATA, 'x_end': 'checked to have the shape of x_start',
                     'num_points': checks.integer(2), 'path': checks.one_of('linear', 'spherical')},
-    'move': {'direction': "checked against the latent's shape once x is encoded, naming both"},
+    'move': {'direction': "an array: checked against the latent's shape, naming both"},
     'temperature_sweep': {'seed': SAMPLE_SEED},
     'density_figure': {'log_prob_fn': _domain('a callable', callable),
-                       'points': 'an array [N, 2] of finite numbers (pictures.check_points)',
+                       'points': ARRAY,
                        'points_label': _domain('a str', lambda v: isinstance(v, str)),
                        'extent': checks.POSITIVE_NUMBER.or_none(), 'resolution': POSITIVE},
-    'image_grid': {'images': 'an array [N, H, W, C] of numbers, named if not',
+    'image_grid': {'images': ARRAY,
                    'num_columns': POSITIVE.or_none(), 'scale': POSITIVE.or_none()},
-    'labelled_panels': {'pictures': 'uint8 arrays [H, W, C], one per title, named if not',
-                        'titles': 'strs, one per picture, named if not', 'margin': NON_NEGATIVE,
+    'labelled_panels': {'pictures': ARRAY, 'titles': ARRAY, 'margin': NON_NEGATIVE,
                         'gap': NON_NEGATIVE, 'title_height': NON_NEGATIVE},
     'sample_figure': {'num_samples': POSITIVE, 'num_columns': POSITIVE},
     'upscale_factor': {'image_shape': PAIR_OF_SIZES, 'grid_shape': PAIR_OF_SIZES},
-    'write_png': {'picture': 'a uint8 array [H, W, C], C = 1, 3 or 4, named if not'},
+    'write_png': {'picture': ARRAY},
     'histogram_baseline': {**dict.fromkeys(('train', 'validation', 'test'), NUMPY_PIXELS),
                            'pseudocounts': TEMPERATURES},
     'pixel_histogram_bits_per_dim': {'log_probs': 'the output of pixel_histogram_log_probs',
@@ -302,6 +302,10 @@ FINDINGS = (
      "names no argument: load_digits('x') says 'Unknown split ... for dataset digits'"),
     ('histogram_baseline', 'pseudocounts', "Python's TypeError, or names `pseudocount`: "
      'histogram_baseline([[0]], [[0]], [[0]], 17, pseudocounts=1.0)'),
+    ('labelled_panels', 'pictures titles', 'names neither: labelled_panels([], []) says '
+     "'Need one title per picture and at least one picture'"),
+    ('uniform_dequantize dequantize dequantized_bits_per_dim', 'seed',
+     "unchecked: uniform_dequantize([[0]], 17, seed='x') raises TF's 'Value for attr Tseed'"),
     ('initialize', 'flow',
      "names `initialize`, not `flow`: initialize(None, data) says '`initialize` takes a flow'"),
     ('importance_weighted_log_likelihood importance_weighted_bits_per_dim', 'num_samples seed',
