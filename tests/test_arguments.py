@@ -31,12 +31,14 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+from ml_collections import ConfigDict
 
 import tfp_flows
 from tfp_flows import checks
@@ -148,7 +150,8 @@ BY_NAME = {
     'overwrite': checks.BOOL, 'labels': checks.BOOL, 'conditional': checks.BOOL,
     'separator': NON_NEGATIVE, 'image_size': POSITIVE.or_none(), 'data_dir': PATH.or_none(),
     'bijector_kwargs': "flow.log_prob's kwargs (a dict): the flow's steps check each",
-    'x': DATA, 'strengths': NUMBERS, 'config': 'the config sweep below',
+    'x': DATA, 'strengths': NUMBERS,
+    'config': _domain('a config', lambda v: isinstance(v, Mapping | ConfigDict)),  # Fields: below
     'pixels': Tensor(PIXEL),
 }  # fmt: skip
 MODEL = {
