@@ -512,11 +512,9 @@ def _call(key, name, value):
                     pass
         problem = 'accepted'
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
-        is_tensor_error = isinstance(error, tf.errors.InvalidArgumentError)
-        refused = _named(error, name) and (
-            isinstance(_entry(key, name), Values) or not is_tensor_error
-        )
-        problem = '' if refused else f'{type(error).__name__}: {error}'
+        at_run_time = isinstance(error, tf.errors.InvalidArgumentError)  # For arrays' values.
+        named = _named(error, name) and (isinstance(_entry(key, name), Values) or not at_run_time)
+        problem = '' if named else f'{type(error).__name__}: {error}'
     except Exception as error:  # noqa: BLE001 (any other error is a finding too)
         problem = f'{type(error).__name__}: {error}'
     written = os.listdir(_EXPORT_DIR)
