@@ -204,7 +204,15 @@ class ConvNet(_Network):
 def _conv1x1(x, kernel):
     """`tf.nn.conv2d(x, kernel, 1, 'SAME')` of [N, H, W, C] as one matrix product, whose
     gradients are matrix products too (TF's CPU conv backprop is several times slower here)."""
-    return tf.tensordot(x, tf.reshape(kernel, kernel.shape[-2:]), axes=1)
+    channels_in, channels_out = kernel.shape[-2:]
+    out_shape = x.shape[:-1].concatenate([channels_out])
+    if not out_shape.is_fully_defined():
+        out_shape = tf.concat([tf.shape(x)[:-1], [channels_out]], axis=0)
+    flat = tf.reshape(x, [-1, channels_in])
+    out = tf.matmul(flat, tf.reshape(kernel, [channels_in, channels_out]))
+    out = tf.reshape(out, out_shape)
+    out.set_shape(x.shape[:-1].concatenate([channels_out]))
+    return out
 
 
 # A 3x3 convolution of a map of at most this many positions is one dense matrix product...
