@@ -23,7 +23,8 @@ where it is used: a bad value raises `ValueError` naming it when the flow is bui
   dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16' (or a Keras `DTypePolicy` of one):
     the networks' precision (`tfp_flows.mixed_precision`); a checkpoint restores under any.
   validate_args: add run-time checks of the inputs (range, finiteness, invertibility).
-  name: name of the distribution.
+  name: the distribution's name; None (the default) leaves it to TFP, so that a
+    `tfd.JointDistribution*` names the component after the argument that refers to it.
 """
 
 import itertools
@@ -117,7 +118,7 @@ class _Steps:
 
     def flow(self, steps, event_shape, event_ndims=3):
         """The distribution of the chain of `steps` over a standard Normal base."""
-        bijector = self.chain(steps, f'{self.name}_bijector', event_ndims)
+        bijector = self.chain(steps, f'{self.name or self.builder}_bijector', event_ndims)
         base = tfd.Sample(tfd.Normal(tf.zeros([], bijector.dtype), 1.0), event_shape)
         return tfd.TransformedDistribution(base, bijector, name=self.name)
 
@@ -131,7 +132,7 @@ class _Steps:
         factor = 2**num_squeezes
         if shape[0] % factor or shape[1] % factor:
             raise ValueError(
-                f'{self.name} with these levels squeezes {num_squeezes} times, so height and '
+                f'{self.name or self.builder} with these levels squeezes {num_squeezes} times, so height and '
                 f'width must be divisible by {factor}; got event_shape {shape!r}.'
             )
         if preprocessing == 'logit':
@@ -158,7 +159,7 @@ def glow(
     dtype=tf.float32,
     dtype_policy=None,
     validate_args=False,
-    name='glow',
+    name=None,
 ):
     """Glow (Kingma and Dhariwal 2018) on images in [0, 1]: a `tfd.TransformedDistribution`.
 
@@ -184,7 +185,7 @@ def glow(
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
-    steps = _Steps(dict(locals()))
+    steps = _Steps(dict(locals(), builder='glow'))
     if steps.coupling == 'additive' and scale != 'tanh':
         raise ValueError(f"`scale` applies to coupling='affine'; got scale={scale!r}.")
     preprocessing = _PREPROCESSING.check('preprocessing', preprocessing)
@@ -228,7 +229,7 @@ def real_nvp(
     dtype=tf.float32,
     dtype_policy=None,
     validate_args=False,
-    name='real_nvp',
+    name=None,
 ):
     """Real NVP (Dinh et al. 2017) as a `tfd.TransformedDistribution`.
 
@@ -254,7 +255,7 @@ def real_nvp(
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """
-    steps = _Steps(dict(locals()))
+    steps = _Steps(dict(locals(), builder='real_nvp'))
     preprocessing = _PREPROCESSING.or_none().check('preprocessing', preprocessing)
     try:
         vector = len(event_shape) == 1

@@ -11,7 +11,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows import checks
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.bijectors.shapes import check_event_shape, reduce_log_det
 
 tfb = tfp.bijectors
 
@@ -22,7 +22,8 @@ _ALPHA = checks.number(0, 0.5, high_open=True)
 
 class _Preprocessing(FlowBijector):
     """Applies the elementwise TFP bijector `transform` (forward: latent -> data) to events
-    of `event_shape`; data must lie in [0, 1], or (0, 1) if `_open_range`."""
+    of `event_shape` (its min event ndims: log-dets are per event); data must lie in [0, 1],
+    or (0, 1) if `_open_range`."""
 
     _open_range = False
 
@@ -31,7 +32,7 @@ class _Preprocessing(FlowBijector):
         self.transform = transform
         with tf.name_scope(name) as name:
             super().__init__(
-                forward_min_event_ndims=0,
+                forward_min_event_ndims=len(self._event_shape),
                 dtype=dtype,
                 validate_args=validate_args,
                 parameters=parameters,
@@ -66,17 +67,26 @@ class _Preprocessing(FlowBijector):
 
     def _forward_and_log_det(self, z):
         check_event_shape(z, self._event_shape, type(self).__name__)
-        return self.transform.forward(z), self.transform.forward_log_det_jacobian(z, 0)
+        return self.transform.forward(z), self._per_event(
+            self.transform.forward_log_det_jacobian(z, 0), z
+        )
 
     def _inverse_and_log_det(self, x):
         x = self._check_data(x)
-        return self.transform.inverse(x), self.transform.inverse_log_det_jacobian(x, 0)
+        return self.transform.inverse(x), self._per_event(
+            self.transform.inverse_log_det_jacobian(x, 0), x
+        )
+
+    def _per_event(self, log_det, x):
+        """An elementwise log-det (or a constant scalar) summed over the event."""
+        return reduce_log_det(log_det, x, 0, len(self._event_shape))
 
 
 class Centre(_Preprocessing):
     """Glow's preprocessing: data x in [0, 1] is centred to z = x - 1/2 (`tfb.Shift(0.5)`).
 
-    Elementwise on an event of `event_shape`:
+    Elementwise on inputs [..., *event_shape]; `forward_min_event_ndims` is
+    len(event_shape), so log-dets come one per event (summed over its elements):
       forward (latent -> data):  x = z + 1/2
       inverse (data -> latent):  z = x - 1/2
       log|det dx/dz| = 0
@@ -98,7 +108,8 @@ class Centre(_Preprocessing):
 class LogitTransform(_Preprocessing):
     """Real NVP's preprocessing: data x in [0, 1] to logit space, away from the edges.
 
-    Elementwise on an event of `event_shape`, with 0 <= alpha < 1/2 (the paper's 0.05), as
+    Elementwise on inputs [..., *event_shape] (log-dets one per event, as for `Centre`), with
+    0 <= alpha < 1/2 (the paper's 0.05), as
     `tfb.Sigmoid(low, high)` with low = -alpha / (1 - 2 alpha), high = (1 - alpha) / (1 - 2
     alpha):
       inverse (data -> latent):  z = logit(alpha + (1 - 2 alpha) x) = log(x - low) - log(high - x)
@@ -158,4 +169,5 @@ class LogitTransform(_Preprocessing):
         safe = tf.where(inside, x, tf.constant((self._low + self._high) / 2, x.dtype))
         z = self.transform.inverse(safe)
         log_det = self.transform.inverse_log_det_jacobian(safe, 0)
-        return z, tf.where(inside, log_det, tf.constant(-np.inf, x.dtype))
+        log_det = tf.where(inside, log_det, tf.constant(-np.inf, x.dtype))
+        return z, self._per_event(log_det, x)

@@ -170,7 +170,7 @@ def standardize_flow(flow, statistics):
             _saved(statistics.context_mean, dtype, 'context_mean'),
             _saved(statistics.context_scale, dtype, 'context_scale'),
         )
-    return tfd.TransformedDistribution(flow.distribution, bijector, name=flow.name)
+    return tfd.TransformedDistribution(flow.distribution, bijector, name=flow.parameters['name'])
 
 
 def data_flow(flow, data_name, statistics=None):

@@ -1,0 +1,104 @@
+"""The flows inside TFP's own compositions (issue 21, "TFP composition").
+
+Two kinds: every builder's distribution is a component a `tfd.JointDistribution*` can name
+after its argument (the builders force no name), and every public step takes inputs of exactly
+its declared `forward_min_event_ndims` (it declares what it accepts).
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import tfp_flows
+from tfp_flows import bijectors
+from tfp_flows.data.own import TableStatistics
+from tfp_flows.run.restore import standardize_flow
+
+tfb = tfp.bijectors
+tfd = tfp.distributions
+
+BUILDERS = {
+    'real_nvp vector': lambda: tfp_flows.real_nvp((2,), num_steps=2, hidden_channels=4),
+    'real_nvp image': lambda: tfp_flows.real_nvp(
+        (4, 4, 1), num_levels=1, num_steps=2, hidden_channels=4
+    ),
+    'glow': lambda: tfp_flows.glow((4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4),
+    'standardized table flow': lambda: standardize_flow(
+        tfp_flows.real_nvp((2,), num_steps=2, hidden_channels=4),
+        TableStatistics(('a', 'b'), np.array([1.0, 2.0]), np.array([3.0, 4.0])),
+    ),
+}
+
+
+@pytest.mark.parametrize('builder', BUILDERS.values(), ids=BUILDERS)
+def test_a_flow_is_a_joint_distribution_component_named_by_its_argument(builder):
+    flow = builder()
+    rank = len(flow.event_shape)
+
+    def observation(x):
+        return tfd.Normal(tf.reduce_sum(x, axis=list(range(-rank, 0))), 1.0)
+
+    joint = tfd.JointDistributionSequential([flow, observation])
+    x, y = joint.sample(3, seed=1)
+    want = flow.log_prob(x) + tfd.Normal(tf.reduce_sum(x, list(range(-rank, 0))), 1.0).log_prob(y)
+    np.testing.assert_allclose(joint.log_prob([x, y]), want, rtol=1e-5)
+    named = tfd.JointDistributionNamed(dict(x=flow, y=observation))
+    np.testing.assert_allclose(named.log_prob(dict(x=x, y=y)), want, rtol=1e-5)
+
+
+def test_a_name_the_user_gives_is_kept():
+    flow = tfp_flows.real_nvp((2,), num_steps=2, hidden_channels=4, name='prior')
+    assert flow.name == 'prior'
+    joint = tfd.JointDistributionSequential([flow, lambda prior: tfd.Normal(prior[..., 0], 1.0)])
+    assert joint.log_prob(joint.sample(2, seed=1)).shape == [2]
+
+
+def _logit_flow_data(shape):
+    return tf.random.stateless_uniform(shape, [1, 2], 0.1, 0.9)
+
+
+STEPS = {  # step, an event of its forward_min_event_ndims (latent side)
+    'ActNorm': lambda: (bijectors.ActNorm(2), (2,)),
+    'InvertibleConv1x1': lambda: (bijectors.InvertibleConv1x1(2), (2,)),
+    'LUInvertibleConv1x1': lambda: (bijectors.LUInvertibleConv1x1(2), (2,)),
+    'AffineCoupling image': lambda: (
+        bijectors.AffineCoupling((4, 4, 2), hidden_channels=4),
+        (4, 4, 2),
+    ),
+    'AffineCoupling vector': lambda: (bijectors.AffineCoupling((4,), hidden_channels=4), (4,)),
+    'AdditiveCoupling': lambda: (
+        bijectors.AdditiveCoupling((4, 4, 2), hidden_channels=4),
+        (4, 4, 2),
+    ),
+    'Squeeze': lambda: (bijectors.Squeeze(), (2, 2, 4)),
+    'FactorOut': lambda: (bijectors.FactorOut((4, 4, 2), tfb.Identity()), (4, 4, 2)),
+    'LearnedPrior': lambda: (bijectors.LearnedPrior((4, 4, 2)), (4, 4, 2)),
+    'Centre': lambda: (bijectors.Centre((4, 4, 1)), (4, 4, 1)),
+    'LogitTransform image': lambda: (bijectors.LogitTransform((4, 4, 1)), (4, 4, 1)),
+    'LogitTransform vector': lambda: (bijectors.LogitTransform((3,)), (3,)),
+    'Chain': lambda: (bijectors.Chain([bijectors.ActNorm(2)], event_ndims=3), (4, 4, 2)),
+}
+
+
+@pytest.mark.parametrize('make', STEPS.values(), ids=STEPS)
+def test_every_step_takes_inputs_of_exactly_its_declared_min_event_ndims(make):
+    step, event = make()
+    assert step.forward_min_event_ndims == len(event)
+    for batch in [(), (3,)]:
+        z = _logit_flow_data(batch + event)
+        x = step.forward(z)
+        log_det = step.forward_log_det_jacobian(z, event_ndims=len(event))
+        assert x.shape == batch + tuple(step.forward_event_shape(event))
+        assert tf.broadcast_static_shape(log_det.shape, tf.TensorShape(batch)) == batch
+        np.testing.assert_allclose(step.inverse(x), z, atol=1e-5)
+        np.testing.assert_allclose(
+            step.inverse_log_det_jacobian(x, event_ndims=len(event)), -log_det, atol=1e-4
+        )
+
+
+@pytest.mark.parametrize('step', [bijectors.Centre((4,)), bijectors.LogitTransform((4,))])
+def test_a_preprocessing_step_says_which_event_it_takes(step):
+    assert step.forward_min_event_ndims == 1
+    with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=r'\[4\]|4'):
+        step.inverse(tf.constant(0.5))
