@@ -55,7 +55,7 @@ def main(argv):
             base = os.path.relpath(recipe)
             if config is not recipe_config:
                 base = os.path.join(workdir, 'config.json')
-            cli.print_text(schema.describe(config, base))
+            cli.print_text(schema.describe(schema.check_config(config), base))
             return
         with workdirs.open_run(config, workdir, _EXPORT_DIR.value) as run:
             if run.finished:

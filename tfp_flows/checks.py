@@ -19,6 +19,7 @@ import os
 
 __all__ = [
     'BOOL',
+    'COLUMN_NAMES',
     'FRACTION',
     'NON_NEGATIVE_INT',
     'POSITIVE_INT',
@@ -131,6 +132,27 @@ POSITIVE_NUMBER = number(0, low_open=True)
 FRACTION = number(0, 1, high_open=True)  # Rates: dropout, EMA momentum.
 # Every seed of the library and of a run: initial weights, permutations, data order, noise.
 SEED = integer(0, 2**31)
+
+
+def _split_names(value):
+    """Names from a list of strs, each a name or several separated by commas ('a,b')."""
+    items = [value] if isinstance(value, str) else value
+    return tuple(name.strip() for item in items for name in item.split(','))
+
+
+def _is_name_list(value):
+    if not isinstance(value, str | list | tuple) or not all(isinstance(v, str) for v in value):
+        return False
+    names = _split_names(value)
+    return bool(names) and all(names) and len(set(names)) == len(names)
+
+
+# Table columns: ('a', 'b'), ['a', 'b'], 'a,b' (as a command line gives them) or ('a,b',).
+COLUMN_NAMES = Domain(
+    'a non-empty list of distinct column names (or one str of them separated by commas)',
+    _is_name_list,
+    _split_names,
+)
 
 
 def check_shape(name, value, ranks=None):

@@ -166,16 +166,16 @@ def test_csv_columns_splits_and_training_statistics(tmp_path):
 @pytest.mark.parametrize(
     ('content', 'kwargs', 'message'),
     [
-        ('a,b\n1,2\n,4\n5,6\n', {}, r"missing value in column 'a', row 3 .*got ''"),
-        ('a,b\n1,2\n3,NA\n5,6\n', {}, r"missing value in column 'b', row 3 .*got 'NA'"),
-        ('a,b\n1,2\n3,x\n5,6\n', {}, r"column 'b' is not numeric: row 3 .*holds 'x'"),
-        ('a,b\n1,2\n3,4\n5,6\n', dict(columns=['a', 'z']), r"has no column\(s\) 'z' \(`columns`\)"),
-        ('a,b\n1,2\n3,4\n', dict(columns=['a', 'a']), r'`columns` names a column twice'),
-        ('a,b\n1,2\n1,4\n1,6\n', {}, r"Column\(s\) \['a'\] of .* are constant on the training"),
-        ('a,b\n1,2\n', {}, r'has 1 data row\(s\); it needs at least 2'),
+        ('a,b\n1,2\n,4\n5,6\n7,8\n', {}, r"missing value in column 'a', row 3 .*got ''"),
+        ('a,b\n1,2\n3,NA\n5,6\n7,8\n', {}, r"missing value in column 'b', row 3 .*got 'NA'"),
+        ('a,b\n1,2\n3,x\n5,6\n7,8\n', {}, r"column 'b' is not numeric: row 3 .*holds 'x'"),
+        ('a,b\n1,2\n3,4\n5,6\n7,8\n', dict(columns=['a', 'z']), r"has no column\(s\) 'z' \(`columns`\)"),
+        ('a,b\n1,2\n3,4\n', dict(columns=['a', 'a']), r'`columns` must be None or .*distinct'),
+        ('a,b\n1,2\n1,4\n1,6\n1,8\n', {}, r"Column\(s\) \['a'\] of .* are constant on the training"),
+        ('a,b\n1,2\n3,4\n5,6\n', {}, r'has 3 data row\(s\); it needs at least 4: one each'),
         ('', {}, r'is empty; it needs a header row'),
-        ('a,b\n1,2\n3\n5,6\n', {}, r'row 3 has 1 fields; the header has 2'),
-        ('a,b\n1,2\n3,inf\n5,6\n', {}, r"column 'b', row 3 holds 'inf', not a finite number"),
+        ('a,b\n1,2\n3\n5,6\n7,8\n', {}, r'row 3 has 1 fields; the header has 2'),
+        ('a,b\n1,2\n3,inf\n5,6\n7,8\n', {}, r"column 'b', row 3 holds 'inf', not a finite number"),
     ],
 )
 def test_csv_errors(tmp_path, content, kwargs, message):

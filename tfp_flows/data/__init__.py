@@ -34,6 +34,7 @@ from tfp_flows.data.tfds_images import load_images
 
 __all__ = [
     'TOY_NAMES',
+    'BatchSizeError',
     'DatasetInfo',
     'augment_flip',
     'load_digits',
@@ -52,6 +53,15 @@ _KINDS = {
     'csv': ('CSV table', ('columns', 'context_columns')),
     'tfds': ('TFDS dataset', ('augment', 'data_dir', 'image_size')),
 }
+
+
+class BatchSizeError(ValueError):
+    """A `batch_size` larger than a split, with `drop_remainder=True`: no batch at all.
+    `num_examples` is the split's size, the largest batch that fits."""
+
+    def __init__(self, message, num_examples):
+        super().__init__(message)
+        self.num_examples = num_examples
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,10 +214,11 @@ def _num_batches(info, split, batch_size, drop_remainder):
     if num_examples == 0:
         raise ValueError(f'Split {split!r} of dataset {info.name!r} has no examples.')
     if drop_remainder and batch_size > num_examples:
-        raise ValueError(
+        raise BatchSizeError(
             f'`batch_size` ({batch_size}) is larger than the {num_examples} examples of split '
             f'{split!r} of {info.name!r}, so drop_remainder=True would leave no batch; use a '
-            'smaller batch_size or drop_remainder=False.'
+            f'batch_size of at most {num_examples} or drop_remainder=False.',
+            num_examples,
         )
     rounding = math.floor if drop_remainder else math.ceil
     return rounding(num_examples / batch_size)

@@ -2,8 +2,8 @@
 
 `tfp_flows.data.make_dataset('folder:PATH', ...)` and `make_dataset('csv:PATH', ...)` read
 them (folders through `tfp_flows.data.folder`). Both are split by one fixed permutation
-(`numpy.random.RandomState(0)`) into 'train' (80%), 'validation' (10%) and 'test' (10%,
-rounded), the same on every call (`split_indices`).
+(`numpy.random.RandomState(0)`) into 'train' (80%), 'validation' (10%) and 'test' (10%;
+each rounded, and at least one example), the same on every call (`split_indices`).
 
 CSV: a table with a header row. The chosen columns are the data x [D]; optional context
 columns are the context c [K] of a conditional model. Values stay in the CSV's units; the
@@ -38,6 +38,8 @@ _MISSING = ('', 'na', 'nan', 'n/a', 'null', 'none', '?')
 def split_indices(count, split):
     """The sorted indices of `split` among `count` examples: a fixed permutation, 80/10/10.
 
+    Validation and test get round(count / 10) examples each, and at least one (so every split
+    of at least 3 examples is non-empty); train gets the rest.
     Raises `ValueError` for an unknown split, or a `count` that is not an int >= 0.
     """
     checks.NON_NEGATIVE_INT.check('count', count)
@@ -46,8 +48,10 @@ def split_indices(count, split):
             f'Unknown split {split!r} of your own data; expected one of '
             f'{", ".join(SPLIT_FRACTIONS)}.'
         )
-    num_validation = round(count * SPLIT_FRACTIONS['validation'])
-    num_test = round(count * SPLIT_FRACTIONS['test'])
+    num_validation, num_test = (
+        min(max(1, round(count * SPLIT_FRACTIONS[name])), count // 3)
+        for name in ('validation', 'test')
+    )
     ends = np.cumsum([0, count - num_validation - num_test, num_validation, num_test])
     index = list(SPLIT_FRACTIONS).index(split)
     permutation = np.random.RandomState(0).permutation(count)
@@ -55,18 +59,11 @@ def split_indices(count, split):
 
 
 def _check_names(name, value, allow_none):
-    """`value` as a tuple of column names (strs); None (if `allow_none`) or () stay."""
-    if value is None and allow_none:
-        return None
-    try:
-        names = None if isinstance(value, str) else tuple(value)
-    except TypeError:
-        names = None
-    if names is None or not all(isinstance(n, str) for n in names):
-        expected = 'a list of column names (strs)'
-        expected = f'None or {expected}' if allow_none else expected
-        raise ValueError(f'`{name}` must be {expected}; got {value!r}.')
-    return names
+    """`value` as a tuple of column names (`checks.COLUMN_NAMES`); None (if `allow_none`) or
+    () stay."""
+    if (value is None and allow_none) or (isinstance(value, tuple | list) and not value):
+        return None if value is None else ()
+    return (checks.COLUMN_NAMES.or_none() if allow_none else checks.COLUMN_NAMES).check(name, value)
 
 
 def csv_source(path, split, columns=None, context_columns=None, conditional=False):
@@ -78,7 +75,10 @@ def csv_source(path, split, columns=None, context_columns=None, conditional=Fals
     the file is read); other errors as `read_csv`.
     """
     split_indices(0, split)  # Refuses an unknown split.
-    if checks.BOOL.check('conditional', conditional) != bool(context_columns):
+    _check_names('columns', columns, allow_none=True)
+    if checks.BOOL.check('conditional', conditional) != bool(
+        _check_names('context_columns', context_columns, allow_none=True)
+    ):
         raise ValueError(
             'A CSV table is conditional exactly when it has context columns: pass '
             '`context_columns` with conditional=True (or neither); got '
@@ -156,8 +156,6 @@ def _check_columns(path, header, columns, context_columns):
                 f'csv:{path} has no column(s) {", ".join(map(repr, unknown))} (`{kind}`); its '
                 f'columns are {", ".join(map(repr, header))}.'
             )
-        if len(set(names)) != len(names):
-            raise ValueError(f'`{kind}` names a column twice; got {names!r}.')
     both = sorted(set(columns) & set(context_columns))
     if both:
         raise ValueError(f'Column(s) {both} are both data and context columns of csv:{path}.')
@@ -181,7 +179,7 @@ def read_csv(path, columns=None, context_columns=()):
       TypeError, ValueError: naming an argument out of its domain, before the file is read.
       FileNotFoundError: no such file.
       ValueError: an empty table, an unknown or repeated column, a column both data and
-        context, fewer than two data rows, a missing or non-numeric value (naming the
+        context, fewer than four data rows, a missing or non-numeric value (naming the
         column, row and value).
     """
     checks.check_path('path', path)
@@ -197,8 +195,11 @@ def read_csv(path, columns=None, context_columns=()):
     if columns is None:
         columns = tuple(name for name in header if name not in context_columns)
     _check_columns(path, header, columns, context_columns)
-    if len(rows) < 3:
-        raise ValueError(f'csv:{path} has {len(rows) - 1} data row(s); it needs at least 2.')
+    if len(rows) < 5:
+        raise ValueError(
+            f'csv:{path} has {len(rows) - 1} data row(s); it needs at least 4: one each for '
+            'the validation and test splits and two to train on (80/10/10, each at least one).'
+        )
     index = {name: header.index(name) for name in (*columns, *context_columns)}
     values = np.empty([len(rows) - 1, len(index)])
     for r, row in enumerate(rows[1:]):

@@ -54,18 +54,25 @@ def load(config):
     common = {k: config.data[k] for k in ('data_dir', 'image_size', 'conditional', 'columns')}
     common['context_columns'] = config.data.context_columns
     epoch = tf.Variable(0, trainable=False, dtype=tf.int64, name='data_epoch')
-    train, info = data.make_dataset(
-        name,
-        splits.train,
-        batch_size,
-        shuffle=True,
-        seed=config.seed,
-        epoch=epoch,
-        augment=config.data.augment,
-        drop_remainder=True,
-        dequantize=not variational,
-        **common,
-    )
+    try:
+        train, info = data.make_dataset(
+            name,
+            splits.train,
+            batch_size,
+            shuffle=True,
+            seed=config.seed,
+            epoch=epoch,
+            augment=config.data.augment,
+            drop_remainder=True,
+            dequantize=not variational,
+            **common,
+        )
+    except data.BatchSizeError as error:  # The run's own words: the flag to change.
+        raise ValueError(
+            f'`config.train.batch_size` ({batch_size}) is larger than the '
+            f'{error.num_examples} examples of the training split of {name!r}: set it to at '
+            f'most {error.num_examples} (--config.train.batch_size={error.num_examples}).'
+        ) from None
     _check_fits(config, info)
 
     def evaluation(split, dequantize=not variational):

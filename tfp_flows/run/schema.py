@@ -58,15 +58,6 @@ def _non_empty_str(value):
     return isinstance(value, str) and bool(value)
 
 
-def _column_names(value):
-    return (
-        isinstance(value, tuple | list)
-        and len(value) > 0
-        and all(_non_empty_str(name) for name in value)
-        and len(set(value)) == len(value)
-    )
-
-
 def _temperatures(value):
     return (
         isinstance(value, tuple | list)
@@ -76,9 +67,7 @@ def _temperatures(value):
 
 
 _TEXT = checks.Domain('a non-empty str', _non_empty_str)
-_COLUMNS = checks.Domain(
-    'a non-empty list of distinct non-empty strs (column names)', _column_names, tuple
-).or_none()
+_COLUMNS = checks.COLUMN_NAMES.or_none()
 _TEMPERATURES = checks.Domain('a non-empty list of finite numbers > 0', _temperatures, tuple)
 _STRATEGIES = checks.one_of('auto', 'one_device', 'mirrored', 'multi_worker')
 
