@@ -132,8 +132,8 @@ class _Steps:
         factor = 2**num_squeezes
         if shape[0] % factor or shape[1] % factor:
             raise ValueError(
-                f'{self.name or self.builder} with these levels squeezes {num_squeezes} times, so height and '
-                f'width must be divisible by {factor}; got event_shape {shape!r}.'
+                f'{self.name or self.builder} with these levels squeezes {num_squeezes} times, '
+                f'so height and width must be divisible by {factor}; got event_shape {shape!r}.'
             )
         if preprocessing == 'logit':
             return shape, LogitTransform(shape, alpha=self.alpha, **self.options)

@@ -160,3 +160,24 @@ def test_row_grid_gives_each_entry_a_row():
     grid = images.row_grid(rows, num_bins=17)
     np.testing.assert_array_equal(grid, images.image_grid(rows.reshape(12, 8, 8, 1), 17, 4))
     assert grid.shape == (3 * (64 + 2) + 2, 4 * (64 + 2) + 2, 1)
+
+
+def test_a_tables_density_figure_is_in_its_units_with_its_column_names():
+    """A table's points far from 0 and few (a 10 % test split): the density and the points
+    are both in view, the points plainly visible, and the axes carry the column names."""
+    centre = np.array([170.0, 70.0])  # height, weight
+
+    def log_prob(x):
+        return -tf.reduce_sum(((x - centre) / [10.0, 15.0]) ** 2, axis=-1) / 2
+
+    points = centre + np.random.default_rng(5).normal(size=(30, 2)) * [10.0, 15.0]
+    picture = images.density_figure(log_prob, points, axis_names=('height', 'weight'))
+    red, green, blue = np.moveaxis(picture[:, :440].astype(int), -1, 0)
+    assert ((red > 200) & (green > 200) & (blue < 100)).sum() > 100  # The bump is in view.
+    assert (picture[:, 600:].max(axis=-1) < 100).sum() > 30 * 20  # 30 points, each visible.
+    default = images.density_figure(log_prob, points)
+    named_as_default = images.density_figure(log_prob, points, axis_names=('x[0]', 'x[1]'))
+    np.testing.assert_array_equal(default, named_as_default)
+    assert not np.array_equal(default, picture)  # The names are drawn.
+    with pytest.raises(ValueError, match=r'`axis_names` must be None or two strs'):
+        images.density_figure(log_prob, points, axis_names='height')

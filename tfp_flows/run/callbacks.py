@@ -177,17 +177,17 @@ class DensityPictures(_Pictures):
     """Every `every_epochs` epochs: a 2-D flow's learned density beside the `points` [N, 2],
     to `path` (`pictures.density_figure`) and to TensorBoard under `density`."""
 
-    def __init__(self, flow, points, path, every_epochs=1, log_dir=None, points_label='data'):
+    def __init__(self, flow, points, path, every_epochs=1, log_dir=None, **figure_options):
         super().__init__(every_epochs, log_dir)
         self.flow, self.points, self.path = flow, points, path
-        self.points_label = points_label
+        self.figure_options = figure_options  # `pictures.density_figure`'s labels.
 
     def write(self, epochs_trained):
         """Writes the picture after `epochs_trained` epochs; returns its path."""
         picture = pictures.density_figure(
             lambda x: self.flow.log_prob(tf.cast(x, self.flow.dtype)),
             self.points,
-            points_label=self.points_label,
+            **self.figure_options,
         )
         pictures.write_png(self.path, picture)
         self._log_image('density', picture, epochs_trained)
@@ -219,6 +219,7 @@ def picture_callback(config, info, flow, test_data, log_dir):
         every_epochs=every,
         log_dir=log_dir,
         points_label='test data',
+        axis_names=info.statistics and info.statistics.columns,
     )
 
 

@@ -78,12 +78,14 @@ def run_figure(workdir, temperatures=None, seed=None):
     import numpy as np
     import tensorflow as tf
 
-    points = np.concatenate([batch.numpy() for batch in _test_split(config, 1024, False)[0]])
+    test, info = _test_split(config, 1024, False)
+    points = np.concatenate([batch.numpy() for batch in test])
 
     def log_prob(x):
         return flow.log_prob(tf.cast(x, flow.dtype))
 
-    return pictures.density_figure(log_prob, points, points_label='test data')
+    names = info.statistics and info.statistics.columns
+    return pictures.density_figure(log_prob, points, points_label='test data', axis_names=names)
 
 
 def _test_split(config, batch_size, shuffle, conditional=False):

@@ -235,16 +235,20 @@ def check_points(points):
     return points
 
 
-def density_figure(log_prob_fn, points, points_label='data', extent=None, resolution=200):
+def density_figure(
+    log_prob_fn, points, points_label='data', extent=None, resolution=200, axis_names=None
+):
     """The learned density of a 2-D flow beside the data, with titles, axes and a colour bar.
 
     Args:
       log_prob_fn: a callable from float32 [N, 2] points to [N] log-densities (nats).
       points: data [N, 2] (e.g. the test split), drawn as a scatter plot.
       points_label: a str, what the points are, for the title of their panel.
-      extent: both panels show [-extent, extent]^2; default: 1.15 times the points' largest
-        absolute coordinate, rounded up to a multiple of 0.5.
+      extent: both panels show [-extent, extent]^2; default (None): the points' bounding
+        box, widened by 15 % of its size on each side (the units of a table's columns).
       resolution: the density is evaluated at the centres of resolution^2 cells.
+      axis_names: the two coordinates' names for the axes (a table's column names);
+        default ('x[0]', 'x[1]').
 
     Returns:
       uint8 RGB [420, 1000, 3].
@@ -256,30 +260,40 @@ def density_figure(log_prob_fn, points, points_label='data', extent=None, resolu
         raise ValueError(f'`points_label` must be a str; got {points_label!r}.')
     checks.POSITIVE_NUMBER.or_none().check('extent', extent)
     checks.POSITIVE_INT.check('resolution', resolution)
+    if axis_names is None:
+        axis_names = ('x[0]', 'x[1]')
+    elif not (isinstance(axis_names, tuple | list) and len(axis_names) == 2) or not all(
+        isinstance(name, str) for name in axis_names
+    ):
+        raise ValueError(f'`axis_names` must be None or two strs; got {axis_names!r}.')
     if extent is None:
-        extent = math.ceil(2 * 1.15 * float(np.abs(points).max())) / 2
-    edges = np.linspace(-extent, extent, resolution + 1)
-    centres = (edges[:-1] + edges[1:]) / 2
-    grid_x, grid_y = np.meshgrid(centres, centres)  # Row i has x[1] = centres[i].
+        low, high = points.min(axis=0), points.max(axis=0)
+        margin = 0.15 * (high - low) + 0.5 * (high == low)
+        low, high = low - margin, high + margin
+    else:
+        low, high = np.full(2, -extent), np.full(2, extent)
+    centres = [np.linspace(a, b, resolution + 1)[:-1] + (b - a) / (2 * resolution)
+               for a, b in zip(low, high, strict=True)]  # fmt: skip
+    grid_x, grid_y = np.meshgrid(*centres)  # Row i has x[1] = centres[1][i].
     grid = np.stack([grid_x.ravel(), grid_y.ravel()], axis=-1).astype(np.float32)
     log_prob = np.asarray(log_prob_fn(tf.constant(grid)), np.float64)
     density = np.exp(log_prob).reshape(resolution, resolution)
 
     figure = Figure(figsize=(10, 4.2), dpi=_DPI, facecolor='white', layout='constrained')
     model_axes, data_axes = figure.subplots(1, 2, sharex=True, sharey=True)
-    shown = model_axes.imshow(
-        density, extent=(-extent, extent, -extent, extent), origin='lower', cmap='viridis'
-    )
+    box = (low[0], high[0], low[1], high[1])
+    shown = model_axes.imshow(density, extent=box, origin='lower', cmap='viridis', aspect='auto')
     figure.colorbar(shown, ax=model_axes, label='p(x)')
     model_axes.set_title('learned density p(x)')
-    data_axes.scatter(points[:, 0], points[:, 1], s=1, alpha=0.3, color='black', linewidths=0)
+    size = float(np.clip(3000 / len(points), 1, 16))  # Few points drawn larger, many lighter.
+    alpha = float(np.clip(300 / len(points), 0.3, 0.9))
+    data_axes.scatter(points[:, 0], points[:, 1], s=size, alpha=alpha, color='black', linewidths=0)
     data_axes.set_title(f'{points_label} ({len(points):,} points)')
     for axes in (model_axes, data_axes):
-        axes.set_xlim(-extent, extent)
-        axes.set_ylim(-extent, extent)
-        axes.set_aspect('equal')
-        axes.set_xlabel('x[0]')
-    model_axes.set_ylabel('x[1]')
+        axes.set_xlim(low[0], high[0])
+        axes.set_ylim(low[1], high[1])
+        axes.set_xlabel(axis_names[0])
+    model_axes.set_ylabel(axis_names[1])
     return _render(figure)
 
 
