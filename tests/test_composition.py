@@ -102,3 +102,57 @@ def test_a_preprocessing_step_says_which_event_it_takes(step):
     assert step.forward_min_event_ndims == 1
     with pytest.raises((ValueError, tf.errors.InvalidArgumentError), match=r'\[4\]|4'):
         step.inverse(tf.constant(0.5))
+
+
+# Tensors of another dtype (issue 21, "Raw pixels and bad tensors"): refused at every public
+# method of every step and every flow, saying what to do. NumPy arrays and Python numbers are
+# converted to the flow's dtype, as TFP does.
+WRONG_DTYPES = {
+    'int32': (tf.int32, r'of dtype int32: dequantize integer pixels to \[0, 1\] first'),
+    'uint8': (tf.uint8, r'of dtype uint8: dequantize integer pixels'),
+    'float64': (tf.float64, r'of dtype float64: cast it first \(`tf.cast\(., tf.float32\)`\)'),
+    'string': (tf.string, r'of dtype string: a flow takes float tensors'),
+}
+METHODS = ['forward', 'inverse', 'forward_log_det_jacobian', 'inverse_log_det_jacobian',
+           'forward_and_log_det', 'inverse_and_log_det']  # fmt: skip
+
+
+def _wrong(shape, dtype):
+    return tf.fill(shape, 'a') if dtype == tf.string else tf.zeros(shape, dtype)
+
+
+@pytest.mark.parametrize('wrong', WRONG_DTYPES.values(), ids=WRONG_DTYPES)
+@pytest.mark.parametrize('make', STEPS.values(), ids=STEPS)
+def test_every_step_refuses_another_dtype_saying_what_to_do(make, wrong):
+    step, event = make()
+    dtype, message = wrong
+    if step.dtype is None:  # Squeeze takes any float dtype and says so for the others.
+        if dtype.is_floating:
+            return
+        message = r'floating-point tensor \(dequantize integer images first'
+    for method in METHODS:
+        shape = (2, *(event if method.startswith('f') else step.forward_event_shape(event)))
+        kwargs = {'event_ndims': len(event)} if 'jacobian' in method else {}
+        with pytest.raises(TypeError, match=rf'{type(step).__name__} .*{message}'):
+            getattr(step, method)(_wrong(shape, dtype), **kwargs)
+
+
+@pytest.mark.parametrize('wrong', WRONG_DTYPES.values(), ids=WRONG_DTYPES)
+@pytest.mark.parametrize('builder', BUILDERS.values(), ids=BUILDERS)
+def test_every_flow_refuses_another_dtype_saying_what_to_do(builder, wrong):
+    flow = builder()
+    dtype, message = wrong
+    for method in (flow.log_prob, flow.prob):
+        with pytest.raises(TypeError, match=rf'has dtype float32; got `y` {message}'):
+            method(_wrong((2, *flow.event_shape), dtype))
+
+
+def test_raw_pixels_are_outside_a_logit_flows_support_and_validate_args_says_so():
+    """NumPy integers are converted (TFP's convention): raw pixels 0..16 are outside the
+    logit's support, so log_prob is -inf; with validate_args the error says to dequantize."""
+    pixels = np.random.default_rng(0).integers(0, 17, (2, 4, 4, 1))
+    options = dict(num_levels=1, num_steps=1, hidden_channels=4, preprocessing='logit')
+    assert np.all(tfp_flows.real_nvp((4, 4, 1), **options).log_prob(pixels) == -np.inf)
+    checked = tfp_flows.real_nvp((4, 4, 1), validate_args=True, **options)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r'go in dequantized, x = \(k \+ u\)'):
+        checked.log_prob(pixels)

@@ -435,7 +435,7 @@ def test_log_prob_rejects_bad_data(name):
         ValueError, match=rf'{owner} expects .*\[\.\.\., 8, 8, 1\]; got shape \[2, 4, 4, 1\]'
     ):
         flow.log_prob(tf.zeros([2, 4, 4, 1]))
-    with pytest.raises(ValueError, match=r'requested dtype float32 for Tensor with dtype int32'):
+    with pytest.raises(TypeError, match=r'dtype float32; got `y` of dtype int32: dequantize'):
         flow.log_prob(tf.zeros([2, 8, 8, 1], tf.int32))
 
 
@@ -910,10 +910,9 @@ def test_initialize_takes_the_context_of_a_conditional_flow():
     flow = CONDITIONAL_MODELS['glow'](tf.float32)
     data = tf.random.stateless_uniform([4, *IMAGE], [8, 42], 0.05, 0.95)
     context = tf.one_hot([0, 1, 2, 0], 3)
-    latent = tfp_flows.initialize(flow, data, conditional_input=context)
-    np.testing.assert_allclose(
-        latent, flow.bijector.inverse(data, conditional_input=context), rtol=1e-5, atol=1e-5
-    )
+    tfp_flows.initialize(flow, data, conditional_input=context)
+    latent = flow.bijector.inverse(data, conditional_input=context)
+    np.testing.assert_allclose(np.mean(latent), 0.0, atol=0.5)  # ActNorm standardised it.
 
 
 # Dropout in the coupling networks: only with training=True.

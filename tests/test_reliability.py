@@ -247,8 +247,8 @@ BAD_INPUTS = [
     ),
     pytest.param(
         _call(lambda: _flow().log_prob(tf.zeros((2, *IMAGE_SHAPE), tf.uint8))),
-        ValueError,
-        r'requested dtype float32 for Tensor with dtype uint8',
+        TypeError,
+        r'has dtype float32; got `y` of dtype uint8: dequantize integer pixels',
         id='integer dtype: flow',
     ),
     pytest.param(
@@ -266,8 +266,8 @@ BAD_INPUTS = [
     ),
     pytest.param(
         _call(lambda: _flow().log_prob(tf.fill((2, *IMAGE_SHAPE), 'a'))),
-        ValueError,
-        r'requested dtype float32 for Tensor with dtype string',
+        TypeError,
+        r'has dtype float32; got `y` of dtype string: a flow takes float tensors',
         id='string dtype: flow',
     ),
     pytest.param(
@@ -329,7 +329,8 @@ BAD_INPUTS = [
     pytest.param(
         _run_in_workdir(train__batch_size=2000),
         ValueError,
-        r"`batch_size` \(2000\) is larger than the 1257 examples of split 'train' of 'digits'",
+        r'`config.train.batch_size` \(2000\) is larger than the 1257 examples of the training '
+        r"split of 'digits': set it to at most 1257",
         id='batch larger than the dataset: config',
     ),
     pytest.param(

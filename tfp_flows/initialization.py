@@ -16,7 +16,7 @@ __all__ = ['initialize']
 
 
 def initialize(flow, data, conditional_input=None):
-    """Initialises every `ActNorm` of `flow` from `data`; returns the latent.
+    """Initialises every `ActNorm` of `flow` from `data`, in place (returns None).
 
     Walks the flow from data to latent (`tfp_flows.bijectors.walk`): each ActNorm that has not
     run yet is set so that its inverse maps the data reaching it to zero mean and unit variance
@@ -44,8 +44,8 @@ def initialize(flow, data, conditional_input=None):
       conditional_input: the contexts [N, *conditional_shape] of one batch `data` of a
         conditional flow (see `tfp_flows.glow`); None otherwise.
 
-    Returns:
-      The latent of `data`, [N, *event_shape] (all batches concatenated).
+    A channel whose data is constant where it reaches an ActNorm gives a `UserWarning` (its
+    scale is capped, so the density of other data is extreme).
 
     Raises (each before any ActNorm is set):
       TypeError: for a flow that is not one of this package's or holds an ActNorm the walk
@@ -67,8 +67,7 @@ def initialize(flow, data, conditional_input=None):
         walk.step(bijector, x, True, ndims, {} if c is None else {'conditional_input': c})
         for x, c in _checked_pairs(bijector, data, conditional_input)
     ]
-    latents = [latent for latent, _ in walk.drive(walks, _initialize_act_norms)]
-    return latents[0] if len(latents) == 1 else tf.concat(latents, axis=0)
+    walk.drive(walks, _initialize_act_norms)
 
 
 def _check_reachable(bijector):

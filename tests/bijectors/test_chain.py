@@ -236,8 +236,7 @@ def test_reading_a_checkpoint_of_another_structure_names_the_choice(tmp_path):
 def test_initialize_walks_the_flow_once_and_sets_every_act_norm():
     flow = tfp_flows.glow((8, 8, 1), num_levels=2, num_steps=1, hidden_channels=8)
     data = tf.random.stateless_uniform([16, 8, 8, 1], [3, 3])
-    latent = tfp_flows.initialize(flow, data.numpy().astype(np.float64))
-    np.testing.assert_allclose(latent, flow.bijector.inverse(data), rtol=1e-5, atol=1e-5)
+    assert tfp_flows.initialize(flow, data.numpy().astype(np.float64)) is None
     act_norms = [m for m in flow.bijector.submodules if isinstance(m, ActNorm)]
     assert len(act_norms) == 2
     assert all(bool(a.initialized.numpy()) for a in act_norms)

@@ -1,5 +1,8 @@
 """ActNorm: per-channel affine map with data-dependent initialisation (Glow)."""
 
+import warnings
+
+import numpy as np
 import tensorflow as tf
 
 from tfp_flows import checks
@@ -90,6 +93,19 @@ class ActNorm(FlowBijector):
         axes = list(range(y.shape.rank - 1))
         self.initialize_from_moments(*tf.nn.moments(y, axes=axes))
 
+    def _warn_if_constant(self, variance):
+        """A `UserWarning` for channels whose data is (nearly) constant: their scale is capped
+        at 1 / min_std, and the density of any other data becomes extreme."""
+        constant = np.flatnonzero(np.sqrt(variance.numpy()) < self._min_std)
+        if constant.size:
+            warnings.warn(
+                f'ActNorm {self.name!r}: channel(s) {constant.tolist()[:10]} of the data '
+                f'reaching it are constant (standard deviation < min_std={self._min_std}), so '
+                f'their scale is capped at 1/min_std and log_prob of other data is extreme. '
+                'Initialise from data that varies in every channel (dequantized images do).',
+                stacklevel=4,
+            )
+
     def initialize_from_moments(self, mean, variance):
         """`initialize` given the data's moments ([C] each, e.g. merged over several batches
         by `tfp_flows.initialize`): shift = mean, log_scale = log(max(sqrt(variance), min_std)).
@@ -113,6 +129,8 @@ class ActNorm(FlowBijector):
         )
         std = tf.maximum(tf.sqrt(variance), tf.cast(self._min_std, self.dtype))
         done = self.initialized
+        if tf.executing_eagerly() and not done.numpy():
+            self._warn_if_constant(variance)
         updates = [
             self.shift.assign(tf.where(done, self.shift, mean)),
             self.log_scale.assign(tf.where(done, self.log_scale, tf.math.log(std))),

@@ -159,13 +159,41 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
         return x, reduce_log_det(log_det, y, self.inverse_min_event_ndims, event_ndims)
 
     def _convert(self, value, name):
+        """`value` as a tensor of this bijector's dtype (NumPy and Python numbers are converted,
+        as TFP does); `TypeError` saying what to do for a tensor of another dtype."""
         value = tf.convert_to_tensor(value, dtype_hint=self.dtype, name=name)
         if self.dtype is not None and value.dtype != self.dtype:
+            todo = f'cast it first (`tf.cast({name}, tf.{self.dtype.name})`)'
+            if value.dtype.is_integer:
+                todo = (
+                    'dequantize integer pixels to [0, 1] first '
+                    '(`tfp_flows.uniform_dequantize(pixels, num_bins)`)'
+                )
+            elif not value.dtype.is_floating:
+                todo = 'a flow takes float tensors'
             raise TypeError(
                 f'{type(self).__name__} {self.name!r} has dtype {self.dtype.name}; got `{name}` '
-                f'of dtype {value.dtype.name}.'
+                f'of dtype {value.dtype.name}: {todo}.'
             )
         return value
+
+    # TFP's public methods, with the dtype checked first: TFP's own conversion error prints
+    # the whole tensor and says nothing of what to do.
+    def forward(self, x, name='forward', **kwargs):
+        return super().forward(self._convert(x, 'x'), name, **kwargs)
+
+    def inverse(self, y, name='inverse', **kwargs):
+        return super().inverse(self._convert(y, 'y'), name, **kwargs)
+
+    def forward_log_det_jacobian(
+        self, x, event_ndims=None, name='forward_log_det_jacobian', **kwargs
+    ):
+        return super().forward_log_det_jacobian(self._convert(x, 'x'), event_ndims, name, **kwargs)
+
+    def inverse_log_det_jacobian(
+        self, y, event_ndims=None, name='inverse_log_det_jacobian', **kwargs
+    ):
+        return super().inverse_log_det_jacobian(self._convert(y, 'y'), event_ndims, name, **kwargs)
 
     def _cached_forward(self, x, **kwargs):
         y, fldj = self._forward_and_log_det(x, **kwargs)

@@ -58,7 +58,8 @@ class _Preprocessing(FlowBijector):
         outside = tf.boolean_mask(x, ~inside)
         message = tf.strings.format(
             f'{type(self).__name__} {self.name!r} takes data in {where}; NaN is outside); '
-            'got {} value(s) outside it, the first: {}',
+            'got {} value(s) outside it, the first: {}. Integer pixels k in [0, B) go in '
+            'dequantized, x = (k + u) / B (`tfp_flows.uniform_dequantize(pixels, B)`).',
             (tf.size(outside), outside[:5]),
         )
         check = tf.debugging.Assert(tf.reduce_all(inside), [message])
