@@ -297,8 +297,6 @@ FINDINGS = (
      "unchecked without a network: LearnedPrior((2, 2, 2), dtype_policy='x') builds"),
     ('FactorOut', 'seed',
      "unchecked without hidden_channels: FactorOut((2, 2, 2), tfb.Identity(), seed='x') builds"),
-    ('AffineCoupling AdditiveCoupling', 'hidden_channels',
-     'a vector coupling names `hidden_units`: AffineCoupling((4,), hidden_channels=0)'),
     ('VariationalDequantizer', 'log_scale_bound', "checked after the context network's "
      'variables: VariationalDequantizer((4, 4, 1), 17, log_scale_bound=0)'),
     ('FlowTrainer', 'memory_saving',

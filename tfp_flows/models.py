@@ -384,8 +384,9 @@ def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=
       ValueError: for a bad temperature, sample shape or seed (for a tensor's values
         `tf.errors.InvalidArgumentError`); for a context the flow cannot take.
     """
+    latent = sample_latent(flow, sample_shape, temperature, seed)  # Checks `flow` first.
     kwargs = {} if conditional_input is None else {'conditional_input': conditional_input}
-    return flow.bijector.forward(sample_latent(flow, sample_shape, temperature, seed), **kwargs)
+    return flow.bijector.forward(latent, **kwargs)
 
 
 def sample_latent(flow, sample_shape=(), temperature=1.0, seed=None):
