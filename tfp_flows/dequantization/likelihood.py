@@ -157,12 +157,16 @@ def _check_num_samples(num_samples):
 
 
 def _check_seed(seed):
-    """An int in [0, 2**31) as the stateless seed [seed, 0], or an int tensor [2] (int32)."""
+    """An int in [0, 2**31) as the stateless seed [seed, 0], or an int tensor [2]."""
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
         return tf.constant([checks.SEED.check('seed', seed), 0], tf.int32)
+    expected = '`seed` must be an int or a stateless seed (an int tensor of shape [2])'
     if seed is None:
-        raise ValueError('`seed` must be an int or a stateless seed (an int tensor [2]); got None.')
-    return check_stateless_seed('seed', seed)
+        raise ValueError(f'{expected}; got None.')
+    seed = tf.convert_to_tensor(seed)
+    if not seed.dtype.is_integer or not seed.shape.is_compatible_with([2]):
+        raise ValueError(f'{expected}; got a {seed.dtype.name} tensor of shape {seed.shape}.')
+    return seed
 
 
 def importance_weighted_log_likelihood(
