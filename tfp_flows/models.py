@@ -2,9 +2,8 @@
 
 `glow` and `real_nvp` build a `tfp_flows.bijectors.Chain` of this package's steps, data side
 first (TFP's order), over a standard Normal base: `log_prob(x)` is the density of x in nats,
-`forward` maps latent to data, `sample` decodes base noise. Arguments both take (each checked
-in the domain of the step that uses it, before any variable, used or not: a bad value raises
-`ValueError` naming it):
+`forward` maps latent to data, `sample` decodes base noise. Arguments both take (each checked,
+used or not, before any variable, in the domain of its step: `ValueError` naming it):
   hidden_channels: width of the coupling networks (`tfp_flows.networks`).
   split_prior: learn the factored-out halves' prior from the kept halves (`FactorOut`).
   log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', priors.
@@ -55,36 +54,31 @@ __all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sam
 _COUPLINGS = {'affine': AffineCoupling, 'additive': AdditiveCoupling}
 _PREPROCESSING = checks.one_of('centre', 'logit')
 _DOMAINS = {  # The builders' arguments, those passed on in their consumers' domains.
-    'num_levels': checks.POSITIVE_INT,
-    'num_steps': checks.POSITIVE_INT,
+    **dict.fromkeys(('num_levels', 'num_steps'), checks.POSITIVE_INT),
+    **dict.fromkeys(('learn_top_prior', 'split_prior', 'validate_args'), checks.BOOL),
     'coupling': checks.one_of(*_COUPLINGS),
     'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle'),
-    'learn_top_prior': checks.BOOL,
     'seed': checks.SEED,
-    'split_prior': checks.BOOL,
     'log_scale_bound': LOG_SCALE_BOUND,
     'scale': SCALE,
     'alpha': ALPHA,
-    'validate_args': checks.BOOL,
 }
 
 
 class _Steps:
-    """Builds a model's steps from its builder's arguments, checked (before any variable,
-    used or not) and kept as attributes."""
+    """Builds a model's steps from its builder's arguments, checked and kept as attributes."""
 
     def __init__(self, arguments):
         vars(self).update(
             {k: _DOMAINS[k].check(k, v) if k in _DOMAINS else v for k, v in arguments.items()}
         )
         self.conditional_shape = check_conditional_shape(self.conditional_shape)
-        network = dict(hidden_channels=self.hidden_channels, dropout_rate=self.dropout_rate)
-        self.dtype = networks.check_arguments(self.dtype, self.dtype_policy, **network)['dtype']
+        self.network = dict(hidden_channels=self.hidden_channels, dropout_rate=self.dropout_rate)
+        networks.check_arguments(self.dtype, self.dtype_policy, **self.network)
         self.options = dict(dtype=self.dtype, validate_args=self.validate_args)
         self.conditioning = dict(
             conditional_shape=self.conditional_shape, dtype_policy=self.dtype_policy, **self.options
         )
-        self.network = network
         self._count = itertools.count()
 
     def next_seed(self):
@@ -267,11 +261,7 @@ def real_nvp(
     """
     steps = _Steps(dict(locals()))
     preprocessing = _PREPROCESSING.or_none().check('preprocessing', preprocessing)
-    try:
-        vector = len(event_shape) == 1
-    except TypeError:
-        vector = False
-    if vector:
+    if np.shape(event_shape) == (1,):  # A vector [D].
         return _vector_real_nvp(steps, event_shape, preprocessing)
     num_squeezes = steps.num_levels - 1
     event_shape, first = steps.data_side(event_shape, num_squeezes, preprocessing or 'logit')
