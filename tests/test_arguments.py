@@ -18,10 +18,8 @@ values are the POOL's candidates outside the domain: each must be refused with `
 or `TypeError` naming the argument (backticked), with no variable created and nothing
 written. A `Values(domain)` row is an array's: its bad values are the valid array with a bad
 number in it; a `Tensor(domain)` row is also checked at run time, as tensors, eagerly and
-inside `tf.function`. Valid calls come from `_defaults`. FINDINGS lists what the sweep found
-(a bad value accepted, refused after work or without its name), each with a failing call;
-those rows are strict xfails. The config sweep draws from the same POOL for every field of
-`schema.FIELDS`.
+inside `tf.function`. Valid calls come from `_defaults`. The config sweep draws from the
+same POOL for every field of `schema.FIELDS`.
 """
 
 import atexit
@@ -192,7 +190,6 @@ TABLE = {
     'ActNorm': {'num_channels': POSITIVE, 'min_std': checks.POSITIVE_NUMBER},
     'ActNorm.initialize': {'y': FINITE},
     'ActNorm.initialize_from_moments': {'mean': FINITE, 'variance': Tensor(checks.number(0))},
-    'FlowBijector': {'validate_args': 'the base of the steps: swept on each step'},
     'FlowBijector.forward_and_log_det': {'event_ndims': POSITIVE.or_none()},
     'FlowBijector.inverse_and_log_det': {'y': DATA, 'event_ndims': POSITIVE.or_none()},
     'AffineCoupling': {**COUPLING, 'scale': MODEL['scale']}, 'AdditiveCoupling': COUPLING,
@@ -277,51 +274,6 @@ TABLE = {
 }
 # fmt: on
 
-
-# The findings: (callables, parameters, what is wrong with a failing call). Each row of the
-# sweep they name is expected to fail (xfail, strict) until the library is fixed.
-FINDINGS = (
-    ('ActNorm AdditiveCoupling AffineCoupling FactorOut InvertibleConv1x1 LUInvertibleConv1x1 '
-     'LearnedPrior', 'validate_args', 'checked by FlowBijector.__init__, after the step made its '
-     "variables: ActNorm(2, validate_args='x')"),
-    ('glow', 'hidden_channels log_scale_bound scale conditional_shape dropout_rate dtype_policy',
-     'checked where consumed, by the first coupling, after glow made an ActNorm and a 1x1 conv: '
-     'glow((4, 4, 1), num_levels=1, num_steps=1, hidden_channels=0)'),
-    ('glow real_nvp', 'split_prior',
-     "unchecked when unused: glow((4, 4, 1), num_levels=1, split_prior='x') builds, and so does "
-     "real_nvp"),
-    ('glow', 'alpha', "unchecked without logit preprocessing: glow((4, 4, 1), alpha='x') builds"),
-    ('real_nvp', 'event_shape',
-     "no backticks: real_nvp((0,)) says 'A vector real_nvp needs event_shape [D], D >= 2'"),
-    ('LearnedPrior', 'dtype_policy',
-     "unchecked without a network: LearnedPrior((2, 2, 2), dtype_policy='x') builds"),
-    ('FactorOut', 'seed',
-     "unchecked without hidden_channels: FactorOut((2, 2, 2), tfb.Identity(), seed='x') builds"),
-    ('AffineCoupling AdditiveCoupling', 'hidden_channels',
-     'a vector coupling names `hidden_units`: AffineCoupling((4,), hidden_channels=0)'),
-    ('VariationalDequantizer', 'log_scale_bound', "checked after the context network's "
-     'variables: VariationalDequantizer((4, 4, 1), 17, log_scale_bound=0)'),
-    ('FlowTrainer', 'memory_saving',
-     "refused only at the first train step: FlowTrainer(flow, memory_saving='x') builds"),
-    ('load_digits make_dataset', 'split',
-     "names no argument: load_digits('x') says 'Unknown split ... for dataset digits'"),
-    ('histogram_baseline', 'pseudocounts', "Python's TypeError, or names `pseudocount`: "
-     'histogram_baseline([[0]], [[0]], [[0]], 17, pseudocounts=1.0)'),
-    ('labelled_panels', 'pictures titles', 'names neither: labelled_panels([], []) says '
-     "'Need one title per picture and at least one picture'"),
-    ('uniform_dequantize dequantize dequantized_bits_per_dim', 'seed',
-     "unchecked: uniform_dequantize([[0]], 17, seed='x') raises TF's 'Value for attr Tseed'"),
-    ('initialize', 'flow',
-     "names `initialize`, not `flow`: initialize(None, data) says '`initialize` takes a flow'"),
-    ('importance_weighted_log_likelihood importance_weighted_bits_per_dim', 'num_samples seed',
-     "None gives TF's conversion error: importance_weighted_bits_per_dim(..., seed=None)"),
-)  # fmt: skip
-XFAIL = {
-    (key, name): pytest.mark.xfail(strict=True, reason=reason)
-    for keys, names, reason in FINDINGS
-    for key in keys.split()
-    for name in names.split()
-}
 
 _EXPORT_DIR = tempfile.mkdtemp(prefix='tfp_flows_test_arguments_')  # Empty after each refusal.
 atexit.register(shutil.rmtree, _EXPORT_DIR, ignore_errors=True)
@@ -463,9 +415,9 @@ def _entry(key, name):
 
 def _rows(kind=object):
     """pytest params (key, name) of every parameter with a domain that is a `kind`."""
-    surface, marks = _surface(), XFAIL if kind is object else {}  # Findings: Python values.
+    surface = _surface()
     return [
-        pytest.param(key, name, id=f'{key}-{name}', marks=marks.get((key, name), ()))
+        pytest.param(key, name, id=f'{key}-{name}')
         for key in sorted(surface)
         for name in _parameters(surface[key])
         if isinstance(_entry(key, name), kind) and not isinstance(_entry(key, name), str)

@@ -410,7 +410,7 @@ def test_refuses_arguments_that_do_not_apply():
             tfp_flows.real_nvp,
             (1,),
             2,
-            r'A vector real_nvp needs event_shape \[D\], D >= 2; got \(1,\)',
+            r'`event_shape` must be \[D\], D >= 2; got \(1,\)',
         ),
     ],
 )

@@ -58,7 +58,7 @@ def initialize(flow, data, conditional_input=None):
     bijector = flow.bijector if isinstance(flow, tfd.Distribution) else flow
     if not isinstance(bijector, FlowBijector):
         raise TypeError(
-            '`initialize` takes a flow built by tfp_flows (or its bijector); got '
+            '`flow` must be a flow built by tfp_flows (or its bijector); got '
             f'{type(bijector).__name__}.'
         )
     _check_reachable(bijector)

@@ -2,8 +2,8 @@
 
 `glow` and `real_nvp` build a `tfp_flows.bijectors.Chain` of this package's steps, data side
 first (TFP's order), over a standard Normal base: `log_prob(x)` is the density of x in nats,
-`forward` maps latent to data, `sample` decodes base noise. Arguments both take (each checked
-where it is used: a bad value raises `ValueError` naming it when the flow is built):
+`forward` maps latent to data, `sample` decodes base noise. Arguments both take (each checked,
+used or not, before any variable, in the domain of its step: `ValueError` naming it):
   hidden_channels: width of the coupling networks (`tfp_flows.networks`).
   split_prior: learn the factored-out halves' prior from the kept halves (`FactorOut`).
   log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', priors.
@@ -34,13 +34,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows import checks
+from tfp_flows import checks, networks
 from tfp_flows.bijectors.actnorm import ActNorm
+from tfp_flows.bijectors.affine import LOG_SCALE_BOUND, SCALE
 from tfp_flows.bijectors.chain import Chain
+from tfp_flows.bijectors.context import check_conditional_shape
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
 from tfp_flows.bijectors.multiscale import FactorOut
-from tfp_flows.bijectors.preprocessing import Centre, LogitTransform
+from tfp_flows.bijectors.preprocessing import ALPHA, Centre, LogitTransform
 from tfp_flows.bijectors.prior import LearnedPrior
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.networks import check_stateless_seed
@@ -52,29 +54,32 @@ __all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sam
 
 _COUPLINGS = {'affine': AffineCoupling, 'additive': AdditiveCoupling}
 _PREPROCESSING = checks.one_of('centre', 'logit')
-_DOMAINS = {  # The arguments a builder uses itself; the steps check the ones they take.
-    'num_levels': checks.POSITIVE_INT,
-    'num_steps': checks.POSITIVE_INT,
+_DOMAINS = {  # The builders' arguments, those passed on in their consumers' domains.
+    **dict.fromkeys(('num_levels', 'num_steps'), checks.POSITIVE_INT),
+    **dict.fromkeys(('learn_top_prior', 'split_prior', 'validate_args'), checks.BOOL),
     'coupling': checks.one_of(*_COUPLINGS),
     'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle'),
-    'learn_top_prior': checks.BOOL,
     'seed': checks.SEED,
+    'log_scale_bound': LOG_SCALE_BOUND,
+    'scale': SCALE,
+    'alpha': ALPHA,
 }
 
 
 class _Steps:
-    """Builds a model's steps from its builder's arguments, kept as attributes (checked if the
-    builder uses them itself)."""
+    """Builds a model's steps from its builder's arguments, checked and kept as attributes."""
 
     def __init__(self, arguments):
         vars(self).update(
             {k: _DOMAINS[k].check(k, v) if k in _DOMAINS else v for k, v in arguments.items()}
         )
+        self.conditional_shape = check_conditional_shape(self.conditional_shape)
+        self.network = dict(hidden_channels=self.hidden_channels, dropout_rate=self.dropout_rate)
+        networks.check_arguments(self.dtype, self.dtype_policy, **self.network)
         self.options = dict(dtype=self.dtype, validate_args=self.validate_args)
         self.conditioning = dict(
             conditional_shape=self.conditional_shape, dtype_policy=self.dtype_policy, **self.options
         )
-        self.network = dict(hidden_channels=self.hidden_channels, dropout_rate=self.dropout_rate)
         self._count = itertools.count()
 
     def next_seed(self):
@@ -257,11 +262,7 @@ def real_nvp(
     """
     steps = _Steps(dict(locals(), builder='real_nvp'))
     preprocessing = _PREPROCESSING.or_none().check('preprocessing', preprocessing)
-    try:
-        vector = len(event_shape) == 1
-    except TypeError:
-        vector = False
-    if vector:
+    if np.shape(event_shape) == (1,):  # A vector [D].
         return _vector_real_nvp(steps, event_shape, preprocessing)
     num_squeezes = steps.num_levels - 1
     event_shape, first = steps.data_side(event_shape, num_squeezes, preprocessing or 'logit')
@@ -298,9 +299,7 @@ def _vector_real_nvp(steps, event_shape, preprocessing):
             f'preprocessing={preprocessing!r}.'
         )
     if not checks.integer(2).contains(event_shape[0]):
-        raise ValueError(
-            f'A vector real_nvp needs event_shape [D], D >= 2; got {tuple(event_shape)!r}.'
-        )
+        raise ValueError(f'`event_shape` must be [D], D >= 2; got {tuple(event_shape)!r}.')
     event_shape = (int(event_shape[0]),)
     layer = _coupling_pairs(steps, event_shape, 'channel', steps.num_steps)
     return steps.flow(layer + steps.top_prior(event_shape), event_shape, event_ndims=1)
@@ -385,8 +384,9 @@ def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=
       ValueError: for a bad temperature, sample shape or seed (for a tensor's values
         `tf.errors.InvalidArgumentError`); for a context the flow cannot take.
     """
+    latent = sample_latent(flow, sample_shape, temperature, seed)  # Checks `flow` first.
     kwargs = {} if conditional_input is None else {'conditional_input': conditional_input}
-    return flow.bijector.forward(sample_latent(flow, sample_shape, temperature, seed), **kwargs)
+    return flow.bijector.forward(latent, **kwargs)
 
 
 def sample_latent(flow, sample_shape=(), temperature=1.0, seed=None):

@@ -23,6 +23,7 @@ __all__ = [
     'DenseNet',
     'ZeroConv',
     'ZeroDense',
+    'check_arguments',
     'check_dropout_rate',
     'check_stateless_seed',
     'check_training',
@@ -96,24 +97,33 @@ def _he_normal(shape, fan_in, seed, dtype):
     return tf.random.stateless_normal(shape, seed=seed, stddev=stddev, dtype=dtype)
 
 
+def check_arguments(dtype=tf.float32, dtype_policy=None, seed=0, dropout_rate=0.0, **sizes):
+    """The networks' arguments, checked, as a dict: sizes (`hidden_channels`, ...: positive
+    ints), `seed` (an int in [0, 2**31): the initial weights), `dtype` (tf.float32 or
+    tf.float64: the variables' and the output's), `dtype_policy` (None or a mixed policy's
+    name) and `dropout_rate` (in [0, 1)). A builder that passes them on checks them here
+    before it makes any variable. Raises `ValueError` naming the first outside its domain."""
+    dtype = checks.check_float_dtype('dtype', dtype)
+    return {
+        **{key: checks.POSITIVE_INT.check(key, size) for key, size in sizes.items()},
+        'seed': checks.SEED.check('seed', seed),
+        'dropout_rate': check_dropout_rate(dropout_rate),
+        'dtype': dtype,
+        'dtype_policy': check_dtype_policy(dtype_policy, dtype),
+    }
+
+
 class _Network(tf.Module):
-    """What the networks share, checked (`ValueError` naming the first outside its domain)
-    and kept as attributes: sizes (positive ints), `seed` (an int in [0, 2**31): the initial
-    weights), `dtype` (tf.float32 or tf.float64: the variables' and the output's),
-    `dtype_policy` (None or a mixed policy) and `dropout_rate` (in [0, 1))."""
+    """What the networks share, checked by `check_arguments` and kept as attributes (`dtype`
+    as `variable_dtype`)."""
 
     def __init__(self, name, dtype, dtype_policy, seed=0, dropout_rate=0.0, **sizes):
-        sizes = {key: checks.POSITIVE_INT.check(key, size) for key, size in sizes.items()}
-        seed = checks.SEED.check('seed', seed)
-        dropout_rate = check_dropout_rate(dropout_rate)
-        dtype = checks.check_float_dtype('dtype', dtype)
-        dtype_policy = check_dtype_policy(dtype_policy, dtype)
+        checked = check_arguments(dtype, dtype_policy, seed, dropout_rate, **sizes)
         super().__init__(name=name)
-        for key, size in sizes.items():
-            setattr(self, key, size)
-        self.seed, self.dropout_rate, self.dtype_policy = seed, dropout_rate, dtype_policy
-        self.compute_dtype = compute_dtype(dtype_policy, dtype)
-        self.variable_dtype = dtype
+        self.variable_dtype = checked.pop('dtype')
+        for key, value in checked.items():
+            setattr(self, key, value)
+        self.compute_dtype = compute_dtype(self.dtype_policy, self.variable_dtype)
 
     def _compute(self, value):
         """`value` (an input or a variable) in the compute dtype (no op if it is)."""
@@ -163,9 +173,10 @@ class ConvNet(_Network):
         dtype_policy=None,
     ):
         sizes = dict(input_channels=input_channels, output_channels=output_channels)
+        sizes.update(hidden_channels=hidden_channels)
         super().__init__(name, dtype, dtype_policy, seed, dropout_rate, **sizes)
-        hidden = checks.POSITIVE_INT.check('hidden_channels', hidden_channels)
         dtype, inputs, outputs = self.variable_dtype, self.input_channels, self.output_channels
+        hidden = self.hidden_channels
         with self.name_scope:
             self.kernel_in = tf.Variable(
                 _he_normal([3, 3, inputs, hidden], 9 * inputs, [seed, 1], dtype), name='kernel_in'
@@ -295,12 +306,11 @@ class DenseNet(_Network):
         dropout_rate=0.0,
         dtype_policy=None,
     ):
-        sizes = dict(input_size=input_size, output_size=output_size)
+        sizes = dict(input_size=input_size, output_size=output_size, hidden_units=hidden_units)
+        sizes.update(num_hidden_layers=num_hidden_layers)
         super().__init__(name, dtype, dtype_policy, seed, dropout_rate, **sizes)
-        hidden_units = checks.POSITIVE_INT.check('hidden_units', hidden_units)
-        num_hidden_layers = checks.POSITIVE_INT.check('num_hidden_layers', num_hidden_layers)
         dtype = self.variable_dtype
-        sizes = [input_size] + [hidden_units] * num_hidden_layers
+        sizes = [input_size] + [self.hidden_units] * self.num_hidden_layers
         with self.name_scope:
             self.kernels = [
                 tf.Variable(_he_normal([m, n], m, [seed, i], dtype), name=f'kernel_{i}')

@@ -240,7 +240,8 @@ def test_make_dataset_rejects_empty_split(tmp_path):
 @pytest.mark.parametrize('name', ['digits', 'rings'])
 def test_make_dataset_rejects_unknown_split(name):
     with pytest.raises(
-        ValueError, match=rf"Unknown split 'valid' for dataset '{name}'; expected one of train, "
+        ValueError,
+        match=rf"`split` must be one of train, validation, test for dataset '{name}'; got 'valid'",
     ):
         make_dataset(name, 'valid', 8, shuffle=False)
 

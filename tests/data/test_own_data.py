@@ -38,7 +38,7 @@ def test_split_indices_are_fixed_disjoint_and_complete():
     assert [len(i) for i in splits.values()] == [21, 2, 2]
     np.testing.assert_array_equal(np.sort(np.concatenate(list(splits.values()))), np.arange(25))
     np.testing.assert_array_equal(own_data.split_indices(25, 'test'), splits['test'])
-    with pytest.raises(ValueError, match=r"Unknown split 'dev' of your own data"):
+    with pytest.raises(ValueError, match=r"`split` must be one of .* for your own data; got 'dev'"):
         own_data.split_indices(25, 'dev')
 
 

@@ -292,6 +292,11 @@ def test_importance_weighted_estimate_rejects_bad_arguments():
         importance_weighted_bits_per_dim(flow, None, pixels, 17, 1, -1)
     with pytest.raises(ValueError, match=r'`seed` must be an int or a stateless seed'):
         importance_weighted_bits_per_dim(flow, None, pixels, 17, 1, [1, 2, 3])
+    for name, arguments in (('num_samples', (None, 1)), ('seed', (1, None))):
+        with pytest.raises(ValueError, match=f'`{name}` must be .*; got None'):
+            importance_weighted_bits_per_dim(flow, None, pixels, 17, *arguments)
+    with pytest.raises(ValueError, match='`seed` must be None or an int tensor of shape'):
+        uniform_dequantize([[0]], 17, seed='x')
     with pytest.raises(ValueError, match=r'`pixels` must be integers from 0 to 16; got \[17, 17'):
         importance_weighted_bits_per_dim(flow, None, pixels + 17, 17, 1, 1)
     dequantizer = VariationalDequantizer((8, 8, 1), 16, num_steps=2, hidden_channels=8)

@@ -61,5 +61,6 @@ def test_rejects_pixels_outside_the_levels_and_mismatched_shapes():
     log_probs = pixel_histogram_log_probs(np.zeros([2, 3]), 17)
     with pytest.raises(ValueError, match=r'`pixels` must have shape \[N, 3\] like the histograms'):
         pixel_histogram_bits_per_dim(log_probs, np.zeros([2, 4]))
-    with pytest.raises(ValueError, match=r'`pseudocounts` must list at least one value'):
-        histogram_baseline(np.zeros([2, 3]), np.zeros([2, 3]), np.zeros([2, 3]), 17, ())
+    for pseudocounts in ((), (1.0, 0.0), 1.0):
+        with pytest.raises(ValueError, match=r'`pseudocounts` must be a non-empty list of finite'):
+            histogram_baseline(*[np.zeros([2, 3])] * 3, 17, pseudocounts)

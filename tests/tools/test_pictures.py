@@ -110,8 +110,12 @@ def test_labelled_panels_places_each_picture_unchanged_under_its_title():
 
 
 def test_labelled_panels_needs_one_title_per_picture():
-    with pytest.raises(ValueError, match='one title per picture .* got 2 pictures and 1 titles'):
+    with pytest.raises(
+        ValueError, match=r"`titles` must be one str per picture \(2\); got \['only"
+    ):
         images.labelled_panels([np.zeros((4, 4, 1), np.uint8)] * 2, ['only one'])
+    with pytest.raises(ValueError, match='`pictures` must be a non-empty list'):
+        images.labelled_panels([], [])
 
 
 @pytest.fixture(scope='module')

@@ -1,5 +1,6 @@
 """The base class of this package's bijectors: output and log-det in one pass, saved structure."""
 
+import inspect
 import json
 
 import tensorflow as tf
@@ -123,9 +124,14 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
     __eq__ = object.__eq__
     __hash__ = object.__hash__
 
-    def __init__(self, *args, validate_args=False, **kwargs):
-        checks.BOOL.check('validate_args', validate_args)
-        super().__init__(*args, validate_args=validate_args, **kwargs)
+    def __new__(cls, *args, **kwargs):
+        """Checks a step's `validate_args` (True or False) before its `__init__` makes variables."""
+        arguments = inspect.signature(cls.__init__).bind_partial(None, *args, **kwargs).arguments
+        checks.BOOL.check('validate_args', arguments.get('validate_args', False))
+        return super().__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self._saved_structure = SavedStructure(self)
 
     @classmethod

@@ -39,12 +39,13 @@ class _Coupling(FlowBijector):
 
     def __init__(self, parameters):
         """Checks and keeps a kind's constructor arguments (its `locals()`, see
-        `AffineCoupling`); the default conditioner checks its own."""
+        `AffineCoupling`), the default conditioner's with `networks.check_arguments`."""
         self._event_shape = checks.check_shape('event_shape', parameters['event_shape'], (1, 3))
         self._mask = _MASK.check('mask', parameters['mask'])
         self._flip = checks.BOOL.check('flip', parameters['flip'])
         self._conditional_shape = check_conditional_shape(parameters['conditional_shape'])
-        dtype = checks.check_float_dtype('dtype', parameters['dtype'])
+        arguments = ('dtype', 'dtype_policy', 'seed', 'dropout_rate', 'hidden_channels')
+        dtype = networks.check_arguments(**{k: parameters[k] for k in arguments})['dtype']
         kept, changed = self._layout(dtype)
         conditioner_fn = self._conditioner_fn(parameters, dtype)
         self._seed = parameters['seed']
@@ -89,14 +90,10 @@ class _Coupling(FlowBijector):
         """`parameters['conditioner_fn']`, checked, or the default network's constructor."""
         conditioner_fn = parameters['conditioner_fn']
         if conditioner_fn is None:
-            hidden = parameters['hidden_channels']
-            if len(self._event_shape) == 1:  # DenseNet names it `hidden_units`.
-                hidden = {'hidden_units': checks.POSITIVE_INT.check('hidden_channels', hidden)}
-            else:
-                hidden = {'hidden_channels': hidden}
+            vector = len(self._event_shape) == 1  # DenseNet names its width `hidden_units`.
             return functools.partial(
-                networks.DenseNet if len(self._event_shape) == 1 else networks.ConvNet,
-                **hidden,
+                networks.DenseNet if vector else networks.ConvNet,
+                **{'hidden_units' if vector else 'hidden_channels': parameters['hidden_channels']},
                 seed=parameters['seed'],
                 dtype=dtype,
                 dropout_rate=parameters['dropout_rate'],
@@ -288,7 +285,7 @@ class AffineCoupling(_Coupling):
 
     Raises (at construction):
       ValueError: for an argument outside its domain, naming it and its value (the default
-        conditioner checks `hidden_channels`, `seed`, `dropout_rate` and `dtype_policy`), or
+        conditioner's `hidden_channels`, `seed`, `dropout_rate` and `dtype_policy` too), or
         `dropout_rate` or `dtype_policy` given with a `conditioner_fn`.
 
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and

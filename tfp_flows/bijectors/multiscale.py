@@ -53,7 +53,7 @@ class FactorOut(Container):
 
     Raises (at construction):
       ValueError: for an argument outside its domain, naming it and its value (the prior's
-        networks check `hidden_channels`, `seed` and `dtype_policy`).
+        networks' `hidden_channels`, `seed` and `dtype_policy`, used or not).
       TypeError: for an `inner` that is not a `tfb.Bijector`.
 
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
@@ -88,7 +88,8 @@ class FactorOut(Container):
             )
         self._log_scale_bound = LOG_SCALE_BOUND.check('log_scale_bound', log_scale_bound)
         self._conditional_shape = check_conditional_shape(conditional_shape)
-        dtype = checks.check_float_dtype('dtype', dtype)
+        network = {} if hidden_channels is None else {'hidden_channels': hidden_channels}
+        dtype = networks.check_arguments(dtype, dtype_policy, seed, **network)['dtype']
         self._split = self._event_shape[-1] // 2
         self.inner = inner
         factored = self._event_shape[-1] - self._split

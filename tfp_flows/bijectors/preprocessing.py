@@ -17,7 +17,7 @@ tfb = tfp.bijectors
 
 __all__ = ['Centre', 'LogitTransform']
 
-_ALPHA = checks.number(0, 0.5, high_open=True)
+ALPHA = checks.number(0, 0.5, high_open=True)
 
 
 class _Preprocessing(FlowBijector):
@@ -135,7 +135,7 @@ class LogitTransform(_Preprocessing):
     ):
         parameters = dict(locals())
         dtype = checks.check_float_dtype('dtype', dtype)
-        self._alpha = _ALPHA.check('alpha', alpha)
+        self._alpha = ALPHA.check('alpha', alpha)
         self._open_range = self._alpha == 0
         width = 1.0 - 2.0 * self._alpha
         self._low, self._high = -self._alpha / width, (1.0 - self._alpha) / width

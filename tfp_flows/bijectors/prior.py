@@ -96,7 +96,7 @@ class LearnedPrior(FlowBijector):
         self._log_scale_bound = LOG_SCALE_BOUND.check('log_scale_bound', log_scale_bound)
         self._conditional_shape = check_conditional_shape(conditional_shape)
         learned = checks.BOOL.check('learned', learned)
-        dtype = checks.check_float_dtype('dtype', dtype)
+        dtype = networks.check_arguments(dtype, dtype_policy)['dtype']
         if not learned and self._conditional_shape is None:
             raise ValueError(
                 'A LearnedPrior needs learned=True or a `conditional_shape`; with neither it '

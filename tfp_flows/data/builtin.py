@@ -38,7 +38,7 @@ def check_split(split, name):
     """Raises `ValueError` unless `split` is 'train', 'validation' or 'test' (of dataset `name`)."""
     if not isinstance(split, str) or split not in SPLITS:
         raise ValueError(
-            f'Unknown split {split!r} for dataset {name!r}; expected one of {", ".join(SPLITS)}.'
+            f'`split` must be one of {", ".join(SPLITS)} for dataset {name!r}; got {split!r}.'
         )
 
 

@@ -45,8 +45,7 @@ def split_indices(count, split):
     checks.NON_NEGATIVE_INT.check('count', count)
     if not isinstance(split, str) or split not in SPLIT_FRACTIONS:
         raise ValueError(
-            f'Unknown split {split!r} of your own data; expected one of '
-            f'{", ".join(SPLIT_FRACTIONS)}.'
+            f'`split` must be one of {", ".join(SPLIT_FRACTIONS)} for your own data; got {split!r}.'
         )
     num_validation, num_test = (
         min(max(1, round(count * SPLIT_FRACTIONS[name])), count // 3)

@@ -15,6 +15,7 @@ from tfp_flows.dequantization.uniform import (
     check_pixels,
     dequantize_with,
 )
+from tfp_flows.networks import check_stateless_seed
 
 __all__ = [
     'bits_per_dim',
@@ -60,6 +61,7 @@ def dequantize(pixels, num_bins, dequantizer=None, seed=None, dtype=tf.float32):
     num_bins = check_num_bins(num_bins)
     dtype = checks.check_float_dtype('dtype', dtype)
     check_dequantizer(dequantizer, num_bins)
+    seed = check_stateless_seed('seed', seed)
     pixels = check_pixels(pixels, num_bins, dtype)
     return _dequantize(pixels, num_bins, dequantizer, seed, dtype)
 
@@ -140,6 +142,8 @@ def _check_num_samples(num_samples):
     """A positive int, or an int scalar tensor checked at run time; as an int32 tensor."""
     if isinstance(num_samples, numbers.Integral) and not isinstance(num_samples, bool):
         return tf.constant(checks.POSITIVE_INT.check('num_samples', num_samples), tf.int32)
+    if num_samples is None:
+        raise ValueError('`num_samples` must be a positive int or an int scalar tensor; got None.')
     num_samples = tf.convert_to_tensor(num_samples)
     if not num_samples.dtype.is_integer or num_samples.shape.rank not in (None, 0):
         raise ValueError(
@@ -156,12 +160,12 @@ def _check_seed(seed):
     """An int in [0, 2**31) as the stateless seed [seed, 0], or an int tensor [2]."""
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
         return tf.constant([checks.SEED.check('seed', seed), 0], tf.int32)
+    expected = '`seed` must be an int or a stateless seed (an int tensor of shape [2])'
+    if seed is None:
+        raise ValueError(f'{expected}; got None.')
     seed = tf.convert_to_tensor(seed)
     if not seed.dtype.is_integer or not seed.shape.is_compatible_with([2]):
-        raise ValueError(
-            '`seed` must be an int or a stateless seed (an int tensor of shape [2]); got a '
-            f'{seed.dtype.name} tensor of shape {seed.shape}.'
-        )
+        raise ValueError(f'{expected}; got a {seed.dtype.name} tensor of shape {seed.shape}.')
     return seed
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows import checks
+from tfp_flows.networks import check_stateless_seed
 
 __all__ = ['below_one', 'check_num_bins', 'check_pixels', 'dequantize_with', 'uniform_dequantize']
 
@@ -78,11 +79,12 @@ def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
       dtype: float32 or float64, the dtype of the result.
 
     Raises:
-      ValueError, TypeError: as `check_pixels`, and for a bad `num_bins` or `dtype`.
+      ValueError, TypeError: as `check_pixels`, and for a bad `num_bins`, `seed` or `dtype`.
       tf.errors.InvalidArgumentError: for pixel tensors that are not integers in range.
     """
     num_bins = check_num_bins(num_bins)
     dtype = checks.check_float_dtype('dtype', dtype)
+    seed = check_stateless_seed('seed', seed)
     return _uniform_dequantize(check_pixels(pixels, num_bins, dtype), num_bins, seed)
 
 

@@ -25,6 +25,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows import checks, networks
+from tfp_flows.bijectors.affine import LOG_SCALE_BOUND
 from tfp_flows.bijectors.base import SavedStructure
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.coupling import AffineCoupling
@@ -69,8 +70,8 @@ class VariationalDequantizer(tf.Module):
       name: name of the module.
 
     Raises (at construction):
-      ValueError: for any argument outside its domain, naming it and its value (the couplings
-        and networks check `hidden_channels` and `log_scale_bound`).
+      ValueError: for any argument outside its domain, naming it and its value, before any
+        variable (the couplings' and networks' domains for the arguments passed on).
 
     Reference: Ho et al. (2019), Flow++, Sec. 3.1. https://arxiv.org/abs/1902.00275
     """
@@ -91,8 +92,9 @@ class VariationalDequantizer(tf.Module):
         self._num_bins = check_num_bins(num_bins)
         self._num_steps = checks.integer(2).check('num_steps', num_steps)
         self._context_channels = checks.NON_NEGATIVE_INT.check('context_channels', context_channels)
-        seed = checks.SEED.check('seed', seed)
-        self._dtype = checks.check_float_dtype('dtype', dtype)
+        LOG_SCALE_BOUND.check('log_scale_bound', log_scale_bound)
+        network = networks.check_arguments(dtype, seed=seed, hidden_channels=hidden_channels)
+        seed, self._dtype = network['seed'], network['dtype']
         super().__init__(name=name)
         height, width, channels = self._event_shape
         context_shape = (height, width, channels + self._context_channels)

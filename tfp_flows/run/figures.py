@@ -55,12 +55,15 @@ def run_figure(workdir, temperatures=None, seed=None):
     Raises:
       FileNotFoundError: `workdir` holds no run or no best checkpoint.
       ValueError: the checkpoint does not match the config; data neither images nor
-        unconditional 2-D points; `temperatures` or `seed` outside their domains
-        (`tools.pictures.sample_figure`).
+        unconditional 2-D points; before any work, `temperatures` or `seed` outside their
+        domains (`tools.pictures.sample_figure`'s).
     """
     from tfp_flows.bijectors.context import conditional_shape_of
     from tfp_flows.tools import latent, pictures
 
+    if temperatures is not None:
+        temperatures = pictures.check_temperatures(temperatures)
+    checks.SEED.or_none().check('seed', seed)
     flow, config = _read_run(workdir)
     conditional = conditional_shape_of(flow) is not None
     if len(config.data.event_shape) == 3:
@@ -177,14 +180,18 @@ def latent_figures(
       of the data or None).
 
     Raises:
-      FileNotFoundError, ValueError: as `run_figure`; data that are not images; an argument
-        outside its domain (`num_examples` before any work).
+      FileNotFoundError, ValueError: as `run_figure`; data that are not images; before any
+        work, an argument outside its domain (the tools' domains).
     """
     import numpy as np
 
     from tfp_flows.bijectors.context import conditional_shape_of
+    from tfp_flows.tools import latent, pictures
 
     checks.integer(2 * _NUM_ROWS).check('num_examples', num_examples)
+    temperatures = pictures.check_temperatures(temperatures)
+    strengths = latent.check_strengths(strengths)
+    checks.SEED.check('seed', seed)
     flow, config = _read_run(workdir)
     if len(config.data.event_shape) != 3:
         raise ValueError(

@@ -21,6 +21,7 @@ import numpy as np
 
 from tfp_flows import checks
 from tfp_flows.dequantization import check_num_bins
+from tfp_flows.tools.pictures import check_numbers
 
 __all__ = ['histogram_baseline', 'pixel_histogram_bits_per_dim', 'pixel_histogram_log_probs']
 
@@ -91,12 +92,9 @@ def histogram_baseline(train, validation, test, num_bins, pseudocounts=PSEUDOCOU
       'validation_bits_per_dim', 'test_bits_per_dim', 'laplace_test_bits_per_dim' and
       'validation_bits_per_dim_by_pseudocount' ({a: bits/dim}).
     """
-    pseudocounts = tuple(pseudocounts)
-    if not pseudocounts:
-        raise ValueError('`pseudocounts` must list at least one value; got an empty list.')
+    description = 'a non-empty list of finite numbers > 0'
+    pseudocounts = check_numbers('pseudocounts', pseudocounts, checks.POSITIVE_NUMBER, description)
     num_bins = check_num_bins(num_bins)  # Every argument checked before any work.
-    for pseudocount in pseudocounts:
-        checks.POSITIVE_NUMBER.check('pseudocount', pseudocount)
     train, validation, test = (
         _pixels(images, num_bins, name)
         for images, name in ((train, 'train'), (validation, 'validation'), (test, 'test'))

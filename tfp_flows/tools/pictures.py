@@ -156,15 +156,9 @@ def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
     """
     for name, value in (('margin', margin), ('gap', gap), ('title_height', title_height)):
         checks.NON_NEGATIVE_INT.check(name, value)
-    pictures, titles = _sequence(pictures), _sequence(titles)
-    if not pictures or titles is None or len(pictures) != len(titles):
-        raise ValueError(
-            f'Need one title per picture and at least one picture; got {len(pictures or ())} '
-            f'pictures and {len(titles or ())} titles.'
-        )
-    for title in titles:
-        if not isinstance(title, str):
-            raise ValueError(f'`titles` must be strs; got {title!r}.')
+    given, pictures, titles = titles, _sequence(pictures), _sequence(titles)
+    if not pictures:
+        raise ValueError('`pictures` must be a non-empty list of pictures; got none.')
     pictures = [np.asarray(p) for p in pictures]
     for picture in pictures:
         if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[-1] not in (1, 3):
@@ -172,6 +166,11 @@ def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
                 '`pictures` must be uint8 arrays [H, W, C], C = 1 or 3; got one of dtype '
                 f'{picture.dtype} and shape {picture.shape}.'
             )
+    if titles is None or len(pictures) != len(titles):
+        raise ValueError(f'`titles` must be one str per picture ({len(pictures)}); got {given!r}.')
+    for title in titles:
+        if not isinstance(title, str):
+            raise ValueError(f'`titles` must be strs; got {title!r}.')
     pictures = [np.broadcast_to(p, (*p.shape[:2], 3)) for p in pictures]
     width = 2 * margin + sum(p.shape[1] for p in pictures) + gap * (len(pictures) - 1)
     height = 2 * margin + title_height + max(p.shape[0] for p in pictures)

@@ -15,6 +15,7 @@ import tensorflow_probability as tfp
 from absl import logging
 
 from tfp_flows import checks
+from tfp_flows.bijectors.backprop import check_memory_saving
 from tfp_flows.dequantization import bits_per_dim, check_dequantizer, dequantize_with
 from tfp_flows.mixed_precision import dtype_policy_of
 from tfp_flows.training.workarounds import step_logs, with_epoch_progbar
@@ -131,12 +132,12 @@ class FlowTrainer(keras.Model):
         # The bijector kwargs the flow takes (this package's steps take 'training',
         # 'dropout_seed' and, in a Chain, 'memory_saving'; other TFP bijectors none).
         self._bijector_kwargs = getattr(getattr(flow, 'bijector', None), 'kwarg_names', ())
+        self.memory_saving = check_memory_saving(memory_saving)
         if memory_saving is not None and 'memory_saving' not in self._bijector_kwargs:
             raise ValueError(
                 f'`memory_saving` ({memory_saving!r}) needs a flow whose bijector is a '
                 f'tfp_flows.bijectors.Chain; got a {type(flow.bijector).__name__}.'
             )
-        self.memory_saving = memory_saving
         check_dequantizer(dequantizer, num_bins, tuple(flow.event_shape), flow.dtype)
         self.dequantizer = dequantizer
         self.dequantization_seed = checks.SEED.check('dequantization_seed', dequantization_seed)
