@@ -192,6 +192,10 @@ TABLE = {
     'ActNorm.initialize_from_moments': {'mean': FINITE, 'variance': Tensor(checks.number(0))},
     'FlowBijector.forward_and_log_det': {'event_ndims': POSITIVE.or_none()},
     'FlowBijector.inverse_and_log_det': {'y': DATA, 'event_ndims': POSITIVE.or_none()},
+    'FlowBijector.inverse': {'y': DATA},
+    'FlowBijector.forward_log_det_jacobian': {'event_ndims': "TFP's own check (Bijector)"},
+    'FlowBijector.inverse_log_det_jacobian': {'y': DATA,
+                                              'event_ndims': "TFP's own check (Bijector)"},
     'AffineCoupling': {**COUPLING, 'scale': MODEL['scale']}, 'AdditiveCoupling': COUPLING,
     'Chain': {'steps': _domain('bijectors', lambda v: len(v) > 0), 'event_ndims': POSITIVE},
     'FactorOut': {'event_shape': _domain('[H, W, C], C >= 2', lambda v: _shape((3,)).contains(v)
@@ -253,7 +257,10 @@ TABLE = {
     'density_figure': {'log_prob_fn': _domain('a callable', callable),
                        'points': ARRAY,
                        'points_label': _domain('a str', lambda v: isinstance(v, str)),
-                       'extent': checks.POSITIVE_NUMBER.or_none(), 'resolution': POSITIVE},
+                       'extent': checks.POSITIVE_NUMBER.or_none(), 'resolution': POSITIVE,
+                       'axis_names': _domain('two strs', lambda v: isinstance(v, tuple | list)
+                                             and len(v) == 2
+                                             and all(isinstance(n, str) for n in v)).or_none()},
     'image_grid': {'images': ARRAY,
                    'num_columns': POSITIVE.or_none(), 'scale': POSITIVE.or_none()},
     'labelled_panels': {'pictures': ARRAY, 'titles': ARRAY, 'margin': NON_NEGATIVE,
