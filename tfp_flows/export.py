@@ -17,9 +17,9 @@ each output is a dict entry of that name (`FlowModule` says what each computes):
     log_prob        x: [None, *E] dtype                      log_prob: [None] dtype
     bits_per_dim    x: [None, *E] dtype                      bits_per_dim: [None] dtype
     bits_per_dim_iw pixels: [None, *E] int32,                bits_per_dim: [None] dtype
-                    num_samples: [] int32, seed: [2] int64
+                    num_samples: [] int32, seed: [2] int32
     sample          num_samples: [] int32,                   x: [None, *E] dtype
-                    temperature: [] dtype, seed: [2] int64
+                    temperature: [] dtype, seed: [2] int32
     encode          x: [None, *E] dtype                      z: [None, *E] dtype
     decode          z: [None, *E] dtype                      x: [None, *E] dtype
 
@@ -42,6 +42,7 @@ evaluates one on a batch saved with `numpy.save('batch.npy', x)`.
 """
 
 import contextlib
+import inspect
 import math
 import os
 
@@ -89,6 +90,20 @@ def _check_flow(flow):
 def _all_inside(name, tensor, inside, expected):
     """`tensor`, checked at run time to be `inside` (a bool tensor of its shape) everywhere."""
     return checks.check_values(tensor, inside, f'`{name}` must be {expected}; got')
+
+
+def _without_defaults(fn):
+    """`fn` with a signature (what `tf.function` binds its inputs to) whose every argument is
+    required."""
+
+    def call(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    signature = inspect.signature(fn)
+    parameters = [p.replace(default=p.empty) for p in signature.parameters.values()]
+    call.__signature__ = signature.replace(parameters=parameters)
+    call.__name__ = fn.__name__
+    return call
 
 
 class FlowModule(tf.Module):
@@ -150,6 +165,8 @@ class FlowModule(tf.Module):
         """The `tf.function`s, with their input signatures (no autograph: nothing to convert)."""
 
         def function(fn, *specs, jit_compile=False):
+            if specs[-1].name == 'conditional_input':  # Required: a call without it names it.
+                fn = _without_defaults(fn)
             return tf.function(
                 fn, input_signature=list(specs), autograph=False, jit_compile=jit_compile
             )
@@ -158,7 +175,7 @@ class FlowModule(tf.Module):
         data = tf.TensorSpec([None, *self._event_shape], dtype, name='x')
         latent = tf.TensorSpec([None, *self._latent_shape], dtype, name='z')
         num_samples = tf.TensorSpec([], tf.int32, name='num_samples')
-        seed = tf.TensorSpec([2], tf.int64, name='seed')
+        seed = tf.TensorSpec([2], tf.int32, name='seed')
         context = []  # The context spec of a conditional flow: each function's last input.
         if self._conditional_shape is not None:
             shape = [None, *self._conditional_shape]
