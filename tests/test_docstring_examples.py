@@ -2,12 +2,7 @@
 
 An example is an indented block of a docstring that parses as Python, or whose first line is
 a command (`python`, `saved_model_cli`, `tensorboard`). Each found is run here, or named in
-`ELSEWHERE = {  # Both commands of the block: the first as a subprocess, the second in-process.
-    ('run/figures.py', 'python -m tfp_flows.run.figures --workdir=W --out=PNG'): (
-        'tests/run/test_figures.py'
-    ),
-}
-HERE` with the test that runs it; a new example fails `test_every_example_is_run`.
+`ELSEWHERE` with the test that runs it; a new example fails `test_every_example_is_run`.
 (The README's Python blocks run in tests/test_readme.py.)
 """
 
