@@ -26,12 +26,23 @@ each output is a dict entry of that name (`FlowModule` says what each computes):
 `serving_default` is `log_prob`; `bits_per_dim` and `bits_per_dim_iw` exist only when the
 export got `num_bins`. A conditional flow (built with `conditional_shape` K) takes one more
 input in every signature, last, `conditional_input: [None, *K] dtype`: one context per
-example (per sample for `sample`), or one row [1, *K] for all.
+example (per sample for `sample`), or one row [1, *K] for all. Every integer input is int32
+(`tf.constant([0, 1])`); `loaded.NAME(...)` casts NumPy arrays and Python numbers of any
+dtype to the input's, but not TF tensors. An empty batch gives empty outputs.
 
-Every input is checked when the function runs (`tf.debugging` assertions, `tf.ensure_shape`):
-another shape or dtype, or a value outside its domain, fails with TensorFlow's `ValueError`,
-`TypeError` or `InvalidArgumentError`. A TFLite conversion of a signature keeps the numbers
-but drops the checks.
+Errors. The graph checks every input (`tf.debugging` assertions, `tf.ensure_shape`): a value
+outside its domain, or another shape through `loaded.signatures`, fails with
+`InvalidArgumentError` naming the input. Before the graph runs, TensorFlow binds the inputs in
+Python, which the SavedModel cannot change: a tensor of another dtype or rank, or a missing
+input, to `loaded.NAME(...)` raises a `TypeError` whose first line names the input and its
+spec, then prints every input (long for a large batch); a tensor of another dtype to
+`loaded.signatures[NAME]` raises one line naming its position (inputs in alphabetical order).
+
+TFLite (`tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=['log_prob'])`, builtin
+ops) keeps the numbers but drops every check: x = 1.5 in a `num_bins` export gives a number
+where the SavedModel raises, NaN gives NaN, and x of another shape can give numbers, not an
+error; an empty batch fails in TFLite's XNNPack delegate (TF 2.21). Check inputs before the
+interpreter.
 
 From the shell, `saved_model_cli show --all --dir PATH` lists the signatures, and
 

@@ -124,3 +124,20 @@ def test_every_input_of_every_signature_refused_naming_it(loaded, mistake):
                 # TF's binding names it on its first line; a failed check, on its last two.
                 binding = message.startswith('Binding inputs')
                 assert named in ' '.join(lines[:1] if binding else lines[-2:]), (what, message)
+
+
+def test_tflite_keeps_the_numbers_but_drops_the_checks_as_documented(tmp_path):
+    """The export docstring's TFLite paragraph: x = 1.5 gives a number where the SavedModel
+    raises."""
+    flow = tfp_flows.glow((4, 4, 1), num_levels=1, num_steps=1, hidden_channels=8)
+    path = export_saved_model(flow, tmp_path / 'm', num_bins=256)
+    converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=['log_prob'])
+    log_prob = tf.lite.Interpreter(model_content=converter.convert())
+    log_prob = log_prob.get_signature_runner('log_prob')
+    x = np.full((2, 4, 4, 1), 0.5, np.float32)
+    np.testing.assert_allclose(log_prob(x=x)['log_prob'], flow.log_prob(x), rtol=1e-5)
+    x[0, 0, 0, 0] = 1.5
+    assert np.isfinite(log_prob(x=x)['log_prob']).all()
+    loaded = tf.saved_model.load(path)
+    with pytest.raises(tf.errors.InvalidArgumentError, match='in \\[0, 1\\]'):
+        loaded.log_prob(x)
