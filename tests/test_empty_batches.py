@@ -73,13 +73,13 @@ def _signature_calls(module):
         'encode': (x, {'z': (0, *event)}),
         'decode': ({'z': _empty(event, dtype), **context}, {'x': (0, *event)}),
         'sample': (
-            {**sample, 'seed': tf.constant([1, 2], tf.int64), **context},
+            {**sample, 'seed': tf.constant([1, 2]), **context},
             {'x': (0, *event)},
         ),
     }
     if module.num_bins is not None:
         pixels = {'pixels': _empty(event, tf.int32), **context}
-        iw = dict(num_samples=tf.constant(2), seed=tf.constant([1, 2], tf.int64))
+        iw = dict(num_samples=tf.constant(2), seed=tf.constant([1, 2]))
         calls['bits_per_dim'] = (x, {'bits_per_dim': (0,)})
         calls['bits_per_dim_iw'] = ({**pixels, **iw}, {'bits_per_dim': (0,)})
     return calls
