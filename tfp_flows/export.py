@@ -17,21 +17,32 @@ each output is a dict entry of that name (`FlowModule` says what each computes):
     log_prob        x: [None, *E] dtype                      log_prob: [None] dtype
     bits_per_dim    x: [None, *E] dtype                      bits_per_dim: [None] dtype
     bits_per_dim_iw pixels: [None, *E] int32,                bits_per_dim: [None] dtype
-                    num_samples: [] int32, seed: [2] int64
+                    num_samples: [] int32, seed: [2] int32
     sample          num_samples: [] int32,                   x: [None, *E] dtype
-                    temperature: [] dtype, seed: [2] int64
+                    temperature: [] dtype, seed: [2] int32
     encode          x: [None, *E] dtype                      z: [None, *E] dtype
     decode          z: [None, *E] dtype                      x: [None, *E] dtype
 
 `serving_default` is `log_prob`; `bits_per_dim` and `bits_per_dim_iw` exist only when the
 export got `num_bins`. A conditional flow (built with `conditional_shape` K) takes one more
 input in every signature, last, `conditional_input: [None, *K] dtype`: one context per
-example (per sample for `sample`), or one row [1, *K] for all.
+example (per sample for `sample`), or one row [1, *K] for all. Every integer input is int32
+(`tf.constant([0, 1])`); `loaded.NAME(...)` casts NumPy arrays and Python numbers of any
+dtype to the input's, but not TF tensors. An empty batch gives empty outputs.
 
-Every input is checked when the function runs (`tf.debugging` assertions, `tf.ensure_shape`):
-another shape or dtype, or a value outside its domain, fails with TensorFlow's `ValueError`,
-`TypeError` or `InvalidArgumentError`. A TFLite conversion of a signature keeps the numbers
-but drops the checks.
+Errors. The graph checks every input (`tf.debugging` assertions, `tf.ensure_shape`): a value
+outside its domain, or another shape through `loaded.signatures`, fails with
+`InvalidArgumentError` naming the input. Before the graph runs, TensorFlow binds the inputs in
+Python, which the SavedModel cannot change: a tensor of another dtype or rank, or a missing
+input, to `loaded.NAME(...)` raises a `TypeError` whose first line names the input and its
+spec, then prints every input (long for a large batch); a tensor of another dtype to
+`loaded.signatures[NAME]` raises one line naming its position (inputs in alphabetical order).
+
+TFLite (`tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=['log_prob'])`, builtin
+ops) keeps the numbers but drops every check: x = 1.5 in a `num_bins` export gives a number
+where the SavedModel raises, NaN gives NaN, and x of another shape can give numbers, not an
+error; an empty batch fails in TFLite's XNNPack delegate (TF 2.21). Check inputs before the
+interpreter.
 
 From the shell, `saved_model_cli show --all --dir PATH` lists the signatures, and
 
@@ -42,6 +53,7 @@ evaluates one on a batch saved with `numpy.save('batch.npy', x)`.
 """
 
 import contextlib
+import inspect
 import math
 import os
 
@@ -89,6 +101,20 @@ def _check_flow(flow):
 def _all_inside(name, tensor, inside, expected):
     """`tensor`, checked at run time to be `inside` (a bool tensor of its shape) everywhere."""
     return checks.check_values(tensor, inside, f'`{name}` must be {expected}; got')
+
+
+def _without_defaults(fn):
+    """`fn` with a signature (what `tf.function` binds its inputs to) whose every argument is
+    required."""
+
+    def call(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    signature = inspect.signature(fn)
+    parameters = [p.replace(default=p.empty) for p in signature.parameters.values()]
+    call.__signature__ = signature.replace(parameters=parameters)
+    call.__name__ = fn.__name__
+    return call
 
 
 class FlowModule(tf.Module):
@@ -150,6 +176,8 @@ class FlowModule(tf.Module):
         """The `tf.function`s, with their input signatures (no autograph: nothing to convert)."""
 
         def function(fn, *specs, jit_compile=False):
+            if specs[-1].name == 'conditional_input':  # Required: a call without it names it.
+                fn = _without_defaults(fn)
             return tf.function(
                 fn, input_signature=list(specs), autograph=False, jit_compile=jit_compile
             )
@@ -158,7 +186,7 @@ class FlowModule(tf.Module):
         data = tf.TensorSpec([None, *self._event_shape], dtype, name='x')
         latent = tf.TensorSpec([None, *self._latent_shape], dtype, name='z')
         num_samples = tf.TensorSpec([], tf.int32, name='num_samples')
-        seed = tf.TensorSpec([2], tf.int64, name='seed')
+        seed = tf.TensorSpec([2], tf.int32, name='seed')
         context = []  # The context spec of a conditional flow: each function's last input.
         if self._conditional_shape is not None:
             shape = [None, *self._conditional_shape]

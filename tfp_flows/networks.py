@@ -226,6 +226,20 @@ def _conv1x1(x, kernel):
     return out
 
 
+def _conv2d(x, kernel):
+    """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, also for an empty batch, where TF 2.21's oneDNN
+    CPU kernel answers C_in channels instead of C_out (and grappler removes a reshape to the
+    right shape as redundant): a batch not known to be non-empty takes a `tf.cond`."""
+    if x.shape[0] is not None and x.shape[0] > 0:
+        return tf.nn.conv2d(x, kernel, 1, 'SAME')
+    shape = tf.concat([tf.shape(x)[:-1], tf.shape(kernel)[-1:]], axis=0)
+    return tf.cond(
+        tf.shape(x)[0] > 0,
+        lambda: tf.nn.conv2d(x, kernel, 1, 'SAME'),
+        lambda: tf.zeros(shape, x.dtype),
+    )
+
+
 # A 3x3 convolution of a map of at most this many positions is one dense matrix product...
 _DENSE_MAX_POSITIONS = 16
 # ... if its dense [H W C_in, H W C_out] matrix has at most this many entries (4 MiB in float32).
@@ -266,12 +280,7 @@ def _conv3x3(x, kernel):
         or positions > _DENSE_MAX_POSITIONS
         or positions**2 * channels_in * channels_out > _DENSE_MAX_ENTRIES
     ):
-        out = tf.nn.conv2d(x, kernel, 1, 'SAME')
-        # TF 2.21's CPU conv2d gives an empty batch C_in channels, not C_out: a reshape (no
-        # copy) puts the right shape on it.
-        out = tf.reshape(out, tf.concat([tf.shape(x)[:-1], [channels_out]], axis=0))
-        out.set_shape(x.shape[:-1].concatenate([channels_out]))
-        return out
+        return _conv2d(x, kernel)
     selection = tf.constant(_tap_selection(height, width), kernel.dtype)
     # Built once `x` is there: else a graph builds every layer's dense matrix (up to 4 MiB
     # each) at the start of a call, all held at once, and memory grows with the depth.

@@ -74,7 +74,7 @@ def _check_signatures(loaded, x, has_bits_per_dim, context):
         assert shapes == {value: (data_spec, dtype), **context_specs}, (name, shapes)
     _, inputs = loaded.signatures['sample'].structured_input_signature
     shapes = {key: (spec.shape.as_list(), spec.dtype) for key, spec in inputs.items()}
-    expected = {'num_samples': ([], tf.int32), 'temperature': ([], dtype), 'seed': ([2], tf.int64)}
+    expected = {'num_samples': ([], tf.int32), 'temperature': ([], dtype), 'seed': ([2], tf.int32)}
     assert shapes == {**expected, **context_specs}, shapes
     for name in ('log_prob', 'serving_default'):
         outputs = loaded.signatures[name].structured_outputs
@@ -85,7 +85,7 @@ def _check_signatures(loaded, x, has_bits_per_dim, context):
         expected = {
             'pixels': (data_spec, tf.int32),
             'num_samples': ([], tf.int32),
-            'seed': ([2], tf.int64),
+            'seed': ([2], tf.int32),
             **context_specs,
         }
         assert shapes == expected, shapes
@@ -115,7 +115,7 @@ def _check_numbers(loaded, expected):
         iw = signatures['bits_per_dim_iw'](
             pixels=tf.constant(iw_args[0]),
             num_samples=tf.constant(iw_args[1]),
-            seed=tf.constant(iw_args[2]),
+            seed=tf.constant(iw_args[2], tf.int32),
             **named,
         )['bits_per_dim']
         np.testing.assert_allclose(iw, expected['bits_per_dim_iw'], rtol=rtol, atol=atol)
@@ -139,7 +139,7 @@ def _check_sample(loaded, expected):
     second = loaded.signatures['sample'](
         num_samples=tf.constant(num_samples, tf.int32),
         temperature=tf.constant(temperature, first.dtype),
-        seed=tf.constant(seed, tf.int64),
+        seed=tf.constant(seed, tf.int32),
         **named,
     )['x']
     assert first.shape == expected['sample'].shape, first.shape
@@ -244,12 +244,12 @@ def _check_bad_inputs(loaded, expected):
     good = dict(
         num_samples=tf.constant(2),
         temperature=tf.constant(1.0, dtype),
-        seed=tf.constant(seed),
+        seed=tf.constant(seed, tf.int32),
         **_named(tuple(c[:2] for c in sample_context)),
     )
     bad = {
-        'seed of shape [3]': dict(seed=tf.constant([1, 2, 3], tf.int64)),
-        'int32 seed': dict(seed=tf.constant([1, 2], tf.int32)),
+        'seed of shape [3]': dict(seed=tf.constant([1, 2, 3])),
+        'int64 seed': dict(seed=tf.constant([1, 2], tf.int64)),
         'float num_samples': dict(num_samples=tf.constant(2.0)),
         'num_samples of shape [1]': dict(num_samples=tf.constant([2])),
         'temperature of another dtype': dict(temperature=tf.constant(1.0, tf.float16)),

@@ -358,7 +358,7 @@ def _assert_saved_model_cli_shows_the_signatures(result):
         r"inputs\['x'\] tensor_info:\s+dtype: DT_FLOAT\s+shape: \(-1, 8, 8, 1\)", result.stdout
     )
     assert re.search(
-        r"inputs\['seed'\] tensor_info:\s+dtype: DT_INT64\s+shape: \(2\)", result.stdout
+        r"inputs\['seed'\] tensor_info:\s+dtype: DT_INT32\s+shape: \(2\)", result.stdout
     )
     assert "outputs['log_prob'] tensor_info:" in result.stdout
 
