@@ -47,9 +47,7 @@ def _read_run(workdir):
 
 
 def run_figure(workdir, temperatures=None, seed=None):
-    """The figure of the run in `workdir` (see the module docstring), uint8 RGB [H, W, 3].
-
-    `workdir` is a run's directory (its `config.json` and `checkpoints/best` are read);
+    """The figure of the run in `workdir` (see the module docstring), uint8 RGB [H, W, 3];
     `temperatures` and `seed` (image data) default to the run's.
 
     Raises:
@@ -163,16 +161,10 @@ def latent_figures(
 ):
     """The latent figures of the image run in `workdir` (see the module docstring).
 
-    Args:
-      workdir: a run's directory (`config.json` and `checkpoints/best` are read).
-      num_examples: test images to encode (the class directions are their means), >= 12.
-      temperatures: the temperatures of the sweep (`tools.latent.temperature_sweep`).
-      strengths: how far the image moves along each class direction (`tools.latent.move`).
-      seed: the seed of the base noise (the test images are drawn with the run's seed).
-
-    Returns:
-      ({name: uint8 RGB picture} of the names of `LATENT_FIGURES` the run has, class names
-      of the data or None).
+    `num_examples` (>= 12) test images are encoded (the class directions are their means);
+    `temperatures` are the sweep's, `strengths` how far an image moves along each class
+    direction, `seed` that of the base noise. Returns ({name: uint8 RGB picture} of the
+    `LATENT_FIGURES` the run has, the data's class names or None).
 
     Raises:
       FileNotFoundError, ValueError: as `run_figure`; data that are not images; an argument

@@ -9,10 +9,9 @@ n_d(k) the count of level k at pixel d over the N training images, B = `num_bins
 pseudo-count of additive smoothing (a = 1: Laplace's rule of succession; Manning et al. 2008,
 Introduction to Information Retrieval, Sec. 13.2, https://nlp.stanford.edu/IR-book/). An
 image's code length is -sum_d log2 P_d(k_d), so its bits/dim is that divided by D = H W C,
-directly comparable with a flow's bits/dim on the same discrete data
-(`tfp_flows.dequantization`). Images are [N, *E] integers in {0, ..., B - 1}; every function
-raises `ValueError` naming an argument out of its domain (other pixels, an empty batch, a bad
-`num_bins`, pseudo-counts that are not finite numbers > 0), before any work.
+directly comparable with a flow's bits/dim on the same discrete data. Images are [N, *E]
+integers in {0, ..., B - 1}; every function raises `ValueError` naming an argument out of its
+domain, before any work.
 """
 
 import math

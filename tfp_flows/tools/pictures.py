@@ -1,9 +1,8 @@
 """Pictures of a run as uint8 arrays: sample grids, labelled figures, the 2-D density; PNGs.
 
-Grids are upscaled nearest-neighbour (numpy). Text, axes and colour bars are drawn by
-matplotlib's object API with the Agg backend (no pyplot, no display, no global state).
-Every function refuses an argument out of its domain with `ValueError` naming it, before any
-work.
+Text and axes are drawn by matplotlib's object API with the Agg backend (no pyplot, no global
+state). Every function refuses an argument out of its domain with `ValueError` naming it,
+before any work.
 """
 
 import math
@@ -75,13 +74,10 @@ def _array(name, value, dtype, description):
 
 
 def upscale_factor(image_shape, grid_shape, separator=2):
-    """The int factor that shows each image of a grid at >= 64 pixels, the grid at <= 1024.
-
-    The smallest factor that makes an image's larger side (of `image_shape`, (height, width)
-    in pixels) at least `MIN_IMAGE_PIXELS`, lowered while a grid of `grid_shape` (rows,
-    columns) with `separator` pixels between and around the images would exceed
-    `MAX_GRID_PIXELS`; at least 1 (images are never shrunk). 8x8 digits in a 6x6 grid get 8
-    (398 pixels); 64x64 CelebA get 1.
+    """The int factor (>= 1) that shows each image of `image_shape` (height, width) at least
+    `MIN_IMAGE_PIXELS` high, lowered while a grid of `grid_shape` (rows, columns) with
+    `separator` pixels around the images would exceed `MAX_GRID_PIXELS`. 8x8 digits in a 6x6
+    grid get 8 (398 pixels); 64x64 CelebA get 1.
     """
     height, width = _check_pair('image_shape', image_shape)
     rows, columns = _check_pair('grid_shape', grid_shape)
@@ -140,8 +136,7 @@ def row_grid(rows, num_bins):
 
 
 def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
-    """Pictures side by side, each unchanged (placed by matplotlib's `figimage`) under its
-    title (drawn by matplotlib in its bundled DejaVu font).
+    """Pictures side by side, each unchanged, under its title.
 
     Args:
       pictures: uint8 arrays [H_i, W_i, C], C = 1 (grey) or 3 (RGB), e.g. `image_grid`s.
@@ -193,11 +188,8 @@ def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
 
 
 def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_columns=6):
-    """Samples of an image flow at each temperature, as one labelled figure.
-
-    Every temperature scales the same base noise (drawn with the stateless seed [seed, 0]),
-    so the panels differ by the temperature alone, and a seed gives the same figure in every
-    call (and every epoch of a run).
+    """Samples of an image flow at each temperature, as one labelled figure. Every temperature
+    scales the same base noise (stateless seed [seed, 0]): a seed gives the same figure.
 
     Args:
       flow: an image flow (`tfp_flows.glow` or `real_nvp`) on data in [0, 1].
@@ -291,10 +283,8 @@ def _render(figure):
 
 
 def write_png(path, picture):
-    """Writes a uint8 picture [H, W, C] (C = 1, 3 or 4) to `path` (a str or path) atomically.
-
-    Raises `TypeError` for a `path` of another kind, `ValueError` for a picture of another
-    dtype or shape, before anything is written.
+    """Writes a uint8 picture [H, W, C] (C = 1, 3 or 4) to `path` atomically. `TypeError` for
+    a `path` that is not a path, `ValueError` for another picture, before anything is written.
     """
     checks.check_path('path', path)
     picture = np.asarray(picture)
