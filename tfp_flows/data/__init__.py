@@ -9,16 +9,11 @@
   (`tfp_flows.data.own`);
 - any other name: a TFDS image dataset read from `data_dir` (`tfp_flows.data.tfds_images`).
 
-With `conditional=True` every element is a pair (x, c) for a conditional flow: c is the one-hot
-class label (digits, labelled TFDS datasets, folders with class subfolders) or the context
-columns of a CSV table.
-
-Images come out as float32 in [0, 1), dequantized with uniform noise in every batch
-(`tfp_flows.dequantization.uniform_dequantize`), or as their discrete values with
-`dequantize=False`. Every pass draws its order, flips and noise afresh; with a `seed` the
-passes are the same on every run, and with an `epoch` too each pass is a pure function of
-(seed, epoch), so a resumed run sees the data of an unbroken one and evaluation sees the same
-noise every time (`tfp_flows.data.pipeline`).
+With `conditional=True` every element is a pair (x, c): c the one-hot class label, or a CSV
+table's context columns. Images come out as float32 in [0, 1), dequantized with uniform noise
+in every batch, or as their levels with `dequantize=False`. Every pass draws its order, flips
+and noise afresh; with a `seed` and an `epoch` each pass is a pure function of (seed, epoch)
+(`tfp_flows.data.pipeline`), so a resumed run sees the data of an unbroken one.
 """
 
 import dataclasses
@@ -82,12 +77,8 @@ class DatasetInfo:
 
 
 def augment_flip(images, seed=None):
-    """Flips each image left-right with probability 0.5; the values stay the same integers.
-
-    Apply it before dequantization. Not for 'digits', which are not mirror-symmetric.
-    `images` is [H, W, C] or a batch [B, H, W, C], each image flipped or not independently;
-    `seed` an optional stateless seed (an int tensor [2]; TensorFlow refuses another shape or
-    dtype), without which the flips are stateful random.
+    """Flips each image of `images` ([H, W, C] or [B, H, W, C]) left-right with probability
+    0.5, before dequantization; `seed`: None (stateful) or a stateless seed, an int tensor [2].
     """
     if seed is None:
         return tf.image.random_flip_left_right(images)
@@ -168,9 +159,8 @@ def _kind(name):
 
 
 def _read(name, split, conditional, options):
-    """(unbatched examples of `split`, `DatasetInfo`): integer images or float points or rows,
-    with `conditional` paired with their one-hot label or context. `options` are the source's
-    options by name; one the source does not take must be None (`ValueError` naming it)."""
+    """(unbatched examples of `split`, `DatasetInfo`), with `conditional` paired with their
+    one-hot label or context. An option ({name: value}) the source does not take must be None."""
     kind = _kind(name)
     described, taken = _KINDS[kind]
     for option, value in options.items():

@@ -1,15 +1,10 @@
 """A user's own data: the splits of a folder of images or a CSV table, and CSV tables.
 
-`tfp_flows.data.make_dataset('folder:PATH', ...)` and `make_dataset('csv:PATH', ...)` read
-them (folders through `tfp_flows.data.folder`). Both are split by one fixed permutation
-(`numpy.random.RandomState(0)`) into 'train' (80%), 'validation' (10%) and 'test' (10%,
-rounded), the same on every call (`split_indices`).
-
-CSV: a table with a header row. The chosen columns are the data x [D]; optional context
-columns are the context c [K] of a conditional model. Values stay in the CSV's units; the
-training split's mean and standard deviation of each column (`TableStatistics`) go into the
-model as saved steps (`tfp_flows.run.restore.standardize_flow`), so a trained or exported
-model takes and gives the CSV's own units.
+Both are split by one fixed permutation into 'train' (80%), 'validation' (10%) and 'test'
+(10%), the same on every call (`split_indices`). A CSV table has a header row; the chosen
+columns are the data x [D], optional context columns the context c [K] of a conditional
+model. Values stay in the CSV's units; the training split's mean and deviation of each column
+(`TableStatistics`) go into the model (`tfp_flows.run.restore.standardize_flow`).
 """
 
 import csv
@@ -70,13 +65,9 @@ def _check_names(name, value, allow_none):
 
 
 def csv_source(path, split, columns=None, context_columns=None, conditional=False):
-    """`make_dataset`'s source 'csv:PATH': (unbatched dataset, `DatasetInfo` fields).
-
-    The dataset yields float32 rows x [D] in the table's units, or (x, c) pairs with
-    `conditional` (c [K], the context columns); the fields include the `TableStatistics`.
-    A table is conditional exactly when it has context columns (`ValueError` otherwise, before
-    the file is read); other errors as `read_csv`.
-    """
+    """`make_dataset`'s source 'csv:PATH': (unbatched dataset of float32 rows x [D], or (x, c)
+    pairs with `conditional`; `DatasetInfo` fields). `conditional` must match having context
+    columns (`ValueError` before the file is read); other errors as `read_csv`."""
     split_indices(0, split)  # Refuses an unknown split.
     if checks.BOOL.check('conditional', conditional) != bool(context_columns):
         raise ValueError(
@@ -212,12 +203,9 @@ def read_csv(path, columns=None, context_columns=()):
 
 
 def table_statistics(path, x, c, columns, context_columns):
-    """The `TableStatistics` of the training split of a table that `read_csv` returned as
-    `x` [N, D], `c` [N, K], `columns` and `context_columns` (`path` is named in messages).
-
-    Raises `ValueError` for a column constant on the training split (it cannot be
-    standardised), or `x`, `c` and the names that do not fit together.
-    """
+    """The `TableStatistics` of the training split of `read_csv`'s `x` [N, D], `c` [N, K],
+    `columns` and `context_columns` (`path` named in messages). `ValueError` for a column
+    constant on the training split, or `x`, `c` and names that do not fit together."""
     x, c = np.asarray(x, np.float64), np.asarray(c, np.float64)
     columns = _check_names('columns', columns, allow_none=False)
     context_columns = _check_names('context_columns', context_columns, allow_none=False)

@@ -65,12 +65,10 @@ def _image_of(name, spec, image_size):
 
 
 def load_images(name, split, data_dir=None, image_size=None, labels=False):
-    """A TFDS image dataset: a `tf.data.Dataset` of uint8 [H, W, C].
-
-    With `labels`, (dataset, class_names): the dataset yields (image, label) pairs, label an
-    int64 index of the TFDS 'label' feature. 'celeb_a' images (218x178) are center-cropped to
-    148x148 and area-resized to `image_size` (64 if None); other images are area-resized to
-    image_size x image_size if it is given. Resized values are rounded back to integers.
+    """A TFDS image dataset: a `tf.data.Dataset` of uint8 [H, W, C]; with `labels`, (dataset of
+    (image, int64 label) pairs, class_names). 'celeb_a' images (218x178) are center-cropped to
+    148x148 and area-resized to `image_size` (64 if None); others are area-resized to
+    `image_size` if given.
 
     Args:
       name, split: TFDS name and split, e.g. 'cifar10' and 'train[:90%]' (non-empty strs).
