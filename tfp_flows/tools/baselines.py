@@ -80,15 +80,10 @@ def _bits_per_dim(log_probs, pixels):
 
 
 def histogram_baseline(train, validation, test, num_bins, pseudocounts=PSEUDOCOUNTS):
-    """The per-pixel histogram baseline, its pseudo-count chosen by validation bits/dim.
-
-    Counts on `train`; each candidate a of `pseudocounts` scores `validation`; the a with the
-    lowest validation bits/dim is scored on `test`, and so is Laplace smoothing (a = 1).
-
-    Returns:
-      A dict of mean bits/dim over images: 'pseudocount' (the chosen a),
-      'validation_bits_per_dim', 'test_bits_per_dim', 'laplace_test_bits_per_dim' and
-      'validation_bits_per_dim_by_pseudocount' ({a: bits/dim}).
+    """The per-pixel histogram baseline counted on `train`, its pseudo-count a (of
+    `pseudocounts`) chosen by validation bits/dim. Returns a dict of mean bits/dim:
+    'pseudocount' (the chosen a), 'validation_bits_per_dim', 'test_bits_per_dim',
+    'laplace_test_bits_per_dim' (a = 1), 'validation_bits_per_dim_by_pseudocount' ({a: ...}).
     """
     pseudocounts = tuple(pseudocounts)
     if not pseudocounts:

@@ -66,11 +66,8 @@ def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path
       'linear':     z_t = (1 - t) z_0 + t z_1                       (Glow's Fig. 5)
       'spherical':  z_t = (sin((1 - t) a) z_0 + sin(t a) z_1) / sin a,  cos a = <z_0, z_1> /
                     (|z_0| |z_1|), which keeps |z| near the typical radius of the Normal base.
-    The ends are the reconstructions of `x_start` and `x_end`.
-
-    Args: `x_start`, `x_end` [N, *E] (N pairs); `num_points` P >= 2, ends included;
-    `conditional_input` used at every point of a path; `path` 'linear' or 'spherical'.
-    Returns [N, P, *E] in the flow's dtype.
+    `x_start`, `x_end` [N, *E] are N pairs; the ends are their reconstructions; `num_points`
+    P >= 2. Returns [N, P, *E] in the flow's dtype.
     """
     check_flow(flow)
     checks.integer(2).check('num_points', num_points)
