@@ -51,20 +51,12 @@ _KINDS = {
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    """What a model needs to know about a dataset made by `make_dataset`.
-
-    Attributes:
-      name: the dataset name passed to `make_dataset`.
-      event_shape: shape of one example: (H, W, C) for images, (2,) for the 2-D toys, (D,) for
-        D columns of a table.
-      num_bins: discrete levels of the images (17 for 'digits', 256 for 8-bit images), or None
-        for continuous data.
-      num_examples: examples per split, e.g. {'train': 1257, ...}; for TFDS datasets, folders
-        and tables only the split that was loaded.
-      conditional_shape: with `conditional=True`, the shape of one context c: (num_classes,)
-        for one-hot labels, (K,) for K context columns of a table; else None.
-      class_names: the classes of a labelled dataset (index i is one-hot position i), or None.
-      statistics: for a CSV table, its `own.TableStatistics`; else None.
+    """What a model needs to know about a dataset made by `make_dataset`: its `name`; the
+    `event_shape` of one example ((H, W, C), (2,) or (D,)); `num_bins`, the images' levels (17
+    for 'digits', 256 for 8-bit images; None for continuous data); `num_examples` per split
+    (TFDS data, folders and tables: the loaded split only); with `conditional=True` the
+    `conditional_shape` of a context ((num_classes,) or (K,)) and the `class_names` of a
+    labelled dataset (one-hot position i is class i); a CSV table's `statistics`.
     """
 
     name: str

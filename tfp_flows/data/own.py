@@ -92,14 +92,9 @@ def csv_source(path, split, columns=None, context_columns=None, conditional=Fals
 
 @dataclasses.dataclass(frozen=True)
 class TableStatistics:
-    """Column names and the training split's mean and standard deviation of each column.
-
-    Attributes:
-      columns: names of the data columns (x, [D]).
-      mean, scale: float64 arrays [D]: mean and standard deviation (ddof 0) of each column.
-      context_columns: names of the context columns (c, [K]); () without.
-      context_mean, context_scale: float64 arrays [K], or None.
-    """
+    """The names of the data `columns` (x, [D]) and `context_columns` (c, [K]; () without), and
+    the training split's `mean` and `scale` (standard deviation, ddof 0) of each, float64 [D]
+    (and `context_mean`, `context_scale` [K] or None)."""
 
     columns: tuple
     mean: np.ndarray
@@ -157,16 +152,9 @@ def _check_columns(path, header, columns, context_columns):
 
 
 def read_csv(path, columns=None, context_columns=()):
-    """Reads the chosen columns of a CSV table with a header row.
-
-    Args:
-      path: the CSV file.
-      columns: names of the data columns, or None for every column not in `context_columns`.
-      context_columns: names of the context columns (a conditional model's c), or ().
-
-    Returns:
-      (x, c, columns, context_columns): float64 arrays [N, D] and [N, K] (K may be 0), and the
-      column names in that order.
+    """Reads the `columns` (None: all but the `context_columns`) and `context_columns` of the
+    CSV table `path`, which has a header row: (x [N, D], c [N, K], columns, context_columns),
+    float64 arrays (K may be 0) and the names in that order.
 
     Raises:
       TypeError, ValueError: naming an argument out of its domain, before the file is read.

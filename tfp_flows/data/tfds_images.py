@@ -70,11 +70,8 @@ def load_images(name, split, data_dir=None, image_size=None, labels=False):
     148x148 and area-resized to `image_size` (64 if None); others are area-resized to
     `image_size` if given.
 
-    Args:
-      name, split: TFDS name and split, e.g. 'cifar10' and 'train[:90%]' (non-empty strs).
-      data_dir: None (TFDS's default, ~/tensorflow_datasets or $TFDS_DATA_DIR) or a path.
-      image_size: None or the side length of the square images returned, a positive int.
-      labels: also return the class labels (True or False).
+    `name` and `split` are TFDS's ('cifar10', 'train[:90%]'); `data_dir` None is TFDS's
+    default (~/tensorflow_datasets or $TFDS_DATA_DIR).
 
     Raises:
       TypeError, ValueError: naming an argument out of its domain, before any data is read.
