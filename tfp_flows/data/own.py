@@ -155,13 +155,9 @@ def read_csv(path, columns=None, context_columns=()):
     """Reads the `columns` (None: all but the `context_columns`) and `context_columns` of the
     CSV table `path`, which has a header row: (x [N, D], c [N, K], columns, context_columns),
     float64 arrays (K may be 0) and the names in that order.
-
-    Raises:
-      TypeError, ValueError: naming an argument out of its domain, before the file is read.
-      FileNotFoundError: no such file.
-      ValueError: an empty table, an unknown or repeated column, a column both data and
-        context, fewer than two data rows, a missing or non-numeric value (naming the
-        column, row and value).
+    Raises `FileNotFoundError` for no such file, `ValueError` for an argument out of its
+    domain (before the file is read) and for a table that does not fit (naming the column, row
+    and value).
     """
     checks.check_path('path', path)
     columns = _check_names('columns', columns, allow_none=True)

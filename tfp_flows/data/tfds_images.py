@@ -69,15 +69,9 @@ def load_images(name, split, data_dir=None, image_size=None, labels=False):
     (image, int64 label) pairs, class_names). 'celeb_a' images (218x178) are center-cropped to
     148x148 and area-resized to `image_size` (64 if None); others are area-resized to
     `image_size` if given.
-
-    `name` and `split` are TFDS's ('cifar10', 'train[:90%]'); `data_dir` None is TFDS's
-    default (~/tensorflow_datasets or $TFDS_DATA_DIR).
-
-    Raises:
-      TypeError, ValueError: naming an argument out of its domain, before any data is read.
-      ValueError: `name` is not a TFDS dataset, has no uint8 'image' feature, or images of
-        varying size and no `image_size`; with `labels`, it has no class label 'label'.
-      FileNotFoundError: the dataset is not prepared in `data_dir`.
+    `data_dir` None is TFDS's default. Raises `FileNotFoundError` if the dataset is not
+    prepared in `data_dir`, `ValueError` for an argument out of its domain (before any data is
+    read) or a dataset that is not 8-bit images (with `labels`: has no class label 'label').
     """
     for argument, value in (('name', name), ('split', split)):
         if not isinstance(value, str) or not value:

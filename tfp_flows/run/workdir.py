@@ -42,17 +42,10 @@ class WorkdirMismatch(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """A run as `open_run` finds it in its workdir.
-
-    Attributes:
-      workdir: the workdir, an absolute path.
-      config: the checked config (`schema.check_config`).
-      export_dir: where the best model is also exported, or None.
-      previous: the workdir's config.json as nested dicts; None for a new run.
-      changed: {field: (value in the workdir, value now)} of the training settings that differ.
-      metrics: the workdir's metrics.json, or None.
-      finished: whether the run is finished, so that there is nothing to do.
-    """
+    """A run as `open_run` finds it in its (absolute) `workdir`, with its checked `config`;
+    `previous` is the workdir's config.json (None for a new run), `changed` {field: (value in
+    the workdir, value now)} of the training settings that differ, `metrics` the workdir's
+    metrics.json or None, `finished` whether there is nothing to do."""
 
     workdir: str
     config: ml_collections.ConfigDict
