@@ -58,19 +58,15 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     documented in `tfp_flows.run.schema`; a CSV table's flow works in the table's units
     (`restore.standardize_flow`).
 
-    Returns:
-      A dict: 'test_bits_per_dim' and 'validation_bits_per_dim' (or '..._nats_per_dim' for
-      continuous data), 'epochs_trained', 'best_epoch', 'stopped_early',
-      'train_seconds_this_session', 'best_checkpoint', 'num_parameters'; with a variational
-      dequantizer 'dequantizer_parameters'; with `config.eval.iw_samples`,
-      'test_bits_per_dim_iw', 'validation_bits_per_dim_iw' and 'iw_samples'.
+    Returns a dict: 'test_bits_per_dim' and 'validation_bits_per_dim' (or '..._nats_per_dim'
+    for continuous data), 'epochs_trained', 'best_epoch', 'stopped_early',
+    'train_seconds_this_session', 'best_checkpoint', 'num_parameters'; with a variational
+    dequantizer 'dequantizer_parameters'; with `config.eval.iw_samples`,
+    'test_bits_per_dim_iw', 'validation_bits_per_dim_iw' and 'iw_samples'.
 
-    Raises (all before training, except the last two):
-      ValueError, TypeError, FileExistsError, lock.WorkdirInUse: as `workdir.open_run`; a
-        ValueError for config values that do not fit the data (`tfp_flows.run.datasets`); a
-        TypeError for a `strategy` that is not None or a `tf.distribute.Strategy`.
-      TrainingDiverged: the loss became NaN or infinite.
-      Interrupted: Ctrl-C while training (a `KeyboardInterrupt`).
+    Raises, before training, what `workdir.open_run` and `run.datasets.load` raise, and a
+    TypeError for a `strategy` of another kind; then `TrainingDiverged` (NaN or infinite loss)
+    or `Interrupted` (Ctrl-C, a `KeyboardInterrupt`).
     """
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise TypeError(f'`strategy` must be None or a tf.distribute.Strategy; got {strategy!r}.')

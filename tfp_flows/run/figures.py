@@ -49,12 +49,9 @@ def _read_run(workdir):
 def run_figure(workdir, temperatures=None, seed=None):
     """The figure of the run in `workdir` (see the module docstring), uint8 RGB [H, W, 3];
     `temperatures` and `seed` (image data) default to the run's.
-
-    Raises:
-      FileNotFoundError: `workdir` holds no run or no best checkpoint.
-      ValueError: the checkpoint does not match the config; data neither images nor
-        unconditional 2-D points; `temperatures` or `seed` outside their domains
-        (`tools.pictures.sample_figure`).
+    Raises `FileNotFoundError` if `workdir` holds no run or no best checkpoint, `ValueError`
+    for a checkpoint that does not match, data neither images nor unconditional 2-D points,
+    or arguments out of their domains.
     """
     from tfp_flows.bijectors.context import conditional_shape_of
     from tfp_flows.tools import latent, pictures
@@ -165,10 +162,7 @@ def latent_figures(
     `temperatures` are the sweep's, `strengths` how far an image moves along each class
     direction, `seed` that of the base noise. Returns ({name: uint8 RGB picture} of the
     `LATENT_FIGURES` the run has, the data's class names or None).
-
-    Raises:
-      FileNotFoundError, ValueError: as `run_figure`; data that are not images; an argument
-        outside its domain (`num_examples` before any work).
+    Raises as `run_figure`, and `ValueError` for data that are not images.
     """
     import numpy as np
 

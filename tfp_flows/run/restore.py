@@ -119,13 +119,8 @@ def standardize_flow(flow, statistics):
     (the density correction). With context columns (means m_c, deviations s_c), the context
     reaches `flow` as (c - m_c) / s_c (`StandardizedContext`), so c is in the CSV's units too.
     m, s, m_c, s_c are saved, non-trainable variables, which a checkpoint restores.
-
-    Args:
-      flow: a vector `tfd.TransformedDistribution` (e.g. `tfp_flows.real_nvp((D,), ...)`),
-        with conditional_shape (K,) for a table of K context columns.
-      statistics: a `tfp_flows.data.own.TableStatistics`.
-
-    Returns a `tfd.TransformedDistribution` over `flow`'s base with bijector
+    `flow` is a vector `tfd.TransformedDistribution` (conditional_shape (K,) for K context
+    columns), `statistics` a `tfp_flows.data.own.TableStatistics`. Returns a `tfd.TransformedDistribution` over `flow`'s base with bijector
     Chain([Shift(m), Scale(s), flow.bijector]) (in a `StandardizedContext` with context
     columns), sharing `flow`'s variables. Raises `TypeError` for arguments of another kind,
     `ValueError` for a `flow` whose shapes do not fit the statistics' columns.
@@ -225,12 +220,9 @@ def restore_flow(workdir, which='best'):
     variables from `workdir/checkpoints/<which>` (the EMA weights of a run that kept them). A
     CSV run's flow works in the table's units; its networks compute in float32 whatever the
     run's `train.mixed_precision`.
-
-    Raises:
-      ValueError: `which` is another name, or the checkpoint does not match the model of
-        config.json or is damaged.
-      FileNotFoundError: `workdir` holds no config.json or no such checkpoint.
-      TypeError: `workdir` is not a str or a path.
+    Raises `ValueError` for another `which` or a checkpoint that does not match config.json
+    or is damaged, `FileNotFoundError` if `workdir` holds no config.json or no such
+    checkpoint, `TypeError` if `workdir` is not a path.
     """
     return restore_flow_and_dequantizer(workdir, which)[0]
 

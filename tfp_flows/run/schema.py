@@ -225,16 +225,10 @@ def flatten(config):
 
 
 def check_config(config):
-    """Checks a run's config once; returns it as a new locked `ConfigDict` (`config` is kept).
-
-    Args:
-      config: an `ml_collections.ConfigDict` or nested dicts with every field of `FIELDS`
-        (a recipe's `get_config()`, possibly with overrides).
-
-    Raises:
-      ValueError: naming the first field outside its domain, a field `config` lacks or one
-        the schema does not know, or fields that cannot go together (`_check_joint_rules`).
-      TypeError: a `config` that is not a ConfigDict or a dict.
+    """Checks a run's config (a `ConfigDict` or nested dicts with every field of `FIELDS`)
+    once; returns it as a new locked `ConfigDict`. Raises `ValueError` naming the first field
+    outside its domain, a field missing or unknown, or fields that cannot go together;
+    `TypeError` for a `config` that is not a ConfigDict or a dict.
     """
     if not isinstance(config, Mapping | ml_collections.ConfigDict):
         raise TypeError(f'`config` must be an ml_collections.ConfigDict or a dict; got {config!r}.')

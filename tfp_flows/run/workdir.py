@@ -180,14 +180,10 @@ def _check_export_dir(export_dir, workdir):
 def open_run(config, workdir, export_dir=None):
     """Checks a run's inputs (the config once, `schema.check_config`), holds the workdir's lock
     while the block runs (a 'multi_worker' chief takes it later), yields the `Run` found there.
-
-    Raises:
-      ValueError: a bad config value; a workdir that cannot be written, holds an unreadable
-        config.json or another run (`WorkdirMismatch`); an `export_dir` that overlaps it.
-      FileExistsError: `export_dir` exists (`NotADirectoryError`: a file is in its way).
-      lock.WorkdirInUse: another run works in the workdir (an OSError).
-      TypeError: a `config` that is not a ConfigDict or a dict, a `workdir` or `export_dir`
-        that is not a path.
+    Raises `ValueError` for a bad config, a workdir that cannot be written or holds another
+    run (`WorkdirMismatch`), an `export_dir` that overlaps it; `FileExistsError` if
+    `export_dir` exists; `lock.WorkdirInUse` (an OSError); `TypeError` for arguments of
+    another kind.
     """
     check_path('workdir', workdir)
     check_path('export_dir', export_dir, allow_none=True)
