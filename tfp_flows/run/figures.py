@@ -26,6 +26,7 @@ import os
 import sys
 
 from tfp_flows import checks
+from tfp_flows.run import schema
 
 __all__ = ['LATENT_FIGURES', 'latent_figures', 'main', 'run_figure']
 
@@ -223,13 +224,8 @@ def _parser():
 def _check_flags(args):
     """Raises `ValueError` for a flag outside its domain or an output that exists, before
     TensorFlow is imported."""
-    if args.temperatures is not None and not all(
-        checks.POSITIVE_NUMBER.contains(t) for t in args.temperatures
-    ):
-        raise ValueError(
-            '`--temperatures` must be a non-empty list of finite numbers > 0; got '
-            f'{args.temperatures!r}.'
-        )
+    if args.temperatures is not None:  # A recipe's domain of sample temperatures.
+        schema.FIELDS['train.sample_temperatures'].domain.check('--temperatures', args.temperatures)
     if not all(checks.number().contains(s) for s in args.strengths):
         raise ValueError(f'`--strengths` must be finite numbers; got {args.strengths!r}.')
     checks.SEED.or_none().check('--seed', args.seed)
