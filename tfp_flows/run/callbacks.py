@@ -19,7 +19,6 @@ __all__ = [
     'CheckpointCallback',
     'DensityPictures',
     'SamplePictures',
-    'SetDataEpoch',
     'TerminateOnNaN',
     'TimeLimit',
     'log_test_metric',
@@ -58,17 +57,6 @@ class CheckpointCallback(keras.callbacks.Callback):
         if self.first_save is not None:
             self.first_save()
             self.first_save = None
-
-
-class SetDataEpoch(keras.callbacks.Callback):
-    """Sets the training data's epoch variable as each epoch starts (`data.make_dataset`)."""
-
-    def __init__(self, variable):
-        super().__init__()
-        self.variable = variable
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.variable.assign(epoch)
 
 
 class TerminateOnNaN(keras.callbacks.TerminateOnNaN):

@@ -97,7 +97,7 @@ class _Session:
 
 
 def train(run, strategy=None, verbose='auto'):
-    """`train_and_evaluate` of `run` (`workdir.open_run`'s, not finished), as `train.py` calls it."""
+    """`train_and_evaluate` of the unfinished `run` of `workdir.open_run` (as `train.py` does)."""
     config = run.config
     # Both before TF runs anything: thread pools and collective ops are fixed from then on.
     configure_threads(config.train.intra_op_threads, config.train.inter_op_threads)
@@ -228,7 +228,9 @@ def _fit(session, directory, initial_epoch, verbose):
         early_stopping = keras.callbacks.EarlyStopping(
             monitor='val_loss', patience=config.train.early_stopping_patience
         )
-    run_callbacks = [callbacks.SetDataEpoch(data.epoch), terminate, saver]
+    # Each pass of the training data is drawn from (seed, epoch) (`data.make_dataset`).
+    set_epoch = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, _: data.epoch.assign(e))
+    run_callbacks = [set_epoch, terminate, saver]
     if config.train.ema_momentum is not None:  # Validate (choose the best) on the EMA weights.
         run_callbacks.append(keras.callbacks.SwapEMAWeights())
     if session.is_chief:

@@ -119,11 +119,13 @@ def standardize_flow(flow, statistics):
     (the density correction). With context columns (means m_c, deviations s_c), the context
     reaches `flow` as (c - m_c) / s_c (`StandardizedContext`), so c is in the CSV's units too.
     m, s, m_c, s_c are saved, non-trainable variables, which a checkpoint restores.
+
     `flow` is a vector `tfd.TransformedDistribution` (conditional_shape (K,) for K context
-    columns), `statistics` a `tfp_flows.data.own.TableStatistics`. Returns a `tfd.TransformedDistribution` over `flow`'s base with bijector
-    Chain([Shift(m), Scale(s), flow.bijector]) (in a `StandardizedContext` with context
-    columns), sharing `flow`'s variables. Raises `TypeError` for arguments of another kind,
-    `ValueError` for a `flow` whose shapes do not fit the statistics' columns.
+    columns), `statistics` a `tfp_flows.data.own.TableStatistics`. Returns a
+    `tfd.TransformedDistribution` over `flow`'s base with bijector Chain([Shift(m), Scale(s),
+    flow.bijector]) (in a `StandardizedContext` with context columns), sharing `flow`'s
+    variables. Raises `TypeError` for arguments of another kind, `ValueError` for a `flow`
+    whose shapes do not fit the statistics' columns.
     """
     models.check_flow(flow)
     if not isinstance(statistics, TableStatistics):
