@@ -246,7 +246,6 @@ def _fit(session, directory, initial_epoch, verbose):
             epochs=config.train.epochs,
             initial_epoch=initial_epoch,
             callbacks=run_callbacks,
-            shuffle=False,  # The dataset shuffles itself.
             verbose=verbose,
         )
     except KeyboardInterrupt:
