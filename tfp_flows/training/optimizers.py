@@ -159,10 +159,8 @@ def make_optimizer(
     epsilon=1e-7,
     ema_momentum=None,
 ):
-    """The recipes' optimizer: linear warm-up, then cosine decay to 10% (if `decay_steps`).
-
-    Steps are optimizer steps (`optimizer.iterations`; with `FlowTrainer(accumulation_steps=N)`
-    one step is one update from N micro-batches).
+    """The recipes' optimizer: linear warm-up, then cosine decay to 10% (if `decay_steps`), in
+    optimizer steps (one update, from N micro-batches with `accumulation_steps=N`).
 
     Args:
       name: 'adam' or 'adamax' (Glow's best bits/dim came with Adamax).
@@ -175,8 +173,7 @@ def make_optimizer(
       ema_momentum: None, or m in [0, 1): keep `average = m * average + (1 - m) * variable`
         of the weights (optimizer variables, checkpointed; `FlowTrainer.ema_weights()`).
 
-    Returns:
-      A `FusedAdam` or `FusedAdamax`; `ValueError` naming an argument out of its domain.
+    Returns a `FusedAdam` or `FusedAdamax`; `ValueError` naming an argument out of its domain.
     """
     optimizer = _OPTIMIZERS[checks.one_of(*_OPTIMIZERS).check('name', name)]
     warmup_steps = checks.NON_NEGATIVE_INT.check('warmup_steps', warmup_steps)

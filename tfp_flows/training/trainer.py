@@ -23,12 +23,8 @@ __all__ = ['FlowTrainer', 'split_batch']
 
 
 def split_batch(data):
-    """`(x, context)` of a batch as Keras hands it to a step: `x`, `(x,)`, `(x, c)`, or
-    `(x, None, None)` from `train_on_batch(x)`. The context is None for unconditional data.
-
-    Raises:
-      ValueError: for sample weights (a flow's loss is the mean over examples).
-    """
+    """`(x, context)` of a batch as Keras hands it to a step (`x`, `(x,)`, `(x, c)` or `(x, None,
+    None)`); the context is None for unconditional data. `ValueError` for sample weights."""
     x, context, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     if sample_weight is not None:
         raise ValueError(
@@ -191,15 +187,10 @@ class FlowTrainer(keras.Model):
     def per_example_loss(self, x, conditional_input=None, base_noise=None):
         """Each example's loss as evaluation computes it (no dropout), shape [batch].
 
-        Args:
-          x: a batch [batch, *event_shape] of floats; with a dequantizer, the discrete images
-            (integers in {0, ..., num_bins - 1}, any integer or float dtype; it checks them).
-          conditional_input: the contexts [batch, *conditional_shape] of a conditional flow.
-          base_noise: with a dequantizer, its base noise [batch, *event_shape] (a draw of
-            `dequantizer.base`); None draws it from the evaluation seed.
-
-        Raises:
-          TypeError: without a dequantizer, for a batch that is not floating-point.
+        `x` is a batch [batch, *event_shape] of floats (`TypeError` otherwise), or with a
+        dequantizer of discrete images in {0, ..., num_bins - 1}, whose base noise
+        [batch, *event_shape] is `base_noise` (None: drawn from the evaluation seed);
+        `conditional_input` the contexts [batch, *conditional_shape] of a conditional flow.
         """
         if self.dequantizer is not None and base_noise is None:
             base_noise = self._base_noise(x, self._noise_seed())
