@@ -61,10 +61,10 @@ class FlowTrainer(keras.Model):
 
     EMA (`make_optimizer(..., ema_momentum=m)`): `keras.callbacks.SwapEMAWeights()` validates
     on the averages, `with trainer.ema_weights():` holds them in the flow, and the end of `fit`
-    writes them into it. A float16 flow's
-    optimizer is wrapped in Keras' dynamic `LossScaleOptimizer` (Micikevicius et al. 2018,
-    https://arxiv.org/abs/1710.03740): a step with a non-finite summed gradient is skipped on
-    every replica; 'grad_norm' and clipping are unscaled.
+    writes them into it. A float16 flow's optimizer is wrapped in Keras' dynamic
+    `LossScaleOptimizer` (Micikevicius et al. 2018, https://arxiv.org/abs/1710.03740): a step
+    with a non-finite summed gradient is skipped on every replica; 'grad_norm' and clipping
+    are unscaled.
 
     Args:
       flow: a `tfd.Distribution` with trainable variables, e.g. from `tfp_flows.glow`.
@@ -80,11 +80,9 @@ class FlowTrainer(keras.Model):
       dequantization_seed: the seed of the dequantizer's noise.
       name: the Keras model's name.
 
-    Raises:
-      ValueError: naming the argument, for a value out of its domain, a flow without
-        trainable variables, or a dequantizer of other data.
-      TypeError: for a `flow` that is not a `tfd.Distribution`, or a `dequantizer` that is
-        not one.
+    Raises `ValueError` naming the argument for a value out of its domain, a flow without
+    trainable variables or a dequantizer of other data; `TypeError` for another kind of
+    `flow` or `dequantizer`.
     """
 
     def __init__(
