@@ -21,12 +21,12 @@ The flags are checked before TensorFlow is imported, so `--help` and a bad flag 
 """
 
 import argparse
-import json
 import os
 import sys
 
 from tfp_flows import checks
 from tfp_flows.run import schema
+from tfp_flows.run import workdir as workdirs
 
 __all__ = ['LATENT_FIGURES', 'latent_figures', 'main', 'run_figure']
 
@@ -42,9 +42,8 @@ def _read_run(workdir):
 
     from tfp_flows.run.restore import restore_flow
 
-    flow = restore_flow(workdir)
-    with open(os.path.join(workdir, 'config.json')) as f:
-        return flow, ml_collections.ConfigDict(json.load(f))
+    flow = restore_flow(workdir)  # FileNotFoundError without a config.json.
+    return flow, ml_collections.ConfigDict(workdirs.read_json(os.path.join(workdir, 'config.json')))
 
 
 def run_figure(workdir, temperatures=None, seed=None):

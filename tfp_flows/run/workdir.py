@@ -292,19 +292,10 @@ def leave_finished(run):
 
 
 def _copy_export(run):
-    """Copies the run's saved_model to `run.export_dir` (made beside it, then renamed into
-    place, so it never holds a partial copy); returns the absolute path."""
+    """Copies the run's saved_model to `run.export_dir` atomically; returns the absolute path."""
     export_dir = os.path.abspath(run.export_dir)
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    temporaries.remove_stale_temporaries(parent)
-    temporary = temporaries.temporary_directory(parent)
-    try:
-        copy = os.path.join(temporary, 'saved_model')
-        shutil.copytree(os.path.join(run.workdir, 'saved_model'), copy)
-        os.replace(copy, export_dir)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+    with temporaries.atomic_directory(export_dir) as written:
+        shutil.copytree(os.path.join(run.workdir, 'saved_model'), written)
     return export_dir
 
 
