@@ -10,9 +10,7 @@ from configs import glow_digits
 
 def get_config():
     config = glow_digits.get_config()
-    # Batches (x, one-hot digit), conditional_shape (10,): every coupling network sees the
-    # label, which also sets the mean and log-scale of the top latent and each split prior
-    # (Glow's ycond), on a learned top prior (learntop). Sample figures: one row per class.
+    # Every coupling network and prior sees the one-hot digit (Glow's ycond, learntop).
     config.data.conditional = True
     config.model.learn_top_prior = True
     return config

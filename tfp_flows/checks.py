@@ -1,16 +1,9 @@
-"""Checks of Python arguments where they enter the library, one domain per kind of value.
+"""Checks of arguments where they enter the library, one domain per kind of value.
 
-A value is checked once, where it enters: a public constructor or function, or the config of
-a run (`tfp_flows.run.schema`, whose fields use these same domains). Internal calls trust
-their callers. A bad value raises `ValueError` (`TypeError` for a wrong kind of object) whose
-message names the argument, the value and what was expected:
-
-    `num_channels` must be a positive int; got 0.
-
-Tensor values are checked where a user hands them in (a sample count, a temperature, pixels,
-an exported signature's inputs) with `check_values`, and inside the flow only under
-`validate_args`, as TFP does. Nothing here imports TensorFlow at import time, so the config of
-a run is checked before TensorFlow starts.
+Where a value is checked: docs/ARCHITECTURE.md. A bad value raises `ValueError` (`TypeError`
+for a wrong kind of object) naming the argument, the value and what was expected:
+'`num_channels` must be a positive int; got 0.' Nothing here imports TensorFlow at import
+time, so the config of a run is checked before TensorFlow starts.
 """
 
 import math
@@ -45,12 +38,9 @@ def _is_number(value):
 
 
 class Domain:
-    """The values an argument may take, and the words for them in a message.
-
-    `Domain(description, contains, convert)`: `contains(value)` says whether `value` is in
-    it, `convert(value)` gives the value the caller keeps (an int, a float).
-    `domain.check(name, value)` returns the converted value or raises `ValueError`
-    '`name` must be <description>; got <value>.'; `domain.or_none()` also takes None.
+    """The values an argument may take (`contains(value)`), the words for them in a message,
+    and `convert(value)`, the value the caller keeps. `check(name, value)` returns the
+    converted value or raises `ValueError` '`name` must be <description>; got <value>.'
     """
 
     def __init__(self, description, contains, convert=lambda value: value):
@@ -156,10 +146,8 @@ COLUMN_NAMES = Domain(
 
 
 def check_shape(name, value, ranks=None):
-    """`value` as a tuple of positive ints (an event shape), of a length in `ranks` if given.
-
-    Raises `ValueError` naming `name` otherwise.
-    """
+    """`value` as a tuple of positive ints (an event shape), of a length in `ranks` if given;
+    else `ValueError` naming `name`."""
     try:
         shape = tuple(value)
     except TypeError:
@@ -179,10 +167,8 @@ def check_shape(name, value, ranks=None):
 
 
 def check_float_dtype(name, value, options=('float32', 'float64')):
-    """`value` (a `tf.DType`, NumPy dtype or its name) as a `tf.DType` named in `options`.
-
-    Raises `ValueError` naming `name` otherwise.
-    """
+    """`value` (a `tf.DType`, NumPy dtype or its name) as a `tf.DType` named in `options`;
+    else `ValueError` naming `name`."""
     import tensorflow as tf  # Only the flows call this, with TensorFlow loaded.
 
     try:

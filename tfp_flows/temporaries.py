@@ -1,11 +1,8 @@
 """Writing a directory atomically, for `tfp_flows.export`: never a partial one at its path.
 
 What is written goes into a temporary directory `.tmp-export-<host>-<pid>-<random>` beside the
-target and is renamed into place (`atomic_directory`). A process killed mid-write leaves its
-temporary directory behind; the next write into the same parent removes it
-(`remove_stale_temporaries`); the name records who writes, so a directory a live process is
-writing is never taken for a leftover. No TensorFlow here: the run's workdir code uses it
-before TensorFlow starts. `tfp_flows.export` re-exports its names.
+target and is renamed into place (`atomic_directory`); the next write into the same parent
+removes what a killed writer left (`remove_stale_temporaries`). No TensorFlow here.
 """
 
 import contextlib
@@ -78,12 +75,10 @@ def remove_stale_temporaries(parent):
 
 @contextlib.contextmanager
 def atomic_directory(path, overwrite=False):
-    """Yields a path to write a directory at; when the block ends, it is renamed to `path`.
-
-    The yielded path lies in a new private temporary directory beside `path` (its parent is
-    created; leftovers of killed writers are removed first). An existing directory at `path`
-    is replaced only with `overwrite`; if the block or the renaming fails, `path` is left as
-    it was. Raises `FileExistsError` if `path` exists without `overwrite`, or is a file.
+    """Yields a path (in a new private temporary directory beside `path`) to write a directory
+    at; when the block ends, it is renamed to `path`, replacing a directory there only with
+    `overwrite`. If the block or the renaming fails, `path` is left as it was. Raises
+    `FileExistsError` if `path` exists without `overwrite`, or is a file.
     """
     path = os.path.abspath(os.fspath(path))
     exists = os.path.lexists(path)

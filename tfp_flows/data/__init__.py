@@ -9,16 +9,11 @@
   (`tfp_flows.data.own`);
 - any other name: a TFDS image dataset read from `data_dir` (`tfp_flows.data.tfds_images`).
 
-With `conditional=True` every element is a pair (x, c) for a conditional flow: c is the one-hot
-class label (digits, labelled TFDS datasets, folders with class subfolders) or the context
-columns of a CSV table.
-
-Images come out as float32 in [0, 1), dequantized with uniform noise in every batch
-(`tfp_flows.dequantization.uniform_dequantize`), or as their discrete values with
-`dequantize=False`. Every pass draws its order, flips and noise afresh; with a `seed` the
-passes are the same on every run, and with an `epoch` too each pass is a pure function of
-(seed, epoch), so a resumed run sees the data of an unbroken one and evaluation sees the same
-noise every time (`tfp_flows.data.pipeline`).
+With `conditional=True` every element is a pair (x, c): c the one-hot class label, or a CSV
+table's context columns. Images come out as float32 in [0, 1), dequantized with uniform noise
+in every batch, or as their levels with `dequantize=False`. Every pass draws its order, flips
+and noise afresh; with a `seed` and an `epoch` each pass is a pure function of (seed, epoch)
+(`tfp_flows.data.pipeline`), so a resumed run sees the data of an unbroken one.
 """
 
 import dataclasses
@@ -66,20 +61,12 @@ class BatchSizeError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    """What a model needs to know about a dataset made by `make_dataset`.
-
-    Attributes:
-      name: the dataset name passed to `make_dataset`.
-      event_shape: shape of one example: (H, W, C) for images, (2,) for the 2-D toys, (D,) for
-        D columns of a table.
-      num_bins: discrete levels of the images (17 for 'digits', 256 for 8-bit images), or None
-        for continuous data.
-      num_examples: examples per split, e.g. {'train': 1257, ...}; for TFDS datasets, folders
-        and tables only the split that was loaded.
-      conditional_shape: with `conditional=True`, the shape of one context c: (num_classes,)
-        for one-hot labels, (K,) for K context columns of a table; else None.
-      class_names: the classes of a labelled dataset (index i is one-hot position i), or None.
-      statistics: for a CSV table, its `own.TableStatistics`; else None.
+    """What a model needs to know about a dataset made by `make_dataset`: its `name`; the
+    `event_shape` of one example ((H, W, C), (2,) or (D,)); `num_bins`, the images' levels (17
+    for 'digits', 256 for 8-bit images; None for continuous data); `num_examples` per split
+    (TFDS data, folders and tables: the loaded split only); with `conditional=True` the
+    `conditional_shape` of a context ((num_classes,) or (K,)) and the `class_names` of a
+    labelled dataset (one-hot position i is class i); a CSV table's `statistics`.
     """
 
     name: str
@@ -92,12 +79,8 @@ class DatasetInfo:
 
 
 def augment_flip(images, seed=None):
-    """Flips each image left-right with probability 0.5; the values stay the same integers.
-
-    Apply it before dequantization. Not for 'digits', which are not mirror-symmetric.
-    `images` is [H, W, C] or a batch [B, H, W, C], each image flipped or not independently;
-    `seed` an optional stateless seed (an int tensor [2]; TensorFlow refuses another shape or
-    dtype), without which the flips are stateful random.
+    """Flips each image of `images` ([H, W, C] or [B, H, W, C]) left-right with probability
+    0.5, before dequantization; `seed`: None (stateful) or a stateless seed, an int tensor [2].
     """
     if seed is None:
         return tf.image.random_flip_left_right(images)
@@ -178,9 +161,8 @@ def _kind(name):
 
 
 def _read(name, split, conditional, options):
-    """(unbatched examples of `split`, `DatasetInfo`): integer images or float points or rows,
-    with `conditional` paired with their one-hot label or context. `options` are the source's
-    options by name; one the source does not take must be None (`ValueError` naming it)."""
+    """(unbatched examples of `split`, `DatasetInfo`), with `conditional` paired with their
+    one-hot label or context. An option ({name: value}) the source does not take must be None."""
     kind = _kind(name)
     described, taken = _KINDS[kind]
     for option, value in options.items():

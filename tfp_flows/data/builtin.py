@@ -125,12 +125,10 @@ _TOYS = {
 
 
 def toy_2d(name, num_samples, seed):
-    """`num_samples` points of the 2-D toy density `name` (in `TOY_NAMES`): float32 [N, 2].
-
-    The points are standardised with the exact mean and standard deviation of each coordinate
-    under the generating distribution (not of the sample), so every split and seed goes
-    through the same affine map. `seed` seeds the `numpy.random.default_rng` that draws them.
-    Raises `ValueError` naming an argument out of its domain.
+    """`num_samples` points of the 2-D toy density `name` (in `TOY_NAMES`): float32 [N, 2],
+    standardised with the distribution's exact mean and deviation (every split and seed gets
+    the same affine map), drawn by `numpy.random.default_rng(seed)`. `ValueError` naming an
+    argument out of its domain.
     """
     if not isinstance(name, str) or name not in _TOYS:
         raise ValueError(f'`name` must be one of {", ".join(TOY_NAMES)}; got {name!r}.')

@@ -90,20 +90,12 @@ def _scan_folder(path, image_size):
 
 
 def load_folder(path, split, image_size=None, labels=False):
-    """The images of `split` of a folder: (dataset, class_names, count).
-
-    The dataset yields uint8 images [H, W, C], or with `labels` (image, label) pairs, label an
-    int64 index into `class_names` (the subfolder names; None without subfolders); `count` is
-    the number of examples of `split` ('train', 'validation' or 'test'). With `image_size`,
-    each image is centre-cropped to a square and area-resized to image_size x image_size;
-    without, every image must have the same size.
-
-    Raises:
-      TypeError, ValueError: naming an argument out of its domain, before any file is read.
-      FileNotFoundError: `path` is not a directory.
-      ValueError: no images, an unreadable file, images of different sizes without
-        `image_size`, images both in the folder and in subfolders, an empty class subfolder,
-        or `labels` for a folder without class subfolders.
+    """The images of `split` of a folder: (dataset of uint8 images [H, W, C], or with `labels`
+    (image, int64 index into `class_names`) pairs; the subfolder names or None; the count).
+    With `image_size`, each image is centre-cropped and area-resized to that square; without,
+    every image must have the same size.
+    Raises `FileNotFoundError` if `path` is not a directory, `ValueError` for an argument out
+    of its domain (before any file is read) and for a folder that does not fit (naming why).
     """
     checks.check_path('path', path)
     split_indices(0, split)  # Refuses an unknown split.

@@ -1,15 +1,10 @@
 """A user's own data: the splits of a folder of images or a CSV table, and CSV tables.
 
-`tfp_flows.data.make_dataset('folder:PATH', ...)` and `make_dataset('csv:PATH', ...)` read
-them (folders through `tfp_flows.data.folder`). Both are split by one fixed permutation
-(`numpy.random.RandomState(0)`) into 'train' (80%), 'validation' (10%) and 'test' (10%;
-each rounded, and at least one example), the same on every call (`split_indices`).
-
-CSV: a table with a header row. The chosen columns are the data x [D]; optional context
-columns are the context c [K] of a conditional model. Values stay in the CSV's units; the
-training split's mean and standard deviation of each column (`TableStatistics`) go into the
-model as saved steps (`tfp_flows.run.restore.standardize_flow`), so a trained or exported
-model takes and gives the CSV's own units.
+Both are split by one fixed permutation into 'train' (80%), 'validation' (10%) and 'test'
+(10%; each rounded, at least one example), the same on every call (`split_indices`). A
+CSV table has a header row; the chosen columns are the data x [D], optional context columns
+the context c [K] of a conditional model. Values stay in the CSV's units; the training split's mean and deviation of each column
+(`TableStatistics`) go into the model (`tfp_flows.run.restore.standardize_flow`).
 """
 
 import csv
@@ -66,13 +61,9 @@ def _check_names(name, value, allow_none):
 
 
 def csv_source(path, split, columns=None, context_columns=None, conditional=False):
-    """`make_dataset`'s source 'csv:PATH': (unbatched dataset, `DatasetInfo` fields).
-
-    The dataset yields float32 rows x [D] in the table's units, or (x, c) pairs with
-    `conditional` (c [K], the context columns); the fields include the `TableStatistics`.
-    A table is conditional exactly when it has context columns (`ValueError` otherwise, before
-    the file is read); other errors as `read_csv`.
-    """
+    """`make_dataset`'s source 'csv:PATH': (unbatched dataset of float32 rows x [D], or (x, c)
+    pairs with `conditional`; `DatasetInfo` fields). `conditional` must match having context
+    columns (`ValueError` before the file is read); other errors as `read_csv`."""
     split_indices(0, split)  # Refuses an unknown split.
     _check_names('columns', columns, allow_none=True)
     if checks.BOOL.check('conditional', conditional) != bool(
@@ -100,14 +91,9 @@ def csv_source(path, split, columns=None, context_columns=None, conditional=Fals
 
 @dataclasses.dataclass(frozen=True)
 class TableStatistics:
-    """Column names and the training split's mean and standard deviation of each column.
-
-    Attributes:
-      columns: names of the data columns (x, [D]).
-      mean, scale: float64 arrays [D]: mean and standard deviation (ddof 0) of each column.
-      context_columns: names of the context columns (c, [K]); () without.
-      context_mean, context_scale: float64 arrays [K], or None.
-    """
+    """The names of the data `columns` (x, [D]) and `context_columns` (c, [K]; () without), and
+    the training split's `mean` and `scale` (standard deviation, ddof 0) of each, float64 [D]
+    (and `context_mean`, `context_scale` [K] or None)."""
 
     columns: tuple
     mean: np.ndarray
@@ -163,23 +149,12 @@ def _check_columns(path, header, columns, context_columns):
 
 
 def read_csv(path, columns=None, context_columns=()):
-    """Reads the chosen columns of a CSV table with a header row.
-
-    Args:
-      path: the CSV file.
-      columns: names of the data columns, or None for every column not in `context_columns`.
-      context_columns: names of the context columns (a conditional model's c), or ().
-
-    Returns:
-      (x, c, columns, context_columns): float64 arrays [N, D] and [N, K] (K may be 0), and the
-      column names in that order.
-
-    Raises:
-      TypeError, ValueError: naming an argument out of its domain, before the file is read.
-      FileNotFoundError: no such file.
-      ValueError: an empty table, an unknown or repeated column, a column both data and
-        context, fewer than four data rows, a missing or non-numeric value (naming the
-        column, row and value).
+    """Reads the `columns` (None: all but the `context_columns`) and `context_columns` of the
+    CSV table `path`, which has a header row: (x [N, D], c [N, K], columns, context_columns),
+    float64 arrays (K may be 0) and the names in that order.
+    Raises `FileNotFoundError` for no such file, `ValueError` for an argument out of its
+    domain (before the file is read) and for a table that does not fit (fewer than four rows; naming the column, row and
+    value otherwise).
     """
     checks.check_path('path', path)
     columns = _check_names('columns', columns, allow_none=True)
@@ -212,12 +187,9 @@ def read_csv(path, columns=None, context_columns=()):
 
 
 def table_statistics(path, x, c, columns, context_columns):
-    """The `TableStatistics` of the training split of a table that `read_csv` returned as
-    `x` [N, D], `c` [N, K], `columns` and `context_columns` (`path` is named in messages).
-
-    Raises `ValueError` for a column constant on the training split (it cannot be
-    standardised), or `x`, `c` and the names that do not fit together.
-    """
+    """The `TableStatistics` of the training split of `read_csv`'s `x` [N, D], `c` [N, K],
+    `columns` and `context_columns` (`path` named in messages). `ValueError` for a column
+    constant on the training split, or `x`, `c` and names that do not fit together."""
     x, c = np.asarray(x, np.float64), np.asarray(c, np.float64)
     columns = _check_names('columns', columns, allow_none=False)
     context_columns = _check_names('context_columns', context_columns, allow_none=False)

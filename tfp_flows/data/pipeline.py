@@ -50,11 +50,8 @@ def pass_keys(seed, epoch):
 
 
 def _one_pass(examples, key, window, batch, prepare):
-    """The batches of one pass over `examples`, a function of the int64 `key` [2].
-
-    With `window`, each window of that many consecutive examples is permuted; `batch` maps a
-    dataset to its batches; `prepare(batch, seed)` (None: nothing to do) flips and dequantizes.
-    """
+    """The batches of one pass over `examples`, a function of the int64 `key` [2]: each
+    `window` of examples permuted (None: kept in order), `batch`ed, then `prepare`d."""
     shuffle_key, noise_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
     if window is not None:
 

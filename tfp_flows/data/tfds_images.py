@@ -65,24 +65,13 @@ def _image_of(name, spec, image_size):
 
 
 def load_images(name, split, data_dir=None, image_size=None, labels=False):
-    """A TFDS image dataset: a `tf.data.Dataset` of uint8 [H, W, C].
-
-    With `labels`, (dataset, class_names): the dataset yields (image, label) pairs, label an
-    int64 index of the TFDS 'label' feature. 'celeb_a' images (218x178) are center-cropped to
-    148x148 and area-resized to `image_size` (64 if None); other images are area-resized to
-    image_size x image_size if it is given. Resized values are rounded back to integers.
-
-    Args:
-      name, split: TFDS name and split, e.g. 'cifar10' and 'train[:90%]' (non-empty strs).
-      data_dir: None (TFDS's default, ~/tensorflow_datasets or $TFDS_DATA_DIR) or a path.
-      image_size: None or the side length of the square images returned, a positive int.
-      labels: also return the class labels (True or False).
-
-    Raises:
-      TypeError, ValueError: naming an argument out of its domain, before any data is read.
-      ValueError: `name` is not a TFDS dataset, has no uint8 'image' feature, or images of
-        varying size and no `image_size`; with `labels`, it has no class label 'label'.
-      FileNotFoundError: the dataset is not prepared in `data_dir`.
+    """A TFDS image dataset: a `tf.data.Dataset` of uint8 [H, W, C]; with `labels`, (dataset of
+    (image, int64 label) pairs, class_names). 'celeb_a' images (218x178) are center-cropped to
+    148x148 and area-resized to `image_size` (64 if None); others are area-resized to
+    `image_size` if given.
+    `data_dir` None is TFDS's default. Raises `FileNotFoundError` if the dataset is not
+    prepared in `data_dir`, `ValueError` for an argument out of its domain (before any data is
+    read) or a dataset that is not 8-bit images (with `labels`: has no class label 'label').
     """
     for argument, value in (('name', name), ('split', split)):
         if not isinstance(value, str) or not value:

@@ -1,9 +1,7 @@
 """The run's own Keras callbacks: checkpoints, sample and density pictures, where a NaN stopped it.
 
-Everything else a run needs is Keras' own (`TensorBoard`, `EarlyStopping(monitor='val_loss')`,
-`SwapEMAWeights`). The run builds these from its checked config (`tfp_flows.run.schema`), so
-they take their arguments as given. TensorBoard steps are Keras' epoch index from 0, so a
-sample picture and the test figure sit on the curves' epochs.
+The run builds them from its checked config, so they take their arguments as given.
+TensorBoard steps are Keras' epoch index from 0, so pictures sit on the curves' epochs.
 """
 
 import contextlib
@@ -21,7 +19,6 @@ __all__ = [
     'CheckpointCallback',
     'DensityPictures',
     'SamplePictures',
-    'SetDataEpoch',
     'TerminateOnNaN',
     'TimeLimit',
     'log_test_metric',
@@ -34,13 +31,10 @@ def _finite(logs):
 
 
 class CheckpointCallback(keras.callbacks.Callback):
-    """Saves the checkpoint after every epoch with a finite loss (never a NaN one).
-
-    `latest` and `best` are `tf.train.CheckpointManager`s: `best` keeps the epoch of the lowest
-    `monitor` value, recorded in the saved scalar variable `best_value`. The saved scalar
-    variable `epoch` counts the epochs trained (a resumed `fit` starts there) and numbers the
-    checkpoints. `first_save()`, if given, runs once, after the first save.
-    """
+    """Saves the checkpoint (`latest`, a `tf.train.CheckpointManager`) after every epoch with a
+    finite loss; `best` too when `monitor` beats the saved variable `best_value`. The saved
+    variable `epoch` counts the epochs trained; `first_save()`, if given, runs once, after the
+    first save."""
 
     def __init__(self, latest, best, epoch, best_value, first_save=None, monitor='val_loss'):
         super().__init__()
@@ -65,23 +59,9 @@ class CheckpointCallback(keras.callbacks.Callback):
             self.first_save = None
 
 
-class SetDataEpoch(keras.callbacks.Callback):
-    """Sets the training data's epoch variable as each epoch starts (`data.make_dataset`)."""
-
-    def __init__(self, variable):
-        super().__init__()
-        self.variable = variable
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.variable.assign(epoch)
-
-
 class TerminateOnNaN(keras.callbacks.TerminateOnNaN):
-    """Keras' `TerminateOnNaN`, which also records where it stopped training.
-
-    `failed_at` is (epoch, batch), both counted from 1, of the first non-finite loss; None
-    while the loss stays finite.
-    """
+    """Keras' `TerminateOnNaN`; `failed_at` is (epoch, batch), from 1, of the first non-finite
+    loss (None while the loss stays finite)."""
 
     failed_at = None
     _epoch = 0
@@ -138,13 +118,10 @@ class _Pictures(keras.callbacks.Callback):
 
 
 class SamplePictures(_Pictures):
-    """Every `every_epochs` epochs: samples at each temperature, to a PNG and to TensorBoard.
-
-    `directory/epoch_EEEE.png` (EEEE = epochs trained) holds the temperatures side by side
-    (`pictures.sample_figure`; with `class_conditional`, one row per class of a flow on one-hot
-    labels, `latent.class_sample_figure`); TensorBoard gets each temperature's grid under
-    `samples/temperature_T`. The base noise is the same every epoch (from `seed`).
-    """
+    """Every `every_epochs` epochs: `directory/epoch_EEEE.png` (EEEE = epochs trained), the
+    temperatures side by side (`pictures.sample_figure`, or `latent.class_sample_figure` with
+    `class_conditional`), and each grid to TensorBoard as `samples/temperature_T`. The base
+    noise is the same every epoch (from `seed`)."""
 
     def __init__(
         self,

@@ -41,12 +41,9 @@ _HELP_ARGS = ('-h', '--help', '-help', '--helpshort', '-?')
 
 
 def quiet_tensorflow():
-    """Quiets TensorFlow's C++ start-up: call it before TensorFlow is imported.
-
-    Sets TensorFlow's `TF_CPP_MIN_LOG_LEVEL` unless the user did: '3' (fatal lines only)
-    without an NVIDIA GPU, where CUDA's failed start ('failed call to cuInit') says only that;
-    '1' (no INFO lines) with one, whose CUDA errors matter.
-    """
+    """Quiets TensorFlow's C++ start-up (call it before TensorFlow is imported): sets
+    `TF_CPP_MIN_LOG_LEVEL`, unless the user did, to '3' without an NVIDIA GPU (where CUDA's
+    failed start says only that), to '1' (no INFO lines) with one."""
     has_gpu = bool(glob.glob('/dev/nvidia[0-9]*') or os.path.exists('/dev/dxg'))
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1' if has_gpu else '3')
 
@@ -125,12 +122,9 @@ def _exit_with(message, code):
 
 @contextlib.contextmanager
 def usage_errors():
-    """Turns an error in the command line into one line on stderr and exit code 2.
-
-    ml_collections raises AttributeError or KeyError for an override of a field the config
-    lacks (naming it, perhaps with a suggestion), or the recipe's own error; absl raises
-    `flags.Error`. Each reaches the user as its own message, on one line.
-    """
+    """Turns an error in the command line (ml_collections' AttributeError or KeyError for an
+    unknown field, absl's `flags.Error`, a recipe's own error) into one line on stderr and
+    exit code 2."""
     try:
         yield
     except (AttributeError, KeyError) as error:
@@ -142,11 +136,8 @@ def usage_errors():
 
 
 def make_flags_parser(help_fn):
-    """A `flags_parser` for `absl.app.run`: help on -h/--help (exit 0), one-line errors.
-
-    It also loads the recipe, so a missing or broken recipe file fails here, before anything
-    else runs.
-    """
+    """A `flags_parser` for `absl.app.run`: help on -h/--help (exit 0), one-line errors; it
+    loads the recipe, so a missing or broken recipe fails here, before anything else runs."""
 
     def parse(argv):
         if any(arg in _HELP_ARGS for arg in argv[1:]):
@@ -170,12 +161,8 @@ def make_flags_parser(help_fn):
 
 
 def config_from_flags(flag):
-    """(recipe config with this command's overrides, the overrides alone) of `flag`.
-
-    `flag` is the `--config` flag (`flags.FLAGS['config']`). ml_collections reads
-    `--config.FIELD=None` of a str field as the string 'None'; no field takes that string,
-    so it means None (the field's domain then says whether None is allowed).
-    """
+    """(recipe config with this command's overrides, the overrides alone) of the `--config`
+    flag. `--config.FIELD=None`, which ml_collections reads as the str 'None', means None."""
     overrides = {
         key: None if value == 'None' else value
         for key, value in config_flags.get_override_values(flag).items()

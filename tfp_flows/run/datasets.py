@@ -1,13 +1,9 @@
 """A run's datasets, dequantized as its config says: the one place that decides dequantization.
 
-Images are discrete; a run dequantizes them either in the data pipeline, with uniform noise
-(`tfp_flows.data.make_dataset(dequantize=True)`), or, with `config.dequantizer.kind`
-'variational', in the trainer, with the noise of a dequantizer q(u | k) trained alongside
-(the batches then hold the discrete images). `load` decides which once, refuses what does
-not fit the data (a variational dequantizer or importance-weighted figures for continuous
-data, a preprocessing for the wrong kind of data), and gives the raw images the
-importance-weighted figures need. Epoch e's training batches are a function of (config.seed,
-e) alone; validation and test use fixed noise (`EVALUATION_SEED`), the same in every run.
+Images are dequantized in the data pipeline (uniform noise) or, with `config.dequantizer.kind`
+'variational', by the trainer's q(u | k) (the batches then hold the discrete images). Epoch
+e's training batches are a function of (config.seed, e) alone; validation and test use fixed
+noise (`EVALUATION_SEED`), the same in every run.
 """
 
 import dataclasses
@@ -46,8 +42,9 @@ def load(config):
     """The datasets of the run of `config` (checked by `tfp_flows.run.schema`): a `RunData`.
 
     Raises:
-      ValueError: config values that do not fit the data (see the module docstring), and
-        what `tfp_flows.data.make_dataset` raises for the data it is asked for.
+      ValueError: config values that do not fit the data (a variational dequantizer or
+        importance-weighted figures for continuous data, a preprocessing for the wrong kind
+        of data), and what `tfp_flows.data.make_dataset` raises.
     """
     variational = restore.is_variational(config)
     name, splits, batch_size = config.data.name, config.data.splits, config.train.batch_size

@@ -1,24 +1,12 @@
 """A whole training run from a config: data, flow, init, `fit`, test bits/dim, outputs.
 
-Everything a run writes goes to `workdir`:
-  config.json          the config and what the data told (shapes), to rebuild the flow
-  config_history.json  training settings changed when the run trained on, with their epochs
-  checkpoints/latest   the last epochs (resume), checkpoints/best  the best by validation
-  logs/                TensorBoard: Keras' scalars (train, validation, the test point) and
-                       the sample grids (images) or the learned density (2-D)
-  samples/             PNGs of samples, the temperatures side by side (images)
-  density.png          the learned density beside the test data (2-D)
-  metrics.json         test bits/dim (or nats/dim) of the best checkpoint, and more; written
-                       last, so it marks a finished run
-  saved_model/         the exported best model (`tfp_flows.export`)
-
-A rerun goes on where the run stopped (`tfp_flows.run.workdir`: what it may change). Each
-epoch's data depends on (seed, epoch) alone and evaluation noise is fixed
-(`tfp_flows.run.datasets`), so a run killed and resumed ends as an unbroken one, bitwise.
-
-In a multi-worker run only the chief writes these. Every worker saves checkpoints, as the
-strategy requires, the others into a temporary directory removed at the end; every worker
-resumes from the chief's, so `workdir` must be on a file system that all workers see.
+What a run writes into `workdir` is listed by `workdir.written_outputs`; metrics.json is
+written last, so it marks a finished run. A rerun goes on where the run stopped
+(`tfp_flows.run.workdir`); each epoch's data depends on (seed, epoch) alone and evaluation
+noise is fixed (`tfp_flows.run.datasets`), so a run killed and resumed ends as an unbroken one,
+bitwise. In a multi-worker run only the chief writes the workdir; the other workers save
+their checkpoints into a temporary directory and resume from the chief's, so `workdir` must
+be on a file system that all workers see.
 """
 
 import contextlib
@@ -62,33 +50,23 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     """Trains the flow of `config`, keeps the best by validation, returns test metrics.
 
     A rerun into `workdir` resumes from its latest checkpoint (ActNorm is not initialised
-    again) with `config`, whose training settings may change (`tfp_flows.run.workdir`); a
-    finished run returns its metrics.json and changes nothing. `config` itself is not
-    changed. With `export_dir` (a new path outside `workdir`) the best model is also exported
-    there. `verbose` is Keras' (`fit`); progress goes to absl logging (INFO).
+    again), its training settings may change (`tfp_flows.run.workdir`); a finished run
+    returns its metrics.json and changes nothing. `config` itself is not changed. With
+    `export_dir` (a new path outside `workdir`) the best model is also exported there.
+    `verbose` is Keras' (`fit`); progress goes to absl logging (INFO). The config's fields
+    (conditional data, EMA weights, the variational dequantizer, `eval.iw_samples`) are
+    documented in `tfp_flows.run.schema`; a CSV table's flow works in the table's units
+    (`restore.standardize_flow`).
 
-    With `config.data.conditional` the flow models p(x | c) (the data's `conditional_shape`
-    is recorded in config.json; the pictures have one row per class of labelled images; the
-    SavedModel takes `conditional_input`). A CSV table's flow works in the table's units
-    (`restore.standardize_flow`). With `config.train.ema_momentum`, validation, pictures, test
-    figures and export use the EMA weights. With `config.dequantizer.kind` 'variational' a
-    dequantizer q(u | k) trains with the flow and every bits/dim is the one-sample bound with
-    q's noise; `config.eval.iw_samples` S > 0 adds the importance-weighted bits/dim of the
-    test and validation images from S draws each (`tfp_flows.dequantization`).
+    Returns a dict: 'test_bits_per_dim' and 'validation_bits_per_dim' (or '..._nats_per_dim'
+    for continuous data), 'epochs_trained', 'best_epoch', 'stopped_early',
+    'train_seconds_this_session', 'best_checkpoint', 'num_parameters'; with a variational
+    dequantizer 'dequantizer_parameters'; with `config.eval.iw_samples`,
+    'test_bits_per_dim_iw', 'validation_bits_per_dim_iw' and 'iw_samples'.
 
-    Returns:
-      A dict: 'test_bits_per_dim' and 'validation_bits_per_dim' (or '..._nats_per_dim' for
-      continuous data), 'epochs_trained', 'best_epoch', 'stopped_early',
-      'train_seconds_this_session', 'best_checkpoint', 'num_parameters'; with a variational
-      dequantizer 'dequantizer_parameters'; with `config.eval.iw_samples`,
-      'test_bits_per_dim_iw', 'validation_bits_per_dim_iw' and 'iw_samples'.
-
-    Raises (all before training, except the last two):
-      ValueError, TypeError, FileExistsError, lock.WorkdirInUse: as `workdir.open_run`; a
-        ValueError for config values that do not fit the data (`tfp_flows.run.datasets`); a
-        TypeError for a `strategy` that is not None or a `tf.distribute.Strategy`.
-      TrainingDiverged: the loss became NaN or infinite.
-      Interrupted: Ctrl-C while training (a `KeyboardInterrupt`).
+    Raises, before training, what `workdir.open_run` and `run.datasets.load` raise, and a
+    TypeError for a `strategy` of another kind; then `TrainingDiverged` (NaN or infinite loss)
+    or `Interrupted` (Ctrl-C, a `KeyboardInterrupt`).
     """
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise TypeError(f'`strategy` must be None or a tf.distribute.Strategy; got {strategy!r}.')
@@ -119,8 +97,7 @@ class _Session:
 
 
 def train(run, strategy=None, verbose='auto'):
-    """`train_and_evaluate` of `run` (`workdir.open_run`'s, not finished), as `train.py` calls
-    it once it has checked the config and the workdir and answered a finished run."""
+    """`train_and_evaluate` of the unfinished `run` of `workdir.open_run` (as `train.py` does)."""
     config = run.config
     # Both before TF runs anything: thread pools and collective ops are fixed from then on.
     configure_threads(config.train.intra_op_threads, config.train.inter_op_threads)
@@ -251,7 +228,9 @@ def _fit(session, directory, initial_epoch, verbose):
         early_stopping = keras.callbacks.EarlyStopping(
             monitor='val_loss', patience=config.train.early_stopping_patience
         )
-    run_callbacks = [callbacks.SetDataEpoch(data.epoch), terminate, saver]
+    # Each pass of the training data is drawn from (seed, epoch) (`data.make_dataset`).
+    set_epoch = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, _: data.epoch.assign(e))
+    run_callbacks = [set_epoch, terminate, saver]
     if config.train.ema_momentum is not None:  # Validate (choose the best) on the EMA weights.
         run_callbacks.append(keras.callbacks.SwapEMAWeights())
     if session.is_chief:
@@ -267,7 +246,6 @@ def _fit(session, directory, initial_epoch, verbose):
             epochs=config.train.epochs,
             initial_epoch=initial_epoch,
             callbacks=run_callbacks,
-            shuffle=False,  # The dataset shuffles itself.
             verbose=verbose,
         )
     except KeyboardInterrupt:
@@ -359,11 +337,8 @@ def _num_parameters(module):
 
 def _importance_weighted(model, data, config, unit):
     """{'test_<unit>_iw', 'validation_<unit>_iw', 'iw_samples'}: the mean importance-weighted
-    bits/dim of the discrete test and validation images, from `config.eval.iw_samples` draws.
-
-    Batch i draws its noise from the stateless seed fold_in(EVALUATION_SEED, i), so the same
-    weights give the same figures. Runs on this worker alone (no collectives).
-    """
+    bits/dim of the test and validation images; batch i's noise from the stateless seed
+    fold_in(EVALUATION_SEED, i). Runs on this worker alone (no collectives)."""
     num_samples, num_bins = config.eval.iw_samples, data.info.num_bins
     base_seed = tf.constant([run_datasets.EVALUATION_SEED, 1], tf.int64)
 

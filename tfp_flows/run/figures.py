@@ -21,11 +21,12 @@ The flags are checked before TensorFlow is imported, so `--help` and a bad flag 
 """
 
 import argparse
-import json
 import os
 import sys
 
 from tfp_flows import checks
+from tfp_flows.run import schema
+from tfp_flows.run import workdir as workdirs
 
 __all__ = ['LATENT_FIGURES', 'latent_figures', 'main', 'run_figure']
 
@@ -41,22 +42,16 @@ def _read_run(workdir):
 
     from tfp_flows.run.restore import restore_flow
 
-    flow = restore_flow(workdir)
-    with open(os.path.join(workdir, 'config.json')) as f:
-        return flow, ml_collections.ConfigDict(json.load(f))
+    flow = restore_flow(workdir)  # FileNotFoundError without a config.json.
+    return flow, ml_collections.ConfigDict(workdirs.read_json(os.path.join(workdir, 'config.json')))
 
 
 def run_figure(workdir, temperatures=None, seed=None):
-    """The figure of the run in `workdir` (see the module docstring), uint8 RGB [H, W, 3].
-
-    `workdir` is a run's directory (its `config.json` and `checkpoints/best` are read);
+    """The figure of the run in `workdir` (see the module docstring), uint8 RGB [H, W, 3];
     `temperatures` and `seed` (image data) default to the run's.
-
-    Raises:
-      FileNotFoundError: `workdir` holds no run or no best checkpoint.
-      ValueError: the checkpoint does not match the config; data neither images nor
-        unconditional 2-D points; before any work, `temperatures` or `seed` outside their
-        domains (`tools.pictures.sample_figure`'s).
+    Raises `FileNotFoundError` if `workdir` holds no run or no best checkpoint, `ValueError`
+    for a checkpoint that does not match, data neither images nor unconditional 2-D points,
+    or (before any work) arguments out of their domains.
     """
     from tfp_flows.bijectors.context import conditional_shape_of
     from tfp_flows.tools import latent, pictures
@@ -168,20 +163,12 @@ def latent_figures(
 ):
     """The latent figures of the image run in `workdir` (see the module docstring).
 
-    Args:
-      workdir: a run's directory (`config.json` and `checkpoints/best` are read).
-      num_examples: test images to encode (the class directions are their means), >= 12.
-      temperatures: the temperatures of the sweep (`tools.latent.temperature_sweep`).
-      strengths: how far the image moves along each class direction (`tools.latent.move`).
-      seed: the seed of the base noise (the test images are drawn with the run's seed).
-
-    Returns:
-      ({name: uint8 RGB picture} of the names of `LATENT_FIGURES` the run has, class names
-      of the data or None).
-
-    Raises:
-      FileNotFoundError, ValueError: as `run_figure`; data that are not images; before any
-        work, an argument outside its domain (the tools' domains).
+    `num_examples` (>= 12) test images are encoded (the class directions are their means);
+    `temperatures` are the sweep's, `strengths` how far an image moves along each class
+    direction, `seed` that of the base noise. Returns ({name: uint8 RGB picture} of the
+    `LATENT_FIGURES` the run has, the data's class names or None).
+    Raises as `run_figure` (arguments before any work), and `ValueError` for data that are not
+    images.
     """
     import numpy as np
 
@@ -246,13 +233,8 @@ def _parser():
 def _check_flags(args):
     """Raises `ValueError` for a flag outside its domain or an output that exists, before
     TensorFlow is imported."""
-    if args.temperatures is not None and not all(
-        checks.POSITIVE_NUMBER.contains(t) for t in args.temperatures
-    ):
-        raise ValueError(
-            '`--temperatures` must be a non-empty list of finite numbers > 0; got '
-            f'{args.temperatures!r}.'
-        )
+    if args.temperatures is not None:  # A recipe's domain of sample temperatures.
+        schema.FIELDS['train.sample_temperatures'].domain.check('--temperatures', args.temperatures)
     if not all(checks.number().contains(s) for s in args.strengths):
         raise ValueError(f'`--strengths` must be finite numbers; got {args.strengths!r}.')
     checks.SEED.or_none().check('--seed', args.seed)

@@ -1,13 +1,9 @@
 """A run's flow: built from its config (`build_flow`), its checkpoints read and restored.
 
-A run writes its config to `workdir/config.json` with what it learnt from the data
-(`data.event_shape`, `data.num_bins`, `model.conditional_shape`); `restore_flow` rebuilds the
-same flow from that file alone, in a fresh process, and loads a checkpoint into it (for a CSV
-table with its standardising wrapper, `standardize_flow`; with EMA weights, the averages the
-run validated, tested and exported). Checkpoints are read through `tf.train` only; a mismatch
-or damage is a clear error, never a silent load. The builders take config sections as the run
-checked them (`tfp_flows.run.schema`) or as a config.json holds them and check nothing again:
-the models and the dequantizer check their own arguments.
+`restore_flow` rebuilds a run's flow from its `config.json` alone, in a fresh process, and
+loads a checkpoint into it. Checkpoints are read through `tf.train` only; a mismatch or damage
+is a clear error, never a silent load. The builders take config sections as checked
+(`tfp_flows.run.schema`) or as a config.json holds them; the models check their arguments.
 """
 
 import os
@@ -48,13 +44,9 @@ _GLOW_ONLY = ('coupling', 'permutation')  # Fields real_nvp does not take (schem
 
 
 def build_flow(model_config, event_shape, dtype_policy=None):
-    """The flow of `model_config` (`config.model`) for data of `event_shape` ([H, W, C] or [D]).
-
-    `model_config` (a ConfigDict or dict) holds the family ('glow' or 'real_nvp') and the
-    arguments of `tfp_flows.glow` / `real_nvp`, `dtype` as a name and `conditional_shape` as
-    the run recorded it; what it lacks (an older config.json) takes the model's default.
-    `dtype_policy` is `config.train.mixed_precision` (`tfp_flows.mixed_precision`). Raises
-    what the model builders raise.
+    """The flow of `model_config` (`config.model` with the recorded `conditional_shape`; what
+    it lacks takes the model's default) for data of `event_shape` ([H, W, C] or [D]).
+    `dtype_policy` is `config.train.mixed_precision`. Raises as `tfp_flows.glow`/`real_nvp`.
     """
     kwargs = dict(model_config)
     family = kwargs.pop('family')
@@ -97,9 +89,8 @@ def build_optimizer(train_config, steps_per_epoch):
 
 def placeholder_statistics(num_columns, num_context_columns=0):
     """`TableStatistics` of D = `num_columns` and K = `num_context_columns` (means 0,
-    deviations 1): `standardize_flow(flow, placeholder_statistics(D, K))` has the variables
-    of a run's model on such a table, for its checkpoint to overwrite. `ValueError` for a D
-    that is not a positive int or a K not an int >= 0.
+    deviations 1), for a checkpoint to overwrite: `standardize_flow(flow, placeholder_statistics(D,
+    K))` has the variables of a run's model on such a table. `ValueError` for D < 1 or K < 0.
     """
     num_columns = checks.POSITIVE_INT.check('num_columns', num_columns)
     num_context = checks.NON_NEGATIVE_INT.check('num_context_columns', num_context_columns)
@@ -129,18 +120,12 @@ def standardize_flow(flow, statistics):
     reaches `flow` as (c - m_c) / s_c (`StandardizedContext`), so c is in the CSV's units too.
     m, s, m_c, s_c are saved, non-trainable variables, which a checkpoint restores.
 
-    Args:
-      flow: a vector `tfd.TransformedDistribution` (e.g. `tfp_flows.real_nvp((D,), ...)`),
-        with conditional_shape (K,) for a table of K context columns.
-      statistics: a `tfp_flows.data.own.TableStatistics`.
-
-    Returns:
-      A `tfd.TransformedDistribution` over `flow`'s base with bijector
-      Chain([Shift(m), Scale(s), flow.bijector]) (in a `StandardizedContext` with context
-      columns), sharing `flow`'s variables.
-
-    Raises `TypeError` for arguments of another kind, `ValueError` for a `flow` whose event or
-    conditional shape does not fit the statistics' columns.
+    `flow` is a vector `tfd.TransformedDistribution` (conditional_shape (K,) for K context
+    columns), `statistics` a `tfp_flows.data.own.TableStatistics`. Returns a
+    `tfd.TransformedDistribution` over `flow`'s base with bijector Chain([Shift(m), Scale(s),
+    flow.bijector]) (in a `StandardizedContext` with context columns), sharing `flow`'s
+    variables. Raises `TypeError` for arguments of another kind, `ValueError` for a `flow`
+    whose shapes do not fit the statistics' columns.
     """
     models.check_flow(flow)
     if not isinstance(statistics, TableStatistics):
@@ -212,11 +197,8 @@ def restore(checkpoint, path, partial=False):
 
 
 def restore_newest_readable(checkpoint, directory):
-    """Restores the newest checkpoint in `directory` that loads; returns its path, or None.
-
-    A damaged one (a lost or truncated file) is skipped, with a warning, for the older one
-    kept beside it; `ValueError` if none loads, naming each.
-    """
+    """Restores the newest checkpoint in `directory` that loads (a damaged one is skipped with
+    a warning); returns its path, or None. `ValueError` if none loads, naming each."""
     state = tf.train.get_checkpoint_state(directory)
     if state is None:
         return None
@@ -237,27 +219,19 @@ def restore_flow(workdir, which='best'):
     """Rebuilds the flow of a finished or interrupted run and loads its `which` checkpoint.
 
     `which` is 'best' or 'latest'. The architecture comes from `workdir/config.json`, the
-    variables from `workdir/checkpoints/<which>` (the EMA weights of a run that kept them; not
-    the optimizer's state). A CSV run's flow takes and gives the table's units. Its networks
-    compute in float32 whatever the run's `train.mixed_precision` (a policy changes rounding,
-    not the variables). The dequantizer too: `restore_flow_and_dequantizer`.
-
-    Raises:
-      ValueError: `which` is another name, or the checkpoint does not match the model of
-        config.json or is damaged.
-      FileNotFoundError: `workdir` holds no config.json or no such checkpoint.
-      TypeError: `workdir` is not a str or a path.
+    variables from `workdir/checkpoints/<which>` (the EMA weights of a run that kept them). A
+    CSV run's flow works in the table's units; its networks compute in float32 whatever the
+    run's `train.mixed_precision`.
+    Raises `ValueError` for another `which` or a checkpoint that does not match config.json
+    or is damaged, `FileNotFoundError` if `workdir` holds no config.json or no such
+    checkpoint, `TypeError` if `workdir` is not a path.
     """
     return restore_flow_and_dequantizer(workdir, which)[0]
 
 
 def restore_flow_and_dequantizer(workdir, which='best'):
-    """The flow and the dequantizer of a run, restored as `restore_flow` restores the flow.
-
-    The dequantizer is the run's trained `VariationalDequantizer` (EMA weights if the run
-    kept them), or None without one; pass both to `tfp_flows.export.export_saved_model` or
-    to `tfp_flows.dequantization`'s bounds. Raises as `restore_flow`.
-    """
+    """The flow and the run's trained `VariationalDequantizer` (or None), restored as
+    `restore_flow` restores the flow. Raises as `restore_flow`."""
     checks.check_path('workdir', workdir)
     which = checks.one_of('best', 'latest').check('which', which)
     config = workdirs.read_json(os.path.join(workdir, 'config.json'))

@@ -1,11 +1,9 @@
 """Every field of a run's config, declared once: its default, domain, rerun class and doc.
 
-`FIELDS` is the one table. From it come the default config (`default_config()`, which
-configs/default.py returns: a locked `ml_collections.ConfigDict` whose fields keep their types,
-so a flag `--config.train.epochs=1.5` is refused by ml_collections), the check of a run's config
-(`check_config`, the domains of `tfp_flows.checks` plus the rules that join fields), the rerun
-classes (`rerun_class`) and what `train.py --print_config` shows (`describe`). A new field is
-one row here.
+`FIELDS` is the one table. From it come the default config (`default_config()`, a locked,
+typed `ml_collections.ConfigDict`, which configs/default.py returns), the check of a run's
+config (`check_config`), the rerun classes (`rerun_class`) and `train.py --print_config`
+(`describe`). A new field is one row here.
 
 The rerun classes say what a rerun into an existing workdir may change:
   RUN       the model, the data it is trained and scored on, and the checkpointed state. A
@@ -216,17 +214,10 @@ def flatten(config):
 
 
 def check_config(config):
-    """Checks a run's config once; returns it as a new locked `ConfigDict` (`config` is kept).
-
-    Args:
-      config: an `ml_collections.ConfigDict` or nested dicts with every field of `FIELDS`
-        (a recipe's `get_config()`, possibly with overrides).
-
-    Raises:
-      ValueError: naming the first field outside its domain ('`config.train.weight_decay`
-        must be None or a finite number >= 0; got -0.5.'), a field `config` lacks or one the
-        schema does not know, or fields that cannot go together (`_check_joint_rules`).
-      TypeError: a `config` that is not a ConfigDict or a dict.
+    """Checks a run's config (a `ConfigDict` or nested dicts with every field of `FIELDS`)
+    once; returns it as a new locked `ConfigDict`. Raises `ValueError` naming the first field
+    outside its domain, a field missing or unknown, or fields that cannot go together;
+    `TypeError` for a `config` that is not a ConfigDict or a dict.
     """
     if not isinstance(config, Mapping | ml_collections.ConfigDict):
         raise TypeError(f'`config` must be an ml_collections.ConfigDict or a dict; got {config!r}.')

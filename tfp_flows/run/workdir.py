@@ -1,16 +1,11 @@
 """A run's workdir: what a rerun starts from, whether it may go on, who holds it, what it holds.
 
-A rerun into a workdir goes on with the run's own `config.json`: from the command line
-(`rerun_config`) with only the overrides given now on top (a recipe named again with
-`--config` must define the same run); from Python, with the config passed. A change of a field
-that defines the run is refused naming each field with both values; a change of a training
-setting applies if the run trains on (`config_history.json` records it with its epoch once an
-epoch trained with it is saved); the other fields are free (`tfp_flows.run.schema`).
-
-A run is finished when its `metrics.json`, written last, reached `config.train.epochs` (or
-early stopping ended it); a rerun of a finished run changes nothing, and one that trains on
-removes metrics.json once its first new epoch is saved. While a run works in its workdir it
-holds the workdir's lock (`tfp_flows.run.lock`). Nothing here imports TensorFlow.
+A rerun goes on with the run's own `config.json` (from the command line, with only this
+command's overrides on top: `rerun_config`); what it may change is the fields' rerun class
+(`tfp_flows.run.schema`). A run is finished when its `metrics.json`, written last, reached
+`config.train.epochs` (or early stopping ended it); a rerun of a finished run changes nothing,
+and one that trains on removes metrics.json once its first new epoch is saved. Nothing here
+imports TensorFlow.
 """
 
 import contextlib
@@ -47,17 +42,10 @@ class WorkdirMismatch(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """A run as `open_run` finds it in its workdir.
-
-    Attributes:
-      workdir: the workdir, an absolute path.
-      config: the checked config (`schema.check_config`).
-      export_dir: where the best model is also exported, or None.
-      previous: the workdir's config.json as nested dicts; None for a new run.
-      changed: {field: (value in the workdir, value now)} of the training settings that differ.
-      metrics: the workdir's metrics.json, or None.
-      finished: whether the run is finished, so that there is nothing to do.
-    """
+    """A run as `open_run` finds it in its (absolute) `workdir`, with its checked `config`;
+    `previous` is the workdir's config.json (None for a new run), `changed` {field: (value in
+    the workdir, value now)} of the training settings that differ, `metrics` the workdir's
+    metrics.json or None, `finished` whether there is nothing to do."""
 
     workdir: str
     config: ml_collections.ConfigDict
@@ -135,13 +123,10 @@ def _set_fields(previous):
 
 
 def rerun_config(workdir, recipe, overrides, recipe_given):
-    """The config of `train.py` in `workdir`: the recipe for a new run, else the run's own.
-
-    `recipe` is the `--config` flag's value (with this command's `overrides`, {field: value});
-    `recipe_given` whether `--config=RECIPE` was given. Returns `recipe` if `workdir` holds no
-    config.json, else that config.json with `overrides` on top (fields it lacks take their
-    defaults). Raises `WorkdirMismatch` for a recipe given that defines another run, and
-    `ValueError` for an unreadable config.json.
+    """The config of `train.py` in `workdir`: `recipe` (the `--config` flag's value, with this
+    command's `overrides`) for a new run, else the workdir's config.json with `overrides` on
+    top (fields it lacks take their defaults). Raises `WorkdirMismatch` if `recipe_given` (an
+    explicit `--config`) defines another run, `ValueError` for an unreadable config.json.
     """
     previous = _read_config(workdir)
     if previous is None:
@@ -193,19 +178,12 @@ def _check_export_dir(export_dir, workdir):
 
 @contextlib.contextmanager
 def open_run(config, workdir, export_dir=None):
-    """Checks a run's inputs, holds its workdir, and yields the `Run` found there.
-
-    The one check of `config` (`schema.check_config`), `workdir` and `export_dir`, before
-    TensorFlow starts. The workdir's lock is held while the block runs (in a 'multi_worker'
-    run the chief takes it once it knows it is the chief).
-
-    Raises:
-      ValueError: a bad config value; a workdir that cannot be written, holds an unreadable
-        config.json or another run (`WorkdirMismatch`); an `export_dir` that overlaps it.
-      FileExistsError: `export_dir` exists (`NotADirectoryError`: a file is in its way).
-      lock.WorkdirInUse: another run works in the workdir (an OSError).
-      TypeError: a `config` that is not a ConfigDict or a dict, a `workdir` or `export_dir`
-        that is not a path.
+    """Checks a run's inputs (the config once, `schema.check_config`), holds the workdir's lock
+    while the block runs (a 'multi_worker' chief takes it later), yields the `Run` found there.
+    Raises `ValueError` for a bad config, a workdir that cannot be written or holds another
+    run (`WorkdirMismatch`), an `export_dir` that overlaps it; `FileExistsError` if
+    `export_dir` exists; `lock.WorkdirInUse` (an OSError); `TypeError` for arguments of
+    another kind.
     """
     check_path('workdir', workdir)
     check_path('export_dir', export_dir, allow_none=True)
@@ -239,11 +217,8 @@ def _find_run(config, workdir, export_dir):
 
 
 def check_recorded(run, recorded):
-    """Raises `WorkdirMismatch` if the data's `recorded` fields differ from the workdir's.
-
-    `recorded` is {field: value} of `schema.RECORDED`, learnt from the data once it is loaded
-    (as JSON holds them: lists, not tuples); a workdir without them is not compared.
-    """
+    """Raises `WorkdirMismatch` if the data's `recorded` fields ({field: value} of
+    `schema.RECORDED`, as JSON holds them) differ from those the workdir holds."""
     if run.previous is not None:
         previous = schema.flatten(run.previous)
         _refuse_defining(
@@ -253,11 +228,9 @@ def check_recorded(run, recorded):
 
 
 def write_config(run, recorded, epoch):
-    """Writes the run's config.json (the config and `recorded`) as it trains from `epoch` on.
-
-    With changed training settings, appends {'epoch': epoch, 'changed': {field: [old, new]}}
-    to config_history.json. Removes metrics.json, which no longer describes the run.
-    `ValueError` if the workdir cannot be written.
+    """Writes the run's config.json (the config and `recorded`) as it trains from `epoch` on,
+    appends {'epoch': epoch, 'changed': {field: [old, new]}} of changed training settings to
+    config_history.json and removes metrics.json. `ValueError` if the workdir is not writable.
     """
     resolved = json.loads(run.config.to_json())
     for key, value in recorded.items():
@@ -319,19 +292,10 @@ def leave_finished(run):
 
 
 def _copy_export(run):
-    """Copies the run's saved_model to `run.export_dir` (made beside it, then renamed into
-    place, so it never holds a partial copy); returns the absolute path."""
+    """Copies the run's saved_model to `run.export_dir` atomically; returns the absolute path."""
     export_dir = os.path.abspath(run.export_dir)
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    temporaries.remove_stale_temporaries(parent)
-    temporary = temporaries.temporary_directory(parent)
-    try:
-        copy = os.path.join(temporary, 'saved_model')
-        shutil.copytree(os.path.join(run.workdir, 'saved_model'), copy)
-        os.replace(copy, export_dir)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+    with temporaries.atomic_directory(export_dir) as written:
+        shutil.copytree(os.path.join(run.workdir, 'saved_model'), written)
     return export_dir
 
 

@@ -9,10 +9,9 @@ n_d(k) the count of level k at pixel d over the N training images, B = `num_bins
 pseudo-count of additive smoothing (a = 1: Laplace's rule of succession; Manning et al. 2008,
 Introduction to Information Retrieval, Sec. 13.2, https://nlp.stanford.edu/IR-book/). An
 image's code length is -sum_d log2 P_d(k_d), so its bits/dim is that divided by D = H W C,
-directly comparable with a flow's bits/dim on the same discrete data
-(`tfp_flows.dequantization`). Images are [N, *E] integers in {0, ..., B - 1}; every function
-raises `ValueError` naming an argument out of its domain (other pixels, an empty batch, a bad
-`num_bins`, pseudo-counts that are not finite numbers > 0), before any work.
+directly comparable with a flow's bits/dim on the same discrete data. Images are [N, *E]
+integers in {0, ..., B - 1}; every function raises `ValueError` naming an argument out of its
+domain, before any work.
 """
 
 import math
@@ -82,15 +81,10 @@ def _bits_per_dim(log_probs, pixels):
 
 
 def histogram_baseline(train, validation, test, num_bins, pseudocounts=PSEUDOCOUNTS):
-    """The per-pixel histogram baseline, its pseudo-count chosen by validation bits/dim.
-
-    Counts on `train`; each candidate a of `pseudocounts` scores `validation`; the a with the
-    lowest validation bits/dim is scored on `test`, and so is Laplace smoothing (a = 1).
-
-    Returns:
-      A dict of mean bits/dim over images: 'pseudocount' (the chosen a),
-      'validation_bits_per_dim', 'test_bits_per_dim', 'laplace_test_bits_per_dim' and
-      'validation_bits_per_dim_by_pseudocount' ({a: bits/dim}).
+    """The per-pixel histogram baseline counted on `train`, its pseudo-count a (of
+    `pseudocounts`) chosen by validation bits/dim. Returns a dict of mean bits/dim:
+    'pseudocount' (the chosen a), 'validation_bits_per_dim', 'test_bits_per_dim',
+    'laplace_test_bits_per_dim' (a = 1), 'validation_bits_per_dim_by_pseudocount' ({a: ...}).
     """
     description = 'a non-empty list of finite numbers > 0'
     pseudocounts = check_numbers('pseudocounts', pseudocounts, checks.POSITIVE_NUMBER, description)

@@ -6,8 +6,7 @@ images along the data manifold, as in Glow (Kingma and Dhariwal 2018, Sec. 5 and
 https://arxiv.org/abs/1807.03039). Each function takes an optional `conditional_input` for a
 conditional flow: contexts [N, *K], one per example, or one context for all. Every function
 raises `TypeError` for a `flow` that is not a `tfd.TransformedDistribution` and `ValueError`
-naming an argument out of its domain. The pictures of a finished run:
-`python -m tfp_flows.run.figures --workdir=W --out_dir=D`.
+naming an argument out of its domain.
 """
 
 import numpy as np
@@ -67,11 +66,8 @@ def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path
       'linear':     z_t = (1 - t) z_0 + t z_1                       (Glow's Fig. 5)
       'spherical':  z_t = (sin((1 - t) a) z_0 + sin(t a) z_1) / sin a,  cos a = <z_0, z_1> /
                     (|z_0| |z_1|), which keeps |z| near the typical radius of the Normal base.
-    The ends are the reconstructions of `x_start` and `x_end`.
-
-    Args: `x_start`, `x_end` [N, *E] (N pairs); `num_points` P >= 2, ends included;
-    `conditional_input` used at every point of a path; `path` 'linear' or 'spherical'.
-    Returns [N, P, *E] in the flow's dtype.
+    `x_start`, `x_end` [N, *E] are N pairs; the ends are their reconstructions; `num_points`
+    P >= 2. Returns [N, P, *E] in the flow's dtype.
     """
     check_flow(flow)
     checks.integer(2).check('num_points', num_points)
@@ -228,15 +224,9 @@ def class_samples(flow, num_classes, num_per_class, temperature=1.0, seed=0):
 
 
 def class_sample_figure(flow, num_bins, temperatures, seed, num_per_class=6):
-    """`class_samples` of an image flow conditional on one-hot labels (`conditional_shape`
-    (K,)) as one labelled figure: a panel per temperature (finite numbers > 0), row k class k,
-    `num_per_class` a row; what a conditional image run writes each epoch. Every panel decodes
-    the same base noise (`seed`), scaled by its temperature. Arguments are checked before any
-    sampling.
-
-    Returns:
-      (figure, grids): the uint8 RGB figure (`pictures.labelled_panels`) and each
-      temperature's uint8 grid.
+    """`class_samples` of an image flow on one-hot labels as one labelled figure: a panel per
+    temperature (of the same base noise, from `seed`), row k class k, `num_per_class` a row.
+    Returns (the uint8 RGB figure, each temperature's uint8 grid), as `sample_figure`.
     """
     check_flow(flow)
     check_num_bins(num_bins)

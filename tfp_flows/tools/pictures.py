@@ -1,9 +1,8 @@
 """Pictures of a run as uint8 arrays: sample grids, labelled figures, the 2-D density; PNGs.
 
-Grids are upscaled nearest-neighbour (numpy). Text, axes and colour bars are drawn by
-matplotlib's object API with the Agg backend (no pyplot, no display, no global state).
-Every function refuses an argument out of its domain with `ValueError` naming it, before any
-work.
+Text and axes are drawn by matplotlib's object API with the Agg backend (no pyplot, no global
+state). Every function refuses an argument out of its domain with `ValueError` naming it,
+before any work.
 """
 
 import math
@@ -75,13 +74,10 @@ def _array(name, value, dtype, description):
 
 
 def upscale_factor(image_shape, grid_shape, separator=2):
-    """The int factor that shows each image of a grid at >= 64 pixels, the grid at <= 1024.
-
-    The smallest factor that makes an image's larger side (of `image_shape`, (height, width)
-    in pixels) at least `MIN_IMAGE_PIXELS`, lowered while a grid of `grid_shape` (rows,
-    columns) with `separator` pixels between and around the images would exceed
-    `MAX_GRID_PIXELS`; at least 1 (images are never shrunk). 8x8 digits in a 6x6 grid get 8
-    (398 pixels); 64x64 CelebA get 1.
+    """The int factor (>= 1) that shows each image of `image_shape` (height, width) at least
+    `MIN_IMAGE_PIXELS` high, lowered while a grid of `grid_shape` (rows, columns) with
+    `separator` pixels around the images would exceed `MAX_GRID_PIXELS`. 8x8 digits in a 6x6
+    grid get 8 (398 pixels); 64x64 CelebA get 1.
     """
     height, width = _check_pair('image_shape', image_shape)
     rows, columns = _check_pair('grid_shape', grid_shape)
@@ -95,18 +91,11 @@ def upscale_factor(image_shape, grid_shape, separator=2):
 def image_grid(images, num_bins=256, num_columns=None, scale=None, separator=2):
     """Tiles images into one uint8 picture, upscaled nearest-neighbour, with white separators.
 
-    Args:
-      images: [N, H, W, C] values in [0, 1] (C is 1 or 3), e.g. samples of an image flow.
-        Values outside are clipped; NaN shows as 0 (black).
-      num_bins: levels of the data; values are quantized to them, then spread over 0..255.
-      num_columns: images per row, default ceil(sqrt(N)); row r holds images
-        r * num_columns ... (r + 1) * num_columns - 1.
-      scale: int upscaling factor; default `upscale_factor`.
-      separator: width in pixels of the white lines between images and around the grid.
-
-    Returns:
-      uint8 [rows * (H * scale + separator) + separator,
-             num_columns * (W * scale + separator) + separator, C].
+    `images` [N, H, W, C] (C = 1 or 3) in [0, 1] (clipped; NaN shows black) are quantized to
+    `num_bins` levels, laid out `num_columns` a row (default ceil(sqrt(N))), upscaled by
+    `scale` (default `upscale_factor`), with `separator` pixels around each. Returns uint8
+    [rows * (H * scale + separator) + separator, num_columns * (W * scale + separator) +
+    separator, C].
     """
     check_num_bins(num_bins)
     checks.POSITIVE_INT.or_none().check('num_columns', num_columns)
@@ -140,19 +129,13 @@ def row_grid(rows, num_bins):
 
 
 def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
-    """Pictures side by side, each unchanged (placed by matplotlib's `figimage`) under its
-    title (drawn by matplotlib in its bundled DejaVu font).
+    """Pictures side by side, each unchanged, under its title.
 
-    Args:
-      pictures: uint8 arrays [H_i, W_i, C], C = 1 (grey) or 3 (RGB), e.g. `image_grid`s.
-      titles: one str per picture, centred above it.
-      margin, gap, title_height: white space in pixels around the figure, between panels, and
-        for the titles (ints >= 0).
-
-    Returns:
-      uint8 RGB [margin + title_height + max H_i + margin, 2 * margin + sum W_i + gaps, 3];
-      picture i's top-left pixel is at row `margin + title_height`, column
-      `margin + sum_{j<i} (W_j + gap)`.
+    `pictures` are uint8 [H_i, W_i, C] (C = 1 or 3), `titles` one str each; `margin`, `gap`
+    and `title_height` the white space in pixels around, between panels and for the titles.
+    Returns uint8 RGB [2 * margin + title_height + max H_i, 2 * margin + sum W_i + gaps, 3];
+    picture i's top-left pixel is at row `margin + title_height`, column
+    `margin + sum_{j<i} (W_j + gap)`.
     """
     for name, value in (('margin', margin), ('gap', gap), ('title_height', title_height)):
         checks.NON_NEGATIVE_INT.check(name, value)
@@ -192,22 +175,11 @@ def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
 
 
 def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_columns=6):
-    """Samples of an image flow at each temperature, as one labelled figure.
+    """Samples of an image flow at each temperature, as one labelled figure. Every temperature
+    scales the same base noise (stateless seed [seed, 0]): a seed gives the same figure.
 
-    Every temperature scales the same base noise (drawn with the stateless seed [seed, 0]),
-    so the panels differ by the temperature alone, and a seed gives the same figure in every
-    call (and every epoch of a run).
-
-    Args:
-      flow: an image flow (`tfp_flows.glow` or `real_nvp`) on data in [0, 1].
-      num_bins: levels of the data (17 for the digits, 256 for 8-bit images).
-      temperatures: the temperatures, one panel each, e.g. (0.7, 1.0).
-      seed: the seed of the base noise.
-      num_samples, num_columns: images per panel and per row of a panel.
-
-    Returns:
-      (figure, grids): the uint8 RGB figure (`labelled_panels`) and each temperature's uint8
-      `image_grid`.
+    `flow` models data in [0, 1] of `num_bins` levels; `num_samples` images a panel,
+    `num_columns` a row. Returns (the uint8 RGB figure, each temperature's `image_grid`).
     """
     check_num_bins(num_bins)
     temperatures = check_temperatures(temperatures)
@@ -239,18 +211,11 @@ def density_figure(
 ):
     """The learned density of a 2-D flow beside the data, with titles, axes and a colour bar.
 
-    Args:
-      log_prob_fn: a callable from float32 [N, 2] points to [N] log-densities (nats).
-      points: data [N, 2] (e.g. the test split), drawn as a scatter plot.
-      points_label: a str, what the points are, for the title of their panel.
-      extent: both panels show [-extent, extent]^2; default (None): the points' bounding
-        box, widened by 15 % of its size on each side (the units of a table's columns).
-      resolution: the density is evaluated at the centres of resolution^2 cells.
-      axis_names: the two coordinates' names for the axes (a table's column names);
-        default ('x[0]', 'x[1]').
-
-    Returns:
-      uint8 RGB [420, 1000, 3].
+    `log_prob_fn` maps float32 points [N, 2] to log-densities [N] (nats); `points` [N, 2] are
+    drawn beside it, titled by `points_label`, its axes named by `axis_names` (two strs, e.g. a
+    table's columns; default 'x[0]', 'x[1]'). Both panels show [-extent, extent]^2, or by
+    default the points' bounding box widened by 15 % on each side (a table's units); the
+    density is evaluated on resolution^2 cells. Returns uint8 RGB [420, 1000, 3].
     """
     if not callable(log_prob_fn):
         raise ValueError(f'`log_prob_fn` must be a callable; got {log_prob_fn!r}.')
@@ -304,10 +269,8 @@ def _render(figure):
 
 
 def write_png(path, picture):
-    """Writes a uint8 picture [H, W, C] (C = 1, 3 or 4) to `path` (a str or path) atomically.
-
-    Raises `TypeError` for a `path` of another kind, `ValueError` for a picture of another
-    dtype or shape, before anything is written.
+    """Writes a uint8 picture [H, W, C] (C = 1, 3 or 4) to `path` atomically. `TypeError` for
+    a `path` that is not a path, `ValueError` for another picture, before anything is written.
     """
     checks.check_path('path', path)
     picture = np.asarray(picture)

@@ -32,13 +32,10 @@ def make_strategy(name='auto'):
 
 
 def configure_threads(intra_op_threads=0, inter_op_threads=0):
-    """Sizes TensorFlow's thread pools; 0 keeps TF's default (one thread per core).
-
-    `intra_op_threads`: threads one op may split its work over; `inter_op_threads`: ops run
-    side by side. A small flow is hundreds of small ops, which train faster with one thread
-    per op and independent ops side by side (bench/README.md); large convolutions want several
-    threads per op. The pools can only be sized before TensorFlow runs its first op: later, a
-    different setting is not applied and a warning names both.
+    """Sizes TensorFlow's thread pools (0 keeps TF's default, one thread per core): the threads
+    one op may split its work over, and the ops run side by side. The pools can only be sized
+    before TensorFlow runs its first op: later, a different setting is not applied and a
+    warning names both.
     """
     requested = {
         'intra_op': checks.NON_NEGATIVE_INT.check('intra_op_threads', intra_op_threads),

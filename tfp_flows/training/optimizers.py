@@ -1,11 +1,8 @@
 """Optimizers for flows: Adam and Adamax as one fused TF kernel per variable, and the recipe's.
 
-`FusedAdam` and `FusedAdamax` are Keras 3 optimizers on Keras' documented extension points
-(`build` with `add_optimizer_variables`, `update_step`, `get_config`). Their arithmetic and
-slots are `keras.optimizers.Adam` / `Adamax`'s (to float rounding, slots in the same order: a
-checkpoint of one restores into the other), but each variable's update is one TF kernel
-(`tf.raw_ops.ResourceApplyAdam` / `ResourceApplyAdaMax`) instead of Keras' ~20 ops, with the
-step's scalars computed once per step and device: with ~100 variables this halves the train
+`FusedAdam` and `FusedAdamax` compute `keras.optimizers.Adam` / `Adamax`'s arithmetic with the
+same slots (a checkpoint of one restores into the other), but each variable's update is one
+`tf.raw_ops` kernel instead of Keras' ~20 ops: with ~100 variables this halves the train
 step's graph. Weight decay, EMA, loss scaling and `tf.distribute` are Keras' own `apply`.
 """
 
@@ -34,9 +31,7 @@ class _FusedOptimizer(keras.optimizers.Optimizer):
     _KERNEL_SCALARS = ('lr', 'beta1', 'beta2', 'beta1_power', 'epsilon')
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
-        """Raises `ValueError` naming an argument out of its domain, before Keras makes any
-        variable: `learning_rate` a number > 0 or a Keras schedule, betas in [0, 1),
-        `epsilon` > 0, `weight_decay` None or >= 0."""
+        """`ValueError` naming an argument out of its domain, before Keras makes a variable."""
         _LEARNING_RATE.check('learning_rate', learning_rate)
         checks.number(0).or_none().check('weight_decay', kwargs.get('weight_decay'))
         betas = checks.FRACTION.check('beta_1', beta_1), checks.FRACTION.check('beta_2', beta_2)
@@ -164,10 +159,8 @@ def make_optimizer(
     epsilon=1e-7,
     ema_momentum=None,
 ):
-    """The recipes' optimizer: linear warm-up, then cosine decay to 10% (if `decay_steps`).
-
-    Steps are optimizer steps (`optimizer.iterations`; with `FlowTrainer(accumulation_steps=N)`
-    one step is one update from N micro-batches).
+    """The recipes' optimizer: linear warm-up, then cosine decay to 10% (if `decay_steps`), in
+    optimizer steps (one update, from N micro-batches with `accumulation_steps=N`).
 
     Args:
       name: 'adam' or 'adamax' (Glow's best bits/dim came with Adamax).
@@ -175,16 +168,12 @@ def make_optimizer(
       warmup_steps: steps of linear warm-up from 0 (an int >= 0).
       decay_steps: None (keep the peak), or steps of cosine decay after the warm-up down to
         10% of the peak (an int >= 1).
-      weight_decay, beta_1, beta_2, epsilon: as for Keras' Adam (checked by the optimizer):
-        decoupled weight decay as in AdamW (None or >= 0; each step subtracts `variable *
-        weight_decay * learning_rate`); the moving averages' decay rates; "epsilon hat".
-      ema_momentum: None, or keep an exponential moving average of the weights with this
-        momentum in [0, 1): `average = m * average + (1 - m) * variable` after each step. The
-        averages are optimizer variables, saved in its checkpoints; evaluate on them with
-        `keras.callbacks.SwapEMAWeights` or `FlowTrainer.ema_weights()`.
+      weight_decay, beta_1, beta_2, epsilon: as for Keras' Adam (weight decay None or >= 0,
+        decoupled as in AdamW; betas in [0, 1); epsilon > 0).
+      ema_momentum: None, or m in [0, 1): keep `average = m * average + (1 - m) * variable`
+        of the weights (optimizer variables, checkpointed; `FlowTrainer.ema_weights()`).
 
-    Returns:
-      A `FusedAdam` or `FusedAdamax`; `ValueError` naming an argument out of its domain.
+    Returns a `FusedAdam` or `FusedAdamax`; `ValueError` naming an argument out of its domain.
     """
     optimizer = _OPTIMIZERS[checks.one_of(*_OPTIMIZERS).check('name', name)]
     warmup_steps = checks.NON_NEGATIVE_INT.check('warmup_steps', warmup_steps)

@@ -1,9 +1,7 @@
 """The Keras bridge: `FlowTrainer`, a `keras.Model` that trains a flow's variables with `fit`.
 
-A Keras 3 `Model` does not see the `tf.Variable`s inside TFP bijectors, so a plain
-`compile(loss=...)`/`fit` on a flow trains nothing. `FlowTrainer` differentiates the loss with
-respect to the flow's variables in its own `train_step`, builds the optimizer on them in
-`compile` and shows them to Keras as its `trainable_weights` (where Keras' EMA looks).
+Keras 3 does not see the `tf.Variable`s inside TFP bijectors, so `FlowTrainer` differentiates
+the loss itself and shows the flow's (and dequantizer's) variables as its `trainable_weights`.
 """
 
 import contextlib
@@ -26,12 +24,8 @@ __all__ = ['FlowTrainer', 'split_batch']
 
 
 def split_batch(data):
-    """`(x, context)` of a batch as Keras hands it to a step: `x`, `(x,)`, `(x, c)`, or
-    `(x, None, None)` from `train_on_batch(x)`. The context is None for unconditional data.
-
-    Raises:
-      ValueError: for sample weights (a flow's loss is the mean over examples).
-    """
+    """`(x, context)` of a batch as Keras hands it to a step (`x`, `(x,)`, `(x, c)` or `(x, None,
+    None)`); the context is None for unconditional data. `ValueError` for sample weights."""
     x, context, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     if sample_weight is not None:
         raise ValueError(
@@ -49,38 +43,29 @@ class FlowTrainer(keras.Model):
         trainer.compile(optimizer=make_optimizer('adamax', 1e-3, warmup_steps=200))
         history = trainer.fit(train_dataset, validation_data=validation_dataset, epochs=10)
 
-    Logs: the loss as 'loss' ('val_loss'), so `history.history['loss']` and Keras' callbacks
-    (`TerminateOnNaN`, `EarlyStopping`, `ReduceLROnPlateau`) work as for any model; the same
-    figure under its unit, `trainer.metric_name` ('bits_per_dim' with `num_bins`, else
-    'nats_per_dim'); and 'grad_norm', the global gradient norm before clipping. Batches are
-    `x`, `(x,)` or `(x, c)` for a conditional flow; floats are cast to the flow's dtype.
+    Logs 'loss' ('val_loss'), so `history.history['loss']` and Keras' callbacks work as for any
+    model; the same figure as `trainer.metric_name` ('bits_per_dim' with `num_bins`, else
+    'nats_per_dim'); and 'grad_norm', the global norm before clipping. Batches are `x`, `(x,)`
+    or `(x, c)` for a conditional flow; floats are cast to the flow's dtype.
 
-    One step on several replicas is one step on one device with the global batch (each
-    replica's summed loss is divided by the global batch, the gradients summed), clipped as
-    a whole (Keras' `global_clipnorm` would clip each replica's part). The train step passes
-    the bijector kwarg `training=True` (dropout) and, with `dropout_seed`, stateless masks
-    folded from (seed, optimizer step, replica, micro-batch), so a resumed run draws an
-    unbroken run's masks; evaluation and `predict` (each example's loss) pass neither.
+    On several replicas a step is the step on one device with the global batch, clipped as a
+    whole. The train step passes the bijector kwarg `training=True` and, with `dropout_seed`,
+    stateless masks folded from (seed, optimizer step, replica, micro-batch), so a resumed run
+    draws an unbroken run's masks. `accumulation_steps=N` sums the gradients of N equal
+    micro-batches (in a `tf.while_loop`) into one optimizer step, equal to the step on the
+    whole batch (Keras' `gradient_accumulation_steps` cannot sum across replicas there).
 
-    Accumulation (`accumulation_steps=N`): N equal micro-batches of each replica's batch run in
-    a `tf.while_loop` and their gradients are summed: one optimizer step (schedule, weight
-    decay and EMA count batches) equal to the step on the whole batch. Keras' own
-    `gradient_accumulation_steps` cannot hold the cross-replica sum in its `tf.cond`, counts
-    micro-batches in the schedule and clips each one.
-
-    Variational dequantization (`dequantizer=q`): batches hold discrete images k
-    (`make_dataset(..., dequantize=False)`); the flow and q train jointly on the one-sample
-    bound of `tfp_flows.dequantization` (Ho et al. 2019, Flow++,
-    https://arxiv.org/abs/1902.00275). q's noise is drawn for the global batch from a stateless
-    seed, (`dequantization_seed`, optimizer step) in training and a fixed one in evaluation:
-    the same noise on any strategy, with or without accumulation, and in a resumed run.
+    Variational dequantization (`dequantizer=q`): batches hold discrete images k; the flow and
+    q train jointly on the one-sample bound (Ho et al. 2019, Flow++,
+    https://arxiv.org/abs/1902.00275), q's noise drawn for the global batch from the stateless
+    seed (`dequantization_seed`, optimizer step), or a fixed one in evaluation.
 
     EMA (`make_optimizer(..., ema_momentum=m)`): `keras.callbacks.SwapEMAWeights()` validates
     on the averages, `with trainer.ema_weights():` holds them in the flow, and the end of `fit`
-    writes them into it. Loss scaling: `compile` wraps the optimizer of a float16 flow in
-    Keras' dynamic `LossScaleOptimizer` (Micikevicius et al. 2018,
-    https://arxiv.org/abs/1710.03740): a step whose summed gradient is not finite is skipped
-    on every replica and the scale halves; 'grad_norm' and clipping are unscaled.
+    writes them into it. A float16 flow's optimizer is wrapped in Keras' dynamic
+    `LossScaleOptimizer` (Micikevicius et al. 2018, https://arxiv.org/abs/1710.03740): a step
+    with a non-finite summed gradient is skipped on every replica; 'grad_norm' and clipping
+    are unscaled.
 
     Args:
       flow: a `tfd.Distribution` with trainable variables, e.g. from `tfp_flows.glow`.
@@ -96,11 +81,9 @@ class FlowTrainer(keras.Model):
       dequantization_seed: the seed of the dequantizer's noise.
       name: the Keras model's name.
 
-    Raises:
-      ValueError: naming the argument, for a value out of its domain, a flow without
-        trainable variables, or a dequantizer of other data.
-      TypeError: for a `flow` that is not a `tfd.Distribution`, or a `dequantizer` that is
-        not one.
+    Raises `ValueError` naming the argument for a value out of its domain, a flow without
+    trainable variables or a dequantizer of other data; `TypeError` for another kind of
+    `flow` or `dequantizer`.
     """
 
     def __init__(
@@ -168,9 +151,8 @@ class FlowTrainer(keras.Model):
         """Keras' `compile`, then builds the optimizer on the trained variables (in the scope).
 
         `steps_per_execution` (an int >= 1) falls back to 1, with a warning, on several
-        replicas (Keras 3 cannot loop there: keras-team/keras#19246). Keras' `auto_scale_loss`
-        (default True) wraps the optimizer of a 'mixed_float16' flow in a `LossScaleOptimizer`,
-        whose `inner_optimizer` (the given one) a checkpoint should hold.
+        replicas (keras-team/keras#19246). A 'mixed_float16' flow's optimizer becomes a
+        `LossScaleOptimizer`, whose `inner_optimizer` (the given one) a checkpoint should hold.
         """
         steps_per_execution = checks.POSITIVE_INT.check('steps_per_execution', steps_per_execution)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -184,9 +166,6 @@ class FlowTrainer(keras.Model):
             steps_per_execution = 1
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
         self.optimizer.build(self.trainable_weights)
-
-    # fit, evaluate and predict: Keras' own, with a progress bar that never counts past the
-    # steps (`workarounds.EpochProgbar`).
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', **kwargs):
         """Keras' `fit`; `shuffle` defaults to False for a `tf.data.Dataset`, which shuffles
@@ -207,15 +186,10 @@ class FlowTrainer(keras.Model):
     def per_example_loss(self, x, conditional_input=None, base_noise=None):
         """Each example's loss as evaluation computes it (no dropout), shape [batch].
 
-        Args:
-          x: a batch [batch, *event_shape] of floats; with a dequantizer, the discrete images
-            (integers in {0, ..., num_bins - 1}, any integer or float dtype; it checks them).
-          conditional_input: the contexts [batch, *conditional_shape] of a conditional flow.
-          base_noise: with a dequantizer, its base noise [batch, *event_shape] (a draw of
-            `dequantizer.base`); None draws it from the evaluation seed.
-
-        Raises:
-          TypeError: without a dequantizer, for a batch that is not floating-point.
+        `x` is a batch [batch, *event_shape] of floats (`TypeError` otherwise), or with a
+        dequantizer of discrete images in {0, ..., num_bins - 1}, whose base noise
+        [batch, *event_shape] is `base_noise` (None: drawn from the evaluation seed);
+        `conditional_input` the contexts [batch, *conditional_shape] of a conditional flow.
         """
         if self.dequantizer is not None and base_noise is None:
             base_noise = self._base_noise(x, self._noise_seed())
@@ -250,9 +224,8 @@ class FlowTrainer(keras.Model):
         return tf.random.experimental.stateless_fold_in(seed, tf.cast(step, tf.int64))
 
     def _base_noise(self, x, seed):
-        """The dequantizer's base noise for this replica's examples `x`, or None: drawn for the
-        global batch from `seed`, of which this replica takes its examples' rows (replicas
-        hold consecutive parts of the global batch, in order, as `tf.distribute` splits it)."""
+        """The dequantizer's base noise for this replica's examples `x` (its rows of the
+        global batch's noise, drawn from `seed`), or None without a dequantizer."""
         if self.dequantizer is None:
             return None
         count = tf.shape(x)[0]
@@ -304,11 +277,8 @@ class FlowTrainer(keras.Model):
         return step_logs(self.metrics)
 
     def _gradients(self, x, context, base_noise, micro_batch=0, global_batch=None):
-        """Gradients of this replica's part of the scaled mean loss, and each example's loss.
-
-        The examples' summed loss is divided by `global_batch` (default: this replica's batch
-        times the replicas, as `tf.nn.compute_average_loss` does).
-        """
+        """Gradients of this replica's part of the scaled mean loss (over `global_batch`, default
+        as `tf.nn.compute_average_loss`), and each example's loss."""
         kwargs = self._training_kwargs(micro_batch)
         with tf.GradientTape() as tape:
             per_example = self._loss(x, context, base_noise, kwargs)
@@ -317,16 +287,9 @@ class FlowTrainer(keras.Model):
         return tape.gradient(scaled_loss, self.trainable_weights), per_example
 
     def _accumulated_gradients(self, x, context, base_noise):
-        """Summed gradients of the N micro-batches, and each example's loss.
-
-        A reshape [batch, ...] -> [batch / N, N, ...] makes the micro-batches, so their shape is
-        static and XLA compiles the loop. The loop holds no cross-replica sum
-        (`MirroredStrategy` forbids one in control flow); the optimizer sums once, after it.
-
-        Raises:
-          ValueError (tracing) or `tf.errors.InvalidArgumentError` (running): if N does not
-            divide this replica's batch.
-        """
+        """Summed gradients of the N micro-batches (a reshape [batch / N, N, ...], static for
+        XLA; no cross-replica sum in the loop), and each example's loss. Raises `ValueError`
+        (tracing) or `InvalidArgumentError` (running) if N does not divide the batch."""
         x, steps = tf.convert_to_tensor(x), self.accumulation_steps
         message = (
             f'FlowTrainer(accumulation_steps={steps}) splits the batch on each replica into '
@@ -380,13 +343,9 @@ class FlowTrainer(keras.Model):
 
     def _clip(self, gradients):
         """This replica's gradients clipped so that their sum over replicas has norm at most
-        `clip_norm`, and the global norm before clipping (of the summed gradient, divided by
-        the loss scale).
-
-        With dynamic loss scaling, a sum that is not finite makes every replica's gradients
-        NaN, so that every replica skips the step: `LossScaleOptimizer` checks its replica's
-        part before the sum, and a replica whose own part is finite would apply the sum.
-        """
+        `clip_norm`, and the unscaled global norm of that sum. With loss scaling, a non-finite
+        sum makes every replica's gradients NaN, so every replica skips the step (each
+        `LossScaleOptimizer` checks only its own part)."""
         present = [g for g in gradients if g is not None]
         summed = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, present)
         scaled_norm = tf.linalg.global_norm(summed)
@@ -404,19 +363,14 @@ class FlowTrainer(keras.Model):
 
     @property
     def uses_ema(self):
-        """Whether the optimizer keeps an EMA of the weights (looking through a float16
-        `LossScaleOptimizer`, as Keras' `SwapEMAWeights` does)."""
+        """Whether the optimizer (or a `LossScaleOptimizer`'s inner one) keeps an EMA."""
         optimizer = getattr(self, 'optimizer', None)
         return bool(getattr(getattr(optimizer, 'inner_optimizer', optimizer), 'use_ema', False))
 
     @contextlib.contextmanager
     def ema_weights(self):
-        """Context in which the flow holds the optimizer's EMA weights (swapped in place by
-        Keras' `SwapEMAWeights`, on every replica); the raw ones after it.
-
-        Raises:
-          ValueError: if the optimizer keeps no EMA (`make_optimizer(..., ema_momentum=m)`).
-        """
+        """Context in which the flow holds the optimizer's EMA weights (Keras' `SwapEMAWeights`);
+        the raw ones after it. `ValueError` if the optimizer keeps no EMA."""
         if not self.uses_ema:
             raise ValueError(
                 'ema_weights() needs an optimizer that keeps an EMA of the weights, e.g. '

@@ -1,10 +1,5 @@
 """Workarounds for Keras 3 bugs that the trainer meets, each to delete when Keras fixes it.
 
-- `EpochProgbar`: with `steps_per_execution`, Keras' progress bar counts past the epoch
-  (keras-team/keras#20861; fix proposed in keras-team/keras#21422, not in Keras 3.15).
-- `step_logs`: Keras reduces a step's scalar logs across the workers of a multi-worker
-  strategy with a mean along an axis they do not have (tensorflow/tensorflow#72388).
-
 tests/training/test_trainer.py pins the progress bar's bug on Keras' own bar: an upgrade that
 fixes it shows there.
 """
@@ -16,13 +11,9 @@ __all__ = ['EpochProgbar', 'step_logs', 'with_epoch_progbar']
 
 
 class EpochProgbar(keras.callbacks.ProgbarLogger):
-    """Keras' progress bar, never counting past the epoch's steps.
-
-    With `steps_per_execution=k`, Keras 3.15 reports each call's last step as its first step
-    plus k - 1, also for the epoch's short last call: 19 steps with k = 8 show as 8, 16 and
-    24 of 19 (keras-team/keras#20861, unfixed in Keras 3.15). This bar counts the last call's
-    steps as the rest of the epoch.
-    """
+    """Keras' progress bar, never counting past the epoch's steps: with
+    `steps_per_execution=8`, Keras 3.15 shows 19 steps as 8, 16 and 24 of 19
+    (keras-team/keras#20861; fix proposed in keras-team/keras#21422)."""
 
     async_safe = True  # As Keras' own bar, which Keras dispatches alongside its other callbacks.
 
@@ -50,13 +41,9 @@ def with_epoch_progbar(callbacks, verbose):
 
 
 def step_logs(metrics):
-    """{name: result} of `metrics`, as a step returns them to Keras.
-
-    Keras 3 reduces step results across the workers of a `MultiWorkerMirroredStrategy` with a
-    mean along axis 0, which fails on scalars (tensorflow/tensorflow#72388); there each result
-    gets that axis, of size 1. Several workers: more replicas in sync than this worker's
-    devices.
-    """
+    """{name: result} of `metrics`, as a step returns them to Keras; each of shape [1] on
+    several workers, whose results Keras 3 reduces with a mean along axis 0, which fails on
+    scalars (tensorflow/tensorflow#72388)."""
     logs = {m.name: m.result() for m in metrics}
     strategy = tf.distribute.get_strategy()
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
