@@ -3,8 +3,9 @@
 Both are split by one fixed permutation into 'train' (80%), 'validation' (10%) and 'test'
 (10%; each rounded, at least one example), the same on every call (`split_indices`). A
 CSV table has a header row; the chosen columns are the data x [D], optional context columns
-the context c [K] of a conditional model. Values stay in the CSV's units; the training split's mean and deviation of each column
-(`TableStatistics`) go into the model (`tfp_flows.run.restore.standardize_flow`).
+the context c [K] of a conditional model. Values stay in the CSV's units; the training split's
+mean and deviation of each column (`TableStatistics`) go into the model
+(`tfp_flows.run.restore.standardize_flow`).
 """
 
 import csv
@@ -153,8 +154,8 @@ def read_csv(path, columns=None, context_columns=()):
     CSV table `path`, which has a header row: (x [N, D], c [N, K], columns, context_columns),
     float64 arrays (K may be 0) and the names in that order.
     Raises `FileNotFoundError` for no such file, `ValueError` for an argument out of its
-    domain (before the file is read) and for a table that does not fit (fewer than four rows; naming the column, row and
-    value otherwise).
+    domain (before the file is read) and for a table that does not fit (fewer than four rows;
+    else naming the column, row and value).
     """
     checks.check_path('path', path)
     columns = _check_names('columns', columns, allow_none=True)
