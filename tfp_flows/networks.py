@@ -24,23 +24,14 @@ __all__ = [
     'ZeroConv',
     'ZeroDense',
     'check_arguments',
-    'check_dropout_rate',
     'check_stateless_seed',
     'check_training',
 ]
 
 
-def check_dropout_rate(dropout_rate):
-    """Returns `dropout_rate` as a float in [0, 1), or raises `ValueError` naming it."""
-    return checks.FRACTION.check('dropout_rate', dropout_rate)
-
-
 def check_training(training):
     """`training` as a Python bool or a scalar bool tensor; None (Keras' default) is False.
-
-    Raises:
-      TypeError: for anything else, naming the value.
-    """
+    `TypeError` naming anything else."""
     if training is None or isinstance(training, bool):
         return bool(training)
     if isinstance(training, tf.Tensor | tf.Variable) and training.dtype == tf.bool:
@@ -107,7 +98,7 @@ def check_arguments(dtype=tf.float32, dtype_policy=None, seed=0, dropout_rate=0.
     return {
         **{key: checks.POSITIVE_INT.check(key, size) for key, size in sizes.items()},
         'seed': checks.SEED.check('seed', seed),
-        'dropout_rate': check_dropout_rate(dropout_rate),
+        'dropout_rate': checks.FRACTION.check('dropout_rate', dropout_rate),
         'dtype': dtype,
         'dtype_policy': check_dtype_policy(dtype_policy, dtype),
     }
