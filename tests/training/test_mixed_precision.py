@@ -381,7 +381,6 @@ def test_a_run_trains_in_float16_and_resumes_in_float32(tmp_path):
     config.dequantizer.num_steps, config.dequantizer.hidden_channels = 2, 4
     config.dequantizer.context_channels, config.eval.iw_samples = 2, 0
     config.train.epochs, config.train.warmup_steps, config.train.batch_size = 1, 5, 256
-    config.train.steps_per_execution = 1  # No loop to trace, in either run.
     config.train.mixed_precision = 'mixed_float16'
     workdir = str(tmp_path / 'run')
     metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
