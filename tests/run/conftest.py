@@ -33,8 +33,7 @@ def built_once(tmp_path_factory):
 
 
 def _tiny(config, epochs=1):
-    """`config` with a model small enough to train an epoch of digits in seconds, one step per
-    call into TF (the trainer's tests compare it with several)."""
+    """`config` with a model small enough to train an epoch of digits in seconds."""
     config.model.num_levels = 2
     config.model.num_steps = 1
     config.model.hidden_channels = 8
@@ -43,7 +42,6 @@ def _tiny(config, epochs=1):
     config.train.epochs = epochs
     config.train.warmup_steps = 5
     config.train.sample_every_epochs = 1
-    config.train.steps_per_execution = 1  # No loop to trace; `_digits` keeps the default 8.
     return config
 
 
@@ -55,7 +53,6 @@ def _digits(epochs=1):
     config = _tiny(default.get_config(), epochs)
     config.train.ema_momentum = 0.9
     config.eval.iw_samples = 3
-    config.train.steps_per_execution = default.get_config().train.steps_per_execution
     return config
 
 

@@ -30,7 +30,6 @@ FLAGS = (
     *processes.TINY_FLAGS,
     f'--config.train.epochs={EPOCHS}',
     '--config.train.strategy=one_device',
-    '--config.train.steps_per_execution=1',  # No loop to trace in each of the 4 processes.
 )
 
 
