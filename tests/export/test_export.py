@@ -60,9 +60,11 @@ MODELS = {
         False,
     ),
     'glow_variational': (_glow_with_variational_dequantizer, _image_data, NUM_BINS, False),
-    # A Glow whose passes through the flow are compiled with XLA (`jit_compile=True`).
+    # The same Glow, its passes through the flow compiled with XLA (`jit_compile=True`).
     'glow_xla': (
-        lambda: tfp_flows.glow(event_shape=(8, 8, 1), num_levels=1, num_steps=1, hidden_channels=8),
+        lambda: tfp_flows.glow(
+            event_shape=(8, 8, 1), num_levels=2, num_steps=2, hidden_channels=16
+        ),
         _image_data,
         NUM_BINS,
         False,
