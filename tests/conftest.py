@@ -28,10 +28,11 @@ _FIRST = ('run', 'training', 'export', 'dequantization', 'bijectors', 'test_mode
 
 
 def _start_order(item):
-    parts = item.path.relative_to(item.config.rootpath / 'tests').parts
-    if parts[0] in _FIRST:
-        return _FIRST.index(parts[0])
-    return len(_FIRST) + (parts[0] == 'test_arguments.py')
+    tests = item.config.rootpath / 'tests'
+    name = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else ''
+    if name in _FIRST:
+        return _FIRST.index(name)
+    return len(_FIRST) + (name == 'test_arguments.py')
 
 
 @pytest.hookimpl(tryfirst=True)  # Before xdist reads the groups.
