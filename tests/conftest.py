@@ -1,4 +1,5 @@
-"""Test session setup: two logical CPU devices stand in for two GPUs.
+"""Test session setup: two logical CPU devices stand in for two GPUs, and the order the
+tests start in.
 
 Devices can only be configured before TensorFlow initialises them, so this runs at import,
 before any test module touches TensorFlow.
@@ -18,3 +19,33 @@ def mirrored_strategy():
     """One 2-replica `MirroredStrategy` per session: two in one process collide in their
     collective-op instance keys."""
     return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices('CPU')])
+
+
+# The directories and files whose tests train or trace the most, started first (in this
+# order), so that the many quick tests of the rest fill the end of a parallel run;
+# test_arguments.py last.
+_FIRST = ('run', 'training', 'export', 'dequantization', 'bijectors', 'test_models.py', 'tools')
+
+
+def _start_order(item):
+    tests = item.config.rootpath / 'tests'
+    name = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else ''
+    if name in _FIRST:
+        return _FIRST.index(name)
+    return len(_FIRST) + (name == 'test_arguments.py')
+
+
+@pytest.hookimpl(tryfirst=True)  # Before xdist reads the groups.
+def pytest_collection_modifyitems(config, items):
+    """Orders the tests (`_FIRST`) and, for pytest-xdist's `--dist loadgroup` (pyproject.toml),
+    puts the tests that read a run trained once per session (tests/run/conftest.py's
+    `built_once`) in one group per build: each group runs on one worker, which builds the
+    run while the other workers go on, instead of waiting on the build's lock. xdist starts
+    the largest groups first, then the other tests in this order, each to the first free
+    worker."""
+    for item in items:
+        if 'built_once' in item.fixturenames:
+            module = item.path.stem
+            shared = module not in ('test_kill_resume', 'test_train_script')
+            item.add_marker(pytest.mark.xdist_group('trained_runs' if shared else module))
+    items.sort(key=_start_order)

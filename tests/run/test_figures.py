@@ -141,7 +141,7 @@ def _workdir(tmp_path, conditional):
 def test_the_command_writes_the_latent_figures_of_a_run(tmp_path, conditional, capsys):
     workdir = _workdir(tmp_path, conditional)
     out_dir = tmp_path / 'figures'
-    argv = ['--workdir', str(workdir), '--out_dir', str(out_dir), '--num_examples', '40']
+    argv = ['--workdir', str(workdir), '--out_dir', str(out_dir), '--num_examples', '60']
     assert figures.main(argv) == 0
     expected = {'interpolations', 'temperatures', 'directions'}
     if conditional:
