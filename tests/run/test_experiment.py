@@ -492,7 +492,7 @@ def test_a_variational_export_scores_with_the_trained_dequantizer(digits_run):
     exported = tf.saved_model.load(os.path.join(workdir, 'saved_model'))
     served = exported.signatures['bits_per_dim'](x=x)['bits_per_dim']
     np.testing.assert_allclose(served, expected, rtol=1e-4, atol=1e-4)
-    iw = exported.bits_per_dim_iw(tf.cast(pixels, tf.int32), 3, tf.constant([5, 6], tf.int64))
+    iw = exported.bits_per_dim_iw(tf.cast(pixels, tf.int32), 3, tf.constant([5, 6]))
     assert np.all(np.isfinite(iw['bits_per_dim']))
 
 
