@@ -377,7 +377,7 @@ def test_a_run_trains_in_float16_and_resumes_in_float32(tmp_path):
     # config.train.mixed_precision changes the steps, not the model: the checkpoints of a float16
     # run (its optimizer's, not the loss scale) resume in float32, and the change is recorded.
     config = default.get_config()
-    config.model.num_levels, config.model.num_steps, config.model.hidden_channels = 2, 1, 8
+    config.model.num_levels, config.model.num_steps, config.model.hidden_channels = 1, 1, 8
     config.dequantizer.num_steps, config.dequantizer.hidden_channels = 2, 4
     config.dequantizer.context_channels, config.eval.iw_samples = 2, 0
     config.train.epochs, config.train.warmup_steps, config.train.batch_size = 1, 5, 256
