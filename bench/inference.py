@@ -83,7 +83,7 @@ def build_entries(tf, tfp, tfp_flows, x_init):
             'log_prob', 'tfp', lambda f=theirs_lp: f(x - 0.5).numpy(), n
         )  # fmt: skip
         entries[f'tfp_{mode}_sample'] = Entry('sample', 'tfp', lambda f=theirs_s: f().numpy(), n)
-    seed = tf.constant([1, 2], tf.int64)
+    seed = tf.constant([1, 2])  # int32, as the export takes integers
     for jit in (False, True):
         mode = 'savedmodel_xla' if jit else 'savedmodel'
         export_dir = os.path.join(tempfile.mkdtemp(), 'saved_model')
