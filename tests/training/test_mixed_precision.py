@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 
 import tfp_flows
-from configs import default
+from configs import realnvp_moons
 from tfp_flows import bijectors, networks
 from tfp_flows.mixed_precision import check_dtype_policy, dtype_policy_of
 from tfp_flows.run import experiment
@@ -376,17 +376,15 @@ def test_two_replicas_skip_a_step_that_overflows_on_one_of_them(mirrored_strateg
 def test_a_run_trains_in_float16_and_resumes_in_float32(tmp_path):
     # config.train.mixed_precision changes the steps, not the model: the checkpoints of a float16
     # run (its optimizer's, not the loss scale) resume in float32, and the change is recorded.
-    config = default.get_config()
-    config.model.num_levels, config.model.num_steps, config.model.hidden_channels = 1, 1, 8
-    config.dequantizer.num_steps, config.dequantizer.hidden_channels = 2, 4
-    config.dequantizer.context_channels, config.eval.iw_samples = 2, 0
-    config.train.epochs, config.train.warmup_steps, config.train.batch_size = 1, 5, 256
+    config = realnvp_moons.get_config()  # The property is the run's, not the data's.
+    config.model.num_steps, config.model.hidden_channels = 2, 8
+    config.train.epochs, config.train.warmup_steps = 1, 5
     config.train.mixed_precision = 'mixed_float16'
     workdir = str(tmp_path / 'run')
     metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
-    assert 0.5 < metrics['test_bits_per_dim'] < 5.0
+    assert 0.5 < metrics['test_nats_per_dim'] < 5.0
     config.train.epochs, config.train.mixed_precision = 2, None
     resumed = experiment.train_and_evaluate(config, workdir, verbose=0)
-    assert resumed['epochs_trained'] == 2 and 0.5 < resumed['test_bits_per_dim'] < 5.0
+    assert resumed['epochs_trained'] == 2 and 0.5 < resumed['test_nats_per_dim'] < 5.0
     history = workdirs.read_json(os.path.join(workdir, 'config_history.json'))
     assert history[0]['changed']['train.mixed_precision'] == ['mixed_float16', None]
