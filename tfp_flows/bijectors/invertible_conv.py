@@ -69,9 +69,8 @@ class InvertibleConv1x1(_Conv1x1):
       log|det dy/dx| = log|det W| per pixel (H * W * log|det W| for an [H, W, C] event),
                        from the QR decomposition of W in float64 (which XLA compiles, unlike
                        `slogdet`), as is W^-1; both cost O(C^3) once per call.
-    W is not guaranteed to stay invertible during training (`validate_args` checks it at run
-    time); `LUInvertibleConv1x1` is. `ValueError` at construction for a `num_channels` that is
-    not a positive int, a `seed` outside `checks.SEED` or a `dtype` other than float32/64.
+    W may become singular in training (`validate_args` checks it); `LUInvertibleConv1x1` cannot.
+    `ValueError` naming a bad `num_channels`, `seed` (`checks.SEED`) or `dtype`.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
