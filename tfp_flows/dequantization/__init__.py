@@ -6,8 +6,9 @@ bound and the importance-weighted estimate; `variational`: the learned noise q(u
 A flow is a density p on continuous values; an image k [H, W, C] (D = H W C values, each one
 of B = `num_bins` integers) is dequantized to x = (k + u) / B in [0, 1)^D, u in [0, 1)^D, and
 the discrete model is the mass p puts on the cell of k, P(k) = integral over u of
-p((k + u) / B) B^-D du. For any density q(u | k) on [0, 1)^D, by Jensen's inequality (Theis et al. 2016, https://arxiv.org/abs/1511.01844, for uniform q; Ho et
-al. 2019, Flow++, eq. 9, https://arxiv.org/abs/1902.00275, for learned q):
+p((k + u) / B) B^-D du. For any density q(u | k) on [0, 1)^D, by Jensen's inequality (Theis
+et al. 2016, https://arxiv.org/abs/1511.01844, for uniform q; Ho et al. 2019, Flow++, eq. 9,
+https://arxiv.org/abs/1902.00275, for learned q):
 
     log P(k) >= E_{u ~ q}[log p(x) - log q(u | k)] - D log B.
 
