@@ -38,12 +38,10 @@ def initialize(flow, data, conditional_input=None):
     A channel whose data is constant where it reaches an ActNorm gives a `UserWarning`.
 
     Raises (each before any ActNorm is set):
-      TypeError: for a flow that is not one of this package's or holds an ActNorm the walk
-        cannot reach, integer data, or a dataset read inside `tf.function` or whose elements
-        are not batches.
+      TypeError: for a flow not of this package or with an ActNorm the walk cannot reach,
+        integer data, or a dataset inside `tf.function` or not of batches.
       ValueError: for an empty batch, no batches, or a context the flow cannot take.
-      tf.errors.InvalidArgumentError: for data with NaN or infinite values (a NaN would be
-        kept for good).
+      tf.errors.InvalidArgumentError: for data with NaN or infinite values.
     """
     bijector = flow.bijector if isinstance(flow, tfd.Distribution) else flow
     if not isinstance(bijector, FlowBijector):

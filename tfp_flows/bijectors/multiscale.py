@@ -28,12 +28,9 @@ class FactorOut(Container):
       forward (latent -> data):  y1 = inner.forward(z1),  y2 = z2 * exp(log_scale) + mean
       inverse (data -> latent):  z1 = inner.inverse(y1),  z2 = (y2 - mean) * exp(-log_scale)
       log|det dy/dz| = inner's log-det at z1 + sum(log_scale)
-    Over a standard Normal latent y2 gets the prior N(mean(y1), exp(log_scale(y1))^2), and the
-    model stays one `TransformedDistribution` with exact `log_prob` and `sample`. A fresh prior
-    is N(0, 1). A context c (bijector kwarg `conditional_input`; Glow's `ycond`) adds a
-    zero-initialised linear term, the same at every position (`prior.prior_parameters`):
-      (mean, raw) = NN(y1) + Linear(c)      (NN(y1) = 0 without `split_prior`)
-    and goes on to `inner`.
+    Over a standard Normal latent y2 gets the prior N(mean(y1), exp(log_scale(y1))^2), at
+    first N(0, 1). A context c adds Linear(c) to (mean, raw) as in `LearnedPrior`, and goes on
+    to `inner`.
 
     Args:
       event_shape: [H, W, C] with C >= 2.

@@ -46,14 +46,11 @@ def prior_parameters(prior, x, params, conditional_input, event_rank):
 class LearnedPrior(FlowBijector):
     """Shifts and scales a standard Normal latent: a learned, optionally conditional prior.
 
-    Event z of shape E ([H, W, C] for the top latent of an image flow, [D] for vectors), with
-    the last axis of size C. The mean and log-scale have shape E:
-      (mean, raw) = (m, r)           if `learned` (free variables of shape E, which include
-                                     Glow's `learntop`: a per-channel value plus a border term)
+    Event z of shape E ([H, W, C] or [D]), last axis C; mean and log-scale of shape E:
+      (mean, raw) = (m, r)           if `learned` (free variables of shape E; Glow's `learntop`)
                   + Linear(c)        if `conditional_shape` (Glow's `ycond`: a zero-initialised
-                                     linear map of the flattened context c, bijector kwarg
-                                     `conditional_input`, to 2C values, the same at every
-                                     position of an image)
+                                     linear map of the flattened context c, kwarg
+                                     `conditional_input`, the same at every position)
       log_scale = bound * tanh(raw / bound)
       forward (latent -> data):  y = z * exp(log_scale) + mean
       inverse (data -> latent):  z = (y - mean) * exp(-log_scale)
