@@ -52,14 +52,7 @@ class ActNorm(FlowBijector):
                 name='initialized',
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
-            super().__init__(
-                forward_min_event_ndims=1,
-                is_constant_jacobian=True,
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, 1, dtype, constant_jacobian=True)
 
     @property
     def num_channels(self):

@@ -131,6 +131,20 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
         super().__init__(*args, **kwargs)
         self._saved_structure = SavedStructure(self)
 
+    def _init_step(self, parameters, name, event_ndims, dtype=None, constant_jacobian=False):
+        """`FlowBijector.__init__` as every step here calls it: `parameters` is the step's
+        constructor's `locals()` (with `validate_args`), `name` its name scope, `event_ndims`
+        its forward minimal event rank."""
+        FlowBijector.__init__(
+            self,
+            forward_min_event_ndims=event_ndims,
+            is_constant_jacobian=constant_jacobian,
+            dtype=dtype,
+            validate_args=parameters['validate_args'],
+            parameters=parameters,
+            name=name,
+        )
+
     @classmethod
     def _parameter_properties(cls, dtype):
         return dict()  # Variables are created in `__init__`, not passed in.

@@ -90,13 +90,7 @@ class Chain(Container):
         event_ndims = checks.POSITIVE_INT.check('event_ndims', event_ndims)
         self.bijectors, dtype = _checked_steps(steps, event_ndims)
         with tf.name_scope(name) as name:
-            super().__init__(
-                forward_min_event_ndims=event_ndims,
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, event_ndims, dtype)
 
     def structure(self):
         return {'class': 'Chain', 'steps': [_kind(s) for s in self.bijectors]}

@@ -159,13 +159,7 @@ class StandardizedContext(Container):
         self.mean = mean
         self.scale = scale
         with tf.name_scope(name) as name:
-            super().__init__(
-                forward_min_event_ndims=bijector.forward_min_event_ndims,
-                dtype=bijector.dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, bijector.forward_min_event_ndims, bijector.dtype)
 
     @property
     def conditional_shape(self):

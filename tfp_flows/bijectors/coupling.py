@@ -51,13 +51,12 @@ class _Coupling(FlowBijector):
             self.conditioner = conditioner_fn(
                 kept + self._context_size(), self.num_params * changed
             )
-            super().__init__(
-                forward_min_event_ndims=len(self._event_shape),
-                is_constant_jacobian=self._constant_jacobian,
-                dtype=dtype,
-                validate_args=parameters['validate_args'],
-                parameters=parameters,
-                name=name,
+            self._init_step(
+                parameters,
+                name,
+                len(self._event_shape),
+                dtype,
+                constant_jacobian=self._constant_jacobian,
             )
         default = parameters['conditioner_fn'] is None
         self._dropout_rate = self.conditioner.dropout_rate if default else 0.0

@@ -96,13 +96,7 @@ class FactorOut(Container):
             self.context_prior = context_prior(
                 self._conditional_shape, factored, dtype, dtype_policy
             )
-            super().__init__(
-                forward_min_event_ndims=3,
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, 3, dtype)
 
     @property
     def event_shape(self):

@@ -27,17 +27,11 @@ class _Preprocessing(FlowBijector):
 
     _open_range = False
 
-    def __init__(self, event_shape, transform, dtype, validate_args, parameters, name):
+    def __init__(self, event_shape, transform, dtype, parameters, name):
         self._event_shape = checks.check_shape('event_shape', event_shape)
         self.transform = transform
         with tf.name_scope(name) as name:
-            super().__init__(
-                forward_min_event_ndims=len(self._event_shape),
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, len(self._event_shape), dtype)
 
     @property
     def event_shape(self):
@@ -101,7 +95,7 @@ class Centre(_Preprocessing):
         parameters = dict(locals())
         dtype = checks.check_float_dtype('dtype', dtype)
         shift = tfb.Shift(tf.constant(0.5, dtype), name='shift')
-        super().__init__(event_shape, shift, dtype, validate_args, parameters, name)
+        super().__init__(event_shape, shift, dtype, parameters, name)
 
 
 class LogitTransform(_Preprocessing):
@@ -134,7 +128,7 @@ class LogitTransform(_Preprocessing):
         sigmoid = tfb.Sigmoid(
             low=tf.constant(self._low, dtype), high=tf.constant(self._high, dtype), name='sigmoid'
         )
-        super().__init__(event_shape, sigmoid, dtype, validate_args, parameters, name)
+        super().__init__(event_shape, sigmoid, dtype, parameters, name)
 
     @property
     def alpha(self):

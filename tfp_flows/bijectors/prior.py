@@ -100,13 +100,12 @@ class LearnedPrior(FlowBijector):
             self.context_prior = context_prior(
                 self._conditional_shape, self._event_shape[-1], dtype, dtype_policy
             )
-            super().__init__(
-                forward_min_event_ndims=len(self._event_shape),
-                is_constant_jacobian=self._conditional_shape is None,
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
+            self._init_step(
+                parameters,
+                name,
+                len(self._event_shape),
+                dtype,
+                constant_jacobian=self._conditional_shape is None,
             )
 
     @property

@@ -47,13 +47,7 @@ class Squeeze(FlowBijector):
     def __init__(self, validate_args=False, name='squeeze'):
         parameters = dict(locals())
         with tf.name_scope(name) as name:
-            super().__init__(
-                forward_min_event_ndims=3,
-                is_constant_jacobian=True,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, 3, None, constant_jacobian=True)
 
     def _apply(self, x, inverse):
         if not x.dtype.is_floating:  # The one step without a dtype: FlowBijector takes any.
