@@ -150,8 +150,14 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
         return dict()  # Variables are created in `__init__`, not passed in.
 
     def structure(self):
-        """The choices that define this map besides its variables, as a JSON-able dict."""
-        return {'class': type(self).__name__}
+        """The choices that define this map besides its variables, as a JSON-able dict: the
+        class, and a step's `_event_shape` and `_conditional_shape` where it has them."""
+        structure = {'class': type(self).__name__}
+        if hasattr(self, '_event_shape'):
+            structure['event_shape'] = list(self._event_shape)
+        if getattr(self, '_conditional_shape', None) is not None:  # Absent: unconditional.
+            structure['conditional_shape'] = list(self._conditional_shape)
+        return structure
 
     def forward_and_log_det(self, x, event_ndims=None, **kwargs):
         """(y, log|det dy/dx|) in one pass, the log-det over `event_ndims` (default: the

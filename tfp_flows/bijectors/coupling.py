@@ -152,15 +152,7 @@ class _Coupling(FlowBijector):
         return self._dtype_policy
 
     def structure(self):
-        structure = {
-            'class': type(self).__name__,
-            'event_shape': list(self._event_shape),
-            'mask': self._mask,
-            'flip': self._flip,
-        }
-        if self._conditional_shape is not None:  # Absent key: unconditional, as before.
-            structure['conditional_shape'] = list(self._conditional_shape)
-        return structure
+        return {**super().structure(), 'mask': self._mask, 'flip': self._flip}
 
     def _transform(self, x, inverse, **kwargs):
         owner = type(self).__name__

@@ -111,15 +111,11 @@ class FactorOut(Container):
         return self._log_scale_bound
 
     def structure(self):
-        structure = {
-            'class': 'FactorOut',
-            'event_shape': list(self._event_shape),
+        return {
+            **super().structure(),
             'split_prior': self.prior is not None,
             'log_scale_bound': self._log_scale_bound,
         }
-        if self._conditional_shape is not None:  # Absent key: unconditional, as before.
-            structure['conditional_shape'] = list(self._conditional_shape)
-        return structure
 
     def split(self, y):
         """Returns (kept, factored): the first C // 2 channels and the rest."""

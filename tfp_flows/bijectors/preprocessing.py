@@ -37,9 +37,6 @@ class _Preprocessing(FlowBijector):
     def event_shape(self):
         return self._event_shape
 
-    def structure(self):
-        return {'class': type(self).__name__, 'event_shape': list(self._event_shape)}
-
     def _check_data(self, x):
         check_event_shape(x, self._event_shape, type(self).__name__)
         if not self.validate_args:

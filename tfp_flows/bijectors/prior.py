@@ -121,15 +121,11 @@ class LearnedPrior(FlowBijector):
         return self._log_scale_bound
 
     def structure(self):
-        structure = {
-            'class': 'LearnedPrior',
-            'event_shape': list(self._event_shape),
+        return {
+            **super().structure(),
             'learned': self.mean is not None,
             'log_scale_bound': self._log_scale_bound,
         }
-        if self._conditional_shape is not None:
-            structure['conditional_shape'] = list(self._conditional_shape)
-        return structure
 
     def _map(self, x, inverse, conditional_input):
         check_event_shape(x, self._event_shape, 'LearnedPrior')
