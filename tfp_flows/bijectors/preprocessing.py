@@ -99,8 +99,8 @@ class LogitTransform(_Preprocessing):
     """Real NVP's preprocessing: data x in [0, 1] to logit space, away from the edges.
 
     Elementwise on inputs [..., *event_shape] (as `Centre`), with 0 <= alpha < 1/2 (the paper's
-    0.05), as `tfb.Sigmoid(low, high)`, low = -alpha / (1 - 2 alpha), high = (1 - alpha) / (1 -
-    2 alpha):
+    0.05), as `tfb.Sigmoid(low, high)`:
+      low = -alpha / (1 - 2 alpha),  high = (1 - alpha) / (1 - 2 alpha)
       inverse (data -> latent):  z = logit(alpha + (1 - 2 alpha) x) = log(x - low) - log(high - x)
       forward (latent -> data):  x = low + (high - low) sigmoid(z)
       log|det dx/dz| = log(high - low) - softplus(-z) - softplus(z)   per element
