@@ -1,17 +1,17 @@
 """SavedModel export of a flow: plain TensorFlow signatures that load without tfp_flows.
 
-`export_saved_model(flow, path)` writes a SavedModel of a `FlowModule`: a `tf.Module` holding
-the flow's bijector, hence every variable (each ActNorm's `initialized` flag too, so nothing is
-initialised again), and `tf.function`s with fixed input signatures that return dicts of
-tensors. No Distribution object is saved. A process that imports only TensorFlow reads it:
+`export_saved_model(flow, path)` writes a SavedModel of a `FlowModule`: the flow's bijector
+(every variable, each ActNorm's `initialized` flag too) and `tf.function`s with fixed input
+signatures returning dicts of tensors; no Distribution. A process that imports only TensorFlow
+reads it:
 
     loaded = tf.saved_model.load(path)
     loaded.log_prob(x)['log_prob']              # [N]; N is any batch size
     loaded.signatures['log_prob'](x=x)          # the same dict; also 'serving_default'
     loaded.sample(16, 0.7, [1, 2])['x']         # [16, *E]; the same seed, the same samples
 
-Signatures, with E the flow's event shape and `dtype` its float dtype (float32 or float64);
-each output is a dict entry of that name (`FlowModule` says what each computes):
+Signatures (E the flow's event shape, `dtype` its float dtype; `FlowModule` says what each
+computes):
 
     name            inputs                                   outputs
     log_prob        x: [None, *E] dtype                      log_prob: [None] dtype
@@ -23,20 +23,17 @@ each output is a dict entry of that name (`FlowModule` says what each computes):
     encode          x: [None, *E] dtype                      z: [None, *E] dtype
     decode          z: [None, *E] dtype                      x: [None, *E] dtype
 
-`serving_default` is `log_prob`; `bits_per_dim` and `bits_per_dim_iw` exist only when the
-export got `num_bins`. A conditional flow (built with `conditional_shape` K) takes one more
-input in every signature, last, `conditional_input: [None, *K] dtype`: one context per
-example (per sample for `sample`), or one row [1, *K] for all. Every integer input is int32
-(`tf.constant([0, 1])`); `loaded.NAME(...)` casts NumPy arrays and Python numbers of any
-dtype to the input's, but not TF tensors. An empty batch gives empty outputs.
+`serving_default` is `log_prob`; the `bits_per_dim` ones exist only with `num_bins`. A
+conditional flow (`conditional_shape` K) takes a last input in every signature,
+`conditional_input: [None, *K] dtype`: one context per example (per sample), or [1, *K] for
+all. Integer inputs are int32; `loaded.NAME(...)` casts NumPy arrays and Python numbers, not
+TF tensors. An empty batch gives empty outputs.
 
-Errors. The graph checks every input (`tf.debugging` assertions, `tf.ensure_shape`): a value
-outside its domain, or another shape through `loaded.signatures`, fails with
-`InvalidArgumentError` naming the input. Before the graph runs, TensorFlow binds the inputs in
-Python, which the SavedModel cannot change: a tensor of another dtype or rank, or a missing
-input, to `loaded.NAME(...)` raises a `TypeError` whose first line names the input and its
-spec, then prints every input (long for a large batch); a tensor of another dtype to
-`loaded.signatures[NAME]` raises one line naming its position (inputs in alphabetical order).
+Errors: the graph checks every input; a value outside its domain, or another shape through
+`loaded.signatures`, is an `InvalidArgumentError` naming the input. TensorFlow binds inputs in
+Python first: a tensor of another dtype or rank, or a missing input, to `loaded.NAME(...)` is
+a `TypeError` whose first line names the input (then it prints every input); to
+`loaded.signatures[NAME]` one line naming its position (inputs in alphabetical order).
 
 TFLite (`tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=['log_prob'])`, builtin
 ops) keeps the numbers but drops every check: x = 1.5 in a `num_bins` export gives a number
@@ -118,10 +115,8 @@ def _without_defaults(fn):
 
 
 class FlowModule(tf.Module):
-    """A flow's bijector with `tf.function`s of fixed input signature returning tensors.
-
-    What `export_saved_model` saves; build one to get in memory the very numbers the
-    SavedModel gives. Inputs have any batch size N (one example needs a batch axis of 1):
+    """What `export_saved_model` saves (in memory: the SavedModel's very numbers). Inputs have
+    any batch size N (one example needs a batch axis of 1):
 
       log_prob(x): `flow.log_prob(x)`, nats.
       bits_per_dim(x): `tfp_flows.bits_per_dim(log_prob(x) - log q(u | k), prod(E), num_bins)`,
@@ -135,28 +130,21 @@ class FlowModule(tf.Module):
 
     Checked inputs: with `num_bins`, x in [0, 1] (which catches raw pixels), else finite; z
     and contexts finite; num_samples >= 0 (>= 1 and pixels in [0, num_bins) for
-    `bits_per_dim_iw`); temperature finite and > 0. All but `bits_per_dim_iw` share two
-    passes through the flow, `_encode_pass` and `_decode_pass`, traced once.
+    `bits_per_dim_iw`); temperature finite and > 0.
     """
 
     def __init__(
         self, flow, num_bins=None, dequantizer=None, jit_compile=False, name='flow_module'
     ):
-        """Wraps `flow`, sharing its variables.
+        """Wraps `flow`, sharing its variables; `TypeError` or `ValueError` naming a bad argument.
 
         Args:
-          flow: a `tfd.TransformedDistribution` of static event shape and float32 or float64,
-            e.g. from `tfp_flows.glow` or `tfp_flows.real_nvp`.
+          flow: a `tfd.TransformedDistribution` of static event shape, float32 or float64.
           num_bins: None (continuous data), or the number of discrete levels the data was
-            dequantized from (256 for 8-bit images): adds `bits_per_dim` and `bits_per_dim_iw`.
-          dequantizer: None (uniform dequantization) or the `VariationalDequantizer` trained
-            with the flow; its variables are saved.
-          jit_compile: compile the two passes through the flow with XLA (the input checks
-            stay outside); a loader compiles them on first use for each batch size.
-          name: name of the module.
-
-        Raises:
-          TypeError, ValueError: naming the argument that is not of this kind or domain.
+            dequantized from (256 for 8-bit images): adds the `bits_per_dim` signatures.
+          dequantizer: None (uniform) or the `VariationalDequantizer` trained with the flow.
+          jit_compile: compile the passes through the flow with XLA (the input checks stay
+            outside); a loader compiles them on first use for each batch size.
         """
         event_shape, latent_shape, dtype = _check_flow(flow)
         num_bins = checks.integer(2).or_none().check('num_bins', num_bins)
@@ -348,22 +336,13 @@ def _without_saved_structures(module):
 def export_saved_model(
     flow, path, *, num_bins=None, dequantizer=None, jit_compile=False, overwrite=False
 ):
-    """Writes `flow` as a SavedModel at directory `path`, atomically; returns the path.
+    """Writes `FlowModule(flow, num_bins, dequantizer, jit_compile)` as a SavedModel at
+    directory `path` (str or path-like, parent created if needed); returns its absolute path.
 
-    The SavedModel holds a `FlowModule(flow, num_bins, dequantizer, jit_compile)` (signatures:
-    the module docstring); `tf.saved_model.load(path)` reads it without tfp_flows or
-    TensorFlow Probability. Works inside a `tf.distribute` strategy scope. It is written beside
-    `path` and renamed into place (`atomic_directory`): `path` never holds a partial export,
-    and on failure an existing `path` is left as it was.
-
-    Args:
-      flow, num_bins, dequantizer, jit_compile: as for `FlowModule` (`jit_compile`: the loading
-        TensorFlow must have XLA, as the pip packages do).
-      path: directory to create (str or path-like); its parent is created if needed.
-      overwrite: replace an existing directory at `path` (True or False).
-
-    Returns:
-      The absolute path of the SavedModel, a str.
+    Works inside a `tf.distribute` strategy scope. Written beside `path` and renamed into place
+    (`atomic_directory`): `path` never holds a partial export, and on failure an existing
+    `path` is left as it was; `overwrite` (a bool) replaces one. With `jit_compile` the loading
+    TensorFlow must have XLA, as the pip packages do.
 
     Raises:
       TypeError, ValueError: as `FlowModule`, and for `path` or `overwrite`.

@@ -18,42 +18,30 @@ __all__ = ['initialize']
 def initialize(flow, data, conditional_input=None):
     """Initialises every `ActNorm` of `flow` from `data`, in place (returns None).
 
-    Walks the flow from data to latent (`tfp_flows.bijectors.walk`): each ActNorm that has not
-    run yet is set so that its inverse maps the data reaching it to zero mean and unit variance
-    per channel, and the data goes on through the initialised step. Idempotent: a second call,
-    or one after a checkpoint restore, changes nothing (each ActNorm's saved `initialized`).
+    Walks the flow from data to latent (`tfp_flows.bijectors.walk`), setting each ActNorm from
+    the data reaching it (`ActNorm.initialize`) before the data goes on. Idempotent: a second
+    call, or one after a checkpoint restore, changes nothing.
 
-    Several batches (more than one device holds) give each ActNorm the statistics of all of
-    them together, as one batch of their concatenation would (to float rounding): the walks of
-    all batches advance in lockstep and pause at each ActNorm until it is set from every
-    batch's input. Memory: one batch's activations at a time, plus every batch's input to the
-    current step (the size of the data).
-
-    One batch works eagerly and inside `tf.function`, several batches given as tensors too, a
-    `tf.data.Dataset` eagerly. Under a `tf.distribute` strategy call it in cross-replica
-    context (not inside `strategy.run`) with the same global data on every worker: every
-    replica then holds identical values.
+    Several batches (more than a device holds) give each ActNorm the statistics of their
+    concatenation (to float rounding): their walks advance in lockstep. Memory: one batch's
+    activations, plus every batch's input to the current step. Eagerly or inside
+    `tf.function` (a `tf.data.Dataset`: eagerly). Under a `tf.distribute` strategy, call it in
+    cross-replica context with the same global data on every worker.
 
     Args:
-      flow: a `tfd.TransformedDistribution` built by this package, or its bijector (any
-        `FlowBijector`, e.g. a `tfp_flows.bijectors.Chain`).
-      data: a batch [N, *event_shape] of floats in the flow's data range (a tensor or a NumPy
-        array of any float dtype, cast to the flow's dtype), N >= 1; or several batches: a
-        `tf.data.Dataset` of them or a list of tensors or arrays, whose items may be (x, c)
-        pairs for a conditional flow.
-      conditional_input: the contexts [N, *conditional_shape] of one batch `data` of a
-        conditional flow (see `tfp_flows.glow`); None otherwise.
+      flow: a `tfd.TransformedDistribution` built by this package, or its `FlowBijector`.
+      data: a batch [N, *event_shape], N >= 1, of floats in the flow's data range (a tensor or
+        NumPy array, cast to the flow's dtype); or several: a `tf.data.Dataset` or a list of
+        them, whose items may be (x, c) pairs for a conditional flow.
+      conditional_input: the contexts [N, *conditional_shape] of one batch `data`, or None.
 
-    A channel whose data is constant where it reaches an ActNorm gives a `UserWarning` (its
-    scale is capped, so the density of other data is extreme).
+    A channel whose data is constant where it reaches an ActNorm gives a `UserWarning`.
 
     Raises (each before any ActNorm is set):
-      TypeError: for a flow that is not one of this package's or holds an ActNorm the walk
-        cannot reach, integer data, or a dataset read inside `tf.function` or whose elements
-        are not batches.
+      TypeError: for a flow not of this package or with an ActNorm the walk cannot reach,
+        integer data, or a dataset inside `tf.function` or not of batches.
       ValueError: for an empty batch, no batches, or a context the flow cannot take.
-      tf.errors.InvalidArgumentError: for data with NaN or infinite values (a NaN would be
-        kept for good).
+      tf.errors.InvalidArgumentError: for data with NaN or infinite values.
     """
     bijector = flow.bijector if isinstance(flow, tfd.Distribution) else flow
     if not isinstance(bijector, FlowBijector):
@@ -71,8 +59,7 @@ def initialize(flow, data, conditional_input=None):
 
 
 def _check_reachable(bijector):
-    """`TypeError` if an ActNorm of the flow sits inside a step the walk cannot enter: it
-    would be left uninitialised without a word."""
+    """`TypeError` if an ActNorm of the flow sits inside a step the walk cannot enter."""
     reached = {id(s) for s in walk.all_steps(bijector) if isinstance(s, ActNorm)}
     hidden = [
         m.name for m in bijector.submodules if isinstance(m, ActNorm) and id(m) not in reached
@@ -121,8 +108,8 @@ def _checked_pairs(bijector, data, conditional_input):
 
 
 def _initialize_act_norms(visits):
-    """The answers of `initialize`'s walks (`walk.drive`) at one step: go into containers;
-    set an ActNorm from the inputs of all batches, then run the step."""
+    """`initialize`'s answer to its walks' visits (`walk.drive`): set an ActNorm from every
+    batch's input, then run the step."""
     first = visits[0].step
     if any(visit.step is not first for visit in visits):
         raise RuntimeError('The batches took different paths through the flow.')
@@ -162,8 +149,8 @@ def _batch(data, flow_dtype):
 
 
 def _merged_moments(batches):
-    """Per-channel mean and (population) variance of all `batches` [..., C] together: each
-    batch's moments, merged exactly in float64 (Chan, Golub and LeVeque 1979)."""
+    """Per-channel mean and variance of all `batches` [..., C] together, merged in float64
+    (Chan, Golub and LeVeque 1979)."""
     stats = []
     for y in batches:
         y = tf.cast(y, tf.float64)

@@ -1,14 +1,11 @@
 """Keras mixed-precision policies for the conditioner networks of a flow.
 
-A flow built with `dtype_policy='mixed_bfloat16'` or `'mixed_float16'` (Keras' policy names)
-runs its conditioner networks (`tfp_flows.networks`: the couplings' and the priors') in
-bfloat16 or float16 and gets float32 back. Everything else stays float32: the variables (so
-checkpoints restore across policies either way), ActNorm, the 1x1 convs, the couplings'
-affine maps (applied to the network's output cast to float32), every log-det, the priors'
-and the latent's log-densities, and the loss. A policy changes rounding only, not what the
-density is, so it is no step's `structure()`: a coupling's Jacobian is triangular whatever
-the network computes in, so its log-det stays exact for the map computed; the map's shift
-and scale carry the compute dtype's rounding (bfloat16: relative 2**-9, float16: 2**-12).
+A flow built with `dtype_policy='mixed_bfloat16'` or `'mixed_float16'` runs its conditioner
+networks (`tfp_flows.networks`) in bfloat16 or float16 and gets float32 back. Everything else
+stays float32: the variables (checkpoints restore across policies), ActNorm, the 1x1 convs,
+the affine maps, every log-det and log-density, and the loss. A policy changes rounding only
+(bfloat16: relative 2**-9, float16: 2**-12 in the maps' shift and scale; a coupling's log-det
+stays exact for the map computed), so it is no step's `structure()`.
 
 float16 needs loss scaling (gradients below 2**-24 flush to zero; Micikevicius et al. 2018,
 https://arxiv.org/abs/1710.03740): `FlowTrainer` wraps its optimizer in Keras'
@@ -26,18 +23,12 @@ MIXED_POLICIES = ('mixed_bfloat16', 'mixed_float16')
 
 
 def check_dtype_policy(dtype_policy, dtype=tf.float32):
-    """The mixed policy's name, or None for computing in `dtype` itself.
+    """The mixed policy's name, or None for computing in `dtype` (the variables', checked by
+    the caller) itself.
 
-    Args:
-      dtype_policy: None, 'mixed_bfloat16', 'mixed_float16', or a
-        `keras.mixed_precision.DTypePolicy` of one of them; a policy that computes in `dtype`
-        itself (e.g. `keras.mixed_precision.global_policy()` by default, 'float32') is None.
-      dtype: the dtype of the variables (and of the flow), a floating `tf.DType` (checked
-        by the caller, which consumes it).
-
-    Raises:
-      ValueError: for another value, naming it; for a mixed policy with float64 variables
-        (mixed policies keep float32 variables).
+    `dtype_policy`: None, 'mixed_bfloat16', 'mixed_float16', or a Keras `DTypePolicy` of one of
+    them; one that computes in `dtype` (e.g. Keras' default 'float32') is None. `ValueError`
+    naming another value, or a mixed policy with float64 variables.
     """
     dtype = tf.as_dtype(dtype)
     name = dtype_policy.name if isinstance(dtype_policy, keras.DTypePolicy) else dtype_policy
@@ -65,12 +56,8 @@ def compute_dtype(dtype_policy, dtype=tf.float32):
 
 
 def dtype_policy_of(flow):
-    """The mixed policy of the `tfp_flows.networks` in `flow` (any `tf.Module`), or None.
-
-    Raises:
-      TypeError: for a `flow` that is not a `tf.Module`.
-      ValueError: if its networks were built with different mixed policies.
-    """
+    """The mixed policy of the `tfp_flows.networks` in `flow` (a `tf.Module`, else
+    `TypeError`), or None; `ValueError` if they were built with different ones."""
     if not isinstance(flow, tf.Module):
         raise TypeError(
             f'`flow` must be a tf.Module (a flow, bijector or network); got {type(flow).__name__}.'

@@ -10,21 +10,19 @@ used or not, before any variable, in the domain of its step: `ValueError` naming
   scale: the affine couplings' 'tanh' (soft clamp) or 'sigmoid' (Glow's; `bijectors.affine`).
   alpha: margin of the logit transform, in [0, 0.5); not used by preprocessing='centre'.
   conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels): the
-    flow models p(x | c), given c as TFP's bijector kwarg `conditional_input`
-    (`tfp_flows.bijectors.context`) or to `sample`. Every coupling network sees c, and c sets
-    a term of the mean and log-scale of the top latent and every split prior (Glow's `ycond`).
+    flow models p(x | c), c given as the bijector kwarg `conditional_input` or to `sample`.
+    Every coupling network sees c, and c sets a term of the top and split priors (Glow's
+    `ycond`).
   learn_top_prior: learn a free mean and log-scale of the top latent (Glow's `learntop`;
-    with it or a context, a `LearnedPrior`, the identity at first, ends the latent side).
-  dropout_rate: in [0, 1); dropout of the coupling networks' hidden units, only with the
-    bijector kwarg `training=True` (Flow++, https://arxiv.org/abs/1902.00275).
+    with it or a context, a `LearnedPrior` ends the latent side).
+  dropout_rate: in [0, 1); the coupling networks' dropout, with the kwarg `training=True`.
   seed: an int in [0, 2**31); fixes the initial parameters (and Glow's 'shuffle'
     permutations): step k gets the seed (seed * 100003 + k) % 2**31.
-  dtype: tf.float32 or tf.float64.
-  dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16' (or a Keras `DTypePolicy` of one):
-    the networks' precision (`tfp_flows.mixed_precision`); a checkpoint restores under any.
+  dtype, dtype_policy (the networks' precision; a checkpoint restores under any): as for
+    `AffineCoupling`.
   validate_args: add run-time checks of the inputs (range, finiteness, invertibility).
-  name: the distribution's name; None (the default) leaves it to TFP, so that a
-    `tfd.JointDistribution*` names the component after the argument that refers to it.
+  name: the distribution's name; None leaves it to TFP (a `tfd.JointDistribution*` names the
+    component after its argument).
 """
 
 import itertools
@@ -131,8 +129,7 @@ class _Steps:
         return ActNorm(channels, **self.options)
 
     def data_side(self, event_shape, num_squeezes, preprocessing):
-        """(`event_shape` as [H, W, C] with H and W divisible by 2 ** num_squeezes, the
-        preprocessing step for it)."""
+        """(`event_shape` checked, H and W divisible by 2 ** num_squeezes; its preprocessing)."""
         shape = checks.check_shape('event_shape', event_shape, (3,))
         factor = 2**num_squeezes
         if shape[0] % factor or shape[1] % factor:
@@ -241,14 +238,13 @@ def real_nvp(
     Images, `event_shape` [H, W, C], data in [0, 1]: the preprocessing, then per level
     `num_steps` affine couplings with alternating checkerboard masks, a squeeze, `num_steps`
     with alternating channel masks, and a factor-out of half the channels; the last level has
-    `num_steps + 1` checkerboard couplings (the paper: 3 and 4). ActNorm follows each coupling
-    in place of the paper's batch normalisation, and the couplings use Glow's conv network in
-    place of the paper's ResNet. The latent has the data's shape.
+    `num_steps + 1` checkerboard couplings (the paper: 3 and 4). ActNorm after each coupling
+    replaces the paper's batch norm, Glow's conv network its ResNet. The latent has the data's
+    shape.
 
-    Vectors, `event_shape` [D] (D >= 2, any real values, e.g. 2-D toy data or a conditional
-    density estimator p(theta | x)): `num_steps` affine couplings alternating between the two
-    halves of the vector, each followed by an ActNorm; the conditioners are MLPs with two
-    hidden layers of `hidden_channels` units. `num_levels` and `alpha` are not used, and
+    Vectors, `event_shape` [D] (D >= 2, any reals, e.g. p(theta | x)): `num_steps` affine
+    couplings alternating halves, each followed by an ActNorm, with MLP conditioners of two
+    hidden layers of `hidden_channels` units; `num_levels` and `alpha` are not used, and
     `preprocessing` must be None.
 
     Args:
@@ -326,9 +322,8 @@ def _checked_tensor(value, expected, ranks, condition, integer=False):
 
 def check_temperature(temperature, dtype):
     """`temperature` as a scalar `dtype` tensor, checked to be finite and > 0: a Python number
-    now (`ValueError`), a tensor or NumPy value at run time (`tf.errors.InvalidArgumentError`,
-    also for a rank unknown until then; `ValueError` for a static shape other than [],
-    `TypeError` for strings or bools)."""
+    now (`ValueError`), a tensor at run time (`tf.errors.InvalidArgumentError`; `ValueError`
+    for a static shape other than [], `TypeError` for strings or bools)."""
     if not isinstance(temperature, tf.Tensor | tf.Variable | np.ndarray | np.generic):
         return tf.constant(checks.POSITIVE_NUMBER.check('temperature', temperature), dtype)
     expected = '`temperature` must be a finite number > 0'
@@ -371,18 +366,16 @@ def sample(flow, sample_shape=(), temperature=1.0, seed=None, conditional_input=
     quality (with a learned prior: mean + exp(log_scale) * temperature * z, as in Glow).
 
     Args:
-      flow: a `tfd.TransformedDistribution`, e.g. from `glow` or `real_nvp`.
+      flow: a `tfd.TransformedDistribution` (else `TypeError`), e.g. from `glow`.
       sample_shape: an int >= 0, a list of them, or an int tensor of rank 0 or 1.
-      temperature: finite number > 0, or a scalar tensor (checked at run time).
+      temperature: finite number > 0, or a scalar tensor (`check_temperature`).
       seed: an int in [0, 2**31) (the same samples on every call), a stateless seed (an int
         tensor [2]), or None (new samples each call).
       conditional_input: the context c [*c_batch, *conditional_shape] of a conditional flow,
         c_batch broadcastable to `sample_shape`.
 
-    Raises:
-      TypeError: for a `flow` that is not a `tfd.TransformedDistribution`.
-      ValueError: for a bad temperature, sample shape or seed (for a tensor's values
-        `tf.errors.InvalidArgumentError`); for a context the flow cannot take.
+    `ValueError` for a bad temperature, sample shape, seed or context (a tensor's values:
+    `tf.errors.InvalidArgumentError`).
     """
     latent = sample_latent(flow, sample_shape, temperature, seed)  # Checks `flow` first.
     kwargs = {} if conditional_input is None else {'conditional_input': conditional_input}

@@ -1,12 +1,9 @@
 """Conditioner networks of the coupling layers and priors, as `tf.Module`s of TF ops.
 
-A conditioner maps the kept part of a coupling's input to the parameters of the map applied to
-the other part. Its last layer starts at zero, so a fresh coupling is the identity. Keras is
-kept out on purpose (tf.Module tracks every variable for `trainable_variables`, checkpoints
-and SavedModels). Under a mixed `dtype_policy` ('mixed_bfloat16', 'mixed_float16';
-`tfp_flows.mixed_precision`) the variables stay in `dtype` (float32), input, kernels and
-biases are cast to the policy's compute dtype and the output back to `dtype`, as a Keras
-layer under that policy computes.
+A conditioner's last layer starts at zero, so a fresh coupling is the identity. Keras is kept
+out on purpose (tf.Module tracks every variable). Under a mixed `dtype_policy`
+(`tfp_flows.mixed_precision`) variables stay float32; input, kernels and biases are cast to the
+policy's compute dtype and the output back, as a Keras layer under that policy computes.
 """
 
 import functools
@@ -43,12 +40,8 @@ def check_training(training):
 
 def check_stateless_seed(name, seed):
     """`seed` (None, or an int tensor or list of shape [2]: a stateless seed) as an int32
-    tensor [2] or None. Values are taken modulo 2**32.
-
-    Raises:
-      TypeError: for a tensor that is not of integers.
-      ValueError: for anything else, or a static shape other than [2], naming `name`.
-    """
+    tensor [2] (values modulo 2**32) or None; `TypeError` for a tensor not of integers,
+    `ValueError` naming `name` for anything else."""
     if seed is None:
         return None
     expected = f'`{name}` must be None or an int tensor of shape [2] (a stateless seed)'
@@ -64,11 +57,8 @@ def check_stateless_seed(name, seed):
 
 
 def _dropout(h, rate, training, seed, layer):
-    """Dropout of the hidden activations `h` (inverted: kept values scaled by 1 / (1 - rate)).
-
-    Active only when `training` is True; with a stateless `seed` [2] the mask is a function of
-    (seed, layer) alone, so a pass can be repeated with the very same masks.
-    """
+    """Inverted dropout of `h` when `training`; with a stateless `seed` [2] the mask is a
+    function of (seed, layer) alone, so a pass can be repeated with the same masks."""
     if not rate or training is False:
         return h
 
@@ -90,10 +80,9 @@ def _he_normal(shape, fan_in, seed, dtype):
 
 def check_arguments(dtype=tf.float32, dtype_policy=None, seed=0, dropout_rate=0.0, **sizes):
     """The networks' arguments, checked, as a dict: sizes (`hidden_channels`, ...: positive
-    ints), `seed` (an int in [0, 2**31): the initial weights), `dtype` (tf.float32 or
-    tf.float64: the variables' and the output's), `dtype_policy` (None or a mixed policy's
-    name) and `dropout_rate` (in [0, 1)). A builder that passes them on checks them here
-    before it makes any variable. Raises `ValueError` naming the first outside its domain."""
+    ints), `seed` (`checks.SEED`: the initial weights), `dtype` (tf.float32 or tf.float64),
+    `dtype_policy` and `dropout_rate` (in [0, 1)); `ValueError` naming the first bad one. A
+    builder that passes them on checks them here before it makes any variable."""
     dtype = checks.check_float_dtype('dtype', dtype)
     return {
         **{key: checks.POSITIVE_INT.check(key, size) for key, size in sizes.items()},
@@ -105,8 +94,7 @@ def check_arguments(dtype=tf.float32, dtype_policy=None, seed=0, dropout_rate=0.
 
 
 class _Network(tf.Module):
-    """What the networks share, checked by `check_arguments` and kept as attributes (`dtype`
-    as `variable_dtype`)."""
+    """The networks' arguments, checked, as attributes (`dtype` as `variable_dtype`)."""
 
     def __init__(self, name, dtype, dtype_policy, seed=0, dropout_rate=0.0, **sizes):
         checked = check_arguments(dtype, dtype_policy, seed, dropout_rate, **sizes)
@@ -144,12 +132,11 @@ def _map_images(fn, x, output_channels):
 class ConvNet(_Network):
     """Glow's coupling network: conv3x3 -> ReLU -> conv1x1 -> ReLU -> conv3x3 (zero init).
 
-    Maps [..., H, W, input_channels] to [..., H, W, output_channels] with 'SAME' padding.
-    Per position it costs 9 * input_channels * hidden_channels + hidden_channels^2
-    + 9 * hidden_channels * output_channels multiply-adds. With `dropout_rate` > 0, each
-    hidden ReLU output is dropped with that probability when called with `training=True`
-    (Flow++, Ho et al. 2019, https://arxiv.org/abs/1902.00275). Arguments are checked as
-    `_Network` says.
+    Maps [..., H, W, input_channels] to [..., H, W, output_channels] ('SAME' padding), at
+    9 * input_channels * hidden_channels + hidden_channels^2 + 9 * hidden_channels *
+    output_channels multiply-adds per position. With `dropout_rate` > 0 and `training=True`,
+    each hidden ReLU output is dropped (Flow++, Ho et al. 2019,
+    https://arxiv.org/abs/1902.00275). `ValueError` naming a bad argument (`check_arguments`).
     """
 
     def __init__(
@@ -183,11 +170,8 @@ class ConvNet(_Network):
             self.bias_out = tf.Variable(tf.zeros([outputs], dtype), name='bias_out')
 
     def __call__(self, x, training=False, seed=None):
-        """Applies the network to `x` of shape [..., H, W, input_channels].
-
-        `training` (a bool or a scalar bool tensor) turns dropout on; `seed`, an optional
-        stateless seed [2], fixes its masks (stateful random masks without it).
-        """
+        """The network on `x` [..., H, W, input_channels]; `training` (a bool or a scalar bool
+        tensor) turns dropout on, a stateless `seed` [2] fixes its masks."""
         self._check_input(x, self.input_channels, 'input channels')
         training, seed = check_training(training), check_stateless_seed('dropout_seed', seed)
         return _map_images(
@@ -256,12 +240,10 @@ def _tap_selection(height, width):
 def _conv3x3(x, kernel):
     """`tf.nn.conv2d(x, kernel, 1, 'SAME')` for a [3, 3, C_in, C_out] kernel, x [N, H, W, C_in].
 
-    On small maps (Glow's last levels; every level of 8x8 images) the convolution is instead
-    one product of the flattened images [N, H W C_in] with the dense matrix the kernel defines
-    on them, [H W C_in, H W C_out]. That does (H W / 9) times the multiply-adds, which on CPU is
-    still faster than TF's convolution kernels at these shapes (a sampling or log_prob pass of
-    the 8x8 digits Glow ~1.4x, a training step a little), and its gradients are matrix
-    products too.
+    On small maps (Glow's last levels; every level of 8x8 images) it is one product of the
+    flattened images [N, H W C_in] with the kernel's dense matrix [H W C_in, H W C_out]: (H W /
+    9) times the multiply-adds, yet faster on CPU than TF's conv kernels at these shapes (8x8
+    digits Glow: log_prob or sampling ~1.4x, a training step a little).
     """
     height, width, channels_in = x.shape[-3:]
     channels_out = kernel.shape[-1]
@@ -325,10 +307,7 @@ class DenseNet(_Network):
             self.bias_out = tf.Variable(tf.zeros([output_size], dtype), name='bias_out')
 
     def __call__(self, x, training=False, seed=None):
-        """Applies the network to `x` of shape [..., input_size].
-
-        `training` and `seed` control dropout as in `ConvNet.__call__`.
-        """
+        """The network on `x` [..., input_size]; dropout as in `ConvNet.__call__`."""
         self._check_input(x, self.input_size, 'inputs on the last axis')
         training, seed = check_training(training), check_stateless_seed('dropout_seed', seed)
         batch_shape = tf.shape(x)[:-1]

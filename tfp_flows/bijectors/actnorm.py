@@ -23,12 +23,10 @@ class ActNorm(FlowBijector):
       log|det dy/dx| = sum(log_scale) per vector; for an [H, W, C] event TFP reduces it to
                        H * W * sum(log_scale).
 
-    Data-dependent initialisation: `initialize(y)` sets `shift` and `log_scale` so that the
-    inverse maps the data batch `y` to zero mean and unit variance per channel:
-      shift = mean(y),  log_scale = log(max(std(y), min_std)).
-    It runs once: `initialized` is a saved variable, and later calls change nothing, so a model
-    restored from a checkpoint is never initialised again. Call it on a whole flow through
-    `tfp_flows.initialize`, which feeds each ActNorm the data that reaches it.
+    Data-dependent initialisation, once (`initialized` is a saved variable: a restored model
+    is never initialised again): `initialize(y)` makes the inverse map `y` to zero mean and
+    unit variance per channel, shift = mean(y), log_scale = log(max(std(y), min_std)). A whole
+    flow: `tfp_flows.initialize`.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
@@ -36,10 +34,9 @@ class ActNorm(FlowBijector):
     def __init__(
         self, num_channels, min_std=1e-3, dtype=tf.float32, validate_args=False, name='act_norm'
     ):
-        """Creates an ActNorm over `num_channels` channels (a positive int), initially the
-        identity. `min_std` (> 0) floors the standard deviation in `initialize`, so a constant
-        channel gives a finite log-scale; `validate_args` checks at run time that inputs are
-        finite. `ValueError` naming an argument outside its domain."""
+        """An ActNorm over `num_channels` (a positive int), at first the identity. `min_std`
+        (> 0) floors the std in `initialize`; `dtype` is tf.float32 or tf.float64;
+        `validate_args` checks that inputs are finite. `ValueError` naming a bad argument."""
         num_channels = checks.POSITIVE_INT.check('num_channels', num_channels)
         min_std = checks.POSITIVE_NUMBER.check('min_std', min_std)
         dtype = checks.check_float_dtype('dtype', dtype)
@@ -55,14 +52,7 @@ class ActNorm(FlowBijector):
                 name='initialized',
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
-            super().__init__(
-                forward_min_event_ndims=1,
-                is_constant_jacobian=True,
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, 1, dtype, constant_jacobian=True)
 
     @property
     def num_channels(self):
@@ -81,13 +71,9 @@ class ActNorm(FlowBijector):
         return affine(self._check(y), self.shift, self.log_scale, True, 1)
 
     def initialize(self, y):
-        """Sets shift and log-scale from data `y` [..., C] unless already initialised.
-
-        Works eagerly and inside `tf.function`; under a `tf.distribute` strategy, in
-        cross-replica context with the global batch (every replica gets the same values).
-        `tf.errors.InvalidArgumentError` for a `y` that is not finite, whatever
-        `validate_args` (a NaN would be kept for good).
-        """
+        """Sets shift and log-scale from data `y` [..., C] unless already initialised; eagerly,
+        in `tf.function`, or in cross-replica context with the global batch.
+        `tf.errors.InvalidArgumentError` for a `y` that is not finite."""
         y = self._check(tf.convert_to_tensor(y, self.dtype))
         y = checks.check_values(y, tf.math.is_finite(y), '`y` must be finite; got')
         axes = list(range(y.shape.rank - 1))
@@ -107,12 +93,8 @@ class ActNorm(FlowBijector):
             )
 
     def initialize_from_moments(self, mean, variance):
-        """`initialize` given the data's moments ([C] each, e.g. merged over several batches
-        by `tfp_flows.initialize`): shift = mean, log_scale = log(max(sqrt(variance), min_std)).
-
-        `ValueError` for a static shape other than [C]; `tf.errors.InvalidArgumentError` (and
-        nothing assigned) for a `mean` that is not finite or a `variance` not finite and >= 0.
-        """
+        """`initialize` given the data's moments, [C] each (`ValueError` otherwise);
+        `tf.errors.InvalidArgumentError`, nothing assigned, unless finite (variance >= 0)."""
         mean = tf.cast(mean, self.dtype)
         variance = tf.cast(variance, self.dtype)
         for name, value in (('mean', mean), ('variance', variance)):

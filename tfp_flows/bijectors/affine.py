@@ -20,9 +20,8 @@ def affine(x, shift, log_scale, inverse, event_rank):
       inverse (inverse=True):   x = (y - shift) * exp(-log_scale)
       log|det| = +-sum of log_scale over the last `event_rank` axes
 
-    `shift` and `log_scale` broadcast to `x`; a `log_scale` that covers the event only in part
-    ([..., 1, 1, C]) counts at every position, and one without batch dims gives one log-det for
-    all examples (a constant Jacobian, as ActNorm's [C]).
+    `shift` and `log_scale` broadcast to `x`; a `log_scale` [..., 1, 1, C] counts at every
+    position, and one without batch dims gives one log-det for all (ActNorm's [C]).
     """
     if inverse:
         y = (x - shift) * tf.exp(-log_scale)
@@ -45,12 +44,10 @@ def _over_event(log_scale, x, event_rank):
 def log_scale(raw, scale, log_scale_bound):
     """The log-scale from a network's raw output.
 
-    'tanh':     log_scale = bound * tanh(raw / bound), in (-bound, bound): a soft clamp, the
-                identity near 0 (as FrEIA's `affine_clamping`), so one bad batch cannot
-                overflow the inverse.
-    'sigmoid':  log_scale = -log sigmoid(raw + 2) > 0: Glow's scale (openai/glow), whose
-                data -> latent map multiplies by sigmoid(raw + 2) <= 1 (a log-sigmoid here,
-                which never overflows).
+    'tanh':     log_scale = bound * tanh(raw / bound), in (-bound, bound): a soft clamp (as
+                FrEIA's `affine_clamping`), so one bad batch cannot overflow the inverse.
+    'sigmoid':  log_scale = -log sigmoid(raw + 2) > 0: Glow's, whose data -> latent map
+                multiplies by sigmoid(raw + 2) <= 1.
     """
     if scale == 'sigmoid':
         return -tf.math.log_sigmoid(raw + tf.constant(2.0, raw.dtype))

@@ -6,17 +6,15 @@ Chosen per call with the bijector kwarg `memory_saving` of a container step (`Ch
 
 - 'invert': invertible recompute (Gomez et al. 2017, https://arxiv.org/abs/1707.04585;
   Jacobsen et al. 2018, i-RevNet, https://arxiv.org/abs/1802.07088). The walk keeps only its
-  output; backprop walks back, last step first, through every container that offers
-  `walk_back`, rebuilds each step's input from its output with the step's inverse, reruns the
-  step from it under a tape and backpropagates through it alone. Held at once: the walk's
-  input and output and one step's activations, whatever the depth. Cost: about 4 forward
-  passes per training step against plain backprop's 3 (a coupling rebuilds its input from the
-  conditioner output it computes for the rerun anyway, `rerun_from_output`); other steps
-  rebuild with a pass of their own; a container without `walk_back` is rerun whole.
+  output; backprop walks back, last step first (containers through `walk_back`), rebuilds
+  each step's input from its output, reruns the step under a tape and backpropagates through
+  it alone. Held at once: the walk's input and output and one step's activations, whatever
+  the depth. Cost: about 4 forward passes per training step against 3 (a coupling rebuilds
+  its input with the conditioner output of its rerun, `rerun_from_output`).
 - 'recompute': per-step checkpointing, as openai/glow's `memory_saving_gradients`: the walk
   keeps each leaf step's input and reruns the step in backprop (`tf.recompute_grad`). Memory
-  still grows with depth, by a step's input instead of its activations (for Glow, C channels
-  against the conditioner's `hidden_channels`). Cost: about 4 passes against 3.
+  grows with depth by a step's input (for Glow, C channels against `hidden_channels`). Cost:
+  about 4 passes against 3.
 
 Both give plain backprop's gradients: 'recompute' to rounding; 'invert' at rebuilt inputs,
 which carry the rounding of inverting the later steps (the tests bound it at random
@@ -46,10 +44,7 @@ def check_memory_saving(memory_saving):
 
 def run(container, x, inverse, kwargs):
     """`container`'s walk of `x` in direction `inverse`: (output, log-det at its minimal
-    event rank), with the memory saving `kwargs['memory_saving']` asks for (None: plain).
-
-    Raises `ValueError` for an unknown `memory_saving`.
-    """
+    event rank), with the memory saving `kwargs['memory_saving']` asks for (None: plain)."""
     kwargs = dict(kwargs)
     memory_saving = check_memory_saving(kwargs.pop('memory_saving', None))
     if memory_saving is None:
@@ -77,8 +72,7 @@ def _joined(names, tensors, rest):
 
 def _recompute(visits):
     """The 'recompute' answer to a visit: go into containers, run leaves under
-    `tf.recompute_grad`, floating-point tensor kwargs passed as inputs so they get
-    gradients."""
+    `tf.recompute_grad` with the floating-point tensor kwargs as inputs (for gradients)."""
     (visit,) = visits
     if walk.is_container(visit.step):
         return [walk.DESCEND]
@@ -111,13 +105,11 @@ def _log_det_gradient(gradient, log_det):
 
 
 class Backward:
-    """One 'invert' backprop: walks back through the steps, rebuilding inputs and rerunning
-    steps, and collects the gradients of variables and tensor kwargs.
+    """One 'invert' backprop: collects the gradients of variables and tensor kwargs.
 
-    Made by `run`; a container's `walk_back(output, output_gradient, inverse, backward)`
-    calls `backward.step` for the steps it holds and `backward.gradients` for its own
-    computations, and returns (its input, the gradient w.r.t. it). Direction: `inverse=True`
-    for a walk from data to latent.
+    A container's `walk_back(output, output_gradient, inverse, backward)` calls `step` for
+    the steps it holds and `gradients` for its own computations, and returns (its input, the
+    gradient w.r.t. it).
     """
 
     def __init__(self, log_det_gradient, names, tensors, rest):

@@ -16,18 +16,15 @@ __all__ = ['FlowBijector', 'SavedStructure', 'reduce_log_det']
 
 
 def _event_ndims(event_ndims, min_event_ndims):
-    """`event_ndims` (None: the minimum) checked to be an int >= the minimum (one above the
-    input's rank is left to the step's check of the event shape)."""
+    """`event_ndims` (None: the minimum) checked to be an int >= the minimum."""
     if event_ndims is None:
         return min_event_ndims
     return checks.integer(min_event_ndims).check('event_ndims', event_ndims)
 
 
 class SavedStructure(tf.train.experimental.PythonState):
-    """A bijector's `structure()` (the choices that define the density but are not variables:
-    a coupling's mask and flip, a preprocessing margin, the kinds and order of a chain's
-    steps), saved in checkpoints as JSON. Reading a checkpoint into a bijector built with other
-    choices raises `ValueError` naming the choice and both values."""
+    """A bijector's `structure()`, saved in checkpoints as JSON. Reading a checkpoint into a
+    bijector built with other choices raises `ValueError` naming the choice and both values."""
 
     def __init__(self, bijector):
         self._bijector = bijector
@@ -52,8 +49,7 @@ class SavedStructure(tf.train.experimental.PythonState):
 
 
 def _upgraded(saved):
-    """A structure saved before 0.2 in 0.2's terms: the variational dequantizer's couplings
-    were `_ContextCoupling`s, the same map, variables and conditioner as a checkerboard
+    """A structure saved before 0.2 in 0.2's terms: a `_ContextCoupling` is a checkerboard
     `AffineCoupling` with a spatial context."""
     if not isinstance(saved, dict):
         return saved
@@ -104,12 +100,13 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
       _forward_and_log_det(x, **kwargs) -> (y, log|det dy/dx|)
       _inverse_and_log_det(y, **kwargs) -> (x, log|det dx/dy|)
 
-    with log-dets at `forward_min_event_ndims` (a scalar for a constant Jacobian). The public
-    `forward_and_log_det` and `inverse_and_log_det` return both in one pass, reduced to
-    `event_ndims`. TFP's own methods work as for any bijector: `log_prob` runs the flow once,
-    and eagerly each call recomputes, so a result never goes stale after a variable update
-    (`caching.py`). `kwarg_names` lists the bijector kwargs a subclass takes (a chain passes
-    each step only those); `structure()` is saved with every checkpoint (`SavedStructure`).
+    with log-dets at `forward_min_event_ndims` (a scalar for a constant Jacobian). TFP's own
+    methods work as for any bijector: `log_prob` runs the flow once, and eagerly each call
+    recomputes, so a result never goes stale after a variable update (`caching.py`).
+    `kwarg_names` lists the bijector kwargs a subclass takes; `structure()` (the choices that
+    define the map besides its variables: a coupling's mask and flip, a chain's steps) is
+    saved with every checkpoint (`SavedStructure`). Every public method refuses a tensor of
+    another dtype with a `TypeError` saying what to do (dequantize or cast).
     """
 
     _cache = GraphOnlyCache(forward_name='_cached_forward', inverse_name='_cached_inverse')
@@ -134,39 +131,51 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
         super().__init__(*args, **kwargs)
         self._saved_structure = SavedStructure(self)
 
+    def _init_step(self, parameters, name, event_ndims, dtype=None, constant_jacobian=False):
+        """`FlowBijector.__init__` as every step here calls it: `parameters` is the step's
+        constructor's `locals()` (with `validate_args`), `name` its name scope, `event_ndims`
+        its forward minimal event rank."""
+        FlowBijector.__init__(
+            self,
+            forward_min_event_ndims=event_ndims,
+            is_constant_jacobian=constant_jacobian,
+            dtype=dtype,
+            validate_args=parameters['validate_args'],
+            parameters=parameters,
+            name=name,
+        )
+
     @classmethod
     def _parameter_properties(cls, dtype):
         return dict()  # Variables are created in `__init__`, not passed in.
 
     def structure(self):
-        """The choices that define this map besides its variables, as a JSON-able dict."""
-        return {'class': type(self).__name__}
+        """The choices that define this map besides its variables, as a JSON-able dict: the
+        class, and a step's `_event_shape` and `_conditional_shape` where it has them."""
+        structure = {'class': type(self).__name__}
+        if hasattr(self, '_event_shape'):
+            structure['event_shape'] = list(self._event_shape)
+        if getattr(self, '_conditional_shape', None) is not None:  # Absent: unconditional.
+            structure['conditional_shape'] = list(self._conditional_shape)
+        return structure
 
     def forward_and_log_det(self, x, event_ndims=None, **kwargs):
-        """(y, log|det dy/dx|) in one pass; the log-det summed over `event_ndims` dims.
-
-        `event_ndims` defaults to `forward_min_event_ndims`; kwargs go to the bijector.
-        Raises `ValueError` for an `event_ndims` that is not an int >= the minimum.
-        """
+        """(y, log|det dy/dx|) in one pass, the log-det over `event_ndims` (default: the
+        minimum; `ValueError` below it) dims."""
         x = self._convert(x, 'x')
         event_ndims = _event_ndims(event_ndims, self.forward_min_event_ndims)
         y, log_det = self._forward_and_log_det(x, **kwargs)
         return y, reduce_log_det(log_det, x, self.forward_min_event_ndims, event_ndims)
 
     def inverse_and_log_det(self, y, event_ndims=None, **kwargs):
-        """(x, log|det dx/dy|) in one pass; the log-det summed over `event_ndims` dims.
-
-        `event_ndims` defaults to `inverse_min_event_ndims`; kwargs go to the bijector.
-        Raises `ValueError` for an `event_ndims` that is not an int >= the minimum.
-        """
+        """(x, log|det dx/dy|) in one pass, as `forward_and_log_det`."""
         y = self._convert(y, 'y')
         event_ndims = _event_ndims(event_ndims, self.inverse_min_event_ndims)
         x, log_det = self._inverse_and_log_det(y, **kwargs)
         return x, reduce_log_det(log_det, y, self.inverse_min_event_ndims, event_ndims)
 
     def _convert(self, value, name):
-        """`value` as a tensor of this bijector's dtype (NumPy and Python numbers are converted,
-        as TFP does); `TypeError` saying what to do for a tensor of another dtype."""
+        """`value` as a tensor of this bijector's dtype (NumPy and Python numbers converted)."""
         value = tf.convert_to_tensor(value, dtype_hint=self.dtype, name=name)
         if self.dtype is not None and value.dtype != self.dtype:
             todo = f'cast it first (`tf.cast({name}, tf.{self.dtype.name})`)'
@@ -183,8 +192,7 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
             )
         return value
 
-    # TFP's public methods, with the dtype checked first: TFP's own conversion error prints
-    # the whole tensor and says nothing of what to do.
+    # TFP's conversion error prints the whole tensor and says nothing of what to do.
     def forward(self, x, name='forward', **kwargs):
         return super().forward(self._convert(x, 'x'), name, **kwargs)
 

@@ -2,24 +2,20 @@
 the eager log-det hand-over of `log_prob`.
 
 TFP caches `forward`/`inverse` results keyed by the input tensor, with no public switch
-(tensorflow/probability#1510). Eagerly a cached result outlives a variable update: while
-`z = b.inverse(x)` is alive, `b.inverse(x)` returns the old `z` after `b`'s variables changed.
-Inside `tf.function` every trace makes new tensors, so a hit belongs to the current values.
-`GraphOnlyCache` is TFP's internal `BijectorCacheWithGreedyAttrs` (which TFP's FFJORD uses to
-hand `inverse`'s log-det to `inverse_log_det_jacobian`) with an eager bypass: eagerly every
-call computes; in graphs `log_prob` runs the flow once. Within one traced function TFP's memo
-still holds: `inverse(x)`, a variable assignment, then `inverse(x)` of the same tensor returns
-the first result; compute after the update from a new tensor, or in another call.
+(tensorflow/probability#1510): eagerly a cached result outlives a variable update. Inside
+`tf.function` every trace makes new tensors, so a hit belongs to the current values.
+`GraphOnlyCache` is TFP's internal `BijectorCacheWithGreedyAttrs` (as FFJORD's) with an eager
+bypass: eagerly every call computes; in graphs `log_prob` runs the flow once. Within one traced
+function TFP's memo still holds: `inverse(x)`, a variable assignment, then `inverse(x)` of the
+same tensor returns the first result.
 
 `EagerDensityCorrection` (a base class of `FlowBijector`) overrides TFP's private hook
 `Bijector._experimental_compute_density_correction`, which `TransformedDistribution.log_prob`
 calls with x = inverse(y): eagerly it hands over the log-det that `inverse` computed instead
 of running a second (forward) pass.
 
-tests/bijectors/test_caching.py pins what this relies on (no stale eager result; one pass per
-`log_prob`, eagerly and in a graph), so a TFP upgrade that changes it fails loudly; setup.cfg
-pins TFP. One more private use, pinned where it is made: `walk.is_invert` recognises TFP's
-`_Invert` by its class name.
+tests/bijectors/test_caching.py pins what this relies on, so a TFP upgrade that changes it
+fails loudly; setup.cfg pins TFP. (`walk.is_invert` also knows TFP's private `_Invert`.)
 """
 
 import weakref
@@ -40,11 +36,8 @@ for _member in ('_lookup', '_attributes', '_invoke'):  # What `GraphOnlyCache` r
 
 
 class GraphOnlyCache(cache_util.BijectorCacheWithGreedyAttrs):
-    """TFP's greedy-attribute bijector cache, bypassed when executing eagerly.
-
-    The bound bijector implements `forward_name`/`inverse_name` methods returning
-    `(output, {'fldj': ..., 'ildj': ...})`, each log-det at the bijector's minimal event ndims.
-    """
+    """TFP's greedy-attribute bijector cache, bypassed when executing eagerly. The bijector's
+    `forward_name`/`inverse_name` methods return `(output, {'fldj': ..., 'ildj': ...})`."""
 
     def _lookup(self, input, forward_name, inverse_name, **kwargs):  # noqa: A002 (TFP's name)
         if tf.executing_eagerly():
@@ -83,11 +76,8 @@ _EAGER_LOG_DETS = _EagerLogDets()
 
 
 class EagerDensityCorrection:
-    """Base class of `FlowBijector`: eager `log_prob` in one pass (see the module docstring).
-
-    A subclass calls `self._record_eager_inverse(x, y, ildj)` when its `inverse` maps y to x
-    with log|det dx/dy| = `ildj` (at `inverse_min_event_ndims`).
-    """
+    """Eager `log_prob` in one pass: a subclass calls `self._record_eager_inverse(x, y, ildj)`
+    when its `inverse` maps y to x with log|det dx/dy| = `ildj` (at its minimal event ndims)."""
 
     def _record_eager_inverse(self, x, y, ildj):
         if tf.executing_eagerly():
@@ -96,12 +86,9 @@ class EagerDensityCorrection:
     def _experimental_compute_density_correction(
         self, x, tangent_space, backward_compat=False, **kwargs
     ):
-        """TFP's hook for `TransformedDistribution.log_prob`: log|det dy/dx| at x = inverse(y).
-
-        Eagerly the log-det that `inverse` computed with x, taken once: TFP would otherwise
-        run the flow forward from x, a second pass and a wrong one where forward(inverse(y))
-        != y (outside a preprocessing's support, at a saturated sigmoid).
-        """
+        """TFP's hook for `TransformedDistribution.log_prob`: log|det dy/dx| at x = inverse(y);
+        eagerly the one `inverse` computed, not a forward pass from x (a wrong one where
+        forward(inverse(y)) != y: outside a preprocessing's support, at a saturated sigmoid)."""
         event_ndims = kwargs.get('event_ndims')
         if backward_compat and tf.executing_eagerly() and event_ndims is not None:
             found = _EAGER_LOG_DETS.pop(x)

@@ -15,11 +15,8 @@ __all__ = ['Chain', 'Container']
 
 
 class Container(FlowBijector):
-    """A step that holds other steps and walks data through them (`tfp_flows.bijectors.walk`:
-    `held_steps()`, `walk(x, inverse, kwargs)`, optionally `walk_back`). Its forward and
-    inverse run its walk, with the memory saving the bijector kwarg `memory_saving` asks for
-    (`backprop.run`); the other kwargs go to every held step that takes them.
-    """
+    """A step that holds steps and walks data through them (`tfp_flows.bijectors.walk`), with
+    the memory saving the bijector kwarg `memory_saving` asks for (`backprop.run`)."""
 
     kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'memory_saving')
 
@@ -77,40 +74,23 @@ class Chain(Container):
       log|det dy/dx| = sum_k log|det d x_k / d x_{k-1}|.
 
     Unlike `tfb.Chain`, each call walks the steps once, taking output and log-det of each
-    step together. Bijector kwargs (`conditional_input`, `training`, `dropout_seed`, through
-    `TransformedDistribution`'s `bijector_kwargs`) go to every step whose `kwarg_names` lists
-    them. Steps may be any TFP bijectors that keep the event rank; ours also inside
-    `tfb.Invert`.
-
-    Memory-saving backprop: the bijector kwarg `memory_saving='invert'` keeps only the
-    chain's output for backprop and rebuilds each step's input from its output on the way
-    back, so a gradient's memory does not grow with depth; 'recompute' keeps each step's input
-    and reruns the step (`tfp_flows.bijectors.backprop`). E.g. `flow.log_prob(x,
-    bijector_kwargs={'memory_saving': 'invert'})` in a `GradientTape`: the same values, only
-    the gradients' memory and compute change.
+    step together. Steps may be any TFP bijectors that keep the event rank; ours also inside
+    `tfb.Invert`. Bijector kwargs go to every step whose `kwarg_names` lists them;
+    `memory_saving` ('invert' or 'recompute') is the chain's own (`tfp_flows.bijectors.backprop`).
     """
 
     def __init__(self, steps, event_ndims=3, validate_args=False, name='chain'):
-        """Creates the chain of `steps` (bijectors, data side first) on events of rank
-        `event_ndims` (a positive int).
+        """The chain of `steps` (bijectors, data side first) on events of rank `event_ndims`.
 
-        Raises:
-          ValueError: for an empty list, a non-positive `event_ndims`, a non-bool
-            `validate_args`, or a step whose minimal event rank is larger than `event_ndims`.
-          TypeError: for `steps` that is not a list, a step that is not a `tfb.Bijector`, or
-            steps of different dtypes.
+        `ValueError` for an empty list, a bad `event_ndims` or `validate_args`, or a step of a
+        larger minimal event rank; `TypeError` for a non-list, a non-bijector step, or mixed
+        dtypes.
         """
         parameters = dict(locals())
         event_ndims = checks.POSITIVE_INT.check('event_ndims', event_ndims)
         self.bijectors, dtype = _checked_steps(steps, event_ndims)
         with tf.name_scope(name) as name:
-            super().__init__(
-                forward_min_event_ndims=event_ndims,
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, event_ndims, dtype)
 
     def structure(self):
         return {'class': 'Chain', 'steps': [_kind(s) for s in self.bijectors]}
@@ -119,7 +99,7 @@ class Chain(Container):
         return tuple(self.bijectors)
 
     def walk(self, x, inverse, kwargs):
-        """The steps in turn (`tfp_flows.bijectors.walk`), the last first for `forward`."""
+        """The steps in turn, the last first for `forward`."""
         event_ndims = self.forward_min_event_ndims
         log_det = tf.zeros([], x.dtype)
         for step in self.bijectors if inverse else reversed(self.bijectors):
@@ -128,12 +108,8 @@ class Chain(Container):
         return x, log_det
 
     def walk_back(self, output, output_gradient, inverse, backward):
-        """Memory-saving backprop through the steps in reverse: (input, its gradient).
-
-        `output` is what the walk in direction `inverse` returned, `output_gradient` the loss's
-        gradient w.r.t. it; `backward` (`tfp_flows.bijectors.backprop.Backward`) rebuilds each
-        step's input and collects the gradients of variables and kwargs.
-        """
+        """'invert' backprop through the steps in reverse (`backprop.Backward`): (input, its
+        gradient) from the walk's `output` and the loss's gradient w.r.t. it."""
         event_ndims = self.forward_min_event_ndims
         for step in reversed(self.bijectors) if inverse else self.bijectors:
             output, output_gradient = backward.step(

@@ -27,10 +27,8 @@ __all__ = [
 
 
 def check_conditional_shape(conditional_shape):
-    """Returns `conditional_shape` (an int or a shape) as a tuple of positive ints, or None.
-
-    Raises `ValueError` naming the value otherwise.
-    """
+    """`conditional_shape` (None, an int or a shape) as a tuple of positive ints or None, else
+    `ValueError` naming it."""
     if conditional_shape is None:
         return None
     if checks.POSITIVE_INT.contains(conditional_shape):
@@ -49,9 +47,8 @@ def _shape_text(shape):
 
 
 def _context(conditional_input, conditional_shape, x, event_ndims, owner):
-    """The context as a tensor of x's dtype, checked against the step's `conditional_shape`
-    (None: unconditional, and the result None) and, where static, the batch shape of `x` (an
-    event of rank `event_ndims`); `ValueError` or `TypeError` naming both shapes otherwise."""
+    """The context as a tensor of x's dtype (None if unconditional), checked as
+    `context_features` says."""
     if conditional_shape is None:
         if conditional_input is None:
             return None
@@ -124,9 +121,8 @@ def context_features(conditional_input, conditional_shape, x, event_ndims, owner
 
 
 def context_map(conditional_input, conditional_shape, x, owner):
-    """The context as a map [*batch, H, W, K] for a step mapping images `x` [*batch, H, W, C]:
-    `conditional_input` [*c_batch, H, W, K] (`conditional_shape`), checked and cast as by
-    `context_features`."""
+    """The context [*c_batch, H, W, K] as a map [*batch, H, W, K] for images `x` [*batch, H, W,
+    C], checked and cast as by `context_features`."""
     context = _context(conditional_input, conditional_shape, x, 3, owner)
     if context.shape[:-3].is_fully_defined() and context.shape[:-3] == x.shape[:-3]:
         return context  # One context per example already: no op to trace.
@@ -134,14 +130,8 @@ def context_map(conditional_input, conditional_shape, x, owner):
 
 
 def conditional_shape_of(flow):
-    """The conditional shape of a flow (or bijector) of this package, or None.
-
-    Looks at every step the flow holds (`tfp_flows.bijectors.walk.all_steps`); every
-    conditional step must agree.
-
-    Raises:
-      ValueError: if two steps were built with different conditional shapes.
-    """
+    """The conditional shape of a flow (or bijector) of this package, or None; `ValueError`
+    if two of its steps (`walk.all_steps`) were built with different ones."""
     steps = walk.all_steps(flow.bijector if hasattr(flow, 'distribution') else flow)
     found = {tuple(s.conditional_shape) for s in steps if getattr(s, 'conditional_shape', None)}
     if len(found) > 1:
@@ -152,13 +142,11 @@ def conditional_shape_of(flow):
 class StandardizedContext(Container):
     """`bijector`, given its context standardised: c -> (c - mean) / scale, then `bijector`.
 
-    For a conditional flow trained on standardised contexts whose users pass contexts in
-    their own units (a CSV table's columns, `tfp_flows.run.restore.standardize_flow`). The map
-    of x and its log-det are `bijector`'s at the standardised context:
+    For a flow trained on standardised contexts whose users pass them in their own units (a
+    table's columns, `tfp_flows.run.restore.standardize_flow`):
       forward(x, conditional_input=c) = bijector.forward(x, conditional_input=(c - mean) / scale)
     `mean` and `scale` are [K] (conditional_shape (K,)), e.g. non-trainable variables so
-    checkpoints keep them. Other kwargs (`training`, `memory_saving`, ...) go to `bijector`
-    unchanged. A container (`tfp_flows.bijectors.walk`) holding `bijector`.
+    checkpoints keep them. Other kwargs go to `bijector` unchanged.
     """
 
     def __init__(self, bijector, mean, scale, validate_args=False, name='standardized_context'):
@@ -171,13 +159,7 @@ class StandardizedContext(Container):
         self.mean = mean
         self.scale = scale
         with tf.name_scope(name) as name:
-            super().__init__(
-                forward_min_event_ndims=bijector.forward_min_event_ndims,
-                dtype=bijector.dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, bijector.forward_min_event_ndims, bijector.dtype)
 
     @property
     def conditional_shape(self):

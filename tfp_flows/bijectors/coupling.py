@@ -27,10 +27,9 @@ _MASK = checks.one_of('channel', 'checkerboard')
 class _Coupling(FlowBijector):
     """Splits the event into a kept part x1 and a changed part x2; x2 is mapped given x1.
 
-    A kind sets `num_params` and `_constant_jacobian`, and implements `_map(x, params,
-    inverse, changed_mask=None)` -> (output, log-det summed over the event): x is x2 (channel
-    mask), or the whole event with `changed_mask` 1 on x2 and 0 on x1, which it must leave as
-    it is (checkerboard).
+    A kind sets `num_params` and implements `_map(x, params, inverse, changed_mask=None)` ->
+    (output, log-det over the event): x is x2 (channel mask), or the whole event with
+    `changed_mask` 1 on x2 and 0 on x1, which it must leave as it is (checkerboard).
     """
 
     num_params = None  # Conditioner outputs per value of x2.
@@ -38,8 +37,7 @@ class _Coupling(FlowBijector):
     kwarg_names = ('conditional_input', 'training', 'dropout_seed')
 
     def __init__(self, parameters):
-        """Checks and keeps a kind's constructor arguments (its `locals()`, see
-        `AffineCoupling`), the default conditioner's with `networks.check_arguments`."""
+        """Checks and keeps a kind's constructor arguments (its `locals()`)."""
         self._event_shape = checks.check_shape('event_shape', parameters['event_shape'], (1, 3))
         self._mask = _MASK.check('mask', parameters['mask'])
         self._flip = checks.BOOL.check('flip', parameters['flip'])
@@ -53,13 +51,12 @@ class _Coupling(FlowBijector):
             self.conditioner = conditioner_fn(
                 kept + self._context_size(), self.num_params * changed
             )
-            super().__init__(
-                forward_min_event_ndims=len(self._event_shape),
-                is_constant_jacobian=self._constant_jacobian,
-                dtype=dtype,
-                validate_args=parameters['validate_args'],
-                parameters=parameters,
-                name=name,
+            self._init_step(
+                parameters,
+                name,
+                len(self._event_shape),
+                dtype,
+                constant_jacobian=self._constant_jacobian,
             )
         default = parameters['conditioner_fn'] is None
         self._dropout_rate = self.conditioner.dropout_rate if default else 0.0
@@ -151,19 +148,11 @@ class _Coupling(FlowBijector):
 
     @property
     def dtype_policy(self):
-        """The default conditioner's mixed policy ('mixed_bfloat16', 'mixed_float16'), or None."""
+        """The default conditioner's mixed policy name, or None."""
         return self._dtype_policy
 
     def structure(self):
-        structure = {
-            'class': type(self).__name__,
-            'event_shape': list(self._event_shape),
-            'mask': self._mask,
-            'flip': self._flip,
-        }
-        if self._conditional_shape is not None:  # Absent key: unconditional, as before.
-            structure['conditional_shape'] = list(self._conditional_shape)
-        return structure
+        return {**super().structure(), 'mask': self._mask, 'flip': self._flip}
 
     def _transform(self, x, inverse, **kwargs):
         owner = type(self).__name__
@@ -178,8 +167,7 @@ class _Coupling(FlowBijector):
         return (second, first) if self._flip else (first, second)
 
     def _conditioner_params(self, x, conditional_input=None, training=False, dropout_seed=None):
-        """The conditioner's output on the kept part of `x` (input or output: the same) and,
-        for a conditional coupling, the context."""
+        """The conditioner's output on the kept part of `x` (input or output) and the context."""
         kept = self._halves(x)[0] if self._mask == 'channel' else x * self._keep
         owner = f'{type(self).__name__} {self.name!r}'
         if self._spatial_context:
@@ -210,16 +198,12 @@ class _Coupling(FlowBijector):
         return self._map(x, params, inverse, changed_mask=1.0 - self._keep)
 
     def rerun_from_output(self, tape, y, inverse, **kwargs):
-        """For memory-saving backprop (`tfp_flows.bijectors.backprop`): (x, y again, log-det).
+        """(x, y again, log-det) for 'invert' backprop (`tfp_flows.bijectors.backprop`).
 
-        `y` is the output of the map in direction `inverse`, watched by `tape`; `kwargs` are the
-        step's bijector kwargs (the context). The input x is rebuilt from y off the tape, with
-        the conditioner's output on y's kept part (equal to x's), and the map is rerun from x
-        on the tape with that same output: one conditioner call for both, as in reversible
-        networks (Gomez et al. 2017, https://arxiv.org/abs/1707.04585). The gradient w.r.t. x
-        is the sum of the tape's gradients w.r.t. x (the map) and y (the conditioner, through
-        the kept part). With dropout, a `dropout_seed` must be passed so the rerun draws the
-        same masks.
+        `y`, the output in direction `inverse`, is watched by `tape`. x is rebuilt from y off the
+        tape and the map rerun from x on it, both with the conditioner's one output on the kept
+        part (equal in x and y), as in reversible networks (Gomez et al. 2017,
+        https://arxiv.org/abs/1707.04585).
         """
         check_event_shape(y, self._event_shape, type(self).__name__)
         params = self._conditioner_params(y, **kwargs)
@@ -244,19 +228,17 @@ class AffineCoupling(_Coupling):
                       for vectors, the two halves of the vector.
       'checkerboard': x1 = the pixels with (row + column + flip) even, all channels; the
                       conditioner sees the image with x2 set to zero (images only).
-    With (shift, raw) = NN(x1) and log_scale = bound * tanh(raw / bound) in (-bound, bound):
+    With (shift, raw) = NN(x1) and log_scale = bound * tanh(raw / bound) in (-bound, bound)
+    (scale='sigmoid': Glow's -log sigmoid(raw + 2); `tfp_flows.bijectors.affine`):
       forward (latent -> data):  y1 = x1,  y2 = x2 * exp(log_scale) + shift
       inverse (data -> latent):  x1 = y1,  x2 = (y2 - shift) * exp(-log_scale)
       log|det dy/dx| = sum of log_scale over x2
-    The bound keeps one bad batch from overflowing the inverse; the zero-initialised last
-    layer of the conditioner makes a fresh layer the identity. With scale='sigmoid' the
-    log-scale is Glow's -log sigmoid(raw + 2) instead (`tfp_flows.bijectors.affine`).
+    The conditioner's last layer starts at zero: a fresh coupling is the identity.
 
-    A context c (bijector kwarg `conditional_input`, [*batch, *conditional_shape]) is
-    concatenated to x1's channels: for images with a context map of the same height and
-    width, conditional_shape [H, W, K], its K channels at each position (the variational
-    dequantizer's); otherwise flattened to K = prod(conditional_shape) features, the same at
-    every position. The map stays a coupling in x for each c, with the same log-det formula.
+    A context c (bijector kwarg `conditional_input`, [*batch, *conditional_shape]) joins x1's
+    channels: a map [H, W, K] of the image's height and width as K channels at each position
+    (the variational dequantizer's); otherwise its K = prod(conditional_shape) values at every
+    position (`tfp_flows.bijectors.context`).
 
     Args:
       event_shape: [H, W, C] (conv conditioner) or [C] (dense conditioner).
@@ -268,25 +250,18 @@ class AffineCoupling(_Coupling):
       hidden_channels: width of the default conditioner.
       log_scale_bound: the clamp of the log-scale (scale='tanh'), a finite number > 0.
       scale: 'tanh' (the soft clamp) or 'sigmoid' (Glow's).
-      seed: fixes the default conditioner's initial weights and its dropout masks.
-      dtype: tf.float32 or tf.float64.
-      validate_args: True or False; True checks at run time that inputs are finite.
-      name: the name scope.
+      seed: an int in [0, 2**31), the default conditioner's initial weights and dropout masks.
+      dtype, validate_args (True: check at run time that inputs are finite), name: as ActNorm.
       conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels,
         or [H, W, K] for a context map); every call then needs `conditional_input`.
-      dropout_rate: dropout of the default conditioner's hidden units, active only with the
-        bijector kwarg `training=True`; a stateless `dropout_seed` [2] kwarg fixes the masks,
-        and with fixed masks the coupling is an exact bijection (Flow++, Ho et al. 2019,
-        https://arxiv.org/abs/1902.00275).
-      dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16' (or a Keras `DTypePolicy` of
-        one; dtype float32): the default conditioner computes in that precision, the map and
-        log-det in float32 (`tfp_flows.mixed_precision`). Not in `structure()`, as dropout:
-        checkpoints restore across both.
+      dropout_rate: in [0, 1), of the default conditioner's hidden units, only with the kwarg
+        `training=True`; a stateless `dropout_seed` [2] kwarg fixes the masks, and so the
+        bijection (Flow++, Ho et al. 2019, https://arxiv.org/abs/1902.00275).
+      dtype_policy: the default conditioner's precision (`tfp_flows.mixed_precision`). Neither
+        it nor dropout is in `structure()`: checkpoints restore across both.
 
-    Raises (at construction):
-      ValueError: for an argument outside its domain, naming it and its value (the default
-        conditioner's `hidden_channels`, `seed`, `dropout_rate` and `dtype_policy` too), or
-        `dropout_rate` or `dtype_policy` given with a `conditioner_fn`.
+    `ValueError` at construction naming an argument outside its domain (those passed on to
+    the default conditioner too), or `dropout_rate` or `dtype_policy` with a `conditioner_fn`.
 
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
@@ -338,8 +313,7 @@ class AdditiveCoupling(_Coupling):
       forward (latent -> data):  y1 = x1,  y2 = x2 + shift
       inverse (data -> latent):  x1 = y1,  x2 = y2 - shift
       log|det dy/dx| = 0  (volume preserving)
-    Arguments (the conditioner's output_size: 1 per channel of x2), context and errors as for
-    `AffineCoupling`, without `log_scale_bound` and `scale`.
+    Arguments (output_size: 1 per channel of x2), context and errors as `AffineCoupling`'s.
 
     References: Dinh et al. (2015), NICE, https://arxiv.org/abs/1410.8516; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039

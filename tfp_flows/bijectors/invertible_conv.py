@@ -29,21 +29,14 @@ class _Conv1x1(FlowBijector):
     """What the 1x1 convolutions share; a subclass makes its variables (`_make_variables`) and
     gives W and W^-1 with log|det W| (`weights_and_log_det`, `inverse_weights_and_log_det`)."""
 
-    def __init__(self, num_channels, seed, dtype, validate_args, parameters, name):
+    def __init__(self, num_channels, seed, dtype, parameters, name):
         num_channels = checks.POSITIVE_INT.check('num_channels', num_channels)
         checks.SEED.check('seed', seed)
         dtype = checks.check_float_dtype('dtype', dtype)
         self._num_channels = num_channels
         with tf.name_scope(name) as name:
             self._make_variables(random_rotation(num_channels, seed, tf.float64), dtype)
-            super().__init__(
-                forward_min_event_ndims=1,
-                is_constant_jacobian=True,
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, 1, dtype, constant_jacobian=True)
 
     @property
     def num_channels(self):
@@ -69,9 +62,8 @@ class InvertibleConv1x1(_Conv1x1):
       log|det dy/dx| = log|det W| per pixel (H * W * log|det W| for an [H, W, C] event),
                        from the QR decomposition of W in float64 (which XLA compiles, unlike
                        `slogdet`), as is W^-1; both cost O(C^3) once per call.
-    W is not guaranteed to stay invertible during training (`validate_args` checks it at run
-    time); `LUInvertibleConv1x1` is. `ValueError` at construction for a `num_channels` that is
-    not a positive int, a `seed` outside `checks.SEED` or a `dtype` other than float32/64.
+    W may become singular in training (`validate_args` checks it); `LUInvertibleConv1x1` cannot.
+    `ValueError` naming a bad `num_channels`, `seed` (`checks.SEED`) or `dtype`.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
@@ -80,7 +72,7 @@ class InvertibleConv1x1(_Conv1x1):
         self, num_channels, seed=0, dtype=tf.float32, validate_args=False, name='conv_1x1'
     ):
         parameters = dict(locals())
-        super().__init__(num_channels, seed, dtype, validate_args, parameters, name)
+        super().__init__(num_channels, seed, dtype, parameters, name)
 
     def _make_variables(self, rotation, dtype):
         self.weights = tf.Variable(tf.cast(rotation, dtype), name='weights')
@@ -129,7 +121,7 @@ class LUInvertibleConv1x1(_Conv1x1):
         self, num_channels, seed=0, dtype=tf.float32, validate_args=False, name='lu_conv_1x1'
     ):
         parameters = dict(locals())
-        super().__init__(num_channels, seed, dtype, validate_args, parameters, name)
+        super().__init__(num_channels, seed, dtype, parameters, name)
 
     def _make_variables(self, rotation, dtype):
         lower_upper, permutation = tf.linalg.lu(rotation)

@@ -28,33 +28,22 @@ class FactorOut(Container):
       forward (latent -> data):  y1 = inner.forward(z1),  y2 = z2 * exp(log_scale) + mean
       inverse (data -> latent):  z1 = inner.inverse(y1),  z2 = (y2 - mean) * exp(-log_scale)
       log|det dy/dz| = inner's log-det at z1 + sum(log_scale)
-    Over a standard Normal latent this gives y2 the prior N(mean(y1), exp(log_scale(y1))^2), so
-    the whole multi-scale model stays one `TransformedDistribution` with exact `log_prob` and
-    `sample`. A fresh prior is N(0, 1): the model starts near the identity.
-
-    Conditional (`conditional_shape` given; Glow's `ycond`): a zero-initialised linear map of
-    the flattened context c (bijector kwarg `conditional_input`, [*batch, *conditional_shape])
-    adds a per-channel term to (mean, raw), the same at every position:
-      (mean, raw) = NN(y1) + Linear(c)      (NN(y1) = 0 without `split_prior`)
-    The context also goes on to `inner`. A container (`tfp_flows.bijectors.walk`).
+    Over a standard Normal latent y2 gets the prior N(mean(y1), exp(log_scale(y1))^2), at
+    first N(0, 1). A context c adds Linear(c) to (mean, raw) as in `LearnedPrior`, and goes on
+    to `inner`.
 
     Args:
       event_shape: [H, W, C] with C >= 2.
       inner: a shape-preserving bijector on [H, W, C // 2] events.
       split_prior: learn mean and scale of the factored-out half given the kept half.
       hidden_channels: None for Glow's single zero-initialised 3x3 conv from the kept half,
-        or the width of a `networks.ConvNet` prior (initial weights fixed by `seed`); only
-        with `split_prior`.
-      log_scale_bound: clamp of the prior's log-scale, a finite number > 0.
-      dtype, validate_args, name: as for every step (tf.float32 or tf.float64).
-      conditional_shape: None, or the shape of one context (see above).
-      dtype_policy: None, 'mixed_bfloat16' or 'mixed_float16': the prior's networks compute
-        in that precision (`tfp_flows.mixed_precision`); not in `structure()`.
+        or the width of a `networks.ConvNet` prior (weights fixed by `seed`); only with
+        `split_prior`.
+      log_scale_bound, dtype, validate_args, name, conditional_shape, dtype_policy (the
+        prior's networks'): as for `AffineCoupling`.
 
-    Raises (at construction):
-      ValueError: for an argument outside its domain, naming it and its value (the prior's
-        networks' `hidden_channels`, `seed` and `dtype_policy`, used or not).
-      TypeError: for an `inner` that is not a `tfb.Bijector`.
+    `ValueError` at construction naming an argument outside its domain (the networks' too,
+    used or not); `TypeError` for an `inner` that is not a `tfb.Bijector`.
 
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
@@ -107,13 +96,7 @@ class FactorOut(Container):
             self.context_prior = context_prior(
                 self._conditional_shape, factored, dtype, dtype_policy
             )
-            super().__init__(
-                forward_min_event_ndims=3,
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, 3, dtype)
 
     @property
     def event_shape(self):
@@ -121,7 +104,6 @@ class FactorOut(Container):
 
     @property
     def conditional_shape(self):
-        """The shape of one context (a tuple), or None."""
         return self._conditional_shape
 
     @property
@@ -129,15 +111,11 @@ class FactorOut(Container):
         return self._log_scale_bound
 
     def structure(self):
-        structure = {
-            'class': 'FactorOut',
-            'event_shape': list(self._event_shape),
+        return {
+            **super().structure(),
             'split_prior': self.prior is not None,
             'log_scale_bound': self._log_scale_bound,
         }
-        if self._conditional_shape is not None:  # Absent key: unconditional, as before.
-            structure['conditional_shape'] = list(self._conditional_shape)
-        return structure
 
     def split(self, y):
         """Returns (kept, factored): the first C // 2 channels and the rest."""
@@ -148,12 +126,7 @@ class FactorOut(Container):
         return (self.inner,)
 
     def _factored_map(self, kept, value, inverse, conditional_input=None):
-        """The factored-out half's map given the kept half of the data: (output, log-det).
-
-        Forward (latent -> data) y2 = z2 * exp(log_scale) + mean, inverse its inverse, with
-        (mean, log_scale) from the prior on `kept`, the data's kept half (and the context of
-        a conditional factor-out).
-        """
+        """The factored-out half's map given the data's kept half: (output, log-det)."""
         if self.prior is None and self._conditional_shape is None:
             return value, tf.zeros([], value.dtype)
         # Without a prior network, the context's term alone, the same at every position.
@@ -162,8 +135,7 @@ class FactorOut(Container):
         return affine(value, mean, scale, inverse, 3)
 
     def walk(self, x, inverse, kwargs):
-        """`inner` on the kept half (`tfp_flows.bijectors.walk`), then the factored half's
-        map given the data's kept half."""
+        """`inner` on the kept half, then the factored half's map given the data's kept half."""
         first, second = self.split(x)
         inner_output, log_det = yield from walk.step(self.inner, first, inverse, 3, kwargs)
         data_kept = first if inverse else inner_output
@@ -173,11 +145,8 @@ class FactorOut(Container):
         return tf.concat([inner_output, factored], axis=-1), log_det + factored_log_det
 
     def walk_back(self, output, output_gradient, inverse, backward):
-        """Memory-saving backprop (see `Chain.walk_back`): (input, its gradient).
-
-        The kept half goes back through `inner`; the factored half is rebuilt from the
-        output with the prior of the data's kept half, and its map rerun under a tape.
-        """
+        """'invert' backprop (as `Chain.walk_back`): the kept half back through `inner`, the
+        factored half rebuilt with the prior of the data's kept half and rerun on a tape."""
         out_kept, out_factored = self.split(output)
         context = backward.kwargs().get('conditional_input')
         grad_kept, grad_factored = self.split(output_gradient)

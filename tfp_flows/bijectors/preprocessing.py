@@ -27,24 +27,15 @@ class _Preprocessing(FlowBijector):
 
     _open_range = False
 
-    def __init__(self, event_shape, transform, dtype, validate_args, parameters, name):
+    def __init__(self, event_shape, transform, dtype, parameters, name):
         self._event_shape = checks.check_shape('event_shape', event_shape)
         self.transform = transform
         with tf.name_scope(name) as name:
-            super().__init__(
-                forward_min_event_ndims=len(self._event_shape),
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, len(self._event_shape), dtype)
 
     @property
     def event_shape(self):
         return self._event_shape
-
-    def structure(self):
-        return {'class': type(self).__name__, 'event_shape': list(self._event_shape)}
 
     def _check_data(self, x):
         check_event_shape(x, self._event_shape, type(self).__name__)
@@ -86,15 +77,13 @@ class _Preprocessing(FlowBijector):
 class Centre(_Preprocessing):
     """Glow's preprocessing: data x in [0, 1] is centred to z = x - 1/2 (`tfb.Shift(0.5)`).
 
-    Elementwise on inputs [..., *event_shape]; `forward_min_event_ndims` is
-    len(event_shape), so log-dets come one per event (summed over its elements):
+    Elementwise on inputs [..., *event_shape], log-dets one per event:
       forward (latent -> data):  x = z + 1/2
       inverse (data -> latent):  z = x - 1/2
       log|det dx/dz| = 0
-    The density is defined on all reals; with `validate_args` data outside [0, 1] (or NaN)
-    raises `InvalidArgumentError` naming the values. A bad `event_shape`, a `dtype` other than
-    tf.float32 and tf.float64 or a non-bool `validate_args` raises `ValueError` at
-    construction.
+    Defined on all reals; with `validate_args` data outside [0, 1] (or NaN) raises
+    `InvalidArgumentError` naming the values. `ValueError` for a bad `event_shape`, `dtype`
+    (float32 or float64) or `validate_args`.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
@@ -103,29 +92,23 @@ class Centre(_Preprocessing):
         parameters = dict(locals())
         dtype = checks.check_float_dtype('dtype', dtype)
         shift = tfb.Shift(tf.constant(0.5, dtype), name='shift')
-        super().__init__(event_shape, shift, dtype, validate_args, parameters, name)
+        super().__init__(event_shape, shift, dtype, parameters, name)
 
 
 class LogitTransform(_Preprocessing):
     """Real NVP's preprocessing: data x in [0, 1] to logit space, away from the edges.
 
-    Elementwise on inputs [..., *event_shape] (log-dets one per event, as for `Centre`), with
-    0 <= alpha < 1/2 (the paper's 0.05), as
-    `tfb.Sigmoid(low, high)` with low = -alpha / (1 - 2 alpha), high = (1 - alpha) / (1 - 2
-    alpha):
+    Elementwise on inputs [..., *event_shape] (as `Centre`), with 0 <= alpha < 1/2 (the paper's
+    0.05), as `tfb.Sigmoid(low, high)`:
+      low = -alpha / (1 - 2 alpha),  high = (1 - alpha) / (1 - 2 alpha)
       inverse (data -> latent):  z = logit(alpha + (1 - 2 alpha) x) = log(x - low) - log(high - x)
       forward (latent -> data):  x = low + (high - low) sigmoid(z)
       log|det dx/dz| = log(high - low) - softplus(-z) - softplus(z)   per element
-    The log-det makes `log_prob` a density of x, so bits/dim on the discrete data comes out
-    right. The support is the open interval (low, high), slightly wider than [0, 1] for
-    alpha > 0 (the mass on [0, 1] is below 1, so bits/dim on [0, 1] data is an upper bound, as
-    in the paper) and (0, 1) for alpha = 0.
-
-    Never NaN: outside the support (with alpha = 0, a pixel of exactly 0 or 1) `log_prob` is
-    -inf, and with `validate_args` such data raises `InvalidArgumentError` naming the values
-    and the support. `forward` keeps its output strictly inside the support, so a sample
-    drawn in float32 maps back to a finite latent and scores finite, even where the sigmoid
-    saturates. Arguments are checked as for `Centre`, and `alpha` (`ValueError`).
+    The support (low, high) is slightly wider than [0, 1] for alpha > 0 (so bits/dim on [0, 1]
+    data is an upper bound, as in the paper), (0, 1) for alpha = 0. Never NaN: outside it
+    `log_prob` is -inf (with `validate_args`, `InvalidArgumentError` naming the values), and
+    `forward` keeps its output strictly inside, so a float32 sample scores finite even where
+    the sigmoid saturates. Arguments checked as for `Centre`, and `alpha`.
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """
@@ -142,7 +125,7 @@ class LogitTransform(_Preprocessing):
         sigmoid = tfb.Sigmoid(
             low=tf.constant(self._low, dtype), high=tf.constant(self._high, dtype), name='sigmoid'
         )
-        super().__init__(event_shape, sigmoid, dtype, validate_args, parameters, name)
+        super().__init__(event_shape, sigmoid, dtype, parameters, name)
 
     @property
     def alpha(self):

@@ -29,13 +29,9 @@ def context_prior(conditional_shape, num_channels, dtype, dtype_policy):
 
 
 def prior_parameters(prior, x, params, conditional_input, event_rank):
-    """(mean, log_scale) of the Gaussian that `prior` puts on values of `x`'s batch.
-
-    `prior` (a `LearnedPrior` or a `FactorOut`) has `conditional_shape`, `context_prior`
-    (see above) and `log_scale_bound`; `params` [..., 2C] is its own term (or None), to which
-    the context's term Linear(c) is added, the same at every position of the event (of rank
-    `event_rank`). With (mean, raw) the two halves of the sum:
-      log_scale = bound * tanh(raw / bound).
+    """(mean, log_scale) of the Gaussian `prior` (a `LearnedPrior` or `FactorOut`) puts on
+    `x`'s batch: (mean, raw) = `params` [..., 2C] (or None) + the context's Linear(c), the same
+    at every position of the event (of rank `event_rank`); log_scale = bound * tanh(raw / bound).
     """
     owner = f'{type(prior).__name__} {prior.name!r}'
     features = context_features(conditional_input, prior.conditional_shape, x, event_rank, owner)
@@ -50,22 +46,17 @@ def prior_parameters(prior, x, params, conditional_input, event_rank):
 class LearnedPrior(FlowBijector):
     """Shifts and scales a standard Normal latent: a learned, optionally conditional prior.
 
-    Event z of shape E ([H, W, C] for the top latent of an image flow, [D] for vectors), with
-    the last axis of size C. The mean and log-scale have shape E:
-      (mean, raw) = (m, r)           if `learned` (free variables of shape E, which include
-                                     Glow's `learntop`: a per-channel value plus a border term)
+    Event z of shape E ([H, W, C] or [D]), last axis C; mean and log-scale of shape E:
+      (mean, raw) = (m, r)           if `learned` (free variables of shape E; Glow's `learntop`)
                   + Linear(c)        if `conditional_shape` (Glow's `ycond`: a zero-initialised
-                                     linear map of the flattened context c, bijector kwarg
-                                     `conditional_input`, to 2C values, the same at every
-                                     position of an image)
+                                     linear map of the flattened context c, kwarg
+                                     `conditional_input`, the same at every position)
       log_scale = bound * tanh(raw / bound)
       forward (latent -> data):  y = z * exp(log_scale) + mean
       inverse (data -> latent):  z = (y - mean) * exp(-log_scale)
       log|det dy/dz| = sum of log_scale over the event
-    Over the flow's standard Normal base this gives the value it maps the prior
-    N(mean, exp(log_scale)^2), so the model stays one `tfd.TransformedDistribution` with
-    exact `log_prob` and `sample`. Every parameter starts at zero: a fresh prior is the
-    identity.
+    Over the flow's standard Normal base this gives the prior N(mean, exp(log_scale)^2), in one
+    `tfd.TransformedDistribution`. Every parameter starts at zero: at first, the identity.
 
     Reference: Kingma and Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039 (the code's
     `prior` with `learntop` and `ycond`).
@@ -84,13 +75,9 @@ class LearnedPrior(FlowBijector):
         name='learned_prior',
         dtype_policy=None,
     ):
-        """Creates the prior on events of shape E = `event_shape`; `log_scale_bound` is the
-        clamp (> 0); `dtype_policy` the context map's precision (`tfp_flows.mixed_precision`).
-
-        Raises:
-          ValueError: for an argument outside its domain, naming it, or neither `learned` nor
-            a conditional shape (the prior would be the identity).
-        """
+        """The prior on events E = `event_shape`; other arguments as `AffineCoupling`'s
+        (`dtype_policy`: the context map's). `ValueError` naming an argument outside its
+        domain, or for neither `learned` nor a conditional shape (the identity)."""
         parameters = dict(locals())
         self._event_shape = checks.check_shape('event_shape', event_shape)
         self._log_scale_bound = LOG_SCALE_BOUND.check('log_scale_bound', log_scale_bound)
@@ -113,13 +100,12 @@ class LearnedPrior(FlowBijector):
             self.context_prior = context_prior(
                 self._conditional_shape, self._event_shape[-1], dtype, dtype_policy
             )
-            super().__init__(
-                forward_min_event_ndims=len(self._event_shape),
-                is_constant_jacobian=self._conditional_shape is None,
-                dtype=dtype,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
+            self._init_step(
+                parameters,
+                name,
+                len(self._event_shape),
+                dtype,
+                constant_jacobian=self._conditional_shape is None,
             )
 
     @property
@@ -128,7 +114,6 @@ class LearnedPrior(FlowBijector):
 
     @property
     def conditional_shape(self):
-        """The shape of one context (a tuple), or None."""
         return self._conditional_shape
 
     @property
@@ -136,15 +121,11 @@ class LearnedPrior(FlowBijector):
         return self._log_scale_bound
 
     def structure(self):
-        structure = {
-            'class': 'LearnedPrior',
-            'event_shape': list(self._event_shape),
+        return {
+            **super().structure(),
             'learned': self.mean is not None,
             'log_scale_bound': self._log_scale_bound,
         }
-        if self._conditional_shape is not None:
-            structure['conditional_shape'] = list(self._conditional_shape)
-        return structure
 
     def _map(self, x, inverse, conditional_input):
         check_event_shape(x, self._event_shape, 'LearnedPrior')

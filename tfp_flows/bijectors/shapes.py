@@ -1,25 +1,14 @@
-"""Static checks of the tensors a bijector receives, with messages that name the value."""
+"""Static checks of the tensors a bijector receives (whose dtype `FlowBijector` checked), with
+messages that name the value."""
 
 import tensorflow as tf
 
-__all__ = ['check_channels', 'check_event_shape', 'check_float', 'reduce_log_det']
-
-
-def check_float(x, owner):
-    """Raises `TypeError` unless `x` has a floating dtype."""
-    if not x.dtype.is_floating:
-        raise TypeError(
-            f'{owner} expects a floating-point tensor (dequantize integer images first, e.g. '
-            f'with `tfp_flows.uniform_dequantize`); got dtype {x.dtype.name}.'
-        )
+__all__ = ['check_channels', 'check_event_shape', 'reduce_log_det']
 
 
 def check_event_shape(x, event_shape, owner):
-    """Raises `ValueError` unless the static trailing dims of `x` equal `event_shape`.
-
-    Dims unknown at trace time are not checked.
-    """
-    check_float(x, owner)
+    """Raises `ValueError` unless the static trailing dims of `x` (where known) equal
+    `event_shape`."""
     event_shape = tuple(event_shape)
     shape = x.shape
     if shape.rank is None:
@@ -39,8 +28,7 @@ def check_event_shape(x, event_shape, owner):
 
 
 def check_channels(x, num_channels, owner):
-    """Raises unless `x` is floating with `num_channels` on its last axis (when known)."""
-    check_float(x, owner)
+    """Raises `ValueError` unless `x` has `num_channels` on its last axis (when known)."""
     if x.shape.rank is not None and x.shape[-1] not in (None, num_channels):
         raise ValueError(
             f'{owner} has {num_channels} channels (last axis); got a tensor of shape '

@@ -3,7 +3,6 @@
 import tensorflow as tf
 
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.shapes import check_float
 
 __all__ = ['Squeeze']
 
@@ -32,15 +31,15 @@ def _squeezed_shape(shape, inverse):
 class Squeeze(FlowBijector):
     """2x2 squeeze between an image [H, W, C] and its latent side [H/2, W/2, 4C].
 
-    A permutation of the values, so its log-det is 0. As for every step here, `forward` maps
-    latent to data (TFP's `tfb.Glow` calls this direction `Expand`):
+    A permutation of the values, so its log-det is 0 (TFP's `tfb.Glow` calls `forward`
+    `Expand`):
       forward (latent -> data):  tf.nn.depth_to_space, [H/2, W/2, 4C] -> [H, W, C]
       inverse (data -> latent):  tf.nn.space_to_depth, the squeeze, [H, W, C] -> [H/2, W/2, 4C]
         z[i, j, (2a + b) * C + c] = x[2i + a, 2j + b, c]   for a, b in {0, 1}
       log|det| = 0
-    H and W must be even. A level of a multi-scale flow lists `Squeeze()` on its data side
-    and `tfb.Invert(Squeeze())` on its latent side, so its latent keeps the data's shape.
-    `ValueError` for a shape it cannot take (when known), `TypeError` for integer tensors.
+    A level of a multi-scale flow lists `Squeeze()` on its data side and
+    `tfb.Invert(Squeeze())` on its latent side, so its latent keeps the data's shape.
+    `ValueError` for odd H or W (when known), `TypeError` for integer tensors.
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """
@@ -48,16 +47,14 @@ class Squeeze(FlowBijector):
     def __init__(self, validate_args=False, name='squeeze'):
         parameters = dict(locals())
         with tf.name_scope(name) as name:
-            super().__init__(
-                forward_min_event_ndims=3,
-                is_constant_jacobian=True,
-                validate_args=validate_args,
-                parameters=parameters,
-                name=name,
-            )
+            self._init_step(parameters, name, 3, None, constant_jacobian=True)
 
     def _apply(self, x, inverse):
-        check_float(x, 'Squeeze')
+        if not x.dtype.is_floating:  # The one step without a dtype: FlowBijector takes any.
+            raise TypeError(
+                'Squeeze expects a floating-point tensor (dequantize integer images first, e.g. '
+                f'with `tfp_flows.uniform_dequantize`); got dtype {x.dtype.name}.'
+            )
         shape = _squeezed_shape(x.shape, inverse)
         op = tf.nn.space_to_depth if inverse else tf.nn.depth_to_space
         if x.shape.rank == 4:

@@ -12,12 +12,10 @@ step is a *leaf*. A container offers
   walk_back(...)               optional: memory-saving backprop (`backprop.Backward`)
 
 `step(...)` yields a `Visit` *before* the step runs, and whoever drives the walk answers with
-the step's (output, log-det), or with `DESCEND` to walk inside a container. So one walk
-serves every use: a plain run answers by running each step (`apply`); `tfp_flows.initialize`
-descends everywhere and sets each ActNorm from the input it sees (several batches in
-lockstep: `drive`); 'recompute' backprop descends and reruns each leaf under
-`tf.recompute_grad`. A container that runs its steps its own way (a loop over stacked
-variables, say) plugs in by offering the methods above.
+the step's (output, log-det), or with `DESCEND` to walk inside a container: a plain run runs
+each step (`apply`); `tfp_flows.initialize` descends and sets each ActNorm from its input
+(several batches in lockstep: `drive`); 'recompute' backprop reruns each leaf under
+`tf.recompute_grad`.
 """
 
 import collections
@@ -99,11 +97,8 @@ def step(flow_step, x, inverse, event_ndims, kwargs):
 
 
 def apply(visit):
-    """Runs the visited step whole: (output, log-det over `visit.event_ndims` dims).
-
-    This package's steps run output and log-det in one pass and get the kwargs they take
-    (`kwarg_names`); other TFP bijectors run their public methods without kwargs.
-    """
+    """Runs the visited step whole: (output, log-det over `visit.event_ndims` dims); other
+    TFP bijectors than ours get no kwargs."""
     bijector, x, inverse, event_ndims, kwargs = visit
     if isinstance(bijector, FlowBijector):
         step_kwargs = {k: v for k, v in kwargs.items() if k in bijector.kwarg_names}
@@ -115,11 +110,8 @@ def apply(visit):
 
 
 def drive(walks, answer):
-    """Runs the generators `walks` in lockstep; returns the list of their results.
-
-    At each point every walk has made one visit, and `answer(visits)` gives what to send back
-    to each (see the module docstring). Raises `RuntimeError` if the walks do not end together.
-    """
+    """Runs the generators `walks` in lockstep, `answer(visits)` giving what to send back to
+    each; returns their results. `RuntimeError` if the walks do not end together."""
     answers, results = [None] * len(walks), [None] * len(walks)
     while True:
         visits = []

@@ -32,11 +32,8 @@ def bits_per_dim(log_prob, num_dims, num_bins):
 
     bits/dim = (-log_prob + D * log(num_bins)) / (D * log(2)),  D = `num_dims`.
 
-    Args:
-      log_prob: `Tensor` of log-densities of dequantized data in [0, 1)^D (nats); for a learned
-        dequantizer, log p(x) - log q(u | k).
-      num_dims: D, the number of values per example (H * W * C for an image), a positive int.
-      num_bins: number of discrete levels the data was dequantized from, an int >= 2.
+    `log_prob`: log-densities (nats) of dequantized data in [0, 1)^D, minus log q(u | k) for a
+    learned dequantizer; `num_dims` D (H * W * C), a positive int; `num_bins` an int >= 2.
     """
     num_dims = checks.POSITIVE_INT.check('num_dims', num_dims)
     num_bins = check_num_bins(num_bins)
@@ -47,16 +44,9 @@ def bits_per_dim(log_prob, num_dims, num_bins):
 def dequantize(pixels, num_bins, dequantizer=None, seed=None, dtype=tf.float32):
     """x = (k + u) / B and log q(u | k), with u from `dequantizer` (uniform if None).
 
-    Args:
-      pixels: k, [N, *E] integers in {0, ..., B - 1} (checked, see `check_pixels`).
-      num_bins: B.
-      dequantizer: None (u ~ Uniform[0, 1)^D, log q = 0) or a `VariationalDequantizer` built
-        with the same `num_bins`.
-      seed: a stateless seed (an int tensor [2]) or None (stateful random).
-      dtype: float32 or float64, the dtype of x and log q.
-
-    Returns:
-      (x [N, *E] in [0, 1), log q(u | k) [N] in nats).
+    Pixels k [N, *E] in {0, ..., B - 1} (`check_pixels`); `dequantizer` None (uniform, log q
+    = 0) or a `VariationalDequantizer` for B; `seed` a stateless seed [2] or None; `dtype`
+    float32 or float64. Returns (x [N, *E] in [0, 1), log q(u | k) [N] in nats).
     """
     num_bins = check_num_bins(num_bins)
     dtype = checks.check_float_dtype('dtype', dtype)
@@ -119,18 +109,10 @@ def dequantized_bits_per_dim(flow, dequantizer, pixels, num_bins, seed=None, bij
 
     bits/dim = (-log p(x) + log q(u | k) + D log B) / (D log 2),  x = (k + u) / B, u ~ q(u | k)
 
-    (Ho et al. 2019, Flow++, eq. 9-10, https://arxiv.org/abs/1902.00275). Differentiable in the
-    flow's and the dequantizer's variables (u is reparameterised), so training both on its
-    mean trains the pair jointly.
-
-    Args:
-      flow: a `tfd.TransformedDistribution` on [0, 1]^D images, event shape E.
-      dequantizer, pixels, num_bins, seed: as for `dequantize`.
-      bijector_kwargs: passed to `flow.log_prob` (e.g. {'training': True}); None passes none.
-
-    Returns:
-      bits/dim of each image, [N], in the flow's dtype. Errors as `dequantize`, and
-      `TypeError` for a `flow` that is not a `tfd.TransformedDistribution`.
+    (Ho et al. 2019, Flow++, eq. 9-10, https://arxiv.org/abs/1902.00275); differentiable in
+    both models' variables (u is reparameterised). Returns [N] in the flow's dtype. Arguments
+    and errors as `dequantize`; `flow` a `tfd.TransformedDistribution` (else `TypeError`) on
+    [0, 1]^D; `bijector_kwargs` go to `flow.log_prob` (e.g. {'training': True}).
     """
     models.check_flow(flow)
     x, log_q = dequantize(pixels, num_bins, dequantizer, seed, flow.dtype)
@@ -175,16 +157,11 @@ def importance_weighted_log_likelihood(
     """The importance-weighted estimate of log P(k) on discrete images, in nats, [N].
 
     log P(k) ~ logsumexp_s [log p(x_s) - log q(u_s | k)] - log S - D log B, with S =
-    `num_samples` draws u_s ~ q(u | k) (uniform without a dequantizer): at most log P(k) in
-    expectation, growing with S towards it (Burda et al. 2016, IWAE,
-    https://arxiv.org/abs/1509.00519). The draws run one after another in a `tf.while_loop`,
-    so memory does not grow with S; draw s uses the stateless seed
-    `tf.random.experimental.stateless_fold_in(seed, s)`: a fixed seed gives a fixed figure.
-
-    Args:
-      flow, dequantizer, pixels, num_bins, bijector_kwargs: as for `dequantized_bits_per_dim`.
-      num_samples: S, a positive int or an int scalar tensor (checked at run time).
-      seed: an int in [0, 2**31) or a stateless seed (an int tensor [2]).
+    `num_samples` draws u_s ~ q(u | k) (IWAE, Burda et al. 2016,
+    https://arxiv.org/abs/1509.00519), one after another in a `tf.while_loop` (memory does not
+    grow with S), draw s with seed `stateless_fold_in(seed, s)`: a fixed seed, a fixed figure.
+    S: a positive int or an int scalar tensor; `seed`: an int in [0, 2**31) or a stateless
+    seed [2]; the rest as for `dequantized_bits_per_dim`.
     """
     models.check_flow(flow)
     num_bins = check_num_bins(num_bins)

@@ -68,19 +68,10 @@ def dequantize_with(pixels, noise, num_bins):
 def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
     """x = (pixels + u) / num_bins with u ~ Uniform[0, 1): floats in [0, 1).
 
-    Uniform dequantization (Theis et al. 2016, https://arxiv.org/abs/1511.01844).
-
-    Args:
-      pixels: integer-valued numbers (any integer dtype, or a float dtype holding integers) in
-        {0, ..., num_bins - 1}, of any shape; checked as in `check_pixels`.
-      num_bins: number of discrete levels of the data (256 for 8-bit images, 17 for the 8x8
-        scikit-learn digits whose values are 0..16).
-      seed: optional stateless seed (an int tensor [2]); without it the noise is stateful.
-      dtype: float32 or float64, the dtype of the result.
-
-    Raises:
-      ValueError, TypeError: as `check_pixels`, and for a bad `num_bins`, `seed` or `dtype`.
-      tf.errors.InvalidArgumentError: for pixel tensors that are not integers in range.
+    Uniform dequantization (Theis et al. 2016, https://arxiv.org/abs/1511.01844) of integer
+    `pixels` of any shape (`check_pixels`); `num_bins` 256 for 8-bit images, 17 for the 8x8
+    digits; `seed` a stateless seed [2] or None (stateful); `dtype` float32 or float64.
+    Errors as `check_pixels`, and `ValueError` for a bad `num_bins`, `seed` or `dtype`.
     """
     num_bins = check_num_bins(num_bins)
     dtype = checks.check_float_dtype('dtype', dtype)

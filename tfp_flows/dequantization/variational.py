@@ -1,21 +1,11 @@
 """Variational dequantization (Flow++): the noise u ~ q(u | k) from a flow conditioned on k.
 
-Uniform dequantization spreads each discrete image k over its whole cell, x = (k + u) / B with
-u ~ Uniform[0, 1)^D, so a flow must put a flat density on every cell, including the spikes of
-exact-zero background pixels. Ho et al. (2019) instead draw u from a learned density q(u | k)
-and train it jointly with the flow on the variational bound (`tfp_flows.dequantization`):
-
-    log P(k) >= E_q[log p(x) - log q(u | k)] - D log B,   x = (k + u) / B,
-
-tight when q(u | k) is the flow's own density restricted to the cell of k.
-
-`FlowTrainer(flow, num_bins, dequantizer=q)` trains both with `fit` on discrete images; a run
-does so with `config.dequantizer.kind = 'variational'`, and checkpoints and exports both.
-ActNorm is initialised on uniformly dequantized data: that is what q is at initialisation.
-Evaluate with `tfp_flows.dequantization.dequantized_bits_per_dim` (fixed seeds), or
-`importance_weighted_bits_per_dim` for the tighter figure.
-
-Reference: Ho et al. (2019), Flow++, Sec. 3.1. https://arxiv.org/abs/1902.00275
+Uniform noise makes a flow put a flat density on every cell, spikes of exact-zero background
+pixels included; a learned q(u | k), trained jointly with the flow on the bound of
+`tfp_flows.dequantization`, is tight when it is the flow's own density on the cell of k.
+`FlowTrainer(flow, num_bins, dequantizer=q)` trains both (a run: `config.dequantizer.kind =
+'variational'`), and checkpoints and exports both. ActNorm is initialised on uniformly
+dequantized data: that is what q is at initialisation.
 """
 
 import math
@@ -52,26 +42,18 @@ class VariationalDequantizer(tf.Module):
       log q(u | k) = log Logistic(eps) - sum_k log|det dg_k| - sum log sigmoid'(y)   (nats)
 
     A Logistic eps through a sigmoid is Uniform(0, 1), and every coupling's last layer starts
-    at zero, so at initialisation q is uniform dequantization and training only tightens the
-    bound. `distribution` is q as a `tfd.TransformedDistribution` over eps (pass
-    `bijector_kwargs={'conditional_input': dequantizer.context(k)}`); `sample_and_log_prob`
-    draws u and log q(u | k) in one pass; `log_prob(u, k)` scores given noise.
+    at zero, so q starts as uniform dequantization. `distribution` is q over eps (pass
+    `bijector_kwargs={'conditional_input': dequantizer.context(k)}`).
 
     Args:
       event_shape: [H, W, C] of the images, positive ints.
       num_bins: B, the number of discrete levels (17 for digits, 256 for 8-bit images).
       num_steps: K, the number of couplings, an int >= 2 (so every pixel is changed).
       hidden_channels: width of each coupling's conditioner and of the context network.
-      context_channels: features F(c(k)) per pixel added to the context, an int >= 0 (0: the
-        scaled pixels alone).
-      log_scale_bound: soft clamp of each coupling's log-scale, a finite number > 0.
-      seed: an int in [0, 2**31); fixes the initial parameters.
-      dtype: tf.float32 or tf.float64.
-      name: name of the module.
+      context_channels: features F(c(k)) per pixel, an int >= 0 (0: the scaled pixels alone).
+      log_scale_bound, seed, dtype: as for `AffineCoupling`.
 
-    Raises (at construction):
-      ValueError: for any argument outside its domain, naming it and its value, before any
-        variable (the couplings' and networks' domains for the arguments passed on).
+    `ValueError` naming any argument outside its domain, before any variable.
 
     Reference: Ho et al. (2019), Flow++, Sec. 3.1. https://arxiv.org/abs/1902.00275
     """
@@ -164,24 +146,16 @@ class VariationalDequantizer(tf.Module):
         return tf.concat([scaled, self.context_network(scaled)], axis=-1)
 
     def sample_and_log_prob(self, pixels, seed=None):
-        """u ~ q(u | k) and log q(u | k), in one pass.
-
-        Args:
-          pixels: k, [N, H, W, C] integers in {0, ..., B - 1} (any integer or float dtype).
-          seed: a stateless seed (int tensor [2]) or None (stateful random).
-
-        Returns:
-          (u [N, H, W, C] in (0, 1) of the dequantizer's dtype, log q(u | k) [N] in nats).
-        """
+        """(u [N, H, W, C] in (0, 1), log q(u | k) [N] in nats), u ~ q(u | k), in one pass, for
+        pixels k [N, H, W, C] in {0, ..., B - 1}; `seed`: a stateless seed [2] or None."""
         context = self.context(pixels)
         seed = networks.check_stateless_seed('seed', seed)
         eps = self.base.sample(tf.shape(context)[0], seed=seed)
         return self._noise_and_log_prob(eps, context)
 
     def noise_and_log_prob(self, base_noise, pixels):
-        """`sample_and_log_prob` from the caller's draw eps [N, H, W, C] of `base` (Logistic),
-        e.g. for a whole global batch from one seed, each replica taking its rows, so an
-        example's noise does not depend on how the batch is split."""
+        """`sample_and_log_prob` from the caller's draw eps [N, H, W, C] of `base` (e.g. one
+        global batch's, each replica taking its rows)."""
         base_noise = tf.convert_to_tensor(base_noise, self._dtype)
         return self._noise_and_log_prob(base_noise, self.context(pixels))
 
