@@ -754,11 +754,9 @@ def test_two_replica_step_with_a_dequantizer_equals_one_device_step(mirrored_str
     pixels = _pixels(8, seed=3)
     results = []
     one_device = tf.distribute.OneDeviceStrategy('/cpu:0')
-    for strategy, accumulation_steps in (
-        (one_device, 1),
-        (mirrored_strategy, 1),
-        (mirrored_strategy, 2),
-    ):
+    # Two replicas of 2 micro-batches each: a sum instead of a mean over replicas or
+    # micro-batches, or noise drawn per replica, shows against one device.
+    for strategy, accumulation_steps in ((one_device, 1), (mirrored_strategy, 2)):
         with strategy.scope():
             _, _, trainer = _with_dequantizer(
                 pixels, seed=5, clip_norm=0.5, accumulation_steps=accumulation_steps
