@@ -84,6 +84,9 @@ STEPS = {  # step, an event of its forward_min_event_ndims (latent side)
 @pytest.mark.parametrize('make', STEPS.values(), ids=STEPS)
 def test_every_step_takes_inputs_of_exactly_its_declared_min_event_ndims(make):
     step, event = make()
+    for i, variable in enumerate(step.trainable_variables):  # Away from the identity init.
+        noise = tf.random.stateless_normal(variable.shape, [i, 7], 0.0, 0.1, variable.dtype)
+        variable.assign_add(noise)
     assert step.forward_min_event_ndims == len(event)
     for batch in [(), (3,)]:
         z = _logit_flow_data(batch + event)

@@ -75,6 +75,19 @@ def _values(variables):
     return [v.numpy().copy() for v in variables]
 
 
+def _assert_runs_equal_the_first(results, history_rtol, rtol, atol):
+    """`results`: [(Keras history dict, [variable values])] of runs that must equal the
+    first: every logged figure of every epoch, and every variable."""
+    (first_history, first), *others = results
+    assert others
+    for history, values in others:
+        assert history.keys() == first_history.keys()
+        for key in first_history:
+            np.testing.assert_allclose(history[key], first_history[key], rtol=history_rtol)
+        for want, got in zip(first, values, strict=True):
+            np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+
+
 def _trained(family, x, seed=0, dtype=tf.float32, dropout_rate=0.0, **trainer_kwargs):
     """An initialised flow of `family` and a FlowTrainer on it (not compiled); `x` is the
     batch, or (x, c) for the conditional families."""
@@ -402,12 +415,7 @@ def test_accumulation_makes_one_step_of_the_whole_batch():
         history = trainer.fit(batches, epochs=2, verbose=0)
         assert int(trainer.optimizer.iterations.numpy()) == 6
         results.append((history.history, _values([*flow.variables, *trainer.optimizer.variables])))
-    (plain_history, plain), *accumulated_runs = results
-    for accumulated_history, accumulated in accumulated_runs:
-        for key in plain_history:
-            np.testing.assert_allclose(accumulated_history[key], plain_history[key], rtol=1e-5)
-        for a, b in zip(plain, accumulated, strict=True):
-            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    _assert_runs_equal_the_first(results, history_rtol=1e-5, rtol=1e-4, atol=1e-6)
 
 
 def test_memory_saving_steps_equal_plain_steps():
@@ -422,12 +430,7 @@ def test_memory_saving_steps_equal_plain_steps():
         trainer.compile(keras.optimizers.SGD(0.5))
         history = trainer.fit(_one_batch_dataset(x), epochs=2, verbose=0).history
         results.append((history, _values(flow.variables)))
-    (plain_history, plain), *saving_runs = results
-    for saving_history, saving in saving_runs:
-        for key in plain_history:
-            np.testing.assert_allclose(saving_history[key], plain_history[key], rtol=1e-10)
-        for a, b in zip(plain, saving, strict=True):
-            np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    _assert_runs_equal_the_first(results, history_rtol=1e-10, rtol=1e-9, atol=1e-12)
 
 
 def test_memory_saving_needs_a_flow_of_this_package_and_a_mode():
@@ -743,11 +746,7 @@ def test_accumulation_with_a_dequantizer_makes_one_step_of_the_whole_batch():
         trainer.compile(make_optimizer('adam', 3e-3, warmup_steps=2, ema_momentum=0.5))
         history = trainer.fit(batches, epochs=1, verbose=0)
         results.append((history.history, _values([*trainer.trainable_weights])))
-    (plain_history, plain), (accumulated_history, accumulated) = results
-    for key in plain_history:
-        np.testing.assert_allclose(accumulated_history[key], plain_history[key], rtol=1e-5)
-    for a, b in zip(plain, accumulated, strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    _assert_runs_equal_the_first(results, history_rtol=1e-5, rtol=1e-4, atol=1e-6)
 
 
 def test_two_replica_step_with_a_dequantizer_equals_one_device_step(mirrored_strategy):
@@ -769,12 +768,7 @@ def test_two_replica_step_with_a_dequantizer_equals_one_device_step(mirrored_str
             verbose=0,
         )
         results.append((history.history, _values(trainer.trainable_weights)))
-    (single_history, single), *mirrored_runs = results
-    for mirrored_history, mirrored in mirrored_runs:
-        for key in single_history:
-            np.testing.assert_allclose(mirrored_history[key], single_history[key], rtol=1e-5)
-        for s, m in zip(single, mirrored, strict=True):
-            np.testing.assert_allclose(m, s, rtol=2e-4, atol=2e-6)
+    _assert_runs_equal_the_first(results, history_rtol=1e-5, rtol=2e-4, atol=2e-6)
 
 
 def test_a_dequantizer_of_other_data_is_refused():
