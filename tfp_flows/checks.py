@@ -22,7 +22,6 @@ __all__ = [
     'check_float_dtype',
     'check_path',
     'check_shape',
-    'check_tensor',
     'check_values',
     'integer',
     'number',
@@ -211,17 +210,3 @@ def check_values(tensor, inside, message):
     )
     with tf.control_dependencies([check]):
         return tf.identity(tensor)
-
-
-def check_tensor(value, expected, ranks, condition, integer=False):
-    """`value` as a tensor of ints (or, unless `integer`, reals) of a static rank in `ranks` whose
-    values pass `condition` at run time (`check_values`); else `TypeError` (another dtype) or
-    `ValueError` (another rank) '<expected>; got ...'."""
-    import tensorflow as tf
-
-    tensor = tf.convert_to_tensor(value)
-    if not (tensor.dtype.is_integer or (tensor.dtype.is_floating and not integer)):
-        raise TypeError(f'{expected}; got a {tensor.dtype.name} tensor.')
-    if tensor.shape.rank not in (None, *ranks):
-        raise ValueError(f'{expected}; got a tensor of shape {tensor.shape}.')
-    return check_values(tensor, condition(tensor), f'{expected}; got')

@@ -64,15 +64,9 @@ from tfp_flows.dequantization import (
     check_dequantizer,
     importance_weighted_bits_per_dim,
 )
-from tfp_flows.temporaries import atomic_directory, remove_stale_temporaries, temporary_directory
+from tfp_flows.temporaries import atomic_directory
 
-__all__ = [
-    'FlowModule',
-    'atomic_directory',
-    'export_saved_model',
-    'remove_stale_temporaries',
-    'temporary_directory',
-]
+__all__ = ['FlowModule', 'export_saved_model']
 
 
 def _check_flow(flow):
@@ -93,11 +87,6 @@ def _check_flow(flow):
             f"`flow`'s base distribution needs a static event shape; got {latent_shape}."
         )
     return tuple(event_shape.as_list()), tuple(latent_shape.as_list()), dtype
-
-
-def _all_inside(name, tensor, inside, expected):
-    """`tensor`, checked at run time to be `inside` (a bool tensor of its shape) everywhere."""
-    return checks.check_values(tensor, inside, f'`{name}` must be {expected}; got')
 
 
 def _without_defaults(fn):
@@ -217,10 +206,12 @@ class FlowModule(tf.Module):
         if x is not None:
             x = tf.ensure_shape(x, [None, *self._event_shape])
             if self._num_bins is None:
-                x = _all_inside('x', x, tf.math.is_finite(x), 'finite values')
+                x = checks.check_values(x, tf.math.is_finite(x), '`x` must be finite values; got')
             else:  # NaN is outside too.
                 inside = (x >= tf.zeros([], x.dtype)) & (x <= tf.ones([], x.dtype))
-                x = _all_inside('x', x, inside, 'values in [0, 1] (dequantized data)')
+                x = checks.check_values(
+                    x, inside, '`x` must be values in [0, 1] (dequantized data); got'
+                )
             batch = tf.shape(x)[0]
         if conditional_input is None:
             return x, ()
@@ -238,7 +229,11 @@ class FlowModule(tf.Module):
         )
         with tf.control_dependencies([fits]):
             c = tf.identity(c)
-        return x, (_all_inside('conditional_input', c, tf.math.is_finite(c), 'finite values'),)
+        return x, (
+            checks.check_values(
+                c, tf.math.is_finite(c), '`conditional_input` must be finite values; got'
+            ),
+        )
 
     def _kwargs(self, context):
         """The bijector kwargs of the optional context input (`()` or `(c,)`)."""
@@ -286,8 +281,10 @@ class FlowModule(tf.Module):
         return {'bits_per_dim': bits}
 
     def _sample(self, num_samples, temperature, seed, conditional_input=None):
-        num_samples = _all_inside(
-            'num_samples', tf.ensure_shape(num_samples, []), num_samples >= 0, 'an int >= 0'
+        num_samples = checks.check_values(
+            tf.ensure_shape(num_samples, []),
+            num_samples >= 0,
+            '`num_samples` must be an int >= 0; got',
         )
         _, context = self._checked(None, conditional_input, num_samples)
         temperature = tf.ensure_shape(temperature, [])  # Checked by `sample_latent`.
@@ -300,7 +297,7 @@ class FlowModule(tf.Module):
 
     def _decode(self, z, conditional_input=None):
         z = tf.ensure_shape(z, [None, *self._latent_shape])
-        z = _all_inside('z', z, tf.math.is_finite(z), 'finite values')
+        z = checks.check_values(z, tf.math.is_finite(z), '`z` must be finite values; got')
         _, context = self._checked(None, conditional_input, tf.shape(z)[0])
         return {'x': self._decode_pass(z, *context)}
 

@@ -300,6 +300,17 @@ def _vector_real_nvp(steps, event_shape, preprocessing):
     return steps.flow(layer + steps.top_prior(event_shape), event_shape, event_ndims=1)
 
 
+def _checked_tensor(value, expected, ranks, condition, integer=False):
+    """`value` as a tensor of ints (or, unless `integer`, reals) of a static rank in `ranks` whose
+    values pass `condition` at run time; else the error, with `expected` and the value."""
+    tensor = tf.convert_to_tensor(value)
+    if not (tensor.dtype.is_integer or (tensor.dtype.is_floating and not integer)):
+        raise TypeError(f'{expected}; got a {tensor.dtype.name} tensor.')
+    if tensor.shape.rank not in (None, *ranks):
+        raise ValueError(f'{expected}; got a tensor of shape {tensor.shape}.')
+    return checks.check_values(tensor, condition(tensor), f'{expected}; got')
+
+
 def check_temperature(temperature, dtype):
     """`temperature` as a scalar `dtype` tensor, checked to be finite and > 0: a Python number
     now (`ValueError`), a tensor at run time (`tf.errors.InvalidArgumentError`; `ValueError`
@@ -311,9 +322,7 @@ def check_temperature(temperature, dtype):
     def valid(t):
         return tf.math.is_finite(tf.cast(t, dtype)) & (t > 0)
 
-    return tf.ensure_shape(
-        tf.cast(checks.check_tensor(temperature, expected, [0], valid), dtype), []
-    )
+    return tf.ensure_shape(tf.cast(_checked_tensor(temperature, expected, [0], valid), dtype), [])
 
 
 def _sample_shape(sample_shape):
@@ -326,7 +335,7 @@ def _sample_shape(sample_shape):
         return sample_shape
     if not isinstance(sample_shape, tf.Tensor | tf.Variable | np.ndarray):
         raise ValueError(f'{expected}; got {sample_shape!r}.')
-    return checks.check_tensor(sample_shape, expected, [0, 1], lambda t: t >= 0, integer=True)
+    return _checked_tensor(sample_shape, expected, [0, 1], lambda t: t >= 0, integer=True)
 
 
 def check_flow(flow):
@@ -372,7 +381,5 @@ def sample_latent(flow, sample_shape=(), temperature=1.0, seed=None):
     check_flow(flow)
     sample_shape = _sample_shape(sample_shape)
     temperature = check_temperature(temperature, flow.dtype)
-    return (
-        flow.distribution.sample(sample_shape, seed=check_stateless_seed('seed', seed, ints=True))
-        * temperature
-    )
+    seed = check_stateless_seed('seed', seed, ints=True)
+    return flow.distribution.sample(sample_shape, seed=seed) * temperature

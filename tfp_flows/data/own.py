@@ -65,8 +65,7 @@ def csv_source(path, split, columns=None, context_columns=None, conditional=Fals
     """`make_dataset`'s source 'csv:PATH': (unbatched dataset of float32 rows x [D], or (x, c)
     pairs with `conditional`; `DatasetInfo` fields). `conditional` must match having context
     columns (`ValueError` before the file is read); other errors as `read_csv`."""
-    split_indices(0, split)  # Refuses an unknown split.
-    _check_names('columns', columns, allow_none=True)
+    split_indices(0, split)  # Refuses an unknown split; `read_csv` checks `columns`.
     if checks.BOOL.check('conditional', conditional) != bool(
         _check_names('context_columns', context_columns, allow_none=True)
     ):
@@ -188,24 +187,9 @@ def read_csv(path, columns=None, context_columns=()):
 
 
 def table_statistics(path, x, c, columns, context_columns):
-    """The `TableStatistics` of the training split of `read_csv`'s `x` [N, D], `c` [N, K],
-    `columns` and `context_columns` (`path` named in messages). `ValueError` for a column
-    constant on the training split, or `x`, `c` and names that do not fit together."""
-    x, c = np.asarray(x, np.float64), np.asarray(c, np.float64)
-    columns = _check_names('columns', columns, allow_none=False)
-    context_columns = _check_names('context_columns', context_columns, allow_none=False)
-    if (
-        x.ndim != 2
-        or c.ndim != 2
-        or len(x) != len(c)
-        or x.shape[1] != len(columns)
-        or c.shape[1] != len(context_columns)
-    ):
-        raise ValueError(
-            '`x` [N, D] and `c` [N, K] must have the same N, D columns and K context_columns; '
-            f'got shapes {x.shape} and {c.shape} with {len(columns)} and '
-            f'{len(context_columns)} names.'
-        )
+    """The `TableStatistics` of the training split of `read_csv`'s outputs (taken as they are):
+    `x` [N, D], `c` [N, K], `columns` and `context_columns` (`path` named in messages).
+    `ValueError` for a column constant on the training split."""
     train = split_indices(len(x), 'train')
 
     def moments(values, names):

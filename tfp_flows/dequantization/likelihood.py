@@ -3,6 +3,7 @@ estimate, with uniform or learned dequantization noise (the math is in the packa
 """
 
 import math
+import numbers
 
 import numpy as np
 import tensorflow as tf
@@ -121,13 +122,33 @@ def dequantized_bits_per_dim(flow, dequantizer, pixels, num_bins, seed=None, bij
 
 def _check_num_samples(num_samples):
     """A positive int, or an int scalar tensor checked at run time; as an int32 tensor."""
-    if checks.integer().contains(num_samples):
+    if isinstance(num_samples, numbers.Integral) and not isinstance(num_samples, bool):
         return tf.constant(checks.POSITIVE_INT.check('num_samples', num_samples), tf.int32)
-    expected = '`num_samples` must be a positive int or an int scalar tensor'
     if num_samples is None:
+        raise ValueError('`num_samples` must be a positive int or an int scalar tensor; got None.')
+    num_samples = tf.convert_to_tensor(num_samples)
+    if not num_samples.dtype.is_integer or num_samples.shape.rank not in (None, 0):
+        raise ValueError(
+            '`num_samples` must be a positive int or an int scalar tensor; got a '
+            f'{num_samples.dtype.name} tensor of shape {num_samples.shape}.'
+        )
+    num_samples = tf.cast(num_samples, tf.int32)
+    return checks.check_values(
+        num_samples, num_samples > 0, '`num_samples` must be a positive int; got'
+    )
+
+
+def _check_seed(seed):
+    """An int in [0, 2**31) as the stateless seed [seed, 0], or an int tensor [2]."""
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return tf.constant([checks.SEED.check('seed', seed), 0], tf.int32)
+    expected = '`seed` must be an int or a stateless seed (an int tensor of shape [2])'
+    if seed is None:
         raise ValueError(f'{expected}; got None.')
-    num_samples = checks.check_tensor(num_samples, expected, [0], lambda t: t > 0, integer=True)
-    return tf.cast(num_samples, tf.int32)
+    seed = tf.convert_to_tensor(seed)
+    if not seed.dtype.is_integer or not seed.shape.is_compatible_with([2]):
+        raise ValueError(f'{expected}; got a {seed.dtype.name} tensor of shape {seed.shape}.')
+    return seed
 
 
 def importance_weighted_log_likelihood(
@@ -146,9 +167,7 @@ def importance_weighted_log_likelihood(
     num_bins = check_num_bins(num_bins)
     check_dequantizer(dequantizer, num_bins)
     num_samples = _check_num_samples(num_samples)
-    seed = check_stateless_seed('seed', seed, ints=True)
-    if seed is None:
-        raise ValueError('`seed` must be an int or a stateless seed (an int tensor [2]); got None.')
+    seed = _check_seed(seed)
     pixels = check_pixels(pixels, num_bins, flow.dtype)
     kwargs = _log_prob_kwargs(bijector_kwargs)
 
