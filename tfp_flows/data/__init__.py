@@ -142,10 +142,7 @@ def make_dataset(
     batch = functools.partial(
         tf.data.Dataset.batch, batch_size=batch_size, drop_remainder=drop_remainder
     )
-    window = None  # Examples shuffled together: all in memory, or TFDS's _MAX_WINDOW.
-    if shuffle:
-        window = info.num_examples[split]
-        window = min(window, _MAX_WINDOW) if _kind(name) == 'tfds' else window
+    window = _window(name, info.num_examples[split]) if shuffle else None
     prepare = pipeline.preparation(info.num_bins, dequantize, augment)
     dataset = pipeline.passes(examples, pipeline.pass_keys(seed, epoch), window, batch, prepare)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
@@ -207,3 +204,8 @@ def _num_batches(info, split, batch_size, drop_remainder):
         )
     rounding = math.floor if drop_remainder else math.ceil
     return rounding(num_examples / batch_size)
+
+
+def _window(name, num_examples):
+    """Examples shuffled together: the whole split when it is in memory (all but TFDS)."""
+    return min(num_examples, _MAX_WINDOW) if _kind(name) == 'tfds' else num_examples
