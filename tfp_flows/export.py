@@ -72,21 +72,14 @@ __all__ = ['FlowModule', 'export_saved_model']
 def _check_flow(flow):
     """Returns (event_shape, latent_shape, dtype) of `flow` after checking what export needs."""
     models.check_flow(flow)
-    event_shape, batch_shape = flow.event_shape, flow.batch_shape
-    if not event_shape.is_fully_defined() or batch_shape.rank != 0:
+    shapes = flow.event_shape, flow.distribution.event_shape
+    if not all(shape.is_fully_defined() for shape in shapes) or flow.batch_shape.rank != 0:
         raise ValueError(
-            '`flow` must have a static event shape and batch shape []; got event shape '
-            f'{event_shape} and batch shape {batch_shape}.'
+            '`flow` must have static event shapes (data and latent) and batch shape []; got '
+            f'{shapes[0]}, {shapes[1]} and {flow.batch_shape}.'
         )
-    dtype = tf.as_dtype(flow.dtype)
-    if dtype not in (tf.float32, tf.float64):
-        raise TypeError(f'`flow` must have dtype float32 or float64; got {dtype.name}.')
-    latent_shape = flow.distribution.event_shape
-    if not latent_shape.is_fully_defined():
-        raise ValueError(
-            f"`flow`'s base distribution needs a static event shape; got {latent_shape}."
-        )
-    return tuple(event_shape.as_list()), tuple(latent_shape.as_list()), dtype
+    dtype = checks.check_float_dtype('flow.dtype', flow.dtype)
+    return tuple(shapes[0].as_list()), tuple(shapes[1].as_list()), dtype
 
 
 def _without_defaults(fn):
