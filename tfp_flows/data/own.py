@@ -53,12 +53,11 @@ def split_indices(count, split):
     return np.sort(permutation[ends[index] : ends[index + 1]])
 
 
-def _check_names(name, value, allow_none):
-    """`value` as a tuple of column names (`checks.COLUMN_NAMES`); None (if `allow_none`) or
-    () stay."""
-    if (value is None and allow_none) or (isinstance(value, tuple | list) and not value):
+def _check_names(name, value):
+    """`value` as a tuple of column names (`checks.COLUMN_NAMES`); None and () stay."""
+    if value is None or (isinstance(value, tuple | list) and not value):
         return None if value is None else ()
-    return (checks.COLUMN_NAMES.or_none() if allow_none else checks.COLUMN_NAMES).check(name, value)
+    return checks.COLUMN_NAMES.check(name, value)
 
 
 def csv_source(path, split, columns=None, context_columns=None, conditional=False):
@@ -67,7 +66,7 @@ def csv_source(path, split, columns=None, context_columns=None, conditional=Fals
     columns (`ValueError` before the file is read); other errors as `read_csv`."""
     split_indices(0, split)  # Refuses an unknown split; `read_csv` checks `columns`.
     if checks.BOOL.check('conditional', conditional) != bool(
-        _check_names('context_columns', context_columns, allow_none=True)
+        _check_names('context_columns', context_columns)
     ):
         raise ValueError(
             'A CSV table is conditional exactly when it has context columns: pass '
@@ -157,8 +156,8 @@ def read_csv(path, columns=None, context_columns=()):
     else naming the column, row and value).
     """
     checks.check_path('path', path)
-    columns = _check_names('columns', columns, allow_none=True)
-    context_columns = _check_names('context_columns', context_columns, allow_none=True) or ()
+    columns = _check_names('columns', columns)
+    context_columns = _check_names('context_columns', context_columns) or ()
     if not os.path.isfile(path):
         raise FileNotFoundError(f'csv:{path}: no such file.')
     with open(path, newline='') as f:
