@@ -57,7 +57,7 @@ def _check_names(name, value):
     """`value` as a tuple of column names (`checks.COLUMN_NAMES`); None and () stay."""
     if value is None or (isinstance(value, tuple | list) and not value):
         return None if value is None else ()
-    return checks.COLUMN_NAMES.check(name, value)
+    return checks.COLUMN_NAMES.or_none().check(name, value)
 
 
 def csv_source(path, split, columns=None, context_columns=None, conditional=False):
