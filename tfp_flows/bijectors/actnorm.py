@@ -8,7 +8,7 @@ import tensorflow as tf
 from tfp_flows import checks
 from tfp_flows.bijectors.affine import affine
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.bijectors.shapes import check_channels
 
 __all__ = ['ActNorm']
 
@@ -59,7 +59,7 @@ class ActNorm(FlowBijector):
         return self._num_channels
 
     def _check(self, x):
-        check_event_shape(x, [self._num_channels], type(self).__name__)
+        check_channels(x, self._num_channels, type(self).__name__)
         if self.validate_args:
             x = tf.debugging.assert_all_finite(x, f'{type(self).__name__} input has NaN or inf.')
         return x

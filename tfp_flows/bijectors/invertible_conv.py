@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from tfp_flows import checks
 from tfp_flows.bijectors.base import FlowBijector
-from tfp_flows.bijectors.shapes import check_event_shape
+from tfp_flows.bijectors.shapes import check_channels
 
 __all__ = ['InvertibleConv1x1', 'LUInvertibleConv1x1', 'random_rotation']
 
@@ -43,12 +43,12 @@ class _Conv1x1(FlowBijector):
         return self._num_channels
 
     def _forward_and_log_det(self, x):
-        check_event_shape(x, [self._num_channels], type(self).__name__)
+        check_channels(x, self._num_channels, type(self).__name__)
         weights, log_det = self.weights_and_log_det()
         return _apply_per_pixel(x, weights), log_det
 
     def _inverse_and_log_det(self, y):
-        check_event_shape(y, [self._num_channels], type(self).__name__)
+        check_channels(y, self._num_channels, type(self).__name__)
         inverse_weights, log_det = self.inverse_weights_and_log_det()
         return _apply_per_pixel(y, inverse_weights), -log_det
 

@@ -3,7 +3,7 @@ messages that name the value."""
 
 import tensorflow as tf
 
-__all__ = ['check_event_shape', 'reduce_log_det']
+__all__ = ['check_channels', 'check_event_shape', 'reduce_log_det']
 
 
 def check_event_shape(x, event_shape, owner):
@@ -24,6 +24,15 @@ def check_event_shape(x, event_shape, owner):
         raise ValueError(
             f'{owner} expects a tensor of shape {expected}; got shape {shape.as_list()}, whose '
             f'event part is {trailing.as_list()}.'
+        )
+
+
+def check_channels(x, num_channels, owner):
+    """Raises `ValueError` unless `x` has `num_channels` on its last axis (when known)."""
+    if x.shape.rank is not None and x.shape[-1] not in (None, num_channels):
+        raise ValueError(
+            f'{owner} has {num_channels} channels (last axis); got a tensor of shape '
+            f'{x.shape.as_list()}.'
         )
 
 
