@@ -33,10 +33,6 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 class Domain:
     """The values an argument may take (`contains(value)`), the words for them in a message,
     and `convert(value)`, the value the caller keeps. `check(name, value)` returns the
@@ -100,11 +96,11 @@ def number(low=None, high=None, low_open=False, high_open=False):
         description = 'a finite number'
 
     def contains(value):
-        if not _is_number(value) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
         above = low is None or (value > low if low_open else value >= low)
         below = high is None or (value < high if high_open else value <= high)
-        return above and below
+        return math.isfinite(value) and above and below
 
     return Domain(description, contains, float)
 

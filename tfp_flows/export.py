@@ -64,40 +64,22 @@ from tfp_flows.dequantization import (
     check_dequantizer,
     importance_weighted_bits_per_dim,
 )
-from tfp_flows.temporaries import atomic_directory, remove_stale_temporaries, temporary_directory
+from tfp_flows.temporaries import atomic_directory
 
-__all__ = [
-    'FlowModule',
-    'atomic_directory',
-    'export_saved_model',
-    'remove_stale_temporaries',
-    'temporary_directory',
-]
+__all__ = ['FlowModule', 'export_saved_model']
 
 
 def _check_flow(flow):
     """Returns (event_shape, latent_shape, dtype) of `flow` after checking what export needs."""
     models.check_flow(flow)
-    event_shape, batch_shape = flow.event_shape, flow.batch_shape
-    if not event_shape.is_fully_defined() or batch_shape.rank != 0:
+    shapes = flow.event_shape, flow.distribution.event_shape
+    if not all(shape.is_fully_defined() for shape in shapes) or flow.batch_shape.rank != 0:
         raise ValueError(
-            '`flow` must have a static event shape and batch shape []; got event shape '
-            f'{event_shape} and batch shape {batch_shape}.'
+            '`flow` must have static event shapes (data and latent) and batch shape []; got '
+            f'{shapes[0]}, {shapes[1]} and {flow.batch_shape}.'
         )
-    dtype = tf.as_dtype(flow.dtype)
-    if dtype not in (tf.float32, tf.float64):
-        raise TypeError(f'`flow` must have dtype float32 or float64; got {dtype.name}.')
-    latent_shape = flow.distribution.event_shape
-    if not latent_shape.is_fully_defined():
-        raise ValueError(
-            f"`flow`'s base distribution needs a static event shape; got {latent_shape}."
-        )
-    return tuple(event_shape.as_list()), tuple(latent_shape.as_list()), dtype
-
-
-def _all_inside(name, tensor, inside, expected):
-    """`tensor`, checked at run time to be `inside` (a bool tensor of its shape) everywhere."""
-    return checks.check_values(tensor, inside, f'`{name}` must be {expected}; got')
+    dtype = checks.check_float_dtype('flow.dtype', flow.dtype)
+    return tuple(shapes[0].as_list()), tuple(shapes[1].as_list()), dtype
 
 
 def _without_defaults(fn):
@@ -217,10 +199,12 @@ class FlowModule(tf.Module):
         if x is not None:
             x = tf.ensure_shape(x, [None, *self._event_shape])
             if self._num_bins is None:
-                x = _all_inside('x', x, tf.math.is_finite(x), 'finite values')
+                x = checks.check_values(x, tf.math.is_finite(x), '`x` must be finite values; got')
             else:  # NaN is outside too.
                 inside = (x >= tf.zeros([], x.dtype)) & (x <= tf.ones([], x.dtype))
-                x = _all_inside('x', x, inside, 'values in [0, 1] (dequantized data)')
+                x = checks.check_values(
+                    x, inside, '`x` must be values in [0, 1] (dequantized data); got'
+                )
             batch = tf.shape(x)[0]
         if conditional_input is None:
             return x, ()
@@ -238,7 +222,11 @@ class FlowModule(tf.Module):
         )
         with tf.control_dependencies([fits]):
             c = tf.identity(c)
-        return x, (_all_inside('conditional_input', c, tf.math.is_finite(c), 'finite values'),)
+        return x, (
+            checks.check_values(
+                c, tf.math.is_finite(c), '`conditional_input` must be finite values; got'
+            ),
+        )
 
     def _kwargs(self, context):
         """The bijector kwargs of the optional context input (`()` or `(c,)`)."""
@@ -286,8 +274,10 @@ class FlowModule(tf.Module):
         return {'bits_per_dim': bits}
 
     def _sample(self, num_samples, temperature, seed, conditional_input=None):
-        num_samples = _all_inside(
-            'num_samples', tf.ensure_shape(num_samples, []), num_samples >= 0, 'an int >= 0'
+        num_samples = checks.check_values(
+            tf.ensure_shape(num_samples, []),
+            num_samples >= 0,
+            '`num_samples` must be an int >= 0; got',
         )
         _, context = self._checked(None, conditional_input, num_samples)
         temperature = tf.ensure_shape(temperature, [])  # Checked by `sample_latent`.
@@ -300,7 +290,7 @@ class FlowModule(tf.Module):
 
     def _decode(self, z, conditional_input=None):
         z = tf.ensure_shape(z, [None, *self._latent_shape])
-        z = _all_inside('z', z, tf.math.is_finite(z), 'finite values')
+        z = checks.check_values(z, tf.math.is_finite(z), '`z` must be finite values; got')
         _, context = self._checked(None, conditional_input, tf.shape(z)[0])
         return {'x': self._decode_pass(z, *context)}
 

@@ -26,7 +26,6 @@ used or not, before any variable, in the domain of its step: `ValueError` naming
 """
 
 import itertools
-import numbers
 
 import numpy as np
 import tensorflow as tf
@@ -301,14 +300,6 @@ def _vector_real_nvp(steps, event_shape, preprocessing):
     return steps.flow(layer + steps.top_prior(event_shape), event_shape, event_ndims=1)
 
 
-def _stateless_seed(seed):
-    """A stateless seed, int32 [2] as TFP takes it, from an int in [0, 2**31) (the same
-    samples on every call), an int tensor [2] (taken modulo 2**32), or None."""
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        return tf.constant([0, checks.SEED.check('seed', seed)], tf.int32)
-    return check_stateless_seed('seed', seed)
-
-
 def _checked_tensor(value, expected, ranks, condition, integer=False):
     """`value` as a tensor of ints (or, unless `integer`, reals) of a static rank in `ranks` whose
     values pass `condition` at run time; else the error, with `expected` and the value."""
@@ -390,4 +381,5 @@ def sample_latent(flow, sample_shape=(), temperature=1.0, seed=None):
     check_flow(flow)
     sample_shape = _sample_shape(sample_shape)
     temperature = check_temperature(temperature, flow.dtype)
-    return flow.distribution.sample(sample_shape, seed=_stateless_seed(seed)) * temperature
+    seed = check_stateless_seed('seed', seed, ints=True)
+    return flow.distribution.sample(sample_shape, seed=seed) * temperature

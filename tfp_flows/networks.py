@@ -38,10 +38,12 @@ def check_training(training):
     raise TypeError(f'`training` must be a bool or a scalar bool tensor; got {training!r}.')
 
 
-def check_stateless_seed(name, seed):
-    """`seed` (None, or an int tensor or list of shape [2]: a stateless seed) as an int32
-    tensor [2] (values modulo 2**32) or None; `TypeError` for a tensor not of integers,
-    `ValueError` naming `name` for anything else."""
+def check_stateless_seed(name, seed, ints=False):
+    """`seed` (None, or an int tensor or list of shape [2]: a stateless seed; with `ints` also
+    an int of `checks.SEED`, as [0, seed]) as an int32 tensor [2] (values modulo 2**32) or None;
+    `TypeError` for a tensor not of integers, `ValueError` naming `name` for anything else."""
+    if ints and checks.integer().contains(seed):
+        return tf.constant([0, checks.SEED.check(name, seed)], tf.int32)
     if seed is None:
         return None
     expected = f'`{name}` must be None or an int tensor of shape [2] (a stateless seed)'

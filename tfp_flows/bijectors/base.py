@@ -149,14 +149,21 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
     def _parameter_properties(cls, dtype):
         return dict()  # Variables are created in `__init__`, not passed in.
 
+    # What a step was built with, where it takes it (a step without a context: None).
+    event_shape = property(lambda self: self._event_shape)
+    conditional_shape = property(lambda self: getattr(self, '_conditional_shape', None))
+    log_scale_bound = property(lambda self: self._log_scale_bound)
+
     def structure(self):
         """The choices that define this map besides its variables, as a JSON-able dict: the
-        class, and a step's `_event_shape` and `_conditional_shape` where it has them."""
+        class, and a step's event shape, conditional shape and log-scale bound where it has them."""
         structure = {'class': type(self).__name__}
         if hasattr(self, '_event_shape'):
             structure['event_shape'] = list(self._event_shape)
-        if getattr(self, '_conditional_shape', None) is not None:  # Absent: unconditional.
-            structure['conditional_shape'] = list(self._conditional_shape)
+        if self.conditional_shape is not None:
+            structure['conditional_shape'] = list(self.conditional_shape)
+        if hasattr(self, '_log_scale_bound'):
+            structure['log_scale_bound'] = self._log_scale_bound
         return structure
 
     def forward_and_log_det(self, x, event_ndims=None, **kwargs):

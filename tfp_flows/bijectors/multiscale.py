@@ -98,24 +98,8 @@ class FactorOut(Container):
             )
             self._init_step(parameters, name, 3, dtype)
 
-    @property
-    def event_shape(self):
-        return self._event_shape
-
-    @property
-    def conditional_shape(self):
-        return self._conditional_shape
-
-    @property
-    def log_scale_bound(self):
-        return self._log_scale_bound
-
     def structure(self):
-        return {
-            **super().structure(),
-            'split_prior': self.prior is not None,
-            'log_scale_bound': self._log_scale_bound,
-        }
+        return {**super().structure(), 'split_prior': self.prior is not None}
 
     def split(self, y):
         """Returns (kept, factored): the first C // 2 channels and the rest."""

@@ -33,10 +33,6 @@ class _Preprocessing(FlowBijector):
         with tf.name_scope(name) as name:
             self._init_step(parameters, name, len(self._event_shape), dtype)
 
-    @property
-    def event_shape(self):
-        return self._event_shape
-
     def _check_data(self, x):
         check_event_shape(x, self._event_shape, type(self).__name__)
         if not self.validate_args:

@@ -108,24 +108,8 @@ class LearnedPrior(FlowBijector):
                 constant_jacobian=self._conditional_shape is None,
             )
 
-    @property
-    def event_shape(self):
-        return self._event_shape
-
-    @property
-    def conditional_shape(self):
-        return self._conditional_shape
-
-    @property
-    def log_scale_bound(self):
-        return self._log_scale_bound
-
     def structure(self):
-        return {
-            **super().structure(),
-            'learned': self.mean is not None,
-            'log_scale_bound': self._log_scale_bound,
-        }
+        return {**super().structure(), 'learned': self.mean is not None}
 
     def _map(self, x, inverse, conditional_input):
         check_event_shape(x, self._event_shape, 'LearnedPrior')

@@ -17,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from tfp_flows import checks
 from tfp_flows.data.own import split_indices
 
-__all__ = ['IMAGE_EXTENSIONS', 'folder_source', 'load_folder']
+__all__ = ['IMAGE_EXTENSIONS', 'folder_source']
 
 IMAGE_EXTENSIONS = ('.bmp', '.gif', '.jpeg', '.jpg', '.png')  # What Keras' reader takes.
 _GREY_MODES = ('1', 'L', 'LA', 'I', 'I;16', 'F')
@@ -89,20 +89,18 @@ def _scan_folder(path, image_size):
     return class_names, (height, width, 1 if grey else 3), len(files)
 
 
-def load_folder(path, split, image_size=None, labels=False):
-    """The images of `split` of a folder: (dataset of uint8 images [H, W, C], or with `labels`
-    (image, int64 index into `class_names`) pairs; the subfolder names or None; the count).
+def folder_source(path, split, image_size=None, conditional=False):
+    """`make_dataset`'s source 'folder:PATH': (unbatched dataset of uint8 images [H, W, C], or
+    with `conditional` (image, int64 index into `class_names`) pairs; `DatasetInfo` fields).
     With `image_size`, each image is centre-cropped and area-resized to that square; without,
     every image must have the same size.
     Raises `FileNotFoundError` if `path` is not a directory, `ValueError` for an argument out
     of its domain (before any file is read) and for a folder that does not fit (naming why).
     """
-    checks.check_path('path', path)
     split_indices(0, split)  # Refuses an unknown split.
     checks.POSITIVE_INT.or_none().check('image_size', image_size)
-    checks.BOOL.check('labels', labels)
     class_names, shape, count = _scan_folder(path, image_size)
-    if labels and class_names is None:
+    if conditional and class_names is None:
         raise ValueError(
             f'folder:{path} has no class subfolders, so it gives no labels for a conditional '
             'model; put the images of each class in a subfolder named after it.'
@@ -121,25 +119,14 @@ def load_folder(path, split, image_size=None, labels=False):
     )
     chosen = np.zeros(count, bool)
     chosen[split_indices(count, split)] = True
+    fields = dict(event_shape=shape, num_bins=_NUM_BINS, num_examples={split: int(chosen.sum())})
+    if conditional:
+        fields.update(conditional_shape=(len(class_names),), class_names=class_names)
     chosen = tf.constant(chosen)
 
     def example(image, label=None):  # Keras reads floats, and labels whenever there are classes.
         image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
-        return (image, tf.cast(label, tf.int64)) if labels else image
+        return (image, tf.cast(label, tf.int64)) if conditional else image
 
     dataset = dataset.map(example).enumerate().filter(lambda i, _: chosen[i])
-    dataset = dataset.map(lambda _, example: example)
-    return dataset, class_names, int(np.sum(chosen))
-
-
-def folder_source(path, split, image_size=None, conditional=False):
-    """`make_dataset`'s source 'folder:PATH': (unbatched dataset, `DatasetInfo` fields);
-    `load_folder` with `conditional` as its `labels`."""
-    dataset, class_names, count = load_folder(path, split, image_size, labels=conditional)
-    spec = dataset.element_spec[0] if conditional else dataset.element_spec
-    fields = dict(
-        event_shape=tuple(spec.shape.as_list()), num_bins=_NUM_BINS, num_examples={split: count}
-    )
-    if conditional:
-        fields.update(conditional_shape=(len(class_names),), class_names=class_names)
-    return dataset, fields
+    return dataset.map(lambda _, example: example), fields

@@ -53,22 +53,20 @@ def split_indices(count, split):
     return np.sort(permutation[ends[index] : ends[index + 1]])
 
 
-def _check_names(name, value, allow_none):
-    """`value` as a tuple of column names (`checks.COLUMN_NAMES`); None (if `allow_none`) or
-    () stay."""
-    if (value is None and allow_none) or (isinstance(value, tuple | list) and not value):
+def _check_names(name, value):
+    """`value` as a tuple of column names (`checks.COLUMN_NAMES`); None and () stay."""
+    if value is None or (isinstance(value, tuple | list) and not value):
         return None if value is None else ()
-    return (checks.COLUMN_NAMES.or_none() if allow_none else checks.COLUMN_NAMES).check(name, value)
+    return checks.COLUMN_NAMES.or_none().check(name, value)
 
 
 def csv_source(path, split, columns=None, context_columns=None, conditional=False):
     """`make_dataset`'s source 'csv:PATH': (unbatched dataset of float32 rows x [D], or (x, c)
     pairs with `conditional`; `DatasetInfo` fields). `conditional` must match having context
     columns (`ValueError` before the file is read); other errors as `read_csv`."""
-    split_indices(0, split)  # Refuses an unknown split.
-    _check_names('columns', columns, allow_none=True)
+    split_indices(0, split)  # Refuses an unknown split; `read_csv` checks `columns`.
     if checks.BOOL.check('conditional', conditional) != bool(
-        _check_names('context_columns', context_columns, allow_none=True)
+        _check_names('context_columns', context_columns)
     ):
         raise ValueError(
             'A CSV table is conditional exactly when it has context columns: pass '
@@ -158,8 +156,8 @@ def read_csv(path, columns=None, context_columns=()):
     else naming the column, row and value).
     """
     checks.check_path('path', path)
-    columns = _check_names('columns', columns, allow_none=True)
-    context_columns = _check_names('context_columns', context_columns, allow_none=True) or ()
+    columns = _check_names('columns', columns)
+    context_columns = _check_names('context_columns', context_columns) or ()
     if not os.path.isfile(path):
         raise FileNotFoundError(f'csv:{path}: no such file.')
     with open(path, newline='') as f:
@@ -188,24 +186,9 @@ def read_csv(path, columns=None, context_columns=()):
 
 
 def table_statistics(path, x, c, columns, context_columns):
-    """The `TableStatistics` of the training split of `read_csv`'s `x` [N, D], `c` [N, K],
-    `columns` and `context_columns` (`path` named in messages). `ValueError` for a column
-    constant on the training split, or `x`, `c` and names that do not fit together."""
-    x, c = np.asarray(x, np.float64), np.asarray(c, np.float64)
-    columns = _check_names('columns', columns, allow_none=False)
-    context_columns = _check_names('context_columns', context_columns, allow_none=False)
-    if (
-        x.ndim != 2
-        or c.ndim != 2
-        or len(x) != len(c)
-        or x.shape[1] != len(columns)
-        or c.shape[1] != len(context_columns)
-    ):
-        raise ValueError(
-            '`x` [N, D] and `c` [N, K] must have the same N, D columns and K context_columns; '
-            f'got shapes {x.shape} and {c.shape} with {len(columns)} and '
-            f'{len(context_columns)} names.'
-        )
+    """The `TableStatistics` of the training split of `read_csv`'s outputs (taken as they are):
+    `x` [N, D], `c` [N, K], `columns` and `context_columns` (`path` named in messages).
+    `ValueError` for a column constant on the training split."""
     train = split_indices(len(x), 'train')
 
     def moments(values, names):

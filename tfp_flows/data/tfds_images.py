@@ -19,13 +19,6 @@ _CELEB_A_CROP_SIZE = 148
 _CELEB_A_IMAGE_SIZE = 64
 
 
-def _center_crop(image, size):
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    return tf.image.crop_to_bounding_box(
-        image, (height - size) // 2, (width - size) // 2, size, size
-    )
-
-
 def _load(name, split, data_dir):
     """`tfds.load` without download: (dataset of feature dicts, builder info)."""
     try:
@@ -53,7 +46,10 @@ def _image_of(name, spec, image_size):
     """The function that takes a TFDS example to its (cropped, resized) uint8 image."""
     if name == 'celeb_a':
         size = image_size or _CELEB_A_IMAGE_SIZE
-        return lambda example: resize(_center_crop(example['image'], _CELEB_A_CROP_SIZE), size)
+        crop = _CELEB_A_CROP_SIZE  # The centre square (larger images are cropped).
+        return lambda example: resize(
+            tf.image.resize_with_crop_or_pad(example['image'], crop, crop), size
+        )
     if image_size is not None:
         return lambda example: resize(example['image'], image_size)
     if not spec['image'].shape.is_fully_defined():

@@ -102,13 +102,9 @@ class _Pictures(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if _finite(logs) and (epoch + 1) % self.every_epochs == 0:
-            with self._validated_weights():
+            ema = getattr(self.model, 'uses_ema', False)  # A FlowTrainer with an EMA optimizer.
+            with self.model.ema_weights() if ema else contextlib.nullcontext():
                 self.write(epoch + 1)
-
-    def _validated_weights(self):
-        if getattr(self.model, 'uses_ema', False):  # A FlowTrainer with an EMA optimizer.
-            return self.model.ema_weights()
-        return contextlib.nullcontext()
 
     def _log_image(self, tag, picture, epochs_trained):
         if self.writer:

@@ -147,13 +147,6 @@ def _existing_ancestor(path):
     return path
 
 
-def _check_writable(workdir):
-    existing = _existing_ancestor(workdir)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-        why = 'is not a directory' if not os.path.isdir(existing) else 'is not writable'
-        raise ValueError(f'Cannot write to workdir {workdir!r}: {existing!r} {why}.')
-
-
 def _check_export_dir(export_dir, workdir):
     if export_dir is None:
         return
@@ -189,7 +182,10 @@ def open_run(config, workdir, export_dir=None):
     check_path('export_dir', export_dir, allow_none=True)
     config = schema.check_config(config)
     workdir = os.path.abspath(workdir)
-    _check_writable(workdir)
+    existing = _existing_ancestor(workdir)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        why = 'is not a directory' if not os.path.isdir(existing) else 'is not writable'
+        raise ValueError(f'Cannot write to workdir {workdir!r}: {existing!r} {why}.')
     _check_export_dir(export_dir, workdir)
     held = (
         contextlib.nullcontext() if config.train.strategy == 'multi_worker' else lock.hold(workdir)
@@ -286,17 +282,12 @@ def leave_finished(run):
     """Leaves the finished `run` as it is (with `run.export_dir`, its saved_model is copied
     there); returns what to tell the user who reran it."""
     message = _finished_message(run)
-    if run.export_dir is not None:
-        message += f'\nCopied its best model to {_copy_export(run)}.'
+    if run.export_dir is not None:  # Copied atomically.
+        export_dir = os.path.abspath(run.export_dir)
+        with temporaries.atomic_directory(export_dir) as written:
+            shutil.copytree(os.path.join(run.workdir, 'saved_model'), written)
+        message += f'\nCopied its best model to {export_dir}.'
     return message
-
-
-def _copy_export(run):
-    """Copies the run's saved_model to `run.export_dir` atomically; returns the absolute path."""
-    export_dir = os.path.abspath(run.export_dir)
-    with temporaries.atomic_directory(export_dir) as written:
-        shutil.copytree(os.path.join(run.workdir, 'saved_model'), written)
-    return export_dir
 
 
 def written_outputs(workdir, metrics, export_dir=None):

@@ -33,30 +33,23 @@ __all__ = [
 _PATH = checks.one_of('linear', 'spherical')
 
 
-def _kwargs(conditional_input):
-    return {} if conditional_input is None else {'conditional_input': conditional_input}
-
-
-def _encode(flow, x, conditional_input):
-    x = tf.convert_to_tensor(x, flow.dtype)
-    return flow.bijector.inverse(x, **_kwargs(conditional_input))
-
-
-def _decode(flow, z, conditional_input):
-    z = tf.convert_to_tensor(z, flow.dtype)
-    return flow.bijector.forward(z, **_kwargs(conditional_input))
+def _map(flow, inverse, value, conditional_input):
+    """The latent of data `value` (`inverse`), or the data of latent `value`."""
+    kwargs = {} if conditional_input is None else {'conditional_input': conditional_input}
+    value = tf.convert_to_tensor(value, flow.dtype)
+    return (flow.bijector.inverse if inverse else flow.bijector.forward)(value, **kwargs)
 
 
 def encode(flow, x, conditional_input=None):
     """The latent of `x` [N, *E]: `flow.bijector.inverse(x)`, [N, *Z]."""
     check_flow(flow)
-    return _encode(flow, x, conditional_input)
+    return _map(flow, True, x, conditional_input)
 
 
 def decode(flow, z, conditional_input=None):
     """The data of latent `z` [N, *Z]: `flow.bijector.forward(z)`, [N, *E]."""
     check_flow(flow)
-    return _decode(flow, z, conditional_input)
+    return _map(flow, False, z, conditional_input)
 
 
 def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path='linear'):
@@ -79,8 +72,8 @@ def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path
             f'`x_start` and `x_end` must have the same shape; got {x_start.shape} and '
             f'{x_end.shape}.'
         )
-    z_start = _encode(flow, x_start, conditional_input)
-    z_end = _encode(flow, x_end, conditional_input)
+    z_start = _map(flow, True, x_start, conditional_input)
+    z_end = _map(flow, True, x_end, conditional_input)
     count, latent_shape = z_start.shape[0], z_start.shape[1:]
     t = tf.reshape(tf.linspace(tf.zeros([], flow.dtype), 1, num_points), [1, -1, 1])
     flat_start = tf.reshape(z_start, [count, 1, -1])
@@ -95,7 +88,7 @@ def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path
         flat = (tf.sin((1 - t) * angle) * flat_start + tf.sin(t * angle) * flat_end) / tf.sin(angle)
     latents = tf.reshape(flat, [count * num_points, *latent_shape])
     contexts = _repeat_contexts(conditional_input, count, num_points)
-    decoded = _decode(flow, latents, contexts)
+    decoded = _map(flow, False, latents, contexts)
     return tf.reshape(decoded, [count, num_points, *decoded.shape[1:]])
 
 
@@ -126,7 +119,8 @@ def temperature_sweep(flow, temperatures, num_samples, seed, conditional_input=N
     checks.POSITIVE_INT.check('num_samples', num_samples)
     latent = sample_latent(flow, num_samples, 1.0, seed)
     rows = [
-        _decode(flow, tf.constant(t, flow.dtype) * latent, conditional_input) for t in temperatures
+        _map(flow, False, tf.constant(t, flow.dtype) * latent, conditional_input)
+        for t in temperatures
     ]
     return tf.stack(rows)
 
@@ -166,7 +160,7 @@ def class_directions(flow, x, labels, num_classes, conditional_input=None, batch
         part = (
             None if context is None else context[start : start + batch_size] if batched else context
         )
-        latents.append(_encode(flow, x[start : start + batch_size], part).numpy())
+        latents.append(_map(flow, True, x[start : start + batch_size], part).numpy())
     latents = np.concatenate(latents).astype(np.float64)
     directions = [
         latents[labels == k].mean(axis=0) - latents[labels != k].mean(axis=0)
@@ -183,7 +177,7 @@ def move(flow, x, direction, strengths, conditional_input=None):
     """
     check_flow(flow)
     strengths = tf.constant(check_strengths(strengths), flow.dtype)
-    z = _encode(flow, x, conditional_input)
+    z = _map(flow, True, x, conditional_input)
     direction = tf.convert_to_tensor(direction, flow.dtype)
     if direction.shape != z.shape[1:]:
         raise ValueError(
@@ -195,7 +189,7 @@ def move(flow, x, direction, strengths, conditional_input=None):
         z[:, tf.newaxis] + tf.reshape(strengths, [1, -1, *[1] * direction.shape.rank]) * direction
     )
     moved = tf.reshape(moved, [count * num_strengths, *z.shape[1:]])
-    decoded = _decode(flow, moved, _repeat_contexts(conditional_input, count, num_strengths))
+    decoded = _map(flow, False, moved, _repeat_contexts(conditional_input, count, num_strengths))
     return tf.reshape(decoded, [count, num_strengths, *decoded.shape[1:]])
 
 
@@ -204,7 +198,7 @@ def _class_samples(flow, num_classes, num_per_class, temperature, seed):
     contexts = [
         tf.one_hot([k] * num_per_class, num_classes, dtype=flow.dtype) for k in range(num_classes)
     ]
-    return tf.stack([_decode(flow, latent, context) for context in contexts])
+    return tf.stack([_map(flow, False, latent, context) for context in contexts])
 
 
 def class_samples(flow, num_classes, num_per_class, temperature=1.0, seed=0):

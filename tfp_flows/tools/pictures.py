@@ -19,7 +19,6 @@ from tfp_flows.models import sample
 
 __all__ = [
     'check_numbers',
-    'check_points',
     'check_temperatures',
     'density_figure',
     'image_grid',
@@ -194,18 +193,6 @@ def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_column
     return labelled_panels(grids, titles), grids
 
 
-def check_points(points):
-    """`points` as a float64 array [N, 2] (N >= 1) of finite numbers; else `ValueError`."""
-    points = _array('points', points, np.float64, 'finite numbers of shape [N, 2], N >= 1')
-    if points.ndim != 2 or points.shape[0] < 1 or points.shape[1] != 2:
-        raise ValueError(f'`points` must have shape [N, 2], N >= 1; got {points.shape}.')
-    if not np.all(np.isfinite(points)):
-        raise ValueError(
-            f'`points` must be finite numbers; got {np.sum(~np.isfinite(points))} that are not.'
-        )
-    return points
-
-
 def density_figure(
     log_prob_fn, points, points_label='data', extent=None, resolution=200, axis_names=None
 ):
@@ -219,7 +206,13 @@ def density_figure(
     """
     if not callable(log_prob_fn):
         raise ValueError(f'`log_prob_fn` must be a callable; got {log_prob_fn!r}.')
-    points = check_points(points)
+    points = _array('points', points, np.float64, 'finite numbers of shape [N, 2], N >= 1')
+    if points.ndim != 2 or points.shape[0] < 1 or points.shape[1] != 2:
+        raise ValueError(f'`points` must have shape [N, 2], N >= 1; got {points.shape}.')
+    if not np.all(np.isfinite(points)):
+        raise ValueError(
+            f'`points` must be finite numbers; got {np.sum(~np.isfinite(points))} that are not.'
+        )
     if not isinstance(points_label, str):
         raise ValueError(f'`points_label` must be a str; got {points_label!r}.')
     checks.POSITIVE_NUMBER.or_none().check('extent', extent)
