@@ -49,9 +49,6 @@ MODELS = {
     'real_nvp_spline': lambda dtype: tfp_flows.real_nvp(
         IMAGE, **SMALL, coupling='spline', num_bins=5, spline_bound=2.0, dtype=dtype
     ),
-    'real_nvp_vector_spline': lambda dtype: tfp_flows.real_nvp(
-        (2,), num_steps=4, hidden_channels=16, coupling='spline', dtype=dtype
-    ),
 }
 
 
@@ -84,7 +81,6 @@ DTYPE_CASES = [
             'glow_no_split_prior',
             'real_nvp_split_prior',
             'glow_spline',
-            'real_nvp_vector_spline',
         )
     ),
     ('real_nvp_spline', tf.float32),
@@ -975,11 +971,10 @@ DROPOUT_MODELS = {
         dropout_rate=rate,
         dtype=tf.float64,
     ),
-    'real_nvp_vector_conditional_spline': lambda rate: tfp_flows.real_nvp(
+    'real_nvp_vector_conditional': lambda rate: tfp_flows.real_nvp(
         (3,),
         num_steps=3,
         hidden_channels=16,
-        coupling='spline',
         conditional_shape=(2,),
         dropout_rate=rate,
         dtype=tf.float64,

@@ -408,9 +408,11 @@ def test_the_default_conditioner_checks_the_values_it_takes(coupling):
         coupling((4,), dropout_rate=1.0)
 
 
-# The spline coupling: the identity outside [-B, B], and memory-saving backprop through it.
-@pytest.mark.parametrize('dtype', checks.DTYPES)
-@pytest.mark.parametrize(('event_shape', 'mask'), [((4, 4, 2), 'checkerboard'), ((5,), 'channel')])
+# The spline coupling: the identity outside [-B, B], memory-saving backprop and dropout.
+@pytest.mark.parametrize(
+    ('event_shape', 'mask', 'dtype'),
+    [((4, 4, 2), 'checkerboard', tf.float64), ((5,), 'channel', tf.float32)],
+)
 def test_the_spline_is_the_identity_outside_its_bound_and_smooth_across_it(
     event_shape, mask, dtype
 ):
@@ -475,3 +477,21 @@ def test_memory_saving_backprop_through_spline_couplings_gives_plain_gradients(e
     for want, got in zip(expected, actual, strict=True):
         assert np.any(want.numpy() != 0)
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize('event_shape', [(4, 4, 2), (5,)])
+def test_spline_dropout_with_a_fixed_mask_is_a_bijection_and_off_unless_training(event_shape):
+    bijector = _random_coupling(
+        SplineCoupling, event_shape, 'channel', False, tf.float64, dropout_rate=0.3
+    )
+    x = tf.random.stateless_normal([3, *event_shape], [2, 19], dtype=tf.float64)
+    ndims, seeded = len(event_shape), dict(training=True, dropout_seed=tf.constant([3, 4]))
+    y, fldj = bijector.forward_and_log_det(x, ndims, **seeded)
+    x_again, ildj = bijector.inverse_and_log_det(tf.identity(y), ndims, **seeded)
+    np.testing.assert_allclose(x_again, x, **checks.tolerance(tf.float64))
+    np.testing.assert_allclose(ildj, -fldj, **checks.tolerance(tf.float64, log_det=True))
+    other = bijector.forward(x, training=True, dropout_seed=tf.constant([3, 5]))
+    assert not np.allclose(other, y)
+    plain = bijector.forward(x)
+    np.testing.assert_array_equal(bijector.forward(x, training=False), plain)
+    assert not np.allclose(plain, y)
