@@ -159,6 +159,8 @@ MODEL = {
     'split_prior': checks.BOOL, 'scale': checks.one_of('tanh', 'sigmoid'),
     'preprocessing': checks.one_of('centre', 'logit').or_none(),
     'alpha': checks.number(0, 0.5, high_open=True), 'learn_top_prior': checks.BOOL,
+    'coupling': checks.one_of('affine', 'additive', 'spline'),
+    'spline_bound': checks.POSITIVE_NUMBER,
 }  # fmt: skip
 COUPLING = {
     'event_shape': _shape((1, 3)), 'mask': checks.one_of('channel', 'checkerboard'),
@@ -176,8 +178,7 @@ OPTIMIZER = {'learning_rate': checks.POSITIVE_NUMBER, 'beta_1': checks.FRACTION,
 
 # fmt: off
 TABLE = {
-    'glow': {**MODEL, 'coupling': checks.one_of('affine', 'additive'),
-             'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle')},
+    'glow': {**MODEL, 'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle')},
     'real_nvp': {**MODEL, 'event_shape': _domain('[H, W, C] or [D], D >= 2', lambda v: _shape(
         (3,)).contains(v) or (_shape((1,)).contains(v) and v[0] >= 2))},
     'sample': SAMPLE, 'sample_latent': SAMPLE, 'initialize': {'data': FINITE},
@@ -197,6 +198,7 @@ TABLE = {
     'FlowBijector.inverse_log_det_jacobian': {'y': DATA,
                                               'event_ndims': "TFP's own check (Bijector)"},
     'AffineCoupling': {**COUPLING, 'scale': MODEL['scale']}, 'AdditiveCoupling': COUPLING,
+    'SplineCoupling': {**COUPLING, 'bound': checks.POSITIVE_NUMBER},
     'Chain': {'steps': _domain('bijectors', lambda v: len(v) > 0), 'event_ndims': POSITIVE},
     'FactorOut': {'event_shape': _domain('[H, W, C], C >= 2', lambda v: _shape((3,)).contains(v)
                                          and v[2] >= 2),
@@ -342,6 +344,7 @@ def _defaults(key):
         'FlowBijector.inverse_and_log_det': dict(y=vectors),
         'AffineCoupling': dict(event_shape=(4,), hidden_channels=4),
         'AdditiveCoupling': dict(event_shape=(4,), hidden_channels=4),
+        'SplineCoupling': dict(event_shape=(4,), hidden_channels=4),
         'Centre': dict(event_shape=(4,)), 'LogitTransform': dict(event_shape=(4,)),
         'Chain': dict(steps=[tfb.Identity()], event_ndims=1),
         'FactorOut': dict(event_shape=(2, 2, 2), inner=tfb.Identity()),

@@ -16,6 +16,7 @@ from tfp_flows.bijectors import (
     FactorOut,
     InvertibleConv1x1,
     LUInvertibleConv1x1,
+    SplineCoupling,
     Squeeze,
 )
 
@@ -43,6 +44,10 @@ MODELS = {
     ),
     'real_nvp_vector': lambda dtype: tfp_flows.real_nvp(
         (2,), num_steps=4, hidden_channels=16, dtype=dtype
+    ),
+    'glow_spline': lambda dtype: tfp_flows.glow(IMAGE, **SMALL, coupling='spline', dtype=dtype),
+    'real_nvp_spline': lambda dtype: tfp_flows.real_nvp(
+        IMAGE, **SMALL, coupling='spline', num_bins=5, spline_bound=2.0, dtype=dtype
     ),
 }
 
@@ -75,8 +80,10 @@ DTYPE_CASES = [
             'glow_additive',
             'glow_no_split_prior',
             'real_nvp_split_prior',
+            'glow_spline',
         )
     ),
+    ('real_nvp_spline', tf.float32),
 ]
 
 
@@ -274,7 +281,7 @@ def _expected_variables(bijector):
     if isinstance(bijector, FactorOut):
         prior = [] if bijector.prior is None else _network_variables(bijector.prior)
         return _expected_variables(bijector.inner) + prior
-    if isinstance(bijector, (AffineCoupling, AdditiveCoupling)):
+    if isinstance(bijector, (AffineCoupling, AdditiveCoupling, SplineCoupling)):
         return _network_variables(bijector.conditioner)
     if isinstance(bijector, ActNorm):
         return [bijector.shift, bijector.log_scale]
@@ -319,6 +326,7 @@ def _network_variables(network):
         (lambda: tfp_flows.real_nvp(IMAGE, **SMALL), 4 * 8),
         (lambda: tfp_flows.real_nvp(IMAGE, **SMALL, split_prior=True), 4 * 8 + 2),
         (lambda: tfp_flows.real_nvp((2,), num_steps=4, hidden_channels=16), 4 * 8),
+        (lambda: tfp_flows.real_nvp(IMAGE, **SMALL, coupling='spline'), 4 * 8),
     ],
     ids=[
         'glow',
@@ -327,6 +335,7 @@ def _network_variables(network):
         'real_nvp',
         'real_nvp_split_prior',
         'real_nvp_vector',
+        'real_nvp_spline',
     ],
 )
 def test_trainable_variables_list_every_variable_of_every_step(make, count):
@@ -355,11 +364,13 @@ def test_rejects_bad_sizes(model, name, value):
         model(IMAGE, **{**SMALL, name: value})
 
 
-def test_glow_rejects_unknown_options():
-    with pytest.raises(
-        ValueError, match=r"`coupling` must be one of \('affine', 'additive'\); got 'spline'"
-    ):
-        tfp_flows.glow(IMAGE, **SMALL, coupling='spline')
+def test_the_builders_reject_unknown_options():
+    for model in (tfp_flows.glow, tfp_flows.real_nvp):
+        with pytest.raises(
+            ValueError,
+            match=r"`coupling` must be one of \('affine', 'additive', 'spline'\); got 'cubic'",
+        ):
+            model(IMAGE, **SMALL, coupling='cubic')
     with pytest.raises(
         ValueError,
         match=r"`permutation` must be one of \('lu', 'plain', 'reverse', 'shuffle'\); got 'random'",
@@ -367,11 +378,35 @@ def test_glow_rejects_unknown_options():
         tfp_flows.glow(IMAGE, **SMALL, permutation='random')
 
 
-def test_refuses_arguments_that_do_not_apply():
-    with pytest.raises(
-        ValueError, match=r"`scale` applies to coupling='affine'; got scale='sigmoid'"
-    ):
-        tfp_flows.glow(IMAGE, **SMALL, coupling='additive', scale='sigmoid')
+@pytest.mark.parametrize('model', [tfp_flows.glow, tfp_flows.real_nvp])
+@pytest.mark.parametrize(
+    ('arguments', 'message'),
+    [
+        (dict(coupling='additive', scale='sigmoid'), "`scale` applies to coupling='affine'"),
+        (dict(coupling='spline', scale='sigmoid'), "`scale` applies to coupling='affine'"),
+        (dict(num_bins=4), "`num_bins` applies to coupling='spline'; got num_bins=4"),
+        (dict(coupling='additive', spline_bound=2), "`spline_bound` applies to coupling='spline'"),
+    ],
+)
+def test_refuses_arguments_that_do_not_apply(model, arguments, message):
+    with pytest.raises(ValueError, match=message):
+        model(IMAGE, **SMALL, **arguments)
+
+
+def test_the_builders_defaults_are_the_couplings():
+    import inspect
+
+    for model in (tfp_flows.glow, tfp_flows.real_nvp):
+        defaults = {k: p.default for k, p in inspect.signature(model).parameters.items()}
+        for coupling, names in (
+            (AffineCoupling, dict(scale='scale', log_scale_bound='log_scale_bound')),
+            (SplineCoupling, dict(num_bins='num_bins', spline_bound='bound')),
+        ):
+            for name, theirs in names.items():
+                assert defaults[name] == inspect.signature(coupling).parameters[theirs].default
+
+
+def test_a_vector_real_nvp_says_hidden_channels():
     # A vector real_nvp's dense networks call the width `hidden_units`; the message does not.
     with pytest.raises(ValueError, match=r'`hidden_channels` must be a positive int; got 0'):
         tfp_flows.real_nvp((2,), hidden_channels=0)
@@ -569,6 +604,8 @@ ARGUMENTS = {
         'split_prior': 'checked',
         'log_scale_bound': 'checked',
         'scale': 'checked',
+        'num_bins': 'checked',  # Also other variable shapes.
+        'spline_bound': 'checked',
         'preprocessing': 'checked',
         'alpha': 'checked',
         'conditional_shape': 'checked',
@@ -587,9 +624,12 @@ ARGUMENTS = {
         'num_levels': 'shape',
         'num_steps': 'shape',
         'hidden_channels': 'shape',
+        'coupling': 'checked',
         'split_prior': 'checked',
         'log_scale_bound': 'checked',
         'scale': 'checked',
+        'num_bins': 'checked',
+        'spline_bound': 'checked',
         'preprocessing': 'checked',
         'alpha': 'checked',
         'conditional_shape': 'checked',
@@ -611,6 +651,8 @@ OTHER_VALUES = {
     'split_prior': (True, False),
     'log_scale_bound': (2.0, 3.0),
     'scale': ('tanh', 'sigmoid'),
+    'num_bins': (8, 4),
+    'spline_bound': (3.0, 2.0),
     'preprocessing': ('logit', 'centre'),
     'alpha': (0.05, 0.01),
     # The same number of features, so the same variable shapes: only the saved structure
@@ -646,6 +688,8 @@ def test_a_checkpoint_restores_its_density_or_fails_naming_the_argument(model, a
         common['permutation'] = 'shuffle'
     if argument == 'alpha':
         common['preprocessing'] = 'logit'
+    if argument in ('num_bins', 'spline_bound'):
+        common['coupling'] = 'spline'
     saved = build((4, 4, 2), **common, **{argument: base})
     image = tf.random.stateless_uniform([2, 4, 4, 2], [8, 2], 0.05, 0.95, dtype=saved.dtype)
     _moved(saved, image)
@@ -669,6 +713,8 @@ def _names_of(argument, base, other):
         'split_prior': ['split_prior', 'prior'],
         'log_scale_bound': ['log_scale_bound'],
         'scale': ['scale'],
+        'num_bins': ['num_bins'],
+        'spline_bound': ['bound'],
         'preprocessing': ['Centre', 'LogitTransform', 'steps[0]'],
         'alpha': ['alpha'],
         'conditional_shape': ['conditional_shape'],

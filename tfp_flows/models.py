@@ -7,7 +7,10 @@ used or not, before any variable, in the domain of its step: `ValueError` naming
   hidden_channels: width of the coupling networks (`tfp_flows.networks`).
   split_prior: learn the factored-out halves' prior from the kept halves (`FactorOut`).
   log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', priors.
+  coupling: 'affine', 'additive' (NICE) or 'spline' (`SplineCoupling`, Durkan et al. 2019).
   scale: the affine couplings' 'tanh' (soft clamp) or 'sigmoid' (Glow's; `bijectors.affine`).
+  num_bins, spline_bound: the spline couplings' K bins (>= 2) on [-B, B] (B > 0). Another
+    coupling refuses these and `scale` (affine's) but at their defaults.
   alpha: margin of the logit transform, in [0, 0.5); not used by preprocessing='centre'.
   conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels): the
     flow models p(x | c), c given as the bijector kwarg `conditional_input` or to `sample`.
@@ -32,11 +35,11 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows import checks, networks
+from tfp_flows.bijectors import coupling as kinds
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.affine import LOG_SCALE_BOUND, SCALE
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.context import check_conditional_shape
-from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
 from tfp_flows.bijectors.multiscale import FactorOut
 from tfp_flows.bijectors.preprocessing import ALPHA, Centre, LogitTransform
@@ -49,7 +52,10 @@ tfd = tfp.distributions
 
 __all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sample_latent']
 
-_COUPLINGS = {'affine': AffineCoupling, 'additive': AdditiveCoupling}
+_COUPLINGS = dict(affine=kinds.AffineCoupling, additive=kinds.AdditiveCoupling)
+_COUPLINGS['spline'] = kinds.SplineCoupling
+# The options of one kind of coupling: {name: (kind, the default any kind takes)}.
+_KIND_OPTIONS = dict(scale=('affine', 'tanh'), num_bins=('spline', 8), spline_bound=('spline', 3.0))
 _PREPROCESSING = checks.one_of('centre', 'logit')
 _DOMAINS = {  # The builders' arguments, those passed on in their consumers' domains.
     **dict.fromkeys(('num_levels', 'num_steps'), checks.POSITIVE_INT),
@@ -60,6 +66,8 @@ _DOMAINS = {  # The builders' arguments, those passed on in their consumers' dom
     'log_scale_bound': LOG_SCALE_BOUND,
     'scale': SCALE,
     'alpha': ALPHA,
+    'num_bins': kinds.NUM_BINS,
+    'spline_bound': kinds.BOUND,
 }
 
 
@@ -71,6 +79,9 @@ class _Steps:
             {k: _DOMAINS[k].check(k, v) if k in _DOMAINS else v for k, v in arguments.items()}
         )
         self.conditional_shape = check_conditional_shape(self.conditional_shape)
+        for name, (kind, default) in _KIND_OPTIONS.items():
+            if self.coupling != kind and (value := vars(self)[name]) != default:
+                raise ValueError(f'`{name}` applies to coupling={kind!r}; got {name}={value!r}.')
         self.network = dict(hidden_channels=self.hidden_channels, dropout_rate=self.dropout_rate)
         networks.check_arguments(self.dtype, self.dtype_policy, **self.network)
         self.options = dict(dtype=self.dtype, validate_args=self.validate_args)
@@ -83,11 +94,13 @@ class _Steps:
         """The seed of the next step, in [0, 2**31) (seed 0 gives 0, 1, 2, ...)."""
         return (self.seed * 100_003 + next(self._count)) % 2**31
 
-    def coupling_step(self, shape, mask='channel', flip=False, kind='affine'):
+    def coupling_step(self, shape, mask='channel', flip=False):
         network = dict(seed=self.next_seed(), **self.network, **self.conditioning)
-        if kind == 'affine':
+        if self.coupling == 'affine':
             network.update(log_scale_bound=self.log_scale_bound, scale=self.scale)
-        return _COUPLINGS[kind](shape, mask=mask, flip=flip, **network)
+        elif self.coupling == 'spline':
+            network.update(num_bins=self.num_bins, bound=self.spline_bound)
+        return _COUPLINGS[self.coupling](shape, mask=mask, flip=flip, **network)
 
     def mixing(self, channels):
         """Glow's channel mixing: a 1x1 conv, or a fixed permutation saved as a variable."""
@@ -161,6 +174,8 @@ def glow(
     dtype_policy=None,
     validate_args=False,
     name=None,
+    num_bins=8,
+    spline_bound=3.0,
 ):
     """Glow (Kingma and Dhariwal 2018) on images in [0, 1]: a `tfd.TransformedDistribution`.
 
@@ -178,7 +193,6 @@ def glow(
       event_shape: [H, W, C]; H and W divisible by 2 ** num_levels.
       num_levels: L, the number of scales, a positive int.
       num_steps: K, flow steps per level, a positive int.
-      coupling: 'affine' or 'additive' (which refuses a `scale` but the default).
       permutation: 'lu' (LU-decomposed 1x1 conv), 'plain' (unconstrained 1x1 conv), or Glow's
         fixed 'reverse' and 'shuffle' (saved: a checkpoint restores its own shuffle).
       preprocessing: 'centre' (Glow's x - 1/2) or 'logit' (Real NVP's logit transform).
@@ -187,8 +201,6 @@ def glow(
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """
     steps = _Steps(dict(locals(), builder='glow'))
-    if steps.coupling == 'additive' and scale != 'tanh':
-        raise ValueError(f"`scale` applies to coupling='affine'; got scale={scale!r}.")
     preprocessing = _PREPROCESSING.check('preprocessing', preprocessing)
     event_shape, first = steps.data_side(event_shape, steps.num_levels, preprocessing)
     return steps.flow([first, _glow_level(steps, event_shape, 1)], event_shape)
@@ -203,7 +215,7 @@ def _glow_level(steps, shape, number):
         layer += [
             steps.act_norm(squeezed[-1]),
             steps.mixing(squeezed[-1]),
-            steps.coupling_step(squeezed, kind=steps.coupling),
+            steps.coupling_step(squeezed),
         ]
     if number < steps.num_levels:
         inner = _glow_level(steps, (height // 2, width // 2, 2 * channels), number + 1)
@@ -231,17 +243,20 @@ def real_nvp(
     dtype_policy=None,
     validate_args=False,
     name=None,
+    coupling='affine',
+    num_bins=8,
+    spline_bound=3.0,
 ):
     """Real NVP (Dinh et al. 2017) as a `tfd.TransformedDistribution`.
 
     Images, `event_shape` [H, W, C], data in [0, 1]: the preprocessing, then per level
-    `num_steps` affine couplings with alternating checkerboard masks, a squeeze, `num_steps`
+    `num_steps` couplings with alternating checkerboard masks, a squeeze, `num_steps`
     with alternating channel masks, and a factor-out of half the channels; the last level has
     `num_steps + 1` checkerboard couplings (the paper: 3 and 4). ActNorm after each coupling
     replaces the paper's batch norm, Glow's conv network its ResNet. The latent has the data's
     shape.
 
-    Vectors, `event_shape` [D] (D >= 2, any reals, e.g. p(theta | x)): `num_steps` affine
+    Vectors, `event_shape` [D] (D >= 2, any reals, e.g. p(theta | x)): `num_steps`
     couplings alternating halves, each followed by an ActNorm, with MLP conditioners of two
     hidden layers of `hidden_channels` units; `num_levels` and `alpha` are not used, and
     `preprocessing` must be None.
@@ -265,7 +280,7 @@ def real_nvp(
 
 
 def _coupling_pairs(steps, shape, mask, count):
-    """`count` affine couplings with `mask`, alternating flip, each followed by an ActNorm."""
+    """`count` couplings with `mask`, alternating flip, each followed by an ActNorm."""
     layer = []
     for i in range(count):
         layer += [steps.coupling_step(shape, mask, flip=i % 2 == 1), steps.act_norm(shape[-1])]

@@ -1,4 +1,4 @@
-"""Tests of tfp_flows/bijectors/coupling.py: affine and additive couplings and their masks."""
+"""Tests of tfp_flows/bijectors/coupling.py: affine, additive and spline couplings, their masks."""
 
 import checks
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 import tensorflow as tf
 
 from tfp_flows import networks
-from tfp_flows.bijectors import AdditiveCoupling, AffineCoupling
+from tfp_flows.bijectors import AdditiveCoupling, AffineCoupling, Chain, SplineCoupling
 
-COUPLINGS = [AffineCoupling, AdditiveCoupling]
+COUPLINGS = [AffineCoupling, AdditiveCoupling, SplineCoupling]
 # (event_shape, mask, flip): images with both masks, odd channel counts, and vectors.
 CASES = [
     ((4, 4, 1), 'checkerboard', False),
@@ -18,8 +18,20 @@ CASES = [
     ((5,), 'channel', False),
     ((5,), 'channel', True),
 ]
-# Inside tf.function: one case per mask and rank (the flips take the same traced path).
-REGIME_CASES = checks.regime_cases(CASES, [CASES[0], CASES[2], CASES[4]])
+# Inside tf.function: one case per mask and rank (the flips take the same traced path). The
+# spline, slow eagerly, whose own map is the same in every case: once per mask, traced once.
+TRACED = [CASES[0], CASES[2], CASES[4]]
+SPLINE_CASES = [CASES[1], CASES[2], CASES[4]]
+KIND_CASES = [
+    pytest.param(kind, *case.values, id=f'{kind.__name__}-{case.id}')
+    for kind, cases, traced in [
+        (AffineCoupling, CASES, TRACED),
+        (AdditiveCoupling, CASES, TRACED),
+        (SplineCoupling, SPLINE_CASES, SPLINE_CASES[:1]),
+    ]
+    for case in checks.regime_cases(cases, traced)
+]
+KIND_CASE_NAMES = ('coupling', 'regime', 'dtype', 'event_shape', 'mask', 'flip')
 
 
 def _random_coupling(coupling, event_shape, mask, flip, dtype, seed=0, **kwargs):
@@ -55,8 +67,7 @@ class RecordingConditioner(tf.Module):
         return self.network(x)
 
 
-@pytest.mark.parametrize('coupling', COUPLINGS)
-@pytest.mark.parametrize(('regime', 'dtype', 'event_shape', 'mask', 'flip'), REGIME_CASES)
+@pytest.mark.parametrize(KIND_CASE_NAMES, KIND_CASES)
 def test_log_det_matches_autodiff_both_ways(coupling, event_shape, mask, flip, dtype, regime):
     bijector = checks.in_regime(_random_coupling(coupling, event_shape, mask, flip, dtype), regime)
     x = tf.random.stateless_normal([2, *event_shape], [2, 1], dtype=dtype)
@@ -70,8 +81,7 @@ def test_log_det_matches_autodiff_both_ways(coupling, event_shape, mask, flip, d
     )
 
 
-@pytest.mark.parametrize('coupling', COUPLINGS)
-@pytest.mark.parametrize(('regime', 'dtype', 'event_shape', 'mask', 'flip'), REGIME_CASES)
+@pytest.mark.parametrize(KIND_CASE_NAMES, KIND_CASES)
 def test_round_trip(coupling, event_shape, mask, flip, dtype, regime):
     bijector = checks.in_regime(_random_coupling(coupling, event_shape, mask, flip, dtype), regime)
     x = tf.random.stateless_normal([2, *event_shape], [2, 2], dtype=dtype)
@@ -112,7 +122,7 @@ def test_conditioner_sees_only_the_kept_part(coupling, event_shape, mask, flip):
         changed = channels - kept
     else:
         kept = changed = channels
-    assert conditioner.sizes == (kept, coupling.num_params * changed)
+    assert conditioner.sizes == (kept, bijector.num_params * changed)
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal([2, *event_shape])
@@ -134,10 +144,13 @@ def test_conditioner_sees_only_the_kept_part(coupling, event_shape, mask, flip):
 def test_fresh_coupling_is_the_identity(coupling, event_shape, mask, flip):
     bijector = coupling(event_shape, mask=mask, flip=flip, hidden_channels=8)
     x = tf.random.stateless_normal([2, *event_shape], [2, 5])
-    np.testing.assert_array_equal(bijector.forward(x), x)
-    np.testing.assert_array_equal(
-        bijector.forward_log_det_jacobian(x, event_ndims=len(event_shape)), [0.0, 0.0]
-    )
+    keep = _kept_mask(event_shape, mask, flip)
+    tol = dict(rtol=0, atol=1e-6 if coupling is SplineCoupling else 0)  # The spline rounds.
+    for y in (bijector.forward(x).numpy(), bijector.inverse(x).numpy()):
+        np.testing.assert_array_equal(y[:, keep], x.numpy()[:, keep])
+        np.testing.assert_allclose(y, x, **tol)
+    ndims = len(event_shape)
+    np.testing.assert_allclose(bijector.forward_log_det_jacobian(x, ndims), [0.0, 0.0], **tol)
 
 
 def test_affine_log_scale_is_clamped_to_the_bound():
@@ -251,8 +264,6 @@ CONDITIONAL_CASES = [
     ((4, 4, 3), 'channel', False),
     ((5,), 'channel', True),
 ]
-# Inside tf.function: one case per mask and rank (the flips take the same traced path).
-REGIME_CASES = checks.regime_cases(CASES, [CASES[0], CASES[2], CASES[4]])
 
 
 @pytest.mark.parametrize('dtype', checks.DTYPES)
@@ -395,3 +406,92 @@ def test_the_default_conditioner_checks_the_values_it_takes(coupling):
         coupling((4, 4, 2), seed=-1)
     with pytest.raises(ValueError, match=r'`dropout_rate` must be a number in \[0, 1\); got 1.0'):
         coupling((4,), dropout_rate=1.0)
+
+
+# The spline coupling: the identity outside [-B, B], memory-saving backprop and dropout.
+@pytest.mark.parametrize(
+    ('event_shape', 'mask', 'dtype'),
+    [((4, 4, 2), 'checkerboard', tf.float64), ((5,), 'channel', tf.float32)],
+)
+def test_the_spline_is_the_identity_outside_its_bound_and_smooth_across_it(
+    event_shape, mask, dtype
+):
+    bijector = _random_coupling(
+        SplineCoupling, event_shape, mask, False, dtype, seed=6, num_bins=4, bound=1.0
+    )
+    x = 1.5 * tf.random.stateless_normal([2, *event_shape], [2, 17], dtype=dtype)
+    outside = np.abs(x.numpy()) >= 1.0
+    assert outside.any() and not outside.all()
+    for y in (bijector.forward(x), bijector.inverse(x)):
+        np.testing.assert_array_equal(y.numpy()[outside], x.numpy()[outside])
+    tol, ndims = checks.tolerance(dtype, log_det=True), len(event_shape)
+    checks.assert_log_det_matches_autodiff(
+        bijector.forward, bijector.forward_log_det_jacobian, x, ndims, **tol
+    )
+    checks.assert_log_det_matches_autodiff(
+        bijector.inverse, bijector.inverse_log_det_jacobian, x, ndims, **tol
+    )
+    checks.assert_round_trip(bijector, x, x, ndims, dtype)
+    assert np.all(np.abs(bijector.forward_log_det_jacobian(x, ndims)) > 1e-2)  # Not the identity.
+
+
+@pytest.mark.parametrize(
+    ('name', 'value', 'message'),
+    [
+        ('num_bins', 1, 'an int >= 2'),
+        ('num_bins', 8.0, 'an int >= 2'),
+        ('bound', 0.0, 'a finite number > 0'),
+        ('bound', float('inf'), 'a finite number > 0'),
+    ],
+)
+def test_the_spline_refuses_bad_bins_and_bounds(name, value, message):
+    with pytest.raises(ValueError, match=rf'`{name}` must be {message}; got {value!r}'):
+        SplineCoupling((4,), **{name: value})
+    assert SplineCoupling((4,), num_bins=3, bound=2).structure() == {
+        'class': 'SplineCoupling', 'event_shape': [4], 'mask': 'channel', 'flip': False,
+        'num_bins': 3, 'bound': 2.0,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(('event_shape', 'mode'), [((4, 4, 2), 'invert'), ((5,), 'recompute')])
+def test_memory_saving_backprop_through_spline_couplings_gives_plain_gradients(event_shape, mode):
+    masks = ('checkerboard', 'channel') if len(event_shape) == 3 else ('channel',)
+    steps = [
+        SplineCoupling(event_shape, mask=m, flip=f, hidden_channels=8, seed=i, dtype=tf.float64)
+        for i, (m, f) in enumerate((m, f) for m in masks for f in (False, True))
+    ]
+    ndims = len(event_shape)
+    chain = checks.randomize_variables(Chain(steps, event_ndims=ndims), seed=7)
+    x = tf.random.stateless_normal([3, *event_shape], [2, 18], dtype=tf.float64)
+
+    def gradients(memory_saving):
+        kwargs = {'memory_saving': memory_saving} if memory_saving else {}
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            z, log_det = chain.inverse_and_log_det(x, ndims, **kwargs)
+            loss = tf.reduce_sum(z**2) / 2 - tf.reduce_sum(log_det)
+        return tape.gradient(loss, [*chain.trainable_variables, x])
+
+    expected = gradients(None)
+    actual = gradients(mode)
+    for want, got in zip(expected, actual, strict=True):
+        assert np.any(want.numpy() != 0)
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize('event_shape', [(4, 4, 2), (5,)])
+def test_spline_dropout_with_a_fixed_mask_is_a_bijection_and_off_unless_training(event_shape):
+    bijector = _random_coupling(
+        SplineCoupling, event_shape, 'channel', False, tf.float64, dropout_rate=0.3
+    )
+    x = tf.random.stateless_normal([3, *event_shape], [2, 19], dtype=tf.float64)
+    ndims, seeded = len(event_shape), dict(training=True, dropout_seed=tf.constant([3, 4]))
+    y, fldj = bijector.forward_and_log_det(x, ndims, **seeded)
+    x_again, ildj = bijector.inverse_and_log_det(tf.identity(y), ndims, **seeded)
+    np.testing.assert_allclose(x_again, x, **checks.tolerance(tf.float64))
+    np.testing.assert_allclose(ildj, -fldj, **checks.tolerance(tf.float64, log_det=True))
+    other = bijector.forward(x, training=True, dropout_seed=tf.constant([3, 5]))
+    assert not np.allclose(other, y)
+    plain = bijector.forward(x)
+    np.testing.assert_array_equal(bijector.forward(x, training=False), plain)
+    assert not np.allclose(plain, y)

@@ -93,13 +93,16 @@ MODELS = {
         NUM_BINS,
         False,
     ),
-    'vector_conditional_float64': (
+    # Spline couplings: TFP's spline exports as plain TensorFlow ops.
+    'vector_conditional_float64_spline': (
         lambda: tfp_flows.real_nvp(
             event_shape=(3,),
             num_steps=2,
             hidden_channels=16,
             conditional_shape=(2, 2),
             dtype=tf.float64,
+            coupling='spline',
+            spline_bound=1.0,  # Standard Normal data: the values both in and outside [-B, B].
         ),
         _vector_data,
         None,
@@ -300,6 +303,7 @@ def test_exports_reload_without_tfp_flows_and_give_the_in_memory_numbers(tmp_pat
     for name in MODELS:
         _assert_every_variable_and_the_actnorm_flags_saved(exported, name)
     _assert_the_passes_and_only_they_compile_with_xla(exported.paths)
+    _assert_only_core_tensorflow_ops(exported.paths['vector_conditional_float64_spline'])
     _assert_saved_model_cli_shows_the_signatures(exported.show)
     _assert_saved_model_cli_runs_log_prob(exported.run)
 
@@ -317,19 +321,35 @@ def _assert_every_variable_and_the_actnorm_flags_saved(exported, name):
     assert all(reader.get_tensor(k) for k in flags), name
 
 
-def _xla_compiled_functions(path):
-    """Names of the SavedModel's functions marked for XLA compilation."""
+def _saved_model(path):
+    """The SavedModel proto of the export at `path`."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()
     with open(os.path.join(path, 'saved_model.pb'), 'rb') as f:
         saved_model.ParseFromString(f.read())
-    library = saved_model.meta_graphs[0].graph_def.library
+    return saved_model
+
+
+def _xla_compiled_functions(path):
+    """Names of the SavedModel's functions marked for XLA compilation."""
+    library = _saved_model(path).meta_graphs[0].graph_def.library
     return [
         f.signature.name
         for f in library.function
         if f.attr.get('_XlaMustCompile') is not None and f.attr['_XlaMustCompile'].b
     ]
+
+
+def _assert_only_core_tensorflow_ops(path):
+    # Every op type of the graph and its functions is one of TensorFlow's own (`tf.raw_ops`),
+    # so the SavedModel needs no library to load; UpperBound is the spline's bin search.
+    library = _saved_model(path).meta_graphs[0].graph_def.library
+    functions = {f.signature.name for f in library.function}
+    nodes = [*_saved_model(path).meta_graphs[0].graph_def.node]
+    nodes += [node for f in library.function for node in f.node_def]
+    types = {node.op for node in nodes} - functions
+    assert 'UpperBound' in types and not [t for t in types if not hasattr(tf.raw_ops, t)], types
 
 
 def _assert_the_passes_and_only_they_compile_with_xla(paths):
@@ -379,7 +399,7 @@ def vector_flow():
 
 
 def test_a_conditional_module_decodes_what_it_encodes_given_the_context():
-    flow = MODELS['vector_conditional_float64'][0]()
+    flow = MODELS['vector_conditional_float64_spline'][0]()
     _trained_looking(flow, _vector_data)
     module = FlowModule(flow)
     assert module.conditional_shape == (2, 2)

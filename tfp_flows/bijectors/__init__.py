@@ -3,7 +3,7 @@
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.chain import Chain
-from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling
+from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, SplineCoupling
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
 from tfp_flows.bijectors.multiscale import FactorOut
 from tfp_flows.bijectors.preprocessing import Centre, LogitTransform
@@ -22,5 +22,6 @@ __all__ = [
     'LUInvertibleConv1x1',
     'LearnedPrior',
     'LogitTransform',
+    'SplineCoupling',
     'Squeeze',
 ]

@@ -3,7 +3,7 @@
 `_Coupling` owns what every kind shares: the mask and split, the context, the conditioner
 (with its dropout and mixed precision) and the rerun of memory-saving backprop. A kind gives
 the conditioner's number of parameters per changed value and their map of the changed part:
-`AffineCoupling` scales and shifts it, `AdditiveCoupling` shifts it.
+`AffineCoupling` scales and shifts it, `AdditiveCoupling` shifts it, `SplineCoupling` bends it.
 """
 
 import functools
@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfp_flows import checks, networks
 from tfp_flows.bijectors.affine import LOG_SCALE_BOUND, SCALE, affine, log_scale
@@ -19,9 +20,13 @@ from tfp_flows.bijectors.context import check_conditional_shape, context_feature
 from tfp_flows.bijectors.shapes import check_event_shape
 from tfp_flows.mixed_precision import check_dtype_policy
 
-__all__ = ['AdditiveCoupling', 'AffineCoupling']
+__all__ = ['BOUND', 'NUM_BINS', 'AdditiveCoupling', 'AffineCoupling', 'SplineCoupling']
 
 _MASK = checks.one_of('channel', 'checkerboard')
+NUM_BINS = checks.integer(2)
+BOUND = checks.POSITIVE_NUMBER
+_MIN_BIN = _MIN_SLOPE = 1e-3  # The smallest bin (a fraction of [-B, B]) and slope (nflows).
+_SLOPE_SHIFT = math.log(math.expm1(1.0 - _MIN_SLOPE))  # A zero output gives slope 1.
 
 
 class _Coupling(FlowBijector):
@@ -48,16 +53,10 @@ class _Coupling(FlowBijector):
         conditioner_fn = self._conditioner_fn(parameters, dtype)
         self._seed = parameters['seed']
         with tf.name_scope(parameters['name']) as name:
-            self.conditioner = conditioner_fn(
-                kept + self._context_size(), self.num_params * changed
-            )
-            self._init_step(
-                parameters,
-                name,
-                len(self._event_shape),
-                dtype,
-                constant_jacobian=self._constant_jacobian,
-            )
+            inputs, outputs = kept + self._context_size(), self.num_params * changed
+            self.conditioner = conditioner_fn(inputs, outputs)
+            rank = len(self._event_shape)
+            self._init_step(parameters, name, rank, dtype, self._constant_jacobian)
         default = parameters['conditioner_fn'] is None
         self._dropout_rate = self.conditioner.dropout_rate if default else 0.0
         self._dtype_policy = self.conditioner.dtype_policy if default else None
@@ -125,26 +124,15 @@ class _Coupling(FlowBijector):
             return self._conditional_shape[-1]
         return math.prod(self._conditional_shape)
 
-    @property
-    def event_shape(self):
-        return self._event_shape
-
-    @property
-    def mask(self):
-        return self._mask
-
-    @property
-    def flip(self):
-        return self._flip
+    event_shape = property(lambda self: self._event_shape)
+    mask = property(lambda self: self._mask)
+    flip = property(lambda self: self._flip)
+    dropout_rate = property(lambda self: self._dropout_rate)
 
     @property
     def conditional_shape(self):
         """The shape of one context (a tuple), or None for an unconditional coupling."""
         return self._conditional_shape
-
-    @property
-    def dropout_rate(self):
-        return self._dropout_rate
 
     @property
     def dtype_policy(self):
@@ -292,11 +280,8 @@ class AffineCoupling(_Coupling):
         super().__init__(parameters)
 
     def structure(self):
-        return {
-            **super().structure(),
-            'scale': self._scale,
-            'log_scale_bound': self._log_scale_bound,
-        }
+        extra = {'scale': self._scale, 'log_scale_bound': self._log_scale_bound}
+        return {**super().structure(), **extra}
 
     def _map(self, x, params, inverse, changed_mask=None):
         shift, raw = tf.split(params, 2, axis=-1)
@@ -344,3 +329,72 @@ class AdditiveCoupling(_Coupling):
             params = params * changed_mask
         zero = tf.zeros([], x.dtype)
         return (x - params, zero) if inverse else (x + params, zero)
+
+
+class SplineCoupling(_Coupling):
+    """Rational-quadratic spline coupling: each value of the changed part x2 goes through its
+    own monotone spline on [-B, B] given the kept part x1 (the identity outside).
+
+    Event [H, W, C] or [C], split by `mask` as in `AffineCoupling`. Per value of x2, NN(x1)
+    gives K raw widths w, K raw heights h and K - 1 raw interior knot slopes d (3K - 1):
+      bin widths = 2B (m + (1 - K m) softmax(w)),  bin heights the same of h,  m = 1e-3
+      knot slopes = 1e-3 + softplus(d + log(expm1(1 - 1e-3)))  (1 at d = 0; 1 at -B and B)
+      forward (latent -> data):  y1 = x1,  y2 = spline(x2)  (TFP's `RationalQuadraticSpline`)
+      inverse (data -> latent):  x1 = y1,  x2 = spline^-1(y2)  (the root of a quadratic)
+      log|det dy/dx| = sum over x2 of log spline'(x2)  (0 outside [-B, B])
+    A fresh conditioner outputs zero: equal bins and unit slopes, the identity (to rounding).
+    Arguments (output_size: 3K - 1 per channel of x2), context and errors as `AffineCoupling`'s,
+    without `scale` and `log_scale_bound`, and `num_bins` K (an int >= 2) and `bound` B (a
+    finite number > 0), both in `structure()`: a checkpoint refuses another spline.
+
+    Reference: Durkan et al. (2019), Neural Spline Flows, https://arxiv.org/abs/1906.04032
+    """
+
+    def __init__(
+        self,
+        event_shape,
+        mask='channel',
+        flip=False,
+        conditioner_fn=None,
+        hidden_channels=512,
+        num_bins=8,
+        bound=3.0,
+        seed=0,
+        dtype=tf.float32,
+        validate_args=False,
+        name='spline_coupling',
+        conditional_shape=None,
+        dropout_rate=0.0,
+        dtype_policy=None,
+    ):
+        self._num_bins = NUM_BINS.check('num_bins', num_bins)
+        self._bound = BOUND.check('bound', bound)
+        self.num_params = 3 * self._num_bins - 1
+        super().__init__(dict(locals()))
+
+    def structure(self):
+        return {**super().structure(), 'num_bins': self._num_bins, 'bound': self._bound}
+
+    def _spline(self, params, channels):
+        """TFP's spline of each value from the conditioner's output [..., channels * (3K - 1)]."""
+        bins, dtype = self._num_bins, params.dtype
+        shape = tf.concat([tf.shape(params)[:-1], [channels, self.num_params]], axis=0)
+        widths, heights, slopes = tf.split(tf.reshape(params, shape), [bins, bins, -1], axis=-1)
+        size = tf.constant(2 * self._bound * (1 - bins * _MIN_BIN), dtype)
+        smallest = tf.constant(2 * self._bound * _MIN_BIN, dtype)
+        return tfp.bijectors.RationalQuadraticSpline(
+            bin_widths=tf.nn.softmax(widths) * size + smallest,
+            bin_heights=tf.nn.softmax(heights) * size + smallest,
+            knot_slopes=tf.nn.softplus(slopes + tf.constant(_SLOPE_SHIFT, dtype)) + _MIN_SLOPE,
+            range_min=tf.constant(-self._bound, dtype),
+        )
+
+    def _map(self, x, params, inverse, changed_mask=None):
+        spline = self._spline(params, x.shape[-1])
+        y = spline.inverse(x) if inverse else spline.forward(x)
+        # log|d spline^-1 / dy| at y = x is -log spline'(spline^-1(x)).
+        log_det = spline.forward_log_det_jacobian(y if inverse else x, event_ndims=0)
+        log_det = -log_det if inverse else log_det
+        if changed_mask is not None:  # The spline ran on x1 too: keep x1 exactly.
+            y, log_det = tf.where(changed_mask > 0, y, x), log_det * changed_mask
+        return y, tf.reduce_sum(log_det, axis=list(range(-len(self._event_shape), 0)))

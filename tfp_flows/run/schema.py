@@ -94,8 +94,8 @@ FIELDS = {
     'model.num_steps': Field(4, checks.POSITIVE_INT, RUN, 'Flow steps per level.'),
     'model.hidden_channels': Field(64, checks.POSITIVE_INT, RUN,
         'Width of each coupling network.'),
-    'model.coupling': Field('affine', checks.one_of('affine', 'additive'), RUN,
-        'Coupling (Glow).'),
+    'model.coupling': Field('affine', checks.one_of('affine', 'additive', 'spline'), RUN,
+        "Couplings: 'affine', 'additive' (NICE) or 'spline' (rational-quadratic)."),
     'model.permutation': Field('lu', checks.one_of('lu', 'plain', 'reverse', 'shuffle'), RUN,
         'Channel mixing between couplings (Glow).'),
     'model.split_prior': Field(False, checks.BOOL, RUN,
@@ -104,6 +104,9 @@ FIELDS = {
         'Soft clamp of every log-scale.'),
     'model.scale': Field('tanh', checks.one_of('tanh', 'sigmoid'), RUN,
         "Coupling scale: 'tanh' (soft clamp) or Glow's 'sigmoid'."),
+    'model.num_bins': Field(8, checks.integer(2), RUN, "The spline couplings' bins."),
+    'model.spline_bound': Field(3.0, checks.POSITIVE_NUMBER, RUN,
+        'The spline couplings map [-B, B]; the identity outside.'),
     'model.preprocessing': Field('logit', checks.one_of('centre', 'logit').or_none(), RUN,
         "Images: 'centre' (x - 1/2) or Real NVP's 'logit'; None for vector data.", str),
     'model.alpha': Field(0.01, checks.number(0, 0.5, high_open=True), RUN,
@@ -237,12 +240,11 @@ def check_config(config):
 
 def _check_joint_rules(train, model):
     """Refuses fields that cannot go together; each message says why."""
-    for key, glow_only in (('coupling', 'affine'), ('permutation', 'lu')):
-        if model.family == 'real_nvp' and model[key] != glow_only:
-            raise ValueError(
-                f'`config.model.{key}` applies to Glow only; real_nvp uses {glow_only!r}, got '
-                f'{model[key]!r}.'
-            )
+    if model.family == 'real_nvp' and model.permutation != 'lu':
+        raise ValueError(
+            "`config.model.permutation` applies to Glow only; real_nvp uses 'lu', got "
+            f'{model.permutation!r}.'
+        )
     if train.batch_size % train.accumulation_steps:
         raise ValueError(
             f'`config.train.accumulation_steps` ({train.accumulation_steps}) must divide '
