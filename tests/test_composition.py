@@ -71,6 +71,7 @@ STEPS = {  # step, an event of its forward_min_event_ndims (latent side)
         bijectors.AdditiveCoupling((4, 4, 2), hidden_channels=4),
         (4, 4, 2),
     ),
+    'SplineCoupling': lambda: (bijectors.SplineCoupling((4, 4, 2), hidden_channels=4), (4, 4, 2)),
     'Squeeze': lambda: (bijectors.Squeeze(), (2, 2, 4)),
     'FactorOut': lambda: (bijectors.FactorOut((4, 4, 2), tfb.Identity()), (4, 4, 2)),
     'LearnedPrior': lambda: (bijectors.LearnedPrior((4, 4, 2)), (4, 4, 2)),

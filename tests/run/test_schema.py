@@ -31,11 +31,13 @@ BAD = {
     'model.num_levels': [0, -1, 2.0],
     'model.num_steps': [0, True],
     'model.hidden_channels': [0, 64.0],
-    'model.coupling': ['spline'],
+    'model.coupling': ['cubic', None],
     'model.permutation': ['random'],
     'model.split_prior': ['False', 0, None],
     'model.log_scale_bound': [0.0, -2.0, float('inf'), float('nan')],
     'model.scale': ['exp', None],
+    'model.num_bins': [1, 8.0, None],
+    'model.spline_bound': [0.0, -3.0, float('inf'), None],
     'model.preprocessing': ['none', 'None', 3],
     'model.alpha': [0.5, -0.1, float('nan'), None],
     'model.learn_top_prior': ['True', 0],
@@ -167,7 +169,6 @@ def test_unknown_and_missing_fields_are_named():
     ('changes', 'message'),
     [
         ({'train.accumulation_steps': 3}, r'`config.train.accumulation_steps` \(3\) must divide'),
-        ({'model.coupling': 'additive'}, r'`config.model.coupling` applies to Glow only'),
         ({'model.permutation': 'shuffle'}, r"real_nvp uses 'lu', got 'shuffle'"),
         (
             {'model.dtype': 'float64', 'train.mixed_precision': 'mixed_bfloat16'},
@@ -188,7 +189,6 @@ def test_fields_that_cannot_go_together_are_refused(changes, message):
         'train.accumulation_steps': 4,
         'model.dtype': 'float32',
         'train.max_seconds': None,
-        'model.coupling': 'affine',
         'model.permutation': 'lu',
     }
     config.update_from_flattened_dict({k: v for k, v in alright.items() if k in changes})

@@ -124,15 +124,9 @@ class _Coupling(FlowBijector):
             return self._conditional_shape[-1]
         return math.prod(self._conditional_shape)
 
-    event_shape = property(lambda self: self._event_shape)
     mask = property(lambda self: self._mask)
     flip = property(lambda self: self._flip)
     dropout_rate = property(lambda self: self._dropout_rate)
-
-    @property
-    def conditional_shape(self):
-        """The shape of one context (a tuple), or None for an unconditional coupling."""
-        return self._conditional_shape
 
     @property
     def dtype_policy(self):
@@ -280,8 +274,7 @@ class AffineCoupling(_Coupling):
         super().__init__(parameters)
 
     def structure(self):
-        extra = {'scale': self._scale, 'log_scale_bound': self._log_scale_bound}
-        return {**super().structure(), **extra}
+        return {**super().structure(), 'scale': self._scale}
 
     def _map(self, x, params, inverse, changed_mask=None):
         shift, raw = tf.split(params, 2, axis=-1)

@@ -40,7 +40,7 @@ __all__ = [
     'standardize_flow',
 ]
 
-_GLOW_ONLY = ('coupling', 'permutation')  # Fields real_nvp does not take (schema: defaults).
+_GLOW_ONLY = ('permutation',)  # Fields real_nvp does not take (schema: its default).
 
 
 def build_flow(model_config, event_shape, dtype_policy=None):
