@@ -276,7 +276,8 @@ def _search_lines(log):
             f'| {candidate} | {changes or "(the base)"} | '
             f'{" | ".join(cells)} | {"" if mean is None else f"{mean:.3f}"} |'
         )
-    return lines
+    cpu = sum(r['run_cpu_s'] for r in records)
+    return [*lines, '', f'{len(records)} runs, {cpu:.0f} CPU s of training runs in all.']
 
 
 def _figure(summary):
@@ -288,20 +289,24 @@ def _figure(summary):
 
 
 def _verdict(result):
-    """One sentence: the flow's mean test figure over its seeds against the better peer's."""
-    peer = max(('gaussian_mixture', 'kernel_density'), key=lambda p: result[p]['test']['mean'])
-    flows = [run['test']['mean'] for run in result['flow']]
-    mean, best = float(np.mean(flows)), result[peer]['test']['mean']
-    where = 'above' if mean > best else 'below'
-    return (
-        f'**The flow is {where} the better peer** ({peer}, test {best:.3f}): {mean:.3f} '
-        f'(mean of {len(flows)} seed(s)), {mean - best:+.3f} nats/dim.'
-    )
+    """The flow's mean test and validation figures over its seeds against the better peer's."""
+    sentences = []
+    for split in ('test', 'validation'):
+        peer = max(('gaussian_mixture', 'kernel_density'), key=lambda p: result[p][split]['mean'])
+        mean = float(np.mean([run[split]['mean'] for run in result['flow']]))
+        best = result[peer][split]['mean']
+        sentences.append(
+            f'on the {split} rows the flow is **{"above" if mean > best else "below"}** the '
+            f'better peer ({peer}, {best:.3f}): {mean:.3f}, {mean - best:+.3f} nats/dim'
+        )
+    return f'Mean of {len(result["flow"])} seed(s): {"; ".join(sentences)}.'
 
 
 def write_outputs(out, results, host, args):
     with open(out + '.json', 'w') as f:
-        json.dump({'machine': host, 'set': args.set, 'tables': results}, f, indent=1)
+        json.dump(
+            {'machine': host, 'set': args.set, 'seeds': args.seeds, 'tables': results}, f, indent=1
+        )
     lines = [
         f"Test log-likelihood in nats per dimension (higher is better; the CSV's own units), "
         f'on {host["cpus"]} cores of an {host["cpu"]}, {host["date_utc"][:10]} (load average '
@@ -335,14 +340,16 @@ def write_outputs(out, results, host, args):
             lines.append(
                 f'| flow, `{run["command"]}` | best epoch {m["best_epoch"]} of '
                 f'{m["epochs_trained"]} | {_figure(run["validation"])} | {_figure(run["test"])} '
-                f'| {run["wall_s"]} wall, {run["run_cpu_s"]} CPU |'
+                f'| {run["wall_s"]} wall, {run["run_cpu_s"]} CPU (others took '
+                f'{run.get("others_cpu_frac", 0):.0%} of the CPU) |'
             )
-        for run in r['flow']:
+        lines += ['', 'Flow minus peer, per test row, mean +- standard error:']
+        for run, seed in zip(r['flow'], args.seeds.split(','), strict=True):
             diffs = [
                 f'{_figure(run[f"minus_{p}"])} vs {p}'
                 for p in ('gaussian_mixture', 'kernel_density')
             ]
-            lines.append(f'\nFlow minus peer, paired over the test rows: {"; ".join(diffs)}.')
+            lines.append(f'- seed {seed}: {"; ".join(diffs)}.')
         lines += ['', _verdict(r), '']
     search_lines = _search_lines(out + '_search.jsonl')
     if search_lines:
