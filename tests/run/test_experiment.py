@@ -421,6 +421,13 @@ def test_a_conditional_csv_run_works_in_the_tables_units(tiny, tmp_path):
     np.testing.assert_allclose(saved['column_mean'], expected.mean, rtol=1e-6)
     np.testing.assert_allclose(saved['column_scale'], expected.scale, rtol=1e-6)
     np.testing.assert_allclose(saved['context_scale'], expected.context_scale, rtol=1e-6)
+    # The reported figure is -log p(x | c) / D of the test rows, in the table's own units.
+    test = own_data.split_indices(len(values), 'test')
+    log_p = restored.log_prob(
+        tf.cast(values[test], restored.dtype),
+        bijector_kwargs={'conditional_input': tf.cast(contexts[test], restored.dtype)},
+    )
+    np.testing.assert_allclose(metrics['test_nats_per_dim'], -np.mean(log_p) / 2, rtol=1e-4)
 
 
 def test_a_conditional_float64_folder_run_trains_on_its_class_subfolders(tiny, tmp_path):
