@@ -72,6 +72,14 @@ STEPS = {  # step, an event of its forward_min_event_ndims (latent side)
         (4, 4, 2),
     ),
     'SplineCoupling': lambda: (bijectors.SplineCoupling((4, 4, 2), hidden_channels=4), (4, 4, 2)),
+    'SplineCoupling one channel': lambda: (
+        bijectors.SplineCoupling((4, 4, 1), mask='checkerboard', hidden_channels=4),
+        (4, 4, 1),
+    ),
+    'AffineCoupling one channel': lambda: (
+        bijectors.AffineCoupling((4, 4, 1), mask='checkerboard', hidden_channels=4),
+        (4, 4, 1),
+    ),
     'Squeeze': lambda: (bijectors.Squeeze(), (2, 2, 4)),
     'FactorOut': lambda: (bijectors.FactorOut((4, 4, 2), tfb.Identity()), (4, 4, 2)),
     'LearnedPrior': lambda: (bijectors.LearnedPrior((4, 4, 2)), (4, 4, 2)),
@@ -99,6 +107,25 @@ def test_every_step_takes_inputs_of_exactly_its_declared_min_event_ndims(make):
         np.testing.assert_allclose(
             step.inverse_log_det_jacobian(x, event_ndims=len(event)), -log_det, atol=1e-4
         )
+
+
+@pytest.mark.parametrize('make', STEPS.values(), ids=STEPS)
+def test_every_step_keeps_static_shapes_when_the_batch_size_is_unknown(make):
+    # In a graph traced for any batch size (Keras, the SavedModel signatures), each output
+    # keeps its static event shape, which the next step's networks are built against.
+    step, event = make()
+    latent = (None, *event)
+    data = (None, *step.forward_event_shape(event))
+    ndims = len(event)
+
+    @tf.function(input_signature=[tf.TensorSpec(latent), tf.TensorSpec(data)])
+    def both_ways(z, x):
+        return step.forward_and_log_det(z, ndims), step.inverse_and_log_det(x, ndims)
+
+    (x, forward_log_det), (z, inverse_log_det) = both_ways.get_concrete_function().structured_outputs
+    assert (tuple(x.shape), tuple(z.shape)) == (data, latent), step.name
+    for log_det in (forward_log_det, inverse_log_det):
+        assert log_det.shape.rank is None or log_det.shape.rank <= 1, step.name
 
 
 @pytest.mark.parametrize('step', [bijectors.Centre((4,)), bijectors.LogitTransform((4,))])

@@ -387,6 +387,8 @@ class SplineCoupling(_Coupling):
         y = spline.inverse(x) if inverse else spline.forward(x)
         # log|d spline^-1 / dy| at y = x is -log spline'(spline^-1(x)).
         log_det = spline.forward_log_det_jacobian(y if inverse else x, event_ndims=0)
+        # TFP's spline loses a static dimension of size 1 when the batch size is unknown.
+        y, log_det = tf.ensure_shape(y, x.shape), tf.ensure_shape(log_det, x.shape)
         log_det = -log_det if inverse else log_det
         if changed_mask is not None:  # The spline ran on x1 too: keep x1 exactly.
             y, log_det = tf.where(changed_mask > 0, y, x), log_det * changed_mask
