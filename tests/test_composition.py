@@ -122,7 +122,9 @@ def test_every_step_keeps_static_shapes_when_the_batch_size_is_unknown(make):
     def both_ways(z, x):
         return step.forward_and_log_det(z, ndims), step.inverse_and_log_det(x, ndims)
 
-    (x, forward_log_det), (z, inverse_log_det) = both_ways.get_concrete_function().structured_outputs
+    (x, forward_log_det), (z, inverse_log_det) = (
+        both_ways.get_concrete_function().structured_outputs
+    )
     assert (tuple(x.shape), tuple(z.shape)) == (data, latent), step.name
     for log_det in (forward_log_det, inverse_log_det):
         assert log_det.shape.rank is None or log_det.shape.rank <= 1, step.name
