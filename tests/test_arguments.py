@@ -161,6 +161,7 @@ MODEL = {
     'alpha': checks.number(0, 0.5, high_open=True), 'learn_top_prior': checks.BOOL,
     'coupling': checks.one_of('affine', 'additive', 'spline'),
     'spline_bound': checks.POSITIVE_NUMBER,
+    'spline_bins': checks.integer(2, 1000),
 }  # fmt: skip
 COUPLING = {
     'event_shape': _shape((1, 3)), 'mask': checks.one_of('channel', 'checkerboard'),
@@ -198,7 +199,8 @@ TABLE = {
     'FlowBijector.inverse_log_det_jacobian': {'y': DATA,
                                               'event_ndims': "TFP's own check (Bijector)"},
     'AffineCoupling': {**COUPLING, 'scale': MODEL['scale']}, 'AdditiveCoupling': COUPLING,
-    'SplineCoupling': {**COUPLING, 'bound': checks.POSITIVE_NUMBER},
+    'SplineCoupling': {**COUPLING, 'bound': checks.POSITIVE_NUMBER,
+                       'num_bins': checks.integer(2, 1000)},
     'Chain': {'steps': _domain('bijectors', lambda v: len(v) > 0), 'event_ndims': POSITIVE},
     'FactorOut': {'event_shape': _domain('[H, W, C], C >= 2', lambda v: _shape((3,)).contains(v)
                                          and v[2] >= 2),

@@ -47,7 +47,7 @@ MODELS = {
     ),
     'glow_spline': lambda dtype: tfp_flows.glow(IMAGE, **SMALL, coupling='spline', dtype=dtype),
     'real_nvp_spline': lambda dtype: tfp_flows.real_nvp(
-        IMAGE, **SMALL, coupling='spline', num_bins=5, spline_bound=2.0, dtype=dtype
+        IMAGE, **SMALL, coupling='spline', spline_bins=5, spline_bound=2.0, dtype=dtype
     ),
 }
 
@@ -384,7 +384,7 @@ def test_the_builders_reject_unknown_options():
     [
         (dict(coupling='additive', scale='sigmoid'), "`scale` applies to coupling='affine'"),
         (dict(coupling='spline', scale='sigmoid'), "`scale` applies to coupling='affine'"),
-        (dict(num_bins=4), "`num_bins` applies to coupling='spline'; got num_bins=4"),
+        (dict(spline_bins=4), "`spline_bins` applies to coupling='spline'; got spline_bins=4"),
         (dict(coupling='additive', spline_bound=2), "`spline_bound` applies to coupling='spline'"),
     ],
 )
@@ -400,7 +400,7 @@ def test_the_builders_defaults_are_the_couplings():
         defaults = {k: p.default for k, p in inspect.signature(model).parameters.items()}
         for coupling, names in (
             (AffineCoupling, dict(scale='scale', log_scale_bound='log_scale_bound')),
-            (SplineCoupling, dict(num_bins='num_bins', spline_bound='bound')),
+            (SplineCoupling, dict(spline_bins='num_bins', spline_bound='bound')),
         ):
             for name, theirs in names.items():
                 assert defaults[name] == inspect.signature(coupling).parameters[theirs].default
@@ -540,7 +540,8 @@ def test_sample_seeds_are_ints_of_the_seed_domain_or_stateless_seeds():
     for bad in (-1, 2**31):
         with pytest.raises(ValueError, match=message):
             tfp_flows.sample(flow, 2, seed=bad)
-    with pytest.raises(ValueError, match=r'`seed` must be None or an int tensor of shape \[2\]'):
+    message = r'`seed` must be None, an int in \[0, 2\*\*31\) or an int tensor of shape \[2\]'
+    with pytest.raises(ValueError, match=message):
         tfp_flows.sample(flow, 2, seed=[1, 2, 3])
     with pytest.raises(TypeError, match=r'got a float32 tensor'):
         tfp_flows.sample(flow, 2, seed=tf.constant([1.0, 2.0]))
@@ -604,7 +605,7 @@ ARGUMENTS = {
         'split_prior': 'checked',
         'log_scale_bound': 'checked',
         'scale': 'checked',
-        'num_bins': 'checked',  # Also other variable shapes.
+        'spline_bins': 'checked',  # Also other variable shapes.
         'spline_bound': 'checked',
         'preprocessing': 'checked',
         'alpha': 'checked',
@@ -628,7 +629,7 @@ ARGUMENTS = {
         'split_prior': 'checked',
         'log_scale_bound': 'checked',
         'scale': 'checked',
-        'num_bins': 'checked',
+        'spline_bins': 'checked',
         'spline_bound': 'checked',
         'preprocessing': 'checked',
         'alpha': 'checked',
@@ -651,7 +652,7 @@ OTHER_VALUES = {
     'split_prior': (True, False),
     'log_scale_bound': (2.0, 3.0),
     'scale': ('tanh', 'sigmoid'),
-    'num_bins': (8, 4),
+    'spline_bins': (8, 4),
     'spline_bound': (3.0, 2.0),
     'preprocessing': ('logit', 'centre'),
     'alpha': (0.05, 0.01),
@@ -688,7 +689,7 @@ def test_a_checkpoint_restores_its_density_or_fails_naming_the_argument(model, a
         common['permutation'] = 'shuffle'
     if argument == 'alpha':
         common['preprocessing'] = 'logit'
-    if argument in ('num_bins', 'spline_bound'):
+    if argument in ('spline_bins', 'spline_bound'):
         common['coupling'] = 'spline'
     saved = build((4, 4, 2), **common, **{argument: base})
     image = tf.random.stateless_uniform([2, 4, 4, 2], [8, 2], 0.05, 0.95, dtype=saved.dtype)
@@ -713,7 +714,7 @@ def _names_of(argument, base, other):
         'split_prior': ['split_prior', 'prior'],
         'log_scale_bound': ['log_scale_bound'],
         'scale': ['scale'],
-        'num_bins': ['num_bins'],
+        'spline_bins': ['num_bins'],
         'spline_bound': ['bound'],
         'preprocessing': ['Centre', 'LogitTransform', 'steps[0]'],
         'alpha': ['alpha'],

@@ -9,7 +9,7 @@ used or not, before any variable, in the domain of its step: `ValueError` naming
   log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', priors.
   coupling: 'affine', 'additive' (NICE) or 'spline' (`SplineCoupling`, Durkan et al. 2019).
   scale: the affine couplings' 'tanh' (soft clamp) or 'sigmoid' (Glow's; `bijectors.affine`).
-  num_bins, spline_bound: the spline couplings' K bins (>= 2) on [-B, B] (B > 0). Another
+  spline_bins, spline_bound: the spline couplings' K bins (in [2, 1000)) on [-B, B] (B > 0). Another
     coupling refuses these and `scale` (affine's) but at their defaults.
   alpha: margin of the logit transform, in [0, 0.5); not used by preprocessing='centre'.
   conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels): the
@@ -55,7 +55,9 @@ __all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sam
 _COUPLINGS = dict(affine=kinds.AffineCoupling, additive=kinds.AdditiveCoupling)
 _COUPLINGS['spline'] = kinds.SplineCoupling
 # The options of one kind of coupling: {name: (kind, the default any kind takes)}.
-_KIND_OPTIONS = dict(scale=('affine', 'tanh'), num_bins=('spline', 8), spline_bound=('spline', 3.0))
+_KIND_OPTIONS = dict(
+    scale=('affine', 'tanh'), spline_bins=('spline', 8), spline_bound=('spline', 3.0)
+)
 _PREPROCESSING = checks.one_of('centre', 'logit')
 _DOMAINS = {  # The builders' arguments, those passed on in their consumers' domains.
     **dict.fromkeys(('num_levels', 'num_steps'), checks.POSITIVE_INT),
@@ -66,7 +68,7 @@ _DOMAINS = {  # The builders' arguments, those passed on in their consumers' dom
     'log_scale_bound': LOG_SCALE_BOUND,
     'scale': SCALE,
     'alpha': ALPHA,
-    'num_bins': kinds.NUM_BINS,
+    'spline_bins': kinds.NUM_BINS,
     'spline_bound': kinds.BOUND,
 }
 
@@ -81,7 +83,10 @@ class _Steps:
         self.conditional_shape = check_conditional_shape(self.conditional_shape)
         for name, (kind, default) in _KIND_OPTIONS.items():
             if self.coupling != kind and (value := vars(self)[name]) != default:
-                raise ValueError(f'`{name}` applies to coupling={kind!r}; got {name}={value!r}.')
+                raise ValueError(
+                    f'`{name}` applies to coupling={kind!r}; got {name}={value!r} with '
+                    f'coupling={self.coupling!r}.'
+                )
         self.network = dict(hidden_channels=self.hidden_channels, dropout_rate=self.dropout_rate)
         networks.check_arguments(self.dtype, self.dtype_policy, **self.network)
         self.options = dict(dtype=self.dtype, validate_args=self.validate_args)
@@ -99,7 +104,7 @@ class _Steps:
         if self.coupling == 'affine':
             network.update(log_scale_bound=self.log_scale_bound, scale=self.scale)
         elif self.coupling == 'spline':
-            network.update(num_bins=self.num_bins, bound=self.spline_bound)
+            network.update(num_bins=self.spline_bins, bound=self.spline_bound)
         return _COUPLINGS[self.coupling](shape, mask=mask, flip=flip, **network)
 
     def mixing(self, channels):
@@ -174,7 +179,7 @@ def glow(
     dtype_policy=None,
     validate_args=False,
     name=None,
-    num_bins=8,
+    spline_bins=8,
     spline_bound=3.0,
 ):
     """Glow (Kingma and Dhariwal 2018) on images in [0, 1]: a `tfd.TransformedDistribution`.
@@ -244,7 +249,7 @@ def real_nvp(
     validate_args=False,
     name=None,
     coupling='affine',
-    num_bins=8,
+    spline_bins=8,
     spline_bound=3.0,
 ):
     """Real NVP (Dinh et al. 2017) as a `tfd.TransformedDistribution`.

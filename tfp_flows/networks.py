@@ -46,7 +46,8 @@ def check_stateless_seed(name, seed, ints=False):
         return tf.constant([0, checks.SEED.check(name, seed)], tf.int32)
     if seed is None:
         return None
-    expected = f'`{name}` must be None or an int tensor of shape [2] (a stateless seed)'
+    an_int = ', an int in [0, 2**31)' if ints else ''
+    expected = f'`{name}` must be None{an_int} or an int tensor of shape [2] (a stateless seed)'
     try:
         tensor = None if isinstance(seed, str | bool) else tf.convert_to_tensor(seed)
     except (TypeError, ValueError):

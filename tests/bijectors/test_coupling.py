@@ -438,8 +438,9 @@ def test_the_spline_is_the_identity_outside_its_bound_and_smooth_across_it(
 @pytest.mark.parametrize(
     ('name', 'value', 'message'),
     [
-        ('num_bins', 1, 'an int >= 2'),
-        ('num_bins', 8.0, 'an int >= 2'),
+        ('num_bins', 1, r'an int in \[2, 1000\)'),
+        ('num_bins', 8.0, r'an int in \[2, 1000\)'),
+        ('num_bins', 1000, r'an int in \[2, 1000\)'),
         ('bound', 0.0, 'a finite number > 0'),
         ('bound', float('inf'), 'a finite number > 0'),
     ],

@@ -36,7 +36,7 @@ BAD = {
     'model.split_prior': ['False', 0, None],
     'model.log_scale_bound': [0.0, -2.0, float('inf'), float('nan')],
     'model.scale': ['exp', None],
-    'model.num_bins': [1, 8.0, None],
+    'model.spline_bins': [1, 8.0, None, 1000],
     'model.spline_bound': [0.0, -3.0, float('inf'), None],
     'model.preprocessing': ['none', 'None', 3],
     'model.alpha': [0.5, -0.1, float('nan'), None],
@@ -178,6 +178,13 @@ def test_unknown_and_missing_fields_are_named():
             {'train.strategy': 'multi_worker', 'train.max_seconds': 60.0},
             r"max_seconds` cannot be used with strategy 'multi_worker'.*max_seconds=60\.0",
         ),
+        # Each coupling's own options, before any data is read (the default is affine).
+        ({'model.spline_bins': 4}, r"`config.model.spline_bins` applies to model.coupling='spl"),
+        ({'model.spline_bound': 2.0}, r'`config.model.spline_bound` applies to model.coupling='),
+        (
+            {'model.coupling': 'spline', 'model.scale': 'sigmoid'},
+            r"`config.model.scale` applies to model.coupling='affine'; got 'sigmoid' with 'spline'",
+        ),
     ],
 )
 def test_fields_that_cannot_go_together_are_refused(changes, message):
@@ -190,6 +197,9 @@ def test_fields_that_cannot_go_together_are_refused(changes, message):
         'model.dtype': 'float32',
         'train.max_seconds': None,
         'model.permutation': 'lu',
+        'model.spline_bins': 8,
+        'model.spline_bound': 3.0,
+        'model.scale': 'tanh',
     }
     config.update_from_flattened_dict({k: v for k, v in alright.items() if k in changes})
     schema.check_config(config)

@@ -149,21 +149,18 @@ class FlowBijector(EagerDensityCorrection, tfb.Bijector):
     def _parameter_properties(cls, dtype):
         return dict()  # Variables are created in `__init__`, not passed in.
 
-    # What a step was built with, where it takes it (a step without a context: None).
-    event_shape = property(lambda self: self._event_shape)
+    # What a step was built with, None where it takes no such thing.
+    event_shape = property(lambda self: getattr(self, '_event_shape', None))
     conditional_shape = property(lambda self: getattr(self, '_conditional_shape', None))
-    log_scale_bound = property(lambda self: self._log_scale_bound)
+    log_scale_bound = property(lambda self: getattr(self, '_log_scale_bound', None))
 
     def structure(self):
         """The choices that define this map besides its variables, as a JSON-able dict: the
         class, and a step's event shape, conditional shape and log-scale bound where it has them."""
         structure = {'class': type(self).__name__}
-        if hasattr(self, '_event_shape'):
-            structure['event_shape'] = list(self._event_shape)
-        if self.conditional_shape is not None:
-            structure['conditional_shape'] = list(self.conditional_shape)
-        if hasattr(self, '_log_scale_bound'):
-            structure['log_scale_bound'] = self._log_scale_bound
+        for key in ('event_shape', 'conditional_shape', 'log_scale_bound'):
+            if (value := getattr(self, key)) is not None:
+                structure[key] = value if key == 'log_scale_bound' else list(value)
         return structure
 
     def forward_and_log_det(self, x, event_ndims=None, **kwargs):

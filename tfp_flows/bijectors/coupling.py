@@ -23,7 +23,7 @@ from tfp_flows.mixed_precision import check_dtype_policy
 __all__ = ['BOUND', 'NUM_BINS', 'AdditiveCoupling', 'AffineCoupling', 'SplineCoupling']
 
 _MASK = checks.one_of('channel', 'checkerboard')
-NUM_BINS = checks.integer(2)
+NUM_BINS = checks.integer(2, 1000)  # 1000 bins of the minimum size fill [-B, B].
 BOUND = checks.POSITIVE_NUMBER
 _MIN_BIN = _MIN_SLOPE = 1e-3  # The smallest bin (a fraction of [-B, B]) and slope (nflows).
 _SLOPE_SHIFT = math.log(math.expm1(1.0 - _MIN_SLOPE))  # A zero output gives slope 1.
@@ -336,8 +336,9 @@ class SplineCoupling(_Coupling):
       inverse (data -> latent):  x1 = y1,  x2 = spline^-1(y2)  (the root of a quadratic)
       log|det dy/dx| = sum over x2 of log spline'(x2)  (0 outside [-B, B])
     A fresh conditioner outputs zero: equal bins and unit slopes, the identity (to rounding).
-    Arguments (output_size: 3K - 1 per channel of x2), context and errors as `AffineCoupling`'s,
-    without `scale` and `log_scale_bound`, and `num_bins` K (an int >= 2) and `bound` B (a
+    Arguments (output_size: 3K - 1 per channel of x2, channel-major: channel c's w, h, d are
+    outputs c (3K - 1) onwards), context and errors as `AffineCoupling`'s,
+    without `scale` and `log_scale_bound`, and `num_bins` K (an int in [2, 1000)) and `bound` B (a
     finite number > 0), both in `structure()`: a checkpoint refuses another spline.
 
     Reference: Durkan et al. (2019), Neural Spline Flows, https://arxiv.org/abs/1906.04032

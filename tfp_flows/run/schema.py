@@ -104,7 +104,7 @@ FIELDS = {
         'Soft clamp of every log-scale.'),
     'model.scale': Field('tanh', checks.one_of('tanh', 'sigmoid'), RUN,
         "Coupling scale: 'tanh' (soft clamp) or Glow's 'sigmoid'."),
-    'model.num_bins': Field(8, checks.integer(2), RUN, "The spline couplings' bins."),
+    'model.spline_bins': Field(8, checks.integer(2, 1000), RUN, "The spline couplings' bins."),
     'model.spline_bound': Field(3.0, checks.POSITIVE_NUMBER, RUN,
         'The spline couplings map [-B, B]; the identity outside.'),
     'model.preprocessing': Field('logit', checks.one_of('centre', 'logit').or_none(), RUN,
@@ -245,6 +245,12 @@ def _check_joint_rules(train, model):
             "`config.model.permutation` applies to Glow only; real_nvp uses 'lu', got "
             f'{model.permutation!r}.'
         )
+    for name, kind in (('scale', 'affine'), ('spline_bins', 'spline'), ('spline_bound', 'spline')):
+        if model.coupling != kind and model[name] != FIELDS[f'model.{name}'].default:
+            raise ValueError(
+                f'`config.model.{name}` applies to model.coupling={kind!r}; got {model[name]!r} '
+                f'with {model.coupling!r}.'
+            )
     if train.batch_size % train.accumulation_steps:
         raise ValueError(
             f'`config.train.accumulation_steps` ({train.accumulation_steps}) must divide '
