@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -311,8 +312,8 @@ def write_outputs(out, results, host, args):
         f"Test log-likelihood in nats per dimension (higher is better; the CSV's own units), "
         f'on {host["cpus"]} cores of an {host["cpu"]}, {host["date_utc"][:10]} (load average '
         f'{host["loadavg"][0]} at the end: the machine was shared). `+-` is the standard error '
-        'over the test rows. Made by `nice -n 15 python bench/tables.py` '
-        f'{" ".join("--set " + s for s in args.set)}(its docstring gives the protocol).',
+        f'over the test rows. Made by `nice -n {args.nice} python {shlex.join(sys.argv)}` (its '
+        'docstring gives the protocol).',
         '',
     ]
     for name, r in results.items():

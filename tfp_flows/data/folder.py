@@ -94,11 +94,14 @@ def folder_source(path, split, image_size=None, conditional=False):
     with `conditional` (image, int64 index into `class_names`) pairs; `DatasetInfo` fields).
     With `image_size`, each image is centre-cropped and area-resized to that square; without,
     every image must have the same size.
-    Raises `FileNotFoundError` if `path` is not a directory, `ValueError` for an argument out
-    of its domain (before any file is read) and for a folder that does not fit (naming why).
+    Raises `FileNotFoundError` if `path` is not a directory (`TypeError` if not a str or path),
+    `ValueError` for an argument out of its domain (before any file is read) and for a folder
+    that does not fit (naming why).
     """
     split_indices(0, split)  # Refuses an unknown split.
+    checks.check_path('path', path)
     checks.POSITIVE_INT.or_none().check('image_size', image_size)
+    checks.BOOL.check('conditional', conditional)
     class_names, shape, count = _scan_folder(path, image_size)
     if conditional and class_names is None:
         raise ValueError(
