@@ -127,7 +127,7 @@ def test_every_step_keeps_static_shapes_when_the_batch_size_is_unknown(make):
     )
     assert (tuple(x.shape), tuple(z.shape)) == (data, latent), step.name
     for log_det in (forward_log_det, inverse_log_det):
-        assert log_det.shape.rank is None or log_det.shape.rank <= 1, step.name
+        assert log_det.shape.rank is not None and log_det.shape.rank <= 1, step.name
 
 
 @pytest.mark.parametrize('step', [bijectors.Centre((4,)), bijectors.LogitTransform((4,))])
