@@ -9,13 +9,12 @@ used or not, before any variable, in the domain of its step: `ValueError` naming
   log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', priors.
   coupling: 'affine', 'additive' (NICE) or 'spline' (`SplineCoupling`, Durkan et al. 2019).
   scale: the affine couplings' 'tanh' (soft clamp) or 'sigmoid' (Glow's; `bijectors.affine`).
-  spline_bins, spline_bound: the spline couplings' K bins (in [2, 1000)) on [-B, B] (B > 0). Another
-    coupling refuses these and `scale` (affine's) but at their defaults.
+  spline_bins, spline_bound: the spline couplings' K bins (in [2, 1000)) on [-B, B] (B > 0).
+    Another coupling refuses these and `scale` (affine's) but at their defaults.
   alpha: margin of the logit transform, in [0, 0.5); not used by preprocessing='centre'.
   conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels): the
     flow models p(x | c), c given as the bijector kwarg `conditional_input` or to `sample`.
-    Every coupling network sees c, and c sets a term of the top and split priors (Glow's
-    `ycond`).
+    Every coupling network sees c; c sets a term of the top and split priors (Glow's `ycond`).
   learn_top_prior: learn a free mean and log-scale of the top latent (Glow's `learntop`;
     with it or a context, a `LearnedPrior` ends the latent side).
   dropout_rate: in [0, 1); the coupling networks' dropout, with the kwarg `training=True`.
@@ -83,10 +82,8 @@ class _Steps:
         self.conditional_shape = check_conditional_shape(self.conditional_shape)
         for name, (kind, default) in _KIND_OPTIONS.items():
             if self.coupling != kind and (value := vars(self)[name]) != default:
-                raise ValueError(
-                    f'`{name}` applies to coupling={kind!r}; got {name}={value!r} with '
-                    f'coupling={self.coupling!r}.'
-                )
+                got = f'{name}={value!r} with coupling={self.coupling!r}'
+                raise ValueError(f'`{name}` applies to coupling={kind!r}; got {got}.')
         self.network = dict(hidden_channels=self.hidden_channels, dropout_rate=self.dropout_rate)
         networks.check_arguments(self.dtype, self.dtype_policy, **self.network)
         self.options = dict(dtype=self.dtype, validate_args=self.validate_args)
@@ -338,11 +335,10 @@ def check_temperature(temperature, dtype):
     if not isinstance(temperature, tf.Tensor | tf.Variable | np.ndarray | np.generic):
         return tf.constant(checks.POSITIVE_NUMBER.check('temperature', temperature), dtype)
     expected = '`temperature` must be a finite number > 0'
-
-    def valid(t):
-        return tf.math.is_finite(tf.cast(t, dtype)) & (t > 0)
-
-    return tf.ensure_shape(tf.cast(_checked_tensor(temperature, expected, [0], valid), dtype), [])
+    checked = _checked_tensor(
+        temperature, expected, [0], lambda t: tf.math.is_finite(tf.cast(t, dtype)) & (t > 0)
+    )
+    return tf.ensure_shape(tf.cast(checked, dtype), [])
 
 
 def _sample_shape(sample_shape):
@@ -360,9 +356,8 @@ def _sample_shape(sample_shape):
 
 def check_flow(flow):
     """Raises `TypeError` unless `flow` is a `tfd.TransformedDistribution`-like flow."""
-    if not isinstance(flow, tfd.Distribution) or not isinstance(
-        getattr(flow, 'bijector', None), tfb.Bijector
-    ):
+    bijector = getattr(flow, 'bijector', None)
+    if not isinstance(flow, tfd.Distribution) or not isinstance(bijector, tfb.Bijector):
         raise TypeError(
             '`flow` must be a `tfd.TransformedDistribution` (as built by `tfp_flows.glow` or '
             f'`tfp_flows.real_nvp`); got {type(flow).__name__}.'
