@@ -404,6 +404,14 @@ def test_the_builders_defaults_are_the_couplings():
         ):
             for name, theirs in names.items():
                 assert defaults[name] == inspect.signature(coupling).parameters[theirs].default
+    # One coupling's options, at the defaults the config also has, pass with another coupling.
+    from tfp_flows.checks import COUPLING_OPTIONS
+    from tfp_flows.run.schema import FIELDS
+
+    for name, kind in COUPLING_OPTIONS.items():
+        assert defaults[name] == FIELDS[f'model.{name}'].default, name
+        other = 'additive' if kind == 'spline' else 'spline'
+        tfp_flows.real_nvp((2,), num_steps=1, coupling=other, **{name: defaults[name]})
 
 
 def test_a_vector_real_nvp_says_hidden_channels():

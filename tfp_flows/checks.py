@@ -13,6 +13,7 @@ import os
 __all__ = [
     'BOOL',
     'COLUMN_NAMES',
+    'COUPLING_OPTIONS',
     'FRACTION',
     'NON_NEGATIVE_INT',
     'POSITIVE_INT',
@@ -132,6 +133,10 @@ def _is_name_list(value):
     names = _split_names(value)
     return bool(names) and all(names) and len(set(names)) == len(names)
 
+
+# The builders' and the config's options of one coupling kind, {option: kind}: a model of
+# another kind refuses them but at their defaults.
+COUPLING_OPTIONS = {'scale': 'affine', 'spline_bins': 'spline', 'spline_bound': 'spline'}
 
 # Table columns: ('a', 'b'), ['a', 'b'], 'a,b' (as a command line gives them) or ('a,b',).
 COLUMN_NAMES = Domain(

@@ -53,10 +53,7 @@ __all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sam
 
 _COUPLINGS = dict(affine=kinds.AffineCoupling, additive=kinds.AdditiveCoupling)
 _COUPLINGS['spline'] = kinds.SplineCoupling
-# The options of one kind of coupling: {name: (kind, the default any kind takes)}.
-_KIND_OPTIONS = dict(
-    scale=('affine', 'tanh'), spline_bins=('spline', 8), spline_bound=('spline', 3.0)
-)
+_OPTION_DEFAULTS = dict(scale='tanh', spline_bins=8, spline_bound=3.0)  # checks.COUPLING_OPTIONS
 _PREPROCESSING = checks.one_of('centre', 'logit')
 _DOMAINS = {  # The builders' arguments, those passed on in their consumers' domains.
     **dict.fromkeys(('num_levels', 'num_steps'), checks.POSITIVE_INT),
@@ -80,8 +77,8 @@ class _Steps:
             {k: _DOMAINS[k].check(k, v) if k in _DOMAINS else v for k, v in arguments.items()}
         )
         self.conditional_shape = check_conditional_shape(self.conditional_shape)
-        for name, (kind, default) in _KIND_OPTIONS.items():
-            if self.coupling != kind and (value := vars(self)[name]) != default:
+        for name, kind in checks.COUPLING_OPTIONS.items():
+            if self.coupling != kind and (value := vars(self)[name]) != _OPTION_DEFAULTS[name]:
                 got = f'{name}={value!r} with coupling={self.coupling!r}'
                 raise ValueError(f'`{name}` applies to coupling={kind!r}; got {got}.')
         self.network = dict(hidden_channels=self.hidden_channels, dropout_rate=self.dropout_rate)

@@ -245,7 +245,7 @@ def _check_joint_rules(train, model):
             "`config.model.permutation` applies to Glow only; real_nvp uses 'lu', got "
             f'{model.permutation!r}.'
         )
-    for name, kind in (('scale', 'affine'), ('spline_bins', 'spline'), ('spline_bound', 'spline')):
+    for name, kind in checks.COUPLING_OPTIONS.items():
         if model.coupling != kind and model[name] != FIELDS[f'model.{name}'].default:
             raise ValueError(
                 f'`config.model.{name}` applies to model.coupling={kind!r}; got {model[name]!r} '
