@@ -10,8 +10,7 @@ reads it:
     loaded.signatures['log_prob'](x=x)          # the same dict; also 'serving_default'
     loaded.sample(16, 0.7, [1, 2])['x']         # [16, *E]; the same seed, the same samples
 
-Signatures (E the flow's event shape, `dtype` its float dtype; `FlowModule` says what each
-computes):
+Signatures (E the flow's event shape, `dtype` its dtype; what each computes: `FlowModule`):
 
     name            inputs                                   outputs
     log_prob        x: [None, *E] dtype                      log_prob: [None] dtype
@@ -29,24 +28,14 @@ conditional flow (`conditional_shape` K) takes a last input in every signature,
 all. Integer inputs are int32; `loaded.NAME(...)` casts NumPy arrays and Python numbers, not
 TF tensors. An empty batch gives empty outputs.
 
-Errors: the graph checks every input; a value outside its domain, or another shape through
-`loaded.signatures`, is an `InvalidArgumentError` naming the input. TensorFlow binds inputs in
-Python first: a tensor of another dtype or rank, or a missing input, to `loaded.NAME(...)` is
-a `TypeError` whose first line names the input (then it prints every input); to
-`loaded.signatures[NAME]` one line naming its position (inputs in alphabetical order).
-
-TFLite (`tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=['log_prob'])`, builtin
-ops) keeps the numbers but drops every check: x = 1.5 in a `num_bins` export gives a number
-where the SavedModel raises, NaN gives NaN, and x of another shape can give numbers, not an
-error; an empty batch fails in TFLite's XNNPack delegate (TF 2.21). Check inputs before the
-interpreter.
-
-From the shell, `saved_model_cli show --all --dir PATH` lists the signatures, and
+Errors: an input outside its domain, or of another shape through `loaded.signatures`, is an
+`InvalidArgumentError` naming it; a tensor of another dtype or rank, or a missing input, is
+TensorFlow's `TypeError` (`loaded.NAME(...)`: its first line names the input) before the graph
+runs. TFLite keeps the numbers but drops every check. From the shell, for a batch saved with
+`numpy.save('batch.npy', x)`:
 
     saved_model_cli run --dir PATH --tag_set serve --signature_def log_prob \\
         --inputs x=batch.npy
-
-evaluates one on a batch saved with `numpy.save('batch.npy', x)`.
 """
 
 import contextlib
@@ -97,37 +86,25 @@ def _without_defaults(fn):
 
 
 class FlowModule(tf.Module):
-    """What `export_saved_model` saves (in memory: the SavedModel's very numbers). Inputs have
-    any batch size N (one example needs a batch axis of 1):
-
-      log_prob(x): `flow.log_prob(x)`, nats.
-      bits_per_dim(x): `tfp_flows.bits_per_dim(log_prob(x) - log q(u | k), prod(E), num_bins)`,
-          the one-sample bound for the images k = floor(x * num_bins) that x dequantizes with
-          noise u = x * num_bins - k; log q = 0 without a dequantizer.
-      bits_per_dim_iw(pixels, num_samples, seed): `tfp_flows.dequantization.
-          importance_weighted_bits_per_dim` with the dequantizer (uniform without one).
-      sample(num_samples, temperature, seed): `tfp_flows.sample(flow, num_samples,
-          temperature, seed)`: a fixed seed gives the same samples in every process.
-      encode(x): the latent `flow.bijector.inverse(x)`; decode(z): `flow.bijector.forward(z)`.
-
-    Checked inputs: with `num_bins`, x in [0, 1] (which catches raw pixels), else finite; z
-    and contexts finite; num_samples >= 0 (>= 1 and pixels in [0, num_bins) for
+    """What `export_saved_model` saves (in memory: the SavedModel's very numbers), with the
+    module's signatures (any batch size N): `log_prob` is `flow.log_prob` (nats); `bits_per_dim`
+    `tfp_flows.bits_per_dim(log_prob(x) - log q(u | k), prod(E), num_bins)`, the one-sample
+    bound for the pixels k = floor(x * num_bins) and noise u = x * num_bins - k (log q = 0
+    without a dequantizer); `bits_per_dim_iw` `importance_weighted_bits_per_dim`; `sample` is
+    `tfp_flows.sample` (a fixed seed, the same samples in every process); `encode`, `decode`
+    the bijector's inverse and forward. Checked inputs: with `num_bins`, x in [0, 1], else
+    finite; z and contexts finite; num_samples >= 0 (>= 1 and pixels in [0, num_bins) for
     `bits_per_dim_iw`); temperature finite and > 0.
     """
 
     def __init__(
         self, flow, num_bins=None, dequantizer=None, jit_compile=False, name='flow_module'
     ):
-        """Wraps `flow`, sharing its variables; `TypeError` or `ValueError` naming a bad argument.
-
-        Args:
-          flow: a `tfd.TransformedDistribution` of static event shape, float32 or float64.
-          num_bins: None (continuous data), or the number of discrete levels the data was
-            dequantized from (256 for 8-bit images): adds the `bits_per_dim` signatures.
-          dequantizer: None (uniform) or the `VariationalDequantizer` trained with the flow.
-          jit_compile: compile the passes through the flow with XLA (the input checks stay
-            outside); a loader compiles them on first use for each batch size.
-        """
+        """Wraps `flow` (a `tfd.TransformedDistribution` of static event shape, float32 or
+        float64), sharing its variables; `TypeError` or `ValueError` naming a bad argument.
+        `num_bins`: None, or the levels the data was dequantized from (256 for 8-bit images),
+        which adds the `bits_per_dim` signatures; `dequantizer`: None (uniform) or the flow's
+        `VariationalDequantizer`; `jit_compile`: XLA for the passes (checks stay outside)."""
         event_shape, latent_shape, dtype = _check_flow(flow)
         num_bins = checks.integer(2).or_none().check('num_bins', num_bins)
         check_dequantizer(dequantizer, num_bins, event_shape, dtype)
@@ -177,20 +154,9 @@ class FlowModule(tf.Module):
                 self._bits_per_dim_iw, pixels, num_samples, seed, *context
             )
 
-    @property
-    def event_shape(self):
-        """The flow's event shape E, a tuple of ints."""
-        return self._event_shape
-
-    @property
-    def num_bins(self):
-        """The number of discrete levels of the data, or None."""
-        return self._num_bins
-
-    @property
-    def conditional_shape(self):
-        """The shape K of one context of a conditional flow (a tuple), or None."""
-        return self._conditional_shape
+    event_shape = property(lambda self: self._event_shape, doc='E, a tuple of ints.')
+    num_bins = property(lambda self: self._num_bins, doc='The levels of the data, or None.')
+    conditional_shape = property(lambda self: self._conditional_shape, doc='K, or None.')
 
     def _checked(self, x, conditional_input, batch=None):
         """(x, context): x checked to be data, outside any XLA-compiled pass (XLA drops

@@ -1,9 +1,6 @@
-"""A run's flow: built from its config (`build_flow`), its checkpoints read and restored.
-
-`restore_flow` rebuilds a run's flow from its `config.json` alone, in a fresh process, and
-loads a checkpoint into it. Checkpoints are read through `tf.train` only; a mismatch or damage
-is a clear error, never a silent load. The builders take config sections as checked
-(`tfp_flows.run.schema`) or as a config.json holds them; the models check their arguments.
+"""A run's flow: built from its config (`build_flow`), its checkpoints read and restored
+through `tf.train` (a mismatch or damage is an error, never a silent load). The builders take
+config sections as checked (`tfp_flows.run.schema`) or as a config.json holds them.
 """
 
 import os
@@ -110,22 +107,15 @@ def _saved(values, dtype, name):
 
 
 def standardize_flow(flow, statistics):
-    """`flow` (on standardised data) as a flow on the table's own units.
+    """`flow`, a vector `tfd.TransformedDistribution` on standardised data (conditional_shape
+    (K,) for K context columns), as a flow on the table's own units, sharing its variables.
 
-    With m, s the data columns' training mean and standard deviation, the data side gets
-    x = m + s * u, u the standardised data `flow` models (`tfb.Shift(m)(tfb.Scale(s)(u))`),
-    so by the change of variables
-      log p(x) = log p_flow((x - m) / s) - sum_j log s_j      (nats, in the CSV's units)
-    (the density correction). With context columns (means m_c, deviations s_c), the context
-    reaches `flow` as (c - m_c) / s_c (`StandardizedContext`), so c is in the CSV's units too.
-    m, s, m_c, s_c are saved, non-trainable variables, which a checkpoint restores.
-
-    `flow` is a vector `tfd.TransformedDistribution` (conditional_shape (K,) for K context
-    columns), `statistics` a `tfp_flows.data.own.TableStatistics`. Returns a
-    `tfd.TransformedDistribution` over `flow`'s base with bijector Chain([Shift(m), Scale(s),
-    flow.bijector]) (in a `StandardizedContext` with context columns), sharing `flow`'s
-    variables. Raises `TypeError` for arguments of another kind, `ValueError` for a `flow`
-    whose shapes do not fit the statistics' columns.
+    With m, s the data columns' training mean and deviation (`statistics`, a `TableStatistics`)
+    the bijector is Chain([Shift(m), Scale(s), flow.bijector]), x = m + s * u, so
+      log p(x) = log p_flow((x - m) / s) - sum_j log s_j      (nats, in the CSV's units).
+    Context columns (m_c, s_c) reach `flow` as (c - m_c) / s_c (`StandardizedContext`). m, s,
+    m_c, s_c are non-trainable variables that a checkpoint restores. `TypeError` for arguments
+    of another kind, `ValueError` for a `flow` whose shapes do not fit the columns.
     """
     models.check_flow(flow)
     if not isinstance(statistics, TableStatistics):
@@ -175,11 +165,8 @@ def checkpoint_modules(flow, dequantizer):
 
 
 def restore(checkpoint, path, partial=False):
-    """Restores checkpoint `path`; `ValueError` if it is damaged or holds another model.
-
-    Every object of `checkpoint` must be in the file; with `partial`, the file may hold more
-    (the optimizer's slots, when only the flow is restored), without TensorFlow's warnings.
-    """
+    """Restores checkpoint `path`, which must hold every object of `checkpoint` (with `partial`
+    also more, without TF's warnings); `ValueError` if it is damaged or holds another model."""
     if not tf.io.gfile.exists(path + '.index'):
         raise ValueError(f'Checkpoint {path} is incomplete: {path}.index does not exist.')
     try:
@@ -216,15 +203,12 @@ def restore_newest_readable(checkpoint, directory):
 
 
 def restore_flow(workdir, which='best'):
-    """Rebuilds the flow of a finished or interrupted run and loads its `which` checkpoint.
-
-    `which` is 'best' or 'latest'. The architecture comes from `workdir/config.json`, the
-    variables from `workdir/checkpoints/<which>` (the EMA weights of a run that kept them). A
-    CSV run's flow works in the table's units; its networks compute in float32 whatever the
-    run's `train.mixed_precision`.
-    Raises `ValueError` for another `which` or a checkpoint that does not match config.json
-    or is damaged, `FileNotFoundError` if `workdir` holds no config.json or no such
-    checkpoint, `TypeError` if `workdir` is not a path.
+    """The flow of a finished or interrupted run: its architecture from `workdir/config.json`,
+    its variables from `workdir/checkpoints/<which>` ('best' or 'latest'; the EMA weights of a
+    run that kept them). A CSV run's flow works in the table's units; its networks compute in
+    float32 whatever the run's `train.mixed_precision`. `ValueError` for another `which` or a
+    checkpoint that does not match config.json or is damaged, `FileNotFoundError` without
+    config.json or such a checkpoint, `TypeError` if `workdir` is not a path.
     """
     return restore_flow_and_dequantizer(workdir, which)[0]
 

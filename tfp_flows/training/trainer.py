@@ -36,54 +36,40 @@ def split_batch(data):
 
 
 class FlowTrainer(keras.Model):
-    """Trains `flow` with `fit`/`evaluate`; the loss is bits/dim (nats/dim without bins).
+    """Trains `flow` with `fit`/`evaluate` (inside the strategy's scope, as the README shows).
 
-    Usage, inside the strategy's scope:
-        trainer = FlowTrainer(flow, num_bins=17, clip_norm=50.0)
-        trainer.compile(optimizer=make_optimizer('adamax', 1e-3, warmup_steps=200))
-        history = trainer.fit(train_dataset, validation_data=validation_dataset, epochs=10)
+    Logs 'loss' ('val_loss'): bits/dim with `num_bins`, else nats/dim, so `history['loss']` and
+    Keras' callbacks work as for any model; the same figure as `trainer.metric_name`
+    ('bits_per_dim' or 'nats_per_dim'); 'grad_norm', the global norm before clipping. Batches
+    are `x`, `(x,)` or `(x, c)` for a conditional flow; floats are cast to the flow's dtype.
+    On several replicas a step equals the step on one device with the global batch. The train
+    step passes the bijector kwarg `training=True` and, with `dropout_seed`, stateless masks
+    folded from (seed, optimizer step, replica, micro-batch): a resumed run draws an unbroken
+    run's masks. `accumulation_steps=N` sums the gradients of N equal micro-batches into one
+    optimizer step, equal to the step on the whole batch.
 
-    Logs 'loss' ('val_loss'), so `history.history['loss']` and Keras' callbacks work as for any
-    model; the same figure as `trainer.metric_name` ('bits_per_dim' with `num_bins`, else
-    'nats_per_dim'); and 'grad_norm', the global norm before clipping. Batches are `x`, `(x,)`
-    or `(x, c)` for a conditional flow; floats are cast to the flow's dtype.
-
-    On several replicas a step is the step on one device with the global batch, clipped as a
-    whole. The train step passes the bijector kwarg `training=True` and, with `dropout_seed`,
-    stateless masks folded from (seed, optimizer step, replica, micro-batch), so a resumed run
-    draws an unbroken run's masks. `accumulation_steps=N` sums the gradients of N equal
-    micro-batches (in a `tf.while_loop`) into one optimizer step, equal to the step on the
-    whole batch (Keras' `gradient_accumulation_steps` cannot sum across replicas there).
-
-    Variational dequantization (`dequantizer=q`): batches hold discrete images k; the flow and
-    q train jointly on the one-sample bound (Ho et al. 2019, Flow++,
-    https://arxiv.org/abs/1902.00275), q's noise drawn for the global batch from the stateless
-    seed (`dequantization_seed`, optimizer step), or a fixed one in evaluation.
-
-    EMA (`make_optimizer(..., ema_momentum=m)`): `keras.callbacks.SwapEMAWeights()` validates
-    on the averages, `with trainer.ema_weights():` holds them in the flow, and the end of `fit`
-    writes them into it. A float16 flow's optimizer is wrapped in Keras' dynamic
-    `LossScaleOptimizer` (Micikevicius et al. 2018, https://arxiv.org/abs/1710.03740): a step
-    with a non-finite summed gradient is skipped on every replica; 'grad_norm' and clipping
-    are unscaled.
+    With `dequantizer=q`, batches hold discrete images k; the flow and q train jointly on the
+    one-sample bound (Ho et al. 2019, Flow++, https://arxiv.org/abs/1902.00275), q's noise
+    drawn from the stateless seed (`dequantization_seed`, optimizer step), or a fixed one in
+    evaluation. EMA (`make_optimizer(..., ema_momentum=m)`): `keras.callbacks.SwapEMAWeights()`
+    validates on the averages, `ema_weights()` holds them, the end of `fit` writes them into the
+    flow. A float16 flow's optimizer becomes Keras' dynamic `LossScaleOptimizer` (Micikevicius
+    et al. 2018, https://arxiv.org/abs/1710.03740): a step with a non-finite summed gradient is
+    skipped on every replica; 'grad_norm' and clipping are unscaled.
 
     Args:
       flow: a `tfd.Distribution` with trainable variables, e.g. from `tfp_flows.glow`.
-      num_bins: None for continuous data (nats/dim), or the discrete levels per value, an
-        int >= 2 (17 for the digits, 256 for 8-bit images): the loss is then bits/dim.
+      num_bins: None (continuous data), or the discrete levels per value, an int >= 2.
       clip_norm: None, or a number > 0: clip the global gradient to this norm.
       accumulation_steps: micro-batches per batch, an int >= 1 dividing each replica's batch.
-      dropout_seed: None (stateful dropout masks) or a seed.
-      memory_saving: None, 'invert' or 'recompute': the train step keeps no per-step
-        activations (`tfp_flows.bijectors.backprop`). Needs a flow whose bijector is a
-        `tfp_flows.bijectors.Chain`, which checks the mode.
+      dropout_seed, dequantization_seed: None (stateful masks) or a seed; the noise's seed.
+      memory_saving: None, 'invert' or 'recompute' (`tfp_flows.bijectors.backprop`), for a
+        flow whose bijector is a `tfp_flows.bijectors.Chain`.
       dequantizer: None, or a `VariationalDequantizer` of the flow's data.
-      dequantization_seed: the seed of the dequantizer's noise.
-      name: the Keras model's name.
 
-    Raises `ValueError` naming the argument for a value out of its domain, a flow without
-    trainable variables or a dequantizer of other data; `TypeError` for another kind of
-    `flow` or `dequantizer`.
+    `ValueError` naming the argument for a value out of its domain, a flow without trainable
+    variables or a dequantizer of other data; `TypeError` for another kind of `flow` or
+    `dequantizer`.
     """
 
     def __init__(
