@@ -221,7 +221,6 @@ TABLE = {
     'VariationalDequantizer.noise_and_log_prob': {
         'base_noise': 'a draw of the Logistic base: any reals; the couplings check its shape'},
     'VariationalDequantizer.log_prob': {'noise': 'any values: outside (0, 1) or NaN is -inf'},
-    'augment_flip': {'images': 'a tensor: tf.image checks it', 'seed': 'tf.image checks it'},
     'load_digits': {'split': SPLIT}, 'load_images': {'name': TEXT, 'split': TEXT},
     'make_dataset': {'name': TEXT, 'split': SPLIT, 'batch_size': POSITIVE, 'shuffle': checks.BOOL,
                      'seed': SEED.or_none(), 'epoch': NONE,
@@ -363,7 +362,7 @@ def _defaults(key):
         'VariationalDequantizer.sample_and_log_prob': dict(pixels=pixels, seed=[1, 2]),
         'VariationalDequantizer.noise_and_log_prob': dict(pixels=pixels, base_noise=noise),
         'VariationalDequantizer.log_prob': dict(pixels=pixels, noise=noise),
-        'augment_flip': dict(images=tf.zeros([4, 4, 1])), 'load_digits': dict(split='train'),
+        'load_digits': dict(split='train'),
         'load_images': dict(name='no_such_dataset', split='train', data_dir=_OUT('tfds')),
         'make_dataset': dict(name='moons', split='test', batch_size=8, shuffle=False),
         'toy_2d': dict(name='moons', num_samples=4, seed=0),

@@ -8,7 +8,6 @@ import tensorflow_datasets as tfds
 
 from tfp_flows.data import (
     DatasetInfo,
-    augment_flip,
     load_digits,
     load_images,
     make_dataset,
@@ -175,19 +174,6 @@ def test_make_dataset_toy_splits():
     np.testing.assert_array_equal(validation, np.sort(toy_2d('moons', 2_000, seed=1), axis=0))
     test, _ = make_dataset('moons', 'test', 5_000, shuffle=False)
     assert not set(map(tuple, as_array(test))) & set(map(tuple, points))
-
-
-def test_augment_flip_flips_whole_images_independently():
-    images = tf.reshape(tf.range(64 * 4 * 5, dtype=tf.int32), [64, 4, 5, 1])
-    images = tf.cast(images % 251, tf.uint8)
-    flipped = augment_flip(images, seed=[0, 1]).numpy()
-    assert flipped.dtype == np.uint8
-    np.testing.assert_array_equal(flipped, augment_flip(images, seed=[0, 1]))
-    same = (flipped == images.numpy()).all(axis=(1, 2, 3))
-    mirrored = (flipped == images.numpy()[:, :, ::-1]).all(axis=(1, 2, 3))
-    assert (same ^ mirrored).all()
-    assert 10 < mirrored.sum() < 54
-    assert augment_flip(images[0]).shape == (4, 5, 1)
 
 
 def test_load_images_under_mock_data(tmp_path):

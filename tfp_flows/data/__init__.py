@@ -1,13 +1,9 @@
 """Datasets for training flows: `tf.data.Dataset`s of dequantized images, 2-D points or rows.
 
-`make_dataset(name, split, batch_size, ...)` reads one of these sources, chosen by `name`:
-
-- 'digits' and the 2-D toys ('moons', 'eight_gaussians', 'checkerboard', 'rings'), which ship
-  with the package (`tfp_flows.data.builtin`);
-- 'folder:PATH', the images of a folder (one subfolder per class for labels,
-  `tfp_flows.data.folder`), and 'csv:PATH', the numeric columns of a CSV table
-  (`tfp_flows.data.own`);
-- any other name: a TFDS image dataset read from `data_dir` (`tfp_flows.data.tfds_images`).
+`make_dataset(name, split, batch_size, ...)` reads the source `name` names: 'digits' and the
+2-D toys, which ship with the package (`builtin`); 'folder:PATH', a folder's images (one
+subfolder per class for labels, `folder`); 'csv:PATH', a CSV table's numeric columns (`own`);
+any other name, a TFDS image dataset read from `data_dir` (`tfds_images`).
 
 With `conditional=True` every element is a pair (x, c): c the one-hot class label, or a CSV
 table's context columns. Images come out as float32 in [0, 1), dequantized with uniform noise
@@ -31,7 +27,6 @@ __all__ = [
     'TOY_NAMES',
     'BatchSizeError',
     'DatasetInfo',
-    'augment_flip',
     'load_digits',
     'load_images',
     'make_dataset',
@@ -61,13 +56,11 @@ class BatchSizeError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    """What a model needs to know about a dataset made by `make_dataset`: its `name`; the
-    `event_shape` of one example ((H, W, C), (2,) or (D,)); `num_bins`, the images' levels (17
-    for 'digits', 256 for 8-bit images; None for continuous data); `num_examples` per split
-    (TFDS data, folders and tables: the loaded split only); with `conditional=True` the
-    `conditional_shape` of a context ((num_classes,) or (K,)) and the `class_names` of a
-    labelled dataset (one-hot position i is class i); a CSV table's `statistics`.
-    """
+    """What a model needs to know about a dataset of `make_dataset`: `name`; `event_shape`
+    ((H, W, C), (2,) or (D,)); `num_bins`, the images' levels (None for continuous data);
+    `num_examples` per split (TFDS data, folders and tables: the loaded split only); with
+    `conditional=True`, `conditional_shape` ((num_classes,) or (K,)) and a labelled dataset's
+    `class_names` (one-hot position i is class i); a CSV table's `statistics`."""
 
     name: str
     event_shape: tuple
@@ -76,15 +69,6 @@ class DatasetInfo:
     conditional_shape: tuple | None = None
     class_names: tuple | None = None
     statistics: own.TableStatistics | None = None
-
-
-def augment_flip(images, seed=None):
-    """Flips each image of `images` ([H, W, C] or [B, H, W, C]) left-right with probability
-    0.5, before dequantization; `seed`: None (stateful) or a stateless seed, an int tensor [2].
-    """
-    if seed is None:
-        return tf.image.random_flip_left_right(images)
-    return tf.image.stateless_random_flip_left_right(images, seed)
 
 
 def make_dataset(

@@ -1,11 +1,9 @@
 """Variational dequantization (Flow++): the noise u ~ q(u | k) from a flow conditioned on k.
 
-Uniform noise makes a flow put a flat density on every cell, spikes of exact-zero background
-pixels included; a learned q(u | k), trained jointly with the flow on the bound of
-`tfp_flows.dequantization`, is tight when it is the flow's own density on the cell of k.
-`FlowTrainer(flow, num_bins, dequantizer=q)` trains both (a run: `config.dequantizer.kind =
-'variational'`), and checkpoints and exports both. ActNorm is initialised on uniformly
-dequantized data: that is what q is at initialisation.
+Uniform noise makes a flow put a flat density on every cell; a learned q(u | k), trained with
+the flow on the bound of `tfp_flows.dequantization` (`FlowTrainer(flow, num_bins,
+dequantizer=q)`; a run's `config.dequantizer.kind = 'variational'`), is tight when it is the
+flow's own density on the cell of k.
 """
 
 import math
@@ -41,19 +39,12 @@ class VariationalDequantizer(tf.Module):
       u   = sigmoid(y)
       log q(u | k) = log Logistic(eps) - sum_k log|det dg_k| - sum log sigmoid'(y)   (nats)
 
-    A Logistic eps through a sigmoid is Uniform(0, 1), and every coupling's last layer starts
-    at zero, so q starts as uniform dequantization. `distribution` is q over eps (pass
-    `bijector_kwargs={'conditional_input': dequantizer.context(k)}`).
-
-    Args:
-      event_shape: [H, W, C] of the images, positive ints.
-      num_bins: B, the number of discrete levels (17 for digits, 256 for 8-bit images).
-      num_steps: K, the number of couplings, an int >= 2 (so every pixel is changed).
-      hidden_channels: width of each coupling's conditioner and of the context network.
-      context_channels: features F(c(k)) per pixel, an int >= 0 (0: the scaled pixels alone).
-      log_scale_bound, seed, dtype: as for `AffineCoupling`.
-
-    `ValueError` naming any argument outside its domain, before any variable.
+    A Logistic eps through a sigmoid is Uniform(0, 1) and every coupling starts as the
+    identity, so q starts as uniform dequantization. `distribution` is q over eps (pass
+    `bijector_kwargs={'conditional_input': dequantizer.context(k)}`). `num_steps` K is an int
+    >= 2 (so every pixel is changed); `hidden_channels` the width of every network,
+    `context_channels` an int >= 0 (0: the scaled pixels alone); `log_scale_bound`, `seed` and
+    `dtype` as `AffineCoupling`'s. `ValueError` naming any argument outside its domain.
 
     Reference: Ho et al. (2019), Flow++, Sec. 3.1. https://arxiv.org/abs/1902.00275
     """
@@ -113,18 +104,9 @@ class VariationalDequantizer(tf.Module):
             self.distribution = tfd.TransformedDistribution(self.base, self.bijector, name='q')
         self._saved_structure = SavedStructure(self)
 
-    @property
-    def event_shape(self):
-        """[H, W, C], a tuple of ints."""
-        return self._event_shape
-
-    @property
-    def num_bins(self):
-        return self._num_bins
-
-    @property
-    def dtype(self):
-        return self._dtype
+    event_shape = property(lambda self: self._event_shape, doc='[H, W, C], a tuple of ints.')
+    num_bins = property(lambda self: self._num_bins)
+    dtype = property(lambda self: self._dtype)
 
     def structure(self):
         """The choices that define q besides its variables (saved and checked on restore)."""
@@ -166,10 +148,8 @@ class VariationalDequantizer(tf.Module):
         return noise, self.base.log_prob(eps) - log_det
 
     def log_prob(self, noise, pixels):
-        """log q(u | k) [N] in nats of noise u [N, H, W, C] given pixels k [N, H, W, C].
-
-        -inf for an image whose noise has a value outside the open interval (0, 1) (or NaN).
-        """
+        """log q(u | k) [N] in nats of noise u [N, H, W, C] given pixels k [N, H, W, C]; -inf
+        for an image whose noise has a value outside the open interval (0, 1) (or NaN)."""
         noise = tf.convert_to_tensor(noise, self._dtype)
         inside = tf.reduce_all((noise > 0) & (noise < 1), axis=[-3, -2, -1])
         safe = tf.where(inside[:, tf.newaxis, tf.newaxis, tf.newaxis], noise, 0.5)

@@ -1,8 +1,7 @@
 """Pictures of a run as uint8 arrays: sample grids, labelled figures, the 2-D density; PNGs.
 
-Text and axes are drawn by matplotlib's object API with the Agg backend (no pyplot, no global
-state). Every function refuses an argument out of its domain with `ValueError` naming it,
-before any work.
+Drawn with matplotlib's object API and Agg (no pyplot). Every function refuses an argument out
+of its domain with `ValueError` naming it, before any work.
 """
 
 import math
@@ -64,6 +63,17 @@ def _check_pair(name, value):
     return pair
 
 
+def _check_picture(name, picture, channels):
+    """`picture` as a uint8 array [H, W, C], C in `channels`; `ValueError` naming it if not."""
+    picture = np.asarray(picture)
+    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[-1] not in channels:
+        raise ValueError(
+            f'`{name}` must be uint8 [H, W, C], C in {channels}; got dtype {picture.dtype}, '
+            f'shape {picture.shape}.'
+        )
+    return picture
+
+
 def _array(name, value, dtype, description):
     """`value` as a NumPy array of `dtype`; `ValueError` naming it if it does not convert."""
     try:
@@ -88,14 +98,11 @@ def upscale_factor(image_shape, grid_shape, separator=2):
 
 
 def image_grid(images, num_bins=256, num_columns=None, scale=None, separator=2):
-    """Tiles images into one uint8 picture, upscaled nearest-neighbour, with white separators.
-
-    `images` [N, H, W, C] (C = 1 or 3) in [0, 1] (clipped; NaN shows black) are quantized to
-    `num_bins` levels, laid out `num_columns` a row (default ceil(sqrt(N))), upscaled by
-    `scale` (default `upscale_factor`), with `separator` pixels around each. Returns uint8
-    [rows * (H * scale + separator) + separator, num_columns * (W * scale + separator) +
-    separator, C].
-    """
+    """`images` [N, H, W, C] (C = 1 or 3) in [0, 1] (clipped; NaN shows black), quantized to
+    `num_bins` levels, tiled `num_columns` a row (default ceil(sqrt(N))), upscaled
+    nearest-neighbour by `scale` (default `upscale_factor`), with `separator` white pixels
+    around each. Returns uint8 [rows * (H * scale + separator) + separator, num_columns *
+    (W * scale + separator) + separator, C]."""
     check_num_bins(num_bins)
     checks.POSITIVE_INT.or_none().check('num_columns', num_columns)
     checks.POSITIVE_INT.or_none().check('scale', scale)
@@ -128,26 +135,17 @@ def row_grid(rows, num_bins):
 
 
 def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
-    """Pictures side by side, each unchanged, under its title.
-
-    `pictures` are uint8 [H_i, W_i, C] (C = 1 or 3), `titles` one str each; `margin`, `gap`
-    and `title_height` the white space in pixels around, between panels and for the titles.
-    Returns uint8 RGB [2 * margin + title_height + max H_i, 2 * margin + sum W_i + gaps, 3];
-    picture i's top-left pixel is at row `margin + title_height`, column
-    `margin + sum_{j<i} (W_j + gap)`.
-    """
+    """`pictures` (uint8 [H_i, W_i, C], C = 1 or 3) side by side, each unchanged, under its
+    title (`titles`: one str each); `margin`, `gap` and `title_height` are the white space in
+    pixels around, between panels and for the titles. Returns uint8 RGB [2 * margin +
+    title_height + max H_i, 2 * margin + sum W_i + gaps, 3]; picture i's top-left pixel is at
+    row `margin + title_height`, column `margin + sum_{j<i} (W_j + gap)`."""
     for name, value in (('margin', margin), ('gap', gap), ('title_height', title_height)):
         checks.NON_NEGATIVE_INT.check(name, value)
     given, pictures, titles = titles, _sequence(pictures), _sequence(titles)
     if not pictures:
         raise ValueError('`pictures` must be a non-empty list of pictures; got none.')
-    pictures = [np.asarray(p) for p in pictures]
-    for picture in pictures:
-        if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[-1] not in (1, 3):
-            raise ValueError(
-                '`pictures` must be uint8 arrays [H, W, C], C = 1 or 3; got one of dtype '
-                f'{picture.dtype} and shape {picture.shape}.'
-            )
+    pictures = [_check_picture('pictures', p, (1, 3)) for p in pictures]
     if titles is None or len(pictures) != len(titles):
         raise ValueError(f'`titles` must be one str per picture ({len(pictures)}); got {given!r}.')
     for title in titles:
@@ -174,12 +172,10 @@ def labelled_panels(pictures, titles, margin=12, gap=24, title_height=32):
 
 
 def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_columns=6):
-    """Samples of an image flow at each temperature, as one labelled figure. Every temperature
-    scales the same base noise (stateless seed [seed, 0]): a seed gives the same figure.
-
-    `flow` models data in [0, 1] of `num_bins` levels; `num_samples` images a panel,
-    `num_columns` a row. Returns (the uint8 RGB figure, each temperature's `image_grid`).
-    """
+    """Samples of an image flow (data in [0, 1] of `num_bins` levels) at each temperature, as
+    one labelled figure of `num_samples` images a panel, `num_columns` a row; every temperature
+    scales the same base noise (stateless seed [seed, 0]). Returns (the uint8 RGB figure, each
+    temperature's `image_grid`)."""
     check_num_bins(num_bins)
     temperatures = check_temperatures(temperatures)
     checks.SEED.check('seed', seed)
@@ -196,14 +192,11 @@ def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_column
 def density_figure(
     log_prob_fn, points, points_label='data', extent=None, resolution=200, axis_names=None
 ):
-    """The learned density of a 2-D flow beside the data, with titles, axes and a colour bar.
-
-    `log_prob_fn` maps float32 points [N, 2] to log-densities [N] (nats); `points` [N, 2] are
-    drawn beside it, titled by `points_label`, its axes named by `axis_names` (two strs, e.g. a
-    table's columns; default 'x[0]', 'x[1]'). Both panels show [-extent, extent]^2, or by
-    default the points' bounding box widened by 15 % on each side (a table's units); the
-    density is evaluated on resolution^2 cells. Returns uint8 RGB [420, 1000, 3].
-    """
+    """The learned density of a 2-D flow (`log_prob_fn`: float32 points [N, 2] to nats [N])
+    beside `points` [N, 2] titled `points_label`, axes named `axis_names` (two strs; default
+    'x[0]', 'x[1]'), with a colour bar. Both panels show [-extent, extent]^2, or the points'
+    bounding box widened by 15 % each side; the density is evaluated on resolution^2 cells.
+    Returns uint8 RGB [420, 1000, 3]."""
     if not callable(log_prob_fn):
         raise ValueError(f'`log_prob_fn` must be a callable; got {log_prob_fn!r}.')
     points = _array('points', points, np.float64, 'finite numbers of shape [N, 2], N >= 1')
@@ -266,12 +259,7 @@ def write_png(path, picture):
     a `path` that is not a path, `ValueError` for another picture, before anything is written.
     """
     checks.check_path('path', path)
-    picture = np.asarray(picture)
-    if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[-1] not in (1, 3, 4):
-        raise ValueError(
-            '`picture` must be a uint8 array [H, W, C], C = 1, 3 or 4; got one of dtype '
-            f'{picture.dtype} and shape {picture.shape}.'
-        )
+    picture = _check_picture('picture', picture, (1, 3, 4))
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     temporary = f'{path}.tmp'
     tf.io.write_file(temporary, tf.io.encode_png(picture))
