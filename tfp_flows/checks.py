@@ -16,15 +16,18 @@ __all__ = [
     'COUPLING_OPTIONS',
     'FRACTION',
     'NON_NEGATIVE_INT',
+    'NUMBERS',
     'POSITIVE_INT',
     'POSITIVE_NUMBER',
     'SEED',
+    'TEMPERATURES',
     'Domain',
     'check_float_dtype',
     'check_path',
     'check_shape',
     'check_values',
     'integer',
+    'non_empty_list',
     'number',
     'one_of',
 ]
@@ -112,6 +115,20 @@ def one_of(*options):
     return Domain(f'one of ({shown})', lambda value: isinstance(value, str) and value in options)
 
 
+def non_empty_list(domain, description):
+    """Non-empty sequences (not a str) of values of `domain` (`description`: the words for
+    them), kept as a tuple."""
+
+    def contains(value):
+        try:
+            items = () if isinstance(value, str) else tuple(value)
+        except TypeError:
+            return False
+        return bool(items) and all(domain.contains(v) for v in items)
+
+    return Domain(f'a non-empty list of {description}', contains, tuple)
+
+
 BOOL = Domain('True or False', lambda value: type(value).__name__ in ('bool', 'bool_'), bool)
 POSITIVE_INT = integer(1)
 NON_NEGATIVE_INT = integer(0)
@@ -119,6 +136,8 @@ POSITIVE_NUMBER = number(0, low_open=True)
 FRACTION = number(0, 1, high_open=True)  # Rates: dropout, EMA momentum.
 # Every seed of the library and of a run: initial weights, permutations, data order, noise.
 SEED = integer(0, 2**31)
+NUMBERS = non_empty_list(number(), 'finite numbers')
+TEMPERATURES = non_empty_list(POSITIVE_NUMBER, 'finite numbers > 0')
 
 
 def _split_names(value):

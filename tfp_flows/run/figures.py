@@ -16,8 +16,6 @@ beside the test data, as the run's `density.png`.
     directions.png      (labelled data) one row per class: a test image moved along that
                         class's direction (mean latent of the class minus the rest);
     class_samples.png   (flows conditional on one-hot labels) one row of samples per class.
-
-The flags are checked before TensorFlow is imported, so `--help` and a bad flag answer at once.
 """
 
 import argparse
@@ -25,7 +23,6 @@ import os
 import sys
 
 from tfp_flows import checks
-from tfp_flows.run import schema
 from tfp_flows.run import workdir as workdirs
 
 __all__ = ['LATENT_FIGURES', 'latent_figures', 'main', 'run_figure']
@@ -47,17 +44,15 @@ def _read_run(workdir):
 
 
 def run_figure(workdir, temperatures=None, seed=None):
-    """The figure of the run in `workdir` (see the module docstring), uint8 RGB [H, W, 3];
-    `temperatures` and `seed` (image data) default to the run's.
-    Raises `FileNotFoundError` if `workdir` holds no run or no best checkpoint, `ValueError`
-    for a checkpoint that does not match, data neither images nor unconditional 2-D points,
-    or (before any work) arguments out of their domains.
-    """
+    """The figure of the run in `workdir` (`--out`), uint8 RGB [H, W, 3]; `temperatures` and
+    `seed` (image data) default to the run's. `FileNotFoundError` if `workdir` holds no run or
+    no best checkpoint, `ValueError` for a checkpoint that does not match, data neither images
+    nor unconditional 2-D points, or (before any work) arguments out of their domains."""
     from tfp_flows.bijectors.context import conditional_shape_of
     from tfp_flows.tools import latent, pictures
 
     if temperatures is not None:
-        temperatures = pictures.check_temperatures(temperatures)
+        temperatures = checks.TEMPERATURES.check('temperatures', temperatures)
     checks.SEED.or_none().check('seed', seed)
     flow, config = _read_run(workdir)
     conditional = conditional_shape_of(flow) is not None
@@ -161,23 +156,17 @@ def _latent_pictures(flow, test, temperatures, strengths, seed):
 def latent_figures(
     workdir, num_examples=256, temperatures=_TEMPERATURES, strengths=_STRENGTHS, seed=0
 ):
-    """The latent figures of the image run in `workdir` (see the module docstring).
-
-    `num_examples` (>= 12) test images are encoded (the class directions are their means);
-    `temperatures` are the sweep's, `strengths` how far an image moves along each class
-    direction, `seed` that of the base noise. Returns ({name: uint8 RGB picture} of the
-    `LATENT_FIGURES` the run has, the data's class names or None).
-    Raises as `run_figure` (arguments before any work), and `ValueError` for data that are not
-    images.
-    """
+    """The latent figures of the image run in `workdir` (`--out_dir`), from `num_examples`
+    (>= 12) encoded test images; `strengths`: how far an image moves along each class
+    direction. Returns ({name: uint8 RGB picture} of the `LATENT_FIGURES` the run has, the
+    class names or None). Raises as `run_figure`, and `ValueError` for data not images."""
     import numpy as np
 
     from tfp_flows.bijectors.context import conditional_shape_of
-    from tfp_flows.tools import latent, pictures
 
     checks.integer(2 * _NUM_ROWS).check('num_examples', num_examples)
-    temperatures = pictures.check_temperatures(temperatures)
-    strengths = latent.check_strengths(strengths)
+    temperatures = checks.TEMPERATURES.check('temperatures', temperatures)
+    strengths = checks.NUMBERS.check('strengths', strengths)
     checks.SEED.check('seed', seed)
     flow, config = _read_run(workdir)
     if len(config.data.event_shape) != 3:
@@ -233,10 +222,9 @@ def _parser():
 def _check_flags(args):
     """Raises `ValueError` for a flag outside its domain or an output that exists, before
     TensorFlow is imported."""
-    if args.temperatures is not None:  # A recipe's domain of sample temperatures.
-        schema.FIELDS['train.sample_temperatures'].domain.check('--temperatures', args.temperatures)
-    if not all(checks.number().contains(s) for s in args.strengths):
-        raise ValueError(f'`--strengths` must be finite numbers; got {args.strengths!r}.')
+    if args.temperatures is not None:
+        checks.TEMPERATURES.check('--temperatures', args.temperatures)
+    checks.NUMBERS.check('--strengths', args.strengths)
     checks.SEED.or_none().check('--seed', args.seed)
     checks.integer(2 * _NUM_ROWS).check('--num_examples', args.num_examples)
     if args.out is not None and os.path.exists(args.out) and not args.overwrite:
@@ -278,7 +266,7 @@ def _write(args):
 
 def main(argv=None):
     """The command line; returns the exit status: 0, or 1 with a one-line error (argparse
-    exits with 2 for a usage error). TensorFlow loads only after the flags are checked."""
+    exits with 2 for a usage error). TensorFlow loads after the flags are checked."""
     args = _parser().parse_args(argv)
     try:
         _check_flags(args)

@@ -56,17 +56,8 @@ def _non_empty_str(value):
     return isinstance(value, str) and bool(value)
 
 
-def _temperatures(value):
-    return (
-        isinstance(value, tuple | list)
-        and len(value) > 0
-        and all(checks.POSITIVE_NUMBER.contains(t) for t in value)
-    )
-
-
 _TEXT = checks.Domain('a non-empty str', _non_empty_str)
 _COLUMNS = checks.COLUMN_NAMES.or_none()
-_TEMPERATURES = checks.Domain('a non-empty list of finite numbers > 0', _temperatures, tuple)
 _STRATEGIES = checks.one_of('auto', 'one_device', 'mirrored', 'multi_worker')
 
 # fmt: off
@@ -161,7 +152,7 @@ FIELDS = {
         'Stop this session after so many seconds of training.', float),
     'train.early_stopping_patience': Field(None, checks.NON_NEGATIVE_INT.or_none(), TRAINING,
         'Stop after so many epochs without a better validation figure.', int),
-    'train.sample_temperatures': Field((0.7, 1.0), _TEMPERATURES, FREE,
+    'train.sample_temperatures': Field((0.7, 1.0), checks.TEMPERATURES, FREE,
         'Temperatures of the sample pictures.'),
     'train.sample_every_epochs': Field(10, checks.POSITIVE_INT, FREE,
         'Epochs between sample pictures.'),

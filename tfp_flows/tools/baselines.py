@@ -20,7 +20,6 @@ import numpy as np
 
 from tfp_flows import checks
 from tfp_flows.dequantization import check_num_bins
-from tfp_flows.tools.pictures import check_numbers
 
 __all__ = ['histogram_baseline', 'pixel_histogram_bits_per_dim', 'pixel_histogram_log_probs']
 
@@ -86,8 +85,7 @@ def histogram_baseline(train, validation, test, num_bins, pseudocounts=PSEUDOCOU
     'pseudocount' (the chosen a), 'validation_bits_per_dim', 'test_bits_per_dim',
     'laplace_test_bits_per_dim' (a = 1), 'validation_bits_per_dim_by_pseudocount' ({a: ...}).
     """
-    description = 'a non-empty list of finite numbers > 0'
-    pseudocounts = check_numbers('pseudocounts', pseudocounts, checks.POSITIVE_NUMBER, description)
+    pseudocounts = checks.TEMPERATURES.check('pseudocounts', pseudocounts)  # Finite, > 0.
     num_bins = check_num_bins(num_bins)  # Every argument checked before any work.
     train, validation, test = (
         _pixels(images, num_bins, name)

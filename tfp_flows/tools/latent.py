@@ -19,7 +19,6 @@ from tfp_flows.models import check_flow, sample_latent
 from tfp_flows.tools import pictures
 
 __all__ = [
-    'check_strengths',
     'class_directions',
     'class_sample_figure',
     'class_samples',
@@ -92,12 +91,6 @@ def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path
     return tf.reshape(decoded, [count, num_points, *decoded.shape[1:]])
 
 
-def check_strengths(strengths):
-    """`strengths` as a tuple of finite numbers (at least one); else `ValueError`."""
-    description = 'a non-empty list of finite numbers'
-    return pictures.check_numbers('strengths', strengths, checks.number(), description)
-
-
 def _repeat_contexts(conditional_input, count, repeats):
     """Contexts of `count` examples, each repeated `repeats` times ([*K] stays as it is)."""
     if conditional_input is None:
@@ -115,7 +108,7 @@ def temperature_sweep(flow, temperatures, num_samples, seed, conditional_input=N
     so the rows differ by the temperature alone. `seed`: an int or a stateless seed [2].
     """
     check_flow(flow)
-    temperatures = pictures.check_temperatures(temperatures)
+    temperatures = checks.TEMPERATURES.check('temperatures', temperatures)
     checks.POSITIVE_INT.check('num_samples', num_samples)
     latent = sample_latent(flow, num_samples, 1.0, seed)
     rows = [
@@ -176,7 +169,7 @@ def move(flow, x, direction, strengths, conditional_input=None):
     finite numbers (0 reconstructs x).
     """
     check_flow(flow)
-    strengths = tf.constant(check_strengths(strengths), flow.dtype)
+    strengths = tf.constant(checks.NUMBERS.check('strengths', strengths), flow.dtype)
     z = _map(flow, True, x, conditional_input)
     direction = tf.convert_to_tensor(direction, flow.dtype)
     if direction.shape != z.shape[1:]:
@@ -224,7 +217,7 @@ def class_sample_figure(flow, num_bins, temperatures, seed, num_per_class=6):
     """
     check_flow(flow)
     check_num_bins(num_bins)
-    temperatures = pictures.check_temperatures(temperatures)
+    temperatures = checks.TEMPERATURES.check('temperatures', temperatures)
     checks.SEED.check('seed', seed)
     checks.POSITIVE_INT.check('num_per_class', num_per_class)
     shape = conditional_shape_of(flow)

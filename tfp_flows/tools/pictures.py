@@ -17,8 +17,6 @@ from tfp_flows.dequantization import check_num_bins
 from tfp_flows.models import sample
 
 __all__ = [
-    'check_numbers',
-    'check_temperatures',
     'density_figure',
     'image_grid',
     'labelled_panels',
@@ -39,21 +37,6 @@ def _sequence(value):
         return None if isinstance(value, str) else tuple(value)
     except TypeError:
         return None
-
-
-def check_numbers(name, values, domain, description):
-    """`values` as a non-empty tuple of numbers in `domain` (a `checks.Domain`); else
-    `ValueError` '`name` must be <description>; got <values>.'"""
-    items = _sequence(values)
-    if not items or not all(domain.contains(v) for v in items):
-        raise ValueError(f'`{name}` must be {description}; got {values!r}.')
-    return items
-
-
-def check_temperatures(temperatures, name='temperatures'):
-    """`temperatures` as a tuple of finite numbers > 0; `ValueError` naming them otherwise."""
-    description = 'a non-empty list of finite numbers > 0'
-    return check_numbers(name, temperatures, checks.POSITIVE_NUMBER, description)
 
 
 def _check_pair(name, value):
@@ -177,7 +160,7 @@ def sample_figure(flow, num_bins, temperatures, seed, num_samples=36, num_column
     scales the same base noise (stateless seed [seed, 0]). Returns (the uint8 RGB figure, each
     temperature's `image_grid`)."""
     check_num_bins(num_bins)
-    temperatures = check_temperatures(temperatures)
+    temperatures = checks.TEMPERATURES.check('temperatures', temperatures)
     checks.SEED.check('seed', seed)
     checks.POSITIVE_INT.check('num_samples', num_samples)
     checks.POSITIVE_INT.check('num_columns', num_columns)
