@@ -215,32 +215,29 @@ class AffineCoupling(_Coupling):
       forward (latent -> data):  y1 = x1,  y2 = x2 * exp(log_scale) + shift
       inverse (data -> latent):  x1 = y1,  x2 = (y2 - shift) * exp(-log_scale)
       log|det dy/dx| = sum of log_scale over x2
-    The conditioner's last layer starts at zero: a fresh coupling is the identity.
-
-    A context c (bijector kwarg `conditional_input`, [*batch, *conditional_shape]) joins x1's
-    channels: a map [H, W, K] of the image's height and width as K channels at each position
-    (the variational dequantizer's); otherwise its K = prod(conditional_shape) values at every
-    position (`tfp_flows.bijectors.context`).
+    The conditioner's last layer starts at zero: a fresh coupling is the identity. A context c
+    (kwarg `conditional_input`, [*batch, *conditional_shape]) joins x1's channels: a map
+    [H, W, K] of the image's height and width as K channels at each position, else its K =
+    prod(conditional_shape) values at every position (`tfp_flows.bijectors.context`).
 
     Args:
       event_shape: [H, W, C] (conv conditioner) or [C] (dense conditioner).
       mask: 'channel' or 'checkerboard'; `flip` swaps kept and changed parts.
-      conditioner_fn: `conditioner_fn(input_size, output_size)` builds the network, a callable
-        on [..., H, W, input_size] (or [..., input_size]) with input_size = the channels of x1
-        plus K, output_size = 2 per channel of x2; default: Glow's `ConvNet` for images,
-        `DenseNet` for vectors, `hidden_channels` wide.
-      hidden_channels: width of the default conditioner.
+      conditioner_fn: `conditioner_fn(input_size, output_size)` builds the network on
+        [..., H, W, input_size] (or [..., input_size]), input_size = the channels of x1 plus K,
+        output_size = 2 per channel of x2; default: `ConvNet` for images, `DenseNet` for
+        vectors, `hidden_channels` wide.
       log_scale_bound: the clamp of the log-scale (scale='tanh'), a finite number > 0.
       scale: 'tanh' (the soft clamp) or 'sigmoid' (Glow's).
       seed: an int in [0, 2**31), the default conditioner's initial weights and dropout masks.
       dtype, validate_args (True: check at run time that inputs are finite), name: as ActNorm.
-      conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels,
-        or [H, W, K] for a context map); every call then needs `conditional_input`.
+      conditional_shape: None, or the shape of one context c ((10,) for one-hot labels,
+        [H, W, K] for a map); every call then needs `conditional_input`.
       dropout_rate: in [0, 1), of the default conditioner's hidden units, only with the kwarg
         `training=True`; a stateless `dropout_seed` [2] kwarg fixes the masks, and so the
         bijection (Flow++, Ho et al. 2019, https://arxiv.org/abs/1902.00275).
-      dtype_policy: the default conditioner's precision (`tfp_flows.mixed_precision`). Neither
-        it nor dropout is in `structure()`: checkpoints restore across both.
+      dtype_policy: the default conditioner's precision (`tfp_flows.mixed_precision`); neither
+        it nor dropout is in `structure()`.
 
     `ValueError` at construction naming an argument outside its domain (those passed on to
     the default conditioner too), or `dropout_rate` or `dtype_policy` with a `conditioner_fn`.
@@ -336,10 +333,10 @@ class SplineCoupling(_Coupling):
       inverse (data -> latent):  x1 = y1,  x2 = spline^-1(y2)  (the root of a quadratic)
       log|det dy/dx| = sum over x2 of log spline'(x2)  (0 outside [-B, B])
     A fresh conditioner outputs zero: equal bins and unit slopes, the identity (to rounding).
-    Arguments (output_size: 3K - 1 per channel of x2, channel-major: channel c's w, h, d are
-    outputs c (3K - 1) onwards), context and errors as `AffineCoupling`'s,
-    without `scale` and `log_scale_bound`, and `num_bins` K (an int in [2, 1000)) and `bound` B (a
-    finite number > 0), both in `structure()`: a checkpoint refuses another spline.
+    Arguments (output_size: 3K - 1 per channel of x2, channel c's w, h, d from output
+    c (3K - 1) on), context and errors as `AffineCoupling`'s, without `scale` and
+    `log_scale_bound`, with `num_bins` K (an int in [2, 1000)) and `bound` B (a number > 0),
+    both in `structure()`: a checkpoint refuses another spline.
 
     Reference: Durkan et al. (2019), Neural Spline Flows, https://arxiv.org/abs/1906.04032
     """

@@ -75,8 +75,7 @@ class _FusedOptimizer(keras.optimizers.Optimizer):
         step = tf.cast(self.iterations + 1, dtype)
         # tf.constant, not tf.cast: a Python float goes through float32 in tf.cast, which would
         # round the betas of a float64 variable (Keras' own Adam rounds its bias correction so).
-        beta_1 = tf.constant(self.beta_1, dtype)
-        beta_2 = tf.constant(self.beta_2, dtype)
+        beta_1, beta_2 = tf.constant(self.beta_1, dtype), tf.constant(self.beta_2, dtype)
         scalars = dict(
             lr=tf.cast(learning_rate, dtype),
             beta1=beta_1,
@@ -159,21 +158,14 @@ def make_optimizer(
     epsilon=1e-7,
     ema_momentum=None,
 ):
-    """The recipes' optimizer: linear warm-up, then cosine decay to 10% (if `decay_steps`), in
-    optimizer steps (one update, from N micro-batches with `accumulation_steps=N`).
-
-    Args:
-      name: 'adam' or 'adamax' (Glow's best bits/dim came with Adamax).
-      learning_rate: the peak learning rate (> 0), reached after `warmup_steps`.
-      warmup_steps: steps of linear warm-up from 0 (an int >= 0).
-      decay_steps: None (keep the peak), or steps of cosine decay after the warm-up down to
-        10% of the peak (an int >= 1).
-      weight_decay, beta_1, beta_2, epsilon: as for Keras' Adam (weight decay None or >= 0,
-        decoupled as in AdamW; betas in [0, 1); epsilon > 0).
-      ema_momentum: None, or m in [0, 1): keep `average = m * average + (1 - m) * variable`
-        of the weights (optimizer variables, checkpointed; `FlowTrainer.ema_weights()`).
-
-    Returns a `FusedAdam` or `FusedAdamax`; `ValueError` naming an argument out of its domain.
+    """The recipes' `FusedAdam` or `FusedAdamax` (`name` 'adam' or 'adamax'): linear warm-up
+    from 0 over `warmup_steps` (an int >= 0) to the peak `learning_rate` (> 0), then, with
+    `decay_steps` (None or an int >= 1), cosine decay to 10% of it, in optimizer steps (one
+    update from N micro-batches with `accumulation_steps=N`). `weight_decay` (None or >= 0,
+    decoupled as in AdamW), `beta_1`, `beta_2` (in [0, 1)) and `epsilon` (> 0) as Keras' Adam.
+    `ema_momentum`: None, or m in [0, 1): keep `average = m * average + (1 - m) * variable` of
+    the weights (checkpointed; `FlowTrainer.ema_weights()`). `ValueError` naming an argument
+    out of its domain.
     """
     optimizer = _OPTIMIZERS[checks.one_of(*_OPTIMIZERS).check('name', name)]
     warmup_steps = checks.NON_NEGATIVE_INT.check('warmup_steps', warmup_steps)
