@@ -1,12 +1,9 @@
 """The context of a conditional flow: its checks, and the features the conditioners see.
 
-A conditional flow models p(x | c). Its steps take the context c as TFP's bijector kwarg
-`conditional_input` (as `tfb.MaskedAutoregressiveFlow` and `tfb.RealNVP` do), of shape
-[*batch, *conditional_shape], e.g. [N, 10] for one-hot labels. A step flattens it to K =
-prod(conditional_shape) features (`context_features`) and broadcasts them to the batch of the
-values it maps, so one context may serve a whole batch; a coupling on images whose context is
-an image of the same height and width, conditional_shape [H, W, K], takes it as a map
-instead (`context_map`), K more channels at every position.
+A conditional flow models p(x | c). Its steps take c as TFP's bijector kwarg
+`conditional_input` (as `tfb.RealNVP` does), of shape [*batch, *conditional_shape], e.g.
+[N, 10] for one-hot labels, flattened to K = prod(conditional_shape) features broadcast to the
+batch (`context_features`), or, for a coupling on images, a map [H, W, K] (`context_map`).
 """
 
 import math
@@ -67,14 +64,13 @@ def _context(conditional_input, conditional_shape, x, event_ndims, owner):
         )
     try:
         context = tf.convert_to_tensor(conditional_input)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f'{owner} takes a numeric `conditional_input`; got {conditional_input!r}.'
-        ) from error
-    if not (context.dtype.is_floating or context.dtype.is_integer or context.dtype == tf.bool):
-        raise TypeError(
-            f'{owner} takes a numeric `conditional_input`; got dtype {context.dtype.name}.'
-        )
+        got = f'dtype {context.dtype.name}'
+    except (TypeError, ValueError):
+        context, got = None, repr(conditional_input)
+    if context is None or not (
+        context.dtype.is_floating or context.dtype.is_integer or context.dtype == tf.bool
+    ):
+        raise TypeError(f'{owner} takes a numeric `conditional_input`; got {got}.')
     rank, shape = len(conditional_shape), context.shape
     if shape.rank is not None:
         if shape.rank < rank or not shape[-rank:].is_compatible_with(conditional_shape):

@@ -22,8 +22,6 @@ __all__ = [
     'class_directions',
     'class_sample_figure',
     'class_samples',
-    'decode',
-    'encode',
     'interpolate',
     'move',
     'temperature_sweep',
@@ -37,18 +35,6 @@ def _map(flow, inverse, value, conditional_input):
     kwargs = {} if conditional_input is None else {'conditional_input': conditional_input}
     value = tf.convert_to_tensor(value, flow.dtype)
     return (flow.bijector.inverse if inverse else flow.bijector.forward)(value, **kwargs)
-
-
-def encode(flow, x, conditional_input=None):
-    """The latent of `x` [N, *E]: `flow.bijector.inverse(x)`, [N, *Z]."""
-    check_flow(flow)
-    return _map(flow, True, x, conditional_input)
-
-
-def decode(flow, z, conditional_input=None):
-    """The data of latent `z` [N, *Z]: `flow.bijector.forward(z)`, [N, *E]."""
-    check_flow(flow)
-    return _map(flow, False, z, conditional_input)
 
 
 def interpolate(flow, x_start, x_end, num_points=8, conditional_input=None, path='linear'):
