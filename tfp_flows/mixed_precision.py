@@ -1,16 +1,11 @@
 """Keras mixed-precision policies for the conditioner networks of a flow.
 
 A flow built with `dtype_policy='mixed_bfloat16'` or `'mixed_float16'` runs its conditioner
-networks (`tfp_flows.networks`) in bfloat16 or float16 and gets float32 back. Everything else
-stays float32: the variables (checkpoints restore across policies), ActNorm, the 1x1 convs,
-the affine maps, every log-det and log-density, and the loss. A policy changes rounding only
-(bfloat16: relative 2**-9, float16: 2**-12 in the maps' shift and scale; a coupling's log-det
-stays exact for the map computed), so it is no step's `structure()`.
-
-float16 needs loss scaling (gradients below 2**-24 flush to zero; Micikevicius et al. 2018,
-https://arxiv.org/abs/1710.03740): `FlowTrainer` wraps its optimizer in Keras'
-`LossScaleOptimizer` for a 'mixed_float16' flow. bfloat16 has float32's exponent range and
-needs none (Kalamkar et al. 2019, https://arxiv.org/abs/1905.12322).
+networks in bfloat16 or float16 and gets float32 back; the variables (checkpoints restore across
+policies), the other steps, every log-det and log-density, and the loss stay float32. A policy
+changes rounding only, so it is no step's `structure()`. float16 needs loss scaling (Micikevicius
+et al. 2018, https://arxiv.org/abs/1710.03740), which `FlowTrainer` adds; bfloat16 has
+float32's exponent range (Kalamkar et al. 2019, https://arxiv.org/abs/1905.12322).
 """
 
 import keras
@@ -23,13 +18,9 @@ MIXED_POLICIES = ('mixed_bfloat16', 'mixed_float16')
 
 
 def check_dtype_policy(dtype_policy, dtype=tf.float32):
-    """The mixed policy's name, or None for computing in `dtype` (the variables', checked by
-    the caller) itself.
-
-    `dtype_policy`: None, 'mixed_bfloat16', 'mixed_float16', or a Keras `DTypePolicy` of one of
-    them; one that computes in `dtype` (e.g. Keras' default 'float32') is None. `ValueError`
-    naming another value, or a mixed policy with float64 variables.
-    """
+    """`dtype_policy` (None, 'mixed_bfloat16', 'mixed_float16' or a Keras `DTypePolicy` of
+    one) as the mixed policy's name, or None for one that computes in `dtype` (the variables').
+    `ValueError` naming another value, or a mixed policy with float64 variables."""
     dtype = tf.as_dtype(dtype)
     name = dtype_policy.name if isinstance(dtype_policy, keras.DTypePolicy) else dtype_policy
     if dtype_policy is None or (isinstance(name, str) and name == dtype.name):

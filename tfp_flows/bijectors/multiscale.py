@@ -32,18 +32,11 @@ class FactorOut(Container):
     first N(0, 1). A context c adds Linear(c) to (mean, raw) as in `LearnedPrior`, and goes on
     to `inner`.
 
-    Args:
-      event_shape: [H, W, C] with C >= 2.
-      inner: a shape-preserving bijector on [H, W, C // 2] events.
-      split_prior: learn mean and scale of the factored-out half given the kept half.
-      hidden_channels: None for Glow's single zero-initialised 3x3 conv from the kept half,
-        or the width of a `networks.ConvNet` prior (weights fixed by `seed`); only with
-        `split_prior`.
-      log_scale_bound, dtype, validate_args, name, conditional_shape, dtype_policy (the
-        prior's networks'): as for `AffineCoupling`.
-
-    `ValueError` at construction naming an argument outside its domain (the networks' too,
-    used or not); `TypeError` for an `inner` that is not a `tfb.Bijector`.
+    `event_shape` is [H, W, C] with C >= 2; `inner` a shape-preserving bijector on
+    [H, W, C // 2]; `hidden_channels` (only with `split_prior`) None for Glow's zero-initialised
+    3x3 conv, or the width of a `networks.ConvNet` prior (weights from `seed`); the other
+    arguments as `AffineCoupling`'s. `ValueError` naming an argument outside its domain (the
+    networks' too, used or not); `TypeError` for an `inner` that is not a `tfb.Bijector`.
 
     References: Dinh et al. (2017), Real NVP, https://arxiv.org/abs/1605.08803; Kingma and
     Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039

@@ -34,12 +34,10 @@ _TOY_SPLIT_SIZES = {'train': 20_000, 'validation': 2_000, 'test': 5_000}
 _TOY_SPLIT_SEEDS = {'train': 0, 'validation': 1, 'test': 2}
 
 
-def check_split(split, name):
-    """Raises `ValueError` unless `split` is 'train', 'validation' or 'test' (of dataset `name`)."""
+def check_split(split, data):
+    """Raises `ValueError` unless `split` is 'train', 'validation' or 'test' (of `data`)."""
     if not isinstance(split, str) or split not in SPLITS:
-        raise ValueError(
-            f'`split` must be one of {", ".join(SPLITS)} for dataset {name!r}; got {split!r}.'
-        )
+        raise ValueError(f'`split` must be one of {", ".join(SPLITS)} for {data}; got {split!r}.')
 
 
 def resize(images, image_size):
@@ -54,7 +52,7 @@ def load_digits(split, labels=False):
 
     Raises `ValueError` for an unknown `split`, or `labels` not True or False.
     """
-    check_split(split, 'digits')
+    check_split(split, "dataset 'digits'")
     checks.BOOL.check('labels', labels)
     digits = sklearn.datasets.load_digits()
     images = digits.images.astype(np.uint8)[..., np.newaxis]
@@ -142,7 +140,7 @@ def toy_2d(name, num_samples, seed):
 def toy_source(name, split, conditional):
     """`make_dataset`'s 2-D toys: (unbatched dataset of float32 points [2]; `DatasetInfo`
     fields). Raises `ValueError` for an unknown split, or `conditional` (they have no labels)."""
-    check_split(split, name)
+    check_split(split, f'dataset {name!r}')
     if conditional:
         raise ValueError(f'2-D toy dataset {name!r} has no labels for conditional=True.')
     points = toy_2d(name, _TOY_SPLIT_SIZES[split], seed=_TOY_SPLIT_SEEDS[split])

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows import checks
+from tfp_flows.data.builtin import check_split
 
 __all__ = [
     'SPLIT_FRACTIONS',
@@ -39,10 +40,7 @@ def split_indices(count, split):
     Raises `ValueError` for an unknown split, or a `count` that is not an int >= 0.
     """
     checks.NON_NEGATIVE_INT.check('count', count)
-    if not isinstance(split, str) or split not in SPLIT_FRACTIONS:
-        raise ValueError(
-            f'`split` must be one of {", ".join(SPLIT_FRACTIONS)} for your own data; got {split!r}.'
-        )
+    check_split(split, 'your own data')
     num_validation, num_test = (
         min(max(1, round(count * SPLIT_FRACTIONS[name])), count // 3)
         for name in ('validation', 'test')

@@ -1,11 +1,9 @@
 """The passes of `make_dataset`: order, batches, flips and dequantization, from one key a pass.
 
-Each pass over the data draws a stateless key [2], and everything random in it comes from
-that key: the order (each window of consecutive examples permuted by sorting stateless uniform
-keys) and, for batch i, the seed fold_in(noise key, i) of its flips and noise. The key of a
-pass is fold_in(key of `seed`, epoch) with an `epoch`, so the pass is a pure function of
-(seed, epoch); without one, a fresh draw of a seeded (or, without `seed`, unseeded) random
-stream each time the dataset is iterated.
+Everything random in a pass comes from its stateless key [2]: the order (each window permuted
+by sorting stateless uniform keys) and batch i's flips and noise (fold_in(noise key, i)). The
+key is fold_in(key of `seed`, epoch) with an `epoch`, so the pass is a pure function of (seed,
+epoch); without one, a fresh draw of a (seeded or unseeded) random stream each iteration.
 """
 
 import numpy as np

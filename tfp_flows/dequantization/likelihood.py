@@ -28,13 +28,9 @@ __all__ = [
 
 
 def bits_per_dim(log_prob, num_dims, num_bins):
-    """Bits per dimension on the discrete data, from the flow's log-density on [0, 1)^D.
-
-    bits/dim = (-log_prob + D * log(num_bins)) / (D * log(2)),  D = `num_dims`.
-
-    `log_prob`: log-densities (nats) of dequantized data in [0, 1)^D, minus log q(u | k) for a
-    learned dequantizer; `num_dims` D (H * W * C), a positive int; `num_bins` an int >= 2.
-    """
+    """Bits/dim on the discrete data, (-log_prob + D log(num_bins)) / (D log(2)), from
+    `log_prob` (nats) of dequantized data in [0, 1)^D (minus log q(u | k) for a learned
+    dequantizer); `num_dims` D = H W C, a positive int; `num_bins` an int >= 2."""
     num_dims = checks.POSITIVE_INT.check('num_dims', num_dims)
     num_bins = check_num_bins(num_bins)
     log_prob = tf.convert_to_tensor(log_prob)
@@ -42,12 +38,9 @@ def bits_per_dim(log_prob, num_dims, num_bins):
 
 
 def dequantize(pixels, num_bins, dequantizer=None, seed=None, dtype=tf.float32):
-    """x = (k + u) / B and log q(u | k), with u from `dequantizer` (uniform if None).
-
-    Pixels k [N, *E] in {0, ..., B - 1} (`check_pixels`); `dequantizer` None (uniform, log q
-    = 0) or a `VariationalDequantizer` for B; `seed` a stateless seed [2] or None; `dtype`
-    float32 or float64. Returns (x [N, *E] in [0, 1), log q(u | k) [N] in nats).
-    """
+    """(x = (k + u) / B [N, *E] in [0, 1), log q(u | k) [N] in nats) of pixels k [N, *E]
+    (`check_pixels`), u from `dequantizer` (None: uniform, log q = 0); `seed` a stateless seed
+    [2] or None; `dtype` float32 or float64."""
     num_bins = check_num_bins(num_bins)
     dtype = checks.check_float_dtype('dtype', dtype)
     check_dequantizer(dequantizer, num_bins)

@@ -26,13 +26,10 @@ def below_one(dtype):
 
 
 def check_pixels(pixels, num_bins, dtype, event_shape=None):
-    """`pixels` as a `dtype` tensor, checked to be integers in {0, ..., num_bins - 1}.
-
-    NumPy arrays and Python lists are checked now (`ValueError` naming the first bad values),
-    tensors with `checks.check_values` (`tf.errors.InvalidArgumentError`). NaN is not a pixel.
-    With `event_shape`, the static shape must be [N, *event_shape] (`ValueError`). Strings and
-    booleans raise `TypeError`.
-    """
+    """`pixels` as a `dtype` tensor, checked to be integers in {0, ..., num_bins - 1} (NaN is
+    not): arrays and lists now (`ValueError` naming the first bad values), tensors with
+    `checks.check_values` (`InvalidArgumentError`). With `event_shape`, the static shape must be
+    [N, *event_shape] (`ValueError`). Strings and booleans raise `TypeError`."""
     num_bins = check_num_bins(num_bins)
     expected = f'`pixels` must be integers from 0 to {num_bins - 1}; got'
     if not isinstance(pixels, tf.Tensor | tf.Variable):
@@ -56,23 +53,17 @@ def _is_pixel(values, num_bins, ops):
 
 
 def dequantize_with(pixels, noise, num_bins):
-    """x = (k + u) / B for pixels k and noise u in [0, 1) of one float dtype and shape.
-
-    The result is clipped to the largest float below 1, which float rounding can reach (in
-    float32, 255 + u rounds up to 256 for u > 1 - 2**-17). The pixels are not checked.
-    """
+    """x = (k + u) / B for pixels k (not checked) and noise u in [0, 1) of one float dtype and
+    shape, clipped below 1 (in float32, 255 + u rounds up to 256 for u > 1 - 2**-17)."""
     num_bins = check_num_bins(num_bins)
     return tf.minimum((pixels + noise) / num_bins, below_one(noise.dtype))
 
 
 def uniform_dequantize(pixels, num_bins, seed=None, dtype=tf.float32):
-    """x = (pixels + u) / num_bins with u ~ Uniform[0, 1): floats in [0, 1).
-
-    Uniform dequantization (Theis et al. 2016, https://arxiv.org/abs/1511.01844) of integer
-    `pixels` of any shape (`check_pixels`); `num_bins` 256 for 8-bit images, 17 for the 8x8
-    digits; `seed` a stateless seed [2] or None (stateful); `dtype` float32 or float64.
-    Errors as `check_pixels`, and `ValueError` for a bad `num_bins`, `seed` or `dtype`.
-    """
+    """x = (pixels + u) / num_bins with u ~ Uniform[0, 1): floats in [0, 1) of the shape of
+    integer `pixels` (Theis et al. 2016, https://arxiv.org/abs/1511.01844); `seed` a stateless
+    seed [2] or None (stateful); `dtype` float32 or float64. Errors as `check_pixels`, and
+    `ValueError` for a bad `num_bins`, `seed` or `dtype`."""
     num_bins = check_num_bins(num_bins)
     dtype = checks.check_float_dtype('dtype', dtype)
     seed = check_stateless_seed('seed', seed)

@@ -1,12 +1,9 @@
 """A whole training run from a config: data, flow, init, `fit`, test bits/dim, outputs.
 
-What a run writes into `workdir` is listed by `workdir.written_outputs`; metrics.json is
-written last, so it marks a finished run. A rerun goes on where the run stopped
-(`tfp_flows.run.workdir`); each epoch's data depends on (seed, epoch) alone and evaluation
-noise is fixed (`tfp_flows.run.datasets`), so a run killed and resumed ends as an unbroken one,
-bitwise. In a multi-worker run only the chief writes the workdir; the other workers save
-their checkpoints into a temporary directory and resume from the chief's, so `workdir` must
-be on a file system that all workers see.
+The outputs are `workdir.written_outputs`', metrics.json last (it marks a finished run). Each
+epoch's data depends on (seed, epoch) alone and evaluation noise is fixed, so a run killed and
+resumed ends as an unbroken one, bitwise. In a multi-worker run only the chief writes the
+workdir; the others resume from the chief's checkpoints (a file system all workers see).
 """
 
 import contextlib
@@ -47,16 +44,11 @@ class Interrupted(KeyboardInterrupt):
 
 
 def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_dir=None):
-    """Trains the flow of `config`, keeps the best by validation, returns test metrics.
-
-    A rerun into `workdir` resumes from its latest checkpoint (ActNorm is not initialised
-    again), its training settings may change (`tfp_flows.run.workdir`); a finished run
-    returns its metrics.json and changes nothing. `config` itself is not changed. With
-    `export_dir` (a new path outside `workdir`) the best model is also exported there.
-    `verbose` is Keras' (`fit`); progress goes to absl logging (INFO). The config's fields
-    (conditional data, EMA weights, the variational dequantizer, `eval.iw_samples`) are
-    documented in `tfp_flows.run.schema`; a CSV table's flow works in the table's units
-    (`restore.standardize_flow`).
+    """Trains the flow of `config` (fields: `tfp_flows.run.schema`), keeps the best by
+    validation, returns test metrics. A rerun into `workdir` resumes from its latest checkpoint,
+    its training settings may change (`tfp_flows.run.workdir`); a finished run returns its
+    metrics.json and changes nothing. With `export_dir` (a new path outside `workdir`) the best
+    model is also exported there. `verbose` is Keras' (`fit`); progress goes to absl logging.
 
     Returns a dict: 'test_bits_per_dim' and 'validation_bits_per_dim' (or '..._nats_per_dim'
     for continuous data), 'epochs_trained', 'best_epoch', 'stopped_early',

@@ -1,17 +1,11 @@
 """Baselines a flow on discrete images should beat: one smoothed histogram per pixel.
 
-A model with no dependencies between pixels: pixel d of an image takes level k with
-probability
-
-    P_d(k) = (n_d(k) + a) / (N + a B),
-
-n_d(k) the count of level k at pixel d over the N training images, B = `num_bins`, and a the
-pseudo-count of additive smoothing (a = 1: Laplace's rule of succession; Manning et al. 2008,
-Introduction to Information Retrieval, Sec. 13.2, https://nlp.stanford.edu/IR-book/). An
-image's code length is -sum_d log2 P_d(k_d), so its bits/dim is that divided by D = H W C,
-directly comparable with a flow's bits/dim on the same discrete data. Images are [N, *E]
-integers in {0, ..., B - 1}; every function raises `ValueError` naming an argument out of its
-domain, before any work.
+No dependencies between pixels: pixel d takes level k with probability P_d(k) = (n_d(k) + a)
+/ (N + a B), n_d(k) the count of level k at pixel d over the N training images, B = `num_bins`,
+a the pseudo-count (a = 1: Laplace's rule; Manning et al. 2008, Introduction to Information
+Retrieval, Sec. 13.2, https://nlp.stanford.edu/IR-book/). An image's bits/dim is -sum_d log2
+P_d(k_d) / D, comparable with a flow's on the same discrete data. Images are [N, *E] integers
+in {0, ..., B - 1}; every function raises `ValueError` naming a bad argument, before any work.
 """
 
 import math
