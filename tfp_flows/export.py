@@ -294,15 +294,10 @@ def export_saved_model(
 ):
     """Writes `FlowModule(flow, num_bins, dequantizer, jit_compile)` as a SavedModel at
     directory `path` (str or path-like, parent created if needed); returns its absolute path.
-
-    Works inside a `tf.distribute` strategy scope. Written beside `path` and renamed into place
-    (`atomic_directory`): `path` never holds a partial export, and on failure an existing
-    `path` is left as it was; `overwrite` (a bool) replaces one. With `jit_compile` the loading
-    TensorFlow must have XLA, as the pip packages do.
-
-    Raises:
-      TypeError, ValueError: as `FlowModule`, and for `path` or `overwrite`.
-      FileExistsError: an existing `path` (without `overwrite`), or one that is a file.
+    Works inside a strategy scope. Written beside `path` and renamed into place: `path` never
+    holds a partial export, and on failure an existing one is left as it was; `overwrite` (a
+    bool) replaces it. `TypeError`, `ValueError` as `FlowModule`, and for `path` or `overwrite`;
+    `FileExistsError` for an existing `path` (without `overwrite`), or one that is a file.
     """
     checks.check_path('path', path)
     checks.BOOL.check('overwrite', overwrite)

@@ -16,16 +16,14 @@ __all__ = ['ActNorm']
 class ActNorm(FlowBijector):
     """Per-channel affine map with a learned shift and log-scale.
 
-    Acts on the last axis of size C (channels of an image [H, W, C], or a vector [C]);
-    `shift` and `log_scale` have shape [C]. The scale `exp(log_scale)` can never reach 0.
+    Acts on the last axis of size C (of an image [H, W, C], or a vector [C]); `shift` and
+    `log_scale` have shape [C].
       forward (latent -> data):  y = x * exp(log_scale) + shift
       inverse (data -> latent):  x = (y - shift) * exp(-log_scale)
-      log|det dy/dx| = sum(log_scale) per vector; for an [H, W, C] event TFP reduces it to
-                       H * W * sum(log_scale).
-
-    Data-dependent initialisation, once (`initialized` is a saved variable: a restored model
-    is never initialised again): `initialize(y)` makes the inverse map `y` to zero mean and
-    unit variance per channel, shift = mean(y), log_scale = log(max(std(y), min_std)). A whole
+      log|det dy/dx| = sum(log_scale) per vector (H * W * sum(log_scale) for [H, W, C])
+    Data-dependent initialisation, once (`initialized` is saved: a restored model is never
+    initialised again): `initialize(y)` sets shift = mean(y), log_scale = log(max(std(y),
+    min_std)) per channel, so the inverse maps `y` to zero mean and unit variance. A whole
     flow: `tfp_flows.initialize`.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039

@@ -60,8 +60,7 @@ class InvertibleConv1x1(_Conv1x1):
       forward (latent -> data):  y = W x          at every pixel
       inverse (data -> latent):  x = W^-1 y
       log|det dy/dx| = log|det W| per pixel (H * W * log|det W| for an [H, W, C] event),
-                       from the QR decomposition of W in float64 (which XLA compiles, unlike
-                       `slogdet`), as is W^-1; both cost O(C^3) once per call.
+                       from W's QR decomposition in float64 (XLA compiles it), O(C^3) a call.
     W may become singular in training (`validate_args` checks it); `LUInvertibleConv1x1` cannot.
     `ValueError` naming a bad `num_channels`, `seed` (`checks.SEED`) or `dtype`.
 
@@ -111,8 +110,7 @@ class LUInvertibleConv1x1(_Conv1x1):
       forward (latent -> data):  y = W x          at every pixel
       inverse (data -> latent):  x = W^-1 y,  W^-1 from two triangular solves once per call
       log|det dy/dx| = sum(log_scale) per pixel (H * W * sum(log_scale) for [H, W, C])
-    Starts at the LU decomposition of a random rotation. Arguments are checked as for
-    `InvertibleConv1x1`.
+    Starts at the LU decomposition of a random rotation; arguments as `InvertibleConv1x1`'s.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """

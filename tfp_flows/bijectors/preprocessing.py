@@ -74,12 +74,10 @@ class Centre(_Preprocessing):
     """Glow's preprocessing: data x in [0, 1] is centred to z = x - 1/2 (`tfb.Shift(0.5)`).
 
     Elementwise on inputs [..., *event_shape], log-dets one per event:
-      forward (latent -> data):  x = z + 1/2
-      inverse (data -> latent):  z = x - 1/2
+      forward (latent -> data):  x = z + 1/2,  inverse (data -> latent):  z = x - 1/2
       log|det dx/dz| = 0
-    Defined on all reals; with `validate_args` data outside [0, 1] (or NaN) raises
-    `InvalidArgumentError` naming the values. `ValueError` for a bad `event_shape`, `dtype`
-    (float32 or float64) or `validate_args`.
+    With `validate_args`, data outside [0, 1] (or NaN) raises `InvalidArgumentError` naming the
+    values. `ValueError` for a bad `event_shape`, `dtype` (float32 or float64) or `validate_args`.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
     """

@@ -31,14 +31,11 @@ def _squeezed_shape(shape, inverse):
 class Squeeze(FlowBijector):
     """2x2 squeeze between an image [H, W, C] and its latent side [H/2, W/2, 4C].
 
-    A permutation of the values, so its log-det is 0 (TFP's `tfb.Glow` calls `forward`
-    `Expand`):
+    A permutation of the values (TFP's `tfb.Glow` calls `forward` `Expand`):
       forward (latent -> data):  tf.nn.depth_to_space, [H/2, W/2, 4C] -> [H, W, C]
       inverse (data -> latent):  tf.nn.space_to_depth, the squeeze, [H, W, C] -> [H/2, W/2, 4C]
         z[i, j, (2a + b) * C + c] = x[2i + a, 2j + b, c]   for a, b in {0, 1}
       log|det| = 0
-    A level of a multi-scale flow lists `Squeeze()` on its data side and
-    `tfb.Invert(Squeeze())` on its latent side, so its latent keeps the data's shape.
     `ValueError` for odd H or W (when known), `TypeError` for integer tensors.
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
