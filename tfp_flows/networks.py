@@ -1,9 +1,7 @@
-"""Conditioner networks of the coupling layers and priors, as `tf.Module`s of TF ops.
-
-A conditioner's last layer starts at zero, so a fresh coupling is the identity. Keras is kept
-out on purpose (tf.Module tracks every variable). Under a mixed `dtype_policy`
-(`tfp_flows.mixed_precision`) variables stay float32; input, kernels and biases are cast to the
-policy's compute dtype and the output back, as a Keras layer under that policy computes.
+"""Conditioner networks of the coupling layers and priors, as `tf.Module`s of TF ops (which
+track every variable). A conditioner's last layer starts at zero, so a fresh coupling is the
+identity. Under a mixed `dtype_policy` variables stay float32; input, kernels and biases are
+cast to the policy's compute dtype and the output back, as a Keras layer computes.
 """
 
 import functools
@@ -241,13 +239,10 @@ def _tap_selection(height, width):
 
 
 def _conv3x3(x, kernel):
-    """`tf.nn.conv2d(x, kernel, 1, 'SAME')` for a [3, 3, C_in, C_out] kernel, x [N, H, W, C_in].
-
-    On small maps (Glow's last levels; every level of 8x8 images) it is one product of the
-    flattened images [N, H W C_in] with the kernel's dense matrix [H W C_in, H W C_out]: (H W /
-    9) times the multiply-adds, yet faster on CPU than TF's conv kernels at these shapes (8x8
-    digits Glow: log_prob or sampling ~1.4x, a training step a little).
-    """
+    """`tf.nn.conv2d(x, kernel, 1, 'SAME')` for a [3, 3, C_in, C_out] kernel, x [N, H, W, C_in];
+    on small maps one product of the flattened images [N, H W C_in] with the kernel's dense
+    matrix [H W C_in, H W C_out]: (H W / 9) times the multiply-adds, yet faster on CPU than TF's
+    conv kernels at these shapes (8x8 digits Glow: log_prob or sampling ~1.4x)."""
     height, width, channels_in = x.shape[-3:]
     channels_out = kernel.shape[-1]
     positions = None if height is None or width is None else height * width

@@ -2,12 +2,11 @@
 the eager log-det hand-over of `log_prob`.
 
 TFP caches `forward`/`inverse` results keyed by the input tensor, with no public switch
-(tensorflow/probability#1510): eagerly a cached result outlives a variable update. Inside
-`tf.function` every trace makes new tensors, so a hit belongs to the current values.
-`GraphOnlyCache` is TFP's internal `BijectorCacheWithGreedyAttrs` (as FFJORD's) with an eager
-bypass: eagerly every call computes; in graphs `log_prob` runs the flow once. Within one traced
-function TFP's memo still holds: `inverse(x)`, a variable assignment, then `inverse(x)` of the
-same tensor returns the first result.
+(tensorflow/probability#1510): eagerly a cached result outlives a variable update.
+`GraphOnlyCache` is TFP's internal `BijectorCacheWithGreedyAttrs` (as FFJORD's) bypassed
+eagerly; in graphs (new tensors every trace) `log_prob` runs the flow once. Within one traced
+function the memo holds: `inverse(x)`, a variable assignment, then `inverse(x)` of the same
+tensor returns the first result.
 
 `EagerDensityCorrection` (a base class of `FlowBijector`) overrides TFP's private hook
 `Bijector._experimental_compute_density_correction`, which `TransformedDistribution.log_prob`

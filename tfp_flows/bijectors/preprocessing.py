@@ -92,17 +92,16 @@ class Centre(_Preprocessing):
 class LogitTransform(_Preprocessing):
     """Real NVP's preprocessing: data x in [0, 1] to logit space, away from the edges.
 
-    Elementwise on inputs [..., *event_shape] (as `Centre`), with 0 <= alpha < 1/2 (the paper's
-    0.05), as `tfb.Sigmoid(low, high)`:
+    Elementwise (as `Centre`), with 0 <= alpha < 1/2 (the paper's 0.05), `tfb.Sigmoid(low, high)`:
       low = -alpha / (1 - 2 alpha),  high = (1 - alpha) / (1 - 2 alpha)
       inverse (data -> latent):  z = logit(alpha + (1 - 2 alpha) x) = log(x - low) - log(high - x)
       forward (latent -> data):  x = low + (high - low) sigmoid(z)
       log|det dx/dz| = log(high - low) - softplus(-z) - softplus(z)   per element
     The support (low, high) is slightly wider than [0, 1] for alpha > 0 (so bits/dim on [0, 1]
-    data is an upper bound, as in the paper), (0, 1) for alpha = 0. Never NaN: outside it
-    `log_prob` is -inf (with `validate_args`, `InvalidArgumentError` naming the values), and
-    `forward` keeps its output strictly inside, so a float32 sample scores finite even where
-    the sigmoid saturates. Arguments checked as for `Centre`, and `alpha`.
+    data is an upper bound), (0, 1) for alpha = 0. Never NaN: outside it `log_prob` is -inf
+    (with `validate_args`, `InvalidArgumentError` naming the values), and `forward` stays
+    strictly inside, so a float32 sample scores finite. Arguments checked as `Centre`'s, and
+    `alpha`.
 
     Reference: Dinh et al. (2017), Real NVP. https://arxiv.org/abs/1605.08803
     """

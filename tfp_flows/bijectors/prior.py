@@ -55,11 +55,10 @@ class LearnedPrior(FlowBijector):
       forward (latent -> data):  y = z * exp(log_scale) + mean
       inverse (data -> latent):  z = (y - mean) * exp(-log_scale)
       log|det dy/dz| = sum of log_scale over the event
-    Over the flow's standard Normal base this gives the prior N(mean, exp(log_scale)^2), in one
-    `tfd.TransformedDistribution`. Every parameter starts at zero: at first, the identity.
+    Over the flow's standard Normal base this is the prior N(mean, exp(log_scale)^2). Every
+    parameter starts at zero: at first, the identity.
 
-    Reference: Kingma and Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039 (the code's
-    `prior` with `learntop` and `ycond`).
+    Reference: Kingma and Dhariwal (2018), Glow, https://arxiv.org/abs/1807.03039
     """
 
     kwarg_names = ('conditional_input',)

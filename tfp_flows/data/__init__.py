@@ -96,20 +96,19 @@ def make_dataset(
       split: 'train', 'validation' or 'test'; for TFDS data, any TFDS split.
       batch_size, drop_remainder: examples per batch (a positive int); drop the last, smaller.
       shuffle: shuffle the examples anew every pass (in windows of 10,000 for TFDS data).
-      seed: None or a seed: then order, flips and noise are the same every run.
-      epoch: None, an int >= 0 or a scalar int64 `tf.Variable` the caller sets before each
-        pass; needs `seed`. Each pass is a pure function of (seed, epoch).
+      seed, epoch: None or a seed (order, flips and noise the same every run); None, an int
+        >= 0 or a scalar int64 `tf.Variable` set before each pass, with `seed`: each pass is a
+        pure function of (seed, epoch).
       augment: None, or 'flip' for random left-right flips (TFDS images only).
       dequantize: add uniform noise to images (True), or keep their levels as float32 (False).
       data_dir, image_size: TFDS's data directory; None or the side to resize images to.
       conditional: (x, c) pairs of one-hot labels, or of a table's context columns.
       columns, context_columns: the data and the context columns of a CSV table.
 
-    Raises:
-      ValueError: naming an argument outside its domain or that the source does not take,
-        before any data is read; for a split without examples, or with fewer than
-        `batch_size` with `drop_remainder`; as the source (`load_images`, `tfp_flows.data.own`).
-      FileNotFoundError: TFDS data not prepared in `data_dir`, or no such folder or table.
+    `ValueError` naming an argument outside its domain or that the source does not take, before
+    any data is read; for a split without examples, or with fewer than `batch_size` with
+    `drop_remainder`; as the source. `FileNotFoundError`: TFDS data not prepared in `data_dir`,
+    or no such folder or table.
     """
     checks.POSITIVE_INT.check('batch_size', batch_size)
     checks.BOOL.check('shuffle', shuffle)

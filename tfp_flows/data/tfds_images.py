@@ -63,12 +63,10 @@ def _image_of(name, spec, image_size):
 def load_images(name, split, data_dir=None, image_size=None, labels=False):
     """A TFDS image dataset: a `tf.data.Dataset` of uint8 [H, W, C]; with `labels`, (dataset of
     (image, int64 label) pairs, class_names). 'celeb_a' images (218x178) are center-cropped to
-    148x148 and area-resized to `image_size` (64 if None); others are area-resized to
-    `image_size` if given.
-    `data_dir` None is TFDS's default. Raises `FileNotFoundError` if the dataset is not
-    prepared in `data_dir`, `ValueError` for an argument out of its domain (before any data is
-    read) or a dataset that is not 8-bit images (with `labels`: has no class label 'label').
-    """
+    148x148 and area-resized to `image_size` (64 if None); others to `image_size` if given.
+    `FileNotFoundError` if the dataset is not prepared in `data_dir` (None: TFDS's), `ValueError`
+    for an argument out of its domain (before any data is read) or a dataset that is not 8-bit
+    images (with `labels`: has no class label 'label')."""
     for argument, value in (('name', name), ('split', split)):
         if not isinstance(value, str) or not value:
             raise ValueError(f'`{argument}` must be a non-empty str; got {value!r}.')

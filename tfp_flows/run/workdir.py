@@ -1,11 +1,9 @@
 """A run's workdir: what a rerun starts from, whether it may go on, who holds it, what it holds.
 
-A rerun goes on with the run's own `config.json` (from the command line, with only this
-command's overrides on top: `rerun_config`); what it may change is the fields' rerun class
-(`tfp_flows.run.schema`). A run is finished when its `metrics.json`, written last, reached
-`config.train.epochs` (or early stopping ended it); a rerun of a finished run changes nothing,
-and one that trains on removes metrics.json once its first new epoch is saved. Nothing here
-imports TensorFlow.
+A rerun goes on with the run's own `config.json` and this command's overrides (`rerun_config`),
+changing only what the fields' rerun classes allow (`tfp_flows.run.schema`). A run whose
+`metrics.json` reached `config.train.epochs` (or stopped early) is finished: a rerun changes
+nothing; one that trains on removes metrics.json once it saves a new epoch. No TensorFlow here.
 """
 
 import contextlib
@@ -76,12 +74,9 @@ def write_json(path, value):
 
 def _differences(previous, current):
     """{field: (old, new)} where two flat configs differ (`_ABSENT` where one lacks it)."""
-    found = {}
-    for key in sorted(set(previous) | set(current)):
-        old, new = previous.get(key, _ABSENT), current.get(key, _ABSENT)
-        if old != new:
-            found[key] = (old, new)
-    return found
+    keys = sorted(set(previous) | set(current))
+    pairs = {key: (previous.get(key, _ABSENT), current.get(key, _ABSENT)) for key in keys}
+    return {key: (old, new) for key, (old, new) in pairs.items() if old != new}
 
 
 def _shown(value):

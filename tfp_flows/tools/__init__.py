@@ -1,4 +1,2 @@
-"""After-run tools, as library functions: pictures of samples and densities (`pictures`),
-latent-space tools (`latent`) and baselines (`baselines`). They import nothing above the models
-and dequantization; the commands that draw a run's figures from its workdir are in
-`tfp_flows.run.figures`."""
+"""After-run tools: `pictures` of samples and densities, `latent`-space tools and `baselines`;
+a run's figure commands are `tfp_flows.run.figures`."""
