@@ -6,10 +6,9 @@ import tensorflow as tf
 
 from tfp_flows import checks
 
-__all__ = ['LOG_SCALE_BOUND', 'SCALE', 'SCALES', 'affine', 'log_scale']
+__all__ = ['LOG_SCALE_BOUND', 'SCALE', 'affine', 'log_scale']
 
-SCALES = ('tanh', 'sigmoid')
-SCALE = checks.one_of(*SCALES)
+SCALE = checks.one_of('tanh', 'sigmoid')
 LOG_SCALE_BOUND = checks.POSITIVE_NUMBER
 
 

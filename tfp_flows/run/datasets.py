@@ -1,9 +1,6 @@
-"""A run's datasets, dequantized as its config says: the one place that decides dequantization.
-
-Images are dequantized in the data pipeline (uniform noise) or, with `config.dequantizer.kind`
-'variational', by the trainer's q(u | k) (the batches then hold the discrete images). Epoch
-e's training batches are a function of (config.seed, e) alone; validation and test use fixed
-noise (`EVALUATION_SEED`), the same in every run.
+"""A run's datasets, dequantized as its config says: the one place that decides dequantization
+(uniform noise in the pipeline, or the trainer's q(u | k) on discrete batches). Epoch e's
+training batches are a function of (config.seed, e); evaluation noise is fixed (`EVALUATION_SEED`).
 """
 
 import dataclasses
@@ -20,13 +17,9 @@ EVALUATION_SEED = 0
 
 @dataclasses.dataclass(frozen=True)
 class RunData:
-    """The datasets of a run (`load`).
-
-    `train`, `validation`, `test` are the batched splits, dequantized unless `variational`
-    (the trainer's q dequantizes them); `info` the `tfp_flows.data.DatasetInfo`; `epoch` the
-    training data's epoch variable; `pixels(split)` that split's discrete images, batched;
-    `recorded` the fields of `schema.RECORDED` the run writes into its config.json.
-    """
+    """The datasets of a run (`load`): the batched splits, dequantized unless `variational`;
+    `info`, the `DatasetInfo`; `epoch`, the training data's epoch variable; `pixels(split)`,
+    that split's discrete images, batched; `recorded`, the `schema.RECORDED` fields."""
 
     train: tf.data.Dataset
     validation: tf.data.Dataset

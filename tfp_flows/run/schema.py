@@ -52,11 +52,7 @@ class Field:
     kind: type | None = None  # The type of a field whose default is None.
 
 
-def _non_empty_str(value):
-    return isinstance(value, str) and bool(value)
-
-
-_TEXT = checks.Domain('a non-empty str', _non_empty_str)
+_TEXT = checks.Domain('a non-empty str', lambda value: isinstance(value, str) and bool(value))
 _COLUMNS = checks.COLUMN_NAMES.or_none()
 _STRATEGIES = checks.one_of('auto', 'one_device', 'mirrored', 'multi_worker')
 

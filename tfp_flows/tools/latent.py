@@ -1,12 +1,10 @@
 """Working in a flow's latent space: interpolations, temperature sweeps, class directions.
 
-The latent z = flow.bijector.inverse(x), [N, *Z], is the base value of x (with a learned prior,
-before it: the prior is a step of the bijector), so linear paths and shifts in z decode to
-images along the data manifold, as in Glow (Kingma and Dhariwal 2018, Sec. 5 and Fig. 5/6,
-https://arxiv.org/abs/1807.03039). Each function takes an optional `conditional_input` for a
-conditional flow: contexts [N, *K], one per example, or one context for all. Every function
-raises `TypeError` for a `flow` that is not a `tfd.TransformedDistribution` and `ValueError`
-naming an argument out of its domain.
+The latent z = flow.bijector.inverse(x), [N, *Z], is the base value of x, so paths and shifts in
+z decode to images along the data manifold, as in Glow (Kingma and Dhariwal 2018, Sec. 5,
+https://arxiv.org/abs/1807.03039). A conditional flow takes `conditional_input`: contexts
+[N, *K], one per example, or one for all. Every function raises `TypeError` for a `flow` that
+is not a `tfd.TransformedDistribution` and `ValueError` naming an argument out of its domain.
 """
 
 import numpy as np
