@@ -288,7 +288,7 @@ class Recorder(FlowBijector):
         return x, -tf.math.log(self.scale) * tf.cast(tf.shape(y)[-1], y.dtype)
 
 
-def test_eagerly_the_tape_keeps_no_step_output_with_invert():
+def test_eagerly_the_tape_keeps_no_step_output_with_invert(young_gc):
     steps = [Recorder() for _ in range(3)]
     chain = Chain(steps, event_ndims=1)
     x = tf.constant([[1.0, 2.0]])
