@@ -7,12 +7,8 @@ a command (`python`, `saved_model_cli`, `tensorboard`). Each found is run here, 
 """
 
 import ast
-import os
 import pathlib
 import re
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -24,16 +20,18 @@ from tfp_flows.export import export_saved_model
 PACKAGE = pathlib.Path(tfp_flows.__file__).parent
 COMMANDS = ('python ', 'saved_model_cli ', 'tensorboard ')
 # (module, the example's first line without its comment): the test file that runs it.
-ELSEWHERE = {  # Both commands of the block: the first as a subprocess, the second in-process.
+ELSEWHERE = {
+    # Both commands of the block: the first as a subprocess, the second in-process.
     ('run/figures.py', 'python -m tfp_flows.run.figures --workdir=W --out=PNG'): (
         'tests/run/test_figures.py'
+    ),
+    # Beside the README's commands, on an export whose numbers it checks (one process less).
+    ('export.py', 'saved_model_cli run --dir PATH --tag_set serve --signature_def log_prob \\'): (
+        'tests/export/test_export.py'
     ),
 }
 HERE = {
     ('export.py', 'loaded = tf.saved_model.load(path)'): 'test_the_export_python_example_runs',
-    ('export.py', 'saved_model_cli run --dir PATH --tag_set serve --signature_def log_prob \\'): (
-        'test_the_export_shell_example_runs'
-    ),
 }
 
 
@@ -93,20 +91,3 @@ def test_the_export_python_example_runs(exported):
             np.testing.assert_allclose(value['log_prob'] if 'sig' in line else value, log_prob)
         else:
             assert value.shape == (16, 2)
-
-
-def test_the_export_shell_example_runs(exported, tmp_path):
-    path, x, log_prob = exported
-    np.save(tmp_path / 'batch.npy', x)  # As the docstring says.
-    command = _example('test_the_export_shell_example_runs').replace('\\\n', ' ').split()
-    command = [path if word == 'PATH' else word for word in command]
-    if not shutil.which('saved_model_cli'):
-        command = [sys.executable, '-m', 'tensorflow.python.tools.saved_model_cli', *command[1:]]
-    env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}
-    result = subprocess.run(
-        command, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert 'log_prob' in result.stdout, result.stdout
-    printed = re.findall(r'-?\d+\.\d+(?:e[-+]\d+)?', result.stdout.split('log_prob')[-1])
-    np.testing.assert_allclose([float(v) for v in printed[: len(x)]], log_prob, rtol=1e-4)
