@@ -61,8 +61,10 @@ def pytest_collection_modifyitems(config, items):
     the largest groups first, then the other tests in this order, each to the first free
     worker."""
     for item in items:
-        if 'built_once' in item.fixturenames:
+        if 'script_run' in item.fixturenames:  # train.py's run, read by two modules.
+            item.add_marker(pytest.mark.xdist_group('script_run'))
+        elif 'built_once' in item.fixturenames:
             module = item.path.stem
-            shared = module not in ('test_kill_resume', 'test_train_script')
+            shared = module != 'test_kill_resume'
             item.add_marker(pytest.mark.xdist_group('trained_runs' if shared else module))
     items.sort(key=_start_order)

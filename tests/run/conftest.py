@@ -4,8 +4,10 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
 
 import pytest
+from scripts import processes
 
 
 @pytest.fixture(scope='session')
@@ -97,3 +99,37 @@ def moons_run(trained_once):
     config = _tiny(realnvp_moons.get_config())
     config.model.num_steps = 2
     return trained_once('moons', config)
+
+
+# The class-conditional digits recipe made tiny, with EMA weights, dropout and gradient
+# accumulation (tests/run/test_experiment.py's `_conditional` config), for one epoch.
+SCRIPT_FLAGS = (
+    f'--config={processes.ROOT / "configs" / "glow_digits_conditional.py"}',
+    *processes.TINY_FLAGS,
+    '--config.train.epochs=1',
+    '--config.train.ema_momentum=0.9',
+    '--config.model.dropout_rate=0.1',
+    '--config.train.accumulation_steps=2',
+)
+
+
+@pytest.fixture(scope='session')
+def script_run(built_once):
+    """(workdir, {'returncode', 'stdout', 'stderr'}) of `python train.py SCRIPT_FLAGS`, run once
+    per session (`built_once`) as a user runs it: test_train_script.py reads what it printed,
+    test_experiment.py the run."""
+
+    def build(workdir):
+        result = subprocess.run(
+            processes.train_command(f'--workdir={workdir}', *SCRIPT_FLAGS),
+            cwd=processes.ROOT,
+            env=processes.user_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return {'returncode': result.returncode, 'stdout': result.stdout, 'stderr': result.stderr}
+
+    workdir, result = built_once('train_script', build)
+    assert result['returncode'] == 0, result['stderr'][-3000:]
+    return workdir, result

@@ -294,7 +294,8 @@ def test_a_trained_model_round_trips_and_its_log_det_matches_autodiff(digits_run
 
 
 def _conditional(tiny):
-    """A class-conditional digits Glow with EMA weights, dropout and gradient accumulation."""
+    """A class-conditional digits Glow with EMA weights, dropout and gradient accumulation:
+    the config of `conditional_run` (`SCRIPT_FLAGS`; its rerun below finds none changed)."""
     config = tiny(glow_digits_conditional.get_config())
     config.train.ema_momentum = 0.9
     config.model.dropout_rate = 0.1
@@ -303,9 +304,11 @@ def _conditional(tiny):
 
 
 @pytest.fixture(scope='module')
-def conditional_run(trained_once, tiny):
-    """(workdir, metrics) of a one-epoch run of `_conditional`."""
-    return trained_once('conditional', _conditional(tiny))
+def conditional_run(script_run):
+    """(workdir, metrics) of the one-epoch run of `_conditional` that train.py makes for
+    tests/run/test_train_script.py (tests/run/conftest.py's `script_run`)."""
+    workdir = str(script_run[0])
+    return workdir, workdirs.read_json(os.path.join(workdir, 'metrics.json'))
 
 
 def _one_hot(labels):

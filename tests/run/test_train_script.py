@@ -1,8 +1,9 @@
 """`python train.py` as a user runs it: what it prints, when it refuses, what it leaves alone.
 
 One tiny run of a named recipe (the class-conditional digits Glow) trains in a subprocess
-(about 20 s); every other command here is refused or answered before TensorFlow is imported,
-which `python -X importtime` shows, most of them beside that run.
+(about 20 s; tests/run/conftest.py's `script_run`, which test_experiment.py reads as a run too);
+every other command here is refused or answered before TensorFlow is imported, which
+`python -X importtime` shows, most of them beside that run.
 """
 
 import glob
@@ -25,21 +26,13 @@ ROOT = processes.ROOT
 TINY = (*processes.TINY_FLAGS, '--config.train.epochs=1')
 
 
-def _env(**extra):
-    """This environment without TF_CONFIG or TF_CPP_MIN_LOG_LEVEL (train.py's own default)."""
-    drop = ('TF_CONFIG', 'TF_CPP_MIN_LOG_LEVEL')
-    env = {key: value for key, value in os.environ.items() if key not in drop}
-    env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1', **extra)
-    return env
-
-
 def _train(*flags, timeout=300, importtime=False):
     """Runs `python train.py FLAGS`; returns the CompletedProcess (stdout, stderr as text)."""
     command = processes.train_command(*flags)
     if importtime:
         command.insert(1, '-Ximporttime')
     return subprocess.run(
-        command, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout
+        command, cwd=ROOT, env=processes.user_env(), capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -62,30 +55,15 @@ def _files(directory):
 
 
 @pytest.fixture(scope='module')
-def trained(built_once):
-    """(workdir, {'returncode', 'stdout', 'stderr'}) of a one-epoch run of a recipe with a tiny
-    model, trained once per session: read it only."""
-    recipe = ROOT / 'configs' / 'glow_digits_conditional.py'
-
-    def build(workdir):
-        result = _train(f'--config={recipe}', f'--workdir={workdir}', *TINY)
-        return {'returncode': result.returncode, 'stdout': result.stdout, 'stderr': result.stderr}
-
-    workdir, result = built_once('train_script', build)
-    assert result['returncode'] == 0, result['stderr'][-3000:]
-    return workdir, result
-
-
-@pytest.fixture(scope='module')
-def tiny_run(trained, tmp_path_factory):
-    """A copy of `trained`'s workdir, for the commands run in it (each takes its lock)."""
+def tiny_run(script_run, tmp_path_factory):
+    """A copy of `script_run`'s workdir, for the commands run in it (each takes its lock)."""
     workdir = tmp_path_factory.mktemp('train') / 'run'
-    shutil.copytree(trained[0], workdir)
+    shutil.copytree(script_run[0], workdir)
     return workdir
 
 
-def test_a_run_prints_its_figures_and_each_output_on_a_line(trained):
-    workdir, result = trained
+def test_a_run_prints_its_figures_and_each_output_on_a_line(script_run):
+    workdir, result = script_run
     lines = result['stdout'].splitlines()
     assert 'Initialising ActNorm on the first training batch (64 examples).' in lines
     assert re.search(
@@ -115,8 +93,8 @@ def test_a_run_prints_its_figures_and_each_output_on_a_line(trained):
     assert height == 2 * 12 + 32 + 10 * 66 + 2
 
 
-def test_tensorflows_start_up_is_quiet_through_its_public_switch(trained):
-    stderr = trained[1]['stderr']
+def test_tensorflows_start_up_is_quiet_through_its_public_switch(script_run):
+    stderr = script_run[1]['stderr']
     assert 'Traceback' not in stderr
     if not glob.glob('/dev/nvidia[0-9]*'):  # CUDA's failed start says only that.
         assert 'cuInit' not in stderr, stderr
@@ -125,7 +103,11 @@ def test_tensorflows_start_up_is_quiet_through_its_public_switch(trained):
         'print(os.environ["TF_CPP_MIN_LOG_LEVEL"])'
     )
     for given, expected in ((None, {'1', '3'}), ('0', {'0'})):
-        env = _env() if given is None else _env(TF_CPP_MIN_LOG_LEVEL=given)
+        env = (
+            processes.user_env()
+            if given is None
+            else processes.user_env(TF_CPP_MIN_LOG_LEVEL=given)
+        )
         result = subprocess.run(
             [sys.executable, '-c', code], env=env, capture_output=True, text=True, timeout=60
         )
@@ -321,7 +303,12 @@ def test_print_config_of_a_rerun_shows_the_runs_own_config(tiny_run):
 def test_print_config_into_a_pipe_that_closes_early_ends_quietly(tmp_path):
     command = shlex.join(processes.train_command('--print_config', f'--workdir={tmp_path}/new'))
     result = subprocess.run(
-        f'{command} | head -1', shell=True, cwd=ROOT, env=_env(), capture_output=True, text=True
+        f'{command} | head -1',
+        shell=True,
+        cwd=ROOT,
+        env=processes.user_env(),
+        capture_output=True,
+        text=True,
     )
     assert result.stdout.startswith('# configs/default.py, with the command line overrides.')
     assert result.stderr == ''
@@ -349,7 +336,7 @@ def test_the_default_workdir_cannot_shadow_the_package(tmp_path):
     result = subprocess.run(  # Python started where the runs are: the package still loads.
         [sys.executable, '-c', 'import tfp_flows; print(tfp_flows.__version__)'],
         cwd=tmp_path,
-        env=_env(),
+        env=processes.user_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -362,7 +349,7 @@ def test_plain_pytest_collects_the_tests_that_import_configs():
 
     test_workdir.py imports `configs` and the test helpers (`scripts`) at its top; without the
     conftest files, collecting it loads no TensorFlow."""
-    env = {key: value for key, value in _env().items() if key != 'PYTHONPATH'}
+    env = {key: value for key, value in processes.user_env().items() if key != 'PYTHONPATH'}
     result = subprocess.run(
         [sys.executable, '-P', '-m', 'pytest', '--collect-only', '-q', '-p', 'no:cacheprovider']
         + ['--noconftest', 'tests/run/test_workdir.py'],

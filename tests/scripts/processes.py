@@ -88,6 +88,15 @@ def _env(**extra):
     return env
 
 
+def user_env(**extra):
+    """This environment as a user's shell gives it to `train.py`: no `TF_CONFIG`, no
+    `TF_CPP_MIN_LOG_LEVEL` (train.py's own default), this repository on PYTHONPATH."""
+    drop = ('TF_CONFIG', 'TF_CPP_MIN_LOG_LEVEL')
+    env = {key: value for key, value in os.environ.items() if key not in drop}
+    env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED='1', **extra)
+    return env
+
+
 def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
