@@ -20,17 +20,6 @@ tf.config.set_logical_device_configuration(
 gc.set_threshold(200_000, 50, 1000)
 
 
-@pytest.fixture
-def young_gc():
-    """Makes `gc.collect()` in the test walk only the objects made since it started: a worker
-    keeps millions from the tests before (traced graphs), which a full collection walks for
-    seconds each time (2.3 s for 2.9 M objects, 2026-12-07). Only for a test that a less
-    thorough collection can fail but not pass (one that asserts objects are gone)."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
-
-
 @pytest.fixture(scope='session')
 def mirrored_strategy():
     """One 2-replica `MirroredStrategy` per session: two in one process collide in their
