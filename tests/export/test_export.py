@@ -27,10 +27,12 @@ LOADER = Path(__file__).with_name('export_loader.py')
 NUM_BINS = 256
 SAMPLE = dict(num_samples=3, temperature=0.7, seed=np.array([5, 6], np.int64))
 IMPORTANCE_WEIGHTED = dict(iw_num_samples=3, iw_seed=np.array([7, 8], np.int64))
-# The saved_model_cli commands, as the README and export.py's docstring give them (the
-# docstring's example runs here, tests/test_docstring_examples.py says): `--dir` added.
+# The saved_model_cli commands after their first word: `show` as the README gives it (`--dir`
+# added), `run` as export.py's docstring example (tests/test_docstring_examples.py) with its
+# PATH, which the README gives with other paths.
 SHOW = ['show', '--all']
-RUN = ['run', '--tag_set', 'serve', '--signature_def', 'log_prob', '--inputs', 'x=batch.npy']
+_RUN_EXAMPLE = tfp_flows.export.__doc__.split('\n    saved_model_cli ')[1].split('\n\n')[0]
+RUN = _RUN_EXAMPLE.replace('\\\n', ' ').split()
 
 
 def _image_data(event_shape, dtype, seed):
@@ -269,7 +271,8 @@ def _export_and_check_in_other_processes(root):
                 np.save(root / 'batch.npy', batch)  # As the docstring says, where it runs.
                 cli_log_prob = flows[name].log_prob(batch).numpy()
                 cli['show'] = _start([*_saved_model_cli(), *SHOW, '--dir', paths[name]])
-                cli['run'] = _start([*_saved_model_cli(), *RUN, '--dir', paths[name]], cwd=root)
+                run = [paths[name] if word == 'PATH' else word for word in RUN]
+                cli['run'] = _start([*_saved_model_cli(), *run], cwd=root)
     except BaseException:
         for process in [loader, *cli.values()]:
             process.kill()
