@@ -40,6 +40,7 @@ from tfp_flows.bijectors.affine import LOG_SCALE_BOUND, SCALE
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.context import check_conditional_shape
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
+from tfp_flows.bijectors.loop import Loop
 from tfp_flows.bijectors.multiscale import FactorOut
 from tfp_flows.bijectors.preprocessing import ALPHA, Centre, LogitTransform
 from tfp_flows.bijectors.prior import LearnedPrior
@@ -51,13 +52,12 @@ tfd = tfp.distributions
 
 __all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sample_latent']
 
-_COUPLINGS = dict(affine=kinds.AffineCoupling, additive=kinds.AdditiveCoupling)
-_COUPLINGS['spline'] = kinds.SplineCoupling
+_COUPLINGS = {k: getattr(kinds, f'{k.title()}Coupling') for k in ('affine', 'additive', 'spline')}
 _OPTION_DEFAULTS = dict(scale='tanh', spline_bins=8, spline_bound=3.0)  # checks.COUPLING_OPTIONS
 _PREPROCESSING = checks.one_of('centre', 'logit')
 _DOMAINS = {  # The builders' arguments, those passed on in their consumers' domains.
     **dict.fromkeys(('num_levels', 'num_steps'), checks.POSITIVE_INT),
-    **dict.fromkeys(('learn_top_prior', 'split_prior', 'validate_args'), checks.BOOL),
+    **dict.fromkeys(('learn_top_prior', 'split_prior', 'validate_args', 'loop'), checks.BOOL),
     'coupling': checks.one_of(*_COUPLINGS),
     'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle'),
     'seed': checks.SEED,
@@ -106,10 +106,8 @@ class _Steps:
         if self.permutation in ('lu', 'plain'):
             conv = LUInvertibleConv1x1 if self.permutation == 'lu' else InvertibleConv1x1
             return conv(channels, seed=self.next_seed(), **self.options)
-        order = list(range(channels))
-        if self.permutation == 'reverse':
-            order.reverse()
-        else:
+        order = list(range(channels))[:: -1 if self.permutation == 'reverse' else 1]
+        if self.permutation == 'shuffle':
             order = tf.random.experimental.stateless_shuffle(order, [self.next_seed(), 0])
         variable = tf.Variable(order, trainable=False, dtype=tf.int32, name='permutation')
         return tfb.Permute(variable, name=self.permutation)
@@ -175,6 +173,7 @@ def glow(
     name=None,
     spline_bins=8,
     spline_bound=3.0,
+    loop=False,
 ):
     """Glow (Kingma and Dhariwal 2018) on images in [0, 1]: a `tfd.TransformedDistribution`.
 
@@ -195,6 +194,8 @@ def glow(
       permutation: 'lu' (LU-decomposed 1x1 conv), 'plain' (unconstrained 1x1 conv), or Glow's
         fixed 'reverse' and 'shuffle' (saved: a checkpoint restores its own shuffle).
       preprocessing: 'centre' (Glow's x - 1/2) or 'logit' (Real NVP's logit transform).
+      loop: each level's K steps as one `tf.while_loop` over stacked parameters (`Loop`): the
+        same map for the same seed, a graph that does not grow with K; checkpoints do not cross.
       The others: see the module docstring.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
@@ -209,13 +210,13 @@ def _glow_level(steps, shape, number):
     """Level `number` of Glow on [H, W, C] = `shape`, with the levels after it inside."""
     height, width, channels = shape
     squeezed = (height // 2, width // 2, 4 * channels)
-    layer = []
-    for _ in range(steps.num_steps):
-        layer += [
-            steps.act_norm(squeezed[-1]),
-            steps.mixing(squeezed[-1]),
-            steps.coupling_step(squeezed),
-        ]
+    flow_steps = [
+        [steps.act_norm(4 * channels), steps.mixing(4 * channels), steps.coupling_step(squeezed)]
+        for _ in range(steps.num_steps)
+    ]
+    layer = [s for step in flow_steps for s in step]
+    if steps.loop:
+        layer = [Loop(flow_steps, validate_args=steps.validate_args, name=f'steps_{number}')]
     if number < steps.num_levels:
         inner = _glow_level(steps, (height // 2, width // 2, 2 * channels), number + 1)
         layer.append(steps.factor_out(squeezed, inner))

@@ -1,0 +1,183 @@
+"""Looped Glow levels (`glow(..., loop=True)`, `bijectors.Loop`): the unrolled flow of the same
+seed, computed by one `tf.while_loop` per level whose graph does not grow with the depth."""
+
+import checks
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfp_flows
+from tfp_flows.bijectors import Chain, walk
+from tfp_flows.training import FlowTrainer
+
+IMAGE = (8, 8, 2)
+SMALL = dict(num_levels=2, num_steps=2, hidden_channels=8)
+
+
+def _pair(dtype=tf.float32, **kwargs):
+    """(unrolled, looped) Glow of the same seed and arguments."""
+    arguments = {**SMALL, 'dtype': dtype, **kwargs}
+    return tfp_flows.glow(IMAGE, **arguments), tfp_flows.glow(IMAGE, loop=True, **arguments)
+
+
+def _leaves(flow):
+    steps = walk.all_steps(flow.bijector)
+    return [s for s in steps if not isinstance(s, Chain) and not walk.is_invert(s)]
+
+
+def _copy(source, target):
+    """Assigns `source`'s variables to `target` (a view, whose variables are slices)."""
+    for name, value in sorted(vars(source).items()):
+        if isinstance(value, tf.Variable):
+            getattr(target, name).assign(value)
+        elif isinstance(value, tf.Module) and not name.startswith('_self_'):
+            _copy(value, getattr(target, name))
+
+
+def _random_pair(dtype=tf.float32, seed=0, **kwargs):
+    """(unrolled, looped) with the same random parameters: the looped flow's steps (views of
+    its stacked variables) set to the unrolled one's."""
+    unrolled, looped = _pair(dtype, **kwargs)
+    checks.randomize_variables(unrolled, seed=seed)
+    for source, target in zip(_leaves(unrolled), _leaves(looped), strict=True):
+        assert type(target).__name__ == type(source).__name__
+        _copy(source, target)
+    return unrolled, looped
+
+
+def _data(dtype, seed, count=3):
+    return tf.random.stateless_uniform([count, *IMAGE], [seed, 1], 0.05, 0.95, dtype=dtype)
+
+
+def _assert_same_flow(unrolled, looped, dtype, kwargs=None):
+    """log_prob, inverse, forward and a seeded sample agree."""
+    kwargs = kwargs or {}
+    x = _data(dtype, 4)
+    tol = checks.tolerance(dtype, log_det=True)
+    log_prob = [f.log_prob(x, bijector_kwargs=kwargs) for f in (unrolled, looped)]
+    np.testing.assert_allclose(log_prob[1], log_prob[0], **tol)
+    latents = [f.bijector.inverse(x, **kwargs) for f in (unrolled, looped)]
+    np.testing.assert_allclose(latents[1], latents[0], **checks.tolerance(dtype))
+    z = tf.random.stateless_normal(x.shape, [5, 1], dtype=dtype)
+    outputs = [f.bijector.forward(z, **kwargs) for f in (unrolled, looped)]
+    np.testing.assert_allclose(outputs[1], outputs[0], **checks.tolerance(dtype))
+    context = kwargs.get('conditional_input')
+    samples = [
+        tfp_flows.sample(f, 3, 0.7, seed=3, conditional_input=context) for f in (unrolled, looped)
+    ]
+    np.testing.assert_allclose(samples[1], samples[0], **checks.tolerance(dtype))
+
+
+PAIRS = [
+    (coupling, permutation)
+    for coupling in ('affine', 'additive', 'spline')
+    for permutation in ('lu', 'plain', 'reverse', 'shuffle')
+]
+
+
+@pytest.mark.parametrize(('coupling', 'permutation'), PAIRS)
+def test_a_looped_glow_is_the_unrolled_glow_of_its_seed(coupling, permutation):
+    unrolled, looped = _pair(coupling=coupling, permutation=permutation)
+    assert [type(s).__name__ for s in looped.bijector.bijectors[1].bijectors] == [
+        'Squeeze',
+        'Loop',
+        'FactorOut',
+        '_Invert',
+    ]
+    _assert_same_flow(unrolled, looped, tf.float32)  # As built: the seeds' parameters.
+    unrolled, looped = _random_pair(tf.float64, coupling=coupling, permutation=permutation)
+    _assert_same_flow(unrolled, looped, tf.float64)
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+def test_a_looped_glow_with_a_context_is_the_unrolled_one(dtype):
+    unrolled, looped = _random_pair(dtype, conditional_shape=(3,), learn_top_prior=True)
+    context = tf.random.stateless_normal([3, 3], [7, 1], dtype=dtype)
+    _assert_same_flow(unrolled, looped, dtype, {'conditional_input': context})
+
+
+@pytest.mark.parametrize(
+    ('dtype', 'regime'), [(tf.float32, 'eager'), (tf.float64, 'eager'), (tf.float64, 'function')]
+)
+def test_looped_log_dets_match_autodiff_both_ways(dtype, regime):
+    _, looped = _random_pair(dtype, seed=2, coupling='spline', permutation='plain')
+    bijector = checks.in_regime(looped.bijector, regime)
+    x = _data(dtype, 6, count=2)
+    z = tf.random.stateless_normal(x.shape, [6, 2], dtype=dtype)
+    tol = checks.tolerance(dtype, log_det=True)
+    checks.assert_log_det_matches_autodiff(
+        bijector.forward, bijector.forward_log_det_jacobian, z, 3, **tol
+    )
+    checks.assert_log_det_matches_autodiff(
+        bijector.inverse, bijector.inverse_log_det_jacobian, x, 3, **tol
+    )
+    checks.assert_round_trip(looped.bijector, z, x, 3, dtype)
+
+
+def test_a_looped_glow_compiles_with_xla():
+    _, looped = _random_pair(tf.float32, seed=3)
+    checks.assert_xla_matches_eager(
+        looped.bijector, tf.random.stateless_normal([2, *IMAGE], [1, 9]), _data(tf.float32, 9, 2), 3
+    )
+
+
+def test_initialize_gives_the_unrolled_parameters():
+    unrolled, looped = _pair(tf.float64)
+    batches = [_data(tf.float64, seed) for seed in (11, 12)]
+    for flow in (unrolled, looped):
+        tfp_flows.initialize(flow, batches)
+    for source, target in zip(_leaves(unrolled), _leaves(looped), strict=True):
+        for name in ('shift', 'log_scale', 'initialized'):
+            if hasattr(source, name) and isinstance(getattr(source, name), tf.Variable):
+                np.testing.assert_allclose(getattr(target, name), getattr(source, name), rtol=1e-12)
+    _assert_same_flow(unrolled, looped, tf.float64)
+    stacked = {v.name: v.numpy() for v in looped.variables if 'initialized' in v.name}
+    assert stacked and all(v.all() for v in stacked.values())
+
+
+@tf.function
+def _traced_initialize(flow, x):
+    tfp_flows.initialize(flow, x)
+
+
+def test_initialize_inside_tf_function_sets_each_slice_in_turn():
+    unrolled, looped = _pair(tf.float64)
+    x = _data(tf.float64, 13)
+    tfp_flows.initialize(unrolled, x)
+    _traced_initialize(looped, x)
+    _assert_same_flow(unrolled, looped, tf.float64)
+
+
+def _graph_ops(function, *args):
+    return len(function.get_concrete_function(*args).graph.get_operations())
+
+
+def test_the_traced_graphs_do_not_grow_with_the_depth():
+    counts = {}
+    for num_steps in (2, 4):
+        flow = tfp_flows.glow(
+            IMAGE, num_levels=2, num_steps=num_steps, hidden_channels=8, loop=True
+        )
+        trainer = FlowTrainer(flow, 17)
+        trainer.compile(keras.optimizers.SGD(0.1))
+        trainer.optimizer.build(trainer.trainable_variables)
+        x = _data(tf.float32, 14)
+        counts[num_steps] = (
+            _graph_ops(tf.function(flow.log_prob), x),
+            _graph_ops(tf.function(trainer.train_step), (x,)),
+        )
+    assert counts[2] == counts[4]
+
+
+def test_unrolled_graphs_do_grow_with_the_depth():  # What the test above would otherwise see.
+    sizes = [
+        _graph_ops(
+            tf.function(
+                tfp_flows.glow(IMAGE, num_steps=k, num_levels=2, hidden_channels=8).log_prob
+            ),
+            _data(tf.float32, 1),
+        )
+        for k in (2, 4)
+    ]
+    assert sizes[1] > sizes[0]

@@ -1,0 +1,262 @@
+"""A level's K flow steps of one kind as one `tf.while_loop` over stacked parameters.
+
+Each of Glow's levels repeats one step (ActNorm -> 1x1 conv -> coupling) K times. `Loop` keeps
+the K steps' variables stacked, [K, *shape] each, and runs the steps as one loop whose body is
+one step, so the traced graph holds one step's ops whatever K is (as JAX code scans over
+stacked layers). The step's math is the steps' own: the body runs *views* of the first step,
+copies of its module tree whose variables read slice k of the stacked ones (and whose per-step
+ints, a coupling's dropout seed, are step k's). A view is made per use and never changed, so
+traces in several threads (a `MirroredStrategy`'s replicas) share nothing that changes.
+
+Outside the plain loop, a `Loop` is the `Chain` of its K steps' views: `held_steps()` lists
+them, reading `variable[k]` when used, so `tfp_flows.initialize` sets step k's ActNorm in its
+slice of the stacked variables (each step's statistics in turn, as unrolled), and memory-saving
+backprop ('invert', 'recompute') walks them one by one (a graph that grows with K).
+"""
+
+import functools
+
+import tensorflow as tf
+
+from tfp_flows import checks
+from tfp_flows.bijectors import backprop, walk
+from tfp_flows.bijectors.base import FlowBijector
+from tfp_flows.bijectors.chain import Chain, _checked_steps, _kind
+
+__all__ = ['Loop']
+
+
+@functools.cache
+def _view_class(cls, names):
+    """`cls` with the attributes `names` read through the view's reads: a view's variables."""
+
+    def reader(name):
+        return property(lambda self: self.__dict__['_view_reads'][name]())
+
+    namespace = {name: reader(name) for name in names}
+    return type(cls)(cls.__name__, (cls,), {'__module__': cls.__module__, **namespace})
+
+
+class _Recipe:
+    """How to view one module of a step: its state without variables, its variables' and its
+    submodules' names, and the per-step Python scalars that differ between the K steps."""
+
+    def __init__(self, modules, path, paths):
+        first = modules[0]
+        self.state = dict(vars(first))
+        self.names, self.children, self.varying = [], {}, {}
+        for name in sorted(self.state):
+            value = self.state[name]
+            if name.startswith('_self_'):  # tf.Module's tracking, not the step's.
+                continue
+            if isinstance(value, tf.Variable):
+                self.names.append(name)
+                paths.append((*path, name))
+                del self.state[name]
+            elif isinstance(value, tf.Module):
+                inner = [vars(m)[name] for m in modules]
+                self.children[name] = _Recipe(inner, (*path, name), paths)
+                del self.state[name]
+            elif isinstance(value, bool | int | float | str):
+                values = [vars(m).get(name) for m in modules]
+                if any(v != value for v in values):
+                    if isinstance(value, bool | float):
+                        raise ValueError(
+                            f'The steps of a Loop must differ only in their variables, seeds '
+                            f'and names; {first.name!r} has {name} = {value!r}, others {values!r}.'
+                        )
+                    self.varying[name] = values
+        self.view_class = _view_class(type(first), tuple(self.names))
+
+    def view(self, reads, k, path=()):
+        """A view whose variable at path p reads `reads[p]()`, with step `k`'s scalars: `k`
+        an int, or a tensor (then the varying ints as tensors, the names the first step's)."""
+        view = object.__new__(self.view_class)
+        view.__dict__.update(self.state)
+        for name, values in self.varying.items():
+            if not tf.is_tensor(k):
+                view.__dict__[name] = values[k]
+            elif isinstance(values[0], int):
+                view.__dict__[name] = tf.gather(tf.constant(values, tf.int32), k)
+        view.__dict__['_view_reads'] = {n: reads[(*path, n)] for n in self.names}
+        for name, child in self.children.items():
+            view.__dict__[name] = child.view(reads, k, (*path, name))
+        return view
+
+
+class _Views:
+    """The K steps' views, out of `tf.Module` and checkpoint tracking (a plain object), and
+    the `Chain` of the first step's, which gives the event shapes the K steps keep."""
+
+    def __init__(self, views, step_length, event_ndims):
+        self.views = tuple(views)
+        self.step = Chain(self.views[:step_length], event_ndims)
+
+
+def _checked_lists(steps):
+    """`steps` as K lists of bijectors (K >= 1) of the same kinds and structures, with the
+    variables of one shape and dtype at each place; else `TypeError` or `ValueError`."""
+    if isinstance(steps, tf.Module | str) or not hasattr(steps, '__iter__'):
+        raise TypeError(f'`steps` must be a list of K lists of bijectors; got {steps!r}.')
+    steps = [list(s) if hasattr(s, '__iter__') else s for s in steps]
+    if not steps or not all(isinstance(s, list) for s in steps):
+        raise TypeError(f'`steps` must be a non-empty list of lists of bijectors; got {steps!r}.')
+    first = [_signature(s) for s in steps[0]]
+    for k, step in enumerate(steps[1:], 1):
+        if [_signature(s) for s in step] != first:
+            raise ValueError(
+                f'Step {k} of the Loop differs from step 0: got {[_kind(s) for s in step]} with '
+                f'structures and variables {[_signature(s) for s in step]}; step 0 has {first}.'
+            )
+    return steps
+
+
+def _signature(step):
+    """What the K steps of a Loop must share at one place: kind, structure and variables."""
+    structure = step.structure() if isinstance(step, FlowBijector) else None
+    variables = [(v.shape.as_list(), v.dtype.name) for v in step.variables]
+    return _kind(step), structure, variables
+
+
+class Loop(Chain):
+    """K flow steps of one kind, each a list of bijectors (data side first, as a `Chain`'s),
+    run as one `tf.while_loop` over their stacked variables.
+
+    Loop([[a_1, b_1], ..., [a_K, b_K]]) is the map of Chain([a_1, b_1, ..., a_K, b_K]) with
+    the steps' current values: forward (latent -> data) runs step K first, inverse (data ->
+    latent) step 1 first, log|det| = the sum of the steps' log-dets. The steps' variables are
+    copied into [K, *shape] variables (`stacked`) and the steps themselves are not kept: the
+    loop's body runs views of step 1 on slice k (module docstring). The traced graph holds
+    one step, so its size and the trace time do not grow with K. Every step must keep the
+    event's shape; the steps may differ only in their variables, their seeds and names.
+
+    `structure()` (saved in checkpoints) is a 'Loop' of K steps with the steps' structures: a
+    checkpoint of the K steps one by one does not restore into a Loop, nor the other way.
+    `TypeError` for steps that are not lists of bijectors; `ValueError` for no steps, steps
+    of different kinds, structures or variable shapes, or a bad `event_ndims`.
+
+    Reference: Kingma and Dhariwal (2018), Glow (the step). https://arxiv.org/abs/1807.03039
+    """
+
+    def __init__(self, steps, event_ndims=3, validate_args=False, name='loop'):
+        parameters = dict(event_ndims=event_ndims, validate_args=validate_args, name=name)
+        event_ndims = checks.POSITIVE_INT.check('event_ndims', event_ndims)
+        steps = _checked_lists(steps)
+        _, dtype = _checked_steps([s for step in steps for s in step], event_ndims)
+        self._num_steps, paths = len(steps), []
+        self._recipes = [
+            _Recipe(list(kind), (i,), paths) for i, kind in enumerate(zip(*steps, strict=True))
+        ]
+        with tf.name_scope(name) as name:
+            self.stacked = [_stacked(path, [_at(step, path) for step in steps]) for path in paths]
+            self._init_step(parameters, name, event_ndims, dtype)
+        self._paths = paths
+        views = [self._step_views(k, self._slice_reads(k)) for k in range(self._num_steps)]
+        self._views = _Views([v for step in views for v in step], len(self._recipes), event_ndims)
+
+    @property
+    def num_steps(self):
+        return self._num_steps
+
+    @property
+    def bijectors(self):
+        """The K steps' views in a `Chain`'s order, each reading its slice when used."""
+        return list(self._views.views)
+
+    @property
+    def dtype_policy(self):
+        """The mixed policy of the steps' networks (`tfp_flows.mixed_precision`), or None."""
+        policies = (getattr(v, 'dtype_policy', None) for v in self._views.views)
+        return next((p for p in policies if p is not None), None)
+
+    def structure(self):
+        step = [
+            s.structure() if isinstance(s, FlowBijector) else _kind(s) for s in self._views.views
+        ]
+        return {'class': 'Loop', 'num_steps': self._num_steps, 'step': step[: len(self._recipes)]}
+
+    def _slice_reads(self, k):
+        return {
+            p: functools.partial(v.__getitem__, k)
+            for p, v in zip(self._paths, self.stacked, strict=True)
+        }
+
+    def _step_views(self, k, reads):
+        return [recipe.view(reads, k, (i,)) for i, recipe in enumerate(self._recipes)]
+
+    # One step's shapes, K times the same: graphs of shapes do not grow with K either.
+    def _forward_event_shape(self, shape):
+        return self._views.step.forward_event_shape(shape)
+
+    def _inverse_event_shape(self, shape):
+        return self._views.step.inverse_event_shape(shape)
+
+    def _forward_event_shape_tensor(self, shape):
+        return self._views.step.forward_event_shape_tensor(shape)
+
+    def _inverse_event_shape_tensor(self, shape):
+        return self._views.step.inverse_event_shape_tensor(shape)
+
+    def _forward_and_log_det(self, x, **kwargs):
+        return self._run(x, False, kwargs)
+
+    def _inverse_and_log_det(self, y, **kwargs):
+        return self._run(y, True, kwargs)
+
+    def _run(self, x, inverse, kwargs):
+        """The loop, or with `memory_saving` the steps' views one by one (`backprop.run`)."""
+        if kwargs.get('memory_saving') is not None:
+            return backprop.run(self, x, inverse, kwargs)
+        kwargs.pop('memory_saving', None)
+        return self.loop(x, inverse, kwargs)
+
+    def loop(self, x, inverse, kwargs):
+        """The K steps on `x` in direction `inverse` as one `tf.while_loop`: (output, log-det
+        [batch] at rank `event_ndims`); `kwargs` go to every step that takes them."""
+        count, rank = self._num_steps, self.forward_min_event_ndims
+        arrays = [
+            tf.TensorArray(v.dtype, count, element_shape=v.shape[1:]).unstack(v.value())
+            for v in self.stacked
+        ]
+
+        def body(i, x, log_det):
+            k = i if inverse else count - 1 - i
+            values = [array.read(k) for array in arrays]
+            views = self._step_views(k, dict(zip(self._paths, map(_constant, values), strict=True)))
+            for view in views if inverse else reversed(views):
+                x, step_log_det = walk.apply(walk.Visit(view, x, inverse, rank, kwargs))
+                log_det += step_log_det
+            return [i + 1, x, log_det]
+
+        batch = x.shape[: x.shape.rank - rank]
+        log_det = tf.zeros(tf.shape(x)[: tf.rank(x) - rank], x.dtype)
+        log_det = tf.ensure_shape(log_det, batch)
+        start = tf.constant(0)
+        _, x, log_det = tf.while_loop(
+            lambda i, *_: i < count, body, [start, x, log_det], maximum_iterations=count
+        )
+        return x, log_det
+
+
+def _constant(value):
+    return lambda: value
+
+
+def _at(step, path):
+    """The variable at `path` (a place in the step's list, then attribute names) of `step`."""
+    value = step[path[0]]
+    for name in path[1:]:
+        value = vars(value)[name]
+    return value
+
+
+def _stacked(path, variables):
+    """One variable [K, *shape] holding `variables`' values, trainable and aggregated as they
+    are (an ActNorm's flag keeps its first-replica aggregation under a strategy)."""
+    first = variables[0]
+    return tf.Variable(
+        tf.stack([v.value() for v in variables]),
+        trainable=first.trainable,
+        aggregation=first.aggregation,
+        name='.'.join(map(str, path)),
+    )
