@@ -1,6 +1,8 @@
 """Looped Glow levels (`glow(..., loop=True)`, `bijectors.Loop`): the unrolled flow of the same
 seed, computed by one `tf.while_loop` per level whose graph does not grow with the depth."""
 
+import re
+
 import checks
 import keras
 import numpy as np
@@ -9,6 +11,8 @@ import tensorflow as tf
 
 import tfp_flows
 from tfp_flows.bijectors import Chain, walk
+from tfp_flows.mixed_precision import dtype_policy_of
+from tfp_flows.run import restore as run_restore
 from tfp_flows.training import FlowTrainer
 
 IMAGE = (8, 8, 2)
@@ -181,3 +185,108 @@ def test_unrolled_graphs_do_grow_with_the_depth():  # What the test above would 
         for k in (2, 4)
     ]
     assert sizes[1] > sizes[0]
+
+
+def test_a_checkpoint_does_not_cross_the_loop_switch(tmp_path):
+    unrolled, looped = _random_pair()
+    x = _data(tf.float32, 15)
+    for saved, other, words in (
+        (unrolled, looped, "steps[1] = 'ActNorm', but this one has 'Loop'"),
+        (looped, unrolled, "steps[1] = 'Loop', but this one has 'ActNorm'"),
+    ):
+        path = tf.train.Checkpoint(flow=saved).write(str(tmp_path / type(saved).__name__))
+        with pytest.raises(ValueError, match=re.escape(words)):
+            run_restore.restore(tf.train.Checkpoint(flow=other), path)
+    path = tf.train.Checkpoint(flow=looped).write(str(tmp_path / 'looped'))
+    again = tfp_flows.glow(IMAGE, **SMALL, loop=True)
+    tf.train.Checkpoint(flow=again).read(path).assert_existing_objects_matched()
+    np.testing.assert_allclose(again.log_prob(x), looped.log_prob(x), rtol=1e-6)
+    deeper = tfp_flows.glow(IMAGE, **{**SMALL, 'num_steps': 3}, loop=True)
+    with pytest.raises(ValueError, match=r"steps_1' with num_steps = 2, but this one has 3"):
+        tf.train.Checkpoint(flow=deeper).read(path)
+
+
+def _gradients(flow, x, **kwargs):
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(flow.log_prob(x, bijector_kwargs=kwargs))
+    return loss, tape.gradient(loss, flow.trainable_variables)
+
+
+@pytest.mark.parametrize('memory_saving', ['invert', 'recompute'])
+def test_memory_saving_gives_the_plain_gradients(memory_saving):
+    unrolled, looped = _random_pair(tf.float64, seed=4)
+    x = _data(tf.float64, 16)
+    loss, plain = _gradients(looped, x)
+    saving_loss, saving = tf.function(_gradients)(looped, x, memory_saving=memory_saving)
+    np.testing.assert_allclose(saving_loss, loss, rtol=1e-12)
+    assert len(saving) == len(plain) == len(looped.trainable_variables)
+    for variable, a, b in zip(looped.trainable_variables, saving, plain, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10, err_msg=variable.name)
+    np.testing.assert_allclose(loss, _gradients(unrolled, x)[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize('memory_saving', [None, 'invert'])
+def test_flow_trainer_moves_every_stacked_variable_and_lowers_the_loss(memory_saving):
+    flow = tfp_flows.glow(IMAGE, **SMALL, loop=True, dropout_rate=0.1)
+    x = _data(tf.float32, 17, count=16)
+    tfp_flows.initialize(flow, x)
+    before = [v.numpy().copy() for v in flow.trainable_variables]
+    trainer = FlowTrainer(flow, memory_saving=memory_saving, dropout_seed=3)
+    trainer.compile(keras.optimizers.Adam(3e-3))
+    data = tf.data.Dataset.from_tensors(x)
+    first = trainer.evaluate(data, verbose=0, return_dict=True)['loss']
+    trainer.fit(data.repeat(), steps_per_epoch=30, epochs=1, verbose=0)
+    assert trainer.evaluate(data, verbose=0, return_dict=True)['loss'] < first - 0.05
+    unmoved = [
+        v.name
+        for v, old in zip(flow.trainable_variables, before, strict=True)
+        if np.all(v.numpy() == old)
+    ]
+    assert not unmoved
+
+
+def test_dropout_with_a_fixed_seed_is_the_unrolled_flows():
+    unrolled, looped = _random_pair(tf.float64, dropout_rate=0.5)
+    x = _data(tf.float64, 18)
+    kwargs = dict(training=True, dropout_seed=tf.constant([4, 2]))
+    log_probs = [f.log_prob(x, bijector_kwargs=kwargs) for f in (unrolled, looped)]
+    np.testing.assert_allclose(log_probs[1], log_probs[0], rtol=1e-10)
+    assert not np.allclose(log_probs[1], looped.log_prob(x))  # Dropout was on.
+
+
+def test_a_mixed_policy_looped_glow_is_the_unrolled_one():
+    unrolled, looped = _random_pair(dtype_policy='mixed_bfloat16')
+    assert dtype_policy_of(looped) == 'mixed_bfloat16'
+    x = _data(tf.float32, 19)
+    np.testing.assert_allclose(looped.log_prob(x), unrolled.log_prob(x), rtol=1e-5)
+
+
+def test_two_replicas_initialise_and_train_a_looped_glow(mirrored_strategy):
+    x = _data(tf.float32, 20, count=8)
+    results = []
+    for strategy in (tf.distribute.OneDeviceStrategy('/cpu:0'), mirrored_strategy):
+        with strategy.scope():
+            flow = tfp_flows.glow(IMAGE, **SMALL, loop=True)
+            tfp_flows.initialize(flow, x)
+            trainer = FlowTrainer(flow)
+            trainer.compile(keras.optimizers.SGD(0.01))
+        trainer.fit(tf.data.Dataset.from_tensors(x), epochs=2, verbose=0)
+        results.append([v.numpy() for v in flow.variables])
+        if strategy is mirrored_strategy:
+            for v in flow.variables:
+                local = [r.numpy() for r in strategy.experimental_local_results(v)]
+                np.testing.assert_array_equal(local[0], local[1], err_msg=v.name)
+    for single, mirrored in zip(*results, strict=True):
+        np.testing.assert_allclose(mirrored, single, rtol=2e-4, atol=2e-6)
+
+
+def test_an_exported_looped_glow_gives_the_in_memory_numbers(tmp_path):
+    _, looped = _random_pair(seed=5)
+    x = _data(tf.float32, 21)
+    path = tfp_flows.export.export_saved_model(looped, tmp_path / 'exported')
+    loaded = tf.saved_model.load(path)
+    np.testing.assert_allclose(loaded.log_prob(x)['log_prob'], looped.log_prob(x), rtol=1e-5)
+    z = looped.bijector.inverse(x)
+    np.testing.assert_allclose(
+        loaded.decode(z)['x'], looped.bijector.forward(z), rtol=1e-5, atol=1e-5
+    )

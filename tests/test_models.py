@@ -627,6 +627,7 @@ ARGUMENTS = {
         'dtype_policy': 'none',
         'validate_args': 'none',
         'name': 'none',
+        'loop': 'checked',  # The level's steps one by one, or stacked in a Loop.
     },
     'real_nvp': {
         'event_shape': 'shape',
@@ -670,6 +671,7 @@ OTHER_VALUES = {
     'learn_top_prior': (True, False),
     'seed': (0, 1),
     'dtype': (tf.float32, tf.float64),
+    'loop': (False, True),
 }
 
 
@@ -729,6 +731,7 @@ def _names_of(argument, base, other):
         'conditional_shape': ['conditional_shape'],
         'learn_top_prior': ['LearnedPrior', 'learned'],
         'dtype': ['dtype', 'float64', 'float32'],
+        'loop': ["steps[1] = 'ActNorm', but this one has 'Loop'"],
     }[argument]
 
 

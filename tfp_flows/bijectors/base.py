@@ -83,12 +83,11 @@ def _first_difference(saved, built, path):
             if difference is not None:
                 return difference
         return None
-    if isinstance(saved, list) and isinstance(built, list) and len(saved) == len(built):
-        for i, (a, b) in enumerate(zip(saved, built, strict=True)):
+    if isinstance(saved, list) and isinstance(built, list):  # The first differing entry.
+        for i, (a, b) in enumerate(zip(saved, built, strict=False)):
             difference = _first_difference(a, b, f'{path}[{i}]')
             if difference is not None:
                 return difference
-        return None
     return None if saved == built else (path, saved, built)
 
 

@@ -177,7 +177,7 @@ class Loop(Chain):
 
     def _slice_reads(self, k):
         return {
-            p: functools.partial(v.__getitem__, k)
+            p: functools.partial(_slice, v, k)
             for p, v in zip(self._paths, self.stacked, strict=True)
         }
 
@@ -236,6 +236,20 @@ class Loop(Chain):
             lambda i, *_: i < count, body, [start, x, log_det], maximum_iterations=count
         )
         return x, log_det
+
+
+def _slice(variable, k):
+    """`variable[k]`, which `assign`s into that slice as a variable's slice does (under a
+    `MirroredStrategy` too, whose variables' slices are plain tensors)."""
+    value = variable[k]
+    if not hasattr(value, 'assign'):
+        value.assign = functools.partial(_assign_slice, variable, k)
+    return value
+
+
+def _assign_slice(variable, k, value):
+    value = tf.convert_to_tensor(value, variable.dtype)[tf.newaxis]
+    return variable.scatter_update(tf.IndexedSlices(value, tf.constant([k])))
 
 
 def _constant(value):
