@@ -5,6 +5,7 @@ from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.coupling import AdditiveCoupling, AffineCoupling, SplineCoupling
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
+from tfp_flows.bijectors.loop import Loop
 from tfp_flows.bijectors.multiscale import FactorOut
 from tfp_flows.bijectors.preprocessing import Centre, LogitTransform
 from tfp_flows.bijectors.prior import LearnedPrior
@@ -22,6 +23,7 @@ __all__ = [
     'LUInvertibleConv1x1',
     'LearnedPrior',
     'LogitTransform',
+    'Loop',
     'SplineCoupling',
     'Squeeze',
 ]

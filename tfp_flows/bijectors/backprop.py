@@ -12,7 +12,8 @@ Chosen per call with the bijector kwarg `memory_saving` of a container step (`Ch
   the depth. Cost: about 4 forward passes per training step against 3 (a coupling rebuilds
   its input with the conditioner output of its rerun, `rerun_from_output`).
 - 'recompute': per-step checkpointing, as openai/glow's `memory_saving_gradients`: the walk
-  keeps each leaf step's input and reruns the step in backprop (`tf.recompute_grad`). Memory
+  keeps each leaf step's input and reruns the step in backprop (`tf.recompute_grad`; a `Loop`
+  does so for each of its steps in its loop). Memory
   grows with depth by a step's input (for Glow, C channels against `hidden_channels`). Cost:
   about 4 passes against 3.
 
@@ -31,7 +32,7 @@ from tfp_flows import checks
 from tfp_flows.bijectors import walk
 from tfp_flows.bijectors.base import reduce_log_det
 
-__all__ = ['MEMORY_SAVING_MODES', 'Backward', 'check_memory_saving', 'run']
+__all__ = ['MEMORY_SAVING_MODES', 'Backward', 'check_memory_saving', 'recomputed', 'run']
 
 MEMORY_SAVING_MODES = ('invert', 'recompute')
 _MEMORY_SAVING = checks.one_of(*MEMORY_SAVING_MODES).or_none()
@@ -55,6 +56,8 @@ def run(container, x, inverse, kwargs):
         # pass's, so stateful draws are replaced by one stateless seed for the walk.
         kwargs['dropout_seed'] = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
     if memory_saving == 'recompute':
+        if callable(getattr(container, 'loop', None)):  # A `Loop`: each step rerun in the loop.
+            return container.loop(x, inverse, kwargs, recomputed)
         return walk.drive([container.walk(x, inverse, kwargs)], _recompute)[0]
     return _invert(container, x, inverse, kwargs)
 
@@ -70,18 +73,38 @@ def _joined(names, tensors, rest):
     return {**rest, **dict(zip(names, tensors, strict=True))}
 
 
+def recomputed(run_step, x, params, kwargs):
+    """`run_step(x, params, kwargs)` under `tf.recompute_grad`, with the floating-point
+    `params` (a list of tensors) and tensor kwargs as its inputs, so they get gradients."""
+    names, tensors, rest = _split_kwargs(kwargs)
+    floating = [i for i, p in enumerate(params) if p.dtype.is_floating]
+
+    def rerun(x, *inputs):
+        values = list(params)
+        for i, value in zip(floating, inputs, strict=False):
+            values[i] = value
+        return run_step(x, values, _joined(names, inputs[len(floating) :], rest))
+
+    return tf.recompute_grad(rerun)(x, *[params[i] for i in floating], *tensors)
+
+
 def _recompute(visits):
-    """The 'recompute' answer to a visit: go into containers, run leaves under
-    `tf.recompute_grad` with the floating-point tensor kwargs as inputs (for gradients)."""
+    """The 'recompute' answer to a visit: a `Loop` reruns each step in its loop; go into other
+    containers, run leaves under `tf.recompute_grad` (`recomputed`)."""
     (visit,) = visits
-    if walk.is_container(visit.step):
+    step, x = visit.step, visit.x
+    if callable(getattr(step, 'loop', None)):
+        output, log_det = step.loop(x, visit.inverse, visit.kwargs, recomputed)
+        return [
+            (output, reduce_log_det(log_det, x, step.forward_min_event_ndims, visit.event_ndims))
+        ]
+    if walk.is_container(step):
         return [walk.DESCEND]
-    names, tensors, rest = _split_kwargs(visit.kwargs)
-
-    def run_step(x, *tensors):
-        return walk.apply(visit._replace(x=x, kwargs=_joined(names, tensors, rest)))
-
-    return [tf.recompute_grad(run_step)(visit.x, *tensors)]
+    return [
+        recomputed(
+            lambda x, _, kwargs: walk.apply(visit._replace(x=x, kwargs=kwargs)), x, [], visit.kwargs
+        )
+    ]
 
 
 def _after(tensor, gradient):

@@ -10,8 +10,9 @@ traces in several threads (a `MirroredStrategy`'s replicas) share nothing that c
 
 Outside the plain loop, a `Loop` is the `Chain` of its K steps' views: `held_steps()` lists
 them, reading `variable[k]` when used, so `tfp_flows.initialize` sets step k's ActNorm in its
-slice of the stacked variables (each step's statistics in turn, as unrolled), and memory-saving
-backprop ('invert', 'recompute') walks them one by one (a graph that grows with K).
+slice of the stacked variables (each step's statistics in turn, as unrolled), and 'invert'
+memory-saving backprop walks them back one by one (a graph that grows with K); 'recompute'
+reruns each step in the loop (`backprop.recomputed`).
 """
 
 import functools
@@ -133,7 +134,8 @@ class Loop(Chain):
     `structure()` (saved in checkpoints) is a 'Loop' of K steps with the steps' structures: a
     checkpoint of the K steps one by one does not restore into a Loop, nor the other way.
     `TypeError` for steps that are not lists of bijectors; `ValueError` for no steps, steps
-    of different kinds, structures or variable shapes, or a bad `event_ndims`.
+    of different kinds, structures, variable shapes or options, a variable that is not an
+    attribute (of a step or a `tf.Module` it holds), or a bad `event_ndims`.
 
     Reference: Kingma and Dhariwal (2018), Glow (the step). https://arxiv.org/abs/1807.03039
     """
@@ -147,6 +149,12 @@ class Loop(Chain):
         self._recipes = [
             _Recipe(list(kind), (i,), paths) for i, kind in enumerate(zip(*steps, strict=True))
         ]
+        for i, step in enumerate(steps[0]):
+            if sum(path[0] == i for path in paths) != len(step.variables):
+                raise ValueError(
+                    f'A Loop stacks the variables that are attributes of a step or of its '
+                    f'tf.Modules; {step.name!r} holds others (in a list?) and cannot be stacked.'
+                )
         with tf.name_scope(name) as name:
             self.stacked = [_stacked(path, [_at(step, path) for step in steps]) for path in paths]
             self._init_step(parameters, name, event_ndims, dtype)
@@ -181,6 +189,9 @@ class Loop(Chain):
             for p, v in zip(self._paths, self.stacked, strict=True)
         }
 
+    def _value_reads(self, values):
+        return dict(zip(self._paths, map(_constant, values), strict=True))
+
     def _step_views(self, k, reads):
         return [recipe.view(reads, k, (i,)) for i, recipe in enumerate(self._recipes)]
 
@@ -210,9 +221,10 @@ class Loop(Chain):
         kwargs.pop('memory_saving', None)
         return self.loop(x, inverse, kwargs)
 
-    def loop(self, x, inverse, kwargs):
+    def loop(self, x, inverse, kwargs, recompute=None):
         """The K steps on `x` in direction `inverse` as one `tf.while_loop`: (output, log-det
-        [batch] at rank `event_ndims`); `kwargs` go to every step that takes them."""
+        [batch] at rank `event_ndims`); `kwargs` go to every step that takes them. With
+        `recompute` (`backprop.recomputed`) each step is rerun in backprop ('recompute')."""
         count, rank = self._num_steps, self.forward_min_event_ndims
         arrays = [
             tf.TensorArray(v.dtype, count, element_shape=v.shape[1:]).unstack(v.value())
@@ -221,21 +233,30 @@ class Loop(Chain):
 
         def body(i, x, log_det):
             k = i if inverse else count - 1 - i
+
+            def step(x, values, kwargs):
+                views = self._step_views(k, self._value_reads(values))
+                step_log_det = tf.zeros([], x.dtype)
+                for view in views if inverse else reversed(views):
+                    x, view_log_det = walk.apply(walk.Visit(view, x, inverse, rank, kwargs))
+                    step_log_det += view_log_det
+                return x, step_log_det
+
             values = [array.read(k) for array in arrays]
-            views = self._step_views(k, dict(zip(self._paths, map(_constant, values), strict=True)))
-            for view in views if inverse else reversed(views):
-                x, step_log_det = walk.apply(walk.Visit(view, x, inverse, rank, kwargs))
-                log_det += step_log_det
-            return [i + 1, x, log_det]
+            x, step_log_det = (recompute or _plain)(step, x, values, kwargs)
+            return [i + 1, x, log_det + step_log_det]
 
         batch = x.shape[: x.shape.rank - rank]
-        log_det = tf.zeros(tf.shape(x)[: tf.rank(x) - rank], x.dtype)
-        log_det = tf.ensure_shape(log_det, batch)
-        start = tf.constant(0)
+        log_det = tf.ensure_shape(tf.zeros(tf.shape(x)[: tf.rank(x) - rank], x.dtype), batch)
+        loop_vars = [tf.constant(0), x, log_det]
         _, x, log_det = tf.while_loop(
-            lambda i, *_: i < count, body, [start, x, log_det], maximum_iterations=count
+            lambda i, *_: i < count, body, loop_vars, maximum_iterations=count
         )
         return x, log_det
+
+
+def _plain(step, x, values, kwargs):
+    return step(x, values, kwargs)
 
 
 def _slice(variable, k):

@@ -1,0 +1,95 @@
+"""`Loop`: K steps of one kind, stacked, as the `Chain` of those steps (the looped Glow's
+tests, at the flow's level: tests/test_loop.py)."""
+
+import checks
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_flows.bijectors import ActNorm, AffineCoupling, Chain, Loop, LUInvertibleConv1x1
+
+SHAPE = (4, 4, 4)
+
+
+def _steps(count, dtype=tf.float64, **coupling):
+    return [
+        [
+            ActNorm(4, dtype=dtype),
+            LUInvertibleConv1x1(4, seed=k, dtype=dtype),
+            AffineCoupling(SHAPE, hidden_channels=8, seed=k, dtype=dtype, **coupling),
+        ]
+        for k in range(count)
+    ]
+
+
+@pytest.mark.parametrize(('regime', 'dtype'), checks.REGIME_DTYPES)
+def test_a_loop_is_the_chain_of_its_steps(regime, dtype):
+    steps = _steps(3, dtype)
+    chain = checks.randomize_variables(Chain([s for step in steps for s in step]), seed=1)
+    loop = Loop(steps)
+    assert len(loop.trainable_variables) == len(chain.trainable_variables) // 3
+    assert loop.num_steps == 3 and loop.stacked[0].shape[0] == 3
+    z = tf.random.stateless_normal([2, *SHAPE], [1, 1], dtype=dtype)
+    x = chain.forward(z)
+    for method in ('forward', 'inverse'):
+        value = z if method == 'forward' else x
+        tol = checks.tolerance(dtype, log_det=True)
+        looped = checks.in_regime(loop, regime)
+        np.testing.assert_allclose(
+            getattr(looped, method)(value), getattr(chain, method)(value), **tol
+        )
+        log_det = f'{method}_log_det_jacobian'
+        np.testing.assert_allclose(
+            getattr(looped, log_det)(value, 3), getattr(chain, log_det)(value, event_ndims=3), **tol
+        )
+    checks.assert_log_det_matches_autodiff(
+        loop.inverse, loop.inverse_log_det_jacobian, x, 3, **checks.tolerance(dtype, True)
+    )
+
+
+def test_the_walk_sees_each_step_and_an_act_norm_sets_its_slice():
+    loop = Loop(_steps(2))
+    views = loop.held_steps()
+    assert [type(v).__name__ for v in views] == [
+        'ActNorm',
+        'LUInvertibleConv1x1',
+        'AffineCoupling',
+    ] * 2
+    assert isinstance(views[3], ActNorm) and views[3].name == loop.bijectors[3].name
+    views[3].initialize(
+        tf.random.stateless_normal([8, *SHAPE], [2, 2], dtype=tf.float64) * 3.0 + 1.0
+    )
+    variables = {v.name.split('/')[-1]: v.numpy() for v in loop.variables}
+    assert variables['0.initialized:0'].tolist() == [False, True]
+    shift = variables['0.shift:0']
+    assert np.all(shift[0] == 0) and np.all(np.abs(shift[1] - 1.0) < 0.5)
+    assert loop.structure()['step'][2]['class'] == 'AffineCoupling'
+
+
+@pytest.mark.parametrize(
+    ('steps', 'error', 'message'),
+    [
+        (lambda: ActNorm(4), TypeError, 'list of K lists'),
+        (lambda: [], TypeError, 'non-empty list of lists'),
+        (
+            lambda: [[ActNorm(4)], [LUInvertibleConv1x1(4)]],
+            ValueError,
+            'Step 1 of the Loop differs',
+        ),
+        (lambda: [[ActNorm(4)], [ActNorm(8)]], ValueError, 'Step 1 of the Loop differs'),
+        (
+            lambda: [[AffineCoupling(SHAPE, flip=f, hidden_channels=8)] for f in (False, True)],
+            ValueError,
+            'Step 1 of the Loop differs',
+        ),
+        (lambda: [[ActNorm(4, min_std=s)] for s in (1e-3, 1e-2)], ValueError, 'differ only'),
+        (
+            lambda: [[AffineCoupling((4,), hidden_channels=8, seed=k)] for k in range(2)],
+            ValueError,
+            'cannot be stacked',
+        ),
+    ],
+)
+def test_refuses_steps_it_cannot_stack(steps, error, message):
+    with pytest.raises(error, match=message):
+        Loop(steps(), event_ndims=1)
