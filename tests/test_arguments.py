@@ -63,7 +63,7 @@ RUN_STEP = "a step of train.py's run, given values the run made from its checked
 WALK = "the walk's protocol (bijectors/walk.py): the library calls it with values it made"
 KERAS_HOOK = 'a Keras hook: Keras calls it with the values it made'
 INTERNAL = {
-    **dict.fromkeys(('rerun_from_output', 'walk', 'walk_back'), WALK),
+    **dict.fromkeys(('rerun_from_output', 'walk', 'walk_back', 'loop'), WALK),
     **dict.fromkeys(('apply', 'build', 'update_step', 'train_step', 'test_step'), KERAS_HOOK),
     'predict_step': KERAS_HOOK,
     'below_one': 'the float below 1 of a dtype the caller checked',
@@ -179,7 +179,8 @@ OPTIMIZER = {'learning_rate': checks.POSITIVE_NUMBER, 'beta_1': checks.FRACTION,
 
 # fmt: off
 TABLE = {
-    'glow': {**MODEL, 'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle')},
+    'glow': {**MODEL, 'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle'),
+             'loop': checks.BOOL},
     'real_nvp': {**MODEL, 'event_shape': _domain('[H, W, C] or [D], D >= 2', lambda v: _shape(
         (3,)).contains(v) or (_shape((1,)).contains(v) and v[0] >= 2))},
     'sample': SAMPLE, 'sample_latent': SAMPLE, 'initialize': {'data': FINITE},
@@ -202,6 +203,9 @@ TABLE = {
     'SplineCoupling': {**COUPLING, 'bound': checks.POSITIVE_NUMBER,
                        'num_bins': checks.integer(2, 1000)},
     'Chain': {'steps': _domain('bijectors', lambda v: len(v) > 0), 'event_ndims': POSITIVE},
+    'Loop': {'steps': _domain('K lists of bijectors', lambda v: len(v) > 0 and all(
+        isinstance(s, list) and s and isinstance(s[0], tfb.Bijector) for s in v)),
+             'event_ndims': POSITIVE},
     'FactorOut': {'event_shape': _domain('[H, W, C], C >= 2', lambda v: _shape((3,)).contains(v)
                                          and v[2] >= 2),
                   'inner': _domain('a bijector', lambda v: isinstance(v, tfb.Bijector)),
@@ -347,6 +351,7 @@ def _defaults(key):
         'SplineCoupling': dict(event_shape=(4,), hidden_channels=4),
         'Centre': dict(event_shape=(4,)), 'LogitTransform': dict(event_shape=(4,)),
         'Chain': dict(steps=[tfb.Identity()], event_ndims=1),
+        'Loop': dict(steps=[[tfb.Identity()]], event_ndims=1),
         'FactorOut': dict(event_shape=(2, 2, 2), inner=tfb.Identity()),
         'FactorOut.split': dict(y=np.zeros([1, 2, 2, 2], np.float32)),
         'InvertibleConv1x1': dict(num_channels=2), 'LUInvertibleConv1x1': dict(num_channels=2),

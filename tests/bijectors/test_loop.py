@@ -69,8 +69,9 @@ def test_the_walk_sees_each_step_and_an_act_norm_sets_its_slice():
 @pytest.mark.parametrize(
     ('steps', 'error', 'message'),
     [
-        (lambda: ActNorm(4), TypeError, 'list of K lists'),
-        (lambda: [], TypeError, 'non-empty list of lists'),
+        (lambda: ActNorm(4), TypeError, 'list of K non-empty lists'),
+        (lambda: [], TypeError, 'non-empty list of K'),
+        (lambda: [['x']], TypeError, 'lists of bijectors'),
         (
             lambda: [[ActNorm(4)], [LUInvertibleConv1x1(4)]],
             ValueError,

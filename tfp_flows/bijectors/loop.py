@@ -18,11 +18,14 @@ reruns each step in the loop (`backprop.recomputed`).
 import functools
 
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfp_flows import checks
 from tfp_flows.bijectors import backprop, walk
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.chain import Chain, _checked_steps, _kind
+
+tfb = tfp.bijectors
 
 __all__ = ['Loop']
 
@@ -97,11 +100,14 @@ class _Views:
 def _checked_lists(steps):
     """`steps` as K lists of bijectors (K >= 1) of the same kinds and structures, with the
     variables of one shape and dtype at each place; else `TypeError` or `ValueError`."""
-    if isinstance(steps, tf.Module | str) or not hasattr(steps, '__iter__'):
-        raise TypeError(f'`steps` must be a list of K lists of bijectors; got {steps!r}.')
-    steps = [list(s) if hasattr(s, '__iter__') else s for s in steps]
-    if not steps or not all(isinstance(s, list) for s in steps):
-        raise TypeError(f'`steps` must be a non-empty list of lists of bijectors; got {steps!r}.')
+    expected = '`steps` must be a non-empty list of K non-empty lists of bijectors'
+    if not isinstance(steps, list | tuple):
+        raise TypeError(f'{expected}; got {steps!r}.')
+    steps = [list(s) if isinstance(s, list | tuple) else s for s in steps]
+    if not steps or not all(
+        isinstance(s, list) and s and all(isinstance(b, tfb.Bijector) for b in s) for s in steps
+    ):
+        raise TypeError(f'{expected}; got {steps!r}.')
     first = [_signature(s) for s in steps[0]]
     for k, step in enumerate(steps[1:], 1):
         if [_signature(s) for s in step] != first:
