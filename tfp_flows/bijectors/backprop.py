@@ -145,6 +145,21 @@ class Backward:
         """The walk's bijector kwargs."""
         return _joined(self._names, self._tensors, self._rest)
 
+    def nested(self, tensors):
+        """A `Backward` for a part of this walk (a `Loop`'s step) that also collects the
+        gradients w.r.t. `tensors` (after the kwargs' in its `kwarg_gradients`), which the
+        part's steps read instead of variables; `add` hands the kwargs' over."""
+        names = [*self._names, *(f' {i}' for i in range(len(tensors)))]  # Not kwargs' names.
+        return Backward(self._log_det_gradient, names, [*self._tensors, *tensors], self._rest)
+
+    def add(self, variable_gradients, kwarg_gradients=()):
+        """Adds gradients w.r.t. variables ({variable.ref(): gradient}) and the kwargs."""
+        for key, gradient in variable_gradients.items():
+            total = self.variable_gradients.get(key)
+            self.variable_gradients[key] = gradient if total is None else total + gradient
+        for i, gradient in enumerate(kwarg_gradients):
+            self.kwarg_gradients[i] += gradient
+
     def step(self, step, output, output_gradient, inverse, event_ndims):
         """(input, gradient w.r.t. input) of `step` run in direction `inverse`, from its
         output and the loss's gradient w.r.t. that output."""
@@ -203,15 +218,8 @@ class Backward:
         for i, gradient in enumerate(gradients[count : count + len(self._tensors)]):
             if gradient is not None:
                 self.kwarg_gradients[i] += gradient
-        for variable, gradient in zip(
-            variables, gradients[count + len(self._tensors) :], strict=True
-        ):
-            if gradient is None:
-                continue
-            total = self.variable_gradients.get(variable.ref())
-            self.variable_gradients[variable.ref()] = (
-                gradient if total is None else total + gradient
-            )
+        found = zip(variables, gradients[count + len(self._tensors) :], strict=True)
+        self.add({v.ref(): g for v, g in found if g is not None}, [])
         found = [
             tf.zeros_like(s) if g is None else g
             for s, g in zip(sources, gradients[:count], strict=True)

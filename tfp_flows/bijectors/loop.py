@@ -10,9 +10,9 @@ traces in several threads (a `MirroredStrategy`'s replicas) share nothing that c
 
 Outside the plain loop, a `Loop` is the `Chain` of its K steps' views: `held_steps()` lists
 them, reading `variable[k]` when used, so `tfp_flows.initialize` sets step k's ActNorm in its
-slice of the stacked variables (each step's statistics in turn, as unrolled), and 'invert'
-memory-saving backprop walks them back one by one (a graph that grows with K); 'recompute'
-reruns each step in the loop (`backprop.recomputed`).
+slice of the stacked variables (each step's statistics in turn, as unrolled). Memory-saving
+backprop runs in loops too: 'recompute' reruns each step in the loop (`backprop.recomputed`),
+'invert' walks back through the steps in a second loop (`walk_back`).
 """
 
 import functools
@@ -231,11 +231,7 @@ class Loop(Chain):
         """The K steps on `x` in direction `inverse` as one `tf.while_loop`: (output, log-det
         [batch] at rank `event_ndims`); `kwargs` go to every step that takes them. With
         `recompute` (`backprop.recomputed`) each step is rerun in backprop ('recompute')."""
-        count, rank = self._num_steps, self.forward_min_event_ndims
-        arrays = [
-            tf.TensorArray(v.dtype, count, element_shape=v.shape[1:]).unstack(v.value())
-            for v in self.stacked
-        ]
+        count, rank, arrays = self._num_steps, self.forward_min_event_ndims, self._arrays()
 
         def body(i, x, log_det):
             k = i if inverse else count - 1 - i
@@ -259,6 +255,46 @@ class Loop(Chain):
             lambda i, *_: i < count, body, loop_vars, maximum_iterations=count
         )
         return x, log_det
+
+    def walk_back(self, output, output_gradient, inverse, backward):
+        """'invert' backprop (`backprop.Backward`) as one loop, the last step first: each
+        step's views rebuild its input from its output and take the gradients w.r.t. its
+        slices, written into the stacked variables' [K, ...] gradients."""
+        count, rank, arrays = self._num_steps, self.forward_min_event_ndims, self._arrays()
+        trained = [j for j, v in enumerate(self.stacked) if v.trainable]
+        num_kwargs = len(backward.kwarg_gradients)
+
+        def body(i, y, gradient, kwarg_gradients, gradient_arrays):
+            k = count - 1 - i if inverse else i
+            values = [array.read(k) for array in arrays]
+            inner = backward.nested([values[j] for j in trained])
+            views = self._step_views(k, self._value_reads(values))
+            for view in reversed(views) if inverse else views:
+                y, gradient = inner.step(view, y, gradient, inverse, rank)
+            found = inner.kwarg_gradients
+            kwarg_gradients = [
+                a + b for a, b in zip(kwarg_gradients, found[:num_kwargs], strict=True)
+            ]
+            written = zip(gradient_arrays, found[num_kwargs:], strict=True)
+            return [i + 1, y, gradient, kwarg_gradients, [a.write(k, g) for a, g in written]]
+
+        zeros = [tf.zeros_like(g) for g in backward.kwarg_gradients]
+        gradient_arrays = [tf.TensorArray(self.stacked[j].dtype, count) for j in trained]
+        start = [tf.constant(0), output, output_gradient, zeros, gradient_arrays]
+        _, x, gradient, kwarg_gradients, gradient_arrays = tf.while_loop(
+            lambda i, *_: i < count, body, start, maximum_iterations=count
+        )
+        found = zip(trained, gradient_arrays, strict=True)
+        backward.add({self.stacked[j].ref(): a.stack() for j, a in found}, kwarg_gradients)
+        return x, gradient
+
+    def _arrays(self):
+        """The stacked variables' values, read once, as `tf.TensorArray`s of their K slices
+        (whose gradients, written slice by slice, cost O(K), not O(K^2) as a gather's)."""
+        return [
+            tf.TensorArray(v.dtype, self._num_steps, element_shape=v.shape[1:]).unstack(v.value())
+            for v in self.stacked
+        ]
 
 
 def _plain(step, x, values, kwargs):
