@@ -63,10 +63,11 @@ MODELS = {
         False,
     ),
     'glow_variational': (_glow_with_variational_dequantizer, _image_data, NUM_BINS, False),
-    # The same Glow, its passes through the flow compiled with XLA (`jit_compile=True`).
+    # A Glow whose levels loop over their steps (`loop=True`: a while loop in the SavedModel),
+    # its passes through the flow compiled with XLA (`jit_compile=True`).
     'glow_xla': (
         lambda: tfp_flows.glow(
-            event_shape=(8, 8, 1), num_levels=2, num_steps=2, hidden_channels=16
+            event_shape=(8, 8, 1), num_levels=2, num_steps=2, hidden_channels=16, loop=True
         ),
         _image_data,
         NUM_BINS,
@@ -323,7 +324,7 @@ def _assert_every_variable_and_the_actnorm_flags_saved(exported, name):
     flags = [k for k in keys if '/initialized/' in k]
     num_actnorms = sum(v.name.endswith('initialized:0') for v in flow.variables)
     assert num_actnorms > 0 and len(flags) == num_actnorms, name
-    assert all(reader.get_tensor(k) for k in flags), name
+    assert all(np.all(reader.get_tensor(k)) for k in flags), name  # [K] in a looped level.
 
 
 def _saved_model(path):

@@ -89,11 +89,12 @@ class _Recipe:
 
 
 class _Views:
-    """The K steps' views, out of `tf.Module` and checkpoint tracking (a plain object), and
-    the `Chain` of the first step's, which gives the event shapes the K steps keep."""
+    """The K steps' views and the stacked variables in the order of their paths, out of
+    `tf.Module` and checkpoint tracking (a plain object), and the `Chain` of the first step's
+    views, which gives the event shapes the K steps keep."""
 
-    def __init__(self, views, step_length, event_ndims):
-        self.views = tuple(views)
+    def __init__(self, views, step_length, event_ndims, stacked):
+        self.views, self.stacked = tuple(views), tuple(stacked)
         self.step = Chain(self.views[:step_length], event_ndims)
 
 
@@ -132,7 +133,7 @@ class Loop(Chain):
     Loop([[a_1, b_1], ..., [a_K, b_K]]) is the map of Chain([a_1, b_1, ..., a_K, b_K]) with
     the steps' current values: forward (latent -> data) runs step K first, inverse (data ->
     latent) step 1 first, log|det| = the sum of the steps' log-dets. The steps' variables are
-    copied into [K, *shape] variables (`stacked`) and the steps themselves are not kept: the
+    copied into [K, *shape] variables (`stacked`, `steps`) and the steps are not kept: the
     loop's body runs views of step 1 on slice k (module docstring). The traced graph holds
     one step, so its size and the trace time do not grow with K. Every step must keep the
     event's shape; the steps may differ only in their variables, their seeds and names.
@@ -162,15 +163,22 @@ class Loop(Chain):
                     f'tf.Modules; {step.name!r} holds others (in a list?) and cannot be stacked.'
                 )
         with tf.name_scope(name) as name:
-            self.stacked = [_stacked(path, [_at(step, path) for step in steps]) for path in paths]
+            stacked = [_stacked(path, [_at(step, path) for step in steps]) for path in paths]
             self._init_step(parameters, name, event_ndims, dtype)
+        self.steps = _tree(paths, stacked)  # Tracked (checkpoints) as steps/0/shift, ...
         self._paths = paths
-        views = [self._step_views(k, self._slice_reads(k)) for k in range(self._num_steps)]
-        self._views = _Views([v for step in views for v in step], len(self._recipes), event_ndims)
+        views = [self._step_views(k, self._slice_reads(k, stacked)) for k in range(len(steps))]
+        views = [v for step in views for v in step]
+        self._views = _Views(views, len(self._recipes), event_ndims, stacked)
 
     @property
     def num_steps(self):
         return self._num_steps
+
+    @property
+    def stacked(self):
+        """The stacked variables, [K, *shape] each (`steps` holds them by step and name)."""
+        return list(self._views.stacked)
 
     @property
     def bijectors(self):
@@ -189,10 +197,9 @@ class Loop(Chain):
         ]
         return {'class': 'Loop', 'num_steps': self._num_steps, 'step': step[: len(self._recipes)]}
 
-    def _slice_reads(self, k):
+    def _slice_reads(self, k, stacked):
         return {
-            p: functools.partial(_slice, v, k)
-            for p, v in zip(self._paths, self.stacked, strict=True)
+            p: functools.partial(_slice, v, k) for p, v in zip(self._paths, stacked, strict=True)
         }
 
     def _value_reads(self, values):
@@ -325,6 +332,17 @@ def _at(step, path):
     for name in path[1:]:
         value = vars(value)[name]
     return value
+
+
+def _tree(paths, variables):
+    """{'0': {'shift': ...}, '2': {'conditioner': {'kernel_in': ...}}}: `variables` by path."""
+    tree = {}
+    for path, variable in zip(paths, variables, strict=True):
+        node = tree
+        for key in map(str, path[:-1]):
+            node = node.setdefault(key, {})
+        node[path[-1]] = variable
+    return tree
 
 
 def _stacked(path, variables):
