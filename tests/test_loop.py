@@ -226,13 +226,19 @@ def test_memory_saving_gives_the_plain_gradients(memory_saving):
     np.testing.assert_allclose(loss, _gradients(unrolled, x)[0], rtol=1e-12)
 
 
-@pytest.mark.parametrize('memory_saving', [None, 'invert'])
-def test_flow_trainer_moves_every_stacked_variable_and_lowers_the_loss(memory_saving):
+@pytest.mark.parametrize(
+    ('memory_saving', 'accumulation_steps'), [(None, 1), ('invert', 1), (None, 2)]
+)
+def test_flow_trainer_moves_every_stacked_variable_and_lowers_the_loss(
+    memory_saving, accumulation_steps
+):
     flow = tfp_flows.glow(IMAGE, **SMALL, loop=True, dropout_rate=0.1)
     x = _data(tf.float32, 17, count=16)
     tfp_flows.initialize(flow, x)
     before = [v.numpy().copy() for v in flow.trainable_variables]
-    trainer = FlowTrainer(flow, memory_saving=memory_saving, dropout_seed=3)
+    trainer = FlowTrainer(
+        flow, memory_saving=memory_saving, dropout_seed=3, accumulation_steps=accumulation_steps
+    )
     trainer.compile(keras.optimizers.Adam(3e-3))
     data = tf.data.Dataset.from_tensors(x)
     first = trainer.evaluate(data, verbose=0, return_dict=True)['loss']
