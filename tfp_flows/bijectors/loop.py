@@ -173,6 +173,7 @@ class Loop(Chain):
 
     @property
     def num_steps(self):
+        """K, the number of steps."""
         return self._num_steps
 
     @property
@@ -192,10 +193,9 @@ class Loop(Chain):
         return next((p for p in policies if p is not None), None)
 
     def structure(self):
-        step = [
-            s.structure() if isinstance(s, FlowBijector) else _kind(s) for s in self._views.views
-        ]
-        return {'class': 'Loop', 'num_steps': self._num_steps, 'step': step[: len(self._recipes)]}
+        step = self._views.step.bijectors
+        step = [s.structure() if isinstance(s, FlowBijector) else _kind(s) for s in step]
+        return {'class': 'Loop', 'num_steps': self._num_steps, 'step': step}
 
     def _slice_reads(self, k, stacked):
         return {
@@ -228,7 +228,8 @@ class Loop(Chain):
         return self._run(y, True, kwargs)
 
     def _run(self, x, inverse, kwargs):
-        """The loop, or with `memory_saving` the steps' views one by one (`backprop.run`)."""
+        """The loop; with `memory_saving`, `backprop.run` ('recompute': the loop rerunning
+        each step in backprop; 'invert': `walk_back` in backprop)."""
         if kwargs.get('memory_saving') is not None:
             return backprop.run(self, x, inverse, kwargs)
         kwargs.pop('memory_saving', None)
