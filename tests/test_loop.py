@@ -95,8 +95,9 @@ def test_a_looped_glow_is_the_unrolled_glow_of_its_seed(coupling, permutation):
 
 
 @pytest.mark.parametrize('dtype', checks.DTYPES)
-def test_a_looped_glow_with_a_context_is_the_unrolled_one(dtype):
-    unrolled, looped = _random_pair(dtype, conditional_shape=(3,), learn_top_prior=True)
+def test_a_looped_glow_with_a_context_and_run_time_checks_is_the_unrolled_one(dtype):
+    arguments = dict(conditional_shape=(3,), learn_top_prior=True, validate_args=True)
+    unrolled, looped = _random_pair(dtype, **arguments)
     context = tf.random.stateless_normal([3, 3], [7, 1], dtype=dtype)
     _assert_same_flow(unrolled, looped, dtype, {'conditional_input': context})
 
