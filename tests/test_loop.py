@@ -228,10 +228,11 @@ def test_memory_saving_gives_the_plain_gradients(memory_saving):
 
 
 @pytest.mark.parametrize(
-    ('memory_saving', 'accumulation_steps'), [(None, 1), ('invert', 1), (None, 2)]
+    ('memory_saving', 'accumulation_steps', 'jit_compile'),
+    [(None, 1, False), ('invert', 1, True), ('recompute', 1, True), (None, 2, False)],
 )
 def test_flow_trainer_moves_every_stacked_variable_and_lowers_the_loss(
-    memory_saving, accumulation_steps
+    memory_saving, accumulation_steps, jit_compile
 ):
     flow = tfp_flows.glow(IMAGE, **SMALL, loop=True, dropout_rate=0.1)
     x = _data(tf.float32, 17, count=16)
@@ -240,7 +241,7 @@ def test_flow_trainer_moves_every_stacked_variable_and_lowers_the_loss(
     trainer = FlowTrainer(
         flow, memory_saving=memory_saving, dropout_seed=3, accumulation_steps=accumulation_steps
     )
-    trainer.compile(keras.optimizers.Adam(3e-3))
+    trainer.compile(keras.optimizers.Adam(3e-3), jit_compile=jit_compile)
     data = tf.data.Dataset.from_tensors(x)
     first = trainer.evaluate(data, verbose=0, return_dict=True)['loss']
     trainer.fit(data.repeat(), steps_per_epoch=30, epochs=1, verbose=0)
