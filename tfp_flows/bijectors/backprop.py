@@ -81,7 +81,7 @@ def recomputed(run_step, x, params, kwargs):
 
     def rerun(x, *inputs):
         values = list(params)
-        for i, value in zip(floating, inputs, strict=False):
+        for i, value in zip(floating, inputs[: len(floating)], strict=True):
             values[i] = value
         return run_step(x, values, _joined(names, inputs[len(floating) :], rest))
 
@@ -100,11 +100,11 @@ def _recompute(visits):
         ]
     if walk.is_container(step):
         return [walk.DESCEND]
-    return [
-        recomputed(
-            lambda x, _, kwargs: walk.apply(visit._replace(x=x, kwargs=kwargs)), x, [], visit.kwargs
-        )
-    ]
+
+    def run_step(x, _, kwargs):
+        return walk.apply(visit._replace(x=x, kwargs=kwargs))
+
+    return [recomputed(run_step, x, [], visit.kwargs)]
 
 
 def _after(tensor, gradient):
@@ -219,7 +219,7 @@ class Backward:
             if gradient is not None:
                 self.kwarg_gradients[i] += gradient
         found = zip(variables, gradients[count + len(self._tensors) :], strict=True)
-        self.add({v.ref(): g for v, g in found if g is not None}, [])
+        self.add({v.ref(): g for v, g in found if g is not None})
         found = [
             tf.zeros_like(s) if g is None else g
             for s, g in zip(sources, gradients[:count], strict=True)
