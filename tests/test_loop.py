@@ -215,8 +215,9 @@ def _gradients(flow, x, **kwargs):
 
 
 @pytest.mark.parametrize('memory_saving', ['invert', 'recompute'])
-def test_memory_saving_gives_the_plain_gradients(memory_saving):
-    unrolled, looped = _random_pair(tf.float64, seed=4)
+@pytest.mark.parametrize('permutation', ['lu', 'plain', 'reverse', 'shuffle'])
+def test_memory_saving_gives_the_plain_gradients(memory_saving, permutation):
+    unrolled, looped = _random_pair(tf.float64, seed=4, permutation=permutation)
     x = _data(tf.float64, 16)
     loss, plain = _gradients(looped, x)
     saving_loss, saving = tf.function(_gradients)(looped, x, memory_saving=memory_saving)

@@ -66,6 +66,22 @@ def test_the_walk_sees_each_step_and_an_act_norm_sets_its_slice():
     assert loop.structure()['step'][2]['class'] == 'AffineCoupling'
 
 
+@pytest.mark.parametrize('memory_saving', ['invert', 'recompute'])
+def test_memory_saving_in_a_traced_loop_of_checkerboard_couplings(memory_saving):
+    loop = checks.randomize_variables(Loop(_steps(2, mask='checkerboard')), seed=3)
+    x = tf.random.stateless_normal([2, *SHAPE], [3, 3], dtype=tf.float64)
+
+    def gradients(**kwargs):
+        with tf.GradientTape() as tape:
+            z, log_det = loop.inverse_and_log_det(x, 3, **kwargs)
+            loss = tf.reduce_sum(z**2) - tf.reduce_sum(log_det)
+        return tape.gradient(loss, loop.trainable_variables)
+
+    saving = tf.function(gradients)(memory_saving=memory_saving)
+    for variable, a, b in zip(loop.trainable_variables, saving, gradients(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10, err_msg=variable.name)
+
+
 @pytest.mark.parametrize(
     ('steps', 'error', 'message'),
     [

@@ -41,14 +41,38 @@ def _view_class(cls, names):
     return type(cls)(cls.__name__, (cls,), {'__module__': cls.__module__, **namespace})
 
 
+class _Constant:
+    """An eager tensor of a step's state (a `tfb.Permute`'s axis, a coupling's mask) kept as a
+    NumPy value and made anew in each view: a loop body must not capture eager tensors made at
+    construction (the gradient of `tf.recompute_grad` in a `tf.while_loop` cannot map them)."""
+
+    def __init__(self, tensor):
+        self.value, self.dtype = tensor.numpy(), tensor.dtype
+
+    def tensor(self):
+        return tf.constant(self.value, self.dtype)
+
+
+def _frozen(value):
+    """`value` (a nest) with its eager tensors as `_Constant`s."""
+    return tf.nest.map_structure(
+        lambda v: _Constant(v) if tf.is_tensor(v) and hasattr(v, 'numpy') else v, value
+    )
+
+
+def _thawed(value):
+    return tf.nest.map_structure(lambda v: v.tensor() if isinstance(v, _Constant) else v, value)
+
+
 class _Recipe:
-    """How to view one module of a step: its state without variables, its variables' and its
-    submodules' names, and the per-step Python scalars that differ between the K steps."""
+    """How to view one module of a step: its state without variables (eager tensors frozen),
+    its variables' and its submodules' names, and the per-step Python scalars that differ
+    between the K steps."""
 
     def __init__(self, modules, path, paths):
         first = modules[0]
         self.state = dict(vars(first))
-        self.names, self.children, self.varying = [], {}, {}
+        self.names, self.children, self.varying, self.constants = [], {}, {}, []
         for name in sorted(self.state):
             value = self.state[name]
             if name.startswith('_self_'):  # tf.Module's tracking, not the step's.
@@ -70,6 +94,9 @@ class _Recipe:
                             f'and names; {first.name!r} has {name} = {value!r}, others {values!r}.'
                         )
                     self.varying[name] = values
+            elif any(isinstance(v, _Constant) for v in tf.nest.flatten(_frozen(value))):
+                self.state[name] = _frozen(value)
+                self.constants.append(name)
         self.view_class = _view_class(type(first), tuple(self.names))
 
     def view(self, reads, k, path=()):
@@ -77,6 +104,8 @@ class _Recipe:
         an int, or a tensor (then the varying ints as tensors, the names the first step's)."""
         view = object.__new__(self.view_class)
         view.__dict__.update(self.state)
+        for name in self.constants:
+            view.__dict__[name] = _thawed(self.state[name])
         for name, values in self.varying.items():
             if not tf.is_tensor(k):
                 view.__dict__[name] = values[k]
