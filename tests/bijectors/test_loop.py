@@ -5,8 +5,11 @@ import checks
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfp_flows.bijectors import ActNorm, AffineCoupling, Chain, Loop, LUInvertibleConv1x1
+
+tfb = tfp.bijectors
 
 SHAPE = (4, 4, 4)
 
@@ -100,6 +103,12 @@ def test_memory_saving_in_a_traced_loop_of_checkerboard_couplings(memory_saving)
             'Step 1 of the Loop differs',
         ),
         (lambda: [[ActNorm(4, min_std=s)] for s in (1e-3, 1e-2)], ValueError, 'differ only'),
+        (
+            lambda: [[ActNorm(4), tfb.Permute(p)] for p in ([3, 1, 0, 2], [0, 2, 3, 1])],
+            ValueError,
+            'permute.* has _permutation = ',
+        ),
+        (lambda: [[tfb.Scale(s)] for s in (2.0, 3.0)], ValueError, 'scale.* has _scale = '),
         (
             lambda: [[AffineCoupling((4,), hidden_channels=8, seed=k)] for k in range(2)],
             ValueError,

@@ -17,6 +17,7 @@ backprop runs in loops too: 'recompute' reruns each step in the loop (`backprop.
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -52,12 +53,38 @@ class _Constant:
     def tensor(self):
         return tf.constant(self.value, self.dtype)
 
+    def __eq__(self, other):
+        same_type = isinstance(other, _Constant) and self.dtype == other.dtype
+        return same_type and np.array_equal(self.value, other.value)
+
+    def __repr__(self):
+        return repr(self.value)
+
 
 def _frozen(value):
     """`value` (a nest) with its eager tensors as `_Constant`s."""
     return tf.nest.map_structure(
-        lambda v: _Constant(v) if tf.is_tensor(v) and hasattr(v, 'numpy') else v, value
+        lambda v: _Constant(v) if isinstance(v, tf.Tensor) and hasattr(v, 'numpy') else v, value
     )
+
+
+def _same(a, b):
+    """Whether two steps' (frozen) values of one attribute agree: one nest of equal tensors,
+    arrays, numbers, strings and dtypes. Other objects (name scopes, saved structures) are the
+    steps' machinery, compared by `_signature`."""
+    try:
+        tf.nest.assert_same_structure(a, b)
+    except (TypeError, ValueError):
+        return False
+    return all(map(_same_leaf, tf.nest.flatten(a), tf.nest.flatten(b)))
+
+
+def _same_leaf(a, b):
+    if isinstance(a, np.ndarray | np.generic):
+        return type(a) is type(b) and np.array_equal(a, b)
+    if isinstance(a, _Constant | bool | int | float | complex | str | bytes | tf.DType | None):
+        return type(a) is type(b) and a == b
+    return True
 
 
 def _thawed(value):
@@ -71,32 +98,32 @@ class _Recipe:
 
     def __init__(self, modules, path, paths):
         first = modules[0]
-        self.state = dict(vars(first))
-        self.names, self.children, self.varying, self.constants = [], {}, {}, []
-        for name in sorted(self.state):
-            value = self.state[name]
-            if name.startswith('_self_'):  # tf.Module's tracking, not the step's.
-                continue
+        self.state, self.names, self.children, self.varying = {}, [], {}, {}
+        for name, value in sorted(vars(first).items()):
+            if name.startswith('_self_') or name == '_parameters':
+                continue  # tf.Module's tracking and TFP's constructor arguments: step 0's.
             if isinstance(value, tf.Variable):
                 self.names.append(name)
                 paths.append((*path, name))
-                del self.state[name]
             elif isinstance(value, tf.Module):
                 inner = [vars(m)[name] for m in modules]
                 self.children[name] = _Recipe(inner, (*path, name), paths)
-                del self.state[name]
-            elif isinstance(value, bool | int | float | str):
-                values = [vars(m).get(name) for m in modules]
-                if any(v != value for v in values):
-                    if isinstance(value, bool | float):
-                        raise ValueError(
-                            f'The steps of a Loop must differ only in their variables, seeds '
-                            f'and names; {first.name!r} has {name} = {value!r}, others {values!r}.'
-                        )
-                    self.varying[name] = values
-            elif any(isinstance(v, _Constant) for v in tf.nest.flatten(_frozen(value))):
-                self.state[name] = _frozen(value)
-                self.constants.append(name)
+            else:
+                values = [_frozen(vars(m).get(name)) for m in modules]
+                if all(_same(v, values[0]) for v in values):
+                    self.state[name] = values[0]
+                elif isinstance(value, int | str) and not isinstance(value, bool):
+                    self.varying[name] = values  # Seeds and names.
+                else:
+                    raise ValueError(
+                        f'The steps of a Loop must differ only in their variables, seeds and '
+                        f'names; {first.name!r} has {name} = {values[0]!r}, others {values!r}.'
+                    )
+        self.constants = [
+            n
+            for n, v in self.state.items()
+            if any(isinstance(leaf, _Constant) for leaf in tf.nest.flatten(v))
+        ]
         self.view_class = _view_class(type(first), tuple(self.names))
 
     def view(self, reads, k, path=()):
