@@ -1,6 +1,10 @@
 """`Loop`: K steps of one kind, stacked, as the `Chain` of those steps (the looped Glow's
 tests, at the flow's level: tests/test_loop.py)."""
 
+import gc
+import pickle
+import weakref
+
 import checks
 import numpy as np
 import pytest
@@ -67,6 +71,27 @@ def test_the_walk_sees_each_step_and_an_act_norm_sets_its_slice():
     shift = variables['0.shift:0']
     assert np.all(shift[0] == 0) and np.all(np.abs(shift[1] - 1.0) < 0.5)
     assert loop.structure()['step'][2]['class'] == 'AffineCoupling'
+
+
+def test_views_are_read_only_and_of_their_own_step():
+    perms = ([3, 1, 0, 2], [0, 2, 3, 1])
+    first, second = Loop([[tfb.Permute(tf.Variable(p))] for p in perms], event_ndims=1).bijectors
+    assert first != second and len({first, second}) == 2
+    assert type(first).__name__ == 'Permute' and type(first).__qualname__ == 'Permute.LoopView'
+    x = tf.constant([[1.0, 2.0, 3.0, 4.0]])
+    unrolled = tfb.Permute(perms[1]).inverse(tfb.Permute(perms[0]).forward(x))
+    np.testing.assert_array_equal(second.inverse(first.forward(x)), unrolled)  # No shared cache.
+    with pytest.raises(TypeError, match='read-only view of a Loop'):
+        pickle.dumps(first)
+
+
+def test_the_first_step_is_not_kept():
+    steps = _steps(2)
+    weak = [weakref.ref(v) for step in steps for s in step for v in s.variables]
+    loop = Loop(steps)
+    del steps
+    gc.collect()
+    assert loop.num_steps == 2 and [w for w in weak if w() is not None] == []
 
 
 @pytest.mark.parametrize('memory_saving', ['invert', 'recompute'])

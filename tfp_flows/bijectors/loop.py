@@ -33,13 +33,27 @@ __all__ = ['Loop']
 
 @functools.cache
 def _view_class(cls, names):
-    """`cls` with the attributes `names` read through the view's reads: a view's variables."""
+    """`cls` with the attributes `names` read through the view's reads (a view's variables),
+    equal only to itself (TFP's bijector cache keys on equality) and refusing to be pickled."""
 
     def reader(name):
         return property(lambda self: self.__dict__['_view_reads'][name]())
 
-    namespace = {name: reader(name) for name in names}
-    return type(cls)(cls.__name__, (cls,), {'__module__': cls.__module__, **namespace})
+    def refuse(self, protocol):
+        raise TypeError(
+            f"A {cls.__name__} in Loop.bijectors is a read-only view of a Loop's step and cannot "
+            'be pickled or copied; save the flow with tf.train.Checkpoint.'
+        )
+
+    namespace = {
+        '__module__': cls.__module__,
+        '__qualname__': f'{cls.__qualname__}.LoopView',
+        '__eq__': object.__eq__,
+        '__hash__': object.__hash__,
+        '__reduce_ex__': refuse,
+    }
+    namespace.update({name: reader(name) for name in names})
+    return type(cls)(cls.__name__, (cls,), namespace)
 
 
 class _Constant:
@@ -100,8 +114,8 @@ class _Recipe:
         first = modules[0]
         self.state, self.names, self.children, self.varying = {}, [], {}, {}
         for name, value in sorted(vars(first).items()):
-            if name.startswith('_self_') or name == '_parameters':
-                continue  # tf.Module's tracking and TFP's constructor arguments: step 0's.
+            if name.startswith('_self_') or name in ('_parameters', '_saved_structure'):
+                continue  # Step 0's tracking, constructor arguments and checkpointed structure.
             if isinstance(value, tf.Variable):
                 self.names.append(name)
                 paths.append((*path, name))
@@ -239,7 +253,9 @@ class Loop(Chain):
 
     @property
     def bijectors(self):
-        """The K steps' views in a `Chain`'s order, each reading its slice when used."""
+        """The K steps' views in a `Chain`'s order, read-only: each reads (and an ActNorm's
+        `initialize` assigns) its slice of `stacked` when used, lists no variables of its own,
+        equals only itself and cannot be pickled or copied."""
         return list(self._views.views)
 
     @property
