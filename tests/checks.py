@@ -17,6 +17,7 @@ __all__ = [
     'assert_round_trip',
     'assert_xla_matches_eager',
     'batch_jacobian',
+    'graph_ops',
     'in_regime',
     'randomize_variables',
     'read_tensorboard',
@@ -245,3 +246,11 @@ def read_tensorboard(log_dir):
                     array = float(array)
                 values.setdefault(value.tag, {})[event.step] = array
     return values
+
+
+def graph_ops(function, *args):
+    """Ops in the traced graph, less unused zeros (TF's tape makes some the size of a stacked
+    variable: a constant if TF folds it, else three ops, as the size crosses a threshold)."""
+    ops = function.get_concrete_function(*args).graph.get_operations()
+    dead = {op for op in ops if op.type in ('Const', 'Fill') and not op.outputs[0].consumers()}
+    return len(ops) - len(dead | {t.op for op in dead for t in op.inputs})

@@ -63,7 +63,7 @@ RUN_STEP = "a step of train.py's run, given values the run made from its checked
 WALK = "the walk's protocol (bijectors/walk.py): the library calls it with values it made"
 KERAS_HOOK = 'a Keras hook: Keras calls it with the values it made'
 INTERNAL = {
-    **dict.fromkeys(('rerun_from_output', 'walk', 'walk_back', 'loop'), WALK),
+    **dict.fromkeys(('rerun_from_output', 'walk', 'walk_back', 'run_looped'), WALK),
     **dict.fromkeys(('apply', 'build', 'update_step', 'train_step', 'test_step'), KERAS_HOOK),
     'predict_step': KERAS_HOOK,
     'below_one': 'the float below 1 of a dtype the caller checked',

@@ -154,31 +154,23 @@ def test_initialize_inside_tf_function_sets_each_slice_in_turn():
     _assert_same_flow(unrolled, looped, tf.float64)
 
 
-def _graph_ops(function, *args):
-    """Ops in the traced graph, less unused zeros (TF's tape makes some the size of a stacked
-    variable: a constant if TF folds it, else three ops, as the size crosses a threshold)."""
-    ops = function.get_concrete_function(*args).graph.get_operations()
-    dead = {op for op in ops if op.type in ('Const', 'Fill') and not op.outputs[0].consumers()}
-    return len(ops) - len(dead | {t.op for op in dead for t in op.inputs})
-
-
 def test_the_traced_graphs_do_not_grow_with_the_depth():
     counts = {}
     for num_steps in (2, 4):
         flow = tfp_flows.glow(IMAGE, **{**SMALL, 'num_steps': num_steps}, loop=True)
         x = _data(tf.float32, 14)
-        counts[num_steps] = [_graph_ops(tf.function(flow.log_prob), x)]
+        counts[num_steps] = [checks.graph_ops(tf.function(flow.log_prob), x)]
         for memory_saving in (None, 'recompute', 'invert'):
             trainer = FlowTrainer(flow, 17, memory_saving=memory_saving)
             trainer.compile(keras.optimizers.SGD(0.1))
             trainer.optimizer.build(trainer.trainable_variables)
-            counts[num_steps].append(_graph_ops(tf.function(trainer.train_step), (x,)))
+            counts[num_steps].append(checks.graph_ops(tf.function(trainer.train_step), (x,)))
     assert counts[2] == counts[4]
 
 
 def test_unrolled_graphs_do_grow_with_the_depth():  # What the test above would otherwise see.
     sizes = [
-        _graph_ops(
+        checks.graph_ops(
             tf.function(
                 tfp_flows.glow(IMAGE, num_steps=k, num_levels=2, hidden_channels=8).log_prob
             ),

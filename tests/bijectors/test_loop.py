@@ -11,7 +11,14 @@ import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows.bijectors import ActNorm, AffineCoupling, Chain, Loop, LUInvertibleConv1x1
+from tfp_flows.bijectors import (
+    ActNorm,
+    AffineCoupling,
+    Chain,
+    Loop,
+    LUInvertibleConv1x1,
+    Squeeze,
+)
 
 tfb = tfp.bijectors
 
@@ -110,6 +117,23 @@ def test_memory_saving_in_a_traced_loop_of_checkerboard_couplings(memory_saving)
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10, err_msg=variable.name)
 
 
+def test_a_bare_loop_runs_both_passes_of_invert_as_loops():
+    def graph_size(count):
+        loop = Loop(_steps(count))
+        x = tf.random.stateless_normal([2, *SHAPE], [4, 4], dtype=tf.float64)
+
+        @tf.function
+        def gradients(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                z, log_det = loop.inverse_and_log_det(x, 3, memory_saving='invert')
+            return tape.gradient([z, log_det], [x, *loop.trainable_variables])
+
+        return checks.graph_ops(gradients, x)
+
+    assert graph_size(2) == graph_size(4)
+
+
 @pytest.mark.parametrize(
     ('steps', 'error', 'message'),
     [
@@ -144,3 +168,8 @@ def test_memory_saving_in_a_traced_loop_of_checkerboard_couplings(memory_saving)
 def test_refuses_steps_it_cannot_stack(steps, error, message):
     with pytest.raises(error, match=message):
         Loop(steps(), event_ndims=1)
+
+
+def test_refuses_a_step_that_changes_the_event_shape():
+    with pytest.raises(ValueError, match=r"keep the event's shape; .*'Squeeze'.* \[8, 8, 64\]"):
+        Loop([[Squeeze()], [Squeeze()]])

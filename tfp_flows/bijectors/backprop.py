@@ -56,8 +56,8 @@ def run(container, x, inverse, kwargs):
         # pass's, so stateful draws are replaced by one stateless seed for the walk.
         kwargs['dropout_seed'] = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
     if memory_saving == 'recompute':
-        if callable(getattr(container, 'loop', None)):  # A `Loop`: each step rerun in the loop.
-            return container.loop(x, inverse, kwargs, recomputed)
+        if walk.is_looped(container):
+            return container.run_looped(x, inverse, kwargs, recomputed)
         return walk.drive([container.walk(x, inverse, kwargs)], _recompute)[0]
     return _invert(container, x, inverse, kwargs)
 
@@ -93,8 +93,8 @@ def _recompute(visits):
     containers, run leaves under `tf.recompute_grad` (`recomputed`)."""
     (visit,) = visits
     step, x = visit.step, visit.x
-    if callable(getattr(step, 'loop', None)):
-        output, log_det = step.loop(x, visit.inverse, visit.kwargs, recomputed)
+    if walk.is_looped(step):
+        output, log_det = step.run_looped(x, visit.inverse, visit.kwargs, recomputed)
         return [
             (output, reduce_log_det(log_det, x, step.forward_min_event_ndims, visit.event_ndims))
         ]
@@ -237,7 +237,10 @@ def _invert(container, x, inverse, kwargs):
     names, tensors, rest = _split_kwargs(kwargs)
 
     def plain_walk(x, *tensors):
-        return walk.run(container.walk(x, inverse, _joined(names, tensors, rest)))
+        kwargs = _joined(names, tensors, rest)
+        if walk.is_looped(container):
+            return container.run_looped(x, inverse, kwargs)
+        return walk.run(container.walk(x, inverse, kwargs))
 
     @tf.custom_gradient
     def walked(x, *tensors):

@@ -240,6 +240,13 @@ class Loop(Chain):
         views = [self._step_views(k, self._slice_reads(k, stacked)) for k in range(len(steps))]
         views = [v for step in views for v in step]
         self._views = _Views(views, len(self._recipes), event_ndims, stacked)
+        probe = [16] * event_ndims  # Any static shape: a step keeps or changes it.
+        shape = self._views.step.inverse_event_shape(probe).as_list()
+        if shape != probe:
+            raise ValueError(
+                f"Every step of a Loop must keep the event's shape; the step "
+                f'{[_kind(s) for s in steps[0]]} maps {probe} to {shape}.'
+            )
 
     @property
     def num_steps(self):
@@ -305,9 +312,9 @@ class Loop(Chain):
         if kwargs.get('memory_saving') is not None:
             return backprop.run(self, x, inverse, kwargs)
         kwargs.pop('memory_saving', None)
-        return self.loop(x, inverse, kwargs)
+        return self.run_looped(x, inverse, kwargs)
 
-    def loop(self, x, inverse, kwargs, recompute=None):
+    def run_looped(self, x, inverse, kwargs, recompute=None):
         """The K steps on `x` in direction `inverse` as one `tf.while_loop`: (output, log-det
         [batch] at rank `event_ndims`); `kwargs` go to every step that takes them. With
         `recompute` (`backprop.recomputed`) each step is rerun in backprop ('recompute')."""

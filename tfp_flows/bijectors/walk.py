@@ -10,6 +10,9 @@ step is a *leaf*. A container offers
                                `inverse` (True: data -> latent), each with `step` below, and
                                returns (output, log-det at its minimal event rank)
   walk_back(...)               optional: memory-saving backprop (`backprop.Backward`)
+  run_looped(x, inverse, kwargs, rerun=None)
+                               optional (a `Loop`): runs its steps itself as one loop,
+                               each step through `rerun` (see `is_looped`)
 
 `step(...)` yields a `Visit` *before* the step runs, and whoever drives the walk answers with
 the step's (output, log-det), or with `DESCEND` to walk inside a container: a plain run runs
@@ -36,6 +39,7 @@ __all__ = [
     'held_steps',
     'is_container',
     'is_invert',
+    'is_looped',
     'run',
     'step',
     'trace',
@@ -67,6 +71,13 @@ def direction(step, inverse):
 def is_container(step):
     """Whether `step` holds steps and walks them (see the module docstring)."""
     return callable(getattr(step, 'held_steps', None)) and callable(getattr(step, 'walk', None))
+
+
+def is_looped(step):
+    """Whether container `step` runs its steps itself as one loop (`bijectors.Loop`): then
+    a plain or 'invert' walk calls `run_looped(x, inverse, kwargs)`, and 'recompute' calls
+    `run_looped(x, inverse, kwargs, backprop.recomputed)` to rerun each step in the loop."""
+    return is_container(step) and callable(getattr(step, 'run_looped', None))
 
 
 def held_steps(step):
