@@ -6,9 +6,11 @@ import pytest
 import tensorflow as tf
 
 import tfp_flows
+from tfp_flows.bijectors import walk
 from tfp_flows.data.own import TableStatistics
 from tfp_flows.export import FlowModule
-from tfp_flows.run import restore
+from tfp_flows.run import restore, schema
+from tfp_flows.run import workdir as workdirs
 
 STATISTICS = TableStatistics(
     ('x0', 'x1'), np.array([1.0, 100.0]), np.array([1.5, 20.0]), ('label',), [1.0], [0.8]
@@ -63,6 +65,29 @@ def test_the_statistics_are_saved_with_the_flow_and_restore_into_placeholders(tm
         rebuilt.log_prob(x, bijector_kwargs=kwargs), flow.log_prob(x, bijector_kwargs=kwargs)
     )
     assert restore.data_flow(flow, 'digits') is flow  # Other data: the flow itself.
+
+
+def test_a_looped_runs_config_rebuilds_and_restores_a_looped_flow(tmp_path):
+    config = schema.default_config()
+    config.dequantizer.kind = 'uniform'
+    config.model.update(
+        dict(family='glow', loop=True, num_levels=1, num_steps=2, hidden_channels=8)
+    )
+    flow = checks.randomize_variables(restore.build_flow(config.model, (8, 8, 2)), seed=4)
+    assert 'Loop' in [type(s).__name__ for s in walk.all_steps(flow.bijector)]
+    recorded = config.to_dict()
+    recorded['data'].update(event_shape=[8, 8, 2], num_bins=256)  # What the run records.
+    workdirs.write_json(str(tmp_path / 'config.json'), recorded)
+    checkpoint = tf.train.Checkpoint(**restore.checkpoint_modules(flow, None))
+    tf.train.CheckpointManager(checkpoint, str(tmp_path / 'checkpoints' / 'best'), 1).save()
+    restored = restore.restore_flow(str(tmp_path))
+    x = tf.random.stateless_uniform([2, 8, 8, 2], [4, 1])
+    np.testing.assert_allclose(restored.log_prob(x), flow.log_prob(x), rtol=1e-6)
+    config.model.update(dict(family='real_nvp', loop=False))
+    assert 'Loop' not in [
+        type(s).__name__
+        for s in walk.all_steps(restore.build_flow(config.model, (8, 8, 2)).bijector)
+    ]
 
 
 @pytest.mark.parametrize(

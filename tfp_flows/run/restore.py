@@ -37,7 +37,7 @@ __all__ = [
     'standardize_flow',
 ]
 
-_GLOW_ONLY = ('permutation',)  # Fields real_nvp does not take (schema: its default).
+_GLOW_ONLY = ('permutation', 'loop')  # Fields real_nvp does not take (schema: its default).
 
 
 def build_flow(model_config, event_shape, dtype_policy=None):

@@ -85,6 +85,8 @@ FIELDS = {
         "Couplings: 'affine', 'additive' (NICE) or 'spline' (rational-quadratic)."),
     'model.permutation': Field('lu', checks.one_of('lu', 'plain', 'reverse', 'shuffle'), RUN,
         'Channel mixing between couplings (Glow).'),
+    'model.loop': Field(False, checks.BOOL, RUN,
+        "Each level's steps as one tf.while_loop over stacked parameters (Glow)."),
     'model.split_prior': Field(False, checks.BOOL, RUN,
         'A learned prior of the factored-out channels.'),
     'model.log_scale_bound': Field(2.0, checks.POSITIVE_NUMBER, RUN,
@@ -227,11 +229,13 @@ def check_config(config):
 
 def _check_joint_rules(train, model):
     """Refuses fields that cannot go together; each message says why."""
-    if model.family == 'real_nvp' and model.permutation != 'lu':
-        raise ValueError(
-            "`config.model.permutation` applies to Glow only; real_nvp uses 'lu', got "
-            f'{model.permutation!r}.'
-        )
+    for name in ('permutation', 'loop'):
+        default = FIELDS[f'model.{name}'].default
+        if model.family == 'real_nvp' and model[name] != default:
+            raise ValueError(
+                f'`config.model.{name}` applies to Glow only; real_nvp uses {default!r}, got '
+                f'{model[name]!r}.'
+            )
     for name, kind in checks.COUPLING_OPTIONS.items():
         if model.coupling != kind and model[name] != FIELDS[f'model.{name}'].default:
             raise ValueError(
