@@ -3,12 +3,13 @@
 Each of Glow's levels repeats one step (ActNorm -> 1x1 conv -> coupling) K times. `Loop` keeps
 the K steps' variables stacked, [K, *shape] each, and runs the steps as one loop whose body is
 one step, so the traced graph holds one step's ops whatever K is (as JAX code scans over
-stacked layers). The step's math is the steps' own: the body runs *views* of the first step,
-copies of its module tree whose variables read slice k of the stacked ones (and whose per-step
-ints, a coupling's dropout seed, are step k's). A view is made per use and never changed, so
-traces in several threads (a `MirroredStrategy`'s replicas) share nothing that changes.
+stacked layers). The step's math is the steps' own: the body runs *views* of the first step
+(`bijectors.view`), whose variables read slice k of the stacked ones and whose per-step ints
+(a coupling's dropout seed) are step k's. A view is made per use and never changed, so traces
+in several threads (a `MirroredStrategy`'s replicas) share nothing that changes.
 
-Outside the plain loop, a `Loop` is the `Chain` of its K steps' views: `held_steps()` lists
+A `Loop` runs its steps itself (`run_looped`, the walk's `is_looped`). Outside the plain loop,
+it is the `Chain` of its K steps' read-only views: `held_steps()` and `bijectors` list
 them, reading `variable[k]` when used, so `tfp_flows.initialize` sets step k's ActNorm in its
 slice of the stacked variables (each step's statistics in turn, as unrolled). Memory-saving
 backprop runs in loops too: 'recompute' reruns each step in the loop (`backprop.recomputed`),
@@ -17,7 +18,6 @@ backprop runs in loops too: 'recompute' reruns each step in the loop (`backprop.
 
 import functools
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -25,137 +25,11 @@ from tfp_flows import checks
 from tfp_flows.bijectors import backprop, walk
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.chain import Chain, _checked_steps, _kind
+from tfp_flows.bijectors.view import Recipe
 
 tfb = tfp.bijectors
 
 __all__ = ['Loop']
-
-
-@functools.cache
-def _view_class(cls, names):
-    """`cls` with the attributes `names` read through the view's reads (a view's variables),
-    equal only to itself (TFP's bijector cache keys on equality) and refusing to be pickled."""
-
-    def reader(name):
-        return property(lambda self: self.__dict__['_view_reads'][name]())
-
-    def refuse(self, protocol):
-        raise TypeError(
-            f"A {cls.__name__} in Loop.bijectors is a read-only view of a Loop's step and cannot "
-            'be pickled or copied; save the flow with tf.train.Checkpoint.'
-        )
-
-    namespace = {
-        '__module__': cls.__module__,
-        '__qualname__': f'{cls.__qualname__}.LoopView',
-        '__eq__': object.__eq__,
-        '__hash__': object.__hash__,
-        '__reduce_ex__': refuse,
-    }
-    namespace.update({name: reader(name) for name in names})
-    return type(cls)(cls.__name__, (cls,), namespace)
-
-
-class _Constant:
-    """An eager tensor of a step's state (a `tfb.Permute`'s axis, a coupling's mask) kept as a
-    NumPy value and made anew in each view: a loop body must not capture eager tensors made at
-    construction (the gradient of `tf.recompute_grad` in a `tf.while_loop` cannot map them)."""
-
-    def __init__(self, tensor):
-        self.value, self.dtype = tensor.numpy(), tensor.dtype
-
-    def tensor(self):
-        return tf.constant(self.value, self.dtype)
-
-    def __eq__(self, other):
-        same_type = isinstance(other, _Constant) and self.dtype == other.dtype
-        return same_type and np.array_equal(self.value, other.value)
-
-    def __repr__(self):
-        return repr(self.value)
-
-
-def _frozen(value):
-    """`value` (a nest) with its eager tensors as `_Constant`s."""
-    return tf.nest.map_structure(
-        lambda v: _Constant(v) if isinstance(v, tf.Tensor) and hasattr(v, 'numpy') else v, value
-    )
-
-
-def _same(a, b):
-    """Whether two steps' (frozen) values of one attribute agree: one nest of equal tensors,
-    arrays, numbers, strings and dtypes. Other objects (name scopes, saved structures) are the
-    steps' machinery, compared by `_signature`."""
-    try:
-        tf.nest.assert_same_structure(a, b)
-    except (TypeError, ValueError):
-        return False
-    return all(map(_same_leaf, tf.nest.flatten(a), tf.nest.flatten(b)))
-
-
-def _same_leaf(a, b):
-    if isinstance(a, np.ndarray | np.generic):
-        return type(a) is type(b) and np.array_equal(a, b)
-    if isinstance(a, _Constant | bool | int | float | complex | str | bytes | tf.DType | None):
-        return type(a) is type(b) and a == b
-    return True
-
-
-def _thawed(value):
-    return tf.nest.map_structure(lambda v: v.tensor() if isinstance(v, _Constant) else v, value)
-
-
-class _Recipe:
-    """How to view one module of a step: its state without variables (eager tensors frozen),
-    its variables' and its submodules' names, and the per-step Python scalars that differ
-    between the K steps."""
-
-    def __init__(self, modules, path, paths):
-        first = modules[0]
-        self.state, self.names, self.children, self.varying = {}, [], {}, {}
-        for name, value in sorted(vars(first).items()):
-            if name.startswith('_self_') or name in ('_parameters', '_saved_structure'):
-                continue  # Step 0's tracking, constructor arguments and checkpointed structure.
-            if isinstance(value, tf.Variable):
-                self.names.append(name)
-                paths.append((*path, name))
-            elif isinstance(value, tf.Module):
-                inner = [vars(m)[name] for m in modules]
-                self.children[name] = _Recipe(inner, (*path, name), paths)
-            else:
-                values = [_frozen(vars(m).get(name)) for m in modules]
-                if all(_same(v, values[0]) for v in values):
-                    self.state[name] = values[0]
-                elif isinstance(value, int | str) and not isinstance(value, bool):
-                    self.varying[name] = values  # Seeds and names.
-                else:
-                    raise ValueError(
-                        f'The steps of a Loop must differ only in their variables, seeds and '
-                        f'names; {first.name!r} has {name} = {values[0]!r}, others {values!r}.'
-                    )
-        self.constants = [
-            n
-            for n, v in self.state.items()
-            if any(isinstance(leaf, _Constant) for leaf in tf.nest.flatten(v))
-        ]
-        self.view_class = _view_class(type(first), tuple(self.names))
-
-    def view(self, reads, k, path=()):
-        """A view whose variable at path p reads `reads[p]()`, with step `k`'s scalars: `k`
-        an int, or a tensor (then the varying ints as tensors, the names the first step's)."""
-        view = object.__new__(self.view_class)
-        view.__dict__.update(self.state)
-        for name in self.constants:
-            view.__dict__[name] = _thawed(self.state[name])
-        for name, values in self.varying.items():
-            if not tf.is_tensor(k):
-                view.__dict__[name] = values[k]
-            elif isinstance(values[0], int):
-                view.__dict__[name] = tf.gather(tf.constant(values, tf.int32), k)
-        view.__dict__['_view_reads'] = {n: reads[(*path, n)] for n in self.names}
-        for name, child in self.children.items():
-            view.__dict__[name] = child.view(reads, k, (*path, name))
-        return view
 
 
 class _Views:
@@ -206,13 +80,15 @@ class Loop(Chain):
     copied into [K, *shape] variables (`stacked`, `steps`) and the steps are not kept: the
     loop's body runs views of step 1 on slice k (module docstring). The traced graph holds
     one step, so its size and the trace time do not grow with K. Every step must keep the
-    event's shape; the steps may differ only in their variables, their seeds and names.
+    event's shape; the steps may differ only in their variables, their int seeds and names.
 
     `structure()` (saved in checkpoints) is a 'Loop' of K steps with the steps' structures: a
     checkpoint of the K steps one by one does not restore into a Loop, nor the other way.
     `TypeError` for steps that are not lists of bijectors; `ValueError` for no steps, steps
-    of different kinds, structures, variable shapes or options, a variable that is not an
-    attribute (of a step or a `tf.Module` it holds), or a bad `event_ndims`.
+    of different kinds, structures or variable shapes, steps differing in other state (an
+    option, a constant: the message names the attribute), a step that changes the event's
+    shape, a variable that is not an attribute (of a step or a `tf.Module` it holds), or a bad
+    `event_ndims`.
 
     Reference: Kingma and Dhariwal (2018), Glow (the step). https://arxiv.org/abs/1807.03039
     """
@@ -224,7 +100,7 @@ class Loop(Chain):
         _, dtype = _checked_steps([s for step in steps for s in step], event_ndims)
         self._num_steps, paths = len(steps), []
         self._recipes = [
-            _Recipe(list(kind), (i,), paths) for i, kind in enumerate(zip(*steps, strict=True))
+            Recipe(list(kind), (i,), paths) for i, kind in enumerate(zip(*steps, strict=True))
         ]
         for i, step in enumerate(steps[0]):
             if sum(path[0] == i for path in paths) != len(step.variables):
