@@ -117,6 +117,14 @@ def test_memory_saving_in_a_traced_loop_of_checkerboard_couplings(memory_saving)
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10, err_msg=variable.name)
 
 
+def test_only_a_container_offering_run_looped_runs_its_steps_itself():
+    step = ActNorm(4, dtype=tf.float64)
+    step.loop = step.run_looped = print  # A leaf's attributes of those names change nothing.
+    chain = Chain([step])
+    x = tf.random.stateless_normal([2, *SHAPE], [5, 5], dtype=tf.float64)
+    np.testing.assert_allclose(chain.inverse(x, memory_saving='recompute'), chain.inverse(x))
+
+
 def test_a_bare_loop_runs_both_passes_of_invert_as_loops():
     def graph_size(count):
         loop = Loop(_steps(count))
