@@ -50,9 +50,6 @@ class _Constant:
     def __init__(self, tensor):
         self.value, self.dtype = tensor.numpy(), tensor.dtype
 
-    def tensor(self):
-        return tf.constant(self.value, self.dtype)
-
     def __eq__(self, other):
         same_type = isinstance(other, _Constant) and self.dtype == other.dtype
         return same_type and np.array_equal(self.value, other.value)
@@ -88,13 +85,16 @@ def _same_leaf(a, b):
 
 
 def _thawed(value):
-    return tf.nest.map_structure(lambda v: v.tensor() if isinstance(v, _Constant) else v, value)
+    return tf.nest.map_structure(
+        lambda v: tf.constant(v.value, v.dtype) if isinstance(v, _Constant) else v, value
+    )
 
 
 class Recipe:
-    """How to view one module of a step: its state without variables (eager tensors frozen),
-    its variables' and its submodules' names, and the per-step Python scalars that differ
-    between the K steps."""
+    """How to view one module of K steps (`modules`, at `path` in a step): the first's state
+    without variables (eager tensors frozen), its variables' names (their paths appended to
+    `paths`) and submodules' recipes, and the ints and strings that differ between the steps
+    (seeds and names). `ValueError` naming any other attribute whose value differs."""
 
     def __init__(self, modules, path, paths):
         first = modules[0]
