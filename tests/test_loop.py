@@ -191,6 +191,8 @@ def test_a_checkpoint_does_not_cross_the_loop_switch(tmp_path):
         path = tf.train.Checkpoint(flow=saved).write(str(tmp_path / type(saved).__name__))
         with pytest.raises(ValueError, match=re.escape(words)):
             run_restore.restore(tf.train.Checkpoint(flow=other), path)
+        with pytest.raises(ValueError, match=re.escape('(loop=True or False: model.loop).')):
+            tf.train.Checkpoint(flow=other).read(path)
     path = tf.train.Checkpoint(flow=looped).write(str(tmp_path / 'looped'))
     again = tfp_flows.glow(IMAGE, **SMALL, loop=True)
     tf.train.Checkpoint(flow=again).read(path).assert_existing_objects_matched()
