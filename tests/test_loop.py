@@ -73,10 +73,15 @@ def _assert_same_flow(unrolled, looped, dtype, kwargs=None):
     np.testing.assert_allclose(samples[1], samples[0], **checks.tolerance(dtype))
 
 
+# Every coupling and every permutation (each a separate step of the loop's body, so each
+# pairing adds nothing): the couplings with 'lu', the other permutations with a coupling each.
 PAIRS = [
-    (coupling, permutation)
-    for coupling in ('affine', 'additive', 'spline')
-    for permutation in ('lu', 'plain', 'reverse', 'shuffle')
+    ('affine', 'lu'),
+    ('additive', 'lu'),
+    ('spline', 'lu'),
+    ('affine', 'plain'),
+    ('additive', 'reverse'),
+    ('spline', 'shuffle'),
 ]
 
 
@@ -106,7 +111,9 @@ def test_a_looped_glow_with_a_context_and_run_time_checks_is_the_unrolled_one(dt
     ('dtype', 'regime'), [(tf.float32, 'eager'), (tf.float64, 'eager'), (tf.float64, 'function')]
 )
 def test_looped_log_dets_match_autodiff_both_ways(dtype, regime):
-    _, looped = _random_pair(dtype, seed=2, coupling='spline', permutation='plain')
+    # Traced: the affine coupling (the spline's autodiff Jacobian in a graph costs 4x).
+    coupling = 'spline' if regime == 'eager' else 'affine'
+    _, looped = _random_pair(dtype, seed=2, coupling=coupling, permutation='plain')
     bijector = checks.in_regime(looped.bijector, regime)
     x = _data(dtype, 6, count=2)
     z = tf.random.stateless_normal(x.shape, [6, 2], dtype=dtype)
@@ -243,8 +250,13 @@ def test_looped_gradients_are_the_unrolled_ones_slice_by_slice(coupling, permuta
     assert compared == len(unrolled.trainable_variables)
 
 
-@pytest.mark.parametrize('memory_saving', ['invert', 'recompute'])
-@pytest.mark.parametrize('permutation', ['lu', 'plain', 'reverse', 'shuffle'])
+# 'recompute' with each permutation (a fixed one's constants broke its traced rerun); 'invert'
+# with the 1x1 conv and a fixed permutation.
+@pytest.mark.parametrize(
+    ('memory_saving', 'permutation'),
+    [('recompute', p) for p in ('lu', 'plain', 'reverse', 'shuffle')]
+    + [('invert', 'lu'), ('invert', 'shuffle')],
+)
 def test_memory_saving_gives_the_plain_gradients(memory_saving, permutation):
     unrolled, looped = _random_pair(tf.float64, seed=4, permutation=permutation)
     x = _data(tf.float64, 16)
@@ -259,7 +271,7 @@ def test_memory_saving_gives_the_plain_gradients(memory_saving, permutation):
 
 @pytest.mark.parametrize(
     ('memory_saving', 'accumulation_steps', 'jit_compile'),
-    [(None, 1, False), ('invert', 1, True), ('recompute', 1, True), (None, 2, False)],
+    [(None, 1, False), ('invert', 1, True), ('recompute', 2, False)],
 )
 def test_flow_trainer_moves_every_stacked_variable_and_lowers_the_loss(
     memory_saving, accumulation_steps, jit_compile
