@@ -169,7 +169,12 @@ def test_a_bare_loop_runs_both_passes_of_invert_as_loops():
             ValueError,
             'permute.* has _permutation = ',
         ),
-        (lambda: [[tfb.Scale(s)] for s in (2.0, 3.0)], ValueError, 'scale.* has _scale = '),
+        (
+            lambda: [[tfb.Scale(s)] for s in (2.0, 3.0)],
+            ValueError,
+            r'scale.* has _scale = .*2.0\), the steps have \[.*2.0\), .*3.0\)\]',  # np.float32
+        ),
+        (lambda: [[ActNorm(4)]] * 2, ValueError, 'distinct bijectors .* got one twice'),
         (
             lambda: [[AffineCoupling((4,), hidden_channels=8, seed=k)] for k in range(2)],
             ValueError,

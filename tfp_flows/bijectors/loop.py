@@ -53,6 +53,11 @@ def _checked_lists(steps):
         isinstance(s, list) and s and all(isinstance(b, tfb.Bijector) for b in s) for s in steps
     ):
         raise TypeError(f'{expected}; got {steps!r}.')
+    if len({id(b) for step in steps for b in step}) < sum(map(len, steps)):
+        raise ValueError(
+            'The steps of a Loop must be distinct bijectors (each step gets its own slice of '
+            'the stacked variables, so one object listed twice would be untied); got one twice.'
+        )
     first = [_signature(s) for s in steps[0]]
     for k, step in enumerate(steps[1:], 1):
         if [_signature(s) for s in step] != first:
@@ -81,10 +86,13 @@ class Loop(Chain):
     loop's body runs views of step 1 on slice k (module docstring). The traced graph holds
     one step, so its size and the trace time do not grow with K. Every step must keep the
     event's shape; the steps may differ only in their variables, their int seeds and names.
+    `event_ndims`: the rank of the events the steps act on (3, the default, for images
+    [H, W, C]; 1 for vectors), as `Chain`'s.
 
     `structure()` (saved in checkpoints) is a 'Loop' of K steps with the steps' structures: a
     checkpoint of the K steps one by one does not restore into a Loop, nor the other way.
-    `TypeError` for steps that are not lists of bijectors; `ValueError` for no steps, steps
+    `TypeError` for steps that are not lists of bijectors; `ValueError` for no steps, one
+    bijector listed twice, steps
     of different kinds, structures or variable shapes, steps differing in other state (an
     option, a constant: the message names the attribute), a step that changes the event's
     shape, a variable that is not an attribute (of a step or a `tf.Module` it holds), or a bad

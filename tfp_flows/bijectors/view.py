@@ -116,8 +116,9 @@ class Recipe:
                     self.varying[name] = values  # Seeds and names.
                 else:
                     raise ValueError(
-                        f'The steps of a Loop must differ only in their variables, seeds and '
-                        f'names; {first.name!r} has {name} = {values[0]!r}, others {values!r}.'
+                        'The steps of a Loop must differ only in their variables, seeds and '
+                        f'names; {first.name!r} has {name} = {values[0]!r}, the steps have '
+                        f'{values!r}.'
                     )
         self.view_class = _view_class(type(first), tuple(self.names))
 
