@@ -16,6 +16,7 @@ from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.context import StandardizedContext, conditional_shape_of
 from tfp_flows.data.own import TableStatistics
 from tfp_flows.dequantization.variational import VariationalDequantizer
+from tfp_flows.run import schema
 from tfp_flows.run import workdir as workdirs
 from tfp_flows.training.optimizers import make_optimizer
 
@@ -37,8 +38,6 @@ __all__ = [
     'standardize_flow',
 ]
 
-_GLOW_ONLY = ('permutation', 'loop')  # Fields real_nvp does not take (schema: its default).
-
 
 def build_flow(model_config, event_shape, dtype_policy=None):
     """The flow of `model_config` (`config.model` with the recorded `conditional_shape`; what
@@ -50,7 +49,7 @@ def build_flow(model_config, event_shape, dtype_policy=None):
     kwargs.update(dtype=tf.as_dtype(kwargs['dtype']), dtype_policy=dtype_policy)
     if family == 'glow':
         return models.glow(tuple(event_shape), **kwargs)
-    for key in _GLOW_ONLY:
+    for key in schema.GLOW_ONLY:
         kwargs.pop(key, None)
     return models.real_nvp(tuple(event_shape), **kwargs)
 

@@ -27,6 +27,7 @@ from tfp_flows import checks
 __all__ = [
     'FIELDS',
     'FREE',
+    'GLOW_ONLY',
     'RECORDED',
     'RUN',
     'TRAINING',
@@ -227,9 +228,12 @@ def check_config(config):
     return checked
 
 
+GLOW_ONLY = ('permutation', 'loop')  # model fields real_nvp does not take (at their default).
+
+
 def _check_joint_rules(train, model):
     """Refuses fields that cannot go together; each message says why."""
-    for name in ('permutation', 'loop'):
+    for name in GLOW_ONLY:
         default = FIELDS[f'model.{name}'].default
         if model.family == 'real_nvp' and model[name] != default:
             raise ValueError(
