@@ -18,8 +18,10 @@ Each row runs two fresh processes, one after the other:
   a user who starts with XLA pays for (nothing warmed by the graph step) and the graph row's
   peak RSS is not raised by the XLA compile.
 
-    nice python bench/depth.py --out=bench/results/depth.json      # ~25 min on 2 cores, idle
+    nice python bench/depth.py --out=bench/results/depth.json      # all rows: idle machine
     python bench/depth.py --depths=2 --layouts=looped,tfp --repeats=1
+(The graph rows of ours alone took 5 min on the idle machine; the XLA and TFP rows grow with K
+too: at K=2 under load, XLA's first step took 16-26 s.)
 """
 
 from __future__ import annotations
