@@ -8,10 +8,11 @@ couplings of that width, OneByOneConv, ActNorm, GlowDefaultExitNetwork), its tra
 `tf.function` with a GradientTape and tf_keras' Adam, as that benchmark runs it.
 
 Each row runs two fresh processes, one after the other:
-- graph: the ops in the traced `log_prob` and training-step graphs, the first `log_prob` call
-  (trace and run), ActNorm's data-dependent init (ours; TFP's runs inside its first call), the
-  first training step (ours: `FlowTrainer.train_on_batch`; trace and run), training steps/s
-  after it (median of --repeats repeats of 10 steps) and the process's peak RSS after all that;
+- graph: the parameters, the ops in the traced `log_prob` and training-step graphs, the first
+  `log_prob` call (trace and run), ActNorm's data-dependent init (ours; TFP's runs inside its
+  first call), the first training step (ours: `FlowTrainer.train_on_batch`; trace and run),
+  training steps/s after it (median of --repeats repeats of 10 steps) and the process's peak
+  RSS after all that;
 - xla: the same flow trained with `jit_compile=True` (ours: `FlowTrainer.compile(...,
   jit_compile=True)`): its first training step (trace, XLA compile and run), its steps/s and
   its own peak RSS (`xla_*` keys). A second process, so the first XLA step pays for everything
@@ -51,6 +52,11 @@ def _ops(function, *args):
     return len(function.get_concrete_function(*args).graph.get_operations())
 
 
+def _params(variables):
+    """The number of parameters in `variables`."""
+    return sum(variable.shape.num_elements() for variable in variables)
+
+
 def _ours(tf, num_steps, loop, x, xla):
     """(figures, train step) of this library's Glow: graph figures, or the XLA trainer's."""
     import keras
@@ -60,6 +66,7 @@ def _ours(tf, num_steps, loop, x, xla):
 
     out = {}
     flow, out['build_s'] = _timed(tfp_flows.glow, IMAGE, LEVELS, num_steps, WIDTH, loop=loop)
+    out['params'] = _params(flow.trainable_variables)
     if not xla:
         log_prob = tf.function(flow.log_prob)
         _, out['first_log_prob_s'] = _timed(lambda: log_prob(x).numpy())
@@ -89,6 +96,7 @@ def _tfp(tf, num_steps, x, xla):
     tf.random.set_seed(0)
     (px, _), out['build_s'] = _timed(tfp_glow.glow_distribution, tfp, 0)
     variables = px.trainable_variables
+    out['params'] = _params(variables)
     optimizer = tf_keras.optimizers.Adam(learning_rate=protocol.LEARNING_RATE)
     optimizer.build(variables)
     signature = [tf.TensorSpec([BATCH, *IMAGE], tf.float32)]
