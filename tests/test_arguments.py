@@ -180,7 +180,7 @@ OPTIMIZER = {'learning_rate': checks.POSITIVE_NUMBER, 'beta_1': checks.FRACTION,
 # fmt: off
 TABLE = {
     'glow': {**MODEL, 'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle'),
-             'loop': checks.BOOL},
+             'loop': checks.BOOL.or_none()},
     'real_nvp': {**MODEL, 'event_shape': _domain('[H, W, C] or [D], D >= 2', lambda v: _shape(
         (3,)).contains(v) or (_shape((1,)).contains(v) and v[0] >= 2))},
     'sample': SAMPLE, 'sample_latent': SAMPLE, 'initialize': {'data': FINITE},

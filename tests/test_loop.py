@@ -25,6 +25,15 @@ def _pair(dtype=tf.float32, **kwargs):
     return tfp_flows.glow(IMAGE, **arguments), tfp_flows.glow(IMAGE, loop=True, **arguments)
 
 
+def test_glow_loops_levels_of_eight_steps_or_more_by_default():
+    # bench/README's depth table: the loop is slower per step at K=4, not from K=8 on.
+    for num_steps, loop, looped in ((7, None, False), (8, None, True), (8, False, False)):
+        flow = tfp_flows.glow(IMAGE, **{**SMALL, 'num_steps': num_steps}, loop=loop)
+        kinds = {type(s).__name__ for s in walk.all_steps(flow.bijector)}
+        assert ('Loop' in kinds) == looped, (num_steps, loop, kinds)
+    assert tfp_flows.models.LOOP_FROM == 8
+
+
 def _leaves(flow):
     steps = walk.all_steps(flow.bijector)
     return [s for s in steps if not isinstance(s, Chain) and not walk.is_invert(s)]

@@ -54,10 +54,12 @@ __all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sam
 
 _COUPLINGS = {k: getattr(kinds, f'{k.title()}Coupling') for k in ('affine', 'additive', 'spline')}
 _OPTION_DEFAULTS = dict(scale='tanh', spline_bins=8, spline_bound=3.0)  # checks.COUPLING_OPTIONS
+LOOP_FROM = 8  # `glow(loop=None)` loops levels of this many steps or more.
 _PREPROCESSING = checks.one_of('centre', 'logit')
 _DOMAINS = {  # The builders' arguments, those passed on in their consumers' domains.
     **dict.fromkeys(('num_levels', 'num_steps'), checks.POSITIVE_INT),
-    **dict.fromkeys(('learn_top_prior', 'split_prior', 'validate_args', 'loop'), checks.BOOL),
+    **dict.fromkeys(('learn_top_prior', 'split_prior', 'validate_args'), checks.BOOL),
+    'loop': checks.BOOL.or_none(),
     'coupling': checks.one_of(*_COUPLINGS),
     'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle'),
     'seed': checks.SEED,
@@ -173,7 +175,7 @@ def glow(
     name=None,
     spline_bins=8,
     spline_bound=3.0,
-    loop=False,
+    loop=None,
 ):
     """Glow (Kingma and Dhariwal 2018) on images in [0, 1]: a `tfd.TransformedDistribution`.
 
@@ -196,6 +198,8 @@ def glow(
       preprocessing: 'centre' (Glow's x - 1/2) or 'logit' (Real NVP's logit transform).
       loop: each level's K steps as one `tf.while_loop` over stacked parameters (`Loop`): the
         same map for the same seed, a graph that does not grow with K; checkpoints do not cross.
+        None (the default): looped when K >= LOOP_FROM (8), where bench/README's depth table
+        measured the loop as fast or faster per step and much faster to start.
       The others: see the module docstring.
 
     Reference: Kingma and Dhariwal (2018), Glow. https://arxiv.org/abs/1807.03039
@@ -215,7 +219,7 @@ def _glow_level(steps, shape, number):
         for _ in range(steps.num_steps)
     ]
     layer = [s for step in flow_steps for s in step]
-    if steps.loop:
+    if steps.loop or (steps.loop is None and steps.num_steps >= LOOP_FROM):
         layer = [Loop(flow_steps, validate_args=steps.validate_args, name=f'steps_{number}')]
     if number < steps.num_levels:
         inner = _glow_level(steps, (height // 2, width // 2, 2 * channels), number + 1)
