@@ -21,6 +21,7 @@ Each row runs two fresh processes, one after the other:
 
     nice python bench/depth.py --out=bench/results/depth.json      # all rows: idle machine
     python bench/depth.py --depths=2 --layouts=looped,tfp --repeats=1
+    python bench/depth.py --xla_unrolled_up_to=8   # no XLA rows of unrolled/TFP from K=16 on
 (The graph rows of ours alone took 5 min on the idle machine; the XLA and TFP rows grow with K
 too: at K=2 under load, XLA's first step took 16-26 s.)
 """
@@ -169,6 +170,12 @@ def main():
     parser.add_argument('--depths', default='4,8,16,32')
     parser.add_argument('--layouts', default=','.join(LAYOUTS))
     parser.add_argument('--repeats', type=int, default=3, help='repeats of 10 steps for steps/s')
+    parser.add_argument(
+        '--xla_unrolled_up_to',
+        type=int,
+        default=32,
+        help='XLA rows of the unrolled and TFP layouts (whose compile grows with K) up to this K',
+    )
     parser.add_argument('--out', default=None)
     parser.add_argument('--worker', nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -184,8 +191,9 @@ def main():
         for layout in layouts:
             row = {'K': num_steps, 'layout': layout}
             row.update(_run_worker(num_steps, layout, 'graph', args.repeats))
-            xla = _run_worker(num_steps, layout, 'xla', args.repeats)
-            row.update({f'xla_{key}': value for key, value in xla.items()})
+            if layout == 'looped' or num_steps <= args.xla_unrolled_up_to:
+                xla = _run_worker(num_steps, layout, 'xla', args.repeats)
+                row.update({f'xla_{key}': value for key, value in xla.items()})
             rows.append(row)
             print(json.dumps(row), flush=True)
     if args.out:
