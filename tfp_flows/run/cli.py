@@ -38,6 +38,9 @@ __all__ = [
 USAGE_ERROR = 2
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tfp_flows/
 _HELP_ARGS = ('-h', '--help', '-help', '--helpshort', '-?')
+# A bool is True or False; on the command line absl's words for them (in any case) too.
+# The library's arguments and a config.json take Python's bools only (`checks.BOOL`).
+_BOOL = 'True or False (on the command line also true, false, t, f, 1 or 0)'
 
 
 def quiet_tensorflow():
@@ -115,6 +118,19 @@ def error_line(error):
     return ' '.join(str(error).split())
 
 
+def _bad_value(error):
+    """'`--config.model.loop` must be True or False (...); got '2'.' for absl's 'flag
+    --NAME=VALUE: <the parser's error>' of a bool flag or config field; else absl's line."""
+    text, cause = str(error), error.__context__
+    name = text.removeprefix('flag --').split('=', 1)[0]
+    if not isinstance(cause, ValueError | TypeError) or not (
+        name in flags.FLAGS and flags.FLAGS[name].boolean
+    ):
+        return error_line(error)
+    value = text[len(f'flag --{name}=') : len(text) - len(f': {cause}')]
+    return f'`--{name}` must be {_BOOL}; got {value!r}.'
+
+
 def _exit_with(message, code):
     print(f'Error: {message}', file=sys.stderr)
     sys.exit(code)
@@ -129,6 +145,8 @@ def usage_errors():
         yield
     except (AttributeError, KeyError) as error:
         _exit_with(f'--config has no field {error_line(error)} (see --print_config)', USAGE_ERROR)
+    except flags.IllegalFlagValueError as error:
+        _exit_with(_bad_value(error), USAGE_ERROR)
     except flags.Error as error:
         _exit_with(error_line(error), USAGE_ERROR)
     except Exception as error:  # The recipe failed to load (ml_collections defers it).
