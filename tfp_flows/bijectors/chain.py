@@ -42,8 +42,7 @@ class Container(FlowBijector):
         if x.shape.rank is not None and x.shape.rank < rank:
             raise ValueError(
                 f'{type(self).__name__} {self.name!r} expects a tensor of rank >= {rank} (batch '
-                f'dims, then an event of rank {rank}); got rank {x.shape.rank}, shape '
-                f'{x.shape.as_list()}.'
+                f'dims, then an event of rank {rank}); got shape {x.shape.as_list()}.'
             )
         return result
 

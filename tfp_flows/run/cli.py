@@ -38,8 +38,7 @@ __all__ = [
 USAGE_ERROR = 2
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tfp_flows/
 _HELP_ARGS = ('-h', '--help', '-help', '--helpshort', '-?')
-# A bool is True or False; on the command line absl's words for them (in any case) too.
-# The library's arguments and a config.json take Python's bools only (`checks.BOOL`).
+# A bool: absl's words too on the command line; Python's bools only elsewhere (`checks.BOOL`).
 _BOOL = 'True or False (on the command line also true, false, t, f, 1 or 0)'
 
 
@@ -123,9 +122,8 @@ def _bad_value(error):
     --NAME=VALUE: <the parser's error>' of a bool flag or config field; else absl's line."""
     text, cause = str(error), error.__context__
     name = text.removeprefix('flag --').split('=', 1)[0]
-    if not isinstance(cause, ValueError | TypeError) or not (
-        name in flags.FLAGS and flags.FLAGS[name].boolean
-    ):
+    boolean = name in flags.FLAGS and flags.FLAGS[name].boolean
+    if not boolean or not isinstance(cause, ValueError | TypeError):
         return error_line(error)
     value = text[len(f'flag --{name}=') : len(text) - len(f': {cause}')]
     return f'`--{name}` must be {_BOOL}; got {value!r}.'

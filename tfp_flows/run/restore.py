@@ -189,23 +189,18 @@ def restore(checkpoint, path, partial=False):
 
 
 def _check_structures(checkpoint, path):
-    """Reads the flow's saved structures (`SavedStructure`) before `tf.train` restores
-    anything: a restore refused midway would warn of each value it left, when collected."""
+    """Compares the saved structures (`SavedStructure`) with the built ones before `tf.train`
+    reads a value: a restore refused midway warns of each value it left, when collected."""
     reader = tf.train.load_checkpoint(path)
-    keys, level, seen = reader.get_variable_to_shape_map(), [('', checkpoint)], {id(checkpoint)}
-    while level:  # Breadth first, as checkpoints name objects by their shortest path.
-        children = [
-            (f'{prefix}{name.replace(".", "..").replace("/", ".S")}', child)
-            for prefix, node in level
-            for name, child in tf.train.TrackableView.children(node).items()
-        ]
-        level = []
-        for key, child in children:
+    keys, queue, seen = reader.get_variable_to_shape_map(), [('', checkpoint)], {id(checkpoint)}
+    for prefix, node in queue:  # Breadth first: a checkpoint names an object by its first path.
+        for name, child in tf.train.TrackableView.children(node).items():
+            key = prefix + name.replace('.', '..').replace('/', '.S')  # TF's escapes.
             if isinstance(child, SavedStructure) and f'{key}/{_STATE}' in keys:
                 child.deserialize(reader.get_tensor(f'{key}/{_STATE}'))
             elif id(child) not in seen:
                 seen.add(id(child))
-                level.append((f'{key}/', child))
+                queue.append((f'{key}/', child))
 
 
 def restore_newest_readable(checkpoint, directory):
