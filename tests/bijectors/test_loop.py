@@ -187,6 +187,33 @@ def test_refuses_steps_it_cannot_stack(steps, error, message):
         Loop(steps(), event_ndims=1)
 
 
-def test_refuses_a_step_that_changes_the_event_shape():
-    with pytest.raises(ValueError, match=r"keep the event's shape; .*'Squeeze'.* \[8, 8, 64\]"):
-        Loop([[Squeeze()], [Squeeze()]])
+@pytest.mark.parametrize(
+    'step, ndims, message',
+    [
+        (Squeeze, 3, r"'Squeeze'\] maps \[16, 16, 16\] to \[8, 8, 64\]"),
+        (lambda: tfb.Reshape([4, 4, 4], [8, 8, 1]), 3, r"'Reshape'\] maps \[8, 8, 1\] to an error"),
+        (lambda: tfb.Reshape([16], [4, 4]), 2, r"'Reshape'\] maps \[16, 4, 4\] to an error"),
+        (lambda: tfb.Reshape([2, 8], [4, 4]), 3, r"'Reshape'\] maps \[16, 4, 4\] to an error"),
+    ],
+)
+def test_refuses_a_step_that_changes_the_event_shape(step, ndims, message):
+    with pytest.raises(ValueError, match=r"keep the event's shape; the step \[" + message):
+        Loop([[step()], [step()]], event_ndims=ndims)
+    kept = Loop([[tfb.Reshape([4, 4, 1], [4, 4, 1])] for _ in range(2)])  # Its one shape kept.
+    assert kept.forward_event_shape([4, 4, 1]) == [4, 4, 1]
+
+
+def test_every_public_call_of_a_chain_or_loop_refuses_an_input_of_too_low_rank():
+    # Their steps (ActNorm: rank 1) take it; the containers act on events of rank 3.
+    x = tf.zeros([2, 4], tf.float64)
+    for container in (
+        Chain([ActNorm(4, dtype=tf.float64)]),
+        Loop([[ActNorm(4, dtype=tf.float64)] for _ in range(2)]),
+    ):
+        calls = ('forward', 'inverse', 'forward_and_log_det', 'inverse_and_log_det')
+        for call in (*(getattr(container, c) for c in calls), tf.function(container.inverse)):
+            with pytest.raises(ValueError, match=r'expects a tensor of rank >= 3 \(batch dims'):
+                call(x)
+        for method in ('forward_log_det_jacobian', 'inverse_log_det_jacobian'):
+            with pytest.raises(ValueError, match='rank at least 3'):  # TFP's own check.
+                getattr(container, method)(x)

@@ -1,5 +1,9 @@
 """tfp_flows/run/restore.py: a CSV run's flow in the table's units, its statistics restored."""
 
+import gc
+import logging
+import re
+
 import checks
 import numpy as np
 import pytest
@@ -67,7 +71,7 @@ def test_the_statistics_are_saved_with_the_flow_and_restore_into_placeholders(tm
     assert restore.data_flow(flow, 'digits') is flow  # Other data: the flow itself.
 
 
-def test_a_looped_runs_config_rebuilds_and_restores_a_looped_flow(tmp_path):
+def test_a_looped_runs_config_rebuilds_and_restores_a_looped_flow(tmp_path, caplog):
     config = schema.default_config()
     config.dequantizer.kind = 'uniform'
     config.model.update(
@@ -78,11 +82,27 @@ def test_a_looped_runs_config_rebuilds_and_restores_a_looped_flow(tmp_path):
     recorded = config.to_dict()
     recorded['data'].update(event_shape=[8, 8, 2], num_bins=256)  # What the run records.
     workdirs.write_json(str(tmp_path / 'config.json'), recorded)
-    checkpoint = tf.train.Checkpoint(**restore.checkpoint_modules(flow, None))
+    modules = restore.checkpoint_modules(flow, None)  # And training state, as a run's hold.
+    checkpoint = tf.train.Checkpoint(**modules, epoch=tf.Variable(3))
     tf.train.CheckpointManager(checkpoint, str(tmp_path / 'checkpoints' / 'best'), 1).save()
     restored = restore.restore_flow(str(tmp_path))
     x = tf.random.stateless_uniform([2, 8, 8, 2], [4, 1])
     np.testing.assert_allclose(restored.log_prob(x), flow.log_prob(x), rtol=1e-6)
+    caplog.set_level(logging.WARNING)
+    for section, key, value, words in (  # config.json edited by hand: the loop refused before
+        ('model', 'loop', False, '(loop=True or False: model.loop)'),  # TF reads a value.
+        ('dequantizer', 'kind', 'variational', 'not bound to checkpointed values'),
+    ):
+        edited = {**recorded, section: {**recorded[section], key: value}}
+        workdirs.write_json(str(tmp_path / 'config.json'), edited)
+        gc.freeze()  # collect() walks only what this test makes, not the worker's whole heap.
+        try:
+            with pytest.raises(ValueError, match=re.escape(words)):
+                restore.restore_flow(str(tmp_path))
+            gc.collect()  # TF warns of each value a refused restore left when collected.
+        finally:
+            gc.unfreeze()
+        assert 'could not be found' not in caplog.text and 'unrestored' not in caplog.text
     config.model.update(dict(family='real_nvp', loop=False))
     assert 'Loop' not in [
         type(s).__name__

@@ -11,16 +11,20 @@ import json
 import os
 import pathlib
 import re
+import runpy
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import pytest
+from absl import flags
 from scripts import processes
 
-from tfp_flows.run import cli
+from tfp_flows import checks
+from tfp_flows.run import cli, schema
 
 ROOT = processes.ROOT
 TINY = (*processes.TINY_FLAGS, '--config.train.epochs=1')
@@ -368,3 +372,40 @@ def test_a_missing_recipe_is_named():
     assert result.returncode == 2
     assert _messages(result) == ['Error: --config=missing.py: no such recipe file; see --help.']
     assert not _imported_tensorflow(result)
+
+
+def _parsed(*argv):
+    """train.py's flags parser on `argv` in this process: {name: flag} of the flags train.py
+    defined (removed from absl's FLAGS after); `SystemExit` where train.py exits."""
+    before = set(flags.FLAGS)
+    try:
+        with mock.patch.object(sys, 'argv', ['train.py', *argv]):
+            runpy.run_path(str(ROOT / 'train.py'))  # Reads the overrides if --config is not given.
+            cli.make_flags_parser(str)(sys.argv)
+        return {name: flags.FLAGS[name] for name in set(flags.FLAGS) - before}
+    finally:
+        for name in set(flags.FLAGS) - before:
+            delattr(flags.FLAGS, name)
+        flags.FLAGS.unparse_flags()
+
+
+def test_every_bool_field_and_flag_refuses_a_non_bool_naming_what_it_takes(capsys):
+    own = sorted(name for name, flag in _parsed().items() if flag.boolean and name != 'config')
+    fields = [
+        f'config.{key}' for key, field in schema.FIELDS.items() if field.domain is checks.BOOL
+    ]
+    assert own == ['print_config'] and 'config.model.loop' in fields
+    for recipe in (None, *sorted(glob.glob(str(ROOT / 'configs' / 'glow_*.py')))):
+        config = () if recipe is None else (f'--config={recipe}',)  # None: read at definition.
+        for name in (*fields, *own):
+            with pytest.raises(SystemExit) as exit:
+                _parsed(*config, f'--{name}=2')
+            assert exit.value.code == cli.USAGE_ERROR, (recipe, name)
+            assert capsys.readouterr().err == (
+                f'Error: `--{name}` must be True or False (on the command line also true, false, '
+                f"t, f, 1 or 0); got '2'.\n"
+            )
+    recipe = f'--config={ROOT / "configs" / "glow_digits.py"}'
+    for word, value in (('1', True), ('0', False), ('TRUE', True), ('f', False)):
+        parsed = _parsed(recipe, f'--config.model.loop={word}', f'--print_config={word}')
+        assert parsed['config'].value.model.loop is value and parsed['print_config'].value is value

@@ -27,10 +27,24 @@ class Container(FlowBijector):
         raise NotImplementedError
 
     def _forward_and_log_det(self, x, **kwargs):
-        return backprop.run(self, x, False, kwargs)
+        return self._checked(x, self._run(x, False, kwargs))
 
     def _inverse_and_log_det(self, y, **kwargs):
-        return backprop.run(self, y, True, kwargs)
+        return self._checked(y, self._run(y, True, kwargs))
+
+    def _run(self, x, inverse, kwargs):
+        return backprop.run(self, x, inverse, kwargs)
+
+    def _checked(self, x, result):
+        """`result`, unless `x` has a lower static rank than the events (`ValueError`, as the
+        steps' own checks; checked after the run, so a step that names the shape refuses first)."""
+        rank = self.forward_min_event_ndims
+        if x.shape.rank is not None and x.shape.rank < rank:
+            raise ValueError(
+                f'{type(self).__name__} {self.name!r} expects a tensor of rank >= {rank} (batch '
+                f'dims, then an event of rank {rank}); got shape {x.shape.as_list()}.'
+            )
+        return result
 
 
 def _kind(step):
@@ -77,6 +91,7 @@ class Chain(Container):
     step together. Steps may be any TFP bijectors that keep the event rank; ours also inside
     `tfb.Invert`. Bijector kwargs go to every step whose `kwarg_names` lists them;
     `memory_saving` ('invert' or 'recompute') is the chain's own (`tfp_flows.bijectors.backprop`).
+    A call refuses (`ValueError`) a tensor of lower rank than `event_ndims`.
     """
 
     def __init__(self, steps, event_ndims=3, validate_args=False, name='chain'):

@@ -87,7 +87,7 @@ class Loop(Chain):
     one step, so its size and the trace time do not grow with K. Every step must keep the
     event's shape; the steps may differ only in their variables, their int seeds and names.
     `event_ndims`: the rank of the events the steps act on (3, the default, for images
-    [H, W, C]; 1 for vectors), as `Chain`'s.
+    [H, W, C]; 1 for vectors), as `Chain`'s (a call refuses a tensor of lower rank).
 
     `structure()` (saved in checkpoints) is a 'Loop' of K steps with the steps' structures: a
     checkpoint of the K steps one by one does not restore into a Loop, nor the other way.
@@ -124,8 +124,12 @@ class Loop(Chain):
         views = [self._step_views(k, self._slice_reads(k, stacked)) for k in range(len(steps))]
         views = [v for step in views for v in step]
         self._views = _Views(views, len(self._recipes), event_ndims, stacked)
-        probe = [16] * event_ndims  # Any static shape: a step keeps or changes it.
-        shape = self._views.step.inverse_event_shape(probe).as_list()
+        probe, step = [16] * event_ndims, self._views.step
+        try:  # Any shape, but the one a step of one shape (TFP's Reshape) gives unknown dims.
+            probe = [d or 16 for d in step.inverse_event_shape([None] * event_ndims).as_list()]
+            shape = step.inverse_event_shape(probe).as_list()
+        except ValueError as error:  # Such a step that changes the shape refuses its own.
+            shape = f'an error ({error})'
         if shape != probe:
             raise ValueError(
                 f"Every step of a Loop must keep the event's shape; the step "
@@ -183,12 +187,6 @@ class Loop(Chain):
 
     def _inverse_event_shape_tensor(self, shape):
         return self._views.step.inverse_event_shape_tensor(shape)
-
-    def _forward_and_log_det(self, x, **kwargs):
-        return self._run(x, False, kwargs)
-
-    def _inverse_and_log_det(self, y, **kwargs):
-        return self._run(y, True, kwargs)
 
     def _run(self, x, inverse, kwargs):
         """The loop; with `memory_saving`, `backprop.run` ('recompute': the loop rerunning

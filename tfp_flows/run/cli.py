@@ -38,6 +38,8 @@ __all__ = [
 USAGE_ERROR = 2
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tfp_flows/
 _HELP_ARGS = ('-h', '--help', '-help', '--helpshort', '-?')
+# A bool: absl's words too on the command line; Python's bools only elsewhere (`checks.BOOL`).
+_BOOL = 'True or False (on the command line also true, false, t, f, 1 or 0)'
 
 
 def quiet_tensorflow():
@@ -115,6 +117,18 @@ def error_line(error):
     return ' '.join(str(error).split())
 
 
+def _bad_value(error):
+    """'`--config.model.loop` must be True or False (...); got '2'.' for absl's 'flag
+    --NAME=VALUE: <the parser's error>' of a bool flag or config field; else absl's line."""
+    text, cause = str(error), error.__context__
+    name = text.removeprefix('flag --').split('=', 1)[0]
+    boolean = name in flags.FLAGS and flags.FLAGS[name].boolean
+    if not boolean or not isinstance(cause, ValueError | TypeError):
+        return error_line(error)
+    value = text[len(f'flag --{name}=') : len(text) - len(f': {cause}')]
+    return f'`--{name}` must be {_BOOL}; got {value!r}.'
+
+
 def _exit_with(message, code):
     print(f'Error: {message}', file=sys.stderr)
     sys.exit(code)
@@ -129,6 +143,8 @@ def usage_errors():
         yield
     except (AttributeError, KeyError) as error:
         _exit_with(f'--config has no field {error_line(error)} (see --print_config)', USAGE_ERROR)
+    except flags.IllegalFlagValueError as error:
+        _exit_with(_bad_value(error), USAGE_ERROR)
     except flags.Error as error:
         _exit_with(error_line(error), USAGE_ERROR)
     except Exception as error:  # The recipe failed to load (ml_collections defers it).

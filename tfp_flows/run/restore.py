@@ -12,6 +12,7 @@ import tensorflow_probability as tfp
 from absl import logging
 
 from tfp_flows import checks, models
+from tfp_flows.bijectors.base import SavedStructure
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.context import StandardizedContext, conditional_shape_of
 from tfp_flows.data.own import TableStatistics
@@ -22,6 +23,7 @@ from tfp_flows.training.optimizers import make_optimizer
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
+_STATE = '.ATTRIBUTES/py_state'  # The checkpoint key of a `PythonState` under its object's.
 
 __all__ = [
     'build_dequantizer',
@@ -168,10 +170,14 @@ def restore(checkpoint, path, partial=False):
     also more, without TF's warnings); `ValueError` if it is damaged or holds another model."""
     if not tf.io.gfile.exists(path + '.index'):
         raise ValueError(f'Checkpoint {path} is incomplete: {path}.index does not exist.')
+    status = None
     try:
+        _check_structures(checkpoint, path)
         status = checkpoint.restore(path)
         status.assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
+        if status is not None:  # Refused: no warning of each value it left.
+            status.expect_partial()
         raise ValueError(
             f'Checkpoint {path} does not match the model built from the config: {error} '
             'Use the config the checkpoint was trained with, or a new --workdir.'
@@ -180,6 +186,21 @@ def restore(checkpoint, path, partial=False):
         raise ValueError(f'Checkpoint {path} is damaged or incomplete: {error}') from error
     if partial:
         status.expect_partial()
+
+
+def _check_structures(checkpoint, path):
+    """Compares the saved structures (`SavedStructure`) with the built ones before `tf.train`
+    reads a value: a restore refused midway warns of each value it left, when collected."""
+    reader = tf.train.load_checkpoint(path)
+    keys, queue, seen = reader.get_variable_to_shape_map(), [('', checkpoint)], {id(checkpoint)}
+    for prefix, node in queue:  # Breadth first: a checkpoint names an object by its first path.
+        for name, child in tf.train.TrackableView.children(node).items():
+            key = prefix + name.replace('.', '..').replace('/', '.S')  # TF's escapes.
+            if isinstance(child, SavedStructure) and f'{key}/{_STATE}' in keys:
+                child.deserialize(reader.get_tensor(f'{key}/{_STATE}'))
+            elif id(child) not in seen:
+                seen.add(id(child))
+                queue.append((f'{key}/', child))
 
 
 def restore_newest_readable(checkpoint, directory):
