@@ -146,8 +146,9 @@ def _run_worker(num_steps, layout, mode, repeats):
     before = _load()
     command = [sys.executable, __file__, '--worker', str(num_steps), layout, mode]
     result = subprocess.run([*command, f'--repeats={repeats}'], capture_output=True, text=True)
-    if result.returncode:
-        sys.exit(f'{" ".join(command)} failed:\n{result.stderr[-3000:]}')
+    if result.returncode:  # Recorded, and the other rows go on.
+        print(f'{" ".join(command)} failed:\n{result.stderr[-3000:]}', file=sys.stderr)
+        return {'error': result.stderr.strip().splitlines()[-1:] or [f'exit {result.returncode}']}
     out = json.loads(result.stdout.strip().splitlines()[-1])
     out['load_before'], out['load_after'] = before, _load()
     return out
@@ -196,9 +197,9 @@ def main():
                 row.update({f'xla_{key}': value for key, value in xla.items()})
             rows.append(row)
             print(json.dumps(row), flush=True)
-    if args.out:
-        with open(args.out, 'w') as file:
-            json.dump({'machine': _machine(), 'rows': rows}, file, indent=1)
+            if args.out:  # After every row: a later failure or interruption keeps them.
+                with open(args.out, 'w') as file:
+                    json.dump({'machine': _machine(), 'rows': rows}, file, indent=1)
 
 
 if __name__ == '__main__':

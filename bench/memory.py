@@ -58,7 +58,9 @@ def _build(num_steps):
 
     import tfp_flows
 
-    flow = tfp_flows.glow(SHAPE, num_levels=LEVELS, num_steps=num_steps, hidden_channels=WIDTH)
+    flow = tfp_flows.glow(
+        SHAPE, num_levels=LEVELS, num_steps=num_steps, hidden_channels=WIDTH, loop=False
+    )  # As measured: unrolled (bench/depth.py compares the layouts).
     rng = np.random.default_rng(0)
     batch = tf.constant(
         ((rng.integers(0, 256, (BATCH, *SHAPE)) + rng.uniform(size=(BATCH, *SHAPE))) / 256),

@@ -61,6 +61,7 @@ def worker(args) -> dict:
             num_steps=cfg['steps'],
             hidden_channels=cfg['hidden'],
             permutation=cfg['permutation'],
+            loop=False,  # As measured: unrolled (bench/depth.py compares the layouts).
         )
         tfp_flows.initialize(flow, pool01[0])
         trainer = FlowTrainer(flow, num_bins=17)

@@ -21,6 +21,7 @@ def get_config():
     config.data.augment = 'flip'  # Random left-right flips, as the paper trains.
     config.model.num_levels = 3
     config.model.num_steps = 32
+    config.model.loop = True  # One tf.while_loop per level (bench/README 'Depth').
     config.model.hidden_channels = 512
     config.train.batch_size = 64
     config.train.epochs = 1000

@@ -18,6 +18,7 @@ def get_config():
     config.data.splits.validation = 'train[90%:]'
     config.model.num_levels = 2
     config.model.num_steps = 16
+    config.model.loop = True  # One tf.while_loop per level (bench/README 'Depth').
     config.model.hidden_channels = 256
     config.train.epochs = 100
     config.train.learning_rate = 1e-3

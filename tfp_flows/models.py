@@ -50,7 +50,15 @@ from tfp_flows.networks import check_stateless_seed
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
-__all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sample_latent']
+__all__ = [
+    'LOOP_FROM',
+    'check_flow',
+    'check_temperature',
+    'glow',
+    'real_nvp',
+    'sample',
+    'sample_latent',
+]
 
 _COUPLINGS = {k: getattr(kinds, f'{k.title()}Coupling') for k in ('affine', 'additive', 'spline')}
 _OPTION_DEFAULTS = dict(scale='tanh', spline_bins=8, spline_bound=3.0)  # checks.COUPLING_OPTIONS

@@ -217,3 +217,8 @@ def test_every_public_call_of_a_chain_or_loop_refuses_an_input_of_too_low_rank()
         for method in ('forward_log_det_jacobian', 'inverse_log_det_jacobian'):
             with pytest.raises(ValueError, match='rank at least 3'):  # TFP's own check.
                 getattr(container, method)(x)
+    # A scalar: the steps refuse it first, naming the shape (was an IndexError).
+    for container in (ActNorm(2), Chain([ActNorm(2)], 1), Loop([[ActNorm(2)], [ActNorm(2)]], 1)):
+        for call in (container.forward, container.inverse):
+            with pytest.raises(ValueError, match=r'has 2 channels \(last axis\); got .* \[\]'):
+                call(tf.zeros([]))

@@ -71,6 +71,22 @@ def test_the_statistics_are_saved_with_the_flow_and_restore_into_placeholders(tm
     assert restore.data_flow(flow, 'digits') is flow  # Other data: the flow itself.
 
 
+def test_a_config_recorded_before_the_loop_existed_builds_the_unrolled_flow():
+    # Recorded before model.loop: unrolled, though glow's own default loops K >= 8.
+    model = schema.default_config().model.to_dict()
+    model.update(family='glow', num_levels=1, num_steps=8, hidden_channels=4)
+    del model['loop']
+    kinds = [
+        type(s).__name__ for s in walk.all_steps(restore.build_flow(model, (4, 4, 1)).bijector)
+    ]
+    assert 'Loop' not in kinds and kinds.count('ActNorm') == 8
+    model['loop'] = None  # What a Python caller of glow gets: looped from 8 steps.
+    kinds = [
+        type(s).__name__ for s in walk.all_steps(restore.build_flow(model, (4, 4, 1)).bijector)
+    ]
+    assert 'Loop' in kinds
+
+
 def test_a_looped_runs_config_rebuilds_and_restores_a_looped_flow(tmp_path, caplog):
     config = schema.default_config()
     config.dequantizer.kind = 'uniform'
@@ -90,7 +106,7 @@ def test_a_looped_runs_config_rebuilds_and_restores_a_looped_flow(tmp_path, capl
     np.testing.assert_allclose(restored.log_prob(x), flow.log_prob(x), rtol=1e-6)
     caplog.set_level(logging.WARNING)
     for section, key, value, words in (  # config.json edited by hand: the loop refused before
-        ('model', 'loop', False, '(loop=True or False: model.loop)'),  # TF reads a value.
+        ('model', 'loop', False, '(loop=True: model.loop)'),  # TF reads a value.
         ('dequantizer', 'kind', 'variational', 'not bound to checkpointed values'),
     ):
         edited = {**recorded, section: {**recorded[section], key: value}}

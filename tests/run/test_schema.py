@@ -33,7 +33,7 @@ BAD = {
     'model.hidden_channels': [0, 64.0],
     'model.coupling': ['cubic', None],
     'model.permutation': ['random'],
-    'model.loop': ['True', 1, 'auto'],
+    'model.loop': ['True', 1, None],
     'model.split_prior': ['False', 0, None],
     'model.log_scale_bound': [0.0, -2.0, float('inf'), float('nan')],
     'model.scale': ['exp', None],
@@ -171,7 +171,7 @@ def test_unknown_and_missing_fields_are_named():
     [
         ({'train.accumulation_steps': 3}, r'`config.train.accumulation_steps` \(3\) must divide'),
         ({'model.permutation': 'shuffle'}, r"real_nvp uses 'lu', got 'shuffle'"),
-        ({'model.loop': True}, r'`config.model.loop` applies to Glow only; real_nvp uses None'),
+        ({'model.loop': True}, r'`config.model.loop` applies to Glow only; real_nvp uses False'),
         (
             {'model.dtype': 'float64', 'train.mixed_precision': 'mixed_bfloat16'},
             r"needs `config.model.dtype` 'float32'; got 'float64'",
@@ -199,7 +199,7 @@ def test_fields_that_cannot_go_together_are_refused(changes, message):
         'model.dtype': 'float32',
         'train.max_seconds': None,
         'model.permutation': 'lu',
-        'model.loop': None,
+        'model.loop': False,
         'model.spline_bins': 8,
         'model.spline_bound': 3.0,
         'model.scale': 'tanh',

@@ -23,6 +23,7 @@ import pytest
 from absl import flags
 from scripts import processes
 
+from tfp_flows import checks
 from tfp_flows.run import cli, schema
 
 ROOT = processes.ROOT
@@ -391,9 +392,7 @@ def _parsed(*argv):
 def test_every_bool_field_and_flag_refuses_a_non_bool_naming_what_it_takes(capsys):
     own = sorted(name for name, flag in _parsed().items() if flag.boolean and name != 'config')
     fields = [
-        f'config.{key}'
-        for key, field in schema.FIELDS.items()
-        if bool in (type(field.default), field.kind)  # model.loop: None or a bool.
+        f'config.{key}' for key, field in schema.FIELDS.items() if field.domain is checks.BOOL
     ]
     assert own == ['print_config'] and 'config.model.loop' in fields
     for recipe in (None, *sorted(glob.glob(str(ROOT / 'configs' / 'glow_*.py')))):

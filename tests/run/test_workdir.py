@@ -146,6 +146,22 @@ def test_a_config_json_of_unknown_fields_defines_another_run(tmp_path):
         _open(_config(), workdir)
 
 
+def test_a_config_json_recorded_before_a_field_existed_holds_its_default(tmp_path):
+    # A field added since (model.loop, the spline's options) reads as its default, the
+    # behaviour before it: the same command reruns; another value is refused, naming it.
+    glow = {'model.family': 'glow', 'model.permutation': 'lu'}
+    workdir = _workdir(tmp_path, _config(**glow))
+    with open(os.path.join(workdir, 'config.json')) as f:
+        previous = json.load(f)
+    for name in ('loop', 'spline_bins'):
+        del previous['model'][name]
+    workdirs.write_json(os.path.join(workdir, 'config.json'), previous)
+    assert _open(_config(**glow), workdir).changed == {}
+    config = _config(**glow, **{'model.loop': True})
+    with pytest.raises(workdirs.WorkdirMismatch, match=r'model\.loop: False in the workdir, True'):
+        _open(config, workdir)
+
+
 def test_the_datas_recorded_fields_are_checked_once_known(tmp_path):
     workdir = _workdir(tmp_path, _config())
     run = _open(_config(), workdir)  # No data yet: not compared.

@@ -40,12 +40,13 @@ class SavedStructure(tf.train.experimental.PythonState):
         difference = _first_difference(saved, built, '')
         if difference is not None:
             path, saved_value, built_value = difference
-            looped = 'Loop' in (saved_value, built_value)  # glow's `loop`, the config's model.loop.
+            # glow's `loop` (model.loop in a run): name the value the checkpoint needs.
+            looped = 'True' if saved_value == 'Loop' else 'False' if built_value == 'Loop' else ''
             raise ValueError(
                 f'The checkpoint was saved from a {type(self._bijector).__name__} '
                 f'{self._bijector.name!r} with {path or "structure"} = {saved_value!r}, but this '
                 f'one has {built_value!r}. Build the flow with the arguments the checkpoint was '
-                'made with' + (' (loop=True or False: model.loop).' if looped else '.')
+                'made with' + (f' (loop={looped}: model.loop).' if looped else '.')
             )
 
 

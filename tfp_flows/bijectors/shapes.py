@@ -29,7 +29,7 @@ def check_event_shape(x, event_shape, owner):
 
 def check_channels(x, num_channels, owner):
     """Raises `ValueError` unless `x` has `num_channels` on its last axis (when known)."""
-    if x.shape.rank is not None and x.shape[-1] not in (None, num_channels):
+    if x.shape.rank == 0 or (x.shape.rank is not None and x.shape[-1] not in (None, num_channels)):
         raise ValueError(
             f'{owner} has {num_channels} channels (last axis); got a tensor of shape '
             f'{x.shape.as_list()}.'

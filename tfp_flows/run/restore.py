@@ -42,11 +42,12 @@ __all__ = [
 
 
 def build_flow(model_config, event_shape, dtype_policy=None):
-    """The flow of `model_config` (`config.model` with the recorded `conditional_shape`; what
-    it lacks takes the model's default) for data of `event_shape` ([H, W, C] or [D]).
+    """The flow of `model_config` (`config.model` with the recorded `conditional_shape`; a
+    field it lacks, recorded before the field existed, takes the config's default: the
+    behaviour before it) for data of `event_shape` ([H, W, C] or [D]).
     `dtype_policy` is `config.train.mixed_precision`. Raises as `tfp_flows.glow`/`real_nvp`.
     """
-    kwargs = dict(model_config)
+    kwargs = {**schema.default_config().model.to_dict(), **model_config}
     family = kwargs.pop('family')
     kwargs.update(dtype=tf.as_dtype(kwargs['dtype']), dtype_policy=dtype_policy)
     if family == 'glow':

@@ -86,9 +86,9 @@ FIELDS = {
         "Couplings: 'affine', 'additive' (NICE) or 'spline' (rational-quadratic)."),
     'model.permutation': Field('lu', checks.one_of('lu', 'plain', 'reverse', 'shuffle'), RUN,
         'Channel mixing between couplings (Glow).'),
-    'model.loop': Field(None, checks.BOOL.or_none(), RUN,
-        "Each level's steps as one tf.while_loop over stacked parameters (Glow); None: looped "
-        'when num_steps >= 8 (`tfp_flows.glow`).', bool),
+    'model.loop': Field(False, checks.BOOL, RUN,
+        "Each level's steps as one tf.while_loop over stacked parameters (Glow); the recipes of "
+        '8 or more steps per level set it, as `tfp_flows.glow` does by default.'),
     'model.split_prior': Field(False, checks.BOOL, RUN,
         'A learned prior of the factored-out channels.'),
     'model.log_scale_bound': Field(2.0, checks.POSITIVE_NUMBER, RUN,

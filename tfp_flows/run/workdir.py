@@ -73,8 +73,11 @@ def write_json(path, value):
 
 
 def _differences(previous, current):
-    """{field: (old, new)} where two flat configs differ (`_ABSENT` where one lacks it)."""
+    """{field: (old, new)} where two flat configs differ (`_ABSENT` where one lacks it; a field
+    of the schema that `previous`, a workdir's, lacks was recorded before the field existed:
+    it holds its default, the behaviour before it)."""
     keys = sorted(set(previous) | set(current))
+    previous = {**_json_leaves(schema.default_config()), **previous}
     pairs = {key: (previous.get(key, _ABSENT), current.get(key, _ABSENT)) for key in keys}
     return {key: (old, new) for key, (old, new) in pairs.items() if old != new}
 
