@@ -1,4 +1,4 @@
-"""Tests of tfp_flows/bijectors/coupling.py: affine, additive and spline couplings, their masks."""
+"""Tests of tfp_flows/bijectors/coupling.py and logistic_mixture.py: the coupling kinds, masks."""
 
 import checks
 import numpy as np
@@ -6,9 +6,16 @@ import pytest
 import tensorflow as tf
 
 from tfp_flows import networks
-from tfp_flows.bijectors import AdditiveCoupling, AffineCoupling, Chain, SplineCoupling
+from tfp_flows.bijectors import (
+    AdditiveCoupling,
+    AffineCoupling,
+    Chain,
+    LogisticMixtureCoupling,
+    SplineCoupling,
+)
 
-COUPLINGS = [AffineCoupling, AdditiveCoupling, SplineCoupling]
+COUPLINGS = [AffineCoupling, AdditiveCoupling, SplineCoupling, LogisticMixtureCoupling]
+ROUNDING = (SplineCoupling, LogisticMixtureCoupling)  # Their fresh identity rounds.
 # (event_shape, mask, flip): images with both masks, odd channel counts, and vectors.
 CASES = [
     ((4, 4, 1), 'checkerboard', False),
@@ -19,7 +26,8 @@ CASES = [
     ((5,), 'channel', True),
 ]
 # Inside tf.function: one case per mask and rank (the flips take the same traced path). The
-# spline, slow eagerly, whose own map is the same in every case: once per mask, traced once.
+# spline and the mixture, slow eagerly, whose own map is the same in every case: once per mask,
+# traced once.
 TRACED = [CASES[0], CASES[2], CASES[4]]
 SPLINE_CASES = [CASES[1], CASES[2], CASES[4]]
 KIND_CASES = [
@@ -28,6 +36,7 @@ KIND_CASES = [
         (AffineCoupling, CASES, TRACED),
         (AdditiveCoupling, CASES, TRACED),
         (SplineCoupling, SPLINE_CASES, SPLINE_CASES[:1]),
+        (LogisticMixtureCoupling, SPLINE_CASES, SPLINE_CASES[:1]),
     ]
     for case in checks.regime_cases(cases, traced)
 ]
@@ -145,7 +154,7 @@ def test_fresh_coupling_is_the_identity(coupling, event_shape, mask, flip):
     bijector = coupling(event_shape, mask=mask, flip=flip, hidden_channels=8)
     x = tf.random.stateless_normal([2, *event_shape], [2, 5])
     keep = _kept_mask(event_shape, mask, flip)
-    tol = dict(rtol=0, atol=1e-6 if coupling is SplineCoupling else 0)  # The spline rounds.
+    tol = dict(rtol=0, atol=2e-6 if coupling in ROUNDING else 0)
     for y in (bijector.forward(x).numpy(), bijector.inverse(x).numpy()):
         np.testing.assert_array_equal(y[:, keep], x.numpy()[:, keep])
         np.testing.assert_allclose(y, x, **tol)
@@ -454,11 +463,20 @@ def test_the_spline_refuses_bad_bins_and_bounds(name, value, message):
     }  # fmt: skip
 
 
-@pytest.mark.parametrize(('event_shape', 'mode'), [((4, 4, 2), 'invert'), ((5,), 'recompute')])
-def test_memory_saving_backprop_through_spline_couplings_gives_plain_gradients(event_shape, mode):
+@pytest.mark.parametrize(
+    ('kind', 'event_shape', 'mode'),
+    [
+        (SplineCoupling, (4, 4, 2), 'invert'),
+        (SplineCoupling, (5,), 'recompute'),
+        (LogisticMixtureCoupling, (4, 4, 2), 'invert'),  # It rebuilds inputs by bisection.
+    ],
+)
+def test_memory_saving_backprop_through_curved_couplings_gives_plain_gradients(
+    kind, event_shape, mode
+):
     masks = ('checkerboard', 'channel') if len(event_shape) == 3 else ('channel',)
     steps = [
-        SplineCoupling(event_shape, mask=m, flip=f, hidden_channels=8, seed=i, dtype=tf.float64)
+        kind(event_shape, mask=m, flip=f, hidden_channels=8, seed=i, dtype=tf.float64)
         for i, (m, f) in enumerate((m, f) for m in masks for f in (False, True))
     ]
     ndims = len(event_shape)
@@ -496,3 +514,36 @@ def test_spline_dropout_with_a_fixed_mask_is_a_bijection_and_off_unless_training
     plain = bijector.forward(x)
     np.testing.assert_array_equal(bijector.forward(x, training=False), plain)
     assert not np.allclose(plain, y)
+
+
+# The logistic mixture coupling: tails, bisection's precision, options, memory saving.
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+def test_the_logistic_mixture_is_exact_far_out_in_its_tails(dtype):
+    bijector = _random_coupling(
+        LogisticMixtureCoupling, (5,), 'channel', False, dtype, seed=8, mixture_components=3
+    )
+    x = 30 * tf.random.stateless_normal([3, 5], [2, 20], dtype=dtype)  # Logits beyond +-30.
+    tol, rounding = checks.tolerance(dtype, log_det=True), checks.tolerance(dtype)
+    checks.assert_log_det_matches_autodiff(
+        bijector.forward, bijector.forward_log_det_jacobian, x, 1, **tol
+    )
+    checks.assert_log_det_matches_autodiff(
+        bijector.inverse, bijector.inverse_log_det_jacobian, x, 1, **tol
+    )
+    for there, back in ((bijector.forward, bijector.inverse), (bijector.inverse, bijector.forward)):
+        np.testing.assert_allclose(back(tf.identity(there(x))), x, atol=30 * rounding['atol'])
+    assert np.all(np.abs(bijector.forward_log_det_jacobian(x, 1)) > 1e-2)  # Not the identity.
+
+
+def test_the_logistic_mixture_refuses_bad_components_and_states_them():
+    for value in (0, 2.0, 1000, True):
+        with pytest.raises(ValueError, match=r'`mixture_components` must be an int in \[1, 1000\)'):
+            LogisticMixtureCoupling((4,), mixture_components=value)
+    with pytest.raises(ValueError, match=r'`log_scale_bound` must be a finite number > 0; got 0'):
+        LogisticMixtureCoupling((4,), log_scale_bound=0)
+    bijector = LogisticMixtureCoupling((4,), mixture_components=3)
+    assert bijector.num_params == 3 * 3 + 2
+    assert bijector.structure() == {
+        'class': 'LogisticMixtureCoupling', 'event_shape': [4], 'mask': 'channel', 'flip': False,
+        'log_scale_bound': 2.0, 'mixture_components': 3,
+    }  # fmt: skip
