@@ -82,6 +82,7 @@ PAIRS = [
     ('affine', 'plain'),
     ('additive', 'reverse'),
     ('spline', 'shuffle'),
+    ('logistic_mixture', 'lu'),
 ]
 
 
