@@ -7,8 +7,7 @@ used or not, before any variable, in the domain of its step: `ValueError` naming
   hidden_channels: width of the coupling networks (`tfp_flows.networks`).
   split_prior: learn the factored-out halves' prior from the kept halves (`FactorOut`).
   log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', priors.
-  coupling: 'affine', 'additive' (NICE), 'spline' (`SplineCoupling`, Durkan et al. 2019) or
-    'logistic_mixture' (`LogisticMixtureCoupling`, Flow++; sampling inverts it by bisection).
+  coupling: 'affine', 'additive' (NICE), 'spline' (Durkan et al. 2019), 'logistic_mixture' (Flow++).
   scale: the affine couplings' 'tanh' (soft clamp) or 'sigmoid' (Glow's; `bijectors.affine`).
   spline_bins, spline_bound: the spline couplings' K bins (in [2, 1000)) on [-B, B] (B > 0).
   mixture_components: the logistic mixture couplings' M logistics (in [1, 1000)).
@@ -55,13 +54,8 @@ tfd = tfp.distributions
 
 __all__ = ['check_flow', 'check_temperature', 'glow', 'real_nvp', 'sample', 'sample_latent']
 
-_COUPLINGS = dict(
-    affine=kinds.AffineCoupling,
-    additive=kinds.AdditiveCoupling,
-    spline=kinds.SplineCoupling,
-    logistic_mixture=LogisticMixtureCoupling,
-)
-# Each option of checks.COUPLING_OPTIONS at its default.
+_COUPLINGS = {k: getattr(kinds, f'{k.title()}Coupling') for k in ('affine', 'additive', 'spline')}
+_COUPLINGS['logistic_mixture'] = LogisticMixtureCoupling
 _OPTION_DEFAULTS = dict(scale='tanh', spline_bins=8, spline_bound=3.0, mixture_components=4)
 _PREPROCESSING = checks.one_of('centre', 'logit')
 _DOMAINS = {  # The builders' arguments, those passed on in their consumers' domains.

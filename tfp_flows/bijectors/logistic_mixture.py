@@ -56,7 +56,7 @@ class LogisticMixtureCoupling(_Coupling):
 
     Event [H, W, C] or [C], split by `mask` as in `AffineCoupling`. Per value of x2, NN(x1)
     gives M mixture logits, M means mu, M raw log-scales, a raw log-scale and a shift b (3M + 2):
-      pi = softmax(logits + o), o fixed and distinct (so the components part when trained),
+      pi = softmax(logits + o), o = M values evenly in [-1, 1] (so trained components part),
       s_j = 7 tanh(raw_j / 7),  a = bound tanh(raw_a / bound),  u_j(v) = (v - mu_j) exp(-s_j)
       g(v) = logit(sum_j pi_j sigmoid(u_j(v)))  (log-sigmoid sums: finite in the tails)
       inverse (data -> latent):  x1 = y1,  x2 = g(y2) exp(a) + b  (Flow++ eq. 8)
@@ -66,7 +66,8 @@ class LogisticMixtureCoupling(_Coupling):
         at most 100 halvings), then one Newton step, which also gives the gradient
       log|det dy/dx| = -sum over x2 of (a + log g'(y2)),
         log g' = log sum_j pi_j exp(-s_j) sigmoid(u_j) sigmoid(-u_j) - log F - log(1 - F)
-    A fresh conditioner outputs zero: M equal logistics, g(v) = v, the identity (to rounding).
+    A fresh conditioner outputs zero: M standard logistics (unequal weights o), g(v) = v, the
+    identity (to rounding).
     Arguments (output_size: 3M + 2 per channel of x2, channel c's logits, means, log-scales,
     raw a and b from output c (3M + 2) on), context and errors as `AffineCoupling`'s, with
     `log_scale_bound` (of a) and `mixture_components` M (an int in [1, 1000)), both in
@@ -96,7 +97,7 @@ class LogisticMixtureCoupling(_Coupling):
         components = MIXTURE_COMPONENTS.check('mixture_components', mixture_components)
         self._log_scale_bound = LOG_SCALE_BOUND.check('log_scale_bound', log_scale_bound)
         self._components, self.num_params = components, 3 * components + 2
-        self._logit_offsets = np.linspace(-1.0, 1.0, components) if components > 1 else [0.0]
+        self._logit_offsets = np.linspace(-1.0, 1.0, components)
         super().__init__(parameters)
 
     def structure(self):
