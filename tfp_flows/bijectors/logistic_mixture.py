@@ -56,7 +56,7 @@ class LogisticMixtureCoupling(_Coupling):
 
     Event [H, W, C] or [C], split by `mask` as in `AffineCoupling`. Per value of x2, NN(x1)
     gives M mixture logits, M means mu, M raw log-scales, a raw log-scale and a shift b (3M + 2):
-      pi = softmax(logits + o), o = M values evenly in [-1, 1] (so trained components part),
+      pi = softmax(logits),  mu_j = raw mean_j + o_j,  o_j = 4 j / (M + 1) - 2  (j = 1..M),
       s_j = 7 tanh(raw_j / 7),  a = bound tanh(raw_a / bound),  u_j(v) = (v - mu_j) exp(-s_j)
       g(v) = logit(sum_j pi_j sigmoid(u_j(v)))  (log-sigmoid sums: finite in the tails)
       inverse (data -> latent):  x1 = y1,  x2 = g(y2) exp(a) + b  (Flow++ eq. 8)
@@ -66,8 +66,9 @@ class LogisticMixtureCoupling(_Coupling):
         at most 100 halvings), then one Newton step, which also gives the gradient
       log|det dy/dx| = -sum over x2 of (a + log g'(y2)),
         log g' = log sum_j pi_j exp(-s_j) sigmoid(u_j) sigmoid(-u_j) - log F - log(1 - F)
-    A fresh conditioner outputs zero: M standard logistics (unequal weights o), g(v) = v, the
-    identity (to rounding).
+    A fresh conditioner outputs zero: M equal logistics spread by o, a fixed odd map (not the
+    identity), whose shape training moves from the first step (from the identity, M equal
+    components would move as one affine map to first order).
     Arguments (output_size: 3M + 2 per channel of x2, channel c's logits, means, log-scales,
     raw a and b from output c (3M + 2) on), context and errors as `AffineCoupling`'s, with
     `log_scale_bound` (of a) and `mixture_components` M (an int in [1, 1000)), both in
@@ -97,7 +98,7 @@ class LogisticMixtureCoupling(_Coupling):
         components = MIXTURE_COMPONENTS.check('mixture_components', mixture_components)
         self._log_scale_bound = LOG_SCALE_BOUND.check('log_scale_bound', log_scale_bound)
         self._components, self.num_params = components, 3 * components + 2
-        self._logit_offsets = np.linspace(-1.0, 1.0, components)
+        self._mean_offsets = np.linspace(-2.0, 2.0, components + 2)[1:-1]
         super().__init__(parameters)
 
     def structure(self):
@@ -108,7 +109,8 @@ class LogisticMixtureCoupling(_Coupling):
         dtype, shape = params.dtype, tf.shape(params)[:-1]
         params = tf.reshape(params, tf.concat([shape, [channels, self.num_params]], axis=0))
         logits, means, raw, raw_a, shift = tf.split(params, [self._components] * 3 + [1, 1], -1)
-        log_weights = tf.nn.log_softmax(logits + tf.constant(self._logit_offsets, dtype))
+        log_weights = tf.nn.log_softmax(logits)
+        means = means + tf.constant(self._mean_offsets, dtype)
         log_scales = log_scale(raw, 'tanh', _COMPONENT_LOG_SCALE_BOUND)
         outer = log_scale(raw_a[..., 0], 'tanh', self._log_scale_bound)
         return log_weights, means, log_scales, outer, shift[..., 0]
