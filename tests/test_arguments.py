@@ -159,9 +159,10 @@ MODEL = {
     'split_prior': checks.BOOL, 'scale': checks.one_of('tanh', 'sigmoid'),
     'preprocessing': checks.one_of('centre', 'logit').or_none(),
     'alpha': checks.number(0, 0.5, high_open=True), 'learn_top_prior': checks.BOOL,
-    'coupling': checks.one_of('affine', 'additive', 'spline'),
+    'coupling': checks.one_of('affine', 'additive', 'spline', 'logistic_mixture'),
     'spline_bound': checks.POSITIVE_NUMBER,
     'spline_bins': checks.integer(2, 1000),
+    'mixture_components': checks.integer(1, 1000),
 }  # fmt: skip
 COUPLING = {
     'event_shape': _shape((1, 3)), 'mask': checks.one_of('channel', 'checkerboard'),
@@ -202,6 +203,7 @@ TABLE = {
     'AffineCoupling': {**COUPLING, 'scale': MODEL['scale']}, 'AdditiveCoupling': COUPLING,
     'SplineCoupling': {**COUPLING, 'bound': checks.POSITIVE_NUMBER,
                        'num_bins': checks.integer(2, 1000)},
+    'LogisticMixtureCoupling': {**COUPLING, 'mixture_components': MODEL['mixture_components']},
     'Chain': {'steps': _domain('bijectors', lambda v: len(v) > 0), 'event_ndims': POSITIVE},
     'Loop': {'steps': _domain('K lists of bijectors', lambda v: len(v) > 0 and all(
         isinstance(s, list) and s and isinstance(s[0], tfb.Bijector) for s in v)),
@@ -349,6 +351,7 @@ def _defaults(key):
         'AffineCoupling': dict(event_shape=(4,), hidden_channels=4),
         'AdditiveCoupling': dict(event_shape=(4,), hidden_channels=4),
         'SplineCoupling': dict(event_shape=(4,), hidden_channels=4),
+        'LogisticMixtureCoupling': dict(event_shape=(4,), hidden_channels=4),
         'Centre': dict(event_shape=(4,)), 'LogitTransform': dict(event_shape=(4,)),
         'Chain': dict(steps=[tfb.Identity()], event_ndims=1),
         'Loop': dict(steps=[[tfb.Identity()]], event_ndims=1),

@@ -91,6 +91,7 @@ PAIRS = [
     ('affine', 'plain'),
     ('additive', 'reverse'),
     ('spline', 'shuffle'),
+    ('logistic_mixture', 'lu'),
 ]
 
 

@@ -19,6 +19,7 @@ from tfp_flows.bijectors import (
     SplineCoupling,
     Squeeze,
 )
+from tfp_flows.bijectors import LogisticMixtureCoupling as MixtureCoupling
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
@@ -48,6 +49,9 @@ MODELS = {
     'glow_spline': lambda dtype: tfp_flows.glow(IMAGE, **SMALL, coupling='spline', dtype=dtype),
     'real_nvp_spline': lambda dtype: tfp_flows.real_nvp(
         IMAGE, **SMALL, coupling='spline', spline_bins=5, spline_bound=2.0, dtype=dtype
+    ),
+    'real_nvp_logistic_mixture': lambda dtype: tfp_flows.real_nvp(
+        IMAGE, **SMALL, coupling='logistic_mixture', mixture_components=3, dtype=dtype
     ),
 }
 
@@ -84,6 +88,9 @@ DTYPE_CASES = [
         )
     ),
     ('real_nvp_spline', tf.float32),
+    # float64: in float32 this random chain sends a latent to the logit's saturated end (a pixel
+    # at 1.0556), whose rounding passes the bound (each coupling round-trips to 1e-6 in float32).
+    ('real_nvp_logistic_mixture', tf.float64),
 ]
 
 
@@ -281,7 +288,7 @@ def _expected_variables(bijector):
     if isinstance(bijector, FactorOut):
         prior = [] if bijector.prior is None else _network_variables(bijector.prior)
         return _expected_variables(bijector.inner) + prior
-    if isinstance(bijector, (AffineCoupling, AdditiveCoupling, SplineCoupling)):
+    if isinstance(bijector, (AffineCoupling, AdditiveCoupling, SplineCoupling, MixtureCoupling)):
         return _network_variables(bijector.conditioner)
     if isinstance(bijector, ActNorm):
         return [bijector.shift, bijector.log_scale]
@@ -327,6 +334,7 @@ def _network_variables(network):
         (lambda: tfp_flows.real_nvp(IMAGE, **SMALL, split_prior=True), 4 * 8 + 2),
         (lambda: tfp_flows.real_nvp((2,), num_steps=4, hidden_channels=16), 4 * 8),
         (lambda: tfp_flows.real_nvp(IMAGE, **SMALL, coupling='spline'), 4 * 8),
+        (lambda: tfp_flows.real_nvp(IMAGE, **SMALL, coupling='logistic_mixture'), 4 * 8),
     ],
     ids=[
         'glow',
@@ -336,6 +344,7 @@ def _network_variables(network):
         'real_nvp_split_prior',
         'real_nvp_vector',
         'real_nvp_spline',
+        'real_nvp_logistic_mixture',
     ],
 )
 def test_trainable_variables_list_every_variable_of_every_step(make, count):
@@ -368,7 +377,8 @@ def test_the_builders_reject_unknown_options():
     for model in (tfp_flows.glow, tfp_flows.real_nvp):
         with pytest.raises(
             ValueError,
-            match=r"`coupling` must be one of \('affine', 'additive', 'spline'\); got 'cubic'",
+            match=r"`coupling` must be one of \('affine', 'additive', 'spline', "
+            r"'logistic_mixture'\); got 'cubic'",
         ):
             model(IMAGE, **SMALL, coupling='cubic')
     with pytest.raises(
@@ -401,6 +411,10 @@ def test_the_builders_defaults_are_the_couplings():
         for coupling, names in (
             (AffineCoupling, dict(scale='scale', log_scale_bound='log_scale_bound')),
             (SplineCoupling, dict(spline_bins='num_bins', spline_bound='bound')),
+            (
+                MixtureCoupling,
+                dict(mixture_components='mixture_components', log_scale_bound='log_scale_bound'),
+            ),
         ):
             for name, theirs in names.items():
                 assert defaults[name] == inspect.signature(coupling).parameters[theirs].default
@@ -744,6 +758,9 @@ SAMPLING_MODELS = {
     'glow': lambda: tfp_flows.glow((8, 8, 2), num_levels=2, num_steps=2, hidden_channels=16),
     'glow_sigmoid': lambda: tfp_flows.glow(
         (8, 8, 2), num_levels=2, num_steps=2, hidden_channels=16, scale='sigmoid'
+    ),
+    'real_nvp_logistic_mixture': lambda: tfp_flows.real_nvp(  # Sampled by bisection.
+        (8, 8, 2), num_steps=2, hidden_channels=16, coupling='logistic_mixture'
     ),
 }
 

@@ -155,7 +155,12 @@ def _is_name_list(value):
 
 # The builders' and the config's options of one coupling kind, {option: kind}: a model of
 # another kind refuses them but at their defaults.
-COUPLING_OPTIONS = {'scale': 'affine', 'spline_bins': 'spline', 'spline_bound': 'spline'}
+COUPLING_OPTIONS = {
+    'scale': 'affine',
+    'spline_bins': 'spline',
+    'spline_bound': 'spline',
+    'mixture_components': 'logistic_mixture',
+}
 
 # Table columns: ('a', 'b'), ['a', 'b'], 'a,b' (as a command line gives them) or ('a,b',).
 COLUMN_NAMES = Domain(

@@ -7,9 +7,10 @@ used or not, before any variable, in the domain of its step: `ValueError` naming
   hidden_channels: width of the coupling networks (`tfp_flows.networks`).
   split_prior: learn the factored-out halves' prior from the kept halves (`FactorOut`).
   log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', priors.
-  coupling: 'affine', 'additive' (NICE) or 'spline' (`SplineCoupling`, Durkan et al. 2019).
+  coupling: 'affine', 'additive' (NICE), 'spline' (Durkan et al. 2019), 'logistic_mixture' (Flow++).
   scale: the affine couplings' 'tanh' (soft clamp) or 'sigmoid' (Glow's; `bijectors.affine`).
   spline_bins, spline_bound: the spline couplings' K bins (in [2, 1000)) on [-B, B] (B > 0).
+  mixture_components: the logistic mixture couplings' M logistics (in [1, 1000)).
     Another coupling refuses these and `scale` (affine's) but at their defaults.
   alpha: margin of the logit transform, in [0, 0.5); not used by preprocessing='centre'.
   conditional_shape: None, or the shape of one context c (e.g. (10,) for one-hot labels): the
@@ -40,6 +41,7 @@ from tfp_flows.bijectors.affine import LOG_SCALE_BOUND, SCALE
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.context import check_conditional_shape
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
+from tfp_flows.bijectors.logistic_mixture import MIXTURE_COMPONENTS, LogisticMixtureCoupling
 from tfp_flows.bijectors.loop import Loop
 from tfp_flows.bijectors.multiscale import FactorOut
 from tfp_flows.bijectors.preprocessing import ALPHA, Centre, LogitTransform
@@ -61,7 +63,8 @@ __all__ = [
 ]
 
 _COUPLINGS = {k: getattr(kinds, f'{k.title()}Coupling') for k in ('affine', 'additive', 'spline')}
-_OPTION_DEFAULTS = dict(scale='tanh', spline_bins=8, spline_bound=3.0)  # checks.COUPLING_OPTIONS
+_COUPLINGS['logistic_mixture'] = LogisticMixtureCoupling
+_OPTION_DEFAULTS = dict(scale='tanh', spline_bins=8, spline_bound=3.0, mixture_components=4)
 LOOP_FROM = 8  # `glow(loop=None)` loops levels of this many steps or more.
 _PREPROCESSING = checks.one_of('centre', 'logit')
 _DOMAINS = {  # The builders' arguments, those passed on in their consumers' domains.
@@ -76,6 +79,7 @@ _DOMAINS = {  # The builders' arguments, those passed on in their consumers' dom
     'alpha': ALPHA,
     'spline_bins': kinds.NUM_BINS,
     'spline_bound': kinds.BOUND,
+    'mixture_components': MIXTURE_COMPONENTS,
 }
 
 
@@ -107,6 +111,10 @@ class _Steps:
         network = dict(seed=self.next_seed(), **self.network, **self.conditioning)
         if self.coupling == 'affine':
             network.update(log_scale_bound=self.log_scale_bound, scale=self.scale)
+        elif self.coupling == 'logistic_mixture':
+            network.update(
+                log_scale_bound=self.log_scale_bound, mixture_components=self.mixture_components
+            )
         elif self.coupling == 'spline':
             network.update(num_bins=self.spline_bins, bound=self.spline_bound)
         return _COUPLINGS[self.coupling](shape, mask=mask, flip=flip, **network)
@@ -184,6 +192,7 @@ def glow(
     spline_bins=8,
     spline_bound=3.0,
     loop=None,
+    mixture_components=4,
 ):
     """Glow (Kingma and Dhariwal 2018) on images in [0, 1]: a `tfd.TransformedDistribution`.
 
@@ -258,6 +267,7 @@ def real_nvp(
     coupling='affine',
     spline_bins=8,
     spline_bound=3.0,
+    mixture_components=4,
 ):
     """Real NVP (Dinh et al. 2017) as a `tfd.TransformedDistribution`.
 

@@ -1,4 +1,4 @@
-"""Tests of tfp_flows/bijectors/coupling.py: affine, additive and spline couplings, their masks."""
+"""Tests of tfp_flows/bijectors/coupling.py and logistic_mixture.py: the coupling kinds, masks."""
 
 import checks
 import numpy as np
@@ -6,9 +6,15 @@ import pytest
 import tensorflow as tf
 
 from tfp_flows import networks
-from tfp_flows.bijectors import AdditiveCoupling, AffineCoupling, Chain, SplineCoupling
+from tfp_flows.bijectors import (
+    AdditiveCoupling,
+    AffineCoupling,
+    Chain,
+    LogisticMixtureCoupling,
+    SplineCoupling,
+)
 
-COUPLINGS = [AffineCoupling, AdditiveCoupling, SplineCoupling]
+COUPLINGS = [AffineCoupling, AdditiveCoupling, SplineCoupling, LogisticMixtureCoupling]
 # (event_shape, mask, flip): images with both masks, odd channel counts, and vectors.
 CASES = [
     ((4, 4, 1), 'checkerboard', False),
@@ -19,7 +25,8 @@ CASES = [
     ((5,), 'channel', True),
 ]
 # Inside tf.function: one case per mask and rank (the flips take the same traced path). The
-# spline, slow eagerly, whose own map is the same in every case: once per mask, traced once.
+# spline and the mixture, slow eagerly, whose own map is the same in every case: once per mask,
+# traced once.
 TRACED = [CASES[0], CASES[2], CASES[4]]
 SPLINE_CASES = [CASES[1], CASES[2], CASES[4]]
 KIND_CASES = [
@@ -28,6 +35,7 @@ KIND_CASES = [
         (AffineCoupling, CASES, TRACED),
         (AdditiveCoupling, CASES, TRACED),
         (SplineCoupling, SPLINE_CASES, SPLINE_CASES[:1]),
+        (LogisticMixtureCoupling, SPLINE_CASES, SPLINE_CASES[:1]),
     ]
     for case in checks.regime_cases(cases, traced)
 ]
@@ -140,7 +148,7 @@ def test_conditioner_sees_only_the_kept_part(coupling, event_shape, mask, flip):
 
 
 @pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
-@pytest.mark.parametrize('coupling', COUPLINGS)
+@pytest.mark.parametrize('coupling', COUPLINGS[:3])  # The mixture's: its own test below.
 def test_fresh_coupling_is_the_identity(coupling, event_shape, mask, flip):
     bijector = coupling(event_shape, mask=mask, flip=flip, hidden_channels=8)
     x = tf.random.stateless_normal([2, *event_shape], [2, 5])
@@ -249,8 +257,17 @@ def test_rejects_input_of_the_wrong_shape(coupling, shape, message):
         bijector.inverse(tf.zeros(shape))
 
 
-@pytest.mark.parametrize(('event_shape', 'mask'), [((4, 4, 2), 'checkerboard'), ((5,), 'channel')])
-@pytest.mark.parametrize('coupling', COUPLINGS)
+@pytest.mark.parametrize(
+    ('coupling', 'event_shape', 'mask'),
+    [
+        *(
+            (c, s, m)
+            for c in COUPLINGS[:3]
+            for s, m in [((4, 4, 2), 'checkerboard'), ((5,), 'channel')]
+        ),
+        (LogisticMixtureCoupling, (4, 4, 2), 'checkerboard'),  # Its map: one case compiles it.
+    ],
+)
 def test_xla_matches_eager(coupling, event_shape, mask):
     bijector = _random_coupling(coupling, event_shape, mask, True, tf.float32)
     x = tf.random.stateless_normal([2, *event_shape], [2, 9])
@@ -454,11 +471,20 @@ def test_the_spline_refuses_bad_bins_and_bounds(name, value, message):
     }  # fmt: skip
 
 
-@pytest.mark.parametrize(('event_shape', 'mode'), [((4, 4, 2), 'invert'), ((5,), 'recompute')])
-def test_memory_saving_backprop_through_spline_couplings_gives_plain_gradients(event_shape, mode):
+@pytest.mark.parametrize(
+    ('kind', 'event_shape', 'mode'),
+    [
+        (SplineCoupling, (4, 4, 2), 'invert'),
+        (SplineCoupling, (5,), 'recompute'),
+        (LogisticMixtureCoupling, (4, 4, 2), 'invert'),  # It rebuilds inputs by bisection.
+    ],
+)
+def test_memory_saving_backprop_through_curved_couplings_gives_plain_gradients(
+    kind, event_shape, mode
+):
     masks = ('checkerboard', 'channel') if len(event_shape) == 3 else ('channel',)
     steps = [
-        SplineCoupling(event_shape, mask=m, flip=f, hidden_channels=8, seed=i, dtype=tf.float64)
+        kind(event_shape, mask=m, flip=f, hidden_channels=8, seed=i, dtype=tf.float64)
         for i, (m, f) in enumerate((m, f) for m in masks for f in (False, True))
     ]
     ndims = len(event_shape)
@@ -496,3 +522,48 @@ def test_spline_dropout_with_a_fixed_mask_is_a_bijection_and_off_unless_training
     plain = bijector.forward(x)
     np.testing.assert_array_equal(bijector.forward(x, training=False), plain)
     assert not np.allclose(plain, y)
+
+
+# The logistic mixture coupling: tails, bisection's precision, options, memory saving.
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+def test_the_logistic_mixture_is_exact_far_out_in_its_tails(dtype):
+    bijector = _random_coupling(
+        LogisticMixtureCoupling, (5,), 'channel', False, dtype, seed=8, mixture_components=3
+    )
+    x = 30 * tf.random.stateless_normal([3, 5], [2, 20], dtype=dtype)  # Logits beyond +-30.
+    tol, rounding = checks.tolerance(dtype, log_det=True), checks.tolerance(dtype)
+    checks.assert_log_det_matches_autodiff(
+        bijector.forward, bijector.forward_log_det_jacobian, x, 1, **tol
+    )
+    checks.assert_log_det_matches_autodiff(
+        bijector.inverse, bijector.inverse_log_det_jacobian, x, 1, **tol
+    )
+    for there, back in ((bijector.forward, bijector.inverse), (bijector.inverse, bijector.forward)):
+        np.testing.assert_allclose(back(tf.identity(there(x))), x, atol=30 * rounding['atol'])
+    assert np.all(np.abs(bijector.forward_log_det_jacobian(x, 1)) > 1e-2)  # Not the identity.
+
+
+def test_a_fresh_logistic_mixture_coupling_is_flow_pp_map_of_its_spread_components():
+    bijector = LogisticMixtureCoupling(
+        (4,), hidden_channels=8, mixture_components=3, dtype=tf.float64
+    )
+    x = 3 * tf.random.stateless_normal([2, 4], [2, 21], dtype=tf.float64)
+    # Flow++ eq. 8 in NumPy: pi_j = 1/3, s_j = 0, a = b = 0, mu_j = the offsets -1, 0 and 1.
+    cdf = np.mean(1 / (1 + np.exp(-(x.numpy()[..., np.newaxis] - [-1.0, 0.0, 1.0]))), axis=-1)
+    expected = np.concatenate([x.numpy()[:, :2], np.log(cdf / (1 - cdf))[:, 2:]], axis=1)
+    np.testing.assert_allclose(bijector.inverse(x), expected, rtol=1e-12)
+    np.testing.assert_allclose(bijector.forward(tf.constant(expected)), x, rtol=1e-12)
+
+
+def test_the_logistic_mixture_refuses_bad_components_and_states_them():
+    for value in (0, 2.0, 1000, True):
+        with pytest.raises(ValueError, match=r'`mixture_components` must be an int in \[1, 1000\)'):
+            LogisticMixtureCoupling((4,), mixture_components=value)
+    with pytest.raises(ValueError, match=r'`log_scale_bound` must be a finite number > 0; got 0'):
+        LogisticMixtureCoupling((4,), log_scale_bound=0)
+    bijector = LogisticMixtureCoupling((4,), mixture_components=3)
+    assert bijector.num_params == 3 * 3 + 2
+    assert bijector.structure() == {
+        'class': 'LogisticMixtureCoupling', 'event_shape': [4], 'mask': 'channel', 'flip': False,
+        'log_scale_bound': 2.0, 'mixture_components': 3,
+    }  # fmt: skip

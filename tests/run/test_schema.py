@@ -39,6 +39,7 @@ BAD = {
     'model.scale': ['exp', None],
     'model.spline_bins': [1, 8.0, None, 1000],
     'model.spline_bound': [0.0, -3.0, float('inf'), None],
+    'model.mixture_components': [0, 4.0, None, 1000],
     'model.preprocessing': ['none', 'None', 3],
     'model.alpha': [0.5, -0.1, float('nan'), None],
     'model.learn_top_prior': ['True', 0],

@@ -42,7 +42,9 @@ def _build(family, seed=0, dtype=tf.float32, dropout_rate=0.0):
         return tfp_flows.glow(IMAGE_SHAPE, num_levels=2, **sizes)
     if family == 'real_nvp':
         return tfp_flows.real_nvp(IMAGE_SHAPE, num_levels=2, split_prior=True, **sizes)
-    coupling = 'spline' if family == 'spline vector' else 'affine'
+    coupling = {'spline vector': 'spline', 'mixture vector': 'logistic_mixture'}.get(
+        family, 'affine'
+    )
     return tfp_flows.real_nvp((2,), **{**sizes, 'num_steps': 2}, coupling=coupling)
 
 
@@ -53,7 +55,7 @@ def _data(family, count, seed=0):
         c = rng.standard_normal((count, NUM_FEATURES)).astype(np.float32)
         noise = rng.standard_normal((count, 2)) * 0.3
         return (c @ [[1.0, 0.5], [-0.5, 1.0]] + noise).astype(np.float32), c
-    if family in ('vector', 'spline vector'):
+    if family in ('vector', 'spline vector', 'mixture vector'):
         return (rng.standard_normal((count, 2)) * [1.0, 0.3] + [0.5, -1.0]).astype(np.float32)
     if family == 'conditional glow':  # Class k's pixels take levels 4k .. 4k + 4 of 17.
         labels = rng.integers(0, NUM_CLASSES, size=count)
@@ -106,6 +108,7 @@ def _trained(family, x, seed=0, dtype=tf.float32, dropout_rate=0.0, **trainer_kw
         ('glow', 'ema'),
         ('real_nvp', 'memory saving recompute'),
         ('spline vector', 'fit on (x,) tuples'),
+        ('mixture vector', 'memory saving invert'),  # It rebuilds inputs by bisection.
         ('vector', 'accumulation'),
         ('conditional glow', 'accumulation'),
         ('conditional glow', 'memory saving invert'),

@@ -3,7 +3,8 @@
 `_Coupling` owns what every kind shares: the mask and split, the context, the conditioner
 (with its dropout and mixed precision) and the rerun of memory-saving backprop. A kind gives
 the conditioner's number of parameters per changed value and their map of the changed part:
-`AffineCoupling` scales and shifts it, `AdditiveCoupling` shifts it, `SplineCoupling` bends it.
+`AffineCoupling` scales and shifts it, `AdditiveCoupling` shifts it, `SplineCoupling` bends it
+(and `logistic_mixture.LogisticMixtureCoupling` maps it through a mixture's CDF).
 """
 
 import functools

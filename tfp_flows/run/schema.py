@@ -82,8 +82,10 @@ FIELDS = {
     'model.num_steps': Field(4, checks.POSITIVE_INT, RUN, 'Flow steps per level.'),
     'model.hidden_channels': Field(64, checks.POSITIVE_INT, RUN,
         'Width of each coupling network.'),
-    'model.coupling': Field('affine', checks.one_of('affine', 'additive', 'spline'), RUN,
-        "Couplings: 'affine', 'additive' (NICE) or 'spline' (rational-quadratic)."),
+    'model.coupling': Field(
+        'affine', checks.one_of('affine', 'additive', 'spline', 'logistic_mixture'), RUN,
+        "Couplings: 'affine', 'additive' (NICE), 'spline' (rational-quadratic) or "
+        "'logistic_mixture' (Flow++'s CDF; sampling by bisection)."),
     'model.permutation': Field('lu', checks.one_of('lu', 'plain', 'reverse', 'shuffle'), RUN,
         'Channel mixing between couplings (Glow).'),
     'model.loop': Field(False, checks.BOOL, RUN,
@@ -98,6 +100,8 @@ FIELDS = {
     'model.spline_bins': Field(8, checks.integer(2, 1000), RUN, "The spline couplings' bins."),
     'model.spline_bound': Field(3.0, checks.POSITIVE_NUMBER, RUN,
         'The spline couplings map [-B, B]; the identity outside.'),
+    'model.mixture_components': Field(4, checks.integer(1, 1000), RUN,
+        "The logistic mixture couplings' logistics."),
     'model.preprocessing': Field('logit', checks.one_of('centre', 'logit').or_none(), RUN,
         "Images: 'centre' (x - 1/2) or Real NVP's 'logit'; None for vector data.", str),
     'model.alpha': Field(0.01, checks.number(0, 0.5, high_open=True), RUN,
