@@ -396,6 +396,7 @@ def test_the_builders_reject_unknown_options():
         (dict(coupling='spline', scale='sigmoid'), "`scale` applies to coupling='affine'"),
         (dict(spline_bins=4), "`spline_bins` applies to coupling='spline'; got spline_bins=4"),
         (dict(coupling='additive', spline_bound=2), "`spline_bound` applies to coupling='spline'"),
+        (dict(mixture_components=8), "`mixture_components` applies to coupling='logistic_mixture'"),
     ],
 )
 def test_refuses_arguments_that_do_not_apply(model, arguments, message):
@@ -629,6 +630,7 @@ ARGUMENTS = {
         'scale': 'checked',
         'spline_bins': 'checked',  # Also other variable shapes.
         'spline_bound': 'checked',
+        'mixture_components': 'checked',
         'preprocessing': 'checked',
         'alpha': 'checked',
         'conditional_shape': 'checked',
@@ -654,6 +656,7 @@ ARGUMENTS = {
         'scale': 'checked',
         'spline_bins': 'checked',
         'spline_bound': 'checked',
+        'mixture_components': 'checked',
         'preprocessing': 'checked',
         'alpha': 'checked',
         'conditional_shape': 'checked',
@@ -677,6 +680,7 @@ OTHER_VALUES = {
     'scale': ('tanh', 'sigmoid'),
     'spline_bins': (8, 4),
     'spline_bound': (3.0, 2.0),
+    'mixture_components': (4, 2),
     'preprocessing': ('logit', 'centre'),
     'alpha': (0.05, 0.01),
     # The same number of features, so the same variable shapes: only the saved structure
@@ -715,6 +719,8 @@ def test_a_checkpoint_restores_its_density_or_fails_naming_the_argument(model, a
         common['preprocessing'] = 'logit'
     if argument in ('spline_bins', 'spline_bound'):
         common['coupling'] = 'spline'
+    if argument == 'mixture_components':
+        common['coupling'] = 'logistic_mixture'
     saved = build((4, 4, 2), **common, **{argument: base})
     image = tf.random.stateless_uniform([2, 4, 4, 2], [8, 2], 0.05, 0.95, dtype=saved.dtype)
     _moved(saved, image)
@@ -740,6 +746,7 @@ def _names_of(argument, base, other):
         'scale': ['scale'],
         'spline_bins': ['num_bins'],
         'spline_bound': ['bound'],
+        'mixture_components': ['mixture_components'],
         'preprocessing': ['Centre', 'LogitTransform', 'steps[0]'],
         'alpha': ['alpha'],
         'conditional_shape': ['conditional_shape'],

@@ -24,7 +24,7 @@ _PUBLIC = {
     'initialize': 'tfp_flows.initialization',
     'networks': 'tfp_flows.networks',
     'real_nvp': 'tfp_flows.models',
-    'sample': 'tfp_flows.models',
+    'sample': 'tfp_flows.sampling',
     'uniform_dequantize': 'tfp_flows.dequantization',
 }
 

@@ -45,7 +45,7 @@ import os
 
 import tensorflow as tf
 
-from tfp_flows import checks, models
+from tfp_flows import checks, sampling
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.dequantization import (
@@ -60,7 +60,7 @@ __all__ = ['FlowModule', 'export_saved_model']
 
 def _check_flow(flow):
     """Returns (event_shape, latent_shape, dtype) of `flow` after checking what export needs."""
-    models.check_flow(flow)
+    sampling.check_flow(flow)
     shapes = flow.event_shape, flow.distribution.event_shape
     if not all(shape.is_fully_defined() for shape in shapes) or flow.batch_shape.rank != 0:
         raise ValueError(
@@ -247,7 +247,7 @@ class FlowModule(tf.Module):
         )
         _, context = self._checked(None, conditional_input, num_samples)
         temperature = tf.ensure_shape(temperature, [])  # Checked by `sample_latent`.
-        latent = models.sample_latent(self._flow, num_samples, temperature, seed)
+        latent = sampling.sample_latent(self._flow, num_samples, temperature, seed)
         return {'x': self._decode_pass(latent, *context)}
 
     def _encode(self, x, conditional_input=None):

@@ -185,6 +185,10 @@ def test_unknown_and_missing_fields_are_named():
         ({'model.spline_bins': 4}, r"`config.model.spline_bins` applies to model.coupling='spl"),
         ({'model.spline_bound': 2.0}, r'`config.model.spline_bound` applies to model.coupling='),
         (
+            {'model.mixture_components': 8},
+            r"`config.model.mixture_components` applies to model.coupling='logistic_mixture'",
+        ),
+        (
             {'model.coupling': 'spline', 'model.scale': 'sigmoid'},
             r"`config.model.scale` applies to model.coupling='affine'; got 'sigmoid' with 'spline'",
         ),
@@ -203,6 +207,7 @@ def test_fields_that_cannot_go_together_are_refused(changes, message):
         'model.loop': False,
         'model.spline_bins': 8,
         'model.spline_bound': 3.0,
+        'model.mixture_components': 4,
         'model.scale': 'tanh',
     }
     config.update_from_flattened_dict({k: v for k, v in alright.items() if k in changes})

@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows import checks, models
+from tfp_flows import checks, sampling
 from tfp_flows.dequantization.uniform import (
     _uniform_dequantize,
     check_num_bins,
@@ -107,7 +107,7 @@ def dequantized_bits_per_dim(flow, dequantizer, pixels, num_bins, seed=None, bij
     and errors as `dequantize`; `flow` a `tfd.TransformedDistribution` (else `TypeError`) on
     [0, 1]^D; `bijector_kwargs` go to `flow.log_prob` (e.g. {'training': True}).
     """
-    models.check_flow(flow)
+    sampling.check_flow(flow)
     x, log_q = dequantize(pixels, num_bins, dequantizer, seed, flow.dtype)
     log_prob = flow.log_prob(x, **_log_prob_kwargs(bijector_kwargs))
     return bits_per_dim(log_prob - log_q, _num_dims(flow), num_bins)
@@ -156,7 +156,7 @@ def importance_weighted_log_likelihood(
     S: a positive int or an int scalar tensor; `seed`: an int in [0, 2**31) or a stateless
     seed [2]; the rest as for `dequantized_bits_per_dim`.
     """
-    models.check_flow(flow)
+    sampling.check_flow(flow)
     num_bins = check_num_bins(num_bins)
     check_dequantizer(dequantizer, num_bins)
     num_samples = _check_num_samples(num_samples)

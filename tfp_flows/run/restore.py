@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from absl import logging
 
-from tfp_flows import checks, models
+from tfp_flows import checks, models, sampling
 from tfp_flows.bijectors.base import SavedStructure
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.context import StandardizedContext, conditional_shape_of
@@ -119,7 +119,7 @@ def standardize_flow(flow, statistics):
     m_c, s_c are non-trainable variables that a checkpoint restores. `TypeError` for arguments
     of another kind, `ValueError` for a `flow` whose shapes do not fit the columns.
     """
-    models.check_flow(flow)
+    sampling.check_flow(flow)
     if not isinstance(statistics, TableStatistics):
         raise TypeError(f'`statistics` must be a TableStatistics; got {statistics!r}.')
     num_columns, num_context = len(statistics.columns), len(statistics.context_columns)

@@ -13,7 +13,7 @@ import tensorflow as tf
 from tfp_flows import checks
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.dequantization import check_num_bins
-from tfp_flows.models import check_flow, sample_latent
+from tfp_flows.sampling import check_flow, sample_latent
 from tfp_flows.tools import pictures
 
 __all__ = [

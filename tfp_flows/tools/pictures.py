@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from tfp_flows import checks
 from tfp_flows.dequantization import check_num_bins
-from tfp_flows.models import sample
+from tfp_flows.sampling import sample
 
 __all__ = [
     'density_figure',
