@@ -72,6 +72,10 @@ STEPS = {  # step, an event of its forward_min_event_ndims (latent side)
         (4, 4, 2),
     ),
     'SplineCoupling': lambda: (bijectors.SplineCoupling((4, 4, 2), hidden_channels=4), (4, 4, 2)),
+    'LogisticMixtureCoupling': lambda: (
+        bijectors.LogisticMixtureCoupling((4, 4, 2), hidden_channels=4),
+        (4, 4, 2),
+    ),
     'SplineCoupling one channel': lambda: (
         bijectors.SplineCoupling((4, 4, 1), mask='checkerboard', hidden_channels=4),
         (4, 4, 1),

@@ -6,7 +6,8 @@ first (TFP's order), over a standard Normal base: `log_prob(x)` is the density o
 used or not, before any variable, in the domain of its step: `ValueError` naming it):
   hidden_channels: width of the coupling networks (`tfp_flows.networks`).
   split_prior: learn the factored-out halves' prior from the kept halves (`FactorOut`).
-  log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', priors.
+  log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', the
+    logistic mixture's outer scale, priors.
   coupling: 'affine', 'additive' (NICE), 'spline' (Durkan et al. 2019), 'logistic_mixture' (Flow++).
   scale: the affine couplings' 'tanh' (soft clamp) or 'sigmoid' (Glow's; `bijectors.affine`).
   spline_bins, spline_bound: the spline couplings' K bins (in [2, 1000)) on [-B, B] (B > 0).

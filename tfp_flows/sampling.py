@@ -1,6 +1,6 @@
 """Drawing from a flow: `sample` at a temperature, `sample_latent`, and their checks.
 
-`tfp_flows.models` re-exports these names (where they were before 0.3).
+`tfp_flows.models` re-exports these names (where 0.2 had them).
 """
 
 import numpy as np

@@ -543,6 +543,44 @@ def test_the_logistic_mixture_is_exact_far_out_in_its_tails(dtype):
     assert np.all(np.abs(bijector.forward_log_det_jacobian(x, 1)) > 1e-2)  # Not the identity.
 
 
+def _mixture_at_its_bounds(dtype, event_shape=(4,), mask='channel', raw_scales=(50.0, -50.0)):
+    """A logistic mixture coupling of two components whose log-scales are at the bound (+-7
+    for the default raw values)."""
+    bijector = LogisticMixtureCoupling(
+        event_shape, mask=mask, hidden_channels=4, mixture_components=2, dtype=dtype
+    )
+    per_value = [0.0, 0.0, 0.0, 0.0, *raw_scales, 0.0, 0.0]  # logits, means, log-scales, a, b
+    bias = bijector.conditioner.bias_out
+    bias.assign(tf.constant(per_value * (bias.shape[0] // 8), dtype))
+    return bijector
+
+
+def test_the_logistic_mixture_keeps_its_scales_and_stays_finite_at_its_bounds():
+    # float32 log-dets equal float64 ones far out (the -s_j term survives |u| ~ 1e12), and
+    # values near float32's limit map to finite numbers or +-inf, never NaN (review).
+    x2 = [[1e1, 1e3], [1e5, -1e5], [1e7, -1e9]]
+    x = np.concatenate([np.ones([3, 2]), x2], axis=1)
+    log_dets = {  # Both components narrow (log-scales -7 and -6): no wide one hides the term.
+        dtype: _mixture_at_its_bounds(dtype, raw_scales=(-50.0, -8.6)).inverse_log_det_jacobian(
+            tf.constant(x, dtype), 1
+        )
+        for dtype in (tf.float32, tf.float64)
+    }
+    np.testing.assert_allclose(log_dets[tf.float32], log_dets[tf.float64], rtol=1e-5)
+    huge = tf.constant([[1.0, 1.0, 1e30, 1e36], [1.0, 1.0, -1e36, 3e38]], tf.float32)
+    bijector = _mixture_at_its_bounds(tf.float32)
+    for call in (bijector.forward, bijector.inverse):
+        assert not np.any(np.isnan(call(huge))), call
+    # Checkerboard: a huge kept value passes through with no log-det of its own.
+    bijector = _mixture_at_its_bounds(tf.float32, (2, 2, 1), 'checkerboard')
+    image = tf.constant([[[[1e36], [0.5]], [[0.5], [1e36]]]], tf.float32)
+    for y, log_det in (
+        (bijector.forward(image), bijector.forward_log_det_jacobian(image, 3)),
+        (bijector.inverse(image), bijector.inverse_log_det_jacobian(image, 3)),
+    ):
+        assert np.all(np.isfinite(log_det)) and np.all(np.isfinite(y)), (y, log_det)
+
+
 def test_a_fresh_logistic_mixture_coupling_is_flow_pp_map_of_its_spread_components():
     bijector = LogisticMixtureCoupling(
         (4,), hidden_channels=8, mixture_components=3, dtype=tf.float64

@@ -153,7 +153,7 @@ def test_a_config_json_recorded_before_a_field_existed_holds_its_default(tmp_pat
     workdir = _workdir(tmp_path, _config(**glow))
     with open(os.path.join(workdir, 'config.json')) as f:
         previous = json.load(f)
-    for name in ('loop', 'spline_bins'):
+    for name in ('loop', 'spline_bins', 'mixture_components'):
         del previous['model'][name]
     workdirs.write_json(os.path.join(workdir, 'config.json'), previous)
     assert _open(_config(**glow), workdir).changed == {}

@@ -155,7 +155,7 @@ def test_round_trip_and_log_det_against_autodiff(family, policy):
 
 @pytest.mark.parametrize('policy', POLICIES)
 @pytest.mark.parametrize('mask', ['channel', 'checkerboard'])
-@pytest.mark.parametrize('kind', ['AffineCoupling', 'SplineCoupling'])
+@pytest.mark.parametrize('kind', ['AffineCoupling', 'SplineCoupling', 'LogisticMixtureCoupling'])
 def test_one_coupling_log_det_is_float32_exact_under_a_policy(kind, mask, policy):
     coupling = getattr(bijectors, kind)(
         (4, 4, 2), mask=mask, hidden_channels=16, dtype_policy=policy

@@ -28,26 +28,36 @@ def _logit_cdf(v, log_weights, means, log_scales, slope=False):
     log_survival = tf.reduce_logsumexp(log_weights + upper, axis=-1)
     if not slope:
         return log_cdf - log_survival
-    log_density = tf.reduce_logsumexp(log_weights - log_scales + lower + upper, axis=-1)
-    return log_cdf - log_survival, log_density - log_cdf - log_survival
+    # log g' = log sum_j pi_j e^-s_j sigmoid(u_j) sigmoid(-u_j) - log F - log(1 - F), each sum
+    # normalised by its dominant tail first: the difference of two ~ -|u| terms loses s_j in
+    # float32 once |u| ~ 1e6.
+    right = tf.nn.log_softmax(log_weights + upper) - log_scales + lower
+    left = tf.nn.log_softmax(log_weights + lower) - log_scales + upper
+    log_slope = tf.where(
+        log_cdf > log_survival,
+        tf.reduce_logsumexp(right, axis=-1) - log_cdf,
+        tf.reduce_logsumexp(left, axis=-1) - log_survival,
+    )
+    return log_cdf - log_survival, log_slope
 
 
 def _bisect(target, log_weights, means, log_scales):
     """The v with g(v) = target (no gradient), by halving the bracket of its root."""
-    ends = means + tf.exp(log_scales) * target[..., tf.newaxis]
-    eps = np.finfo(target.dtype.as_numpy_dtype).eps
+    finfo = np.finfo(target.dtype.as_numpy_dtype)
+    limit, eps = finfo.max / 4, finfo.eps  # Ends and their sums stay finite.
+    ends = tf.clip_by_value(means + tf.exp(log_scales) * target[..., tf.newaxis], -limit, limit)
 
     def wide(low, high):
         return tf.reduce_any(high - low > 2 * eps * (1 + tf.abs(low) + tf.abs(high)))
 
     def halve(low, high):
-        middle = low + (high - low) / 2
+        middle = low / 2 + high / 2
         below = _logit_cdf(middle, log_weights, means, log_scales) < target
         return tf.where(below, middle, low), tf.where(below, high, middle)
 
     bracket = (tf.reduce_min(ends, axis=-1), tf.reduce_max(ends, axis=-1))
     low, high = tf.while_loop(wide, halve, bracket, maximum_iterations=_MAX_HALVINGS)
-    return low + (high - low) / 2
+    return low / 2 + high / 2
 
 
 class LogisticMixtureCoupling(_Coupling):
@@ -66,9 +76,9 @@ class LogisticMixtureCoupling(_Coupling):
         at most 100 halvings), then one Newton step, which also gives the gradient
       log|det dy/dx| = -sum over x2 of (a + log g'(y2)),
         log g' = log sum_j pi_j exp(-s_j) sigmoid(u_j) sigmoid(-u_j) - log F - log(1 - F)
-    A fresh conditioner outputs zero: M equal logistics spread by o, a fixed odd map (not the
-    identity), whose shape training moves from the first step (from the identity, M equal
-    components would move as one affine map to first order).
+    A fresh conditioner outputs zero: M equal logistics spread by o, a fixed odd map (the
+    identity only for M = 1), whose shape training moves from the first step (from the
+    identity, M equal components would move as one affine map to first order).
     Arguments (output_size: 3M + 2 per channel of x2, channel c's logits, means, log-scales,
     raw a and b from output c (3M + 2) on), context and errors as `AffineCoupling`'s, with
     `log_scale_bound` (of a) and `mixture_components` M (an int in [1, 1000)), both in
@@ -117,6 +127,9 @@ class LogisticMixtureCoupling(_Coupling):
 
     def _map(self, x, params, inverse, changed_mask=None):
         log_weights, means, log_scales, outer, shift = self._mixture(params, x.shape[-1])
+        kept = x
+        if changed_mask is not None:  # Only x2 is mapped: a large x1 could overflow the map.
+            x = tf.where(changed_mask > 0, x, tf.zeros_like(x))
         mixture = (log_weights, means, log_scales)
         if inverse:
             logit, log_slope = _logit_cdf(x, *mixture, slope=True)
@@ -128,6 +141,10 @@ class LogisticMixtureCoupling(_Coupling):
             # A Newton step: refines the root, and its gradient is the implicit function's.
             y = root - (logit - target) * tf.stop_gradient(tf.exp(-log_slope))
             log_det = -outer - _logit_cdf(y, *mixture, slope=True)[1]
-        if changed_mask is not None:  # The map ran on x1 too: keep x1 exactly.
-            y, log_det = tf.where(changed_mask > 0, y, x), log_det * changed_mask
+        if changed_mask is not None:  # x1 as it was, with no log-det.
+            changed = changed_mask > 0
+            y, log_det = (
+                tf.where(changed, y, kept),
+                tf.where(changed, log_det, tf.zeros_like(log_det)),
+            )
         return y, tf.reduce_sum(log_det, axis=list(range(-len(self._event_shape), 0)))
