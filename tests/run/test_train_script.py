@@ -405,6 +405,11 @@ def test_every_bool_field_and_flag_refuses_a_non_bool_naming_what_it_takes(capsy
                 f'Error: `--{name}` must be True or False (on the command line also true, false, '
                 f"t, f, 1 or 0); got '2'.\n"
             )
+            with pytest.raises(SystemExit):  # absl's --noNAME takes no value.
+                _parsed(*config, f'--no{name}=2')
+            assert capsys.readouterr().err == (
+                f"Error: `--no{name}` takes no value (it sets `--{name}=False`); got '2'.\n"
+            )
     recipe = f'--config={ROOT / "configs" / "glow_digits.py"}'
     for word, value in (('1', True), ('0', False), ('TRUE', True), ('f', False)):
         parsed = _parsed(recipe, f'--config.model.loop={word}', f'--print_config={word}')

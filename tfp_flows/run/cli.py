@@ -10,6 +10,7 @@ import contextlib
 import glob
 import logging
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -147,8 +148,15 @@ def usage_errors():
         _exit_with(_bad_value(error), USAGE_ERROR)
     except flags.Error as error:
         _exit_with(error_line(error), USAGE_ERROR)
-    except Exception as error:  # The recipe failed to load (ml_collections defers it).
-        _exit_with(f'--config: {error_line(error)}', USAGE_ERROR)
+    except Exception as error:  # The recipe failed to load (ml_collections defers it),
+        line = error_line(error)  # or absl's plain ValueError for --noNAME=VALUE.
+        if (given := re.fullmatch(r'--no(\S+?)=(.*) does not take an argument', line)) is not None:
+            name, value = given.groups()
+            _exit_with(
+                f'`--no{name}` takes no value (it sets `--{name}=False`); got {value!r}.',
+                USAGE_ERROR,
+            )
+        _exit_with(f'--config: {line}', USAGE_ERROR)
 
 
 def make_flags_parser(help_fn):
