@@ -392,8 +392,8 @@ BAD_INPUTS = [
     pytest.param(
         _cli('--config.model.num_levels=two'),
         processes.CommandFailed,
-        r'^exit code 2: Error: flag --config\.model\.num_levels=two: invalid literal for '
-        r"int\(\) with base 10: 'two'\n$",
+        r'^exit code 2: Error: `--config\.model\.num_levels` must be a positive int; '
+        r"got 'two'\.\n$",
         id='a word for a number: CLI',
     ),
     pytest.param(

@@ -389,6 +389,22 @@ def _parsed(*argv):
         flags.FLAGS.unparse_flags()
 
 
+def test_every_number_field_refuses_a_word_naming_its_domain(capsys):
+    # absl parses an int or float field's value by the default's type; its error is ours.
+    numbers = [
+        (key, field)
+        for key, field in schema.FIELDS.items()
+        if type(field.default) in (int, float) or field.kind in (int, float)
+    ]
+    assert ('model.mixture_components', schema.FIELDS['model.mixture_components']) in numbers
+    for key, field in numbers:
+        with pytest.raises(SystemExit) as exit:
+            _parsed(f'--config.{key}=abc')
+        assert exit.value.code == cli.USAGE_ERROR, key
+        expected = f"Error: `--config.{key}` must be {field.domain.description}; got 'abc'.\n"
+        assert capsys.readouterr().err == expected
+
+
 def test_every_bool_field_and_flag_refuses_a_non_bool_naming_what_it_takes(capsys):
     own = sorted(name for name, flag in _parsed().items() if flag.boolean and name != 'config')
     fields = [

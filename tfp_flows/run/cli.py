@@ -19,6 +19,7 @@ from absl import flags
 from absl import logging as absl_logging
 from ml_collections import config_flags
 
+from tfp_flows.run import schema
 from tfp_flows.run import workdir as workdirs
 
 __all__ = [
@@ -120,14 +121,22 @@ def error_line(error):
 
 def _bad_value(error):
     """'`--config.model.loop` must be True or False (...); got '2'.' for absl's 'flag
-    --NAME=VALUE: <the parser's error>' of a bool flag or config field; else absl's line."""
+    --NAME=VALUE: <the parser's error>' of a bool flag or a config field (the field's domain
+    from the schema: '`--config.model.num_levels` must be a positive int; got 'two'.'); else
+    absl's line."""
     text, cause = str(error), error.__context__
     name = text.removeprefix('flag --').split('=', 1)[0]
-    boolean = name in flags.FLAGS and flags.FLAGS[name].boolean
-    if not boolean or not isinstance(cause, ValueError | TypeError):
+    field = schema.FIELDS.get(name.removeprefix('config.'))
+    if name in flags.FLAGS and flags.FLAGS[name].boolean:
+        expected = _BOOL
+    elif name.startswith('config.') and field is not None:
+        expected = field.domain.description
+    else:
+        return error_line(error)
+    if not isinstance(cause, ValueError | TypeError):
         return error_line(error)
     value = text[len(f'flag --{name}=') : len(text) - len(f': {cause}')]
-    return f'`--{name}` must be {_BOOL}; got {value!r}.'
+    return f'`--{name}` must be {expected}; got {value!r}.'
 
 
 def _exit_with(message, code):
