@@ -13,13 +13,16 @@ import os
 __all__ = [
     'BOOL',
     'COLUMN_NAMES',
+    'COUPLINGS',
     'COUPLING_OPTIONS',
     'FRACTION',
+    'MIXTURE_COMPONENTS',
     'NON_NEGATIVE_INT',
     'NUMBERS',
     'POSITIVE_INT',
     'POSITIVE_NUMBER',
     'SEED',
+    'SPLINE_BINS',
     'TEMPERATURES',
     'Domain',
     'check_float_dtype',
@@ -152,6 +155,11 @@ def _is_name_list(value):
     names = _split_names(value)
     return bool(names) and all(names) and len(set(names)) == len(names)
 
+
+# The coupling kinds and their options' domains, the builders' and the config's.
+COUPLINGS = one_of('affine', 'additive', 'spline', 'logistic_mixture')
+SPLINE_BINS = integer(2, 1000)  # 1000 bins of the minimum size fill [-B, B].
+MIXTURE_COMPONENTS = integer(1, 1000)
 
 # The builders' and the config's options of one coupling kind, {option: kind}: a model of
 # another kind refuses them but at their defaults.

@@ -42,7 +42,7 @@ from tfp_flows.bijectors.affine import LOG_SCALE_BOUND, SCALE
 from tfp_flows.bijectors.chain import Chain
 from tfp_flows.bijectors.context import check_conditional_shape
 from tfp_flows.bijectors.invertible_conv import InvertibleConv1x1, LUInvertibleConv1x1
-from tfp_flows.bijectors.logistic_mixture import MIXTURE_COMPONENTS, LogisticMixtureCoupling
+from tfp_flows.bijectors.logistic_mixture import LogisticMixtureCoupling
 from tfp_flows.bijectors.loop import Loop
 from tfp_flows.bijectors.multiscale import FactorOut
 from tfp_flows.bijectors.preprocessing import ALPHA, Centre, LogitTransform
@@ -72,7 +72,7 @@ _DOMAINS = {  # The builders' arguments, those passed on in their consumers' dom
     **dict.fromkeys(('num_levels', 'num_steps'), checks.POSITIVE_INT),
     **dict.fromkeys(('learn_top_prior', 'split_prior', 'validate_args'), checks.BOOL),
     'loop': checks.BOOL.or_none(),
-    'coupling': checks.one_of(*_COUPLINGS),
+    'coupling': checks.COUPLINGS,
     'permutation': checks.one_of('lu', 'plain', 'reverse', 'shuffle'),
     'seed': checks.SEED,
     'log_scale_bound': LOG_SCALE_BOUND,
@@ -80,7 +80,7 @@ _DOMAINS = {  # The builders' arguments, those passed on in their consumers' dom
     'alpha': ALPHA,
     'spline_bins': kinds.NUM_BINS,
     'spline_bound': kinds.BOUND,
-    'mixture_components': MIXTURE_COMPONENTS,
+    'mixture_components': checks.MIXTURE_COMPONENTS,
 }
 
 

@@ -24,7 +24,7 @@ from tfp_flows.mixed_precision import check_dtype_policy
 __all__ = ['BOUND', 'NUM_BINS', 'AdditiveCoupling', 'AffineCoupling', 'SplineCoupling']
 
 _MASK = checks.one_of('channel', 'checkerboard')
-NUM_BINS = checks.integer(2, 1000)  # 1000 bins of the minimum size fill [-B, B].
+NUM_BINS = checks.SPLINE_BINS
 BOUND = checks.POSITIVE_NUMBER
 _MIN_BIN = _MIN_SLOPE = 1e-3  # The smallest bin (a fraction of [-B, B]) and slope (nflows).
 _SLOPE_SHIFT = math.log(math.expm1(1.0 - _MIN_SLOPE))  # A zero output gives slope 1.

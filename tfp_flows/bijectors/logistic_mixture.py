@@ -12,9 +12,8 @@ from tfp_flows import checks
 from tfp_flows.bijectors.affine import LOG_SCALE_BOUND, log_scale
 from tfp_flows.bijectors.coupling import _Coupling
 
-__all__ = ['MIXTURE_COMPONENTS', 'LogisticMixtureCoupling']
+__all__ = ['LogisticMixtureCoupling']
 
-MIXTURE_COMPONENTS = checks.integer(1, 1000)
 _COMPONENT_LOG_SCALE_BOUND = 7.0  # Flow++'s code floors component log-scales at -7.
 _MAX_HALVINGS = 100  # Enough for brackets up to 2**100 tolerances wide.
 
@@ -105,7 +104,7 @@ class LogisticMixtureCoupling(_Coupling):
         dtype_policy=None,
     ):
         parameters = dict(locals())
-        components = MIXTURE_COMPONENTS.check('mixture_components', mixture_components)
+        components = checks.MIXTURE_COMPONENTS.check('mixture_components', mixture_components)
         self._log_scale_bound = LOG_SCALE_BOUND.check('log_scale_bound', log_scale_bound)
         self._components, self.num_params = components, 3 * components + 2
         self._mean_offsets = np.linspace(-2.0, 2.0, components + 2)[1:-1]

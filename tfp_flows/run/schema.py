@@ -83,7 +83,7 @@ FIELDS = {
     'model.hidden_channels': Field(64, checks.POSITIVE_INT, RUN,
         'Width of each coupling network.'),
     'model.coupling': Field(
-        'affine', checks.one_of('affine', 'additive', 'spline', 'logistic_mixture'), RUN,
+        'affine', checks.COUPLINGS, RUN,
         "Couplings: 'affine', 'additive' (NICE), 'spline' (rational-quadratic) or "
         "'logistic_mixture' (Flow++'s CDF; sampling by bisection)."),
     'model.permutation': Field('lu', checks.one_of('lu', 'plain', 'reverse', 'shuffle'), RUN,
@@ -97,10 +97,10 @@ FIELDS = {
         'Soft clamp of every log-scale.'),
     'model.scale': Field('tanh', checks.one_of('tanh', 'sigmoid'), RUN,
         "Coupling scale: 'tanh' (soft clamp) or Glow's 'sigmoid'."),
-    'model.spline_bins': Field(8, checks.integer(2, 1000), RUN, "The spline couplings' bins."),
+    'model.spline_bins': Field(8, checks.SPLINE_BINS, RUN, "The spline couplings' bins."),
     'model.spline_bound': Field(3.0, checks.POSITIVE_NUMBER, RUN,
         'The spline couplings map [-B, B]; the identity outside.'),
-    'model.mixture_components': Field(4, checks.integer(1, 1000), RUN,
+    'model.mixture_components': Field(4, checks.MIXTURE_COMPONENTS, RUN,
         "The logistic mixture couplings' logistics."),
     'model.preprocessing': Field('logit', checks.one_of('centre', 'logit').or_none(), RUN,
         "Images: 'centre' (x - 1/2) or Real NVP's 'logit'; None for vector data.", str),
