@@ -598,3 +598,20 @@ def test_an_interrupted_resume_records_no_setting_it_never_trained_with(
     assert workdirs.read_json(os.path.join(workdir, 'config.json')) == config_before
     after = {k: v for k, v in _files(workdir).items() if not k.startswith('logs')}
     assert after == {k: v for k, v in before.items() if not k.startswith('logs')}
+
+
+def test_ctrl_c_as_a_save_returns_names_the_checkpoint_the_resume_takes(
+    digits_run, digits_config, tmp_path, monkeypatch
+):
+    workdir = _copy(digits_run, tmp_path)
+
+    def save_then_interrupt(self, epoch, logs=None):
+        self.latest.save(checkpoint_number=epoch + 1)
+        raise KeyboardInterrupt  # The signal lands once the save is on disk, before its records.
+
+    monkeypatch.setattr(
+        experiment.callbacks.CheckpointCallback, 'on_epoch_end', save_then_interrupt
+    )
+    with pytest.raises(experiment.Interrupted) as interrupted:
+        experiment.train_and_evaluate(digits_config(epochs=3), workdir, verbose=0)
+    assert interrupted.value.epoch == 2 and interrupted.value.checkpoint.endswith('ckpt-2')

@@ -40,7 +40,6 @@ class CheckpointCallback(keras.callbacks.Callback):
         super().__init__()
         self.latest, self.best, self.monitor = latest, best, monitor
         self.epoch, self.best_value, self.first_save = epoch, best_value, first_save
-        self.saved_epoch = None  # Epochs trained at the last save of this session.
 
     def on_epoch_end(self, epoch, logs=None):
         if not _finite(logs):
@@ -51,7 +50,6 @@ class CheckpointCallback(keras.callbacks.Callback):
         if improved:
             self.best_value.assign(value)
         self.latest.save(checkpoint_number=epoch + 1)
-        self.saved_epoch = epoch + 1
         if improved:
             self.best.save(checkpoint_number=epoch + 1)
         if self.first_save is not None:

@@ -240,8 +240,10 @@ def _fit(session, directory, initial_epoch, verbose):
             callbacks=run_callbacks,
             verbose=verbose,
         )
-    except KeyboardInterrupt:
-        raise Interrupted(latest.latest_checkpoint, saver.saved_epoch or initial_epoch) from None
+    except KeyboardInterrupt:  # Named as the resume finds it: Ctrl-C may land inside a save.
+        checkpoint = tf.train.latest_checkpoint(latest.directory)
+        epoch = int(checkpoint.rsplit('-', 1)[1]) if checkpoint else initial_epoch  # By epoch.
+        raise Interrupted(checkpoint, epoch) from None
     if terminate.failed_at is not None:
         raise TrainingDiverged(_diverged(terminate.failed_at, latest.latest_checkpoint, config))
     stopped_early = bool(early_stopping and early_stopping.stopped_epoch)
