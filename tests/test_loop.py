@@ -17,6 +17,7 @@ from tfp_flows.training import FlowTrainer
 
 IMAGE = (8, 8, 2)
 SMALL = dict(num_levels=2, num_steps=2, hidden_channels=8)
+ONE_LEVEL = {**SMALL, 'num_levels': 1}  # Where the tests of the two levels above show no more.
 
 
 def _pair(dtype=tf.float32, **kwargs):
@@ -174,7 +175,7 @@ def test_initialize_inside_tf_function_sets_each_slice_in_turn():
 def test_the_traced_graphs_do_not_grow_with_the_depth():
     counts = {}
     for num_steps in (2, 4):
-        flow = tfp_flows.glow(IMAGE, **{**SMALL, 'num_steps': num_steps}, loop=True)
+        flow = tfp_flows.glow(IMAGE, **{**ONE_LEVEL, 'num_steps': num_steps}, loop=True)
         x = _data(tf.float32, 14)
         counts[num_steps] = [checks.graph_ops(tf.function(flow.log_prob), x)]
         for memory_saving in (None, 'recompute', 'invert'):
@@ -286,7 +287,7 @@ def test_memory_saving_gives_the_plain_gradients(memory_saving, permutation):
 def test_flow_trainer_moves_every_stacked_variable_and_lowers_the_loss(
     memory_saving, accumulation_steps, jit_compile
 ):
-    flow = tfp_flows.glow(IMAGE, **SMALL, loop=True, dropout_rate=0.1)
+    flow = tfp_flows.glow(IMAGE, **ONE_LEVEL, loop=True, dropout_rate=0.1)
     x = _data(tf.float32, 17, count=16)
     tfp_flows.initialize(flow, x)
     before = [v.numpy().copy() for v in flow.trainable_variables]
@@ -327,7 +328,7 @@ def test_two_replicas_initialise_and_train_a_looped_glow(mirrored_strategy):
     results = []
     for strategy in (tf.distribute.OneDeviceStrategy('/cpu:0'), mirrored_strategy):
         with strategy.scope():
-            flow = tfp_flows.glow(IMAGE, **SMALL, loop=True)
+            flow = tfp_flows.glow(IMAGE, **ONE_LEVEL, loop=True)
             tfp_flows.initialize(flow, x)
             trainer = FlowTrainer(flow)
             trainer.compile(keras.optimizers.SGD(0.01))
