@@ -176,6 +176,7 @@ def make_flags_parser(help_fn):
         if any(arg in _HELP_ARGS for arg in argv[1:]):
             print_text(help_fn())
             sys.exit(0)
+        argv, _NONE_FIELDS[:] = _without_none_fields(argv)
         with usage_errors():
             remaining = flags.FLAGS(argv)
         if len(remaining) > 1:
@@ -193,13 +194,43 @@ def make_flags_parser(help_fn):
     return parse
 
 
+# The fields set to None on the command line, which the flags parser takes out of absl's
+# hands: absl parses a field's value by the recipe's type, so it cannot read None into a number.
+_NONE_FIELDS = []
+
+
+def _without_none_fields(argv):
+    """(argv less each `--config.FIELD=None` or `--config.FIELD None` of a field that may be
+    None, those fields in order); a later value of the same field wins, as in absl."""
+    kept, none_fields, rest = [], [], list(argv)
+    while rest:
+        arg = rest.pop(0)
+        name, equals, value = arg.partition('=')
+        key = name.removeprefix('--config.')
+        field = schema.FIELDS.get(key) if name.startswith('--config.') else None
+        if field is not None and key in none_fields:
+            none_fields.remove(key)
+        if field is None or not field.domain.contains(None):
+            kept.append(arg)
+        elif equals and value == 'None':
+            none_fields.append(key)
+        elif not equals and rest and rest[0] == 'None':
+            none_fields.append(key)
+            rest.pop(0)
+        else:
+            kept.append(arg)
+    return kept, none_fields
+
+
 def config_from_flags(flag):
     """(recipe config with this command's overrides, the overrides alone) of the `--config`
-    flag. `--config.FIELD=None`, which ml_collections reads as the str 'None', means None."""
+    flag. `--config.FIELD=None` means None (ml_collections reads it as the str 'None', and a
+    number field's flag could not take it: the flags parser keeps those aside)."""
     overrides = {
         key: None if value == 'None' else value
         for key, value in config_flags.get_override_values(flag).items()
     }
+    overrides.update(dict.fromkeys(_NONE_FIELDS))
     config = flag.value
     config.update_from_flattened_dict(overrides)
     return config, overrides
