@@ -615,3 +615,22 @@ def test_ctrl_c_as_a_save_returns_names_the_checkpoint_the_resume_takes(
     with pytest.raises(experiment.Interrupted) as interrupted:
         experiment.train_and_evaluate(digits_config(epochs=3), workdir, verbose=0)
     assert interrupted.value.epoch == 2 and interrupted.value.checkpoint.endswith('ckpt-2')
+
+
+def test_ctrl_c_after_skipping_a_damaged_checkpoint_names_the_one_resumed_from(
+    digits_run, digits_config, tmp_path, monkeypatch
+):
+    workdir = _copy(digits_run, tmp_path)
+    experiment.train_and_evaluate(digits_config(epochs=2), workdir, verbose=0)
+    damaged = os.path.join(workdir, 'checkpoints', 'latest', 'ckpt-2.data-00000-of-00001')
+    with open(damaged, 'r+b') as f:
+        f.truncate(8)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Before the resumed run saves anything.
+
+    monkeypatch.setattr(experiment.FlowTrainer, 'fit', interrupted)
+    with pytest.raises(experiment.Interrupted) as interrupted_run:
+        experiment.train_and_evaluate(digits_config(epochs=3), workdir, verbose=0)
+    assert interrupted_run.value.epoch == 1  # The resume skips ckpt-2, and would again.
+    assert interrupted_run.value.checkpoint.endswith('ckpt-1')

@@ -102,9 +102,9 @@ def train(run, strategy=None, verbose='auto'):
         with strategy.scope():
             model = _build(config, data)
         session = _Session(run, data, model, is_chief, os.path.join(run.workdir, 'logs'))
-        initial_epoch = _start(session)
+        resumed = _start(session)
         with _save_directory(session) as directory:
-            fitted = _fit(session, directory, initial_epoch, verbose)
+            fitted = _fit(session, directory, resumed, verbose)
             return _finish(session, fitted)
 
 
@@ -151,7 +151,8 @@ def _build(config, data):
 
 
 def _start(session):
-    """Resumes from the newest readable checkpoint, or initialises ActNorm; returns the epoch."""
+    """Resumes from the newest readable checkpoint, or initialises ActNorm; returns (that
+    checkpoint or None, its epoch)."""
     run, data, model = session.run, session.data, session.model
     latest = os.path.join(run.workdir, 'checkpoints', 'latest')
     try:
@@ -176,7 +177,7 @@ def _start(session):
         initialize(model.flow, tf.cast(x, model.flow.dtype), conditional_input=context)
     if session.is_chief and run.previous is None:  # A new run: once the flow builds.
         workdirs.write_config(run, data.recorded, 0)
-    return initial_epoch
+    return resumed_from, initial_epoch
 
 
 @contextlib.contextmanager
@@ -198,8 +199,10 @@ class _Fitted:
     seconds: float
 
 
-def _fit(session, directory, initial_epoch, verbose):
-    """Trains from `initial_epoch`, saving each epoch in `directory`; returns a `_Fitted`."""
+def _fit(session, directory, resumed, verbose):
+    """Trains on from `resumed` (`_start`'s), saving each epoch in `directory`; returns a
+    `_Fitted`."""
+    initial_epoch = resumed[1]
     config, model, data = session.run.config, session.model, session.data
     latest = tf.train.CheckpointManager(model.checkpoint, os.path.join(directory, 'latest'), 2)
     best = tf.train.CheckpointManager(model.checkpoint, os.path.join(directory, 'best'), 1)
@@ -230,7 +233,7 @@ def _fit(session, directory, initial_epoch, verbose):
     if config.train.max_seconds is not None:
         run_callbacks.append(callbacks.TimeLimit(config.train.max_seconds))
     run_callbacks += [c for c in (pictures, early_stopping) if c is not None]
-    start = time.monotonic()
+    start, since = time.monotonic(), time.time()
     try:
         model.trainer.fit(
             data.train,
@@ -240,14 +243,24 @@ def _fit(session, directory, initial_epoch, verbose):
             callbacks=run_callbacks,
             verbose=verbose,
         )
-    except KeyboardInterrupt:  # Named as the resume finds it: Ctrl-C may land inside a save.
-        checkpoint = tf.train.latest_checkpoint(latest.directory)
-        epoch = int(checkpoint.rsplit('-', 1)[1]) if checkpoint else initial_epoch  # By epoch.
-        raise Interrupted(checkpoint, epoch) from None
+    except KeyboardInterrupt:
+        raise Interrupted(*_resume_point(session.run.workdir, since, resumed)) from None
     if terminate.failed_at is not None:
         raise TrainingDiverged(_diverged(terminate.failed_at, latest.latest_checkpoint, config))
     stopped_early = bool(early_stopping and early_stopping.stopped_epoch)
     return _Fitted(best, saver, pictures, stopped_early, time.monotonic() - start)
+
+
+def _resume_point(workdir, since, resumed):
+    """(checkpoint, epoch) a rerun of `workdir` resumes from after Ctrl-C: the newest the
+    checkpoint state lists if saved since `since` (a `time.time()`; the state is written once
+    a save is complete, and Ctrl-C may land in one), else `resumed`, where this session began
+    (a damaged newer checkpoint is not named)."""
+    state = tf.train.get_checkpoint_state(os.path.join(workdir, 'checkpoints', 'latest'))
+    if state is not None and state.all_model_checkpoint_timestamps[-1:] >= [since]:
+        path = state.all_model_checkpoint_paths[-1]
+        return path, int(path.rsplit('-', 1)[1])  # Numbered by epoch.
+    return resumed
 
 
 def _diverged(failed_at, checkpoint, config):
