@@ -5,7 +5,7 @@ conditioners, in the table's own units (the run standardises with the training s
 statistics inside the model). Chosen by validation log-likelihood on scikit-learn's breast
 cancer and wine tables: the size and training among the affine candidates of bench/tables.py,
 then the coupling kind (mean validation over the two tables, 3 seeds: mixture -0.030, affine
--0.039 nats/dim; results: bench/results/tables.md, tables_mixture.md). A table needs at least
+-0.038 nats/dim, level; results: bench/results/tables.md, tables_mixture.md). A table needs at least
 `train.batch_size` (32) training rows: 40 rows in all (80/10/10 split). Example:
     python train.py --config=configs/realnvp_table.py --config.data.name=csv:table.csv
 """
