@@ -268,6 +268,7 @@ def test_rejects_input_of_the_wrong_shape(coupling, shape, message):
         # The curved maps: one case compiles each (the masks are the couplings' shared code).
         (SplineCoupling, (4, 4, 2), 'checkerboard'),
         (LogisticMixtureCoupling, (4, 4, 2), 'checkerboard'),
+        (LogisticMixtureCoupling, (5,), 'channel'),  # As realnvp_table's couplings.
     ],
 )
 def test_xla_matches_eager(coupling, event_shape, mask):
