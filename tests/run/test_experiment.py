@@ -621,10 +621,16 @@ def test_ctrl_c_after_skipping_a_damaged_checkpoint_names_the_one_resumed_from(
     digits_run, digits_config, tmp_path, monkeypatch
 ):
     workdir = _copy(digits_run, tmp_path)
-    experiment.train_and_evaluate(digits_config(epochs=2), workdir, verbose=0)
-    damaged = os.path.join(workdir, 'checkpoints', 'latest', 'ckpt-2.data-00000-of-00001')
-    with open(damaged, 'r+b') as f:
+    latest = os.path.join(workdir, 'checkpoints', 'latest')
+    for suffix in ('.index', '.data-00000-of-00001'):  # A ckpt-2 whose data is cut short.
+        shutil.copy(
+            os.path.join(latest, 'ckpt-1' + suffix), os.path.join(latest, 'ckpt-2' + suffix)
+        )
+    with open(os.path.join(latest, 'ckpt-2.data-00000-of-00001'), 'r+b') as f:
         f.truncate(8)
+    with open(os.path.join(latest, 'checkpoint'), 'w') as f:  # TF's state file, as it saves.
+        f.write('model_checkpoint_path: "ckpt-2"\n')
+        f.write('all_model_checkpoint_paths: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-2"\n')
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Before the resumed run saves anything.
