@@ -8,7 +8,8 @@ on the training images only and chosen by validation; test is reported, never us
 1. Per-pixel histogram (`tfp_flows.tools.baselines.histogram_baseline`, pseudo-count chosen by
    validation), for reference.
 2. Linear autoregressive model, exact likelihood: for each pixel d in raster order, a multinomial
-   `sklearn.linear_model.LogisticRegression` (L2, lbfgs) of k_d given the one-hot encoding of
+   `sklearn.linear_model.LogisticRegression` (L2, lbfgs; every fit converged in at most 230
+   of its 2,000 iterations, else scikit-learn warns) of k_d given the one-hot encoding of
    k_<d (17 columns per earlier pixel; pixel 0 gets no inputs: its intercepts are the
    frequencies). One inverse regularisation C for all pixels, chosen from C_GRID by validation
    bits/dim. Levels never seen at pixel d in training get probability a / (N + a B) each (a = 1,
@@ -44,12 +45,10 @@ import os
 import shlex
 import sys
 import time
-import warnings
 
 import numpy as np
 import scipy.sparse
 from scipy.special import logit, logsumexp
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
@@ -124,17 +123,15 @@ def linear_autoregressive(splits):
     start = time.process_time()
     num_dims = splits['train'].shape[1]
     by_c = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', ConvergenceWarning)
-        for c in C_GRID:
-            totals = [np.zeros(len(splits[s])) for s in ('validation', 'test')]
-            for d in range(num_dims):
-                others = (splits['validation'], splits['test'])
-                for total, log_p in zip(
-                    totals, _pixel_log_probs(splits['train'], d, c, others), strict=True
-                ):
-                    total += log_p
-            by_c[c] = [-t / (num_dims * math.log(2.0)) for t in totals]
+    for c in C_GRID:
+        totals = [np.zeros(len(splits[s])) for s in ('validation', 'test')]
+        for d in range(num_dims):
+            others = (splits['validation'], splits['test'])
+            for total, log_p in zip(
+                totals, _pixel_log_probs(splits['train'], d, c, others), strict=True
+            ):
+                total += log_p
+        by_c[c] = [-t / (num_dims * math.log(2.0)) for t in totals]
     best = min(by_c, key=lambda c: by_c[c][0].mean())
     return {
         'C': best,
