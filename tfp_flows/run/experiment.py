@@ -257,7 +257,8 @@ def _resume_point(workdir, since, resumed):
     a save is complete, and Ctrl-C may land in one), else `resumed`, where this session began
     (a damaged newer checkpoint is not named)."""
     state = tf.train.get_checkpoint_state(os.path.join(workdir, 'checkpoints', 'latest'))
-    if state is not None and state.all_model_checkpoint_timestamps[-1:] >= [since]:
+    saved = state.all_model_checkpoint_timestamps if state is not None else []
+    if saved and saved[-1] >= since:
         path = state.all_model_checkpoint_paths[-1]
         return path, int(path.rsplit('-', 1)[1])  # Numbered by epoch.
     return resumed
