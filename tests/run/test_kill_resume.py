@@ -1,11 +1,11 @@
 """`train.py` killed or interrupted resumes exactly where it stopped when run again.
 
-The module runs the real command: an unbroken run of 4 epochs, and beside it one run killed
-with SIGKILL once its first checkpoint is written, run again and interrupted with SIGINT
-(Ctrl-C) once its second is written, its newest checkpoint then damaged (a lost data file),
-and run again to the end, from the older checkpoint. Epoch e's data is a function of (seed, e)
-and the checkpoints hold the flow and optimizer state, so the resumed run ends with bitwise
-the variables and figures of the unbroken one.
+The module runs the real command: a run killed with SIGKILL once its first checkpoint is
+written, run again and interrupted with SIGINT (Ctrl-C) once its second is written, its newest
+checkpoint then damaged (a lost data file), and run again to the end (4 epochs), from the
+older checkpoint; beside the last, the same run unbroken in the test's process. Epoch e's data
+is a function of (seed, e) and the checkpoints hold the flow and optimizer state, so the
+resumed run ends with bitwise the variables and figures of the unbroken one.
 """
 
 import json
@@ -21,7 +21,6 @@ import pytest
 import tensorflow as tf
 from scripts import processes
 
-from configs import default
 from tfp_flows.run import experiment
 
 EPOCHS = 4  # Two epochs after the Ctrl-C at epoch 2: the signal never arrives after the end.
@@ -31,16 +30,6 @@ FLAGS = (
     f'--config.train.epochs={EPOCHS}',
     '--config.train.strategy=one_device',
 )
-
-
-def _config():
-    """The config of `FLAGS`, for a run in this process."""
-    config = default.get_config()
-    for flag in FLAGS:
-        path, value = flag.removeprefix('--config.').split('=')
-        section, key = path.split('.')
-        config[section][key] = type(config[section][key])(value)
-    return config
 
 
 def _saved_epoch(workdir):
@@ -68,9 +57,6 @@ def _kill_and_resume(tmp_path):
     unbroken_dir, resumed_dir = tmp_path / 'unbroken', tmp_path / 'resumed'
     command = processes.train_command(f'--workdir={resumed_dir}', *FLAGS)
     with processes.Processes(tmp_path) as started:
-        unbroken = started.start(
-            'unbroken', processes.train_command(f'--workdir={unbroken_dir}', *FLAGS)
-        )
         killed = started.start('killed', command)
         _signal_after_checkpoint(killed, resumed_dir, 1, signal.SIGKILL, TIMEOUT)
         interrupted = started.start('interrupted', command)
@@ -78,18 +64,20 @@ def _kill_and_resume(tmp_path):
         damaged = tf.train.latest_checkpoint(str(resumed_dir / 'checkpoints' / 'latest'))
         os.remove(f'{damaged}.data-00000-of-00001')
         resumed = started.start('resumed', command)
-        processes.check_all([unbroken, resumed], TIMEOUT)
+        config = processes.default_config(*FLAGS)
+        experiment.train_and_evaluate(config, str(unbroken_dir), verbose=0)
+        resumed.check(TIMEOUT)
     ran = {
         p.name: {'returncode': p.popen.returncode, 'stdout': p.stdout, 'stderr': p.stderr}
-        for p in (unbroken, killed, interrupted, resumed)
+        for p in (killed, interrupted, resumed)
     }
     return {**ran, 'command': command, 'damaged': damaged}
 
 
 @pytest.fixture(scope='module')
 def runs(built_once):
-    """{'unbroken', 'killed', 'interrupted', 'resumed'}: {'returncode', 'stdout', 'stderr'} of
-    each run; 'command': theirs; 'damaged': the checkpoint damaged before the last run;
+    """{'killed', 'interrupted', 'resumed'}: {'returncode', 'stdout', 'stderr'} of each
+    run; 'command': theirs; 'damaged': the checkpoint damaged before the last run;
     'unbroken_dir', 'resumed_dir': the workdirs, which the tests only read."""
     path, ran = built_once('kill_resume', _kill_and_resume)
     return {**ran, 'unbroken_dir': path / 'unbroken', 'resumed_dir': path / 'resumed'}
@@ -153,4 +141,4 @@ def test_when_no_latest_checkpoint_loads_the_error_names_each_and_the_best(runs,
     os.remove(workdir / 'metrics.json')  # The outputs of a run that was not finished.
     message = rf'(?s)ckpt-{EPOCHS} is damaged.*ckpt-{EPOCHS - 1} is damaged.*best checkpoint'
     with pytest.raises(ValueError, match=message):
-        experiment.train_and_evaluate(_config(), str(workdir), verbose=0)
+        experiment.train_and_evaluate(processes.default_config(*FLAGS), str(workdir), verbose=0)
