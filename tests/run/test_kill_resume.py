@@ -5,7 +5,8 @@ with SIGKILL once its first checkpoint is written, run again and interrupted wit
 (Ctrl-C) once its second is written, its newest checkpoint then damaged (a lost data file),
 and run again to the end, from the older checkpoint. Epoch e's data is a function of (seed, e)
 and the checkpoints hold the flow and optimizer state, so the resumed run ends with bitwise
-the variables and figures of the unbroken one.
+the variables and figures of the unbroken one. The unbroken run is a process of its own too:
+in a test process, after other tests, its figures once differed in the last bit.
 """
 
 import json
@@ -21,7 +22,6 @@ import pytest
 import tensorflow as tf
 from scripts import processes
 
-from configs import default
 from tfp_flows.run import experiment
 
 EPOCHS = 4  # Two epochs after the Ctrl-C at epoch 2: the signal never arrives after the end.
@@ -31,16 +31,6 @@ FLAGS = (
     f'--config.train.epochs={EPOCHS}',
     '--config.train.strategy=one_device',
 )
-
-
-def _config():
-    """The config of `FLAGS`, for a run in this process."""
-    config = default.get_config()
-    for flag in FLAGS:
-        path, value = flag.removeprefix('--config.').split('=')
-        section, key = path.split('.')
-        config[section][key] = type(config[section][key])(value)
-    return config
 
 
 def _saved_epoch(workdir):
@@ -153,4 +143,4 @@ def test_when_no_latest_checkpoint_loads_the_error_names_each_and_the_best(runs,
     os.remove(workdir / 'metrics.json')  # The outputs of a run that was not finished.
     message = rf'(?s)ckpt-{EPOCHS} is damaged.*ckpt-{EPOCHS - 1} is damaged.*best checkpoint'
     with pytest.raises(ValueError, match=message):
-        experiment.train_and_evaluate(_config(), str(workdir), verbose=0)
+        experiment.train_and_evaluate(processes.default_config(*FLAGS), str(workdir), verbose=0)

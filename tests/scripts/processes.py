@@ -31,6 +31,19 @@ TINY_FLAGS = (
 )
 
 
+def default_config(*flags):
+    """The config `python train.py FLAGS` runs with (the default recipe and
+    `--config.SECTION.KEY=VALUE` flags), for the same run in this process."""
+    from configs import default
+
+    config = default.get_config()
+    for flag in flags:
+        path, value = flag.removeprefix('--config.').split('=')
+        section, key = path.split('.')
+        config[section][key] = type(config[section][key])(value)
+    return config
+
+
 def train_command(*flags):
     """The command line of `python train.py FLAGS`."""
     return [sys.executable, str(ROOT / 'train.py'), *flags]
