@@ -206,12 +206,11 @@ class Loop(Chain):
             k = i if inverse else count - 1 - i
 
             def step(x, values, kwargs):
-                views = self._step_views(k, self._value_reads(values))
-                step_log_det = tf.zeros([], x.dtype)
+                views, log_dets = self._step_views(k, self._value_reads(values)), []
                 for view in views if inverse else reversed(views):
                     x, view_log_det = walk.apply(walk.Visit(view, x, inverse, rank, kwargs))
-                    step_log_det += view_log_det
-                return x, step_log_det
+                    log_dets.append(view_log_det)
+                return x, functools.reduce(tf.add, log_dets)
 
             values = read(k)
             x, step_log_det = (recompute or _plain)(step, x, values, kwargs)
