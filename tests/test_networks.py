@@ -1,5 +1,7 @@
 """Tests of tfp_flows/networks.py: the conditioner networks of couplings and split priors."""
 
+import contextlib
+
 import checks
 import numpy as np
 import pytest
@@ -102,21 +104,23 @@ def test_rejects_wrong_input_size():
         networks.DenseNet(2, 4, 8)(tf.zeros([1, 3]))
 
 
+@pytest.mark.parametrize('in_loop_body', [False, True])
 @pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(
     'height, width, channels_in, channels_out',
     [(4, 4, 2, 8), (2, 2, 8, 3), (1, 3, 2, 2), (4, 5, 3, 4), (8, 8, 2, 4), (4, 4, 600, 600)],
 )
 def test_conv3x3_equals_conv2d_on_small_and_large_maps(
-    height, width, channels_in, channels_out, dtype
+    height, width, channels_in, channels_out, dtype, in_loop_body
 ):
-    # Small maps take the dense-matrix path, larger ones tf.nn.conv2d; values and gradients
-    # must be those of the convolution either way.
+    # Small maps take the dense-matrix path, larger ones tf.nn.conv2d (in a loop's body with
+    # gradients of our own); values and gradients must be those of the convolution every way.
     x = tf.random.stateless_normal([3, height, width, channels_in], [6, 4], dtype=dtype)
     kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [6, 5], dtype=dtype)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, kernel])
-        y = networks._conv3x3(x, kernel)  # noqa: SLF001 (the helper under test)
+        with networks.loop_body() if in_loop_body else contextlib.nullcontext():
+            y = networks._conv3x3(x, kernel)  # noqa: SLF001 (the helper under test)
         expected = tf.nn.conv2d(x, kernel, 1, 'SAME')
         weights = tf.random.stateless_normal(expected.shape, [6, 6], dtype=dtype)
         loss, expected_loss = tf.reduce_sum(y * weights), tf.reduce_sum(expected * weights)

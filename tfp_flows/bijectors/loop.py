@@ -21,7 +21,7 @@ import functools
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows import checks
+from tfp_flows import checks, networks
 from tfp_flows.bijectors import backprop, walk
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.chain import Chain, _checked_steps, _kind
@@ -213,7 +213,8 @@ class Loop(Chain):
                 return x, functools.reduce(tf.add, log_dets)
 
             values = read(k)
-            x, step_log_det = (recompute or _plain)(step, x, values, kwargs)
+            with networks.loop_body():
+                x, step_log_det = (recompute or _plain)(step, x, values, kwargs)
             return [i + 1, x, log_det + step_log_det]
 
         batch = x.shape[: x.shape.rank - rank]
@@ -237,8 +238,9 @@ class Loop(Chain):
             values = read(k)
             inner = backward.nested([values[j] for j in trained])
             views = self._step_views(k, self._value_reads(values))
-            for view in reversed(views) if inverse else views:
-                y, gradient = inner.step(view, y, gradient, inverse, rank)
+            with networks.loop_body():
+                for view in reversed(views) if inverse else views:
+                    y, gradient = inner.step(view, y, gradient, inverse, rank)
             found = inner.kwarg_gradients
             kwarg_gradients = [
                 a + b for a, b in zip(kwarg_gradients, found[:num_kwargs], strict=True)
