@@ -133,6 +133,27 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
         np.testing.assert_allclose(got, want, **scale)
 
 
+def test_loop_body_convolutions_of_an_unknown_batch_have_the_convolutions_gradients():
+    # The batch not known to be non-empty takes a tf.cond, in a tf.while_loop's body (a Loop).
+    x = tf.random.stateless_normal([3, 8, 8, 2], [6, 7], dtype=tf.float64)
+    kernel = tf.random.stateless_normal([3, 3, 2, 2], [6, 8], dtype=tf.float64)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 2], tf.float64)])
+    def gradients(x):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([x, kernel])
+            with networks.loop_body():
+                step = networks._conv2d  # noqa: SLF001 (the helper under test)
+                _, y = tf.while_loop(
+                    lambda i, y: i < 2, lambda i, y: (i + 1, step(y, kernel)), (0, x)
+                )
+            expected = tf.nn.conv2d(tf.nn.conv2d(x, kernel, 1, 'SAME'), kernel, 1, 'SAME')
+        return tape.gradient(y, [x, kernel]), tape.gradient(expected, [x, kernel])
+
+    for got, want in zip(*gradients(x), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
 def test_zero_dense_starts_at_zero_and_is_linear():
     net = networks.ZeroDense(3, 4, dtype=tf.float64)
     x = tf.random.stateless_normal([2, 5, 3], [6, 7], dtype=tf.float64)

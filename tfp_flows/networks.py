@@ -31,9 +31,8 @@ _IN_LOOP_BODY = contextvars.ContextVar('in_loop_body', default=False)
 
 @contextlib.contextmanager
 def loop_body():
-    """Where a `bijectors.Loop` traces its loop's body, 3x3 convolutions take gradients that
-    are forward convolutions and a product of patches (`_conv3x3_same`): XLA's CPU backend
-    runs TF's backprop ops inside a `tf.while_loop` through a slow generic loop."""
+    """While a `bijectors.Loop` traces its body, 3x3 convolutions take `_conv3x3_same`'s gradients,
+    which XLA's CPU backend runs fast in a `tf.while_loop` (TF's backprop ops: a generic loop)."""
     token = _IN_LOOP_BODY.set(True)
     try:
         yield
@@ -220,9 +219,9 @@ def _conv1x1(x, kernel):
 
 
 def _conv2d(x, kernel):
-    """`tf.nn.conv2d(x, kernel, 1, 'SAME')` of a 3x3 kernel (in a loop's body `_conv3x3_same`),
-    also for an empty batch, where TF 2.21's oneDNN CPU kernel answers C_in channels, not C_out
-    (grappler removes a reshape as redundant): a batch not known to be non-empty takes a cond."""
+    """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, 3x3 (in a loop body `_conv3x3_same`); a batch not
+    known to be non-empty takes a cond (TF 2.21's oneDNN kernel answers C_in channels, not C_out,
+    for an empty batch, and grappler removes a reshape to the right shape as redundant)."""
     conv = _conv3x3_same if _IN_LOOP_BODY.get() else _CONV_SAME
     if x.shape[0] is not None and x.shape[0] > 0:
         return conv(x, kernel)
@@ -238,6 +237,7 @@ def _conv3x3_same(x, kernel):
     """`tf.nn.conv2d(x, kernel, 1, 'SAME')` of [N, H, W, C_in], kernel [3, 3, C_in, C_out]; its
     gradients: the output's gradient g convolved with the kernel turned by 180 degrees (in and
     out swapped), and x's 3x3 patches [N H W, 9 C_in] times g [N H W, C_out] (`loop_body`)."""
+    x, kernel = tf.identity(x), tf.identity(kernel)  # This graph's: the gradient closes over them.
 
     def gradient(g):
         turned = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
