@@ -2,10 +2,13 @@
 
 Glow on 32x32x3 images (L=3 levels, coupling width 64, batch 2, float32), K = 4, 8, 16, 32
 steps per level, in three layouts: this library's `glow()` with each level's steps unrolled
-(`loop=False`) or looped (`loop=True`; both LU 1x1 conv, affine couplings), and TFP's
-`tfb.Glow` built as the peers' benchmark builds it (`bench/peers/tfp_glow.py`: GlowDefaultNetwork
-couplings of that width, OneByOneConv, ActNorm, GlowDefaultExitNetwork), its train step a
-`tf.function` with a GradientTape and tf_keras' Adam, as that benchmark runs it.
+(`loop=False`) or looped (`loop=True`; both LU 1x1 conv, affine couplings), trained by
+`FlowTrainer` with the library's `FusedAdam` (as train.py's recipes train: their optimizer is
+`training.make_optimizer`'s), and TFP's `tfb.Glow` built as the peers' benchmark builds it
+(`bench/peers/tfp_glow.py`: GlowDefaultNetwork couplings of that width, OneByOneConv, ActNorm,
+GlowDefaultExitNetwork), its train step a `tf.function` with a GradientTape and tf_keras'
+Adam, as that benchmark runs it. (Results up to results/depth.md of 2026-12-07 trained ours
+with Keras 3's Adam.)
 
 Each row runs two fresh processes, one after the other:
 - graph: the parameters, the ops in the traced `log_prob` and training-step graphs, the first
@@ -60,10 +63,8 @@ def _params(variables):
 
 def _ours(tf, num_steps, loop, x, xla):
     """(figures, train step) of this library's Glow: graph figures, or the XLA trainer's."""
-    import keras
-
     import tfp_flows
-    from tfp_flows.training import FlowTrainer
+    from tfp_flows.training import FlowTrainer, FusedAdam
 
     out = {}
     flow, out['build_s'] = _timed(tfp_flows.glow, IMAGE, LEVELS, num_steps, WIDTH, loop=loop)
@@ -74,7 +75,7 @@ def _ours(tf, num_steps, loop, x, xla):
         out['log_prob_ops'] = _ops(log_prob, x)
     _, out['initialize_s'] = _timed(tfp_flows.initialize, flow, x)
     trainer = FlowTrainer(flow, 256)
-    trainer.compile(keras.optimizers.Adam(1e-4), jit_compile=xla)
+    trainer.compile(FusedAdam(1e-4), jit_compile=xla)
     _, out['first_train_step_s'] = _timed(trainer.train_on_batch, x)
     if not xla:
         out['train_step_ops'] = _ops(tf.function(trainer.train_step), (x,))

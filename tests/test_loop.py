@@ -22,10 +22,10 @@ SMALL = dict(num_levels=2, num_steps=2, hidden_channels=8)
 ONE_LEVEL = {**SMALL, 'num_levels': 1}
 
 
-def _pair(dtype=tf.float32, **kwargs):
+def _pair(dtype=tf.float32, image=IMAGE, **kwargs):
     """(unrolled, looped) Glow of the same seed and arguments."""
     arguments = {**SMALL, 'dtype': dtype, **kwargs}
-    return tfp_flows.glow(IMAGE, **arguments), tfp_flows.glow(IMAGE, loop=True, **arguments)
+    return tfp_flows.glow(image, **arguments), tfp_flows.glow(image, loop=True, **arguments)
 
 
 def test_glow_loops_levels_of_eight_steps_or_more_by_default():
@@ -62,8 +62,8 @@ def _random_pair(dtype=tf.float32, seed=0, **kwargs):
     return unrolled, looped
 
 
-def _data(dtype, seed, count=3):
-    return tf.random.stateless_uniform([count, *IMAGE], [seed, 1], 0.05, 0.95, dtype=dtype)
+def _data(dtype, seed, count=3, image=IMAGE):
+    return tf.random.stateless_uniform([count, *image], [seed, 1], 0.05, 0.95, dtype=dtype)
 
 
 def _assert_same_flow(unrolled, looped, dtype, kwargs=None):
@@ -239,12 +239,22 @@ def _places(source, target):
             yield from _places(value, vars(target)[name])
 
 
+# 16x16 images: maps of more than 16 positions, whose 3x3 convolutions take the loop body's
+# own gradients (`networks.loop_body`); 8x8 ones take the dense-matrix path.
 @pytest.mark.parametrize(
-    ('coupling', 'permutation'), [('affine', 'lu'), ('spline', 'shuffle'), ('additive', 'plain')]
+    ('coupling', 'permutation', 'image'),
+    [
+        ('affine', 'lu', IMAGE),
+        ('spline', 'shuffle', IMAGE),
+        ('additive', 'plain', IMAGE),
+        ('affine', 'lu', (16, 16, 2)),
+    ],
 )
-def test_looped_gradients_are_the_unrolled_ones_slice_by_slice(coupling, permutation):
-    unrolled, looped = _random_pair(tf.float64, seed=8, coupling=coupling, permutation=permutation)
-    x = _data(tf.float64, 22)
+def test_looped_gradients_are_the_unrolled_ones_slice_by_slice(coupling, permutation, image):
+    unrolled, looped = _random_pair(
+        tf.float64, seed=8, coupling=coupling, permutation=permutation, image=image
+    )
+    x = _data(tf.float64, 22, image=image)
     gradients = [
         {v.ref(): g for v, g in zip(f.trainable_variables, _gradients(f, x)[1], strict=True)}
         for f in (unrolled, looped)

@@ -1,5 +1,7 @@
 """Tests of tfp_flows/networks.py: the conditioner networks of couplings and split priors."""
 
+import contextlib
+
 import checks
 import numpy as np
 import pytest
@@ -102,21 +104,23 @@ def test_rejects_wrong_input_size():
         networks.DenseNet(2, 4, 8)(tf.zeros([1, 3]))
 
 
+@pytest.mark.parametrize('in_loop_body', [False, True])
 @pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(
     'height, width, channels_in, channels_out',
     [(4, 4, 2, 8), (2, 2, 8, 3), (1, 3, 2, 2), (4, 5, 3, 4), (8, 8, 2, 4), (4, 4, 600, 600)],
 )
 def test_conv3x3_equals_conv2d_on_small_and_large_maps(
-    height, width, channels_in, channels_out, dtype
+    height, width, channels_in, channels_out, dtype, in_loop_body
 ):
-    # Small maps take the dense-matrix path, larger ones tf.nn.conv2d; values and gradients
-    # must be those of the convolution either way.
+    # Small maps take the dense-matrix path, larger ones tf.nn.conv2d (in a loop's body with
+    # gradients of our own); values and gradients must be those of the convolution every way.
     x = tf.random.stateless_normal([3, height, width, channels_in], [6, 4], dtype=dtype)
     kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [6, 5], dtype=dtype)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, kernel])
-        y = networks._conv3x3(x, kernel)  # noqa: SLF001 (the helper under test)
+        with networks.loop_body() if in_loop_body else contextlib.nullcontext():
+            y = networks._conv3x3(x, kernel)  # noqa: SLF001 (the helper under test)
         expected = tf.nn.conv2d(x, kernel, 1, 'SAME')
         weights = tf.random.stateless_normal(expected.shape, [6, 6], dtype=dtype)
         loss, expected_loss = tf.reduce_sum(y * weights), tf.reduce_sum(expected * weights)
@@ -127,6 +131,27 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
         tape.gradient(loss, [x, kernel]), tape.gradient(expected_loss, [x, kernel]), strict=True
     ):
         np.testing.assert_allclose(got, want, **scale)
+
+
+def test_loop_body_convolutions_of_an_unknown_batch_have_the_convolutions_gradients():
+    # The batch not known to be non-empty takes a tf.cond, in a tf.while_loop's body (a Loop).
+    x = tf.random.stateless_normal([3, 8, 8, 2], [6, 7], dtype=tf.float64)
+    kernel = tf.random.stateless_normal([3, 3, 2, 2], [6, 8], dtype=tf.float64)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 2], tf.float64)])
+    def gradients(x):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([x, kernel])
+            with networks.loop_body():
+                step = networks._conv2d  # noqa: SLF001 (the helper under test)
+                _, y = tf.while_loop(
+                    lambda i, y: i < 2, lambda i, y: (i + 1, step(y, kernel)), (0, x)
+                )
+            expected = tf.nn.conv2d(tf.nn.conv2d(x, kernel, 1, 'SAME'), kernel, 1, 'SAME')
+        return tape.gradient(y, [x, kernel]), tape.gradient(expected, [x, kernel])
+
+    for got, want in zip(*gradients(x), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
 def test_zero_dense_starts_at_zero_and_is_linear():

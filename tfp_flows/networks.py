@@ -4,6 +4,8 @@ identity. Under a mixed `dtype_policy` variables stay float32; input, kernels an
 cast to the policy's compute dtype and the output back, as a Keras layer computes.
 """
 
+import contextlib
+import contextvars
 import functools
 import math
 
@@ -21,7 +23,21 @@ __all__ = [
     'check_arguments',
     'check_stateless_seed',
     'check_training',
+    'loop_body',
 ]
+
+_IN_LOOP_BODY = contextvars.ContextVar('in_loop_body', default=False)
+
+
+@contextlib.contextmanager
+def loop_body():
+    """While a `bijectors.Loop` traces its body, 3x3 convolutions take `_conv3x3_same`'s gradients,
+    which XLA's CPU backend runs fast in a `tf.while_loop` (TF's backprop ops: a generic loop)."""
+    token = _IN_LOOP_BODY.set(True)
+    try:
+        yield
+    finally:
+        _IN_LOOP_BODY.reset(token)
 
 
 def check_training(training):
@@ -203,17 +219,34 @@ def _conv1x1(x, kernel):
 
 
 def _conv2d(x, kernel):
-    """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, also for an empty batch, where TF 2.21's oneDNN
-    CPU kernel answers C_in channels instead of C_out (and grappler removes a reshape to the
-    right shape as redundant): a batch not known to be non-empty takes a `tf.cond`."""
+    """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, 3x3 (in a loop body `_conv3x3_same`); a batch not
+    known to be non-empty takes a cond (TF 2.21's oneDNN kernel answers C_in channels, not C_out,
+    for an empty batch, and grappler removes a reshape to the right shape as redundant)."""
+    conv = _conv3x3_same if _IN_LOOP_BODY.get() else _CONV_SAME
     if x.shape[0] is not None and x.shape[0] > 0:
-        return tf.nn.conv2d(x, kernel, 1, 'SAME')
+        return conv(x, kernel)
     shape = tf.concat([tf.shape(x)[:-1], tf.shape(kernel)[-1:]], axis=0)
-    return tf.cond(
-        tf.shape(x)[0] > 0,
-        lambda: tf.nn.conv2d(x, kernel, 1, 'SAME'),
-        lambda: tf.zeros(shape, x.dtype),
-    )
+    return tf.cond(tf.shape(x)[0] > 0, lambda: conv(x, kernel), lambda: tf.zeros(shape, x.dtype))
+
+
+_CONV_SAME = functools.partial(tf.nn.conv2d, strides=1, padding='SAME')
+
+
+@tf.custom_gradient
+def _conv3x3_same(x, kernel):
+    """`tf.nn.conv2d(x, kernel, 1, 'SAME')` of [N, H, W, C_in], kernel [3, 3, C_in, C_out]; its
+    gradients: the output's gradient g convolved with the kernel turned by 180 degrees (in and
+    out swapped), and x's 3x3 patches [N H W, 9 C_in] times g [N H W, C_out] (`loop_body`)."""
+    x, kernel = tf.identity(x), tf.identity(kernel)  # This graph's: the gradient closes over them.
+
+    def gradient(g):
+        turned = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+        patches = tf.image.extract_patches(x, [1, 3, 3, 1], [1, 1, 1, 1], [1, 1, 1, 1], 'SAME')
+        patches = tf.reshape(patches, [-1, 9 * kernel.shape[-2]])
+        by_kernel = tf.matmul(patches, tf.reshape(g, [-1, kernel.shape[-1]]), transpose_a=True)
+        return tf.nn.conv2d(g, turned, 1, 'SAME'), tf.reshape(by_kernel, kernel.shape)
+
+    return tf.nn.conv2d(x, kernel, 1, 'SAME'), gradient
 
 
 # A 3x3 convolution of a map of at most this many positions is one dense matrix product...
@@ -226,16 +259,8 @@ _DENSE_MAX_ENTRIES = 2**20
 def _tap_selection(height, width):
     """S [P, P, 9] with S[p, q, t] = 1 where input position p feeds output position q through
     tap t = 3 * i + j of a 3x3 'SAME' kernel (P = height * width, positions row-major)."""
-    selection = np.zeros((height * width, height * width, 9), np.float32)
-    for row in range(height):
-        for col in range(width):
-            for i in range(3):
-                for j in range(3):
-                    source_row, source_col = row + i - 1, col + j - 1
-                    if 0 <= source_row < height and 0 <= source_col < width:
-                        source = source_row * width + source_col
-                        selection[source, row * width + col, 3 * i + j] = 1.0
-    return selection
+    taps = [np.kron(np.eye(height, k=1 - i), np.eye(width, k=1 - j)) for i, j in np.ndindex(3, 3)]
+    return np.stack(taps, axis=-1).astype(np.float32)
 
 
 def _conv3x3(x, kernel):

@@ -145,8 +145,8 @@ class _Coupling(FlowBijector):
         return self._apply(x, self._conditioner_params(x, **kwargs), inverse)
 
     def _halves(self, x):
-        """(x1, x2) of the channel mask."""
-        first, second = x[..., : self._split], x[..., self._split :]
+        """(x1, x2) of the channel mask (one split: fewer ops to trace and run than slices)."""
+        first, second = tf.split(x, [self._split, x.shape[-1] - self._split], axis=-1)
         return (second, first) if self._flip else (first, second)
 
     def _conditioner_params(self, x, conditional_input=None, training=False, dropout_seed=None):
