@@ -146,7 +146,7 @@ class _Coupling(FlowBijector):
 
     def _halves(self, x):
         """(x1, x2) of the channel mask (one split: fewer ops to trace and run than slices)."""
-        first, second = tf.split(x, [self._split, x.shape[-1] - self._split], axis=-1)
+        first, second = tf.split(x, [self._split, -1], axis=-1)
         return (second, first) if self._flip else (first, second)
 
     def _conditioner_params(self, x, conditional_input=None, training=False, dropout_seed=None):
