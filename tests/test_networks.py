@@ -119,7 +119,7 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
     kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [6, 5], dtype=dtype)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, kernel])
-        with networks.loop_body() if in_loop_body else contextlib.nullcontext():
+        with networks.loop_gradients() if in_loop_body else contextlib.nullcontext():
             y = networks._conv3x3(x, kernel)  # noqa: SLF001 (the helper under test)
         expected = tf.nn.conv2d(x, kernel, 1, 'SAME')
         weights = tf.random.stateless_normal(expected.shape, [6, 6], dtype=dtype)
@@ -142,7 +142,7 @@ def test_loop_body_convolutions_of_an_unknown_batch_have_the_convolutions_gradie
     def gradients(x):
         with tf.GradientTape(persistent=True) as tape:
             tape.watch([x, kernel])
-            with networks.loop_body():
+            with networks.loop_gradients():
                 step = networks._conv2d  # noqa: SLF001 (the helper under test)
                 _, y = tf.while_loop(
                     lambda i, y: i < 2, lambda i, y: (i + 1, step(y, kernel)), (0, x)

@@ -45,7 +45,7 @@ import os
 
 import tensorflow as tf
 
-from tfp_flows import checks, sampling
+from tfp_flows import checks, networks, sampling
 from tfp_flows.bijectors.base import FlowBijector
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.dequantization import (
@@ -71,17 +71,21 @@ def _check_flow(flow):
     return tuple(shapes[0].as_list()), tuple(shapes[1].as_list()), dtype
 
 
-def _without_defaults(fn):
-    """`fn` with a signature (what `tf.function` binds its inputs to) whose every argument is
-    required."""
+def _traced(fn, required):
+    """`fn` as a `FlowModule` function traces it: with TF's own convolution gradients, also in
+    loops (`networks.loop_gradients(False)`: a loaded `tf.cond` fails on custom gradients), and
+    `fn`'s signature (what `tf.function` binds its inputs to), every argument required if
+    `required`."""
 
     def call(*args, **kwargs):
-        return fn(*args, **kwargs)
+        with networks.loop_gradients(False):
+            return fn(*args, **kwargs)
 
     signature = inspect.signature(fn)
-    parameters = [p.replace(default=p.empty) for p in signature.parameters.values()]
-    call.__signature__ = signature.replace(parameters=parameters)
-    call.__name__ = fn.__name__
+    if required:
+        parameters = [p.replace(default=p.empty) for p in signature.parameters.values()]
+        signature = signature.replace(parameters=parameters)
+    call.__signature__, call.__name__ = signature, fn.__name__
     return call
 
 
@@ -123,10 +127,12 @@ class FlowModule(tf.Module):
         """The `tf.function`s, with their input signatures (no autograph: nothing to convert)."""
 
         def function(fn, *specs, jit_compile=False):
-            if specs[-1].name == 'conditional_input':  # Required: a call without it names it.
-                fn = _without_defaults(fn)
+            required = specs[-1].name == 'conditional_input'  # A call without it names it.
             return tf.function(
-                fn, input_signature=list(specs), autograph=False, jit_compile=jit_compile
+                _traced(fn, required),
+                input_signature=list(specs),
+                autograph=False,
+                jit_compile=jit_compile,
             )
 
         dtype = self._dtype

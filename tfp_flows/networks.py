@@ -23,21 +23,22 @@ __all__ = [
     'check_arguments',
     'check_stateless_seed',
     'check_training',
-    'loop_body',
+    'loop_gradients',
 ]
 
-_IN_LOOP_BODY = contextvars.ContextVar('in_loop_body', default=False)
+_LOOP_GRADIENTS = contextvars.ContextVar('loop_gradients', default=None)
 
 
 @contextlib.contextmanager
-def loop_body():
+def loop_gradients(on=True):
     """While a `bijectors.Loop` traces its body, 3x3 convolutions take `_conv3x3_same`'s gradients,
-    which XLA's CPU backend runs fast in a `tf.while_loop` (TF's backprop ops: a generic loop)."""
-    token = _IN_LOOP_BODY.set(True)
+    which XLA's CPU backend runs fast in a `tf.while_loop`. `loop_gradients(False)` keeps TF's
+    within it, in loops too (`export.FlowModule`: a loaded `tf.cond` fails on custom gradients)."""
+    token = _LOOP_GRADIENTS.set(on and _LOOP_GRADIENTS.get() is not False)
     try:
         yield
     finally:
-        _IN_LOOP_BODY.reset(token)
+        _LOOP_GRADIENTS.reset(token)
 
 
 def check_training(training):
@@ -218,25 +219,26 @@ def _conv1x1(x, kernel):
     return out
 
 
+_conv_same = functools.partial(tf.nn.conv2d, strides=1, padding='SAME')
+
+
 def _conv2d(x, kernel):
     """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, 3x3 (in a loop body `_conv3x3_same`); a batch not
     known to be non-empty takes a cond (TF 2.21's oneDNN kernel answers C_in channels, not C_out,
     for an empty batch, and grappler removes a reshape to the right shape as redundant)."""
-    conv = _conv3x3_same if _IN_LOOP_BODY.get() else _CONV_SAME
+    conv = _conv3x3_same if _LOOP_GRADIENTS.get() else _conv_same
     if x.shape[0] is not None and x.shape[0] > 0:
         return conv(x, kernel)
     shape = tf.concat([tf.shape(x)[:-1], tf.shape(kernel)[-1:]], axis=0)
     return tf.cond(tf.shape(x)[0] > 0, lambda: conv(x, kernel), lambda: tf.zeros(shape, x.dtype))
 
 
-_CONV_SAME = functools.partial(tf.nn.conv2d, strides=1, padding='SAME')
-
-
 @tf.custom_gradient
 def _conv3x3_same(x, kernel):
     """`tf.nn.conv2d(x, kernel, 1, 'SAME')` of [N, H, W, C_in], kernel [3, 3, C_in, C_out]; its
     gradients: the output's gradient g convolved with the kernel turned by 180 degrees (in and
-    out swapped), and x's 3x3 patches [N H W, 9 C_in] times g [N H W, C_out] (`loop_body`)."""
+    out swapped; Dumoulin and Visin 2016, https://arxiv.org/abs/1603.07285, Sec. 4), and x's
+    3x3 patches [N H W, 9 C_in] times g [N H W, C_out] (`loop_gradients`)."""
     x, kernel = tf.identity(x), tf.identity(kernel)  # This graph's: the gradient closes over them.
 
     def gradient(g):
@@ -244,9 +246,9 @@ def _conv3x3_same(x, kernel):
         patches = tf.image.extract_patches(x, [1, 3, 3, 1], [1, 1, 1, 1], [1, 1, 1, 1], 'SAME')
         patches = tf.reshape(patches, [-1, 9 * kernel.shape[-2]])
         by_kernel = tf.matmul(patches, tf.reshape(g, [-1, kernel.shape[-1]]), transpose_a=True)
-        return tf.nn.conv2d(g, turned, 1, 'SAME'), tf.reshape(by_kernel, kernel.shape)
+        return _conv_same(g, turned), tf.reshape(by_kernel, kernel.shape)
 
-    return tf.nn.conv2d(x, kernel, 1, 'SAME'), gradient
+    return _conv_same(x, kernel), gradient
 
 
 # A 3x3 convolution of a map of at most this many positions is one dense matrix product...
@@ -268,8 +270,7 @@ def _conv3x3(x, kernel):
     on small maps one product of the flattened images [N, H W C_in] with the kernel's dense
     matrix [H W C_in, H W C_out]: (H W / 9) times the multiply-adds, yet faster on CPU than TF's
     conv kernels at these shapes (8x8 digits Glow: log_prob or sampling ~1.4x)."""
-    height, width, channels_in = x.shape[-3:]
-    channels_out = kernel.shape[-1]
+    (height, width, channels_in), channels_out = x.shape[-3:], kernel.shape[-1]
     positions = None if height is None or width is None else height * width
     if (
         positions is None
@@ -361,9 +362,8 @@ class ZeroConv(_Network):
         super().__init__(name, dtype, dtype_policy, **sizes)
         dtype = self.variable_dtype
         with self.name_scope:
-            self.kernel = tf.Variable(
-                tf.zeros([3, 3, input_channels, output_channels], dtype), name='kernel'
-            )
+            shape = [3, 3, input_channels, output_channels]
+            self.kernel = tf.Variable(tf.zeros(shape, dtype), name='kernel')
             self.bias = tf.Variable(tf.zeros([output_channels], dtype), name='bias')
 
     def __call__(self, x):

@@ -207,14 +207,13 @@ class Loop(Chain):
 
             def step(x, values, kwargs):
                 views, log_dets = self._step_views(k, self._value_reads(values)), []
-                for view in views if inverse else reversed(views):
-                    x, view_log_det = walk.apply(walk.Visit(view, x, inverse, rank, kwargs))
-                    log_dets.append(view_log_det)
+                with networks.loop_gradients():  # Also where 'recompute' reruns it in backprop.
+                    for view in views if inverse else reversed(views):
+                        x, view_log_det = walk.apply(walk.Visit(view, x, inverse, rank, kwargs))
+                        log_dets.append(view_log_det)
                 return x, functools.reduce(tf.add, log_dets)
 
-            values = read(k)
-            with networks.loop_body():
-                x, step_log_det = (recompute or _plain)(step, x, values, kwargs)
+            x, step_log_det = (recompute or _plain)(step, x, read(k), kwargs)
             return [i + 1, x, log_det + step_log_det]
 
         batch = x.shape[: x.shape.rank - rank]
@@ -238,7 +237,7 @@ class Loop(Chain):
             values = read(k)
             inner = backward.nested([values[j] for j in trained])
             views = self._step_views(k, self._value_reads(values))
-            with networks.loop_body():
+            with networks.loop_gradients():
                 for view in reversed(views) if inverse else views:
                     y, gradient = inner.step(view, y, gradient, inverse, rank)
             found = inner.kwarg_gradients
