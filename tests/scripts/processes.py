@@ -49,11 +49,6 @@ def train_command(*flags):
     return [sys.executable, str(ROOT / 'train.py'), *flags]
 
 
-def script_command(name, *args):
-    """The command line of `python tests/scripts/NAME ARGS`."""
-    return [sys.executable, str(ROOT / 'tests' / 'scripts' / name), *args]
-
-
 class CommandFailed(Exception):
     """A command exited with an error; the message is the end of its stderr."""
 
