@@ -273,16 +273,38 @@ def test_looped_gradients_are_the_unrolled_ones_slice_by_slice(coupling, permuta
     assert compared == len(unrolled.trainable_variables)
 
 
+def _op_kinds(function, *args, **kwargs):
+    """The op types in `function`'s traced graph and the functions it holds (loop bodies)."""
+    graph = tf.function(function).get_concrete_function(*args, **kwargs).graph.as_graph_def()
+    return {
+        n.op for g in [graph, *graph.library.function] for n in getattr(g, 'node_def', graph.node)
+    }
+
+
+# TF's convolution backprop ops run slowly under XLA in a while loop, and faster than the loop
+# body's own gradients in graph mode (bench/README, "Depth").
+TF_BACKPROP = {'Conv2DBackpropInput', 'Conv2DBackpropFilter'}
+
+
 @pytest.mark.parametrize('memory_saving', [None, 'recompute', 'invert'])
 def test_every_backprop_of_a_loop_takes_the_loop_bodys_convolution_gradients(memory_saving):
-    # TF's backprop ops run slowly under XLA in a while loop (bench/results/depth_k32_ab.md).
     _, looped = _random_pair(image=(16, 16, 2), **ONE_LEVEL)
     x = _data(tf.float32, 3, image=(16, 16, 2))
-    graph = tf.function(_gradients).get_concrete_function(looped, x, memory_saving=memory_saving)
-    bodies = [graph.graph.as_graph_def(), *graph.graph.as_graph_def().library.function]
-    kinds = {n.op for g in bodies for n in getattr(g, 'node', None) or g.node_def}
+    kinds = _op_kinds(_gradients, looped, x, memory_saving=memory_saving)
     assert 'ExtractImagePatches' in kinds
-    assert not kinds & {'Conv2DBackpropInput', 'Conv2DBackpropFilter'}, memory_saving
+    assert not kinds & TF_BACKPROP, memory_saving
+
+
+@pytest.mark.parametrize('jit_compile', [False, True])
+def test_flow_trainer_takes_the_loop_bodys_gradients_under_xla_only(jit_compile):
+    _, looped = _random_pair(image=(16, 16, 2), **ONE_LEVEL)
+    x = _data(tf.float32, 3, image=(16, 16, 2))
+    trainer = FlowTrainer(looped, 17)
+    trainer.compile(keras.optimizers.SGD(0.1), jit_compile=jit_compile)
+    trainer.optimizer.build(trainer.trainable_variables)
+    kinds = _op_kinds(trainer.train_step, (x,))
+    assert ('ExtractImagePatches' in kinds) == jit_compile
+    assert bool(kinds & TF_BACKPROP) != jit_compile
 
 
 # 'recompute' with each permutation (a fixed one's constants broke its traced rerun); 'invert'

@@ -31,9 +31,9 @@ _LOOP_GRADIENTS = contextvars.ContextVar('loop_gradients', default=None)
 
 @contextlib.contextmanager
 def loop_gradients(on=True):
-    """While a `bijectors.Loop` traces its body, 3x3 convolutions take `_conv3x3_same`'s gradients,
-    which XLA's CPU backend runs fast in a `tf.while_loop`. `loop_gradients(False)` keeps TF's
-    within it, in loops too (`export.FlowModule`: a loaded `tf.cond` fails on custom gradients)."""
+    """While a `bijectors.Loop` traces its body, 3x3 convolutions take `_conv3x3_same`'s gradients:
+    under XLA 0.4-0.6x TF's time in a `tf.while_loop`, in graph mode 1.1-1.3x (bench/README). Within
+    `loop_gradients(False)` TF's: `FlowTrainer` in graph mode, `export.FlowModule`'s functions."""
     token = _LOOP_GRADIENTS.set(on and _LOOP_GRADIENTS.get() is not False)
     try:
         yield

@@ -12,7 +12,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from absl import logging
 
-from tfp_flows import checks
+from tfp_flows import checks, networks
 from tfp_flows.bijectors.backprop import check_memory_saving
 from tfp_flows.dequantization import bits_per_dim, check_dequantizer, dequantize_with
 from tfp_flows.mixed_precision import dtype_policy_of
@@ -244,10 +244,12 @@ class FlowTrainer(keras.Model):
     def train_step(self, data):
         x, context = split_batch(data)
         base_noise = self._base_noise(x, self._noise_seed(self.optimizer.iterations))
-        if self.accumulation_steps == 1:
-            gradients, per_example = self._gradients(x, context, base_noise)
-        else:
-            gradients, per_example = self._accumulated_gradients(x, context, base_noise)
+        # A loop body's own convolution gradients pay under XLA only (networks.loop_gradients).
+        with contextlib.nullcontext() if self.jit_compile else networks.loop_gradients(False):
+            if self.accumulation_steps == 1:
+                gradients, per_example = self._gradients(x, context, base_noise)
+            else:
+                gradients, per_example = self._accumulated_gradients(x, context, base_noise)
         gradients, global_norm = self._clip(gradients)
         self.optimizer.apply(gradients, self.trainable_weights)
         self.loss_tracker.update_state(per_example)
