@@ -295,11 +295,14 @@ def test_every_backprop_of_a_loop_takes_the_loop_bodys_convolution_gradients(mem
     assert not kinds & TF_BACKPROP, memory_saving
 
 
-@pytest.mark.parametrize('jit_compile', [False, True])
-def test_flow_trainer_takes_the_loop_bodys_gradients_under_xla_only(jit_compile):
+@pytest.mark.parametrize(
+    ('jit_compile', 'memory_saving'), [(False, None), (True, None), (False, 'invert')]
+)
+def test_flow_trainer_takes_the_loop_bodys_gradients_under_xla_only(jit_compile, memory_saving):
+    # 'invert' walks back when the gradient is taken: inside the trainer's switch too.
     _, looped = _random_pair(image=(16, 16, 2), **ONE_LEVEL)
     x = _data(tf.float32, 3, image=(16, 16, 2))
-    trainer = FlowTrainer(looped, 17)
+    trainer = FlowTrainer(looped, 17, memory_saving=memory_saving)
     trainer.compile(keras.optimizers.SGD(0.1), jit_compile=jit_compile)
     trainer.optimizer.build(trainer.trainable_variables)
     kinds = _op_kinds(trainer.train_step, (x,))

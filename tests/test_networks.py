@@ -133,6 +133,31 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
         np.testing.assert_allclose(got, want, **scale)
 
 
+@pytest.mark.parametrize('on', [0, 'no', None])
+def test_loop_gradients_refuses_a_switch_that_is_not_a_bool(on):
+    # A falsy non-bool used not to pin TF's gradients inside a loop body.
+    with pytest.raises(ValueError, match='`on`'), networks.loop_gradients(on):
+        pass
+
+
+@pytest.mark.parametrize('off', [False, np.False_])
+def test_loop_gradients_off_pins_tfs_gradients_in_a_loop_body(off):
+    x = tf.random.stateless_normal([3, 8, 8, 2], [6, 7])
+    kernel = tf.random.stateless_normal([3, 3, 2, 2], [6, 8])
+
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            with networks.loop_gradients(off), networks.loop_gradients():  # As a Loop's body.
+                y = networks._conv2d(x, kernel)  # noqa: SLF001 (the helper under test)
+        return tape.gradient(y, x)
+
+    kinds = {
+        op.type for op in tf.function(gradient).get_concrete_function(x).graph.get_operations()
+    }
+    assert 'Conv2DBackpropInput' in kinds and 'ExtractImagePatches' not in kinds
+
+
 def test_loop_body_convolutions_of_an_unknown_batch_have_the_convolutions_gradients():
     # The batch not known to be non-empty takes a tf.cond, in a tf.while_loop's body (a Loop).
     x = tf.random.stateless_normal([3, 8, 8, 2], [6, 7], dtype=tf.float64)

@@ -31,10 +31,12 @@ _LOOP_GRADIENTS = contextvars.ContextVar('loop_gradients', default=None)
 
 @contextlib.contextmanager
 def loop_gradients(on=True):
-    """While a `bijectors.Loop` traces its body, 3x3 convolutions take `_conv3x3_same`'s gradients:
-    under XLA 0.4-0.6x TF's time in a `tf.while_loop`, in graph mode 1.1-1.3x (bench/README). Within
-    `loop_gradients(False)` TF's: `FlowTrainer` in graph mode, `export.FlowModule`'s functions."""
-    token = _LOOP_GRADIENTS.set(on and _LOOP_GRADIENTS.get() is not False)
+    """While a `bijectors.Loop` traces its body within it, 3x3 convolutions of maps of > 16
+    positions take `_conv3x3_same`'s gradients: under XLA 0.4-0.6x TF's time in a loop, in graph
+    mode 1.1-1.3x (bench/README; CPU). `False` pins TF's, in loop bodies too (`FlowTrainer` without
+    `jit_compile`, `export.FlowModule`). Per thread; `ValueError` on entry: `on` not a bool."""
+    pinned = _LOOP_GRADIENTS.get() not in (None, True)
+    token = _LOOP_GRADIENTS.set(checks.BOOL.check('on', on) and not pinned)
     try:
         yield
     finally:
@@ -92,8 +94,7 @@ def _dropout(h, rate, training, seed, layer):
 
 
 def _he_normal(shape, fan_in, seed, dtype):
-    stddev = math.sqrt(2.0 / fan_in)
-    return tf.random.stateless_normal(shape, seed=seed, stddev=stddev, dtype=dtype)
+    return tf.random.stateless_normal(shape, seed=seed, stddev=math.sqrt(2 / fan_in), dtype=dtype)
 
 
 def check_arguments(dtype=tf.float32, dtype_policy=None, seed=0, dropout_rate=0.0, **sizes):
@@ -325,9 +326,8 @@ class DenseNet(_Network):
             self.biases = [
                 tf.Variable(tf.zeros([n], dtype), name=f'bias_{i}') for i, n in enumerate(sizes[1:])
             ]
-            self.kernel_out = tf.Variable(
-                tf.zeros([sizes[-1], output_size], dtype), name='kernel_out'
-            )
+            shape = [sizes[-1], output_size]
+            self.kernel_out = tf.Variable(tf.zeros(shape, dtype), name='kernel_out')
             self.bias_out = tf.Variable(tf.zeros([output_size], dtype), name='bias_out')
 
     def __call__(self, x, training=False, seed=None):
