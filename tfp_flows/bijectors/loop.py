@@ -237,9 +237,9 @@ class Loop(Chain):
             values = read(k)
             inner = backward.nested([values[j] for j in trained])
             views = self._step_views(k, self._value_reads(values))
-            with networks.loop_gradients():
-                for view in reversed(views) if inverse else views:
-                    y, gradient = inner.step(view, y, gradient, inverse, rank)
+            # TF's own convolution gradients: with the loop body's, memory grew with K here.
+            for view in reversed(views) if inverse else views:
+                y, gradient = inner.step(view, y, gradient, inverse, rank)
             found = inner.kwarg_gradients
             kwarg_gradients = [
                 a + b for a, b in zip(kwarg_gradients, found[:num_kwargs], strict=True)
