@@ -31,10 +31,10 @@ _LOOP_GRADIENTS = contextvars.ContextVar('loop_gradients', default=None)
 
 @contextlib.contextmanager
 def loop_gradients(on=True):
-    """While a `bijectors.Loop` traces its body within it, 3x3 convolutions of maps of > 16
-    positions take `_conv3x3_same`'s gradients: under XLA 0.4-0.6x TF's time in a loop, in graph
-    mode 1.1-1.3x (bench/README; CPU). `False` pins TF's, in loop bodies too (`FlowTrainer` without
-    `jit_compile`, `export.FlowModule`). Per thread; `ValueError` on entry: `on` not a bool."""
+    """Within it, every 3x3 convolution of a map of > 16 positions a conditioner traces (a `Loop`
+    body's; unrolled steps' too) takes `_conv3x3_same`'s gradients: under XLA 0.4-0.6x TF's time
+    in a loop, graph mode 1.1-1.3x (bench/README; CPU); per thread. `False` pins TF's, in loop
+    bodies too (`FlowTrainer` without XLA, `export.FlowModule`). `ValueError`: `on` not a bool."""
     pinned = _LOOP_GRADIENTS.get() not in (None, True)
     token = _LOOP_GRADIENTS.set(checks.BOOL.check('on', on) and not pinned)
     try:
