@@ -89,6 +89,9 @@ def test_one_fused_kernel_per_variable_and_one_set_of_scalars_per_step(name):
     kernel = {'adam': 'ResourceApplyAdam', 'adamax': 'ResourceApplyAdaMax'}[name]
     assert ops[kernel] == len(variables)
     assert ops['Pow'] == {'adam': 2, 'adamax': 2}[name]  # beta powers, once for all variables.
+    # The schedule's warm-up cond, once for all variables (Keras' weight decay reads the
+    # learning rate once a variable).
+    assert ops['StatelessIf'] + ops['If'] == 1
 
 
 def test_checkpoints_are_interchangeable_with_keras_optimizers(tmp_path):

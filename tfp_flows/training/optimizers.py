@@ -58,6 +58,21 @@ class _FusedOptimizer(keras.optimizers.Optimizer):
             for local in (variable, *strategy.experimental_local_results(variable)):
                 self._slot_index[local.ref()] = index
 
+    @property
+    def learning_rate(self):
+        """Keras' learning rate at the current step; within `apply` computed once a step (Keras'
+        weight decay reads it once a variable: a schedule's graph per variable otherwise)."""
+        if self._step_scalars is None:
+            return super().learning_rate
+        key = ('learning_rate', tf.compat.v1.get_default_graph())  # A cond's branch: its own.
+        if key not in self._step_scalars:
+            self._step_scalars[key] = super().learning_rate
+        return self._step_scalars[key]
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        keras.optimizers.Optimizer.learning_rate.fset(self, learning_rate)
+
     def apply(self, grads, trainable_variables=None):
         """Keras' `apply`; the step's scalars are shared by its `update_step`s, then dropped."""
         self._step_scalars = {}
