@@ -185,13 +185,12 @@ def test_moons_run_writes_the_density_picture(moons_run):
     listed = [
         os.path.relpath(path, workdir) for path, _ in workdirs.written_outputs(workdir, metrics)
     ]
-    assert listed == [  # What train.py prints at the end: no samples folder for 2-D data.
-        'config.json',
+    assert listed == [  # What train.py prints at the end: no samples folder for 2-D data,
+        'config.json',  # and no saved_model with train.export False.
         'metrics.json',
         os.path.join('checkpoints', 'latest'),
         os.path.join('checkpoints', 'best'),
         'density.png',
-        'saved_model',
         'logs',
     ]
 
