@@ -76,8 +76,12 @@ def test_a_run_writes_its_outputs_and_resumes_without_reinitialising(
     config = digits_config(epochs=2)
     config.train.learning_rate = 1e-3
     config.eval.iw_samples = 0  # Free to change; the variational tests read these figures.
+    config.train.export = False  # Free too: no saved_model, but --export_dir still exports.
     expected = config.to_json()
-    resumed = experiment.train_and_evaluate(config, workdir, verbose=0)
+    export_dir = str(tmp_path / 'export')
+    resumed = experiment.train_and_evaluate(config, workdir, verbose=0, export_dir=export_dir)
+    assert os.path.exists(os.path.join(export_dir, 'saved_model.pb'))
+    assert not os.path.exists(os.path.join(workdir, 'saved_model'))  # Not this session's best.
     assert config.to_json() == expected  # The caller's config is not written into.
     # The metrics tell the epochs trained from the best epoch, which is tested.
     assert (resumed['epochs_trained'], resumed['best_epoch']) == (2, 1)
@@ -181,13 +185,12 @@ def test_moons_run_writes_the_density_picture(moons_run):
     listed = [
         os.path.relpath(path, workdir) for path, _ in workdirs.written_outputs(workdir, metrics)
     ]
-    assert listed == [  # What train.py prints at the end: no samples folder for 2-D data.
-        'config.json',
+    assert listed == [  # What train.py prints at the end: no samples folder for 2-D data,
+        'config.json',  # and no saved_model with train.export False.
         'metrics.json',
         os.path.join('checkpoints', 'latest'),
         os.path.join('checkpoints', 'best'),
         'density.png',
-        'saved_model',
         'logs',
     ]
 
@@ -205,9 +208,11 @@ def test_the_conditional_tfds_recipe_runs_on_mock_data_with_flips(tiny, tmp_path
     config.train.batch_size = 16
     config.data.augment = 'flip'  # As the CIFAR-10 and CelebA recipes.
     workdir = str(tmp_path / 'mnist')
+    config.train.export = False  # Nothing here reads one.
     with tfds.testing.mock_data(num_examples=32):
         metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
     assert math.isfinite(metrics['test_bits_per_dim'])
+    assert not os.path.exists(os.path.join(workdir, 'saved_model'))
     recorded = workdirs.read_json(os.path.join(workdir, 'config.json'))
     assert recorded['model']['conditional_shape'] == [10]
     # Flips of the training data only.
@@ -369,6 +374,7 @@ def test_a_conditional_rerun_before_its_outputs_gives_the_same_figures(
     config.model.dropout_rate = 0.2  # Training settings: recorded, not refused.
     config.train.learning_rate = 1e-3
     config.train.steps_per_execution = 4  # Free.
+    config.train.export = False  # Free; tests/run/test_workdir.py has the finished run's message.
     again = experiment.train_and_evaluate(config, workdir, verbose=0)
     for key in ('test_bits_per_dim', 'validation_bits_per_dim', 'epochs_trained', 'best_epoch'):
         assert again[key] == conditional_run[1][key], key

@@ -30,6 +30,7 @@ FLAGS = (
     *processes.TINY_FLAGS,
     f'--config.train.epochs={EPOCHS}',
     '--config.train.strategy=one_device',
+    '--config.train.export=False',  # The checkpoints are compared, not the exports.
 )
 
 

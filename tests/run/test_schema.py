@@ -70,6 +70,7 @@ BAD = {
     'train.early_stopping_patience': [-1, 2.5],
     'train.sample_temperatures': [(), (0.7, float('inf')), (0.0,), 0.7, 'hot'],
     'train.sample_every_epochs': [0, -1],
+    'train.export': ['False', 0, None],
     'eval.iw_samples': [-1, 1.5, None],
 }
 

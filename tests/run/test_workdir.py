@@ -222,6 +222,19 @@ def test_a_finished_run_is_copied_to_a_new_export_dir(tmp_path):
     assert sorted(os.listdir(tmp_path / 'deep')) == ['model']  # No temporary left.
 
 
+def test_a_finished_run_without_an_export_says_so_to_an_export_dir(tmp_path):
+    workdir = _workdir(tmp_path, _config(**{'train.export': False}), _metrics(60))
+    export_dir = tmp_path / 'model'
+    run = _open(_config(), workdir, str(export_dir))  # train.export is free to change.
+    with pytest.raises(
+        FileNotFoundError,
+        match=rf'finished run in {re.escape(workdir)} has no saved_model to copy to export_dir '
+        rf"'{re.escape(str(export_dir))}': it ran with train\.export=False\. Export its best ",
+    ):
+        workdirs.leave_finished(run)
+    assert not export_dir.exists()
+
+
 def test_write_config_records_changed_training_settings_and_drops_stale_metrics(tmp_path):
     workdir = _workdir(tmp_path, _config(), _metrics(60))
     run = _open(_config(**{'train.epochs': 100}), workdir)

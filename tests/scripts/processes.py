@@ -40,7 +40,8 @@ def default_config(*flags):
     for flag in flags:
         path, value = flag.removeprefix('--config.').split('=')
         section, key = path.split('.')
-        config[section][key] = type(config[section][key])(value)
+        kind = type(config[section][key])
+        config[section][key] = value == 'True' if kind is bool else kind(value)
     return config
 
 

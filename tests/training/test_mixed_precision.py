@@ -381,6 +381,7 @@ def test_a_run_trains_in_float16_and_resumes_in_float32(tmp_path):
     config.model.num_steps, config.model.hidden_channels = 2, 8
     config.train.epochs, config.train.warmup_steps = 1, 5
     config.train.mixed_precision = 'mixed_float16'
+    config.train.export = False  # Nothing here reads one.
     workdir = str(tmp_path / 'run')
     metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
     assert 0.5 < metrics['test_nats_per_dim'] < 5.0

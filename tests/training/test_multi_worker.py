@@ -42,6 +42,7 @@ def test_two_workers_train_as_one_device_and_train_py_writes_on_the_chief_only(t
         ]
         # The same run on one device, in this process while the workers train.
         config = processes.default_config(*FLAGS, '--config.train.strategy=one_device')
+        config.train.export = False  # Its checkpoint is compared; the chief's export listed.
         one_device = experiment.train_and_evaluate(config, str(tmp_path / 'one'), verbose=0)
         outputs = processes.check_all(workers, TIMEOUT)
     metrics = _assert_train_py_wrote_on_the_chief_only(tmp_path, outputs)

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import math
 import os
+import shutil
 import tempfile
 import time
 
@@ -47,8 +48,9 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     """Trains the flow of `config` (fields: `tfp_flows.run.schema`), keeps the best by
     validation, returns test metrics. A rerun into `workdir` resumes from its latest checkpoint,
     its training settings may change (`tfp_flows.run.workdir`); a finished run returns its
-    metrics.json and changes nothing. With `export_dir` (a new path outside `workdir`) the best
-    model is also exported there. `verbose` is Keras' (`fit`); progress goes to absl logging.
+    metrics.json and changes nothing. The best model is exported to `workdir`/saved_model
+    unless `config.train.export` is False, and with `export_dir` (a new path outside `workdir`)
+    there too. `verbose` is Keras' (`fit`); progress goes to absl logging.
 
     Returns a dict: 'test_bits_per_dim' and 'validation_bits_per_dim' (or '..._nats_per_dim'
     for continuous data), 'epochs_trained', 'best_epoch', 'stopped_early',
@@ -56,7 +58,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     dequantizer 'dequantizer_parameters'; with `config.eval.iw_samples`,
     'test_bits_per_dim_iw', 'validation_bits_per_dim_iw' and 'iw_samples'.
 
-    Raises, before training, what `workdir.open_run` and `run.datasets.load` raise, and a
+    Raises, before training, what `workdir.open_run`, `workdir.leave_finished` and
+    `run.datasets.load` raise, and a
     TypeError for a `strategy` of another kind; then `TrainingDiverged` (NaN or infinite loss)
     or `Interrupted` (Ctrl-C, a `KeyboardInterrupt`).
     """
@@ -328,9 +331,11 @@ def _write_outputs(session, metrics, fitted, unit):
         fitted.pictures.write(metrics['best_epoch'])
     callbacks.log_test_metric(session.log_dir, unit, metrics[f'test_{unit}'], metrics['best_epoch'])
     exported = dict(num_bins=session.data.info.num_bins, dequantizer=model.dequantizer)
-    export_saved_model(
-        model.flow, os.path.join(run.workdir, 'saved_model'), overwrite=True, **exported
-    )
+    saved_model = os.path.join(run.workdir, 'saved_model')
+    if run.config.train.export:
+        export_saved_model(model.flow, saved_model, overwrite=True, **exported)
+    else:  # An export an earlier session left is not this run's best model.
+        shutil.rmtree(saved_model, ignore_errors=True)
     if run.export_dir is not None:
         export_saved_model(model.flow, run.export_dir, **exported)
     if fitted.saver.first_save is not None:  # A rerun that trained no epoch: as it ended.

@@ -160,6 +160,8 @@ FIELDS = {
         'Temperatures of the sample pictures.'),
     'train.sample_every_epochs': Field(10, checks.POSITIVE_INT, FREE,
         'Epochs between sample pictures.'),
+    'train.export': Field(True, checks.BOOL, FREE,
+        'Export the best model to WORKDIR/saved_model at the end; False: none (sweeps).'),
     'eval.iw_samples': Field(32, checks.NON_NEGATIVE_INT, FREE,
         'Images: also the importance-weighted bits/dim, from so many draws; 0: off.'),
 }
