@@ -222,14 +222,18 @@ def test_a_finished_run_is_copied_to_a_new_export_dir(tmp_path):
     assert sorted(os.listdir(tmp_path / 'deep')) == ['model']  # No temporary left.
 
 
-def test_a_finished_run_without_an_export_says_so_to_an_export_dir(tmp_path):
-    workdir = _workdir(tmp_path, _config(**{'train.export': False}), _metrics(60))
+@pytest.mark.parametrize(
+    'exported, why', [(False, r'it ran with train\.export=False'), (True, 'it was removed')]
+)
+def test_a_finished_run_without_an_export_says_so_to_an_export_dir(tmp_path, exported, why):
+    workdir = _workdir(tmp_path, _config(**{'train.export': exported}), _metrics(60))
     export_dir = tmp_path / 'model'
     run = _open(_config(), workdir, str(export_dir))  # train.export is free to change.
     with pytest.raises(
         FileNotFoundError,
         match=rf'finished run in {re.escape(workdir)} has no saved_model to copy to export_dir '
-        rf"'{re.escape(str(export_dir))}': it ran with train\.export=False\. Export its best ",
+        rf"'{re.escape(str(export_dir))}': {why}\. Export its best model with .* \(num_bins: "
+        r'data\.num_bins in its config\.json\)\.$',
     ):
         workdirs.leave_finished(run)
     assert not export_dir.exists()

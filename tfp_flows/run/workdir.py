@@ -279,16 +279,18 @@ def _finished_message(run):
 def leave_finished(run):
     """Leaves the finished `run` as it is (with `run.export_dir`, its saved_model is copied
     there); returns what to tell the user who reran it. `FileNotFoundError` if it has no
-    saved_model to copy (it ran with `train.export` False)."""
+    saved_model to copy (it ran with `train.export` False, or it was removed)."""
     message = _finished_message(run)
     if run.export_dir is not None:  # Copied atomically.
         export_dir = os.path.abspath(run.export_dir)
         if not os.path.isdir(os.path.join(run.workdir, 'saved_model')):
+            exported = run.previous['train'].get('export', True)  # Older runs all exported.
             raise FileNotFoundError(
                 f'The finished run in {run.workdir} has no saved_model to copy to export_dir '
-                f'{run.export_dir!r}: it ran with train.export=False. Export its best model with '
-                'tfp_flows.run.restore.restore_flow_and_dequantizer and '
-                'tfp_flows.export.export_saved_model.'
+                f'{run.export_dir!r}: '
+                f'{"it was removed" if exported else "it ran with train.export=False"}. Export '
+                'its best model with tfp_flows.run.restore.restore_flow_and_dequantizer and '
+                'tfp_flows.export.export_saved_model (num_bins: data.num_bins in its config.json).'
             )
         with temporaries.atomic_directory(export_dir) as written:
             shutil.copytree(os.path.join(run.workdir, 'saved_model'), written)
