@@ -31,10 +31,10 @@ _LOOP_GRADIENTS = contextvars.ContextVar('loop_gradients', default=None)
 
 @contextlib.contextmanager
 def loop_gradients(on=True):
-    """Within it, every 3x3 convolution of a map of > 16 positions a conditioner traces (a `Loop`
-    body's; unrolled steps' too) takes `_conv3x3_same`'s gradients: under XLA 0.4-0.6x TF's time
-    in a loop, graph mode 1.1-1.3x (bench/README; CPU); per thread. `False` pins TF's, in loop
-    bodies too (`FlowTrainer` without XLA, `export.FlowModule`). `ValueError`: `on` not a bool."""
+    """Within it, a conditioner's 3x3 convolutions not taken as one dense product (maps of > 16
+    positions or > 2**20 dense entries), looped or not, take `_conv3x3_same`'s gradients: XLA
+    0.4-0.6x TF's time in a loop, graph 1.1-1.3x (bench/README; CPU); per thread. `False` pins
+    TF's, in loops too (`FlowTrainer` without XLA, `FlowModule`). `ValueError`: `on` not a bool."""
     pinned = _LOOP_GRADIENTS.get() not in (None, True)
     token = _LOOP_GRADIENTS.set(checks.BOOL.check('on', on) and not pinned)
     try:
@@ -224,7 +224,7 @@ _conv_same = functools.partial(tf.nn.conv2d, strides=1, padding='SAME')
 
 
 def _conv2d(x, kernel):
-    """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, 3x3 (in a loop body `_conv3x3_same`); a batch not
+    """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, 3x3 (`_conv3x3_same` in `loop_gradients`); a batch not
     known to be non-empty takes a cond (TF 2.21's oneDNN kernel answers C_in channels, not C_out,
     for an empty batch, and grappler removes a reshape to the right shape as redundant)."""
     conv = _conv3x3_same if _LOOP_GRADIENTS.get() else _conv_same
