@@ -195,6 +195,7 @@ def test_a_run_is_finished_when_its_metrics_reached_its_epochs(
 
 def test_the_finished_message_says_how_to_go_on(tmp_path):
     workdir = _workdir(tmp_path, _config(**{'train.epochs': 3}), _metrics(3))
+    os.makedirs(os.path.join(workdir, 'saved_model'))  # As a run exports (see the test below).
     run = _open(_config(**{'train.epochs': 3, 'train.learning_rate': 1e-3}), workdir)
     assert workdirs.leave_finished(run) == (
         f'{workdir} holds a finished run: it reached epoch 3 of 3; test bits per dim 2.5000, '
@@ -237,6 +238,10 @@ def test_a_finished_run_without_an_export_says_so_to_an_export_dir(tmp_path, exp
     ):
         workdirs.leave_finished(run)
     assert not export_dir.exists()
+    # Without an export_dir, the finished message says there is no export to be had.
+    assert workdirs.leave_finished(_open(_config(), workdir)).endswith(
+        '\n  It holds no saved_model (train.export was False, or it was removed).'
+    )
 
 
 def test_write_config_records_changed_training_settings_and_drops_stale_metrics(tmp_path):

@@ -41,7 +41,7 @@ def default_config(*flags):
         path, value = flag.removeprefix('--config.').split('=')
         section, key = path.split('.')
         kind = type(config[section][key])
-        config[section][key] = value == 'True' if kind is bool else kind(value)
+        config[section][key] = value.lower() in ('true', 't', '1') if kind is bool else kind(value)
     return config
 
 

@@ -381,12 +381,18 @@ def test_a_run_trains_in_float16_and_resumes_in_float32(tmp_path):
     config.model.num_steps, config.model.hidden_channels = 2, 8
     config.train.epochs, config.train.warmup_steps = 1, 5
     config.train.mixed_precision = 'mixed_float16'
-    config.train.export = False  # Nothing here reads one.
     workdir = str(tmp_path / 'run')
     metrics = experiment.train_and_evaluate(config, workdir, verbose=0)
     assert 0.5 < metrics['test_nats_per_dim'] < 5.0
+    # The float16-trained flow exports (float32 variables) and its SavedModel scores points.
+    saved_model = os.path.join(workdir, 'saved_model')
+    points = tf.random.stateless_normal([5, 2], [3, 4])
+    loaded = tf.saved_model.load(saved_model)
+    assert np.all(np.isfinite(loaded.log_prob(x=points)['log_prob']))
     config.train.epochs, config.train.mixed_precision = 2, None
+    config.train.export = False  # Free: the resumed run removes the first session's export.
     resumed = experiment.train_and_evaluate(config, workdir, verbose=0)
     assert resumed['epochs_trained'] == 2 and 0.5 < resumed['test_nats_per_dim'] < 5.0
+    assert not os.path.exists(saved_model)
     history = workdirs.read_json(os.path.join(workdir, 'config_history.json'))
     assert history[0]['changed']['train.mixed_precision'] == ['mixed_float16', None]

@@ -334,8 +334,9 @@ def _write_outputs(session, metrics, fitted, unit):
     saved_model = os.path.join(run.workdir, 'saved_model')
     if run.config.train.export:
         export_saved_model(model.flow, saved_model, overwrite=True, **exported)
-    else:  # An export an earlier session left is not this run's best model.
-        shutil.rmtree(saved_model, ignore_errors=True)
+    elif os.path.isdir(saved_model):  # An earlier session's: not known to be the best model.
+        shutil.rmtree(saved_model)
+        logging.info("Removed %s, an earlier session's export (train.export False).", saved_model)
     if run.export_dir is not None:
         export_saved_model(model.flow, run.export_dir, **exported)
     if fitted.saver.first_save is not None:  # A rerun that trained no epoch: as it ended.

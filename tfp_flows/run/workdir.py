@@ -295,6 +295,8 @@ def leave_finished(run):
         with temporaries.atomic_directory(export_dir) as written:
             shutil.copytree(os.path.join(run.workdir, 'saved_model'), written)
         message += f'\nCopied its best model to {export_dir}.'
+    elif run.config.train.export and not os.path.isdir(os.path.join(run.workdir, 'saved_model')):
+        message += '\n  It holds no saved_model (train.export was False, or it was removed).'
     return message
 
 
