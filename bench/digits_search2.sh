@@ -1,0 +1,32 @@
+#!/bin/bash
+# The second digits search of issue 19 (bench/results/digits_search2.md): speed and structure of
+# configs/logistic_mixture_digits.py against the goal of the default recipe at <= 1.80 / <= 1.72
+# bits/dim (one-sample / importance-weighted) in about the default's 2 minutes. One change at a
+# time from the recipe, then combinations. Each run is `python train.py` in a fresh process through
+# bench/digits_recipes.py (its records: ROOT/LABEL.json and .md). The speed probes train 6 epochs
+# without the importance-weighted figure; the full runs train the recipe's 60 epochs (or as set).
+#     bash bench/digits_search2.sh /tmp/digits_search2
+set -euo pipefail
+ROOT=${1:?usage: bash bench/digits_search2.sh ROOT}
+cd "$(dirname "$0")/.."
+run() {
+  local label=$1 recipe=$2 sets=()
+  shift 2
+  for s in "$@"; do sets+=(--set "$s"); done
+  python bench/digits_recipes.py --recipes "$recipe" --root "$ROOT/$label" --out "$ROOT/$label" \
+    --nice 10 "${sets[@]}"
+}
+M=logistic_mixture_digits
+# Speed probes: 6 epochs, no importance-weighted figure.
+P=(train.epochs=6 eval.iw_samples=0)
+run jit $M train.jit_compile=True
+run probe_base $M "${P[@]}"
+run probe_jit $M "${P[@]}" train.jit_compile=True
+run probe_width_48 $M "${P[@]}" model.hidden_channels=48
+run probe_steps_3 $M "${P[@]}" model.num_steps=3
+run probe_batch_128 $M "${P[@]}" train.batch_size=128
+run probe_base_rerun $M "${P[@]}"  # probe_base again, on a less loaded machine.
+# Full runs.
+run width_48 $M model.hidden_channels=48
+run components_8 $M model.mixture_components=8
+run epochs_90 $M train.epochs=90
