@@ -17,9 +17,9 @@ run() {
     --nice 10 "${sets[@]}"
 }
 M=logistic_mixture_digits
+run jit $M train.jit_compile=True  # A full run, first.
 # Speed probes: 6 epochs, no importance-weighted figure.
 P=(train.epochs=6 eval.iw_samples=0)
-run jit $M train.jit_compile=True
 run probe_base $M "${P[@]}"
 run probe_jit $M "${P[@]}" train.jit_compile=True
 run probe_width_48 $M "${P[@]}" model.hidden_channels=48
@@ -30,3 +30,14 @@ run probe_base_rerun $M "${P[@]}"  # probe_base again, on a less loaded machine.
 run width_48 $M model.hidden_channels=48
 run components_8 $M model.mixture_components=8
 run epochs_90 $M train.epochs=90
+run lr_0.005 $M train.learning_rate=0.005
+run width_48_epochs_40 $M model.hidden_channels=48 train.epochs=40
+# The winners together; more logistics; the winners within about the default's CPU time.
+C=(model.mixture_components=8 train.learning_rate=0.005)
+run components_8_lr_0.005 $M "${C[@]}"
+run components_16 $M model.mixture_components=16
+run budget_width_48_epochs_40_components_8_lr_0.005 $M "${C[@]}" model.hidden_channels=48 \
+  train.epochs=40
+# The combination over seeds 1 and 2 (seed 0: components_8_lr_0.005).
+run components_8_lr_0.005_seed_1 $M "${C[@]}" seed=1
+run components_8_lr_0.005_seed_2 $M "${C[@]}" seed=2
