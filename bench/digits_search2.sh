@@ -17,9 +17,11 @@ run() {
     --nice 10 "${sets[@]}"
 }
 M=logistic_mixture_digits
-run jit $M train.jit_compile=True  # A full run, first.
+# The recipe as it was before this search (4 logistics at rate 0.003): the rows up to the seeds.
+OLD=(model.mixture_components=4 train.learning_rate=0.003)
+run jit $M "${OLD[@]}" train.jit_compile=True  # A full run, first.
 # Speed probes: 6 epochs, no importance-weighted figure.
-P=(train.epochs=6 eval.iw_samples=0)
+P=("${OLD[@]}" train.epochs=6 eval.iw_samples=0)
 run probe_base $M "${P[@]}"
 run probe_jit $M "${P[@]}" train.jit_compile=True
 run probe_width_48 $M "${P[@]}" model.hidden_channels=48
@@ -27,17 +29,21 @@ run probe_steps_3 $M "${P[@]}" model.num_steps=3
 run probe_batch_128 $M "${P[@]}" train.batch_size=128
 run probe_base_rerun $M "${P[@]}"  # probe_base again, on a less loaded machine.
 # Full runs.
-run width_48 $M model.hidden_channels=48
-run components_8 $M model.mixture_components=8
-run epochs_90 $M train.epochs=90
-run lr_0.005 $M train.learning_rate=0.005
-run width_48_epochs_40 $M model.hidden_channels=48 train.epochs=40
+run width_48 $M "${OLD[@]}" model.hidden_channels=48
+run components_8 $M "${OLD[@]}" model.mixture_components=8
+run epochs_90 $M "${OLD[@]}" train.epochs=90
+run lr_0.005 $M "${OLD[@]}" train.learning_rate=0.005
+run width_48_epochs_40 $M "${OLD[@]}" model.hidden_channels=48 train.epochs=40
 # The winners together; more logistics; the winners within about the default's CPU time.
 C=(model.mixture_components=8 train.learning_rate=0.005)
 run components_8_lr_0.005 $M "${C[@]}"
-run components_16 $M model.mixture_components=16
+run components_16 $M "${OLD[@]}" model.mixture_components=16
 run budget_width_48_epochs_40_components_8_lr_0.005 $M "${C[@]}" model.hidden_channels=48 \
   train.epochs=40
 # The combination over seeds 1 and 2 (seed 0: components_8_lr_0.005).
 run components_8_lr_0.005_seed_1 $M "${C[@]}" seed=1
 run components_8_lr_0.005_seed_2 $M "${C[@]}" seed=2
+# The recipe as it is now (configs/logistic_mixture_digits.py sets both): 40 epochs (the
+# budget's other way), the logit's margin.
+run new_epochs_40 $M train.epochs=40
+run new_alpha_0.05 $M model.alpha=0.05
