@@ -59,9 +59,8 @@ def train_and_evaluate(config, workdir, strategy=None, verbose='auto', export_di
     'test_bits_per_dim_iw', 'validation_bits_per_dim_iw' and 'iw_samples'.
 
     Raises, before training, what `workdir.open_run`, `workdir.leave_finished` and
-    `run.datasets.load` raise, and a
-    TypeError for a `strategy` of another kind; then `TrainingDiverged` (NaN or infinite loss)
-    or `Interrupted` (Ctrl-C, a `KeyboardInterrupt`).
+    `run.datasets.load` raise, and a TypeError for a `strategy` of another kind; then
+    `TrainingDiverged` (NaN or infinite loss) or `Interrupted` (Ctrl-C, a `KeyboardInterrupt`).
     """
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise TypeError(f'`strategy` must be None or a tf.distribute.Strategy; got {strategy!r}.')
