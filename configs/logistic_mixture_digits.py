@@ -6,7 +6,7 @@ The best digits recipe by validation among the runs of bench/results/digits_sear
 (couplings, widths, dequantizer, regularisation: 1.838 against the spline's 1.853 with dropout
 and the default's 1.931) and digits_search2.md (speed, structure, rate: 8 logistics at rate
 0.005, validation 1.826 +- 0.005 over three seeds against 1.837 +- 0.001 with 4 at 0.003, for
-~20 % more CPU time), in about 2.5x the default's CPU time; its data -> latent map, what training
+~20 % more CPU time), in about 3x the default's time; its data -> latent map, what training
 runs, is in closed form. Coupling results: bench/results/digits_logistic_mixture.md.
 """
 
