@@ -1,12 +1,14 @@
 """`train.py` killed or interrupted resumes exactly where it stopped when run again.
 
-The module runs the real command: an unbroken run of 4 epochs, and beside it one run killed
-with SIGKILL once its first checkpoint is written, run again and interrupted with SIGINT
-(Ctrl-C) once its second is written, its newest checkpoint then damaged (a lost data file),
-and run again to the end, from the older checkpoint. Epoch e's data is a function of (seed, e)
-and the checkpoints hold the flow and optimizer state, so the resumed run ends with bitwise
-the variables and figures of the unbroken one. The unbroken run is a process of its own too:
-in a test process, after other tests, its figures once differed in the last bit.
+The module runs the real command, of the class-conditional Glow recipe with dropout, EMA weights
+and accumulation (beyond the flow and optimizer, a resume must restore the averages and draw
+each step's dropout masks, noise and micro-batches as before): an unbroken run of 4 epochs, and
+beside it one run killed with SIGKILL once its first checkpoint is written, run again and
+interrupted with SIGINT (Ctrl-C) once its second is written, its newest checkpoint then damaged
+(a lost data file), and run again to the end, from the older checkpoint. Epoch e's data is a
+function of (seed, e) and the checkpoints hold the flow and optimizer state, so the resumed run
+ends with bitwise the variables and figures of the unbroken one. The unbroken run is a process
+of its own too: in a test process, after other tests, its figures once differed in the last bit.
 """
 
 import json
@@ -27,7 +29,11 @@ from tfp_flows.run import experiment
 EPOCHS = 4  # Two epochs after the Ctrl-C at epoch 2: the signal never arrives after the end.
 TIMEOUT = 400  # Seconds; each run takes about a minute on 2 busy cores.
 FLAGS = (
+    f'--config={processes.ROOT / "configs" / "glow_digits_conditional.py"}',
     *processes.TINY_FLAGS,
+    '--config.train.ema_momentum=0.9',
+    '--config.model.dropout_rate=0.1',
+    '--config.train.accumulation_steps=2',
     f'--config.train.epochs={EPOCHS}',
     '--config.train.strategy=one_device',
     '--config.train.export=False',  # The checkpoints are compared, not the exports.

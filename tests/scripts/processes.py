@@ -6,6 +6,8 @@ failed or timed-out test leaves no process behind. Failures quote the end of the
 stderr.
 """
 
+import ast
+import importlib
 import json
 import os
 import pathlib
@@ -32,16 +34,21 @@ TINY_FLAGS = (
 
 
 def default_config(*flags):
-    """The config `python train.py FLAGS` runs with (the default recipe and
-    `--config.SECTION.KEY=VALUE` flags), for the same run in this process."""
-    from configs import default
-
-    config = default.get_config()
-    for flag in flags:
+    """The config `python train.py FLAGS` runs with (the default recipe, or a
+    `--config=configs/NAME.py` flag's, and `--config.SECTION.KEY=VALUE` flags), for the same run
+    in this process."""
+    recipe = next((f.removeprefix('--config=') for f in flags if f.startswith('--config=')), None)
+    recipe = pathlib.Path(recipe).stem if recipe else 'default'
+    config = importlib.import_module(f'configs.{recipe}').get_config()
+    for flag in (f for f in flags if not f.startswith('--config=')):
         path, value = flag.removeprefix('--config.').split('=')
         section, key = path.split('.')
-        kind = type(config[section][key])
-        config[section][key] = value.lower() in ('true', 't', '1') if kind is bool else kind(value)
+        current = config[section][key]
+        if isinstance(current, bool):
+            value = value.lower() in ('true', 't', '1')
+        else:  # A field whose default is None takes the literal (a number here).
+            value = ast.literal_eval(value) if current is None else type(current)(value)
+        config[section][key] = value
     return config
 
 
