@@ -8,25 +8,23 @@
 set -euo pipefail
 ROOT=${1:?usage: bash bench/digits_search.sh ROOT}
 cd "$(dirname "$0")/.."
-run() {
-  local label=$1 recipe=$2 sets=()
-  shift 2
-  for s in "$@"; do sets+=(--set "$s"); done
-  python bench/digits_recipes.py --recipes "$recipe" --root "$ROOT/$label" --out "$ROOT/$label" \
-    --nice 10 "${sets[@]}"
-}
+source bench/digits_run.sh
 M=logistic_mixture_digits
-run dropout_0.05 $M model.dropout_rate=0.05
-run dropout_0.1 $M model.dropout_rate=0.1
-run dropout_0.2 $M model.dropout_rate=0.2
-run ema_0.999 $M train.ema_momentum=0.999
-run weight_decay_0.05 $M train.weight_decay=0.05
-run width_48 $M model.hidden_channels=48
-run width_96 $M model.hidden_channels=96
-run dequantizer_64 $M dequantizer.hidden_channels=64
-run dequantizer_uniform $M dequantizer.kind=uniform
-run dropout_0.1_ema_0.99 $M model.dropout_rate=0.1 train.ema_momentum=0.99
-run dropout_0.05_ema_0.99 $M model.dropout_rate=0.05 train.ema_momentum=0.99
-run dropout_0.05_width_96 $M model.dropout_rate=0.05 model.hidden_channels=96
+# The recipe as it was before this search (no dropout, no EMA, 4 logistics at rate 0.003; it now
+# sets dropout and EMA from this search and more from the second): every run on it names them.
+OLD=(model.dropout_rate=0.0 train.ema_momentum=None model.mixture_components=4
+  train.learning_rate=0.003)
+run dropout_0.05 $M "${OLD[@]}" model.dropout_rate=0.05
+run dropout_0.1 $M "${OLD[@]}" model.dropout_rate=0.1
+run dropout_0.2 $M "${OLD[@]}" model.dropout_rate=0.2
+run ema_0.999 $M "${OLD[@]}" train.ema_momentum=0.999
+run weight_decay_0.05 $M "${OLD[@]}" train.weight_decay=0.05
+run width_48 $M "${OLD[@]}" model.hidden_channels=48
+run width_96 $M "${OLD[@]}" model.hidden_channels=96
+run dequantizer_64 $M "${OLD[@]}" dequantizer.hidden_channels=64
+run dequantizer_uniform $M "${OLD[@]}" dequantizer.kind=uniform
+run dropout_0.1_ema_0.99 $M "${OLD[@]}" model.dropout_rate=0.1 train.ema_momentum=0.99
+run dropout_0.05_ema_0.99 $M "${OLD[@]}" model.dropout_rate=0.05 train.ema_momentum=0.99
+run dropout_0.05_width_96 $M "${OLD[@]}" model.dropout_rate=0.05 model.hidden_channels=96
 run affine_dropout_0.1 default model.dropout_rate=0.1
 run spline_dropout_0.1 spline_digits model.dropout_rate=0.1

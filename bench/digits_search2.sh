@@ -9,13 +9,7 @@
 set -euo pipefail
 ROOT=${1:?usage: bash bench/digits_search2.sh ROOT}
 cd "$(dirname "$0")/.."
-run() {
-  local label=$1 recipe=$2 sets=()
-  shift 2
-  for s in "$@"; do sets+=(--set "$s"); done
-  python bench/digits_recipes.py --recipes "$recipe" --root "$ROOT/$label" --out "$ROOT/$label" \
-    --nice 10 "${sets[@]}"
-}
+source bench/digits_run.sh
 M=logistic_mixture_digits
 # The recipe as it was before this search (4 logistics at rate 0.003): the rows up to the seeds.
 OLD=(model.mixture_components=4 train.learning_rate=0.003)
