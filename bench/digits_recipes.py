@@ -33,7 +33,7 @@ sys.path.insert(0, ROOT)  # `configs` and this checkout's `tfp_flows`.
 
 from glow_ablation import _cpu_jiffies  # noqa: E402
 
-RECIPES = ('default', 'realnvp_digits', 'glow_digits', 'glow_digits_conditional')
+RECIPES = ('default', 'affine_digits', 'realnvp_digits', 'glow_digits', 'glow_digits_conditional')
 
 
 def parse_args(argv=None):
@@ -127,9 +127,10 @@ def write_outputs(out, records, baseline):
         f"started {records[0]['start_utc'][:10] if records else ''}; CPU s is the run's own, "
         f"and others' CPU share the part of the machine's CPU time other processes took "
         f'meanwhile (wall time grows with it). glow_digits_conditional models p(x | digit). '
-        f'The default recipe was chosen by validation bits/dim among the candidates of '
-        f'digits_candidates.jsonl (an earlier driver with its own loop, commit 2eefc3d; '
-        f'IW there from 128 draws, most runs on a loaded machine).',
+        f'The default recipe was chosen in digits_search3.md, affine_digits (the default of '
+        f'0.2) by validation bits/dim among the candidates of digits_candidates.jsonl (an '
+        f'earlier driver with its own loop, commit 2eefc3d; IW there from 128 draws, most '
+        f'runs on a loaded machine).',
         '',
         '| recipe | validation | test | test IW (S) | best epoch / epochs | wall s | CPU s | '
         "others' CPU share |",

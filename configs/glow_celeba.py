@@ -4,11 +4,11 @@ L=4 levels of K=32 steps, width 512, additive coupling as in the paper's CelebA 
 (which used CelebA-HQ at 256x256 with L=6).
 """
 
-from configs import default
+from tfp_flows.run import schema
 
 
 def get_config():
-    config = default.get_config()
+    config = schema.default_config()
     # Glow as the paper trains it (centred, uniformly dequantized).
     config.model.family = 'glow'
     config.model.preprocessing = 'centre'

@@ -5,11 +5,11 @@ The paper trains with batch 64 per GPU on 8 GPUs for ~1,000 epochs (3.35 bits/di
 images of the TFDS train split.
 """
 
-from configs import default
+from tfp_flows.run import schema
 
 
 def get_config():
-    config = default.get_config()
+    config = schema.default_config()
     # Glow as the paper trains it (centred, uniformly dequantized).
     config.model.family = 'glow'
     config.model.preprocessing = 'centre'

@@ -3,11 +3,11 @@
 Validation is the last 10% of the TFDS train split.
 """
 
-from configs import default
+from tfp_flows.run import schema
 
 
 def get_config():
-    config = default.get_config()
+    config = schema.default_config()
     # Glow as the paper trains it (centred, uniformly dequantized).
     config.model.family = 'glow'
     config.model.preprocessing = 'centre'

@@ -4,11 +4,11 @@ The paper's couplings use 8-block ResNets with 64 features (3.49 bits/dim); ours
 3-layer conv net of the same width. Validation is the last 5,000 TFDS train images.
 """
 
-from configs import default
+from tfp_flows.run import schema
 
 
 def get_config():
-    config = default.get_config()
+    config = schema.default_config()
     config.data.name = 'cifar10'
     config.data.splits.train = 'train[:45000]'
     config.data.splits.validation = 'train[45000:]'

@@ -1,15 +1,15 @@
 """Real NVP on scikit-learn's 8x8 digits as the paper trains it: uniform dequantization.
 
 2 scales, checkerboard then channel couplings, the paper's logit margin 0.05 and 3 couplings
-per mask type and scale. The default recipe (default.py) is this family with a variational
+per mask type and scale. `affine_digits` is this family with a variational
 dequantizer, margin 0.01 and 4 couplings. Measured results: bench/results/recipe_notes.md.
 """
 
-from configs import default
+from configs import affine_digits
 
 
 def get_config():
-    config = default.get_config()
+    config = affine_digits.get_config()
     config.model.family = 'real_nvp'
     config.model.preprocessing = 'logit'  # Real NVP's logit transform.
     config.model.alpha = 0.05  # The paper's margin.

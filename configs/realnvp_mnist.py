@@ -3,11 +3,11 @@
 Validation is the last 10% of the TFDS train split.
 """
 
-from configs import default
+from tfp_flows.run import schema
 
 
 def get_config():
-    config = default.get_config()
+    config = schema.default_config()
     config.data.name = 'mnist'
     config.data.splits.train = 'train[:90%]'
     config.data.splits.validation = 'train[90%:]'

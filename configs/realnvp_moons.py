@@ -1,10 +1,10 @@
 """Real NVP on the two-moons 2-D toy; writes density.png beside the data."""
 
-from configs import default
+from tfp_flows.run import schema
 
 
 def get_config():
-    config = default.get_config()
+    config = schema.default_config()
     config.data.name = 'moons'
     config.model.family = 'real_nvp'
     config.model.preprocessing = None  # Vector data: no preprocessing.

@@ -10,11 +10,11 @@ then the coupling kind (mean validation over the two tables, 3 seeds: mixture -0
     python train.py --config=configs/realnvp_table.py --config.data.name=csv:table.csv
 """
 
-from configs import default
+from tfp_flows.run import schema
 
 
 def get_config():
-    config = default.get_config()
+    config = schema.default_config()
     config.data.name = 'csv:table.csv'  # Your table: --config.data.name=csv:PATH.
     config.model.family = 'real_nvp'
     config.model.preprocessing = None  # Vector data: no preprocessing.

@@ -23,7 +23,7 @@ import tensorflow_probability as tfp
 from scripts import processes
 
 import tfp_flows
-from configs import default
+from configs import affine_digits
 from tfp_flows import data
 from tfp_flows.bijectors import AffineCoupling, FactorOut, Squeeze
 from tfp_flows.export import export_saved_model
@@ -37,7 +37,7 @@ IMAGE_SHAPE = (8, 8, 1)
 
 def _tiny_config(**overrides):
     """The default digits config with a tiny model, one epoch, one device."""
-    config = default.get_config()
+    config = affine_digits.get_config()
     config.model.num_levels = 2
     config.model.num_steps = 1
     config.model.hidden_channels = 8

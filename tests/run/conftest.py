@@ -48,11 +48,11 @@ def _tiny(config, epochs=1):
 
 
 def _digits(epochs=1):
-    """The default recipe (variational dequantization) made tiny, with EMA weights and the
+    """`affine_digits` (variational dequantization) made tiny, with EMA weights and the
     importance-weighted figures."""
-    from configs import default
+    from configs import affine_digits
 
-    config = _tiny(default.get_config(), epochs)
+    config = _tiny(affine_digits.get_config(), epochs)
     config.train.ema_momentum = 0.9
     config.eval.iw_samples = 3
     return config

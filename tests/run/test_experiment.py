@@ -23,7 +23,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 import tfp_flows
-from configs import default, glow_digits_conditional, glow_mnist_conditional, realnvp_moons
+from configs import affine_digits, glow_digits_conditional, glow_mnist_conditional, realnvp_moons
 from tfp_flows.bijectors.context import conditional_shape_of
 from tfp_flows.data import make_dataset
 from tfp_flows.data import own as own_data
@@ -259,7 +259,7 @@ def test_a_nan_in_the_first_epoch_says_there_is_no_checkpoint(tiny, tmp_path, mo
         r'\(now 5\)',
     ):
         experiment.train_and_evaluate(
-            _uniform(tiny(default.get_config(), epochs=2)), str(workdir), verbose=0
+            _uniform(tiny(affine_digits.get_config(), epochs=2)), str(workdir), verbose=0
         )
     assert not (workdir / 'checkpoints' / 'latest' / 'checkpoint').exists()
 
@@ -274,7 +274,7 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tiny, tmp_
         r'\(now 0\.003\)',
     ):
         experiment.train_and_evaluate(
-            _uniform(tiny(default.get_config(), epochs=3)), workdir, verbose=0
+            _uniform(tiny(affine_digits.get_config(), epochs=3)), workdir, verbose=0
         )
     latest = tf.train.latest_checkpoint(os.path.join(workdir, 'checkpoints', 'latest'))
     assert latest.endswith('ckpt-1')
@@ -446,7 +446,7 @@ def test_a_conditional_float64_folder_run_trains_on_its_class_subfolders(tiny, t
         for i in range(30):
             pixels = rng.integers(0, 256, (8, 8), dtype=np.uint8)
             Image.fromarray(pixels, mode='L').save(tmp_path / 'images' / label / f'{i}.png')
-    config = tiny(default.get_config())
+    config = tiny(affine_digits.get_config())
     config.data.name = f'folder:{tmp_path / "images"}'
     config.data.conditional = True
     config.model.dtype = 'float64'  # float64 trains, restores and exports end to end.
@@ -548,7 +548,7 @@ def test_a_variational_run_refuses_a_resume_with_another_dequantizer(
     ],
 )
 def test_config_values_that_do_not_fit_the_data_are_refused(data, changes, message, tiny, tmp_path):
-    config = tiny(realnvp_moons.get_config() if data != 'digits' else default.get_config())
+    config = tiny(realnvp_moons.get_config() if data != 'digits' else affine_digits.get_config())
     if data == 'csv':
         _write_table(tmp_path / 'table.csv')
         config.data.name = f'csv:{tmp_path / "table.csv"}'

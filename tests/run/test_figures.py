@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from configs import default, realnvp_moons
+from configs import affine_digits, realnvp_moons
 from tfp_flows.run import figures
 from tfp_flows.run.restore import build_flow
 
@@ -123,7 +123,7 @@ def test_the_command_needs_one_output(tmp_path, capsys):
 
 def _workdir(tmp_path, conditional):
     """A run's workdir by hand: config.json and a 'best' checkpoint of a small digits Glow."""
-    config = default.get_config()
+    config = affine_digits.get_config()
     config.model.update(num_levels=2, num_steps=1, hidden_channels=8)
     config.dequantizer.kind = 'uniform'  # The checkpoint below holds a flow alone.
     resolved = config.to_dict()  # With what a run records from its data.

@@ -99,8 +99,8 @@ def test_every_recipe_is_inside_the_schema(recipe):
     assert checked is not config
 
 
-def test_the_default_config_is_the_schemas_defaults_locked_and_typed():
-    config = _recipe('default')
+def test_affine_digits_is_the_schemas_defaults_locked_and_typed():
+    config = _recipe('affine_digits')
     assert schema.flatten(config) == {k: f.default for k, f in schema.FIELDS.items()}
     with pytest.raises(AttributeError):
         config.train.epoch = 3  # Locked: a misspelt field is no new field.
@@ -128,7 +128,7 @@ def test_a_field_outside_its_domain_is_named_with_its_value(key, value):
 
 def test_negative_weight_decay_is_refused():
     # The handed case of issue 10: `--config.train.weight_decay=-0.5` trained.
-    config = _recipe('default')
+    config = _recipe('affine_digits')
     config.train.weight_decay = -0.5
     with pytest.raises(
         ValueError,
@@ -157,12 +157,12 @@ def test_check_config_takes_only_configs(config):
 
 
 def test_unknown_and_missing_fields_are_named():
-    config = _recipe('default')
+    config = _recipe('affine_digits')
     with config.unlocked():
         config.train.future_option = True
     with pytest.raises(ValueError, match=r"unknown fields \['train\.future_option'\]"):
         schema.check_config(config)
-    values = _recipe('default').to_dict()
+    values = _recipe('affine_digits').to_dict()
     del values['eval']
     with pytest.raises(ValueError, match=r"lacks the fields \['eval\.iw_samples'\]"):
         schema.check_config(values)
@@ -182,7 +182,7 @@ def test_unknown_and_missing_fields_are_named():
             {'train.strategy': 'multi_worker', 'train.max_seconds': 60.0},
             r"max_seconds` cannot be used with strategy 'multi_worker'.*max_seconds=60\.0",
         ),
-        # Each coupling's own options, before any data is read (the default is affine).
+        # Each coupling's own options, before any data is read (affine_digits is affine).
         ({'model.spline_bins': 4}, r"`config.model.spline_bins` applies to model.coupling='spl"),
         ({'model.spline_bound': 2.0}, r'`config.model.spline_bound` applies to model.coupling='),
         (
@@ -196,7 +196,7 @@ def test_unknown_and_missing_fields_are_named():
     ],
 )
 def test_fields_that_cannot_go_together_are_refused(changes, message):
-    config = _recipe('default')
+    config = _recipe('affine_digits')
     config.update_from_flattened_dict(changes)
     with pytest.raises(ValueError, match=message):
         schema.check_config(config)

@@ -16,7 +16,7 @@ import sys
 import pytest
 from scripts import processes
 
-from configs import default, glow_digits, realnvp_moons
+from configs import affine_digits, glow_digits, realnvp_moons
 from tfp_flows.run import lock, schema
 from tfp_flows.run import workdir as workdirs
 
@@ -25,7 +25,7 @@ RECORDED = {'data.event_shape': [8, 8, 1], 'data.num_bins': 17, 'model.condition
 
 
 def _config(**changes):
-    config = default.get_config()
+    config = affine_digits.get_config()
     config.update_from_flattened_dict(changes)
     return config
 
@@ -291,28 +291,28 @@ def test_a_workdir_that_is_not_a_path_is_refused(value, error):
         _open(_config(), value)
 
 
-# Every way a command line rerun takes its base (issue 21), into a workdir of default.py
+# Every way a command line rerun takes its base (issue 21), into a workdir of affine_digits.py
 # run with --config.train.epochs=15, finished: (the recipe loaded, whether --config named it,
 # the overrides) -> the training settings that change and whether it is finished, or the
 # refusal.
 BASES = {
-    'no flags': (default, False, {}, {}, True),
+    'no flags': (affine_digits, False, {}, {}, True),
     'training flag': (
-        default,
+        affine_digits,
         False,
         {'train.learning_rate': 1e-4},
         {'train.learning_rate': (0.003, 1e-4)},
         True,
     ),
-    'more epochs': (default, False, {'train.epochs': 20}, {'train.epochs': (15, 20)}, False),
+    'more epochs': (affine_digits, False, {'train.epochs': 20}, {'train.epochs': (15, 20)}, False),
     'defining flag': (
-        default,
+        affine_digits,
         False,
         {'model.hidden_channels': 16},
         'model.hidden_channels: 64 in the workdir, 16 now',
         None,
     ),
-    'the same recipe again': (default, True, {}, {}, True),
+    'the same recipe again': (affine_digits, True, {}, {}, True),
     'another recipe': (glow_digits, True, {}, "model.family: 'real_nvp' in the workdir", None),
     'the default recipe, not named': (realnvp_moons, False, {}, {}, True),
 }
