@@ -1,4 +1,4 @@
-"""Real NVP with affine couplings on scikit-learn's 8x8 digits: the default recipe until 0.3.
+"""Real NVP with affine couplings on scikit-learn's 8x8 digits: the default recipe of 0.2.
 
 Real NVP (2 scales of 4 couplings, width 64) on the logit of the data, with a variational
 dequantizer (Flow++), sized to train on 2 CPU cores in about a minute (one thread per op; the
