@@ -14,3 +14,5 @@ run mixture_25_epochs default train.epochs=25
 run mixture_45_epochs default  # The default recipe: 45 epochs.
 run mixture_4_logistics_50_epochs default model.mixture_components=4 train.epochs=50
 run mixture_rate_0.007 default train.learning_rate=0.007
+run batch_128_80_epochs default train.batch_size=128 train.learning_rate=0.01 train.epochs=80
+run batch_128_55_epochs default train.batch_size=128 train.learning_rate=0.01 train.epochs=55
