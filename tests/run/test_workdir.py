@@ -285,6 +285,66 @@ def test_a_workdir_under_a_file_is_refused(tmp_path):
         _open(_config(), str(tmp_path / 'file' / 'run'))
 
 
+# A path no one can write in, not even root: the probe that tries it (newcomer's finding: a
+# run trained to the end and then failed to export to '/sys/foo' with "Error: 1").
+_UNWRITABLE = [
+    path
+    for path in ('/sys/tfp_flows_test', '/proc/tfp_flows_test')
+    if os.path.isdir(os.path.dirname(path))
+]
+
+
+@pytest.mark.parametrize('name', ['workdir', 'export_dir'])
+@pytest.mark.parametrize('path', _UNWRITABLE)
+def test_a_workdir_or_export_dir_that_cannot_be_written_is_refused_first(name, path, tmp_path):
+    workdir, export_dir = (path, None) if name == 'workdir' else (str(tmp_path / 'run'), path)
+    with pytest.raises(ValueError, match=rf"^Cannot write to {name} '{path}': \[Errno \d+\] "):
+        _open(_config(), workdir, export_dir)
+    assert os.listdir(tmp_path) == []
+
+
+# Files a user put in a folder that holds no run (no config.json): a run would write over them.
+FOREIGN = {
+    'metrics.json': {'metrics.json': '{"my": "results"}'},
+    'a note in saved_model': {'saved_model/README.txt': 'notes'},
+    'a picture in samples': {'samples/epoch_0001.png': 'mine'},
+    'any file': {'notes.txt': 'x'},
+    'an empty folder': {'data/': None},
+}
+
+
+@pytest.mark.parametrize('name', list(FOREIGN))
+def test_a_workdir_with_files_but_no_run_is_refused_and_left_as_it_was(name, tmp_path):
+    workdir = tmp_path / 'run'
+    for path, text in FOREIGN[name].items():
+        (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+        if text is None:
+            (workdir / path).mkdir()
+        else:
+            (workdir / path).write_text(text)
+    before = _files(str(workdir))
+    shown = sorted({path.split('/')[0] for path in FOREIGN[name]})
+    with pytest.raises(
+        ValueError, match=rf'holds files but no run .*: {re.escape(shown[0])}\. A run'
+    ):
+        _open(_config(), str(workdir))
+    assert _files(str(workdir)) == before
+
+
+def test_a_workdir_a_run_left_before_its_config_holds_only_the_lock_and_runs(tmp_path):
+    # Killed while it loaded the data: the lock file is all it wrote.
+    workdir = tmp_path / 'run'
+    workdir.mkdir()
+    (workdir / lock.NAME).write_text('host h, pid 1')
+    assert _open(_config(), str(workdir)).previous is None
+
+
+def test_a_workdir_that_is_a_file_is_named(tmp_path):
+    (tmp_path / 'file').write_text('')
+    with pytest.raises(ValueError, match=r"workdir '.*file' is a file, not a directory"):
+        workdirs.rerun_config(str(tmp_path / 'file'), _config(), {}, False)
+
+
 @pytest.mark.parametrize('value, error', [(None, TypeError), (3, TypeError)], ids=['None', 'int'])
 def test_a_workdir_that_is_not_a_path_is_refused(value, error):
     with pytest.raises(error, match='`workdir` must be a str or a path'):

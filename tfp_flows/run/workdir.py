@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import shutil
+import tempfile
 
 import ml_collections
 
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 _ABSENT = object()  # A field one of two configs lacks.
+_PROBE = '.tfp_flows_probe_'  # A temporary directory that tries whether a path can be written.
 
 
 class WorkdirMismatch(ValueError):
@@ -108,6 +110,8 @@ def _json_leaves(config):
 
 def _read_config(workdir):
     """The workdir's config.json as nested dicts, or None without it."""
+    if os.path.lexists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(f'workdir {workdir!r} is a file, not a directory; choose another path.')
     path = os.path.join(workdir, 'config.json')
     try:
         return read_json(path)
@@ -145,6 +149,18 @@ def _existing_ancestor(path):
     return path
 
 
+def _check_writable(name, path):
+    """Raises `ValueError` unless the directory `path` can be made (or written in): tried with a
+    temporary directory, made and removed at once, in its nearest existing ancestor."""
+    existing = _existing_ancestor(path)
+    if not os.path.isdir(existing):
+        raise ValueError(f'Cannot write to {name} {path!r}: {existing!r} is not a directory.')
+    try:
+        tempfile.TemporaryDirectory(dir=existing, prefix=_PROBE).cleanup()
+    except OSError as error:
+        raise ValueError(f'Cannot write to {name} {path!r}: {error}.') from error
+
+
 def _check_export_dir(export_dir, workdir):
     if export_dir is None:
         return
@@ -159,6 +175,7 @@ def _check_export_dir(export_dir, workdir):
             f'export_dir {export_dir!r} cannot be created: {parent!r} is a file, not a '
             'directory; choose another path.'
         )
+    _check_writable('export_dir', export_path)
     if os.path.commonpath([export_path, workdir]) in (export_path, workdir):
         raise ValueError(
             f'export_dir {export_dir!r} overlaps the workdir {workdir!r}, which the run '
@@ -171,8 +188,9 @@ def _check_export_dir(export_dir, workdir):
 def open_run(config, workdir, export_dir=None):
     """Checks a run's inputs (the config once, `schema.check_config`), holds the workdir's lock
     while the block runs (a 'multi_worker' chief takes it later), yields the `Run` found there.
-    Raises `ValueError` for a bad config, a workdir that cannot be written or holds another
-    run (`WorkdirMismatch`), an `export_dir` that overlaps it; `FileExistsError` if
+    Raises `ValueError` for a bad config, a workdir or `export_dir` that cannot be written (tried
+    with a temporary directory), a workdir that holds another run (`WorkdirMismatch`) or files
+    but no run (no config.json), an `export_dir` that overlaps it; `FileExistsError` if
     `export_dir` exists; `lock.WorkdirInUse` (an OSError); `TypeError` for arguments of
     another kind.
     """
@@ -180,10 +198,7 @@ def open_run(config, workdir, export_dir=None):
     check_path('export_dir', export_dir, allow_none=True)
     config = schema.check_config(config)
     workdir = os.path.abspath(workdir)
-    existing = _existing_ancestor(workdir)
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-        why = 'is not a directory' if not os.path.isdir(existing) else 'is not writable'
-        raise ValueError(f'Cannot write to workdir {workdir!r}: {existing!r} {why}.')
+    _check_writable('workdir', workdir)
     _check_export_dir(export_dir, workdir)
     held = (
         contextlib.nullcontext() if config.train.strategy == 'multi_worker' else lock.hold(workdir)
@@ -195,6 +210,14 @@ def open_run(config, workdir, export_dir=None):
 def _find_run(config, workdir, export_dir):
     previous = _read_config(workdir)
     if previous is None:
+        names = os.listdir(workdir) if os.path.isdir(workdir) else []
+        others = sorted(n for n in names if n != lock.NAME and not n.startswith(_PROBE))
+        if others:  # Not a run's: a run would write over them.
+            shown = ', '.join(others[:5]) + (', ...' if len(others) > 5 else '')
+            raise ValueError(
+                f'workdir {workdir!r} holds files but no run (it has no config.json): '
+                f'{shown}. A run would write over them; choose a new or empty --workdir.'
+            )
         return Run(workdir, config, export_dir)
     differing = _differences(_set_fields(previous), _json_leaves(config))
     _refuse_defining(workdir, differing)
