@@ -35,6 +35,8 @@ _WORKDIR = flags.DEFINE_string(
 _EXPORT_DIR = flags.DEFINE_string(
     'export_dir', None, 'Also export the best model as a SavedModel here: a new path.'
 )
+for _name in ('workdir', 'export_dir'):
+    flags.register_validator(_name, lambda path: path != '', 'must be a path, not empty.')
 _PRINT_CONFIG = flags.DEFINE_bool(
     'print_config',
     False,

@@ -342,7 +342,7 @@ BAD_INPUTS = [
     pytest.param(
         _cli('--config.train.epoch=3'),
         processes.CommandFailed,
-        r"^exit code 2: Error: --config has no field 'epoch' Did you mean \"epochs\" instead "
+        r"^exit code 2: Error: --config has no field 'epoch'\. Did you mean \"epochs\" instead "
         r'of "epoch"\? \(see --print_config\)\n$',
         id='misspelt config key: CLI',
     ),

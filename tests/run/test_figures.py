@@ -53,7 +53,8 @@ def test_the_command_takes_temperatures_and_refuses_to_overwrite(digits_workdir,
     assert _read_png(out).shape == (454, 12 + 3 * 398 + 2 * 24 + 12, 3)
     before = _read_png(out)
     assert figures.main([f'--workdir={digits_workdir}', f'--out={out}']) == 1
-    assert 'already exists; pass --overwrite to replace it' in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert error.startswith('Error: ') and 'already exists; pass --overwrite to replace it' in error
     np.testing.assert_array_equal(_read_png(out), before)
     assert figures.main([f'--workdir={digits_workdir}', f'--out={out}', '--overwrite']) == 0
     assert _read_png(out).shape == (454, 844, 3)
@@ -72,6 +73,7 @@ def test_the_command_names_a_workdir_that_is_a_file_in_one_line(tmp_path, capsys
     assert figures.main([f'--workdir={tmp_path / "afile"}', f'--out={out}']) == 1
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1 and 'afile' in error, error
+    assert error.startswith('Error: '), error  # As train.py's.
     assert not out.exists()
 
 

@@ -216,11 +216,29 @@ def test_a_finished_run_is_copied_to_a_new_export_dir(tiny_run, tmp_path):
         ),
         (
             ('--config=missing.py',),
-            r"Error: --config: .*missing\.py .*No such file or directory: 'missing\.py'",
+            r'Error: --config=missing\.py: no such recipe file; see --help\.',
+        ),
+        # Files that are not recipes (a newcomer's tries): named, before absl runs them.
+        (
+            ('--config=README.md',),
+            r'Error: --config=README\.md is not a recipe file: not Python \(invalid character '
+            r'.*\); see --help\.',
         ),
         (
+            ('--config=train.py',),
+            r'Error: --config=train\.py is not a recipe file: it defines no get_config\(\); see '
+            r'--help\.',
+        ),
+        (
+            ('--config', 'configs/__init__.py'),
+            r'Error: --config=configs/__init__\.py is not a recipe file: it defines no '
+            r'get_config\(\); see --help\.',
+        ),
+        (('--workdir=',), r'Error: flag --workdir=: must be a path, not empty\.'),
+        (('--export_dir=',), r'Error: flag --export_dir=: must be a path, not empty\.'),
+        (
             ('--config.train.epoch=3',),
-            r'Error: --config has no field \'epoch\' Did you mean "epochs" instead of "epoch"\? '
+            r'Error: --config has no field \'epoch\'\. Did you mean "epochs" instead of "epoch"\? '
             r'\(see --print_config\)',
         ),
         (
@@ -248,7 +266,8 @@ def test_a_bad_command_line_is_one_line_before_tensorflow(flags, message, tiny_r
     flags = [flag.format(workdir=workdir, new=tmp_path / 'new') for flag in flags]
     if not any(flag.startswith('--workdir') for flag in flags):
         flags.insert(0, f'--workdir={workdir}')
-    config = [flag for flag in flags if flag.startswith('--config=')]
+    config = [flag for flag in flags if flag.startswith('--config=') or flag == '--config']
+    config += [flags[flags.index('--config') + 1]] if '--config' in flags else []
     result = _train(
         *config, *TINY, *(flag for flag in flags if flag not in config), importtime=True
     )
@@ -258,6 +277,58 @@ def test_a_bad_command_line_is_one_line_before_tensorflow(flags, message, tiny_r
     assert not _imported_tensorflow(result)
     assert _files(workdir) == before
     assert not (tmp_path / 'new').exists()
+
+
+# Every kind of error train.py and the figure commands print: an OS error kept its number only
+# ("Error: 1" for `--workdir=/sys/foo`, a newcomer's finding).
+@pytest.mark.parametrize(
+    'error, line',
+    [
+        (
+            OSError(1, 'Operation not permitted', '/sys/foo'),
+            "[Errno 1] Operation not permitted: '/sys/foo'",
+        ),
+        (PermissionError(13, 'Permission denied'), '[Errno 13] Permission denied'),
+        (ValueError(OSError(2, 'No such file', 'x')), "[Errno 2] No such file: 'x'"),
+        (FileExistsError("export_dir 'x' already exists"), "export_dir 'x' already exists"),
+        (ValueError('two\n lines'), 'two lines'),
+        (AttributeError(KeyError("'epoch'")), "'epoch'"),
+        (OSError(), 'OSError'),
+    ],
+)
+def test_an_error_is_one_line_and_an_os_error_keeps_its_number_and_path(error, line):
+    assert cli.error_line(error) == line
+
+
+def test_a_folder_of_a_users_files_is_refused_as_a_workdir_and_kept(tmp_path):
+    # The handed case (a newcomer's, 2026-12-07): a run wrote over metrics.json and deleted
+    # saved_model/README.txt of a folder that held no run.
+    workdir = tmp_path / 'mine'
+    (workdir / 'saved_model').mkdir(parents=True)
+    (workdir / 'metrics.json').write_text('{"my": "results"}')
+    (workdir / 'saved_model' / 'README.txt').write_text('notes')
+    before = _files(workdir)
+    result = _train(f'--workdir={workdir}', *TINY, importtime=True)
+    assert result.returncode == 1
+    assert _messages(result) == [
+        f"Error: workdir '{workdir}' holds files but no run (it has no config.json): "
+        'metrics.json, saved_model. A run would write over them; choose a new or empty --workdir.'
+    ]
+    assert not _imported_tensorflow(result)
+    assert _files(workdir) == before
+
+
+@pytest.mark.skipif(not os.path.isdir('/sys'), reason='needs /sys, which no one can write in')
+def test_an_export_dir_that_cannot_be_written_is_refused_before_training(tmp_path):
+    # The handed case: `--export_dir=/sys/foo` trained the whole run, then printed "Error: 1".
+    result = _train(
+        f'--workdir={tmp_path / "run"}', '--export_dir=/sys/foo', *TINY, importtime=True
+    )
+    assert result.returncode == 1
+    [line] = _messages(result)
+    assert re.fullmatch(r"Error: Cannot write to export_dir '/sys/foo': \[Errno \d+\] .+", line)
+    assert not _imported_tensorflow(result)
+    assert not (tmp_path / 'run').exists()
 
 
 def test_help_lists_every_recipe_and_how_to_see_its_fields():

@@ -113,8 +113,9 @@ def print_text(text):
 
 
 def error_line(error):
-    """The innermost message of `error` (`AttributeError(KeyError('...'))`) on one line."""
-    while isinstance(error, BaseException):
+    """The innermost message of `error` (`AttributeError(KeyError('...'))`) on one line; the
+    whole message of an OS error with its number ("[Errno 1] Operation not permitted: 'x'")."""
+    while isinstance(error, BaseException) and not (isinstance(error, OSError) and error.errno):
         error = error.args[0] if error.args else type(error).__name__
     return ' '.join(str(error).split())
 
@@ -152,7 +153,8 @@ def usage_errors():
     try:
         yield
     except (AttributeError, KeyError) as error:
-        _exit_with(f'--config has no field {error_line(error)} (see --print_config)', USAGE_ERROR)
+        line = error_line(error).replace(' Did you mean', '. Did you mean')
+        _exit_with(f'--config has no field {line} (see --print_config)', USAGE_ERROR)
     except flags.IllegalFlagValueError as error:
         _exit_with(_bad_value(error), USAGE_ERROR)
     except flags.Error as error:
@@ -177,14 +179,13 @@ def make_flags_parser(help_fn):
             print_text(help_fn())
             sys.exit(0)
         argv, _NONE_FIELDS[:] = _without_none_fields(argv)
+        _check_recipe(argv)  # Before absl parses the flags, which runs the recipe's file.
         with usage_errors():
             remaining = flags.FLAGS(argv)
         if len(remaining) > 1:
             _exit_with(f'unexpected arguments {remaining[1:]}; see --help.', USAGE_ERROR)
         flag = flags.FLAGS['config']
         path = config_flags.get_config_filename(flag)
-        if not os.path.isfile(path):
-            _exit_with(f'--config={path}: no such recipe file; see --help.', USAGE_ERROR)
         try:  # ml_collections defers a recipe's failure to load to the first use of a field.
             flag.value.keys()
         except Exception as error:  # The recipe's own error.
@@ -192,6 +193,32 @@ def make_flags_parser(help_fn):
         return remaining
 
     return parse
+
+
+def _check_recipe(argv):
+    """Exits with one line unless the last `--config=PATH` (or `--config PATH`) in `argv`, if
+    any, is a recipe: a Python file that defines get_config()."""
+    path = None  # absl takes the last one.
+    for arg, following in zip(argv, [*argv[1:], None], strict=True):
+        if arg == '--config':
+            path = following
+        elif arg.startswith('--config='):
+            path = arg.removeprefix('--config=')
+    if path is None:
+        return
+    if not os.path.isfile(path):
+        _exit_with(f'--config={path}: no such recipe file; see --help.', USAGE_ERROR)
+    try:
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, ValueError, SyntaxError) as error:  # UnicodeDecodeError is a ValueError.
+        tree, why = None, f'not Python ({error_line(error)})'
+    if tree is not None:
+        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+        if 'get_config' in defined:
+            return
+        why = 'it defines no get_config()'
+    _exit_with(f'--config={path} is not a recipe file: {why}; see --help.', USAGE_ERROR)
 
 
 # The fields set to None on the command line, which the flags parser takes out of absl's

@@ -23,6 +23,7 @@ import os
 import sys
 
 from tfp_flows import checks
+from tfp_flows.run import cli
 from tfp_flows.run import workdir as workdirs
 
 __all__ = ['LATENT_FIGURES', 'latent_figures', 'main', 'run_figure']
@@ -271,14 +272,13 @@ def main(argv=None):
     try:
         _check_flags(args)
     except ValueError as error:
-        print(error, file=sys.stderr)
+        print(f'Error: {cli.error_line(error)}', file=sys.stderr)
         return 1
-    # As train.py: no INFO lines of TensorFlow's C++ unless the user set the level.
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+    cli.quiet_tensorflow()  # As train.py, before TensorFlow loads.
     try:
         lines = _write(args)
     except (OSError, ValueError) as error:  # A missing or unreadable workdir, a bad --out.
-        print(error, file=sys.stderr)
+        print(f'Error: {cli.error_line(error)}', file=sys.stderr)
         return 1
     print('\n'.join(lines))
     return 0
