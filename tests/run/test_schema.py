@@ -1,5 +1,6 @@
 """tfp_flows/run/schema.py: one declaration per config field, and what derives from it."""
 
+import ast
 import importlib
 import pathlib
 import re
@@ -88,6 +89,14 @@ def _with_value(key, value):
         node = node[section]
     node[leaf] = value
     return values
+
+
+@pytest.mark.parametrize('recipe', RECIPES)
+def test_every_recipes_first_docstring_line_is_a_sentence(recipe):
+    # `train.py --help` lists each recipe by it (two cut mid-sentence: a newcomer's finding).
+    summary = ast.get_docstring(ast.parse((ROOT / 'configs' / f'{recipe}.py').read_text()))
+    first, _, rest = summary.partition('\n')
+    assert first.endswith('.') and len(first) <= 100 and (not rest or rest.startswith('\n'))
 
 
 @pytest.mark.parametrize('recipe', RECIPES)
@@ -191,7 +200,13 @@ def test_unknown_and_missing_fields_are_named():
         ),
         (
             {'model.coupling': 'spline', 'model.scale': 'sigmoid'},
-            r"`config.model.scale` applies to model.coupling='affine'; got 'sigmoid' with 'spline'",
+            r"`config.model.scale` applies to model.coupling='affine'; got 'sigmoid' with 'spline' "
+            r"\(with 'spline', leave it at its default 'tanh': --config.model.scale=tanh\)\.$",
+        ),
+        (  # The default recipe's logistics with affine couplings: the message says the way out.
+            {'model.coupling': 'affine', 'model.mixture_components': 8},
+            r"got 8 with 'affine' \(with 'affine', leave it at its default 4: "
+            r'--config.model.mixture_components=4\)\.$',
         ),
     ],
 )

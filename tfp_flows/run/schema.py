@@ -248,10 +248,12 @@ def _check_joint_rules(train, model):
                 f'{model[name]!r}.'
             )
     for name, kind in checks.COUPLING_OPTIONS.items():
-        if model.coupling != kind and model[name] != FIELDS[f'model.{name}'].default:
+        default = FIELDS[f'model.{name}'].default
+        if model.coupling != kind and model[name] != default:
             raise ValueError(
                 f'`config.model.{name}` applies to model.coupling={kind!r}; got {model[name]!r} '
-                f'with {model.coupling!r}.'
+                f'with {model.coupling!r} (with {model.coupling!r}, leave it at its default '
+                f'{default!r}: --config.model.{name}={default}).'
             )
     if train.batch_size % train.accumulation_steps:
         raise ValueError(
