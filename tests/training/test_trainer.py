@@ -240,6 +240,32 @@ def test_dropout_masks_are_a_function_of_the_seed_and_the_step():
     assert losses[0] == losses[1] != losses[2]
 
 
+def test_dropout_on_two_replicas_trains_every_variable_alike_with_the_replicas_own_masks(
+    mirrored_strategy,
+):
+    # FlowTrainer draws masks per replica, so two replicas' step is not one device's (the
+    # multi-worker test turns dropout off); it must still train every variable, alike on both.
+    x, c = _data('conditional vector', 8)
+    losses = []
+    for strategy in (tf.distribute.OneDeviceStrategy('/cpu:0'), mirrored_strategy):
+        with strategy.scope():
+            flow, trainer = _trained(
+                'conditional vector', (x, c), dropout_rate=0.5, dropout_seed=1, clip_norm=100.0
+            )
+            _moved(flow)
+            trainer.compile(make_optimizer('adam', 3e-3))
+        before = _values(flow.trainable_variables)
+        history = trainer.fit(_one_batch_dataset((x, c)), epochs=4, verbose=0)
+        losses.append(history.history['loss'])
+        assert history.history['loss'][-1] < history.history['loss'][0]
+        for old, v in zip(before, flow.trainable_variables, strict=True):
+            assert not np.allclose(old, v.numpy()), v.name
+    for v in flow.trainable_variables:
+        local = [r.numpy() for r in mirrored_strategy.experimental_local_results(v)]
+        np.testing.assert_array_equal(local[0], local[1], err_msg=v.name)
+    assert losses[0][0] != losses[1][0]  # Other masks than one device's.
+
+
 def test_trainer_refuses_a_flow_without_variables():
     import tensorflow_probability as tfp
 

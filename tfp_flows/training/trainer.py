@@ -45,8 +45,10 @@ class FlowTrainer(keras.Model):
     On several replicas a step equals the step on one device with the global batch. The train
     step passes the bijector kwarg `training=True` and, with `dropout_seed`, stateless masks
     folded from (seed, optimizer step, replica, micro-batch): a resumed run draws an unbroken
-    run's masks. `accumulation_steps=N` sums the gradients of N equal micro-batches into one
-    optimizer step, equal to the step on the whole batch.
+    run's masks, but another number of replicas or micro-batches draws others (so with dropout
+    the steps above are equal in distribution, not in value). `accumulation_steps=N` sums the
+    gradients of N equal micro-batches into one optimizer step, equal to the step on the whole
+    batch.
 
     With `dequantizer=q`, batches hold discrete images k; the flow and q train jointly on the
     one-sample bound (Ho et al. 2019, Flow++, https://arxiv.org/abs/1902.00275), q's noise
