@@ -211,7 +211,8 @@ def _find_run(config, workdir, export_dir):
     previous = _read_config(workdir)
     if previous is None:
         names = os.listdir(workdir) if os.path.isdir(workdir) else []
-        others = sorted(n for n in names if n != lock.NAME and not n.startswith(_PROBE))
+        ours = (lock.NAME, 'config.json.tmp')  # A run's before its config.json is whole.
+        others = sorted(n for n in names if n not in ours and not n.startswith(_PROBE))
         if others:  # Not a run's: a run would write over them.
             shown = ', '.join(others[:5]) + (', ...' if len(others) > 5 else '')
             raise ValueError(
