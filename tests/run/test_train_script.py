@@ -367,7 +367,11 @@ def test_an_export_dir_that_cannot_be_written_is_refused_before_training(tmp_pat
     )
     assert result.returncode == 1
     [line] = _messages(result)
-    assert re.fullmatch(r"Error: Cannot write to export_dir '/sys/foo': \[Errno \d+\] .+", line)
+    assert re.fullmatch(
+        r"Error: Cannot write to export_dir '/sys/foo': no directory can be made in '/sys' "
+        r'\(\[Errno \d+\] [^/]+\)\.',
+        line,
+    )
     assert not _imported_tensorflow(result)
     assert not (tmp_path / 'run').exists()
 

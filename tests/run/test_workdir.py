@@ -298,7 +298,9 @@ _UNWRITABLE = [
 @pytest.mark.parametrize('path', _UNWRITABLE)
 def test_a_workdir_or_export_dir_that_cannot_be_written_is_refused_first(name, path, tmp_path):
     workdir, export_dir = (path, None) if name == 'workdir' else (str(tmp_path / 'run'), path)
-    with pytest.raises(ValueError, match=rf"^Cannot write to {name} '{path}': \[Errno \d+\] "):
+    parent = os.path.dirname(path)
+    message = rf"^Cannot write to {name} '{path}': no directory can be made in '{parent}' \(\[Errno"
+    with pytest.raises(ValueError, match=message):
         _open(_config(), workdir, export_dir)
     assert os.listdir(tmp_path) == []
 

@@ -158,7 +158,10 @@ def _check_writable(name, path):
     try:
         tempfile.TemporaryDirectory(dir=existing, prefix=_PROBE).cleanup()
     except OSError as error:
-        raise ValueError(f'Cannot write to {name} {path!r}: {error}.') from error
+        raise ValueError(  # Not the probe's own random name, which the user never gave.
+            f'Cannot write to {name} {path!r}: no directory can be made in {existing!r} '
+            f'([Errno {error.errno}] {error.strerror}).'
+        ) from error
 
 
 def _check_export_dir(export_dir, workdir):
