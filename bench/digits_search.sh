@@ -26,5 +26,5 @@ run dequantizer_uniform $M "${OLD[@]}" dequantizer.kind=uniform
 run dropout_0.1_ema_0.99 $M "${OLD[@]}" model.dropout_rate=0.1 train.ema_momentum=0.99
 run dropout_0.05_ema_0.99 $M "${OLD[@]}" model.dropout_rate=0.05 train.ema_momentum=0.99
 run dropout_0.05_width_96 $M "${OLD[@]}" model.dropout_rate=0.05 model.hidden_channels=96
-run affine_dropout_0.1 default model.dropout_rate=0.1
+run affine_dropout_0.1 affine_digits model.dropout_rate=0.1
 run spline_dropout_0.1 spline_digits model.dropout_rate=0.1

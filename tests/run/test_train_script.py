@@ -300,6 +300,47 @@ def test_an_error_is_one_line_and_an_os_error_keeps_its_number_and_path(error, l
     assert cli.error_line(error) == line
 
 
+# Recipes that bind get_config otherwise than by a def: absl loads them (and 0.2 ran them).
+OTHER_RECIPES = {
+    'an import': 'from configs.affine_digits import get_config\n',
+    'an assignment': 'from configs import affine_digits\n\nget_config = affine_digits.get_config\n',
+    'a star import': 'from configs.affine_digits import *\n',
+    'a coding line': '# -*- coding: latin-1 -*-\n"""\xe9."""\nfrom configs.default import *\n',
+}
+
+
+@pytest.mark.parametrize('text', OTHER_RECIPES.values(), ids=list(OTHER_RECIPES))
+def test_a_recipe_that_binds_get_config_otherwise_is_read(text, tmp_path):
+    path = tmp_path / 'mine.py'
+    path.write_bytes(text.encode('latin-1'))
+    result = _train(f'--config={path}', f'--workdir={tmp_path / "run"}', '--print_config')
+    assert result.returncode == 0, result.stderr
+    assert re.search(r'^model\.coupling +', result.stdout, re.M)
+
+
+@pytest.mark.parametrize(
+    'flags, message',
+    [
+        (('-config=README.md',), r'Error: --config=README\.md is not a recipe file: not Python .*'),
+        (
+            ('-config', 'README.md'),
+            r'Error: --config=README\.md is not a recipe file: not Python .*',
+        ),
+        (
+            ('--', '--config=README.md'),
+            r"Error: unexpected arguments \['--config=README\.md'\]; .*",
+        ),
+    ],
+    ids=['one dash', 'one dash, its value apart', 'an argument after --'],
+)
+def test_the_recipe_check_reads_the_config_flag_as_absl_does(flags, message, tmp_path):
+    result = _train(f'--workdir={tmp_path / "run"}', *flags, importtime=True)
+    assert result.returncode == 2
+    [line] = _messages(result)
+    assert re.fullmatch(message, line), line
+    assert not _imported_tensorflow(result)
+
+
 def test_a_folder_of_a_users_files_is_refused_as_a_workdir_and_kept(tmp_path):
     # The handed case (a newcomer's, 2026-12-07): a run wrote over metrics.json and deleted
     # saved_model/README.txt of a folder that held no run.
@@ -326,7 +367,11 @@ def test_an_export_dir_that_cannot_be_written_is_refused_before_training(tmp_pat
     )
     assert result.returncode == 1
     [line] = _messages(result)
-    assert re.fullmatch(r"Error: Cannot write to export_dir '/sys/foo': \[Errno \d+\] .+", line)
+    assert re.fullmatch(
+        r"Error: Cannot write to export_dir '/sys/foo': no directory can be made in '/sys' "
+        r'\(\[Errno \d+\] [^/]+\)\.',
+        line,
+    )
     assert not _imported_tensorflow(result)
     assert not (tmp_path / 'run').exists()
 

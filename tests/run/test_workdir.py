@@ -298,7 +298,9 @@ _UNWRITABLE = [
 @pytest.mark.parametrize('path', _UNWRITABLE)
 def test_a_workdir_or_export_dir_that_cannot_be_written_is_refused_first(name, path, tmp_path):
     workdir, export_dir = (path, None) if name == 'workdir' else (str(tmp_path / 'run'), path)
-    with pytest.raises(ValueError, match=rf"^Cannot write to {name} '{path}': \[Errno \d+\] "):
+    parent = os.path.dirname(path)
+    message = rf"^Cannot write to {name} '{path}': no directory can be made in '{parent}' \(\[Errno"
+    with pytest.raises(ValueError, match=message):
         _open(_config(), workdir, export_dir)
     assert os.listdir(tmp_path) == []
 
@@ -331,11 +333,21 @@ def test_a_workdir_with_files_but_no_run_is_refused_and_left_as_it_was(name, tmp
     assert _files(str(workdir)) == before
 
 
-def test_a_workdir_a_run_left_before_its_config_holds_only_the_lock_and_runs(tmp_path):
-    # Killed while it loaded the data: the lock file is all it wrote.
+@pytest.mark.parametrize(
+    'names',
+    [(lock.NAME,), (lock.NAME, 'config.json.tmp'), ('.tfp_flows_probe_abc/',)],
+    ids=['the lock', 'a half-written config', "another process's probe"],
+)
+def test_a_workdir_a_run_left_before_its_config_holds_only_its_files_and_runs(names, tmp_path):
+    # Killed while it loaded the data (the lock file is all it wrote) or as it wrote its
+    # config.json; a process that tries the workdir at the same time (multi_worker takes no lock).
     workdir = tmp_path / 'run'
     workdir.mkdir()
-    (workdir / lock.NAME).write_text('host h, pid 1')
+    for name in names:
+        if name.endswith('/'):
+            (workdir / name).mkdir()
+        else:
+            (workdir / name).write_text('x')
     assert _open(_config(), str(workdir)).previous is None
 
 

@@ -8,6 +8,7 @@ finished), 1 an error in the run's inputs, 2 an error in the command line, 130 i
 import ast
 import contextlib
 import glob
+import itertools
 import logging
 import os
 import re
@@ -196,29 +197,37 @@ def make_flags_parser(help_fn):
 
 
 def _check_recipe(argv):
-    """Exits with one line unless the last `--config=PATH` (or `--config PATH`) in `argv`, if
-    any, is a recipe: a Python file that defines get_config()."""
+    """Exits with one line unless the last `--config=PATH` (or `--config PATH`, with one dash or
+    two, before any `--`, as absl reads them) in `argv`, if any, is a recipe: a Python file
+    that binds get_config (a def, an assignment or an import)."""
     path = None  # absl takes the last one.
-    for arg, following in zip(argv, [*argv[1:], None], strict=True):
-        if arg == '--config':
+    args = argv[1 : argv.index('--')] if '--' in argv else argv[1:]
+    for arg, following in itertools.pairwise([*args, None]):
+        name = arg.removeprefix('-').removeprefix('-') if arg.startswith('-') else ''
+        if name == 'config':
             path = following
-        elif arg.startswith('--config='):
-            path = arg.removeprefix('--config=')
+        elif name.startswith('config='):
+            path = name.removeprefix('config=')
     if path is None:
         return
     if not os.path.isfile(path):
         _exit_with(f'--config={path}: no such recipe file; see --help.', USAGE_ERROR)
     try:
-        with open(path, encoding='utf-8') as f:
-            tree = ast.parse(f.read(), path)
-    except (OSError, ValueError, SyntaxError) as error:  # UnicodeDecodeError is a ValueError.
-        tree, why = None, f'not Python ({error_line(error)})'
-    if tree is not None:
-        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-        if 'get_config' in defined:
-            return
-        why = 'it defines no get_config()'
-    _exit_with(f'--config={path} is not a recipe file: {why}; see --help.', USAGE_ERROR)
+        with open(path, 'rb') as f:  # Bytes: Python reads the file's coding line.
+            nodes = list(ast.walk(ast.parse(f.read(), path)))
+    except (OSError, ValueError, SyntaxError) as error:  # A null byte is a ValueError.
+        _exit_with(
+            f'--config={path} is not a recipe file: not Python ({error_line(error)}); see --help.',
+            USAGE_ERROR,
+        )
+    bound = {n.name for n in nodes if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    bound |= {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {n.asname or n.name for n in nodes if isinstance(n, ast.alias)}
+    if not bound & {'get_config', '*'}:
+        _exit_with(
+            f'--config={path} is not a recipe file: it defines no get_config(); see --help.',
+            USAGE_ERROR,
+        )
 
 
 # The fields set to None on the command line, which the flags parser takes out of absl's

@@ -158,7 +158,10 @@ def _check_writable(name, path):
     try:
         tempfile.TemporaryDirectory(dir=existing, prefix=_PROBE).cleanup()
     except OSError as error:
-        raise ValueError(f'Cannot write to {name} {path!r}: {error}.') from error
+        raise ValueError(  # Not the probe's own random name, which the user never gave.
+            f'Cannot write to {name} {path!r}: no directory can be made in {existing!r} '
+            f'([Errno {error.errno}] {error.strerror}).'
+        ) from error
 
 
 def _check_export_dir(export_dir, workdir):
@@ -211,7 +214,8 @@ def _find_run(config, workdir, export_dir):
     previous = _read_config(workdir)
     if previous is None:
         names = os.listdir(workdir) if os.path.isdir(workdir) else []
-        others = sorted(n for n in names if n != lock.NAME and not n.startswith(_PROBE))
+        ours = (lock.NAME, 'config.json.tmp')  # A run's before its config.json is whole.
+        others = sorted(n for n in names if n not in ours and not n.startswith(_PROBE))
         if others:  # Not a run's: a run would write over them.
             shown = ', '.join(others[:5]) + (', ...' if len(others) > 5 else '')
             raise ValueError(
