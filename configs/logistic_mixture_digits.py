@@ -2,7 +2,7 @@
 
 Real NVP with Flow++'s mixture-of-logistics CDF couplings (Ho et al. 2019,
 https://arxiv.org/abs/1902.00275), logit, variational dequantization, 8 logistics, peak rate
-0.005, dropout 0.05 in the conditioners and EMA weights, in about 3x `affine_digits`' time.
+0.005, dropout 0.05 in the conditioners and EMA weights.
 
 The best digits recipe by validation among the runs of bench/results/digits_search.md
 (couplings, widths, dequantizer, regularisation: 1.838 against the spline's 1.853 with dropout
