@@ -45,15 +45,14 @@ def _start_order(item):
 def pytest_collection_modifyitems(config, items):
     """Orders the tests (`_FIRST`) and, for pytest-xdist's `--dist loadgroup` (pyproject.toml),
     puts the tests that read a run trained once per session (tests/run/conftest.py's
-    `built_once`) in one group per build: each group runs on one worker, which builds the
-    run while the other workers go on, instead of waiting on the build's lock. xdist starts
+    `built_once`) in one group per build (the kill/resume runs with the script run they
+    extend): each group runs on one worker, which builds the run while the other workers go
+    on, instead of waiting on the build's lock. xdist starts
     the largest groups first, then the other tests in this order, each to the first free
     worker."""
     for item in items:
-        if 'script_run' in item.fixturenames:  # train.py's run, read by two modules.
+        if 'script_run' in item.fixturenames:  # train.py's run, read by three modules.
             item.add_marker(pytest.mark.xdist_group('script_run'))
         elif 'built_once' in item.fixturenames:
-            module = item.path.stem
-            shared = module != 'test_kill_resume'
-            item.add_marker(pytest.mark.xdist_group('trained_runs' if shared else module))
+            item.add_marker(pytest.mark.xdist_group('trained_runs'))
     items.sort(key=_start_order)
