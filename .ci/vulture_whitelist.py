@@ -5,6 +5,7 @@ name really is such a hook."""
 
 # ruff: noqa
 pytest_collection_modifyitems  # tests/conftest.py
+pytest_configure  # tests/conftest.py
 _.future_option  # tests/run/test_schema.py
 exc_info  # tests/scripts/processes.py
 __getattr__  # tfp_flows/__init__.py

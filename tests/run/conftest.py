@@ -102,27 +102,16 @@ def moons_run(trained_once):
     return trained_once('moons', config)
 
 
-# The class-conditional digits recipe made tiny, with EMA weights, dropout and gradient
-# accumulation (tests/run/test_experiment.py's `_conditional` config), for one epoch.
-SCRIPT_FLAGS = (
-    f'--config={processes.ROOT / "configs" / "glow_digits_conditional.py"}',
-    *processes.TINY_FLAGS,
-    '--config.train.epochs=1',
-    '--config.train.ema_momentum=0.9',
-    '--config.model.dropout_rate=0.1',
-    '--config.train.accumulation_steps=2',
-)
-
-
 @pytest.fixture(scope='session')
 def script_run(built_once):
-    """(workdir, {'returncode', 'stdout', 'stderr'}) of `python train.py SCRIPT_FLAGS`, run once
-    per session (`built_once`) as a user runs it: test_train_script.py reads what it printed,
-    test_experiment.py the run."""
+    """(workdir, {'returncode', 'stdout', 'stderr'}) of `python train.py
+    processes.SCRIPT_FLAGS`, run once per session (`built_once`) as a user runs it:
+    test_train_script.py reads what it printed, test_experiment.py the run, and
+    test_kill_resume.py takes it as its unbroken run."""
 
     def build(workdir):
         result = subprocess.run(
-            processes.train_command(f'--workdir={workdir}', *SCRIPT_FLAGS),
+            processes.train_command(f'--workdir={workdir}', *processes.SCRIPT_FLAGS),
             cwd=processes.ROOT,
             env=processes.user_env(),
             capture_output=True,

@@ -21,6 +21,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
+from scripts import processes
 
 import tfp_flows
 from configs import affine_digits, glow_digits_conditional, glow_mnist_conditional, realnvp_moons
@@ -301,7 +302,7 @@ def test_a_trained_model_round_trips_and_its_log_det_matches_autodiff(digits_run
 def _conditional(tiny):
     """A class-conditional digits Glow with EMA weights, dropout and gradient accumulation:
     the config of `conditional_run` (`SCRIPT_FLAGS`; its rerun below finds none changed)."""
-    config = tiny(glow_digits_conditional.get_config())
+    config = tiny(glow_digits_conditional.get_config(), epochs=processes.SCRIPT_EPOCHS)
     config.train.ema_momentum = 0.9
     config.model.dropout_rate = 0.1
     config.train.accumulation_steps = 2
@@ -310,7 +311,7 @@ def _conditional(tiny):
 
 @pytest.fixture(scope='module')
 def conditional_run(script_run):
-    """(workdir, metrics) of the one-epoch run of `_conditional` that train.py makes for
+    """(workdir, metrics) of the 4-epoch run of `_conditional` that train.py makes for
     tests/run/test_train_script.py (tests/run/conftest.py's `script_run`)."""
     workdir = str(script_run[0])
     return workdir, workdirs.read_json(os.path.join(workdir, 'metrics.json'))
@@ -328,7 +329,8 @@ def test_a_conditional_run_records_its_context_and_pictures_one_row_per_class(co
     assert config['data']['conditional'] is True
     flow = restore.restore_flow(workdir)
     assert conditional_shape_of(flow) == (10,)
-    written = tf.io.decode_png(tf.io.read_file(os.path.join(workdir, 'samples', 'epoch_0001.png')))
+    picture = os.path.join(workdir, 'samples', f'epoch_{metrics["best_epoch"]:04d}.png')
+    written = tf.io.decode_png(tf.io.read_file(picture))
     # The run's picture is that of its best checkpoint with the EMA weights, which
     # restore_flow gives and the figure command draws.
     np.testing.assert_array_equal(written, figures.run_figure(workdir))
@@ -380,7 +382,7 @@ def test_a_conditional_rerun_before_its_outputs_gives_the_same_figures(
         assert again[key] == conditional_run[1][key], key
     assert workdirs.read_json(os.path.join(workdir, 'config_history.json')) == [
         {
-            'epoch': 1,
+            'epoch': processes.SCRIPT_EPOCHS,
             'changed': {'model.dropout_rate': [0.1, 0.2], 'train.learning_rate': [0.003, 0.001]},
         }
     ]

@@ -2,13 +2,14 @@
 
 The module runs the real command, of the class-conditional Glow recipe with dropout, EMA weights
 and accumulation (beyond the flow and optimizer, a resume must restore the averages and draw
-each step's dropout masks, noise and micro-batches as before): an unbroken run of 4 epochs, and
-beside it one run killed with SIGKILL once its first checkpoint is written, run again and
-interrupted with SIGINT (Ctrl-C) once its second is written, its newest checkpoint then damaged
-(a lost data file), and run again to the end, from the older checkpoint. Epoch e's data is a
-function of (seed, e) and the checkpoints hold the flow and optimizer state, so the resumed run
-ends with bitwise the variables and figures of the unbroken one. The unbroken run is a process
-of its own too: in a test process, after other tests, its figures once differed in the last bit.
+each step's dropout masks, noise and micro-batches as before): its unbroken run of 4 epochs is
+tests/run/conftest.py's `script_run`; beside it one run is killed with SIGKILL once its first
+checkpoint is written, run again and interrupted with SIGINT (Ctrl-C) once its second is
+written, its newest checkpoint then damaged (a lost data file), and run again to the end, from
+the older checkpoint. Epoch e's data is a function of (seed, e) and the checkpoints hold the
+flow and optimizer state, so the resumed run ends with bitwise the variables and figures of the
+unbroken one. The unbroken run is a process of its own too: in a test process, after other
+tests, its figures once differed in the last bit.
 """
 
 import json
@@ -26,18 +27,11 @@ from scripts import processes
 
 from tfp_flows.run import experiment
 
-EPOCHS = 4  # Two epochs after the Ctrl-C at epoch 2: the signal never arrives after the end.
+EPOCHS = processes.SCRIPT_EPOCHS  # Two after the Ctrl-C at epoch 2: it never comes after the end.
 TIMEOUT = 400  # Seconds; each run takes about a minute on 2 busy cores.
-FLAGS = (
-    f'--config={processes.ROOT / "configs" / "glow_digits_conditional.py"}',
-    *processes.TINY_FLAGS,
-    '--config.train.ema_momentum=0.9',
-    '--config.model.dropout_rate=0.1',
-    '--config.train.accumulation_steps=2',
-    f'--config.train.epochs={EPOCHS}',
-    '--config.train.strategy=one_device',
-    '--config.train.export=False',  # The checkpoints are compared, not the exports.
-)
+# The unbroken run's flags (`script_run`), without the export, which comes after the compared
+# checkpoints and figures.
+FLAGS = (*processes.SCRIPT_FLAGS, '--config.train.export=False')
 
 
 def _saved_epoch(workdir):
@@ -60,14 +54,11 @@ def _signal_after_checkpoint(process, workdir, epoch, signum, timeout):
 
 
 def _kill_and_resume(tmp_path):
-    """Runs the commands of the module docstring in `tmp_path`; returns what they left."""
+    """Runs the broken runs of the module docstring in `tmp_path`; returns what they left."""
     tmp_path.mkdir()
-    unbroken_dir, resumed_dir = tmp_path / 'unbroken', tmp_path / 'resumed'
+    resumed_dir = tmp_path / 'resumed'
     command = processes.train_command(f'--workdir={resumed_dir}', *FLAGS)
     with processes.Processes(tmp_path) as started:
-        unbroken = started.start(
-            'unbroken', processes.train_command(f'--workdir={unbroken_dir}', *FLAGS)
-        )
         killed = started.start('killed', command)
         _signal_after_checkpoint(killed, resumed_dir, 1, signal.SIGKILL, TIMEOUT)
         interrupted = started.start('interrupted', command)
@@ -75,21 +66,21 @@ def _kill_and_resume(tmp_path):
         damaged = tf.train.latest_checkpoint(str(resumed_dir / 'checkpoints' / 'latest'))
         os.remove(f'{damaged}.data-00000-of-00001')
         resumed = started.start('resumed', command)
-        processes.check_all([unbroken, resumed], TIMEOUT)
+        resumed.check(TIMEOUT)
     ran = {
         p.name: {'returncode': p.popen.returncode, 'stdout': p.stdout, 'stderr': p.stderr}
-        for p in (unbroken, killed, interrupted, resumed)
+        for p in (killed, interrupted, resumed)
     }
     return {**ran, 'command': command, 'damaged': damaged}
 
 
 @pytest.fixture(scope='module')
-def runs(built_once):
-    """{'unbroken', 'killed', 'interrupted', 'resumed'}: {'returncode', 'stdout', 'stderr'} of
-    each run; 'command': theirs; 'damaged': the checkpoint damaged before the last run;
-    'unbroken_dir', 'resumed_dir': the workdirs, which the tests only read."""
+def runs(built_once, script_run):
+    """{'killed', 'interrupted', 'resumed'}: {'returncode', 'stdout', 'stderr'} of each run;
+    'command': theirs; 'damaged': the checkpoint damaged before the last run; 'unbroken_dir',
+    'resumed_dir': the workdirs, which the tests only read."""
     path, ran = built_once('kill_resume', _kill_and_resume)
-    return {**ran, 'unbroken_dir': path / 'unbroken', 'resumed_dir': path / 'resumed'}
+    return {**ran, 'unbroken_dir': script_run[0], 'resumed_dir': path / 'resumed'}
 
 
 def test_ctrl_c_says_where_the_run_resumes_without_a_traceback(runs):

@@ -1,7 +1,8 @@
 """`python train.py` as a user runs it: what it prints, when it refuses, what it leaves alone.
 
-One tiny run of a named recipe (the class-conditional digits Glow) trains in a subprocess
-(about 20 s; tests/run/conftest.py's `script_run`, which test_experiment.py reads as a run too);
+One tiny run of a named recipe (the class-conditional digits Glow) trains 4 epochs in a
+subprocess (about 20 s; tests/run/conftest.py's `script_run`, which test_experiment.py reads as
+a run too, and test_kill_resume.py as its unbroken run);
 every other command here is refused or answered before TensorFlow is imported, which
 `python -X importtime` shows, most of them beside that run.
 """
@@ -29,7 +30,8 @@ from tfp_flows import checks
 from tfp_flows.run import cli, schema
 
 ROOT = processes.ROOT
-TINY = (*processes.TINY_FLAGS, '--config.train.epochs=1')
+EPOCHS = processes.SCRIPT_EPOCHS
+TINY = (*processes.TINY_FLAGS, f'--config.train.epochs={EPOCHS}')
 
 
 def _train(*flags, timeout=300, importtime=False):
@@ -73,7 +75,8 @@ def test_a_run_prints_its_figures_and_each_output_on_a_line(script_run):
     lines = result['stdout'].splitlines()
     assert 'Initialising ActNorm on the first training batch (64 examples).' in lines
     assert re.search(
-        r'^Test bits per dim: \d\.\d{4} \(validation \d\.\d{4}; best epoch 1 of 1\)$',
+        rf'^Test bits per dim: \d\.\d{{4}} \(validation \d\.\d{{4}}; best epoch \d of '
+        rf'{EPOCHS}\)$',
         result['stdout'],
         re.MULTILINE,
     ), result['stdout']
@@ -94,7 +97,8 @@ def test_a_run_prints_its_figures_and_each_output_on_a_line(script_run):
     # (10 rows of 8x8 digits shown at 8x, each 66 pixels with its separator, under a title).
     config = json.loads((workdir / 'config.json').read_text())
     assert (config['data']['conditional'], config['model']['conditional_shape']) == (True, [10])
-    picture = (workdir / 'samples' / 'epoch_0001.png').read_bytes()
+    best_epoch = json.loads((workdir / 'metrics.json').read_text())['best_epoch']
+    picture = (workdir / 'samples' / f'epoch_{best_epoch:04d}.png').read_bytes()
     height = int.from_bytes(picture[20:24], 'big')  # The PNG header's IHDR height.
     assert height == 2 * 12 + 32 + 10 * 66 + 2
 
@@ -139,7 +143,7 @@ def test_a_rerun_with_another_image_size_is_refused_before_tensorflow(tiny_run):
 @pytest.mark.parametrize('repeat', [True, False], ids=['flags repeated', 'one flag'])
 def test_a_rerun_of_a_finished_run_says_so_and_changes_nothing(tiny_run, repeat):
     # Issue 21's handed case: a rerun changing one setting starts from the run's own config
-    # (one epoch here), not from the recipe (60): it is finished and says so.
+    # (4 epochs here), not from the recipe (60): it is finished and says so.
     workdir = tiny_run
     before = _files(workdir)
     flags = TINY if repeat else ()
@@ -148,10 +152,10 @@ def test_a_rerun_of_a_finished_run_says_so_and_changes_nothing(tiny_run, repeat)
     )
     assert result.returncode == 0
     assert re.fullmatch(
-        rf'{workdir} holds a finished run: it reached epoch 1 of 1; test bits per dim '
-        r'\d\.\d{4}, validation bits per dim \d\.\d{4}, best epoch 1 \(metrics\.json\)\. '
-        r'Nothing was trained or changed\.\n'
-        r'  To train it on, rerun with --config\.train\.epochs=N, N > 1\.\n'
+        rf'{workdir} holds a finished run: it reached epoch {EPOCHS} of {EPOCHS}; test bits '
+        r'per dim \d\.\d{4}, validation bits per dim \d\.\d{4}, best epoch \d '
+        r'\(metrics\.json\)\. Nothing was trained or changed\.\n'
+        rf'  To train it on, rerun with --config\.train\.epochs=N, N > {EPOCHS}\.\n'
         r'  For a new run, pass a new --workdir\.\n'
         r'  The changed settings \(train\.learning_rate 0\.003 -> 0\.0005\) apply only if it '
         r'trains on\.\n',
@@ -414,7 +418,7 @@ def test_print_config_of_a_rerun_shows_the_runs_own_config(tiny_run):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f'# {workdir}/config.json, with the command line overrides')
-    assert re.search(r'^train\.epochs +1 +\[training\]', result.stdout, re.M)
+    assert re.search(rf'^train\.epochs +{EPOCHS} +\[training\]', result.stdout, re.M)
     assert re.search(r'^model\.hidden_channels +8 +\[run\]', result.stdout, re.M)
     assert re.search(r'^train\.learning_rate +0\.0005 +\[training\]', result.stdout, re.M)
     assert not _imported_tensorflow(result)

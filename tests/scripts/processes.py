@@ -32,6 +32,19 @@ TINY_FLAGS = (
     '--config.train.sample_every_epochs=100',
 )
 
+# The class-conditional digits recipe made tiny, with EMA weights, dropout and gradient
+# accumulation, for 4 epochs: tests/run/conftest.py's `script_run`, which is also the unbroken
+# run that tests/run/test_kill_resume.py's resumed run must end as.
+SCRIPT_EPOCHS = 4
+SCRIPT_FLAGS = (
+    f'--config={ROOT / "configs" / "glow_digits_conditional.py"}',
+    *TINY_FLAGS,
+    f'--config.train.epochs={SCRIPT_EPOCHS}',
+    '--config.train.ema_momentum=0.9',
+    '--config.model.dropout_rate=0.1',
+    '--config.train.accumulation_steps=2',
+)
+
 
 def default_config(*flags):
     """The config `python train.py FLAGS` runs with (the default recipe, or a

@@ -43,8 +43,9 @@ def test_two_workers_train_as_one_device_and_train_py_writes_on_the_chief_only(t
             )
             for i in range(2)
         ]
-        # The same run on one device, in this process while the workers train.
-        config = processes.default_config(*FLAGS, '--config.train.strategy=one_device')
+        # The same run on one device (the default strategy), in this process while the
+        # workers train.
+        config = processes.default_config(*FLAGS)
         config.train.export = False  # Its checkpoint is compared; the chief's export listed.
         one_device = experiment.train_and_evaluate(config, str(tmp_path / 'one'), verbose=0)
         outputs = processes.check_all(workers, TIMEOUT)
