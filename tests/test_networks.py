@@ -108,7 +108,16 @@ def test_rejects_wrong_input_size():
 @pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(
     'height, width, channels_in, channels_out',
-    [(4, 4, 2, 8), (2, 2, 8, 3), (1, 3, 2, 2), (4, 5, 3, 4), (8, 8, 2, 4), (4, 4, 600, 600)],
+    [
+        (4, 4, 2, 8),  # Dense: the kernel's gradient through the dense matrix's,
+        (4, 4, 2, 32),  # through x's patches,
+        (4, 4, 32, 2),  # through the output's gradient spread over the taps.
+        (2, 2, 8, 3),
+        (1, 3, 2, 2),
+        (4, 5, 3, 4),  # tf.nn.conv2d.
+        (8, 8, 2, 4),
+        (4, 4, 600, 600),
+    ],
 )
 def test_conv3x3_equals_conv2d_on_small_and_large_maps(
     height, width, channels_in, channels_out, dtype, in_loop_body

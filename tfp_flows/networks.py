@@ -9,10 +9,10 @@ import contextvars
 import functools
 import math
 
-import numpy as np
 import tensorflow as tf
 
 from tfp_flows import checks
+from tfp_flows.dense_conv import dense_conv3x3
 from tfp_flows.mixed_precision import check_dtype_policy, compute_dtype
 
 __all__ = [
@@ -258,14 +258,6 @@ _DENSE_MAX_POSITIONS = 16
 _DENSE_MAX_ENTRIES = 2**20
 
 
-@functools.cache
-def _tap_selection(height, width):
-    """S [P, P, 9] with S[p, q, t] = 1 where input position p feeds output position q through
-    tap t = 3 * i + j of a 3x3 'SAME' kernel (P = height * width, positions row-major)."""
-    taps = [np.kron(np.eye(height, k=1 - i), np.eye(width, k=1 - j)) for i, j in np.ndindex(3, 3)]
-    return np.stack(taps, axis=-1).astype(np.float32)
-
-
 def _conv3x3(x, kernel):
     """`tf.nn.conv2d(x, kernel, 1, 'SAME')` for a [3, 3, C_in, C_out] kernel, x [N, H, W, C_in];
     on small maps one product of the flattened images [N, H W C_in] with the kernel's dense
@@ -279,18 +271,9 @@ def _conv3x3(x, kernel):
         or positions**2 * channels_in * channels_out > _DENSE_MAX_ENTRIES
     ):
         return _conv2d(x, kernel)
-    selection = tf.constant(_tap_selection(height, width), kernel.dtype)
-    # Built once `x` is there: else a graph builds every layer's dense matrix (up to 4 MiB
-    # each) at the start of a call, all held at once, and memory grows with the depth.
-    with tf.control_dependencies([x]):
-        dense = tf.einsum(
-            'pqt,tio->piqo', selection, tf.reshape(kernel, [9, channels_in, channels_out])
-        )
     batch = tf.shape(x)[0]  # Not -1: a reshape cannot infer it for an empty batch.
-    out = tf.matmul(
-        tf.reshape(x, [batch, positions * channels_in]),
-        tf.reshape(dense, [positions * channels_in, positions * channels_out]),
-    )
+    flat_x = tf.reshape(x, [batch, positions * channels_in])
+    out = dense_conv3x3(flat_x, kernel, height, width)
     return tf.reshape(out, [batch, height, width, channels_out])
 
 
