@@ -1,4 +1,4 @@
-"""The default recipe trained for 60 epochs: the best digits recipe, in 3x `affine_digits`' time.
+"""The default recipe trained for 60 epochs: the best digits recipe, in 2x `affine_digits`' time.
 
 Real NVP with Flow++'s mixture-of-logistics CDF couplings (Ho et al. 2019,
 https://arxiv.org/abs/1902.00275), logit, variational dequantization, 8 logistics, peak rate
