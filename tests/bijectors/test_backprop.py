@@ -2,6 +2,8 @@
 gradients, and its memory does not grow with depth."""
 
 import gc
+import json
+import sys
 import weakref
 
 import checks
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+from scripts import processes
 
 import tfp_flows
 from tfp_flows.bijectors import ActNorm, Chain, FlowBijector
@@ -222,47 +225,19 @@ def test_mirrored_replicas_get_plain_backprops_gradients(mirrored_strategy):
             )
 
 
-def _activation_bytes(num_steps, memory_saving):
-    """Bytes a traced log_prob + gradient step (the gradients reduced to a scalar as they come)
-    holds at its peak in TensorFlow's CPU allocator per 96 examples: its peak at a batch of 128
-    minus its peak at a batch of 32, each beyond what was held before the call.
-
-    What does not grow with the batch (variables, gradients, the allocator's rounding to 1 MiB
-    chunks) cancels. Each peak is the least of 3 calls after a first one: the order in which
-    the executor runs independent ops (which a loaded machine changes) can only add to it.
-    """
-    flow = tfp_flows.glow((16, 16, 1), num_levels=1, num_steps=num_steps, hidden_channels=64)
-    small = _data(flow, tf.float32, batch=32)
-    tfp_flows.initialize(flow, small)
-    variables = flow.trainable_variables
-    kwargs = {'bijector_kwargs': {'memory_saving': memory_saving}} if memory_saving else {}
-
-    @tf.function(input_signature=[tf.TensorSpec([None, 16, 16, 1])])  # One trace, two sizes.
-    def step(x):
-        with tf.GradientTape() as tape:
-            loss = -tf.reduce_mean(flow.log_prob(x, **kwargs))
-        return tf.add_n([tf.reduce_sum(g) for g in tape.gradient(loss, variables)])
-
-    def peak(x):
-        tf.config.experimental.reset_memory_stats('CPU:0')
-        before = tf.config.experimental.get_memory_info('CPU:0')['current']
-        step(x).numpy()
-        return tf.config.experimental.get_memory_info('CPU:0')['peak'] - before
-
-    step(small)  # Traced and optimised: what that holds once is not measured.
-    large = _data(flow, tf.float32, batch=128)
-    return min(peak(large) for _ in range(3)) - min(peak(small) for _ in range(3))
-
-
 def test_memory_of_a_gradient_does_not_grow_with_depth_with_invert():
     # Deterministic figures of TensorFlow's allocator, not timings. Plain backprop keeps every
-    # step's activations (about 3 MiB per step here: 7.5 -> 25.5 MiB from K = 2 to 8);
-    # 'invert' one step's at any depth (4.5-6.5 MiB), 'recompute' one step's and each step's
-    # input (6 MiB). One level: the walk back through nested containers is the chain's inside
-    # the flow's.
-    plain = {k: _activation_bytes(k, None) for k in (2, 8)}
-    invert = {k: _activation_bytes(k, 'invert') for k in (2, 8)}
-    recompute = _activation_bytes(8, 'recompute')
+    # step's activations; 'invert' one step's at any depth; 'recompute' each step's input and
+    # more (in fresh processes on the 2-core AMD EPYC, 2026-12-07: plain 7.5 -> 117-129 MiB from
+    # K = 2 to 8, 'invert' 4-6.5 MiB at both, 'recompute' 29-33 MiB at K = 8, 0.24-0.27 of
+    # plain's). One level: the walk back through nested containers is the chain's inside the
+    # flow's.
+    # Measured in a fresh process (tests/scripts/activation_memory.py): in a pytest worker that
+    # ran other tests first, 'recompute' came to 0.38 of plain's (37 of 98 MB) and failed.
+    script = str(processes.ROOT / 'tests' / 'scripts' / 'activation_memory.py')
+    figures = json.loads(processes.run([sys.executable, script], timeout=300))
+    plain, invert = ({int(k): v for k, v in figures[m].items()} for m in ('plain', 'invert'))
+    recompute = figures['recompute']['8']
     assert plain[8] > 2.5 * plain[2], plain
     one_step = (plain[8] - plain[2]) / 6
     # Six steps more add less than one step's activations (by the order TF frees in).
