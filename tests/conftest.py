@@ -17,7 +17,10 @@ gc.set_threshold(200_000, 50, 1000)
 
 
 def pytest_configure(config):
-    controller = config.getoption('dist', 'no') != 'no' and not hasattr(config, 'workerinput')
+    # Workers are started only with `-n N > 0`: pyproject.toml's `--dist loadgroup` alone (a
+    # run without `-n`) runs the tests in this process, which needs the two devices.
+    workers = config.getoption('numprocesses', None)
+    controller = bool(workers) and not hasattr(config, 'workerinput')
     if controller:
         return
     import tensorflow as tf

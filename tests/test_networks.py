@@ -142,6 +142,32 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
         np.testing.assert_allclose(got, want, **scale)
 
 
+@pytest.mark.parametrize('jit_compile', [False, True])
+@pytest.mark.parametrize('channels_in, channels_out', [(2, 8), (2, 32), (32, 2)])
+def test_conv3x3_gradients_traced_for_any_batch(channels_in, channels_out, jit_compile):
+    # The dense path's gradients (each of the kernel's three products) traced once for an
+    # unknown batch, in graph or XLA, on a batch of 5 and an empty one: tf.nn.conv2d's.
+    kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [7, 1])
+
+    def gradients(conv):
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch([x, kernel])
+                y = conv(x, kernel)
+                loss = tf.reduce_sum(y * tf.sin(y))
+            return tape.gradient(loss, [x, kernel])
+
+        spec = [tf.TensorSpec([None, 4, 4, channels_in])]
+        return tf.function(step, input_signature=spec, jit_compile=jit_compile)
+
+    ours = gradients(networks._conv3x3)  # noqa: SLF001 (the helper under test)
+    theirs = gradients(lambda x, kernel: tf.nn.conv2d(x, kernel, 1, 'SAME'))
+    for batch in (5, 0):
+        x = tf.random.stateless_normal([batch, 4, 4, channels_in], [7, 2])
+        for got, want in zip(ours(x), theirs(x), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * channels_in)
+
+
 @pytest.mark.parametrize('on', [0, 'no', None])
 def test_loop_gradients_refuses_a_switch_that_is_not_a_bool(on):
     # A falsy non-bool used not to pin TF's gradients inside a loop body.

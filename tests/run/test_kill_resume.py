@@ -100,6 +100,8 @@ def test_ctrl_c_says_where_the_run_resumes_without_a_traceback(runs):
 
 def test_a_killed_interrupted_and_damaged_run_ends_bitwise_as_an_unbroken_one(runs):
     resumed_dir, resumed = runs['resumed_dir'], runs['resumed']
+    # Killed by the signal, not ended on its own between its checkpoint and the kill.
+    assert runs['killed']['returncode'] == -signal.SIGKILL, runs['killed']['stderr']
     assert 'Initialising ActNorm' in runs['killed']['stdout']
     for name in ('interrupted', 'resumed'):
         output = runs[name]['stdout']

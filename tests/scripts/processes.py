@@ -111,9 +111,12 @@ def tf_config(ports, index):
 
 
 def _env(**extra):
-    """This environment without `TF_CONFIG`, quieter TF logs, and `extra`."""
+    """This environment without `TF_CONFIG`, quieter TF logs, this repository first on
+    PYTHONPATH (a script outside it, such as activation_memory.py, imported the installed
+    tfp_flows, which may be another checkout's), and `extra`."""
     env = {key: value for key, value in os.environ.items() if key != 'TF_CONFIG'}
-    env.update(TF_CPP_MIN_LOG_LEVEL='2', PYTHONUNBUFFERED='1', **extra)
+    path = os.pathsep.join(filter(None, [str(ROOT), env.get('PYTHONPATH')]))
+    env.update({'TF_CPP_MIN_LOG_LEVEL': '2', 'PYTHONUNBUFFERED': '1', 'PYTHONPATH': path, **extra})
     return env
 
 
