@@ -226,7 +226,7 @@ def test_mirrored_replicas_get_plain_backprops_gradients(mirrored_strategy):
 
 
 def test_memory_of_a_gradient_does_not_grow_with_depth_with_invert():
-    # Deterministic figures of TensorFlow's allocator, not timings. Plain backprop keeps every
+    # Figures of TensorFlow's allocator in a fresh process, not timings. Plain backprop keeps every
     # step's activations; 'invert' one step's at any depth; 'recompute' each step's input and
     # more (in fresh processes on the 2-core AMD EPYC, 2026-12-07: plain 7.5 -> 117-129 MiB from
     # K = 2 to 8, 'invert' 4-6.5 MiB at both, 'recompute' 29-33 MiB at K = 8, 0.24-0.27 of
