@@ -28,11 +28,12 @@ def _same_shapes(batches):
 def looped_train_function(trainer, keras_function):
     """Keras' train function (an iterator -> the last step's logs; `StopIteration` once the
     iterator has no batch) for `trainer` compiled with `jit_compile=True` and
-    `steps_per_execution` n > 1 (so on one replica): up to n batches, as Keras takes them, and
-    n of one shape train in one XLA call, a `tf.while_loop` of the train step over them
-    stacked; fewer (the epoch's end) or of other shapes (a dataset's short last batch) train in
-    one call each. Steps equal Keras' one XLA call per step up to rounding. Anything but an
-    iterator (`train_on_batch`'s batch) goes to `keras_function`, Keras' own."""
+    `steps_per_execution` n > 1 (so on one replica): it takes up to n batches, as Keras does;
+    batches of one shape (n, or fewer at an epoch's end) train in one XLA call, a
+    `tf.while_loop` of the train step over them stacked; batches of several shapes (a
+    dataset's short last batch among them) one call each. Steps equal Keras' one XLA call per
+    step up to rounding. Anything but an iterator (`train_on_batch`'s batch) goes to
+    `keras_function`, Keras' own."""
     strategy, n = trainer.distribute_strategy, trainer.steps_per_execution
     one = tf.constant(1)
 
@@ -63,9 +64,9 @@ def looped_train_function(trainer, keras_function):
             ]
             count = tf.reduce_sum(tf.cast(taken, tf.int32))
 
-            def one_by_one():
+            def one_by_one():  # Each batch as n copies, one trained: shapes XLA has compiled.
                 for has, batch in zip(taken, batches, strict=True):
-                    tf.cond(has, lambda batch=batch: steps(_stacked([batch]), one), lambda: None)
+                    tf.cond(has, lambda b=batch: steps(_stacked([b] * n), one), lambda: None)
 
             tf.cond(_same_shapes(batches), lambda: steps(_stacked(batches), count), one_by_one)
 
