@@ -3,7 +3,8 @@
 Entries (`--entries`): one step per call (a GradientTape and `FusedAdam`), graph (`graph1`)
 and XLA (`xla1`); `FlowTrainer` with 8 steps per call, graph (`graph8`) and XLA (`xla8`).
 `--variants 'name=XLA flags;...'` adds XLA entries compiled under other `XLA_FLAGS` in the
-same process (`--xla_flags_reset=true` makes XLA read them again for each compile). Prints CPU
+same process (`--xla_flags_reset=true` makes XLA read them again for each compile; a flag
+keeps its value in later variants that do not name it, so give one variant per run). Prints CPU
 ms per step, median [min, max] over the repeats, and per-repeat ratios of CPU time. Run it
 from the repository root with PYTHONPATH=$PWD so that it times this checkout:
 
