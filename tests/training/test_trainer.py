@@ -576,6 +576,9 @@ def test_several_steps_per_execution_equal_one_step_per_call(jit_compile):
     assert trainer.steps_per_execution == 8
     looped = trainer.train_function.__module__ == 'tfp_flows.training.xla_steps'
     assert looped == jit_compile
+    logs = trainer.train_on_batch(next(iter(batches)), return_dict=True)  # Keras' own path.
+    assert int(trainer.optimizer.iterations.numpy()) == 2 * 19 + 1
+    assert np.isfinite(logs['loss'])
     (loss_1, single), (loss_8, several) = results
     np.testing.assert_allclose(loss_8, loss_1, rtol=1e-4)
     for a, b in zip(single, several, strict=True):

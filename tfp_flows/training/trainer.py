@@ -161,9 +161,9 @@ class FlowTrainer(keras.Model):
         steps as one XLA loop (`xla_steps.looped_train_function`)."""
         if self.train_function is not None and not force:
             return self.train_function
-        function = super().make_train_function(force=True)
+        super().make_train_function(force=True)
         if self.jit_compile is True and self.steps_per_execution > 1:
-            self.train_function = looped_train_function(self, function)
+            self.train_function = looped_train_function(self, self.train_function)
         return self.train_function
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', **kwargs):
