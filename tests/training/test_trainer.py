@@ -113,6 +113,7 @@ def _trained(family, x, seed=0, dtype=tf.float32, dropout_rate=0.0, **trainer_kw
         ('conditional glow', 'accumulation'),
         ('conditional glow', 'memory saving invert'),
         ('conditional vector', 'train_on_batch'),
+        ('conditional glow', 'fit with XLA, 4 steps per call'),  # One XLA loop per call.
     ],
 )
 def test_every_training_path_moves_every_variable_and_lowers_the_loss(family, path):
@@ -127,7 +128,10 @@ def test_every_training_path_moves_every_variable_and_lowers_the_loss(family, pa
         **conditional,
     )
     before = _values(flow.trainable_variables)
-    trainer.compile(make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None))
+    xla = dict(jit_compile=True, steps_per_execution=4) if 'XLA' in path else {}
+    trainer.compile(
+        make_optimizer('adam', 3e-3, ema_momentum=0.9 if path == 'ema' else None), **xla
+    )
     first = trainer.evaluate(_one_batch_dataset(x), verbose=0, return_dict=True)['loss']
     if path == 'train_on_batch':
         for _ in range(40):
@@ -550,17 +554,31 @@ def test_two_replica_step_equals_one_device_step(family, setup, mirrored_strateg
         np.testing.assert_allclose(mirrored, single, rtol=2e-4, atol=2e-6)
 
 
-def test_several_steps_per_execution_equal_one_step_per_call():
-    # 19 batches with 8 steps per call: two full calls and a short one, as in a digits epoch.
+@pytest.mark.parametrize('jit_compile', [False, True])
+def test_several_steps_per_execution_equal_one_step_per_call(jit_compile):
+    # 19 batches with 8 steps per call: two full calls and a short one, as in a digits epoch;
+    # with XLA the 8 steps of a call are one XLA loop (`xla_steps`), and a dataset's short
+    # last batch (3 of 4 examples) trains on its own.
     batches = _nineteen_batches()
+    if jit_compile:
+        batches = tf.data.Dataset.from_tensor_slices(_data('glow', 19 * 4 - 1, seed=7)).batch(4)
     results = []
     for steps_per_execution in (1, 8):
         flow, trainer = _trained('glow', next(iter(batches)), seed=2, clip_norm=10.0)
-        trainer.compile(make_optimizer('adam', 3e-3), steps_per_execution=steps_per_execution)
+        trainer.compile(
+            make_optimizer('adam', 3e-3),
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+        )
         history = trainer.fit(batches, epochs=2, verbose=0)
         assert int(trainer.optimizer.iterations.numpy()) == 2 * 19
         results.append((history.history['loss'], _values(flow.trainable_variables)))
     assert trainer.steps_per_execution == 8
+    looped = trainer.train_function.__module__ == 'tfp_flows.training.xla_steps'
+    assert looped == jit_compile
+    logs = trainer.train_on_batch(next(iter(batches)), return_dict=True)  # Keras' own path.
+    assert int(trainer.optimizer.iterations.numpy()) == 2 * 19 + 1
+    assert np.isfinite(logs['loss'])
     (loss_1, single), (loss_8, several) = results
     np.testing.assert_allclose(loss_8, loss_1, rtol=1e-4)
     for a, b in zip(single, several, strict=True):

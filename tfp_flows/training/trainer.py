@@ -17,6 +17,7 @@ from tfp_flows.bijectors.backprop import check_memory_saving
 from tfp_flows.dequantization import bits_per_dim, check_dequantizer, dequantize_with
 from tfp_flows.mixed_precision import dtype_policy_of
 from tfp_flows.training.workarounds import step_logs, with_epoch_progbar
+from tfp_flows.training.xla_steps import looped_train_function
 
 tfd = tfp.distributions
 
@@ -154,6 +155,16 @@ class FlowTrainer(keras.Model):
             steps_per_execution = 1
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
         self.optimizer.build(self.trainable_weights)
+
+    def make_train_function(self, force=False):
+        """Keras' train function; with `jit_compile=True` and several steps per call, those
+        steps as one XLA loop (`xla_steps.looped_train_function`)."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=True)
+        if self.jit_compile is True and self.steps_per_execution > 1:
+            self.train_function = looped_train_function(self, self.train_function)
+        return self.train_function
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose='auto', **kwargs):
         """Keras' `fit`; `shuffle` defaults to False for a `tf.data.Dataset`, which shuffles
