@@ -254,8 +254,9 @@ def _conv3x3_same(x, kernel):
 
 # A 3x3 convolution of a map of at most this many positions is one dense matrix product...
 _DENSE_MAX_POSITIONS = 16
-# ... if its dense [H W C_in, H W C_out] matrix has at most this many entries (4 MiB in float32).
-_DENSE_MAX_ENTRIES = 2**20
+# ... if its dense [H W C_in, H W C_out] matrix has at most this many entries: beyond, on 4x4 maps,
+# TF's conv takes less CPU for values and gradients (4x4, 64 -> 52 channels: 0.7x; bench/README).
+_DENSE_MAX_ENTRIES = 2**17
 
 
 def _conv3x3(x, kernel):
