@@ -31,7 +31,8 @@ def _logit_cdf(v, log_weights, means, log_scales, slope=False):
     tails), for v [...] and the mixture [..., M]; with `slope`, (g(v), log g'(v))."""
     u = (v[..., tf.newaxis] - means) * tf.exp(-log_scales)
     above, below = tf.nn.relu(u), tf.nn.relu(-u)
-    softplus = tf.nn.softplus(-(above + below))  # log sigmoid(+-u) = -softplus(-|u|) - relu(-+u)
+    magnitude = above + below  # |u|: log sigmoid(+-u) = -softplus(-|u|) - relu(-+u)
+    softplus = tf.nn.softplus(-magnitude)
     lower, upper = log_weights - softplus - below, log_weights - softplus - above
     cdf, survival = _log_sum_exp(lower), _log_sum_exp(upper)  # log F and log(1 - F), in parts
     log_cdf, log_survival = cdf[0] + cdf[1], survival[0] + survival[1]
@@ -42,8 +43,9 @@ def _logit_cdf(v, log_weights, means, log_scales, slope=False):
     # log-softmax (in the tails both ~ -|u|: s_j and the others' share would be lost).
     right = log_cdf > log_survival
     tail = [tf.where(right, *parts)[..., tf.newaxis] for parts in zip(survival, cdf)]
-    terms = tf.minimum(lower, upper) - tail[0] - tail[1] - softplus - log_scales
-    log_slope = tf.reduce_logsumexp(terms, axis=-1) - tf.maximum(log_cdf, log_survival)
+    # Its terms log(pi_j sigmoid(-|u_j|)) are those of the tail's sum where all u_j share a sign.
+    terms = log_weights - softplus - magnitude - tail[0] - tail[1] - softplus - log_scales
+    log_slope = tf.reduce_logsumexp(terms, axis=-1) - tf.where(right, log_cdf, log_survival)
     return log_cdf - log_survival, log_slope
 
 
