@@ -41,10 +41,10 @@ def _logit_cdf(v, log_weights, means, log_scales, slope=False):
     # log g' = log sum_j pi_j e^-s_j sigmoid(u_j) sigmoid(-u_j) - log F - log(1 - F): the sum's
     # terms pi_j sigmoid(-|u_j|) normalised by the smaller of F and 1 - F first, as a
     # log-softmax (in the tails both ~ -|u|: s_j and the others' share would be lost).
-    right = log_cdf > log_survival
-    tail = [tf.where(right, *parts)[..., tf.newaxis] for parts in zip(survival, cdf)]
+    right = log_cdf > log_survival  # The tail is 1 - F's side.
+    tail_max, tail_log_sum = (tf.where(right, survival[i], cdf[i])[..., tf.newaxis] for i in (0, 1))
     # Its terms log(pi_j sigmoid(-|u_j|)) are those of the tail's sum where all u_j share a sign.
-    terms = log_weights - softplus - magnitude - tail[0] - tail[1] - softplus - log_scales
+    terms = log_weights - softplus - magnitude - tail_max - tail_log_sum - softplus - log_scales
     log_slope = tf.reduce_logsumexp(terms, axis=-1) - tf.where(right, log_cdf, log_survival)
     return log_cdf - log_survival, log_slope
 
@@ -133,11 +133,8 @@ class LogisticMixtureCoupling(_Coupling):
         outer = log_scale(raw_a[..., 0], 'tanh', self._log_scale_bound)
         return log_weights, means, log_scales, outer, shift[..., 0]
 
-    def _map(self, x, params, inverse, changed_mask=None):
+    def _map(self, x, params, inverse):
         log_weights, means, log_scales, outer, shift = self._mixture(params, x.shape[-1])
-        kept = x
-        if changed_mask is not None:  # Only x2 is mapped: a large x1 could overflow the map.
-            x = tf.where(changed_mask > 0, x, tf.zeros_like(x))
         mixture = (log_weights, means, log_scales)
         if inverse:
             logit, log_slope = _logit_cdf(x, *mixture, slope=True)
@@ -149,10 +146,4 @@ class LogisticMixtureCoupling(_Coupling):
             # A Newton step: refines the root, and its gradient is the implicit function's.
             y = root - (logit - target) * tf.stop_gradient(tf.exp(-log_slope))
             log_det = -outer - _logit_cdf(y, *mixture, slope=True)[1]
-        if changed_mask is not None:  # x1 as it was, with no log-det.
-            changed = changed_mask > 0
-            y, log_det = (
-                tf.where(changed, y, kept),
-                tf.where(changed, log_det, tf.zeros_like(log_det)),
-            )
         return y, tf.reduce_sum(log_det, axis=list(range(-len(self._event_shape), 0)))
