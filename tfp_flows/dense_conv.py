@@ -82,7 +82,7 @@ def dense_conv3x3(flat_x, kernel, height, width):
 
     @tf.custom_gradient
     def product(flat_x, kernel):
-        # Built once `x` is there: else a graph builds every layer's dense matrix (up to 4 MiB
+        # Built once `x` is there: else a graph builds every layer's dense matrix (up to 0.5 MiB
         # each) at the start of a call, all held at once, and memory grows with the depth.
         with tf.control_dependencies([flat_x]):
             rows = tf.pad(tf.reshape(kernel, [9 * channels_in, channels_out]), [[0, 1], [0, 0]])

@@ -32,7 +32,7 @@ _LOOP_GRADIENTS = contextvars.ContextVar('loop_gradients', default=None)
 @contextlib.contextmanager
 def loop_gradients(on=True):
     """Within it, a conditioner's 3x3 convolutions not taken as one dense product (maps of > 16
-    positions or > 2**20 dense entries), looped or not, take `_conv3x3_same`'s gradients: XLA
+    positions or > 2**17 dense entries), looped or not, take `_conv3x3_same`'s gradients: XLA
     0.4-0.6x TF's time in a loop, graph 1.1-1.3x (bench/README; CPU); per thread. `False` pins
     TF's, in loops too (`FlowTrainer` without XLA, `FlowModule`). `ValueError`: `on` not a bool."""
     pinned = _LOOP_GRADIENTS.get() not in (None, True)
@@ -254,8 +254,10 @@ def _conv3x3_same(x, kernel):
 
 # A 3x3 convolution of a map of at most this many positions is one dense matrix product...
 _DENSE_MAX_POSITIONS = 16
-# ... if its dense [H W C_in, H W C_out] matrix has at most this many entries (4 MiB in float32).
-_DENSE_MAX_ENTRIES = 2**20
+# ... if its dense [H W C_in, H W C_out] matrix has at most this many entries: beyond, TF's conv
+# takes less CPU for values and gradients on 4x4 maps (64 -> 52 channels, the default recipe's
+# last layers: 0.7x; 2026-12-07, one thread).
+_DENSE_MAX_ENTRIES = 2**17
 
 
 def _conv3x3(x, kernel):

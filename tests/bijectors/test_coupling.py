@@ -13,6 +13,7 @@ from tfp_flows.bijectors import (
     LogisticMixtureCoupling,
     SplineCoupling,
 )
+from tfp_flows.bijectors.logistic_mixture import _logit_cdf
 
 COUPLINGS = [AffineCoupling, AdditiveCoupling, SplineCoupling, LogisticMixtureCoupling]
 # (event_shape, mask, flip): images with both masks, odd channel counts, and vectors.
@@ -106,6 +107,32 @@ def test_random_coupling_keeps_x1_and_changes_x2(coupling, event_shape, mask, fl
     for y in (bijector.forward(x).numpy(), bijector.inverse(x).numpy()):
         np.testing.assert_array_equal(y[:, keep], x.numpy()[:, keep])
         assert np.all(np.abs(y[:, ~keep] - x.numpy()[:, ~keep]) > 1e-6)
+
+
+@pytest.mark.parametrize('batch_shape', [[], [2, 3]])
+@pytest.mark.parametrize('coupling', COUPLINGS)
+def test_a_checkerboard_maps_each_value_of_x2_as_its_position_alone(coupling, batch_shape):
+    # x2's positions are gathered and mapped together, never x1's: each must come out as the
+    # kind's map takes that one position with its own conditioner output, on an odd map (8 kept
+    # and 7 changed positions), with any batch rank, and x1 exactly as it was.
+    event_shape = (3, 5, 2)
+    bijector = _random_coupling(coupling, event_shape, 'checkerboard', True, tf.float64)
+    keep = _kept_mask(event_shape, 'checkerboard', True)[..., 0]
+    x = tf.random.stateless_normal([*batch_shape, *event_shape], [2, 8], dtype=tf.float64)
+    params = bijector._conditioner_params(x)  # noqa: SLF001 (the map's own input)
+    for inverse, call, log_det in (
+        (False, bijector.forward, bijector.forward_log_det_jacobian),
+        (True, bijector.inverse, bijector.inverse_log_det_jacobian),
+    ):
+        expected, expected_log_det = x.numpy(), 0.0
+        for i, j in zip(*np.nonzero(~keep), strict=True):
+            value, part = bijector._map(  # noqa: SLF001 (the plain map of one position)
+                x[..., i : i + 1, j : j + 1, :], params[..., i : i + 1, j : j + 1, :], inverse
+            )
+            expected[..., i, j, :], expected_log_det = value[..., 0, 0, :], expected_log_det + part
+        np.testing.assert_allclose(call(x), expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(call(x).numpy()[..., keep, :], x.numpy()[..., keep, :])
+        np.testing.assert_allclose(log_det(x, 3), expected_log_det, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(('event_shape', 'mask', 'flip'), CASES)
@@ -544,6 +571,27 @@ def test_the_logistic_mixture_is_exact_far_out_in_its_tails(dtype):
     for there, back in ((bijector.forward, bijector.inverse), (bijector.inverse, bijector.forward)):
         np.testing.assert_allclose(back(tf.identity(there(x))), x, atol=30 * rounding['atol'])
     assert np.all(np.abs(bijector.forward_log_det_jacobian(x, 1)) > 1e-2)  # Not the identity.
+
+
+@pytest.mark.parametrize('dtype', checks.DTYPES)
+def test_the_logistic_mixture_cdf_and_slope_are_their_plain_formulas(dtype):
+    # `_logit_cdf` takes both from shared log-sum-exp parts, normalised by the tail's side; here
+    # logit F and log g' straight from their definitions in float64 (|u| < ~30: exact there).
+    rng = np.random.default_rng(4)
+    v, (logits, means, log_scales) = 3 * rng.standard_normal(300), rng.standard_normal([3, 300, 6])
+    weights = np.exp(logits) / np.sum(np.exp(logits), axis=-1, keepdims=True)
+    u = (v[:, np.newaxis] - means) * np.exp(-log_scales)
+    cdf, survival = (np.sum(weights / (1 + np.exp(sign * u)), axis=-1) for sign in (-1, 1))
+    density = np.sum(weights * np.exp(-log_scales) / (2 + 2 * np.cosh(u)), axis=-1)
+    mixture = (
+        tf.nn.log_softmax(tf.constant(logits, dtype)),
+        *(tf.constant(t, dtype) for t in (means, log_scales)),
+    )
+    logit, log_slope = _logit_cdf(tf.constant(v, dtype), *mixture, slope=True)
+    tol = {'rtol': 1e-12, 'atol': 1e-12} if dtype == tf.float64 else {'rtol': 1e-5, 'atol': 1e-5}
+    np.testing.assert_allclose(logit, np.log(cdf / survival), **tol)
+    np.testing.assert_allclose(log_slope, np.log(density / (cdf * survival)), **tol)
+    np.testing.assert_array_equal(_logit_cdf(tf.constant(v, dtype), *mixture), logit)
 
 
 def _mixture_at_its_bounds(dtype, event_shape=(4,), mask='channel', raw_scales=(50.0, -50.0)):

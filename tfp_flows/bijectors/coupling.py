@@ -33,9 +33,9 @@ _SLOPE_SHIFT = math.log(math.expm1(1.0 - _MIN_SLOPE))  # A zero output gives slo
 class _Coupling(FlowBijector):
     """Splits the event into a kept part x1 and a changed part x2; x2 is mapped given x1.
 
-    A kind sets `num_params` and implements `_map(x, params, inverse, changed_mask=None)` ->
-    (output, log-det over the event): x is x2 (channel mask), or the whole event with
-    `changed_mask` 1 on x2 and 0 on x1, which it must leave as it is (checkerboard).
+    A kind sets `num_params` and implements `_map(x, params, inverse)` -> (output, log-det over
+    the event) of x2 given the conditioner's output there: x is x2 [..., H, W, C2] or [..., C2]
+    (channel mask), or x2's positions [..., P2, 1, C] (checkerboard).
     """
 
     num_params = None  # Conditioner outputs per value of x2.
@@ -72,6 +72,8 @@ class _Coupling(FlowBijector):
                 )
             keep = (np.indices(shape[:2]).sum(axis=0) + self._flip) % 2 == 0
             self._keep = tf.constant(keep[..., np.newaxis], dtype)
+            self._order = np.argsort(~keep.ravel(), kind='stable')  # x1's positions, then x2's.
+            self._num_kept = keep.sum()
             return channels, channels
         if channels < 2:
             raise ValueError(
@@ -178,7 +180,17 @@ class _Coupling(FlowBijector):
             changed, log_det = self._map(changed, params, inverse)
             parts = [changed, kept] if self._flip else [kept, changed]
             return tf.concat(parts, axis=-1), log_det
-        return self._map(x, params, inverse, changed_mask=1.0 - self._keep)
+
+        # Checkerboard: the map runs on x2 alone, its positions gathered as an image [P2, 1, C].
+        def positions(t, order):  # [..., H, W, C'] -> [..., len(order), 1, C']
+            shape = tf.concat([tf.shape(t)[:-3], [len(self._order), 1, t.shape[-1]]], axis=0)
+            return tf.gather(tf.reshape(t, shape), order, axis=-3)
+
+        kept, changed = tf.split(positions(x, self._order), [self._num_kept, -1], axis=-3)
+        params = positions(params, self._order[self._num_kept :])
+        changed, log_det = self._map(changed, params, inverse)
+        y = tf.gather(tf.concat([kept, changed], axis=-3), np.argsort(self._order), axis=-3)
+        return tf.ensure_shape(tf.reshape(y, tf.shape(x)), x.shape), log_det
 
     def rerun_from_output(self, tape, y, inverse, **kwargs):
         """(x, y again, log-det) for 'invert' backprop (`tfp_flows.bijectors.backprop`).
@@ -274,11 +286,9 @@ class AffineCoupling(_Coupling):
     def structure(self):
         return {**super().structure(), 'scale': self._scale}
 
-    def _map(self, x, params, inverse, changed_mask=None):
+    def _map(self, x, params, inverse):
         shift, raw = tf.split(params, 2, axis=-1)
         scale = log_scale(raw, self._scale, self._log_scale_bound)
-        if changed_mask is not None:
-            shift, scale = shift * changed_mask, scale * changed_mask
         return affine(x, shift, scale, inverse, len(self._event_shape))
 
 
@@ -315,9 +325,7 @@ class AdditiveCoupling(_Coupling):
     ):
         super().__init__(dict(locals()))
 
-    def _map(self, x, params, inverse, changed_mask=None):
-        if changed_mask is not None:
-            params = params * changed_mask
+    def _map(self, x, params, inverse):
         zero = tf.zeros([], x.dtype)
         return (x - params, zero) if inverse else (x + params, zero)
 
@@ -381,7 +389,7 @@ class SplineCoupling(_Coupling):
             range_min=tf.constant(-self._bound, dtype),
         )
 
-    def _map(self, x, params, inverse, changed_mask=None):
+    def _map(self, x, params, inverse):
         spline = self._spline(params, x.shape[-1])
         y = spline.inverse(x) if inverse else spline.forward(x)
         # log|d spline^-1 / dy| at y = x is -log spline'(spline^-1(x)).
@@ -389,6 +397,4 @@ class SplineCoupling(_Coupling):
         # TFP's spline loses a static dimension of size 1 when the batch size is unknown.
         y, log_det = tf.ensure_shape(y, x.shape), tf.ensure_shape(log_det, x.shape)
         log_det = -log_det if inverse else log_det
-        if changed_mask is not None:  # The spline ran on x1 too: keep x1 exactly.
-            y, log_det = tf.where(changed_mask > 0, y, x), log_det * changed_mask
         return y, tf.reduce_sum(log_det, axis=list(range(-len(self._event_shape), 0)))

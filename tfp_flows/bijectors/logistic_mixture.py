@@ -18,25 +18,34 @@ _COMPONENT_LOG_SCALE_BOUND = 7.0  # Flow++'s code floors component log-scales at
 _MAX_HALVINGS = 100  # Enough for brackets up to 2**100 tolerances wide.
 
 
+def _log_sum_exp(x):
+    """(m, log sum_j exp(x_j - m)) over the last axis, m its finite maximum (0 if none): their
+    sum is the log-sum-exp, the difference x - m - log sum that of a log-softmax."""
+    largest = tf.stop_gradient(tf.reduce_max(x, axis=-1))
+    largest = tf.where(tf.math.is_finite(largest), largest, tf.zeros_like(largest))
+    return largest, tf.math.log(tf.reduce_sum(tf.exp(x - largest[..., tf.newaxis]), axis=-1))
+
+
 def _logit_cdf(v, log_weights, means, log_scales, slope=False):
     """g(v) = logit F(v), F = sum_j pi_j sigmoid(u_j), in log-sigmoid form (finite in the
     tails), for v [...] and the mixture [..., M]; with `slope`, (g(v), log g'(v))."""
     u = (v[..., tf.newaxis] - means) * tf.exp(-log_scales)
-    lower, upper = tf.math.log_sigmoid(u), tf.math.log_sigmoid(-u)
-    log_cdf = tf.reduce_logsumexp(log_weights + lower, axis=-1)
-    log_survival = tf.reduce_logsumexp(log_weights + upper, axis=-1)
+    above, below = tf.nn.relu(u), tf.nn.relu(-u)
+    magnitude = above + below  # |u|: log sigmoid(+-u) = -softplus(-|u|) - relu(-+u)
+    softplus = tf.nn.softplus(-magnitude)
+    lower, upper = log_weights - softplus - below, log_weights - softplus - above
+    cdf, survival = _log_sum_exp(lower), _log_sum_exp(upper)  # log F and log(1 - F), in parts
+    log_cdf, log_survival = cdf[0] + cdf[1], survival[0] + survival[1]
     if not slope:
         return log_cdf - log_survival
-    # log g' = log sum_j pi_j e^-s_j sigmoid(u_j) sigmoid(-u_j) - log F - log(1 - F), each sum
-    # normalised by its dominant tail first: the difference of two ~ -|u| terms loses s_j in
-    # float32 once |u| ~ 1e6.
-    right = tf.nn.log_softmax(log_weights + upper) - log_scales + lower
-    left = tf.nn.log_softmax(log_weights + lower) - log_scales + upper
-    log_slope = tf.where(
-        log_cdf > log_survival,
-        tf.reduce_logsumexp(right, axis=-1) - log_cdf,
-        tf.reduce_logsumexp(left, axis=-1) - log_survival,
-    )
+    # log g' = log sum_j pi_j e^-s_j sigmoid(u_j) sigmoid(-u_j) - log F - log(1 - F): the sum's
+    # terms pi_j sigmoid(-|u_j|) normalised by the smaller of F and 1 - F first, as a
+    # log-softmax (in the tails both ~ -|u|: s_j and the others' share would be lost).
+    right = log_cdf > log_survival  # The tail is 1 - F's side.
+    tail_max, tail_log_sum = (tf.where(right, survival[i], cdf[i])[..., tf.newaxis] for i in (0, 1))
+    # Its terms log(pi_j sigmoid(-|u_j|)) are those of the tail's sum where all u_j share a sign.
+    terms = log_weights - softplus - magnitude - tail_max - tail_log_sum - softplus - log_scales
+    log_slope = tf.reduce_logsumexp(terms, axis=-1) - tf.where(right, log_cdf, log_survival)
     return log_cdf - log_survival, log_slope
 
 
@@ -124,11 +133,8 @@ class LogisticMixtureCoupling(_Coupling):
         outer = log_scale(raw_a[..., 0], 'tanh', self._log_scale_bound)
         return log_weights, means, log_scales, outer, shift[..., 0]
 
-    def _map(self, x, params, inverse, changed_mask=None):
+    def _map(self, x, params, inverse):
         log_weights, means, log_scales, outer, shift = self._mixture(params, x.shape[-1])
-        kept = x
-        if changed_mask is not None:  # Only x2 is mapped: a large x1 could overflow the map.
-            x = tf.where(changed_mask > 0, x, tf.zeros_like(x))
         mixture = (log_weights, means, log_scales)
         if inverse:
             logit, log_slope = _logit_cdf(x, *mixture, slope=True)
@@ -140,10 +146,4 @@ class LogisticMixtureCoupling(_Coupling):
             # A Newton step: refines the root, and its gradient is the implicit function's.
             y = root - (logit - target) * tf.stop_gradient(tf.exp(-log_slope))
             log_det = -outer - _logit_cdf(y, *mixture, slope=True)[1]
-        if changed_mask is not None:  # x1 as it was, with no log-det.
-            changed = changed_mask > 0
-            y, log_det = (
-                tf.where(changed, y, kept),
-                tf.where(changed, log_det, tf.zeros_like(log_det)),
-            )
         return y, tf.reduce_sum(log_det, axis=list(range(-len(self._event_shape), 0)))
