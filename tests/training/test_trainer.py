@@ -276,6 +276,27 @@ def test_dropout_steps_on_two_replicas_or_micro_batches_equal_one_device_steps(
     _assert_runs_equal_the_first(results, history_rtol=1e-5, rtol=2e-4, atol=2e-6)
 
 
+def test_dropout_steps_of_two_micro_batches_equal_one_step_under_xla():
+    # XLA draws other masks than TF's kernels, but the same for the micro-batches as for the
+    # whole batch: the draw's shape (the batch's) is static, as XLA needs.
+    x, c = _data('conditional vector', 8, seed=3)
+    results = []
+    for accumulation_steps in (1, 2):
+        flow, trainer = _trained(
+            'conditional vector',
+            (x, c),
+            seed=5,
+            dropout_rate=0.5,
+            dropout_seed=1,
+            accumulation_steps=accumulation_steps,
+        )
+        _moved(flow)
+        trainer.compile(keras.optimizers.SGD(0.1), jit_compile=True)
+        history = trainer.fit(_one_batch_dataset((x, c)), epochs=2, verbose=0).history
+        results.append((history, _values(flow.variables)))
+    _assert_runs_equal_the_first(results, history_rtol=1e-5, rtol=2e-4, atol=2e-6)
+
+
 def test_trainer_refuses_a_flow_without_variables():
     import tensorflow_probability as tfp
 
