@@ -366,6 +366,27 @@ def test_dropout_with_a_fixed_seed_is_the_unrolled_flows():
     assert not np.allclose(log_probs[1], looped.log_prob(x))  # Dropout was on.
 
 
+@pytest.mark.parametrize('memory_saving', [None, 'invert', 'recompute'])
+def test_dropout_of_the_parts_of_a_batch_is_the_whole_batchs(memory_saving):
+    # With `dropout_rows` the halves of a batch apply the whole batch's masks, in the looped
+    # flow and the unrolled one, and so do memory saving's reruns: the halves' mean loss and
+    # gradients are the whole batch's.
+    x = _data(tf.float64, 20, count=4)
+    kwargs = dict(training=True, dropout_seed=tf.constant([4, 2]), memory_saving=memory_saving)
+    for flow in _random_pair(tf.float64, dropout_rate=0.5):
+        loss, gradients = _gradients(flow, x, **kwargs)
+        assert not np.allclose(loss, _gradients(flow, x)[0])  # Dropout is on.
+        halves = [
+            _gradients(
+                flow, x[offset : offset + 2], dropout_rows=(tf.constant(offset), 4), **kwargs
+            )
+            for offset in (0, 2)
+        ]
+        np.testing.assert_allclose((halves[0][0] + halves[1][0]) / 2, loss, rtol=1e-12)
+        for gradient, first, second in zip(gradients, halves[0][1], halves[1][1], strict=True):
+            np.testing.assert_allclose((first + second) / 2, gradient, rtol=1e-8, atol=1e-10)
+
+
 def test_a_mixed_policy_looped_glow_is_the_unrolled_one():
     unrolled, looped = _random_pair(dtype_policy='mixed_bfloat16')
     assert dtype_policy_of(looped) == 'mixed_bfloat16'

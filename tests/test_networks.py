@@ -1,6 +1,7 @@
 """Tests of tfp_flows/networks.py: the conditioner networks of couplings and split priors."""
 
 import contextlib
+import functools
 
 import checks
 import numpy as np
@@ -226,15 +227,15 @@ def test_zero_dense_starts_at_zero_and_is_linear():
 
 
 DROPOUT_NETWORKS = {
-    'conv_net': (lambda rate: networks.ConvNet(3, 4, 16, seed=2, dropout_rate=rate), [2, 4, 4, 3]),
-    'dense_net': (lambda rate: networks.DenseNet(3, 4, 16, seed=2, dropout_rate=rate), [2, 3]),
+    'conv_net': (functools.partial(networks.ConvNet, 3, 4, 16, seed=2), [2, 4, 4, 3]),
+    'dense_net': (functools.partial(networks.DenseNet, 3, 4, 16, seed=2), [2, 3]),
 }
 
 
 @pytest.mark.parametrize('name', list(DROPOUT_NETWORKS))
 def test_dropout_is_off_unless_training(name):
     make, shape = DROPOUT_NETWORKS[name]
-    net, plain = make(0.5), make(0.0)
+    net, plain = make(dropout_rate=0.5), make(dropout_rate=0.0)
     checks.randomize_variables(net, seed=3)
     for a, b in zip(net.trainable_variables, plain.trainable_variables, strict=True):
         b.assign(a)
@@ -251,6 +252,25 @@ def test_dropout_is_off_unless_training(name):
     assert not np.allclose(seeded, net(x, training=True, seed=[1, 3]))
     # The rate-0 network ignores `training`.
     np.testing.assert_array_equal(plain(x, training=True), expected)
+
+
+@pytest.mark.parametrize('name', list(DROPOUT_NETWORKS))
+@pytest.mark.parametrize('dtype_policy', [None, 'mixed_float16', 'mixed_bfloat16'])
+def test_the_parts_of_a_batch_apply_the_whole_batchs_masks(name, dtype_policy):
+    make, shape = DROPOUT_NETWORKS[name]
+    net = checks.randomize_variables(make(dropout_rate=0.5, dtype_policy=dtype_policy), seed=3)
+    x = tf.random.stateless_normal([6, *shape[1:]], [6, 8])
+    seeded = dict(training=True, seed=[1, 2])
+    whole = net(x, **seeded).numpy()
+    assert not np.allclose(whole, net(x).numpy())  # Dropout is on.
+    for offset, count, total in ((0, 6, 6), (0, 2, 6), (2, 4, 6), (3, 1, 9)):
+        for rows in ((offset, total), (tf.constant(offset), tf.constant(total, tf.int64))):
+            part = net(x[offset : offset + count], **seeded, rows=rows)
+            np.testing.assert_array_equal(part, whole[offset : offset + count])
+    # XLA draws other masks than TF's kernels, but its parts take its whole batch's too.
+    compiled = tf.function(lambda x, offset: net(x, **seeded, rows=(offset, 6)), jit_compile=True)
+    compiled_whole = compiled(x, 0).numpy()
+    np.testing.assert_array_equal(compiled(x[2:], tf.constant(2)), compiled_whole[2:])
 
 
 def test_dropout_inside_tf_function_with_a_training_tensor():
@@ -280,6 +300,9 @@ def test_rejects_bad_training_and_seed_values():
         match=r'`dropout_seed` must be None or an int tensor of shape \[2\] .*\[1, 2, 3\]',
     ):
         net(tf.zeros([1, 3]), training=True, seed=[1, 2, 3])
+    for rows in (3, (1, 2, 3), (-1, 4), (0.0, 4), (tf.constant([0]), 4), (tf.constant(0.0), 4)):
+        with pytest.raises(ValueError, match=r'`dropout_rows` must be'):
+            net(tf.zeros([1, 3]), training=True, seed=[1, 2], rows=rows)
 
 
 def _peak_bytes_of_stacked_nets(num_nets):

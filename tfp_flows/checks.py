@@ -15,6 +15,7 @@ __all__ = [
     'COLUMN_NAMES',
     'COUPLINGS',
     'COUPLING_OPTIONS',
+    'DROPOUT_ROWS',
     'FRACTION',
     'MIXTURE_COMPONENTS',
     'NON_NEGATIVE_INT',
@@ -141,6 +142,23 @@ FRACTION = number(0, 1, high_open=True)  # Rates: dropout, EMA momentum.
 SEED = integer(0, 2**31)
 NUMBERS = non_empty_list(number(), 'finite numbers')
 TEMPERATURES = non_empty_list(POSITIVE_NUMBER, 'finite numbers > 0')
+
+
+def _is_row(value):
+    if _is_int(value):
+        return value >= 0
+    import tensorflow as tf  # Only the flows pass tensors, with TensorFlow loaded.
+
+    return tf.is_tensor(value) and value.dtype.is_integer and value.shape.rank in (None, 0)
+
+
+# The bijector kwarg `dropout_rows` (`tfp_flows.networks.ConvNet.__call__`).
+DROPOUT_ROWS = Domain(
+    'None or a pair (offset, total) of ints >= 0 or int scalar tensors',
+    lambda rows: (
+        rows is None or isinstance(rows, tuple) and len(rows) == 2 and all(map(_is_row, rows))
+    ),
+)
 
 
 def _split_names(value):

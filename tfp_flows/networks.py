@@ -76,17 +76,26 @@ def check_stateless_seed(name, seed, ints=False):
     return tf.cast(tensor, tf.int32)
 
 
-def _dropout(h, rate, training, seed, layer):
-    """Inverted dropout of `h` when `training`; with a stateless `seed` [2] the mask is a
-    function of (seed, layer) alone, so a pass can be repeated with the same masks."""
+def _dropout(h, rate, training, seed, rows, layer):
+    """Inverted dropout of `h` when `training`; with a stateless `seed` [2], masks of (seed,
+    layer), as `tf.nn.experimental.stateless_dropout`'s. With `rows` (offset, total), h's n
+    examples take rows [offset, offset + n) of a batch of `total`'s masks (stateless draws fill
+    a shape in order), so the parts of a batch (replicas, micro-batches) apply the whole's."""
     if not rate or training is False:
         return h
 
     def drop():
         if seed is None:
             return tf.nn.dropout(h, rate)
-        layer_seed = tf.random.experimental.stateless_fold_in(seed, layer)
-        return tf.nn.experimental.stateless_dropout(h, rate, layer_seed)
+        shape, layer_seed = tf.shape(h), tf.random.experimental.stateless_fold_in(seed, layer)
+        if rows is None:
+            uniform = tf.random.stateless_uniform(shape, layer_seed, dtype=h.dtype)
+        else:  # A static total keeps the draw's shape static for XLA.
+            offset, total = (tf.cast(value, shape.dtype) for value in rows)
+            drawn = tf.concat([[total], shape[1:]], axis=0)
+            uniform = tf.random.stateless_uniform(drawn, layer_seed, dtype=h.dtype)
+            uniform = tf.slice(uniform, tf.concat([[offset], 0 * shape[1:]], axis=0), shape)
+        return tf.where(uniform >= rate, h * tf.constant(1 / (1 - rate), h.dtype), 0.0)
 
     if training is True:
         return drop()
@@ -126,6 +135,12 @@ class _Network(tf.Module):
     def _compute(self, value):
         """`value` (an input or a variable) in the compute dtype (no op if it is)."""
         return tf.cast(value, self.compute_dtype)
+
+    def _dropout_fn(self, training, seed, rows):
+        """`(h, layer) -> h` with the dropout `__call__`'s arguments ask for, checked."""
+        training, seed = check_training(training), check_stateless_seed('dropout_seed', seed)
+        rows = checks.DROPOUT_ROWS.check('dropout_rows', rows)
+        return lambda h, layer: _dropout(h, self.dropout_rate, training, seed, rows, layer)
 
     def _output(self, value):
         """The output in the variables' dtype (no op without a mixed policy)."""
@@ -188,21 +203,18 @@ class ConvNet(_Network):
             )
             self.bias_out = tf.Variable(tf.zeros([outputs], dtype), name='bias_out')
 
-    def __call__(self, x, training=False, seed=None):
+    def __call__(self, x, training=False, seed=None, rows=None):
         """The network on `x` [..., H, W, input_channels]; `training` (a bool or a scalar bool
-        tensor) turns dropout on, a stateless `seed` [2] fixes its masks."""
+        tensor) turns dropout on, a stateless `seed` [2] fixes its masks, and `rows` (offset,
+        total) takes rows [offset, offset + n) of the masks of a batch of `total` (`_dropout`)."""
         self._check_input(x, self.input_channels, 'input channels')
-        training, seed = check_training(training), check_stateless_seed('dropout_seed', seed)
-        return _map_images(
-            functools.partial(self._apply, training=training, seed=seed), x, self.output_channels
-        )
+        drop = self._dropout_fn(training, seed, rows)
+        return _map_images(functools.partial(self._apply, drop=drop), x, self.output_channels)
 
-    def _apply(self, x, training=False, seed=None):
-        rate, c = self.dropout_rate, self._compute
-        h = tf.nn.relu(_conv3x3(c(x), c(self.kernel_in)) + c(self.bias_in))
-        h = _dropout(h, rate, training, seed, 0)
-        h = tf.nn.relu(_conv1x1(h, c(self.kernel_hidden)) + c(self.bias_hidden))
-        h = _dropout(h, rate, training, seed, 1)
+    def _apply(self, x, drop):
+        c = self._compute
+        h = drop(tf.nn.relu(_conv3x3(c(x), c(self.kernel_in)) + c(self.bias_in)), 0)
+        h = drop(tf.nn.relu(_conv1x1(h, c(self.kernel_hidden)) + c(self.bias_hidden)), 1)
         return self._output(_conv3x3(h, c(self.kernel_out)) + c(self.bias_out))
 
 
@@ -315,16 +327,15 @@ class DenseNet(_Network):
             self.kernel_out = tf.Variable(tf.zeros(shape, dtype), name='kernel_out')
             self.bias_out = tf.Variable(tf.zeros([output_size], dtype), name='bias_out')
 
-    def __call__(self, x, training=False, seed=None):
+    def __call__(self, x, training=False, seed=None, rows=None):
         """The network on `x` [..., input_size]; dropout as in `ConvNet.__call__`."""
         self._check_input(x, self.input_size, 'inputs on the last axis')
-        training, seed = check_training(training), check_stateless_seed('dropout_seed', seed)
+        drop = self._dropout_fn(training, seed, rows)
         batch_shape = tf.shape(x)[:-1]
         c = self._compute
         h = tf.reshape(c(x), [-1, self.input_size])
         for layer, (kernel, bias) in enumerate(zip(self.kernels, self.biases, strict=True)):
-            h = tf.nn.relu(tf.matmul(h, c(kernel)) + c(bias))
-            h = _dropout(h, self.dropout_rate, training, seed, layer)
+            h = drop(tf.nn.relu(tf.matmul(h, c(kernel)) + c(bias)), layer)
         h = self._output(tf.matmul(h, c(self.kernel_out)) + c(self.bias_out))
         return tf.reshape(h, tf.concat([batch_shape, [self.output_size]], axis=0))
 

@@ -22,10 +22,7 @@ FLAGS = (
     '--config.train.epochs=1',
     '--config.train.batch_size=256',  # 4 steps: each is a round trip between the workers.
     '--config.train.clip_norm=0.5',  # Under the global gradient's norm (1.3 here): it clips.
-    # The default recipe's dropout draws its masks per replica (FlowTrainer's docstring): equal
-    # in distribution, not in value, to one device's. Dropout on two replicas: test_trainer.py.
-    '--config.model.dropout_rate=0.0',
-)
+)  # The default recipe's dropout: each worker applies its rows' part of one device's masks.
 
 
 def test_two_workers_train_as_one_device_and_train_py_writes_on_the_chief_only(tmp_path):

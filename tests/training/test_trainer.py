@@ -244,30 +244,61 @@ def test_dropout_masks_are_a_function_of_the_seed_and_the_step():
     assert losses[0] == losses[1] != losses[2]
 
 
-def test_dropout_on_two_replicas_trains_every_variable_alike_with_the_replicas_own_masks(
-    mirrored_strategy,
+@pytest.mark.parametrize('family', ['conditional glow', 'conditional vector'])
+def test_dropout_steps_on_two_replicas_or_micro_batches_equal_one_device_steps(
+    family, mirrored_strategy
 ):
-    # FlowTrainer draws masks per replica, so two replicas' step is not one device's (the
-    # multi-worker test turns dropout off); it must still train every variable, alike on both.
-    x, c = _data('conditional vector', 8)
-    losses = []
-    for strategy in (tf.distribute.OneDeviceStrategy('/cpu:0'), mirrored_strategy):
+    # Each example's masks are a function of (seed, step, its row in the global batch), so one
+    # device, 2 micro-batches, 2 replicas and 2 replicas of 2 micro-batches take the same steps
+    # (plain SGD: a mask drawn per part shows in the gradients). Every variable is moved.
+    x, c = _data(family, 8, seed=3)
+    one_device = tf.distribute.OneDeviceStrategy('/cpu:0')
+    results = []
+    for strategy in (one_device, one_device, mirrored_strategy, mirrored_strategy):
         with strategy.scope():
             flow, trainer = _trained(
-                'conditional vector', (x, c), dropout_rate=0.5, dropout_seed=1, clip_norm=100.0
+                family,
+                (x, c),
+                seed=5,
+                dropout_rate=0.5,
+                dropout_seed=1,
+                clip_norm=100.0,
+                accumulation_steps=1 + len(results) % 2,
             )
             _moved(flow)
-            trainer.compile(make_optimizer('adam', 3e-3))
+            trainer.compile(keras.optimizers.SGD(0.1))
+        evaluated = trainer.test_on_batch(x, c, return_dict=True)['loss']
         before = _values(flow.trainable_variables)
-        history = trainer.fit(_one_batch_dataset((x, c)), epochs=4, verbose=0)
-        losses.append(history.history['loss'])
-        assert history.history['loss'][-1] < history.history['loss'][0]
+        history = trainer.fit(_one_batch_dataset((x, c)), epochs=2, verbose=0).history
+        assert abs(history['loss'][0] - evaluated) > 1e-4  # Dropout is on.
         for old, v in zip(before, flow.trainable_variables, strict=True):
             assert not np.allclose(old, v.numpy()), v.name
+        results.append((history, _values(flow.variables)))
     for v in flow.trainable_variables:
         local = [r.numpy() for r in mirrored_strategy.experimental_local_results(v)]
         np.testing.assert_array_equal(local[0], local[1], err_msg=v.name)
-    assert losses[0][0] != losses[1][0]  # Other masks than one device's.
+    _assert_runs_equal_the_first(results, history_rtol=1e-5, rtol=2e-4, atol=2e-6)
+
+
+def test_dropout_steps_of_two_micro_batches_equal_one_step_under_xla():
+    # XLA draws other masks than TF's kernels, but the same for the micro-batches as for the
+    # whole batch: the draw's shape (the batch's) is static, as XLA needs.
+    x, c = _data('conditional vector', 8, seed=3)
+    results = []
+    for accumulation_steps in (1, 2):
+        flow, trainer = _trained(
+            'conditional vector',
+            (x, c),
+            seed=5,
+            dropout_rate=0.5,
+            dropout_seed=1,
+            accumulation_steps=accumulation_steps,
+        )
+        _moved(flow)
+        trainer.compile(keras.optimizers.SGD(0.1), jit_compile=True)
+        history = trainer.fit(_one_batch_dataset((x, c)), epochs=2, verbose=0).history
+        results.append((history, _values(flow.variables)))
+    _assert_runs_equal_the_first(results, history_rtol=1e-5, rtol=2e-4, atol=2e-6)
 
 
 def test_trainer_refuses_a_flow_without_variables():

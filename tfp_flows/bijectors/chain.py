@@ -18,7 +18,7 @@ class Container(FlowBijector):
     """A step that holds steps and walks data through them (`tfp_flows.bijectors.walk`), with
     the memory saving the bijector kwarg `memory_saving` asks for (`backprop.run`)."""
 
-    kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'memory_saving')
+    kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'dropout_rows', 'memory_saving')
 
     def held_steps(self):
         raise NotImplementedError

@@ -40,7 +40,7 @@ class _Coupling(FlowBijector):
 
     num_params = None  # Conditioner outputs per value of x2.
     _constant_jacobian = False
-    kwarg_names = ('conditional_input', 'training', 'dropout_seed')
+    kwarg_names = ('conditional_input', 'training', 'dropout_seed', 'dropout_rows')
 
     def __init__(self, parameters):
         """Checks and keeps a kind's constructor arguments (its `locals()`)."""
@@ -151,7 +151,9 @@ class _Coupling(FlowBijector):
         first, second = tf.split(x, [self._split, -1], axis=-1)
         return (second, first) if self._flip else (first, second)
 
-    def _conditioner_params(self, x, conditional_input=None, training=False, dropout_seed=None):
+    def _conditioner_params(
+        self, x, conditional_input=None, training=False, dropout_seed=None, dropout_rows=None
+    ):
         """The conditioner's output on the kept part of `x` (input or output) and the context."""
         kept = self._halves(x)[0] if self._mask == 'channel' else x * self._keep
         owner = f'{type(self).__name__} {self.name!r}'
@@ -171,7 +173,7 @@ class _Coupling(FlowBijector):
             dropout_seed = tf.random.experimental.stateless_fold_in(
                 tf.cast(dropout_seed, tf.int32), self._seed
             )
-        return self.conditioner(kept, training=training, seed=dropout_seed)
+        return self.conditioner(kept, training, dropout_seed, dropout_rows)
 
     def _apply(self, x, params, inverse):
         """The map of the changed part given the conditioner's output: (output, log-det)."""
@@ -248,7 +250,9 @@ class AffineCoupling(_Coupling):
         [H, W, K] for a map); every call then needs `conditional_input`.
       dropout_rate: in [0, 1), of the default conditioner's hidden units, only with the kwarg
         `training=True`; a stateless `dropout_seed` [2] kwarg fixes the masks, and so the
-        bijection (Flow++, Ho et al. 2019, https://arxiv.org/abs/1902.00275).
+        bijection (Flow++, Ho et al. 2019, https://arxiv.org/abs/1902.00275); a kwarg
+        `dropout_rows` (offset, total) takes rows [offset, offset + n) of the masks of a batch
+        of `total` (so the parts of a batch apply the whole's, `networks.ConvNet.__call__`).
       dtype_policy: the default conditioner's precision (`tfp_flows.mixed_precision`); neither
         it nor dropout is in `structure()`.
 

@@ -43,13 +43,12 @@ class FlowTrainer(keras.Model):
     Keras' callbacks work as for any model; the same figure as `trainer.metric_name`
     ('bits_per_dim' or 'nats_per_dim'); 'grad_norm', the global norm before clipping. Batches
     are `x`, `(x,)` or `(x, c)` for a conditional flow; floats are cast to the flow's dtype.
-    On several replicas a step equals the step on one device with the global batch. The train
-    step passes the bijector kwarg `training=True` and, with `dropout_seed`, stateless masks
-    folded from (seed, optimizer step, replica, micro-batch): a resumed run draws an unbroken
-    run's masks, but another number of replicas or micro-batches draws others (so with dropout
-    the steps above are equal in distribution, not in value). `accumulation_steps=N` sums the
-    gradients of N equal micro-batches into one optimizer step, equal to the step on the whole
-    batch.
+    On several replicas a step equals the step on one device with the global batch, and
+    `accumulation_steps=N` sums the gradients of N equal micro-batches into one optimizer step,
+    equal to the step on the whole batch. The train step passes the bijector kwarg
+    `training=True` and, with `dropout_seed`, stateless masks that are a function of (seed,
+    optimizer step, the example's row in the global batch; the kwarg `dropout_rows`): a resumed
+    run, and any number of replicas or micro-batches, apply one device's masks.
 
     With `dequantizer=q`, batches hold discrete images k; the flow and q train jointly on the
     one-sample bound (Ho et al. 2019, Flow++, https://arxiv.org/abs/1902.00275), q's noise
@@ -191,7 +190,7 @@ class FlowTrainer(keras.Model):
         `conditional_input` the contexts [batch, *conditional_shape] of a conditional flow.
         """
         if self.dequantizer is not None and base_noise is None:
-            base_noise = self._base_noise(x, self._noise_seed())
+            base_noise = self._base_noise(x, self._rows(x), self._noise_seed())
         return self._loss(x, conditional_input, base_noise, {})
 
     def _loss(self, x, context, base_noise, kwargs):
@@ -222,47 +221,55 @@ class FlowTrainer(keras.Model):
         seed = tf.constant([2, self.dequantization_seed], tf.int64)
         return tf.random.experimental.stateless_fold_in(seed, tf.cast(step, tf.int64))
 
-    def _base_noise(self, x, seed):
-        """The dequantizer's base noise for this replica's examples `x` (its rows of the
-        global batch's noise, drawn from `seed`), or None without a dequantizer."""
+    def _rows(self, x):
+        """(offset, total): this replica's examples `x` are rows [offset, offset + len(x)) of the
+        global batch of `total`; None on one replica, or if nothing is drawn for the global
+        batch (no dequantizer's noise, no seeded dropout masks)."""
+        context = tf.distribute.get_replica_context()
+        drawn = self.dequantizer is not None or self.dropout_seed is not None
+        if not drawn or context is None or context.num_replicas_in_sync == 1:
+            return None
+        counts = context.all_gather(tf.reshape(tf.shape(x)[0], [1]), axis=0)
+        return tf.reduce_sum(counts[: context.replica_id_in_sync_group]), tf.reduce_sum(counts)
+
+    def _base_noise(self, x, rows, seed):
+        """The dequantizer's base noise for the examples `x`, `rows` (`_rows`) of the global
+        batch's noise drawn from `seed`, or None without a dequantizer."""
         if self.dequantizer is None:
             return None
         count = tf.shape(x)[0]
-        offset, total = 0, count
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            counts = context.all_gather(tf.reshape(count, [1]), axis=0)
-            offset = tf.reduce_sum(counts[: context.replica_id_in_sync_group])
-            total = tf.reduce_sum(counts)
+        offset, total = (0, count) if rows is None else rows
         # TFP's samplers take int32 stateless seeds.
         noise = self.dequantizer.base.sample(total, seed=tf.cast(seed, tf.int32))
-        return noise[offset : offset + count]
+        return noise if rows is None else noise[offset : offset + count]
 
-    def _training_kwargs(self, micro_batch):
+    def _training_kwargs(self, rows):
         """The train step's bijector kwargs, as far as the flow takes them: `training`, the
-        dropout seed of this step, replica and micro-batch, and `memory_saving`."""
+        dropout seed of this step and `rows` (offset, total: these examples' rows of the global
+        batch, whose masks they take; None: all), and `memory_saving`."""
         kwargs = {}
         if 'training' in self._bijector_kwargs:
             kwargs['training'] = True
         if self.dropout_seed is not None and 'dropout_seed' in self._bijector_kwargs:
+            step = tf.cast(self.optimizer.iterations, tf.int64)
             seed = tf.constant([0, self.dropout_seed], tf.int64)
-            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-            for data in (tf.convert_to_tensor(self.optimizer.iterations), replica, micro_batch):
-                seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(data, tf.int64))
-            kwargs['dropout_seed'] = seed
+            kwargs['dropout_seed'] = tf.random.experimental.stateless_fold_in(seed, step)
+            if rows is not None and 'dropout_rows' in self._bijector_kwargs:
+                kwargs['dropout_rows'] = rows
         if self.memory_saving is not None:
             kwargs['memory_saving'] = self.memory_saving
         return kwargs
 
     def train_step(self, data):
         x, context = split_batch(data)
-        base_noise = self._base_noise(x, self._noise_seed(self.optimizer.iterations))
+        rows = self._rows(x)
+        base_noise = self._base_noise(x, rows, self._noise_seed(self.optimizer.iterations))
         # A loop body's own convolution gradients pay under XLA only (networks.loop_gradients).
         with contextlib.nullcontext() if self.jit_compile else networks.loop_gradients(False):
             if self.accumulation_steps == 1:
-                gradients, per_example = self._gradients(x, context, base_noise)
+                gradients, per_example = self._gradients(x, context, base_noise, rows)
             else:
-                gradients, per_example = self._accumulated_gradients(x, context, base_noise)
+                gradients, per_example = self._accumulated_gradients(x, context, base_noise, rows)
         gradients, global_norm = self._clip(gradients)
         self.optimizer.apply(gradients, self.trainable_weights)
         self.loss_tracker.update_state(per_example)
@@ -277,20 +284,22 @@ class FlowTrainer(keras.Model):
             self.grad_norm_tracker.update_state(global_norm)
         return step_logs(self.metrics)
 
-    def _gradients(self, x, context, base_noise, micro_batch=0, global_batch=None):
-        """Gradients of this replica's part of the scaled mean loss (over `global_batch`, default
-        as `tf.nn.compute_average_loss`), and each example's loss."""
-        kwargs = self._training_kwargs(micro_batch)
+    def _gradients(self, x, context, base_noise, rows, global_batch=None):
+        """Gradients of this part's (`rows` of the global batch) share of the scaled mean loss
+        (over `global_batch`, default as `tf.nn.compute_average_loss`), and each example's
+        loss."""
+        kwargs = self._training_kwargs(rows)
         with tf.GradientTape() as tape:
             per_example = self._loss(x, context, base_noise, kwargs)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
             scaled_loss = self.optimizer.scale_loss(loss)
         return tape.gradient(scaled_loss, self.trainable_weights), per_example
 
-    def _accumulated_gradients(self, x, context, base_noise):
-        """Summed gradients of the N micro-batches (a reshape [batch / N, N, ...], static for
-        XLA; no cross-replica sum in the loop), and each example's loss. Raises `ValueError`
-        (tracing) or `InvalidArgumentError` (running) if N does not divide the batch."""
+    def _accumulated_gradients(self, x, context, base_noise, rows):
+        """Summed gradients of the N micro-batches of consecutive rows (a reshape [N, batch / N,
+        ...], static for XLA; no cross-replica sum in the loop), and each example's loss, for
+        this replica's `rows` (`_rows`) of the global batch. Raises `ValueError` (tracing) or
+        `InvalidArgumentError` (running) if N does not divide the batch."""
         x, steps = tf.convert_to_tensor(x), self.accumulation_steps
         message = (
             f'FlowTrainer(accumulation_steps={steps}) splits the batch on each replica into '
@@ -305,15 +314,17 @@ class FlowTrainer(keras.Model):
         def split(tensor):
             with tf.control_dependencies(divides):
                 tensor = tf.convert_to_tensor(tensor)
-                return tf.reshape(tensor, tf.concat([[-1, steps], tf.shape(tensor)[1:]], axis=0))
+                return tf.reshape(tensor, tf.concat([[steps, -1], tf.shape(tensor)[1:]], axis=0))
 
         parts = [None if t is None else split(t) for t in (x, context, base_noise)]
         global_batch = tf.cast(batch, tf.int64) * tf.distribute.get_strategy().num_replicas_in_sync
         unconnected = set()  # Indices of variables the loss does not depend on (found tracing).
+        offset, total = (0, batch) if rows is None else rows
 
         def body(k, sums, losses):
-            micro = [None if part is None else tf.gather(part, k, axis=1) for part in parts]
-            gradients, per_example = self._gradients(*micro, k, global_batch)
+            micro = [None if part is None else tf.gather(part, k) for part in parts]
+            part = (offset + k * (batch // steps), total)
+            gradients, per_example = self._gradients(*micro, part, global_batch)
             unconnected.update(i for i, g in enumerate(gradients) if g is None)
             sums = [
                 s if g is None else s + tf.convert_to_tensor(g)
