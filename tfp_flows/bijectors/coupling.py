@@ -28,6 +28,7 @@ NUM_BINS = checks.SPLINE_BINS
 BOUND = checks.POSITIVE_NUMBER
 _MIN_BIN = _MIN_SLOPE = 1e-3  # The smallest bin (a fraction of [-B, B]) and slope (nflows).
 _SLOPE_SHIFT = math.log(math.expm1(1.0 - _MIN_SLOPE))  # A zero output gives slope 1.
+_fold_in = tf.random.experimental.stateless_fold_in
 
 
 class _Coupling(FlowBijector):
@@ -169,10 +170,8 @@ class _Coupling(FlowBijector):
             kept = tf.concat([kept, context], axis=-1)
         if not self._dropout_rate:
             return self.conditioner(kept)
-        if dropout_seed is not None:
-            dropout_seed = tf.random.experimental.stateless_fold_in(
-                tf.cast(dropout_seed, tf.int32), self._seed
-            )
+        if dropout_seed is not None:  # Each coupling its own masks.
+            dropout_seed = _fold_in(tf.cast(dropout_seed, tf.int32), self._seed)
         return self.conditioner(kept, training, dropout_seed, dropout_rows)
 
     def _apply(self, x, params, inverse):
@@ -210,11 +209,8 @@ class _Coupling(FlowBijector):
         y_again, log_det = self._apply(x, params, inverse)
         return x, y_again, log_det
 
-    def _forward_and_log_det(self, x, **kwargs):
-        return self._transform(x, inverse=False, **kwargs)
-
-    def _inverse_and_log_det(self, y, **kwargs):
-        return self._transform(y, inverse=True, **kwargs)
+    _forward_and_log_det = functools.partialmethod(_transform, inverse=False)
+    _inverse_and_log_det = functools.partialmethod(_transform, inverse=True)
 
 
 class AffineCoupling(_Coupling):
