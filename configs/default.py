@@ -1,11 +1,12 @@
 """The default recipe: the best digits model that trains in about 2 minutes on 2 CPU cores.
 
-Real NVP (2 scales of 4 couplings, width 64) with Flow++'s mixture-of-logistics CDF couplings
-(Ho et al. 2019, https://arxiv.org/abs/1902.00275; 8 logistics), on the logit of the data, with a
-variational dequantizer; dropout 0.05 in the conditioners and EMA weights, 45 epochs at peak rate
-0.005 (one thread per op; the larger recipes give each op every core). Chosen by validation among
-runs of about the time of `affine_digits` (the default of 0.2, affine couplings, 60 epochs) and
-twice it: bench/results/digits_search3.md. `logistic_mixture_digits` trains it for 60 epochs.
+Real NVP (3 scales of 3 couplings per mask, width 64) with Flow++'s mixture-of-logistics CDF
+couplings (Ho et al. 2019, https://arxiv.org/abs/1902.00275; 8 logistics), on the logit of the
+data, with a variational dequantizer; dropout 0.05 in the conditioners and EMA weights, 60 epochs
+at peak rate 0.005 (one thread per op; the larger recipes give each op every core). Chosen by
+validation among runs of about 2 minutes: bench/results/digits_search4.md (the third scale:
+couplings on 2x2 maps, cheap in time, 0.02 bits/dim), after digits_search3.md.
+`logistic_mixture_digits` trains it longer with more dropout.
 Every field, its domain and doc: `python train.py --print_config`.
 """
 
@@ -14,10 +15,12 @@ from configs import affine_digits
 
 def get_config():
     config = affine_digits.get_config()
+    config.model.num_levels = 3
+    config.model.num_steps = 3
     config.model.coupling = 'logistic_mixture'
     config.model.mixture_components = 8
     config.model.dropout_rate = 0.05
     config.train.ema_momentum = 0.99  # Validated, tested and exported: the averaged weights.
     config.train.learning_rate = 0.005
-    config.train.epochs = 45
+    config.train.epochs = 60
     return config
