@@ -247,6 +247,7 @@ TABLE = {
     'FlowTrainer.per_example_loss': {'base_noise': "a draw of the dequantizer's base (unused "
                                                     'without one): its couplings check it'},
     'FlowTrainer.fit': dict.fromkeys(('x', 'y', 'batch_size', 'epochs', 'verbose'), KERAS),
+    'FlowTrainer.make_train_function': {'force': KERAS},
     'FlowTrainer.evaluate': dict.fromkeys(('x', 'y', 'batch_size', 'verbose'), KERAS),
     'FlowTrainer.predict': dict.fromkeys(('x', 'batch_size', 'verbose'), KERAS),
     'FusedAdam': OPTIMIZER, 'FusedAdamax': OPTIMIZER,
