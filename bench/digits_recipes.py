@@ -127,7 +127,7 @@ def write_outputs(out, records, baseline):
         f"started {records[0]['start_utc'][:10] if records else ''}; CPU s is the run's own, "
         f"and others' CPU share the part of the machine's CPU time other processes took "
         f'meanwhile (wall time grows with it). glow_digits_conditional models p(x | digit). '
-        f'The default recipe was chosen in digits_search3.md, affine_digits (the default of '
+        f'The default recipe was chosen in digits_search4.md, affine_digits (the default of '
         f'0.2) by validation bits/dim among the candidates of digits_candidates.jsonl (an '
         f'earlier driver with its own loop, commit 2eefc3d; IW there from 128 draws, most '
         f'runs on a loaded machine).',
