@@ -124,6 +124,8 @@ def test_a_step_taking_no_dropout_rows_gets_a_seed_of_its_rows():
     assert 'dropout_rows' not in first
     np.testing.assert_array_equal(whole['dropout_seed'], seed)
     assert not np.array_equal(first['dropout_seed'], second['dropout_seed'])
+    with pytest.raises(ValueError, match=r'`dropout_rows` must be None or a pair'):
+        chain.inverse(tf.zeros([2, 2]), training=True, dropout_seed=seed, dropout_rows=[0, 4])
 
 
 def _walked(flow, x, inverse):

@@ -26,6 +26,7 @@ import collections
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows import checks
 from tfp_flows.bijectors.base import FlowBijector, reduce_log_det
 
 tfb = tfp.bijectors
@@ -118,7 +119,7 @@ def kwargs_taken(bijector, kwargs):
     taken = {k: v for k, v in kwargs.items() if k in names}
     rows = kwargs.get('dropout_rows')
     if 'dropout_seed' in taken and 'dropout_rows' not in names and rows is not None:
-        offset = tf.cast(rows[0], tf.int64)
+        offset = tf.cast(checks.DROPOUT_ROWS.check('dropout_rows', rows)[0], tf.int64)
         seed = tf.cast(taken['dropout_seed'], tf.int64)
         taken['dropout_seed'] = tf.random.experimental.stateless_fold_in(seed, offset)
     return taken
