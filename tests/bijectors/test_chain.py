@@ -104,6 +104,30 @@ def test_kwargs_reach_every_step_that_takes_them():
         assert recorder.calls[-1][1]['training'] is True
 
 
+class SeedRecorder(KwargsRecorder):
+    """A user's step with dropout that takes a seed but not `dropout_rows`."""
+
+    kwarg_names = ('training', 'dropout_seed')
+
+
+def test_a_step_taking_no_dropout_rows_gets_a_seed_of_its_rows():
+    # Such a step cannot take its rows of the whole batch's masks: the parts of a batch
+    # (replicas, micro-batches: rows (offset, total)) must still draw their own masks, not all
+    # the same ones; a batch drawn whole (no rows) keeps the seed.
+    recorder = SeedRecorder()
+    chain = Chain([recorder], event_ndims=1)
+    seed = tf.constant([3, 4], tf.int64)
+    for rows in (None, (0, 4), (tf.constant(2), 4)):
+        kwargs = {} if rows is None else {'dropout_rows': rows}
+        chain.inverse(tf.zeros([2, 2]), training=True, dropout_seed=seed, **kwargs)
+    (_, whole), (_, first), (_, second) = recorder.calls
+    assert 'dropout_rows' not in first
+    np.testing.assert_array_equal(whole['dropout_seed'], seed)
+    assert not np.array_equal(first['dropout_seed'], second['dropout_seed'])
+    with pytest.raises(ValueError, match=r'`dropout_rows` must be None or a pair'):
+        chain.inverse(tf.zeros([2, 2]), training=True, dropout_seed=seed, dropout_rows=[0, 4])
+
+
 def _walked(flow, x, inverse):
     """(visits, output) of the walk of `flow` that goes into every container."""
     visited = []

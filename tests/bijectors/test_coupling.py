@@ -594,6 +594,34 @@ def test_the_logistic_mixture_cdf_and_slope_are_their_plain_formulas(dtype):
     np.testing.assert_array_equal(_logit_cdf(tf.constant(v, dtype), *mixture), logit)
 
 
+def test_the_logistic_mixture_cdf_and_slope_have_their_gradients_at_a_components_mean():
+    # At v = mu_j exactly (u_j = 0: a fresh coupling's middle component, mean 0, at x2 = 0) the
+    # gradients w.r.t. v and the mixture must be those of the log-sigmoid formulas, not lose
+    # component j's share (relu's gradient is 0 at 0 on both sides of |u|).
+    mixture = [tf.constant(t, tf.float64) for t in ([[0.3, -0.2]], [[0.0, 1.0]], [[0.1, -0.3]])]
+    mixture[0] = tf.nn.log_softmax(mixture[0])
+    v = tf.constant([0.0], tf.float64)
+
+    def plain(v, log_weights, means, log_scales):
+        u = (v[..., tf.newaxis] - means) * tf.exp(-log_scales)
+        log_cdf = tf.reduce_logsumexp(log_weights + tf.math.log_sigmoid(u), axis=-1)
+        log_survival = tf.reduce_logsumexp(log_weights + tf.math.log_sigmoid(-u), axis=-1)
+        log_density = tf.reduce_logsumexp(
+            log_weights - log_scales + tf.math.log_sigmoid(u) + tf.math.log_sigmoid(-u), axis=-1
+        )
+        return log_cdf - log_survival, log_density - log_cdf - log_survival
+
+    def gradients(fn):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch([v, *mixture])
+            outputs = fn(v, *mixture)
+        return [g for output in outputs for g in tape.gradient(output, [v, *mixture])]
+
+    ours = gradients(lambda *args: _logit_cdf(*args, slope=True))
+    for got, expected in zip(ours, gradients(plain), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
 def _mixture_at_its_bounds(dtype, event_shape=(4,), mask='channel', raw_scales=(50.0, -50.0)):
     """A logistic mixture coupling of two components whose log-scales are at the bound (+-7
     for the default raw values)."""

@@ -301,6 +301,37 @@ def test_dropout_steps_of_two_micro_batches_equal_one_step_under_xla():
     _assert_runs_equal_the_first(results, history_rtol=1e-5, rtol=2e-4, atol=2e-6)
 
 
+class _UserScale(tfp_flows.bijectors.FlowBijector):
+    """A user's step of vectors (x exp(s)) that would draw dropout masks from `dropout_seed`
+    but takes no `dropout_rows`."""
+
+    kwarg_names = ('training', 'dropout_seed')
+
+    def __init__(self):
+        super().__init__(forward_min_event_ndims=1, dtype=tf.float32, name='user_scale')
+        self.log_scale = tf.Variable(0.0)
+
+    def _forward_and_log_det(self, x, **kwargs):
+        return x * tf.exp(self.log_scale), self.log_scale * tf.cast(tf.shape(x)[-1], tf.float32)
+
+    def _inverse_and_log_det(self, y, **kwargs):
+        return y * tf.exp(-self.log_scale), -self.log_scale * tf.cast(tf.shape(y)[-1], tf.float32)
+
+
+def test_a_flow_taking_no_dropout_rows_gets_a_seed_per_part_of_the_batch():
+    # The train step's parts of a batch (replicas, micro-batches) would all draw the same masks
+    # from one seed: such a flow gets the step's seed folded with the part's first row.
+    flow = tfp.distributions.TransformedDistribution(
+        tfp.distributions.Sample(tfp.distributions.Normal(0.0, 1.0), [2]), _UserScale()
+    )
+    trainer = FlowTrainer(flow, dropout_seed=1)
+    trainer.compile(keras.optimizers.SGD(0.1))
+    kwargs = [trainer._training_kwargs(rows) for rows in (None, (0, 8), (tf.constant(4), 8))]  # noqa: SLF001
+    assert all(sorted(k) == ['dropout_seed', 'training'] for k in kwargs)
+    whole, first, second = (k['dropout_seed'].numpy().tolist() for k in kwargs)
+    assert len({tuple(whole), tuple(first), tuple(second)}) == 3
+
+
 def test_trainer_refuses_a_flow_without_variables():
     import tensorflow_probability as tfp
 

@@ -169,7 +169,7 @@ class Backward:
         output = _after(output, output_gradient)
         kwargs = self.kwargs()
         if callable(getattr(bijector, 'rerun_from_output', None)):
-            step_kwargs = {k: v for k, v in kwargs.items() if k in bijector.kwarg_names}
+            step_kwargs = walk.kwargs_taken(bijector, kwargs)
 
             def rerun(tape):
                 tape.watch(output)

@@ -89,7 +89,8 @@ class Chain(Container):
 
     Unlike `tfb.Chain`, each call walks the steps once, taking output and log-det of each
     step together. Steps may be any TFP bijectors that keep the event rank; ours also inside
-    `tfb.Invert`. Bijector kwargs go to every step whose `kwarg_names` lists them;
+    `tfb.Invert`. Bijector kwargs go to every step whose `kwarg_names` lists them (one taking
+    `dropout_seed` but not `dropout_rows`: the seed folded with the rows, `walk.kwargs_taken`);
     `memory_saving` ('invert' or 'recompute') is the chain's own (`tfp_flows.bijectors.backprop`).
     A call refuses (`ValueError`) a tensor of lower rank than `event_ndims`.
     """

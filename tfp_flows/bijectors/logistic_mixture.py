@@ -30,7 +30,8 @@ def _logit_cdf(v, log_weights, means, log_scales, slope=False):
     """g(v) = logit F(v), F = sum_j pi_j sigmoid(u_j), in log-sigmoid form (finite in the
     tails), for v [...] and the mixture [..., M]; with `slope`, (g(v), log g'(v))."""
     u = (v[..., tf.newaxis] - means) * tf.exp(-log_scales)
-    above, below = tf.nn.relu(u), tf.nn.relu(-u)
+    # max(u, 0) and relu(-u): at u = 0 the gradients of u > 0 (relu's on both is 0 there).
+    above, below = tf.maximum(u, tf.zeros([], u.dtype)), tf.nn.relu(-u)
     magnitude = above + below  # |u|: log sigmoid(+-u) = -softplus(-|u|) - relu(-+u)
     softplus = tf.nn.softplus(-magnitude)
     lower, upper = log_weights - softplus - below, log_weights - softplus - above

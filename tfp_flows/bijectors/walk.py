@@ -23,8 +23,10 @@ each step (`apply`); `tfp_flows.initialize` descends and sets each ActNorm from 
 
 import collections
 
+import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows import checks
 from tfp_flows.bijectors.base import FlowBijector, reduce_log_det
 
 tfb = tfp.bijectors
@@ -40,6 +42,7 @@ __all__ = [
     'is_container',
     'is_invert',
     'is_looped',
+    'kwargs_taken',
     'run',
     'step',
     'trace',
@@ -107,12 +110,27 @@ def step(flow_step, x, inverse, event_ndims, kwargs):
     return output, reduce_log_det(log_det, x, min_ndims, event_ndims)
 
 
+def kwargs_taken(bijector, kwargs):
+    """The bijector kwargs `kwargs` that `bijector` takes (its `kwarg_names`). A step taking
+    `dropout_seed` but not `dropout_rows` (offset, total) cannot take its rows of the whole
+    batch's masks: it gets the seed folded with the offset, so the parts of a batch (replicas,
+    micro-batches) draw their own masks, not all the same ones."""
+    names = getattr(bijector, 'kwarg_names', ())
+    taken = {k: v for k, v in kwargs.items() if k in names}
+    rows = kwargs.get('dropout_rows')
+    if 'dropout_seed' in taken and 'dropout_rows' not in names and rows is not None:
+        offset = tf.cast(checks.DROPOUT_ROWS.check('dropout_rows', rows)[0], tf.int64)
+        seed = tf.cast(taken['dropout_seed'], tf.int64)
+        taken['dropout_seed'] = tf.random.experimental.stateless_fold_in(seed, offset)
+    return taken
+
+
 def apply(visit):
     """Runs the visited step whole: (output, log-det over `visit.event_ndims` dims); other
     TFP bijectors than ours get no kwargs."""
     bijector, x, inverse, event_ndims, kwargs = visit
     if isinstance(bijector, FlowBijector):
-        step_kwargs = {k: v for k, v in kwargs.items() if k in bijector.kwarg_names}
+        step_kwargs = kwargs_taken(bijector, kwargs)
         method = bijector.inverse_and_log_det if inverse else bijector.forward_and_log_det
         return method(x, event_ndims, **step_kwargs)
     if inverse:

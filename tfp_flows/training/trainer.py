@@ -13,6 +13,7 @@ import tensorflow_probability as tfp
 from absl import logging
 
 from tfp_flows import checks, networks
+from tfp_flows.bijectors import walk
 from tfp_flows.bijectors.backprop import check_memory_saving
 from tfp_flows.dequantization import bits_per_dim, check_dequantizer, dequantize_with
 from tfp_flows.mixed_precision import dtype_policy_of
@@ -48,7 +49,8 @@ class FlowTrainer(keras.Model):
     equal to the step on the whole batch. The train step passes the bijector kwarg
     `training=True` and, with `dropout_seed`, stateless masks that are a function of (seed,
     optimizer step, the example's row in the global batch; the kwarg `dropout_rows`): a resumed
-    run, and any number of replicas or micro-batches, apply one device's masks.
+    run, and any number of replicas or micro-batches, apply one device's masks (a step taking
+    `dropout_seed` but not `dropout_rows` draws its own per part: `walk.kwargs_taken`).
 
     With `dequantizer=q`, batches hold discrete images k; the flow and q train jointly on the
     one-sample bound (Ho et al. 2019, Flow++, https://arxiv.org/abs/1902.00275), q's noise
@@ -244,21 +246,17 @@ class FlowTrainer(keras.Model):
         return noise if rows is None else noise[offset : offset + count]
 
     def _training_kwargs(self, rows):
-        """The train step's bijector kwargs, as far as the flow takes them: `training`, the
-        dropout seed of this step and `rows` (offset, total: these examples' rows of the global
-        batch, whose masks they take; None: all), and `memory_saving`."""
-        kwargs = {}
-        if 'training' in self._bijector_kwargs:
-            kwargs['training'] = True
-        if self.dropout_seed is not None and 'dropout_seed' in self._bijector_kwargs:
+        """The train step's bijector kwargs, as far as the flow takes them (`walk.kwargs_taken`):
+        `training`, the dropout seed of this step and `rows` (offset, total: these examples'
+        rows of the global batch, whose masks they take; None: all), and `memory_saving`."""
+        kwargs = {'training': True, 'memory_saving': self.memory_saving}
+        if self.dropout_seed is not None:
             step = tf.cast(self.optimizer.iterations, tf.int64)
             seed = tf.constant([0, self.dropout_seed], tf.int64)
             kwargs['dropout_seed'] = tf.random.experimental.stateless_fold_in(seed, step)
-            if rows is not None and 'dropout_rows' in self._bijector_kwargs:
-                kwargs['dropout_rows'] = rows
-        if self.memory_saving is not None:
-            kwargs['memory_saving'] = self.memory_saving
-        return kwargs
+            kwargs['dropout_rows'] = rows
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        return walk.kwargs_taken(getattr(self.flow, 'bijector', None), kwargs)
 
     def train_step(self, data):
         x, context = split_batch(data)
