@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import re
 
 import checks
 import numpy as np
@@ -300,9 +301,24 @@ def test_rejects_bad_training_and_seed_values():
         match=r'`dropout_seed` must be None or an int tensor of shape \[2\] .*\[1, 2, 3\]',
     ):
         net(tf.zeros([1, 3]), training=True, seed=[1, 2, 3])
-    for rows in (3, (1, 2, 3), (-1, 4), (0.0, 4), (tf.constant([0]), 4), (tf.constant(0.0), 4)):
+    bad_rows = (3, (1, 2, 3), (-1, 4), (0.0, 4), (tf.constant([0]), 4), (tf.constant(0.0), 4))
+    for rows in (*bad_rows, (2**31, 2**31 + 4), (0, 2**32)):  # int32 would wrap the last two.
         with pytest.raises(ValueError, match=r'`dropout_rows` must be'):
             net(tf.zeros([1, 3]), training=True, seed=[1, 2], rows=rows)
+
+
+@pytest.mark.parametrize('kind', ['dense', 'conv'])
+def test_dropout_rows_must_hold_the_batch_and_come_with_a_seed(kind):
+    net = (networks.DenseNet if kind == 'dense' else networks.ConvNet)(3, 4, 8, dropout_rate=0.5)
+    x = tf.random.stateless_normal([4, 3] if kind == 'dense' else [4, 2, 2, 3], [5, 6])
+    for rows in ((3, 4), (0, 3), (10, 4), (0, 0)):  # offset + 4 > total.
+        with pytest.raises(ValueError, match=re.escape(f'`dropout_rows` (offset, total) = {rows}')):
+            net(x, training=True, seed=[1, 2], rows=rows)
+    with pytest.raises(ValueError, match=re.escape('`dropout_rows` (0, 4) needs a `dropout_seed`')):
+        net(x, training=True, rows=(0, 4))
+    np.testing.assert_array_equal(  # Rows that hold the batch: its part of a batch of 8.
+        net(x, True, [1, 2], (4, 8)), net(tf.concat([x, x], 0), True, [1, 2])[4:]
+    )
 
 
 def _peak_bytes_of_stacked_nets(num_nets):

@@ -26,6 +26,7 @@ __all__ = [
     'SPLINE_BINS',
     'TEMPERATURES',
     'Domain',
+    'check_dropout_rows',
     'check_float_dtype',
     'check_path',
     'check_shape',
@@ -146,7 +147,7 @@ TEMPERATURES = non_empty_list(POSITIVE_NUMBER, 'finite numbers > 0')
 
 def _is_row(value):
     if _is_int(value):
-        return value >= 0
+        return 0 <= value < 2**31
     import tensorflow as tf  # Only the flows pass tensors, with TensorFlow loaded.
 
     return tf.is_tensor(value) and value.dtype.is_integer and value.shape.rank in (None, 0)
@@ -154,11 +155,27 @@ def _is_row(value):
 
 # The bijector kwarg `dropout_rows` (`tfp_flows.networks.ConvNet.__call__`).
 DROPOUT_ROWS = Domain(
-    'None or a pair (offset, total) of ints >= 0 or int scalar tensors',
+    'None or a pair (offset, total) of ints in [0, 2**31) or int scalar tensors',
     lambda rows: (
         rows is None or isinstance(rows, tuple) and len(rows) == 2 and all(map(_is_row, rows))
     ),
 )
+
+
+def check_dropout_rows(rows, seeded, count):
+    """The bijector kwarg `dropout_rows` checked: in `DROPOUT_ROWS`, given with a dropout seed
+    (`seeded`), and as ints holding a batch of `count` examples where that is known (None: not
+    static). `ValueError` naming it otherwise."""
+    rows = DROPOUT_ROWS.check('dropout_rows', rows)
+    if rows is not None and not seeded:
+        raise ValueError(f'`dropout_rows` {rows!r} needs a `dropout_seed` (masks per row).')
+    if rows is not None and count is not None and all(map(_is_int, rows)):
+        if rows[0] + count > rows[1]:
+            raise ValueError(
+                f"`dropout_rows` (offset, total) = {rows!r} must hold the batch's {count} "
+                f'examples: offset + {count} <= total.'
+            )
+    return rows
 
 
 def _split_names(value):

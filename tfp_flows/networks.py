@@ -136,10 +136,11 @@ class _Network(tf.Module):
         """`value` (an input or a variable) in the compute dtype (no op if it is)."""
         return tf.cast(value, self.compute_dtype)
 
-    def _dropout_fn(self, training, seed, rows):
-        """`(h, layer) -> h` with the dropout `__call__`'s arguments ask for, checked."""
+    def _dropout_fn(self, training, seed, rows, batch_shape):
+        """`(h, layer) -> h` with the dropout `__call__`'s arguments ask for, checked (rows
+        need a seed; int rows must hold the `batch_shape`'s examples, where it is static)."""
         training, seed = check_training(training), check_stateless_seed('dropout_seed', seed)
-        rows = checks.DROPOUT_ROWS.check('dropout_rows', rows)
+        rows = checks.check_dropout_rows(rows, seed is not None, batch_shape.num_elements())
         return lambda h, layer: _dropout(h, self.dropout_rate, training, seed, rows, layer)
 
     def _output(self, value):
@@ -208,7 +209,7 @@ class ConvNet(_Network):
         tensor) turns dropout on, a stateless `seed` [2] fixes its masks, and `rows` (offset,
         total) takes rows [offset, offset + n) of the masks of a batch of `total` (`_dropout`)."""
         self._check_input(x, self.input_channels, 'input channels')
-        drop = self._dropout_fn(training, seed, rows)
+        drop = self._dropout_fn(training, seed, rows, x.shape[:-3])
         return _map_images(functools.partial(self._apply, drop=drop), x, self.output_channels)
 
     def _apply(self, x, drop):
@@ -330,7 +331,7 @@ class DenseNet(_Network):
     def __call__(self, x, training=False, seed=None, rows=None):
         """The network on `x` [..., input_size]; dropout as in `ConvNet.__call__`."""
         self._check_input(x, self.input_size, 'inputs on the last axis')
-        drop = self._dropout_fn(training, seed, rows)
+        drop = self._dropout_fn(training, seed, rows, x.shape[:-1])
         batch_shape = tf.shape(x)[:-1]
         c = self._compute
         h = tf.reshape(c(x), [-1, self.input_size])

@@ -158,12 +158,13 @@ class FlowTrainer(keras.Model):
         self.optimizer.build(self.trainable_weights)
 
     def make_train_function(self, force=False):
-        """Keras' train function; with `jit_compile=True` and several steps per call, those
-        steps as one XLA loop (`xla_steps.looped_train_function`)."""
+        """Keras' train function; with `jit_compile=True` and several steps per call (and no
+        dequantizer), those steps as one XLA loop (`xla_steps.looped_train_function`)."""
         if self.train_function is not None and not force:
             return self.train_function
         super().make_train_function(force=True)
-        if self.jit_compile is True and self.steps_per_execution > 1:
+        # Not with a dequantizer: its step runs 7-10x slower in the loop (untraced, noted).
+        if self.jit_compile is True and self.steps_per_execution > 1 and self.dequantizer is None:
             self.train_function = looped_train_function(self, self.train_function)
         return self.train_function
 
