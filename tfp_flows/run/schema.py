@@ -87,7 +87,8 @@ FIELDS = {
         "Couplings: 'affine', 'additive' (NICE), 'spline' (rational-quadratic) or "
         "'logistic_mixture' (Flow++'s CDF; sampling by bisection)."),
     'model.permutation': Field('lu', checks.one_of('lu', 'plain', 'reverse', 'shuffle'), RUN,
-        'Channel mixing between couplings (Glow).'),
+        "Channel mixing between couplings (Glow): 'lu' or 'plain' 1x1 convolutions, or a fixed "
+        "'reverse' or 'shuffle'."),
     'model.loop': Field(False, checks.BOOL, RUN,
         "Each level's steps as one tf.while_loop over stacked parameters (Glow); the recipes of "
         '8 or more steps per level set it, as `tfp_flows.glow` does by default.'),
@@ -120,12 +121,13 @@ FIELDS = {
     'dequantizer.context_channels': Field(8, checks.NON_NEGATIVE_INT, RUN,
         'Features of the image k that q is conditioned on.'),
     'train.strategy': Field('auto', _STRATEGIES, FREE,
-        'tf.distribute strategy; the same global batch and step on each.'),
+        "tf.distribute strategy, 'auto', 'one_device', 'mirrored' or 'multi_worker'; the same "
+        'global batch and step on each.'),
     'train.batch_size': Field(64, checks.POSITIVE_INT, TRAINING,
         'Global batch, split over the replicas.'),
     'train.epochs': Field(60, checks.POSITIVE_INT, TRAINING, 'Epochs to train.'),
     'train.optimizer': Field('adamax', checks.one_of('adam', 'adamax'), RUN,
-        'The checkpoints hold its slots.'),
+        "'adam' or 'adamax'; the checkpoints hold its slots."),
     'train.learning_rate': Field(3e-3, checks.POSITIVE_NUMBER, TRAINING,
         'Peak learning rate.'),
     'train.warmup_steps': Field(100, checks.NON_NEGATIVE_INT, TRAINING,
