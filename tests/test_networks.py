@@ -309,7 +309,8 @@ def test_rejects_bad_training_and_seed_values():
 
 @pytest.mark.parametrize('kind', ['dense', 'conv'])
 def test_dropout_rows_must_hold_the_batch_and_come_with_a_seed(kind):
-    net = (networks.DenseNet if kind == 'dense' else networks.ConvNet)(3, 4, 8, dropout_rate=0.5)
+    make = networks.DenseNet if kind == 'dense' else networks.ConvNet
+    net = checks.randomize_variables(make(3, 4, 8, dropout_rate=0.5), seed=5)  # Not all zeros.
     x = tf.random.stateless_normal([4, 3] if kind == 'dense' else [4, 2, 2, 3], [5, 6])
     for rows in ((3, 4), (0, 3), (10, 4), (0, 0)):  # offset + 4 > total.
         with pytest.raises(ValueError, match=re.escape(f'`dropout_rows` (offset, total) = {rows}')):
