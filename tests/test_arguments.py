@@ -73,6 +73,7 @@ INTERNAL = {
     'Run': 'the record open_run yields',
     'row_grid': 'image_grid of rows the figure commands made',
     'loop_gradients': 'a context manager: checks `on` on entry (tests/test_networks.py)',
+    'tap_products': 'a context manager: checks `on` on entry (tests/test_networks.py)',
     'main': 'the command line: argparse and its own flag checks (tests/run/test_figures.py)',
     'train': 'takes the Run of open_run, whose config and workdir it checked',
     **dict.fromkeys(

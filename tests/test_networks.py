@@ -106,7 +106,7 @@ def test_rejects_wrong_input_size():
         networks.DenseNet(2, 4, 8)(tf.zeros([1, 3]))
 
 
-@pytest.mark.parametrize('in_loop_body', [False, True])
+@pytest.mark.parametrize('context', [None, 'loop_gradients', 'tap_products'])
 @pytest.mark.parametrize('dtype', checks.DTYPES)
 @pytest.mark.parametrize(
     'height, width, channels_in, channels_out',
@@ -114,6 +114,8 @@ def test_rejects_wrong_input_size():
         (4, 4, 2, 8),  # Dense: the kernel's gradient through the dense matrix's,
         (4, 4, 2, 32),  # through x's patches,
         (4, 4, 32, 2),  # through the output's gradient spread over the taps.
+        (4, 3, 3, 5),  # In tap_products: by x's patches,
+        (3, 4, 6, 2),  # by every tap's product summed over the taps.
         (2, 2, 8, 3),
         (1, 3, 2, 2),
         (4, 5, 3, 4),  # tf.nn.conv2d.
@@ -122,15 +124,16 @@ def test_rejects_wrong_input_size():
     ],
 )
 def test_conv3x3_equals_conv2d_on_small_and_large_maps(
-    height, width, channels_in, channels_out, dtype, in_loop_body
+    height, width, channels_in, channels_out, dtype, context
 ):
-    # Small maps take the dense-matrix path, larger ones tf.nn.conv2d (in a loop's body with
-    # gradients of our own); values and gradients must be those of the convolution every way.
+    # Small maps take the dense-matrix path (products per tap in tap_products above 9
+    # positions), larger ones tf.nn.conv2d (in a loop's body with gradients of our own); values
+    # and gradients must be those of the convolution every way.
     x = tf.random.stateless_normal([3, height, width, channels_in], [6, 4], dtype=dtype)
     kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [6, 5], dtype=dtype)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, kernel])
-        with networks.loop_gradients() if in_loop_body else contextlib.nullcontext():
+        with getattr(networks, context)() if context else contextlib.nullcontext():
             y = networks._conv3x3(x, kernel)  # noqa: SLF001 (the helper under test)
         expected = tf.nn.conv2d(x, kernel, 1, 'SAME')
         weights = tf.random.stateless_normal(expected.shape, [6, 6], dtype=dtype)
@@ -144,9 +147,10 @@ def test_conv3x3_equals_conv2d_on_small_and_large_maps(
         np.testing.assert_allclose(got, want, **scale)
 
 
+@pytest.mark.parametrize('by_taps', [False, True])
 @pytest.mark.parametrize('jit_compile', [False, True])
 @pytest.mark.parametrize('channels_in, channels_out', [(2, 8), (2, 32), (32, 2)])
-def test_conv3x3_gradients_traced_for_any_batch(channels_in, channels_out, jit_compile):
+def test_conv3x3_gradients_traced_for_any_batch(channels_in, channels_out, jit_compile, by_taps):
     # The dense path's gradients (each of the kernel's three products) traced once for an
     # unknown batch, in graph or XLA, on a batch of 5 and an empty one: tf.nn.conv2d's.
     kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [7, 1])
@@ -155,7 +159,8 @@ def test_conv3x3_gradients_traced_for_any_batch(channels_in, channels_out, jit_c
         def step(x):
             with tf.GradientTape() as tape:
                 tape.watch([x, kernel])
-                y = conv(x, kernel)
+                with networks.tap_products(by_taps):
+                    y = conv(x, kernel)
                 loss = tf.reduce_sum(y * tf.sin(y))
             return tape.gradient(loss, [x, kernel])
 
@@ -170,10 +175,11 @@ def test_conv3x3_gradients_traced_for_any_batch(channels_in, channels_out, jit_c
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * channels_in)
 
 
+@pytest.mark.parametrize('switch', ['loop_gradients', 'tap_products'])
 @pytest.mark.parametrize('on', [0, 'no', None])
-def test_loop_gradients_refuses_a_switch_that_is_not_a_bool(on):
+def test_switches_refuse_a_value_that_is_not_a_bool(on, switch):
     # A falsy non-bool used not to pin TF's gradients inside a loop body.
-    with pytest.raises(ValueError, match='`on`'), networks.loop_gradients(on):
+    with pytest.raises(ValueError, match='`on`'), getattr(networks, switch)(on):
         pass
 
 

@@ -1,12 +1,38 @@
-"""A 3x3 'SAME' convolution of a small map as one product with the kernel's dense matrix, and
-that product's gradients (`networks` takes it for maps of at most 16 positions)."""
+"""A 3x3 'SAME' convolution of a small map as one product with the kernel's dense matrix, or as
+products per tap, and their gradients (`networks` takes them for maps of at most 16 positions)."""
 
+import contextlib
+import contextvars
 import functools
 
 import numpy as np
 import tensorflow as tf
 
-__all__ = ['dense_conv3x3']
+from tfp_flows import checks
+
+__all__ = ['dense_conv3x3', 'small_conv3x3', 'tap_conv3x3', 'tap_products']
+
+_TAP_PRODUCTS = contextvars.ContextVar('tap_products', default=False)
+
+
+@contextlib.contextmanager
+def tap_products(on=True):
+    """Within it, `small_conv3x3` of maps of more than 9 positions is `tap_conv3x3`, not
+    `dense_conv3x3`: 9 / P of the multiply-adds, in more ops. XLA trains the digits Glow 1.13x
+    as fast, graph mode slower (bench/README), so `FlowTrainer` takes it under XLA only; per
+    thread. `ValueError`: `on` not a bool."""
+    token = _TAP_PRODUCTS.set(checks.BOOL.check('on', on))
+    try:
+        yield
+    finally:
+        _TAP_PRODUCTS.reset(token)
+
+
+def small_conv3x3(flat_x, kernel, height, width):
+    """A 3x3 'SAME' convolution of small maps `flat_x` [N, H W C_in]: `dense_conv3x3`, or
+    `tap_conv3x3` in `tap_products` above 9 positions."""
+    by_taps = _TAP_PRODUCTS.get() and height * width > 9
+    return (tap_conv3x3 if by_taps else dense_conv3x3)(flat_x, kernel, height, width)
 
 
 @functools.cache
@@ -96,5 +122,80 @@ def dense_conv3x3(flat_x, kernel, height, width):
             return tf.matmul(upstream, dense, transpose_b=True), tf.reshape(by_kernel, kernel.shape)
 
         return tf.matmul(flat_x, dense), gradient
+
+    return product(flat_x, tf.convert_to_tensor(kernel))
+
+
+@functools.cache
+def _sources(height, width):
+    """[P, 9]: the input position feeding output position q through tap t of a 3x3 'SAME'
+    kernel (`_tap_selection`'s p), or P where the tap falls outside the map (a zero row)."""
+    selection = _tap_selection(height, width)
+    return np.where(selection.any(axis=0), selection.argmax(axis=0), height * width).astype(
+        np.int32
+    )
+
+
+def _patches(x, height, width):
+    """The 3x3 patches [N P, 9 C] of maps `x` [N, P, C] (zeros outside the map), a gather."""
+    padded = tf.pad(x, [[0, 0], [0, 1], [0, 0]])
+    return tf.reshape(tf.gather(padded, _sources(height, width), axis=1), [-1, 9 * x.shape[-1]])
+
+
+def _summed_over_taps(products, channels, height, width, reverse):
+    """At each output position q, the sum over taps t of `products` [N P, 9 C] at the input
+    position feeding q through t, and tap t (`reverse`: 8 - t), as [N, P, C]."""
+    positions = height * width
+    padded = tf.pad(tf.reshape(products, [-1, positions, 9 * channels]), [[0, 0], [0, 1], [0, 0]])
+    taps = np.arange(9)[::-1] if reverse else np.arange(9)
+    rows = tf.reshape(padded, [-1, (positions + 1) * 9, channels])
+    return tf.reduce_sum(tf.gather(rows, _sources(height, width) * 9 + taps, axis=1), axis=2)
+
+
+# AutoGraph would convert the nested `tf.custom_gradient` function into one it cannot call.
+@tf.autograph.experimental.do_not_convert
+def tap_conv3x3(flat_x, kernel, height, width):
+    """`dense_conv3x3`'s product by taps, 9 / P of its multiply-adds: for C_in <= C_out x's 3x3
+    patches [N P, 9 C_in] (a gather) times the kernel [9 C_in, C_out], else x [N P, C_in] times
+    every tap's kernel [C_in, 9 C_out], summed over the taps (a gather); the gradients so too,
+    the kernel's from the forward's patches or from g's (an input position p feeds output q
+    through tap t where q feeds p through tap 8 - t)."""
+    channels_in, channels_out = kernel.shape[-2:]
+    by_patches = channels_in <= channels_out
+
+    @tf.custom_gradient
+    def product(flat_x, kernel):
+        batch = tf.shape(flat_x)[0]
+        x = tf.reshape(flat_x, [batch, height * width, channels_in])
+        taps = tf.reshape(kernel, [9, channels_in, channels_out])
+        if by_patches:
+            patches = _patches(x, height, width)
+            out = tf.matmul(patches, tf.reshape(taps, [9 * channels_in, channels_out]))
+        else:
+            per_tap = tf.reshape(tf.transpose(taps, [1, 0, 2]), [channels_in, 9 * channels_out])
+            products = tf.matmul(tf.reshape(x, [-1, channels_in]), per_tap)
+            out = _summed_over_taps(products, channels_out, height, width, False)
+
+        def gradient(upstream):
+            g = tf.reshape(upstream, [-1, channels_out])
+            if by_patches:
+                by_kernel = tf.matmul(patches, g, transpose_a=True)
+                back = tf.matmul(
+                    g, tf.reshape(taps, [9 * channels_in, channels_out]), transpose_b=True
+                )
+                by_x = _summed_over_taps(back, channels_in, height, width, True)
+            else:
+                g_patches = _patches(
+                    tf.reshape(g, [batch, height * width, channels_out]), height, width
+                )
+                turned = tf.transpose(tf.reverse(taps, [0]), [0, 2, 1])
+                by_x = tf.matmul(g_patches, tf.reshape(turned, [9 * channels_out, channels_in]))
+                by_tap = tf.matmul(tf.reshape(x, [-1, channels_in]), g_patches, transpose_a=True)
+                by_kernel = tf.reverse(
+                    tf.transpose(tf.reshape(by_tap, [channels_in, 9, channels_out]), [1, 0, 2]), [0]
+                )
+            return tf.reshape(by_x, tf.shape(flat_x)), tf.reshape(by_kernel, kernel.shape)
+
+        return tf.reshape(out, [batch, height * width * channels_out]), gradient
 
     return product(flat_x, tf.convert_to_tensor(kernel))

@@ -12,7 +12,7 @@ import math
 import tensorflow as tf
 
 from tfp_flows import checks
-from tfp_flows.dense_conv import dense_conv3x3
+from tfp_flows.dense_conv import small_conv3x3, tap_products
 from tfp_flows.mixed_precision import check_dtype_policy, compute_dtype
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     'check_stateless_seed',
     'check_training',
     'loop_gradients',
+    'tap_products',
 ]
 
 _LOOP_GRADIENTS = contextvars.ContextVar('loop_gradients', default=None)
@@ -277,7 +278,8 @@ def _conv3x3(x, kernel):
     """`tf.nn.conv2d(x, kernel, 1, 'SAME')` for a [3, 3, C_in, C_out] kernel, x [N, H, W, C_in];
     on small maps one product of the flattened images [N, H W C_in] with the kernel's dense
     matrix [H W C_in, H W C_out]: (H W / 9) times the multiply-adds, yet faster on CPU than TF's
-    conv kernels at these shapes (8x8 digits Glow: log_prob or sampling ~1.4x)."""
+    conv kernels at these shapes (8x8 digits Glow: log_prob or sampling ~1.4x); products per
+    tap in `tap_products` (`dense_conv.small_conv3x3`)."""
     (height, width, channels_in), channels_out = x.shape[-3:], kernel.shape[-1]
     positions = None if height is None or width is None else height * width
     if (
@@ -288,7 +290,7 @@ def _conv3x3(x, kernel):
         return _conv2d(x, kernel)
     batch = tf.shape(x)[0]  # Not -1: a reshape cannot infer it for an empty batch.
     flat_x = tf.reshape(x, [batch, positions * channels_in])
-    out = dense_conv3x3(flat_x, kernel, height, width)
+    out = small_conv3x3(flat_x, kernel, height, width)
     return tf.reshape(out, [batch, height, width, channels_out])
 
 

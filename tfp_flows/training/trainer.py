@@ -263,8 +263,8 @@ class FlowTrainer(keras.Model):
         x, context = split_batch(data)
         rows = self._rows(x)
         base_noise = self._base_noise(x, rows, self._noise_seed(self.optimizer.iterations))
-        # A loop body's own convolution gradients pay under XLA only (networks.loop_gradients).
-        with contextlib.nullcontext() if self.jit_compile else networks.loop_gradients(False):
+        # A loop body's own convolution gradients and products per tap pay under XLA only.
+        with networks.tap_products() if self.jit_compile else networks.loop_gradients(False):
             if self.accumulation_steps == 1:
                 gradients, per_example = self._gradients(x, context, base_noise, rows)
             else:
