@@ -1,7 +1,8 @@
 """Our digits-Glow train step, graph against XLA, interleaved in one process (issue 20).
 
 Entries (`--entries`): one step per call (a GradientTape and `FusedAdam`), graph (`graph1`)
-and XLA (`xla1`); `FlowTrainer` with 8 steps per call, graph (`graph8`) and XLA (`xla8`).
+and XLA (`xla1`), and the same traced within `networks.tap_products()` (`graph1t`, `xla1t`);
+`FlowTrainer` with 8 steps per call, graph (`graph8`) and XLA (`xla8`, in tap products).
 `--variants 'name=XLA flags;...'` adds XLA entries compiled under other `XLA_FLAGS` in the
 same process (`--xla_flags_reset=true` makes XLA read them again for each compile; a flag
 keeps its value in later variants that do not name it, so give one variant per run). Prints CPU
@@ -9,6 +10,7 @@ ms per step, median [min, max] over the repeats, and per-repeat ratios of CPU ti
 from the repository root with PYTHONPATH=$PWD so that it times this checkout:
 
     PYTHONPATH=$PWD python bench/xla_step_ab.py --repeats=20
+    PYTHONPATH=$PWD python bench/xla_step_ab.py --entries=graph1,graph1t,xla1,xla1t
     PYTHONPATH=$PWD python bench/xla_step_ab.py --entries=xla1,xla8 \\
         --variants='o=--xla_cpu_experimental_onednn_custom_call=true'
 """
@@ -42,6 +44,7 @@ def main():
     import tensorflow as tf
 
     import tfp_flows
+    from tfp_flows.networks import tap_products
     from tfp_flows.training.optimizers import FusedAdam, make_optimizer
     from tfp_flows.training.trainer import FlowTrainer
 
@@ -58,13 +61,15 @@ def main():
         os.environ['XLA_FLAGS'] = '--xla_flags_reset=true ' + flags
         mode = ('xla' + vname) if jit else 'graph'
         kind = 'xla' if jit else 'graph'
-        if f'{kind}1' in wanted:
+        for suffix, taps in (('1', False), ('1t', True)):
+            if f'{kind}{suffix}' not in wanted:
+                continue
             opt = FusedAdam(learning_rate=1e-3)
             opt.build(tvars)
 
             @tf.function(jit_compile=jit, reduce_retracing=True)
-            def step(x, opt=opt):
-                with tf.GradientTape() as tape:
+            def step(x, opt=opt, taps=taps):
+                with tf.GradientTape() as tape, tap_products(taps):
                     loss = -tf.reduce_mean(flow.log_prob(x))
                 opt.apply(tape.gradient(loss, tvars), tvars)
                 return loss
@@ -74,7 +79,7 @@ def main():
                 step(pool[state['i'] % 8]).numpy()
 
             run()
-            entries[f'{mode}1'] = (run, 1)
+            entries[f'{mode}{suffix}'] = (run, 1)
         if f'{kind}8' in wanted:
             ds = tf.data.Dataset.from_tensor_slices(tf.stack(pool)).repeat()
             trainer = FlowTrainer(flow, num_bins=256)
@@ -123,6 +128,11 @@ def main():
                     f'{base}{k} / xla{vname}{k} cpu: {statistics.median(ratio):.3f} '
                     f'[{min(ratio):.3f}, {max(ratio):.3f}]  {flags}'
                 )
+    for base in ('graph1', 'xla1'):
+        if base in entries and f'{base}t' in entries:
+            ratio = [d / t for d, t in zip(cpu[base], cpu[f'{base}t'], strict=True)]
+            low, high = min(ratio), max(ratio)
+            print(f'{base} / {base}t cpu: {statistics.median(ratio):.3f} [{low:.3f}, {high:.3f}]')
     print(f'others_cpu_frac {others:.2f}')
 
 
