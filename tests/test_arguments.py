@@ -143,6 +143,7 @@ BY_NAME = {
     'dtype_policy': _domain('a policy', lambda v: v in (None, 'mixed_bfloat16', 'mixed_float16')),
     'validate_args': checks.BOOL, 'name': NAME, 'num_bins': checks.integer(2),
     'hidden_channels': POSITIVE, 'log_scale_bound': checks.POSITIVE_NUMBER,
+    'residual_blocks': NON_NEGATIVE,
     'dropout_rate': checks.FRACTION, 'conditional_input': NONE, 'dequantizer': NONE,
     'conditional_shape': _domain(
         'a context shape', lambda v: v is None or POSITIVE.contains(v) or _shape().contains(v)),

@@ -357,8 +357,10 @@ def test_flow_trainer_moves_every_stacked_variable_and_lowers_the_loss(
     assert stacked and not unmoved  # Every slice of every stacked variable moved.
 
 
-def test_dropout_with_a_fixed_seed_is_the_unrolled_flows():
-    unrolled, looped = _random_pair(tf.float64, dropout_rate=0.5)
+@pytest.mark.parametrize('residual_blocks', [0, 2])  # Views read the blocks' variables too.
+def test_dropout_with_a_fixed_seed_is_the_unrolled_flows(residual_blocks):
+    unrolled, looped = _random_pair(tf.float64, dropout_rate=0.5, residual_blocks=residual_blocks)
+    _assert_same_flow(unrolled, looped, tf.float64)
     x = _data(tf.float64, 18)
     kwargs = dict(training=True, dropout_seed=tf.constant([4, 2]))
     log_probs = [f.log_prob(x, bijector_kwargs=kwargs) for f in (unrolled, looped)]

@@ -53,6 +53,18 @@ MODELS = {
     'real_nvp_logistic_mixture': lambda dtype: tfp_flows.real_nvp(
         IMAGE, **SMALL, coupling='logistic_mixture', mixture_components=3, dtype=dtype
     ),
+    'real_nvp_residual': lambda dtype: tfp_flows.real_nvp(
+        IMAGE, **SMALL, residual_blocks=2, dtype=dtype
+    ),
+    'glow_residual_looped': lambda dtype: tfp_flows.glow(
+        IMAGE,
+        num_levels=2,
+        num_steps=2,
+        hidden_channels=8,
+        residual_blocks=1,
+        loop=True,
+        dtype=dtype,
+    ),
 }
 
 
@@ -85,6 +97,8 @@ DTYPE_CASES = [
             'glow_no_split_prior',
             'real_nvp_split_prior',
             'glow_spline',
+            'real_nvp_residual',
+            'glow_residual_looped',
         )
     ),
     ('real_nvp_spline', tf.float32),
@@ -301,7 +315,8 @@ def _expected_variables(bijector):
 
 def _network_variables(network):
     if isinstance(network, networks.ConvNet):
-        names = ['kernel_in', 'bias_in', 'kernel_hidden', 'bias_hidden', 'kernel_out', 'bias_out']
+        layers = ['in', 'hidden', *(f'block_{i}' for i in range(network.residual_blocks)), 'out']
+        names = [f'{kind}_{layer}' for layer in layers for kind in ('kernel', 'bias')]
         return [getattr(network, name) for name in names]
     if isinstance(network, networks.DenseNet):
         return [*network.kernels, *network.biases, network.kernel_out, network.bias_out]
@@ -335,6 +350,8 @@ def _network_variables(network):
         (lambda: tfp_flows.real_nvp((2,), num_steps=4, hidden_channels=16), 4 * 8),
         (lambda: tfp_flows.real_nvp(IMAGE, **SMALL, coupling='spline'), 4 * 8),
         (lambda: tfp_flows.real_nvp(IMAGE, **SMALL, coupling='logistic_mixture'), 4 * 8),
+        # Each residual block 2 more variables per coupling.
+        (lambda: tfp_flows.real_nvp(IMAGE, **SMALL, residual_blocks=2), 4 * 12),
     ],
     ids=[
         'glow',
@@ -345,6 +362,7 @@ def _network_variables(network):
         'real_nvp_vector',
         'real_nvp_spline',
         'real_nvp_logistic_mixture',
+        'real_nvp_residual',
     ],
 )
 def test_trainable_variables_list_every_variable_of_every_step(make, count):
@@ -366,10 +384,12 @@ def test_trainable_variables_list_every_variable_of_every_step(make, count):
         ('hidden_channels', 0),
         ('num_steps', 1.5),
         ('num_levels', True),
+        ('residual_blocks', -1),
     ],
 )
 def test_rejects_bad_sizes(model, name, value):
-    with pytest.raises(ValueError, match=rf'`{name}` must be a positive int; got {value!r}\.'):
+    size = 'an int >= 0' if name == 'residual_blocks' else 'a positive int'
+    with pytest.raises(ValueError, match=rf'`{name}` must be {size}; got {value!r}\.'):
         model(IMAGE, **{**SMALL, name: value})
 
 
@@ -433,6 +453,16 @@ def test_a_vector_real_nvp_says_hidden_channels():
     # A vector real_nvp's dense networks call the width `hidden_units`; the message does not.
     with pytest.raises(ValueError, match=r'`hidden_channels` must be a positive int; got 0'):
         tfp_flows.real_nvp((2,), hidden_channels=0)
+
+
+def test_residual_blocks_are_refused_for_vectors_and_a_conditioner_fn():
+    with pytest.raises(ValueError, match=r'`residual_blocks` applies to images; got 1\.'):
+        tfp_flows.real_nvp((2,), residual_blocks=1)
+    with pytest.raises(ValueError, match=r'`residual_blocks` applies to images; got 2\.'):
+        AffineCoupling((4,), residual_blocks=2)
+    network = lambda inputs, outputs: networks.ConvNet(inputs, outputs, 8)  # noqa: E731
+    with pytest.raises(ValueError, match=r'got residual_blocks=1 with a `conditioner_fn`'):
+        AffineCoupling((4, 4, 2), conditioner_fn=network, residual_blocks=1)
 
 
 @pytest.mark.parametrize(
@@ -636,6 +666,7 @@ ARGUMENTS = {
         'conditional_shape': 'checked',
         'learn_top_prior': 'checked',
         'dropout_rate': 'none',  # Active only with training=True; test_dropout_* below.
+        'residual_blocks': 'checked',  # Also more variables (which TF reports one way only).
         'seed': 'saved',
         'dtype': 'checked',
         # Rounding only (the networks' compute precision; every variable stays float32):
@@ -662,6 +693,7 @@ ARGUMENTS = {
         'conditional_shape': 'checked',
         'learn_top_prior': 'checked',
         'dropout_rate': 'none',  # Active only with training=True; test_dropout_* below.
+        'residual_blocks': 'checked',  # Also more variables (which TF reports one way only).
         'seed': 'saved',
         'dtype': 'checked',
         # Rounding only (the networks' compute precision; every variable stays float32):
@@ -681,6 +713,7 @@ OTHER_VALUES = {
     'spline_bins': (8, 4),
     'spline_bound': (3.0, 2.0),
     'mixture_components': (4, 2),
+    'residual_blocks': (1, 0),
     'preprocessing': ('logit', 'centre'),
     'alpha': (0.05, 0.01),
     # The same number of features, so the same variable shapes: only the saved structure
@@ -747,6 +780,7 @@ def _names_of(argument, base, other):
         'spline_bins': ['num_bins'],
         'spline_bound': ['bound'],
         'mixture_components': ['mixture_components'],
+        'residual_blocks': ['residual_blocks'],
         'preprocessing': ['Centre', 'LogitTransform', 'steps[0]'],
         'alpha': ['alpha'],
         'conditional_shape': ['conditional_shape'],

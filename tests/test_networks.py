@@ -49,6 +49,31 @@ def test_conv_net_is_glows_three_layers():
     assert net.kernel_out.shape == [3, 3, 8, 4]
 
 
+@pytest.mark.parametrize('size', [4, 8])  # A 4x4 map takes the dense product, 8x8 TF's conv.
+def test_conv_net_residual_blocks_follow_the_1x1_layer(size):
+    net = networks.ConvNet(2, 4, hidden_channels=8, dtype=tf.float64, residual_blocks=2)
+    net = checks.randomize_variables(net)
+    x = tf.random.stateless_normal([2, size, size, 2], [6, 3], dtype=tf.float64)
+    h = tf.nn.relu(tf.nn.conv2d(x, net.kernel_in, 1, 'SAME') + net.bias_in)
+    h = tf.nn.relu(tf.nn.conv2d(h, net.kernel_hidden, 1, 'SAME') + net.bias_hidden)
+    for kernel, bias in (
+        (net.kernel_block_0, net.bias_block_0),
+        (net.kernel_block_1, net.bias_block_1),
+    ):
+        h = h + tf.nn.relu(tf.nn.conv2d(h, kernel, 1, 'SAME') + bias)
+    expected = tf.nn.conv2d(h, net.kernel_out, 1, 'SAME') + net.bias_out
+    np.testing.assert_allclose(net(x), expected)
+    assert net.kernel_block_1.shape == [3, 3, 8, 8]
+    assert len(net.trainable_variables) == 6 + 2 * 2
+    # The other layers as without blocks (the same seeds): blocks only add.
+    plain, blocks = (networks.ConvNet(2, 4, 8, seed=3, residual_blocks=n) for n in (0, 1))
+    assert len(plain.variables) == 6
+    for layer in ('in', 'hidden', 'out'):
+        for kind in ('kernel', 'bias'):
+            name = f'{kind}_{layer}'
+            np.testing.assert_array_equal(getattr(plain, name), getattr(blocks, name))
+
+
 def test_dense_net_layers():
     net = networks.DenseNet(3, 4, hidden_units=8, num_hidden_layers=3)
     assert [k.shape.as_list() for k in net.kernels] == [[3, 8], [8, 8], [8, 8]]
@@ -97,6 +122,8 @@ def test_variables_are_tracked():
 def test_rejects_bad_sizes(make, name, value):
     with pytest.raises(ValueError, match=rf'`{name}` must be a positive int; got {value}'):
         make()
+    with pytest.raises(ValueError, match=r'`residual_blocks` must be an int >= 0; got -1'):
+        networks.ConvNet(2, 4, residual_blocks=-1)
 
 
 def test_rejects_wrong_input_size():
@@ -235,6 +262,10 @@ def test_zero_dense_starts_at_zero_and_is_linear():
 
 DROPOUT_NETWORKS = {
     'conv_net': (functools.partial(networks.ConvNet, 3, 4, 16, seed=2), [2, 4, 4, 3]),
+    'conv_net_residual': (
+        functools.partial(networks.ConvNet, 3, 4, 16, seed=2, residual_blocks=1),
+        [2, 8, 8, 3],
+    ),
     'dense_net': (functools.partial(networks.DenseNet, 3, 4, 16, seed=2), [2, 3]),
 }
 

@@ -5,6 +5,8 @@ first (TFP's order), over a standard Normal base: `log_prob(x)` is the density o
 `forward` maps latent to data, `sample` decodes base noise. Arguments both take (each checked,
 used or not, before any variable, in the domain of its step: `ValueError` naming it):
   hidden_channels: width of the coupling networks (`tfp_flows.networks`).
+  residual_blocks: an int >= 0, residual blocks h + ReLU(conv3x3(h)) in each image coupling's
+    network after its 1x1 layer (`networks.ConvNet`); vectors refuse any but 0.
   split_prior: learn the factored-out halves' prior from the kept halves (`FactorOut`).
   log_scale_bound: soft clamp (> 0) of every log-scale: couplings with scale='tanh', the
     logistic mixture's outer scale, priors.
@@ -97,6 +99,7 @@ class _Steps:
                 got = f'{name}={value!r} with coupling={self.coupling!r}'
                 raise ValueError(f'`{name}` applies to coupling={kind!r}; got {got}.')
         self.network = dict(hidden_channels=self.hidden_channels, dropout_rate=self.dropout_rate)
+        self.network.update(residual_blocks=self.residual_blocks)
         networks.check_arguments(self.dtype, self.dtype_policy, **self.network)
         self.options = dict(dtype=self.dtype, validate_args=self.validate_args)
         self.conditioning = dict(
@@ -194,6 +197,7 @@ def glow(
     spline_bound=3.0,
     loop=None,
     mixture_components=4,
+    residual_blocks=0,
 ):
     """Glow (Kingma and Dhariwal 2018) on images in [0, 1]: a `tfd.TransformedDistribution`.
 
@@ -269,6 +273,7 @@ def real_nvp(
     spline_bins=8,
     spline_bound=3.0,
     mixture_components=4,
+    residual_blocks=0,
 ):
     """Real NVP (Dinh et al. 2017) as a `tfd.TransformedDistribution`.
 
@@ -333,6 +338,8 @@ def _vector_real_nvp(steps, event_shape, preprocessing):
         )
     if not checks.integer(2).contains(event_shape[0]):
         raise ValueError(f'`event_shape` must be [D], D >= 2; got {tuple(event_shape)!r}.')
+    if steps.residual_blocks:
+        raise ValueError(f'`residual_blocks` applies to images; got {steps.residual_blocks!r}.')
     event_shape = (int(event_shape[0]),)
     layer = _coupling_pairs(steps, event_shape, 'channel', steps.num_steps)
     return steps.flow(layer + steps.top_prior(event_shape), event_shape, event_ndims=1)

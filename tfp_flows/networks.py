@@ -107,14 +107,19 @@ def _he_normal(shape, fan_in, seed, dtype):
     return tf.random.stateless_normal(shape, seed=seed, stddev=math.sqrt(2 / fan_in), dtype=dtype)
 
 
+_SIZES = {'residual_blocks': checks.NON_NEGATIVE_INT}
+
+
 def check_arguments(dtype=tf.float32, dtype_policy=None, seed=0, dropout_rate=0.0, **sizes):
     """The networks' arguments, checked, as a dict: sizes (`hidden_channels`, ...: positive
-    ints), `seed` (`checks.SEED`: the initial weights), `dtype` (tf.float32 or tf.float64),
-    `dtype_policy` and `dropout_rate` (in [0, 1)); `ValueError` naming the first bad one. A
-    builder that passes them on checks them here before it makes any variable."""
+    ints; `residual_blocks` an int >= 0), `seed` (`checks.SEED`: the initial weights), `dtype`
+    (tf.float32 or tf.float64), `dtype_policy` and `dropout_rate` (in [0, 1)); `ValueError`
+    naming the first bad one. A builder that passes them on checks them here before it makes
+    any variable."""
     dtype = checks.check_float_dtype('dtype', dtype)
+    sizes = {key: _SIZES.get(key, checks.POSITIVE_INT).check(key, v) for key, v in sizes.items()}
     return {
-        **{key: checks.POSITIVE_INT.check(key, size) for key, size in sizes.items()},
+        **sizes,
         'seed': checks.SEED.check('seed', seed),
         'dropout_rate': checks.FRACTION.check('dropout_rate', dropout_rate),
         'dtype': dtype,
@@ -144,6 +149,14 @@ class _Network(tf.Module):
         rows = checks.check_dropout_rows(rows, seed is not None, batch_shape.num_elements())
         return lambda h, layer: _dropout(h, self.dropout_rate, training, seed, rows, layer)
 
+    def _layer(self, name, shape, seed=None):
+        """Variables `kernel{name}` of `shape` (He-normal from the stateless `seed`; None: zeros,
+        a last layer) and `bias{name}` [shape[-1]] of zeros, as attributes."""
+        dtype, fan_in = self.variable_dtype, math.prod(shape[:-1])
+        kernel = tf.zeros(shape, dtype) if seed is None else _he_normal(shape, fan_in, seed, dtype)
+        for kind, value in (('kernel', kernel), ('bias', tf.zeros(shape[-1:], dtype))):
+            setattr(self, kind + name, tf.Variable(value, name=kind + name))
+
     def _output(self, value):
         """The output in the variables' dtype (no op without a mixed policy)."""
         return tf.cast(value, self.variable_dtype)
@@ -170,8 +183,9 @@ class ConvNet(_Network):
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels] ('SAME' padding), at
     9 * input_channels * hidden_channels + hidden_channels^2 + 9 * hidden_channels *
-    output_channels multiply-adds per position. With `dropout_rate` > 0 and `training=True`,
-    each hidden ReLU output is dropped (Flow++, Ho et al. 2019,
+    output_channels multiply-adds per position; `residual_blocks` (an int >= 0) blocks h + ReLU(
+    conv3x3(h)) after the conv1x1 add 9 hidden_channels^2 each. With `dropout_rate` > 0 and
+    `training=True`, each hidden ReLU output is dropped (Flow++, Ho et al. 2019,
     https://arxiv.org/abs/1902.00275). `ValueError` naming a bad argument (`check_arguments`).
     """
 
@@ -185,25 +199,18 @@ class ConvNet(_Network):
         name='conv_net',
         dropout_rate=0.0,
         dtype_policy=None,
+        residual_blocks=0,
     ):
         sizes = dict(input_channels=input_channels, output_channels=output_channels)
-        sizes.update(hidden_channels=hidden_channels)
+        sizes.update(hidden_channels=hidden_channels, residual_blocks=residual_blocks)
         super().__init__(name, dtype, dtype_policy, seed, dropout_rate, **sizes)
-        dtype, inputs, outputs = self.variable_dtype, self.input_channels, self.output_channels
         hidden = self.hidden_channels
-        with self.name_scope:
-            self.kernel_in = tf.Variable(
-                _he_normal([3, 3, inputs, hidden], 9 * inputs, [seed, 1], dtype), name='kernel_in'
-            )
-            self.bias_in = tf.Variable(tf.zeros([hidden], dtype), name='bias_in')
-            self.kernel_hidden = tf.Variable(
-                _he_normal([1, 1, hidden, hidden], hidden, [seed, 2], dtype), name='kernel_hidden'
-            )
-            self.bias_hidden = tf.Variable(tf.zeros([hidden], dtype), name='bias_hidden')
-            self.kernel_out = tf.Variable(
-                tf.zeros([3, 3, hidden, outputs], dtype), name='kernel_out'
-            )
-            self.bias_out = tf.Variable(tf.zeros([outputs], dtype), name='bias_out')
+        layers = [('in', 3, self.input_channels), ('hidden', 1, hidden)]
+        layers += [(f'block_{i}', 3, hidden) for i in range(self.residual_blocks)]
+        with self.name_scope:  # Attributes, not lists: `Loop`'s views read attributes.
+            for number, (layer, size, inputs) in enumerate(layers, 1):
+                self._layer(f'_{layer}', [size, size, inputs, hidden], [seed, number])
+            self._layer('_out', [3, 3, hidden, self.output_channels])
 
     def __call__(self, x, training=False, seed=None, rows=None):
         """The network on `x` [..., H, W, input_channels]; `training` (a bool or a scalar bool
@@ -217,6 +224,9 @@ class ConvNet(_Network):
         c = self._compute
         h = drop(tf.nn.relu(_conv3x3(c(x), c(self.kernel_in)) + c(self.bias_in)), 0)
         h = drop(tf.nn.relu(_conv1x1(h, c(self.kernel_hidden)) + c(self.bias_hidden)), 1)
+        for i in range(self.residual_blocks):
+            kernel, bias = (c(getattr(self, f'{kind}_block_{i}')) for kind in ('kernel', 'bias'))
+            h = h + drop(tf.nn.relu(_conv3x3(h, kernel) + bias), 2 + i)
         return self._output(_conv3x3(h, c(self.kernel_out)) + c(self.bias_out))
 
 
@@ -326,9 +336,7 @@ class DenseNet(_Network):
             self.biases = [
                 tf.Variable(tf.zeros([n], dtype), name=f'bias_{i}') for i, n in enumerate(sizes[1:])
             ]
-            shape = [sizes[-1], output_size]
-            self.kernel_out = tf.Variable(tf.zeros(shape, dtype), name='kernel_out')
-            self.bias_out = tf.Variable(tf.zeros([output_size], dtype), name='bias_out')
+            self._layer('_out', [sizes[-1], output_size])
 
     def __call__(self, x, training=False, seed=None, rows=None):
         """The network on `x` [..., input_size]; dropout as in `ConvNet.__call__`."""
@@ -359,11 +367,8 @@ class ZeroConv(_Network):
     ):
         sizes = dict(input_channels=input_channels, output_channels=output_channels)
         super().__init__(name, dtype, dtype_policy, **sizes)
-        dtype = self.variable_dtype
         with self.name_scope:
-            shape = [3, 3, input_channels, output_channels]
-            self.kernel = tf.Variable(tf.zeros(shape, dtype), name='kernel')
-            self.bias = tf.Variable(tf.zeros([output_channels], dtype), name='bias')
+            self._layer('', [3, 3, input_channels, output_channels])
 
     def __call__(self, x):
         """Applies the convolution to `x` of shape [..., H, W, input_channels]."""
@@ -387,10 +392,8 @@ class ZeroDense(_Network):
         self, input_size, output_size, dtype=tf.float32, name='zero_dense', dtype_policy=None
     ):
         super().__init__(name, dtype, dtype_policy, input_size=input_size, output_size=output_size)
-        dtype = self.variable_dtype
         with self.name_scope:
-            self.kernel = tf.Variable(tf.zeros([input_size, output_size], dtype), name='kernel')
-            self.bias = tf.Variable(tf.zeros([output_size], dtype), name='bias')
+            self._layer('', [input_size, output_size])
 
     def __call__(self, x):
         """Applies the map to `x` of shape [..., input_size]."""

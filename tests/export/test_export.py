@@ -61,9 +61,9 @@ def _glow_with_variational_dequantizer():
 # name: (build the flow (or (flow, dequantizer)), make data, num_bins, build under
 # MirroredStrategy)
 MODELS = {
-    'real_nvp': (
+    'real_nvp': (  # With a residual block in each coupling network (one in the loop below).
         lambda: tfp_flows.real_nvp(
-            event_shape=(8, 8, 1), num_levels=2, num_steps=1, hidden_channels=16
+            event_shape=(8, 8, 1), num_levels=2, num_steps=1, hidden_channels=16, residual_blocks=1
         ),
         _image_data,
         NUM_BINS,
@@ -75,7 +75,12 @@ MODELS = {
     # pass compiles again in the loader.
     'glow_xla': (
         lambda: tfp_flows.glow(
-            event_shape=(8, 8, 1), num_levels=1, num_steps=2, hidden_channels=16, loop=True
+            event_shape=(8, 8, 1),
+            num_levels=1,
+            num_steps=2,
+            hidden_channels=16,
+            loop=True,
+            residual_blocks=1,
         ),
         _image_data,
         NUM_BINS,

@@ -32,6 +32,7 @@ BAD = {
     'model.num_levels': [0, -1, 2.0],
     'model.num_steps': [0, True],
     'model.hidden_channels': [0, 64.0],
+    'model.residual_blocks': [-1, 1.0, None],
     'model.coupling': ['cubic', None],
     'model.permutation': ['random'],
     'model.loop': ['True', 1, None],

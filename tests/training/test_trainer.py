@@ -40,6 +40,9 @@ def _build(family, seed=0, dtype=tf.float32, dropout_rate=0.0):
         return tfp_flows.real_nvp((2,), **sizes)
     if family == 'glow':
         return tfp_flows.glow(IMAGE_SHAPE, num_levels=2, **sizes)
+    if family == 'residual looped glow':  # Loop views of the residual blocks' variables.
+        sizes.update(num_steps=2, residual_blocks=1, loop=True, dropout_rate=dropout_rate)
+        return tfp_flows.glow(IMAGE_SHAPE, num_levels=2, **sizes)
     if family == 'real_nvp':
         return tfp_flows.real_nvp(IMAGE_SHAPE, num_levels=2, split_prior=True, **sizes)
     coupling = {'spline vector': 'spline', 'mixture vector': 'logistic_mixture'}.get(
@@ -106,6 +109,7 @@ def _trained(family, x, seed=0, dtype=tf.float32, dropout_rate=0.0, **trainer_kw
     [
         ('glow', 'fit on (x,) tuples'),
         ('glow', 'ema'),
+        ('residual looped glow', 'fit on (x,) tuples'),
         ('real_nvp', 'memory saving recompute'),
         ('spline vector', 'fit on (x,) tuples'),
         ('mixture vector', 'memory saving invert'),  # It rebuilds inputs by bisection.

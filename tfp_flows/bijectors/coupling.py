@@ -49,8 +49,9 @@ class _Coupling(FlowBijector):
         self._mask = _MASK.check('mask', parameters['mask'])
         self._flip = checks.BOOL.check('flip', parameters['flip'])
         self._conditional_shape = check_conditional_shape(parameters['conditional_shape'])
-        arguments = ('dtype', 'dtype_policy', 'seed', 'dropout_rate', 'hidden_channels')
-        dtype = networks.check_arguments(**{k: parameters[k] for k in arguments})['dtype']
+        arguments = 'dtype dtype_policy seed dropout_rate hidden_channels residual_blocks'.split()
+        checked = networks.check_arguments(**{k: parameters[k] for k in arguments})
+        dtype = checked['dtype']
         kept, changed = self._layout(dtype)
         conditioner_fn = self._conditioner_fn(parameters, dtype)
         self._seed = parameters['seed']
@@ -59,9 +60,8 @@ class _Coupling(FlowBijector):
             self.conditioner = conditioner_fn(inputs, outputs)
             rank = len(self._event_shape)
             self._init_step(parameters, name, rank, dtype, self._constant_jacobian)
-        default = parameters['conditioner_fn'] is None
-        self._dropout_rate = self.conditioner.dropout_rate if default else 0.0
-        self._dtype_policy = self.conditioner.dtype_policy if default else None
+        self._dropout_rate, self._dtype_policy = checked['dropout_rate'], checked['dtype_policy']
+        self._residual_blocks = checked['residual_blocks']  # A conditioner_fn: 0, 0, None.
 
     def _layout(self, dtype):
         """(channels of x1, channels of x2) for the mask; `ValueError` where it does not fit."""
@@ -90,21 +90,21 @@ class _Coupling(FlowBijector):
         """`parameters['conditioner_fn']`, checked, or the default network's constructor."""
         conditioner_fn = parameters['conditioner_fn']
         if conditioner_fn is None:
-            vector = len(self._event_shape) == 1  # DenseNet names its width `hidden_units`.
-            return functools.partial(
-                networks.DenseNet if vector else networks.ConvNet,
-                **{'hidden_units' if vector else 'hidden_channels': parameters['hidden_channels']},
-                seed=parameters['seed'],
-                dtype=dtype,
-                dropout_rate=parameters['dropout_rate'],
-                dtype_policy=parameters['dtype_policy'],
-            )
+            kwargs = {k: parameters[k] for k in ('seed', 'dropout_rate', 'dtype_policy')}
+            kwargs.update(dtype=dtype, residual_blocks=parameters['residual_blocks'])
+            width = parameters['hidden_channels']
+            if len(self._event_shape) == 3:
+                return functools.partial(networks.ConvNet, hidden_channels=width, **kwargs)
+            if blocks := kwargs.pop('residual_blocks'):  # DenseNet names its width `hidden_units`.
+                raise ValueError(f'`residual_blocks` applies to images; got {blocks!r}.')
+            return functools.partial(networks.DenseNet, hidden_units=width, **kwargs)
         if not callable(conditioner_fn):
             raise ValueError(
                 f'`conditioner_fn` must be None or a callable; got {conditioner_fn!r}.'
             )
         for name, used in (
             ('dropout_rate', parameters['dropout_rate']),
+            ('residual_blocks', parameters['residual_blocks']),
             ('dtype_policy', check_dtype_policy(parameters['dtype_policy'], dtype)),
         ):
             if used:
@@ -131,14 +131,11 @@ class _Coupling(FlowBijector):
     mask = property(lambda self: self._mask)
     flip = property(lambda self: self._flip)
     dropout_rate = property(lambda self: self._dropout_rate)
-
-    @property
-    def dtype_policy(self):
-        """The default conditioner's mixed policy name, or None."""
-        return self._dtype_policy
+    dtype_policy = property(lambda self: self._dtype_policy)  # The conditioner's policy, or None.
 
     def structure(self):
-        return {**super().structure(), 'mask': self._mask, 'flip': self._flip}
+        blocks = {'residual_blocks': self._residual_blocks} if self._residual_blocks else {}
+        return {**super().structure(), 'mask': self._mask, 'flip': self._flip, **blocks}
 
     def _transform(self, x, inverse, **kwargs):
         owner = type(self).__name__
@@ -237,7 +234,7 @@ class AffineCoupling(_Coupling):
       conditioner_fn: `conditioner_fn(input_size, output_size)` builds the network on
         [..., H, W, input_size] (or [..., input_size]), input_size = the channels of x1 plus K,
         output_size = 2 per channel of x2; default: `ConvNet` for images, `DenseNet` for
-        vectors, `hidden_channels` wide.
+        vectors, `hidden_channels` wide, the ConvNet with `residual_blocks` (an int >= 0).
       log_scale_bound: the clamp of the log-scale (scale='tanh'), a finite number > 0.
       scale: 'tanh' (the soft clamp) or 'sigmoid' (Glow's).
       seed: an int in [0, 2**31), the default conditioner's initial weights and dropout masks.
@@ -277,6 +274,7 @@ class AffineCoupling(_Coupling):
         conditional_shape=None,
         dropout_rate=0.0,
         dtype_policy=None,
+        residual_blocks=0,
     ):
         parameters = dict(locals())
         self._scale = SCALE.check('scale', scale)
@@ -322,6 +320,7 @@ class AdditiveCoupling(_Coupling):
         conditional_shape=None,
         dropout_rate=0.0,
         dtype_policy=None,
+        residual_blocks=0,
     ):
         super().__init__(dict(locals()))
 
@@ -366,6 +365,7 @@ class SplineCoupling(_Coupling):
         conditional_shape=None,
         dropout_rate=0.0,
         dtype_policy=None,
+        residual_blocks=0,
     ):
         self._num_bins = NUM_BINS.check('num_bins', num_bins)
         self._bound = BOUND.check('bound', bound)

@@ -112,6 +112,7 @@ class LogisticMixtureCoupling(_Coupling):
         conditional_shape=None,
         dropout_rate=0.0,
         dtype_policy=None,
+        residual_blocks=0,
     ):
         parameters = dict(locals())
         components = checks.MIXTURE_COMPONENTS.check('mixture_components', mixture_components)

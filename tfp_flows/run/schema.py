@@ -82,6 +82,8 @@ FIELDS = {
     'model.num_steps': Field(4, checks.POSITIVE_INT, RUN, 'Flow steps per level.'),
     'model.hidden_channels': Field(64, checks.POSITIVE_INT, RUN,
         'Width of each coupling network.'),
+    'model.residual_blocks': Field(0, checks.NON_NEGATIVE_INT, RUN,
+        'Residual blocks h + ReLU(conv3x3(h)) in each image coupling network.'),
     'model.coupling': Field(
         'affine', checks.COUPLINGS, RUN,
         "Couplings: 'affine', 'additive' (NICE), 'spline' (rational-quadratic) or "

@@ -1,0 +1,20 @@
+#!/bin/bash
+# The fifth digits search of issue 19 (bench/results/digits_search5.md): the coupling networks'
+# residual blocks (model.residual_blocks) against the default of digits_search4 (no block, 60
+# epochs), with epochs and dropout. Each run is `python train.py` in a fresh process through
+# bench/digits_recipes.py (its records: ROOT/LABEL.json, .md). The md's rows of a plain (not
+# residual) extra 3x3 layer ran on a branch whose option was not kept: they are not in this script.
+#     bash bench/digits_search5.sh /tmp/digits_search5
+set -euo pipefail
+ROOT=${1:?usage: bash bench/digits_search5.sh ROOT}
+cd "$(dirname "$0")/.."
+source bench/digits_run.sh
+run default_60_epochs default model.residual_blocks=0 train.epochs=60  # search4's default.
+run residual_1 default model.residual_blocks=1 train.epochs=60
+run residual_2 default model.residual_blocks=2 train.epochs=60
+run residual_1_45_epochs default model.residual_blocks=1 train.epochs=45  # The new default.
+run residual_1_45_epochs_dropout_0.1 default model.residual_blocks=1 train.epochs=45 \
+  model.dropout_rate=0.1
+# The new logistic_mixture_digits:
+run residual_1_60_epochs_dropout_0.1 default model.residual_blocks=1 train.epochs=60 \
+  model.dropout_rate=0.1
