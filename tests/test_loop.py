@@ -274,11 +274,14 @@ def test_looped_gradients_are_the_unrolled_ones_slice_by_slice(coupling, permuta
 
 
 def _op_kinds(function, *args, **kwargs):
-    """The op types in `function`'s traced graph and the functions it holds (loop bodies)."""
+    """The op types in `function`'s traced graph and the functions it holds (loop bodies), and
+    'loop body gradients' if any op is in the name scope of the loop body's own gradients."""
     graph = tf.function(function).get_concrete_function(*args, **kwargs).graph.as_graph_def()
-    return {
-        n.op for g in [graph, *graph.library.function] for n in getattr(g, 'node_def', graph.node)
-    }
+    nodes = [
+        n for g in [graph, *graph.library.function] for n in getattr(g, 'node_def', graph.node)
+    ]
+    ours = any('loop_body_gradients' in n.name for n in nodes)  # networks._conv3x3_same's
+    return {n.op for n in nodes} | ({'loop body gradients'} if ours else set())
 
 
 # TF's convolution backprop ops run slowly under XLA in a while loop, and faster than the loop
@@ -292,7 +295,7 @@ def test_every_backprop_of_a_loop_takes_the_loop_bodys_convolution_gradients(mem
     _, looped = _random_pair(image=(16, 16, 2), **ONE_LEVEL)
     x = _data(tf.float32, 3, image=(16, 16, 2))
     kinds = _op_kinds(_gradients, looped, x, memory_saving=memory_saving)
-    assert ('ExtractImagePatches' in kinds) == (memory_saving != 'invert')
+    assert ('loop body gradients' in kinds) == (memory_saving != 'invert')
     assert bool(kinds & TF_BACKPROP) == (memory_saving == 'invert'), memory_saving
 
 
@@ -307,7 +310,7 @@ def test_flow_trainer_takes_the_loop_bodys_gradients_under_xla_only(jit_compile,
     trainer.compile(keras.optimizers.SGD(0.1), jit_compile=jit_compile)
     trainer.optimizer.build(trainer.trainable_variables)
     kinds = _op_kinds(trainer.train_step, (x,))
-    assert ('ExtractImagePatches' in kinds) == jit_compile
+    assert ('loop body gradients' in kinds) == jit_compile
     assert bool(kinds & TF_BACKPROP) != jit_compile
 
 

@@ -34,7 +34,7 @@ _LOOP_GRADIENTS = contextvars.ContextVar('loop_gradients', default=None)
 def loop_gradients(on=True):
     """Within it, a conditioner's 3x3 convolutions not taken as one dense product (maps of > 16
     positions or > 2**17 dense entries), looped or not, take `_conv3x3_same`'s gradients: XLA
-    0.4-0.6x TF's time in a loop, graph 1.1-1.3x (bench/README; CPU); per thread. `False` pins
+    0.11-0.15x TF's CPU time in a loop, graph 1.14x (bench/README; CPU); per thread. `False` pins
     TF's, in loops too (`FlowTrainer` without XLA, `FlowModule`). `ValueError`: `on` not a bool."""
     pinned = _LOOP_GRADIENTS.get() not in (None, True)
     token = _LOOP_GRADIENTS.set(checks.BOOL.check('on', on) and not pinned)
@@ -261,17 +261,19 @@ def _conv2d(x, kernel):
 @tf.custom_gradient
 def _conv3x3_same(x, kernel):
     """`tf.nn.conv2d(x, kernel, 1, 'SAME')` of [N, H, W, C_in], kernel [3, 3, C_in, C_out]; its
-    gradients: the output's gradient g convolved with the kernel turned by 180 degrees (in and
-    out swapped; Dumoulin and Visin 2016, https://arxiv.org/abs/1603.07285, Sec. 4), and x's
-    3x3 patches [N H W, 9 C_in] times g [N H W, C_out] (`loop_gradients`)."""
+    gradients (`loop_gradients`) as convolutions in the layout XLA:CPU's own kernels take (it
+    canonicalizes only the entry computation's: TF's in a loop body ran as naive loops): the
+    output's gradient g convolved with the kernel turned by 180 degrees (in and out swapped;
+    Dumoulin and Visin 2016, https://arxiv.org/abs/1603.07285, Sec. 4), and x's channels as a
+    batch [C_in, H, W, N] convolved with g as an [H, W, N, C_out] kernel, padded by 1."""
     x, kernel = tf.identity(x), tf.identity(kernel)  # This graph's: the gradient closes over them.
 
     def gradient(g):
-        turned = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
-        patches = tf.image.extract_patches(x, [1, 3, 3, 1], [1, 1, 1, 1], [1, 1, 1, 1], 'SAME')
-        patches = tf.reshape(patches, [-1, 9 * kernel.shape[-2]])
-        by_kernel = tf.matmul(patches, tf.reshape(g, [-1, kernel.shape[-1]]), transpose_a=True)
-        return _conv_same(g, turned), tf.reshape(by_kernel, kernel.shape)
+        with tf.name_scope('loop_body_gradients'):
+            turned = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+            channels, spread = tf.transpose(x, [3, 1, 2, 0]), tf.transpose(g, [1, 2, 0, 3])
+            by_kernel = tf.nn.conv2d(channels, spread, 1, [[0, 0], [1, 1], [1, 1], [0, 0]])
+            return _conv_same(g, turned), tf.transpose(by_kernel, [1, 2, 0, 3])
 
     return _conv_same(x, kernel), gradient
 

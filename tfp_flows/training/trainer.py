@@ -10,14 +10,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
-from absl import logging
 
 from tfp_flows import checks, networks
 from tfp_flows.bijectors import walk
 from tfp_flows.bijectors.backprop import check_memory_saving
 from tfp_flows.dequantization import bits_per_dim, check_dequantizer, dequantize_with
 from tfp_flows.mixed_precision import dtype_policy_of
-from tfp_flows.training.workarounds import step_logs, with_epoch_progbar
+from tfp_flows.training.workarounds import on_replicas, step_logs, with_epoch_progbar
 from tfp_flows.training.xla_steps import looped_train_function
 
 tfd = tfp.distributions
@@ -141,30 +140,22 @@ class FlowTrainer(keras.Model):
         """Keras' `compile`, then builds the optimizer on the trained variables (in the scope).
 
         `steps_per_execution` (an int >= 1) falls back to 1, with a warning, on several
-        replicas (keras-team/keras#19246). A 'mixed_float16' flow's optimizer becomes a
-        `LossScaleOptimizer`, whose `inner_optimizer` (the given one) a checkpoint should hold.
+        replicas (keras-team/keras#19246); `jit_compile=True` there raises `ValueError`. A
+        'mixed_float16' flow's optimizer becomes a `LossScaleOptimizer`, whose
+        `inner_optimizer` (the given one) a checkpoint should hold.
         """
         steps_per_execution = checks.POSITIVE_INT.check('steps_per_execution', steps_per_execution)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if steps_per_execution > 1 and replicas > 1:
-            logging.warning(
-                'steps_per_execution=%d falls back to 1 on %d replicas: Keras 3 cannot run '
-                'several steps per call under a multi-replica strategy (keras-team/keras#19246).',
-                steps_per_execution,
-                replicas,
-            )
-            steps_per_execution = 1
+        steps_per_execution = on_replicas(steps_per_execution, kwargs.get('jit_compile', 'auto'))
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
         self.optimizer.build(self.trainable_weights)
 
     def make_train_function(self, force=False):
-        """Keras' train function; with `jit_compile=True` and several steps per call (and no
-        dequantizer), those steps as one XLA loop (`xla_steps.looped_train_function`)."""
+        """Keras' train function; with `jit_compile=True` and several steps per call, those
+        steps as one XLA loop (`xla_steps.looped_train_function`)."""
         if self.train_function is not None and not force:
             return self.train_function
         super().make_train_function(force=True)
-        # Not with a dequantizer: its step runs 7-10x slower in the loop (untraced, noted).
-        if self.jit_compile is True and self.steps_per_execution > 1 and self.dequantizer is None:
+        if self.jit_compile is True and self.steps_per_execution > 1:
             self.train_function = looped_train_function(self, self.train_function)
         return self.train_function
 

@@ -6,8 +6,9 @@ fixes it shows there.
 
 import keras
 import tensorflow as tf
+from absl import logging
 
-__all__ = ['EpochProgbar', 'step_logs', 'with_epoch_progbar']
+__all__ = ['EpochProgbar', 'on_replicas', 'step_logs', 'with_epoch_progbar']
 
 
 class EpochProgbar(keras.callbacks.ProgbarLogger):
@@ -51,3 +52,28 @@ def step_logs(metrics):
     ):
         logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
     return logs
+
+
+def on_replicas(steps_per_execution, jit_compile):
+    """`steps_per_execution` as Keras 3 can run it on the strategy's replicas: 1 on several
+    (keras-team/keras#19246), with a warning. `ValueError` for `jit_compile=True` there: Keras
+    turns XLA off under a strategy itself ('auto'), and True failed inside `fit`, after tracing
+    ("Trying to access resource ... replica_1 ... from ... CPU:0")."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1 and not isinstance(jit_compile, str) and jit_compile:
+        raise ValueError(
+            f'jit_compile=True cannot train on {replicas} replicas: Keras 3 does not take XLA '
+            "under a tf.distribute strategy (its jit_compile='auto' turns it off there) and "
+            "each replica's XLA step would read another replica's variables. Use "
+            'jit_compile=False (a run: --config.train.jit_compile=False) or one replica (a '
+            'run: --config.train.strategy=one_device).'
+        )
+    if steps_per_execution > 1 and replicas > 1:
+        logging.warning(
+            'steps_per_execution=%d falls back to 1 on %d replicas: Keras 3 cannot run '
+            'several steps per call under a multi-replica strategy (keras-team/keras#19246).',
+            steps_per_execution,
+            replicas,
+        )
+        return 1
+    return steps_per_execution

@@ -5,6 +5,7 @@ Glow's size that costs more than the step's arithmetic saves (bench/README, "XLA
 
 import tensorflow as tf
 
+from tfp_flows import networks
 from tfp_flows.training.workarounds import step_logs
 
 __all__ = ['looped_train_function']
@@ -40,7 +41,9 @@ def looped_train_function(trainer, keras_function):
     @tf.function(jit_compile=True, reduce_retracing=True)
     def steps(batches, count):
         def body(i):
-            strategy.run(trainer.train_step, args=(tf.nest.map_structure(lambda b: b[i], batches),))
+            with networks.loop_gradients():
+                batch = tf.nest.map_structure(lambda b: b[i], batches)
+                strategy.run(trainer.train_step, args=(batch,))
             return i + 1
 
         tf.while_loop(lambda i: i < count, body, [tf.constant(0)])
