@@ -2,7 +2,7 @@
 
 Glow on 32x32x3 (L=3, K=8 looped, batch 4, float32, TF's default threads); one flow, two
 gradient steps traced from it -- one as a `Loop` traces by default (the body's 3x3
-convolutions take `_conv3x3_same`'s gradients), one under `networks.loop_gradients(False)`
+convolutions take `dense_conv.conv3x3_same`'s gradients), one under `networks.loop_gradients(False)`
 (TF's Conv2DBackprop ops) -- as `tf.function`, graph or XLA, timed interleaved in one process
 (7 repeats of 3 steps after 2 warm-up calls; medians of CPU and wall seconds per step).
 `FlowTrainer` takes the loop body's gradients with `jit_compile` only, from this.

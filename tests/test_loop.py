@@ -280,7 +280,7 @@ def _op_kinds(function, *args, **kwargs):
     nodes = [
         n for g in [graph, *graph.library.function] for n in getattr(g, 'node_def', graph.node)
     ]
-    ours = any('loop_body_gradients' in n.name for n in nodes)  # networks._conv3x3_same's
+    ours = any('loop_body_gradients' in n.name for n in nodes)  # dense_conv.conv3x3_same's
     return {n.op for n in nodes} | ({'loop body gradients'} if ours else set())
 
 

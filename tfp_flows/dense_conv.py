@@ -1,5 +1,6 @@
 """A 3x3 'SAME' convolution of a small map as one product with the kernel's dense matrix, or as
-products per tap, and their gradients (`networks` takes them for maps of at most 16 positions)."""
+products per tap, and their gradients (`networks` takes them for maps of at most 16 positions);
+a 3x3 convolution whose gradients are forward convolutions (`networks.loop_gradients`)."""
 
 import contextlib
 import contextvars
@@ -10,8 +11,16 @@ import tensorflow as tf
 
 from tfp_flows import checks
 
-__all__ = ['dense_conv3x3', 'small_conv3x3', 'tap_conv3x3', 'tap_products']
+__all__ = [
+    'conv3x3_same',
+    'conv_same',
+    'dense_conv3x3',
+    'small_conv3x3',
+    'tap_conv3x3',
+    'tap_products',
+]
 
+conv_same = functools.partial(tf.nn.conv2d, strides=1, padding='SAME')
 _TAP_PRODUCTS = contextvars.ContextVar('tap_products', default=False)
 
 
@@ -199,3 +208,24 @@ def tap_conv3x3(flat_x, kernel, height, width):
         return tf.reshape(out, [batch, height * width * channels_out]), gradient
 
     return product(flat_x, tf.convert_to_tensor(kernel))
+
+
+@tf.custom_gradient
+def conv3x3_same(x, kernel):
+    """`tf.nn.conv2d(x, kernel, 1, 'SAME')` of [N, H, W, C_in], kernel [3, 3, C_in, C_out]; its
+    gradients (`networks.loop_gradients`) as convolutions in the layout XLA:CPU's own kernels
+    take (it canonicalizes only the entry computation's: TF's in a loop body ran as naive
+    loops): the output's gradient g convolved with the kernel turned by 180 degrees (in and out
+    swapped; Dumoulin and Visin 2016, https://arxiv.org/abs/1603.07285, Sec. 4), and x's
+    channels as a batch [C_in, H, W, N] convolved with g as an [H, W, N, C_out] kernel, padded
+    by 1."""
+    x, kernel = tf.identity(x), tf.identity(kernel)  # This graph's: the gradient closes over them.
+
+    def gradient(g):
+        with tf.name_scope('loop_body_gradients'):
+            turned = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+            channels, spread = tf.transpose(x, [3, 1, 2, 0]), tf.transpose(g, [1, 2, 0, 3])
+            by_kernel = tf.nn.conv2d(channels, spread, 1, [[0, 0], [1, 1], [1, 1], [0, 0]])
+            return conv_same(g, turned), tf.transpose(by_kernel, [1, 2, 0, 3])
+
+    return conv_same(x, kernel), gradient

@@ -12,7 +12,7 @@ import math
 import tensorflow as tf
 
 from tfp_flows import checks
-from tfp_flows.dense_conv import small_conv3x3, tap_products
+from tfp_flows.dense_conv import conv3x3_same, conv_same, small_conv3x3, tap_products
 from tfp_flows.mixed_precision import check_dtype_policy, compute_dtype
 
 __all__ = [
@@ -33,9 +33,10 @@ _LOOP_GRADIENTS = contextvars.ContextVar('loop_gradients', default=None)
 @contextlib.contextmanager
 def loop_gradients(on=True):
     """Within it, a conditioner's 3x3 convolutions not taken as one dense product (maps of > 16
-    positions or > 2**17 dense entries), looped or not, take `_conv3x3_same`'s gradients: XLA
-    0.11-0.15x TF's CPU time in a loop, graph 1.14x (bench/README; CPU); per thread. `False` pins
-    TF's, in loops too (`FlowTrainer` without XLA, `FlowModule`). `ValueError`: `on` not a bool."""
+    positions or > 2**17 dense entries), looped or not, take `dense_conv.conv3x3_same`'s
+    gradients: XLA 0.11-0.15x TF's CPU time in a loop, graph 1.14x (bench/README; CPU); per
+    thread. `False` pins TF's, in loops too (`FlowTrainer` without XLA, `FlowModule`).
+    `ValueError`: `on` not a bool."""
     pinned = _LOOP_GRADIENTS.get() not in (None, True)
     token = _LOOP_GRADIENTS.set(checks.BOOL.check('on', on) and not pinned)
     try:
@@ -244,38 +245,16 @@ def _conv1x1(x, kernel):
     return out
 
 
-_conv_same = functools.partial(tf.nn.conv2d, strides=1, padding='SAME')
-
-
 def _conv2d(x, kernel):
-    """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, 3x3 (`_conv3x3_same` in `loop_gradients`); a batch not
+    """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, 3x3 (`dense_conv.conv3x3_same` in
+    `loop_gradients`); a batch not
     known to be non-empty takes a cond (TF 2.21's oneDNN kernel answers C_in channels, not C_out,
     for an empty batch, and grappler removes a reshape to the right shape as redundant)."""
-    conv = _conv3x3_same if _LOOP_GRADIENTS.get() else _conv_same
+    conv = conv3x3_same if _LOOP_GRADIENTS.get() else conv_same
     if x.shape[0] is not None and x.shape[0] > 0:
         return conv(x, kernel)
     shape = tf.concat([tf.shape(x)[:-1], tf.shape(kernel)[-1:]], axis=0)
     return tf.cond(tf.shape(x)[0] > 0, lambda: conv(x, kernel), lambda: tf.zeros(shape, x.dtype))
-
-
-@tf.custom_gradient
-def _conv3x3_same(x, kernel):
-    """`tf.nn.conv2d(x, kernel, 1, 'SAME')` of [N, H, W, C_in], kernel [3, 3, C_in, C_out]; its
-    gradients (`loop_gradients`) as convolutions in the layout XLA:CPU's own kernels take (it
-    canonicalizes only the entry computation's: TF's in a loop body ran as naive loops): the
-    output's gradient g convolved with the kernel turned by 180 degrees (in and out swapped;
-    Dumoulin and Visin 2016, https://arxiv.org/abs/1603.07285, Sec. 4), and x's channels as a
-    batch [C_in, H, W, N] convolved with g as an [H, W, N, C_out] kernel, padded by 1."""
-    x, kernel = tf.identity(x), tf.identity(kernel)  # This graph's: the gradient closes over them.
-
-    def gradient(g):
-        with tf.name_scope('loop_body_gradients'):
-            turned = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
-            channels, spread = tf.transpose(x, [3, 1, 2, 0]), tf.transpose(g, [1, 2, 0, 3])
-            by_kernel = tf.nn.conv2d(channels, spread, 1, [[0, 0], [1, 1], [1, 1], [0, 0]])
-            return _conv_same(g, turned), tf.transpose(by_kernel, [1, 2, 0, 3])
-
-    return _conv_same(x, kernel), gradient
 
 
 # A 3x3 convolution of a map of at most this many positions is one dense matrix product...

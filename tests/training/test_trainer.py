@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
-from tfp_flows import networks
+from tfp_flows import dense_conv, networks
 from tfp_flows.dequantization.variational import VariationalDequantizer
 from tfp_flows.training import FlowTrainer, make_optimizer  # As the README shows.
 
@@ -817,8 +817,8 @@ def test_the_xla_loop_with_a_dequantizer_equals_one_step_per_call(monkeypatch):
     pixels = _pixels(32)
     batches = tf.data.Dataset.from_tensor_slices(pixels).batch(8)
     calls = []
-    ours = networks._conv3x3_same  # noqa: SLF001 (counted where the loop takes it)
-    monkeypatch.setattr(networks, '_conv3x3_same', lambda *a: calls.append(1) or ours(*a))
+    ours = dense_conv.conv3x3_same
+    monkeypatch.setattr(networks, 'conv3x3_same', lambda *a: calls.append(1) or ours(*a))
     results = []
     for steps_per_execution in (1, 4):
         flow, dequantizer, trainer = _with_dequantizer(pixels, seed=3, clip_norm=100.0)

@@ -146,7 +146,8 @@ FIELDS = {
         "Backprop without storing each step's activations: the same gradients.", str),
     'train.ema_momentum': Field(None, checks.FRACTION.or_none(), RUN,
         'EMA weights, which are validated, tested and exported; None: off.', float),
-    'train.jit_compile': Field(False, checks.BOOL, FREE, 'XLA for the train step.'),
+    'train.jit_compile': Field(False, checks.BOOL, TRAINING,
+        "XLA for the train step; its dropout masks and roundings are not graph mode's."),
     'train.mixed_precision': Field(
         None, checks.one_of('mixed_bfloat16', 'mixed_float16').or_none(), TRAINING,
         "Keras' policy of the coupling and prior networks; None: float32.", str),
