@@ -9,12 +9,21 @@ set -euo pipefail
 ROOT=${1:?usage: bash bench/digits_search5.sh ROOT}
 cd "$(dirname "$0")/.."
 source bench/digits_run.sh
-run default_60_epochs default model.residual_blocks=0 train.epochs=60  # search4's default.
-run residual_1 default model.residual_blocks=1 train.epochs=60
-run residual_2 default model.residual_blocks=2 train.epochs=60
-run residual_1_45_epochs default model.residual_blocks=1 train.epochs=45  # The new default.
+# Dropout 0.05 unless a row says otherwise (search4's default; today's default has 0.1).
+run default_60_epochs default model.residual_blocks=0 train.epochs=60 model.dropout_rate=0.05
+run residual_1 default model.residual_blocks=1 train.epochs=60 model.dropout_rate=0.05
+run residual_2 default model.residual_blocks=2 train.epochs=60 model.dropout_rate=0.05
+run residual_1_45_epochs default model.residual_blocks=1 train.epochs=45 model.dropout_rate=0.05
 run residual_1_45_epochs_dropout_0.1 default model.residual_blocks=1 train.epochs=45 \
   model.dropout_rate=0.1
-# The new logistic_mixture_digits:
 run residual_1_60_epochs_dropout_0.1 default model.residual_blocks=1 train.epochs=60 \
+  model.dropout_rate=0.1  # The new default.
+# The lead's idle runs (the machine otherwise idle), on the merged code:
+run idle_residual_1_55_epochs_dropout_0.1 default model.residual_blocks=1 train.epochs=55 \
   model.dropout_rate=0.1
+run idle_residual_1_60_epochs_dropout_0.15 default model.residual_blocks=1 train.epochs=60 \
+  model.dropout_rate=0.15
+run idle_residual_1_90_epochs_dropout_0.1 default model.residual_blocks=1 train.epochs=90 \
+  model.dropout_rate=0.1
+run idle_residual_1_90_epochs_dropout_0.15 default model.residual_blocks=1 train.epochs=90 \
+  model.dropout_rate=0.15  # The new logistic_mixture_digits.

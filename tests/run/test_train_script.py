@@ -452,7 +452,7 @@ def test_none_on_the_command_line_is_none_for_every_field_that_takes_it():
                 assert _field(config, key) is None and overrides == {key: None}, (recipe, key)
     path = f'--config={ROOT / "configs" / "logistic_mixture_digits.py"}'  # The handed case.
     config, _ = _resolved(path, '--config.train.ema_momentum=None')
-    assert config.train.ema_momentum is None and config.model.dropout_rate == 0.1
+    assert config.train.ema_momentum is None and config.model.dropout_rate == 0.15
     later = ('--config.train.ema_momentum=None', '--config.train.ema_momentum=0.5')
     assert _resolved(path, *later)[0].train.ema_momentum == 0.5  # The last value wins.
     assert _resolved(path, *reversed(later))[0].train.ema_momentum is None
