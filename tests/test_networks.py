@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_flows import networks
+from tfp_flows import dense_conv, networks
 
 
 @pytest.mark.parametrize('dtype', checks.DTYPES)
@@ -200,6 +200,48 @@ def test_conv3x3_gradients_traced_for_any_batch(channels_in, channels_out, jit_c
         x = tf.random.stateless_normal([batch, 4, 4, channels_in], [7, 2])
         for got, want in zip(ours(x), theirs(x), strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * channels_in)
+
+
+@pytest.mark.parametrize('dtype', [tf.float16, tf.bfloat16])  # Mixed policies' compute dtypes.
+@pytest.mark.parametrize('channels_in, channels_out', [(3, 5), (6, 2)])  # Each tap product.
+def test_products_per_tap_in_half_precision(channels_in, channels_out, dtype):
+    x = tf.random.stateless_normal([3, 4, 3, channels_in], [7, 3])
+    kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [7, 4])
+    x, kernel = (tf.cast(tf.cast(v, dtype), tf.float32) for v in (x, kernel))  # Exact in dtype.
+    weights = tf.random.stateless_normal([3, 4, 3, channels_out], [7, 5])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, kernel])
+        with networks.tap_products():  # As a mixed policy: cast in, and the output back.
+            y = networks._conv3x3(tf.cast(x, dtype), tf.cast(kernel, dtype))  # noqa: SLF001
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * weights)
+        expected_loss = tf.reduce_sum(tf.nn.conv2d(x, kernel, 1, 'SAME') * weights)
+    assert y.dtype == dtype
+    tol = {'rtol': 0.02, 'atol': 0.1 if dtype == tf.bfloat16 else 0.01}
+    np.testing.assert_allclose(tf.cast(y, tf.float32), tf.nn.conv2d(x, kernel, 1, 'SAME'), **tol)
+    for got, want in zip(
+        tape.gradient(loss, [x, kernel]), tape.gradient(expected_loss, [x, kernel]), strict=True
+    ):
+        np.testing.assert_allclose(got, want, **{**tol, 'atol': 10 * tol['atol']})
+
+
+@pytest.mark.parametrize('shape', [(1, 1, 3, 2), (1, 5, 2, 4), (2, 3, 4, 1), (5, 4, 2, 3)])
+def test_loop_body_convolutions_gradients_on_odd_and_one_pixel_maps(shape):
+    # dense_conv.conv3x3_same's kernel gradient: x's channels convolved with g as a kernel the
+    # size of the map, padded by 1 (a 1x1 map: a 1x1 kernel on a 3x3 input).
+    height, width, channels_in, channels_out = shape
+    x = tf.random.stateless_normal([2, height, width, channels_in], [8, 1], dtype=tf.float64)
+    kernel = tf.random.stateless_normal([3, 3, channels_in, channels_out], [8, 2], dtype=tf.float64)
+    weights = tf.random.stateless_normal([2, height, width, channels_out], [8, 3], dtype=tf.float64)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, kernel])
+        y = dense_conv.conv3x3_same(x, kernel)
+        expected = tf.nn.conv2d(x, kernel, 1, 'SAME')
+        loss, expected_loss = tf.reduce_sum(y * weights), tf.reduce_sum(expected * weights)
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    for got, want in zip(
+        tape.gradient(loss, [x, kernel]), tape.gradient(expected_loss, [x, kernel]), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize('switch', ['loop_gradients', 'tap_products'])

@@ -847,6 +847,23 @@ def test_the_xla_loop_with_a_dequantizer_equals_one_step_per_call(monkeypatch):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
 
 
+def test_the_xla_loop_takes_its_gradients_on_a_one_replica_mirrored_strategy(monkeypatch):
+    # `--config.train.strategy=mirrored` on one logical CPU. A MirroredStrategy runs each
+    # replica's step in a thread of its own, which does not see the caller's context
+    # variables: the loop body's gradients (`networks.loop_gradients`) are entered in it.
+    pixels = _pixels(16)
+    calls = []
+    ours = dense_conv.conv3x3_same
+    monkeypatch.setattr(networks, 'conv3x3_same', lambda *a: calls.append(1) or ours(*a))
+    with tf.distribute.MirroredStrategy(['/cpu:0']).scope():
+        _, _, trainer = _with_dequantizer(pixels, seed=3)
+        trainer.compile(make_optimizer('adam', 3e-3), jit_compile=True, steps_per_execution=2)
+    trainer.fit(tf.data.Dataset.from_tensor_slices(pixels).batch(8), epochs=1, verbose=0)
+    assert trainer.train_function.__module__ == 'tfp_flows.training.xla_steps'
+    assert int(trainer.optimizer.iterations.numpy()) == 2
+    assert calls  # 8x8 maps: convolutions, not dense products.
+
+
 @pytest.mark.parametrize('path', ['fit', 'accumulation, ema'])
 def test_variational_dequantization_trains_flow_and_dequantizer_jointly(path):
     pixels = _pixels(32)

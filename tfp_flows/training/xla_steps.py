@@ -35,15 +35,16 @@ def looped_train_function(trainer, keras_function):
     dataset's short last batch among them) one call each. Steps equal Keras' one XLA call per
     step up to rounding. Anything but an iterator (`train_on_batch`'s batch) goes to
     `keras_function`, Keras' own."""
-    strategy, n = trainer.distribute_strategy, trainer.steps_per_execution
-    one = tf.constant(1)
+    strategy, n, one = trainer.distribute_strategy, trainer.steps_per_execution, tf.constant(1)
+
+    def train_step(batch):  # In the replica's thread (a MirroredStrategy runs each in its own).
+        with networks.loop_gradients():
+            return trainer.train_step(batch)
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def steps(batches, count):
         def body(i):
-            with networks.loop_gradients():
-                batch = tf.nest.map_structure(lambda b: b[i], batches)
-                strategy.run(trainer.train_step, args=(batch,))
+            strategy.run(train_step, args=(tf.nest.map_structure(lambda b: b[i], batches),))
             return i + 1
 
         tf.while_loop(lambda i: i < count, body, [tf.constant(0)])
