@@ -27,3 +27,6 @@ run idle_residual_1_90_epochs_dropout_0.1 default model.residual_blocks=1 train.
   model.dropout_rate=0.1
 run idle_residual_1_90_epochs_dropout_0.15 default model.residual_blocks=1 train.epochs=90 \
   model.dropout_rate=0.15  # The new logistic_mixture_digits.
+# The new default (configs/default.py as it is now) with two more seeds:
+run default_seed_1 default seed=1
+run default_seed_2 default seed=2
