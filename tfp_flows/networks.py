@@ -184,10 +184,12 @@ class ConvNet(_Network):
 
     Maps [..., H, W, input_channels] to [..., H, W, output_channels] ('SAME' padding), at
     9 * input_channels * hidden_channels + hidden_channels^2 + 9 * hidden_channels *
-    output_channels multiply-adds per position; `residual_blocks` (an int >= 0) blocks h + ReLU(
-    conv3x3(h)) after the conv1x1 add 9 hidden_channels^2 each. With `dropout_rate` > 0 and
-    `training=True`, each hidden ReLU output is dropped (Flow++, Ho et al. 2019,
-    https://arxiv.org/abs/1902.00275). `ValueError` naming a bad argument (`check_arguments`).
+    output_channels multiply-adds per position; `residual_blocks` (an int >= 0) blocks
+    h + ReLU(conv3x3(h)) after the conv1x1 add 9 hidden_channels^2 each (the residual form of
+    Real NVP's conditioners, Dinh et al. 2017, https://arxiv.org/abs/1605.08803). With
+    `dropout_rate` > 0 and `training=True`, each hidden ReLU output is dropped (Flow++, Ho et
+    al. 2019, https://arxiv.org/abs/1902.00275). `ValueError` naming a bad argument
+    (`check_arguments`).
     """
 
     def __init__(
