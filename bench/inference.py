@@ -2,7 +2,8 @@
 
 The peers' digits architecture (bench/peers/protocol.py: 8x8x1, L=2, K=4, width 64, LU 1x1
 conv, affine coupling, batch 256, float32), both ActNorm-initialised on the same batch. Every
-function is a `tf.function` (graph) or `tf.function(jit_compile=True)` (XLA), plus our
+function is a `tf.function` (graph) or `tf.function(jit_compile=True)` (XLA; ours traced in
+`tfp_flows.networks.tap_products()`, as documented), plus our
 exported SavedModel's signatures (`tfp_flows.export`, with and without `jit_compile`, loaded
 back with `tf.saved_model.load`).
 After warm-up, each repeat times every entry in turn (`--calls` calls each, a different
@@ -53,6 +54,17 @@ class Entry:
     calls: int | None = None
 
 
+def _ours_function(tf, tfp_flows, fn, jit):
+    """`fn` as a `tf.function`; under XLA traced in `tfp_flows.networks.tap_products()`, as its
+    docstring asks (its SavedModel export does so itself)."""
+
+    def call(*args):
+        with tfp_flows.networks.tap_products(jit):
+            return fn(*args)
+
+    return tf.function(call, jit_compile=jit)
+
+
 def build_entries(tf, tfp, tfp_flows, x_init):
     """{name: Entry}: log_prob and sample of both libraries, ours also as a SavedModel."""
     from tfp_glow import glow_distribution
@@ -71,8 +83,8 @@ def build_entries(tf, tfp, tfp_flows, x_init):
     entries = {}
     for jit in (False, True):
         mode = 'xla' if jit else 'graph'
-        ours_lp = tf.function(flow.log_prob, jit_compile=jit)
-        ours_s = tf.function(lambda: flow.sample(n, seed=(1, 2)), jit_compile=jit)
+        ours_lp = _ours_function(tf, tfp_flows, flow.log_prob, jit)
+        ours_s = _ours_function(tf, tfp_flows, lambda: flow.sample(n, seed=(1, 2)), jit)
         theirs_lp = tf.function(theirs.log_prob, jit_compile=jit)
         theirs_s = tf.function(lambda: theirs.sample(n, seed=(1, 2)), jit_compile=jit)
         entries[f'ours_{mode}_log_prob'] = Entry(

@@ -27,9 +27,11 @@ _TAP_PRODUCTS = contextvars.ContextVar('tap_products', default=False)
 @contextlib.contextmanager
 def tap_products(on=True):
     """Within it, `small_conv3x3` of maps of more than 9 positions is `tap_conv3x3`, not
-    `dense_conv3x3`: 9 / P of the multiply-adds, in more ops. XLA trains the digits Glow 1.13x
-    as fast, graph mode slower (bench/README), so `FlowTrainer` takes it under XLA only; per
-    thread. `ValueError`: `on` not a bool."""
+    `dense_conv3x3`: 9 / P of the multiply-adds, in more ops. Under XLA the digits Glow trains
+    1.13x and computes `log_prob` and `sample` ~1.2x as fast, in graph mode slower
+    (bench/README), so `FlowTrainer` and a `jit_compile=True` export take it under XLA only;
+    trace your own `tf.function(..., jit_compile=True)` of a flow inside it. Read while
+    tracing, per thread. `ValueError`: `on` not a bool."""
     token = _TAP_PRODUCTS.set(checks.BOOL.check('on', on))
     try:
         yield

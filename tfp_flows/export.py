@@ -71,14 +71,15 @@ def _check_flow(flow):
     return tuple(shapes[0].as_list()), tuple(shapes[1].as_list()), dtype
 
 
-def _traced(fn, required):
+def _traced(fn, required, jit_compile):
     """`fn` as a `FlowModule` function traces it: with TF's own convolution gradients, also in
-    loops (`networks.loop_gradients(False)`: a loaded `tf.cond` fails on custom gradients), and
-    `fn`'s signature (what `tf.function` binds its inputs to), every argument required if
-    `required`."""
+    loops (`networks.loop_gradients(False)`: a loaded `tf.cond` fails on custom gradients),
+    under XLA with products per tap (`networks.tap_products`: 1.2x the passes' speed on the
+    digits Glow, slower in graph mode; bench/README), and `fn`'s signature (what `tf.function`
+    binds its inputs to), every argument required if `required`."""
 
     def call(*args, **kwargs):
-        with networks.loop_gradients(False):
+        with networks.loop_gradients(False), networks.tap_products(jit_compile):
             return fn(*args, **kwargs)
 
     signature = inspect.signature(fn)
@@ -129,7 +130,7 @@ class FlowModule(tf.Module):
         def function(fn, *specs, jit_compile=False):
             required = specs[-1].name == 'conditional_input'  # A call without it names it.
             return tf.function(
-                _traced(fn, required),
+                _traced(fn, required, jit_compile),
                 input_signature=list(specs),
                 autograph=False,
                 jit_compile=jit_compile,

@@ -335,13 +335,14 @@ class FlowTrainer(keras.Model):
         return [None if i in unconnected else s for i, s in enumerate(sums)], losses.concat()
 
     def test_step(self, data):
-        per_example = self.per_example_loss(*split_batch(data))
+        per_example = self.predict_step(data)
         self.loss_tracker.update_state(per_example)
         self.unit_tracker.update_state(per_example)
         return step_logs([self.loss_tracker, self.unit_tracker])
 
     def predict_step(self, data):
-        return self.per_example_loss(*split_batch(data))
+        with networks.tap_products(bool(self.jit_compile)):  # As `train_step`'s.
+            return self.per_example_loss(*split_batch(data))
 
     def _clip(self, gradients):
         """This replica's gradients clipped so that their sum over replicas has norm at most
