@@ -1,5 +1,6 @@
 """The Keras bridge trains every variable, on one device and on two replicas alike."""
 
+import contextlib
 import inspect
 import math
 import os
@@ -680,13 +681,20 @@ def test_several_steps_per_execution_fall_back_to_one_on_two_replicas(mirrored_s
     assert 'keras-team/keras#19246' in caplog.text
 
 
-@pytest.mark.parametrize('jit_compile', [True, np.True_, False, 'auto'])
-def test_xla_is_refused_on_two_replicas_before_training(mirrored_strategy, jit_compile):
+@pytest.mark.parametrize(
+    'jit_compile, compile_in_scope',
+    [(True, True), (np.True_, True), (False, True), ('auto', True), (True, False)],
+)
+def test_xla_is_refused_on_two_replicas_before_training(
+    mirrored_strategy, jit_compile, compile_in_scope
+):
     # Keras turns XLA off under a strategy itself ('auto'); True failed inside `fit`, after
-    # tracing ("Trying to access resource ... replica_1 ... from ... CPU:0").
+    # tracing ("Trying to access resource ... replica_1 ... from ... CPU:0"). The trainer's
+    # strategy counts, also when `compile` runs outside its scope.
     x = _data('glow', 8)
     with mirrored_strategy.scope():
         _, trainer = _trained('glow', x)
+    with mirrored_strategy.scope() if compile_in_scope else contextlib.nullcontext():
         if isinstance(jit_compile, str) or not jit_compile:
             trainer.compile(keras.optimizers.SGD(0.01), jit_compile=jit_compile)
             return

@@ -145,7 +145,9 @@ class FlowTrainer(keras.Model):
         `inner_optimizer` (the given one) a checkpoint should hold.
         """
         steps_per_execution = checks.POSITIVE_INT.check('steps_per_execution', steps_per_execution)
-        steps_per_execution = on_replicas(steps_per_execution, kwargs.get('jit_compile', 'auto'))
+        steps_per_execution = on_replicas(  # The model's strategy: compile may be outside it.
+            self.distribute_strategy, steps_per_execution, kwargs.get('jit_compile', 'auto')
+        )
         super().compile(optimizer=optimizer, steps_per_execution=steps_per_execution, **kwargs)
         self.optimizer.build(self.trainable_weights)
 

@@ -54,12 +54,12 @@ def step_logs(metrics):
     return logs
 
 
-def on_replicas(steps_per_execution, jit_compile):
-    """`steps_per_execution` as Keras 3 can run it on the strategy's replicas: 1 on several
+def on_replicas(strategy, steps_per_execution, jit_compile):
+    """`steps_per_execution` as Keras 3 can run it on `strategy`'s replicas: 1 on several
     (keras-team/keras#19246), with a warning. `ValueError` for `jit_compile=True` there: Keras
     turns XLA off under a strategy itself ('auto'), and True failed inside `fit`, after tracing
     ("Trying to access resource ... replica_1 ... from ... CPU:0")."""
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    replicas = strategy.num_replicas_in_sync
     if replicas > 1 and not isinstance(jit_compile, str) and jit_compile:
         raise ValueError(
             f'jit_compile=True cannot train on {replicas} replicas: Keras 3 does not take XLA '
