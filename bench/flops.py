@@ -10,9 +10,12 @@
    Training costs ~3x the forward (forward, gradient w.r.t. activations, w.r.t. weights).
 3. Achieved: images/s of a training step (Keras' compiled train function, as ``fit`` runs it)
    and of log_prob, times those FLOPs, for the digits model and for a compute-dominated one
-   (32x32x3, 3 levels, width 256, 4 steps per level, small batch).
+   (32x32x3, 3 levels, width 256, 4 steps per level, small batch); in graph mode, or with
+   `--jit_compile` under XLA (the trainer's `jit_compile=True`, log_prob in
+   `tf.function(jit_compile=True)`).
 
     python bench/flops.py --out=bench/results/flops.json
+    python bench/flops.py --jit_compile --out=bench/results/flops_xla.json
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ def formula_flops(shape, levels, steps, hidden) -> float:
     return total
 
 
-def achieved(tf, name, spec, repeats, warmup, steps) -> dict:
+def achieved(tf, name, spec, repeats, warmup, steps, jit_compile=False) -> dict:
     import tfp_flows
     from tfp_flows.training.optimizers import make_optimizer
     from tfp_flows.training.trainer import FlowTrainer
@@ -137,9 +140,14 @@ def achieved(tf, name, spec, repeats, warmup, steps) -> dict:
     ]
     tfp_flows.initialize(flow, pool[0])
     trainer = FlowTrainer(flow, num_bins=17)
-    trainer.compile(make_optimizer('adam', 1e-3))
+    trainer.compile(make_optimizer('adam', 1e-3), jit_compile=jit_compile)
     trainer.make_train_function()
-    log_prob = tf.function(flow.log_prob)
+
+    def products_per_tap_under_xla(x):  # As `tfp_flows.networks.tap_products` asks.
+        with tfp_flows.networks.tap_products(jit_compile):
+            return flow.log_prob(x)
+
+    log_prob = tf.function(products_per_tap_under_xla, jit_compile=jit_compile)
     it = {'i': 0}
 
     def train_once():
@@ -183,6 +191,7 @@ def main() -> None:
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--models', default=','.join(MODELS))
+    parser.add_argument('--jit_compile', action='store_true', help='XLA: trainer and log_prob')
     args = parser.parse_args()
     import tensorflow as tf
 
@@ -195,7 +204,9 @@ def main() -> None:
     )
     results = {}
     for name in args.models.split(','):
-        r = achieved(tf, name, MODELS[name], args.repeats, args.warmup, args.steps)
+        r = achieved(
+            tf, name, MODELS[name], args.repeats, args.warmup, args.steps, args.jit_compile
+        )
         r['train_fraction_of_peak'] = r['train_gflops_achieved'] / peak['peak_gflops']
         r['log_prob_fraction_of_peak'] = r['log_prob_gflops_achieved'] / peak['peak_gflops']
         results[name] = r

@@ -3,7 +3,8 @@
 The peers' digits architecture (bench/peers/protocol.py: 8x8x1, L=2, K=4, width 64, LU 1x1
 conv, affine coupling, batch 256, float32), both ActNorm-initialised on the same batch. Every
 function is a `tf.function` (graph) or `tf.function(jit_compile=True)` (XLA; ours traced in
-`tfp_flows.networks.tap_products()`, as documented), plus our
+`tfp_flows.networks.tap_products()`, as documented, and, as an A/B of that switch, without it
+under XLA and with it in graph mode), plus our
 exported SavedModel's signatures (`tfp_flows.export`, with and without `jit_compile`, loaded
 back with `tf.saved_model.load`).
 After warm-up, each repeat times every entry in turn (`--calls` calls each, a different
@@ -54,12 +55,15 @@ class Entry:
     calls: int | None = None
 
 
-def _ours_function(tf, tfp_flows, fn, jit):
-    """`fn` as a `tf.function`; under XLA traced in `tfp_flows.networks.tap_products()`, as its
-    docstring asks (its SavedModel export does so itself)."""
+OURS_MODES = [('graph', False, False), ('xla', True, True), ('xla_dense', True, False)]
+OURS_MODES += [('graph_taps', False, True)]
+
+
+def _ours_function(tf, tfp_flows, fn, jit, taps):
+    """`fn` as a `tf.function`, traced in `tfp_flows.networks.tap_products(taps)`."""
 
     def call(*args):
-        with tfp_flows.networks.tap_products(jit):
+        with tfp_flows.networks.tap_products(taps):
             return fn(*args)
 
     return tf.function(call, jit_compile=jit)
@@ -81,16 +85,19 @@ def build_entries(tf, tfp, tfp_flows, x_init):
     n = P.EVAL_BATCH
     x = tf.constant(x_init)
     entries = {}
-    for jit in (False, True):
-        mode = 'xla' if jit else 'graph'
-        ours_lp = _ours_function(tf, tfp_flows, flow.log_prob, jit)
-        ours_s = _ours_function(tf, tfp_flows, lambda: flow.sample(n, seed=(1, 2)), jit)
-        theirs_lp = tf.function(theirs.log_prob, jit_compile=jit)
-        theirs_s = tf.function(lambda: theirs.sample(n, seed=(1, 2)), jit_compile=jit)
+    # Ours under XLA with products per tap, as `tap_products` asks; the A/B entries without
+    # (`xla_dense`) and with them in graph mode (`graph_taps`).
+    for mode, jit, taps in OURS_MODES:
+        ours_lp = _ours_function(tf, tfp_flows, flow.log_prob, jit, taps)
+        ours_s = _ours_function(tf, tfp_flows, lambda: flow.sample(n, seed=(1, 2)), jit, taps)
         entries[f'ours_{mode}_log_prob'] = Entry(
             'log_prob', 'ours', lambda f=ours_lp: f(x).numpy(), n
         )
         entries[f'ours_{mode}_sample'] = Entry('sample', 'ours', lambda f=ours_s: f().numpy(), n)
+    for jit in (False, True):
+        mode = 'xla' if jit else 'graph'
+        theirs_lp = tf.function(theirs.log_prob, jit_compile=jit)
+        theirs_s = tf.function(lambda: theirs.sample(n, seed=(1, 2)), jit_compile=jit)
         entries[f'tfp_{mode}_log_prob'] = Entry(
             'log_prob', 'tfp', lambda f=theirs_lp: f(x - 0.5).numpy(), n
         )  # fmt: skip
@@ -202,6 +209,27 @@ def compare(entries, timing):
                 f'{kind} ({measure}): {best["ours"]} / {best["tfp"]} = '
                 f'{statistics.median(ratios):.2f}x [{min(ratios):.2f}, {max(ratios):.2f}]'
             )
+    for kind in kinds:  # Products per tap, A/B: the time without over the time with them.
+        for jit, (without, with_) in (
+            ('xla', ('xla_dense', 'xla')),
+            ('graph', ('graph', 'graph_taps')),
+        ):
+            for measure in ('wall', 'cpu'):
+                times = per_image[measure]
+                ratios = [
+                    a / b
+                    for a, b in zip(
+                        times[f'ours_{without}_{kind}'], times[f'ours_{with_}_{kind}'], strict=True
+                    )
+                ]
+                metrics['ratios'][f'tap_products_{jit}_{kind}_{measure}'] = {
+                    'median': statistics.median(ratios), 'min': min(ratios), 'max': max(ratios),
+                    'all': ratios,
+                }  # fmt: skip
+                lines.append(
+                    f'products per tap, {jit} {kind} ({measure}): {statistics.median(ratios):.2f}x '
+                    f'[{min(ratios):.2f}, {max(ratios):.2f}] (> 1: faster with them)'
+                )
     table = [
         f'{name:32s} {e["images_per_s"]:8.0f} img/s  (cpu {e["cpu_images_per_s"]:8.0f})  '
         f'first call {e["first_call_s"]:.2f} s'
