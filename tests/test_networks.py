@@ -315,6 +315,9 @@ DROPOUT_NETWORKS = {
         [2, 8, 8, 3],
     ),
     'dense_net': (functools.partial(networks.DenseNet, 3, 4, 16, seed=2), [2, 3]),
+    # Rows of 5 values: a part's first mask value sits inside a Philox block (4 values, 2 in
+    # float64), which `_uniform_rows` skips into.
+    'dense_net_odd_width': (functools.partial(networks.DenseNet, 3, 4, 5, seed=2), [2, 3]),
 }
 
 
@@ -341,22 +344,32 @@ def test_dropout_is_off_unless_training(name):
 
 
 @pytest.mark.parametrize('name', list(DROPOUT_NETWORKS))
-@pytest.mark.parametrize('dtype_policy', [None, 'mixed_float16', 'mixed_bfloat16'])
-def test_the_parts_of_a_batch_apply_the_whole_batchs_masks(name, dtype_policy):
+@pytest.mark.parametrize('dtype', [None, 'mixed_float16', 'mixed_bfloat16', 'float64'])
+def test_the_parts_of_a_batch_apply_the_whole_batchs_masks(name, dtype):
+    # A part draws its own rows only (not the whole batch's masks, then a slice).
     make, shape = DROPOUT_NETWORKS[name]
-    net = checks.randomize_variables(make(dropout_rate=0.5, dtype_policy=dtype_policy), seed=3)
-    x = tf.random.stateless_normal([6, *shape[1:]], [6, 8])
+    kwargs = {'dtype': tf.float64} if dtype == 'float64' else {'dtype_policy': dtype}
+    net = checks.randomize_variables(make(dropout_rate=0.5, **kwargs), seed=3)
+    x = tf.random.stateless_normal([6, *shape[1:]], [6, 8], dtype=net.variable_dtype)
     seeded = dict(training=True, seed=[1, 2])
     whole = net(x, **seeded).numpy()
     assert not np.allclose(whole, net(x).numpy())  # Dropout is on.
-    for offset, count, total in ((0, 6, 6), (0, 2, 6), (2, 4, 6), (3, 1, 9)):
+    # The same masks; float64 convolutions and products of another batch size may round by
+    # an ulp (a mask's difference is a value or zero, or twice it).
+    equal = np.testing.assert_array_equal
+    if dtype == 'float64':
+        equal = functools.partial(np.testing.assert_allclose, rtol=1e-12)
+    for offset, count, total in ((0, 6, 6), (0, 2, 6), (2, 4, 6), (3, 1, 9), (1, 4, 6)):
         for rows in ((offset, total), (tf.constant(offset), tf.constant(total, tf.int64))):
-            part = net(x[offset : offset + count], **seeded, rows=rows)
-            np.testing.assert_array_equal(part, whole[offset : offset + count])
+            equal(
+                net(x[offset : offset + count], **seeded, rows=rows), whole[offset : offset + count]
+            )
     # XLA draws other masks than TF's kernels, but its parts take its whole batch's too.
     compiled = tf.function(lambda x, offset: net(x, **seeded, rows=(offset, 6)), jit_compile=True)
     compiled_whole = compiled(x, 0).numpy()
-    np.testing.assert_array_equal(compiled(x[2:], tf.constant(2)), compiled_whole[2:])
+    for offset in (1, 2, 3):  # One shape: one more compile.
+        part = compiled(x[offset : offset + 3], tf.constant(offset))
+        equal(part, compiled_whole[offset : offset + 3])
 
 
 def test_dropout_inside_tf_function_with_a_training_tensor():

@@ -81,8 +81,8 @@ def check_stateless_seed(name, seed, ints=False):
 def _dropout(h, rate, training, seed, rows, layer):
     """Inverted dropout of `h` when `training`; with a stateless `seed` [2], masks of (seed,
     layer), as `tf.nn.experimental.stateless_dropout`'s. With `rows` (offset, total), h's n
-    examples take rows [offset, offset + n) of a batch of `total`'s masks (stateless draws fill
-    a shape in order), so the parts of a batch (replicas, micro-batches) apply the whole's."""
+    examples take rows [offset, offset + n) of a batch of `total`'s masks, drawn alone
+    (`_uniform_rows`), so the parts of a batch (replicas, micro-batches) apply the whole's."""
     if not rate or training is False:
         return h
 
@@ -92,16 +92,34 @@ def _dropout(h, rate, training, seed, rows, layer):
         shape, layer_seed = tf.shape(h), tf.random.experimental.stateless_fold_in(seed, layer)
         if rows is None:
             uniform = tf.random.stateless_uniform(shape, layer_seed, dtype=h.dtype)
-        else:  # A static total keeps the draw's shape static for XLA.
-            offset, total = (tf.cast(value, shape.dtype) for value in rows)
-            drawn = tf.concat([[total], shape[1:]], axis=0)
-            uniform = tf.random.stateless_uniform(drawn, layer_seed, dtype=h.dtype)
-            uniform = tf.slice(uniform, tf.concat([[offset], 0 * shape[1:]], axis=0), shape)
+        else:
+            uniform = _uniform_rows(shape, layer_seed, rows, h.dtype)
         return tf.where(uniform >= rate, h * tf.constant(1 / (1 - rate), h.dtype), 0.0)
 
     if training is True:
         return drop()
     return tf.cond(training, drop, lambda: h)
+
+
+def _uniform_rows(shape, seed, rows, dtype):
+    """Rows [offset, offset + n) of `tf.random.stateless_uniform([total, *shape[1:]], seed,
+    dtype)`, for `shape` [n, ...] and `rows` (offset, total), drawn alone: such a draw fills the
+    shape in order from the seed's Philox counter, 4 values per increment (2 for float64), so
+    the rows start offset * prod(shape[1:]) values in (tests/test_networks.py pins it, graph and
+    XLA). The draw keeps a static size for XLA: n's values and 3 (or 1) more to skip. Tensor
+    rows are not checked against the total (ints are, on entry): rows past it are those of a
+    larger batch."""
+    offset, shape = tf.cast(rows[0], tf.int64), tf.cast(shape, tf.int64)  # Total: no part.
+    per_increment = 2 if dtype == tf.float64 else 4
+    start = offset * tf.reduce_prod(shape[1:])
+    key, counter, alg = tf.raw_ops.StatelessRandomGetKeyCounterAlg(seed=seed)
+    skip = tf.stack([start // per_increment, tf.constant(0, tf.int64)])  # Counter's low word.
+    counter = tf.bitcast(tf.bitcast(counter, tf.int64) + skip, tf.uint64)
+    size = tf.reduce_prod(shape)
+    drawn = tf.raw_ops.StatelessRandomUniformV2(
+        shape=[size + per_increment - 1], key=key, counter=counter, alg=alg, dtype=dtype
+    )
+    return tf.reshape(tf.slice(drawn, [start % per_increment], [size]), shape)
 
 
 def _he_normal(shape, fan_in, seed, dtype):
