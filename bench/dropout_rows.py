@@ -1,7 +1,8 @@
 """CPU per train step of the default recipe with dropout masks drawn for the global batch.
 
 `FlowTrainer` passes each replica (and micro-batch) the bijector kwarg `dropout_rows`, so every
-dropout layer draws the masks of the whole global batch and keeps its rows. This times, in one
+dropout layer applies its rows of the whole global batch's masks (drawn alone from the Philox
+counter since 2026-12-08; before, it drew the whole batch's masks and kept its rows). This times, in one
 process and interleaved (each repeat runs the variants in a new random order), one epoch of
 digits (19 steps of 64) of `configs/default.py` (Real NVP, mixture-of-logistics couplings,
 variational dequantizer, dropout 0.05, one thread per op) with:
