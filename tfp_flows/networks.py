@@ -105,14 +105,18 @@ def _uniform_rows(shape, seed, offset, dtype):
     shape in order from the seed's Philox counter, 4 values per increment (2 for float64), so
     the rows start offset * prod(shape[1:]) values in (tests/test_networks.py pins it, graph and
     XLA). The draw keeps a static size for XLA: n's values and 3 (or 1) more to skip. Also at
-    offset 0: XLA then takes 4x less CPU than for `stateless_uniform` from a traced seed (it
-    computes the seed's key inside every element's draw)."""
+    offset 0: under XLA a traced seed's mask takes far less CPU than `stateless_uniform`'s."""
     offset, shape = tf.cast(offset, tf.int64), tf.cast(shape, tf.int64)
     per_increment = 2 if dtype == tf.float64 else 4
     start = offset * tf.reduce_prod(shape[1:])
     key, counter, alg = tf.raw_ops.StatelessRandomGetKeyCounterAlg(seed=seed)
-    skip = tf.stack([start // per_increment, tf.constant(0, tf.int64)])  # Counter's low word.
-    counter = tf.bitcast(tf.bitcast(counter, tf.int64) + skip, tf.uint64)
+    zero = tf.constant(0, tf.int64)
+    words = tf.bitcast(tf.concat([key, counter], 0), tf.int64)  # Key, counter low and high.
+    words += tf.stack([zero, start // per_increment, zero])
+    # XLA would compute the key (the seed's Philox rounds) inside every element's draw; it
+    # does not fuse a scatter into its consumers, so through one it computes them once.
+    words = tf.tensor_scatter_nd_update(tf.zeros([3], tf.int64), [[0], [1], [2]], words)
+    key, counter = tf.split(tf.bitcast(words, tf.uint64), [1, 2])
     size = tf.reduce_prod(shape)
     drawn = tf.raw_ops.StatelessRandomUniformV2(
         shape=[size + per_increment - 1], key=key, counter=counter, alg=alg, dtype=dtype
