@@ -239,18 +239,27 @@ def test_dropout_is_on_in_the_train_step_only(family):
     assert plain.train_on_batch(x, c, return_dict=True)[name] == pytest.approx(evaluated[0])
 
 
-def test_xla_evaluation_and_prediction_equal_graph_mode():
+def test_xla_evaluation_and_prediction_equal_graph_mode(monkeypatch):
     # Under XLA they take products per tap (`networks.tap_products`; the 4x4 maps of the first
-    # level), as the train step does.
+    # level), as the train step does; in graph mode (also 'auto' on CPU) the dense matrix.
+    calls = []
+    ours = dense_conv.tap_conv3x3
+    monkeypatch.setattr(dense_conv, 'tap_conv3x3', lambda *a: calls.append(1) or ours(*a))
     x, c = _data('conditional glow', 8)
     flow, trainer = _trained('conditional glow', (x, c))
     _moved(flow)
     results = []
-    for jit in (False, True):
+    for jit in ('auto', False, True):
         trainer.compile(keras.optimizers.SGD(0.0), jit_compile=jit)
-        evaluated = trainer.test_on_batch(x, c, return_dict=True)[trainer.metric_name]
-        results.append((evaluated, trainer.predict(_one_batch_dataset((x, c)), verbose=0)))
-    (graph, graph_predicted), (xla, xla_predicted) = results
+        for run in (
+            lambda: trainer.test_on_batch(x, c, return_dict=True)[trainer.metric_name],
+            lambda: trainer.predict(_one_batch_dataset((x, c)), verbose=0),
+        ):
+            del calls[:]
+            results.append(run())
+            assert bool(calls) == (jit is True), (jit, len(results))
+    auto, _, graph, graph_predicted, xla, xla_predicted = results
+    assert auto == graph
     assert xla == pytest.approx(graph, rel=1e-5)
     np.testing.assert_allclose(xla_predicted, graph_predicted, rtol=1e-5)
     assert np.std(graph_predicted) > 1e-3  # Moved variables: not the identity's numbers.
