@@ -16,6 +16,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_flows
+from tfp_flows import dense_conv
 from tfp_flows.dequantization import importance_weighted_bits_per_dim
 from tfp_flows.dequantization.variational import VariationalDequantizer
 from tfp_flows.export import FlowModule, export_saved_model
@@ -430,6 +431,34 @@ def test_a_conditional_module_decodes_what_it_encodes_given_the_context():
     np.testing.assert_allclose(module.decode(z, contexts)['x'], x, rtol=1e-10)
     other = module.log_prob(x, contexts[::-1])['log_prob']
     assert not np.allclose(other, module.log_prob(x, contexts)['log_prob'])
+
+
+@pytest.mark.parametrize('coupling', ['affine', 'logistic_mixture'])
+def test_an_xla_module_takes_products_per_tap_and_the_graph_modules_numbers(monkeypatch, coupling):
+    # `jit_compile=True` traces its passes in `networks.tap_products()` (the 4x4 maps of the
+    # level); the checks and sampling outside stay as they are, and so do the numbers.
+    calls = []
+    ours = dense_conv.tap_conv3x3
+    monkeypatch.setattr(dense_conv, 'tap_conv3x3', lambda *a: calls.append(1) or ours(*a))
+    flow = tfp_flows.glow(
+        (8, 8, 1), num_levels=1, num_steps=2, hidden_channels=8, coupling=coupling,
+        conditional_shape=(3,), learn_top_prior=True,
+    )  # fmt: skip
+    x, contexts = _trained_looking(flow, _image_data)
+    x, contexts, seed = x[:5], contexts[:5], np.array([1, 2])
+    results = []
+    for jit in (False, True):
+        module = FlowModule(flow, num_bins=NUM_BINS, jit_compile=jit)
+        del calls[:]
+        z = module.encode(x, contexts)['z']
+        results.append((
+            module.bits_per_dim(x, contexts)['bits_per_dim'], z, module.decode(z, contexts)['x'],
+            module.sample(3, 0.7, seed, contexts[:3])['x'],
+        ))  # fmt: skip
+        assert bool(calls) == jit
+    for graph, xla in zip(*results, strict=True):
+        np.testing.assert_allclose(xla, graph, rtol=1e-5, atol=1e-5)
+    assert np.std(results[0][0]) > 1e-3  # Moved variables: not the identity's numbers.
 
 
 def _entries(directory):
