@@ -2,10 +2,10 @@
 
 `FlowTrainer` passes each replica (and micro-batch) the bijector kwarg `dropout_rows`, so every
 dropout layer applies its rows of the whole global batch's masks (drawn alone from the Philox
-counter since 2026-12-08; before, it drew the whole batch's masks and kept its rows). This times, in one
-process and interleaved (each repeat runs the variants in a new random order), one epoch of
-digits (19 steps of 64) of `configs/default.py` (Real NVP, mixture-of-logistics couplings,
-variational dequantizer, dropout 0.05, one thread per op) with:
+counter since 2026-12-08; before, it drew the whole batch's masks and kept its rows). This
+times, in one process and interleaved (each repeat runs the variants in a new random order),
+one epoch of digits (19 steps of 64) of `configs/default.py` (Real NVP, mixture-of-logistics
+couplings, variational dequantizer, dropout 0.05, one thread per op) with:
 
 - `global_rows`: the trainer as it is;
 - `own_rows`: the kwarg dropped, so each part draws only its own rows (the draw's old cost);
