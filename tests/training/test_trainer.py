@@ -679,12 +679,17 @@ def test_several_steps_per_execution_equal_one_step_per_call(jit_compile):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)
 
 
-def test_several_steps_per_execution_fall_back_to_one_on_two_replicas(mirrored_strategy, caplog):
+@pytest.mark.parametrize('compile_in_scope', [True, False])
+def test_several_steps_per_execution_fall_back_to_one_on_two_replicas(
+    mirrored_strategy, caplog, compile_in_scope
+):
     # Keras 3 cannot loop there (keras-team/keras#19246): one step per call, warned. A fit on
     # two replicas with one step per call is test_two_replica_step_equals_one_device_step's.
+    # The trainer's strategy counts, also when `compile` runs outside its scope.
     x = _data('glow', 8)
     with mirrored_strategy.scope():
         _, trainer = _trained('glow', x)
+    with mirrored_strategy.scope() if compile_in_scope else contextlib.nullcontext():
         trainer.compile(keras.optimizers.SGD(0.01), steps_per_execution=8)
     assert trainer.steps_per_execution == 1
     assert 'keras-team/keras#19246' in caplog.text
