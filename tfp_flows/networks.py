@@ -1,8 +1,7 @@
 """Conditioner networks of the coupling layers and priors, as `tf.Module`s of TF ops (which
 track every variable). A conditioner's last layer starts at zero, so a fresh coupling is the
 identity. Under a mixed `dtype_policy` variables stay float32; input, kernels and biases are
-cast to the policy's compute dtype and the output back, as a Keras layer computes.
-"""
+cast to the policy's compute dtype and the output back, as a Keras layer computes."""
 
 import contextlib
 import contextvars
@@ -89,9 +88,11 @@ def _dropout(h, rate, training, seed, rows, layer):
     def drop():
         if seed is None:
             return tf.nn.dropout(h, rate)
-        layer_seed = tf.random.experimental.stateless_fold_in(seed, layer)
-        offset = 0 if rows is None else rows[0]
-        uniform = _uniform_rows(tf.shape(h), layer_seed, offset, h.dtype)
+        shape, layer_seed = tf.shape(h), tf.random.experimental.stateless_fold_in(seed, layer)
+        if rows is None:
+            uniform = tf.random.stateless_uniform(shape, layer_seed, dtype=h.dtype)
+        else:
+            uniform = _uniform_rows(shape, layer_seed, rows[0], h.dtype)
         return tf.where(uniform >= rate, h * tf.constant(1 / (1 - rate), h.dtype), 0.0)
 
     if training is True:
@@ -101,23 +102,16 @@ def _dropout(h, rate, training, seed, rows, layer):
 
 def _uniform_rows(shape, seed, offset, dtype):
     """Rows [offset, offset + n) of `tf.random.stateless_uniform([total, *shape[1:]], seed,
-    dtype)` (any total >= offset + n), for `shape` [n, ...], drawn alone: such a draw fills the
-    shape in order from the seed's Philox counter, 4 values per increment (2 for float64), so
-    the rows start offset * prod(shape[1:]) values in (tests/test_networks.py pins it, graph and
-    XLA). The draw keeps a static size for XLA: n's values and 3 (or 1) more to skip. Also at
-    offset 0: under XLA a traced seed's mask takes far less CPU than `stateless_uniform`'s."""
+    dtype)` (any total >= offset + n) for `shape` [n, ...], drawn alone: that draw fills the
+    shape in order from the seed's Philox counter, 4 values per increment (2 for float64;
+    tests/test_networks.py pins it, graph and XLA). Static size for XLA: n's values and up to 3
+    more, skipped."""
     offset, shape = tf.cast(offset, tf.int64), tf.cast(shape, tf.int64)
-    per_increment = 2 if dtype == tf.float64 else 4
+    per_increment, size = (2 if dtype == tf.float64 else 4), tf.reduce_prod(shape)
     start = offset * tf.reduce_prod(shape[1:])
     key, counter, alg = tf.raw_ops.StatelessRandomGetKeyCounterAlg(seed=seed)
-    zero = tf.constant(0, tf.int64)
-    words = tf.bitcast(tf.concat([key, counter], 0), tf.int64)  # Key, counter low and high.
-    words += tf.stack([zero, start // per_increment, zero])
-    # XLA would compute the key (the seed's Philox rounds) inside every element's draw; it
-    # does not fuse a scatter into its consumers, so through one it computes them once.
-    words = tf.tensor_scatter_nd_update(tf.zeros([3], tf.int64), [[0], [1], [2]], words)
-    key, counter = tf.split(tf.bitcast(words, tf.uint64), [1, 2])
-    size = tf.reduce_prod(shape)
+    skip = tf.pad([start // per_increment], [[0, 1]])  # The counter's low word.
+    counter = tf.bitcast(tf.bitcast(counter, tf.int64) + skip, tf.uint64)
     drawn = tf.raw_ops.StatelessRandomUniformV2(
         shape=[size + per_increment - 1], key=key, counter=counter, alg=alg, dtype=dtype
     )
@@ -268,10 +262,9 @@ def _conv1x1(x, kernel):
 
 
 def _conv2d(x, kernel):
-    """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, 3x3 (`dense_conv.conv3x3_same` in
-    `loop_gradients`); a batch not
-    known to be non-empty takes a cond (TF 2.21's oneDNN kernel answers C_in channels, not C_out,
-    for an empty batch, and grappler removes a reshape to the right shape as redundant)."""
+    """`tf.nn.conv2d(x, kernel, 1, 'SAME')`, 3x3 (`dense_conv.conv3x3_same` in `loop_gradients`);
+    a batch not known to be non-empty takes a cond (TF 2.21's oneDNN kernel answers C_in
+    channels, not C_out, for an empty batch, and grappler removes a reshape as redundant)."""
     conv = conv3x3_same if _LOOP_GRADIENTS.get() else conv_same
     if x.shape[0] is not None and x.shape[0] > 0:
         return conv(x, kernel)

@@ -337,13 +337,17 @@ class FlowTrainer(keras.Model):
         return [None if i in unconnected else s for i, s in enumerate(sums)], losses.concat()
 
     def test_step(self, data):
-        per_example = self.predict_step(data)
+        per_example = self._evaluated(data)
         self.loss_tracker.update_state(per_example)
         self.unit_tracker.update_state(per_example)
         return step_logs([self.loss_tracker, self.unit_tracker])
 
     def predict_step(self, data):
-        with networks.tap_products(bool(self.jit_compile)):  # As `train_step`'s.
+        return self._evaluated(data)
+
+    def _evaluated(self, data):
+        """Each example's loss (`per_example_loss`), under XLA with products per tap."""
+        with networks.tap_products() if self.jit_compile else contextlib.nullcontext():
             return self.per_example_loss(*split_batch(data))
 
     def _clip(self, gradients):
