@@ -343,8 +343,12 @@ def test_dropout_is_off_unless_training(name):
     np.testing.assert_array_equal(plain(x, training=True), expected)
 
 
-@pytest.mark.parametrize('name', list(DROPOUT_NETWORKS))
-@pytest.mark.parametrize('dtype', [None, 'mixed_float16', 'mixed_bfloat16', 'float64'])
+@pytest.mark.parametrize(
+    'name, dtype',
+    [(name, None) for name in DROPOUT_NETWORKS]
+    + [('dense_net_odd_width', d) for d in ('mixed_float16', 'mixed_bfloat16', 'float64')]
+    + [('conv_net_residual', 'mixed_float16'), ('conv_net', 'float64')],
+)
 def test_the_parts_of_a_batch_apply_the_whole_batchs_masks(name, dtype):
     # A part draws its own rows only (not the whole batch's masks, then a slice).
     make, shape = DROPOUT_NETWORKS[name]
